@@ -1,0 +1,48 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { AppException } from './app.exception.js';
+import { ErrorCode } from './error-code.js';
+import { codeForStatus, HTTP_STATUS } from './error-status.js';
+import type { AppRequest } from './request-context.js';
+import { errorEnvelope, writeError } from './write-error.js';
+
+const GENERIC_MESSAGES: Partial<Record<ErrorCode, string>> = {
+  [ErrorCode.NotFound]: 'Not found',
+  [ErrorCode.Unauthorized]: 'Sign in first',
+  [ErrorCode.Forbidden]: 'Forbidden',
+  [ErrorCode.PayloadTooLarge]: 'Request body too large',
+  [ErrorCode.InternalError]: 'An unexpected error occurred',
+};
+
+/** The one exception filter: every error leaves as the envelope, never with a stack or SQL. */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Errors');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const req = http.getRequest<AppRequest>();
+    const res = http.getResponse<Response>();
+    const requestId = req.id;
+
+    if (exception instanceof AppException) {
+      const status = HTTP_STATUS[exception.code];
+      if (status >= 500) this.logger.error({ requestId, code: exception.code, err: exception }, exception.message);
+      writeError(res, status, errorEnvelope(exception.code, exception.message, requestId, exception.details), exception.headers);
+      return;
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const code = codeForStatus(status);
+      const body = exception.getResponse();
+      // Nest's own messages are safe to show for 4xx (e.g. "Cannot GET /api/v1/nope"); 5xx stay generic.
+      const raw = typeof body === 'object' && body !== null && 'message' in body ? (body as { message: unknown }).message : body;
+      const message = status < 500 && typeof raw === 'string' ? raw : (GENERIC_MESSAGES[code] ?? exception.message);
+      if (status >= 500) this.logger.error({ requestId, err: exception }, 'HTTP exception');
+      writeError(res, status, errorEnvelope(code, message, requestId));
+      return;
+    }
+    this.logger.error({ requestId, err: exception }, 'Unhandled exception');
+    writeError(res, 500, errorEnvelope(ErrorCode.InternalError, GENERIC_MESSAGES[ErrorCode.InternalError]!, requestId));
+  }
+}

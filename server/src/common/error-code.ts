@@ -1,0 +1,22 @@
+/** Stable error codes clients switch on (design document 6.2, plus what the product needs). */
+export enum ErrorCode {
+  ValidationError = 'VALIDATION_ERROR',
+  SessionNotFound = 'SESSION_NOT_FOUND',
+  ConversationNotFound = 'CONVERSATION_NOT_FOUND',
+  MessageNotFound = 'MESSAGE_NOT_FOUND',
+  FileNotFound = 'FILE_NOT_FOUND',
+  FileTooLarge = 'FILE_TOO_LARGE',
+  QuotaExceeded = 'QUOTA_EXCEEDED',
+  UnsupportedFileType = 'UNSUPPORTED_FILE_TYPE',
+  FileProcessingError = 'FILE_PROCESSING_ERROR',
+  RateLimitExceeded = 'RATE_LIMIT_EXCEEDED',
+  OpenAiError = 'OPENAI_ERROR',
+  InternalError = 'INTERNAL_ERROR',
+  Unauthorized = 'UNAUTHORIZED',
+  Forbidden = 'FORBIDDEN',
+  NotFound = 'NOT_FOUND',
+  PayloadTooLarge = 'PAYLOAD_TOO_LARGE',
+  Conflict = 'CONFLICT',
+  GenerationInProgress = 'GENERATION_IN_PROGRESS',
+  ServiceUnavailable = 'SERVICE_UNAVAILABLE',
+}

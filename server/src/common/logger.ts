@@ -1,0 +1,41 @@
+import type { LoggerService } from '@nestjs/common';
+import pino, { type Logger } from 'pino';
+
+/**
+ * Structured JSON logs. Tokens, cookies and bodies are never logged: request logging only
+ * records method, path (without query), status, time and request id.
+ */
+export function createRootLogger(level: string): Logger {
+  return pino({
+    level,
+    base: undefined,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.token', '*.content', '*.message_text'],
+      censor: '[redacted]',
+    },
+    serializers: { err: pino.stdSerializers.err },
+  });
+}
+
+/** Adapts pino to Nest's LoggerService so framework and app logs share one format. */
+export class PinoNestLogger implements LoggerService {
+  constructor(private readonly root: Logger) {}
+
+  log(message: unknown, ...rest: unknown[]): void { this.write('info', message, rest); }
+  error(message: unknown, ...rest: unknown[]): void { this.write('error', message, rest); }
+  warn(message: unknown, ...rest: unknown[]): void { this.write('warn', message, rest); }
+  debug(message: unknown, ...rest: unknown[]): void { this.write('debug', message, rest); }
+  verbose(message: unknown, ...rest: unknown[]): void { this.write('trace', message, rest); }
+  fatal(message: unknown, ...rest: unknown[]): void { this.write('fatal', message, rest); }
+
+  private write(level: pino.Level, message: unknown, rest: unknown[]): void {
+    // Nest passes the context name last.
+    const context = typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
+    if (typeof message === 'object' && message !== null) {
+      const text = typeof rest[0] === 'string' ? rest[0] : undefined;
+      this.root[level]({ context, ...(message as object) }, text);
+      return;
+    }
+    this.root[level]({ context }, String(message));
+  }
+}

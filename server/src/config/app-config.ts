@@ -1,0 +1,275 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, validateSync,
+} from 'class-validator';
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+export type DatabaseConfig =
+  | { type: 'sqlite'; path: string }
+  | { type: 'postgres'; url: string };
+
+export type LlmProviderName = 'openai' | 'offline';
+
+export interface AppConfig {
+  port: number;
+  host: string;
+  nodeEnv: 'development' | 'production' | 'test';
+  isProduction: boolean;
+  dataDir: string;
+  database: DatabaseConfig;
+  sessionSecret: string;
+  publicUrl?: string;
+  corsOrigins: string[];
+  /** Express "trust proxy" value: false, a hop count, or a list of addresses/CIDRs of the gateway. */
+  trustProxy: boolean | number | string;
+  instanceId: string;
+  logLevel: string;
+  swaggerEnabled: boolean;
+  clientDir: string;
+  rateLimits: {
+    chatPerMinute: number;
+    chatPerHour: number;
+    requestsPerMinute: number;
+    sessionsPerMinute: number;
+  };
+  limits: {
+    jsonBodyBytes: number;
+    maxMessageChars: number;
+    maxUploadBytes: number;
+    sessionQuotaBytes: number;
+    allowedExtensions: string[];
+  };
+  sessions: {
+    tokenTtlSeconds: number;
+    inactiveDays: number;
+    purgeIntervalMs: number;
+    touchIntervalMs: number;
+  };
+  llm: {
+    provider: LlmProviderName;
+    baseUrl?: string;
+    apiKey: string;
+    model: string;
+    systemPrompt: string;
+    contextTokens: number;
+    maxOutputTokens: number;
+    upstreamTimeoutMs: number;
+    upstreamIdleTimeoutMs: number;
+    upstreamMaxRetries: number;
+    offlineTokenDelayMs: number;
+    modelTitles: boolean;
+  };
+  stream: {
+    heartbeatMs: number;
+    flushIntervalMs: number;
+    leaseMs: number;
+    leaseCheckIntervalMs: number;
+  };
+  files: {
+    pdfMaxPages: number;
+    pdfTimeoutMs: number;
+    pdfMaxMemoryMb: number;
+    maxExtractedChars: number;
+    scanner: 'none' | 'command';
+    scannerCommand?: string;
+  };
+  redisUrl?: string;
+  shutdownGraceMs: number;
+  metricsToken?: string;
+  accessToken?: string;
+  trustedIdentityHeader?: string;
+}
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+const toBool = ({ value }: { value: unknown }): unknown =>
+  value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
+
+/** The raw environment, as validated at boot. Every variable is documented in .env.example. */
+class Env {
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(65535) PORT?: number;
+  @IsOptional() @IsString() HOST?: string;
+  @IsOptional() @IsIn(['development', 'production', 'test']) NODE_ENV?: 'development' | 'production' | 'test';
+  @IsOptional() @IsString() @MinLength(1) DATA_DIR?: string;
+  @IsOptional() @Matches(/^(postgres(ql)?:\/\/|sqlite:).+/, { message: 'DATABASE_URL must start with postgres://, postgresql:// or sqlite:' })
+  DATABASE_URL?: string;
+  @IsOptional() @IsString() @MinLength(32, { message: 'SESSION_SECRET must be at least 32 bytes' }) SESSION_SECRET?: string;
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] }) PUBLIC_URL?: string;
+  @IsOptional() @IsString() CORS_ORIGINS?: string;
+  @IsOptional() @IsString() TRUST_PROXY?: string;
+  @IsOptional() @Matches(/^[A-Za-z0-9._-]{1,64}$/) INSTANCE_ID?: string;
+  @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
+  @IsOptional() @Transform(toBool) @IsBoolean() SWAGGER_ENABLED?: boolean;
+  @IsOptional() @IsString() CLIENT_DIR?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) RATE_LIMIT_CHAT_PER_MINUTE?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) RATE_LIMIT_CHAT_PER_HOUR?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) RATE_LIMIT_REQUESTS_PER_MINUTE?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) RATE_LIMIT_SESSIONS_PER_MINUTE?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1024) JSON_BODY_LIMIT_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) MAX_MESSAGE_CHARS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) MAX_UPLOAD_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) SESSION_QUOTA_BYTES?: number;
+  @IsOptional() @Matches(/^\.[a-z0-9]+(,\s*\.[a-z0-9]+)*$/i) ALLOWED_EXTENSIONS?: string;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(60) SESSION_TOKEN_TTL_SECONDS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) SESSION_INACTIVE_DAYS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) SESSION_PURGE_INTERVAL_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) SESSION_TOUCH_INTERVAL_MS?: number;
+
+  @IsOptional() @IsIn(['openai', 'offline']) LLM_PROVIDER?: LlmProviderName;
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] }) OPENAI_BASE_URL?: string;
+  @IsOptional() @IsString() OPENAI_API_KEY?: string;
+  @IsOptional() @IsString() @MaxLength(200) OPENAI_MODEL?: string;
+  @IsOptional() @IsString() SYSTEM_PROMPT?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(256) MODEL_CONTEXT_TOKENS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(16) MAX_OUTPUT_TOKENS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) UPSTREAM_TIMEOUT_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) UPSTREAM_IDLE_TIMEOUT_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(10) UPSTREAM_MAX_RETRIES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) OFFLINE_TOKEN_DELAY_MS?: number;
+  @IsOptional() @Transform(toBool) @IsBoolean() MODEL_TITLES?: boolean;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(10) STREAM_HEARTBEAT_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) STREAM_FLUSH_INTERVAL_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) STREAM_LEASE_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) STREAM_LEASE_CHECK_INTERVAL_MS?: number;
+
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) PDF_MAX_PAGES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100) PDF_TIMEOUT_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(16) PDF_MAX_MEMORY_MB?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) MAX_EXTRACTED_CHARS?: number;
+  @IsOptional() @IsIn(['none', 'command']) FILE_SCANNER?: 'none' | 'command';
+  @IsOptional() @IsString() FILE_SCANNER_COMMAND?: string;
+
+  @IsOptional() @Matches(/^rediss?:\/\/.+/) REDIS_URL?: string;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS?: number;
+  @IsOptional() @IsString() @MinLength(16) METRICS_TOKEN?: string;
+  @IsOptional() @IsString() @MinLength(16) ACCESS_TOKEN?: string;
+  @IsOptional() @Matches(/^[A-Za-z0-9-]{1,64}$/) TRUSTED_IDENTITY_HEADER?: string;
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value; // e.g. "loopback" or "10.0.0.0/8, 172.16.0.0/12"
+}
+
+/**
+ * The secret signs every session token. It is never a literal default: when unset we
+ * generate one and keep it under DATA_DIR (mode 0600), so tokens survive restarts.
+ */
+function resolveSessionSecret(fromEnv: string | undefined, dataDir: string): string {
+  if (fromEnv) return fromEnv;
+  const file = join(dataDir, 'session-secret');
+  if (existsSync(file)) {
+    const stored = readFileSync(file, 'utf8').trim();
+    if (stored.length >= 32) return stored;
+    throw new Error(`Invalid env: ${file} holds a SESSION_SECRET under 32 bytes`);
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(48).toString('base64url');
+  writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return secret;
+}
+
+/** Validates the environment once; throws naming every bad variable. Nothing else reads process.env. */
+export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
+  const env = plainToInstance(Env, { ...raw });
+  const errors = validateSync(env, { forbidUnknownValues: false });
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `${e.property} (${Object.values(e.constraints ?? {}).join('; ')})`);
+    throw new Error(`Invalid env: ${lines.join(', ')}`);
+  }
+  const nodeEnv = env.NODE_ENV ?? 'development';
+  const dataDir = resolve(env.DATA_DIR ?? './data');
+  const dbUrl = env.DATABASE_URL;
+  const database: DatabaseConfig = dbUrl && /^postgres(ql)?:/.test(dbUrl)
+    ? { type: 'postgres', url: dbUrl }
+    : { type: 'sqlite', path: dbUrl ? resolve(dbUrl.replace(/^sqlite:(\/\/)?/, '')) : join(dataDir, 'parley.sqlite') };
+  const hasOpenAi = Boolean(env.OPENAI_API_KEY || env.OPENAI_BASE_URL);
+  const provider: LlmProviderName = env.LLM_PROVIDER ?? (hasOpenAi ? 'openai' : 'offline');
+  const allowed = env.ALLOWED_EXTENSIONS ? list(env.ALLOWED_EXTENSIONS).map((e) => e.toLowerCase())
+    : ['.txt', '.md', '.pdf', '.py', '.js', '.json'];
+  return {
+    port: env.PORT ?? 3000,
+    host: env.HOST ?? '0.0.0.0',
+    nodeEnv,
+    isProduction: nodeEnv === 'production',
+    dataDir,
+    database,
+    sessionSecret: resolveSessionSecret(env.SESSION_SECRET, dataDir),
+    publicUrl: env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : undefined,
+    corsOrigins: list(env.CORS_ORIGINS).map((o) => new URL(o).origin),
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    instanceId: env.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+    logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    swaggerEnabled: env.SWAGGER_ENABLED ?? nodeEnv !== 'production',
+    clientDir: resolve(env.CLIENT_DIR ?? join(__dirname, '..', '..', 'client', 'browser')),
+    rateLimits: {
+      chatPerMinute: env.RATE_LIMIT_CHAT_PER_MINUTE ?? 20,
+      chatPerHour: env.RATE_LIMIT_CHAT_PER_HOUR ?? 100,
+      requestsPerMinute: env.RATE_LIMIT_REQUESTS_PER_MINUTE ?? 600,
+      sessionsPerMinute: env.RATE_LIMIT_SESSIONS_PER_MINUTE ?? 60,
+    },
+    limits: {
+      jsonBodyBytes: env.JSON_BODY_LIMIT_BYTES ?? 256 * 1024,
+      maxMessageChars: env.MAX_MESSAGE_CHARS ?? 32_000,
+      maxUploadBytes: env.MAX_UPLOAD_BYTES ?? 10 * 1024 * 1024,
+      sessionQuotaBytes: env.SESSION_QUOTA_BYTES ?? 100 * 1024 * 1024,
+      allowedExtensions: allowed,
+    },
+    sessions: {
+      tokenTtlSeconds: env.SESSION_TOKEN_TTL_SECONDS ?? 30 * 24 * 3600,
+      inactiveDays: env.SESSION_INACTIVE_DAYS ?? 90,
+      purgeIntervalMs: env.SESSION_PURGE_INTERVAL_MS ?? 3600_000,
+      touchIntervalMs: env.SESSION_TOUCH_INTERVAL_MS ?? 60_000,
+    },
+    llm: {
+      provider,
+      baseUrl: env.OPENAI_BASE_URL,
+      // Keyless local servers (Ollama, llama.cpp) still need a non-empty key for the SDK.
+      apiKey: env.OPENAI_API_KEY ?? 'not-needed',
+      model: env.OPENAI_MODEL ?? 'gpt-4o-mini',
+      systemPrompt: env.SYSTEM_PROMPT ?? 'You are Parley, a helpful assistant. Answer clearly and use Markdown where it helps.',
+      contextTokens: env.MODEL_CONTEXT_TOKENS ?? 16_000,
+      maxOutputTokens: env.MAX_OUTPUT_TOKENS ?? 2_048,
+      upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS ?? 30_000,
+      upstreamIdleTimeoutMs: env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000,
+      upstreamMaxRetries: env.UPSTREAM_MAX_RETRIES ?? 2,
+      offlineTokenDelayMs: env.OFFLINE_TOKEN_DELAY_MS ?? 25,
+      modelTitles: env.MODEL_TITLES ?? false,
+    },
+    stream: {
+      heartbeatMs: env.STREAM_HEARTBEAT_MS ?? 15_000,
+      flushIntervalMs: env.STREAM_FLUSH_INTERVAL_MS ?? 250,
+      leaseMs: env.STREAM_LEASE_MS ?? 30_000,
+      leaseCheckIntervalMs: env.STREAM_LEASE_CHECK_INTERVAL_MS ?? 15_000,
+    },
+    files: {
+      pdfMaxPages: env.PDF_MAX_PAGES ?? 500,
+      pdfTimeoutMs: env.PDF_TIMEOUT_MS ?? 30_000,
+      pdfMaxMemoryMb: env.PDF_MAX_MEMORY_MB ?? 256,
+      maxExtractedChars: env.MAX_EXTRACTED_CHARS ?? 2_000_000,
+      scanner: env.FILE_SCANNER ?? 'none',
+      scannerCommand: env.FILE_SCANNER_COMMAND,
+    },
+    redisUrl: env.REDIS_URL,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 30_000,
+    metricsToken: env.METRICS_TOKEN,
+    accessToken: env.ACCESS_TOKEN,
+    trustedIdentityHeader: env.TRUSTED_IDENTITY_HEADER?.toLowerCase(),
+  };
+}

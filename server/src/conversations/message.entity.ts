@@ -1,0 +1,44 @@
+import { Column, Entity, Index, JoinColumn, ManyToOne, PrimaryColumn } from 'typeorm';
+import type { Conversation } from './conversation.entity.js';
+
+export type MessageRole = 'user' | 'assistant' | 'system';
+export const MESSAGE_STATUSES = ['streaming', 'complete', 'stopped', 'interrupted', 'failed'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+export type Feedback = 'positive' | 'negative';
+
+@Entity('messages')
+@Index('idx_messages_conversation_created', ['conversationId', 'createdAt'])
+@Index('idx_messages_conversation_position', ['conversationId', 'position'], { unique: true })
+@Index('idx_messages_streaming_lease', ['status', 'leaseExpiresAt'])
+@Index('idx_messages_idempotency', ['conversationId', 'idempotencyKey'])
+export class Message {
+  @PrimaryColumn({ type: 'varchar', length: 36 }) id!: string;
+  @Column({ name: 'conversation_id', type: 'varchar', length: 36 }) conversationId!: string;
+  /** Order within the conversation (0, 1, 2, …); pages are fetched by it. */
+  @Column({ type: 'int' }) position!: number;
+  @Column({ type: 'varchar', length: 16 }) role!: MessageRole;
+  @Column({ type: 'text', default: '' }) content!: string;
+  @Column({ type: 'varchar', length: 16, default: 'complete' }) status!: MessageStatus;
+  @Column({ name: 'created_at' }) createdAt!: Date;
+  @Column({ name: 'updated_at' }) updatedAt!: Date;
+  @Column({ name: 'token_count', type: 'int', nullable: true }) tokenCount!: number | null;
+  @Column({ name: 'model_name', type: 'varchar', length: 200, nullable: true }) modelName!: string | null;
+  @Column({ name: 'finish_reason', type: 'varchar', length: 32, nullable: true }) finishReason!: string | null;
+  @Column({ name: 'error_code', type: 'varchar', length: 64, nullable: true }) errorCode!: string | null;
+  @Column({ name: 'prompt_tokens', type: 'int', nullable: true }) promptTokens!: number | null;
+  @Column({ name: 'completion_tokens', type: 'int', nullable: true }) completionTokens!: number | null;
+  @Column({ type: 'varchar', length: 16, nullable: true }) feedback!: Feedback | null;
+  @Column({ name: 'feedback_comment', type: 'text', nullable: true }) feedbackComment!: string | null;
+  @Column({ name: 'feedback_at', type: Date, nullable: true }) feedbackAt!: Date | null;
+  /** The instance generating this reply and how long its claim holds (crash recovery). */
+  @Column({ name: 'owner_instance', type: 'varchar', length: 64, nullable: true }) ownerInstance!: string | null;
+  @Column({ name: 'lease_expires_at', type: Date, nullable: true }) leaseExpiresAt!: Date | null;
+  /** A retried send with the same Idempotency-Key returns this user message's generation. */
+  @Column({ name: 'idempotency_key', type: 'varchar', length: 128, nullable: true }) idempotencyKey!: string | null;
+  /** For a regenerated answer: the answer it replaces once it completes. */
+  @Column({ name: 'replaces_id', type: 'varchar', length: 36, nullable: true }) replacesId!: string | null;
+
+  @ManyToOne('Conversation', 'messages', { onDelete: 'CASCADE' })
+  @JoinColumn({ name: 'conversation_id' })
+  conversation?: Conversation;
+}

@@ -1,0 +1,105 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+export class Initial1795898959519 implements MigrationInterface {
+  name = 'Initial1795898959519';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query("CREATE TABLE \"conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0))");
+    await q.query("CREATE INDEX \"idx_active_conversations\" ON \"conversations\" (\"session_id\", \"is_active\", \"updated_at\") ");
+    await q.query("CREATE INDEX \"idx_conversations_session_updated\" ON \"conversations\" (\"session_id\", \"updated_at\") ");
+    await q.query("CREATE TABLE \"messages\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"conversation_id\" varchar(36) NOT NULL, \"position\" integer NOT NULL, \"role\" varchar(16) NOT NULL, \"content\" text NOT NULL DEFAULT (''), \"status\" varchar(16) NOT NULL DEFAULT ('complete'), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"token_count\" integer, \"model_name\" varchar(200), \"finish_reason\" varchar(32), \"error_code\" varchar(64), \"prompt_tokens\" integer, \"completion_tokens\" integer, \"feedback\" varchar(16), \"feedback_comment\" text, \"feedback_at\" datetime, \"owner_instance\" varchar(64), \"lease_expires_at\" datetime, \"idempotency_key\" varchar(128), \"replaces_id\" varchar(36))");
+    await q.query("CREATE INDEX \"idx_messages_idempotency\" ON \"messages\" (\"conversation_id\", \"idempotency_key\") ");
+    await q.query("CREATE INDEX \"idx_messages_streaming_lease\" ON \"messages\" (\"status\", \"lease_expires_at\") ");
+    await q.query("CREATE UNIQUE INDEX \"idx_messages_conversation_position\" ON \"messages\" (\"conversation_id\", \"position\") ");
+    await q.query("CREATE INDEX \"idx_messages_conversation_created\" ON \"messages\" (\"conversation_id\", \"created_at\") ");
+    await q.query("CREATE TABLE \"file_uploads\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"conversation_id\" varchar(36), \"message_id\" varchar(36), \"filename\" varchar(255) NOT NULL, \"file_type\" varchar(16) NOT NULL, \"file_size\" integer NOT NULL, \"file_path\" varchar(255) NOT NULL, \"sha256\" varchar(64) NOT NULL, \"extracted_text\" text NOT NULL DEFAULT (''), \"token_count\" integer NOT NULL DEFAULT (0), \"pages\" integer, \"created_at\" datetime NOT NULL)");
+    await q.query("CREATE INDEX \"idx_file_uploads_storage_key\" ON \"file_uploads\" (\"file_path\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_conversation\" ON \"file_uploads\" (\"conversation_id\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_session_created\" ON \"file_uploads\" (\"session_id\", \"created_at\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_message\" ON \"file_uploads\" (\"message_id\") ");
+    await q.query("CREATE TABLE \"sessions\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"created_at\" datetime NOT NULL, \"last_accessed\" datetime NOT NULL, \"user_agent\" varchar(512), \"ip_address\" varchar(64), \"revoked_at\" datetime)");
+    await q.query("CREATE INDEX \"idx_sessions_last_accessed\" ON \"sessions\" (\"last_accessed\") ");
+    await q.query("DROP INDEX \"idx_active_conversations\"");
+    await q.query("DROP INDEX \"idx_conversations_session_updated\"");
+    await q.query("CREATE TABLE \"temporary_conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0), CONSTRAINT \"FK_285e84ab2537d6af999be71aa55\" FOREIGN KEY (\"session_id\") REFERENCES \"sessions\" (\"id\") ON DELETE CASCADE ON UPDATE NO ACTION)");
+    await q.query("INSERT INTO \"temporary_conversations\"(\"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\") SELECT \"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\" FROM \"conversations\"");
+    await q.query("DROP TABLE \"conversations\"");
+    await q.query("ALTER TABLE \"temporary_conversations\" RENAME TO \"conversations\"");
+    await q.query("CREATE INDEX \"idx_active_conversations\" ON \"conversations\" (\"session_id\", \"is_active\", \"updated_at\") ");
+    await q.query("CREATE INDEX \"idx_conversations_session_updated\" ON \"conversations\" (\"session_id\", \"updated_at\") ");
+    await q.query("DROP INDEX \"idx_messages_idempotency\"");
+    await q.query("DROP INDEX \"idx_messages_streaming_lease\"");
+    await q.query("DROP INDEX \"idx_messages_conversation_position\"");
+    await q.query("DROP INDEX \"idx_messages_conversation_created\"");
+    await q.query("CREATE TABLE \"temporary_messages\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"conversation_id\" varchar(36) NOT NULL, \"position\" integer NOT NULL, \"role\" varchar(16) NOT NULL, \"content\" text NOT NULL DEFAULT (''), \"status\" varchar(16) NOT NULL DEFAULT ('complete'), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"token_count\" integer, \"model_name\" varchar(200), \"finish_reason\" varchar(32), \"error_code\" varchar(64), \"prompt_tokens\" integer, \"completion_tokens\" integer, \"feedback\" varchar(16), \"feedback_comment\" text, \"feedback_at\" datetime, \"owner_instance\" varchar(64), \"lease_expires_at\" datetime, \"idempotency_key\" varchar(128), \"replaces_id\" varchar(36), CONSTRAINT \"FK_3bc55a7c3f9ed54b520bb5cfe23\" FOREIGN KEY (\"conversation_id\") REFERENCES \"conversations\" (\"id\") ON DELETE CASCADE ON UPDATE NO ACTION)");
+    await q.query("INSERT INTO \"temporary_messages\"(\"id\", \"conversation_id\", \"position\", \"role\", \"content\", \"status\", \"created_at\", \"updated_at\", \"token_count\", \"model_name\", \"finish_reason\", \"error_code\", \"prompt_tokens\", \"completion_tokens\", \"feedback\", \"feedback_comment\", \"feedback_at\", \"owner_instance\", \"lease_expires_at\", \"idempotency_key\", \"replaces_id\") SELECT \"id\", \"conversation_id\", \"position\", \"role\", \"content\", \"status\", \"created_at\", \"updated_at\", \"token_count\", \"model_name\", \"finish_reason\", \"error_code\", \"prompt_tokens\", \"completion_tokens\", \"feedback\", \"feedback_comment\", \"feedback_at\", \"owner_instance\", \"lease_expires_at\", \"idempotency_key\", \"replaces_id\" FROM \"messages\"");
+    await q.query("DROP TABLE \"messages\"");
+    await q.query("ALTER TABLE \"temporary_messages\" RENAME TO \"messages\"");
+    await q.query("CREATE INDEX \"idx_messages_idempotency\" ON \"messages\" (\"conversation_id\", \"idempotency_key\") ");
+    await q.query("CREATE INDEX \"idx_messages_streaming_lease\" ON \"messages\" (\"status\", \"lease_expires_at\") ");
+    await q.query("CREATE UNIQUE INDEX \"idx_messages_conversation_position\" ON \"messages\" (\"conversation_id\", \"position\") ");
+    await q.query("CREATE INDEX \"idx_messages_conversation_created\" ON \"messages\" (\"conversation_id\", \"created_at\") ");
+    await q.query("DROP INDEX \"idx_file_uploads_storage_key\"");
+    await q.query("DROP INDEX \"idx_file_uploads_conversation\"");
+    await q.query("DROP INDEX \"idx_file_uploads_session_created\"");
+    await q.query("DROP INDEX \"idx_file_uploads_message\"");
+    await q.query("CREATE TABLE \"temporary_file_uploads\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"conversation_id\" varchar(36), \"message_id\" varchar(36), \"filename\" varchar(255) NOT NULL, \"file_type\" varchar(16) NOT NULL, \"file_size\" integer NOT NULL, \"file_path\" varchar(255) NOT NULL, \"sha256\" varchar(64) NOT NULL, \"extracted_text\" text NOT NULL DEFAULT (''), \"token_count\" integer NOT NULL DEFAULT (0), \"pages\" integer, \"created_at\" datetime NOT NULL, CONSTRAINT \"FK_d9222df14e96235d160ddcce6c4\" FOREIGN KEY (\"session_id\") REFERENCES \"sessions\" (\"id\") ON DELETE CASCADE ON UPDATE NO ACTION, CONSTRAINT \"FK_e76a0efc8996a030277bbe9d44f\" FOREIGN KEY (\"conversation_id\") REFERENCES \"conversations\" (\"id\") ON DELETE SET NULL ON UPDATE NO ACTION, CONSTRAINT \"FK_61de7617f015e86863472560478\" FOREIGN KEY (\"message_id\") REFERENCES \"messages\" (\"id\") ON DELETE SET NULL ON UPDATE NO ACTION)");
+    await q.query("INSERT INTO \"temporary_file_uploads\"(\"id\", \"session_id\", \"conversation_id\", \"message_id\", \"filename\", \"file_type\", \"file_size\", \"file_path\", \"sha256\", \"extracted_text\", \"token_count\", \"pages\", \"created_at\") SELECT \"id\", \"session_id\", \"conversation_id\", \"message_id\", \"filename\", \"file_type\", \"file_size\", \"file_path\", \"sha256\", \"extracted_text\", \"token_count\", \"pages\", \"created_at\" FROM \"file_uploads\"");
+    await q.query("DROP TABLE \"file_uploads\"");
+    await q.query("ALTER TABLE \"temporary_file_uploads\" RENAME TO \"file_uploads\"");
+    await q.query("CREATE INDEX \"idx_file_uploads_storage_key\" ON \"file_uploads\" (\"file_path\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_conversation\" ON \"file_uploads\" (\"conversation_id\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_session_created\" ON \"file_uploads\" (\"session_id\", \"created_at\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_message\" ON \"file_uploads\" (\"message_id\") ");
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query("DROP INDEX \"idx_file_uploads_message\"");
+    await q.query("DROP INDEX \"idx_file_uploads_session_created\"");
+    await q.query("DROP INDEX \"idx_file_uploads_conversation\"");
+    await q.query("DROP INDEX \"idx_file_uploads_storage_key\"");
+    await q.query("ALTER TABLE \"file_uploads\" RENAME TO \"temporary_file_uploads\"");
+    await q.query("CREATE TABLE \"file_uploads\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"conversation_id\" varchar(36), \"message_id\" varchar(36), \"filename\" varchar(255) NOT NULL, \"file_type\" varchar(16) NOT NULL, \"file_size\" integer NOT NULL, \"file_path\" varchar(255) NOT NULL, \"sha256\" varchar(64) NOT NULL, \"extracted_text\" text NOT NULL DEFAULT (''), \"token_count\" integer NOT NULL DEFAULT (0), \"pages\" integer, \"created_at\" datetime NOT NULL)");
+    await q.query("INSERT INTO \"file_uploads\"(\"id\", \"session_id\", \"conversation_id\", \"message_id\", \"filename\", \"file_type\", \"file_size\", \"file_path\", \"sha256\", \"extracted_text\", \"token_count\", \"pages\", \"created_at\") SELECT \"id\", \"session_id\", \"conversation_id\", \"message_id\", \"filename\", \"file_type\", \"file_size\", \"file_path\", \"sha256\", \"extracted_text\", \"token_count\", \"pages\", \"created_at\" FROM \"temporary_file_uploads\"");
+    await q.query("DROP TABLE \"temporary_file_uploads\"");
+    await q.query("CREATE INDEX \"idx_file_uploads_message\" ON \"file_uploads\" (\"message_id\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_session_created\" ON \"file_uploads\" (\"session_id\", \"created_at\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_conversation\" ON \"file_uploads\" (\"conversation_id\") ");
+    await q.query("CREATE INDEX \"idx_file_uploads_storage_key\" ON \"file_uploads\" (\"file_path\") ");
+    await q.query("DROP INDEX \"idx_messages_conversation_created\"");
+    await q.query("DROP INDEX \"idx_messages_conversation_position\"");
+    await q.query("DROP INDEX \"idx_messages_streaming_lease\"");
+    await q.query("DROP INDEX \"idx_messages_idempotency\"");
+    await q.query("ALTER TABLE \"messages\" RENAME TO \"temporary_messages\"");
+    await q.query("CREATE TABLE \"messages\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"conversation_id\" varchar(36) NOT NULL, \"position\" integer NOT NULL, \"role\" varchar(16) NOT NULL, \"content\" text NOT NULL DEFAULT (''), \"status\" varchar(16) NOT NULL DEFAULT ('complete'), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"token_count\" integer, \"model_name\" varchar(200), \"finish_reason\" varchar(32), \"error_code\" varchar(64), \"prompt_tokens\" integer, \"completion_tokens\" integer, \"feedback\" varchar(16), \"feedback_comment\" text, \"feedback_at\" datetime, \"owner_instance\" varchar(64), \"lease_expires_at\" datetime, \"idempotency_key\" varchar(128), \"replaces_id\" varchar(36))");
+    await q.query("INSERT INTO \"messages\"(\"id\", \"conversation_id\", \"position\", \"role\", \"content\", \"status\", \"created_at\", \"updated_at\", \"token_count\", \"model_name\", \"finish_reason\", \"error_code\", \"prompt_tokens\", \"completion_tokens\", \"feedback\", \"feedback_comment\", \"feedback_at\", \"owner_instance\", \"lease_expires_at\", \"idempotency_key\", \"replaces_id\") SELECT \"id\", \"conversation_id\", \"position\", \"role\", \"content\", \"status\", \"created_at\", \"updated_at\", \"token_count\", \"model_name\", \"finish_reason\", \"error_code\", \"prompt_tokens\", \"completion_tokens\", \"feedback\", \"feedback_comment\", \"feedback_at\", \"owner_instance\", \"lease_expires_at\", \"idempotency_key\", \"replaces_id\" FROM \"temporary_messages\"");
+    await q.query("DROP TABLE \"temporary_messages\"");
+    await q.query("CREATE INDEX \"idx_messages_conversation_created\" ON \"messages\" (\"conversation_id\", \"created_at\") ");
+    await q.query("CREATE UNIQUE INDEX \"idx_messages_conversation_position\" ON \"messages\" (\"conversation_id\", \"position\") ");
+    await q.query("CREATE INDEX \"idx_messages_streaming_lease\" ON \"messages\" (\"status\", \"lease_expires_at\") ");
+    await q.query("CREATE INDEX \"idx_messages_idempotency\" ON \"messages\" (\"conversation_id\", \"idempotency_key\") ");
+    await q.query("DROP INDEX \"idx_conversations_session_updated\"");
+    await q.query("DROP INDEX \"idx_active_conversations\"");
+    await q.query("ALTER TABLE \"conversations\" RENAME TO \"temporary_conversations\"");
+    await q.query("CREATE TABLE \"conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0))");
+    await q.query("INSERT INTO \"conversations\"(\"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\") SELECT \"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\" FROM \"temporary_conversations\"");
+    await q.query("DROP TABLE \"temporary_conversations\"");
+    await q.query("CREATE INDEX \"idx_conversations_session_updated\" ON \"conversations\" (\"session_id\", \"updated_at\") ");
+    await q.query("CREATE INDEX \"idx_active_conversations\" ON \"conversations\" (\"session_id\", \"is_active\", \"updated_at\") ");
+    await q.query("DROP INDEX \"idx_sessions_last_accessed\"");
+    await q.query("DROP TABLE \"sessions\"");
+    await q.query("DROP INDEX \"idx_file_uploads_message\"");
+    await q.query("DROP INDEX \"idx_file_uploads_session_created\"");
+    await q.query("DROP INDEX \"idx_file_uploads_conversation\"");
+    await q.query("DROP INDEX \"idx_file_uploads_storage_key\"");
+    await q.query("DROP TABLE \"file_uploads\"");
+    await q.query("DROP INDEX \"idx_messages_conversation_created\"");
+    await q.query("DROP INDEX \"idx_messages_conversation_position\"");
+    await q.query("DROP INDEX \"idx_messages_streaming_lease\"");
+    await q.query("DROP INDEX \"idx_messages_idempotency\"");
+    await q.query("DROP TABLE \"messages\"");
+    await q.query("DROP INDEX \"idx_conversations_session_updated\"");
+    await q.query("DROP INDEX \"idx_active_conversations\"");
+    await q.query("DROP TABLE \"conversations\"");
+  }
+}
