@@ -14,8 +14,9 @@ export class Conversation {
   @Column({ name: 'created_at' }) createdAt!: Date;
   @Column({ name: 'updated_at' }) updatedAt!: Date;
   @Column({ name: 'is_active', default: true }) isActive!: boolean;
-  /** Also the next message position: positions are allocated from it. */
   @Column({ name: 'message_count', type: 'int', default: 0 }) messageCount!: number;
+  /** Positions are allocated from this counter; it never goes down, so positions stay unique. */
+  @Column({ name: 'next_position', type: 'int', default: 0 }) nextPosition!: number;
 
   @ManyToOne('Session', 'conversations', { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'session_id' })

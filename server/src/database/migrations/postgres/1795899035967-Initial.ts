@@ -1,10 +1,10 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class Initial1795898959519 implements MigrationInterface {
-  name = 'Initial1795898959519';
+export class Initial1795899035967 implements MigrationInterface {
+  name = 'Initial1795899035967';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query("CREATE TABLE \"conversations\" (\"id\" character varying(36) NOT NULL, \"session_id\" character varying(36) NOT NULL, \"title\" character varying(200), \"created_at\" TIMESTAMP NOT NULL, \"updated_at\" TIMESTAMP NOT NULL, \"is_active\" boolean NOT NULL DEFAULT true, \"message_count\" integer NOT NULL DEFAULT '0', CONSTRAINT \"PK_ee34f4f7ced4ec8681f26bf04ef\" PRIMARY KEY (\"id\"))");
+    await q.query("CREATE TABLE \"conversations\" (\"id\" character varying(36) NOT NULL, \"session_id\" character varying(36) NOT NULL, \"title\" character varying(200), \"created_at\" TIMESTAMP NOT NULL, \"updated_at\" TIMESTAMP NOT NULL, \"is_active\" boolean NOT NULL DEFAULT true, \"message_count\" integer NOT NULL DEFAULT '0', \"next_position\" integer NOT NULL DEFAULT '0', CONSTRAINT \"PK_ee34f4f7ced4ec8681f26bf04ef\" PRIMARY KEY (\"id\"))");
     await q.query("CREATE INDEX \"idx_active_conversations\" ON \"conversations\"  (\"session_id\", \"is_active\", \"updated_at\") ");
     await q.query("CREATE INDEX \"idx_conversations_session_updated\" ON \"conversations\"  (\"session_id\", \"updated_at\") ");
     await q.query("CREATE TABLE \"messages\" (\"id\" character varying(36) NOT NULL, \"conversation_id\" character varying(36) NOT NULL, \"position\" integer NOT NULL, \"role\" character varying(16) NOT NULL, \"content\" text NOT NULL DEFAULT '', \"status\" character varying(16) NOT NULL DEFAULT 'complete', \"created_at\" TIMESTAMP NOT NULL, \"updated_at\" TIMESTAMP NOT NULL, \"token_count\" integer, \"model_name\" character varying(200), \"finish_reason\" character varying(32), \"error_code\" character varying(64), \"prompt_tokens\" integer, \"completion_tokens\" integer, \"feedback\" character varying(16), \"feedback_comment\" text, \"feedback_at\" TIMESTAMP, \"owner_instance\" character varying(64), \"lease_expires_at\" TIMESTAMP, \"idempotency_key\" character varying(128), \"replaces_id\" character varying(36), CONSTRAINT \"PK_18325f38ae6de43878487eff986\" PRIMARY KEY (\"id\"))");

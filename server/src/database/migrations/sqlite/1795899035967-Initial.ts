@@ -1,10 +1,10 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
-export class Initial1795898959519 implements MigrationInterface {
-  name = 'Initial1795898959519';
+export class Initial1795899035967 implements MigrationInterface {
+  name = 'Initial1795899035967';
 
   async up(q: QueryRunner): Promise<void> {
-    await q.query("CREATE TABLE \"conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0))");
+    await q.query("CREATE TABLE \"conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0), \"next_position\" integer NOT NULL DEFAULT (0))");
     await q.query("CREATE INDEX \"idx_active_conversations\" ON \"conversations\" (\"session_id\", \"is_active\", \"updated_at\") ");
     await q.query("CREATE INDEX \"idx_conversations_session_updated\" ON \"conversations\" (\"session_id\", \"updated_at\") ");
     await q.query("CREATE TABLE \"messages\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"conversation_id\" varchar(36) NOT NULL, \"position\" integer NOT NULL, \"role\" varchar(16) NOT NULL, \"content\" text NOT NULL DEFAULT (''), \"status\" varchar(16) NOT NULL DEFAULT ('complete'), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"token_count\" integer, \"model_name\" varchar(200), \"finish_reason\" varchar(32), \"error_code\" varchar(64), \"prompt_tokens\" integer, \"completion_tokens\" integer, \"feedback\" varchar(16), \"feedback_comment\" text, \"feedback_at\" datetime, \"owner_instance\" varchar(64), \"lease_expires_at\" datetime, \"idempotency_key\" varchar(128), \"replaces_id\" varchar(36))");
@@ -21,8 +21,8 @@ export class Initial1795898959519 implements MigrationInterface {
     await q.query("CREATE INDEX \"idx_sessions_last_accessed\" ON \"sessions\" (\"last_accessed\") ");
     await q.query("DROP INDEX \"idx_active_conversations\"");
     await q.query("DROP INDEX \"idx_conversations_session_updated\"");
-    await q.query("CREATE TABLE \"temporary_conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0), CONSTRAINT \"FK_285e84ab2537d6af999be71aa55\" FOREIGN KEY (\"session_id\") REFERENCES \"sessions\" (\"id\") ON DELETE CASCADE ON UPDATE NO ACTION)");
-    await q.query("INSERT INTO \"temporary_conversations\"(\"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\") SELECT \"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\" FROM \"conversations\"");
+    await q.query("CREATE TABLE \"temporary_conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0), \"next_position\" integer NOT NULL DEFAULT (0), CONSTRAINT \"FK_285e84ab2537d6af999be71aa55\" FOREIGN KEY (\"session_id\") REFERENCES \"sessions\" (\"id\") ON DELETE CASCADE ON UPDATE NO ACTION)");
+    await q.query("INSERT INTO \"temporary_conversations\"(\"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\", \"next_position\") SELECT \"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\", \"next_position\" FROM \"conversations\"");
     await q.query("DROP TABLE \"conversations\"");
     await q.query("ALTER TABLE \"temporary_conversations\" RENAME TO \"conversations\"");
     await q.query("CREATE INDEX \"idx_active_conversations\" ON \"conversations\" (\"session_id\", \"is_active\", \"updated_at\") ");
@@ -81,8 +81,8 @@ export class Initial1795898959519 implements MigrationInterface {
     await q.query("DROP INDEX \"idx_conversations_session_updated\"");
     await q.query("DROP INDEX \"idx_active_conversations\"");
     await q.query("ALTER TABLE \"conversations\" RENAME TO \"temporary_conversations\"");
-    await q.query("CREATE TABLE \"conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0))");
-    await q.query("INSERT INTO \"conversations\"(\"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\") SELECT \"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\" FROM \"temporary_conversations\"");
+    await q.query("CREATE TABLE \"conversations\" (\"id\" varchar(36) PRIMARY KEY NOT NULL, \"session_id\" varchar(36) NOT NULL, \"title\" varchar(200), \"created_at\" datetime NOT NULL, \"updated_at\" datetime NOT NULL, \"is_active\" boolean NOT NULL DEFAULT (1), \"message_count\" integer NOT NULL DEFAULT (0), \"next_position\" integer NOT NULL DEFAULT (0))");
+    await q.query("INSERT INTO \"conversations\"(\"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\", \"next_position\") SELECT \"id\", \"session_id\", \"title\", \"created_at\", \"updated_at\", \"is_active\", \"message_count\", \"next_position\" FROM \"temporary_conversations\"");
     await q.query("DROP TABLE \"temporary_conversations\"");
     await q.query("CREATE INDEX \"idx_conversations_session_updated\" ON \"conversations\" (\"session_id\", \"updated_at\") ");
     await q.query("CREATE INDEX \"idx_active_conversations\" ON \"conversations\" (\"session_id\", \"is_active\", \"updated_at\") ");

@@ -1,0 +1,52 @@
+import { existsSync } from 'node:fs';
+import { type DynamicModule, Module, type Provider } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { ServeStaticModule } from '@nestjs/serve-static';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
+import { AuthGuard } from './common/auth.guard.js';
+import { CsrfGuard } from './common/csrf.guard.js';
+import { AppThrottlerGuard, throttlerOptions } from './common/rate-limit.js';
+import type { AppConfig } from './config/app-config.js';
+import { ConfigModule } from './config/config.module.js';
+import { ConversationsModule } from './conversations/conversations.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { HealthModule } from './health/health.module.js';
+import { SessionsModule } from './sessions/sessions.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    const spa = existsSync(config.clientDir)
+      ? [ServeStaticModule.forRoot({
+        rootPath: config.clientDir,
+        exclude: ['/api/{*path}', '/metrics'],
+        serveStaticOptions: {
+          index: false,
+          // Hashed bundles never change; index.html must always be revalidated.
+          setHeaders: (res, path) => res.setHeader('Cache-Control',
+            /\.[0-9a-z]{8,}\.(js|css|woff2?)$/i.test(path) || /-[A-Z0-9]{8}\.(js|css)$/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache'),
+        },
+      })]
+      : [];
+    // Global guards run in this order: who is calling, is it same-origin, is it within its limits.
+    const guards: Provider[] = [
+      { provide: APP_GUARD, useClass: AuthGuard },
+      { provide: APP_GUARD, useClass: CsrfGuard },
+      { provide: APP_GUARD, useClass: AppThrottlerGuard },
+    ];
+    return {
+      module: AppModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        DatabaseModule.forRoot(config),
+        ThrottlerModule.forRoot(throttlerOptions(config)),
+        SessionsModule,
+        ConversationsModule,
+        HealthModule,
+        ...spa,
+      ],
+      providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, ...guards],
+    };
+  }
+}

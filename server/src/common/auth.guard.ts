@@ -1,0 +1,44 @@
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { SessionsService } from '../sessions/sessions.service.js';
+import { AppException } from './app.exception.js';
+import { IS_PUBLIC } from './decorators.js';
+import { ErrorCode } from './error-code.js';
+import type { AppRequest, AuthContext } from './request-context.js';
+
+export const SESSION_COOKIE = 'session_token';
+
+function bearerToken(req: AppRequest): string | undefined {
+  const header = req.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
+  return match?.[1];
+}
+
+/** The one auth guard: a Bearer token or the session cookie; routes are guarded unless @Public(). */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector, private readonly sessions: SessionsService) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
+    const req = context.switchToHttp().getRequest<AppRequest>();
+    const bearer = bearerToken(req);
+    const cookies = req.cookies as Record<string, string | undefined> | undefined;
+    const cookie = cookies?.[SESSION_COOKIE];
+    const token = bearer ?? cookie;
+    if (!token) {
+      if (isPublic) return true;
+      throw new AppException(ErrorCode.Unauthorized, 'Sign in first: create a session with POST /api/v1/sessions');
+    }
+    const session = await this.sessions.authenticate(token);
+    if (!session) {
+      // A public route still works with a stale cookie (e.g. creating a fresh session).
+      if (isPublic) return true;
+      throw new AppException(ErrorCode.Unauthorized, 'Invalid or expired session');
+    }
+    const auth: AuthContext = { sessionId: session.id, via: bearer ? 'bearer' : 'cookie' };
+    req.auth = auth;
+    return true;
+  }
+}

@@ -1,0 +1,20 @@
+import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
+import { AppException } from './app.exception.js';
+import { ErrorCode } from './error-code.js';
+import type { AppRequest, AuthContext } from './request-context.js';
+
+export const IS_PUBLIC = 'parley:isPublic';
+/** Opts a route out of the global auth guard. Everything else is guarded (fails closed). */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC, true);
+
+export type RateLimitBucket = 'chat' | 'session-create';
+export const RATE_LIMIT_BUCKET = 'parley:rateLimitBucket';
+/** Puts a route under a stricter rate limit than the default per-session one. */
+export const RateLimitBucket = (bucket: RateLimitBucket): MethodDecorator => SetMetadata(RATE_LIMIT_BUCKET, bucket);
+
+/** The caller's session, as verified by the auth guard. */
+export const CurrentSession = createParamDecorator((_: unknown, ctx: ExecutionContext): AuthContext => {
+  const auth = ctx.switchToHttp().getRequest<AppRequest>().auth;
+  if (!auth) throw new AppException(ErrorCode.Unauthorized, 'Sign in first');
+  return auth;
+});

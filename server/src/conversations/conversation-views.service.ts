@@ -1,0 +1,42 @@
+import { Injectable } from '@nestjs/common';
+import { AppException } from '../common/app.exception.js';
+import { ErrorCode } from '../common/error-code.js';
+import type { Conversation } from './conversation.entity.js';
+import {
+  ConversationDto, type ConversationDetailDto, type ConversationEnvelopeDto, type ConversationListDto,
+  type ListConversationsQueryDto, MessageDto, type MessagePageDto, type MessagePageQueryDto,
+} from './conversation.dto.js';
+import { ConversationsService } from './conversations.service.js';
+
+/** Shapes conversations and message pages into response DTOs, so entity columns never leak. */
+@Injectable()
+export class ConversationViews {
+  constructor(private readonly conversations: ConversationsService) {}
+
+  async list(sessionId: string, query: ListConversationsQueryDto): Promise<ConversationListDto> {
+    if (query.session_id !== undefined && query.session_id !== sessionId) {
+      throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
+    }
+    const { items, total } = await this.conversations.list(sessionId, query.limit, query.offset);
+    return { conversations: items.map((c) => ConversationDto.from(c)), total, limit: query.limit, offset: query.offset };
+  }
+
+  async detail(sessionId: string, id: string, query: MessagePageQueryDto): Promise<ConversationDetailDto> {
+    const conversation = await this.conversations.findOwned(sessionId, id);
+    return { conversation: ConversationDto.from(conversation), ...(await this.pageOf(conversation, query)) };
+  }
+
+  async messages(sessionId: string, id: string, query: MessagePageQueryDto): Promise<MessagePageDto> {
+    return this.pageOf(await this.conversations.findOwned(sessionId, id), query);
+  }
+
+  envelope(conversation: Conversation): ConversationEnvelopeDto {
+    return { conversation: ConversationDto.from(conversation) };
+  }
+
+  private async pageOf(conversation: Conversation, query: MessagePageQueryDto): Promise<MessagePageDto> {
+    const page = await this.conversations.page(conversation.id, query.limit, query.before);
+    const files = await this.conversations.attachments(page.messages.filter((m) => m.role === 'user').map((m) => m.id));
+    return { messages: page.messages.map((m) => MessageDto.from(m, files)), has_more: page.hasMore };
+  }
+}

@@ -1,0 +1,108 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { MESSAGE_STATUSES, type Message } from './message.entity.js';
+import type { Conversation } from './conversation.entity.js';
+import type { Attachment } from './conversations.service.js';
+
+export class ConversationIdParamDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID() id!: string;
+}
+
+export class ListConversationsQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit = 20;
+
+  @ApiPropertyOptional({ minimum: 0, default: 0 })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(1_000_000) offset = 0;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
+  @IsOptional() @IsUUID() session_id?: string;
+}
+
+export class MessagePageQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50, description: 'How many of the latest messages' })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(200) limit = 50;
+
+  @ApiPropertyOptional({ minimum: 0, description: 'Only messages with a position below this (for loading older ones)' })
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) before?: number;
+}
+
+export class UpdateConversationDto {
+  @ApiProperty({ maxLength: 200, example: 'Trip to Lisbon' })
+  @IsString() @IsNotEmpty() @MaxLength(200) @Matches(/\S/, { message: 'title must not be blank' })
+  title!: string;
+}
+
+export class ConversationDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ format: 'uuid' }) session_id!: string;
+  @ApiProperty({ type: String, nullable: true }) title!: string | null;
+  @ApiProperty({ format: 'date-time' }) created_at!: string;
+  @ApiProperty({ format: 'date-time' }) updated_at!: string;
+  @ApiProperty() is_active!: boolean;
+  @ApiProperty() message_count!: number;
+
+  static from(c: Conversation): ConversationDto {
+    return {
+      id: c.id, session_id: c.sessionId, title: c.title, created_at: c.createdAt.toISOString(),
+      updated_at: c.updatedAt.toISOString(), is_active: c.isActive, message_count: c.messageCount,
+    };
+  }
+}
+
+export class AttachmentDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty() filename!: string;
+  @ApiProperty({ example: '.pdf' }) file_type!: string;
+  @ApiProperty() file_size!: number;
+}
+
+export class MessageDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ format: 'uuid' }) conversation_id!: string;
+  @ApiProperty({ description: 'Order within the conversation' }) position!: number;
+  @ApiProperty({ enum: ['user', 'assistant', 'system'] }) role!: string;
+  @ApiProperty() content!: string;
+  @ApiProperty({ enum: MESSAGE_STATUSES }) status!: string;
+  @ApiProperty({ format: 'date-time' }) created_at!: string;
+  @ApiProperty({ format: 'date-time' }) updated_at!: string;
+  @ApiProperty({ type: Number, nullable: true }) token_count!: number | null;
+  @ApiProperty({ type: String, nullable: true }) model_name!: string | null;
+  @ApiProperty({ type: String, nullable: true }) finish_reason!: string | null;
+  @ApiProperty({ type: String, nullable: true }) error_code!: string | null;
+  @ApiProperty({ type: String, nullable: true, enum: ['positive', 'negative'] }) feedback!: string | null;
+  @ApiProperty({ type: String, nullable: true }) feedback_comment!: string | null;
+  @ApiProperty({ type: [AttachmentDto] }) files!: AttachmentDto[];
+
+  static from(m: Message, files: Attachment[] = []): MessageDto {
+    return {
+      id: m.id, conversation_id: m.conversationId, position: m.position, role: m.role, content: m.content,
+      status: m.status, created_at: m.createdAt.toISOString(), updated_at: m.updatedAt.toISOString(),
+      token_count: m.tokenCount, model_name: m.modelName, finish_reason: m.finishReason, error_code: m.errorCode,
+      feedback: m.feedback, feedback_comment: m.feedbackComment,
+      files: files.filter((f) => f.messageId === m.id)
+        .map((f) => ({ id: f.id, filename: f.filename, file_type: f.fileType, file_size: f.fileSize })),
+    };
+  }
+}
+
+export class ConversationListDto {
+  @ApiProperty({ type: [ConversationDto] }) conversations!: ConversationDto[];
+  @ApiProperty() total!: number;
+  @ApiProperty() limit!: number;
+  @ApiProperty() offset!: number;
+}
+
+export class MessagePageDto {
+  @ApiProperty({ type: [MessageDto], description: 'Oldest first' }) messages!: MessageDto[];
+  @ApiProperty({ description: 'Older messages exist; fetch them with ?before=<first position>' }) has_more!: boolean;
+}
+
+export class ConversationDetailDto extends MessagePageDto {
+  @ApiProperty({ type: ConversationDto }) conversation!: ConversationDto;
+}
+
+export class ConversationEnvelopeDto {
+  @ApiProperty({ type: ConversationDto }) conversation!: ConversationDto;
+}

@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, In, LessThan, type Repository } from 'typeorm';
+import { AppException } from '../common/app.exception.js';
+import { ErrorCode } from '../common/error-code.js';
+import { FileUpload } from '../files/file-upload.entity.js';
+import { Conversation } from './conversation.entity.js';
+import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
+
+export interface MessageDraft {
+  role: MessageRole;
+  content: string;
+  status: MessageStatus;
+  tokenCount?: number | null;
+  modelName?: string | null;
+  idempotencyKey?: string | null;
+  replacesId?: string | null;
+  ownerInstance?: string | null;
+  leaseExpiresAt?: Date | null;
+}
+
+export interface MessagePage {
+  messages: Message[];
+  /** True when older messages exist before the first one returned. */
+  hasMore: boolean;
+}
+
+export type Attachment = Pick<FileUpload, 'id' | 'messageId' | 'filename' | 'fileType' | 'fileSize'>;
+
+const TITLE_MAX = 200;
+
+/** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
+@Injectable()
+export class ConversationsService {
+  constructor(
+    @InjectRepository(Conversation) private readonly conversations: Repository<Conversation>,
+    @InjectRepository(Message) private readonly messages: Repository<Message>,
+    @InjectRepository(FileUpload) private readonly files: Repository<FileUpload>,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  async list(sessionId: string, limit: number, offset: number): Promise<{ items: Conversation[]; total: number }> {
+    const [items, total] = await this.conversations.findAndCount({
+      where: { sessionId },
+      order: { updatedAt: 'DESC', id: 'DESC' },
+      take: limit,
+      skip: offset,
+    });
+    return { items, total };
+  }
+
+  async create(sessionId: string, title: string | null = null): Promise<Conversation> {
+    const now = new Date();
+    const conversation = this.conversations.create({
+      id: randomUUID(), sessionId, title: title?.slice(0, TITLE_MAX) ?? null, createdAt: now, updatedAt: now,
+      isActive: true, messageCount: 0, nextPosition: 0,
+    });
+    await this.conversations.insert(conversation);
+    return conversation;
+  }
+
+  async findOwned(sessionId: string, id: string): Promise<Conversation> {
+    const conversation = await this.conversations.findOneBy({ id, sessionId });
+    if (!conversation) throw new AppException(ErrorCode.ConversationNotFound, 'Conversation not found');
+    return conversation;
+  }
+
+  async rename(sessionId: string, id: string, title: string): Promise<Conversation> {
+    const conversation = await this.findOwned(sessionId, id);
+    conversation.title = title.slice(0, TITLE_MAX);
+    conversation.updatedAt = new Date();
+    await this.conversations.update({ id }, { title: conversation.title, updatedAt: conversation.updatedAt });
+    return conversation;
+  }
+
+  async remove(sessionId: string, id: string): Promise<void> {
+    const result = await this.conversations.delete({ id, sessionId });
+    if (!result.affected) throw new AppException(ErrorCode.ConversationNotFound, 'Conversation not found');
+  }
+
+  /** Sets the title only if none is set yet (the first message names the conversation). */
+  async setTitleIfEmpty(id: string, title: string): Promise<void> {
+    await this.conversations.createQueryBuilder().update().set({ title: title.slice(0, TITLE_MAX) })
+      .where('id = :id AND title IS NULL', { id }).execute();
+  }
+
+  /**
+   * Appends messages in one transaction. The counter update takes the row's write lock
+   * (PostgreSQL row lock; SQLite's database lock), so concurrent appends get distinct positions.
+   */
+  async appendMessages(conversationId: string, drafts: MessageDraft[]): Promise<Message[]> {
+    return this.dataSource.transaction(async (em) => {
+      const now = new Date();
+      await em.createQueryBuilder().update(Conversation)
+        .set({
+          nextPosition: () => `next_position + ${drafts.length}`,
+          messageCount: () => `message_count + ${drafts.length}`,
+          updatedAt: now,
+        })
+        .where('id = :id', { id: conversationId }).execute();
+      const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
+      const first = conv.nextPosition - drafts.length;
+      const rows = drafts.map((d, i) => em.create(Message, {
+        id: randomUUID(), conversationId, position: first + i, role: d.role, content: d.content, status: d.status,
+        createdAt: now, updatedAt: now, tokenCount: d.tokenCount ?? null, modelName: d.modelName ?? null,
+        finishReason: null, errorCode: null, promptTokens: null, completionTokens: null,
+        feedback: null, feedbackComment: null, feedbackAt: null,
+        ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
+        idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
+      }));
+      await em.insert(Message, rows);
+      return rows;
+    });
+  }
+
+  async updateMessage(id: string, patch: Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation'>>): Promise<void> {
+    await this.messages.update({ id }, { ...patch, updatedAt: new Date() });
+  }
+
+  /** Deletes one message (e.g. an answer replaced by a completed regeneration). */
+  async deleteMessage(id: string): Promise<void> {
+    await this.dataSource.transaction(async (em) => {
+      const msg = await em.findOneBy(Message, { id });
+      if (!msg) return;
+      await em.delete(Message, { id });
+      await em.createQueryBuilder().update(Conversation).set({ messageCount: () => 'message_count - 1' })
+        .where('id = :id', { id: msg.conversationId }).execute();
+    });
+  }
+
+  /** A message of one's own conversation; another session's is 404 like a missing one. */
+  async findOwnedMessage(sessionId: string, messageId: string): Promise<Message> {
+    const message = await this.messages.createQueryBuilder('m')
+      .innerJoin(Conversation, 'c', 'c.id = m.conversation_id')
+      .where('m.id = :messageId AND c.session_id = :sessionId', { messageId, sessionId })
+      .getOne();
+    if (!message) throw new AppException(ErrorCode.MessageNotFound, 'Message not found');
+    return message;
+  }
+
+  findMessage(id: string): Promise<Message | null> {
+    return this.messages.findOneBy({ id });
+  }
+
+  findByIdempotencyKey(conversationId: string, key: string): Promise<Message | null> {
+    return this.messages.findOneBy({ conversationId, idempotencyKey: key });
+  }
+
+  /** The newest `limit` messages before `before` (a position), oldest first. Uses the (conversation, position) index. */
+  async page(conversationId: string, limit: number, before?: number): Promise<MessagePage> {
+    const rows = await this.messages.find({
+      where: before === undefined ? { conversationId } : { conversationId, position: LessThan(before) },
+      order: { position: 'DESC' },
+      take: limit + 1,
+    });
+    const hasMore = rows.length > limit;
+    return { messages: rows.slice(0, limit).reverse(), hasMore };
+  }
+
+  /** Files attached to the given messages, for display. */
+  async attachments(messageIds: string[]): Promise<Attachment[]> {
+    if (messageIds.length === 0) return [];
+    return this.files.find({
+      select: { id: true, messageId: true, filename: true, fileType: true, fileSize: true },
+      where: { messageId: In(messageIds) },
+      order: { createdAt: 'ASC' },
+    });
+  }
+
+  /** Rows left `streaming` whose owner's lease has expired (the owner died). */
+  findExpiredStreaming(now: Date, limit = 100): Promise<Message[]> {
+    return this.messages.find({ where: { status: 'streaming', leaseExpiresAt: LessThan(now) }, take: limit });
+  }
+}

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+
+export type HealthStatus = 'ok' | 'degraded' | 'down';
+export type CheckResult = 'ok' | 'down';
+
+function readVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', '..', 'package.json'), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    // Only the version string is lost; health still answers.
+    return 'unknown';
+  }
+}
+
+const DB_CHECK_TIMEOUT_MS = 2_000;
+
+@Injectable()
+export class HealthService {
+  private readonly version = readVersion();
+  private readonly startedAt = Date.now();
+
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  async checkDatabase(): Promise<CheckResult> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.dataSource.query('SELECT 1'),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), DB_CHECK_TIMEOUT_MS); }),
+      ]);
+      return 'ok';
+    } catch {
+      // The result itself says the database is unreachable.
+      return 'down';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async report(): Promise<{ status: HealthStatus; version: string; uptime: number; checks: Record<string, CheckResult> }> {
+    const database = await this.checkDatabase();
+    return {
+      status: database === 'ok' ? 'ok' : 'down',
+      version: this.version,
+      uptime: Math.round((Date.now() - this.startedAt) / 1000),
+      checks: { database },
+    };
+  }
+}

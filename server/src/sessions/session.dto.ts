@@ -1,0 +1,32 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import type { Session } from './session.entity.js';
+
+export class CreateSessionDto {
+  @ApiPropertyOptional({ maxLength: 512, description: 'Defaults to the User-Agent header' })
+  @IsOptional() @IsString() @MaxLength(512)
+  user_agent?: string;
+}
+
+export class SessionIdParamDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID() id!: string;
+}
+
+export class SessionDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ format: 'date-time' }) created_at!: string;
+  @ApiProperty({ format: 'date-time' }) last_accessed!: string;
+
+  static from(s: Session): SessionDto {
+    return { id: s.id, created_at: s.createdAt.toISOString(), last_accessed: s.lastAccessed.toISOString() };
+  }
+}
+
+export class SessionEnvelopeDto {
+  @ApiProperty({ type: SessionDto }) session!: SessionDto;
+}
+
+export class CreatedSessionDto extends SessionEnvelopeDto {
+  @ApiProperty({ description: 'Bearer token for API clients; browsers use the HttpOnly cookie instead' }) token!: string;
+  @ApiProperty({ format: 'date-time' }) expires_at!: string;
+}

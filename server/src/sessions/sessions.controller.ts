@@ -1,0 +1,49 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
+import { ApiCookieAuth, ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { SESSION_COOKIE } from '../common/auth.guard.js';
+import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js';
+import type { AppRequest, AuthContext } from '../common/request-context.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { CreatedSessionDto, CreateSessionDto, SessionDto, SessionEnvelopeDto, SessionIdParamDto } from './session.dto.js';
+import { SessionsService } from './sessions.service.js';
+
+@ApiTags('sessions')
+@Controller('api/v1/sessions')
+export class SessionsController {
+  constructor(private readonly sessions: SessionsService, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  @Post()
+  @Public()
+  @RateLimitBucket('session-create')
+  @ApiOperation({ summary: 'Create an anonymous session; sets the session_token cookie and returns the token' })
+  @ApiCreatedResponse({ type: CreatedSessionDto })
+  async create(
+    @Body() body: CreateSessionDto, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response,
+  ): Promise<CreatedSessionDto> {
+    const { session, token } = await this.sessions.create(body.user_agent ?? req.headers['user-agent'], req.ip);
+    const maxAge = this.config.sessions.tokenTtlSeconds * 1000;
+    res.cookie(SESSION_COOKIE, token, {
+      httpOnly: true, sameSite: 'lax', secure: this.config.isProduction, path: '/', maxAge,
+    });
+    return { session: SessionDto.from(session), token, expires_at: new Date(Date.now() + maxAge).toISOString() };
+  }
+
+  @Get(':id')
+  @ApiCookieAuth() @ApiBearerAuth()
+  @ApiOperation({ summary: 'Validate one\'s own session' })
+  @ApiOkResponse({ type: SessionEnvelopeDto })
+  async findOne(@Param() { id }: SessionIdParamDto, @CurrentSession() caller: AuthContext): Promise<SessionEnvelopeDto> {
+    return { session: SessionDto.from(await this.sessions.findOwn(caller.sessionId, id)) };
+  }
+
+  @Delete('current')
+  @HttpCode(204)
+  @ApiCookieAuth() @ApiBearerAuth()
+  @ApiOperation({ summary: 'Log out: revoke the session token and clear the cookie' })
+  @ApiNoContentResponse()
+  async logout(@CurrentSession() caller: AuthContext, @Res({ passthrough: true }) res: Response): Promise<void> {
+    await this.sessions.revoke(caller.sessionId);
+    res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: this.config.isProduction, path: '/' });
+  }
+}
