@@ -1,22 +1,63 @@
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
 
 // Any constant works; it only has to be the same for every instance of Parley.
 const MIGRATION_LOCK_KEY = 7_301_942;
+const LOCK_WAIT_MS = 60_000;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A lock file beside the SQLite database; a lock left by a dead process is taken over. */
+async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(lockPath, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(readFileSync(lockPath, { encoding: 'utf8', flag: 'r' }) || 'NaN');
+      if (Number.isInteger(holder) && !isAlive(holder)) {
+        unlinkSync(lockPath);
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for the migration lock ${lockPath}`);
+      await sleep(25);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    unlinkSync(lockPath);
+  }
+}
 
 /**
- * Runs pending migrations. On PostgreSQL several instances may start together, so they
- * take an advisory lock first and only one migrates; the others wait, then find nothing to do.
- * SQLite is single-host and its own write lock serialises the transaction.
+ * Runs pending migrations exactly once when several instances start together: PostgreSQL
+ * instances take an advisory lock, SQLite ones a lock file beside the database. The others
+ * wait, then find nothing to do.
  */
 export async function runMigrationsOnce(ds: DataSource): Promise<string[]> {
+  const run = async () => (await ds.runMigrations({ transaction: 'each' })).map((m) => m.name);
   if (ds.options.type !== 'postgres') {
-    return (await ds.runMigrations({ transaction: 'each' })).map((m) => m.name);
+    const file = String(ds.options.database);
+    return file === ':memory:' ? run() : withFileLock(`${file}.migrate-lock`, run);
   }
   const runner = ds.createQueryRunner();
   await runner.connect();
   try {
     await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    return (await ds.runMigrations({ transaction: 'each' })).map((m) => m.name);
+    return await run();
   } finally {
     await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     await runner.release();

@@ -1,0 +1,50 @@
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from './app-config.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'parley-cfg-'));
+
+describe('loadConfig', () => {
+  it('refuses a SESSION_SECRET under 32 bytes, naming the variable', () => {
+    expect(() => loadConfig({ DATA_DIR: tmp(), SESSION_SECRET: 'short' })).toThrow(/SESSION_SECRET/);
+  });
+
+  it('names every bad variable at once', () => {
+    expect(() => loadConfig({ DATA_DIR: tmp(), PORT: 'eighty', LLM_PROVIDER: 'magic', SESSION_SECRET: 'x'.repeat(40) }))
+      .toThrow(/PORT.*LLM_PROVIDER|LLM_PROVIDER.*PORT/);
+  });
+
+  it('generates a secret when unset, persists it with mode 0600 and reuses it', () => {
+    const dir = tmp();
+    const first = loadConfig({ DATA_DIR: dir });
+    const file = join(dir, 'session-secret');
+    expect(first.sessionSecret.length).toBeGreaterThanOrEqual(32);
+    expect(readFileSync(file, 'utf8')).toBe(first.sessionSecret);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(loadConfig({ DATA_DIR: dir }).sessionSecret).toBe(first.sessionSecret);
+  });
+
+  it('defaults to SQLite under DATA_DIR and selects PostgreSQL from a postgres:// URL', () => {
+    const dir = tmp();
+    expect(loadConfig({ DATA_DIR: dir }).database).toEqual({ type: 'sqlite', path: join(dir, 'parley.sqlite') });
+    expect(loadConfig({ DATA_DIR: dir, DATABASE_URL: 'postgres://u@db:5432/parley' }).database)
+      .toEqual({ type: 'postgres', url: 'postgres://u@db:5432/parley' });
+  });
+
+  it('selects the offline provider without model config and openai with a key or base URL', () => {
+    const dir = tmp();
+    expect(loadConfig({ DATA_DIR: dir }).llm.provider).toBe('offline');
+    expect(loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: 'sk-x' }).llm.provider).toBe('openai');
+    const local = loadConfig({ DATA_DIR: dir, OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' });
+    expect(local.llm).toMatchObject({ provider: 'openai', apiKey: 'not-needed' });
+    expect(loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: 'sk-x', LLM_PROVIDER: 'offline' }).llm.provider).toBe('offline');
+  });
+
+  it('reads numbers and lists from strings', () => {
+    const c = loadConfig({ DATA_DIR: tmp(), PORT: '8080', RATE_LIMIT_CHAT_PER_MINUTE: '5', CORS_ORIGINS: 'https://a.example, https://b.example/' });
+    expect(c.port).toBe(8080);
+    expect(c.rateLimits.chatPerMinute).toBe(5);
+    expect(c.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+  });
+});

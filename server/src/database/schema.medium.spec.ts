@@ -1,0 +1,42 @@
+import { DataSource } from 'typeorm';
+import { createTestDatabase, dialects, type TestDatabase } from '../testing/dialects.js';
+import { dataSourceOptions } from './data-source-options.js';
+import { runMigrationsOnce } from './run-migrations.js';
+
+describe.each(dialects())('migrations on %s', (dialect) => {
+  let db: TestDatabase;
+  beforeEach(async () => { db = await createTestDatabase(dialect); });
+  afterEach(async () => { await db.cleanup(); });
+
+  it('produce exactly the schema the entities describe', async () => {
+    const ds = await new DataSource(dataSourceOptions(db.config)).initialize();
+    try {
+      expect(await runMigrationsOnce(ds)).not.toHaveLength(0);
+      const pending = await ds.driver.createSchemaBuilder().log();
+      expect(pending.upQueries.map((q) => q.query)).toEqual([]);
+      expect(ds.options.synchronize).toBe(false);
+    } finally {
+      await ds.destroy();
+    }
+  });
+
+  it('run once when several instances start together', async () => {
+    const sources = await Promise.all([1, 2, 3].map(() => new DataSource(dataSourceOptions(db.config)).initialize()));
+    try {
+      const applied = await Promise.all(sources.map((s) => runMigrationsOnce(s)));
+      expect(applied.flat().length).toBe(applied.find((a) => a.length > 0)!.length);
+    } finally {
+      await Promise.all(sources.map((s) => s.destroy()));
+    }
+  });
+
+  it.runIf(dialect === 'sqlite')('uses WAL journaling on SQLite', async () => {
+    const ds = await new DataSource(dataSourceOptions(db.config)).initialize();
+    try {
+      expect(await ds.query('PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
+      expect(await ds.query('PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1 }]);
+    } finally {
+      await ds.destroy();
+    }
+  });
+});

@@ -1,0 +1,108 @@
+import { createHmac } from 'node:crypto';
+import { createTestApp, TEST_SECRET, type TestApp } from '../testing/test-app.js';
+import { dialects } from '../testing/dialects.js';
+
+const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+function forge(header: object, payload: object, secret = TEST_SECRET): string {
+  const head = `${b64(header)}.${b64(payload)}`;
+  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
+}
+
+describe.each(dialects())('sessions API on %s', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => { t = await createTestApp(dialect, { RATE_LIMIT_SESSIONS_PER_MINUTE: '1000' }); });
+  afterAll(async () => { await t.close(); });
+
+  it('creates a session with an HttpOnly SameSite=Lax cookie and a bearer token', async () => {
+    const res = await t.http().post('/api/v1/sessions').send({ user_agent: 'vitest' }).expect(201);
+    expect(res.body.session).toMatchObject({ id: expect.any(String), created_at: expect.any(String) });
+    expect(res.body.token).toEqual(expect.any(String));
+    const cookie = (res.headers['set-cookie'] as unknown as string[])[0]!;
+    expect(cookie).toMatch(/^session_token=/);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Lax/);
+    expect(cookie).not.toMatch(/Secure/); // only in production
+  });
+
+  it('validates one\'s own session by cookie and by bearer token', async () => {
+    const s = await t.newSession();
+    await t.http().get(`/api/v1/sessions/${s.id}`).set('Cookie', s.cookie).expect(200);
+    const res = await t.http().get(`/api/v1/sessions/${s.id}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(res.body.session.id).toBe(s.id);
+  });
+
+  it('answers another session exactly like a missing one', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    const other = await t.http().get(`/api/v1/sessions/${bob.id}`).set('Authorization', `Bearer ${alice.token}`).expect(404);
+    const missing = await t.http().get('/api/v1/sessions/00000000-0000-4000-8000-000000000000').set('Authorization', `Bearer ${alice.token}`).expect(404);
+    expect(other.body.error.code).toBe('SESSION_NOT_FOUND');
+    expect({ ...other.body.error, timestamp: 0, request_id: 0 }).toEqual({ ...missing.body.error, timestamp: 0, request_id: 0 });
+  });
+
+  describe('rejects bad tokens with 401', () => {
+    let sid: string;
+    beforeAll(async () => { sid = (await t.newSession()).id; });
+    const now = () => Math.floor(Date.now() / 1000);
+    const cases: [string, () => string][] = [
+      ['expired', () => forge({ alg: 'HS256', typ: 'JWT' }, { sid, jti: 'x', iat: now() - 100, exp: now() - 10 })],
+      ['alg:none', () => `${b64({ alg: 'none', typ: 'JWT' })}.${b64({ sid, jti: 'x', exp: now() + 60 })}.`],
+      ['signed with another secret', () => forge({ alg: 'HS256' }, { sid, exp: now() + 60 }, 'another-secret-that-is-long-enough-000000')],
+      ['HS512 with the right secret', () => {
+        const head = `${b64({ alg: 'HS512' })}.${b64({ sid, exp: now() + 60 })}`;
+        return `${head}.${createHmac('sha512', TEST_SECRET).update(head).digest('base64url')}`;
+      }],
+      ['garbage', () => 'not-a-token'],
+    ];
+    it.each(cases)('%s', async (_name, make) => {
+      const res = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${make()}`).expect(401);
+      expect(res.body.error.code).toBe('UNAUTHORIZED');
+    });
+
+    it('tampered payload', async () => {
+      const s = await t.newSession();
+      const [h, , sig] = s.token.split('.');
+      const other = await t.newSession();
+      const tampered = `${h}.${other.token.split('.')[1]}.${sig}`;
+      await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${tampered}`).expect(401);
+    });
+
+    it('missing token', async () => {
+      const res = await t.http().get('/api/v1/conversations').expect(401);
+      expect(res.body.error).toMatchObject({ code: 'UNAUTHORIZED', request_id: expect.any(String), timestamp: expect.any(String) });
+    });
+
+    it('a forged token for a session that does not exist', async () => {
+      const token = forge({ alg: 'HS256', typ: 'JWT' }, { sid: '00000000-0000-4000-8000-000000000000', jti: 'x', exp: now() + 60 });
+      await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${token}`).expect(401);
+    });
+  });
+
+  it('logout clears the cookie and revokes the token', async () => {
+    const s = await t.newSession();
+    const res = await t.http().delete('/api/v1/sessions/current').set('Authorization', `Bearer ${s.token}`).expect(204);
+    expect((res.headers['set-cookie'] as unknown as string[])[0]).toMatch(/session_token=;/);
+    await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(401);
+    await t.http().get('/api/v1/conversations').set('Cookie', s.cookie).expect(401);
+  });
+
+  it('rejects unknown body fields', async () => {
+    const res = await t.http().post('/api/v1/sessions').send({ admin: true }).expect(400);
+    expect(res.body.error.code).toBe('VALIDATION_ERROR');
+    expect(res.body.error.details.fields[0].field).toBe('admin');
+  });
+});
+
+describe('session creation rate limit', () => {
+  let t: TestApp;
+  beforeAll(async () => { t = await createTestApp('sqlite', { RATE_LIMIT_SESSIONS_PER_MINUTE: '3' }); });
+  afterAll(async () => { await t.close(); });
+
+  it('limits per client address with 429, RATE_LIMIT_EXCEEDED and a plain Retry-After', async () => {
+    for (let i = 0; i < 3; i++) await t.http().post('/api/v1/sessions').send({}).expect(201);
+    const res = await t.http().post('/api/v1/sessions').send({}).expect(429);
+    expect(res.body.error.code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Object.keys(res.headers).filter((h) => h.startsWith('retry-after-'))).toEqual([]);
+  });
+});

@@ -1,0 +1,48 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import request from 'supertest';
+import { createApp } from '../app.factory.js';
+import { type AppConfig, loadConfig } from '../config/app-config.js';
+import { createTestDatabase, type Dialect, type TestDatabase } from './dialects.js';
+
+export interface TestApp {
+  app: NestExpressApplication;
+  config: AppConfig;
+  db: TestDatabase;
+  http: () => ReturnType<typeof request>;
+  /** Creates a session and returns its bearer token and id. */
+  newSession: () => Promise<{ token: string; id: string; cookie: string }>;
+  close: () => Promise<void>;
+}
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+/**
+ * The whole application on a fresh database of the given dialect, listening on an
+ * ephemeral loopback port. `env` overrides any variable (e.g. shorter timeouts).
+ */
+export async function createTestApp(dialect: Dialect, env: Record<string, string> = {}): Promise<TestApp> {
+  const db = await createTestDatabase(dialect);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATA_DIR: db.dir,
+    SESSION_SECRET: TEST_SECRET,
+    LLM_PROVIDER: 'offline',
+    OFFLINE_TOKEN_DELAY_MS: '0',
+    CLIENT_DIR: `${db.dir}/no-client`,
+    ...(db.config.type === 'postgres' ? { DATABASE_URL: db.config.url } : { DATABASE_URL: `sqlite:${db.config.path}` }),
+    ...env,
+  });
+  const { app } = await createApp(config);
+  await app.listen(0, '127.0.0.1');
+  const http = () => request(app.getHttpServer());
+  return {
+    app, config, db, http,
+    newSession: async () => {
+      const res = await http().post('/api/v1/sessions').send({}).expect(201);
+      const body = res.body as { token: string; session: { id: string } };
+      const setCookie = res.headers['set-cookie'] as unknown as string[];
+      return { token: body.token, id: body.session.id, cookie: setCookie[0]!.split(';')[0]! };
+    },
+    close: async () => { await app.close(); await db.cleanup(); },
+  };
+}
