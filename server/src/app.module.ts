@@ -24,7 +24,7 @@ export class AppModule {
         serveStaticOptions: {
           index: false,
           // Hashed bundles never change; index.html must always be revalidated.
-          setHeaders: (res, path) => res.setHeader('Cache-Control',
+          setHeaders: (res: { setHeader: (name: string, value: string) => void }, path: string) => res.setHeader('Cache-Control',
             /\.[0-9a-z]{8,}\.(js|css|woff2?)$/i.test(path) || /-[A-Z0-9]{8}\.(js|css)$/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache'),
         },
       })]

@@ -26,7 +26,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     const requestId = req.id;
 
     if (exception instanceof AppException) {
-      const status = HTTP_STATUS[exception.code];
+      const status: number = HTTP_STATUS[exception.code];
       if (status >= 500) this.logger.error({ requestId, code: exception.code, err: exception }, exception.message);
       writeError(res, status, errorEnvelope(exception.code, exception.message, requestId, exception.details), exception.headers);
       return;
@@ -36,7 +36,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       const code = codeForStatus(status);
       const body = exception.getResponse();
       // Nest's own messages are safe to show for 4xx (e.g. "Cannot GET /api/v1/nope"); 5xx stay generic.
-      const raw = typeof body === 'object' && body !== null && 'message' in body ? (body as { message: unknown }).message : body;
+      const raw = typeof body === 'object' && body !== null && 'message' in body ? (body).message : body;
       const message = status < 500 && typeof raw === 'string' ? raw : (GENERIC_MESSAGES[code] ?? exception.message);
       if (status >= 500) this.logger.error({ requestId, err: exception }, 'HTTP exception');
       writeError(res, status, errorEnvelope(code, message, requestId));

@@ -33,7 +33,7 @@ export class PinoNestLogger implements LoggerService {
     const context = typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
     if (typeof message === 'object' && message !== null) {
       const text = typeof rest[0] === 'string' ? rest[0] : undefined;
-      this.root[level]({ context, ...(message as object) }, text);
+      this.root[level]({ context, ...(message) }, text);
       return;
     }
     this.root[level]({ context }, String(message));

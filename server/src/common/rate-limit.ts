@@ -40,7 +40,7 @@ export function throttlerOptions(config: AppConfig, storage?: ThrottlerStorage):
 /** Throttler guard that answers with our envelope and a plain Retry-After header. */
 @Injectable()
 export class AppThrottlerGuard extends ThrottlerGuard {
-  protected override async throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
+  protected override throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
     const retryAfter = Math.max(1, Math.ceil(detail.isBlocked ? detail.timeToBlockExpire : detail.timeToExpire));
     throw new AppException(
       ErrorCode.RateLimitExceeded,

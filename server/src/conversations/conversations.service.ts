@@ -4,6 +4,7 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, LessThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import { inTransaction } from '../database/transaction.js';
 import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
 import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
@@ -86,11 +87,11 @@ export class ConversationsService {
   }
 
   /**
-   * Appends messages in one transaction. The counter update takes the row's write lock
+   * Appends messages in one transaction (use inTransaction() for any new transaction: SQLite needs them queued). The counter update takes the row's write lock
    * (PostgreSQL row lock; SQLite's database lock), so concurrent appends get distinct positions.
    */
   async appendMessages(conversationId: string, drafts: MessageDraft[]): Promise<Message[]> {
-    return this.dataSource.transaction(async (em) => {
+    return inTransaction(this.dataSource, async (em) => {
       const now = new Date();
       await em.createQueryBuilder().update(Conversation)
         .set({
@@ -120,7 +121,7 @@ export class ConversationsService {
 
   /** Deletes one message (e.g. an answer replaced by a completed regeneration). */
   async deleteMessage(id: string): Promise<void> {
-    await this.dataSource.transaction(async (em) => {
+    await inTransaction(this.dataSource, async (em) => {
       const msg = await em.findOneBy(Message, { id });
       if (!msg) return;
       await em.delete(Message, { id });

@@ -17,7 +17,7 @@ describe.each(dialects())('sessions API on %s', (dialect) => {
     const res = await t.http().post('/api/v1/sessions').send({ user_agent: 'vitest' }).expect(201);
     expect(res.body.session).toMatchObject({ id: expect.any(String), created_at: expect.any(String) });
     expect(res.body.token).toEqual(expect.any(String));
-    const cookie = (res.headers['set-cookie'] as unknown as string[])[0]!;
+    const cookie = (res.headers['set-cookie'] as unknown as string[])[0];
     expect(cookie).toMatch(/^session_token=/);
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);

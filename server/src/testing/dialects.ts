@@ -18,7 +18,7 @@ export interface TestDatabase { config: DatabaseConfig; dir: string; cleanup: ()
 export async function createTestDatabase(dialect: Dialect): Promise<TestDatabase> {
   const dir = mkdtempSync(join(tmpdir(), 'parley-test-'));
   if (dialect === 'sqlite') {
-    return { config: { type: 'sqlite', path: join(dir, 'test.sqlite') }, dir, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    return { config: { type: 'sqlite', path: join(dir, 'test.sqlite') }, dir, cleanup: () => { rmSync(dir, { recursive: true, force: true }); return Promise.resolve(); } };
   }
   const pg = await createScratchDatabase();
   return {

@@ -41,7 +41,7 @@ export async function createTestApp(dialect: Dialect, env: Record<string, string
       const res = await http().post('/api/v1/sessions').send({}).expect(201);
       const body = res.body as { token: string; session: { id: string } };
       const setCookie = res.headers['set-cookie'] as unknown as string[];
-      return { token: body.token, id: body.session.id, cookie: setCookie[0]!.split(';')[0]! };
+      return { token: body.token, id: body.session.id, cookie: setCookie[0].split(';')[0] };
     },
     close: async () => { await app.close(); await db.cleanup(); },
   };

@@ -1,0 +1,143 @@
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+
+/** The HTTP contract every route shares: envelope, ids, headers, CSRF, limits, docs. */
+describe('HTTP contract', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('sqlite', { JSON_BODY_LIMIT_BYTES: '2048', CORS_ORIGINS: 'https://partner.example', RATE_LIMIT_REQUESTS_PER_MINUTE: '1000' });
+  });
+  afterAll(async () => { await t.close(); });
+
+  const envelope = { error: { code: expect.any(String), message: expect.any(String), timestamp: expect.any(String), request_id: expect.any(String) } };
+
+  it('malformed JSON → 400 VALIDATION_ERROR envelope', async () => {
+    const res = await t.http().post('/api/v1/sessions').set('Content-Type', 'application/json').send('{"user_agent":').expect(400);
+    expect(res.body).toMatchObject(envelope);
+    expect(res.body.error.code).toBe('VALIDATION_ERROR');
+  });
+
+  it('a JSON body over the limit → 413', async () => {
+    const res = await t.http().post('/api/v1/sessions').send({ user_agent: 'x'.repeat(5000) }).expect(413);
+    expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('unknown API routes → 404 envelope, even signed in', async () => {
+    const s = await t.newSession();
+    const res = await t.http().get('/api/v1/nope').set('Authorization', `Bearer ${s.token}`).expect(404);
+    expect(res.body).toMatchObject(envelope);
+    expect(res.body.error.code).toBe('NOT_FOUND');
+  });
+
+  it('never leaks a stack trace or SQL', async () => {
+    const s = await t.newSession();
+    const res = await t.http().get('/api/v1/conversations/%27%3B%20DROP%20TABLE').set('Authorization', `Bearer ${s.token}`);
+    expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:|SELECT|sqlite|stack/i);
+  });
+
+  it('echoes a sane X-Request-Id and replaces an insane one', async () => {
+    const ok = await t.http().get('/api/v1/health').set('X-Request-Id', 'gateway-req-12345678');
+    expect(ok.headers['x-request-id']).toBe('gateway-req-12345678');
+    const bad = await t.http().get('/api/v1/conversations').set('X-Request-Id', '<script>');
+    expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(bad.body.error.request_id).toBe(bad.headers['x-request-id']);
+  });
+
+  it('sends security headers and no-store on the API', async () => {
+    const res = await t.http().get('/api/v1/health').expect(200);
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
+    expect(res.headers['content-security-policy']).toMatch(/script-src 'self'(;|$)/);
+    expect(res.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests/);
+    expect(res.headers['referrer-policy']).toBeDefined();
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('health really checks the database', async () => {
+    const res = await t.http().get('/api/v1/health').expect(200);
+    expect(res.body).toMatchObject({ status: 'ok', version: expect.any(String), uptime: expect.any(Number), checks: { database: 'ok' } });
+  });
+
+  describe('CSRF on cookie-authenticated writes', () => {
+    let cookie: string;
+    let id: string;
+    beforeAll(async () => {
+      const s = await t.newSession();
+      cookie = s.cookie;
+      id = (await t.http().get('/api/v1/conversations').set('Cookie', cookie)).body.conversations[0]?.id ?? '00000000-0000-4000-8000-000000000000';
+    });
+    const patch = () => t.http().patch(`/api/v1/conversations/${id}`).set('Cookie', cookie).send({ title: 'x' });
+
+    it('refuses a foreign Origin with 403 FORBIDDEN', async () => {
+      const res = await patch().set('Origin', 'https://evil.example').expect(403);
+      expect(res.body.error.code).toBe('FORBIDDEN');
+    });
+    it('refuses a foreign Referer without Origin', async () => {
+      await patch().set('Referer', 'https://evil.example/page').expect(403);
+    });
+    it('refuses Sec-Fetch-Site: cross-site', async () => {
+      await patch().set('Sec-Fetch-Site', 'cross-site').expect(403);
+    });
+    it('refuses an unparseable Origin', async () => {
+      await patch().set('Origin', 'null').expect(403);
+    });
+    it('accepts its own origin and configured CORS origins (reaching the route: 404 for a missing id)', async () => {
+      const host = `http://${new URL(`http://${t.app.getHttpServer().address().address}:${t.app.getHttpServer().address().port}`).host}`;
+      await patch().set('Origin', host).expect(404);
+      await patch().set('Origin', 'https://partner.example').expect(404);
+    });
+    it('lets requests without Origin or Referer pass (non-browser clients)', async () => {
+      await patch().expect(404);
+    });
+    it('does not apply to Bearer requests', async () => {
+      const s = await t.newSession();
+      await t.http().patch(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${s.token}`).set('Origin', 'https://evil.example').send({ title: 'x' }).expect(404);
+    });
+  });
+
+  it('CORS never answers * with credentials', async () => {
+    const res = await t.http().options('/api/v1/conversations').set('Origin', 'https://partner.example').set('Access-Control-Request-Method', 'GET');
+    expect(res.headers['access-control-allow-origin']).toBe('https://partner.example');
+    expect(res.headers['access-control-allow-credentials']).toBe('true');
+    const evil = await t.http().options('/api/v1/conversations').set('Origin', 'https://evil.example').set('Access-Control-Request-Method', 'GET');
+    expect(evil.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('documents every route, both auth schemes and the error envelope in OpenAPI', async () => {
+    const res = await t.http().get('/api/docs-json').expect(200);
+    const paths = Object.keys(res.body.paths);
+    expect(paths).toEqual(expect.arrayContaining(['/api/v1/sessions', '/api/v1/sessions/{id}', '/api/v1/conversations', '/api/v1/conversations/{id}', '/api/v1/health']));
+    expect(Object.keys(res.body.components.securitySchemes)).toEqual(expect.arrayContaining(['bearer', 'cookie']));
+    expect(res.body.components.schemas.ErrorEnvelopeDto).toBeDefined();
+    expect(res.body.paths['/api/v1/conversations'].get.responses.default).toBeDefined();
+  });
+});
+
+describe('rate limit on ordinary routes', () => {
+  let t: TestApp;
+  beforeAll(async () => { t = await createTestApp('sqlite', { RATE_LIMIT_REQUESTS_PER_MINUTE: '5' }); });
+  afterAll(async () => { await t.close(); });
+
+  it('limits per session: one session\'s burst does not affect another', async () => {
+    const a = await t.newSession();
+    const b = await t.newSession();
+    for (let i = 0; i < 5; i++) await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${a.token}`).expect(200);
+    const res = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${a.token}`).expect(429);
+    expect(res.body.error.code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(res.headers['retry-after']).toMatch(/^\d+$/);
+    await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${b.token}`).expect(200);
+  });
+});
+
+describe('swagger in production', () => {
+  it('is off unless SWAGGER_ENABLED=true', async () => {
+    const t = await createTestApp('sqlite', { NODE_ENV: 'production' });
+    try {
+      await t.http().get('/api/docs-json').expect(404);
+      const s = await t.http().post('/api/v1/sessions').send({}).expect(201);
+      expect((s.headers['set-cookie'] as unknown as string[])[0]).toMatch(/Secure/);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,0 +1,128 @@
+import { ConversationsService } from './conversations.service.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { dialects } from '../testing/dialects.js';
+
+const MISSING = '00000000-0000-4000-8000-000000000000';
+
+describe.each(dialects())('conversations API on %s', (dialect) => {
+  let t: TestApp;
+  let service: ConversationsService;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    service = t.app.get(ConversationsService);
+  });
+  afterAll(async () => { await t.close(); });
+
+  async function seed(sessionId: string, title: string, messages = 0) {
+    const c = await service.create(sessionId, title);
+    for (let i = 0; i < messages; i++) {
+      await service.appendMessages(c.id, [{ role: i % 2 ? 'assistant' : 'user', content: `m${i}`, status: 'complete' }]);
+    }
+    return c;
+  }
+
+  it('lists only the caller\'s conversations, newest first, paginated with total', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    const a1 = await seed(alice.id, 'first');
+    await seed(bob.id, 'bob only');
+    const a2 = await seed(alice.id, 'second');
+    const a3 = await seed(alice.id, 'third');
+    await service.appendMessages(a1.id, [{ role: 'user', content: 'bump', status: 'complete' }]);
+
+    const page1 = await t.http().get('/api/v1/conversations?limit=2').set('Authorization', `Bearer ${alice.token}`).expect(200);
+    expect(page1.body.total).toBe(3);
+    expect(page1.body.conversations.map((c: { id: string }) => c.id)).toEqual([a1.id, a3.id]);
+    const page2 = await t.http().get('/api/v1/conversations?limit=2&offset=2').set('Authorization', `Bearer ${alice.token}`).expect(200);
+    expect(page2.body.conversations.map((c: { id: string }) => c.id)).toEqual([a2.id]);
+    expect(page2.body.conversations[0]).toEqual({
+      id: a2.id, session_id: alice.id, title: 'second', created_at: expect.any(String), updated_at: expect.any(String),
+      is_active: true, message_count: 0,
+    });
+  });
+
+  it('refuses a session_id query naming another session', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    await t.http().get(`/api/v1/conversations?session_id=${alice.id}`).set('Authorization', `Bearer ${alice.token}`).expect(200);
+    const res = await t.http().get(`/api/v1/conversations?session_id=${bob.id}`).set('Authorization', `Bearer ${alice.token}`).expect(404);
+    expect(res.body.error.code).toBe('SESSION_NOT_FOUND');
+  });
+
+  it('returns a conversation with its latest messages in order, and older pages by position', async () => {
+    const s = await t.newSession();
+    const c = await seed(s.id, 'long', 7);
+    const res = await t.http().get(`/api/v1/conversations/${c.id}?limit=3`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(res.body.conversation).toMatchObject({ id: c.id, title: 'long', message_count: 7 });
+    expect(res.body.messages.map((m: { content: string }) => m.content)).toEqual(['m4', 'm5', 'm6']);
+    expect(res.body.has_more).toBe(true);
+    expect(res.body.messages[0]).toMatchObject({ role: 'user', status: 'complete', position: 4, files: [] });
+    const older = await t.http().get(`/api/v1/conversations/${c.id}/messages?before=4&limit=3`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(older.body.messages.map((m: { content: string }) => m.content)).toEqual(['m1', 'm2', 'm3']);
+    const oldest = await t.http().get(`/api/v1/conversations/${c.id}/messages?before=1`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(oldest.body).toMatchObject({ messages: [expect.objectContaining({ content: 'm0' })], has_more: false });
+  });
+
+  it('renames and deletes', async () => {
+    const s = await t.newSession();
+    const c = await seed(s.id, 'old', 2);
+    const renamed = await t.http().patch(`/api/v1/conversations/${c.id}`).set('Authorization', `Bearer ${s.token}`).send({ title: '  Trip  ' }).expect(200);
+    expect(renamed.body.conversation.title).toBe('Trip');
+    await t.http().delete(`/api/v1/conversations/${c.id}`).set('Authorization', `Bearer ${s.token}`).expect(204);
+    const gone = await t.http().get(`/api/v1/conversations/${c.id}`).set('Authorization', `Bearer ${s.token}`).expect(404);
+    expect(gone.body.error.code).toBe('CONVERSATION_NOT_FOUND');
+    expect((await service.page(c.id, 10)).messages).toEqual([]);
+  });
+
+  describe('another session\'s conversation is 404 exactly like a missing one, for every verb', () => {
+    const verbs: [string, (t: TestApp, id: string, token: string) => Promise<{ status: number; body: { error: Record<string, unknown> } }>][] = [
+      ['GET', (t, id, token) => t.http().get(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${token}`)],
+      ['GET messages', (t, id, token) => t.http().get(`/api/v1/conversations/${id}/messages`).set('Authorization', `Bearer ${token}`)],
+      ['PATCH', (t, id, token) => t.http().patch(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${token}`).send({ title: 'hijack' })],
+      ['DELETE', (t, id, token) => t.http().delete(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${token}`)],
+    ];
+    it.each(verbs)('%s', async (_verb, call) => {
+      const owner = await t.newSession();
+      const intruder = await t.newSession();
+      const c = await seed(owner.id, 'private', 1);
+      const other = await call(t, c.id, intruder.token);
+      const missing = await call(t, MISSING, intruder.token);
+      expect(other.status).toBe(404);
+      expect(missing.status).toBe(404);
+      const strip = (e: Record<string, unknown>) => ({ ...e, timestamp: 0, request_id: 0 });
+      expect(strip(other.body.error)).toEqual(strip(missing.body.error));
+      const still = await service.findOwned(owner.id, c.id);
+      expect(still.title).toBe('private');
+    });
+  });
+
+  describe('validation', () => {
+    const bad: [string, string, Record<string, unknown> | undefined, string][] = [
+      ['empty title', 'patch', { title: '' }, 'title'],
+      ['blank title', 'patch', { title: '   ' }, 'title'],
+      ['title too long', 'patch', { title: 'x'.repeat(201) }, 'title'],
+      ['unknown field', 'patch', { title: 'ok', is_active: false }, 'is_active'],
+      ['wrong type', 'patch', { title: 42 }, 'title'],
+    ];
+    it.each(bad)('%s → 400 VALIDATION_ERROR naming the field, nothing changed', async (_n, _verb, body, field) => {
+      const s = await t.newSession();
+      const c = await seed(s.id, 'keep');
+      const res = await t.http().patch(`/api/v1/conversations/${c.id}`).set('Authorization', `Bearer ${s.token}`).send(body).expect(400);
+      expect(res.body.error.code).toBe('VALIDATION_ERROR');
+      expect(res.body.error.details.fields.map((f: { field: string }) => f.field)).toContain(field);
+      expect((await service.findOwned(s.id, c.id)).title).toBe('keep');
+    });
+
+    it.each([['limit=0'], ['limit=101'], ['offset=-1'], ['limit=abc']])('list query %s → 400', async (q) => {
+      const s = await t.newSession();
+      const res = await t.http().get(`/api/v1/conversations?${q}`).set('Authorization', `Bearer ${s.token}`).expect(400);
+      expect(res.body.error.code).toBe('VALIDATION_ERROR');
+    });
+
+    it('a malformed id → 400', async () => {
+      const s = await t.newSession();
+      const res = await t.http().get('/api/v1/conversations/not-a-uuid').set('Authorization', `Bearer ${s.token}`).expect(400);
+      expect(res.body.error.code).toBe('VALIDATION_ERROR');
+    });
+  });
+});

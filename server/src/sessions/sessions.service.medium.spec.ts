@@ -1,0 +1,61 @@
+import { DataSource } from 'typeorm';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { dialects } from '../testing/dialects.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { Session } from './session.entity.js';
+import { SessionsService } from './sessions.service.js';
+import { SessionPurgeJob } from './session-purge.job.js';
+
+describe.each(dialects())('SessionsService on %s', (dialect) => {
+  let t: TestApp;
+  let sessions: SessionsService;
+  let ds: DataSource;
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { SESSION_INACTIVE_DAYS: '90' });
+    sessions = t.app.get(SessionsService);
+    ds = t.app.get(DataSource);
+  });
+  afterAll(async () => { await t.close(); });
+
+  const lastAccessed = async (id: string) => (await ds.getRepository(Session).findOneByOrFail({ id })).lastAccessed.getTime();
+
+  it('updates last_accessed at most once per interval, not on every request', async () => {
+    const { session, token } = await sessions.create('ua', '127.0.0.1');
+    const old = new Date(Date.now() - 120_000);
+    await ds.getRepository(Session).update({ id: session.id }, { lastAccessed: old });
+    await sessions.authenticate(token);
+    await new Promise((r) => setTimeout(r, 50));
+    const touched = await lastAccessed(session.id);
+    expect(touched).toBeGreaterThan(old.getTime());
+    await sessions.authenticate(token);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await lastAccessed(session.id)).toBe(touched);
+  });
+
+  it('purges sessions inactive past the period with their conversations and messages, and keeps active ones', async () => {
+    const conversations = t.app.get(ConversationsService);
+    const stale = (await sessions.create(undefined, undefined)).session;
+    const fresh = (await sessions.create(undefined, undefined)).session;
+    const staleConv = await conversations.create(stale.id, 'old');
+    await conversations.appendMessages(staleConv.id, [{ role: 'user', content: 'hi', status: 'complete' }]);
+    const freshConv = await conversations.create(fresh.id, 'new');
+    await ds.getRepository(Session).update({ id: stale.id }, { lastAccessed: new Date(Date.now() - 91 * 86_400_000) });
+
+    expect(await t.app.get(SessionPurgeJob).run()).toBeGreaterThanOrEqual(1);
+    expect(await ds.getRepository(Session).findOneBy({ id: stale.id })).toBeNull();
+    expect((await conversations.page(staleConv.id, 10)).messages).toEqual([]);
+    await expect(conversations.findOwned(stale.id, staleConv.id)).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
+    expect((await conversations.findOwned(fresh.id, freshConv.id)).title).toBe('new');
+  });
+
+  it('gives concurrent appends distinct, gapless positions', async () => {
+    const conversations = t.app.get(ConversationsService);
+    const { session } = await sessions.create(undefined, undefined);
+    const c = await conversations.create(session.id);
+    await Promise.all(Array.from({ length: 10 }, (_, i) =>
+      conversations.appendMessages(c.id, [{ role: 'user', content: `u${i}`, status: 'complete' }, { role: 'assistant', content: `a${i}`, status: 'streaming' }])));
+    const page = await conversations.page(c.id, 100);
+    expect(page.messages.map((m) => m.position)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect((await conversations.findOwned(session.id, c.id)).messageCount).toBe(20);
+  });
+});
