@@ -14,5 +14,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // CI collects counts from a JSON report (.ci/run sets PARLEY_TEST_REPORT_DIR).
+    reporters: process.env.PARLEY_TEST_REPORT_DIR ? ['default', ['json', { outputFile: `${process.env.PARLEY_TEST_REPORT_DIR}/server.json` }]] : ['default'],
   },
 });
