@@ -7,11 +7,14 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { AuthGuard } from './common/auth.guard.js';
 import { CsrfGuard } from './common/csrf.guard.js';
 import { AppThrottlerGuard, throttlerOptions } from './common/rate-limit.js';
+import { RedisThrottlerStorage } from './common/redis-throttler-storage.js';
 import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
+import { RedisConnection } from './redis/redis-connection.js';
+import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 
 @Module({})
@@ -40,7 +43,12 @@ export class AppModule {
       imports: [
         ConfigModule.forRoot(config),
         DatabaseModule.forRoot(config),
-        ThrottlerModule.forRoot(throttlerOptions(config)),
+        RedisModule,
+        // With REDIS_URL the counters are shared by every instance; otherwise they stay in memory.
+        ThrottlerModule.forRootAsync({
+          inject: [RedisConnection],
+          useFactory: (redis: RedisConnection) => throttlerOptions(config, redis.client ? new RedisThrottlerStorage(redis.client) : undefined),
+        }),
         SessionsModule,
         ConversationsModule,
         HealthModule,

@@ -1,0 +1,61 @@
+import type { ThrottlerStorage } from '@nestjs/throttler';
+import type { Redis } from 'ioredis';
+import { AppException } from './app.exception.js';
+import { ErrorCode } from './error-code.js';
+
+type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+
+/**
+ * One atomic step per request. A fixed window per key and throttler: the first hit starts
+ * the window (PEXPIRE); a hit over the limit blocks the key for blockDuration and starts a
+ * fresh window after it, as @nestjs/throttler's in-memory storage does. Blocked hits are not
+ * counted. Returns {totalHits, msToExpire, isBlocked, msToBlockExpire}.
+ */
+const INCREMENT_LUA = `
+local blockTtl = redis.call('PTTL', KEYS[2])
+if blockTtl > 0 then
+  return {tonumber(redis.call('GET', KEYS[2]) or '0'), blockTtl, 1, blockTtl}
+end
+local ttl = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local blockMs = tonumber(ARGV[3])
+local hits = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  left = ttl
+end
+if hits > limit then
+  if blockMs > 0 then
+    redis.call('SET', KEYS[2], hits, 'PX', blockMs)
+    redis.call('DEL', KEYS[1])
+    return {hits, blockMs, 1, blockMs}
+  end
+  return {hits, left, 1, left}
+end
+return {hits, left, 0, 0}
+`;
+
+/** Rate limits shared by every instance (REDIS_URL). A Redis outage answers 503, never lets traffic through unlimited. */
+export class RedisThrottlerStorage implements ThrottlerStorage {
+  constructor(private readonly redis: Redis, private readonly prefix = 'parley:throttle:') {}
+
+  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
+    // The hash tag keeps both keys in one slot on Redis Cluster.
+    const base = `${this.prefix}{${throttlerName}:${key}}`;
+    let reply: unknown;
+    try {
+      reply = await this.redis.eval(INCREMENT_LUA, 2, `${base}:hits`, `${base}:block`, ttl, limit, blockDuration);
+    } catch {
+      // Fails closed: without the shared counters no instance can tell whether a caller is over its limit.
+      throw new AppException(ErrorCode.ServiceUnavailable, 'Rate limiting is temporarily unavailable; please retry shortly.', { dependency: 'redis' });
+    }
+    const [totalHits, msToExpire, blocked, msToBlockExpire] = (reply as number[]).map(Number) as [number, number, number, number];
+    return {
+      totalHits,
+      timeToExpire: Math.ceil(msToExpire / 1000),
+      isBlocked: blocked === 1,
+      timeToBlockExpire: Math.ceil(msToBlockExpire / 1000),
+    };
+  }
+}

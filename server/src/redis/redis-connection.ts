@@ -1,0 +1,95 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Redis, type RedisOptions } from 'ioredis';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+
+/** How long boot waits for Redis before starting anyway (readiness then reports it down). */
+const BOOT_WAIT_MS = 5_000;
+const PING_TIMEOUT_MS = 1_000;
+
+/**
+ * Fail fast while Redis is away: no offline queue, short command timeout, reconnect forever.
+ * Callers turn a failed command into 503 SERVICE_UNAVAILABLE; service comes back by itself.
+ */
+export function redisOptions(overrides: RedisOptions = {}): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: 2_000,
+    connectTimeout: 3_000,
+    retryStrategy: (times) => Math.min(100 * times, 1_000),
+    ...overrides,
+  };
+}
+
+/**
+ * The one Redis connection of an instance (the outside system "Redis"), present only when
+ * REDIS_URL is set; without it a single instance keeps its state in memory.
+ */
+@Injectable()
+export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Redis');
+  readonly client: Redis | undefined;
+  private readonly subscribers: Redis[] = [];
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    if (config.redisUrl) {
+      this.client = new Redis(config.redisUrl, redisOptions({ connectionName: `parley:${config.instanceId}` }));
+      this.client.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'Redis connection error'));
+    }
+  }
+
+  get isEnabled(): boolean {
+    return this.client !== undefined;
+  }
+
+  async onModuleInit(): Promise<void> {
+    const client = this.client;
+    if (!client || client.status === 'ready') return;
+    const ready = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), BOOT_WAIT_MS);
+      client.once('ready', () => { clearTimeout(timer); resolve(true); });
+    });
+    if (!ready) this.logger.warn('Redis is not reachable yet; starting anyway and reconnecting in the background');
+  }
+
+  /**
+   * A separate connection in subscriber mode (pub/sub cannot share the command connection).
+   * It queues commands while disconnected and re-subscribes after a reconnect.
+   */
+  createSubscriber(): Redis {
+    if (!this.client) throw new Error('Redis is not configured');
+    const sub = this.client.duplicate(redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined }));
+    sub.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'Redis subscriber error'));
+    this.subscribers.push(sub);
+    return sub;
+  }
+
+  /** 'ok' when a PING answers quickly; undefined when Redis is not configured. */
+  async check(): Promise<'ok' | 'down' | undefined> {
+    const client = this.client;
+    if (!client) return undefined;
+    if (client.status !== 'ready') return 'down';
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.ping(),
+        new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), PING_TIMEOUT_MS); }),
+      ]);
+      return 'ok';
+    } catch {
+      // The result itself says Redis is unreachable.
+      return 'down';
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    for (const conn of [...this.subscribers, this.client]) {
+      if (!conn) continue;
+      // quit() waits for pending replies but hangs while disconnected; disconnect() then.
+      if (conn.status === 'ready') await conn.quit().catch(() => conn.disconnect());
+      else conn.disconnect();
+    }
+  }
+}
