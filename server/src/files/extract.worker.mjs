@@ -1,0 +1,158 @@
+// @ts-check
+/**
+ * Text extraction for one uploaded file, run in a worker thread by text-extractor.ts.
+ *
+ * Plain JavaScript on purpose: worker_threads cannot load TypeScript, and this one file must run
+ * both from dist/server/files/ (copied there by the build:server script) and from the sources
+ * under Vitest. Everything that parses untrusted bytes lives here, so a hostile or huge upload
+ * costs this thread (capped in time and heap by the parent) and never the event loop.
+ *
+ * Input (workerData): { bytes: Uint8Array, fileType: '.pdf' | '.txt' | …, maxPages, maxChars }.
+ * Output (one message): { ok: true, text, pages, truncated, tokenCount }
+ *                    or { ok: false, kind: 'unsupported' | 'processing', message }.
+ */
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { parentPort, workerData } from 'node:worker_threads';
+
+/** @typedef {{ bytes: Uint8Array; fileType: string; maxPages: number; maxChars: number }} Job */
+
+class Refusal extends Error {
+  /** @param {'unsupported' | 'processing'} kind @param {string} message */
+  constructor(kind, message) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** Languages of the fenced blocks that wrap code files (document 9.2). */
+const CODE_LANGUAGES = /** @type {Record<string, string>} */ ({
+  '.py': 'python',
+  '.js': 'javascript',
+  '.json': 'json',
+});
+
+/**
+ * UTF-8 without NUL bytes, or a refusal: a binary renamed to .txt is not text.
+ * @param {Uint8Array} bytes
+ */
+function decodeText(bytes) {
+  if (bytes.includes(0)) throw new Refusal('unsupported', 'The file is not a text file (it contains NUL bytes)');
+  try {
+    // ignoreBOM false: a leading BOM is dropped from the text.
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new Refusal('unsupported', 'The file is not valid UTF-8 text');
+  }
+}
+
+/**
+ * Wraps code in a fence longer than any backtick run inside it, so the code cannot close it.
+ * @param {string} code @param {string} language
+ */
+function fence(code, language) {
+  const longest = Math.max(0, ...Array.from(code.matchAll(/`+/g), (m) => m[0].length));
+  const ticks = '`'.repeat(Math.max(3, longest + 1));
+  return `${ticks}${language}\n${code}${code.endsWith('\n') ? '' : '\n'}${ticks}`;
+}
+
+/**
+ * Cuts text to maxChars (never inside a surrogate pair) and says so visibly.
+ * @param {string} text @param {number} maxChars
+ */
+function cap(text, maxChars) {
+  if (text.length <= maxChars) return { text, truncated: false };
+  let end = maxChars;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return { text: `${text.slice(0, end)}\n[… truncated: the file's text is longer than ${maxChars} characters …]`, truncated: true };
+}
+
+/** @param {Job} job */
+function extractPlain(job) {
+  const text = decodeText(job.bytes).replace(/\r\n?/g, '\n');
+  if (job.fileType === '.json') {
+    let parsed;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new Refusal('unsupported', `The file is not valid JSON (${err instanceof Error ? err.message : 'parse error'})`);
+    }
+    const { text: pretty, truncated } = cap(JSON.stringify(parsed, null, 2), job.maxChars);
+    return { text: fence(pretty, 'json'), pages: null, truncated };
+  }
+  const { text: capped, truncated } = cap(text, job.maxChars);
+  const language = CODE_LANGUAGES[job.fileType];
+  return { text: language ? fence(capped, language) : capped, pages: null, truncated };
+}
+
+/** @param {Job} job */
+async function extractPdf(job) {
+  const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs');
+  const root = dirname(createRequire(import.meta.url).resolve('pdfjs-dist/package.json'));
+  const task = pdfjs.getDocument({
+    data: job.bytes,
+    // Never compile strings from the file into functions (the class of CVE-2024-4367).
+    isEvalSupported: false,
+    useSystemFonts: false,
+    disableFontFace: true,
+    stopAtErrors: true,
+    verbosity: 0,
+    cMapUrl: join(root, 'cmaps') + '/',
+    cMapPacked: true,
+    standardFontDataUrl: join(root, 'standard_fonts') + '/',
+  });
+  /** @type {import('pdfjs-dist').PDFDocumentProxy} */
+  let doc;
+  try {
+    doc = await task.promise;
+  } catch (err) {
+    const name = err instanceof Error ? err.name : '';
+    if (name === 'PasswordException') throw new Refusal('processing', 'The PDF is encrypted (password-protected); upload an unprotected copy');
+    throw new Refusal('processing', 'The PDF could not be read (it is damaged or not a PDF)');
+  }
+  const pages = doc.numPages;
+  if (pages > job.maxPages) {
+    await doc.destroy();
+    throw new Refusal('processing', `The PDF has ${pages} pages; at most ${job.maxPages} are accepted`);
+  }
+  /** @type {string[]} */
+  const parts = [];
+  let length = 0;
+  try {
+    for (let n = 1; n <= pages && length <= job.maxChars; n++) {
+      const page = await doc.getPage(n);
+      const content = await page.getTextContent();
+      let pageText = '';
+      for (const item of content.items) {
+        if ('str' in item) pageText += item.str + (item.hasEOL ? '\n' : '');
+      }
+      page.cleanup();
+      parts.push(pageText.trim());
+      length += pageText.length + 2;
+    }
+  } catch {
+    throw new Refusal('processing', 'The PDF could not be read (a page is damaged)');
+  } finally {
+    await doc.destroy();
+  }
+  const { text, truncated } = cap(parts.join('\n\n'), job.maxChars);
+  return { text, pages, truncated };
+}
+
+async function main() {
+  const job = /** @type {Job} */ (workerData);
+  try {
+    const result = job.fileType === '.pdf' ? await extractPdf(job) : extractPlain(job);
+    const { countTokens } = await import('gpt-tokenizer');
+    parentPort?.postMessage({ ok: true, ...result, tokenCount: countTokens(result.text) });
+  } catch (err) {
+    if (err instanceof Refusal) {
+      parentPort?.postMessage({ ok: false, kind: err.kind, message: err.message });
+    } else {
+      parentPort?.postMessage({ ok: false, kind: 'processing', message: 'The file could not be processed' });
+    }
+  }
+}
+
+await main();
