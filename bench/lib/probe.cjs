@@ -1,0 +1,71 @@
+// Preloaded into the server under test (node -r bench/lib/probe.cjs) by the harness only; it never
+// ships with the product. Over the IPC channel it answers: memory (optionally after a full GC),
+// active handles by type, process listeners, warnings seen, event-loop delay since the last
+// reset, and starts/stops a CPU profile of just the measured window.
+'use strict';
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { writeFileSync } = require('node:fs');
+
+if (typeof process.send === 'function') {
+  process.channel?.unref(); // never keep the server alive on our account
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
+  const warnings = {};
+  process.on('warning', (w) => { warnings[w.name] = (warnings[w.name] ?? 0) + 1; });
+  let session = null;
+
+  const post = (method, params = {}) => new Promise((resolve, reject) => {
+    session.post(method, params, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+
+  const handlers = {
+    async stats(msg) {
+      if (msg.gc && typeof global.gc === 'function') {
+        global.gc();
+        await new Promise((r) => setTimeout(r, 50));
+        global.gc();
+      }
+      const resources = {};
+      for (const r of process.getActiveResourcesInfo()) resources[r] = (resources[r] ?? 0) + 1;
+      const listeners = {};
+      for (const name of process.eventNames()) listeners[String(name)] = process.listenerCount(name);
+      const ns = (v) => v / 1e6;
+      const out = {
+        memory: process.memoryUsage(),
+        resources,
+        processListeners: listeners,
+        warnings: { ...warnings },
+        loopDelay: {
+          n: loop.count, mean: ns(loop.mean), p50: ns(loop.percentile(50)), p99: ns(loop.percentile(99)), max: ns(loop.max),
+        },
+      };
+      if (msg.resetLoop) loop.reset();
+      return out;
+    },
+    async profileStart() {
+      const inspector = require('node:inspector');
+      session = new inspector.Session();
+      session.connect();
+      await post('Profiler.enable');
+      await post('Profiler.setSamplingInterval', { interval: 200 });
+      await post('Profiler.start');
+      return { ok: true };
+    },
+    async profileStop(msg) {
+      if (!session) return { ok: false };
+      const { profile } = await post('Profiler.stop');
+      writeFileSync(msg.path, JSON.stringify(profile));
+      session.disconnect();
+      session = null;
+      return { ok: true, path: msg.path };
+    },
+  };
+
+  process.on('message', (msg) => {
+    if (!msg || msg.probe === undefined || !handlers[msg.op]) return;
+    handlers[msg.op](msg).then(
+      (result) => process.send({ probe: msg.probe, result }),
+      (err) => process.send({ probe: msg.probe, error: String(err?.stack ?? err) }),
+    );
+  });
+}

@@ -1,0 +1,45 @@
+// Reads a process's resident memory and open file descriptors from /proc (Linux only).
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+export function rssBytes(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN; // the process is gone
+  }
+}
+
+export function openFds(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Open fds by kind (socket, pipe, anon_inode, file), for leak reports. */
+export function fdKinds(pid) {
+  const kinds = {};
+  let names = [];
+  try { names = readdirSync(`/proc/${pid}/fd`); } catch { return kinds; }
+  for (const fd of names) {
+    let target = '?';
+    try { target = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { /* closed meanwhile */ }
+    const kind = target.startsWith('socket:') ? 'socket' : target.startsWith('pipe:') ? 'pipe'
+      : target.startsWith('anon_inode:') ? target.slice(11) : 'file';
+    kinds[kind] = (kinds[kind] ?? 0) + 1;
+  }
+  return kinds;
+}
+
+/** CPU time (user+system, ms) the process has used so far. */
+export function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime are fields 14 and 15 (1-based) of the whole line; 12 and 13 after "pid (comm) ".
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return NaN;
+  }
+}

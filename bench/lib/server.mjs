@@ -1,0 +1,130 @@
+// Starts the built Parley server as a child process with its own temp DATA_DIR and generous
+// rate limits, waits for /api/v1/health, and exposes its pid, RSS, fds and the probe.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { openFds, rssBytes, cpuMs } from './proc.mjs';
+
+export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
+const PROBE = join(ROOT, 'bench', 'lib', 'probe.cjs');
+
+export function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls url until it answers 200 (or the child dies); returns ms since `since`. */
+export async function waitHealthy(url, { since = performance.now(), timeoutMs = 60_000, child, intervalMs = 5 } = {}) {
+  const deadline = since + timeoutMs;
+  while (performance.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before it was healthy`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.status === 200) {
+        await res.arrayBuffer();
+        return performance.now() - since;
+      }
+      await res.arrayBuffer();
+    } catch { /* not listening yet */ }
+    await sleep(intervalMs);
+  }
+  throw new Error(`${url} not healthy after ${timeoutMs} ms`);
+}
+
+const GENEROUS = '100000000';
+
+/**
+ * @param {object} o
+ * @param {string} o.dist     directory holding server/main.js (default: <root>/dist)
+ * @param {object} [o.env]    extra environment (wins over defaults)
+ * @param {string} [o.dataDir] reuse a data dir (default: a fresh temp one, removed on stop)
+ * @param {string[]} [o.nodeArgs] extra node flags
+ */
+export async function startServer({ dist, env = {}, dataDir, nodeArgs = [], label = 'server', withProbe = true } = {}) {
+  const main = join(dist, 'server', 'main.js');
+  if (!existsSync(main)) throw new Error(`${main} not found: run npm run build:server first (or pass --dist)`);
+  const ownsDir = !dataDir;
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'parley-bench-'));
+  const port = await freePort();
+  const clientDir = join(dist, 'client', 'browser');
+  const logPath = join(dir, `${label}.log`);
+  const logFd = openSync(logPath, 'a');
+  const childEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATA_DIR: dir,
+    LOG_LEVEL: 'info',
+    SWAGGER_ENABLED: 'false',
+    RATE_LIMIT_CHAT_PER_MINUTE: GENEROUS,
+    RATE_LIMIT_CHAT_PER_HOUR: GENEROUS,
+    RATE_LIMIT_REQUESTS_PER_MINUTE: GENEROUS,
+    RATE_LIMIT_SESSIONS_PER_MINUTE: GENEROUS,
+    SHUTDOWN_GRACE_MS: '2000',
+    ...(existsSync(clientDir) ? { CLIENT_DIR: clientDir } : {}),
+    ...env,
+  };
+  for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
+  const started = performance.now();
+  const child = spawn(process.execPath, [...(withProbe ? ['--expose-gc', '-r', PROBE] : []), ...nodeArgs, main], {
+    cwd: ROOT, env: childEnv, stdio: ['ignore', logFd, logFd, withProbe ? 'ipc' : 'ignore'],
+  });
+  closeSync(logFd);
+  const url = `http://127.0.0.1:${port}`;
+  let healthyMs;
+  try {
+    healthyMs = await waitHealthy(`${url}/api/v1/health`, { since: started, child });
+  } catch (err) {
+    child.kill('SIGKILL');
+    const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-3000) : '';
+    throw new Error(`${err.message}\n--- ${label} log tail ---\n${tail}`);
+  }
+
+  let probeSeq = 0;
+  const pending = new Map();
+  child.on('message', (m) => {
+    if (m && m.probe !== undefined && pending.has(m.probe)) {
+      const { res, rej } = pending.get(m.probe);
+      pending.delete(m.probe);
+      if (m.error) rej(new Error(m.error)); else res(m.result);
+    }
+  });
+  const probe = (op, args = {}) => new Promise((res, rej) => {
+    const id = ++probeSeq;
+    pending.set(id, { res, rej });
+    child.send({ probe: id, op, ...args });
+    setTimeout(() => { if (pending.delete(id)) rej(new Error(`probe ${op} timed out`)); }, 30_000).unref();
+  });
+
+  const exited = new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  return {
+    url, port, pid: child.pid, dir, logPath, healthyMs, child,
+    rss: () => rssBytes(child.pid),
+    fds: () => openFds(child.pid),
+    cpuMs: () => cpuMs(child.pid),
+    probe,
+    log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
+    async stop({ keepDir = false } = {}) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 8000);
+        await exited;
+        clearTimeout(t);
+      }
+      if (ownsDir && !keepDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
