@@ -1,0 +1,94 @@
+// 4. Long chats stay flat: the latest page of a 10,000-message conversation against the same
+// request on a 20-message one, and the first page of a session with 5,000 conversations against
+// one with 5, on SQLite and on PostgreSQL. Rows are seeded straight into the migrated database.
+import { join } from 'node:path';
+import { createSession, jsonRequest } from '../lib/api.mjs';
+import { keepAliveAgent } from '../lib/sse.mjs';
+import { scratchPostgres, seedPostgres, seedSqlite } from '../lib/seed.mjs';
+import { startServer } from '../lib/server.mjs';
+import { median, p99 } from '../lib/stats.mjs';
+import { fmt } from '../lib/table.mjs';
+
+export const title = 'Long chats (latest page, first page of conversations)';
+
+/** Times `reps` rounds of the given requests, interleaved so drift hits all alike. */
+async function timeInterleaved(base, agent, requests, reps, warmup = 10) {
+  const times = requests.map(() => []);
+  for (let r = -warmup; r < reps; r++) {
+    // A shuffled order each round, so no request always follows the same one.
+    const order = requests.map((_, i) => i).sort(() => Math.random() - 0.5);
+    for (const i of order) {
+      const { path, token } = requests[i];
+      const res = await jsonRequest(base, 'GET', path, { token, agent });
+      if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${JSON.stringify(res.body).slice(0, 200)}`);
+      if (r >= 0) times[i].push(res.ms);
+    }
+  }
+  return times;
+}
+
+async function measure(ctx, dialect, env, seed) {
+  const nMessages = ctx.opt('long-messages', 10_000, 2_000);
+  const nConversations = ctx.opt('long-conversations', 5_000, 1_000);
+  const reps = ctx.opt('long-reps', 200, 40);
+  const server = await startServer({ dist: ctx.dist, env, label: `long-${dialect}` });
+  const agent = keepAliveAgent();
+  try {
+    const chatter = await createSession(server.url, agent);
+    const hoarder = await createSession(server.url, agent);
+    const light = await createSession(server.url, agent);
+    const [small, big] = await seed(server, chatter.id, [20, nMessages]);
+    await seed(server, hoarder.id, Array(nConversations).fill(0));
+    await seed(server, light.id, Array(5).fill(0));
+    const [tSmall, tBig, tFew, tMany, tOlder] = await timeInterleaved(server.url, agent, [
+      { path: `/api/v1/conversations/${small}?limit=50`, token: chatter.token },
+      { path: `/api/v1/conversations/${big}?limit=50`, token: chatter.token },
+      { path: '/api/v1/conversations?limit=20&offset=0', token: light.token },
+      { path: '/api/v1/conversations?limit=20&offset=0', token: hoarder.token },
+      { path: `/api/v1/conversations/${big}/messages?before=${Math.floor(nMessages / 2)}&limit=50`, token: chatter.token },
+    ], reps);
+    const check = await jsonRequest(server.url, 'GET', `/api/v1/conversations/${big}?limit=50`, { token: chatter.token, agent });
+    if (check.body.messages.length !== 50 || check.body.messages.at(-1).position !== nMessages - 1) {
+      throw new Error('the latest page of the long chat is not its last 50 messages');
+    }
+    const list = await jsonRequest(server.url, 'GET', '/api/v1/conversations?limit=20', { token: hoarder.token, agent });
+    if (list.body.total !== nConversations) throw new Error(`list total ${list.body.total} != ${nConversations}`);
+    ctx.details[`long_${dialect}`] = {
+      nMessages, nConversations, reps,
+      smallChat: { median: median(tSmall), p99: p99(tSmall) }, bigChat: { median: median(tBig), p99: p99(tBig) },
+      olderPageMiddle: { median: median(tOlder), p99: p99(tOlder) },
+      fewConversations: { median: median(tFew), p99: p99(tFew) }, manyConversations: { median: median(tMany), p99: p99(tMany) },
+    };
+    const chatRatio = median(tBig) / median(tSmall);
+    const listRatio = median(tMany) / median(tFew);
+    return [
+      { id: '4', name: `Latest page of a ${nMessages.toLocaleString('en')}-message chat, ${dialect}`, value: chatRatio, unit: '×',
+        baseline: `20-message chat ${fmt(median(tSmall), 'ms')} → ${fmt(median(tBig), 'ms')} (p99 ${fmt(p99(tSmall))} → ${fmt(p99(tBig))} ms)`,
+        target: '< 2×', pass: chatRatio < 2 },
+      { id: '4', name: `First page of ${nConversations.toLocaleString('en')} conversations, ${dialect}`, value: listRatio, unit: '×',
+        baseline: `5 conversations ${fmt(median(tFew), 'ms')} → ${fmt(median(tMany), 'ms')} (p99 ${fmt(p99(tFew))} → ${fmt(p99(tMany))} ms)`,
+        target: '< 2×', pass: listRatio < 2 },
+    ];
+  } finally {
+    agent.destroy();
+    await server.stop();
+  }
+}
+
+export async function run(ctx) {
+  const rows = await measure(ctx, 'SQLite', {}, (server, sessionId, counts) => seedSqlite(join(server.dir, 'parley.sqlite'), sessionId, counts));
+  const adminUrl = ctx.opt('pg-url', 'postgres://postgres@127.0.0.1:5432/test');
+  if (adminUrl === 'none') return [...rows, { id: '4', name: 'Long chats, PostgreSQL', skipped: '--pg-url=none' }];
+  let db;
+  try {
+    db = await scratchPostgres(adminUrl, `parley_bench_${process.pid}`);
+  } catch (err) {
+    return [...rows, { id: '4', name: 'Long chats, PostgreSQL', skipped: `PostgreSQL unreachable (${err.message})` }];
+  }
+  try {
+    rows.push(...await measure(ctx, 'PostgreSQL', { DATABASE_URL: db.url }, (_server, sessionId, counts) => seedPostgres(db.url, sessionId, counts)));
+  } finally {
+    await db.drop();
+  }
+  return rows;
+}
