@@ -7,6 +7,8 @@ import { PinoNestLogger, createRootLogger } from './common/logger.js';
 import { setupSwagger } from './common/swagger.js';
 import type { AppConfig } from './config/app-config.js';
 import { HealthService } from './health/health.service.js';
+import { ShutdownService } from './health/shutdown.service.js';
+import { MetricsService } from './metrics/metrics.service.js';
 
 export interface CreatedApp { app: NestExpressApplication; logger: Logger }
 
@@ -17,8 +19,11 @@ export async function createApp(config: AppConfig): Promise<CreatedApp> {
     bodyParser: false,
     logger: new PinoNestLogger(logger),
   });
+  // Before everything else: time whole requests; refuse new ones while draining.
+  app.use(app.get(MetricsService).httpMiddleware());
+  app.use(app.get(ShutdownService).middleware());
   configureHttp(app, config, logger);
   if (config.swaggerEnabled) setupSwagger(app, (await app.get(HealthService).report()).version);
-  app.enableShutdownHooks();
+  // No enableShutdownHooks(): main.ts handles SIGTERM itself, draining generations before app.close().
   return { app, logger };
 }

@@ -3,6 +3,8 @@ import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ServeStaticModule } from '@nestjs/serve-static';
 import { ThrottlerModule } from '@nestjs/throttler';
+import { AccessGateController } from './common/access-gate.controller.js';
+import { AccessGateGuard } from './common/access-gate.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { AuthGuard } from './common/auth.guard.js';
 import { CsrfGuard } from './common/csrf.guard.js';
@@ -12,7 +14,9 @@ import type { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { FilesModule } from './files/files.module.js';
 import { HealthModule } from './health/health.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisConnection } from './redis/redis-connection.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
@@ -32,11 +36,13 @@ export class AppModule {
         },
       })]
       : [];
-    // Global guards run in this order: who is calling, is it same-origin, is it within its limits.
+    // Global guards run in this order: who is calling, is it same-origin, is it within its limits,
+    // may it pass the deployment's access gate (after the limits, so access tokens cannot be guessed fast).
     const guards: Provider[] = [
       { provide: APP_GUARD, useClass: AuthGuard },
       { provide: APP_GUARD, useClass: CsrfGuard },
       { provide: APP_GUARD, useClass: AppThrottlerGuard },
+      { provide: APP_GUARD, useClass: AccessGateGuard },
     ];
     return {
       module: AppModule,
@@ -51,9 +57,12 @@ export class AppModule {
         }),
         SessionsModule,
         ConversationsModule,
+        FilesModule,
         HealthModule,
+        MetricsModule,
         ...spa,
       ],
+      controllers: [AccessGateController],
       providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, ...guards],
     };
   }

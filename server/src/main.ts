@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createApp } from './app.factory.js';
 import { loadConfig } from './config/app-config.js';
+import { ShutdownService } from './health/shutdown.service.js';
 
 async function main(): Promise<void> {
   let config;
@@ -14,6 +15,23 @@ async function main(): Promise<void> {
   const { app, logger } = await createApp(config);
   await app.listen(config.port, config.host);
   logger.info({ port: config.port, database: config.database.type, instance: config.instanceId }, `Parley listening on http://localhost:${config.port}`);
+
+  // SIGTERM (docker stop, Kubernetes): stop taking requests, let running generations finish
+  // for SHUTDOWN_GRACE_MS (then they are saved as interrupted), close, exit 0.
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+    // Whatever hangs, the process is gone a little after the grace period.
+    setTimeout(() => { logger.error('shutdown took too long; exiting'); process.exit(1); }, config.shutdownGraceMs + 10_000).unref();
+    app.get(ShutdownService).drain()
+      .then(() => app.close())
+      .then(() => { logger.info('bye'); logger.flush(); process.exit(0); })
+      .catch((err: unknown) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((err: unknown) => {

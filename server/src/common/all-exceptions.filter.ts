@@ -1,6 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { AppException } from './app.exception.js';
+import { isDependencyOutage } from './dependency-outage.js';
 import { ErrorCode } from './error-code.js';
 import { codeForStatus, HTTP_STATUS } from './error-status.js';
 import type { AppRequest } from './request-context.js';
@@ -40,6 +41,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
       const message = status < 500 && typeof raw === 'string' ? raw : (GENERIC_MESSAGES[code] ?? exception.message);
       if (status >= 500) this.logger.error({ requestId, err: exception }, 'HTTP exception');
       writeError(res, status, errorEnvelope(code, message, requestId));
+      return;
+    }
+    if (isDependencyOutage(exception)) {
+      // The database or Redis is unreachable: the client may retry; the service recovers by itself.
+      this.logger.warn({ requestId, err: exception }, 'dependency unavailable');
+      writeError(res, 503, errorEnvelope(ErrorCode.ServiceUnavailable, 'The service is temporarily unavailable; please retry shortly.', requestId), { 'Retry-After': '5' });
       return;
     }
     this.logger.error({ requestId, err: exception }, 'Unhandled exception');

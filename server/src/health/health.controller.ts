@@ -1,11 +1,16 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 import type { Response } from 'express';
+import { OutsideAccessGate } from '../common/access-gate.js';
 import { Public } from '../common/decorators.js';
-import { HealthDto } from './health.dto.js';
+import { HealthDto, LivenessDto, ReadinessDto } from './health.dto.js';
 import { HealthService } from './health.service.js';
 
 @ApiTags('health')
+@OutsideAccessGate()
+// Probes must not depend on Redis (rate-limit storage) nor use up anyone's limit.
+@SkipThrottle()
 @Controller('api/v1/health')
 export class HealthController {
   constructor(private readonly health: HealthService) {}
@@ -17,6 +22,25 @@ export class HealthController {
   @ApiServiceUnavailableResponse({ type: HealthDto, description: 'status is down' })
   async get(@Res({ passthrough: true }) res: Response): Promise<HealthDto> {
     const report = await this.health.report();
+    if (report.status === 'down') res.status(503);
+    return report;
+  }
+
+  @Get('live')
+  @Public()
+  @ApiOperation({ summary: 'Liveness: the process answers (restart it when this fails)' })
+  @ApiOkResponse({ type: LivenessDto })
+  live(): LivenessDto {
+    return { status: 'ok' };
+  }
+
+  @Get('ready')
+  @Public()
+  @ApiOperation({ summary: 'Readiness: database and Redis reachable and not shutting down (send traffic only when ok)' })
+  @ApiOkResponse({ type: ReadinessDto })
+  @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'a dependency is down or the instance is draining' })
+  async ready(@Res({ passthrough: true }) res: Response): Promise<ReadinessDto> {
+    const report = await this.health.readiness();
     if (report.status === 'down') res.status(503);
     return report;
   }

@@ -7,3 +7,13 @@ export class HealthDto {
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, example: { database: 'ok' } })
   checks!: Record<string, 'ok' | 'down'>;
 }
+
+export class LivenessDto {
+  @ApiProperty({ enum: ['ok'] }) status!: 'ok';
+}
+
+export class ReadinessDto {
+  @ApiProperty({ enum: ['ok', 'down'] }) status!: 'ok' | 'down';
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, example: { database: 'ok', redis: 'ok', accepting: 'ok' } })
+  checks!: Record<string, 'ok' | 'down'>;
+}

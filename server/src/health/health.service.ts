@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
+import { RedisConnection } from '../redis/redis-connection.js';
+import { ShutdownService } from './shutdown.service.js';
 
 export type HealthStatus = 'ok' | 'degraded' | 'down';
 export type CheckResult = 'ok' | 'down';
@@ -24,7 +26,11 @@ export class HealthService {
   private readonly version = readVersion();
   private readonly startedAt = Date.now();
 
-  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly redis: RedisConnection,
+    private readonly shutdown: ShutdownService,
+  ) {}
 
   async checkDatabase(): Promise<CheckResult> {
     let timer: NodeJS.Timeout | undefined;
@@ -42,13 +48,25 @@ export class HealthService {
     }
   }
 
+  /** Every backing service this instance needs: the database, and Redis when REDIS_URL is set. */
+  async checkDependencies(): Promise<Record<string, CheckResult>> {
+    const [database, redis] = await Promise.all([this.checkDatabase(), this.redis.check()]);
+    return redis === undefined ? { database } : { database, redis };
+  }
+
   async report(): Promise<{ status: HealthStatus; version: string; uptime: number; checks: Record<string, CheckResult> }> {
-    const database = await this.checkDatabase();
+    const checks = await this.checkDependencies();
     return {
-      status: database === 'ok' ? 'ok' : 'down',
+      status: Object.values(checks).every((c) => c === 'ok') ? 'ok' : 'down',
       version: this.version,
       uptime: Math.round((Date.now() - this.startedAt) / 1000),
-      checks: { database },
+      checks,
     };
+  }
+
+  /** Ready to take traffic: dependencies reachable and not shutting down. */
+  async readiness(): Promise<{ status: 'ok' | 'down'; checks: Record<string, CheckResult> }> {
+    const checks: Record<string, CheckResult> = { ...(await this.checkDependencies()), accepting: this.shutdown.isDraining ? 'down' : 'ok' };
+    return { status: Object.values(checks).every((c) => c === 'ok') ? 'ok' : 'down', checks };
   }
 }

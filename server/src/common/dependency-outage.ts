@@ -1,0 +1,26 @@
+/**
+ * Whether an error means a backing service (PostgreSQL, Redis) is unreachable, so the
+ * answer is 503 SERVICE_UNAVAILABLE (retry later) rather than 500 (our bug).
+ */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+// SQLSTATE: 08xxx connection exceptions, 57P01-57P03 server shutting down / not accepting, 53300 too many connections.
+const PG_OUTAGE = /^(08...|57P0[123]|53300)$/;
+const MESSAGES = [
+  /Connection terminated/i,
+  /timeout exceeded when trying to connect/i,
+  /Client has encountered a connection error/i,
+  /Connection is closed/i, // ioredis
+  /enableOfflineQueue options is false/i, // ioredis while disconnected
+  /Command timed out/i, // ioredis commandTimeout
+  /Reached the max retries per request limit/i, // ioredis
+  /the database system is (starting up|shutting down)/i,
+];
+
+export function isDependencyOutage(err: unknown, depth = 0): boolean {
+  if (depth > 4 || typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; message?: unknown; name?: unknown; driverError?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || PG_OUTAGE.test(e.code))) return true;
+  if (e.name === 'MaxRetriesPerRequestError') return true;
+  if (typeof e.message === 'string' && MESSAGES.some((m) => m.test(e.message as string))) return true;
+  return isDependencyOutage(e.driverError, depth + 1) || isDependencyOutage(e.cause, depth + 1);
+}

@@ -1,0 +1,67 @@
+import type { HttpAdapterHost } from '@nestjs/core';
+import express from 'express';
+import request from 'supertest';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { HealthService } from './health.service.js';
+import { ShutdownService } from './shutdown.service.js';
+
+describe('liveness and readiness', () => {
+  describe('without Redis', () => {
+    let t: TestApp;
+    beforeAll(async () => { t = await createTestApp('sqlite'); });
+    afterAll(async () => { await t.close(); });
+
+    it('is live and ready with the database only', async () => {
+      expect((await t.http().get('/api/v1/health/live').expect(200)).body).toEqual({ status: 'ok' });
+      const ready = await t.http().get('/api/v1/health/ready').expect(200);
+      expect(ready.body).toEqual({ status: 'ok', checks: { database: 'ok', accepting: 'ok' } });
+    });
+
+    it('on drain: stops accepting connections, turns unready, runs the drainers with the grace period', async () => {
+      const shutdown = t.app.get(ShutdownService);
+      const url = await t.app.getUrl();
+      let drainedWith: number | undefined;
+      shutdown.register('test', (graceMs) => { drainedWith = graceMs; return Promise.resolve(); });
+      await shutdown.drain(1234);
+      expect(drainedWith).toBe(1234);
+      expect((await t.app.get(HealthService).readiness()).checks.accepting).toBe('down');
+      await expect(fetch(`${url}/api/v1/health/live`)).rejects.toThrow();
+    });
+
+    it('answers requests that still arrive (kept-alive connections) with 503 and Connection: close', async () => {
+      const shutdown = new ShutdownService(t.config, { httpAdapter: undefined } as unknown as HttpAdapterHost);
+      const app = express().use(shutdown.middleware()).get('/api/v1/x', (_req, res) => { res.json({}); }).get('/api/v1/health/live', (_req, res) => { res.json({}); });
+      await request(app).get('/api/v1/x').expect(200);
+      await shutdown.drain(0);
+      const refused = await request(app).get('/api/v1/x').expect(503);
+      expect(refused.body.error.code).toBe('SERVICE_UNAVAILABLE');
+      expect(refused.headers.connection).toBe('close');
+      await request(app).get('/api/v1/health/live').expect(200);
+    });
+  });
+
+  describe('with Redis', () => {
+    it('reports Redis in readiness and health', async () => {
+      const t = await createTestApp('sqlite', { REDIS_URL: 'redis://127.0.0.1:6379' });
+      try {
+        expect((await t.http().get('/api/v1/health/ready').expect(200)).body.checks).toEqual({ database: 'ok', redis: 'ok', accepting: 'ok' });
+        expect((await t.http().get('/api/v1/health').expect(200)).body.checks).toEqual({ database: 'ok', redis: 'ok' });
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('is unready while Redis is unreachable and rate-limited routes answer 503 SERVICE_UNAVAILABLE', async () => {
+      const t = await createTestApp('sqlite', { REDIS_URL: 'redis://127.0.0.1:1' });
+      try {
+        const ready = await t.http().get('/api/v1/health/ready').expect(503);
+        expect(ready.body.checks.redis).toBe('down');
+        await t.http().get('/api/v1/health/live').expect(200);
+        const res = await t.http().post('/api/v1/sessions').send({}).expect(503);
+        expect(res.body.error.code).toBe('SERVICE_UNAVAILABLE');
+      } finally {
+        await t.close();
+      }
+    });
+  });
+});
