@@ -1,0 +1,25 @@
+import {
+  type ApplicationConfig, inject, provideAppInitializer, provideBrowserGlobalErrorListeners, provideZonelessChangeDetection,
+} from '@angular/core';
+import { provideRouter, withComponentInputBinding } from '@angular/router';
+import { routes } from './app.routes';
+import { ChatConfigStore } from './chat/chat-config.store';
+import { friendlyMessage } from './core/api-error';
+import { ThemeService } from './shell/theme.service';
+import { ToastService } from './shell/toast.service';
+
+export const appConfig: ApplicationConfig = {
+  providers: [
+    provideBrowserGlobalErrorListeners(),
+    provideZonelessChangeDetection(),
+    provideRouter(routes, withComponentInputBinding()),
+    // The first call creates the session cookie; every later request then carries it (no racing 401s).
+    provideAppInitializer(() => {
+      inject(ThemeService);
+      const toasts = inject(ToastService);
+      return inject(ChatConfigStore).load().catch((error: unknown) => {
+        toasts.error(friendlyMessage(error), { key: 'config' });
+      });
+    }),
+  ],
+};

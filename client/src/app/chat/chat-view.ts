@@ -1,0 +1,138 @@
+import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked, viewChild } from '@angular/core';
+import { RouterLink } from '@angular/router';
+import type { UploadedFile } from '../core/api-models';
+import { AttachmentsStore, type PendingAttachment } from '../files/attachments.store';
+import { FilePreviewDialog } from '../files/file-preview-dialog';
+import { Icon } from '../shell/icon';
+import { ChatConfigStore } from './chat-config.store';
+import { ChatStore } from './chat.store';
+import { Composer } from './composer';
+import type { FeedbackChoice } from './message-item';
+import { MessageList } from './message-list';
+
+const SUGGESTIONS = [
+  'Explain the difference between TCP and UDP',
+  'Write a Python function that checks for palindromes',
+  'Summarise the key ideas of clean architecture',
+  'Plan a 3-day trip to Lisbon',
+];
+
+/** The page of one conversation (`/c/:id`) or of a new one (`/`). */
+@Component({
+  selector: 'app-chat-view',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  imports: [Composer, FilePreviewDialog, Icon, MessageList, RouterLink],
+  host: {
+    class: 'chat-view',
+    '(document:keydown.escape)': 'stopOnEscape($event)',
+    '(dragenter)': 'onDragEnter($event)',
+    '(dragover)': 'onDragOver($event)',
+    '(dragleave)': 'onDragLeave($event)',
+    '(drop)': 'onDrop($event)',
+  },
+  templateUrl: './chat-view.html',
+})
+export class ChatView {
+  /** The route's `:id` (component input binding); absent for a new chat. */
+  readonly id = input<string | undefined>(undefined);
+
+  protected readonly store = inject(ChatStore);
+  protected readonly attachments = inject(AttachmentsStore);
+  protected readonly config = inject(ChatConfigStore);
+  protected readonly draft = signal('');
+  protected readonly isDragging = signal(false);
+  protected readonly previewFile = signal<UploadedFile | null>(null);
+  protected readonly suggestions = SUGGESTIONS;
+  protected readonly isWelcome = computed(() => !this.store.conversationId() && this.store.messages().length === 0);
+  private readonly composer = viewChild.required(Composer);
+  private readonly list = viewChild(MessageList);
+  private dragDepth = 0;
+
+  constructor() {
+    effect(() => {
+      const id = this.id() ?? null;
+      untracked(() => void this.store.open(id));
+    });
+  }
+
+  protected async send(text: string): Promise<void> {
+    const fileIds = this.attachments.readyFiles().map((f) => f.file_id);
+    const sent = this.attachments.sentAttachments();
+    const pending = this.attachments.attachments();
+    this.draft.set('');
+    this.attachments.clear();
+    this.list()?.scrollToBottom();
+    const isAccepted = await this.store.send(text, fileIds, sent);
+    if (!isAccepted) {
+      // Refused before an answer began (rate limit, offline…): give the text and files back.
+      if (this.draft() === '') this.draft.set(text);
+      if (this.attachments.attachments().length === 0) this.attachments.restore(pending);
+    }
+    this.composer().focus();
+  }
+
+  protected useSuggestion(text: string): void {
+    this.draft.set(text);
+    this.composer().focus();
+  }
+
+  protected stop(): void {
+    void this.store.stop();
+  }
+
+  protected regenerate(): void {
+    void this.store.regenerate();
+  }
+
+  protected feedback(choice: FeedbackChoice): void {
+    void this.store.setFeedback(choice.messageId, choice.feedback, choice.comment);
+  }
+
+  protected attach(files: File[]): void {
+    this.attachments.add(files, this.store.conversationId() ?? undefined);
+  }
+
+  protected preview(item: PendingAttachment): void {
+    if (item.uploaded) this.previewFile.set(item.uploaded);
+  }
+
+  protected stopOnEscape(event: Event): void {
+    if (!this.store.isStreaming()) return;
+    // Esc inside an open dialog closes the dialog instead.
+    if (event.target instanceof Element && event.target.closest('dialog')) return;
+    event.preventDefault();
+    this.stop();
+  }
+
+  protected onDragEnter(event: DragEvent): void {
+    if (!this.hasFiles(event)) return;
+    event.preventDefault();
+    this.dragDepth++;
+    this.isDragging.set(true);
+  }
+
+  protected onDragOver(event: DragEvent): void {
+    if (!this.hasFiles(event)) return;
+    event.preventDefault();
+    if (event.dataTransfer) event.dataTransfer.dropEffect = 'copy';
+  }
+
+  protected onDragLeave(event: DragEvent): void {
+    if (!this.hasFiles(event)) return;
+    this.dragDepth = Math.max(0, this.dragDepth - 1);
+    if (this.dragDepth === 0) this.isDragging.set(false);
+  }
+
+  protected onDrop(event: DragEvent): void {
+    if (!this.hasFiles(event)) return;
+    event.preventDefault();
+    this.dragDepth = 0;
+    this.isDragging.set(false);
+    const files = Array.from(event.dataTransfer?.files ?? []);
+    if (files.length > 0) this.attach(files);
+  }
+
+  private hasFiles(event: DragEvent): boolean {
+    return Array.from(event.dataTransfer?.types ?? []).includes('Files');
+  }
+}

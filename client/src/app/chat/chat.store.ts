@@ -1,0 +1,396 @@
+import { Injectable, computed, inject, signal } from '@angular/core';
+import { Router } from '@angular/router';
+import type { Observable, Subscription } from 'rxjs';
+import { ConversationsStore } from '../conversations/conversations.store';
+import { API_BASE, ApiClient } from '../core/api-client';
+import { ApiError, friendlyMessage } from '../core/api-error';
+import type { Attachment, ConversationDetail, Feedback, Message, MessagePage } from '../core/api-models';
+import { randomId } from '../core/random-id';
+import { NetworkStatus } from '../shell/network-status';
+import { ToastService } from '../shell/toast.service';
+import { ChatApi, StreamCutError } from './chat-api.service';
+import { ChatConfigStore } from './chat-config.store';
+import type { StreamedEvent } from './chat-events';
+
+/** A message as the view shows it: the API's, plus what only this tab knows. */
+export interface ChatMessage extends Message {
+  /** The friendly reason an answer failed, shown with Retry. */
+  errorText?: string;
+}
+
+const PAGE_SIZE = 50;
+const SNAPSHOT_KEY = 'parley.stream';
+const MAX_RECONNECTS = 5;
+
+/** What this tab had shown of a running answer, so a reload can resume after the last event it saw. */
+interface StreamSnapshot {
+  messageId: string;
+  lastEventId: string;
+  content: string;
+}
+
+interface FollowContext {
+  /** The id the streamed answer has in `list` now (a local id until `start`). */
+  assistantId: string;
+  /** Local user message to renumber on `start`. */
+  userId?: string;
+  /** What to undo when the request fails before the stream opens. */
+  rollback?: () => void;
+}
+
+function emptyMessage(role: Message['role'], conversationId: string, position: number): ChatMessage {
+  const now = new Date().toISOString();
+  return {
+    id: `local-${role}-${randomId()}`, conversation_id: conversationId, position, role, content: '',
+    status: role === 'assistant' ? 'streaming' : 'complete', created_at: now, updated_at: now, token_count: null,
+    model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+  };
+}
+
+/** The open conversation: its messages, the answer streaming into it, and every chat action. */
+@Injectable({ providedIn: 'root' })
+export class ChatStore {
+  private readonly api = inject(ApiClient);
+  private readonly chat = inject(ChatApi);
+  private readonly config = inject(ChatConfigStore);
+  private readonly conversations = inject(ConversationsStore);
+  private readonly router = inject(Router);
+  private readonly toasts = inject(ToastService);
+  private readonly network = inject(NetworkStatus);
+
+  private readonly currentId = signal<string | null>(null);
+  private readonly list = signal<ChatMessage[]>([]);
+  private readonly hasOlderPages = signal(false);
+  private readonly loadingOlder = signal(false);
+  private readonly loadingConversation = signal(false);
+  private readonly missing = signal(false);
+  private readonly streamingId = signal<string | null>(null);
+  private readonly announcementText = signal('');
+
+  readonly conversationId = this.currentId.asReadonly();
+  readonly messages = this.list.asReadonly();
+  readonly hasOlder = this.hasOlderPages.asReadonly();
+  readonly isLoadingOlder = this.loadingOlder.asReadonly();
+  readonly isLoading = this.loadingConversation.asReadonly();
+  readonly isMissing = this.missing.asReadonly();
+  readonly streamingMessageId = this.streamingId.asReadonly();
+  readonly isStreaming = computed(() => this.streamingId() !== null);
+  readonly announcement = this.announcementText.asReadonly();
+  /** The answer Regenerate would replace: the last message, when it is a finished answer. */
+  readonly regenerableId = computed(() => {
+    const last = this.list().at(-1);
+    return last && last.role === 'assistant' && !this.isStreaming() && !last.id.startsWith('local-') ? last.id : null;
+  });
+
+  private subscription: Subscription | null = null;
+  /** The server id of the answer being streamed (known from `start`). */
+  private streamMessageId: string | null = null;
+  private lastEventId: string | undefined;
+  private isStopRequested = false;
+  private loadGeneration = 0;
+
+  constructor() {
+    window.addEventListener('pagehide', () => this.saveSnapshot());
+  }
+
+  /** Shows a conversation (null: a new, empty one). A running answer elsewhere keeps running on the server. */
+  async open(id: string | null): Promise<void> {
+    if (id === this.currentId() && (id === null || this.list().length > 0 || this.loadingConversation())) return;
+    this.detach();
+    this.currentId.set(id);
+    this.list.set([]);
+    this.hasOlderPages.set(false);
+    this.missing.set(false);
+    if (id === null) return;
+    const generation = ++this.loadGeneration;
+    this.loadingConversation.set(true);
+    try {
+      const detail = await this.api.get<ConversationDetail>(`${API_BASE}/conversations/${encodeURIComponent(id)}?limit=${PAGE_SIZE}`);
+      if (generation !== this.loadGeneration) return;
+      this.list.set(detail.messages);
+      this.hasOlderPages.set(detail.has_more);
+      const last = detail.messages.at(-1);
+      if (last?.role === 'assistant' && last.status === 'streaming') this.reattach(last);
+    } catch (error: unknown) {
+      if (generation !== this.loadGeneration) return;
+      if (error instanceof ApiError && error.status === 404) this.missing.set(true);
+      else this.toasts.error(friendlyMessage(error), { key: 'load', actionLabel: 'Retry', action: () => void this.reload() });
+    } finally {
+      if (generation === this.loadGeneration) this.loadingConversation.set(false);
+    }
+  }
+
+  /** Sends a message; resolves false when it was refused before any answer began (the caller keeps the draft). */
+  send(text: string, fileIds: string[] = [], attachments: Attachment[] = []): Promise<boolean> {
+    if (this.isStreaming()) return Promise.resolve(false);
+    const conversationId = this.currentId();
+    const nextPosition = (this.list().at(-1)?.position ?? -1) + 1;
+    const user: ChatMessage = { ...emptyMessage('user', conversationId ?? '', nextPosition), content: text, files: attachments };
+    const assistant: ChatMessage = { ...emptyMessage('assistant', conversationId ?? '', nextPosition + 1), model_name: this.config.model() || null };
+    this.list.update((list) => [...list, user, assistant]);
+    const body = { message: text, ...(conversationId ? { conversation_id: conversationId } : {}), ...(fileIds.length ? { file_ids: fileIds } : {}) };
+    return this.follow(this.chat.send(body, randomId()), {
+      assistantId: assistant.id,
+      userId: user.id,
+      rollback: () => this.list.update((list) => list.filter((m) => m.id !== user.id && m.id !== assistant.id)),
+    });
+  }
+
+  /** A new answer to the last user message; the old answer is hidden meanwhile and comes back if this fails at once. */
+  regenerate(): Promise<boolean> {
+    const conversationId = this.currentId();
+    if (!conversationId || this.isStreaming()) return Promise.resolve(false);
+    const before = this.list();
+    const last = before.at(-1);
+    const kept = last?.role === 'assistant' ? before.slice(0, -1) : before;
+    const assistant: ChatMessage = {
+      ...emptyMessage('assistant', conversationId, (last?.position ?? 0) + 1), model_name: this.config.model() || null,
+    };
+    this.list.set([...kept, assistant]);
+    return this.follow(this.chat.regenerate(conversationId), { assistantId: assistant.id, rollback: () => this.list.set(before) });
+  }
+
+  /** Stops the answer; the partial text stays (the server ends the stream with status `stopped`). */
+  async stop(): Promise<void> {
+    const messageId = this.streamMessageId;
+    if (!this.isStreaming()) return;
+    if (!messageId) {
+      // Not started yet: stop as soon as the server names the answer.
+      this.isStopRequested = true;
+      return;
+    }
+    try {
+      await this.chat.stop(messageId);
+      // The stream normally ends with a `stopped` event; if it never comes, stop showing progress anyway.
+      setTimeout(() => {
+        if (this.streamMessageId === messageId) this.finishLocally(messageId, 'stopped');
+      }, 5000);
+    } catch (error: unknown) {
+      // The answer may have just finished; anything else is worth saying.
+      if (!(error instanceof ApiError && (error.status === 404 || error.status === 409))) this.toasts.error(friendlyMessage(error));
+      this.finishLocally(messageId, 'stopped');
+    }
+  }
+
+  async loadOlder(): Promise<void> {
+    const id = this.currentId();
+    const first = this.list()[0];
+    if (!id || !first || !this.hasOlderPages() || this.loadingOlder()) return;
+    this.loadingOlder.set(true);
+    try {
+      const page = await this.api.get<MessagePage>(
+        `${API_BASE}/conversations/${encodeURIComponent(id)}/messages?before=${first.position}&limit=${PAGE_SIZE}`);
+      if (id !== this.currentId()) return;
+      const known = new Set(this.list().map((m) => m.id));
+      this.list.update((list) => [...page.messages.filter((m) => !known.has(m.id)), ...list]);
+      this.hasOlderPages.set(page.has_more);
+    } catch (error: unknown) {
+      this.toasts.error(friendlyMessage(error));
+    } finally {
+      this.loadingOlder.set(false);
+    }
+  }
+
+  async setFeedback(messageId: string, feedback: Feedback, comment?: string): Promise<boolean> {
+    const previous = this.list().find((m) => m.id === messageId);
+    if (!previous) return false;
+    this.patch(messageId, { feedback, feedback_comment: comment ?? previous.feedback_comment });
+    try {
+      const result = await this.chat.feedback(messageId, feedback, comment);
+      this.patch(messageId, { feedback: result.feedback, feedback_comment: result.comment });
+      return true;
+    } catch (error: unknown) {
+      this.patch(messageId, { feedback: previous.feedback, feedback_comment: previous.feedback_comment });
+      this.toasts.error(friendlyMessage(error));
+      return false;
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const id = this.currentId();
+    this.currentId.set(null);
+    await this.open(id);
+  }
+
+  /** Re-attaches to an answer still being written (after a reload or a switch back). */
+  private reattach(message: ChatMessage): void {
+    const snapshot = this.takeSnapshot(message.id);
+    // Without a snapshot we cannot know which events the stored text already holds, so we replay them all.
+    const content = snapshot ? snapshot.content : '';
+    this.patch(message.id, { content });
+    this.streamMessageId = message.id;
+    this.lastEventId = snapshot?.lastEventId;
+    void this.follow(this.chat.resume(message.id, snapshot?.lastEventId), { assistantId: message.id });
+  }
+
+  private follow(stream: Observable<StreamedEvent>, context: FollowContext): Promise<boolean> {
+    this.subscription?.unsubscribe();
+    this.streamingId.set(context.assistantId);
+    this.isStopRequested = false;
+    let assistantId = context.assistantId;
+    let hasStarted = assistantId === this.streamMessageId;
+    return new Promise<boolean>((resolve) => {
+      if (hasStarted) resolve(true);
+      this.subscription = stream.subscribe({
+        next: (event) => {
+          if (event.eventId !== undefined) this.lastEventId = event.eventId;
+          switch (event.type) {
+            case 'start': {
+              const localId = assistantId;
+              assistantId = event.message_id;
+              this.streamMessageId = event.message_id;
+              this.list.update((list) => list
+                .filter((m) => m.id !== event.replaces_message_id || m.id === localId)
+                .map((m) => {
+                  if (m.id === localId) return { ...m, id: event.message_id, conversation_id: event.conversation_id, model_name: event.model || m.model_name };
+                  if (context.userId && m.id === context.userId) return { ...m, id: event.user_message_id, conversation_id: event.conversation_id };
+                  return m;
+                }));
+              this.streamingId.set(event.message_id);
+              if (!hasStarted) {
+                hasStarted = true;
+                resolve(true);
+                this.onConversationStarted(event.conversation_id);
+              }
+              if (this.isStopRequested) void this.stop();
+              break;
+            }
+            case 'token':
+              this.list.update((list) => list.map((m) => (m.id === assistantId ? { ...m, content: m.content + event.token } : m)));
+              break;
+            case 'done':
+              this.patch(assistantId, { status: event.status, finish_reason: event.finish_reason });
+              this.finish(assistantId);
+              break;
+            case 'error':
+              this.patch(assistantId, { status: event.status, error_code: event.code, errorText: event.error || 'The answer failed.' });
+              this.finish(assistantId);
+              break;
+          }
+        },
+        error: (error: unknown) => {
+          if (!hasStarted) {
+            context.rollback?.();
+            this.streamingId.set(null);
+            this.subscription = null;
+            this.reportSendError(error);
+            resolve(false);
+            return;
+          }
+          if (error instanceof StreamCutError && this.streamMessageId === assistantId) {
+            void this.reconnect(assistantId, 0);
+            return;
+          }
+          this.patch(assistantId, { status: 'interrupted', errorText: friendlyMessage(error) });
+          this.finish(assistantId);
+        },
+      });
+    });
+  }
+
+  private async reconnect(messageId: string, attempt: number): Promise<void> {
+    if (attempt >= MAX_RECONNECTS) {
+      this.patch(messageId, { status: 'interrupted', errorText: 'The connection to the answer was lost.' });
+      this.finish(messageId);
+      return;
+    }
+    if (!this.network.isOnline()) this.toasts.error('You are offline. The answer will continue when the connection is back.', { key: 'offline' });
+    await this.network.whenOnline();
+    await new Promise((resolve) => setTimeout(resolve, Math.min(8000, 500 * 2 ** attempt)));
+    if (this.streamMessageId !== messageId) return;
+    const stream = this.chat.resume(messageId, this.lastEventId);
+    this.subscription = stream.subscribe({
+      next: (event) => {
+        if (event.eventId !== undefined) this.lastEventId = event.eventId;
+        if (event.type === 'token') this.list.update((list) => list.map((m) => (m.id === messageId ? { ...m, content: m.content + event.token } : m)));
+        else if (event.type === 'done') {
+          this.patch(messageId, { status: event.status, finish_reason: event.finish_reason });
+          this.finish(messageId);
+        } else if (event.type === 'error') {
+          this.patch(messageId, { status: event.status, error_code: event.code, errorText: event.error });
+          this.finish(messageId);
+        }
+      },
+      error: () => void this.reconnect(messageId, attempt + 1),
+    });
+  }
+
+  private onConversationStarted(conversationId: string): void {
+    if (this.currentId() === null) {
+      this.currentId.set(conversationId);
+      void this.router.navigate(['/c', conversationId]);
+    }
+    this.conversations.refresh().catch(() => undefined);
+  }
+
+  private finish(messageId: string): void {
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+    this.streamingId.set(null);
+    this.streamMessageId = null;
+    this.lastEventId = undefined;
+    this.isStopRequested = false;
+    const message = this.list().find((m) => m.id === messageId);
+    if (message) {
+      // One polite announcement of the whole answer, never token by token.
+      const prefix = message.status === 'stopped' ? 'Answer stopped. ' : message.status === 'complete' ? 'Answer: ' : 'The answer failed. ';
+      this.announcementText.set(prefix + (message.errorText ?? message.content).slice(0, 2000));
+    }
+    this.conversations.refresh().catch(() => undefined);
+  }
+
+  private finishLocally(messageId: string, status: 'stopped' | 'interrupted'): void {
+    this.patch(messageId, { status });
+    this.finish(messageId);
+  }
+
+  /** Leaves the current stream to the server; remembers what was shown so coming back resumes in place. */
+  private detach(): void {
+    this.saveSnapshot();
+    this.subscription?.unsubscribe();
+    this.subscription = null;
+    this.streamingId.set(null);
+    this.streamMessageId = null;
+    this.lastEventId = undefined;
+    this.loadGeneration++;
+    this.loadingConversation.set(false);
+  }
+
+  private reportSendError(error: unknown): void {
+    const text = friendlyMessage(error);
+    if (error instanceof ApiError && error.code === 'RATE_LIMIT_EXCEEDED') this.toasts.error(text, { key: 'rate-limit', durationMs: Math.max(5000, (error.retryAfterSeconds ?? 5) * 1000) });
+    else if (error instanceof ApiError && error.isNetwork) this.toasts.error(text, { key: 'offline' });
+    else this.toasts.error(text);
+  }
+
+  private saveSnapshot(): void {
+    const messageId = this.streamMessageId;
+    if (!messageId || this.lastEventId === undefined) return;
+    const message = this.list().find((m) => m.id === messageId);
+    if (!message) return;
+    const snapshot: StreamSnapshot = { messageId, lastEventId: this.lastEventId, content: message.content };
+    try {
+      sessionStorage.setItem(SNAPSHOT_KEY, JSON.stringify(snapshot));
+    } catch {
+      // Without storage a reload replays the answer from its start instead.
+    }
+  }
+
+  private takeSnapshot(messageId: string): StreamSnapshot | null {
+    try {
+      const raw = sessionStorage.getItem(SNAPSHOT_KEY);
+      sessionStorage.removeItem(SNAPSHOT_KEY);
+      const parsed: unknown = raw ? JSON.parse(raw) : null;
+      if (typeof parsed !== 'object' || parsed === null) return null;
+      const snapshot = parsed as Partial<StreamSnapshot>;
+      return snapshot.messageId === messageId && typeof snapshot.lastEventId === 'string' && typeof snapshot.content === 'string'
+        ? (snapshot as StreamSnapshot) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private patch(id: string, change: Partial<ChatMessage>): void {
+    this.list.update((list) => list.map((m) => (m.id === id ? { ...m, ...change } : m)));
+  }
+}

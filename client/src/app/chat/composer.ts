@@ -1,0 +1,76 @@
+import { ChangeDetectionStrategy, Component, type ElementRef, computed, effect, input, model, output, viewChild } from '@angular/core';
+import { AttachmentTray } from '../files/attachment-tray';
+import type { PendingAttachment } from '../files/attachments.store';
+import { Icon } from '../shell/icon';
+
+/** Where a message is written: Enter sends, Shift+Enter adds a line; files come by button, paste or drop. */
+@Component({
+  selector: 'app-composer',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  imports: [AttachmentTray, Icon],
+  templateUrl: './composer.html',
+})
+export class Composer {
+  readonly draft = model('');
+  readonly isStreaming = input(false);
+  readonly isUploading = input(false);
+  readonly attachments = input<readonly PendingAttachment[]>([]);
+  readonly acceptedExtensions = input<readonly string[]>([]);
+  readonly maxChars = input(32_000);
+  readonly model = input('');
+  readonly send = output<string>();
+  readonly stop = output();
+  readonly attach = output<File[]>();
+  readonly removeAttachment = output<string>();
+  readonly previewAttachment = output<PendingAttachment>();
+
+  private readonly textarea = viewChild.required<ElementRef<HTMLTextAreaElement>>('input');
+  protected readonly accept = computed(() => this.acceptedExtensions().join(','));
+  protected readonly hasReadyFiles = computed(() => this.attachments().some((a) => a.state === 'ready'));
+  protected readonly canSend = computed(() =>
+    !this.isStreaming() && !this.isUploading() && (this.draft().trim().length > 0 || this.hasReadyFiles()) && this.draft().length <= this.maxChars());
+  protected readonly isNearLimit = computed(() => this.draft().length > this.maxChars() * 0.9);
+
+  constructor() {
+    // Grow with the text (up to the CSS max-height), also when the draft is set from outside.
+    effect(() => {
+      this.draft();
+      const el = this.textarea().nativeElement;
+      el.style.height = 'auto';
+      el.style.height = `${el.scrollHeight}px`;
+    });
+  }
+
+  focus(): void {
+    this.textarea().nativeElement.focus();
+  }
+
+  protected onInput(event: Event): void {
+    this.draft.set((event.target as HTMLTextAreaElement).value);
+  }
+
+  protected onKeydown(event: KeyboardEvent): void {
+    if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    this.submit();
+  }
+
+  protected submit(event?: Event): void {
+    event?.preventDefault();
+    if (!this.canSend()) return;
+    this.send.emit(this.draft().trim());
+  }
+
+  protected onFilesChosen(event: Event): void {
+    const input = event.target as HTMLInputElement;
+    if (input.files && input.files.length > 0) this.attach.emit(Array.from(input.files));
+    input.value = '';
+  }
+
+  protected onPaste(event: ClipboardEvent): void {
+    const files = Array.from(event.clipboardData?.files ?? []);
+    if (files.length === 0) return;
+    event.preventDefault();
+    this.attach.emit(files);
+  }
+}

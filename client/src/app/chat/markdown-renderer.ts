@@ -1,0 +1,194 @@
+import { Injectable, signal } from '@angular/core';
+import DOMPurify from 'dompurify';
+import { Marked, type Token, type Tokens } from 'marked';
+
+type Highlight = (code: string, language: string) => string | null;
+
+/** One top-level Markdown block, rendered and sanitized. */
+export interface MarkdownBlock {
+  key: string;
+  html: string;
+}
+
+const SAFE_URL = /^(?:https?:|mailto:)/i;
+
+const ALLOWED_TAGS = [
+  'a', 'blockquote', 'br', 'button', 'code', 'del', 'div', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'li',
+  'ol', 'p', 'pre', 's', 'span', 'strong', 'sup', 'sub', 'table', 'tbody', 'td', 'th', 'thead', 'tr', 'ul',
+];
+const ALLOWED_ATTR = ['href', 'title', 'class', 'type', 'aria-label', 'start', 'align'];
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+function isSafeUrl(href: string): boolean {
+  // Browsers ignore control characters and whitespace inside a scheme ("java\tscript:"), so judge the cleaned form.
+  return SAFE_URL.test(href.replace(/[\u0000-\u0020\u007f]/g, ''));
+}
+
+function languageOf(lang: string | undefined): string {
+  const name = (lang ?? '').trim().split(/\s+/)[0]?.toLowerCase() ?? '';
+  return /^[a-z0-9_+#.-]{1,32}$/.test(name) ? name : '';
+}
+
+let isPurifyConfigured = false;
+
+function configurePurify(): void {
+  if (isPurifyConfigured) return;
+  isPurifyConfigured = true;
+  DOMPurify.addHook('afterSanitizeAttributes', (node) => {
+    if (node.tagName === 'A') {
+      const href = node.getAttribute('href');
+      if (href === null || !isSafeUrl(href)) {
+        node.removeAttribute('href');
+      } else {
+        node.setAttribute('target', '_blank');
+        node.setAttribute('rel', 'noopener noreferrer');
+      }
+    }
+    if (node.tagName === 'BUTTON') node.setAttribute('type', 'button');
+  });
+}
+
+/**
+ * The one Markdown pipeline, for history and for live streams: marked → our renderer → DOMPurify.
+ * Raw HTML in model output is shown as text; images never load (a remote URL could exfiltrate the chat),
+ * they become a link; only http(s) and mailto links survive.
+ */
+@Injectable({ providedIn: 'root' })
+export class MarkdownRenderer {
+  private readonly marked = new Marked({ gfm: true, breaks: false });
+  private readonly cache = new Map<string, MarkdownBlock[]>();
+  private highlighter: Highlight | null = null;
+  private highlighterLoad: Promise<void> | null = null;
+  private readonly highlighterVersion = signal(0);
+  /** Bumps when syntax highlighting becomes available: views re-render their code blocks. */
+  readonly version = this.highlighterVersion.asReadonly();
+
+  constructor() {
+    configurePurify();
+    const highlight = (code: string, language: string): string => this.highlight(code, language);
+    this.marked.use({
+      renderer: {
+        html({ text, block }: Tokens.HTML | Tokens.Tag): string {
+          return block ? `<p>${escapeHtml(text)}</p>` : escapeHtml(text);
+        },
+        code({ text, lang }: Tokens.Code): string {
+          const language = languageOf(lang);
+          const label = language ? `<span class="code-lang">${escapeHtml(language)}</span>` : '<span class="code-lang">code</span>';
+          return '<div class="code-block"><div class="code-head">' + label
+            + '<button type="button" class="copy-code" aria-label="Copy code">Copy</button></div>'
+            + `<pre><code class="hljs${language ? ' language-' + escapeHtml(language) : ''}">${highlight(text.replace(/\n$/, ''), language)}</code></pre></div>`;
+        },
+        link({ href, title, tokens }: Tokens.Link): string {
+          const inner = this.parser.parseInline(tokens);
+          if (!isSafeUrl(href)) return `<span class="unsafe-link">${inner}</span>`;
+          const titleAttr = title ? ` title="${escapeHtml(title)}"` : '';
+          return `<a href="${escapeHtml(href)}"${titleAttr} target="_blank" rel="noopener noreferrer">${inner}</a>`;
+        },
+        image({ href, text }: Tokens.Image): string {
+          const alt = escapeHtml(text || 'image');
+          if (!isSafeUrl(href) || href.toLowerCase().startsWith('mailto:')) {
+            return `<span class="image-blocked">[image: ${alt}]</span>`;
+          }
+          return `<a class="image-link" href="${escapeHtml(href)}" target="_blank" rel="noopener noreferrer">[image: ${alt}]</a>`;
+        },
+        checkbox({ checked }: Tokens.Checkbox): string {
+          return checked ? '☑ ' : '☐ ';
+        },
+      },
+    });
+  }
+
+  /** Resolves once highlight.js is loaded (it is fetched on the first code block). */
+  whenHighlighterReady(): Promise<void> {
+    this.highlighterLoad ??= import('./highlighter').then((m) => {
+      this.highlighter = m.highlightCode;
+      this.cache.clear();
+      this.highlighterVersion.update((v) => v + 1);
+    });
+    return this.highlighterLoad;
+  }
+
+  /** A whole message, one block per top-level token; cached, since history re-renders often. */
+  render(source: string): MarkdownBlock[] {
+    const hit = this.cache.get(source);
+    if (hit) return hit;
+    const blocks = this.blocksOf(this.marked.lexer(source), 0);
+    if (this.cache.size > 300) this.cache.delete(this.cache.keys().next().value ?? '');
+    this.cache.set(source, blocks);
+    return blocks;
+  }
+
+  /** A renderer for one growing message. */
+  streaming(): StreamingMarkdown {
+    return new StreamingMarkdown(this);
+  }
+
+  lex(source: string): Token[] {
+    return this.marked.lexer(source);
+  }
+
+  blocksOf(tokens: Token[], firstIndex: number): MarkdownBlock[] {
+    const blocks: MarkdownBlock[] = [];
+    for (const token of tokens) {
+      if (token.type === 'space') continue;
+      blocks.push({ key: 'b' + (firstIndex + blocks.length), html: this.toSafeHtml([token]) });
+    }
+    return blocks;
+  }
+
+  private highlight(code: string, language: string): string {
+    if (!this.highlighter) {
+      // Plain now, highlighted once the chunk arrives (views re-render on `version`).
+      this.whenHighlighterReady().catch(() => undefined);
+      return escapeHtml(code);
+    }
+    try {
+      return this.highlighter(code, language) ?? escapeHtml(code);
+    } catch {
+      // A grammar bug must not lose the answer.
+      return escapeHtml(code);
+    }
+  }
+
+  toSafeHtml(tokens: Token[]): string {
+    const html = this.marked.parser(tokens);
+    return DOMPurify.sanitize(html, { ALLOWED_TAGS, ALLOWED_ATTR, ALLOWED_URI_REGEXP: SAFE_URL, ADD_ATTR: ['target', 'rel'] });
+  }
+}
+
+/**
+ * Renders a message while it grows: blocks before the last one are final (a later token cannot change them),
+ * so each update re-parses only the open last block.
+ */
+export class StreamingMarkdown {
+  private frozenSource = '';
+  private frozen: MarkdownBlock[] = [];
+
+  constructor(private readonly renderer: MarkdownRenderer) {}
+
+  update(content: string): MarkdownBlock[] {
+    if (!content.startsWith(this.frozenSource)) {
+      this.frozenSource = '';
+      this.frozen = [];
+    }
+    const tail = content.slice(this.frozenSource.length);
+    let tokens = this.renderer.lex(tail);
+    let lastIndex = tokens.length - 1;
+    while (lastIndex > 0 && tokens[lastIndex]?.type === 'space') lastIndex--;
+    if (lastIndex > 0) {
+      const done = tokens.slice(0, lastIndex);
+      const raw = done.map((t) => t.raw).join('');
+      // The lexer normalises some input (tabs, CRLF); freeze only when its raws are our exact prefix.
+      if (tail.startsWith(raw)) {
+        this.frozen = [...this.frozen, ...this.renderer.blocksOf(done, this.frozen.length)];
+        this.frozenSource += raw;
+        tokens = tokens.slice(lastIndex);
+      }
+    }
+    const open = this.renderer.blocksOf(tokens, this.frozen.length);
+    return open.length > 0 ? [...this.frozen, ...open] : this.frozen;
+  }
+}

@@ -1,0 +1,63 @@
+import { ChangeDetectionStrategy, Component, computed, input, output, signal } from '@angular/core';
+import type { Feedback } from '../core/api-models';
+import { copyText } from '../core/clipboard';
+import { formatBytes } from '../files/format-bytes';
+import { Icon } from '../shell/icon';
+import type { ChatMessage } from './chat.store';
+import { MarkdownView } from './markdown-view';
+
+export interface FeedbackChoice {
+  messageId: string;
+  feedback: Feedback;
+  comment?: string;
+}
+
+let nextId = 0;
+
+/** One message: the user's as plain text, the assistant's as Markdown with its actions. */
+@Component({
+  selector: 'app-message-item',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  imports: [Icon, MarkdownView],
+  templateUrl: './message-item.html',
+})
+export class MessageItem {
+  readonly message = input.required<ChatMessage>();
+  readonly isStreaming = input(false);
+  readonly canRegenerate = input(false);
+  readonly regenerate = output();
+  readonly retry = output();
+  readonly feedback = output<FeedbackChoice>();
+
+  protected readonly uid = `msg-${nextId++}`;
+  protected readonly isUser = computed(() => this.message().role === 'user');
+  protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
+  protected readonly errorText = computed(() => this.message().errorText
+    ?? (this.message().status === 'interrupted' ? 'This answer was interrupted before it finished.' : 'The model could not answer.'));
+  protected readonly isCopied = signal(false);
+  protected readonly isCommentOpen = signal(false);
+  protected readonly isThanked = signal(false);
+  protected readonly formatBytes = formatBytes;
+
+  protected copy(): void {
+    void copyText(this.message().content).then((isCopied) => {
+      if (!isCopied) return;
+      this.isCopied.set(true);
+      setTimeout(() => this.isCopied.set(false), 2000);
+    });
+  }
+
+  protected rate(value: Feedback): void {
+    this.isThanked.set(false);
+    this.feedback.emit({ messageId: this.message().id, feedback: value });
+    this.isCommentOpen.set(true);
+  }
+
+  protected sendComment(event: Event, comment: string): void {
+    event.preventDefault();
+    const feedback = this.message().feedback;
+    if (feedback && comment.trim()) this.feedback.emit({ messageId: this.message().id, feedback, comment: comment.trim() });
+    this.isCommentOpen.set(false);
+    this.isThanked.set(true);
+  }
+}

@@ -1,0 +1,110 @@
+import {
+  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, afterNextRender, effect, inject, input, output, signal,
+  untracked, viewChild,
+} from '@angular/core';
+import { Icon } from '../shell/icon';
+import type { ChatMessage } from './chat.store';
+import { type FeedbackChoice, MessageItem } from './message-item';
+
+/** Pixels from the bottom that still count as "at the bottom". */
+const PIN_SLACK = 48;
+/** Pixels from the top at which older messages start loading. */
+const LOAD_OLDER_AT = 160;
+
+/**
+ * The scrolling thread. It stays pinned to the bottom while an answer grows unless the reader scrolled up,
+ * and keeps the reader's place when older messages are prepended.
+ */
+@Component({
+  selector: 'app-message-list',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  imports: [Icon, MessageItem],
+  host: { class: 'message-list' },
+  template: `
+    <div class="scroller" #scroller (scroll)="onScroll()">
+      <div class="thread" #thread role="log" aria-label="Messages" aria-live="off">
+        @if (hasOlder()) {
+          <button type="button" class="load-older" [disabled]="isLoadingOlder()" (click)="requestOlder()">
+            {{ isLoadingOlder() ? 'Loading earlier messages…' : 'Load earlier messages' }}</button>
+        }
+        @for (message of messages(); track message.id; let last = $last) {
+          <app-message-item [message]="message" [isStreaming]="message.id === streamingId()"
+            [canRegenerate]="message.id === regenerableId()" (regenerate)="regenerate.emit()" (retry)="retry.emit()"
+            (feedback)="feedback.emit($event)" />
+        }
+      </div>
+    </div>
+    @if (!isPinned()) {
+      <button type="button" class="jump-latest" aria-label="Scroll to the latest message" (click)="scrollToBottom()">
+        <app-icon name="send" class="icon-down" /></button>
+    }`,
+})
+export class MessageList {
+  readonly messages = input.required<ChatMessage[]>();
+  readonly conversationId = input<string | null>(null);
+  readonly streamingId = input<string | null>(null);
+  readonly regenerableId = input<string | null>(null);
+  readonly hasOlder = input(false);
+  readonly isLoadingOlder = input(false);
+  readonly loadOlder = output();
+  readonly regenerate = output();
+  readonly retry = output();
+  readonly feedback = output<FeedbackChoice>();
+
+  protected readonly isPinned = signal(true);
+  private readonly scroller = viewChild.required<ElementRef<HTMLElement>>('scroller');
+  private readonly thread = viewChild.required<ElementRef<HTMLElement>>('thread');
+  /** Scroll geometry recorded before older messages were requested. */
+  private prependAnchor: { height: number; top: number } | null = null;
+  private readonly destroyRef = inject(DestroyRef);
+
+  constructor() {
+    // A newly opened conversation starts at its latest message.
+    effect(() => {
+      this.conversationId();
+      untracked(() => this.isPinned.set(true));
+    });
+    afterNextRender(() => {
+      const thread = this.thread().nativeElement;
+      this.stickToBottom();
+      if (typeof ResizeObserver === 'undefined') return;
+      // Content height changes for many reasons (tokens, code highlighting, fonts): one observer handles them all.
+      const observer = new ResizeObserver(() => this.onContentResized());
+      observer.observe(thread);
+      this.destroyRef.onDestroy(() => observer.disconnect());
+    });
+  }
+
+  scrollToBottom(): void {
+    this.isPinned.set(true);
+    this.stickToBottom();
+  }
+
+  protected onScroll(): void {
+    const el = this.scroller().nativeElement;
+    this.isPinned.set(el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK);
+    if (el.scrollTop < LOAD_OLDER_AT && this.hasOlder() && !this.isLoadingOlder() && !this.prependAnchor) this.requestOlder();
+  }
+
+  protected requestOlder(): void {
+    const el = this.scroller().nativeElement;
+    this.prependAnchor = { height: el.scrollHeight, top: el.scrollTop };
+    this.loadOlder.emit();
+  }
+
+  private onContentResized(): void {
+    const el = this.scroller().nativeElement;
+    if (this.prependAnchor && !this.isLoadingOlder()) {
+      const anchor = this.prependAnchor;
+      this.prependAnchor = null;
+      el.scrollTop = el.scrollHeight - anchor.height + anchor.top;
+      return;
+    }
+    if (this.isPinned()) this.stickToBottom();
+  }
+
+  private stickToBottom(): void {
+    const el = this.scroller().nativeElement;
+    el.scrollTop = el.scrollHeight;
+  }
+}

@@ -1,0 +1,146 @@
+import {
+  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, afterNextRender, computed, inject, input, output, signal,
+  viewChild,
+} from '@angular/core';
+import { Router, RouterLink } from '@angular/router';
+import { friendlyMessage } from '../core/api-error';
+import type { Conversation } from '../core/api-models';
+import { Icon } from '../shell/icon';
+import { ToastService } from '../shell/toast.service';
+import { ConversationsStore } from './conversations.store';
+
+interface ConversationGroup {
+  label: string;
+  items: Conversation[];
+}
+
+const DAY = 86_400_000;
+
+function groupLabel(updatedAt: string, now: Date): string {
+  const startOfToday = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
+  const time = Date.parse(updatedAt);
+  if (time >= startOfToday) return 'Today';
+  if (time >= startOfToday - DAY) return 'Yesterday';
+  if (time >= startOfToday - 7 * DAY) return 'Previous 7 days';
+  if (time >= startOfToday - 30 * DAY) return 'Previous 30 days';
+  return 'Older';
+}
+
+/** The sidebar: conversations newest first, grouped by day, with inline rename and confirmed delete. */
+@Component({
+  selector: 'app-conversation-list',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  imports: [Icon, RouterLink],
+  templateUrl: './conversation-list.html',
+})
+export class ConversationList {
+  readonly activeId = input<string | null>(null);
+  /** A conversation (or a new chat) was chosen: the phone layout closes the drawer. */
+  readonly navigated = output();
+
+  protected readonly store = inject(ConversationsStore);
+  private readonly router = inject(Router);
+  private readonly toasts = inject(ToastService);
+  private readonly destroyRef = inject(DestroyRef);
+  protected readonly editingId = signal<string | null>(null);
+  protected readonly pendingDelete = signal<Conversation | null>(null);
+  private readonly confirmDialog = viewChild.required<ElementRef<HTMLDialogElement>>('confirm');
+  private readonly sentinel = viewChild<ElementRef<HTMLElement>>('sentinel');
+  private readonly scroller = viewChild.required<ElementRef<HTMLElement>>('scroller');
+
+  protected readonly groups = computed<ConversationGroup[]>(() => {
+    const now = new Date();
+    const groups: ConversationGroup[] = [];
+    for (const conversation of this.store.conversations()) {
+      const label = groupLabel(conversation.updated_at, now);
+      const last = groups.at(-1);
+      if (last?.label === label) last.items.push(conversation);
+      else groups.push({ label, items: [conversation] });
+    }
+    return groups;
+  });
+
+  constructor() {
+    this.store.loadFirstPage().catch((error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }));
+    afterNextRender(() => {
+      if (typeof IntersectionObserver === 'undefined') return;
+      // Load the next page when the end of the list scrolls into view.
+      const observer = new IntersectionObserver((entries) => {
+        if (entries.some((e) => e.isIntersecting)) this.loadMore();
+      }, { root: this.scroller().nativeElement, rootMargin: '200px' });
+      const sentinel = this.sentinel()?.nativeElement;
+      if (sentinel) observer.observe(sentinel);
+      this.destroyRef.onDestroy(() => observer.disconnect());
+    });
+  }
+
+  protected titleOf(conversation: Conversation): string {
+    return conversation.title?.trim() || 'New conversation';
+  }
+
+  protected newChat(): void {
+    this.navigated.emit();
+    void this.router.navigate(['/']);
+  }
+
+  protected loadMore(): void {
+    if (!this.store.hasMore() || this.store.isLoading()) return;
+    this.store.loadMore().catch((error: unknown) => this.toasts.error(friendlyMessage(error)));
+  }
+
+  protected startRename(conversation: Conversation): void {
+    this.editingId.set(conversation.id);
+    // The input exists after this change renders.
+    setTimeout(() => {
+      const input = document.getElementById(`rename-${conversation.id}`);
+      if (input instanceof HTMLInputElement) {
+        input.focus();
+        input.select();
+      }
+    });
+  }
+
+  protected async saveRename(conversation: Conversation, value: string): Promise<void> {
+    if (this.editingId() !== conversation.id) return;
+    this.editingId.set(null);
+    const title = value.trim();
+    this.focusLink(conversation.id);
+    if (!title || title === conversation.title) return;
+    try {
+      await this.store.rename(conversation.id, title);
+    } catch (error: unknown) {
+      this.toasts.error(friendlyMessage(error));
+    }
+  }
+
+  protected cancelRename(conversation: Conversation): void {
+    this.editingId.set(null);
+    this.focusLink(conversation.id);
+  }
+
+  protected askDelete(conversation: Conversation): void {
+    this.pendingDelete.set(conversation);
+    this.confirmDialog().nativeElement.showModal();
+  }
+
+  protected cancelDelete(): void {
+    this.confirmDialog().nativeElement.close();
+  }
+
+  protected async confirmDelete(): Promise<void> {
+    const conversation = this.pendingDelete();
+    this.confirmDialog().nativeElement.close();
+    if (!conversation) return;
+    try {
+      await this.store.remove(conversation.id);
+      this.toasts.show('Conversation deleted');
+      if (conversation.id === this.activeId()) await this.router.navigate(['/']);
+    } catch (error: unknown) {
+      this.toasts.error(friendlyMessage(error));
+    }
+  }
+
+  private focusLink(id: string): void {
+    setTimeout(() => document.getElementById(`conv-${id}`)?.focus());
+  }
+}

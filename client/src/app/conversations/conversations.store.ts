@@ -1,0 +1,67 @@
+import { Injectable, computed, inject, signal } from '@angular/core';
+import { API_BASE, ApiClient } from '../core/api-client';
+import type { Conversation, ConversationPage } from '../core/api-models';
+
+const PAGE_SIZE = 20;
+
+/** The sidebar's conversations, newest first, fetched page by page. */
+@Injectable({ providedIn: 'root' })
+export class ConversationsStore {
+  private readonly api = inject(ApiClient);
+  private readonly items = signal<Conversation[]>([]);
+  private readonly totalCount = signal(0);
+  private readonly loading = signal(false);
+  private readonly loaded = signal(false);
+
+  readonly conversations = this.items.asReadonly();
+  readonly isLoading = this.loading.asReadonly();
+  readonly isLoaded = this.loaded.asReadonly();
+  readonly hasMore = computed(() => this.items().length < this.totalCount());
+  readonly isEmpty = computed(() => this.loaded() && this.items().length === 0);
+
+  async loadFirstPage(): Promise<void> {
+    await this.fetch(0, PAGE_SIZE, true);
+  }
+
+  async loadMore(): Promise<void> {
+    if (this.loading() || !this.hasMore()) return;
+    await this.fetch(this.items().length, PAGE_SIZE, false);
+  }
+
+  /** Re-reads the top of the list (order and titles change as answers arrive). */
+  async refresh(): Promise<void> {
+    await this.fetch(0, Math.min(100, Math.max(PAGE_SIZE, this.items().length)), true);
+  }
+
+  async rename(id: string, title: string): Promise<void> {
+    const { conversation } = await this.api.patch<{ conversation: Conversation }>(
+      `${API_BASE}/conversations/${encodeURIComponent(id)}`, { title });
+    this.items.update((list) => list.map((c) => (c.id === id ? conversation : c)));
+  }
+
+  async remove(id: string): Promise<void> {
+    await this.api.delete(`${API_BASE}/conversations/${encodeURIComponent(id)}`);
+    this.items.update((list) => list.filter((c) => c.id !== id));
+    this.totalCount.update((n) => Math.max(0, n - 1));
+  }
+
+  private async fetch(offset: number, limit: number, replace: boolean): Promise<void> {
+    this.loading.set(true);
+    try {
+      const page = await this.api.get<ConversationPage>(`${API_BASE}/conversations?limit=${limit}&offset=${offset}`);
+      this.totalCount.set(page.total);
+      if (replace) {
+        // Keep already loaded older pages after a refresh of the top.
+        const fresh = new Set(page.conversations.map((c) => c.id));
+        const rest = this.items().slice(limit).filter((c) => !fresh.has(c.id));
+        this.items.set([...page.conversations, ...rest]);
+      } else {
+        const known = new Set(this.items().map((c) => c.id));
+        this.items.update((list) => [...list, ...page.conversations.filter((c) => !known.has(c.id))]);
+      }
+      this.loaded.set(true);
+    } finally {
+      this.loading.set(false);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/** An API failure with the stable code of the error envelope, or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly retryAfterSeconds?: number,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  get isNetwork(): boolean {
+    return this.status === 0;
+  }
+
+  static network(): ApiError {
+    return new ApiError(0, 'NETWORK_ERROR', 'You appear to be offline. Check your connection and try again.');
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function retryAfterOf(header: string | null, details: Record<string, unknown> | undefined): number | undefined {
+  const fromDetails = details?.['retry_after_seconds'];
+  if (typeof fromDetails === 'number' && fromDetails > 0) return Math.ceil(fromDetails);
+  if (header && /^\d+$/.test(header.trim())) return Number(header.trim());
+  if (header) {
+    const at = Date.parse(header);
+    if (!Number.isNaN(at)) return Math.max(1, Math.ceil((at - Date.now()) / 1000));
+  }
+  return undefined;
+}
+
+/** Reads the `{error:{code,message,details}}` envelope; anything else becomes a generic error for its status. */
+export function apiErrorFrom(status: number, body: unknown, retryAfterHeader: string | null): ApiError {
+  const envelope = isRecord(body) && isRecord(body['error']) ? body['error'] : undefined;
+  const code = typeof envelope?.['code'] === 'string' ? envelope['code'] : status >= 500 ? 'INTERNAL_ERROR' : 'HTTP_' + status;
+  const message = typeof envelope?.['message'] === 'string' ? envelope['message'] : `The server answered ${status}.`;
+  const details = isRecord(envelope?.['details']) ? envelope['details'] : undefined;
+  return new ApiError(status, code, message, retryAfterOf(retryAfterHeader, details), details);
+}
+
+export async function apiErrorFromResponse(res: Response): Promise<ApiError> {
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    // A proxy error page is not JSON; the status alone still classifies it.
+    body = undefined;
+  }
+  return apiErrorFrom(res.status, body, res.headers.get('Retry-After'));
+}
+
+/** The sentence a person reads in a toast or notice. */
+export function friendlyMessage(error: unknown): string {
+  if (!(error instanceof ApiError)) return 'Something went wrong. Please try again.';
+  switch (error.code) {
+    case 'NETWORK_ERROR':
+      return error.message;
+    case 'RATE_LIMIT_EXCEEDED':
+      return error.retryAfterSeconds
+        ? `You are sending messages too quickly. Try again in ${error.retryAfterSeconds} s.`
+        : 'You are sending messages too quickly. Try again in a moment.';
+    case 'GENERATION_IN_PROGRESS':
+      return 'An answer is still being written in this conversation. Wait for it or stop it first.';
+    case 'OPENAI_ERROR':
+    case 'SERVICE_UNAVAILABLE':
+      return 'The model could not answer right now. Please retry.';
+    case 'INTERNAL_ERROR':
+      return 'The server hit an unexpected error. Please try again.';
+    default:
+      return error.message;
+  }
+}

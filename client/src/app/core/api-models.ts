@@ -1,0 +1,82 @@
+/** Shapes of docs/api-contract.md, as the SPA reads them. */
+
+export type MessageRole = 'user' | 'assistant' | 'system';
+export type MessageStatus = 'streaming' | 'complete' | 'stopped' | 'interrupted' | 'failed';
+export type Feedback = 'positive' | 'negative';
+
+export interface Attachment {
+  id: string;
+  filename: string;
+  file_type: string;
+  file_size: number;
+}
+
+export interface Message {
+  id: string;
+  conversation_id: string;
+  position: number;
+  role: MessageRole;
+  content: string;
+  status: MessageStatus;
+  created_at: string;
+  updated_at: string;
+  token_count: number | null;
+  model_name: string | null;
+  finish_reason: string | null;
+  error_code: string | null;
+  feedback: Feedback | null;
+  feedback_comment: string | null;
+  files: Attachment[];
+}
+
+export interface Conversation {
+  id: string;
+  session_id: string;
+  title: string | null;
+  created_at: string;
+  updated_at: string;
+  is_active: boolean;
+  message_count: number;
+}
+
+export interface ConversationPage {
+  conversations: Conversation[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface MessagePage {
+  messages: Message[];
+  has_more: boolean;
+}
+
+export interface ConversationDetail extends MessagePage {
+  conversation: Conversation;
+}
+
+export interface ChatConfig {
+  provider: 'openai' | 'offline';
+  model: string;
+  is_demo: boolean;
+  max_message_chars: number;
+  max_upload_bytes: number;
+  allowed_extensions: string[];
+}
+
+export interface UploadedFile {
+  file_id: string;
+  filename: string;
+  file_type: string;
+  file_size: number;
+  extracted_text: string;
+  extracted_chars: number;
+  token_count: number;
+  pages?: number;
+}
+
+export interface FeedbackResult {
+  message_id: string;
+  feedback: Feedback;
+  comment: string | null;
+}

@@ -1,0 +1,45 @@
+import { ChangeDetectionStrategy, Component, input, output } from '@angular/core';
+import { Icon } from '../shell/icon';
+import type { PendingAttachment } from './attachments.store';
+import { formatBytes } from './format-bytes';
+
+/** The chips of the files attached to the message being written. */
+@Component({
+  selector: 'app-attachment-tray',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  imports: [Icon],
+  template: `
+    <ul class="tray" aria-label="Attached files">
+      @for (item of attachments(); track item.localId) {
+        <li class="chip" [class.chip-failed]="item.state === 'failed'" [class.chip-uploading]="item.state === 'uploading'">
+          <app-icon [name]="item.state === 'failed' ? 'alert' : 'file'" />
+          <span class="chip-text">
+            <span class="chip-name" [title]="item.name">{{ item.name }}</span>
+            <span class="chip-size">{{ formatBytes(item.size) }}@if (item.state === 'uploading') { · uploading {{ percent(item) }}%}</span>
+          </span>
+          @if (item.state === 'uploading') {
+            <progress class="chip-progress" max="100" [value]="percent(item)" [attr.aria-label]="'Uploading ' + item.name"></progress>
+          }
+          @if (item.state === 'ready') {
+            <button type="button" class="chip-btn" [attr.aria-label]="'Show text of ' + item.name" title="Show extracted text"
+              (click)="preview.emit(item)"><app-icon name="eye" /></button>
+          }
+          <button type="button" class="chip-btn" [attr.aria-label]="'Remove ' + item.name" title="Remove"
+            (click)="remove.emit(item.localId)"><app-icon name="x" /></button>
+          @if (item.error) {
+            <span class="chip-error" role="alert">{{ item.name }}: {{ item.error }}</span>
+          }
+        </li>
+      }
+    </ul>`,
+})
+export class AttachmentTray {
+  readonly attachments = input.required<readonly PendingAttachment[]>();
+  readonly remove = output<string>();
+  readonly preview = output<PendingAttachment>();
+  protected readonly formatBytes = formatBytes;
+
+  protected percent(item: PendingAttachment): number {
+    return Math.round(item.progress * 100);
+  }
+}

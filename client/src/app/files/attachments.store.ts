@@ -1,0 +1,127 @@
+import { Injectable, computed, inject, signal } from '@angular/core';
+import type { Subscription } from 'rxjs';
+import { ChatConfigStore } from '../chat/chat-config.store';
+import { ApiError } from '../core/api-error';
+import type { Attachment, UploadedFile } from '../core/api-models';
+import { randomId } from '../core/random-id';
+import { FilesApi } from './files-api.service';
+import { formatBytes } from './format-bytes';
+
+export type AttachmentState = 'uploading' | 'ready' | 'failed';
+
+export interface PendingAttachment {
+  localId: string;
+  name: string;
+  size: number;
+  progress: number;
+  state: AttachmentState;
+  error?: string;
+  uploaded?: UploadedFile;
+}
+
+const MAX_FILES = 10;
+
+function extensionOf(name: string): string {
+  const dot = name.lastIndexOf('.');
+  return dot <= 0 ? '' : name.slice(dot).toLowerCase();
+}
+
+/** Files attached to the message being written: uploads start at once, the message carries their ids. */
+@Injectable({ providedIn: 'root' })
+export class AttachmentsStore {
+  private readonly files = inject(FilesApi);
+  private readonly config = inject(ChatConfigStore);
+  private readonly items = signal<PendingAttachment[]>([]);
+  private readonly uploads = new Map<string, Subscription>();
+
+  readonly attachments = this.items.asReadonly();
+  readonly isUploading = computed(() => this.items().some((a) => a.state === 'uploading'));
+  readonly readyFiles = computed(() => this.items().filter((a) => a.state === 'ready' && a.uploaded).map((a) => a.uploaded as UploadedFile));
+
+  add(files: readonly File[], conversationId?: string): void {
+    for (const file of files) {
+      const localId = randomId();
+      const refusal = this.refusalOf(file);
+      this.items.update((list) => [...list, {
+        localId, name: file.name, size: file.size, progress: 0,
+        state: refusal ? 'failed' : 'uploading', error: refusal ?? undefined,
+      }]);
+      if (refusal) continue;
+      const subscription = this.files.upload(file, conversationId).subscribe({
+        next: (event) => {
+          if (event.type === 'progress') this.patch(localId, { progress: event.total > 0 ? event.loaded / event.total : 0 });
+          else this.patch(localId, { progress: 1, state: 'ready', uploaded: event.file });
+        },
+        error: (error: unknown) => {
+          this.uploads.delete(localId);
+          this.patch(localId, { state: 'failed', error: this.uploadErrorText(file, error) });
+        },
+        complete: () => this.uploads.delete(localId),
+      });
+      this.uploads.set(localId, subscription);
+    }
+  }
+
+  remove(localId: string): void {
+    const item = this.items().find((a) => a.localId === localId);
+    this.uploads.get(localId)?.unsubscribe();
+    this.uploads.delete(localId);
+    this.items.update((list) => list.filter((a) => a.localId !== localId));
+    // Files never sent are garbage on the server; removing them is a courtesy, so a failure is ignored.
+    if (item?.uploaded) this.files.remove(item.uploaded.file_id).catch(() => undefined);
+  }
+
+  /** The message was sent with these files: forget them without deleting. */
+  clear(): void {
+    for (const subscription of this.uploads.values()) subscription.unsubscribe();
+    this.uploads.clear();
+    this.items.set([]);
+  }
+
+  /** Puts back files of a message the server refused, so nothing has to be uploaded twice. */
+  restore(items: readonly PendingAttachment[]): void {
+    this.items.set(items.filter((a) => a.state === 'ready'));
+  }
+
+  /** Chips as the sent user message shows them. */
+  sentAttachments(): Attachment[] {
+    return this.readyFiles().map((f) => ({ id: f.file_id, filename: f.filename, file_type: f.file_type, file_size: f.file_size }));
+  }
+
+  private refusalOf(file: File): string | null {
+    const config = this.config.config();
+    if (this.items().filter((a) => a.state !== 'failed').length >= MAX_FILES) return `At most ${MAX_FILES} files per message.`;
+    if (!config) return null;
+    const extension = extensionOf(file.name);
+    if (!config.allowed_extensions.includes(extension)) {
+      return `This file type is not supported. Allowed: ${config.allowed_extensions.join(', ')}.`;
+    }
+    if (file.size > config.max_upload_bytes) {
+      return `This file is too large (${formatBytes(file.size)}). The limit is ${formatBytes(config.max_upload_bytes)}.`;
+    }
+    if (file.size === 0) return 'This file is empty.';
+    return null;
+  }
+
+  private uploadErrorText(file: File, error: unknown): string {
+    if (!(error instanceof ApiError)) return 'The upload failed. Please try again.';
+    switch (error.code) {
+      case 'UNSUPPORTED_FILE_TYPE':
+        return `This file type is not supported${this.config.config() ? '. Allowed: ' + (this.config.config()?.allowed_extensions.join(', ') ?? '') : ''}.`;
+      case 'FILE_TOO_LARGE':
+        return `This file is too large (${formatBytes(file.size)}).`;
+      case 'QUOTA_EXCEEDED':
+        return 'Your storage quota is full. Delete some conversations or files first.';
+      case 'FILE_PROCESSING_ERROR':
+        return `The text of this file could not be read: ${error.message}`;
+      case 'NETWORK_ERROR':
+        return 'The upload failed: you appear to be offline.';
+      default:
+        return error.message;
+    }
+  }
+
+  private patch(localId: string, change: Partial<PendingAttachment>): void {
+    this.items.update((list) => list.map((a) => (a.localId === localId ? { ...a, ...change } : a)));
+  }
+}

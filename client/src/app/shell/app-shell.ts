@@ -1,0 +1,50 @@
+import { ChangeDetectionStrategy, Component, computed, inject, signal } from '@angular/core';
+import { Router, RouterOutlet } from '@angular/router';
+import { ChatConfigStore } from '../chat/chat-config.store';
+import { ChatStore } from '../chat/chat.store';
+import { ConversationList } from '../conversations/conversation-list';
+import { ConversationsStore } from '../conversations/conversations.store';
+import { Icon } from './icon';
+import { NetworkStatus } from './network-status';
+import { ThemeService } from './theme.service';
+import { ToastList } from './toast-list';
+
+/** The frame: sidebar of conversations, the open chat, banners and toasts. */
+@Component({
+  selector: 'app-root',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  imports: [ConversationList, Icon, RouterOutlet, ToastList],
+  host: { '(document:keydown.escape)': 'closeSidebar()' },
+  templateUrl: './app-shell.html',
+})
+export class AppShell {
+  protected readonly theme = inject(ThemeService);
+  protected readonly network = inject(NetworkStatus);
+  protected readonly config = inject(ChatConfigStore);
+  protected readonly chat = inject(ChatStore);
+  private readonly conversations = inject(ConversationsStore);
+  private readonly router = inject(Router);
+  protected readonly isSidebarOpen = signal(false);
+  protected readonly title = computed(() => {
+    const id = this.chat.conversationId();
+    if (!id) return 'New chat';
+    return this.conversations.conversations().find((c) => c.id === id)?.title?.trim() || 'New conversation';
+  });
+
+  protected toggleSidebar(): void {
+    this.isSidebarOpen.update((open) => !open);
+  }
+
+  protected closeSidebar(): void {
+    this.isSidebarOpen.set(false);
+  }
+
+  protected newChat(): void {
+    this.closeSidebar();
+    void this.router.navigate(['/']);
+  }
+
+  protected skipToInput(): void {
+    document.getElementById('message-input')?.focus();
+  }
+}
