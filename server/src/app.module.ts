@@ -11,6 +11,7 @@ import { CsrfGuard } from './common/csrf.guard.js';
 import { AppThrottlerGuard, throttlerOptions } from './common/rate-limit.js';
 import { RedisThrottlerStorage } from './common/redis-throttler-storage.js';
 import type { AppConfig } from './config/app-config.js';
+import { ChatModule } from './chat/chat.module.js';
 import { ConfigModule } from './config/config.module.js';
 import { ConversationsModule } from './conversations/conversations.module.js';
 import { DatabaseModule } from './database/database.module.js';
@@ -57,6 +58,7 @@ export class AppModule {
         }),
         SessionsModule,
         ConversationsModule,
+        ChatModule,
         FilesModule,
         HealthModule,
         MetricsModule,

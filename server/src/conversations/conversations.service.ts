@@ -29,6 +29,15 @@ export interface MessagePage {
 
 export type Attachment = Pick<FileUpload, 'id' | 'messageId' | 'filename' | 'fileType' | 'fileSize'>;
 
+export interface AttachmentText {
+  messageId: string;
+  filename: string;
+  extractedText: string;
+  tokenCount: number;
+  /** Too large to ever fit: the text was not read. */
+  isOmitted: boolean;
+}
+
 const TITLE_MAX = 200;
 
 /** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
@@ -167,6 +176,84 @@ export class ConversationsService {
       where: { messageId: In(messageIds) },
       order: { createdAt: 'ASC' },
     });
+  }
+
+  /**
+   * Appends one chat turn (the user message and the assistant row that streams the reply) in
+   * one transaction, unless a reply is still streaming in this conversation under a live lease
+   * (any instance): then GENERATION_IN_PROGRESS. The counter update takes the conversation's
+   * write lock first, so two instances cannot both pass the check.
+   */
+  async appendTurn(conversationId: string, drafts: MessageDraft[], now = new Date()): Promise<Message[]> {
+    return this.dataSource.transaction(async (em) => {
+      await em.createQueryBuilder().update(Conversation)
+        .set({
+          nextPosition: () => `next_position + ${drafts.length}`,
+          messageCount: () => `message_count + ${drafts.length}`,
+          updatedAt: now,
+        })
+        .where('id = :id', { id: conversationId }).execute();
+      const busy = await em.createQueryBuilder(Message, 'm').select('m.id')
+        .where('m.conversation_id = :conversationId AND m.status = :status AND m.lease_expires_at > :now', { conversationId, status: 'streaming', now })
+        .getOne();
+      if (busy) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: busy.id });
+      const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
+      const first = conv.nextPosition - drafts.length;
+      const rows = drafts.map((d, i) => em.create(Message, {
+        id: randomUUID(), conversationId, position: first + i, role: d.role, content: d.content, status: d.status,
+        createdAt: now, updatedAt: now, tokenCount: d.tokenCount ?? null, modelName: d.modelName ?? null,
+        finishReason: null, errorCode: null, promptTokens: null, completionTokens: null,
+        feedback: null, feedbackComment: null, feedbackAt: null,
+        ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
+        idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
+      }));
+      await em.insert(Message, rows);
+      return rows;
+    });
+  }
+
+  /** The messages a session stored under an Idempotency-Key (in any of its conversations). */
+  findByIdempotencyKeyForSession(sessionId: string, key: string): Promise<Message[]> {
+    return this.messages.createQueryBuilder('m')
+      .innerJoin(Conversation, 'c', 'c.id = m.conversation_id')
+      .where('c.session_id = :sessionId AND m.idempotency_key = :key', { sessionId, key })
+      .orderBy('m.position', 'ASC')
+      .getMany();
+  }
+
+  /** Ends a `streaming` row as interrupted, only if its owner's lease has really expired (never a live reply). */
+  async markInterruptedIfExpired(id: string, now: Date, errorCode: string): Promise<boolean> {
+    const result = await this.messages.createQueryBuilder().update(Message)
+      .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now })
+      .where('id = :id AND status = :status AND lease_expires_at < :now', { id, status: 'streaming', now })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * Extracted text of the files attached to the given messages, for the model's context. Files
+   * over `maxTokensEach` come without their text (they could never fit), so large texts are not
+   * read on every turn.
+   */
+  async attachmentTexts(messageIds: string[], maxTokensEach: number): Promise<AttachmentText[]> {
+    if (messageIds.length === 0) return [];
+    const meta = await this.files.find({
+      select: { id: true, messageId: true, filename: true, tokenCount: true, createdAt: true },
+      where: { messageId: In(messageIds) },
+      order: { createdAt: 'ASC' },
+    });
+    const small = meta.filter((f) => f.tokenCount <= maxTokensEach).map((f) => f.id);
+    const texts = small.length === 0 ? [] : await this.files.find({ select: { id: true, extractedText: true }, where: { id: In(small) } });
+    const byId = new Map(texts.map((t) => [t.id, t.extractedText]));
+    return meta.map((f) => ({
+      messageId: f.messageId ?? '', filename: f.filename, extractedText: byId.get(f.id) ?? '', tokenCount: f.tokenCount, isOmitted: !byId.has(f.id),
+    }));
+  }
+
+  /** Replaces an automatic title, unless the user renamed the conversation meanwhile. */
+  async replaceTitle(id: string, from: string, to: string): Promise<void> {
+    await this.conversations.createQueryBuilder().update().set({ title: to.slice(0, TITLE_MAX) })
+      .where('id = :id AND title = :from', { id, from: from.slice(0, TITLE_MAX) }).execute();
   }
 
   /** Rows left `streaming` whose owner's lease has expired (the owner died). */

@@ -1,0 +1,62 @@
+import type { ErrorCode } from '../common/error-code.js';
+import type { LlmProviderName } from '../config/app-config.js';
+
+/**
+ * The events of one assistant message's stream, exactly as docs/api-contract.md describes them.
+ * Each is sent as `id: <seq>\ndata: <json>\n\n`, seq counting from 0 per assistant message.
+ */
+export interface StartEvent {
+  type: 'start';
+  conversation_id: string;
+  user_message_id: string;
+  message_id: string;
+  provider: LlmProviderName;
+  model: string;
+  replaces_message_id?: string;
+  finished: false;
+}
+
+export interface TokenEvent {
+  type: 'token';
+  token: string;
+  finished: false;
+  timestamp: string;
+}
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface DoneEvent {
+  type: 'done';
+  finished: true;
+  message_id: string;
+  status: 'complete' | 'stopped';
+  finish_reason: string | null;
+  usage: Usage;
+}
+
+export interface ErrorEvent {
+  type: 'error';
+  finished: true;
+  message_id: string;
+  status: 'failed' | 'interrupted';
+  code: ErrorCode;
+  /** A friendly text (design document 13.2); never stored as the message's content. */
+  error: string;
+}
+
+export type ChatEvent = StartEvent | TokenEvent | DoneEvent | ErrorEvent;
+export type FinalEvent = DoneEvent | ErrorEvent;
+
+/** An event with its per-message sequence number (the SSE `id`). */
+export interface SequencedEvent {
+  id: number;
+  event: ChatEvent;
+}
+
+export function isFinal(event: ChatEvent): event is FinalEvent {
+  return event.finished;
+}

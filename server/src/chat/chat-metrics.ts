@@ -1,0 +1,68 @@
+import { Injectable } from '@nestjs/common';
+import type { MessageStatus } from '../conversations/message.entity.js';
+
+export interface ChatMetricsSnapshot {
+  /** Gauge: SSE connections open now. */
+  openStreams: number;
+  /** Counter: SSE connections ever opened (sends, regenerations and re-attachments). */
+  streamsTotal: number;
+  /** Gauge: generations running now on this instance. */
+  activeGenerations: number;
+  /** Counter: generations started. */
+  generationsStarted: number;
+  /** Counter: generations ended, by final status. */
+  generationsEnded: Record<Exclude<MessageStatus, 'streaming'>, number>;
+  /** Counter: upstream tokens streamed. */
+  tokensTotal: number;
+  /** Sum and count of time to first token (ms), for an average or a histogram later. */
+  firstTokenMs: { sum: number; count: number };
+}
+
+/**
+ * Plain counters and gauges of the chat module. The metrics issue exposes them with prom-client:
+ * read `snapshot()` in a collect() callback, or replace the method bodies with prom-client calls.
+ */
+@Injectable()
+export class ChatMetrics {
+  private readonly state: ChatMetricsSnapshot = {
+    openStreams: 0,
+    streamsTotal: 0,
+    activeGenerations: 0,
+    generationsStarted: 0,
+    generationsEnded: { complete: 0, stopped: 0, interrupted: 0, failed: 0 },
+    tokensTotal: 0,
+    firstTokenMs: { sum: 0, count: 0 },
+  };
+
+  streamOpened(): void {
+    this.state.openStreams++;
+    this.state.streamsTotal++;
+  }
+
+  streamClosed(): void {
+    this.state.openStreams--;
+  }
+
+  generationStarted(): void {
+    this.state.activeGenerations++;
+    this.state.generationsStarted++;
+  }
+
+  firstToken(ms: number): void {
+    this.state.firstTokenMs.sum += ms;
+    this.state.firstTokenMs.count++;
+  }
+
+  tokens(count: number): void {
+    this.state.tokensTotal += count;
+  }
+
+  generationEnded(status: Exclude<MessageStatus, 'streaming'>): void {
+    this.state.activeGenerations--;
+    this.state.generationsEnded[status]++;
+  }
+
+  snapshot(): ChatMetricsSnapshot {
+    return structuredClone(this.state);
+  }
+}

@@ -1,0 +1,97 @@
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Res, type StreamableFile } from '@nestjs/common';
+import { ApiBearerAuth, ApiCookieAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import type { Observable } from 'rxjs';
+import { CurrentSession, RateLimitBucket } from '../common/decorators.js';
+import type { AuthContext } from '../common/request-context.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import type { SequencedEvent } from './chat-events.js';
+import { ChatMetrics } from './chat-metrics.js';
+import {
+  ChatConfigDto, FeedbackDto, FeedbackResultDto, MessageIdParamDto, RegenerateDto, SendMessageDto, SSE_DESCRIPTION, StopResultDto,
+} from './chat.dto.js';
+import { ChatService } from './chat.service.js';
+import { sseBody } from './sse-writer.js';
+
+@ApiTags('chat')
+@ApiCookieAuth() @ApiBearerAuth()
+@Controller('api/v1/chat')
+export class ChatController {
+  constructor(
+    private readonly chat: ChatService,
+    private readonly metrics: ChatMetrics,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  @Get('config')
+  @ApiOperation({ summary: 'The active model and the limits the SPA needs' })
+  @ApiOkResponse({ type: ChatConfigDto })
+  getConfig(): ChatConfigDto {
+    return this.chat.chatConfig();
+  }
+
+  // `passthrough` only to set the SSE headers; the body is returned as a value (see sse-writer.ts).
+  @Post()
+  @HttpCode(200)
+  @RateLimitBucket('chat')
+  @ApiOperation({ summary: 'Send a message and stream the answer (Server-Sent Events)' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried send with the same key re-attaches to the same answer' })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: SSE_DESCRIPTION })
+  async send(
+    @Body() body: SendMessageDto,
+    @CurrentSession() caller: AuthContext,
+    @Headers('idempotency-key') idempotencyKey: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<StreamableFile> {
+    return this.stream(res, await this.chat.send(caller, body, this.chat.checkIdempotencyKey(idempotencyKey)));
+  }
+
+  @Post('regenerate')
+  @HttpCode(200)
+  @RateLimitBucket('chat')
+  @ApiOperation({ summary: 'A new answer to the last user message; the previous one is replaced once the new one completes' })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: SSE_DESCRIPTION })
+  async regenerate(@Body() body: RegenerateDto, @CurrentSession() caller: AuthContext, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
+    return this.stream(res, await this.chat.regenerate(caller, body));
+  }
+
+  @Get('streams/:message_id')
+  @ApiOperation({ summary: 'Re-attach to an answer: replays the events after Last-Event-ID, then continues live' })
+  @ApiHeader({ name: 'Last-Event-ID', required: false })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: SSE_DESCRIPTION })
+  async follow(
+    @Param() { message_id }: MessageIdParamDto,
+    @CurrentSession() caller: AuthContext,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Res({ passthrough: true }) res: Response,
+  ): Promise<StreamableFile> {
+    return this.stream(res, await this.chat.follow(caller, message_id, lastEventId));
+  }
+
+  @Post('streams/:message_id/stop')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Stop an answer; the partial text is kept with status stopped' })
+  @ApiOkResponse({ type: StopResultDto })
+  stop(@Param() { message_id }: MessageIdParamDto, @CurrentSession() caller: AuthContext): Promise<StopResultDto> {
+    return this.chat.stop(caller, message_id);
+  }
+
+  @Post('feedback')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Rate one\'s own assistant message (upsert)' })
+  @ApiOkResponse({ type: FeedbackResultDto })
+  feedback(@Body() body: FeedbackDto, @CurrentSession() caller: AuthContext): Promise<FeedbackResultDto> {
+    return this.chat.feedback(caller, body);
+  }
+
+  private stream(res: Response, events: Observable<SequencedEvent>): StreamableFile {
+    return sseBody(res, events, {
+      heartbeatMs: this.config.stream.heartbeatMs,
+      onOpen: () => this.metrics.streamOpened(),
+      onClose: () => this.metrics.streamClosed(),
+    });
+  }
+}

@@ -1,0 +1,68 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import {
+  ArrayMaxSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength,
+} from 'class-validator';
+import { MESSAGE_STATUSES } from '../conversations/message.entity.js';
+
+/** Hard ceiling of the schema; the configured MAX_MESSAGE_CHARS (lower) is checked by the service. */
+const MESSAGE_SCHEMA_MAX = 1_000_000;
+
+export class SendMessageDto {
+  @ApiProperty({ example: 'Summarise this PDF', description: 'At most MAX_MESSAGE_CHARS characters (see GET /chat/config)' })
+  @IsString() @IsNotEmpty() @MaxLength(MESSAGE_SCHEMA_MAX)
+  message!: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'Omit to start a new conversation' })
+  @IsOptional() @IsUUID()
+  conversation_id?: string;
+
+  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 10, description: 'Uploaded files to attach to this message' })
+  @IsOptional() @IsArray() @ArrayMaxSize(10) @IsUUID('all', { each: true })
+  file_ids?: string[];
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
+  @IsOptional() @IsUUID()
+  session_id?: string;
+}
+
+export class RegenerateDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID() conversation_id!: string;
+}
+
+export class FeedbackDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID() message_id!: string;
+  @ApiProperty({ enum: ['positive', 'negative'] }) @IsIn(['positive', 'negative']) feedback!: 'positive' | 'negative';
+  @ApiPropertyOptional({ maxLength: 2000 }) @IsOptional() @IsString() @MaxLength(2000) comment?: string;
+}
+
+export class MessageIdParamDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID() message_id!: string;
+}
+
+export class FeedbackResultDto {
+  @ApiProperty({ format: 'uuid' }) message_id!: string;
+  @ApiProperty({ enum: ['positive', 'negative'] }) feedback!: 'positive' | 'negative';
+  @ApiProperty({ type: String, nullable: true }) comment!: string | null;
+}
+
+export class StopResultDto {
+  @ApiProperty({ format: 'uuid' }) message_id!: string;
+  @ApiProperty({ enum: MESSAGE_STATUSES, description: '`stopped` when it was stopped; the final status when it had already ended' })
+  status!: string;
+}
+
+export class ChatConfigDto {
+  @ApiProperty({ enum: ['openai', 'offline'] }) provider!: 'openai' | 'offline';
+  @ApiProperty({ example: 'gpt-4o-mini' }) model!: string;
+  @ApiProperty({ description: 'The offline demo model: replies are scripted' }) is_demo!: boolean;
+  @ApiProperty() max_message_chars!: number;
+  @ApiProperty() max_upload_bytes!: number;
+  @ApiProperty({ type: [String], example: ['.txt', '.md', '.pdf'] }) allowed_extensions!: string[];
+}
+
+/** The SSE stream, for Swagger (each event is `id: <seq>\ndata: <json>\n\n`). */
+export const SSE_DESCRIPTION = [
+  '`text/event-stream`. Events: `{"type":"start",conversation_id,user_message_id,message_id,provider,model,replaces_message_id?,"finished":false}`,',
+  'then `{"type":"token",token,"finished":false,timestamp}`, then `{"type":"done","finished":true,message_id,status,finish_reason,usage}`',
+  'or `{"type":"error","finished":true,message_id,status,code,error}`. Heartbeat: the comment `: ping`. Ids count from 0 per assistant message.',
+].join(' ');

@@ -1,0 +1,37 @@
+import { Module, type Provider } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ConversationsModule } from '../conversations/conversations.module.js';
+import { ChatMetrics } from './chat-metrics.js';
+import { ChatController } from './chat.controller.js';
+import { ChatService } from './chat.service.js';
+import { GenerationRegistry, InMemoryGenerationRegistry } from './generation-registry.js';
+import { GenerationService } from './generation.service.js';
+import { CHAT_PROVIDER, type ChatProvider } from './providers/chat-provider.js';
+import { OfflineChatProvider } from './providers/offline-chat.provider.js';
+import { OpenAiChatProvider } from './providers/openai-chat.provider.js';
+
+const providerFactory: Provider = {
+  provide: CHAT_PROVIDER,
+  inject: [APP_CONFIG],
+  useFactory: (config: AppConfig): ChatProvider => {
+    switch (config.llm.provider) {
+      case 'openai': return new OpenAiChatProvider(config.llm);
+      case 'offline': return new OfflineChatProvider(config.llm.offlineTokenDelayMs);
+    }
+  },
+};
+
+@Module({
+  imports: [ConversationsModule],
+  controllers: [ChatController],
+  providers: [
+    providerFactory,
+    // In memory for one instance; a Redis-backed GenerationRegistry replaces this line (see its contract).
+    { provide: GenerationRegistry, useClass: InMemoryGenerationRegistry },
+    GenerationService,
+    ChatService,
+    ChatMetrics,
+  ],
+  exports: [CHAT_PROVIDER, GenerationService, ChatMetrics],
+})
+export class ChatModule {}

@@ -1,0 +1,302 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { concat, defer, EMPTY, from, type Observable, of, timer } from 'rxjs';
+import { concatMap, filter, map, takeWhile } from 'rxjs/operators';
+import { AppException } from '../common/app.exception.js';
+import { ErrorCode } from '../common/error-code.js';
+import type { AuthContext } from '../common/request-context.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import type { Conversation } from '../conversations/conversation.entity.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import type { Message } from '../conversations/message.entity.js';
+import { autoTitle } from './auto-title.js';
+import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttachments } from './chat-attachments.js';
+import type { ChatEvent, SequencedEvent } from './chat-events.js';
+import type { ChatConfigDto, FeedbackDto, FeedbackResultDto, RegenerateDto, SendMessageDto, StopResultDto } from './chat.dto.js';
+import { fallbackTextFor } from './fallback-texts.js';
+import { GenerationRegistry } from './generation-registry.js';
+import { GenerationService } from './generation.service.js';
+import { CHAT_PROVIDER, type ChatProvider } from './providers/chat-provider.js';
+import { buildPrompt, type FileText, type HistoryTurn } from './token-budget.js';
+import { countTokens } from './token-count.js';
+
+/** How many of the latest messages are read to build the context (then trimmed to the token budget). */
+const HISTORY_MESSAGES = 200;
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
+const POLL_MIN_MS = 250;
+
+function validation(field: string, message: string): AppException {
+  return new AppException(ErrorCode.ValidationError, message, { fields: [{ field, errors: [message] }] });
+}
+
+/**
+ * The chat use cases: every check (ownership, limits, one generation per conversation) happens
+ * here before anything is streamed, so failures are ordinary JSON errors; then the messages are
+ * stored and the generation starts, and the caller gets its events as an Observable.
+ */
+@Injectable()
+export class ChatService implements OnModuleInit {
+  private readonly logger = new Logger(ChatService.name);
+  private attachments: ChatAttachments = new NoChatAttachments();
+  /** Conversations between their 409 check and the generation's start (closes the race on this instance). */
+  private readonly starting = new Set<string>();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CHAT_PROVIDER) private readonly provider: ChatProvider,
+    private readonly conversations: ConversationsService,
+    private readonly generations: GenerationService,
+    private readonly registry: GenerationRegistry,
+    private readonly moduleRef: ModuleRef,
+  ) {}
+
+  onModuleInit(): void {
+    // The files module provides the seam when it is there; no import cycle, no edit here when it lands.
+    try {
+      this.attachments = this.moduleRef.get<ChatAttachments>(CHAT_ATTACHMENTS, { strict: false });
+    } catch {
+      this.logger.log('No CHAT_ATTACHMENTS provider: messages cannot carry files');
+    }
+    // The tokenizer loads its tables lazily; not on the first user's request.
+    countTokens('warm up');
+  }
+
+  chatConfig(): ChatConfigDto {
+    return {
+      provider: this.provider.name, model: this.provider.model, is_demo: this.provider.isDemo,
+      max_message_chars: this.config.limits.maxMessageChars, max_upload_bytes: this.config.limits.maxUploadBytes,
+      allowed_extensions: this.config.limits.allowedExtensions,
+    };
+  }
+
+  checkIdempotencyKey(raw: string | undefined): string | undefined {
+    if (raw === undefined) return undefined;
+    if (!IDEMPOTENCY_KEY.test(raw)) throw validation('Idempotency-Key', 'Idempotency-Key must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+    return raw;
+  }
+
+  async send(caller: AuthContext, dto: SendMessageDto, idempotencyKey?: string): Promise<Observable<SequencedEvent>> {
+    const sessionId = caller.sessionId;
+    if (dto.session_id !== undefined && dto.session_id !== sessionId) throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
+    const text = dto.message;
+    if (text.trim().length === 0) throw validation('message', 'message must not be blank');
+    if (text.length > this.config.limits.maxMessageChars) {
+      throw validation('message', `message must be shorter than or equal to ${this.config.limits.maxMessageChars} characters`);
+    }
+    const fileIds = [...new Set(dto.file_ids ?? [])];
+
+    if (idempotencyKey) {
+      const replay = await this.replayIdempotent(sessionId, idempotencyKey);
+      if (replay) return replay;
+    }
+    const existing = dto.conversation_id ? await this.conversations.findOwned(sessionId, dto.conversation_id) : undefined;
+    if (existing) this.claim(existing.id);
+    try {
+      if (fileIds.length > 0) await this.attachments.validate(sessionId, fileIds);
+      const textTokens = countTokens(text);
+      const history = existing ? await this.history(existing.id) : [];
+      // Rejects a message that cannot fit the model's context before anything is stored.
+      this.prompt(history, text, textTokens, []);
+
+      const title = autoTitle(text);
+      const conversation: Conversation = existing ?? await this.conversations.create(sessionId, title);
+      const [user, reply] = await this.conversations.appendTurn(conversation.id, [
+        { role: 'user', content: text, status: 'complete', tokenCount: textTokens, modelName: this.provider.model, idempotencyKey: idempotencyKey ?? null },
+        {
+          role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, idempotencyKey: idempotencyKey ?? null,
+          ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
+        },
+      ]) as [Message, Message];
+      const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
+      if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
+      const built = this.prompt(history, text, textTokens, files);
+      return this.generations.start({
+        conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
+        request: { messages: built.messages, maxOutputTokens: this.config.llm.maxOutputTokens, fileNames: files.map((f) => f.filename) },
+        promptTokens: built.promptTokens,
+        title: existing ? undefined : { autoTitle: title, userText: text },
+      });
+    } finally {
+      if (existing) this.starting.delete(existing.id);
+    }
+  }
+
+  async regenerate(caller: AuthContext, dto: RegenerateDto): Promise<Observable<SequencedEvent>> {
+    const conversation = await this.conversations.findOwned(caller.sessionId, dto.conversation_id);
+    this.claim(conversation.id);
+    try {
+      const messages = (await this.conversations.page(conversation.id, HISTORY_MESSAGES)).messages;
+      const lastUserIndex = messages.map((m) => m.role).lastIndexOf('user');
+      if (lastUserIndex === -1) throw new AppException(ErrorCode.MessageNotFound, 'Nothing to regenerate: the conversation has no message');
+      const user = messages[lastUserIndex]!;
+      const previous = messages.slice(lastUserIndex + 1).reverse().find((m) => m.role === 'assistant');
+      const before = await this.turnsOf(messages.slice(0, lastUserIndex));
+      const currentFiles = await this.filesOf([user.id]);
+      const built = buildPrompt({
+        systemPrompt: this.config.llm.systemPrompt, history: before,
+        current: { content: user.content, tokenCount: user.tokenCount ?? undefined, files: currentFiles.get(user.id) ?? [] },
+        contextTokens: this.config.llm.contextTokens, maxOutputTokens: this.config.llm.maxOutputTokens,
+      });
+      const [reply] = await this.conversations.appendTurn(conversation.id, [{
+        role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
+        ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
+      }]) as [Message];
+      return this.generations.start({
+        conversationId: conversation.id, userMessageId: user.id, reply, replacesId: previous?.id ?? null,
+        request: { messages: built.messages, maxOutputTokens: this.config.llm.maxOutputTokens, fileNames: (currentFiles.get(user.id) ?? []).map((f) => f.filename) },
+        promptTokens: built.promptTokens,
+      });
+    } finally {
+      this.starting.delete(conversation.id);
+    }
+  }
+
+  /** The events of an assistant message after `lastEventId`: live when it runs here, else rebuilt from its row. */
+  async follow(caller: AuthContext, messageId: string, lastEventId: string | undefined): Promise<Observable<SequencedEvent>> {
+    const message = await this.conversations.findOwnedMessage(caller.sessionId, messageId);
+    if (message.role !== 'assistant') throw new AppException(ErrorCode.MessageNotFound, 'Message not found');
+    const after = lastEventId !== undefined && /^\d{1,9}$/.test(lastEventId.trim()) ? Number(lastEventId.trim()) : -1;
+    return this.eventsOf(message, after);
+  }
+
+  async stop(caller: AuthContext, messageId: string): Promise<StopResultDto> {
+    const message = await this.conversations.findOwnedMessage(caller.sessionId, messageId);
+    if (message.role !== 'assistant') throw new AppException(ErrorCode.MessageNotFound, 'Message not found');
+    const status = await this.generations.stop(messageId);
+    if (status) return { message_id: messageId, status };
+    // Not running here: it has ended (or its owner instance is gone and the lease sweep will end it).
+    const current = await this.conversations.findMessage(messageId);
+    return { message_id: messageId, status: current?.status ?? message.status };
+  }
+
+  async feedback(caller: AuthContext, dto: FeedbackDto): Promise<FeedbackResultDto> {
+    const message = await this.conversations.findOwnedMessage(caller.sessionId, dto.message_id);
+    if (message.role !== 'assistant') throw validation('message_id', 'Feedback is for assistant messages only');
+    const comment = dto.comment?.trim() ? dto.comment.trim() : null;
+    await this.conversations.updateMessage(message.id, { feedback: dto.feedback, feedbackComment: comment, feedbackAt: new Date() });
+    return { message_id: message.id, feedback: dto.feedback, comment };
+  }
+
+  private claim(conversationId: string): void {
+    if (this.starting.has(conversationId) || this.registry.activeIn(conversationId)) {
+      throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation');
+    }
+    this.starting.add(conversationId);
+  }
+
+  private prompt(history: HistoryTurn[], text: string, textTokens: number, files: AttachedFile[]): ReturnType<typeof buildPrompt> {
+    return buildPrompt({
+      systemPrompt: this.config.llm.systemPrompt, history,
+      current: { content: text, tokenCount: textTokens, files },
+      contextTokens: this.config.llm.contextTokens, maxOutputTokens: this.config.llm.maxOutputTokens,
+    });
+  }
+
+  private async attach(sessionId: string, fileIds: string[], conversationId: string, user: Message, reply: Message): Promise<AttachedFile[]> {
+    try {
+      return await this.attachments.attach(sessionId, fileIds, conversationId, user.id);
+    } catch (err) {
+      // The turn is stored but cannot be answered: its reply row must not stay `streaming`.
+      await this.conversations.updateMessage(reply.id, {
+        status: 'failed', errorCode: err instanceof AppException ? err.code : ErrorCode.FileProcessingError, leaseExpiresAt: null,
+      });
+      throw err;
+    }
+  }
+
+  /** The conversation's earlier turns that can be context: answered or partly answered, never failed ones. */
+  private async history(conversationId: string): Promise<HistoryTurn[]> {
+    return this.turnsOf((await this.conversations.page(conversationId, HISTORY_MESSAGES)).messages);
+  }
+
+  private async turnsOf(messages: Message[]): Promise<HistoryTurn[]> {
+    const usable = messages.filter((m) => m.role === 'user'
+      || (m.role === 'assistant' && m.content.length > 0 && m.status !== 'failed' && m.status !== 'streaming'));
+    const userIds = usable.filter((m) => m.role === 'user').map((m) => m.id);
+    const files = await this.filesOf(userIds);
+    return usable.map((m) => ({
+      role: m.role === 'user' ? 'user' : 'assistant', content: m.content, tokenCount: m.tokenCount, files: files.get(m.id) ?? [],
+    }));
+  }
+
+  private async filesOf(messageIds: string[]): Promise<Map<string, FileText[]>> {
+    const byMessage = new Map<string, FileText[]>();
+    for (const f of await this.conversations.attachmentTexts(messageIds, this.config.llm.contextTokens)) {
+      const text: FileText = f.isOmitted
+        ? { filename: f.filename, extractedText: '[omitted: the file does not fit in the model\'s context]', tokenCount: 16 }
+        : { filename: f.filename, extractedText: f.extractedText, tokenCount: f.tokenCount };
+      byMessage.set(f.messageId, [...(byMessage.get(f.messageId) ?? []), text]);
+    }
+    return byMessage;
+  }
+
+  private async replayIdempotent(sessionId: string, key: string): Promise<Observable<SequencedEvent> | undefined> {
+    const rows = await this.conversations.findByIdempotencyKeyForSession(sessionId, key);
+    const reply = rows.find((m) => m.role === 'assistant');
+    return reply ? this.eventsOf(reply, -1) : undefined;
+  }
+
+  private async eventsOf(message: Message, after: number): Promise<Observable<SequencedEvent>> {
+    const live = this.registry.follow(message.id, after);
+    if (live) return live;
+    return this.rebuild(message, after);
+  }
+
+  /**
+   * The events of a message nobody publishes here, rebuilt from its row: start, its content as
+   * one token, and its end. A row still `streaming` (its owner is another instance, or died and
+   * the lease sweep will end it) is polled until it ends. Ids follow this rebuilt sequence.
+   */
+  private async rebuild(message: Message, after: number): Promise<Observable<SequencedEvent>> {
+    const earlier = (await this.conversations.page(message.conversationId, 10, message.position)).messages;
+    const user = [...earlier].reverse().find((m) => m.role === 'user');
+    let seq = 0;
+    let sent = '';
+    const next = (event: ChatEvent): SequencedEvent => ({ id: seq++, event });
+    const tokenFor = (row: Message): SequencedEvent[] => {
+      if (row.content.length <= sent.length) return [];
+      const token = row.content.slice(sent.length);
+      sent = row.content;
+      return [next({ type: 'token', token, finished: false, timestamp: row.updatedAt.toISOString() })];
+    };
+    const finalFor = (row: Message): SequencedEvent[] => {
+      switch (row.status) {
+        case 'streaming':
+          return [];
+        case 'complete':
+        case 'stopped':
+          return [next({
+            type: 'done', finished: true, message_id: row.id, status: row.status, finish_reason: row.finishReason,
+            usage: {
+              prompt_tokens: row.promptTokens ?? 0, completion_tokens: row.completionTokens ?? 0,
+              total_tokens: (row.promptTokens ?? 0) + (row.completionTokens ?? 0),
+            },
+          })];
+        case 'failed':
+        case 'interrupted':
+          return [next({
+            type: 'error', finished: true, message_id: row.id, status: row.status,
+            code: (row.errorCode as ErrorCode | null) ?? ErrorCode.InternalError, error: fallbackTextFor(row.errorCode),
+          })];
+      }
+    };
+    const first: SequencedEvent[] = [
+      next({
+        type: 'start', conversation_id: message.conversationId, user_message_id: user?.id ?? '', message_id: message.id,
+        provider: this.provider.name, model: message.modelName ?? this.provider.model,
+        ...(message.replacesId ? { replaces_message_id: message.replacesId } : {}), finished: false,
+      }),
+      ...tokenFor(message),
+      ...finalFor(message),
+    ];
+    const isDone = message.status !== 'streaming';
+    const poll: Observable<SequencedEvent> = isDone ? EMPTY : timer(0, Math.max(POLL_MIN_MS, this.config.stream.flushIntervalMs)).pipe(
+      concatMap(() => defer(() => this.conversations.findMessage(message.id))),
+      map((row) => row ?? { ...message, status: 'interrupted' as const, errorCode: ErrorCode.InternalError }),
+      concatMap((row) => of([...tokenFor(row), ...finalFor(row)])),
+      takeWhile((batch) => !batch.some((e) => e.event.finished), true),
+      concatMap((batch) => from(batch)),
+    );
+    return concat(from(first), poll).pipe(filter((e) => e.id > after));
+  }
+}

@@ -1,0 +1,268 @@
+import {
+  type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Observable } from 'rxjs';
+import { ErrorCode } from '../common/error-code.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import type { Message, MessageStatus } from '../conversations/message.entity.js';
+import { cleanModelTitle } from './auto-title.js';
+import type { FinalEvent, SequencedEvent } from './chat-events.js';
+import { ChatMetrics } from './chat-metrics.js';
+import { fallbackTextFor } from './fallback-texts.js';
+import { GenerationRegistry } from './generation-registry.js';
+import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest, ProviderError } from './providers/chat-provider.js';
+import { countTokens } from './token-count.js';
+
+export type FinalStatus = Exclude<MessageStatus, 'streaming'>;
+
+export interface GenerationSpec {
+  conversationId: string;
+  userMessageId: string;
+  /** The assistant row, already stored with status `streaming` and this instance's lease. */
+  reply: Message;
+  request: CompletionRequest;
+  promptTokens: number;
+  /** A regenerated answer replaces this one once it completes. */
+  replacesId: string | null;
+  /** For a model-written title (llm.modelTitles): the first exchange of a conversation and its automatic title. */
+  title?: { autoTitle: string; userText: string };
+}
+
+interface Running {
+  abort: AbortController;
+  /** Why we aborted, if we did. */
+  reason?: 'stop' | 'shutdown';
+  finished: Promise<FinalStatus>;
+}
+
+interface Outcome {
+  status: FinalStatus;
+  errorCode: ErrorCode | null;
+  /** For logs only. */
+  cause?: string;
+}
+
+const TITLE_TIMEOUT_MS = 10_000;
+const TITLE_PROMPT = 'Write a short title (at most 6 words) for the conversation below. Reply with the title only, no quotes.';
+
+/**
+ * Runs generations, independent of any HTTP connection: a generation publishes its events to
+ * the registry and persists itself (content flushed in batches, lease renewed, final status),
+ * whoever listens or not. Also ends rows orphaned by a dead instance once their lease expired.
+ */
+@Injectable()
+export class GenerationService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(GenerationService.name);
+  private readonly running = new Map<string, Running>();
+  private sweepTimer?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(CHAT_PROVIDER) private readonly provider: ChatProvider,
+    private readonly registry: GenerationRegistry,
+    private readonly conversations: ConversationsService,
+    private readonly metrics: ChatMetrics,
+  ) {}
+
+  /** A fresh lease for rows this instance generates. */
+  leaseUntil(now = Date.now()): Date {
+    return new Date(now + this.config.stream.leaseMs);
+  }
+
+  /** Starts the generation and returns its events from the first one (start) on. */
+  start(spec: GenerationSpec): Observable<SequencedEvent> {
+    const id = spec.reply.id;
+    this.registry.open(id, spec.conversationId);
+    this.registry.publish(id, {
+      type: 'start', conversation_id: spec.conversationId, user_message_id: spec.userMessageId, message_id: id,
+      provider: this.provider.name, model: this.provider.model,
+      ...(spec.replacesId ? { replaces_message_id: spec.replacesId } : {}), finished: false,
+    });
+    const run: Running = { abort: new AbortController(), finished: Promise.resolve('complete') };
+    this.running.set(id, run);
+    this.registry.onStopRequest(id, () => this.abort(id, 'stop'));
+    this.metrics.generationStarted();
+    run.finished = this.run(spec, run).finally(() => this.running.delete(id));
+    return this.registry.follow(id, -1)!;
+  }
+
+  /**
+   * Asks a generation to stop; resolves with its final status once it is saved, or undefined
+   * when it does not run here.
+   */
+  async stop(messageId: string): Promise<FinalStatus | undefined> {
+    if (!this.registry.requestStop(messageId)) return undefined;
+    return this.running.get(messageId)?.finished;
+  }
+
+  isRunning(messageId: string): boolean {
+    return this.running.has(messageId);
+  }
+
+  /** Lets running generations finish for up to `graceMs`, then ends the rest as `interrupted`. */
+  async drain(graceMs: number): Promise<void> {
+    const pending = (): Promise<unknown>[] => [...this.running.values()].map((r) => r.finished);
+    if (this.running.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled(pending()),
+        new Promise((resolve) => { timer = setTimeout(resolve, graceMs); }),
+      ]);
+      clearTimeout(timer);
+    }
+    for (const id of this.running.keys()) this.abort(id, 'shutdown');
+    await Promise.allSettled(pending());
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.sweepExpiredLeases();
+    this.sweepTimer = setInterval(() => {
+      this.sweepExpiredLeases().catch((err: unknown) => this.logger.warn({ err }, 'lease sweep failed'));
+    }, this.config.stream.leaseCheckIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  /**
+   * Runs before the database closes (onApplicationShutdown hooks close it), so the last
+   * partial answers can still be saved.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    await this.drain(this.config.shutdownGraceMs);
+  }
+
+  /** Rows left `streaming` by an instance that died end as `interrupted`, once that instance's lease expired. */
+  async sweepExpiredLeases(now = new Date()): Promise<number> {
+    let count = 0;
+    for (const row of await this.conversations.findExpiredStreaming(now)) {
+      if (this.running.has(row.id)) continue;
+      if (await this.conversations.markInterruptedIfExpired(row.id, now, ErrorCode.ServiceUnavailable)) count++;
+    }
+    if (count > 0) this.logger.warn({ count }, 'replies of a dead instance marked interrupted');
+    return count;
+  }
+
+  private abort(messageId: string, reason: 'stop' | 'shutdown'): void {
+    const run = this.running.get(messageId);
+    if (!run || run.abort.signal.aborted) return;
+    run.reason = reason;
+    run.abort.abort();
+  }
+
+  private async run(spec: GenerationSpec, run: Running): Promise<FinalStatus> {
+    const id = spec.reply.id;
+    const startedAt = Date.now();
+    let content = '';
+    let flushedLength = 0;
+    let finishReason: string | null = null;
+    let usage: { promptTokens: number; completionTokens: number } | undefined;
+    let tokenCount = 0;
+
+    // Writes of one row go one after another, so an old flush never lands after the final one.
+    let writes = Promise.resolve();
+    const write = (patch: Parameters<ConversationsService['updateMessage']>[1]): void => {
+      writes = writes.then(() => this.conversations.updateMessage(id, patch))
+        .catch((err: unknown) => this.logger.warn({ err, messageId: id }, 'could not save the reply yet'));
+    };
+    const flush = setInterval(() => {
+      if (content.length === flushedLength) return;
+      flushedLength = content.length;
+      write({ content, leaseExpiresAt: this.leaseUntil() });
+    }, this.config.stream.flushIntervalMs);
+    // Renewed also while the model is silent (e.g. waiting for its first token).
+    const lease = setInterval(() => write({ leaseExpiresAt: this.leaseUntil() }), Math.max(50, Math.floor(this.config.stream.leaseMs / 3)));
+
+    let outcome: Outcome;
+    try {
+      for await (const chunk of this.provider.stream(spec.request, run.abort.signal)) {
+        switch (chunk.type) {
+          case 'token':
+            if (tokenCount === 0) this.metrics.firstToken(Date.now() - startedAt);
+            tokenCount++;
+            content += chunk.text;
+            this.registry.publish(id, { type: 'token', token: chunk.text, finished: false, timestamp: new Date().toISOString() });
+            break;
+          case 'finish':
+            finishReason = chunk.reason;
+            break;
+          case 'usage':
+            usage = { promptTokens: chunk.promptTokens, completionTokens: chunk.completionTokens };
+            break;
+        }
+      }
+      outcome = { status: 'complete', errorCode: null };
+    } catch (err) {
+      outcome = this.outcomeOf(err, run);
+    } finally {
+      clearInterval(flush);
+      clearInterval(lease);
+    }
+    this.metrics.tokens(tokenCount);
+    if (outcome.status !== 'complete') {
+      this.logger.warn({ messageId: id, status: outcome.status, cause: outcome.cause }, 'generation did not complete');
+    }
+
+    if (outcome.status === 'complete' && spec.title && this.config.llm.modelTitles && !this.provider.isDemo) {
+      // Before the final event: no model call happens after a reply has finished.
+      await this.writeModelTitle(spec.conversationId, spec.title, content);
+    }
+
+    const completionTokens = usage?.completionTokens ?? countTokens(content);
+    const promptTokens = usage?.promptTokens ?? spec.promptTokens;
+    write({
+      content, status: outcome.status, errorCode: outcome.errorCode,
+      finishReason: outcome.status === 'stopped' ? 'stop_requested' : finishReason,
+      tokenCount: completionTokens, promptTokens, completionTokens, leaseExpiresAt: null,
+    });
+    await writes;
+    if (outcome.status === 'complete' && spec.replacesId) {
+      await this.conversations.deleteMessage(spec.replacesId)
+        .catch((err: unknown) => this.logger.warn({ err, messageId: spec.replacesId }, 'could not delete the replaced answer'));
+    }
+
+    const final: FinalEvent = outcome.status === 'complete' || outcome.status === 'stopped'
+      ? {
+        type: 'done', finished: true, message_id: id, status: outcome.status,
+        finish_reason: outcome.status === 'stopped' ? 'stop_requested' : finishReason,
+        usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+      }
+      : {
+        type: 'error', finished: true, message_id: id, status: outcome.status,
+        code: outcome.errorCode ?? ErrorCode.InternalError, error: fallbackTextFor(outcome.errorCode),
+      };
+    this.registry.publish(id, final);
+    this.metrics.generationEnded(outcome.status);
+    return outcome.status;
+  }
+
+  private outcomeOf(err: unknown, run: Running): Outcome {
+    if (run.reason === 'stop') return { status: 'stopped', errorCode: null };
+    if (run.reason === 'shutdown') return { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable, cause: 'shutdown' };
+    if (err instanceof ProviderError) return { status: err.messageStatus, errorCode: ErrorCode.OpenAiError, cause: `${err.kind}: ${err.message}` };
+    this.logger.error({ err }, 'generation failed');
+    return { status: 'failed', errorCode: ErrorCode.InternalError, cause: err instanceof Error ? err.message : 'unknown' };
+  }
+
+  private async writeModelTitle(conversationId: string, title: { autoTitle: string; userText: string }, reply: string): Promise<void> {
+    try {
+      let raw = '';
+      const request: CompletionRequest = {
+        messages: [
+          { role: 'system', content: TITLE_PROMPT },
+          { role: 'user', content: `User: ${title.userText.slice(0, 2000)}\n\nAssistant: ${reply.slice(0, 2000)}` },
+        ],
+        maxOutputTokens: 24,
+        fileNames: [],
+      };
+      for await (const chunk of this.provider.stream(request, AbortSignal.timeout(TITLE_TIMEOUT_MS))) {
+        if (chunk.type === 'token') raw += chunk.text;
+      }
+      const clean = cleanModelTitle(raw);
+      if (clean) await this.conversations.replaceTitle(conversationId, title.autoTitle, clean);
+    } catch (err) {
+      // The automatic title stays; a title is not worth failing a reply for.
+      this.logger.warn({ err }, 'model title failed');
+    }
+  }
+}

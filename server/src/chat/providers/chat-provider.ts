@@ -1,0 +1,53 @@
+import type { LlmProviderName } from '../../config/app-config.js';
+
+export const CHAT_PROVIDER = Symbol('CHAT_PROVIDER');
+
+export interface ProviderMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface CompletionRequest {
+  messages: ProviderMessage[];
+  maxOutputTokens: number;
+  /** Names of the files attached to the last user turn (their text is already inside it). */
+  fileNames: string[];
+}
+
+export type ProviderChunk =
+  | { type: 'token'; text: string }
+  | { type: 'finish'; reason: string }
+  | { type: 'usage'; promptTokens: number; completionTokens: number };
+
+/**
+ * Why a completion ended badly, and so how the message row ends: `failed` when nothing
+ * trustworthy came (HTTP error, timeout, malformed or error payload), `interrupted` when
+ * the upstream cut a reply that had started (connection dropped, no `[DONE]`).
+ */
+export type ProviderFailureKind = 'http' | 'timeout' | 'idle-timeout' | 'connection' | 'protocol' | 'upstream-error' | 'cut';
+
+export class ProviderError extends Error {
+  constructor(readonly kind: ProviderFailureKind, message: string, readonly httpStatus?: number) {
+    super(message);
+    this.name = 'ProviderError';
+  }
+
+  get messageStatus(): 'failed' | 'interrupted' {
+    return this.kind === 'cut' ? 'interrupted' : 'failed';
+  }
+}
+
+/** One small class per model backend; selected by config (llm.provider). */
+export interface ChatProvider {
+  readonly name: LlmProviderName;
+  readonly model: string;
+  /** A demo without a real model (shown in the SPA). */
+  readonly isDemo: boolean;
+  /**
+   * Streams one completion. Ends normally only after the upstream said it was done;
+   * otherwise throws a ProviderError. When `signal` aborts, it stops promptly and throws
+   * (the caller knows why it aborted).
+   */
+  stream(request: CompletionRequest, signal: AbortSignal): AsyncIterable<ProviderChunk>;
+  countTokens(text: string): number;
+}

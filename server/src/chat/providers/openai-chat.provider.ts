@@ -1,0 +1,203 @@
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
+import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
+import type { AppConfig } from '../../config/app-config.js';
+import { SseParser } from '../sse-parser.js';
+import { countTokens } from '../token-count.js';
+import {
+  type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk,
+} from './chat-provider.js';
+
+const OFFICIAL_BASE_URL = 'https://api.openai.com/v1';
+/** A Retry-After longer than this is not waited for: the user would rather see the error. */
+const MAX_RETRY_AFTER_MS = 20_000;
+const BACKOFF_BASE_MS = 250;
+const BACKOFF_MAX_MS = 8_000;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) { reject(new ProviderError('connection', 'aborted')); return; }
+    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = (): void => { clearTimeout(timer); reject(new ProviderError('connection', 'aborted')); };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Retry-After (seconds or HTTP date) or the non-standard retry-after-ms, in ms. */
+function retryAfterMs(headers: Headers | undefined): number | undefined {
+  const ms = Number(headers?.get('retry-after-ms') ?? NaN);
+  if (Number.isFinite(ms) && ms >= 0) return ms;
+  const raw = headers?.get('retry-after');
+  if (raw === null || raw === undefined) return undefined;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+interface Attempt {
+  /** Why this attempt failed. */
+  error: ProviderError;
+  /** Set when it may be retried: after so many ms (Retry-After), or after our backoff. */
+  retryAfter?: number | 'backoff';
+}
+
+/**
+ * Any OpenAI-compatible Chat Completions server (OpenAI, Ollama, vLLM, LM Studio, llama.cpp)
+ * through the official SDK. The base URL and key come from operator config only, and the
+ * request carries nothing of the caller's (no cookie, no token): the SDK builds it from scratch.
+ *
+ * The SDK sends the request and classifies HTTP errors; the body's SSE is read here, because
+ * the SDK's stream ends silently both when `[DONE]` is missing and when it is aborted, and
+ * has no idle timeout. Its own retries are off (maxRetries 0): we retry only before the
+ * first token, so that a reply is never sent twice.
+ */
+export class OpenAiChatProvider implements ChatProvider {
+  readonly name = 'openai' as const;
+  readonly isDemo = false;
+  readonly model: string;
+  private readonly client: OpenAI;
+  private readonly isOfficial: boolean;
+
+  constructor(private readonly llm: AppConfig['llm']) {
+    this.model = llm.model;
+    this.isOfficial = !llm.baseUrl;
+    this.client = new OpenAI({
+      apiKey: llm.apiKey,
+      baseURL: llm.baseUrl ?? OFFICIAL_BASE_URL,
+      // Never the SDK's 10-minute default with 2 silent retries; and nothing read from process.env.
+      maxRetries: 0,
+      timeout: llm.upstreamTimeoutMs,
+      organization: null,
+      project: null,
+    });
+  }
+
+  countTokens(text: string): number {
+    return countTokens(text);
+  }
+
+  async *stream(request: CompletionRequest, signal: AbortSignal): AsyncIterable<ProviderChunk> {
+    for (let attempt = 0; ; attempt++) {
+      const outcome = yield* this.attempt(request, signal);
+      if (outcome === undefined) return;
+      if (signal.aborted || outcome.retryAfter === undefined || attempt >= this.llm.upstreamMaxRetries) throw outcome.error;
+      await sleep(outcome.retryAfter === 'backoff' ? backoffMs(attempt) : outcome.retryAfter, signal);
+    }
+  }
+
+  private params(request: CompletionRequest): ChatCompletionCreateParamsStreaming {
+    return {
+      model: this.model,
+      messages: request.messages,
+      stream: true,
+      stream_options: { include_usage: true },
+      // OpenAI's newer models only take max_completion_tokens; compatible servers know max_tokens.
+      ...(this.isOfficial ? { max_completion_tokens: request.maxOutputTokens } : { max_tokens: request.maxOutputTokens }),
+    };
+  }
+
+  /** One HTTP request. Returns undefined when the completion ended with [DONE], else why it failed. */
+  private async *attempt(request: CompletionRequest, signal: AbortSignal): AsyncGenerator<ProviderChunk, Attempt | undefined> {
+    const abort = new AbortController();
+    const onAbort = (): void => abort.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let timedOut: 'timeout' | 'idle-timeout' | undefined;
+    // Until the first byte of the body; then between chunks (refreshed on each).
+    let timer = setTimeout(() => { timedOut = 'timeout'; abort.abort(); }, this.llm.upstreamTimeoutMs);
+    let hasToken = false;
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    try {
+      let response: Response;
+      try {
+        response = await this.client.chat.completions
+          .create(this.params(request), { signal: abort.signal, maxRetries: 0, timeout: this.llm.upstreamTimeoutMs })
+          .asResponse();
+      } catch (err) {
+        return this.beforeResponse(err, timedOut);
+      }
+      if (!response.body) return { error: new ProviderError('protocol', 'Upstream answered without a body') };
+      reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      const parser = new SseParser();
+      let isFirstChunk = true;
+      for (;;) {
+        let read: Awaited<ReturnType<typeof reader.read>>;
+        try {
+          read = await reader.read();
+        } catch {
+          // The connection broke (or we aborted it: the caller knows why it aborted).
+          if (timedOut) return { error: new ProviderError(timedOut, timedOut === 'timeout' ? 'No answer from the model in time' : 'The model stopped sending tokens') };
+          const error = new ProviderError('cut', 'The upstream connection was cut');
+          return hasToken ? { error } : { error, retryAfter: 'backoff' };
+        }
+        if (read.done) break;
+        if (isFirstChunk) {
+          isFirstChunk = false;
+          clearTimeout(timer);
+          timer = setTimeout(() => { timedOut = 'idle-timeout'; abort.abort(); }, this.llm.upstreamIdleTimeoutMs);
+        } else {
+          timer.refresh();
+        }
+        for (const event of parser.push(decoder.decode(read.value, { stream: true }))) {
+          if (event.data === '[DONE]') return undefined;
+          for (const chunk of this.parseChunk(event.data)) {
+            if (chunk.type === 'token') hasToken = true;
+            yield chunk;
+          }
+        }
+      }
+      return { error: new ProviderError('cut', 'The upstream stream ended without [DONE]') };
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      // Releases the connection when we stop early (done, error, stop or consumer gone).
+      abort.abort();
+      reader?.releaseLock();
+    }
+  }
+
+  private beforeResponse(err: unknown, timedOut: 'timeout' | 'idle-timeout' | undefined): Attempt {
+    if (timedOut || err instanceof APIConnectionTimeoutError) {
+      // Not retried: the user has already waited the whole first-byte timeout.
+      return { error: new ProviderError('timeout', 'No answer from the model in time') };
+    }
+    if (err instanceof APIUserAbortError) return { error: new ProviderError('connection', 'aborted') };
+    if (err instanceof APIConnectionError) return { error: new ProviderError('connection', err.message), retryAfter: 'backoff' };
+    if (err instanceof APIError) {
+      const status = err.status ?? 0;
+      const error = new ProviderError('http', `Upstream answered ${status}: ${err.message}`, status);
+      const isRetryable = status === 429 || status === 408 || status >= 500;
+      if (!isRetryable) return { error };
+      const after = retryAfterMs(err.headers);
+      if (after !== undefined && after > MAX_RETRY_AFTER_MS) return { error };
+      return { error, retryAfter: after ?? 'backoff' };
+    }
+    return { error: new ProviderError('connection', err instanceof Error ? err.message : 'Upstream request failed'), retryAfter: 'backoff' };
+  }
+
+  private *parseChunk(data: string): Generator<ProviderChunk> {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      throw new ProviderError('protocol', 'Malformed JSON in the upstream stream');
+    }
+    if (typeof parsed !== 'object' || parsed === null) throw new ProviderError('protocol', 'Unexpected upstream chunk');
+    if ('error' in parsed && parsed.error) {
+      const e = parsed.error as { message?: unknown };
+      throw new ProviderError('upstream-error', `Upstream error mid-stream: ${typeof e.message === 'string' ? e.message : 'unknown'}`);
+    }
+    const chunk = parsed as Partial<ChatCompletionChunk>;
+    const choice = chunk.choices?.[0];
+    const text = choice?.delta?.content;
+    if (typeof text === 'string' && text.length > 0) yield { type: 'token', text };
+    if (choice?.finish_reason) yield { type: 'finish', reason: choice.finish_reason };
+    if (chunk.usage) yield { type: 'usage', promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
+  }
+}
+
+/** Exponential backoff with jitter for a retry without Retry-After. */
+export function backoffMs(attempt: number): number {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}

@@ -1,0 +1,63 @@
+import { Readable } from 'node:stream';
+import { StreamableFile } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Observable, Subscription } from 'rxjs';
+import type { SequencedEvent } from './chat-events.js';
+
+export interface SseOptions {
+  heartbeatMs: number;
+  onOpen?: () => void;
+  onClose?: () => void;
+}
+
+/** One event as written: explicit per-message id, JSON on one data line. */
+export function formatSseEvent(e: SequencedEvent): string {
+  return `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
+}
+
+/** A comment line: keeps proxies from closing an idle stream and does not move the client's Last-Event-ID. */
+export const SSE_HEARTBEAT = ': ping\n\n';
+
+/**
+ * Turns a generation's events into an SSE response body. The route returns it as a value (a
+ * StreamableFile, which Nest pipes to the response and destroys when the client goes away), so
+ * validation, guards and the error filter all run before the first byte: an error before the
+ * stream opens is an ordinary JSON envelope. The body only subscribes: its end (client gone)
+ * unsubscribes and never touches the generation.
+ *
+ * Nest's own @Sse() writer was not used: it forces its own Cache-Control and adds a Transform
+ * stream per connection; this writes each event once, directly.
+ */
+export function sseBody(res: Response, events: Observable<SequencedEvent>, options: SseOptions): StreamableFile {
+  res.setHeader('Cache-Control', 'no-cache');
+  res.setHeader('X-Accel-Buffering', 'no');
+  res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+  // Each event goes out at once (no Nagle delay) and the socket never idles out mid-answer.
+  res.socket?.setNoDelay(true);
+  res.socket?.setTimeout(0);
+  let subscription: Subscription | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  const body = new Readable({
+    // Events are pushed as they come: the generation's pace bounds them, and the replay buffer
+    // holds them anyway, so there is nothing to pull.
+    read() { /* push-driven */ },
+    destroy(err, callback) {
+      clearInterval(heartbeat);
+      subscription?.unsubscribe();
+      options.onClose?.();
+      callback(err);
+    },
+  });
+  options.onOpen?.();
+  heartbeat = setInterval(() => body.push(SSE_HEARTBEAT), options.heartbeatMs);
+  heartbeat.unref();
+  subscription = events.subscribe({
+    next: (e) => { body.push(formatSseEvent(e)); },
+    error: () => { body.push(null); },
+    complete: () => {
+      clearInterval(heartbeat);
+      body.push(null);
+    },
+  });
+  return new StreamableFile(body, { type: 'text/event-stream; charset=utf-8' }).setErrorLogger(() => undefined);
+}

@@ -1,0 +1,117 @@
+import { AppException } from '../common/app.exception.js';
+import { ErrorCode } from '../common/error-code.js';
+import type { ProviderMessage } from './providers/chat-provider.js';
+import { countTokens, truncateToTokens } from './token-count.js';
+
+/** A file's extracted text as it enters the context. */
+export interface FileText {
+  filename: string;
+  extractedText: string;
+  tokenCount: number;
+}
+
+export interface HistoryTurn {
+  role: 'user' | 'assistant';
+  content: string;
+  /** Stored count of `content`; counted here when missing. */
+  tokenCount: number | null;
+  files: FileText[];
+}
+
+export interface PromptInput {
+  systemPrompt: string;
+  /** Earlier messages, oldest first (without the current turn). */
+  history: HistoryTurn[];
+  current: { content: string; tokenCount?: number; files: FileText[] };
+  contextTokens: number;
+  maxOutputTokens: number;
+}
+
+export interface BuiltPrompt {
+  messages: ProviderMessage[];
+  promptTokens: number;
+  /** Files cut short to fit, with the visible marker. */
+  truncatedFiles: string[];
+  /** History messages left out (oldest first go). */
+  droppedHistory: number;
+}
+
+/** Chat formats add a few tokens per message around its content. */
+const PER_MESSAGE = 4;
+const TRUNCATION_MARKER = '\n[… truncated: the rest of this file does not fit in the model\'s context …]';
+const MIN_FILE_TOKENS = 32;
+
+function safeName(name: string): string {
+  return name.replace(/["<>\r\n]/g, '_');
+}
+
+function fileBlock(name: string, text: string): string {
+  // The file's text must not be able to close its own block and pose as the user.
+  return `<file name="${safeName(name)}">\n${text.replace(/<\/file>/gi, '<\\/file>')}\n</file>`;
+}
+
+function withFiles(content: string, blocks: string[]): string {
+  return blocks.length === 0 ? content : `${content}\n\n${blocks.join('\n\n')}`;
+}
+
+/**
+ * The model's context: system prompt, then as many of the newest history turns as fit, then
+ * the current user turn with its files' text inside it (clearly delimited file blocks, never in
+ * the system role), trimmed with a real tokenizer to contextTokens - maxOutputTokens.
+ */
+export function buildPrompt(input: PromptInput): BuiltPrompt {
+  const budget = input.contextTokens - input.maxOutputTokens - countTokens(input.systemPrompt) - PER_MESSAGE;
+  const currentTokens = (input.current.tokenCount ?? countTokens(input.current.content)) + PER_MESSAGE;
+  if (currentTokens > budget) {
+    throw new AppException(ErrorCode.ValidationError, 'The message is too long for the model\'s context', {
+      fields: [{ field: 'message', errors: ['message is too long for the model\'s context'] }],
+    });
+  }
+  let remaining = budget - currentTokens;
+  const truncatedFiles: string[] = [];
+  const blocks: string[] = [];
+  for (const file of input.current.files) {
+    const overhead = countTokens(fileBlock(file.filename, '')) + 2;
+    if (file.tokenCount + overhead <= remaining) {
+      blocks.push(fileBlock(file.filename, file.extractedText));
+      remaining -= file.tokenCount + overhead;
+      continue;
+    }
+    const room = remaining - overhead - countTokens(TRUNCATION_MARKER);
+    const kept = room >= MIN_FILE_TOKENS ? truncateToTokens(file.extractedText, room) : '';
+    blocks.push(fileBlock(file.filename, `${kept}${TRUNCATION_MARKER}`));
+    truncatedFiles.push(file.filename);
+    remaining -= Math.max(0, room) + overhead + countTokens(TRUNCATION_MARKER);
+  }
+
+  const kept: ProviderMessage[] = [];
+  let index = input.history.length - 1;
+  for (; index >= 0; index--) {
+    const turn = input.history[index]!;
+    const textTokens = (turn.tokenCount ?? countTokens(turn.content)) + PER_MESSAGE;
+    const fileBlocks = turn.files.map((f) => fileBlock(f.filename, f.extractedText));
+    const fileTokens = turn.files.reduce((n, f) => n + f.tokenCount + countTokens(fileBlock(f.filename, '')) + 2, 0);
+    if (textTokens + fileTokens <= remaining) {
+      kept.push({ role: turn.role, content: withFiles(turn.content, fileBlocks) });
+      remaining -= textTokens + fileTokens;
+      continue;
+    }
+    if (turn.files.length > 0) {
+      const note = turn.files.map((f) => fileBlock(f.filename, '[omitted: the file does not fit in the model\'s context]'));
+      const noteTokens = countTokens(note.join('\n\n')) + 2;
+      if (textTokens + noteTokens <= remaining) {
+        kept.push({ role: turn.role, content: withFiles(turn.content, note) });
+        remaining -= textTokens + noteTokens;
+        continue;
+      }
+    }
+    break;
+  }
+  kept.reverse();
+  const messages: ProviderMessage[] = [
+    { role: 'system', content: input.systemPrompt },
+    ...kept,
+    { role: 'user', content: withFiles(input.current.content, blocks) },
+  ];
+  return { messages, promptTokens: budget - remaining + countTokens(input.systemPrompt) + PER_MESSAGE, truncatedFiles, droppedHistory: index + 1 };
+}
