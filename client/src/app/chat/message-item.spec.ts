@@ -1,0 +1,62 @@
+import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import type { ChatMessage } from './chat.store';
+import { MessageItem } from './message-item';
+
+const base: ChatMessage = {
+  id: 'm1', conversation_id: 'c1', position: 1, role: 'assistant', content: 'Hello **world**', status: 'complete',
+  created_at: '', updated_at: '', token_count: null, model_name: 'gpt-test', finish_reason: 'stop', error_code: null,
+  feedback: null, feedback_comment: null, files: [],
+};
+
+describe('MessageItem', () => {
+  let fixture: ComponentFixture<MessageItem>;
+  let el: HTMLElement;
+
+  async function render(message: Partial<ChatMessage>, inputs: Record<string, unknown> = {}): Promise<void> {
+    fixture = TestBed.createComponent(MessageItem);
+    el = fixture.nativeElement as HTMLElement;
+    fixture.componentRef.setInput('message', { ...base, ...message });
+    for (const [name, value] of Object.entries(inputs)) fixture.componentRef.setInput(name, value);
+    await fixture.whenStable();
+  }
+
+  it('renders an answer as Markdown with its model and actions', async () => {
+    await render({}, { canRegenerate: true });
+    expect(el.querySelector('.markdown strong')?.textContent).toBe('world');
+    expect(el.querySelector('.msg-model')?.textContent).toBe('gpt-test');
+    for (const name of ['Copy message', 'Good answer', 'Bad answer', 'Regenerate']) {
+      expect(el.querySelector(`button[aria-label="${name}"]`), name).not.toBeNull();
+    }
+  });
+
+  it('renders a user message as plain text, never as HTML', async () => {
+    await render({ role: 'user', content: '<b>not bold</b>' });
+    expect(el.querySelector('b')).toBeNull();
+    expect(el.querySelector('.msg-text')?.textContent).toBe('<b>not bold</b>');
+  });
+
+  it('shows a failure with Retry', async () => {
+    await render({ status: 'failed', errorText: 'The model could not answer right now.' });
+    let retries = 0;
+    fixture.componentInstance.retry.subscribe(() => retries++);
+    expect(el.querySelector('[role="alert"]')?.textContent).toContain('The model could not answer right now.');
+    (Array.from(el.querySelectorAll('button')).find((b) => b.textContent?.trim() === 'Retry') as HTMLButtonElement).click();
+    expect(retries).toBe(1);
+  });
+
+  it('hides actions while streaming', async () => {
+    await render({ status: 'streaming', content: '' }, { isStreaming: true });
+    expect(el.querySelector('button[aria-label="Good answer"]')).toBeNull();
+    expect(el.querySelector('[aria-busy="true"]')).not.toBeNull();
+  });
+
+  it('emits feedback, then offers an optional comment', async () => {
+    await render({});
+    const choices: unknown[] = [];
+    fixture.componentInstance.feedback.subscribe((c) => choices.push(c));
+    (el.querySelector('button[aria-label="Bad answer"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    expect(choices).toEqual([{ messageId: 'm1', feedback: 'negative' }]);
+    expect(el.querySelector('.feedback-form textarea')).not.toBeNull();
+  });
+});
