@@ -5,6 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { buildClient, buildServer } from './lib/build.mjs';
 import { ROOT } from './lib/server.mjs';
 import { renderTable } from './lib/table.mjs';
 
@@ -34,7 +35,10 @@ if (flags.help) {
   sizes (flag or BENCH_<NAME> env, e.g. --concurrency=1,50 or BENCH_SOAK_STREAMS=500):
   --concurrency --tokens --tokens-per-s --relay-seconds --soak-streams --soak-tokens --long-messages
   --long-conversations --writers --writer-sends --upload-streams --pdf-pages --browser-tokens
-  --browser-messages --pg-url (PostgreSQL for scenario 4; "none" skips it) --chromium`);
+  --browser-messages --pg-url (PostgreSQL for scenario 4; "none" skips it) --chromium
+  --build            compile the server into bench/.build first and measure that (--build-client: the SPA too)
+  --dist=DIR         measure DIR/server/main.js and DIR/client/browser (default: dist)
+  --profile          write a .cpuprofile of the measured window of each load scenario and summarise it`);
   process.exit(0);
 }
 const quick = Boolean(flags.quick);
@@ -52,10 +56,17 @@ function opt(name, full, quickValue = full) {
   return raw;
 }
 
+let distDefault = join(ROOT, 'dist');
+if (flags.build || flags['build-client']) {
+  distDefault = join(ROOT, 'bench', '.build');
+  if (flags.build) buildServer(ROOT, distDefault);
+  if (flags['build-client']) buildClient(ROOT, distDefault);
+}
+
 const only = flags.only ? new Set(String(flags.only).split(',').map((s) => s.trim())) : null;
 const ctx = {
   quick, opt, flags, root: ROOT,
-  dist: resolve(flags.dist ?? process.env.BENCH_DIST ?? join(ROOT, 'dist')),
+  dist: resolve(flags.dist ?? process.env.BENCH_DIST ?? distDefault),
   profile: Boolean(flags.profile),
   resultsDir: join(ROOT, 'bench', 'results'),
   ts,

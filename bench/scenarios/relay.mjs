@@ -1,0 +1,135 @@
+// 1 and 2. Relay overhead: the same closed-loop load of paced streams, once straight to the
+// loopback upstream and once through POST /api/v1/chat, at each concurrency; the differences are
+// what Parley adds (auth, persistence, its own SSE). Also inter-token delay and RSS per stream.
+import { join } from 'node:path';
+import { createSession, pool } from '../lib/api.mjs';
+import { closedLoop, directTarget, pooled, relayTarget } from '../lib/load.mjs';
+import { topSelfTime } from '../lib/profile.mjs';
+import { sleep, startServer } from '../lib/server.mjs';
+import { keepAliveAgent } from '../lib/sse.mjs';
+import { median, p99, slope } from '../lib/stats.mjs';
+import { fmt } from '../lib/table.mjs';
+import { startUpstream } from '../lib/upstream.mjs';
+
+export const title = 'Relay overhead, inter-token delay, memory per stream';
+
+export function relayEnv(upstream) {
+  return { LLM_PROVIDER: 'openai', OPENAI_BASE_URL: upstream.baseUrl, OPENAI_API_KEY: 'bench-key', OPENAI_MODEL: 'bench-model' };
+}
+
+export async function sessionsFor(server, agent, n) {
+  return pool(Array.from({ length: n }, (_, i) => i), 20, () => createSession(server.url, agent));
+}
+
+const signed = (v) => `${v >= 0 ? '+' : ''}${fmt(v)}`;
+
+export async function run(ctx) {
+  const levels = ctx.opt('concurrency', [1, 50, 150, 250], [1, 50]);
+  const tokensPerS = ctx.opt('tokens-per-s', 50);
+  const tokens = ctx.opt('tokens', 100, 50);
+  const minSamples = ctx.opt('relay-samples', 40, 10);
+  const intervalMs = 1000 / tokensPerS;
+  const shape = { tokens, intervalMs };
+  const replyMs = tokens * intervalMs;
+  const focus = levels.includes(150) ? 150 : Math.max(...levels.filter((c) => c <= 150));
+
+  const upstream = await startUpstream();
+  const server = await startServer({ dist: ctx.dist, env: relayEnv(upstream), label: 'relay' });
+  const agent = keepAliveAgent();
+  const rows = [];
+  const perLevel = {};
+  try {
+    const sessions = await sessionsFor(server, agent, Math.max(...levels));
+    // One short warm-up through both paths, so JIT and pools are warm before anything counts.
+    await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
+    await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
+    await sleep(500);
+    const idleRss = server.rss();
+    const rssPoints = [];
+    for (const c of levels) {
+      const rounds = Math.max(2, Math.ceil(minSamples / c));
+      const results = { direct: [], relay: [] };
+      let rssSamples = [];
+      let cpuRelay = 0;
+      // Two blocks, the order swapped in the second, so slow drift on the machine hits both alike.
+      for (const order of [['direct', 'relay'], ['relay', 'direct']]) {
+        for (const mode of order) {
+          const open = mode === 'direct' ? directTarget(upstream, agent, shape) : relayTarget(server, agent, sessions, shape);
+          const profiling = ctx.profile && mode === 'relay' && c === focus && order[0] === 'direct';
+          const cpu0 = server.cpuMs();
+          const got = await closedLoop({
+            open, concurrency: c, rounds: Math.ceil(rounds / 2), replyMs,
+            onSteady: mode === 'relay' ? async () => {
+              if (profiling) await server.probe('profileStart');
+              for (let i = 0; i < 4; i++) { rssSamples.push(server.rss()); await sleep(replyMs / 5); }
+            } : undefined,
+          });
+          if (mode === 'relay') cpuRelay += server.cpuMs() - cpu0;
+          if (profiling) {
+            const path = join(ctx.resultsDir, `${ctx.ts}-relay-${c}.cpuprofile`);
+            await server.probe('profileStop', { path });
+            ctx.details[`profile_relay_${c}`] = { path, ...topSelfTime(path) };
+          }
+          results[mode].push(...got);
+        }
+      }
+      const d = pooled(results.direct);
+      const r = pooled(results.relay);
+      const tokensRelayed = r.gaps.length + (r.n - r.errors);
+      rssPoints.push([c, median(rssSamples)]);
+      perLevel[c] = {
+        streams: { direct: d.n, relay: r.n }, errors: { direct: d.errors, relay: r.errors, kinds: { ...d.errorKinds, ...r.errorKinds } },
+        ttft: { direct: { median: median(d.ttft), p99: p99(d.ttft) }, relay: { median: median(r.ttft), p99: p99(r.ttft) } },
+        total: { direct: { median: median(d.total), p99: p99(d.total) }, relay: { median: median(r.total), p99: p99(r.total) } },
+        gap: { direct: { median: median(d.gaps), p99: p99(d.gaps) }, relay: { median: median(r.gaps), p99: p99(r.gaps) } },
+        serverCpuMsPerToken: cpuRelay / Math.max(1, tokensRelayed),
+        rssMb: median(rssSamples) / 2 ** 20,
+      };
+      ctx.log(`relay c=${c}`, JSON.stringify(perLevel[c]));
+    }
+    const memSlope = slope(rssPoints.map((p) => p[0]), rssPoints.map((p) => p[1]));
+    const top = rssPoints.at(-1);
+    ctx.details.relay = { levels: perLevel, idleRssMb: idleRss / 2 ** 20, rssPoints, tokens, tokensPerS };
+
+    for (const c of levels) {
+      const L = perLevel[c];
+      const isFocus = c === focus;
+      const addT = [L.ttft.relay.median - L.ttft.direct.median, L.ttft.relay.p99 - L.ttft.direct.p99];
+      const addS = [L.total.relay.median - L.total.direct.median, L.total.relay.p99 - L.total.direct.p99];
+      const errs = L.errors.relay + L.errors.direct;
+      rows.push({
+        id: '1', name: `TTFT added, ${c} stream${c > 1 ? 's' : ''} (median / p99)${errs ? ` [${errs} errors]` : ''}`,
+        value: `${signed(addT[0])} / ${signed(addT[1])} ms`, raw: addT,
+        baseline: `direct ${fmt(L.ttft.direct.median)} / ${fmt(L.ttft.direct.p99)} ms; relay ${fmt(L.ttft.relay.median)} / ${fmt(L.ttft.relay.p99)} ms`,
+        target: isFocus ? '≤ 2 / ≤ 10 ms' : '–', pass: isFocus ? addT[0] <= 2 && addT[1] <= 10 && errs === 0 : null,
+      });
+      rows.push({
+        id: '1', name: `Stream time added, ${c} stream${c > 1 ? 's' : ''} (median / p99)`,
+        value: `${signed(addS[0])} / ${signed(addS[1])} ms`, raw: addS,
+        baseline: `direct ${fmt(L.total.direct.median)} / ${fmt(L.total.direct.p99)} ms (${tokens} tokens at ${tokensPerS}/s)`,
+        target: isFocus ? '≤ 2 / ≤ 10 ms' : '–', pass: isFocus ? addS[0] <= 2 && addS[1] <= 10 && errs === 0 : null,
+      });
+    }
+    const F = perLevel[focus];
+    const gapAdded = F.gap.relay.p99 - F.gap.direct.p99;
+    rows.push({
+      id: '2', name: `Inter-token delay added, ${focus} streams (p99)`, value: gapAdded, unit: 'ms',
+      baseline: `direct p99 gap ${fmt(F.gap.direct.p99)} ms, relay ${fmt(F.gap.relay.p99)} ms (pace ${fmt(intervalMs)} ms)`,
+      target: '–', pass: null,
+    });
+    rows.push({
+      id: '2', name: 'Memory per open stream (RSS slope over concurrency)', value: memSlope / 1024, unit: 'KB',
+      baseline: `RSS idle ${fmt(idleRss / 2 ** 20, 'MB')} → ${fmt(top[1] / 2 ** 20, 'MB')} at ${top[0]} streams`,
+      target: '< 100 KB', pass: memSlope / 1024 < 100,
+    });
+    rows.push({
+      id: '2', name: `Server CPU per relayed token, ${focus} streams`, value: F.serverCpuMsPerToken * 1000, unit: 'µs',
+      baseline: 'process CPU time (user+sys) / tokens relayed', target: '–', pass: null,
+    });
+    return rows;
+  } finally {
+    agent.destroy();
+    await server.stop();
+    await upstream.stop();
+  }
+}
