@@ -30,6 +30,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   readonly client: Redis | undefined;
   private readonly subscribers: Redis[] = [];
+  private readonly flushers: (() => Promise<void>)[] = [];
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     if (config.redisUrl) {
@@ -64,6 +65,11 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
     return sub;
   }
 
+  /** Work to finish (pending writes) before the connection quits at shutdown. */
+  beforeQuit(flush: () => Promise<void>): void {
+    this.flushers.push(flush);
+  }
+
   /** 'ok' when a PING answers quickly; undefined when Redis is not configured. */
   async check(): Promise<'ok' | 'down' | undefined> {
     const client = this.client;
@@ -85,6 +91,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled(this.flushers.map((f) => f()));
     for (const conn of [...this.subscribers, this.client]) {
       if (!conn) continue;
       // quit() waits for pending replies but hangs while disconnected; disconnect() then.

@@ -1,0 +1,121 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { lastValueFrom, take, toArray } from 'rxjs';
+import type { AppConfig } from '../config/app-config.js';
+import { RedisConnection } from '../redis/redis-connection.js';
+import type { ChatEvent, SequencedEvent } from './chat-events.js';
+import { RedisGenerationRegistry } from './redis-generation-registry.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const token = (t: string): ChatEvent => ({ type: 'token', token: t, finished: false, timestamp: new Date().toISOString() });
+const start = (id: string): ChatEvent => ({ type: 'start', conversation_id: 'c', user_message_id: 'u', message_id: id, provider: 'offline', model: 'm', finished: false });
+const done = (id: string): ChatEvent => ({ type: 'done', finished: true, message_id: id, status: 'complete', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } });
+const ids = (events: SequencedEvent[]): number[] => events.map((e) => e.id);
+
+async function until<T>(fn: () => T | undefined, ms = 2_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('RedisGenerationRegistry (two instances, real Redis)', () => {
+  const prefix = `parley:test:${randomBytes(6).toString('hex')}:`;
+  const connections: RedisConnection[] = [];
+  const registries: RedisGenerationRegistry[] = [];
+
+  async function instance(name: string, leaseMs = 2_000): Promise<RedisGenerationRegistry> {
+    const conn = new RedisConnection({ redisUrl: REDIS_URL, instanceId: name } as AppConfig);
+    await conn.onModuleInit();
+    const registry = new RedisGenerationRegistry(conn, { instanceId: name, leaseMs, prefix, retentionMs: 60_000 });
+    await registry.onModuleInit();
+    connections.push(conn);
+    registries.push(registry);
+    return registry;
+  }
+
+  afterAll(async () => {
+    for (const r of registries) await r.onApplicationShutdown();
+    const keys = await connections[0].client!.keys(`${prefix}*`);
+    if (keys.length > 0) await connections[0].client!.del(...keys);
+    for (const c of connections) await c.onApplicationShutdown();
+  });
+
+  it('replays and continues a generation of instance A through instance B, without gap or duplicate', async () => {
+    const a = await instance('a1');
+    const b = await instance('b1');
+    const id = randomUUID();
+    a.open(id, 'conv-1');
+    a.publish(id, start(id));
+    a.publish(id, token('Hel'));
+    a.publish(id, token('lo'));
+    await a.flush();
+    const fromB = await until(() => b.follow(id, 0));
+    const received = lastValueFrom(fromB.pipe(toArray()));
+    const first = lastValueFrom(fromB.pipe(take(2), toArray())); // a second follower on B
+    for (let i = 0; i < 20; i++) a.publish(id, token(` t${i}`));
+    a.publish(id, done(id));
+    const events = await received;
+    expect(ids(events)).toEqual(Array.from({ length: 23 }, (_, i) => i + 1));
+    expect(events.at(-1)?.event.type).toBe('done');
+    expect(ids(await first)).toEqual([1, 2]);
+    // After the end, B replays from Redis too (a reconnect with Last-Event-ID).
+    expect(ids(await lastValueFrom(b.follow(id, 20)!.pipe(toArray())))).toEqual([21, 22, 23]);
+  });
+
+  it('knows the active generation of a conversation on every instance, until its final event', async () => {
+    const a = await instance('a2');
+    const b = await instance('b2');
+    const id = randomUUID();
+    a.open(id, 'conv-2');
+    a.publish(id, start(id));
+    await until(() => b.activeIn('conv-2'));
+    a.publish(id, done(id));
+    await until(() => (b.activeIn('conv-2') === undefined ? true : undefined));
+    expect(b.follow(randomUUID(), -1)).toBeUndefined();
+  });
+
+  it('forwards a stop request from B to the owner A', async () => {
+    const a = await instance('a3');
+    const b = await instance('b3');
+    const id = randomUUID();
+    a.open(id, 'conv-3');
+    let stopped = false;
+    a.onStopRequest(id, () => { stopped = true; });
+    a.publish(id, start(id));
+    await until(() => b.activeIn('conv-3'));
+    expect(b.requestStop(id)).toBe(true);
+    await until(() => (stopped ? true : undefined));
+  });
+
+  it('lets an instance that starts later follow a running generation', async () => {
+    const a = await instance('a4');
+    const id = randomUUID();
+    a.open(id, 'conv-4');
+    a.publish(id, start(id));
+    a.publish(id, token('x'));
+    await a.flush();
+    const late = await instance('late4');
+    const events = lastValueFrom(late.follow(id, -1)!.pipe(toArray()));
+    a.publish(id, done(id));
+    expect(ids(await events)).toEqual([0, 1, 2]);
+  });
+
+  it('ends a follower\'s stream as interrupted when the owner dies without a final event', async () => {
+    const a = await instance('a5', 300);
+    const b = await instance('b5', 300);
+    const id = randomUUID();
+    a.open(id, 'conv-5');
+    a.publish(id, start(id));
+    a.publish(id, token('partial'));
+    await a.flush();
+    const events = lastValueFrom((await until(() => b.follow(id, -1))).pipe(toArray()));
+    await a.onApplicationShutdown(); // stops renewing its liveness key, as a killed process would
+    const got = await events;
+    expect(ids(got)).toEqual([0, 1, 2]);
+    expect(got.at(-1)?.event).toMatchObject({ type: 'error', status: 'interrupted', code: 'SERVICE_UNAVAILABLE' });
+  });
+});

@@ -1,0 +1,355 @@
+import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { Observable } from 'rxjs';
+import { ErrorCode } from '../common/error-code.js';
+import type { RedisConnection } from '../redis/redis-connection.js';
+import { type ChatEvent, isFinal, type SequencedEvent } from './chat-events.js';
+import { fallbackTextFor } from './fallback-texts.js';
+import { InMemoryGenerationRegistry, REPLAY_RETENTION_MS } from './generation-registry.js';
+
+export interface RedisRegistryOptions {
+  instanceId: string;
+  /** How long an owner's liveness key lives without renewal (STREAM_LEASE_MS). */
+  leaseMs: number;
+  /** Key and channel prefix; tests use a unique one. */
+  prefix?: string;
+  /** Finished generations stay replayable this long. */
+  retentionMs?: number;
+}
+
+/** What every instance knows about a generation running (or recently finished) anywhere. */
+interface Known {
+  owner: string;
+  conversationId: string;
+  isFinished: boolean;
+}
+
+interface Announcement {
+  op: 'open' | 'final';
+  id: string;
+  owner: string;
+  conversationId: string;
+}
+
+/** The owner's write-through state of one of its own generations. */
+interface Owned {
+  conversationId: string;
+  events: string[];
+  /** Redis writes of one generation, in order. */
+  writes: Promise<void>;
+  /** A write failed (Redis away): the whole list is rewritten at the next chance. */
+  isDirty: boolean;
+  isFinished: boolean;
+  isRetiring?: boolean;
+}
+
+/**
+ * The GenerationRegistry shared by several instances (REDIS_URL). The owner instance keeps the
+ * in-memory behaviour for its own generations (exact, synchronous) and writes every event
+ * through to Redis: a list per message (index = event id, so replay by LRANGE is exact) and a
+ * pub/sub channel per message for live delivery. Any other instance follows a generation by
+ * subscribing first, then replaying the list after Last-Event-ID, deduplicating by id and
+ * refilling any gap from the list, so a resumed stream has no gap and no duplicate.
+ *
+ * The contract is synchronous, so every instance mirrors which generations exist (open/final
+ * announcements on a pub/sub channel, plus a Redis hash read at start and after a reconnect).
+ * Stop requests travel by pub/sub to the owner's own channel. An owner renews a liveness key;
+ * a follower that sees it vanish (the owner died) ends its stream as `interrupted`, which is
+ * what the lease sweep stores for that reply.
+ */
+export class RedisGenerationRegistry extends InMemoryGenerationRegistry implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('RedisGenerationRegistry');
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly prefix: string;
+  private readonly retentionMs: number;
+  private readonly owned = new Map<string, Owned>();
+  private readonly known = new Map<string, Known>();
+  /** Per message channel: the handlers of this instance's followers. */
+  private readonly listeners = new Map<string, Set<(e: SequencedEvent) => void>>();
+  private heartbeat?: NodeJS.Timeout;
+
+  constructor(connection: RedisConnection, private readonly options: RedisRegistryOptions) {
+    super();
+    if (!connection.client) throw new Error('RedisGenerationRegistry needs REDIS_URL');
+    this.redis = connection.client;
+    this.sub = connection.createSubscriber();
+    this.prefix = options.prefix ?? 'parley:gen:';
+    this.retentionMs = options.retentionMs ?? REPLAY_RETENTION_MS;
+    connection.beforeQuit(() => this.flush());
+  }
+
+  private eventsKey(id: string): string { return `${this.prefix}{${id}}:events`; }
+  private aliveKey(id: string): string { return `${this.prefix}{${id}}:alive`; }
+  private eventsChannel(id: string): string { return `${this.prefix}ev:${id}`; }
+  private get indexKey(): string { return `${this.prefix}index`; }
+  private get announceChannel(): string { return `${this.prefix}announce`; }
+  private stopChannel(owner: string): string { return `${this.prefix}stop:${owner}`; }
+
+  async onModuleInit(): Promise<void> {
+    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    // After a reconnect the subscriber re-subscribes by itself; what was announced meanwhile is reloaded.
+    this.sub.on('ready', () => { this.loadIndex().catch((err: unknown) => this.logger.warn({ err }, 'could not reload the generation index')); });
+    // A Redis that restarted empty (or missed writes) gets this instance's generations written again.
+    this.redis.on('ready', () => {
+      for (const [id, owned] of this.owned) {
+        owned.isDirty = true;
+        this.write(id, owned, (m) => m);
+      }
+    });
+    await this.sub.subscribe(this.announceChannel, this.stopChannel(this.options.instanceId));
+    await this.loadIndex().catch((err: unknown) => this.logger.warn({ err }, 'could not load the generation index'));
+    const every = Math.max(50, Math.floor(this.options.leaseMs / 3));
+    this.heartbeat = setInterval(() => this.renew(), every);
+    this.heartbeat.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.heartbeat);
+    await this.flush();
+  }
+
+  // ---- the owner's side ----
+
+  override open(messageId: string, conversationId: string): void {
+    super.open(messageId, conversationId);
+    const owned: Owned = { conversationId, events: [], writes: Promise.resolve(), isDirty: false, isFinished: false };
+    this.owned.set(messageId, owned);
+    this.known.set(messageId, { owner: this.options.instanceId, conversationId, isFinished: false });
+    const announcement: Announcement = { op: 'open', id: messageId, owner: this.options.instanceId, conversationId };
+    this.write(messageId, owned, (m) => m
+      .del(this.eventsKey(messageId))
+      .set(this.aliveKey(messageId), this.options.instanceId, 'PX', this.options.leaseMs)
+      .hset(this.indexKey, messageId, JSON.stringify({ owner: announcement.owner, conversationId, isFinished: false }))
+      .publish(this.announceChannel, JSON.stringify(announcement)));
+  }
+
+  override publish(messageId: string, event: ChatEvent): SequencedEvent {
+    const sequenced = super.publish(messageId, event);
+    const owned = this.owned.get(messageId);
+    if (!owned) return sequenced;
+    const json = JSON.stringify(sequenced);
+    owned.events.push(json);
+    const final = isFinal(event);
+    if (final) owned.isFinished = true;
+    this.write(messageId, owned, (m) => {
+      m.rpush(this.eventsKey(messageId), json)
+        .pexpire(this.eventsKey(messageId), final ? this.retentionMs : Math.max(this.retentionMs, 3_600_000))
+        .publish(this.eventsChannel(messageId), json);
+      if (final) {
+        const announcement: Announcement = { op: 'final', id: messageId, owner: this.options.instanceId, conversationId: owned.conversationId };
+        m.hset(this.indexKey, messageId, JSON.stringify({ owner: announcement.owner, conversationId: owned.conversationId, isFinished: true }))
+          .del(this.aliveKey(messageId))
+          .publish(this.announceChannel, JSON.stringify(announcement));
+      }
+      return m;
+    });
+    if (final) this.finishKnown(messageId);
+    return sequenced;
+  }
+
+  /** Redis writes of one generation run one after another; a failed one makes the next rewrite the whole list. */
+  private write(messageId: string, owned: Owned, build: (m: ChainableCommander) => ChainableCommander): void {
+    owned.writes = owned.writes.then(async () => {
+      if (owned.isDirty) await this.resync(messageId, owned);
+      await build(this.redis.multi()).exec();
+    }).catch((err: unknown) => {
+      owned.isDirty = true;
+      this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'Redis write failed; will resync');
+    }).then(() => {
+      if (owned.isFinished && !owned.isDirty && !owned.isRetiring) {
+        // Everything is in Redis; the owner's own replay copy is kept by the in-memory part.
+        owned.isRetiring = true;
+        setTimeout(() => this.owned.delete(messageId), this.retentionMs).unref();
+      }
+    });
+  }
+
+  private async resync(messageId: string, owned: Owned): Promise<void> {
+    const m = this.redis.multi().del(this.eventsKey(messageId));
+    if (owned.events.length > 0) m.rpush(this.eventsKey(messageId), ...owned.events).pexpire(this.eventsKey(messageId), Math.max(this.retentionMs, 3_600_000));
+    m.hset(this.indexKey, messageId, JSON.stringify({ owner: this.options.instanceId, conversationId: owned.conversationId, isFinished: owned.isFinished }));
+    if (owned.isFinished) m.del(this.aliveKey(messageId));
+    else m.set(this.aliveKey(messageId), this.options.instanceId, 'PX', this.options.leaseMs);
+    await m.exec();
+    owned.isDirty = false;
+    // Followers elsewhere may have missed events while Redis was away: the last one tells them to refill.
+    const last = owned.events.at(-1);
+    if (last) await this.redis.publish(this.eventsChannel(messageId), last);
+  }
+
+  /** Renews the liveness of running generations and repairs those whose writes failed. */
+  private renew(): void {
+    for (const [id, owned] of this.owned) {
+      if (owned.isDirty) this.write(id, owned, (m) => m);
+      else if (!owned.isFinished) {
+        this.redis.set(this.aliveKey(id), this.options.instanceId, 'PX', this.options.leaseMs)
+          .catch(() => { owned.isDirty = true; });
+      }
+    }
+    this.pruneDeadOwners().catch(() => undefined);
+  }
+
+  /** Waits for every pending write (shutdown: before the Redis connection quits). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.owned.values()].map((o) => o.writes));
+  }
+
+  override requestStop(messageId: string): boolean {
+    if (super.requestStop(messageId)) return true;
+    if (this.owned.has(messageId)) return false; // ours, and already finished
+    const known = this.known.get(messageId);
+    if (!known || known.isFinished) return false;
+    this.redis.publish(this.stopChannel(known.owner), messageId)
+      .catch((err: unknown) => this.logger.warn({ err, messageId }, 'could not forward the stop request'));
+    return true;
+  }
+
+  override activeIn(conversationId: string): string | undefined {
+    const local = super.activeIn(conversationId);
+    if (local) return local;
+    for (const [id, k] of this.known) if (!k.isFinished && k.conversationId === conversationId) return id;
+    return undefined;
+  }
+
+  // ---- everybody's side ----
+
+  override follow(messageId: string, afterId: number): Observable<SequencedEvent> | undefined {
+    const local = super.follow(messageId, afterId);
+    if (local) return local;
+    return this.known.has(messageId) ? this.followRemote(messageId, afterId) : undefined;
+  }
+
+  /** Follows a generation another instance owns (or owned): subscribe, replay, then live; by id, without gaps or duplicates. */
+  private followRemote(messageId: string, afterId: number): Observable<SequencedEvent> {
+    return new Observable<SequencedEvent>((subscriber) => {
+      let lastId = afterId;
+      let isDone = false;
+      let chain = Promise.resolve();
+      const emit = (e: SequencedEvent): void => {
+        if (isDone || e.id !== lastId + 1) return;
+        lastId = e.id;
+        subscriber.next(e);
+        if (isFinal(e.event)) {
+          isDone = true;
+          subscriber.complete();
+        }
+      };
+      /** Everything after lastId that the list holds, in order. */
+      const refill = async (): Promise<void> => {
+        const rows = await this.redis.lrange(this.eventsKey(messageId), lastId + 1, -1);
+        for (const row of rows) emit(JSON.parse(row) as SequencedEvent);
+      };
+      const enqueue = (step: () => Promise<void> | void): void => {
+        chain = chain.then(step).catch((err: unknown) => {
+          // Redis is away: the liveness check retries; the stream stays open meanwhile.
+          this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'follow step failed');
+        });
+      };
+      const onEvent = (e: SequencedEvent): void => enqueue(async () => {
+        if (e.id <= lastId) return;
+        if (e.id > lastId + 1) await refill(); // a gap: events published while we were (re)subscribing
+        emit(e);
+      });
+      const check = setInterval(() => enqueue(async () => {
+        if (isDone) return;
+        await refill();
+        if (isDone || (await this.redis.exists(this.aliveKey(messageId))) === 1) return;
+        await refill();
+        if (isDone) return;
+        // The owner is gone without a final event: the lease sweep stores the reply as interrupted.
+        emit({ id: lastId + 1, event: {
+          type: 'error', finished: true, message_id: messageId, status: 'interrupted',
+          code: ErrorCode.ServiceUnavailable, error: fallbackTextFor(ErrorCode.ServiceUnavailable),
+        } });
+      }), Math.max(100, Math.floor(this.options.leaseMs / 2)));
+      const off = this.listen(messageId, onEvent);
+      enqueue(async () => {
+        await off.subscribed;
+        await refill();
+      });
+      return () => {
+        isDone = true;
+        clearInterval(check);
+        off.unsubscribe();
+      };
+    });
+  }
+
+  private listen(messageId: string, handler: (e: SequencedEvent) => void): { subscribed: Promise<unknown>; unsubscribe: () => void } {
+    const channel = this.eventsChannel(messageId);
+    let handlers = this.listeners.get(channel);
+    let subscribed: Promise<unknown> = Promise.resolve();
+    if (!handlers) {
+      handlers = new Set();
+      this.listeners.set(channel, handlers);
+      subscribed = this.sub.subscribe(channel);
+    }
+    handlers.add(handler);
+    return {
+      subscribed,
+      unsubscribe: () => {
+        handlers.delete(handler);
+        if (handlers.size === 0 && this.listeners.get(channel) === handlers) {
+          this.listeners.delete(channel);
+          this.sub.unsubscribe(channel).catch(() => undefined);
+        }
+      },
+    };
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel === this.announceChannel) {
+      const a = JSON.parse(message) as Announcement;
+      if (a.op === 'open') this.known.set(a.id, { owner: a.owner, conversationId: a.conversationId, isFinished: false });
+      else this.finishKnown(a.id, a);
+      return;
+    }
+    if (channel === this.stopChannel(this.options.instanceId)) {
+      super.requestStop(message);
+      return;
+    }
+    const handlers = this.listeners.get(channel);
+    if (!handlers) return;
+    const event = JSON.parse(message) as SequencedEvent;
+    for (const h of handlers) h(event);
+  }
+
+  private finishKnown(id: string, a?: Announcement): void {
+    const k = this.known.get(id) ?? (a ? { owner: a.owner, conversationId: a.conversationId, isFinished: true } : undefined);
+    if (!k) return;
+    k.isFinished = true;
+    this.known.set(id, k);
+    setTimeout(() => { if (this.known.get(id) === k) this.known.delete(id); }, this.retentionMs).unref();
+  }
+
+  /** What other instances run or ran recently (at start, and after Redis comes back). */
+  private async loadIndex(): Promise<void> {
+    const all = await this.redis.hgetall(this.indexKey);
+    const stale: string[] = [];
+    for (const [id, raw] of Object.entries(all)) {
+      if (this.owned.has(id)) continue;
+      const entry = JSON.parse(raw) as Known;
+      if (entry.isFinished && (await this.redis.exists(this.eventsKey(id))) === 0) {
+        stale.push(id);
+        continue;
+      }
+      if (!this.known.has(id)) {
+        this.known.set(id, { owner: entry.owner, conversationId: entry.conversationId, isFinished: entry.isFinished });
+        if (entry.isFinished) this.finishKnown(id);
+      }
+    }
+    if (stale.length > 0) await this.redis.hdel(this.indexKey, ...stale);
+  }
+
+  /** Running generations of instances that died: no longer block their conversation. */
+  private async pruneDeadOwners(): Promise<void> {
+    const running = [...this.known].filter(([id, k]) => !k.isFinished && !this.owned.has(id));
+    if (running.length === 0) return;
+    const alive = await this.redis.pipeline(running.map(([id]) => ['exists', this.aliveKey(id)])).exec();
+    running.forEach(([id], i) => {
+      const [err, exists] = alive?.[i] ?? [null, 1];
+      if (!err && exists === 0) this.finishKnown(id);
+    });
+  }
+}
