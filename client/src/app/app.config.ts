@@ -4,6 +4,7 @@ import {
 import { provideRouter, withComponentInputBinding } from '@angular/router';
 import { routes } from './app.routes';
 import { ChatConfigStore } from './chat/chat-config.store';
+import { ApiClient } from './core/api-client';
 import { friendlyMessage } from './core/api-error';
 import { ThemeService } from './shell/theme.service';
 import { ToastService } from './shell/toast.service';
@@ -17,7 +18,9 @@ export const appConfig: ApplicationConfig = {
     provideAppInitializer(() => {
       inject(ThemeService);
       const toasts = inject(ToastService);
-      return inject(ChatConfigStore).load().catch((error: unknown) => {
+      const api = inject(ApiClient);
+      const config = inject(ChatConfigStore);
+      return api.bootstrap().then(() => config.load()).catch((error: unknown) => {
         toasts.error(friendlyMessage(error), { key: 'config' });
       });
     }),

@@ -2,6 +2,8 @@ import { Injectable } from '@angular/core';
 import { ApiError, apiErrorFromResponse } from './api-error';
 
 export const API_BASE = '/api/v1';
+/** Set once this browser has created a session: the cookie itself is HttpOnly, so the SPA cannot see it. */
+const SESSION_HINT_KEY = 'parley.session';
 
 type JsonBody = Record<string, unknown>;
 
@@ -40,6 +42,15 @@ export class ApiClient {
     return res;
   }
 
+  /**
+   * Called once at start: a first visit creates its session up front instead of provoking a 401
+   * (which browsers log as a console error). A stale cookie is still handled by the 401 path.
+   */
+  async bootstrap(): Promise<void> {
+    if (this.readHint()) return;
+    await this.ensureSession();
+  }
+
   /** Creates a session (sets the cookie); concurrent callers share one creation. */
   ensureSession(): Promise<void> {
     if (!this.sessionPromise) {
@@ -58,6 +69,19 @@ export class ApiClient {
       body: JSON.stringify({ user_agent: navigator.userAgent.slice(0, 500) }),
     });
     if (!res.ok) throw await apiErrorFromResponse(res);
+    try {
+      localStorage.setItem(SESSION_HINT_KEY, '1');
+    } catch {
+      // Without storage the next visit goes through one 401 first; nothing breaks.
+    }
+  }
+
+  private readHint(): boolean {
+    try {
+      return localStorage.getItem(SESSION_HINT_KEY) === '1';
+    } catch {
+      return false;
+    }
   }
 
   private async json<T>(method: string, path: string, body?: JsonBody): Promise<T> {

@@ -1,0 +1,91 @@
+import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import type { Page } from '@playwright/test';
+import { expect, test } from './support/fixtures';
+
+const SHOTS = join(__dirname, 'artifacts', 'screenshots');
+
+async function seriousViolations(page: Page): Promise<string[]> {
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+test.describe('accessibility and layout', () => {
+  for (const theme of ['light', 'dark'] as const) {
+    test(`no serious axe violations on the main views, ${theme} theme; screenshots`, async ({ chat, page }) => {
+      await page.emulateMedia({ colorScheme: theme });
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await chat.open();
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(SHOTS, `desktop-welcome-${theme}.png`) });
+
+      await chat.ask('Show me code [code]');
+      await chat.waitForAnswer();
+      await chat.input.fill('And a second question');
+      await chat.input.press('Enter');
+      await chat.waitForAnswer();
+      await chat.lastAnswer().getByRole('button', { name: 'Good answer' }).click();
+      await expect(chat.lastAnswer().getByRole('textbox')).toBeVisible();
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(SHOTS, `desktop-conversation-${theme}.png`) });
+
+      await chat.sidebar.getByRole('button', { name: /^Delete / }).first().click();
+      await expect(page.getByRole('dialog')).toBeVisible();
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(SHOTS, `desktop-delete-dialog-${theme}.png`) });
+      await page.getByRole('button', { name: 'Cancel' }).click();
+
+      await page.setViewportSize({ width: 390, height: 844 });
+      await expect(chat.sidebar).toBeHidden();
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(SHOTS, `phone-conversation-${theme}.png`) });
+      await page.getByRole('button', { name: 'Show conversations' }).click();
+      await expect(chat.sidebar).toBeVisible();
+      expect(await seriousViolations(page)).toEqual([]);
+      await page.screenshot({ path: join(SHOTS, `phone-sidebar-${theme}.png`) });
+      await page.keyboard.press('Escape');
+      await expect(chat.sidebar).toBeHidden();
+      await page.getByRole('button', { name: 'Start a new chat' }).click();
+      await expect(page.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
+      await page.screenshot({ path: join(SHOTS, `phone-welcome-${theme}.png`) });
+    });
+  }
+
+  test('the theme toggle overrides the system and is remembered', async ({ chat, page }) => {
+    await page.emulateMedia({ colorScheme: 'light' });
+    await chat.open();
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'light');
+    await page.getByRole('button', { name: 'Switch to dark theme' }).click();
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+    await page.reload();
+    await expect(page.locator('html')).toHaveAttribute('data-theme', 'dark');
+    await expect(page.getByRole('button', { name: 'Switch to light theme' })).toBeVisible();
+  });
+
+  test('works from the keyboard alone, and the answer is announced once, politely', async ({ chat, page }) => {
+    await chat.open();
+    await page.keyboard.press('Tab');
+    await expect(page.getByRole('button', { name: 'Skip to message input' })).toBeFocused();
+    await page.keyboard.press('Enter');
+    await expect(chat.input).toBeFocused();
+    await page.keyboard.type('Keyboard only');
+    await page.keyboard.press('Enter');
+    await chat.waitForAnswer();
+    await expect(chat.input).toBeFocused();
+    const status = page.locator('[role="status"][aria-live="polite"]').filter({ hasText: 'Answer:' });
+    await expect(status).toHaveText('Answer: Hello! You said: Keyboard only');
+
+    // Shift+Tab from the input reaches the message actions; Enter activates Regenerate.
+    const regenerate = page.getByRole('button', { name: 'Regenerate', exact: true });
+    for (let i = 0; i < 10 && !(await regenerate.evaluate((el) => el === document.activeElement)); i++) {
+      await page.keyboard.press('Shift+Tab');
+    }
+    await expect(regenerate).toBeFocused();
+    const outline = await regenerate.evaluate((el) => getComputedStyle(el).outlineStyle);
+    expect(outline).not.toBe('none');
+    await page.keyboard.press('Enter');
+    await expect(chat.lastAnswer()).toContainText('(attempt 2)');
+  });
+});

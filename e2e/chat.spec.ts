@@ -1,0 +1,137 @@
+import { CODE_REPLY } from './support/fake-openai';
+import { expect, test } from './support/fixtures';
+
+test.describe('chatting', () => {
+  test('a first visit can chat at once; the answer streams in as Markdown and survives a reload', async ({ chat, page }) => {
+    await chat.open();
+    await expect(page.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
+    await expect(page.getByText('fake-gpt-e2e').first()).toBeVisible();
+
+    await chat.input.fill('Hi there');
+    await chat.input.press('Shift+Enter');
+    await chat.input.pressSequentially('second line');
+    await expect(chat.input).toHaveValue('Hi there\nsecond line');
+    await chat.input.press('Enter');
+    await expect(page).toHaveURL(/\/c\/[0-9a-f-]{36}$/);
+    await expect(chat.input).toHaveValue('');
+    await expect(chat.userMessages.first()).toContainText('Hi there\nsecond line');
+
+    // The Stop button is there while it streams, and the text grows.
+    await expect(chat.stop).toBeVisible();
+    const answer = await chat.waitForAnswer();
+    await expect(answer).toContainText('Hello! You said: Hi there');
+    await expect(chat.send).toBeVisible();
+    await expect(answer).toContainText('fake-gpt-e2e');
+
+    // The conversation is in the sidebar, titled and current.
+    const current = chat.sidebar.getByRole('link', { name: /Hi there/ });
+    await expect(current).toHaveAttribute('aria-current', 'page');
+
+    const url = page.url();
+    await page.reload();
+    await expect(page).toHaveURL(url);
+    await expect(chat.userMessages).toHaveCount(1);
+    await expect(chat.lastAnswer()).toContainText('Hello! You said: Hi there');
+    await expect(chat.lastAnswer()).toHaveAttribute('data-status', 'complete');
+  });
+
+  test('renders code blocks highlighted, with a copy button per block, and copies messages', async ({ chat, page, context }) => {
+    await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+    await chat.open();
+    await chat.ask('Show me code [code]');
+    const answer = await chat.waitForAnswer();
+    const code = answer.locator('pre code');
+    await expect(code).toContainText('def greet(name):');
+    await expect(code.locator('.hljs-keyword').first()).toHaveText('def');
+    await expect(answer.getByRole('listitem')).toHaveCount(2);
+
+    await answer.getByRole('button', { name: 'Copy code' }).click();
+    await expect(answer.getByRole('button', { name: 'Copy code' })).toHaveText('Copied');
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('def greet(name):\n    return f"Hello, {name}!"');
+
+    await answer.getByRole('button', { name: 'Copy message' }).click();
+    await expect(answer.getByRole('button', { name: 'Copied' })).toBeVisible();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(CODE_REPLY);
+  });
+
+  test('Stop (button and Esc) keeps the partial answer', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask('Count slowly [slow]');
+    const answer = chat.lastAnswer();
+    await expect(answer).toContainText('w03');
+    await chat.stop.click();
+    await chat.waitForAnswer('stopped');
+    await expect(answer.getByText('Stopped', { exact: true })).toBeVisible();
+    const partial = (await answer.locator('.markdown').innerText()).trim();
+    expect(partial).toMatch(/^w01 w02 w03/);
+    expect(partial).not.toContain('w60');
+
+    await chat.input.fill('Again slowly [slow] with Esc');
+    await chat.input.press('Enter');
+    await expect(chat.lastAnswer()).toContainText('w02');
+    await page.keyboard.press('Escape');
+    await chat.waitForAnswer('stopped');
+    await expect(chat.lastAnswer()).not.toContainText('w60');
+
+    // The stopped partial answer is what the server kept.
+    await page.reload();
+    await expect(chat.answers.first()).toHaveAttribute('data-status', 'stopped');
+    await expect(chat.answers.first().locator('.markdown')).toHaveText(partial);
+  });
+
+  test('Regenerate replaces the last answer', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask('Tell me something');
+    await chat.waitForAnswer();
+    await expect(chat.lastAnswer()).toContainText('Hello! You said: Tell me something');
+    await page.getByRole('button', { name: 'Regenerate', exact: true }).click();
+    await expect(chat.lastAnswer()).toContainText('(attempt 2)');
+    await chat.waitForAnswer();
+    await expect(chat.answers).toHaveCount(1);
+    await page.reload();
+    await expect(chat.answers).toHaveCount(1);
+    await expect(chat.lastAnswer()).toContainText('(attempt 2)');
+  });
+
+  test('thumbs up/down with an optional comment', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask('Rate me');
+    const answer = await chat.waitForAnswer();
+    const feedbackSent = page.waitForResponse((r) => r.url().endsWith('/api/v1/chat/feedback') && r.status() === 200);
+    await answer.getByRole('button', { name: 'Bad answer' }).click();
+    await feedbackSent;
+    await expect(answer.getByRole('button', { name: 'Bad answer' })).toHaveAttribute('aria-pressed', 'true');
+    await answer.getByRole('textbox', { name: /What went wrong/ }).fill('Too short');
+    const commentSent = page.waitForResponse((r) => r.url().endsWith('/api/v1/chat/feedback') && r.status() === 200);
+    await answer.getByRole('button', { name: 'Send feedback' }).click();
+    const body = (await commentSent).request().postDataJSON() as Record<string, unknown>;
+    expect(body).toMatchObject({ feedback: 'negative', comment: 'Too short' });
+    await expect(answer.getByText('Thanks for the feedback')).toBeVisible();
+
+    await page.reload();
+    await expect(chat.lastAnswer().getByRole('button', { name: 'Bad answer' })).toHaveAttribute('aria-pressed', 'true');
+    await chat.lastAnswer().getByRole('button', { name: 'Good answer' }).click();
+    await expect(chat.lastAnswer().getByRole('button', { name: 'Good answer' })).toHaveAttribute('aria-pressed', 'true');
+    await expect(chat.lastAnswer().getByRole('button', { name: 'Bad answer' })).toHaveAttribute('aria-pressed', 'false');
+  });
+
+  test('a long conversation opens at its latest messages and loads older ones on scrolling up', async ({ chat, page }) => {
+    test.slow();
+    await chat.open();
+    await chat.ask('Message 1 [long]');
+    await chat.waitForAnswer();
+    for (let i = 2; i <= 26; i++) {
+      await chat.input.fill(`Message ${i}`);
+      await chat.input.press('Enter');
+      await chat.waitForAnswer();
+    }
+    await page.reload();
+    // 52 messages; the first page holds the latest 50.
+    await expect(chat.userMessages.last()).toContainText('Message 26');
+    await expect(chat.userMessages.last()).toBeInViewport();
+    await expect(chat.userMessages).toHaveCount(24);
+    await page.locator('.scroller').evaluate((el) => el.scrollTo({ top: 0 }));
+    await expect(chat.userMessages).toHaveCount(26);
+    await expect(chat.userMessages.first()).toContainText('Message 1 [long]');
+  });
+});

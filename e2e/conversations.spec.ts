@@ -1,0 +1,91 @@
+import { expect, test } from './support/fixtures';
+
+test.describe('conversations sidebar', () => {
+  test('new chat, switch, back/forward, rename inline and delete with confirmation', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask('Alpha topic');
+    await chat.waitForAnswer();
+    const alphaUrl = page.url();
+
+    await page.getByRole('button', { name: 'New chat', exact: true }).click();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(chat.answers).toHaveCount(0);
+    await chat.ask('Beta topic');
+    await chat.waitForAnswer();
+    const betaUrl = page.url();
+
+    // Newest first.
+    const links = chat.sidebar.getByRole('link');
+    await expect(links).toHaveCount(2);
+    await expect(links.first()).toContainText('Beta topic');
+    await expect(links.nth(1)).toContainText('Alpha topic');
+
+    // Switch, then back and forward.
+    await links.nth(1).click();
+    await expect(page).toHaveURL(alphaUrl);
+    await expect(chat.userMessages).toHaveText(['Alpha topic']);
+    await page.goBack();
+    await expect(page).toHaveURL(betaUrl);
+    await expect(chat.userMessages).toHaveText(['Beta topic']);
+    await page.goForward();
+    await expect(chat.userMessages).toHaveText(['Alpha topic']);
+
+    // Rename inline: Enter saves, Escape cancels.
+    await chat.sidebar.getByRole('button', { name: /^Rename .*Alpha topic/ }).click();
+    const title = chat.sidebar.getByRole('textbox', { name: 'Conversation title' });
+    await expect(title).toBeFocused();
+    await title.fill('Renamed alpha');
+    await title.press('Enter');
+    await expect(chat.sidebar.getByRole('link', { name: 'Renamed alpha' })).toBeVisible();
+    await expect(page.getByRole('heading', { level: 1, name: 'Renamed alpha' })).toBeVisible();
+    await chat.sidebar.getByRole('button', { name: 'Rename Renamed alpha' }).click();
+    await chat.sidebar.getByRole('textbox', { name: 'Conversation title' }).fill('Not kept');
+    await chat.sidebar.getByRole('textbox', { name: 'Conversation title' }).press('Escape');
+    await expect(chat.sidebar.getByRole('link', { name: 'Renamed alpha' })).toBeVisible();
+    await page.reload();
+    await expect(chat.sidebar.getByRole('link', { name: 'Renamed alpha' })).toBeVisible();
+
+    // Delete asks first; Cancel keeps it.
+    await chat.sidebar.getByRole('button', { name: 'Delete Renamed alpha' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete conversation?' });
+    await expect(dialog).toBeVisible();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await expect(dialog).toBeHidden();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(2);
+    await chat.sidebar.getByRole('button', { name: 'Delete Renamed alpha' }).click();
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
+    // The open conversation was deleted: back to a new chat.
+    await expect(page).toHaveURL(/\/$/);
+    await page.goto(alphaUrl);
+    await expect(page.getByRole('heading', { name: 'Conversation not found' })).toBeVisible();
+  });
+
+  test('loads the list page by page while scrolling', async ({ chat, page, request }) => {
+    await chat.open();
+    // Create 25 conversations through the API with the page's own session cookie.
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === 'session_token');
+    expect(session).toBeTruthy();
+    for (let i = 1; i <= 25; i++) {
+      const res = await request.post('/api/v1/chat', {
+        headers: { Authorization: `Bearer ${session?.value ?? ''}` },
+        data: { message: `Bulk ${String(i).padStart(2, '0')}` },
+      });
+      expect(res.status()).toBe(200);
+      await res.body();
+    }
+    await page.reload();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(20);
+    await chat.sidebar.getByRole('link').last().scrollIntoViewIfNeeded();
+    await chat.sidebar.evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(25);
+    await expect(chat.sidebar.getByRole('link').first()).toContainText('Bulk 25');
+  });
+
+  test('unknown paths fall back to the app', async ({ chat, page }) => {
+    await chat.open('/some/deep/unknown/path');
+    await expect(page).toHaveURL(/\/$/);
+    await expect(page.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
+  });
+});

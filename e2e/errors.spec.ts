@@ -1,0 +1,46 @@
+import { allowConsoleErrors, expect, test } from './support/fixtures';
+
+test.describe('errors', () => {
+  test('rate limit: a toast says when to retry and the draft is kept', async ({ chat, page }) => {
+    allowConsoleErrors(page, /status of 429/);
+    await chat.open();
+    await page.route('**/api/v1/chat', (route) => route.fulfill({
+      status: 429,
+      headers: { 'Retry-After': '37' },
+      contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'RATE_LIMIT_EXCEEDED', message: 'Rate limit exceeded.', details: { retry_after_seconds: 37 }, timestamp: new Date().toISOString(), request_id: 'r1' } }),
+    }));
+    await chat.input.fill('Too fast');
+    await chat.input.press('Enter');
+    await expect(page.getByRole('alert').filter({ hasText: 'sending messages too quickly' })).toContainText('Try again in 37 s.');
+    await expect(chat.input).toHaveValue('Too fast');
+    await expect(chat.userMessages).toHaveCount(0);
+  });
+
+  test('upstream failure: an inline notice with Retry that works', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask('Please answer [fail-once]');
+    const answer = await chat.waitForAnswer('failed');
+    const notice = answer.getByRole('alert');
+    await expect(notice).toBeVisible();
+    await notice.getByRole('button', { name: 'Retry' }).click();
+    await chat.waitForAnswer('complete');
+    await expect(chat.lastAnswer()).toContainText('Hello! You said: Please answer [fail-once]');
+    await expect(page.getByRole('alert')).toHaveCount(0);
+  });
+
+  test('offline: a banner, and a friendly toast when sending fails', async ({ chat, page, context }) => {
+    allowConsoleErrors(page, /ERR_INTERNET_DISCONNECTED|Failed to fetch/);
+    await chat.open();
+    await context.setOffline(true);
+    await expect(page.getByText('You are offline.')).toBeVisible();
+    await chat.input.fill('Anyone there?');
+    await chat.input.press('Enter');
+    await expect(page.getByRole('alert').filter({ hasText: 'appear to be offline' })).toBeVisible();
+    await expect(chat.input).toHaveValue('Anyone there?');
+    await context.setOffline(false);
+    await expect(page.getByText('You are offline.')).toBeHidden();
+    await chat.input.press('Enter');
+    await chat.waitForAnswer();
+  });
+});

@@ -1,0 +1,86 @@
+import { FILE_MARKER } from './support/fake-openai';
+import { allowConsoleErrors, expect, test } from './support/fixtures';
+
+test.describe('attachments', () => {
+  test('attach by button: progress, chip with name and size, extracted text, then send', async ({ chat, page }) => {
+    await chat.open();
+    const content = `Meeting notes\n${FILE_MARKER}\nAction items follow.\n`;
+    const chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Attach file', exact: true }).click();
+    await (await chooser).setFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from(content) });
+
+    const tray = page.getByRole('list', { name: 'Attached files' });
+    const chip = tray.getByRole('listitem').filter({ hasText: 'notes.txt' });
+    await expect(chip).toContainText(`${content.length} B`);
+    await page.getByRole('button', { name: 'Show text of notes.txt' }).click();
+    const dialog = page.getByRole('dialog', { name: 'notes.txt' });
+    await expect(dialog.getByLabel('Extracted text')).toContainText(FILE_MARKER);
+    await dialog.getByRole('button', { name: 'Close' }).click();
+    await expect(dialog).toBeHidden();
+
+    await chat.ask('What does the file say? [file]');
+    const answer = await chat.waitForAnswer();
+    await expect(answer).toContainText(`The file says ${FILE_MARKER}.`);
+    await expect(chat.userMessages.last().getByRole('list', { name: 'Attached files' })).toContainText('notes.txt');
+    await expect(tray).toBeHidden();
+    await page.reload();
+    await expect(chat.userMessages.last()).toContainText('notes.txt');
+  });
+
+  test('shows upload progress for a larger file', async ({ chat, page }) => {
+    await chat.open();
+    // Slow the upload down so the uploading state is observable.
+    await page.route('**/api/v1/files/upload', async (route) => {
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await route.continue();
+    });
+    await page.locator('input[type=file]').setInputFiles({ name: 'big.md', mimeType: 'text/markdown', buffer: Buffer.from('# Big\n'.repeat(5000)) });
+    await expect(page.getByRole('progressbar', { name: 'Uploading big.md' })).toBeVisible();
+    await expect(chat.send).toBeDisabled();
+    await expect(page.getByRole('button', { name: 'Show text of big.md' })).toBeVisible();
+    await expect(page.getByRole('progressbar')).toHaveCount(0);
+  });
+
+  test('drag and drop attaches; refused files say why', async ({ chat, page }) => {
+    await chat.open();
+    const drop = async (name: string, mimeType: string, text: string): Promise<void> => {
+      const transfer = await page.evaluateHandle(({ name, mimeType, text }) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([text], name, { type: mimeType }));
+        return dt;
+      }, { name, mimeType, text });
+      const target = page.locator('app-chat-view');
+      await target.dispatchEvent('dragenter', { dataTransfer: transfer });
+      await expect(page.getByText('Drop files to attach them')).toBeVisible();
+      await target.dispatchEvent('drop', { dataTransfer: transfer });
+      await expect(page.getByText('Drop files to attach them')).toBeHidden();
+    };
+    await drop('data.json', 'application/json', '{"a": 1}');
+    await expect(page.getByRole('button', { name: 'Show text of data.json' })).toBeVisible();
+
+    await drop('virus.exe', 'application/octet-stream', 'MZ');
+    await expect(page.getByRole('alert').filter({ hasText: 'virus.exe' })).toContainText('This file type is not supported. Allowed: .txt');
+
+    await drop('huge.txt', 'text/plain', 'x'.repeat(70 * 1024));
+    await expect(page.getByRole('alert').filter({ hasText: 'huge.txt' })).toContainText('too large (70 KB). The limit is 64 KB.');
+
+    // A refused file can be removed; the good one stays.
+    await page.getByRole('button', { name: 'Remove virus.exe' }).click();
+    await expect(page.getByText('virus.exe')).toHaveCount(0);
+    await expect(page.getByRole('button', { name: 'Show text of data.json' })).toBeVisible();
+  });
+
+  test('a file the server refuses shows the server reason', async ({ chat, page }) => {
+    allowConsoleErrors(page, /status of 422/);
+    await chat.open();
+    await page.route('**/api/v1/files/upload', (route) => route.fulfill({
+      status: 422,
+      contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'FILE_PROCESSING_ERROR', message: 'The PDF is encrypted.', timestamp: new Date().toISOString(), request_id: 'r' } }),
+    }));
+    await page.locator('input[type=file]').setInputFiles({ name: 'locked.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.7 locked') });
+    await expect(page.getByRole('alert').filter({ hasText: 'locked.pdf' }))
+      .toContainText('The text of this file could not be read: The PDF is encrypted.');
+    await expect(chat.send).toBeDisabled();
+  });
+});

@@ -1,0 +1,16 @@
+import { OFFLINE_APP_URL } from './support/ports';
+import { expect, test } from './support/fixtures';
+
+test.use({ baseURL: OFFLINE_APP_URL });
+
+test('the offline demo provider is announced with how to configure a real model', async ({ chat, page }) => {
+  await chat.open();
+  const banner = page.getByRole('note').filter({ hasText: 'Demo mode' });
+  await expect(banner).toContainText('OPENAI_API_KEY');
+  await expect(banner).toContainText('OPENAI_BASE_URL');
+  await chat.ask('Hello demo');
+  const answer = await chat.waitForAnswer();
+  await expect(answer).toContainText('Offline demo mode');
+  await expect(answer).toContainText('Hello demo');
+  await expect(answer.locator('.msg-model')).toHaveText('parley-offline-demo');
+});

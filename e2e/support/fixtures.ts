@@ -1,0 +1,82 @@
+import { test as base, expect, type Locator, type Page } from '@playwright/test';
+
+/** The app as a user sees it: roles and accessible names, as the issue defines them. */
+export class ChatPage {
+  readonly input: Locator;
+  readonly send: Locator;
+  readonly stop: Locator;
+  readonly answers: Locator;
+  readonly userMessages: Locator;
+  readonly sidebar: Locator;
+
+  constructor(readonly page: Page) {
+    this.input = page.getByRole('textbox', { name: 'Message' });
+    this.send = page.getByRole('button', { name: 'Send', exact: true });
+    this.stop = page.getByRole('button', { name: 'Stop', exact: true });
+    this.answers = page.getByRole('article', { name: 'Answer' });
+    this.userMessages = page.getByRole('article', { name: 'Your message' });
+    this.sidebar = page.getByRole('navigation', { name: 'Conversations' });
+  }
+
+  async open(path = '/'): Promise<void> {
+    await this.page.goto(path);
+    await expect(this.input).toBeVisible();
+  }
+
+  /** Types and sends with Enter; resolves once the conversation has its URL. */
+  async ask(text: string): Promise<void> {
+    await this.input.fill(text);
+    await this.input.press('Enter');
+    await expect(this.page).toHaveURL(/\/c\/[0-9a-f-]{36}$/);
+  }
+
+  lastAnswer(): Locator {
+    return this.answers.last();
+  }
+
+  /** Waits until the last answer has finished with the given status. */
+  async waitForAnswer(status: 'complete' | 'stopped' | 'failed' | 'interrupted' = 'complete'): Promise<Locator> {
+    const answer = this.lastAnswer();
+    await expect(answer).toHaveAttribute('data-status', status, { timeout: 20_000 });
+    await expect(answer).not.toHaveAttribute('aria-busy', 'true');
+    return answer;
+  }
+
+  conversationId(): string {
+    const match = /\/c\/([0-9a-f-]{36})$/.exec(this.page.url());
+    if (!match?.[1]) throw new Error(`Not on a conversation URL: ${this.page.url()}`);
+    return match[1];
+  }
+}
+
+interface Fixtures {
+  chat: ChatPage;
+  consoleGuard: undefined;
+}
+
+const allowedErrors = new WeakMap<Page, RegExp[]>();
+
+/** Lets a test expect console errors matching `pattern` (e.g. Chromium logs a mocked 429 response). */
+export function allowConsoleErrors(page: Page, pattern: RegExp): void {
+  allowedErrors.set(page, [...(allowedErrors.get(page) ?? []), pattern]);
+}
+
+export const test = base.extend<Fixtures>({
+  chat: async ({ page }, use) => {
+    await use(new ChatPage(page));
+  },
+  // Every test fails on a console error or an uncaught page error (CSP violations included) unless allowed.
+  consoleGuard: [async ({ page }, use) => {
+    const errors: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+    await use(undefined);
+    const allowed = allowedErrors.get(page) ?? [];
+    const unexpected = errors.filter((text) => !allowed.some((p) => p.test(text)));
+    expect(unexpected, 'console errors').toEqual([]);
+  }, { auto: true }],
+});
+
+export { expect };
