@@ -6,6 +6,8 @@ import { ChatController } from './chat.controller.js';
 import { ChatService } from './chat.service.js';
 import { GenerationRegistry, InMemoryGenerationRegistry } from './generation-registry.js';
 import { GenerationService } from './generation.service.js';
+import { RedisGenerationRegistry } from './redis-generation-registry.js';
+import { RedisConnection } from '../redis/redis-connection.js';
 import { CHAT_PROVIDER, type ChatProvider } from './providers/chat-provider.js';
 import { OfflineChatProvider } from './providers/offline-chat.provider.js';
 import { OpenAiChatProvider } from './providers/openai-chat.provider.js';
@@ -26,8 +28,14 @@ const providerFactory: Provider = {
   controllers: [ChatController],
   providers: [
     providerFactory,
-    // In memory for one instance; a Redis-backed GenerationRegistry replaces this line (see its contract).
-    { provide: GenerationRegistry, useClass: InMemoryGenerationRegistry },
+    // In memory for one instance; shared through Redis when REDIS_URL is set (several instances).
+    {
+      provide: GenerationRegistry,
+      inject: [APP_CONFIG, RedisConnection],
+      useFactory: (config: AppConfig, redis: RedisConnection): GenerationRegistry => (redis.client
+        ? new RedisGenerationRegistry(redis, { instanceId: config.instanceId, leaseMs: config.stream.leaseMs })
+        : new InMemoryGenerationRegistry()),
+    },
     GenerationService,
     ChatService,
     ChatMetrics,

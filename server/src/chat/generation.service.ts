@@ -1,13 +1,14 @@
 import {
   type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap,
 } from '@nestjs/common';
-import type { Observable } from 'rxjs';
+import { lastValueFrom, type Observable } from 'rxjs';
+import { filter } from 'rxjs/operators';
 import { ErrorCode } from '../common/error-code.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import type { Message, MessageStatus } from '../conversations/message.entity.js';
 import { cleanModelTitle } from './auto-title.js';
-import type { FinalEvent, SequencedEvent } from './chat-events.js';
+import { type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { ChatMetrics } from './chat-metrics.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
@@ -93,7 +94,12 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
    */
   async stop(messageId: string): Promise<FinalStatus | undefined> {
     if (!this.registry.requestStop(messageId)) return undefined;
-    return this.running.get(messageId)?.finished;
+    const local = this.running.get(messageId);
+    if (local) return local.finished;
+    // It runs on another instance (shared registry): its final event tells how it ended.
+    const events = this.registry.follow(messageId, -1);
+    const final = events ? await lastValueFrom(events.pipe(filter((e) => isFinal(e.event))), { defaultValue: undefined }) : undefined;
+    return final && isFinal(final.event) ? final.event.status : undefined;
   }
 
   isRunning(messageId: string): boolean {

@@ -207,7 +207,9 @@ export class ConversationsService {
         ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
         idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
       }));
-      await em.insert(Message, rows);
+      // updateEntity(false): on SQLite, TypeORM re-reads a multi-row insert and can hand the ids
+      // back to the wrong entities (user and assistant swapped); our ids are set already anyway.
+      await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
       return rows;
     });
   }
