@@ -203,7 +203,12 @@ export class FakeOpenAiServer {
     for (let i = 0; i < tokens.length; i++) {
       if (res.destroyed) return;
       if (reply.stallAfter === i) return; // open, silent
-      if (reply.dropAfter === i) { res.socket?.destroy(); return; }
+      if (reply.dropAfter === i) {
+        // Let what was written reach the client first: a reset can discard unread data.
+        await sleep(30);
+        res.socket?.destroy();
+        return;
+      }
       if (reply.badJsonAfter === i) { await send('{"id": "broken", "choices": [{'); res.end(); return; }
       if (reply.errorAfter === i) {
         await send(JSON.stringify({ error: { message: 'The server had an error while processing your request.', type: 'server_error', code: null } }));

@@ -1,0 +1,167 @@
+import { dialects } from '../testing/dialects.js';
+import { FALLBACK_TEXTS } from './fallback-texts.js';
+import { type ChatHarness, createChatHarness } from './testing/chat-harness.js';
+import { type ReceivedEvent, tokensOf } from './testing/sse-client.js';
+
+const TOKENS = ['Alpha ', 'beta ', 'gamma ', 'delta ', 'epsilon'];
+
+describe.each(dialects())('upstream faults on %s', (dialect) => {
+  let h: ChatHarness;
+  let token: string;
+  beforeAll(async () => {
+    // First byte 500 ms, idle 500 ms, 2 retries (see the harness).
+    h = await createChatHarness(dialect);
+    token = (await h.t.newSession()).token;
+  });
+  afterAll(async () => { await h.close(); });
+
+  async function chat(message: string): Promise<{ events: ReceivedEvent[]; final: Record<string, unknown>; row: Awaited<ReturnType<ChatHarness['message']>> }> {
+    const conn = h.send(token, { message });
+    const events = await conn.all();
+    expect(conn.status).toBe(200);
+    const final = events.at(-1)!.data;
+    expect(final.finished).toBe(true);
+    const row = await h.message(events[0]!.data.message_id as string);
+    return { events, final, row };
+  }
+
+  /** The server still answers the next chat normally. */
+  async function stillServing(): Promise<void> {
+    h.fake.on('are you ok', { tokens: ['fine'] });
+    const { final, row } = await chat(`are you ok ${Math.random()}`);
+    expect(final).toMatchObject({ type: 'done', status: 'complete' });
+    expect(row.content).toBe('fine');
+  }
+
+  function expectError(final: Record<string, unknown>, status: 'failed' | 'interrupted'): void {
+    expect(final).toEqual({
+      type: 'error', finished: true, message_id: expect.any(String), status, code: 'OPENAI_ERROR', error: FALLBACK_TEXTS.openaiUnavailable,
+    });
+  }
+
+  it('retries a 429 honouring Retry-After, then streams', async () => {
+    h.fake.on('rate limited', { status: 429, headers: { 'retry-after': '0' } }, { tokens: TOKENS });
+    const { final, row } = await chat('rate limited');
+    expect(final).toMatchObject({ type: 'done', status: 'complete' });
+    expect(row.content).toBe(TOKENS.join(''));
+    expect(h.fake.requestsFor('rate limited')).toHaveLength(2);
+  });
+
+  it('retries 5xx with backoff up to UPSTREAM_MAX_RETRIES, then fails with an error event', async () => {
+    h.fake.on('always 500', { status: 500 });
+    const { events, final, row } = await chat('always 500');
+    expectError(final, 'failed');
+    expect(h.fake.requestsFor('always 500')).toHaveLength(3);
+    expect(tokensOf(events)).toBe('');
+    // The fallback text is never stored as if the model had said it.
+    expect(row).toMatchObject({ status: 'failed', content: '', errorCode: 'OPENAI_ERROR', leaseExpiresAt: null });
+    await stillServing();
+  });
+
+  it('does not retry a 400', async () => {
+    h.fake.on('bad request', { status: 400 });
+    const { final, row } = await chat('bad request');
+    expectError(final, 'failed');
+    expect(row.status).toBe('failed');
+    expect(h.fake.requestsFor('bad request')).toHaveLength(1);
+  });
+
+  it('recovers from a 503 then a 502 before the first token', async () => {
+    h.fake.on('flaky twice', { status: 503, headers: { 'retry-after-ms': '10' } }, { status: 502, headers: { 'retry-after': '0' } }, { tokens: TOKENS });
+    const { final, row } = await chat('flaky twice');
+    expect(final).toMatchObject({ type: 'done', status: 'complete' });
+    expect(row.content).toBe(TOKENS.join(''));
+  });
+
+  it('aborts an upstream that never answers (first-byte timeout): failed', async () => {
+    h.fake.on('hang before headers', { hangBeforeHeaders: true });
+    const began = Date.now();
+    const { final, row } = await chat('hang before headers');
+    expect(Date.now() - began).toBeLessThan(3_000);
+    expectError(final, 'failed');
+    expect(row.status).toBe('failed');
+    await stillServing();
+  });
+
+  it('aborts an upstream that sends headers but no body in time: failed', async () => {
+    h.fake.on('hang after headers', { hangAfterHeaders: true });
+    const { final, row } = await chat('hang after headers');
+    expectError(final, 'failed');
+    expect(row.status).toBe('failed');
+  });
+
+  it('aborts a stream that stalls mid-answer (idle timeout): failed, partial text kept', async () => {
+    h.fake.on('stall please', { tokens: TOKENS, stallAfter: 2 });
+    const { events, final, row } = await chat('stall please');
+    expectError(final, 'failed');
+    expect(tokensOf(events)).toBe('Alpha beta ');
+    expect(row).toMatchObject({ status: 'failed', content: 'Alpha beta ' });
+    await stillServing();
+  });
+
+  it('parses events whose separators are split across TCP packets (LF and CR LF)', async () => {
+    h.fake.on('split lf', { tokens: TOKENS, splitSeparators: true });
+    h.fake.on('split crlf', { tokens: TOKENS, splitSeparators: true, lineEnding: '\r\n' });
+    for (const message of ['split lf', 'split crlf']) {
+      const { events, final, row } = await chat(message);
+      expect(final).toMatchObject({ type: 'done', status: 'complete', finish_reason: 'stop' });
+      expect(tokensOf(events)).toBe(TOKENS.join(''));
+      expect(row.content).toBe(TOKENS.join(''));
+    }
+  });
+
+  it('ends malformed upstream JSON in an error event: failed', async () => {
+    h.fake.on('bad json', { tokens: TOKENS, badJsonAfter: 2 });
+    const { final, row } = await chat('bad json');
+    expectError(final, 'failed');
+    expect(row).toMatchObject({ status: 'failed', content: 'Alpha beta ' });
+    await stillServing();
+  });
+
+  it('ends a stream without [DONE] in an error event: interrupted', async () => {
+    h.fake.on('no done', { tokens: TOKENS, omitDone: true });
+    const { final, row } = await chat('no done');
+    expectError(final, 'interrupted');
+    expect(row).toMatchObject({ status: 'interrupted', content: TOKENS.join('') });
+  });
+
+  it('ends an error object mid-stream in an error event: failed', async () => {
+    h.fake.on('error midway', { tokens: TOKENS, errorAfter: 3 });
+    const { final, row } = await chat('error midway');
+    expectError(final, 'failed');
+    expect(row).toMatchObject({ status: 'failed', content: 'Alpha beta gamma ' });
+  });
+
+  it('ends a connection cut after tokens in an error event: interrupted, not retried', async () => {
+    h.fake.on('cut me', { tokens: TOKENS, dropAfter: 2 });
+    const { final, row } = await chat('cut me');
+    expectError(final, 'interrupted');
+    expect(row).toMatchObject({ status: 'interrupted', content: 'Alpha beta ' });
+    expect(h.fake.requestsFor('cut me')).toHaveLength(1);
+    await stillServing();
+  });
+
+  it('retries a connection cut before the first token', async () => {
+    h.fake.on('cut early', { tokens: TOKENS, dropAfter: 0 }, { tokens: TOKENS });
+    const { final, row } = await chat('cut early');
+    expect(final).toMatchObject({ type: 'done', status: 'complete' });
+    expect(row.content).toBe(TOKENS.join(''));
+  });
+
+  it('delivers slow tokens one by one as they come', async () => {
+    h.fake.on('slow tokens', { tokens: TOKENS, tokenDelayMs: 120 });
+    const conn = h.send(token, { message: 'slow tokens' });
+    const arrivals: number[] = [];
+    let seen = 0;
+    while (seen < TOKENS.length) {
+      await conn.until((e) => e.filter((x) => x.data.type === 'token').length > seen);
+      seen = conn.events.filter((x) => x.data.type === 'token').length;
+      arrivals.push(Date.now());
+    }
+    await conn.all();
+    expect(tokensOf(conn.events)).toBe(TOKENS.join(''));
+    // Each token arrived on its own, about one delay after the previous one (not all at the end).
+    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThan(60);
+  });
+});

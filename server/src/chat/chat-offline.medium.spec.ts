@@ -1,0 +1,77 @@
+import { dialects } from '../testing/dialects.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { FALLBACK_TEXTS } from './fallback-texts.js';
+import { GenerationService } from './generation.service.js';
+import { OFFLINE_MODEL } from './providers/offline-chat.provider.js';
+import { type ChatHarness, createChatHarness } from './testing/chat-harness.js';
+import { SseConnection, tokensOf } from './testing/sse-client.js';
+
+function urlOf(t: TestApp): string {
+  const address = t.app.getHttpServer().address() as { port: number };
+  return `http://127.0.0.1:${address.port}`;
+}
+
+describe.each(dialects())('offline provider and chat rate limit on %s', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '1', RATE_LIMIT_CHAT_PER_MINUTE: '3' });
+  });
+  afterAll(async () => { await t.close(); });
+
+  it('streams a labelled, deterministic demo reply that explains the setup and echoes the message', async () => {
+    const s = await t.newSession();
+    const conn = SseConnection.open(`${urlOf(t)}/api/v1/chat`, { method: 'POST', body: { message: 'Ping from the test' }, headers: { authorization: `Bearer ${s.token}` } });
+    const events = await conn.all();
+    expect(conn.status).toBe(200);
+    expect(events[0]!.data).toMatchObject({ type: 'start', provider: 'offline', model: OFFLINE_MODEL });
+    const text = tokensOf(events);
+    expect(text).toContain('Offline demo mode');
+    expect(text).toContain('OPENAI_API_KEY');
+    expect(text).toContain('OPENAI_BASE_URL');
+    expect(text).toContain('> Ping from the test');
+    expect(events.filter((e) => e.data.type === 'token').length).toBeGreaterThan(20);
+    expect(events.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete', finish_reason: 'stop' });
+    const config = await t.http().get('/api/v1/chat/config').set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(config.body).toMatchObject({ provider: 'offline', model: OFFLINE_MODEL, is_demo: true });
+    // The same message gives the same reply.
+    const again = await SseConnection.open(`${urlOf(t)}/api/v1/chat`, { method: 'POST', body: { message: 'Ping from the test' }, headers: { authorization: `Bearer ${s.token}` } }).all();
+    expect(tokensOf(again)).toBe(text);
+  });
+
+  it('limits chat sends per session with 429, RATE_LIMIT_EXCEEDED and a plain Retry-After', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    const send = (token: string): ReturnType<TestApp['http']> => t.http().post('/api/v1/chat').set('Authorization', `Bearer ${token}`).send({ message: 'hi' });
+    for (let i = 0; i < 3; i++) await send(alice.token).expect(200);
+    const limited = await send(alice.token).expect(429);
+    expect(limited.body.error.code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(Object.keys(limited.headers).filter((name) => name.startsWith('retry-after-'))).toEqual([]);
+    // Keyed per session: another session is not affected, and reading stays allowed.
+    await send(bob.token).expect(200);
+    await t.http().get('/api/v1/chat/config').set('Authorization', `Bearer ${alice.token}`).expect(200);
+  });
+});
+
+describe.each(dialects())('shutdown drain on %s', (dialect) => {
+  let h: ChatHarness;
+  beforeAll(async () => { h = await createChatHarness(dialect); });
+  afterAll(async () => { await h.close(); });
+
+  it('lets generations finish within the grace period, then saves the rest as interrupted', async () => {
+    const { token } = await h.t.newSession();
+    h.fake.on('quick one', { tokens: ['a', 'b'], tokenDelayMs: 20 });
+    h.fake.on('endless one', { tokens: Array.from({ length: 500 }, (_, i) => `t${i} `), tokenDelayMs: 20 });
+    const quick = h.send(token, { message: 'quick one' });
+    const endless = h.send(token, { message: 'endless one' });
+    await quick.until((e) => e.length >= 1);
+    await endless.until((e) => e.length >= 3);
+    await h.t.app.get(GenerationService).drain(300);
+    const [q, e] = await Promise.all([quick.all(), endless.all()]);
+    expect(q.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
+    expect(e.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted', code: 'SERVICE_UNAVAILABLE', error: FALLBACK_TEXTS.openaiUnavailable });
+    const row = await h.message(e[0]!.data.message_id as string);
+    expect(row).toMatchObject({ status: 'interrupted', content: tokensOf(e), leaseExpiresAt: null });
+    expect(row.content.length).toBeGreaterThan(0);
+  });
+});
