@@ -33,6 +33,17 @@ describe('/metrics', () => {
     expect(text).toContain('nodejs_eventloop_lag_seconds');
   });
 
+  it('records a chat generation: time to first token, tokens, final status, stream connections', async () => {
+    const s = await t.newSession();
+    const res = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`).send({ message: 'hello metrics' }).expect(200);
+    expect(res.text).toContain('"type":"done"');
+    const text = (await t.http().get('/metrics').set('Authorization', `Bearer ${TOKEN}`).expect(200)).text;
+    expect(text).toMatch(/parley_time_to_first_token_seconds_count\{provider="offline",model="[^"]+"\} 1/);
+    expect(text).toMatch(/parley_tokens_streamed_total\{provider="offline",model="[^"]+"\} [1-9]/);
+    expect(text).toContain('parley_generations_total{status="complete"} 1');
+    expect(text).toContain('parley_requests_total{method="POST",endpoint="/api/v1/chat",status="200"} 1');
+  });
+
   it('exposes the chat and file metrics that their services record', async () => {
     const m = t.app.get(MetricsService);
     m.timeToFirstToken.observe({ provider: 'openai', model: 'm' }, 0.4);
