@@ -1,0 +1,88 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsOptional, IsUUID } from 'class-validator';
+import type { FileUpload } from './file-upload.entity.js';
+
+/** How much extracted text the upload response carries; GET /files/{id} has all of it. */
+export const PREVIEW_CHARS = 2000;
+
+function preview(text: string): string {
+  if (text.length <= PREVIEW_CHARS) return text;
+  const code = text.charCodeAt(PREVIEW_CHARS - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? PREVIEW_CHARS - 1 : PREVIEW_CHARS);
+}
+
+/** The multipart text fields of an upload (the file itself is the `file` part). */
+export class UploadFileDto {
+  @ApiPropertyOptional({ format: 'uuid', description: 'Associate the file with one of the caller\'s conversations' })
+  @IsOptional() @IsUUID() conversation_id?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility (document 6.1); must be the caller\'s own session' })
+  @IsOptional() @IsUUID() session_id?: string;
+}
+
+export class ListFilesQueryDto {
+  @ApiPropertyOptional({ format: 'uuid', description: 'Only the files of this conversation' })
+  @IsOptional() @IsUUID() conversation_id?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
+  @IsOptional() @IsUUID() session_id?: string;
+}
+
+export class FileIdParamDto {
+  @ApiProperty({ format: 'uuid' }) @IsUUID() id!: string;
+}
+
+export class UploadedFileDto {
+  @ApiProperty({ format: 'uuid' }) file_id!: string;
+  @ApiProperty({ description: 'The original name, sanitized (display only)', example: 'report.pdf' }) filename!: string;
+  @ApiProperty({ example: '.pdf' }) file_type!: string;
+  @ApiProperty({ description: 'Bytes' }) file_size!: number;
+  @ApiProperty({ description: `The first ${PREVIEW_CHARS} characters of the extracted text` }) extracted_text!: string;
+  @ApiProperty({ description: 'Length of the whole extracted text' }) extracted_chars!: number;
+  @ApiProperty() token_count!: number;
+  @ApiPropertyOptional({ description: 'PDFs only' }) pages?: number;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) conversation_id!: string | null;
+  @ApiProperty({ format: 'date-time' }) created_at!: string;
+
+  static from(f: FileUpload): UploadedFileDto {
+    return {
+      file_id: f.id, filename: f.filename, file_type: f.fileType, file_size: f.fileSize,
+      extracted_text: preview(f.extractedText), extracted_chars: f.extractedText.length, token_count: f.tokenCount,
+      ...(f.pages === null ? {} : { pages: f.pages }),
+      conversation_id: f.conversationId, created_at: f.createdAt.toISOString(),
+    };
+  }
+}
+
+/** A file's metadata, as listed. */
+export class FileDto {
+  @ApiProperty({ format: 'uuid' }) file_id!: string;
+  @ApiProperty({ example: 'report.pdf' }) filename!: string;
+  @ApiProperty({ example: '.pdf' }) file_type!: string;
+  @ApiProperty() file_size!: number;
+  @ApiProperty() token_count!: number;
+  @ApiProperty({ type: Number, nullable: true, description: 'PDFs only' }) pages!: number | null;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true }) conversation_id!: string | null;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The user message it is attached to' }) message_id!: string | null;
+  @ApiProperty({ format: 'date-time' }) created_at!: string;
+
+  static from(f: FileUpload): FileDto {
+    return {
+      file_id: f.id, filename: f.filename, file_type: f.fileType, file_size: f.fileSize, token_count: f.tokenCount,
+      pages: f.pages, conversation_id: f.conversationId, message_id: f.messageId, created_at: f.createdAt.toISOString(),
+    };
+  }
+}
+
+export class FileDetailDto extends FileDto {
+  @ApiProperty({ description: 'The whole extracted text (as given to the model)' }) extracted_text!: string;
+  @ApiProperty() extracted_chars!: number;
+
+  static override from(f: FileUpload): FileDetailDto {
+    return { ...FileDto.from(f), extracted_text: f.extractedText, extracted_chars: f.extractedText.length };
+  }
+}
+
+export class FileListDto {
+  @ApiProperty({ type: [FileDto], description: 'Newest first' }) files!: FileDto[];
+}

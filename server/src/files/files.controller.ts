@@ -1,0 +1,72 @@
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Query, StreamableFile, UploadedFile, UseInterceptors } from '@nestjs/common';
+import {
+  ApiBearerAuth, ApiBody, ApiConsumes, ApiCookieAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse,
+  ApiOperation, ApiProduces, ApiTags,
+} from '@nestjs/swagger';
+import { CurrentSession } from '../common/decorators.js';
+import type { AuthContext } from '../common/request-context.js';
+import { FileDetailDto, FileDto, FileIdParamDto, FileListDto, ListFilesQueryDto, UploadedFileDto, UploadFileDto } from './file.dto.js';
+import { attachmentDisposition } from './filename-sanitizer.js';
+import { FilesService } from './files.service.js';
+import type { ReceivedUpload } from './temp-upload-storage.js';
+import { UploadInterceptor } from './upload.interceptor.js';
+
+@ApiTags('files')
+@ApiCookieAuth() @ApiBearerAuth()
+@Controller('api/v1/files')
+export class FilesController {
+  constructor(private readonly files: FilesService) {}
+
+  @Post('upload')
+  @UseInterceptors(UploadInterceptor)
+  @ApiOperation({ summary: 'Upload a file whose text becomes context for the chat (.txt .md .pdf .py .js .json by default)' })
+  @ApiConsumes('multipart/form-data')
+  @ApiBody({
+    schema: {
+      type: 'object', required: ['file'],
+      properties: {
+        file: { type: 'string', format: 'binary' },
+        conversation_id: { type: 'string', format: 'uuid' },
+        session_id: { type: 'string', format: 'uuid' },
+      },
+    },
+  })
+  @ApiCreatedResponse({ type: UploadedFileDto, description: '413 FILE_TOO_LARGE / QUOTA_EXCEEDED, 415 UNSUPPORTED_FILE_TYPE, 422 FILE_PROCESSING_ERROR' })
+  async upload(@UploadedFile() file: ReceivedUpload | undefined, @Body() body: UploadFileDto, @CurrentSession() caller: AuthContext): Promise<UploadedFileDto> {
+    return UploadedFileDto.from(await this.files.upload(caller.sessionId, file, body));
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'The caller\'s files (or one conversation\'s), newest first' })
+  @ApiOkResponse({ type: FileListDto })
+  async list(@Query() query: ListFilesQueryDto, @CurrentSession() caller: AuthContext): Promise<FileListDto> {
+    return { files: (await this.files.list(caller.sessionId, query)).map((f) => FileDto.from(f)) };
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'A file\'s metadata and its whole extracted text' })
+  @ApiOkResponse({ type: FileDetailDto })
+  async findOne(@Param() { id }: FileIdParamDto, @CurrentSession() caller: AuthContext): Promise<FileDetailDto> {
+    return FileDetailDto.from(await this.files.findOwned(caller.sessionId, id));
+  }
+
+  @Get(':id/content')
+  // Whatever the bytes are (an .md full of HTML, say), the browser only ever saves them.
+  @Header('X-Content-Type-Options', 'nosniff')
+  @Header('Content-Security-Policy', "default-src 'none'; sandbox")
+  @ApiOperation({ summary: 'Download the original file (always as an attachment)' })
+  @ApiProduces('application/octet-stream')
+  @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
+  async download(@Param() { id }: FileIdParamDto, @CurrentSession() caller: AuthContext): Promise<StreamableFile> {
+    const { file, stream, size } = await this.files.openContent(caller.sessionId, id);
+    return new StreamableFile(stream, { type: 'application/octet-stream', disposition: attachmentDisposition(file.filename), length: size });
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiOperation({ summary: 'Delete a file (its row, and its bytes once nothing else refers to them)' })
+  @ApiNoContentResponse()
+  remove(@Param() { id }: FileIdParamDto, @CurrentSession() caller: AuthContext): Promise<void> {
+    return this.files.remove(caller.sessionId, id);
+  }
+}

@@ -1,0 +1,401 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { join } from 'node:path';
+import { PDFDocument, PDFHexString, StandardFonts } from 'pdf-lib';
+import { getRepositoryToken } from '@nestjs/typeorm';
+import type { Repository } from 'typeorm';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { dialects } from '../testing/dialects.js';
+import { FileUpload } from './file-upload.entity.js';
+import { FilesService } from './files.service.js';
+
+const MAX_UPLOAD = 1024 * 1024;
+const QUOTA = 3 * 1024 * 1024;
+
+interface Part { name: string; value: string | Buffer; filename?: string; contentType?: string }
+
+/** A multipart/form-data body built by hand, so odd filenames reach the server exactly as written. */
+function multipart(parts: Part[]): { body: Buffer; contentType: string } {
+  const boundary = `----parley${randomBytes(8).toString('hex')}`;
+  const chunks: Buffer[] = [];
+  for (const p of parts) {
+    // As browsers do (WHATWG): only LF, CR and " are escaped in the filename.
+    const filename = p.filename?.replace(/\n/g, '%0A').replace(/\r/g, '%0D').replace(/"/g, '%22');
+    const disposition = filename === undefined ? `form-data; name="${p.name}"` : `form-data; name="${p.name}"; filename="${filename}"`;
+    chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disposition}\r\n`
+      + (p.filename === undefined ? '' : `Content-Type: ${p.contentType ?? 'application/octet-stream'}\r\n`) + '\r\n'));
+    chunks.push(Buffer.isBuffer(p.value) ? p.value : Buffer.from(p.value));
+    chunks.push(Buffer.from('\r\n'));
+  }
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+async function makePdf(pages: number, lines = 3): Promise<Buffer> {
+  const doc = await PDFDocument.create();
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  for (let n = 1; n <= pages; n++) {
+    const page = doc.addPage([612, 792]);
+    for (let l = 0; l < lines; l++) page.drawText(`Page ${n}: clause ${l} of the lease`, { x: 40, y: 740 - l * 15, size: 10, font });
+  }
+  return Buffer.from(await doc.save());
+}
+
+async function makeEncryptedPdf(): Promise<Buffer> {
+  const doc = await PDFDocument.create();
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  doc.addPage().drawText('top secret', { x: 50, y: 700, font });
+  const ctx = doc.context;
+  const hex = (n: number) => PDFHexString.of(randomBytes(n).toString('hex'));
+  ctx.trailerInfo.Encrypt = ctx.register(ctx.obj({ Filter: 'Standard', V: 1, R: 2, Length: 40, P: -44, O: hex(32), U: hex(32) }));
+  const id = hex(16);
+  ctx.trailerInfo.ID = ctx.obj([id, id]);
+  return Buffer.from(await doc.save({ useObjectStreams: false }));
+}
+
+const exe = () => Buffer.concat([Buffer.from('MZ\x90\x00\x03\x00\x00\x00', 'latin1'), randomBytes(512)]);
+
+describe.each(dialects())('files API on %s', (dialect) => {
+  let t: TestApp;
+  let uploadsDir: string;
+  let tmpDir: string;
+  let rows: Repository<FileUpload>;
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { MAX_UPLOAD_BYTES: String(MAX_UPLOAD), SESSION_QUOTA_BYTES: String(QUOTA) });
+    uploadsDir = join(t.config.dataDir, 'uploads');
+    tmpDir = join(t.config.dataDir, 'tmp');
+    rows = t.app.get<Repository<FileUpload>>(getRepositoryToken(FileUpload));
+  });
+  afterAll(async () => { await t.close(); });
+
+  const stored = () => readdirSync(uploadsDir);
+  const temps = () => (existsSync(tmpDir) ? readdirSync(tmpDir) : []);
+
+  function upload(token: string, filename: string, content: Buffer | string, fields: Record<string, string> = {}) {
+    const { body, contentType } = multipart([
+      ...Object.entries(fields).map(([name, value]) => ({ name, value })),
+      { name: 'file', filename, value: typeof content === 'string' ? Buffer.from(content) : content },
+    ]);
+    return t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${token}`).set('Content-Type', contentType).send(body);
+  }
+
+  function download(token: string, id: string) {
+    return t.http().get(`/api/v1/files/${id}/content`).set('Authorization', `Bearer ${token}`).buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      });
+  }
+
+  /** A refusal must leave nothing behind: no row, no stored object, no temp file. */
+  async function expectNothingStored(sessionId: string, before: string[]) {
+    expect(await rows.countBy({ sessionId })).toBe(0);
+    expect(stored().sort()).toEqual(before.sort());
+    expect(temps()).toEqual([]);
+  }
+
+  describe('accepts each allowed type and returns its text', () => {
+    it.each([
+      ['notes.txt', 'Plain notes: remember the milk.', 'Plain notes: remember the milk.'],
+      ['README.md', '# Title\n\n<b>markup is just text</b>', '# Title\n\n<b>markup is just text</b>'],
+      ['script.py', 'def add(a, b):\n    return a + b\n', '```python\ndef add(a, b):\n    return a + b\n```'],
+      ['app.js', 'export const x = 1;', '```javascript\nexport const x = 1;\n```'],
+      ['data.json', '{"name":"Parley","tags":["a"]}', '```json\n{\n  "name": "Parley",\n  "tags": [\n    "a"\n  ]\n}\n```'],
+    ])('%s', async (filename, content, text) => {
+      const s = await t.newSession();
+      const res = await upload(s.token, filename, content).expect(201);
+      expect(res.body).toMatchObject({
+        file_id: expect.any(String), filename, file_type: filename.slice(filename.lastIndexOf('.')),
+        file_size: Buffer.byteLength(content), extracted_text: text, extracted_chars: text.length, token_count: expect.any(Number),
+      });
+      expect(res.body.pages).toBeUndefined();
+      expect(res.body.token_count).toBeGreaterThan(0);
+      const detail = await t.http().get(`/api/v1/files/${res.body.file_id}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+      expect(detail.body).toMatchObject({ file_id: res.body.file_id, extracted_text: text, message_id: null });
+      expect(temps()).toEqual([]);
+    });
+
+    it('a multi-page PDF, with its page count and every page\'s text', async () => {
+      const s = await t.newSession();
+      const res = await upload(s.token, 'lease.pdf', await makePdf(5)).expect(201);
+      expect(res.body).toMatchObject({ file_type: '.pdf', pages: 5 });
+      expect(res.body.extracted_text).toContain('Page 1: clause 0 of the lease');
+      expect(res.body.extracted_text).toContain('Page 5: clause 2 of the lease');
+    });
+
+    it('previews at most 2000 characters of a long text; GET has all of it', async () => {
+      const s = await t.newSession();
+      const long = 'word '.repeat(2000);
+      const res = await upload(s.token, 'long.txt', long).expect(201);
+      expect(res.body.extracted_text).toHaveLength(2000);
+      expect(res.body.extracted_chars).toBe(long.length);
+      const detail = await t.http().get(`/api/v1/files/${res.body.file_id}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+      expect(detail.body.extracted_text).toBe(long);
+    });
+  });
+
+  describe('refuses, with its code and nothing stored', () => {
+    it.each([
+      ['an encrypted PDF', 'secret.pdf', makeEncryptedPdf, 422, 'FILE_PROCESSING_ERROR', /encrypted/],
+      ['a broken PDF', 'broken.pdf', () => Promise.resolve(Buffer.from('%PDF-1.4\n%garbage that is not a document\n')), 422, 'FILE_PROCESSING_ERROR', /could not be read/],
+      ['an executable named .pdf', 'invoice.pdf', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /not a PDF/],
+      ['an executable named .txt', 'readme.txt', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /not a text file/],
+      ['invalid UTF-8 named .md', 'notes.md', () => Promise.resolve(Buffer.from([0x41, 0xc3, 0x28, 0x42])), 415, 'UNSUPPORTED_FILE_TYPE', /UTF-8/],
+      ['JSON that does not parse', 'data.json', () => Promise.resolve(Buffer.from('{"a": tru')), 415, 'UNSUPPORTED_FILE_TYPE', /not valid JSON/],
+      ['an SVG', 'logo.svg', () => Promise.resolve(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')), 415, 'UNSUPPORTED_FILE_TYPE', /\.svg are not accepted/],
+      ['an HTML page', 'page.html', () => Promise.resolve(Buffer.from('<html><script>alert(1)</script></html>')), 415, 'UNSUPPORTED_FILE_TYPE', /\.html/],
+      ['an executable', 'setup.exe', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /\.exe/],
+      ['a double extension', 'report.pdf.exe', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /\.exe/],
+      ['a name without extension', 'Makefile', () => Promise.resolve(Buffer.from('all:\n')), 415, 'UNSUPPORTED_FILE_TYPE', /\(none\)/],
+      ['an empty file', 'empty.txt', () => Promise.resolve(Buffer.alloc(0)), 400, 'VALIDATION_ERROR', /empty/],
+      ['an oversized upload', 'big.txt', () => Promise.resolve(Buffer.alloc(MAX_UPLOAD + 1, 'a')), 413, 'FILE_TOO_LARGE', /larger than the 1 MB limit/],
+    ])('%s', async (_case, filename, make, status, code, message) => {
+      const s = await t.newSession();
+      const before = stored();
+      const res = await upload(s.token, filename, await make()).expect(status);
+      expect(res.body.error.code).toBe(code);
+      expect(res.body.error.message).toMatch(message);
+      await expectNothingStored(s.id, before);
+    });
+
+    it('a file exactly at the size limit is accepted', async () => {
+      const s = await t.newSession();
+      await upload(s.token, 'edge.txt', Buffer.alloc(MAX_UPLOAD, 'b')).expect(201);
+    });
+
+    it('malformed multipart, a missing file, a second file or an unexpected field', async () => {
+      const s = await t.newSession();
+      const before = stored();
+      const post = () => t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${s.token}`);
+      const noBoundary = await post().set('Content-Type', 'multipart/form-data').send('x').expect(400);
+      expect(noBoundary.body.error.code).toBe('VALIDATION_ERROR');
+      const truncated = multipart([{ name: 'file', filename: 'a.txt', value: 'hello' }]);
+      await post().set('Content-Type', truncated.contentType).send(truncated.body.subarray(0, truncated.body.length - 20)).expect(400);
+      const noFile = multipart([{ name: 'conversation_id', value: '00000000-0000-4000-8000-000000000000' }]);
+      const missing = await post().set('Content-Type', noFile.contentType).send(noFile.body).expect(400);
+      expect(missing.body.error.message).toMatch(/file is required/);
+      await post().send({ file: 'not a file' }).expect(400);
+      const two = multipart([{ name: 'file', filename: 'a.txt', value: 'a' }, { name: 'file', filename: 'b.txt', value: 'b' }]);
+      expect((await post().set('Content-Type', two.contentType).send(two.body).expect(400)).body.error.code).toBe('VALIDATION_ERROR');
+      const other = multipart([{ name: 'attachment', filename: 'a.txt', value: 'a' }]);
+      await post().set('Content-Type', other.contentType).send(other.body).expect(400);
+      const unknown = multipart([{ name: 'admin', value: 'true' }, { name: 'file', filename: 'a.txt', value: 'a' }]);
+      await post().set('Content-Type', unknown.contentType).send(unknown.body).expect(400);
+      await expectNothingStored(s.id, before);
+    });
+
+    it('a client that aborts mid-upload leaves no temp file and the server keeps serving', async () => {
+      const s = await t.newSession();
+      const before = stored();
+      const { port } = t.app.getHttpServer().address() as AddressInfo;
+      const { body, contentType } = multipart([{ name: 'file', filename: 'half.txt', value: Buffer.alloc(600_000, 'x') }]);
+      await new Promise<void>((resolve) => {
+        const req = httpRequest({
+          host: '127.0.0.1', port, method: 'POST', path: '/api/v1/files/upload',
+          headers: { 'Content-Type': contentType, 'Content-Length': body.length, Authorization: `Bearer ${s.token}` },
+        });
+        req.on('error', () => resolve());
+        req.on('response', () => resolve());
+        req.write(body.subarray(0, 300_000), () => setTimeout(() => { req.destroy(); resolve(); }, 200));
+      });
+      for (let i = 0; i < 50 && temps().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await expectNothingStored(s.id, before);
+      await t.http().get('/api/v1/health').expect(200);
+      await upload(s.token, 'after.txt', 'still fine').expect(201);
+    });
+
+    it('a session_id other than the caller\'s, or another session\'s conversation', async () => {
+      const alice = await t.newSession();
+      const bob = await t.newSession();
+      const before = stored();
+      const wrongSession = await upload(alice.token, 'a.txt', 'x', { session_id: bob.id }).expect(404);
+      expect(wrongSession.body.error.code).toBe('SESSION_NOT_FOUND');
+      const bobs = await t.app.get(ConversationsService).create(bob.id, 'Bob\'s');
+      const wrongConversation = await upload(alice.token, 'a.txt', 'x', { conversation_id: bobs.id }).expect(404);
+      expect(wrongConversation.body.error.code).toBe('CONVERSATION_NOT_FOUND');
+      await upload(alice.token, 'a.txt', 'x', { session_id: alice.id }).expect(201);
+      expect(stored().length).toBe(before.length + 1);
+    });
+
+    it('over the session quota, counting identical content once', async () => {
+      const s = await t.newSession();
+      const bytes = (c: string, n = MAX_UPLOAD) => Buffer.alloc(n, c);
+      await upload(s.token, 'a.txt', bytes('a')).expect(201);
+      await upload(s.token, 'b.txt', bytes('b')).expect(201);
+      await upload(s.token, 'a-again.txt', bytes('a')).expect(201); // same bytes: no new space
+      await upload(s.token, 'c.txt', bytes('c', 0.75 * MAX_UPLOAD)).expect(201);
+      const before = stored();
+      const late = await upload(s.token, 'd.txt', bytes('d', MAX_UPLOAD / 2)).expect(413);
+      expect(late.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { quota_bytes: QUOTA, used_bytes: 2.75 * MAX_UPLOAD } });
+      expect(stored()).toEqual(before);
+      await upload(s.token, 'e.txt', bytes('e', MAX_UPLOAD / 4)).expect(201); // exactly full
+      // A full quota refuses before the body is even stored.
+      const early = await upload(s.token, 'f.txt', 'f').expect(413);
+      expect(early.body.error.code).toBe('QUOTA_EXCEEDED');
+      expect(temps()).toEqual([]);
+      expect(await rows.countBy({ sessionId: s.id })).toBe(5);
+    });
+  });
+
+  describe('names and paths', () => {
+    it.each([
+      ['../../../etc/passwd.txt', 'passwd.txt'],
+      ['..\\..\\boot.ini.md', 'boot.ini.md'],
+      ['tab\tand\u0085c1\u009bcontrols.txt', 'tabandc1controls.txt'],
+      ['invoice\u202Etxt.md', 'invoicetxt.md'],
+    ])('%j is kept only as the sanitized name %j', async (raw, clean) => {
+      const s = await t.newSession();
+      const res = await upload(s.token, raw, 'content').expect(201);
+      expect(res.body.filename).toBe(clean);
+      const row = await rows.findOneByOrFail({ id: res.body.file_id });
+      expect(row.storageKey).toMatch(new RegExp(`^${s.id}_[0-9a-f]{64}\\.(txt|md)$`));
+      expect(stored()).toContain(row.storageKey);
+      expect(existsSync(join(t.config.dataDir, 'etc'))).toBe(false);
+    });
+
+    it('refuses C0 control characters in the part header as malformed, storing nothing', async () => {
+      const s = await t.newSession();
+      const before = stored();
+      const res = await upload(s.token, 'bell\u0007and\u001bescape.txt', 'content').expect(400);
+      expect(res.body.error.code).toBe('VALIDATION_ERROR');
+      await expectNothingStored(s.id, before);
+    });
+
+    it('keeps UTF-8 names and sends them back RFC 6266-encoded, always as an attachment', async () => {
+      const s = await t.newSession();
+      const html = '<!doctype html><script>alert(document.cookie)</script>';
+      const res = await upload(s.token, 'résumé "final".md', html).expect(201);
+      expect(res.body.filename).toBe('résumé _final_.md');
+      expect(res.body.extracted_text).toBe(html);
+      const dl = await download(s.token, res.body.file_id).expect(200);
+      expect(dl.headers['content-type']).toBe('application/octet-stream');
+      expect(dl.headers['content-disposition']).toBe('attachment; filename="r_sum_ _final_.md"; filename*=UTF-8\'\'r%C3%A9sum%C3%A9%20_final_.md');
+      expect(dl.headers['x-content-type-options']).toBe('nosniff');
+      expect(dl.headers['content-security-policy']).toBe("default-src 'none'; sandbox");
+      expect((dl.body as Buffer).toString()).toBe(html);
+    });
+
+    it('answers ids that are not UUIDs with 400, not with a path lookup', async () => {
+      const s = await t.newSession();
+      for (const id of ['..%2F..%2Fetc%2Fpasswd', '%2e%2e', 'x'.repeat(40)]) {
+        await t.http().get(`/api/v1/files/${id}/content`).set('Authorization', `Bearer ${s.token}`).expect(400);
+      }
+    });
+  });
+
+  describe('ownership and lifecycle', () => {
+    it('another session\'s file is 404 exactly like a missing one, on every route', async () => {
+      const alice = await t.newSession();
+      const bob = await t.newSession();
+      const { body } = await upload(bob.token, 'bob.txt', 'Bob only').expect(201);
+      const missing = '00000000-0000-4000-8000-000000000000';
+      for (const [method, suffix] of [['get', ''], ['get', '/content'], ['delete', '']] as const) {
+        const other = await t.http()[method](`/api/v1/files/${body.file_id}${suffix}`).set('Authorization', `Bearer ${alice.token}`).expect(404);
+        const none = await t.http()[method](`/api/v1/files/${missing}${suffix}`).set('Authorization', `Bearer ${alice.token}`).expect(404);
+        expect(other.body.error.code).toBe('FILE_NOT_FOUND');
+        expect({ ...other.body.error, timestamp: 0, request_id: 0 }).toEqual({ ...none.body.error, timestamp: 0, request_id: 0 });
+      }
+      const list = await t.http().get('/api/v1/files').set('Authorization', `Bearer ${alice.token}`).expect(200);
+      expect(list.body.files).toEqual([]);
+      await t.http().get(`/api/v1/files/${body.file_id}`).set('Authorization', `Bearer ${bob.token}`).expect(200);
+    });
+
+    it('lists the session\'s files or one conversation\'s, newest first', async () => {
+      const s = await t.newSession();
+      const conv = await t.app.get(ConversationsService).create(s.id, 'Files');
+      const a = await upload(s.token, 'a.txt', 'alpha').expect(201);
+      const b = await upload(s.token, 'b.txt', 'beta', { conversation_id: conv.id }).expect(201);
+      const all = await t.http().get('/api/v1/files').set('Authorization', `Bearer ${s.token}`).expect(200);
+      expect(all.body.files.map((f: { file_id: string }) => f.file_id).sort()).toEqual([a.body.file_id, b.body.file_id].sort());
+      expect(all.body.files[0]).not.toHaveProperty('extracted_text');
+      const one = await t.http().get(`/api/v1/files?conversation_id=${conv.id}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+      expect(one.body.files).toEqual([expect.objectContaining({ file_id: b.body.file_id, conversation_id: conv.id, filename: 'b.txt' })]);
+      const other = await t.newSession();
+      await t.http().get(`/api/v1/files?conversation_id=${conv.id}`).set('Authorization', `Bearer ${other.token}`).expect(404);
+    });
+
+    it('stores identical content once and deletes the bytes with the last row that refers to them', async () => {
+      const s = await t.newSession();
+      const first = await upload(s.token, 'one.txt', 'same bytes').expect(201);
+      const second = await upload(s.token, 'two.txt', 'same bytes').expect(201);
+      const key = (await rows.findOneByOrFail({ id: first.body.file_id })).storageKey;
+      expect((await rows.findOneByOrFail({ id: second.body.file_id })).storageKey).toBe(key);
+      expect(stored().filter((k) => k === key)).toHaveLength(1);
+      await t.http().delete(`/api/v1/files/${first.body.file_id}`).set('Authorization', `Bearer ${s.token}`).expect(204);
+      expect(stored()).toContain(key);
+      const dl = await download(s.token, second.body.file_id).expect(200);
+      expect((dl.body as Buffer).toString()).toBe('same bytes');
+      await t.http().delete(`/api/v1/files/${second.body.file_id}`).set('Authorization', `Bearer ${s.token}`).expect(204);
+      expect(stored()).not.toContain(key);
+      await t.http().get(`/api/v1/files/${second.body.file_id}`).set('Authorization', `Bearer ${s.token}`).expect(404);
+    });
+
+    it('sweeps bytes that no row refers to any more (e.g. after a session purge)', async () => {
+      const s = await t.newSession();
+      const res = await upload(s.token, 'purged.txt', 'soon gone').expect(201);
+      const key = (await rows.findOneByOrFail({ id: res.body.file_id })).storageKey;
+      await rows.delete({ sessionId: s.id }); // what the session purge's cascade does
+      const files = t.app.get(FilesService);
+      expect(await files.sweepOrphans(60_000)).toBe(0); // too young: left alone
+      expect(stored()).toContain(key);
+      expect(await files.sweepOrphans(-1)).toBeGreaterThanOrEqual(1);
+      expect(stored()).not.toContain(key);
+    });
+
+    it('keeps serving other requests while a large PDF is extracted', async () => {
+      const s = await t.newSession();
+      const pdf = await makePdf(100, 40);
+      const delay = monitorEventLoopDelay({ resolution: 10 });
+      delay.enable();
+      const started = performance.now();
+      const uploading = upload(s.token, 'big.pdf', pdf).then((res) => ({ res, ms: performance.now() - started }));
+      let served = 0;
+      let done = false;
+      void uploading.finally(() => { done = true; });
+      while (!done) {
+        await t.http().get('/api/v1/health/live').expect(200);
+        served++;
+      }
+      const { res, ms } = await uploading;
+      delay.disable();
+      expect(res.status).toBe(201);
+      expect(res.body.pages).toBe(100);
+      const max = delay.max / 1e6;
+      console.info(`upload of a 100-page PDF: ${ms.toFixed(0)} ms; ${served} other requests served meanwhile; event-loop delay p99 ${(delay.percentile(99) / 1e6).toFixed(1)} ms, max ${max.toFixed(1)} ms`);
+      expect(served).toBeGreaterThan(3);
+      // The loop is never blocked for anything like the extraction's duration.
+      expect(max).toBeLessThan(Math.max(150, ms / 4));
+    });
+  });
+
+  describe('the chat seam', () => {
+    it('validates ownership without writing, then attaches files to a message', async () => {
+      const alice = await t.newSession();
+      const bob = await t.newSession();
+      const files = t.app.get(FilesService);
+      const conversations = t.app.get(ConversationsService);
+      const mine = await upload(alice.token, 'ctx.md', '# Context').expect(201);
+      const bobs = await upload(bob.token, 'bob.md', '# Bob').expect(201);
+      await expect(files.validate(alice.id, [mine.body.file_id, bobs.body.file_id])).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+      await expect(files.validate(alice.id, ['00000000-0000-4000-8000-000000000000'])).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
+      await expect(files.validate(alice.id, [mine.body.file_id, mine.body.file_id])).resolves.toBeUndefined();
+
+      const conv = await conversations.create(alice.id);
+      const [first] = await conversations.appendMessages(conv.id, [{ role: 'user', content: 'read this', status: 'complete' }]);
+      const attached = await files.attach(alice.id, [mine.body.file_id], conv.id, first.id);
+      expect(attached).toEqual([{ id: mine.body.file_id, filename: 'ctx.md', fileType: '.md', extractedText: '# Context', tokenCount: expect.any(Number) }]);
+      expect(await rows.findOneByOrFail({ id: mine.body.file_id })).toMatchObject({ messageId: first.id, conversationId: conv.id });
+
+      // The same file sent again with a later message: the first message keeps it too.
+      const [second] = await conversations.appendMessages(conv.id, [{ role: 'user', content: 'again', status: 'complete' }]);
+      const again = await files.attach(alice.id, [mine.body.file_id], conv.id, second.id);
+      expect(again[0].id).not.toBe(mine.body.file_id);
+      expect((await conversations.attachments([first.id, second.id])).map((a) => a.messageId).sort()).toEqual([first.id, second.id].sort());
+    });
+  });
+});

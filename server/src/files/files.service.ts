@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { In, IsNull, type Repository } from 'typeorm';
+import type { AttachedFile, ChatAttachments } from '../chat/chat-attachments.js';
+import { AppException } from '../common/app.exception.js';
+import { ErrorCode } from '../common/error-code.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { FileScanner } from './file-scanner.js';
+import { FileStorage, StoredObjectMissing, storageKeyFor } from './file-storage.js';
+import { FileUpload } from './file-upload.entity.js';
+import type { ListFilesQueryDto, UploadFileDto } from './file.dto.js';
+import { fileExtension, sanitizeFilename } from './filename-sanitizer.js';
+import { KeyedLock } from './keyed-lock.js';
+import type { ReceivedUpload } from './temp-upload-storage.js';
+import { TextExtractor } from './text-extractor.js';
+
+/** The PDF header may follow a little junk (the PDF reference allows it within the first KiB). */
+function looksLikePdf(head: Buffer): boolean {
+  return head.subarray(0, 1024).includes('%PDF-');
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MB`;
+}
+
+const notFound = (): AppException => new AppException(ErrorCode.FileNotFound, 'File not found');
+
+/**
+ * Uploaded files: validation, quota, scanning, extraction, storage and their rows.
+ * Bytes are stored once per (session, content, type) and shared by every row that refers to
+ * them; they are deleted when the last such row goes (or by the orphan sweep).
+ */
+@Injectable()
+export class FilesService implements ChatAttachments {
+  private readonly logger = new Logger(FilesService.name);
+  private readonly locks = new KeyedLock();
+
+  constructor(
+    @InjectRepository(FileUpload) private readonly repo: Repository<FileUpload>,
+    private readonly conversations: ConversationsService,
+    private readonly storage: FileStorage,
+    private readonly extractor: TextExtractor,
+    private readonly scanner: FileScanner,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  /** Whether an upload of this (sanitized) name's type is accepted at all: checked before any byte is stored. */
+  assertAllowedType(originalName: string): string {
+    const ext = fileExtension(sanitizeFilename(originalName));
+    if (!ext || !this.config.limits.allowedExtensions.includes(ext)) {
+      throw new AppException(ErrorCode.UnsupportedFileType,
+        `Files of type ${ext || '(none)'} are not accepted; allowed: ${this.config.limits.allowedExtensions.join(' ')}`,
+        { allowed_extensions: this.config.limits.allowedExtensions });
+    }
+    return ext;
+  }
+
+  /** Refuses early when the session's quota is already used up, before the upload is received. */
+  async assertQuotaLeft(sessionId: string): Promise<void> {
+    const used = await this.usage(sessionId);
+    if (used >= this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used);
+  }
+
+  /**
+   * Validates, scans, extracts and stores a received upload. The temp file is gone afterwards
+   * whatever happens (moved into storage, or removed).
+   */
+  async upload(sessionId: string, file: ReceivedUpload | undefined, body: UploadFileDto): Promise<FileUpload> {
+    if (!file) {
+      throw new AppException(ErrorCode.ValidationError, 'file is required (a multipart/form-data part named "file")',
+        { fields: [{ field: 'file', errors: ['file is required'] }] });
+    }
+    try {
+      if (body.session_id !== undefined && body.session_id !== sessionId) {
+        throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
+      }
+      if (body.conversation_id) await this.conversations.findOwned(sessionId, body.conversation_id);
+      const filename = sanitizeFilename(file.originalname);
+      const fileType = this.assertAllowedType(filename);
+      if (file.size === 0) throw new AppException(ErrorCode.ValidationError, 'The file is empty');
+      const storageKey = storageKeyFor(sessionId, file.sha256, fileType);
+      await this.assertFitsQuota(sessionId, storageKey, file.size);
+
+      const bytes = await this.readTemp(file.path, file.size);
+      if (fileType === '.pdf' && !looksLikePdf(bytes)) {
+        throw new AppException(ErrorCode.UnsupportedFileType, 'The file is not a PDF (no PDF header)');
+      }
+      await this.scanner.scan(file.path);
+      const extraction = await this.extractor.extract(bytes, fileType);
+
+      const row = this.repo.create({
+        id: randomUUID(), sessionId, conversationId: body.conversation_id ?? null, messageId: null,
+        filename, fileType, fileSize: file.size, storageKey, sha256: file.sha256,
+        extractedText: extraction.text, tokenCount: extraction.tokenCount, pages: extraction.pages, createdAt: new Date(),
+      });
+      await this.locks.run(storageKey, async () => {
+        // The row first: bytes without a row could be swept, a row never points at nothing for long.
+        await this.repo.insert(row);
+        try {
+          await this.storage.put(storageKey, file.path);
+        } catch (err) {
+          await this.repo.delete({ id: row.id });
+          throw err;
+        }
+      });
+      return row;
+    } finally {
+      await rm(file.path, { force: true });
+    }
+  }
+
+  async findOwned(sessionId: string, id: string): Promise<FileUpload> {
+    const row = await this.repo.findOneBy({ id, sessionId });
+    if (!row) throw notFound();
+    return row;
+  }
+
+  /** The caller's files, newest first; only one conversation's when asked (which must be theirs). */
+  async list(sessionId: string, query: ListFilesQueryDto): Promise<FileUpload[]> {
+    if (query.session_id !== undefined && query.session_id !== sessionId) {
+      throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
+    }
+    if (query.conversation_id) await this.conversations.findOwned(sessionId, query.conversation_id);
+    return this.repo.find({
+      // The extracted text can be megabytes per file: listing never loads it.
+      select: {
+        id: true, sessionId: true, conversationId: true, messageId: true, filename: true, fileType: true,
+        fileSize: true, tokenCount: true, pages: true, createdAt: true,
+      },
+      where: query.conversation_id ? { sessionId, conversationId: query.conversation_id } : { sessionId },
+      order: { createdAt: 'DESC', id: 'DESC' },
+      take: 1000,
+    });
+  }
+
+  /** The stored bytes of one of the caller's files. */
+  async openContent(sessionId: string, id: string): Promise<{ file: FileUpload; stream: Readable; size: number }> {
+    const file = await this.findOwned(sessionId, id);
+    try {
+      return { file, ...(await this.storage.open(file.storageKey)) };
+    } catch (err) {
+      if (!(err instanceof StoredObjectMissing)) throw err;
+      this.logger.error({ fileId: id }, 'file row without stored bytes');
+      throw notFound();
+    }
+  }
+
+  /** Deletes the row, and the bytes once no other row refers to them. */
+  async remove(sessionId: string, id: string): Promise<void> {
+    const row = await this.findOwned(sessionId, id);
+    await this.locks.run(row.storageKey, async () => {
+      await this.repo.delete({ id: row.id });
+      await this.deleteIfUnreferenced(row.storageKey);
+    });
+  }
+
+  /**
+   * Chat seam: every id must be one of the session's files (another session's is reported
+   * exactly like a missing one). Writes nothing.
+   */
+  async validate(sessionId: string, fileIds: string[]): Promise<void> {
+    await this.ownedRows(sessionId, fileIds);
+  }
+
+  /**
+   * Chat seam: links the files to a user message (and its conversation) and returns their text,
+   * in the order given. A file already attached to another message is attached again as a new
+   * row sharing the same stored bytes, so the earlier message keeps showing it.
+   */
+  async attach(sessionId: string, fileIds: string[], conversationId: string, messageId: string): Promise<AttachedFile[]> {
+    const rows = await this.ownedRows(sessionId, fileIds);
+    const attached: AttachedFile[] = [];
+    for (const row of rows) {
+      let linked = row;
+      if (row.messageId === null || row.messageId === messageId) {
+        // Only claim a row that is still free: a concurrent attach may have taken it meanwhile.
+        const claim = await this.repo.update({ id: row.id, messageId: row.messageId ?? IsNull() }, { conversationId, messageId });
+        if (claim.affected) linked = { ...row, conversationId, messageId };
+        else linked = await this.cloneFor(row, conversationId, messageId);
+      } else {
+        linked = await this.cloneFor(row, conversationId, messageId);
+      }
+      attached.push({
+        id: linked.id, filename: linked.filename, fileType: linked.fileType,
+        extractedText: linked.extractedText, tokenCount: linked.tokenCount,
+      });
+    }
+    return attached;
+  }
+
+  /**
+   * Deletes stored objects no row refers to, older than the grace period (a session purge
+   * cascades to rows but cannot reach the bytes). Returns how many were deleted.
+   */
+  async sweepOrphans(graceMs: number): Promise<number> {
+    const cutoff = Date.now() - graceMs;
+    let deleted = 0;
+    let batch: string[] = [];
+    const flush = async (): Promise<void> => {
+      const keys = batch;
+      batch = [];
+      const referenced = new Set((await this.repo.find({ select: { storageKey: true }, where: { storageKey: In(keys) } }))
+        .map((r) => r.storageKey));
+      for (const key of keys) {
+        if (referenced.has(key)) continue;
+        if (await this.locks.run(key, () => this.deleteIfUnreferenced(key))) deleted++;
+      }
+    };
+    for await (const object of this.storage.list()) {
+      if (object.modifiedAt.getTime() >= cutoff) continue;
+      batch.push(object.key);
+      if (batch.length >= 200) await flush();
+    }
+    if (batch.length > 0) await flush();
+    return deleted;
+  }
+
+  /** Bytes the session's stored objects take (each object once, however many rows share it). */
+  async usage(sessionId: string): Promise<number> {
+    const rows = await this.repo.createQueryBuilder('f')
+      .select('f.file_path', 'key').addSelect('MAX(f.file_size)', 'size')
+      .where('f.session_id = :sessionId', { sessionId })
+      .groupBy('f.file_path')
+      .getRawMany<{ key: string; size: number | string }>();
+    return rows.reduce((sum, r) => sum + Number(r.size), 0);
+  }
+
+  private async assertFitsQuota(sessionId: string, storageKey: string, size: number): Promise<void> {
+    // The same content uploaded again by the session takes no new space.
+    if (await this.repo.existsBy({ sessionId, storageKey })) return;
+    const used = await this.usage(sessionId);
+    if (used + size > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used);
+  }
+
+  private quotaExceeded(used: number): AppException {
+    const quota = this.config.limits.sessionQuotaBytes;
+    return new AppException(ErrorCode.QuotaExceeded,
+      `This upload would exceed the ${megabytes(quota)} storage quota of your session (${megabytes(used)} used); delete some files first`,
+      { quota_bytes: quota, used_bytes: used });
+  }
+
+  private async readTemp(path: string, size: number): Promise<Buffer> {
+    // Never more than multer let through, whatever happened to the file meanwhile.
+    const handle = await open(path, 'r');
+    try {
+      const buffer = Buffer.alloc(Math.min(size, this.config.limits.maxUploadBytes));
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+      return buffer.subarray(0, bytesRead);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  private async ownedRows(sessionId: string, fileIds: string[]): Promise<FileUpload[]> {
+    const ids = [...new Set(fileIds)];
+    if (ids.length === 0) return [];
+    const rows = await this.repo.findBy({ id: In(ids), sessionId });
+    if (rows.length !== ids.length) throw notFound();
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id)!);
+  }
+
+  private cloneFor(row: FileUpload, conversationId: string, messageId: string): Promise<FileUpload> {
+    return this.locks.run(row.storageKey, async () => {
+      // Deleted meanwhile: its bytes may be gone too, so nothing may point at them again.
+      if (!(await this.repo.existsBy({ id: row.id }))) throw notFound();
+      const clone = this.repo.create({ ...row, id: randomUUID(), conversationId, messageId, createdAt: new Date() });
+      await this.repo.insert(clone);
+      return clone;
+    });
+  }
+
+  private async deleteIfUnreferenced(storageKey: string): Promise<boolean> {
+    if (await this.repo.existsBy({ storageKey })) return false;
+    await this.storage.delete(storageKey);
+    return true;
+  }
+}

@@ -1,0 +1,106 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type CallHandler, type ExecutionContext, HttpException, HttpStatus, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
+import { FileInterceptor } from '@nestjs/platform-express';
+import type { Request } from 'express';
+import type { Options } from 'multer';
+import { catchError, defer, finalize, type Observable } from 'rxjs';
+import { AppException } from '../common/app.exception.js';
+import { ErrorCode } from '../common/error-code.js';
+import type { AppRequest } from '../common/request-context.js';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { FilesService } from './files.service.js';
+import { type ReceivedUpload, TempUploadStorage } from './temp-upload-storage.js';
+
+/** The multipart part that carries the file. */
+export const FILE_FIELD = 'file';
+
+type UploadRequest = AppRequest & { file?: ReceivedUpload };
+
+/** What multer may accept from one upload request: one file, a couple of short text fields. */
+export function uploadLimits(maxUploadBytes: number): NonNullable<Options['limits']> {
+  return { fileSize: maxUploadBytes, files: 1, fields: 4, fieldNameSize: 64, fieldSize: 256, parts: 6, headerPairs: 20 };
+}
+
+async function removeTemp(req: UploadRequest): Promise<void> {
+  const path = req.file?.path;
+  if (path) await rm(path, { force: true });
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MB`;
+}
+
+/**
+ * Receives the multipart upload with multer (via Nest's FileInterceptor): the size limit is
+ * enforced while the body streams in, the type and the quota are checked before any byte is
+ * written, and multer's errors leave as our error envelope. Whatever the route does, the temp
+ * file is removed once the request is over.
+ */
+@Injectable()
+export class UploadInterceptor implements NestInterceptor {
+  private readonly multer: NestInterceptor;
+  private readonly maxUploadBytes: number;
+
+  constructor(@Inject(APP_CONFIG) config: AppConfig, private readonly files: FilesService) {
+    this.maxUploadBytes = config.limits.maxUploadBytes;
+    const Multer = FileInterceptor(FILE_FIELD, {
+      storage: new TempUploadStorage(join(config.dataDir, 'tmp')),
+      limits: uploadLimits(config.limits.maxUploadBytes),
+      // Browsers send UTF-8 names; busboy would read them as Latin-1.
+      defParamCharset: 'utf8',
+      fileFilter: (req: Request, file: Express.Multer.File, accept: (error: Error | null, acceptFile: boolean) => void) => {
+        const sessionId = (req as UploadRequest).auth?.sessionId;
+        try {
+          this.files.assertAllowedType(file.originalname);
+        } catch (err) {
+          accept(err as Error, false);
+          return;
+        }
+        if (!sessionId) {
+          accept(new AppException(ErrorCode.Unauthorized, 'Sign in first'), false);
+          return;
+        }
+        this.files.assertQuotaLeft(sessionId).then(() => accept(null, true), (err: Error) => accept(err, false));
+      },
+    });
+    this.multer = new Multer();
+  }
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    const req = context.switchToHttp().getRequest<UploadRequest>();
+    let handled: Observable<unknown>;
+    try {
+      handled = await this.multer.intercept(context, next) as Observable<unknown>;
+    } catch (err) {
+      throw this.translate(err);
+    }
+    return handled.pipe(
+      // On an error (e.g. the body failed validation) the temp file is gone before the answer leaves.
+      catchError((err: unknown) => defer(async () => {
+        await removeTemp(req);
+        throw err;
+      })),
+      // And if the client is gone before the route finished.
+      finalize(() => void removeTemp(req)),
+    );
+  }
+
+  /** Multer's and busboy's errors, as the codes the API promises. */
+  private translate(err: unknown): unknown {
+    if (err instanceof AppException) return err;
+    if (err instanceof HttpException) {
+      if (err.getStatus() === Number(HttpStatus.PAYLOAD_TOO_LARGE)) {
+        return new AppException(ErrorCode.FileTooLarge, `The file is larger than the ${megabytes(this.maxUploadBytes)} limit`,
+          { max_bytes: this.maxUploadBytes });
+      }
+      const reason = err.message.replace(/^Multipart: /, '');
+      return new AppException(ErrorCode.ValidationError, `Malformed upload: ${reason}`);
+    }
+    // The client went away mid-upload: nobody will read this answer, and it is not our error.
+    if (err instanceof Error && /^Request (aborted|closed)$/.test(err.message)) {
+      return new AppException(ErrorCode.ValidationError, 'Upload aborted');
+    }
+    return err;
+  }
+}
