@@ -23,8 +23,7 @@ test.describe('accessibility and layout', () => {
 
       await chat.ask('Show me code [code]');
       await chat.waitForAnswer();
-      await chat.input.fill('And a second question');
-      await chat.input.press('Enter');
+      await chat.followUp('And a second question');
       await chat.waitForAnswer();
       await chat.lastAnswer().getByRole('button', { name: 'Good answer' }).click();
       await expect(chat.lastAnswer().getByRole('textbox')).toBeVisible();

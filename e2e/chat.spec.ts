@@ -16,8 +16,6 @@ test.describe('chatting', () => {
     await expect(chat.input).toHaveValue('');
     await expect(chat.userMessages.first()).toContainText('Hi there\nsecond line');
 
-    // The Stop button is there while it streams, and the text grows.
-    await expect(chat.stop).toBeVisible();
     const answer = await chat.waitForAnswer();
     await expect(answer).toContainText('Hello! You said: Hi there');
     await expect(chat.send).toBeVisible();
@@ -58,7 +56,10 @@ test.describe('chatting', () => {
     await chat.open();
     await chat.ask('Count slowly [slow]');
     const answer = chat.lastAnswer();
+    // Token by token: the first words are there while the last one is not yet.
     await expect(answer).toContainText('w03');
+    await expect(answer).not.toContainText('w60');
+    await expect(answer).toHaveAttribute('aria-busy', 'true');
     await chat.stop.click();
     await chat.waitForAnswer('stopped');
     await expect(answer.getByText('Stopped', { exact: true })).toBeVisible();
@@ -66,8 +67,7 @@ test.describe('chatting', () => {
     expect(partial).toMatch(/^w01 w02 w03/);
     expect(partial).not.toContain('w60');
 
-    await chat.input.fill('Again slowly [slow] with Esc');
-    await chat.input.press('Enter');
+    await chat.followUp('Again slowly [slow] with Esc');
     await expect(chat.lastAnswer()).toContainText('w02');
     await page.keyboard.press('Escape');
     await chat.waitForAnswer('stopped');
@@ -121,15 +121,15 @@ test.describe('chatting', () => {
     await chat.ask('Message 1 [long]');
     await chat.waitForAnswer();
     for (let i = 2; i <= 26; i++) {
-      await chat.input.fill(`Message ${i}`);
-      await chat.input.press('Enter');
+      await chat.followUp(`Message ${i}`);
       await chat.waitForAnswer();
+      await expect(chat.lastAnswer()).toContainText(`You said: Message ${i}`);
     }
     await page.reload();
-    // 52 messages; the first page holds the latest 50.
+    // 52 messages; the first page holds the latest 50, so the first question is not there yet.
     await expect(chat.userMessages.last()).toContainText('Message 26');
     await expect(chat.userMessages.last()).toBeInViewport();
-    await expect(chat.userMessages).toHaveCount(24);
+    await expect(chat.userMessages).toHaveCount(25);
     await page.locator('.scroller').evaluate((el) => el.scrollTo({ top: 0 }));
     await expect(chat.userMessages).toHaveCount(26);
     await expect(chat.userMessages.first()).toContainText('Message 1 [long]');

@@ -1,4 +1,4 @@
-import { expect, test } from './support/fixtures';
+import { allowConsoleErrors, expect, test } from './support/fixtures';
 
 test.describe('conversations sidebar', () => {
   test('new chat, switch, back/forward, rename inline and delete with confirmation', async ({ chat, page }) => {
@@ -57,6 +57,7 @@ test.describe('conversations sidebar', () => {
     await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
     // The open conversation was deleted: back to a new chat.
     await expect(page).toHaveURL(/\/$/);
+    allowConsoleErrors(page, /status of 404/);
     await page.goto(alphaUrl);
     await expect(page.getByRole('heading', { name: 'Conversation not found' })).toBeVisible();
   });

@@ -9,7 +9,7 @@ test.describe('attachments', () => {
     await page.getByRole('button', { name: 'Attach file', exact: true }).click();
     await (await chooser).setFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from(content) });
 
-    const tray = page.getByRole('list', { name: 'Attached files' });
+    const tray = page.getByRole('list', { name: 'Files to send' });
     const chip = tray.getByRole('listitem').filter({ hasText: 'notes.txt' });
     await expect(chip).toContainText(`${content.length} B`);
     await page.getByRole('button', { name: 'Show text of notes.txt' }).click();

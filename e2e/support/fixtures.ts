@@ -30,6 +30,14 @@ export class ChatPage {
     await expect(this.page).toHaveURL(/\/c\/[0-9a-f-]{36}$/);
   }
 
+  /** Sends another message in the open conversation; resolves once it is shown (not just typed). */
+  async followUp(text: string): Promise<void> {
+    const count = await this.userMessages.count();
+    await this.input.fill(text);
+    await this.input.press('Enter');
+    await expect(this.userMessages).toHaveCount(count + 1);
+  }
+
   lastAnswer(): Locator {
     return this.answers.last();
   }

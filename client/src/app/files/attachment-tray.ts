@@ -9,7 +9,7 @@ import { formatBytes } from './format-bytes';
   changeDetection: ChangeDetectionStrategy.OnPush,
   imports: [Icon],
   template: `
-    <ul class="tray" aria-label="Attached files">
+    <ul class="tray" aria-label="Files to send">
       @for (item of attachments(); track item.localId) {
         <li class="chip" [class.chip-failed]="item.state === 'failed'" [class.chip-uploading]="item.state === 'uploading'">
           <app-icon [name]="item.state === 'failed' ? 'alert' : 'file'" />
