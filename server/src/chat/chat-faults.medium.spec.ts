@@ -1,7 +1,7 @@
 import { dialects } from '../testing/dialects.js';
 import { FALLBACK_TEXTS } from './fallback-texts.js';
-import { type ChatHarness, createChatHarness } from './testing/chat-harness.js';
-import { type ReceivedEvent, tokensOf } from './testing/sse-client.js';
+import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
+import { type ReceivedEvent, tokensOf } from '../testing/sse-client.js';
 
 const TOKENS = ['Alpha ', 'beta ', 'gamma ', 'delta ', 'epsilon'];
 
@@ -21,7 +21,7 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     expect(conn.status).toBe(200);
     const final = events.at(-1)!.data;
     expect(final.finished).toBe(true);
-    const row = await h.message(events[0]!.data.message_id as string);
+    const row = await h.message(events[0].data.message_id as string);
     return { events, final, row };
   }
 
@@ -161,7 +161,7 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     await conn.all();
     expect(tokensOf(conn.events)).toBe(TOKENS.join(''));
     // Each token arrived on its own, about one delay after the previous one (not all at the end).
-    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]);
     expect(Math.min(...gaps)).toBeGreaterThan(60);
   });
 });

@@ -3,8 +3,8 @@ import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { FALLBACK_TEXTS } from './fallback-texts.js';
 import { GenerationService } from './generation.service.js';
 import { OFFLINE_MODEL } from './providers/offline-chat.provider.js';
-import { type ChatHarness, createChatHarness } from './testing/chat-harness.js';
-import { SseConnection, tokensOf } from './testing/sse-client.js';
+import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
+import { SseConnection, tokensOf } from '../testing/sse-client.js';
 
 function urlOf(t: TestApp): string {
   const address = t.app.getHttpServer().address() as { port: number };
@@ -23,7 +23,7 @@ describe.each(dialects())('offline provider and chat rate limit on %s', (dialect
     const conn = SseConnection.open(`${urlOf(t)}/api/v1/chat`, { method: 'POST', body: { message: 'Ping from the test' }, headers: { authorization: `Bearer ${s.token}` } });
     const events = await conn.all();
     expect(conn.status).toBe(200);
-    expect(events[0]!.data).toMatchObject({ type: 'start', provider: 'offline', model: OFFLINE_MODEL });
+    expect(events[0].data).toMatchObject({ type: 'start', provider: 'offline', model: OFFLINE_MODEL });
     const text = tokensOf(events);
     expect(text).toContain('Offline demo mode');
     expect(text).toContain('OPENAI_API_KEY');
@@ -70,7 +70,7 @@ describe.each(dialects())('shutdown drain on %s', (dialect) => {
     const [q, e] = await Promise.all([quick.all(), endless.all()]);
     expect(q.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
     expect(e.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted', code: 'SERVICE_UNAVAILABLE', error: FALLBACK_TEXTS.openaiUnavailable });
-    const row = await h.message(e[0]!.data.message_id as string);
+    const row = await h.message(e[0].data.message_id as string);
     expect(row).toMatchObject({ status: 'interrupted', content: tokensOf(e), leaseExpiresAt: null });
     expect(row.content.length).toBeGreaterThan(0);
   });

@@ -2,8 +2,8 @@ import { ConversationsService } from '../conversations/conversations.service.js'
 import { dialects } from '../testing/dialects.js';
 import { FALLBACK_TEXTS } from './fallback-texts.js';
 import { GenerationService } from './generation.service.js';
-import { type ChatHarness, createChatHarness, UPSTREAM_KEY } from './testing/chat-harness.js';
-import { SseConnection, tokensOf } from './testing/sse-client.js';
+import { type ChatHarness, createChatHarness, UPSTREAM_KEY } from '../testing/chat-harness.js';
+import { SseConnection, tokensOf } from '../testing/sse-client.js';
 
 const words = (n: number, prefix = 'w'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i} `);
 
@@ -25,13 +25,13 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(conn.headers['cache-control']).toBe('no-cache');
     expect(conn.headers['x-accel-buffering']).toBe('no');
     expect(events.map((e) => e.id)).toEqual(events.map((_, i) => i));
-    const start = events[0]!.data;
+    const start = events[0].data;
     expect(start).toEqual({
       type: 'start', conversation_id: expect.any(String), user_message_id: expect.any(String), message_id: expect.any(String),
       provider: 'openai', model: 'fake-model', finished: false,
     });
     expect(tokensOf(events)).toBe('Hello, world!');
-    expect(events[1]!.data).toEqual({ type: 'token', token: 'Hel', finished: false, timestamp: expect.any(String) });
+    expect(events[1].data).toEqual({ type: 'token', token: 'Hel', finished: false, timestamp: expect.any(String) });
     const done = events.at(-1)!.data;
     expect(done).toEqual({
       type: 'done', finished: true, message_id: start.message_id, status: 'complete', finish_reason: 'stop',
@@ -54,22 +54,22 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     h.fake.on('secret check', { tokens: ['ok'] });
     await h.send(alice.token, { message: 'secret check' }, { cookie: alice.cookie }).all();
     const [upstream] = h.fake.requestsFor('secret check');
-    expect(upstream!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
-    expect(upstream!.headers.cookie).toBeUndefined();
-    const everything = JSON.stringify({ headers: upstream!.headers, body: upstream!.body });
+    expect(upstream.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+    expect(upstream.headers.cookie).toBeUndefined();
+    const everything = JSON.stringify({ headers: upstream.headers, body: upstream.body });
     expect(everything).not.toContain(alice.token);
     expect(everything).not.toContain(alice.cookie.split('=')[1]);
-    expect(upstream!.body).toMatchObject({ model: 'fake-model', stream: true });
-    expect(upstream!.body.messages![0]).toEqual({ role: 'system', content: h.t.config.llm.systemPrompt });
+    expect(upstream.body).toMatchObject({ model: 'fake-model', stream: true });
+    expect(upstream.body.messages![0]).toEqual({ role: 'system', content: h.t.config.llm.systemPrompt });
   });
 
   it('sends the conversation history with the next message', async () => {
     h.fake.on('first question', { tokens: ['first answer'] });
     const first = await h.send(alice.token, { message: 'first question' }).all();
-    const conversationId = first[0]!.data.conversation_id as string;
+    const conversationId = first[0].data.conversation_id as string;
     await h.send(alice.token, { message: 'second question', conversation_id: conversationId }).all();
     const [req] = h.fake.requestsFor('second question');
-    expect(req!.body.messages).toEqual([
+    expect(req.body.messages).toEqual([
       { role: 'system', content: expect.any(String) },
       { role: 'user', content: 'first question' },
       { role: 'assistant', content: 'first answer' },
@@ -81,7 +81,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     h.fake.on('long story', { tokens: words(200), tokenDelayMs: 30 });
     const conn = h.send(alice.token, { message: 'long story' });
     await conn.until((e) => e.filter((x) => x.data.type === 'token').length >= 3);
-    const id = conn.events[0]!.data.message_id as string;
+    const id = conn.events[0].data.message_id as string;
     const began = Date.now();
     const res = await h.t.http().post(`/api/v1/chat/streams/${id}/stop`).set('Authorization', `Bearer ${alice.token}`).expect(200);
     expect(Date.now() - began).toBeLessThan(1000);
@@ -100,7 +100,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     h.fake.on('disconnect me', { tokens, tokenDelayMs: 10 });
     const conn = h.send(alice.token, { message: 'disconnect me' });
     await conn.until((e) => e.some((x) => x.data.type === 'token'));
-    const id = conn.events[0]!.data.message_id as string;
+    const id = conn.events[0].data.message_id as string;
     conn.destroy();
     const row = await h.waitForRow(id, (m) => m.status !== 'streaming');
     expect(row).toMatchObject({ status: 'complete', content: tokens.join('') });
@@ -113,11 +113,11 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     await a.until((e) => e.length >= 4);
     a.destroy();
     const seen = a.events.slice(0, 4);
-    const id = seen[0]!.data.message_id as string;
+    const id = seen[0].data.message_id as string;
     const b = h.get(alice.token, `/api/v1/chat/streams/${id}`, { 'last-event-id': String(seen.at(-1)!.id) });
     const rest = await b.all();
     expect(b.status).toBe(200);
-    expect(rest[0]!.id).toBe(4);
+    expect(rest[0].id).toBe(4);
     const all = [...seen, ...rest];
     expect(all.map((e) => e.id)).toEqual(all.map((_, i) => i));
     expect(tokensOf(all)).toBe(tokens.join(''));
@@ -129,7 +129,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     h.fake.on('two listeners', { tokens, tokenDelayMs: 10 });
     const a = h.send(alice.token, { message: 'two listeners' });
     await a.until((e) => e.length >= 2);
-    const id = a.events[0]!.data.message_id as string;
+    const id = a.events[0].data.message_id as string;
     const b = h.get(alice.token, `/api/v1/chat/streams/${id}`);
     const [ea, eb] = await Promise.all([a.all(), b.all()]);
     expect(eb).toEqual(ea);
@@ -144,14 +144,14 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       { role: 'user', content: 'old question', status: 'complete' },
       { role: 'assistant', content: 'stored answer', status: 'complete', modelName: 'old-model' },
     ]);
-    await conversations.updateMessage(reply!.id, { finishReason: 'stop', promptTokens: 7, completionTokens: 2 });
-    const events = await h.get(alice.token, `/api/v1/chat/streams/${reply!.id}`).all();
+    await conversations.updateMessage(reply.id, { finishReason: 'stop', promptTokens: 7, completionTokens: 2 });
+    const events = await h.get(alice.token, `/api/v1/chat/streams/${reply.id}`).all();
     expect(events.map((e) => e.data)).toEqual([
-      { type: 'start', conversation_id: conv.id, user_message_id: user!.id, message_id: reply!.id, provider: 'openai', model: 'old-model', finished: false },
+      { type: 'start', conversation_id: conv.id, user_message_id: user.id, message_id: reply.id, provider: 'openai', model: 'old-model', finished: false },
       { type: 'token', token: 'stored answer', finished: false, timestamp: expect.any(String) },
-      { type: 'done', finished: true, message_id: reply!.id, status: 'complete', finish_reason: 'stop', usage: { prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 } },
+      { type: 'done', finished: true, message_id: reply.id, status: 'complete', finish_reason: 'stop', usage: { prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 } },
     ]);
-    const after = await h.get(alice.token, `/api/v1/chat/streams/${reply!.id}`, { 'last-event-id': '1' }).all();
+    const after = await h.get(alice.token, `/api/v1/chat/streams/${reply.id}`, { 'last-event-id': '1' }).all();
     expect(after.map((e) => e.id)).toEqual([2]);
   });
 
@@ -159,7 +159,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     h.fake.on('busy one', { tokens: words(50, 'b'), tokenDelayMs: 10 });
     const a = h.send(alice.token, { message: 'busy one' });
     await a.until((e) => e.length >= 2);
-    const conversationId = a.events[0]!.data.conversation_id as string;
+    const conversationId = a.events[0].data.conversation_id as string;
     const second = await h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`)
       .send({ message: 'me too', conversation_id: conversationId }).expect(409);
     expect(second.body.error.code).toBe('GENERATION_IN_PROGRESS');
@@ -177,16 +177,16 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     h.fake.on('idempotent hello', { tokens: ['once'] });
     const first = await h.send(alice.token, { message: 'idempotent hello' }, { 'idempotency-key': 'key-123' }).all();
     const retry = await h.send(alice.token, { message: 'idempotent hello' }, { 'idempotency-key': 'key-123' }).all();
-    expect(retry[0]!.data).toEqual(first[0]!.data);
+    expect(retry[0].data).toEqual(first[0].data);
     expect(tokensOf(retry)).toBe('once');
     expect(h.fake.requestsFor('idempotent hello')).toHaveLength(1);
-    const detail = await h.t.http().get(`/api/v1/conversations/${first[0]!.data.conversation_id as string}`)
+    const detail = await h.t.http().get(`/api/v1/conversations/${first[0].data.conversation_id as string}`)
       .set('Authorization', `Bearer ${alice.token}`).expect(200);
     expect(detail.body.messages).toHaveLength(2);
     // Another session's key is its own.
     const bob = await h.t.newSession();
     const other = await h.send(bob.token, { message: 'idempotent hello' }, { 'idempotency-key': 'key-123' }).all();
-    expect(other[0]!.data.message_id).not.toBe(first[0]!.data.message_id);
+    expect(other[0].data.message_id).not.toBe(first[0].data.message_id);
     await h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`).set('Idempotency-Key', 'bad key!')
       .send({ message: 'x' }).expect(400);
   });
@@ -194,7 +194,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
   it('answers another session\'s streams, stop, feedback, regenerate and conversation with 404', async () => {
     h.fake.on('private', { tokens: ['mine'] });
     const events = await h.send(alice.token, { message: 'private' }).all();
-    const { message_id: id, conversation_id: conv } = events[0]!.data as { message_id: string; conversation_id: string };
+    const { message_id: id, conversation_id: conv } = events[0].data as { message_id: string; conversation_id: string };
     const bob = await h.t.newSession();
     const auth = `Bearer ${bob.token}`;
     const stream = h.get(bob.token, `/api/v1/chat/streams/${id}`);
@@ -212,7 +212,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
   it('upserts feedback on one\'s own assistant message only', async () => {
     h.fake.on('rate me', { tokens: ['good'] });
     const events = await h.send(alice.token, { message: 'rate me' }).all();
-    const id = events[0]!.data.message_id as string;
+    const id = events[0].data.message_id as string;
     const auth = `Bearer ${alice.token}`;
     await h.t.http().post('/api/v1/chat/feedback').set('Authorization', auth).send({ message_id: id, feedback: 'positive' }).expect(200);
     const res = await h.t.http().post('/api/v1/chat/feedback').set('Authorization', auth)
@@ -220,19 +220,19 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(res.body).toEqual({ message_id: id, feedback: 'negative', comment: 'too short' });
     expect(await h.message(id)).toMatchObject({ feedback: 'negative', feedbackComment: 'too short', feedbackAt: expect.any(Date) });
     await h.t.http().post('/api/v1/chat/feedback').set('Authorization', auth)
-      .send({ message_id: events[0]!.data.user_message_id, feedback: 'positive' }).expect(400);
+      .send({ message_id: events[0].data.user_message_id, feedback: 'positive' }).expect(400);
     await h.t.http().post('/api/v1/chat/feedback').set('Authorization', auth).send({ message_id: id, feedback: 'meh' }).expect(400);
   });
 
   it('regenerates the last answer, keeping the old one until the new one completes', async () => {
     h.fake.on('regen please', { tokens: ['old answer'] }, { tokens: words(10, 'n'), tokenDelayMs: 15 });
     const first = await h.send(alice.token, { message: 'regen please' }).all();
-    const { message_id: oldId, conversation_id: conv } = first[0]!.data as { message_id: string; conversation_id: string };
+    const { message_id: oldId, conversation_id: conv } = first[0].data as { message_id: string; conversation_id: string };
     const conn = SseConnection.open(`${h.url}/api/v1/chat/regenerate`, {
       method: 'POST', body: { conversation_id: conv }, headers: { authorization: `Bearer ${alice.token}` },
     });
     await conn.until((e) => e.length >= 2);
-    expect(conn.events[0]!.data).toMatchObject({ type: 'start', replaces_message_id: oldId, user_message_id: first[0]!.data.user_message_id });
+    expect(conn.events[0].data).toMatchObject({ type: 'start', replaces_message_id: oldId, user_message_id: first[0].data.user_message_id });
     expect((await h.message(oldId)).content).toBe('old answer');
     const events = await conn.all();
     expect(events.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
@@ -241,7 +241,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       .toEqual([['user', 'regen please'], ['assistant', words(10, 'n').join('')]]);
     // The old answer was not in the regenerated prompt.
     const [, second] = h.fake.requestsFor('regen please');
-    expect(JSON.stringify(second!.body.messages)).not.toContain('old answer');
+    expect(JSON.stringify(second.body.messages)).not.toContain('old answer');
   });
 
   it('validates before streaming: blank or too long message, unknown files, unknown fields', async () => {
@@ -274,10 +274,10 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const conv2 = await conversations.create(alice.id, 'leases 2');
     const [alive] = await conversations.appendTurn(conv2.id, [{ role: 'assistant', content: 'live', status: 'streaming', ownerInstance: 'other-2', leaseExpiresAt: future }]);
     await h.t.app.get(GenerationService).sweepExpiredLeases();
-    expect(await h.message(dead!.id)).toMatchObject({ status: 'interrupted', content: 'half', leaseExpiresAt: null });
-    expect(await h.message(alive!.id)).toMatchObject({ status: 'streaming', content: 'live' });
+    expect(await h.message(dead.id)).toMatchObject({ status: 'interrupted', content: 'half', leaseExpiresAt: null });
+    expect(await h.message(alive.id)).toMatchObject({ status: 'streaming', content: 'live' });
     // A rebuilt stream of the interrupted row ends with an error event carrying the friendly text.
-    const events = await h.get(alice.token, `/api/v1/chat/streams/${dead!.id}`).all();
+    const events = await h.get(alice.token, `/api/v1/chat/streams/${dead.id}`).all();
     expect(events.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted', error: FALLBACK_TEXTS.openaiUnavailable });
   });
 });

@@ -128,7 +128,7 @@ export class ChatService implements OnModuleInit {
       const messages = (await this.conversations.page(conversation.id, HISTORY_MESSAGES)).messages;
       const lastUserIndex = messages.map((m) => m.role).lastIndexOf('user');
       if (lastUserIndex === -1) throw new AppException(ErrorCode.MessageNotFound, 'Nothing to regenerate: the conversation has no message');
-      const user = messages[lastUserIndex]!;
+      const user = messages[lastUserIndex];
       const previous = messages.slice(lastUserIndex + 1).reverse().find((m) => m.role === 'assistant');
       const before = await this.turnsOf(messages.slice(0, lastUserIndex));
       const currentFiles = await this.filesOf([user.id]);

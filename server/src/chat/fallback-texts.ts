@@ -9,18 +9,15 @@ export const FALLBACK_TEXTS = {
   generic: 'Something went wrong. Please try again or start a new conversation.',
 } as const;
 
+const TEXT_FOR_CODE: Partial<Record<string, string>> = {
+  [ErrorCode.OpenAiError]: FALLBACK_TEXTS.openaiUnavailable,
+  [ErrorCode.ServiceUnavailable]: FALLBACK_TEXTS.openaiUnavailable,
+  [ErrorCode.RateLimitExceeded]: FALLBACK_TEXTS.rateLimit,
+  [ErrorCode.FileProcessingError]: FALLBACK_TEXTS.fileProcessing,
+  [ErrorCode.FileNotFound]: FALLBACK_TEXTS.fileProcessing,
+};
+
 /** The friendly text for an error code carried by an error event (also when rebuilt from a stored row). */
 export function fallbackTextFor(code: string | null): string {
-  switch (code) {
-    case ErrorCode.OpenAiError:
-    case ErrorCode.ServiceUnavailable:
-      return FALLBACK_TEXTS.openaiUnavailable;
-    case ErrorCode.RateLimitExceeded:
-      return FALLBACK_TEXTS.rateLimit;
-    case ErrorCode.FileProcessingError:
-    case ErrorCode.FileNotFound:
-      return FALLBACK_TEXTS.fileProcessing;
-    default:
-      return FALLBACK_TEXTS.generic;
-  }
+  return (code === null ? undefined : TEXT_FOR_CODE[code]) ?? FALLBACK_TEXTS.generic;
 }

@@ -70,7 +70,7 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     if (!channel) return undefined;
     return new Observable<SequencedEvent>((subscriber) => {
       // Replay and subscription happen in one synchronous step, so nothing is missed or sent twice.
-      for (let i = Math.max(0, afterId + 1); i < channel.events.length; i++) subscriber.next(channel.events[i]!);
+      for (let i = Math.max(0, afterId + 1); i < channel.events.length; i++) subscriber.next(channel.events[i]);
       if (channel.isFinished) {
         subscriber.complete();
         return undefined;

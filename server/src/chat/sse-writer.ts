@@ -35,27 +35,26 @@ export function sseBody(res: Response, events: Observable<SequencedEvent>, optio
   // Each event goes out at once (no Nagle delay) and the socket never idles out mid-answer.
   res.socket?.setNoDelay(true);
   res.socket?.setTimeout(0);
-  let subscription: Subscription | undefined;
-  let heartbeat: NodeJS.Timeout | undefined;
+  const live: { subscription?: Subscription; heartbeat?: NodeJS.Timeout } = {};
   const body = new Readable({
     // Events are pushed as they come: the generation's pace bounds them, and the replay buffer
     // holds them anyway, so there is nothing to pull.
     read() { /* push-driven */ },
     destroy(err, callback) {
-      clearInterval(heartbeat);
-      subscription?.unsubscribe();
+      clearInterval(live.heartbeat);
+      live.subscription?.unsubscribe();
       options.onClose?.();
       callback(err);
     },
   });
   options.onOpen?.();
-  heartbeat = setInterval(() => body.push(SSE_HEARTBEAT), options.heartbeatMs);
-  heartbeat.unref();
-  subscription = events.subscribe({
+  live.heartbeat = setInterval(() => body.push(SSE_HEARTBEAT), options.heartbeatMs);
+  live.heartbeat.unref();
+  live.subscription = events.subscribe({
     next: (e) => { body.push(formatSseEvent(e)); },
     error: () => { body.push(null); },
     complete: () => {
-      clearInterval(heartbeat);
+      clearInterval(live.heartbeat);
       body.push(null);
     },
   });

@@ -87,7 +87,7 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   const kept: ProviderMessage[] = [];
   let index = input.history.length - 1;
   for (; index >= 0; index--) {
-    const turn = input.history[index]!;
+    const turn = input.history[index];
     const textTokens = (turn.tokenCount ?? countTokens(turn.content)) + PER_MESSAGE;
     const fileBlocks = turn.files.map((f) => fileBlock(f.filename, f.extractedText));
     const fileTokens = turn.files.reduce((n, f) => n + f.tokenCount + countTokens(fileBlock(f.filename, '')) + 2, 0);

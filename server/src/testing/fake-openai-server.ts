@@ -139,7 +139,7 @@ export class FakeOpenAiServer {
 
   private pick(lastUserText: string): FakeReply {
     const rule = this.rules.find((r) => (typeof r.match === 'string' ? lastUserText.includes(r.match) : r.match.test(lastUserText)));
-    if (rule) return rule.replies[Math.min(rule.served++, rule.replies.length - 1)]!;
+    if (rule) return rule.replies[Math.min(rule.served++, rule.replies.length - 1)];
     return this.queue.shift() ?? this.defaultReply;
   }
 

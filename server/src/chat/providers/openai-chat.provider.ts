@@ -164,11 +164,12 @@ export class OpenAiChatProvider implements ChatProvider {
     if (err instanceof APIUserAbortError) return { error: new ProviderError('connection', 'aborted') };
     if (err instanceof APIConnectionError) return { error: new ProviderError('connection', err.message), retryAfter: 'backoff' };
     if (err instanceof APIError) {
-      const status = err.status ?? 0;
+      const status: number = typeof err.status === 'number' ? err.status : 0;
+      const headers: Headers | undefined = err.headers instanceof Headers ? err.headers : undefined;
       const error = new ProviderError('http', `Upstream answered ${status}: ${err.message}`, status);
       const isRetryable = status === 429 || status === 408 || status >= 500;
       if (!isRetryable) return { error };
-      const after = retryAfterMs(err.headers);
+      const after = retryAfterMs(headers);
       if (after !== undefined && after > MAX_RETRY_AFTER_MS) return { error };
       return { error, retryAfter: after ?? 'backoff' };
     }

@@ -1,5 +1,5 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ClientRequest } from 'node:http';
-import { SseParser } from '../sse-parser.js';
+import { SseParser } from '../chat/sse-parser.js';
 
 export interface ReceivedEvent {
   id: number | null;

@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
-import { ConversationsService } from '../../conversations/conversations.service.js';
-import type { Message } from '../../conversations/message.entity.js';
-import { FakeOpenAiServer } from '../../testing/fake-openai-server.js';
-import type { Dialect } from '../../testing/dialects.js';
-import { createTestApp, type TestApp } from '../../testing/test-app.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import type { Message } from '../conversations/message.entity.js';
+import { FakeOpenAiServer } from './fake-openai-server.js';
+import type { Dialect } from './dialects.js';
+import { createTestApp, type TestApp } from './test-app.js';
 import { SseConnection } from './sse-client.js';
 
 export const UPSTREAM_KEY = 'sk-upstream-operator-key';
