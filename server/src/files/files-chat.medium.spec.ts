@@ -1,0 +1,94 @@
+import { randomBytes } from 'node:crypto';
+import { PDFDocument, StandardFonts } from 'pdf-lib';
+import { FakeOpenAiServer } from '../testing/fake-openai-server.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { dialects } from '../testing/dialects.js';
+
+function multipart(filename: string, content: Buffer): { body: Buffer; contentType: string } {
+  const boundary = `----parley${randomBytes(8).toString('hex')}`;
+  const body = Buffer.concat([
+    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: application/octet-stream\r\n\r\n`),
+    content,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  ]);
+  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
+}
+
+async function makePdf(lines: string[]): Promise<Buffer> {
+  const doc = await PDFDocument.create();
+  const font = await doc.embedFont(StandardFonts.Helvetica);
+  lines.forEach((line) => doc.addPage().drawText(line, { x: 50, y: 700, size: 12, font }));
+  return Buffer.from(await doc.save());
+}
+
+interface UpstreamMessage { role: string; content: unknown }
+
+describe.each(dialects())('files in the chat on %s', (dialect) => {
+  let t: TestApp;
+  let fake: FakeOpenAiServer;
+  beforeAll(async () => {
+    fake = new FakeOpenAiServer();
+    const baseUrl = await fake.start();
+    t = await createTestApp(dialect, {
+      LLM_PROVIDER: 'openai', OPENAI_BASE_URL: baseUrl, OPENAI_API_KEY: 'sk-test', OPENAI_MODEL: 'fake-model',
+      UPSTREAM_TIMEOUT_MS: '2000', UPSTREAM_IDLE_TIMEOUT_MS: '2000', STREAM_FLUSH_INTERVAL_MS: '20',
+    });
+  });
+  afterAll(async () => { await fake.stop(); await t.close(); });
+
+  async function upload(token: string, filename: string, content: Buffer): Promise<string> {
+    const { body, contentType } = multipart(filename, content);
+    const res = await t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${token}`)
+      .set('Content-Type', contentType).send(body).expect(201);
+    return (res.body as { file_id: string }).file_id;
+  }
+
+  it('puts the uploaded files\' text into the user turn sent upstream, delimited, never in the system role', async () => {
+    const s = await t.newSession();
+    const pdfId = await upload(s.token, 'lease.pdf', await makePdf(['Rent is 1234 EUR per month.', 'Notice period: 3 months.']));
+    const jsonId = await upload(s.token, 'config.json', Buffer.from('{"port":8080}'));
+
+    const res = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+      .send({ message: 'Summarise the lease (ref Q7)', file_ids: [pdfId, jsonId] }).expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(res.text).toContain('"type":"done"');
+
+    const [upstream] = fake.requestsFor('ref Q7');
+    expect(upstream).toBeDefined();
+    const messages = upstream.body.messages as UpstreamMessage[];
+    const user = messages[messages.length - 1];
+    expect(user.role).toBe('user');
+    const content = String(user.content);
+    expect(content).toContain('Summarise the lease (ref Q7)');
+    expect(content).toMatch(/<file name="lease\.pdf">[\s\S]*Rent is 1234 EUR per month\.[\s\S]*Notice period: 3 months\.[\s\S]*<\/file>/);
+    expect(content).toMatch(/<file name="config\.json">\n```json\n\{\n {2}"port": 8080\n\}\n```\n<\/file>/);
+    for (const m of messages.filter((x) => x.role === 'system')) expect(String(m.content)).not.toContain('Rent is 1234');
+
+    // The rows now belong to the user message, which lists them.
+    const startLine = res.text.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'))!;
+    const { conversation_id: conversationId, user_message_id: userMessageId } = JSON.parse(startLine.slice(6)) as { conversation_id: string; user_message_id: string };
+    const file = await t.http().get(`/api/v1/files/${pdfId}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(file.body).toMatchObject({ message_id: userMessageId, conversation_id: conversationId });
+    const conversation = await t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    const sent = (conversation.body.messages as { id: string; files: { id: string; filename: string }[] }[]).find((m) => m.id === userMessageId)!;
+    expect(sent.files.map((f) => f.filename).sort()).toEqual(['config.json', 'lease.pdf']);
+  });
+
+  it('refuses another session\'s file exactly like a missing one, before anything is written', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    const bobs = await upload(bob.token, 'bob.txt', Buffer.from('Bob\'s secret'));
+    const before = fake.requests.length;
+    const other = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`)
+      .send({ message: 'read it', file_ids: [bobs] }).expect(404);
+    const missing = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`)
+      .send({ message: 'read it', file_ids: ['00000000-0000-4000-8000-000000000000'] }).expect(404);
+    expect(other.body.error.code).toBe('FILE_NOT_FOUND');
+    expect({ ...other.body.error, timestamp: 0, request_id: 0 }).toEqual({ ...missing.body.error, timestamp: 0, request_id: 0 });
+    expect(fake.requests.length).toBe(before);
+    const conversations = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${alice.token}`).expect(200);
+    expect(conversations.body.total).toBe(0);
+    const file = await t.http().get(`/api/v1/files/${bobs}`).set('Authorization', `Bearer ${bob.token}`).expect(200);
+    expect(file.body.message_id).toBeNull();
+  });
+});
