@@ -5,7 +5,8 @@ export function topSelfTime(path, limit = 15) {
   const prof = JSON.parse(readFileSync(path, 'utf8'));
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const selfUs = new Map();
-  for (let i = 0; i < prof.samples.length; i++) {
+  // Sample 0's delta is the time before the profiler started: not ours.
+  for (let i = 1; i < prof.samples.length; i++) {
     const id = prof.samples[i];
     selfUs.set(id, (selfUs.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
   }
@@ -32,5 +33,51 @@ export function topSelfTime(path, limit = 15) {
   }
   const packages = [...byPkg].sort((a, b) => b[1] - a[1]).slice(0, 12)
     .map(([pkg, us]) => ({ pkg, pctOfBusy: Number(((100 * us) / busy).toFixed(1)) }));
-  return { totalMs: total / 1000, busyMs: busy / 1000, top, packages };
+  // Inclusive time of the product's own functions (each sample counted once per frame).
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map();
+  for (const [id, us] of selfUs) {
+    const seen = new Set();
+    for (let cur = id; cur; cur = parent.get(cur)) {
+      const cf = byId.get(cur).callFrame;
+      if (!/\/(dist|\.build)\/server\//.test(cf.url)) continue;
+      const key = `${cf.functionName || '(anonymous)'} ${cf.url.replace(/.*\/(dist|\.build)\//, '')}:${cf.lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+    }
+  }
+  const ownInclusive = [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, limit)
+    .map(([fn, us]) => ({ fn, ms: Number((us / 1000).toFixed(1)), pctOfBusy: Number(((100 * us) / busy).toFixed(1)) }));
+  return { totalMs: total / 1000, busyMs: busy / 1000, top, packages, ownInclusive };
+}
+
+/** Where a function's self time comes from: its callers `depth` frames up. */
+export function callersOf(path, fnName, depth = 6, limit = 6) {
+  const prof = JSON.parse(readFileSync(path, 'utf8'));
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const selfUs = new Map();
+  prof.samples.forEach((s, i) => { if (i > 0) selfUs.set(s, (selfUs.get(s) ?? 0) + (prof.timeDeltas[i] ?? 0)); });
+  const stacks = new Map();
+  for (const [id, us] of selfUs) {
+    if (byId.get(id).callFrame.functionName !== fnName) continue;
+    const chain = [];
+    for (let cur = parent.get(id), k = 0; cur && k < depth; cur = parent.get(cur), k++) {
+      const f = byId.get(cur).callFrame;
+      chain.push(`${f.functionName || '(anon)'} ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`);
+    }
+    const key = chain.join(' < ');
+    stacks.set(key, (stacks.get(key) ?? 0) + us);
+  }
+  return [...stacks].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([stack, us]) => ({ ms: Number((us / 1000).toFixed(1)), stack }));
+}
+
+// CLI: node bench/lib/profile.mjs FILE [--callers=fnName]
+if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()) && process.argv[2]) {
+  const file = process.argv[2];
+  const callers = process.argv.find((a) => a.startsWith('--callers='))?.slice(10);
+  console.log(JSON.stringify(callers !== undefined ? callersOf(file, callers) : topSelfTime(file, 25), null, 1));
 }

@@ -45,7 +45,7 @@ export async function run(ctx) {
     await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await sleep(500);
     const idleRss = server.rss();
-    const rssPoints = [];
+    const rssPoints = [[0, idleRss]];
     for (const c of levels) {
       const rounds = Math.max(2, Math.ceil(minSamples / c));
       const results = { direct: [], relay: [] };
@@ -57,10 +57,10 @@ export async function run(ctx) {
           const open = mode === 'direct' ? directTarget(upstream, agent, shape) : relayTarget(server, agent, sessions, shape);
           const profiling = ctx.profile && mode === 'relay' && c === focus && order[0] === 'direct';
           const cpu0 = server.cpuMs();
+          if (profiling) await server.probe('profileStart');
           const got = await closedLoop({
             open, concurrency: c, rounds: Math.ceil(rounds / 2), replyMs,
             onSteady: mode === 'relay' ? async () => {
-              if (profiling) await server.probe('profileStart');
               for (let i = 0; i < 4; i++) { rssSamples.push(server.rss()); await sleep(replyMs / 5); }
             } : undefined,
           });

@@ -1,0 +1,114 @@
+// 3. Disconnect soak: thousands of streams opened and dropped mid-answer. Each generation runs on
+// without its listener (by design), so the reply is short. Afterwards: memory (after a full GC)
+// back to its baseline, no fd/handle/listener growth, and every reply row in a final status.
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { pool } from '../lib/api.mjs';
+import { closedLoop, relayTarget } from '../lib/load.mjs';
+import { fdKinds } from '../lib/proc.mjs';
+import { sleep, startServer } from '../lib/server.mjs';
+import { keepAliveAgent } from '../lib/sse.mjs';
+import { fmt } from '../lib/table.mjs';
+import { startUpstream } from '../lib/upstream.mjs';
+import { relayEnv, sessionsFor } from './relay.mjs';
+
+export const title = 'Disconnect soak';
+
+const MB = 2 ** 20;
+
+// Longer than both keep-alive timeouts (Parley's HTTP server 5 s, undici's pool to the upstream 4 s),
+// so idle pooled sockets are gone before fds are counted, before and after alike.
+const IDLE_MS = 6000;
+
+async function snapshot(server) {
+  await sleep(IDLE_MS);
+  const s = await server.probe('stats', { gc: true });
+  return {
+    rss: server.rss(), heapUsed: s.memory.heapUsed, external: s.memory.external, fds: server.fds(), fdKinds: fdKinds(server.pid),
+    handles: s.resources, listeners: s.processListeners, warnings: s.warnings,
+  };
+}
+
+const sumValues = (o) => Object.values(o).reduce((a, b) => a + b, 0);
+
+async function settle(server, upstream, dbFile, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const up = await upstream.stats();
+    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    const streaming = db.prepare("SELECT count(*) AS n FROM messages WHERE status = 'streaming'").get().n;
+    db.close();
+    if (up.open === 0 && streaming === 0) return;
+    if (Date.now() > deadline) return;
+    await sleep(250);
+  }
+}
+
+export async function run(ctx) {
+  const streams = ctx.opt('soak-streams', 2000, 300);
+  const concurrency = ctx.opt('soak-concurrency', 100, 50);
+  const tokens = ctx.opt('soak-tokens', 20);
+  const intervalMs = ctx.opt('soak-interval-ms', 10);
+  const dropAfter = 2;
+  const shape = { tokens, intervalMs, abortAfterTokens: dropAfter };
+  const upstream = await startUpstream();
+  const server = await startServer({ dist: ctx.dist, env: relayEnv(upstream), label: 'soak' });
+  const dbFile = join(server.dir, 'parley.sqlite');
+  const agent = keepAliveAgent();
+  try {
+    const sessions = await sessionsFor(server, agent, concurrency);
+    const open = relayTarget(server, agent, sessions, shape);
+    // Warm-up with the same pattern, so JIT code, pools and caches count in the baseline.
+    const warm = Math.min(200, streams / 4);
+    await closedLoop({ open, concurrency, rounds: Math.ceil(warm / concurrency), warmupRounds: 0, replyMs: tokens * intervalMs });
+    await settle(server, upstream, dbFile);
+    const before = await snapshot(server);
+    const upBefore = await upstream.stats();
+    const t0 = performance.now();
+    const results = await pool(Array.from({ length: streams }, (_, i) => i), concurrency, (i) => open(i));
+    const openMs = performance.now() - t0;
+    const tSettle = performance.now();
+    await settle(server, upstream, dbFile);
+    const settleMs = performance.now() - tSettle;
+    const after = await snapshot(server);
+    const upAfter = await upstream.stats();
+    const db = new Database(dbFile, { readonly: true, fileMustExist: true });
+    const statuses = Object.fromEntries(db.prepare("SELECT status, count(*) AS n FROM messages WHERE role = 'assistant' GROUP BY status").all().map((r) => [r.status, r.n]));
+    const lengths = db.prepare("SELECT min(length(content)) AS lo, max(length(content)) AS hi FROM messages WHERE role = 'assistant'").get();
+    db.close();
+
+    const dropped = results.filter((r) => r.aborted).length;
+    const failed = results.filter((r) => !r.aborted).length;
+    const nonFinal = statuses.streaming ?? 0;
+    const upstreamCompleted = upAfter.completed - upBefore.completed;
+    const heapDelta = after.heapUsed - before.heapUsed;
+    const rssDelta = after.rss - before.rss;
+    const fdDelta = after.fds - before.fds;
+    const handleDelta = sumValues(after.handles) - sumValues(before.handles);
+    const listenerDelta = sumValues(after.listeners) - sumValues(before.listeners);
+    const leakWarnings = after.warnings.MaxListenersExceededWarning ?? 0;
+    const log = server.log();
+    ctx.details.soak = {
+      streams, concurrency, tokens, intervalMs, dropAfter, openMs, settleMs, dropped, notDropped: failed,
+      errorsSample: results.filter((r) => !r.aborted).slice(0, 3).map((r) => r.error),
+      upstreamCompleted, upstreamAborted: upAfter.aborted - upBefore.aborted, statuses, contentLength: lengths,
+      before, after, maxListenersWarningsInLog: (log.match(/MaxListenersExceededWarning/g) ?? []).length,
+    };
+    const memOk = heapDelta / streams < 1024; // under 1 KB per finished stream: no growth with streams
+    return [
+      { id: '3', name: `Soak: ${streams} streams dropped after ${dropAfter} tokens: final statuses`,
+        value: `${nonFinal} left streaming`, baseline: `statuses ${JSON.stringify(statuses)}; ${dropped}/${streams} dropped; upstream completed ${upstreamCompleted}`,
+        target: '0 left streaming, all dropped', pass: nonFinal === 0 && dropped === streams },
+      { id: '3', name: 'Soak: heap after GC, delta per stream', value: heapDelta / streams, unit: 'B',
+        baseline: `heap ${fmt(before.heapUsed / MB, 'MB')} → ${fmt(after.heapUsed / MB, 'MB')}; RSS ${fmt(before.rss / MB, 'MB')} → ${fmt(after.rss / MB, 'MB')} (${rssDelta >= 0 ? '+' : ''}${fmt(rssDelta / MB, 'MB')})`,
+        target: '< 1 KB per stream (back to baseline)', pass: memOk },
+      { id: '3', name: 'Soak: fds / handles / process listeners delta', value: `${fdDelta} / ${handleDelta} / ${listenerDelta}`,
+        baseline: `fds ${before.fds} → ${after.fds} ${JSON.stringify(after.fdKinds)}; handles ${JSON.stringify(after.handles)}; MaxListeners warnings ${leakWarnings}`,
+        target: '≤ 2 / ≤ 2 / 0, no warnings', pass: fdDelta <= 2 && handleDelta <= 2 && listenerDelta === 0 && leakWarnings === 0 },
+    ];
+  } finally {
+    agent.destroy();
+    await server.stop();
+    await upstream.stop();
+  }
+}
