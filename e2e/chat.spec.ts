@@ -134,4 +134,32 @@ test.describe('chatting', () => {
     await expect(chat.userMessages).toHaveCount(26);
     await expect(chat.userMessages.first()).toContainText('Message 1 [long]');
   });
+
+  test('stays pinned to the bottom while streaming, unless the reader scrolls up', async ({ chat, page }) => {
+    await page.setViewportSize({ width: 1000, height: 600 });
+    await chat.open();
+    await chat.ask('Write an essay [essay]');
+    const scroller = page.locator('.scroller');
+    const distanceFromBottom = (): Promise<number> => scroller.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight);
+    const isOverflowing = (): Promise<boolean> => scroller.evaluate((el) => el.scrollHeight > el.clientHeight + 200);
+    await expect.poll(isOverflowing).toBe(true);
+    await expect(chat.lastAnswer()).toContainText('Section 12');
+    expect(await distanceFromBottom()).toBeLessThan(48);
+
+    await scroller.hover();
+    await page.mouse.wheel(0, -400);
+    const jump = page.getByRole('button', { name: 'Scroll to the latest message' });
+    await expect(jump).toBeVisible();
+    const before = await scroller.evaluate((el) => el.scrollTop);
+    await expect(chat.lastAnswer()).toContainText('Section 25');
+    // Content kept arriving but the view did not move.
+    expect(await scroller.evaluate((el) => el.scrollTop)).toBe(before);
+    expect(await distanceFromBottom()).toBeGreaterThan(100);
+    await page.screenshot({ path: `${__dirname}/artifacts/screenshots/desktop-streaming-scrolled-up.png` });
+
+    await jump.click();
+    await expect(jump).toBeHidden();
+    await chat.waitForAnswer();
+    await expect.poll(distanceFromBottom).toBeLessThan(48);
+  });
 });

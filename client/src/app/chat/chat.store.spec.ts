@@ -100,7 +100,7 @@ describe('ChatStore', () => {
     stream = new Subject<StreamedEvent>();
     const accepted = store.regenerate();
     expect(store.messages()).toHaveLength(2);
-    stream.next(start({ message_id: 'm2', replaces_message_id: 'm1' } as Partial<StreamedEvent>));
+    stream.next(start({ message_id: 'm2', replaces_message_id: 'm1' }));
     expect(await accepted).toBe(true);
     stream.next(token('New', '1'));
     expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm2']);

@@ -67,7 +67,7 @@ describe('Composer', () => {
     expect(stops).toBe(1);
   });
 
-  it('hands pasted files to the attach output', async () => {
+  it('hands pasted files to the attach output', () => {
     const files: File[][] = [];
     fixture.componentInstance.attach.subscribe((f) => files.push(f));
     const file = new File(['hi'], 'notes.txt', { type: 'text/plain' });

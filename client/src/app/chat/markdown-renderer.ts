@@ -24,7 +24,8 @@ function escapeHtml(text: string): string {
 
 function isSafeUrl(href: string): boolean {
   // Browsers ignore control characters and whitespace inside a scheme ("java\tscript:"), so judge the cleaned form.
-  return SAFE_URL.test(href.replace(/[\u0000-\u0020\u007f]/g, ''));
+  const cleaned = Array.from(href).filter((ch) => ch.charCodeAt(0) > 0x20 && ch.charCodeAt(0) !== 0x7f).join('');
+  return SAFE_URL.test(cleaned);
 }
 
 function languageOf(lang: string | undefined): string {
