@@ -51,6 +51,11 @@ export class ShutdownService {
     // Stop accepting connections; idle kept-alive ones close now, busy ones after their response.
     server?.close();
     server?.closeIdleConnections();
+    // Connections whose response ends later (a finishing stream) would otherwise idle in
+    // keep-alive until their timeout and hold the exit back; close each as soon as it idles.
+    const reaper = setInterval(() => server?.closeIdleConnections(), 100);
+    reaper.unref();
+    server?.once('close', () => clearInterval(reaper));
     this.logger.log({ graceMs, drainers: [...this.drainers.keys()] }, 'draining');
     const results = await Promise.allSettled([...this.drainers.values()].map((d) => d(graceMs)));
     for (const r of results) if (r.status === 'rejected') this.logger.error({ err: r.reason as unknown }, 'drain failed');
