@@ -119,6 +119,28 @@ describe('topology: nginx + two instances + PostgreSQL + Redis', () => {
     }
   });
 
+  it('gateway: SPA with security headers, long cache on hashed assets, gzip, /metrics hidden, API proxied', async () => {
+    const index = await fetch(`${nginx.url}/conversations/123`); // a client route falls back to index.html
+    expect(index.status).toBe(200);
+    expect(await index.text()).toContain('<app-root>');
+    expect(index.headers.get('cache-control')).toBe('no-cache');
+    expect(index.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(index.headers.get('x-frame-options')).toBe('DENY');
+    expect(index.headers.get('x-content-type-options')).toBe('nosniff');
+    const asset = await fetch(`${nginx.url}/main-ABCD1234.js`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(asset.headers.get('cache-control')).toMatch(/max-age=(\d{8,})/);
+    expect(asset.headers.get('content-encoding')).toBe('gzip');
+    expect((await fetch(`${nginx.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${a.url}/metrics`)).status).toBe(200); // scraped on the internal network
+    const api = await fetch(`${nginx.url}/api/v1/health`);
+    expect(api.status).toBe(200);
+    // The API's own (helmet) headers, once: nginx adds none of its own there.
+    expect(api.headers.get('x-frame-options')).toBe('DENY');
+    expect(api.headers.get('cache-control')).toBe('no-store');
+    const big = await fetch(`${nginx.url}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(12 * 1024 * 1024) }) });
+    expect(big.status).toBe(413); // client_max_body_size, before any backend sees it
+  });
+
   it('delivers events through nginx one by one, not buffered', async () => {
     fake.on('unbuffered-check', { tokens: words('w', 10), tokenDelayMs: 100 });
     const token = await newSession(nginx.url);

@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const COMPOSE = join(ROOT, 'docker-compose.yml');
+
+function findDockerCompose(): string {
+  for (const p of ['/usr/bin/docker-compose', '/usr/local/bin/docker-compose']) if (existsSync(p)) return p;
+  throw new Error('docker-compose (v1) is not installed: apt-get install -y docker-compose (.ci/run does)');
+}
+
+/** `docker-compose config`: validates and resolves the file without a Docker engine. */
+function composeConfig(env: Record<string, string>, quiet: boolean): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(findDockerCompose(), ['-f', COMPOSE, '--project-directory', ROOT, 'config', ...(quiet ? ['-q'] : [])], {
+    encoding: 'utf8', env: { PATH: process.env.PATH, ...env }, cwd: ROOT,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('docker-compose.yml', () => {
+  const secret = 'a-session-secret-for-validation-only-0123456789';
+
+  it('is valid for docker-compose v1 (`config -q`)', () => {
+    const r = composeConfig({ SESSION_SECRET: secret }, true);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('refuses to start without SESSION_SECRET', () => {
+    const r = composeConfig({}, true);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/SESSION_SECRET/);
+  });
+
+  it('runs nginx, two backends, PostgreSQL and Redis with healthchecks, named volumes and the deployment variables', () => {
+    const r = composeConfig({ SESSION_SECRET: secret, OPENAI_API_KEY: 'sk-test' }, false);
+    expect(r.status).toBe(0);
+    const out = r.stdout;
+    for (const service of ['nginx', 'backend-1', 'backend-2', 'postgres', 'redis']) expect(out).toMatch(new RegExp(`^  ${service}:$`, 'm'));
+    expect(out.match(/^ {4}healthcheck:$/gm)?.length).toBe(5);
+    for (const volume of ['pgdata', 'redisdata', 'appdata']) expect(out).toMatch(new RegExp(`^  ${volume}: \\{\\}$`, 'm'));
+    // Both backends share the file volume, and get the same configuration.
+    expect(out.match(/- appdata:\/app\/data:rw/g)?.length).toBe(2);
+    expect(out.match(/OPENAI_API_KEY: sk-test/g)?.length).toBe(2);
+    expect(out.match(/REDIS_URL: redis:\/\/redis:6379/g)?.length).toBe(2);
+    expect(out.match(/DATABASE_URL: postgres:\/\/parley:parley@postgres:5432\/parley/g)?.length).toBe(2);
+    expect(out.match(new RegExp(`SESSION_SECRET: ${secret}`, 'g'))?.length).toBe(2);
+    // Unset optional variables are not passed as empty strings (the server would reject those).
+    expect(out).not.toMatch(/METRICS_TOKEN: ''/);
+  });
+});
+
+describe('Dockerfile', () => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+
+  it('builds once on Node 24 with the commands CI runs, and runs as a non-root user with production dependencies only', () => {
+    expect(dockerfile).toMatch(/^FROM node:24-bookworm AS build$/m);
+    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
+    expect(dockerfile).toMatch(/^RUN npm run build$/m);
+    expect(dockerfile).toMatch(/^RUN npm prune --omit=dev\b/m);
+    expect(dockerfile).not.toMatch(/--omit=optional/);
+    const app = dockerfile.slice(dockerfile.indexOf('AS app'));
+    expect(app).toMatch(/^USER node$/m);
+    expect(app).toMatch(/^CMD \["node", "dist\/server\/main\.js"\]$/m);
+    expect(dockerfile).toMatch(/^FROM nginx:[\w.-]+ AS gateway$/m);
+    expect(dockerfile).toMatch(/^COPY nginx\/nginx\.conf \/etc\/nginx\/nginx\.conf$/m);
+  });
+
+  it('keeps local data, secrets and build output out of the build context', () => {
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+    for (const entry of ['node_modules', 'dist', 'data', '.env', '.git']) expect(ignored).toContain(entry);
+  });
+});
