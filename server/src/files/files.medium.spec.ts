@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PDFDocument, PDFHexString, StandardFonts } from 'pdf-lib';
 import { getRepositoryToken } from '@nestjs/typeorm';
@@ -397,5 +398,34 @@ describe.each(dialects())('files API on %s', (dialect) => {
       expect(again[0].id).not.toBe(mine.body.file_id);
       expect((await conversations.attachments([first.id, second.id])).map((a) => a.messageId).sort()).toEqual([first.id, second.id].sort());
     });
+  });
+});
+
+// The scanner hook does not depend on the database: one dialect is enough.
+describe('the optional virus scanner hook', () => {
+  let t: TestApp;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'parley-scanner-'));
+    const script = join(dir, 'scan.sh');
+    // Refuses files containing the EICAR test marker, as clamdscan would; the file's path comes last.
+    writeFileSync(script, '#!/bin/sh\nfor f in "$@"; do :; done\ntest "$1" = --quiet -a -f "$f" || exit 2\n'
+      + 'grep -q EICAR-STANDARD-ANTIVIRUS-TEST-FILE "$f" && exit 1\nexit 0\n', { mode: 0o755 });
+    t = await createTestApp('sqlite', { FILE_SCANNER: 'command', FILE_SCANNER_COMMAND: `${script} --quiet` });
+  });
+  afterAll(async () => { await t.close(); rmSync(dir, { recursive: true, force: true }); });
+
+  function upload(token: string, filename: string, content: string) {
+    const { body, contentType } = multipart([{ name: 'file', filename, value: Buffer.from(content) }]);
+    return t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${token}`).set('Content-Type', contentType).send(body);
+  }
+
+  it('keeps a clean file and refuses a flagged one with 422, removing it', async () => {
+    const s = await t.newSession();
+    await upload(s.token, 'clean.txt', 'nothing to see').expect(201);
+    const res = await upload(s.token, 'eicar.txt', 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*').expect(422);
+    expect(res.body.error).toMatchObject({ code: 'FILE_PROCESSING_ERROR', message: 'The file was refused by the virus scanner' });
+    expect(readdirSync(join(t.config.dataDir, 'uploads'))).toHaveLength(1);
+    expect(readdirSync(join(t.config.dataDir, 'tmp'))).toEqual([]);
   });
 });
