@@ -30,4 +30,19 @@ test.describe('reload mid-answer', () => {
     const answer = await chat.waitForAnswer();
     await expect(answer.locator('.markdown')).toHaveText(numberedWords(60));
   });
+
+  test('a connection cut mid-answer resumes after the last event seen, without repeating words', async ({ chat, page }) => {
+    // Let the first 12 events through, then end the body as a dropped connection would.
+    await page.route('**/api/v1/chat', async (route) => {
+      const response = await route.fetch();
+      const events = (await response.text()).split('\n\n').filter((e) => e.trim() !== '');
+      await route.fulfill({ response, body: events.slice(0, 12).join('\n\n') + '\n\n' });
+    });
+    await chat.open();
+    const resumed = page.waitForRequest((r) => /\/api\/v1\/chat\/streams\/[^/]+$/.test(r.url()));
+    await chat.ask('Count quickly [quick-count]');
+    expect((await resumed).headers()['last-event-id']).toBe('11');
+    const answer = await chat.waitForAnswer();
+    await expect(answer.locator('.markdown')).toHaveText(numberedWords(60));
+  });
 });

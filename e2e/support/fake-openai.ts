@@ -82,6 +82,7 @@ export class FakeOpenAi {
     this.attempts.set(question, attempt);
     if (prompt.includes('[fail-once]') && attempt === 1) return { tokens: [], delayMs: 0, failStatus: 500 };
     if (prompt.includes('[fail]')) return { tokens: [], delayMs: 0, failStatus: 500 };
+    if (prompt.includes('[quick-count]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 5 };
     if (prompt.includes('[slow]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 120 };
     if (prompt.includes('[essay]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Section ${i + 1} keeps going for a while.`).join('\n\n')), delayMs: 25 };
     if (prompt.includes('[long]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1} of a long answer.`).join('\n\n')), delayMs: 5 };

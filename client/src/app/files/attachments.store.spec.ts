@@ -1,0 +1,80 @@
+import { signal } from '@angular/core';
+import { TestBed } from '@angular/core/testing';
+import { Subject } from 'rxjs';
+import { ChatConfigStore } from '../chat/chat-config.store';
+import { ApiError } from '../core/api-error';
+import type { ChatConfig } from '../core/api-models';
+import { AttachmentsStore } from './attachments.store';
+import { FilesApi, type UploadEvent } from './files-api.service';
+
+const config: ChatConfig = {
+  provider: 'openai', model: 'm', is_demo: false, max_message_chars: 1000, max_upload_bytes: 1024, allowed_extensions: ['.txt', '.pdf'],
+};
+
+describe('AttachmentsStore', () => {
+  let uploads: Subject<UploadEvent>[];
+  let store: AttachmentsStore;
+  let removed: string[];
+
+  beforeEach(() => {
+    uploads = [];
+    removed = [];
+    TestBed.configureTestingModule({
+      providers: [
+        { provide: ChatConfigStore, useValue: { config: signal(config) } },
+        {
+          provide: FilesApi,
+          useValue: {
+            upload: () => {
+              const subject = new Subject<UploadEvent>();
+              uploads.push(subject);
+              return subject.asObservable();
+            },
+            remove: (id: string) => {
+              removed.push(id);
+              return Promise.resolve();
+            },
+          },
+        },
+      ],
+    });
+    store = TestBed.inject(AttachmentsStore);
+  });
+
+  it('refuses a file type or size before uploading, saying why', () => {
+    store.add([new File(['MZ'], 'tool.exe'), new File(['x'.repeat(2048)], 'big.txt')]);
+    expect(uploads).toHaveLength(0);
+    expect(store.attachments().map((a) => [a.name, a.state, a.error])).toEqual([
+      ['tool.exe', 'failed', 'This file type is not supported. Allowed: .txt, .pdf.'],
+      ['big.txt', 'failed', 'This file is too large (2 KB). The limit is 1 KB.'],
+    ]);
+  });
+
+  it('tracks progress, then offers the uploaded file for sending', () => {
+    store.add([new File(['hello'], 'notes.txt')]);
+    expect(store.isUploading()).toBe(true);
+    uploads[0]?.next({ type: 'progress', loaded: 2, total: 4 });
+    expect(store.attachments()[0]?.progress).toBe(0.5);
+    uploads[0]?.next({ type: 'done', file: { file_id: 'f1', filename: 'notes.txt', file_type: '.txt', file_size: 5, extracted_text: 'hello', extracted_chars: 5, token_count: 1 } });
+    uploads[0]?.complete();
+    expect(store.isUploading()).toBe(false);
+    expect(store.readyFiles().map((f) => f.file_id)).toEqual(['f1']);
+    expect(store.sentAttachments()).toEqual([{ id: 'f1', filename: 'notes.txt', file_type: '.txt', file_size: 5 }]);
+  });
+
+  it('explains a server refusal on the chip', () => {
+    store.add([new File(['%PDF'], 'locked.pdf')]);
+    uploads[0]?.error(new ApiError(422, 'FILE_PROCESSING_ERROR', 'The PDF is encrypted.'));
+    expect(store.attachments()[0]).toMatchObject({ state: 'failed', error: 'The text of this file could not be read: The PDF is encrypted.' });
+  });
+
+  it('removing an uploaded file deletes it on the server; clearing after send does not', () => {
+    store.add([new File(['a'], 'a.txt'), new File(['b'], 'b.txt')]);
+    uploads.forEach((u, i) => u.next({ type: 'done', file: { file_id: `f${i}`, filename: `${i}.txt`, file_type: '.txt', file_size: 1, extracted_text: '', extracted_chars: 0, token_count: 0 } }));
+    store.remove(store.attachments()[0]?.localId ?? '');
+    expect(removed).toEqual(['f0']);
+    store.clear();
+    expect(store.attachments()).toEqual([]);
+    expect(removed).toEqual(['f0']);
+  });
+});
