@@ -48,7 +48,7 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
       reply = await this.redis.eval(INCREMENT_LUA, 2, `${base}:hits`, `${base}:block`, ttl, limit, blockDuration);
     } catch {
       // Fails closed: without the shared counters no instance can tell whether a caller is over its limit.
-      throw new AppException(ErrorCode.ServiceUnavailable, 'Rate limiting is temporarily unavailable; please retry shortly.', { dependency: 'redis' });
+      throw new AppException(ErrorCode.ServiceUnavailable, 'Rate limiting is temporarily unavailable; please retry shortly.', { dependency: 'redis' }, { 'Retry-After': '5' });
     }
     const [totalHits, msToExpire, blocked, msToBlockExpire] = (reply as number[]).map(Number) as [number, number, number, number];
     return {

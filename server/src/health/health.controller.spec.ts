@@ -59,6 +59,7 @@ describe('liveness and readiness', () => {
         await t.http().get('/api/v1/health/live').expect(200);
         const res = await t.http().post('/api/v1/sessions').send({}).expect(503);
         expect(res.body.error.code).toBe('SERVICE_UNAVAILABLE');
+        expect(res.headers['retry-after']).toBe('5');
       } finally {
         await t.close();
       }
