@@ -33,6 +33,8 @@ describe.each(dialects())('offline provider and chat rate limit on %s', (dialect
     expect(events.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete', finish_reason: 'stop' });
     const config = await t.http().get('/api/v1/chat/config').set('Authorization', `Bearer ${s.token}`).expect(200);
     expect(config.body).toMatchObject({ provider: 'offline', model: OFFLINE_MODEL, is_demo: true });
+    const health = await t.http().get('/api/v1/health').expect(200);
+    expect(health.body).toMatchObject({ provider: 'offline', model: OFFLINE_MODEL });
     // The same message gives the same reply.
     const again = await SseConnection.open(`${urlOf(t)}/api/v1/chat`, { method: 'POST', body: { message: 'Ping from the test' }, headers: { authorization: `Bearer ${s.token}` } }).all();
     expect(tokensOf(again)).toBe(text);

@@ -263,6 +263,8 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       provider: 'openai', model: 'fake-model', is_demo: false, max_message_chars: 32000,
       max_upload_bytes: expect.any(Number), allowed_extensions: expect.arrayContaining(['.pdf']),
     });
+    const health = await h.t.http().get('/api/v1/health').expect(200);
+    expect(health.body).toMatchObject({ provider: 'openai', model: 'fake-model' });
   });
 
   it('ends rows of a dead instance as interrupted once its lease expired, never another instance\'s live reply', async () => {

@@ -1,11 +1,13 @@
 import {
   type BeforeApplicationShutdown, Inject, Injectable, Logger, type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { lastValueFrom, type Observable } from 'rxjs';
 import { filter } from 'rxjs/operators';
 import { ErrorCode } from '../common/error-code.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
+import { ShutdownService } from '../health/shutdown.service.js';
 import type { Message, MessageStatus } from '../conversations/message.entity.js';
 import { cleanModelTitle } from './auto-title.js';
 import { type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js';
@@ -64,6 +66,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     private readonly registry: GenerationRegistry,
     private readonly conversations: ConversationsService,
     private readonly metrics: ChatMetrics,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   /** A fresh lease for rows this instance generates. */
@@ -122,6 +125,13 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // SIGTERM (ShutdownService, health module) drains running generations first; looked up
+    // rather than imported, so the chat module does not depend on the health module.
+    try {
+      this.moduleRef.get(ShutdownService, { strict: false }).register('chat-generations', (graceMs) => this.drain(graceMs));
+    } catch {
+      this.logger.debug('no ShutdownService: generations are drained on application shutdown only');
+    }
     await this.sweepExpiredLeases();
     this.sweepTimer = setInterval(() => {
       this.sweepExpiredLeases().catch((err: unknown) => this.logger.warn({ err }, 'lease sweep failed'));

@@ -6,6 +6,8 @@ export class HealthDto {
   @ApiProperty({ description: 'Seconds since start' }) uptime!: number;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, example: { database: 'ok' } })
   checks!: Record<string, 'ok' | 'down'>;
+  @ApiProperty({ enum: ['openai', 'offline'], description: 'The active chat provider' }) provider!: 'openai' | 'offline';
+  @ApiProperty({ example: 'gpt-4o-mini', description: 'The active chat model' }) model!: string;
 }
 
 export class LivenessDto {

@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
+import { OFFLINE_MODEL } from '../chat/providers/offline-chat.provider.js';
 import type { DataSource } from 'typeorm';
+import { APP_CONFIG, type AppConfig, type LlmProviderName } from '../config/app-config.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { ShutdownService } from './shutdown.service.js';
 
@@ -30,6 +32,7 @@ export class HealthService {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly redis: RedisConnection,
     private readonly shutdown: ShutdownService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
   async checkDatabase(): Promise<CheckResult> {
@@ -54,13 +57,16 @@ export class HealthService {
     return redis === undefined ? { database } : { database, redis };
   }
 
-  async report(): Promise<{ status: HealthStatus; version: string; uptime: number; checks: Record<string, CheckResult> }> {
+  async report(): Promise<{ status: HealthStatus; version: string; uptime: number; checks: Record<string, CheckResult>; provider: LlmProviderName; model: string }> {
     const checks = await this.checkDependencies();
     return {
       status: Object.values(checks).every((c) => c === 'ok') ? 'ok' : 'down',
       version: this.version,
       uptime: Math.round((Date.now() - this.startedAt) / 1000),
       checks,
+      // The chat's active model (the same as in the stream's first event and GET /chat/config).
+      provider: this.config.llm.provider,
+      model: this.config.llm.provider === 'offline' ? OFFLINE_MODEL : this.config.llm.model,
     };
   }
 
