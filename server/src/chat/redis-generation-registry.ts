@@ -97,7 +97,9 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
         this.write(id, owned, (m) => m);
       }
     });
-    await this.sub.subscribe(this.announceChannel, this.stopChannel(this.options.instanceId));
+    // Not awaited: with Redis down at boot the subscription waits for it, and boot must not.
+    this.sub.subscribe(this.announceChannel, this.stopChannel(this.options.instanceId))
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not subscribe'));
     await this.loadIndex().catch((err: unknown) => this.logger.warn({ err }, 'could not load the generation index'));
     const every = Math.max(50, Math.floor(this.options.leaseMs / 3));
     this.heartbeat = setInterval(() => this.renew(), every);
