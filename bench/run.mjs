@@ -36,7 +36,7 @@ if (flags.help) {
   --concurrency --tokens --tokens-per-s --relay-seconds --soak-streams --soak-tokens --long-messages
   --long-conversations --writers --writer-sends --upload-streams --pdf-pages --browser-tokens
   --browser-messages --pg-url (PostgreSQL for scenario 4; "none" skips it) --chromium
-  --build            compile the server into bench/.build first and measure that (--build-client: the SPA too)
+  --build            compile the server into bench/_build first and measure that (--build-client: the SPA too)
   --dist=DIR         measure DIR/server/main.js and DIR/client/browser (default: dist)
   --profile          write a .cpuprofile of the measured window of each load scenario and summarise it`);
   process.exit(0);
@@ -58,7 +58,7 @@ function opt(name, full, quickValue = full) {
 
 let distDefault = join(ROOT, 'dist');
 if (flags.build || flags['build-client']) {
-  distDefault = join(ROOT, 'bench', '.build');
+  distDefault = join(ROOT, 'bench', '_build');
   if (flags.build) buildServer(ROOT, distDefault);
   if (flags['build-client']) buildClient(ROOT, distDefault);
 }

@@ -1,4 +1,4 @@
-// `--build`: compiles the server (and with --build-client the SPA) into bench/.build, so a bench run
+// `--build`: compiles the server (and with --build-client the SPA) into bench/_build, so a bench run
 // never races other builds of dist/ in the same tree. Mirrors npm run build:server / build:client.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';

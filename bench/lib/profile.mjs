@@ -14,7 +14,7 @@ export function topSelfTime(path, limit = 15) {
   let total = 0;
   for (const [id, us] of selfUs) {
     const cf = byId.get(id).callFrame;
-    const file = cf.url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'node_modules/').replace(/.*\/(dist|\.build)\//, '');
+    const file = cf.url.replace(/^file:\/\//, '').replace(/.*\/node_modules\//, 'node_modules/').replace(/.*\/(dist|_build)\//, '');
     const key = `${cf.functionName || '(anonymous)'} ${file}${cf.url ? `:${cf.lineNumber + 1}` : ''}`;
     groups.set(key, (groups.get(key) ?? 0) + us);
     total += us;
@@ -41,8 +41,8 @@ export function topSelfTime(path, limit = 15) {
     const seen = new Set();
     for (let cur = id; cur; cur = parent.get(cur)) {
       const cf = byId.get(cur).callFrame;
-      if (!/\/(dist|\.build)\/server\//.test(cf.url)) continue;
-      const key = `${cf.functionName || '(anonymous)'} ${cf.url.replace(/.*\/(dist|\.build)\//, '')}:${cf.lineNumber + 1}`;
+      if (!/\/(dist|_build)\/server\//.test(cf.url)) continue;
+      const key = `${cf.functionName || '(anonymous)'} ${cf.url.replace(/.*\/(dist|_build)\//, '')}:${cf.lineNumber + 1}`;
       if (seen.has(key)) continue;
       seen.add(key);
       inclusive.set(key, (inclusive.get(key) ?? 0) + us);

@@ -1,0 +1,126 @@
+// 7. Browser: in Chromium, streaming a long Markdown answer with code blocks (main-thread busy time
+// per second and the longest task, from a Chrome trace), against the same number of plain-word
+// tokens at the same pace; and opening a 1,000-message conversation until its last message is
+// visible, against a 10-message one.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from '@playwright/test';
+import { directive } from '../lib/load.mjs';
+import { seedSqlite } from '../lib/seed.mjs';
+import { startServer } from '../lib/server.mjs';
+import { median } from '../lib/stats.mjs';
+import { fmt } from '../lib/table.mjs';
+import { startUpstream } from '../lib/upstream.mjs';
+import { relayEnv } from './relay.mjs';
+
+export const title = 'Browser (streaming render, long conversation)';
+
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+
+/** Main-thread tasks of the renderer from a Chrome trace: [{ts, dur}] in ms. */
+export function rendererTasks(trace) {
+  const events = trace.traceEvents ?? trace;
+  const main = events.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain'
+    && events.some((x) => x.pid === e.pid && x.tid === e.tid && x.name === 'RunTask'));
+  if (!main) return [];
+  return events.filter((e) => e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.name === 'RunTask' && e.dur)
+    .map((e) => ({ ts: e.ts / 1000, dur: e.dur / 1000 })).sort((a, b) => a.ts - b.ts);
+}
+
+function sessionIdFromCookie(cookies) {
+  const token = cookies.find((c) => c.name === 'session_token')?.value;
+  if (!token) throw new Error('the SPA did not get a session cookie');
+  return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8')).sid;
+}
+
+async function streamAnswer(browser, page, baseUrl, shape, traceFile) {
+  await page.goto(`${baseUrl}/`);
+  const input = page.locator('textarea[aria-label="Message"]');
+  await input.waitFor();
+  await input.fill(`Write it up ${directive(shape)}`);
+  await browser.startTracing(page, { path: traceFile, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel'] });
+  const t0 = Date.now();
+  await input.press('Enter');
+  const answer = page.locator('article[aria-label="Answer"]').last();
+  await answer.waitFor();
+  await page.waitForFunction(() => {
+    const all = document.querySelectorAll('article[aria-label="Answer"]');
+    const last = all[all.length - 1];
+    return last && last.getAttribute('data-status') === 'complete' && last.getAttribute('aria-busy') !== 'true';
+  }, undefined, { timeout: shape.tokens * shape.intervalMs * 4 + 60_000, polling: 250 });
+  const wallMs = Date.now() - t0;
+  const buf = await browser.stopTracing();
+  const tasks = rendererTasks(JSON.parse(buf.toString('utf8')));
+  if (tasks.length === 0) throw new Error('no renderer main-thread tasks in the trace');
+  // The streaming window: from the first to the last task that follows the send.
+  const from = tasks[0].ts;
+  const to = tasks.at(-1).ts + tasks.at(-1).dur;
+  const busy = tasks.reduce((a, t) => a + t.dur, 0);
+  const longest = tasks.reduce((a, t) => (t.dur > a.dur ? t : a), tasks[0]);
+  const over50 = tasks.filter((t) => t.dur > 50).length;
+  const textLength = (await answer.innerText()).length;
+  return { wallMs, windowMs: to - from, busyMsPerS: (busy / (to - from)) * 1000, longestMs: longest.dur, longestAtS: (longest.ts - from) / 1000, over50, tasks: tasks.length, textLength };
+}
+
+async function timeToLastVisible(page, url, needle) {
+  await page.goto(url);
+  const handle = await page.waitForFunction((n) => {
+    const all = document.querySelectorAll('article.msg');
+    const last = all[all.length - 1];
+    if (!last || !last.textContent.includes(n)) return false;
+    const r = last.getBoundingClientRect();
+    return r.height > 0 && r.top < window.innerHeight && r.bottom <= window.innerHeight + 2 ? performance.now() : false;
+  }, needle, { polling: 'raf', timeout: 30_000 });
+  return handle.jsonValue();
+}
+
+export async function run(ctx) {
+  const clientDir = join(ctx.dist, 'client', 'browser');
+  if (!existsSync(join(clientDir, 'index.html'))) {
+    return [{ id: '7', name: title, skipped: `no SPA build at ${clientDir} (npm run build:client, or --build-client)` }];
+  }
+  const executablePath = ctx.opt('chromium', process.env.CHROMIUM_PATH ?? '/usr/bin/chromium');
+  const tokens = ctx.opt('browser-tokens', 10_000, 2_000);
+  const intervalMs = ctx.opt('browser-interval-ms', 4);
+  const nMessages = ctx.opt('browser-messages', 1_000, 1_000);
+  const reps = ctx.opt('browser-reps', 5, 3);
+  const upstream = await startUpstream();
+  const server = await startServer({ dist: ctx.dist, env: { ...relayEnv(upstream), STREAM_HEARTBEAT_MS: '15000' }, label: 'browser' });
+  // launch() always starts from a fresh temporary profile (user-data dir) of its own.
+  const browser = await chromium.launch({ executablePath, args: ARGS, headless: true });
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const traces = join(ctx.resultsDir, `${ctx.ts}-trace`);
+    const plain = await streamAnswer(browser, page, server.url, { tokens, intervalMs, reply: 'plain' }, `${traces}-plain.json`);
+    const md = await streamAnswer(browser, page, server.url, { tokens, intervalMs, reply: 'markdown' }, `${traces}-markdown.json`);
+    ctx.log('browser streaming', JSON.stringify({ plain, md }));
+
+    const sid = sessionIdFromCookie(await context.cookies());
+    const [big] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [nMessages], Date.UTC(2026, 1, 1));
+    const [small] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [10], Date.UTC(2026, 1, 2));
+    const tBig = [];
+    const tSmall = [];
+    for (let i = 0; i < reps; i++) {
+      tSmall.push(await timeToLastVisible(page, `${server.url}/c/${small}`, '(#9)'));
+      tBig.push(await timeToLastVisible(page, `${server.url}/c/${big}`, `(#${nMessages - 1})`));
+    }
+    ctx.details.browser = { tokens, intervalMs, plain, markdown: md, openMs: { small: tSmall, big: tBig }, traces };
+    return [
+      { id: '7', name: `Streaming a ${tokens.toLocaleString('en')}-token Markdown answer: longest main-thread task`, value: md.longestMs, unit: 'ms',
+        baseline: `plain words: longest ${fmt(plain.longestMs, 'ms')}; Markdown: ${md.over50} tasks > 50 ms of ${md.tasks} (longest at ${fmt(md.longestAtS, 's')})`,
+        target: '≤ 50 ms', pass: md.longestMs <= 50 },
+      { id: '7', name: 'Streaming it: main-thread busy time per second', value: md.busyMsPerS, unit: 'ms/s',
+        baseline: `plain words ${fmt(plain.busyMsPerS, 'ms/s')} (${fmt(md.busyMsPerS / plain.busyMsPerS)}×); ${fmt(1000 / intervalMs)} tokens/s, ${fmt(md.windowMs / 1000, 's')}`,
+        target: '–', pass: null },
+      { id: '7', name: `Opening a ${nMessages.toLocaleString('en')}-message conversation until the last message is visible`, value: median(tBig) / median(tSmall), unit: '×',
+        baseline: `10 messages ${fmt(median(tSmall), 'ms')} → ${fmt(median(tBig), 'ms')} (navigation start to visible, median of ${reps})`,
+        target: '< 2×', pass: median(tBig) / median(tSmall) < 2 },
+    ];
+  } finally {
+    await browser.close();
+    await server.stop();
+    await upstream.stop();
+  }
+}
