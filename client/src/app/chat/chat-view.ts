@@ -98,8 +98,8 @@ export class ChatView {
 
   protected stopOnEscape(event: Event): void {
     if (!this.store.isStreaming()) return;
-    // Esc inside an open dialog closes the dialog instead.
-    if (event.target instanceof Element && event.target.closest('dialog')) return;
+    // Esc in a dialog or the sidebar (renaming) means "cancel that", not "stop the answer".
+    if (event.target instanceof Element && event.target.closest('dialog, .sidebar')) return;
     event.preventDefault();
     this.stop();
   }

@@ -1,4 +1,5 @@
-import { ChangeDetectionStrategy, Component, computed, inject, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, type ElementRef, computed, effect, inject, signal, viewChild } from '@angular/core';
+import { Title } from '@angular/platform-browser';
 import { Router, RouterOutlet } from '@angular/router';
 import { ChatConfigStore } from '../chat/chat-config.store';
 import { ChatStore } from '../chat/chat.store';
@@ -31,12 +32,23 @@ export class AppShell {
     return this.conversations.conversations().find((c) => c.id === id)?.title?.trim() || 'New conversation';
   });
 
+  private readonly menuButton = viewChild.required<ElementRef<HTMLButtonElement>>('menuButton');
+
+  constructor() {
+    const title = inject(Title);
+    effect(() => title.setTitle(this.chat.conversationId() ? `${this.title()} · Parley` : 'Parley'));
+  }
+
   protected toggleSidebar(): void {
     this.isSidebarOpen.update((open) => !open);
+    // On a phone the drawer covers the page: move focus into it, as a dialog would.
+    if (this.isSidebarOpen()) setTimeout(() => document.querySelector<HTMLElement>('.sidebar .new-chat')?.focus());
   }
 
   protected closeSidebar(): void {
+    if (!this.isSidebarOpen()) return;
     this.isSidebarOpen.set(false);
+    if (getComputedStyle(this.menuButton().nativeElement).display !== 'none') this.menuButton().nativeElement.focus();
   }
 
   protected newChat(): void {
