@@ -31,6 +31,9 @@ export interface ExtractorLimits {
   maxQueued: number;
 }
 
+/** What a worker costs beyond its heap (a V8 isolate, pdf.js loaded): ~150 MB measured on a 500-page PDF. */
+const WORKER_OVERHEAD_MB = 256;
+
 /** The worker sits next to this file: sources under Vitest, dist/server/files/ once built. */
 export const EXTRACT_WORKER_PATH = join(__dirname, 'extract.worker.mjs');
 
@@ -89,11 +92,22 @@ export class TextExtractor {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearInterval(watchdog);
         fn();
         void worker.terminate();
       };
+      const tooBig = (): AppException => new AppException(ErrorCode.FileProcessingError,
+        `Extracting the text needs more than ${maxMemoryMb} MB of memory; the file is too large or too complex`);
       const timer = setTimeout(() => finish(() => reject(new AppException(ErrorCode.FileProcessingError,
         `Extracting the text took longer than ${Math.round(timeoutMs / 1000)} s; the file is too large or too complex`))), timeoutMs);
+      // resourceLimits cap the worker's JS heap only. Decoded PDF streams live in ArrayBuffers
+      // outside it (a 1 MB PDF can inflate a 1 GB content stream), and they count against the
+      // whole process, so the process's growth since the job began is watched as well.
+      const baseline = process.memoryUsage.rss();
+      const budget = (maxMemoryMb + WORKER_OVERHEAD_MB) * 1024 * 1024;
+      const watchdog = setInterval(() => {
+        if (process.memoryUsage.rss() - baseline > budget) finish(() => reject(tooBig()));
+      }, 20);
       // pdf.js warns on stdout/stderr about odd fonts; those are not our logs.
       worker.stdout.resume();
       worker.stderr.resume();
@@ -105,10 +119,9 @@ export class TextExtractor {
           reject(new AppException(code, reply.message));
         }
       }));
-      worker.on('error', (err: Error & { code?: string }) => finish(() => reject(new AppException(ErrorCode.FileProcessingError,
-        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-          ? `Extracting the text needs more than ${maxMemoryMb} MB of memory; the file is too large or too complex`
-          : 'The file could not be processed'))));
+      worker.on('error', (err: Error & { code?: string }) => finish(() => reject(err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? tooBig()
+        : new AppException(ErrorCode.FileProcessingError, 'The file could not be processed'))));
       worker.on('exit', () => finish(() => reject(new AppException(ErrorCode.FileProcessingError, 'The file could not be processed'))));
     });
   }
