@@ -46,7 +46,7 @@ test.describe('accessibility and layout', () => {
       await page.screenshot({ path: join(SHOTS, `phone-sidebar-${theme}.png`) });
       await page.keyboard.press('Escape');
       await expect(chat.sidebar).toBeHidden();
-      await page.getByRole('button', { name: 'Start a new chat' }).click();
+      await page.getByRole('button', { name: 'New chat', exact: true }).click();
       await expect(page.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
       await page.screenshot({ path: join(SHOTS, `phone-welcome-${theme}.png`) });
     });

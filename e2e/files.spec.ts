@@ -27,6 +27,19 @@ test.describe('attachments', () => {
     await expect(chat.userMessages.last()).toContainText('notes.txt');
   });
 
+  test('pasting a file into the message box attaches it', async ({ chat, page }) => {
+    await chat.open();
+    await chat.input.focus();
+    await chat.input.evaluate((el) => {
+      const data = new DataTransfer();
+      data.items.add(new File(['pasted text'], 'clip.txt', { type: 'text/plain' }));
+      el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+    });
+    await expect(page.getByRole('list', { name: 'Files to send' })).toContainText('clip.txt');
+    await expect(page.getByRole('button', { name: 'Show text of clip.txt' })).toBeVisible();
+    await expect(chat.input).toHaveValue('');
+  });
+
   test('shows upload progress for a larger file', async ({ chat, page }) => {
     await chat.open();
     // Slow the upload down so the uploading state is observable.
