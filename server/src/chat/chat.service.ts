@@ -7,7 +7,7 @@ import { ErrorCode } from '../common/error-code.js';
 import type { AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { Conversation } from '../conversations/conversation.entity.js';
-import { ConversationsService } from '../conversations/conversations.service.js';
+import { ConversationsService, type MessageDraft } from '../conversations/conversations.service.js';
 import type { Message } from '../conversations/message.entity.js';
 import { autoTitle } from './auto-title.js';
 import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttachments } from './chat-attachments.js';
@@ -99,14 +99,22 @@ export class ChatService implements OnModuleInit {
       this.prompt(history, text, textTokens, []);
 
       const title = autoTitle(text);
-      const conversation: Conversation = existing ?? await this.conversations.create(sessionId, title);
-      const [user, reply] = await this.conversations.appendTurn(conversation.id, [
+      const turn: MessageDraft[] = [
         { role: 'user', content: text, status: 'complete', tokenCount: textTokens, modelName: this.provider.model, idempotencyKey: idempotencyKey ?? null },
         {
           role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, idempotencyKey: idempotencyKey ?? null,
           ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
         },
-      ]) as [Message, Message];
+      ];
+      let conversation: Conversation;
+      let stored: Message[];
+      if (existing) {
+        conversation = existing;
+        stored = await this.conversations.appendTurn(existing.id, turn);
+      } else {
+        ({ conversation, messages: stored } = await this.conversations.createWithTurn(sessionId, title, turn));
+      }
+      const [user, reply] = stored as [Message, Message];
       const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
       if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
       const built = this.prompt(history, text, textTokens, files);

@@ -50,11 +50,32 @@ export function sseBody(res: Response, events: Observable<SequencedEvent>, optio
   options.onOpen?.();
   live.heartbeat = setInterval(() => body.push(SSE_HEARTBEAT), options.heartbeatMs);
   live.heartbeat.unref();
+  // Events of one turn of the event loop (a replay, or tokens that came in one upstream read)
+  // leave in one write: one syscall instead of one per event. Tokens that arrive apart still
+  // go out one by one, at once.
+  let pending = '';
+  let isScheduled = false;
+  const flush = (): void => {
+    isScheduled = false;
+    if (pending.length === 0) return;
+    body.push(pending);
+    pending = '';
+  };
   live.subscription = events.subscribe({
-    next: (e) => { body.push(formatSseEvent(e)); },
-    error: () => { body.push(null); },
+    next: (e) => {
+      pending += formatSseEvent(e);
+      if (!isScheduled) {
+        isScheduled = true;
+        setImmediate(flush);
+      }
+    },
+    error: () => {
+      flush();
+      body.push(null);
+    },
     complete: () => {
       clearInterval(live.heartbeat);
+      flush();
       body.push(null);
     },
   });

@@ -41,6 +41,13 @@ const PER_MESSAGE = 4;
 const TRUNCATION_MARKER = '\n[… truncated: the rest of this file does not fit in the model\'s context …]';
 const MIN_FILE_TOKENS = 32;
 
+// The system prompt is the same on every request (it comes from config): count it once.
+let systemCache: { text: string; tokens: number } | undefined;
+function countSystemPrompt(text: string): number {
+  if (systemCache?.text !== text) systemCache = { text, tokens: countTokens(text) };
+  return systemCache.tokens;
+}
+
 function safeName(name: string): string {
   return name.replace(/["<>\r\n]/g, '_');
 }
@@ -60,7 +67,8 @@ function withFiles(content: string, blocks: string[]): string {
  * the system role), trimmed with a real tokenizer to contextTokens - maxOutputTokens.
  */
 export function buildPrompt(input: PromptInput): BuiltPrompt {
-  const budget = input.contextTokens - input.maxOutputTokens - countTokens(input.systemPrompt) - PER_MESSAGE;
+  const systemTokens = countSystemPrompt(input.systemPrompt);
+  const budget = input.contextTokens - input.maxOutputTokens - systemTokens - PER_MESSAGE;
   const currentTokens = (input.current.tokenCount ?? countTokens(input.current.content)) + PER_MESSAGE;
   if (currentTokens > budget) {
     throw new AppException(ErrorCode.ValidationError, 'The message is too long for the model\'s context', {
@@ -113,5 +121,5 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
     ...kept,
     { role: 'user', content: withFiles(input.current.content, blocks) },
   ];
-  return { messages, promptTokens: budget - remaining + countTokens(input.systemPrompt) + PER_MESSAGE, truncatedFiles, droppedHistory: index + 1 };
+  return { messages, promptTokens: budget - remaining + systemTokens + PER_MESSAGE, truncatedFiles, droppedHistory: index + 1 };
 }

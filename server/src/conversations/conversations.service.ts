@@ -214,6 +214,30 @@ export class ConversationsService {
     });
   }
 
+  /**
+   * Creates a conversation together with its first turn in one transaction (the hot path of a
+   * first message: one commit, no counter read-back, nothing to be busy with yet).
+   */
+  async createWithTurn(sessionId: string, title: string, drafts: MessageDraft[], now = new Date()): Promise<{ conversation: Conversation; messages: Message[] }> {
+    const conversation = this.conversations.create({
+      id: randomUUID(), sessionId, title: title.slice(0, TITLE_MAX), createdAt: now, updatedAt: now,
+      isActive: true, messageCount: drafts.length, nextPosition: drafts.length,
+    });
+    const rows = drafts.map((d, i) => this.messages.create({
+      id: randomUUID(), conversationId: conversation.id, position: i, role: d.role, content: d.content, status: d.status,
+      createdAt: now, updatedAt: now, tokenCount: d.tokenCount ?? null, modelName: d.modelName ?? null,
+      finishReason: null, errorCode: null, promptTokens: null, completionTokens: null,
+      feedback: null, feedbackComment: null, feedbackAt: null,
+      ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
+      idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
+    }));
+    await this.dataSource.transaction(async (em) => {
+      await em.createQueryBuilder().insert().into(Conversation).values(conversation).updateEntity(false).execute();
+      await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
+    });
+    return { conversation, messages: rows };
+  }
+
   /** The messages a session stored under an Idempotency-Key (in any of its conversations). */
   findByIdempotencyKeyForSession(sessionId: string, key: string): Promise<Message[]> {
     return this.messages.createQueryBuilder('m')

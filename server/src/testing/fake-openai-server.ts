@@ -80,6 +80,8 @@ function lastUserTextOf(body: ChatRequestBody): string {
 export class FakeOpenAiServer {
   /** Every request received, in order (bodies parsed). */
   readonly requests: RecordedRequest[] = [];
+  /** TCP connections accepted so far (a client that reuses keep-alive connections opens few). */
+  connections = 0;
   /** What a request gets when no rule matches and the queue is empty. */
   defaultReply: FakeReply = {};
   private readonly rules: Rule[] = [];
@@ -91,6 +93,7 @@ export class FakeOpenAiServer {
   async start(port = 0): Promise<string> {
     const server = createServer((req, res) => { void this.handle(req, res); });
     server.keepAliveTimeout = 60_000;
+    server.on('connection', () => { this.connections++; });
     this.server = server;
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     return this.baseUrl;
