@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { createApp } from './app.factory.js';
 import { loadConfig } from './config/app-config.js';
+import { GenerationService } from './chat/generation.service.js';
 import { ShutdownService } from './health/shutdown.service.js';
 
 async function main(): Promise<void> {
@@ -18,6 +19,10 @@ async function main(): Promise<void> {
 
   // SIGTERM (docker stop, Kubernetes): stop taking requests, let running generations finish
   // for SHUTDOWN_GRACE_MS (then they are saved as interrupted), close, exit 0.
+  const shutdown = app.get(ShutdownService);
+  // Replies run to their end (or are saved as interrupted) while everything else is still up.
+  const generations = app.get(GenerationService);
+  shutdown.register('generations', (graceMs) => generations.drain(graceMs));
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -25,7 +30,7 @@ async function main(): Promise<void> {
     logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
     // Whatever hangs, the process is gone a little after the grace period.
     setTimeout(() => { logger.error('shutdown took too long; exiting'); process.exit(1); }, config.shutdownGraceMs + 10_000).unref();
-    app.get(ShutdownService).drain()
+    shutdown.drain()
       .then(() => app.close())
       .then(() => { logger.info('bye'); logger.flush(); process.exit(0); })
       .catch((err: unknown) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
