@@ -43,6 +43,7 @@ if (flags.help) {
 }
 const quick = Boolean(flags.quick);
 const started = new Date();
+const loadAtStart = loadavg();
 const ts = started.toISOString().replace(/[:.]/g, '-');
 
 /** A size: --name=, else BENCH_NAME, else the quick or full default. */
@@ -95,13 +96,13 @@ for (const [ids, file] of SCENARIOS) {
 
 const durationS = (performance.now() / 1000);
 const table = renderTable(rows);
-console.log(`\nParley benchmarks (${quick ? 'quick' : 'full'} mode, ${durationS.toFixed(0)} s, ${cpus().length} CPUs, node ${process.version})\n`);
+console.log(`\nParley benchmarks (${quick ? 'quick' : 'full'} mode, ${durationS.toFixed(0)} s, ${cpus().length} CPUs, node ${process.version}, load average ${loadAtStart[0].toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end)\n`);
 console.log(table);
 const out = resolve(flags.out ?? join(ctx.resultsDir, `${ts}.json`));
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, `${JSON.stringify({
   startedAt: started.toISOString(), mode: quick ? 'quick' : 'full', durationS: Number(durationS.toFixed(1)),
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Number((totalmem() / 2 ** 30).toFixed(1)), node: process.version, loadavgAtEnd: loadavg() },
+  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGb: Number((totalmem() / 2 ** 30).toFixed(1)), node: process.version, loadavgAtStart: loadAtStart, loadavgAtEnd: loadavg() },
   argv: process.argv.slice(2), rows, details: ctx.details, table,
 }, null, 2)}\n`);
 console.log(`\nresults: ${out}`);

@@ -45,7 +45,7 @@ async function settle(server, upstream, dbFile, timeoutMs = 120_000) {
 }
 
 export async function run(ctx) {
-  const streams = ctx.opt('soak-streams', 2000, 300);
+  const streams = ctx.opt('soak-streams', 2000, 200);
   const concurrency = ctx.opt('soak-concurrency', 100, 50);
   const tokens = ctx.opt('soak-tokens', 20);
   const intervalMs = ctx.opt('soak-interval-ms', 10);

@@ -27,7 +27,7 @@ export async function run(ctx) {
   const levels = ctx.opt('concurrency', [1, 50, 150, 250], [1, 50]);
   const tokensPerS = ctx.opt('tokens-per-s', 50);
   const tokens = ctx.opt('tokens', 100, 50);
-  const minSamples = ctx.opt('relay-samples', 40, 10);
+  const minSamples = ctx.opt('relay-samples', 40, 8);
   const intervalMs = 1000 / tokensPerS;
   const shape = { tokens, intervalMs };
   const replyMs = tokens * intervalMs;

@@ -71,7 +71,7 @@ export async function run(ctx) {
       const loop = (await server.probe('stats', { resetLoop: true })).loopDelay;
       windows.push({ kind, from, to, loop, ...extra });
     };
-    const quietMs = ctx.quick ? 2500 : 4000;
+    const quietMs = ctx.quick ? 2000 : 4000;
     await measure('quiet', () => sleep(quietMs));
     for (let i = 0; i < uploads; i++) {
       const profiling = ctx.profile && i === 0;
