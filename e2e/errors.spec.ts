@@ -23,6 +23,7 @@ test.describe('errors', () => {
     const answer = await chat.waitForAnswer('failed');
     const notice = answer.getByRole('alert');
     await expect(notice).toBeVisible();
+    await page.screenshot({ path: `${__dirname}/artifacts/screenshots/desktop-upstream-error.png` });
     await notice.getByRole('button', { name: 'Retry' }).click();
     await chat.waitForAnswer('complete');
     await expect(chat.lastAnswer()).toContainText('Hello! You said: Please answer [fail-once]');
@@ -37,6 +38,7 @@ test.describe('errors', () => {
     await chat.input.fill('Anyone there?');
     await chat.input.press('Enter');
     await expect(page.getByRole('alert').filter({ hasText: 'appear to be offline' })).toBeVisible();
+    await page.screenshot({ path: `${__dirname}/artifacts/screenshots/desktop-offline.png` });
     await expect(chat.input).toHaveValue('Anyone there?');
     await context.setOffline(false);
     await expect(page.getByText('You are offline.')).toBeHidden();

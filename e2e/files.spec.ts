@@ -77,6 +77,7 @@ test.describe('attachments', () => {
     await drop('huge.txt', 'text/plain', 'x'.repeat(70 * 1024));
     await expect(page.getByRole('alert').filter({ hasText: 'huge.txt' })).toContainText('too large (70 KB). The limit is 64 KB.');
 
+    await page.screenshot({ path: `${__dirname}/artifacts/screenshots/desktop-attachments.png` });
     // A refused file can be removed; the good one stays.
     await page.getByRole('button', { name: 'Remove virus.exe' }).click();
     await expect(page.getByText('virus.exe')).toHaveCount(0);

@@ -13,4 +13,9 @@ test('the offline demo provider is announced with how to configure a real model'
   await expect(answer).toContainText('Offline demo mode');
   await expect(answer).toContainText('Hello demo');
   await expect(answer.locator('.msg-model')).toHaveText('parley-offline-demo');
+  await page.screenshot({ path: `${__dirname}/artifacts/screenshots/desktop-demo-banner.png` });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await expect(chat.sidebar).toBeHidden();
+  await expect(banner).toBeVisible();
+  await page.screenshot({ path: `${__dirname}/artifacts/screenshots/phone-demo-banner.png` });
 });
