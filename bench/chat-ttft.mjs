@@ -2,7 +2,9 @@
 // Time to first token added by Parley: POST /api/v1/chat through the built server vs the same
 // completion requested from the loopback upstream directly, sequentially, interleaved, one run.
 //
-//   npm run build:server && node bench/chat-ttft.mjs [--requests 200] [--warmup 20] [--database postgres://…]
+//   npm run build:server && node bench/chat-ttft.mjs [--requests 200] [--warmup 20] [--postgres postgres://…/admin-db]
+//
+// With --postgres, a scratch database is created on that server for the run and dropped after.
 //
 // The upstream is server/src/testing/fake-openai-server.ts (transpiled on the fly; Node built-ins
 // only), answering at once. "First token" = the first SSE event carrying content: a chunk with a
@@ -22,7 +24,7 @@ const args = process.argv.slice(2);
 const opt = (name, fallback) => { const i = args.indexOf(`--${name}`); return i === -1 ? fallback : args[i + 1]; };
 const REQUESTS = Number(opt('requests', '200'));
 const WARMUP = Number(opt('warmup', '20'));
-const DATABASE = opt('database', undefined);
+const PG_ADMIN = opt('postgres', undefined);
 /** --cpu-prof DIR: writes the server's V8 CPU profile there (open it in Chrome DevTools). */
 const CPU_PROF = opt('cpu-prof', undefined);
 
@@ -92,7 +94,19 @@ function stats(samples) {
   return { n: s.length, median: q(0.5), p90: q(0.9), p99: q(0.99), mean: s.reduce((a, b) => a + b, 0) / s.length, min: s[0], max: s.at(-1) };
 }
 
+async function scratchPostgres(adminUrl) {
+  const { default: pg } = await import('pg');
+  const name = `parley_ttft_${process.pid}_${Date.now()}`;
+  const admin = async (sql) => { const c = new pg.Client({ connectionString: adminUrl }); await c.connect(); try { await c.query(sql); } finally { await c.end(); } };
+  await admin(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'parley-ttft-'));
+const pgScratch = PG_ADMIN ? await scratchPostgres(PG_ADMIN) : undefined;
+const DATABASE = pgScratch?.url;
 const FakeOpenAiServer = await loadFakeServer(dir);
 const fake = new FakeOpenAiServer();
 const upstream = await fake.start();
@@ -152,5 +166,6 @@ try {
   await new Promise((r) => server.once('exit', r));
   agent.destroy();
   await fake.stop();
+  await pgScratch?.drop();
   rmSync(dir, { recursive: true, force: true });
 }
