@@ -27,10 +27,10 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
   const connections: RedisConnection[] = [];
   const registries: RedisGenerationRegistry[] = [];
 
-  async function instance(name: string, leaseMs = 2_000): Promise<RedisGenerationRegistry> {
+  async function instance(name: string, leaseMs = 2_000, retentionMs = 60_000): Promise<RedisGenerationRegistry> {
     const conn = new RedisConnection({ redisUrl: REDIS_URL, instanceId: name } as AppConfig);
     await conn.onModuleInit();
-    const registry = new RedisGenerationRegistry(conn, { instanceId: name, leaseMs, prefix, retentionMs: 60_000 });
+    const registry = new RedisGenerationRegistry(conn, { instanceId: name, leaseMs, prefix, retentionMs });
     await registry.onModuleInit();
     connections.push(conn);
     registries.push(registry);
@@ -117,5 +117,22 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     const got = await events;
     expect(ids(got)).toEqual([0, 1, 2]);
     expect(got.at(-1)?.event).toMatchObject({ type: 'error', status: 'interrupted', code: 'SERVICE_UNAVAILABLE' });
+  });
+
+  it('forgets finished generations after their retention: keys expire and the index does not grow', async () => {
+    const a = await instance('a6', 2_000, 150);
+    const redis = connections.at(-1)!.client!;
+    const old = randomUUID();
+    a.open(old, 'conv-6');
+    a.publish(old, start(old));
+    a.publish(old, done(old));
+    await a.flush();
+    expect(await redis.zscore(`${prefix}index`, old)).not.toBeNull();
+    await new Promise((r) => setTimeout(r, 300));
+    const next = randomUUID();
+    a.open(next, 'conv-6b');
+    await a.flush();
+    expect(await redis.zscore(`${prefix}index`, old)).toBeNull();
+    expect(await redis.exists(`${prefix}{${old}}:events`, `${prefix}{${old}}:meta`)).toBe(0);
   });
 });

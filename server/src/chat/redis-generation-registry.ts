@@ -7,6 +7,9 @@ import { type ChatEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { InMemoryGenerationRegistry, REPLAY_RETENTION_MS } from './generation-registry.js';
 
+/** Keys of a running generation live this long without renewal (renewed every lease/3). */
+const LIVE_TTL_MS = 3_600_000;
+
 export interface RedisRegistryOptions {
   instanceId: string;
   /** How long an owner's liveness key lives without renewal (STREAM_LEASE_MS). */
@@ -82,6 +85,8 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
   private eventsKey(id: string): string { return `${this.prefix}{${id}}:events`; }
   private aliveKey(id: string): string { return `${this.prefix}{${id}}:alive`; }
   private eventsChannel(id: string): string { return `${this.prefix}ev:${id}`; }
+  private metaKey(id: string): string { return `${this.prefix}{${id}}:meta`; }
+  /** A sorted set of message ids scored by when their entry expires: enumerable, and pruned as it goes. */
   private get indexKey(): string { return `${this.prefix}index`; }
   private get announceChannel(): string { return `${this.prefix}announce`; }
   private stopChannel(owner: string): string { return `${this.prefix}stop:${owner}`; }
@@ -119,10 +124,8 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     this.owned.set(messageId, owned);
     this.known.set(messageId, { owner: this.options.instanceId, conversationId, isFinished: false });
     const announcement: Announcement = { op: 'open', id: messageId, owner: this.options.instanceId, conversationId };
-    this.write(messageId, owned, (m) => m
-      .del(this.eventsKey(messageId))
+    this.write(messageId, owned, (m) => this.describe(m.del(this.eventsKey(messageId)), messageId, conversationId, false)
       .set(this.aliveKey(messageId), this.options.instanceId, 'PX', this.options.leaseMs)
-      .hset(this.indexKey, messageId, JSON.stringify({ owner: announcement.owner, conversationId, isFinished: false }))
       .publish(this.announceChannel, JSON.stringify(announcement)));
   }
 
@@ -136,11 +139,11 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     if (final) owned.isFinished = true;
     this.write(messageId, owned, (m) => {
       m.rpush(this.eventsKey(messageId), json)
-        .pexpire(this.eventsKey(messageId), final ? this.retentionMs : Math.max(this.retentionMs, 3_600_000))
+        .pexpire(this.eventsKey(messageId), final ? this.retentionMs : LIVE_TTL_MS)
         .publish(this.eventsChannel(messageId), json);
       if (final) {
         const announcement: Announcement = { op: 'final', id: messageId, owner: this.options.instanceId, conversationId: owned.conversationId };
-        m.hset(this.indexKey, messageId, JSON.stringify({ owner: announcement.owner, conversationId: owned.conversationId, isFinished: true }))
+        this.describe(m, messageId, owned.conversationId, true)
           .del(this.aliveKey(messageId))
           .publish(this.announceChannel, JSON.stringify(announcement));
       }
@@ -148,6 +151,18 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     });
     if (final) this.finishKnown(messageId);
     return sequenced;
+  }
+
+  /**
+   * What other instances need to know about a generation, kept as long as its events: while it
+   * runs (renewed), then for the replay retention.
+   */
+  private describe(m: ChainableCommander, messageId: string, conversationId: string, isFinished: boolean): ChainableCommander {
+    const ttl = isFinished ? this.retentionMs : LIVE_TTL_MS;
+    const entry: Known = { owner: this.options.instanceId, conversationId, isFinished };
+    return m.set(this.metaKey(messageId), JSON.stringify(entry), 'PX', ttl)
+      .zadd(this.indexKey, Date.now() + ttl, messageId)
+      .zremrangebyscore(this.indexKey, '-inf', Date.now());
   }
 
   /** Redis writes of one generation run one after another; a failed one makes the next rewrite the whole list. */
@@ -169,8 +184,8 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
 
   private async resync(messageId: string, owned: Owned): Promise<void> {
     const m = this.redis.multi().del(this.eventsKey(messageId));
-    if (owned.events.length > 0) m.rpush(this.eventsKey(messageId), ...owned.events).pexpire(this.eventsKey(messageId), Math.max(this.retentionMs, 3_600_000));
-    m.hset(this.indexKey, messageId, JSON.stringify({ owner: this.options.instanceId, conversationId: owned.conversationId, isFinished: owned.isFinished }));
+    if (owned.events.length > 0) m.rpush(this.eventsKey(messageId), ...owned.events).pexpire(this.eventsKey(messageId), owned.isFinished ? this.retentionMs : LIVE_TTL_MS);
+    this.describe(m, messageId, owned.conversationId, owned.isFinished);
     if (owned.isFinished) m.del(this.aliveKey(messageId));
     else m.set(this.aliveKey(messageId), this.options.instanceId, 'PX', this.options.leaseMs);
     await m.exec();
@@ -185,7 +200,10 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     for (const [id, owned] of this.owned) {
       if (owned.isDirty) this.write(id, owned, (m) => m);
       else if (!owned.isFinished) {
-        this.redis.set(this.aliveKey(id), this.options.instanceId, 'PX', this.options.leaseMs)
+        this.describe(this.redis.multi(), id, owned.conversationId, false)
+          .set(this.aliveKey(id), this.options.instanceId, 'PX', this.options.leaseMs)
+          .pexpire(this.eventsKey(id), LIVE_TTL_MS)
+          .exec()
           .catch(() => { owned.isDirty = true; });
       }
     }
@@ -327,21 +345,16 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
 
   /** What other instances run or ran recently (at start, and after Redis comes back). */
   private async loadIndex(): Promise<void> {
-    const all = await this.redis.hgetall(this.indexKey);
-    const stale: string[] = [];
-    for (const [id, raw] of Object.entries(all)) {
-      if (this.owned.has(id)) continue;
+    const ids = (await this.redis.zrangebyscore(this.indexKey, Date.now(), '+inf')).filter((id) => !this.owned.has(id) && !this.known.has(id));
+    if (ids.length === 0) return;
+    const entries = await this.redis.mget(ids.map((id) => this.metaKey(id)));
+    ids.forEach((id, i) => {
+      const raw = entries[i];
+      if (!raw) return;
       const entry = JSON.parse(raw) as Known;
-      if (entry.isFinished && (await this.redis.exists(this.eventsKey(id))) === 0) {
-        stale.push(id);
-        continue;
-      }
-      if (!this.known.has(id)) {
-        this.known.set(id, { owner: entry.owner, conversationId: entry.conversationId, isFinished: entry.isFinished });
-        if (entry.isFinished) this.finishKnown(id);
-      }
-    }
-    if (stale.length > 0) await this.redis.hdel(this.indexKey, ...stale);
+      this.known.set(id, { owner: entry.owner, conversationId: entry.conversationId, isFinished: entry.isFinished });
+      if (entry.isFinished) this.finishKnown(id);
+    });
   }
 
   /** Running generations of instances that died: no longer block their conversation. */
