@@ -54,6 +54,12 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
+/** Every child still running; killed if the test process exits without cleaning up (a crash, a timeout). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** A child process whose output is kept (shown when a test fails) and whose exit can be awaited. */
 export class Proc {
   readonly child: ChildProcess;
@@ -65,7 +71,11 @@ export class Proc {
     const keep = (b: Buffer): void => { this.output = (this.output + b.toString()).slice(-20_000); };
     this.child.stdout?.on('data', keep);
     this.child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    running.add(this.child);
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => {
+      running.delete(this.child);
+      resolve({ code, signal });
+    }));
   }
 
   get isRunning(): boolean {
