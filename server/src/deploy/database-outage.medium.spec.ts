@@ -1,0 +1,76 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { dialects } from '../testing/dialects.js';
+import { createScratchDatabase, PG_ADMIN_URL } from '../testing/postgres.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { freePort, waitFor } from './topology.js';
+
+/** A TCP relay in front of PostgreSQL that can be cut (an outage) and restored on the same port. */
+class CuttableProxy {
+  private server?: Server;
+  private readonly sockets = new Set<Socket>();
+  constructor(readonly port: number, private readonly target: { host: string; port: number }) {}
+
+  async up(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => { client.destroy(); upstream.destroy(); });
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+  }
+
+  async down(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+const hasPostgres = dialects().includes('postgres');
+
+describe.runIf(hasPostgres)('a PostgreSQL outage', () => {
+  let t: TestApp;
+  let proxy: CuttableProxy;
+  let drop: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await createScratchDatabase();
+    drop = db.drop;
+    const admin = new URL(PG_ADMIN_URL);
+    proxy = new CuttableProxy(await freePort(), { host: admin.hostname, port: Number(admin.port || 5432) });
+    await proxy.up();
+    const viaProxy = new URL(db.url);
+    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    t = await createTestApp('postgres', { DATABASE_URL: viaProxy.toString() });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await proxy?.down();
+    await drop?.();
+  });
+
+  it('answers 503 SERVICE_UNAVAILABLE meanwhile, turns unready, stays live, and recovers by itself', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    await t.http().get('/api/v1/conversations').set(auth).expect(200);
+
+    await proxy.down();
+    const res = await t.http().get('/api/v1/conversations').set(auth).expect(503);
+    expect(res.body.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect(res.headers['retry-after']).toBeDefined();
+    expect((await t.http().post('/api/v1/sessions').send({}).expect(503)).body.error.code).toBe('SERVICE_UNAVAILABLE');
+    expect((await t.http().get('/api/v1/health/ready').expect(503)).body.checks.database).toBe('down');
+    await t.http().get('/api/v1/health/live').expect(200);
+
+    await proxy.up();
+    await waitFor('the database to be back', async () => (await t.http().get('/api/v1/conversations').set(auth)).status === 200, 15_000, 200);
+    await t.http().get('/api/v1/health/ready').expect(200);
+    await t.http().post('/api/v1/sessions').send({}).expect(201);
+  });
+});
