@@ -141,6 +141,21 @@ describe('topology: nginx + two instances + PostgreSQL + Redis', () => {
     expect(big.status).toBe(413); // client_max_body_size, before any backend sees it
   });
 
+  it('passes the real client address on, and a client cannot forge it through the gateway', async () => {
+    const res = await fetch(`${nginx.url}/api/v1/sessions`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': '203.0.113.66' }, body: '{}',
+    });
+    const { session } = (await res.json()) as { session: { id: string } };
+    const client = new Client({ connectionString: pg.url });
+    await client.connect();
+    try {
+      const row = (await client.query<{ ip_address: string }>('SELECT ip_address FROM sessions WHERE id = $1', [session.id])).rows[0];
+      expect(row?.ip_address).toBe('127.0.0.1'); // the test client's address as nginx saw it
+    } finally {
+      await client.end();
+    }
+  });
+
   it('delivers events through nginx one by one, not buffered', async () => {
     fake.on('unbuffered-check', { tokens: words('w', 10), tokenDelayMs: 100 });
     const token = await newSession(nginx.url);
