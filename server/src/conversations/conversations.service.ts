@@ -119,7 +119,8 @@ export class ConversationsService {
         ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
         idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
       }));
-      await em.insert(Message, rows);
+      // updateEntity(false): TypeORM's re-read of a multi-row insert can swap ids between rows on SQLite.
+      await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
       return rows;
     });
   }

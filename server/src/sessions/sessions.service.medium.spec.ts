@@ -58,4 +58,18 @@ describe.each(dialects())('SessionsService on %s', (dialect) => {
     expect(page.messages.map((m) => m.position)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect((await conversations.findOwned(session.id, c.id)).messageCount).toBe(20);
   });
+
+  it('returns the ids under which each appended message is stored', async () => {
+    const conversations = t.app.get(ConversationsService);
+    const { session } = await sessions.create(undefined, undefined);
+    const c = await conversations.create(session.id);
+    for (let i = 0; i < 10; i++) {
+      const [user, reply] = await conversations.appendMessages(c.id, [
+        { role: 'user', content: `question ${i}`, status: 'complete' },
+        { role: 'assistant', content: `answer ${i}`, status: 'streaming' },
+      ]);
+      expect((await conversations.findMessage(user.id))?.content).toBe(`question ${i}`);
+      expect((await conversations.findMessage(reply.id))?.content).toBe(`answer ${i}`);
+    }
+  });
 });
