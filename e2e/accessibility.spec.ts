@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
-import { expect, test } from './support/fixtures';
+import { expect, test, unique } from './support/fixtures';
 
 const SHOTS = join(__dirname, 'artifacts', 'screenshots');
 
@@ -23,7 +23,7 @@ test.describe('accessibility and layout', () => {
 
       await chat.ask('Show me code [code]');
       await chat.waitForAnswer();
-      await chat.followUp('And a second question');
+      await chat.followUp(unique('And a second question'));
       await chat.waitForAnswer();
       await chat.lastAnswer().getByRole('button', { name: 'Good answer' }).click();
       await expect(chat.lastAnswer().getByRole('textbox')).toBeVisible();
@@ -69,12 +69,13 @@ test.describe('accessibility and layout', () => {
     await expect(page.getByRole('button', { name: 'Skip to message input' })).toBeFocused();
     await page.keyboard.press('Enter');
     await expect(chat.input).toBeFocused();
-    await page.keyboard.type('Keyboard only');
+    const prompt = unique('Keyboard only');
+    await page.keyboard.type(prompt);
     await page.keyboard.press('Enter');
     await chat.waitForAnswer();
     await expect(chat.input).toBeFocused();
     const status = page.locator('[role="status"][aria-live="polite"]').filter({ hasText: 'Answer:' });
-    await expect(status).toHaveText('Answer: Hello! You said: Keyboard only');
+    await expect(status).toHaveText(`Answer: Hello! You said: ${prompt}`);
 
     // Shift+Tab from the input reaches the message actions; Enter activates Regenerate.
     const regenerate = page.getByRole('button', { name: 'Regenerate', exact: true });

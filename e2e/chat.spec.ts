@@ -1,5 +1,5 @@
 import { CODE_REPLY } from './support/fake-openai';
-import { expect, test } from './support/fixtures';
+import { expect, test, unique } from './support/fixtures';
 
 test.describe('chatting', () => {
   test('a first visit can chat at once; the answer streams in as Markdown and survives a reload', async ({ chat, page }) => {
@@ -81,9 +81,11 @@ test.describe('chatting', () => {
 
   test('Regenerate replaces the last answer', async ({ chat, page }) => {
     await chat.open();
-    await chat.ask('Tell me something');
+    const prompt = unique('Tell me something');
+    await chat.ask(prompt);
     await chat.waitForAnswer();
-    await expect(chat.lastAnswer()).toContainText('Hello! You said: Tell me something');
+    await expect(chat.lastAnswer()).toContainText(`Hello! You said: ${prompt}`);
+    await expect(chat.lastAnswer()).not.toContainText('attempt');
     await page.getByRole('button', { name: 'Regenerate', exact: true }).click();
     await expect(chat.lastAnswer()).toContainText('(attempt 2)');
     await chat.waitForAnswer();

@@ -1,4 +1,4 @@
-import { allowConsoleErrors, expect, test } from './support/fixtures';
+import { allowConsoleErrors, expect, test, unique } from './support/fixtures';
 
 test.describe('errors', () => {
   test('rate limit: a toast says when to retry and the draft is kept', async ({ chat, page }) => {
@@ -19,14 +19,15 @@ test.describe('errors', () => {
 
   test('upstream failure: an inline notice with Retry that works', async ({ chat, page }) => {
     await chat.open();
-    await chat.ask('Please answer [fail-once]');
+    const prompt = unique('Please answer [fail-once]');
+    await chat.ask(prompt);
     const answer = await chat.waitForAnswer('failed');
     const notice = answer.getByRole('alert');
     await expect(notice).toBeVisible();
     await page.screenshot({ path: `${__dirname}/artifacts/screenshots/desktop-upstream-error.png` });
     await notice.getByRole('button', { name: 'Retry' }).click();
     await chat.waitForAnswer('complete');
-    await expect(chat.lastAnswer()).toContainText('Hello! You said: Please answer [fail-once]');
+    await expect(chat.lastAnswer()).toContainText(`Hello! You said: ${prompt}`);
     await expect(page.getByRole('alert')).toHaveCount(0);
   });
 

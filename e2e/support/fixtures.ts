@@ -1,4 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { test as base, expect, type Locator, type Page } from '@playwright/test';
+
+/** A prompt no other test (or repetition) sends: the fake upstream counts attempts per prompt. */
+export function unique(text: string): string {
+  return `${text} #${randomUUID().slice(0, 8)}`;
+}
 
 /** The app as a user sees it: roles and accessible names, as the issue defines them. */
 export class ChatPage {
