@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import type { AppConfig } from '../config/app-config.js';
+import { RedisConnection } from './redis-connection.js';
+import { DistributedLock } from './redis-lock.js';
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('DistributedLock', () => {
+  const prefix = `parley:test:${randomBytes(6).toString('hex')}:lock:`;
+  const connections: RedisConnection[] = [];
+  async function connection(redisUrl: string | undefined = REDIS_URL): Promise<RedisConnection> {
+    const c = new RedisConnection({ redisUrl, instanceId: 'lock-test' } as AppConfig);
+    await c.onModuleInit();
+    connections.push(c);
+    return c;
+  }
+  afterAll(async () => { for (const c of connections) await c.onApplicationShutdown(); });
+
+  /** Two tasks on the same key never overlap; returns the order in which they ran. */
+  async function race(a: DistributedLock, b: DistributedLock, key = 'k'): Promise<string[]> {
+    const log: string[] = [];
+    const task = (name: string) => async () => { log.push(`${name}:in`); await sleep(50); log.push(`${name}:out`); };
+    await Promise.all([a.run(key, task('a')), b.run(key, task('b')), a.run(key, task('c'))]);
+    return log;
+  }
+  const isSerial = (log: string[]) => log.every((e, i) => (i % 2 === 0 ? e.endsWith(':in') : e === log[i - 1].replace(':in', ':out')));
+
+  it('serialises one key across two instances (two connections)', async () => {
+    const log = await race(new DistributedLock(await connection(), { prefix }), new DistributedLock(await connection(), { prefix }));
+    expect(log).toHaveLength(6);
+    expect(isSerial(log)).toBe(true);
+  });
+
+  it('lets different keys run at once, and frees the key when a task throws', async () => {
+    const lock = new DistributedLock(await connection(), { prefix });
+    const started = Date.now();
+    await Promise.all([lock.run('x', () => sleep(100)), lock.run('y', () => sleep(100))]);
+    expect(Date.now() - started).toBeLessThan(190);
+    await expect(lock.run('x', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect(await lock.run('x', () => Promise.resolve('free'))).toBe('free');
+  });
+
+  it('takes over a key whose holder died once its ttl passed', async () => {
+    const c = await connection();
+    await c.client!.set(`${prefix}dead`, 'someone-else', 'PX', 200);
+    const lock = new DistributedLock(c, { prefix, waitMs: 2_000 });
+    expect(await lock.run('dead', () => Promise.resolve('mine'))).toBe('mine');
+  });
+
+  it('works in-process without Redis', async () => {
+    const lock = new DistributedLock(await connection(undefined));
+    expect(isSerial(await race(lock, lock))).toBe(true);
+  });
+});
