@@ -35,8 +35,19 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     if (config.redisUrl) {
       this.client = new Redis(config.redisUrl, redisOptions({ connectionName: `parley:${config.instanceId}` }));
-      this.client.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'Redis connection error'));
+      this.client.on('error', this.errorLogger('Redis connection error'));
+      this.client.on('ready', () => this.logger.log('Redis connection ready'));
     }
+  }
+
+  /** While Redis is away every reconnect attempt fails; one line per connection every 30 s is enough. */
+  private errorLogger(msg: string): (err: Error) => void {
+    let last = 0;
+    return (err) => {
+      if (Date.now() - last < 30_000) return;
+      last = Date.now();
+      this.logger.warn({ err: err.message }, msg);
+    };
   }
 
   get isEnabled(): boolean {
@@ -60,7 +71,7 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   createSubscriber(): Redis {
     if (!this.client) throw new Error('Redis is not configured');
     const sub = this.client.duplicate(redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined }));
-    sub.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'Redis subscriber error'));
+    sub.on('error', this.errorLogger('Redis subscriber error'));
     this.subscribers.push(sub);
     return sub;
   }
