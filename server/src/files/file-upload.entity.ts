@@ -27,6 +27,7 @@ export class FileUpload {
   @Column({ name: 'created_at' }) createdAt!: Date;
 
   @ManyToOne('Session', { onDelete: 'CASCADE' }) @JoinColumn({ name: 'session_id' }) session?: Session;
-  @ManyToOne('Conversation', { onDelete: 'SET NULL' }) @JoinColumn({ name: 'conversation_id' }) conversation?: Conversation;
+  // Deleting a conversation deletes its files' rows; the orphan sweep then removes their bytes.
+  @ManyToOne('Conversation', { onDelete: 'CASCADE' }) @JoinColumn({ name: 'conversation_id' }) conversation?: Conversation;
   @ManyToOne('Message', { onDelete: 'SET NULL' }) @JoinColumn({ name: 'message_id' }) message?: Message;
 }
