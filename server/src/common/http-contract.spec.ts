@@ -134,10 +134,28 @@ describe('swagger in production', () => {
     const t = await createTestApp('sqlite', { NODE_ENV: 'production' });
     try {
       await t.http().get('/api/docs-json').expect(404);
-      const s = await t.http().post('/api/v1/sessions').send({}).expect(201);
-      expect((s.headers['set-cookie'] as unknown as string[])[0]).toMatch(/Secure/);
+      // Plain http (a LAN install): a Secure cookie would be dropped by the browser.
+      const plain = await t.http().post('/api/v1/sessions').send({}).expect(201);
+      expect((plain.headers['set-cookie'] as unknown as string[])[0]).not.toMatch(/Secure/);
     } finally {
       await t.close();
+    }
+  });
+
+  it('marks the cookie Secure in production behind https (PUBLIC_URL or a trusted gateway\'s X-Forwarded-Proto)', async () => {
+    const t = await createTestApp('sqlite', { NODE_ENV: 'production', TRUST_PROXY: 'loopback' });
+    try {
+      const forwarded = await t.http().post('/api/v1/sessions').set('X-Forwarded-Proto', 'https').send({}).expect(201);
+      expect((forwarded.headers['set-cookie'] as unknown as string[])[0]).toMatch(/; Secure/);
+    } finally {
+      await t.close();
+    }
+    const u = await createTestApp('sqlite', { NODE_ENV: 'production', PUBLIC_URL: 'https://chat.example.com' });
+    try {
+      const res = await u.http().post('/api/v1/sessions').send({}).expect(201);
+      expect((res.headers['set-cookie'] as unknown as string[])[0]).toMatch(/; Secure/);
+    } finally {
+      await u.close();
     }
   });
 });

@@ -23,9 +23,7 @@ export class SessionsController {
   ): Promise<CreatedSessionDto> {
     const { session, token } = await this.sessions.create(body.user_agent ?? req.headers['user-agent'], req.ip);
     const maxAge = this.config.sessions.tokenTtlSeconds * 1000;
-    res.cookie(SESSION_COOKIE, token, {
-      httpOnly: true, sameSite: 'lax', secure: this.config.isProduction, path: '/', maxAge,
-    });
+    res.cookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: this.isSecure(req), path: '/', maxAge });
     return { session: SessionDto.from(session), token, expires_at: new Date(Date.now() + maxAge).toISOString() };
   }
 
@@ -42,8 +40,17 @@ export class SessionsController {
   @ApiCookieAuth() @ApiBearerAuth()
   @ApiOperation({ summary: 'Log out: revoke the session token and clear the cookie' })
   @ApiNoContentResponse()
-  async logout(@CurrentSession() caller: AuthContext, @Res({ passthrough: true }) res: Response): Promise<void> {
+  async logout(@CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response): Promise<void> {
     await this.sessions.revoke(caller.sessionId);
-    res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: this.config.isProduction, path: '/' });
+    res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: this.isSecure(req), path: '/' });
+  }
+
+  /**
+   * Secure in production whenever the app is reached over https (PUBLIC_URL, or the request as
+   * forwarded by a trusted gateway). Browsers drop Secure cookies over plain http, so a
+   * production instance reached by http on a LAN would otherwise have no working session.
+   */
+  private isSecure(req: AppRequest): boolean {
+    return this.config.isProduction && (req.secure || this.config.publicUrl?.startsWith('https:') === true);
   }
 }
