@@ -12,6 +12,8 @@ import type { AppRequest } from './request-context.js';
 import { requestIdMiddleware } from './request-id.js';
 import { errorEnvelope, writeError } from './write-error.js';
 
+const QUIET_PATHS = new Set(['/api/v1/health', '/api/v1/health/live', '/api/v1/health/ready', '/metrics']);
+
 /** The security headers of every response. No inline script is allowed; no upgrade-insecure-requests (LAN over http). */
 function securityHeaders(): ReturnType<typeof helmet> {
   return helmet({
@@ -68,7 +70,8 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
       res: (res: { statusCode: number }) => ({ status: res.statusCode }),
     },
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    autoLogging: { ignore: (req) => req.url === '/api/v1/health' || req.url === '/metrics' },
+    // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
+    autoLogging: { ignore: (req) => QUIET_PATHS.has(req.url ?? '') },
   }));
   app.use(securityHeaders());
   app.use('/api', (_req: Request, res: Response, next: NextFunction) => {
