@@ -2,7 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defineConfig, devices } from '@playwright/test';
-import { APP_PORT, APP_URL, FAKE_OPENAI_PORT, OFFLINE_APP_PORT, OFFLINE_APP_URL } from './support/ports';
+import {
+  APP_PORT, APP_URL, E2E_ACCESS_TOKEN, FAKE_OPENAI_PORT, GATED_APP_PORT, GATED_APP_URL, OFFLINE_APP_PORT, OFFLINE_APP_URL,
+} from './support/ports';
 
 // The config is evaluated again in each worker; the env var keeps one fresh data directory per run.
 process.env['E2E_DATA_ROOT'] ??= mkdtempSync(join(tmpdir(), 'parley-e2e-'));
@@ -79,6 +81,23 @@ export default defineConfig({
         DATA_DIR: join(dataRoot, 'offline'),
         LLM_PROVIDER: 'offline',
         OFFLINE_TOKEN_DELAY_MS: '5',
+      },
+    },
+    {
+      command: 'node dist/server/main.js',
+      cwd: repoRoot,
+      url: `${GATED_APP_URL}/api/v1/health/live`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: {
+        ...serverEnv,
+        PORT: String(GATED_APP_PORT),
+        DATA_DIR: join(dataRoot, 'gated'),
+        LLM_PROVIDER: 'offline',
+        OFFLINE_TOKEN_DELAY_MS: '5',
+        ACCESS_TOKEN: E2E_ACCESS_TOKEN,
       },
     },
   ],

@@ -2,5 +2,10 @@
 export const FAKE_OPENAI_PORT = Number(process.env['E2E_FAKE_OPENAI_PORT'] ?? 4399);
 export const APP_PORT = Number(process.env['E2E_APP_PORT'] ?? 4310);
 export const OFFLINE_APP_PORT = Number(process.env['E2E_OFFLINE_APP_PORT'] ?? 4311);
+/** A third instance with ACCESS_TOKEN set (e2e/access-gate.spec.ts). */
+export const GATED_APP_PORT = Number(process.env['E2E_GATED_APP_PORT'] ?? 4312);
 export const APP_URL = `http://127.0.0.1:${APP_PORT}`;
 export const OFFLINE_APP_URL = `http://127.0.0.1:${OFFLINE_APP_PORT}`;
+export const GATED_APP_URL = `http://127.0.0.1:${GATED_APP_PORT}`;
+/** The gated instance's shared secret (ACCESS_TOKEN needs at least 16 characters). */
+export const E2E_ACCESS_TOKEN = 'e2e-access-token-0123456789';

@@ -20,7 +20,8 @@ export const appConfig: ApplicationConfig = {
       const toasts = inject(ToastService);
       const api = inject(ApiClient);
       const config = inject(ChatConfigStore);
-      return api.bootstrap().then(() => config.load()).catch((error: unknown) => {
+      // A gated deployment without a session shows the token form first; the shell loads the config after it.
+      return api.bootstrap().then(() => (api.needsAccessToken() ? undefined : config.load())).catch((error: unknown) => {
         toasts.error(friendlyMessage(error), { key: 'config' });
       });
     }),

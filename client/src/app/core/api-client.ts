@@ -1,9 +1,11 @@
-import { Injectable } from '@angular/core';
-import { ApiError, apiErrorFromResponse } from './api-error';
+import { Injectable, signal } from '@angular/core';
+import { ApiError, apiErrorFromResponse, isAccessTokenRefusal } from './api-error';
 
 export const API_BASE = '/api/v1';
 /** Set once this browser has created a session: the cookie itself is HttpOnly, so the SPA cannot see it. */
 const SESSION_HINT_KEY = 'parley.session';
+/** The header the server's access gate reads (server/src/common/access-gate.ts). */
+const ACCESS_TOKEN_HEADER = 'X-Access-Token';
 
 type JsonBody = Record<string, unknown>;
 
@@ -14,6 +16,9 @@ type JsonBody = Record<string, unknown>;
 @Injectable({ providedIn: 'root' })
 export class ApiClient {
   private sessionPromise: Promise<void> | null = null;
+  private readonly tokenRequired = signal(false);
+  /** The deployment's gate wants its access token before this browser may have a session: the shell shows the gate form. */
+  readonly needsAccessToken = this.tokenRequired.asReadonly();
 
   get<T>(path: string): Promise<T> {
     return this.json<T>('GET', path);
@@ -48,7 +53,26 @@ export class ApiClient {
    */
   async bootstrap(): Promise<void> {
     if (this.readHint()) return;
-    await this.ensureSession();
+    // Asking first spares a gated deployment a refused POST (and the console error it logs) on every first visit.
+    if (await this.accessTokenRequired()) {
+      this.tokenRequired.set(true);
+      return;
+    }
+    try {
+      await this.ensureSession();
+    } catch (e: unknown) {
+      // Refused by the gate (e.g. a server without /access): needsAccessToken is set and the shell shows the form.
+      if (!isAccessTokenRefusal(e)) throw e;
+    }
+  }
+
+  /**
+   * Creates the session with the deployment's access token. The token goes into this one request and is
+   * never kept: the session cookie carries on from here. Rejects with the ApiError on a wrong token.
+   */
+  async unlock(accessToken: string): Promise<void> {
+    await this.createSession(accessToken);
+    this.tokenRequired.set(false);
   }
 
   /** Creates a session (sets the cookie); concurrent callers share one creation. */
@@ -62,18 +86,38 @@ export class ApiClient {
     return this.sessionPromise;
   }
 
-  private async createSession(): Promise<void> {
+  private async createSession(accessToken?: string): Promise<void> {
+    const headers: Record<string, string> = { 'Content-Type': 'application/json' };
+    if (accessToken !== undefined) headers[ACCESS_TOKEN_HEADER] = accessToken;
     const res = await this.send(`${API_BASE}/sessions`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers,
       body: JSON.stringify({ user_agent: navigator.userAgent.slice(0, 500) }),
     });
-    if (!res.ok) throw await apiErrorFromResponse(res);
+    if (!res.ok) {
+      const error = await apiErrorFromResponse(res);
+      // Also reached when a gated deployment's session expired mid-visit: the shell swaps the chat for the form.
+      if (isAccessTokenRefusal(error)) this.tokenRequired.set(true);
+      throw error;
+    }
     try {
       localStorage.setItem(SESSION_HINT_KEY, '1');
     } catch {
       // Without storage the next visit goes through one 401 first; nothing breaks.
     }
+  }
+
+  private async accessTokenRequired(): Promise<boolean> {
+    let res: Response;
+    try {
+      res = await this.send(`${API_BASE}/access`, { method: 'GET', headers: { Accept: 'application/json' } });
+    } catch {
+      // Offline: creating the session fails the same way next and reports it.
+      return false;
+    }
+    if (!res.ok) return false;
+    const body: unknown = await res.json().catch(() => undefined);
+    return typeof body === 'object' && body !== null && 'required' in body && body.required === true;
   }
 
   private readHint(): boolean {

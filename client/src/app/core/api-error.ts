@@ -55,6 +55,11 @@ export async function apiErrorFromResponse(res: Response): Promise<ApiError> {
   return apiErrorFrom(res.status, body, res.headers.get('Retry-After'));
 }
 
+/** The deployment's access gate refused to create a session: the token was missing or wrong. */
+export function isAccessTokenRefusal(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 401 && error.details?.['reason'] === 'access_token_required';
+}
+
 /** The sentence a person reads in a toast or notice. */
 export function friendlyMessage(error: unknown): string {
   if (!(error instanceof ApiError)) return 'Something went wrong. Please try again.';

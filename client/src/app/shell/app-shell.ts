@@ -1,20 +1,26 @@
-import { ChangeDetectionStrategy, Component, type ElementRef, computed, effect, inject, signal, viewChild } from '@angular/core';
+import {
+  ChangeDetectionStrategy, Component, type ElementRef, Injector, afterNextRender, computed, effect, inject, signal, viewChild,
+} from '@angular/core';
 import { Title } from '@angular/platform-browser';
 import { Router, RouterOutlet } from '@angular/router';
 import { ChatConfigStore } from '../chat/chat-config.store';
 import { ChatStore } from '../chat/chat.store';
 import { ConversationList } from '../conversations/conversation-list';
 import { ConversationsStore } from '../conversations/conversations.store';
+import { ApiClient } from '../core/api-client';
+import { friendlyMessage } from '../core/api-error';
+import { AccessGateForm } from './access-gate-form';
 import { Icon } from './icon';
 import { NetworkStatus } from './network-status';
 import { ThemeService } from './theme.service';
 import { ToastList } from './toast-list';
+import { ToastService } from './toast.service';
 
-/** The frame: sidebar of conversations, the open chat, banners and toasts. */
+/** The frame: sidebar of conversations, the open chat, banners and toasts; or the access gate's form until a session exists. */
 @Component({
   selector: 'app-root',
   changeDetection: ChangeDetectionStrategy.OnPush,
-  imports: [ConversationList, Icon, RouterOutlet, ToastList],
+  imports: [AccessGateForm, ConversationList, Icon, RouterOutlet, ToastList],
   host: { '(document:keydown.escape)': 'closeSidebar()' },
   templateUrl: './app-shell.html',
 })
@@ -23,6 +29,9 @@ export class AppShell {
   protected readonly network = inject(NetworkStatus);
   protected readonly config = inject(ChatConfigStore);
   protected readonly chat = inject(ChatStore);
+  protected readonly api = inject(ApiClient);
+  private readonly toasts = inject(ToastService);
+  private readonly injector = inject(Injector);
   private readonly conversations = inject(ConversationsStore);
   private readonly router = inject(Router);
   protected readonly isSidebarOpen = signal(false);
@@ -32,7 +41,8 @@ export class AppShell {
     return this.conversations.conversations().find((c) => c.id === id)?.title?.trim() || 'New conversation';
   });
 
-  private readonly menuButton = viewChild.required<ElementRef<HTMLButtonElement>>('menuButton');
+  // Not required: the gate form replaces the layout, menu button included.
+  private readonly menuButton = viewChild<ElementRef<HTMLButtonElement>>('menuButton');
 
   constructor() {
     const title = inject(Title);
@@ -48,7 +58,16 @@ export class AppShell {
   protected closeSidebar(): void {
     if (!this.isSidebarOpen()) return;
     this.isSidebarOpen.set(false);
-    if (getComputedStyle(this.menuButton().nativeElement).display !== 'none') this.menuButton().nativeElement.focus();
+    const menuButton = this.menuButton()?.nativeElement;
+    if (menuButton && getComputedStyle(menuButton).display !== 'none') menuButton.focus();
+  }
+
+  protected onUnlocked(): void {
+    // Whatever failed while the gate was shut ("needs an access token") is stale now.
+    this.toasts.clear();
+    this.config.load().catch((error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'config' }));
+    // The focused Continue button is gone with the form: start where the person will type.
+    afterNextRender(() => this.skipToInput(), { injector: this.injector });
   }
 
   protected newChat(): void {

@@ -50,6 +50,11 @@ export class ToastService {
     for (const [key, value] of this.keys) if (value === id) this.keys.delete(key);
   }
 
+  clear(): void {
+    this.items.set([]);
+    this.keys.clear();
+  }
+
   dismissKey(key: string): void {
     const id = this.keys.get(key);
     if (id !== undefined) this.dismiss(id);

@@ -1,0 +1,96 @@
+import { TestBed } from '@angular/core/testing';
+import { ApiClient } from './api-client';
+import { ApiError, isAccessTokenRefusal } from './api-error';
+
+function jsonResponse(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+}
+
+const REFUSED = { error: { code: 'UNAUTHORIZED', message: 'Wrong access token', details: { reason: 'access_token_required' } } };
+
+function headersOf(init: RequestInit | undefined): Record<string, string> {
+  return (init?.headers ?? {}) as Record<string, string>;
+}
+
+describe('ApiClient session bootstrap with the access gate', () => {
+  let fetchMock: ReturnType<typeof vi.fn>;
+  let api: ApiClient;
+
+  beforeEach(() => {
+    localStorage.clear();
+    fetchMock = vi.fn();
+    vi.stubGlobal('fetch', fetchMock);
+    TestBed.configureTestingModule({});
+    api = TestBed.inject(ApiClient);
+  });
+
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    localStorage.clear();
+  });
+
+  function calls(): [string, RequestInit | undefined][] {
+    return fetchMock.mock.calls as [string, RequestInit | undefined][];
+  }
+
+  it('creates the session straight away when the deployment is not gated', async () => {
+    fetchMock.mockImplementation((url: string) =>
+      Promise.resolve(url === '/api/v1/access' ? jsonResponse(200, { required: false }) : jsonResponse(201, { session_id: 's' })));
+    await api.bootstrap();
+    expect(calls().map(([url, init]) => `${init?.method ?? 'GET'} ${url}`)).toEqual(['GET /api/v1/access', 'POST /api/v1/sessions']);
+    expect(headersOf(calls()[1]?.[1])['X-Access-Token']).toBeUndefined();
+    expect(api.needsAccessToken()).toBe(false);
+    expect(localStorage.getItem('parley.session')).toBe('1');
+  });
+
+  it('asks for the token instead of posting a session when /access says it is required', async () => {
+    fetchMock.mockResolvedValue(jsonResponse(200, { required: true }));
+    await api.bootstrap();
+    expect(api.needsAccessToken()).toBe(true);
+    expect(calls().map(([url]) => url)).toEqual(['/api/v1/access']);
+  });
+
+  it('asks for the token when creating the session is refused for that reason', async () => {
+    // An older server without /access, or a session gone mid-visit: the refusal itself shuts the gate.
+    fetchMock.mockImplementation((url: string) =>
+      Promise.resolve(url === '/api/v1/access' ? jsonResponse(404, {}) : jsonResponse(401, REFUSED)));
+    await api.bootstrap();
+    expect(api.needsAccessToken()).toBe(true);
+    expect(localStorage.getItem('parley.session')).toBeNull();
+  });
+
+  it('shuts the gate when an expired session cannot be replaced without the token', async () => {
+    localStorage.setItem('parley.session', '1');
+    fetchMock.mockImplementation((url: string) =>
+      Promise.resolve(url === '/api/v1/sessions' ? jsonResponse(401, REFUSED) : jsonResponse(401, { error: { code: 'UNAUTHORIZED', message: 'No session' } })));
+    await api.bootstrap();
+    expect(api.needsAccessToken()).toBe(false);
+    await expect(api.get('/api/v1/conversations')).rejects.toBeInstanceOf(ApiError);
+    expect(api.needsAccessToken()).toBe(true);
+  });
+
+  it('creates the session with the X-Access-Token header on unlock and keeps the token nowhere', async () => {
+    fetchMock.mockResolvedValueOnce(jsonResponse(200, { required: true }));
+    await api.bootstrap();
+    fetchMock.mockResolvedValueOnce(jsonResponse(201, { session_id: 's' }));
+    await api.unlock('the-right-token-123');
+    const [url, init] = calls()[1] ?? [];
+    expect(url).toBe('/api/v1/sessions');
+    expect(init?.method).toBe('POST');
+    expect(headersOf(init)['X-Access-Token']).toBe('the-right-token-123');
+    expect(init?.body).not.toContain('the-right-token-123');
+    expect(api.needsAccessToken()).toBe(false);
+    expect(localStorage.getItem('parley.session')).toBe('1');
+    expect(JSON.stringify({ ...localStorage })).not.toContain('the-right-token-123');
+    expect(location.href).not.toContain('the-right-token-123');
+  });
+
+  it('rejects a wrong token and stays shut', async () => {
+    fetchMock.mockResolvedValueOnce(jsonResponse(200, { required: true }));
+    await api.bootstrap();
+    fetchMock.mockResolvedValueOnce(jsonResponse(401, REFUSED));
+    await expect(api.unlock('wrong-token-0000000')).rejects.toSatisfy(isAccessTokenRefusal);
+    expect(api.needsAccessToken()).toBe(true);
+    expect(localStorage.getItem('parley.session')).toBeNull();
+  });
+});
