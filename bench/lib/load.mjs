@@ -31,6 +31,7 @@ export function relayTarget(server, agent, sessions, shape, extra = {}) {
  */
 export async function closedLoop({ open, concurrency, rounds, warmupRounds = 1, replyMs, onSteady }) {
   const counted = [];
+  let allTokens = 0; // warm-up streams included, for per-token costs measured over the whole run
   let warmedUp = 0;
   let steadyResolve;
   const steady = new Promise((r) => { steadyResolve = r; });
@@ -39,6 +40,7 @@ export async function closedLoop({ open, concurrency, rounds, warmupRounds = 1, 
     for (let i = 0; i < warmupRounds + rounds; i++) {
       if (i === warmupRounds && ++warmedUp === concurrency) steadyResolve();
       const r = await open(w);
+      allTokens += r.tokenTimes.length;
       if (i >= warmupRounds) counted.push(r);
     }
   };
@@ -46,6 +48,7 @@ export async function closedLoop({ open, concurrency, rounds, warmupRounds = 1, 
   const sampler = onSteady ? steady.then(() => onSteady()) : Promise.resolve();
   await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   await sampler;
+  counted.allTokens = allTokens;
   return counted;
 }
 

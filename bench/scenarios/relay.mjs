@@ -51,6 +51,7 @@ export async function run(ctx) {
       const results = { direct: [], relay: [] };
       let rssSamples = [];
       let cpuRelay = 0;
+      let tokensRelayed = 0;
       // Two blocks, the order swapped in the second, so slow drift on the machine hits both alike.
       for (const order of [['direct', 'relay'], ['relay', 'direct']]) {
         for (const mode of order) {
@@ -64,7 +65,10 @@ export async function run(ctx) {
               for (let i = 0; i < 4; i++) { rssSamples.push(server.rss()); await sleep(replyMs / 5); }
             } : undefined,
           });
-          if (mode === 'relay') cpuRelay += server.cpuMs() - cpu0;
+          if (mode === 'relay') {
+            cpuRelay += server.cpuMs() - cpu0;
+            tokensRelayed += got.allTokens;
+          }
           if (profiling) {
             const path = join(ctx.resultsDir, `${ctx.ts}-relay-${c}.cpuprofile`);
             await server.probe('profileStop', { path });
@@ -75,7 +79,6 @@ export async function run(ctx) {
       }
       const d = pooled(results.direct);
       const r = pooled(results.relay);
-      const tokensRelayed = r.gaps.length + (r.n - r.errors);
       rssPoints.push([c, median(rssSamples)]);
       perLevel[c] = {
         streams: { direct: d.n, relay: r.n }, errors: { direct: d.errors, relay: r.errors, kinds: { ...d.errorKinds, ...r.errorKinds } },
