@@ -90,6 +90,7 @@ export async function startServer({ dist, env = {}, dataDir, nodeArgs = [], labe
   } catch (err) {
     child.kill('SIGKILL');
     const tail = existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-3000) : '';
+    if (ownsDir) rmSync(dir, { recursive: true, force: true });
     throw new Error(`${err.message}\n--- ${label} log tail ---\n${tail}`);
   }
 
