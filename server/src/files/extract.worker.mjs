@@ -1,19 +1,24 @@
 // @ts-check
 /**
- * Text extraction for one uploaded file, run in a worker thread by text-extractor.ts.
+ * Text extraction for one uploaded file, run in a child process by text-extractor.ts (forked
+ * with IPC and advanced serialization, niced to 19, heap-capped by --max-old-space-size, its RSS
+ * watched and the whole process killed at the deadline).
  *
- * Plain JavaScript on purpose: worker_threads cannot load TypeScript, and this one file must run
- * both from dist/server/files/ (copied there by the build:server script) and from the sources
- * under Vitest. Everything that parses untrusted bytes lives here, so a hostile or huge upload
- * costs this thread (capped in time and heap by the parent) and never the event loop.
+ * A process rather than a worker thread so that the OS can give it a lower priority: on a
+ * 2-core machine a worker thread at normal priority takes a full core for seconds and starves
+ * the event loop of the streams; a niced process only gets the CPU the server leaves idle.
  *
- * Input (workerData): { bytes: Uint8Array, fileType: '.pdf' | '.txt' | …, maxPages, maxChars }.
- * Output (one message): { ok: true, text, pages, truncated, tokenCount }
- *                    or { ok: false, kind: 'unsupported' | 'processing', message }.
+ * Plain JavaScript on purpose: node cannot load TypeScript, and this one file must run both from
+ * dist/server/files/ (copied there by the build:server script) and from the sources under
+ * Vitest. Everything that parses untrusted bytes lives here, so a hostile or huge upload costs
+ * this process (capped in time and memory by the parent) and never the event loop.
+ *
+ * Input (one IPC message): { bytes: Uint8Array, fileType: '.pdf' | '.txt' | …, maxPages, maxChars }.
+ * Output (one IPC message): { ok: true, text, pages, truncated, tokenCount }
+ *                        or { ok: false, kind: 'unsupported' | 'processing', message }.
  */
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
-import { parentPort, workerData } from 'node:worker_threads';
 
 /** @typedef {{ bytes: Uint8Array; fileType: string; maxPages: number; maxChars: number }} Job */
 
@@ -165,19 +170,34 @@ function countTokensLinear(text, count) {
   return total + piece(text.slice(last));
 }
 
-async function main() {
-  const job = /** @type {Job} */ (workerData);
+/**
+ * Sends the reply and exits once it is written (process.send is asynchronous).
+ * @param {object} reply
+ */
+function reply(reply) {
+  if (!process.send) process.exit(2);
+  process.send(reply, () => process.exit(0));
+}
+
+/** @param {Job} job */
+async function main(job) {
   try {
     const result = job.fileType === '.pdf' ? await extractPdf(job) : extractPlain(job);
     const { countTokens } = await import('gpt-tokenizer');
-    parentPort?.postMessage({ ok: true, ...result, tokenCount: countTokensLinear(result.text, countTokens) });
+    reply({ ok: true, ...result, tokenCount: countTokensLinear(result.text, countTokens) });
   } catch (err) {
     if (err instanceof Refusal) {
-      parentPort?.postMessage({ ok: false, kind: err.kind, message: err.message });
+      reply({ ok: false, kind: err.kind, message: err.message });
     } else {
-      parentPort?.postMessage({ ok: false, kind: 'processing', message: 'The file could not be processed' });
+      reply({ ok: false, kind: 'processing', message: 'The file could not be processed' });
     }
   }
 }
 
-await main();
+if (!process.send) {
+  console.error('extract.worker.mjs runs as a child process of the server (child_process.fork)');
+  process.exit(2);
+}
+// The parent gone (crashed, killed): nobody waits for the result.
+process.on('disconnect', () => process.exit(1));
+process.once('message', (job) => void main(/** @type {Job} */ (job)));

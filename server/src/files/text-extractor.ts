@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism, constants as osConstants, setPriority } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { Inject, Injectable } from '@nestjs/common';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
@@ -25,22 +26,45 @@ export interface ExtractorLimits {
   maxChars: number;
   timeoutMs: number;
   maxMemoryMb: number;
-  /** Workers running at once; more jobs wait in line. */
+  /** Extractions running at once; more jobs wait in line. */
   concurrency: number;
   /** Jobs allowed to wait; beyond that uploads are refused as busy instead of piling up buffers. */
   maxQueued: number;
 }
 
-/** What a worker costs beyond its heap (a V8 isolate, pdf.js loaded): ~150 MB measured on a 500-page PDF. */
-const WORKER_OVERHEAD_MB = 256;
+/** What the child costs beyond its heap (node itself, pdf.js loaded, young generation): ~200 MB measured on a 500-page PDF. */
+const PROCESS_OVERHEAD_MB = 256;
 
-/** The worker sits next to this file: sources under Vitest, dist/server/files/ once built. */
+/** The child's entry sits next to this file: sources under Vitest, dist/server/files/ once built. */
 export const EXTRACT_WORKER_PATH = join(__dirname, 'extract.worker.mjs');
 
+/** Resident memory of a process from /proc (Linux); null where that is not available. */
+function residentBytes(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
- * Turns an upload's bytes into text for the model. All parsing happens in a worker thread with
- * a heap cap and a deadline, so a hostile or huge file (PDF, deep JSON, megabytes of text) can
- * neither block the event loop nor exhaust the process: the worker is simply terminated.
+ * The child gets the CPU the server leaves idle: at nice 19 it weighs ~1.5% of a nice-0 thread,
+ * so the event loop (and the streams) run first and extraction takes the spare cycles.
+ */
+function lowerPriority(pid: number): void {
+  try {
+    setPriority(pid, osConstants.priority.PRIORITY_LOW);
+  } catch {
+    // Not permitted on this platform: the extraction still runs, at normal priority.
+  }
+}
+
+/**
+ * Turns an upload's bytes into text for the model. All parsing happens in a child process at the
+ * lowest CPU priority, with a heap cap, an RSS cap and a deadline, so a hostile or huge file
+ * (PDF, deep JSON, megabytes of text) can neither block nor starve the event loop nor exhaust the
+ * server: the child is simply killed.
  */
 @Injectable()
 export class TextExtractor {
@@ -54,7 +78,8 @@ export class TextExtractor {
       maxChars: config.files.maxExtractedChars,
       timeoutMs: config.files.pdfTimeoutMs,
       maxMemoryMb: config.files.pdfMaxMemoryMb,
-      concurrency: 2,
+      // On 2 cores or fewer, two extractions would keep both busy; one at a time leaves a core to the server.
+      concurrency: availableParallelism() <= 2 ? 1 : 2,
       maxQueued: 32,
     };
     if (!existsSync(EXTRACT_WORKER_PATH)) throw new Error(`Extraction worker missing at ${EXTRACT_WORKER_PATH} (build:server copies it)`);
@@ -77,41 +102,49 @@ export class TextExtractor {
 
   private runWorker(bytes: Buffer, fileType: string): Promise<Extraction> {
     const { maxPages, maxChars, timeoutMs, maxMemoryMb } = this.limits;
-    // A copy the worker owns: the caller's buffer may be a view into a pooled allocation.
-    const copy = new Uint8Array(bytes);
     return new Promise<Extraction>((resolve, reject) => {
-      const worker = new Worker(EXTRACT_WORKER_PATH, {
-        workerData: { bytes: copy, fileType, maxPages, maxChars },
-        transferList: [copy.buffer],
-        resourceLimits: { maxOldGenerationSizeMb: maxMemoryMb, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
-        stdout: true,
-        stderr: true,
+      const child = fork(EXTRACT_WORKER_PATH, [], {
+        execArgv: [
+          `--max-old-space-size=${maxMemoryMb}`,
+          '--max-semi-space-size=16',
+          '--stack-size=4000',
+          // Code generation from strings off in the whole process, on top of pdf.js's isEvalSupported:false.
+          '--disallow-code-generation-from-strings',
+        ],
+        // None of the server's secrets (session secret, API keys) and no NODE_OPTIONS in the child.
+        env: { NODE_ENV: process.env.NODE_ENV ?? 'production' },
+        serialization: 'advanced',
+        // pdf.js warns on stdout/stderr about odd fonts; those are not our logs. stderr is read
+        // for the fatal heap-limit message only.
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       });
       let settled = false;
+      let stderrTail = '';
       const finish = (fn: () => void): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearInterval(watchdog);
         fn();
-        void worker.terminate();
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       };
       const tooBig = (): AppException => new AppException(ErrorCode.FileProcessingError,
         `Extracting the text needs more than ${maxMemoryMb} MB of memory; the file is too large or too complex`);
+      const failed = (): AppException => new AppException(ErrorCode.FileProcessingError, 'The file could not be processed');
       const timer = setTimeout(() => finish(() => reject(new AppException(ErrorCode.FileProcessingError,
         `Extracting the text took longer than ${Math.round(timeoutMs / 1000)} s; the file is too large or too complex`))), timeoutMs);
-      // resourceLimits cap the worker's JS heap only. Decoded PDF streams live in ArrayBuffers
-      // outside it (a 1 MB PDF can inflate a 1 GB content stream), and they count against the
-      // whole process, so the process's growth since the job began is watched as well.
-      const baseline = process.memoryUsage.rss();
-      const budget = (maxMemoryMb + WORKER_OVERHEAD_MB) * 1024 * 1024;
+      // --max-old-space-size caps the JS heap only. Decoded PDF streams live in ArrayBuffers
+      // outside it (a 1 MB PDF can inflate a 1 GB content stream), so the child's resident
+      // memory is watched as well.
+      const budget = (maxMemoryMb + PROCESS_OVERHEAD_MB) * 1024 * 1024;
       const watchdog = setInterval(() => {
-        if (process.memoryUsage.rss() - baseline > budget) finish(() => reject(tooBig()));
+        const rss = child.pid === undefined ? null : residentBytes(child.pid);
+        if (rss !== null && rss > budget) finish(() => reject(tooBig()));
       }, 20);
-      // pdf.js warns on stdout/stderr about odd fonts; those are not our logs.
-      worker.stdout.resume();
-      worker.stderr.resume();
-      worker.on('message', (reply: WorkerReply) => finish(() => {
+      if (child.pid !== undefined) lowerPriority(child.pid);
+      child.stderr?.setEncoding('utf8');
+      child.stderr?.on('data', (chunk: string) => { stderrTail = (stderrTail + chunk).slice(-4096); });
+      child.on('message', (reply: WorkerReply) => finish(() => {
         if (reply.ok) {
           resolve({ text: reply.text, pages: reply.pages, truncated: reply.truncated, tokenCount: reply.tokenCount });
         } else {
@@ -119,10 +152,14 @@ export class TextExtractor {
           reject(new AppException(code, reply.message));
         }
       }));
-      worker.on('error', (err: Error & { code?: string }) => finish(() => reject(err.code === 'ERR_WORKER_OUT_OF_MEMORY'
-        ? tooBig()
-        : new AppException(ErrorCode.FileProcessingError, 'The file could not be processed'))));
-      worker.on('exit', () => finish(() => reject(new AppException(ErrorCode.FileProcessingError, 'The file could not be processed'))));
+      child.on('error', () => finish(() => reject(failed())));
+      // Exit before a reply: a crash, or V8 aborting at the heap limit (it says so on stderr,
+      // which may still be flushing when 'exit' fires, hence 'close').
+      child.on('close', () => finish(() => reject(/heap out of memory|Reached heap limit/i.test(stderrTail) ? tooBig() : failed())));
+      // A copy the child owns: the caller's buffer may be a view into a pooled allocation.
+      child.send({ bytes: new Uint8Array(bytes), fileType, maxPages, maxChars }, (err) => {
+        if (err) finish(() => reject(failed()));
+      });
     });
   }
 
