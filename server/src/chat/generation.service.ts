@@ -181,13 +181,22 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       writes = writes.then(() => this.conversations.updateMessage(id, patch))
         .catch((err: unknown) => this.logger.warn({ err, messageId: id }, 'could not save the reply yet'));
     };
+    // Content flushes and lease renewals use one prepared statement (no query building per write).
+    const saveProgress = (text: string | undefined): void => {
+      const leaseExpiresAt = this.leaseUntil();
+      writes = writes.then(() => this.conversations.saveProgress(id, text, leaseExpiresAt))
+        .catch((err: unknown) => this.logger.warn({ err, messageId: id }, 'could not save the reply yet'));
+    };
     const flush = setInterval(() => {
       if (content.length === flushedLength) return;
       flushedLength = content.length;
-      write({ content, leaseExpiresAt: this.leaseUntil() });
+      saveProgress(content);
     }, this.config.stream.flushIntervalMs);
     // Renewed also while the model is silent (e.g. waiting for its first token).
-    const lease = setInterval(() => write({ leaseExpiresAt: this.leaseUntil() }), Math.max(50, Math.floor(this.config.stream.leaseMs / 3)));
+    const lease = setInterval(() => saveProgress(undefined), Math.max(50, Math.floor(this.config.stream.leaseMs / 3)));
+    // Tokens of one millisecond share one timestamp string.
+    let stampMs = 0;
+    let stamp = '';
 
     let outcome: Outcome;
     try {
@@ -197,7 +206,11 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
             if (tokenCount === 0) this.metrics.firstToken(Date.now() - startedAt);
             tokenCount++;
             content += chunk.text;
-            this.registry.publish(id, { type: 'token', token: chunk.text, finished: false, timestamp: new Date().toISOString() });
+            if (Date.now() !== stampMs) {
+              stampMs = Date.now();
+              stamp = new Date(stampMs).toISOString();
+            }
+            this.registry.publish(id, { type: 'token', token: chunk.text, finished: false, timestamp: stamp });
             break;
           case 'finish':
             finishReason = chunk.reason;

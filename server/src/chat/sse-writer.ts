@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { StreamableFile } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Observable, Subscription } from 'rxjs';
-import type { SequencedEvent } from './chat-events.js';
+import type { ChatEvent, SequencedEvent } from './chat-events.js';
 
 export interface SseOptions {
   heartbeatMs: number;
@@ -12,7 +12,22 @@ export interface SseOptions {
 
 /** One event as written: explicit per-message id, JSON on one data line. */
 export function formatSseEvent(e: SequencedEvent): string {
-  return `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
+  return e instanceof SerializedEvent ? e.sse : `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
+}
+
+/**
+ * A sequenced event that serializes itself once, on first use, for all its listeners (several
+ * tabs on one answer). Short-lived: the registry keeps the compact form, not these.
+ */
+export class SerializedEvent implements SequencedEvent {
+  #sse?: string;
+
+  constructor(readonly id: number, readonly event: ChatEvent) {}
+
+  get sse(): string {
+    this.#sse ??= `id: ${this.id}\ndata: ${JSON.stringify(this.event)}\n\n`;
+    return this.#sse;
+  }
 }
 
 /** A comment line: keeps proxies from closing an idle stream and does not move the client's Last-Event-ID. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, In, LessThan, type Repository } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { inTransaction } from '../database/transaction.js';
@@ -40,6 +41,12 @@ export interface AttachmentText {
 
 const TITLE_MAX = 200;
 
+interface ProgressSql {
+  lease: string;
+  content: string;
+  date: (d: Date) => unknown;
+}
+
 /** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
 @Injectable()
 export class ConversationsService {
@@ -49,6 +56,8 @@ export class ConversationsService {
     @InjectRepository(FileUpload) private readonly files: Repository<FileUpload>,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
+
+  private progressSql?: ProgressSql;
 
   async list(sessionId: string, limit: number, offset: number): Promise<{ items: Conversation[]; total: number }> {
     const [items, total] = await this.conversations.findAndCount({
@@ -123,6 +132,39 @@ export class ConversationsService {
       await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
       return rows;
     });
+  }
+
+  /**
+   * A running reply's progress: its content so far (when given) and its lease. The hot write of
+   * streaming (every flush interval per stream), so one fixed SQL statement, no query building.
+   */
+  async saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date): Promise<void> {
+    const sql = this.progressSql ??= this.buildProgressSql();
+    const updatedAt = sql.date(new Date());
+    const lease = sql.date(leaseExpiresAt);
+    if (content === undefined) await this.dataSource.query(sql.lease, [lease, updatedAt, id]);
+    else await this.dataSource.query(sql.content, [content, lease, updatedAt, id]);
+  }
+
+  private buildProgressSql(): ProgressSql {
+    const driver = this.dataSource.driver;
+    const meta = this.dataSource.getMetadata(Message);
+    const column = (property: string): ColumnMetadata => {
+      const found = meta.findColumnWithPropertyName(property);
+      if (!found) throw new Error(`messages has no column for ${property}`);
+      return found;
+    };
+    const [content, lease, updated, id] = ['content', 'leaseExpiresAt', 'updatedAt', 'id'].map(column);
+    const name = (c: ColumnMetadata): string => driver.escape(c.databaseName);
+    const param = (i: number): string => driver.createParameter(`p${i}`, i);
+    const table = driver.escape(meta.tableName);
+    // Dates exactly as TypeORM itself writes them (a UTC string on SQLite, a timestamp on PostgreSQL).
+    const date = (d: Date): unknown => driver.preparePersistentValue(d, updated);
+    return {
+      lease: `UPDATE ${table} SET ${name(lease)} = ${param(0)}, ${name(updated)} = ${param(1)} WHERE ${name(id)} = ${param(2)}`,
+      content: `UPDATE ${table} SET ${name(content)} = ${param(0)}, ${name(lease)} = ${param(1)}, ${name(updated)} = ${param(2)} WHERE ${name(id)} = ${param(3)}`,
+      date,
+    };
   }
 
   async updateMessage(id: string, patch: Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation'>>): Promise<void> {

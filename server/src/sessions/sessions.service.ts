@@ -8,9 +8,21 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { Session } from './session.entity.js';
 import { SessionTokenService } from './session-token.service.js';
 
+/**
+ * How long a verified live session is trusted without reading its row again. Revocation on this
+ * instance evicts it at once (logout takes effect immediately); a session revoked through another
+ * instance is refused here within this time at most.
+ */
+export const SESSION_CACHE_MS = 5_000;
+const SESSION_CACHE_MAX = 10_000;
+
 @Injectable()
 export class SessionsService {
   private readonly logger = new Logger(SessionsService.name);
+  /** Verified live sessions by id (see SESSION_CACHE_MS): no database read per request. */
+  private readonly verified = new Map<string, { session: Session; until: number }>();
+  /** Counts revocations and purges, so a read that raced one is not cached. */
+  private revocations = 0;
 
   constructor(
     @InjectRepository(Session) private readonly repo: Repository<Session>,
@@ -32,9 +44,21 @@ export class SessionsService {
   async authenticate(token: string): Promise<Session | null> {
     const id = this.tokens.verify(token);
     if (!id) return null;
-    const session = await this.repo.findOneBy({ id, revokedAt: IsNull() });
-    if (!session) return null;
     const now = Date.now();
+    const cached = this.verified.get(id);
+    let session: Session | null;
+    if (cached && cached.until > now) {
+      session = cached.session;
+    } else {
+      // The generation tells whether a revocation happened while this read was in flight.
+      const generation = this.revocations;
+      session = await this.repo.findOneBy({ id, revokedAt: IsNull() });
+      if (!session) {
+        this.verified.delete(id);
+        return null;
+      }
+      if (generation === this.revocations) this.remember(session, now);
+    }
     if (now - session.lastAccessed.getTime() >= this.config.sessions.touchIntervalMs) {
       session.lastAccessed = new Date(now);
       // Not awaited: a slow touch must not delay the request; a failed one is only logged.
@@ -53,13 +77,32 @@ export class SessionsService {
   }
 
   async revoke(id: string): Promise<void> {
+    this.forget(id);
     await this.repo.update({ id }, { revokedAt: new Date() });
+    // Again: a request that read the row before the update must not put it back.
+    this.forget(id);
+  }
+
+  private forget(id?: string): void {
+    this.revocations++;
+    if (id === undefined) this.verified.clear();
+    else this.verified.delete(id);
+  }
+
+  private remember(session: Session, now: number): void {
+    if (this.verified.size >= SESSION_CACHE_MAX) {
+      // Drop the oldest entry (a Map iterates in insertion order).
+      const oldest = this.verified.keys().next();
+      if (!oldest.done) this.verified.delete(oldest.value);
+    }
+    this.verified.set(session.id, { session, until: now + SESSION_CACHE_MS });
   }
 
   /** Deletes sessions idle longer than the configured period; their conversations, messages and file rows cascade. */
   async purgeInactive(now = new Date()): Promise<number> {
     const cutoff = new Date(now.getTime() - this.config.sessions.inactiveDays * 86_400_000);
     const result = await this.repo.delete({ lastAccessed: LessThan(cutoff) });
+    this.forget();
     return result.affected ?? 0;
   }
 

@@ -1,0 +1,70 @@
+import { lastValueFrom, toArray } from 'rxjs';
+import type { ChatEvent, SequencedEvent } from './chat-events.js';
+import { InMemoryGenerationRegistry } from './generation-registry.js';
+import { formatSseEvent } from './sse-writer.js';
+
+const start: ChatEvent = { type: 'start', conversation_id: 'c', user_message_id: 'u', message_id: 'm', provider: 'offline', model: 'x', finished: false };
+const done: ChatEvent = { type: 'done', finished: true, message_id: 'm', status: 'complete', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } };
+const token = (text: string, ms: number): ChatEvent => ({ type: 'token', token: text, finished: false, timestamp: new Date(ms).toISOString() });
+const plain = (events: SequencedEvent[]) => events.map((e) => ({ id: e.id, event: e.event }));
+const wire = (events: SequencedEvent[]) => events.map((e) => formatSseEvent(e)).join('');
+const jsonWire = (events: SequencedEvent[]) => events.map((e) => `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`).join('');
+
+describe('InMemoryGenerationRegistry', () => {
+  // Tokens of every shape: empty-looking text, unicode and surrogate pairs, JSON-hostile
+  // characters, shared and distinct timestamps, one far from the channel's start.
+  const texts = ['Hel', 'lo', ' 🙂', '"q"\\', '\n', 'é', '', '𝔸b', 'x'.repeat(500)];
+  const base = Date.now();
+  const published: ChatEvent[] = [start, ...texts.map((t, i) => token(t, base + Math.floor(i / 2) * 7)), token('late', base + 86_400_000), done];
+
+  function publishAll(registry: InMemoryGenerationRegistry, until = published.length): SequencedEvent[] {
+    registry.open('m', 'c');
+    return published.slice(0, until).map((e) => registry.publish('m', e));
+  }
+
+  it('replays a finished (compacted) answer exactly: the events after Last-Event-ID, once, same ids and JSON', async () => {
+    const registry = new InMemoryGenerationRegistry();
+    const live = publishAll(registry);
+    expect(plain(live)).toEqual(published.map((event, id) => ({ id, event })));
+    for (let after = -1; after < published.length; after++) {
+      const replay = await lastValueFrom(registry.follow('m', after)!.pipe(toArray()));
+      expect(plain(replay)).toEqual(plain(live).slice(after + 1));
+      expect(wire(replay)).toBe(jsonWire(live.slice(after + 1)));
+    }
+    expect(registry.activeIn('c')).toBeUndefined();
+  });
+
+  it('resumes a live answer from Last-Event-ID, then continues live without a gap or a duplicate', async () => {
+    const registry = new InMemoryGenerationRegistry();
+    publishAll(registry, 5);
+    const resumed = lastValueFrom(registry.follow('m', 2)!.pipe(toArray()));
+    published.slice(5).forEach((e) => registry.publish('m', e));
+    const got = await resumed;
+    expect(got.map((e) => e.id)).toEqual(Array.from({ length: published.length - 3 }, (_, i) => i + 3));
+    expect(plain(got).map((e) => e.event)).toEqual(published.slice(3));
+    expect(wire(got)).toBe(jsonWire(got));
+  });
+
+  it('keeps an event it cannot rebuild exactly (an unusual timestamp) as it was', async () => {
+    const registry = new InMemoryGenerationRegistry();
+    registry.open('m', 'c');
+    const odd: ChatEvent = { type: 'token', token: 'a', finished: false, timestamp: '2026-01-01T00:00:00Z' };
+    [start, odd, done].forEach((e) => registry.publish('m', e));
+    const replay = await lastValueFrom(registry.follow('m', -1)!.pipe(toArray()));
+    expect(plain(replay)).toEqual([{ id: 0, event: start }, { id: 1, event: odd }, { id: 2, event: done }]);
+  });
+
+  it('serializes an event once for all its listeners', () => {
+    const registry = new InMemoryGenerationRegistry();
+    registry.open('m', 'c');
+    const seen: string[] = [];
+    registry.follow('m', -1)!.subscribe((e) => seen.push(formatSseEvent(e)));
+    registry.follow('m', -1)!.subscribe((e) => seen.push(formatSseEvent(e)));
+    const stringify = vi.spyOn(JSON, 'stringify');
+    registry.publish('m', start);
+    expect(stringify).toHaveBeenCalledTimes(1);
+    stringify.mockRestore();
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBe(seen[1]);
+  });
+});

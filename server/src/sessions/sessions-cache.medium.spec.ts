@@ -1,0 +1,46 @@
+import { DataSource } from 'typeorm';
+import { dialects } from '../testing/dialects.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { Session } from './session.entity.js';
+import { SESSION_CACHE_MS, SessionsService } from './sessions.service.js';
+
+describe.each(dialects())('SessionsService cache of verified sessions on %s', (dialect) => {
+  let t: TestApp;
+  let sessions: SessionsService;
+  let ds: DataSource;
+  beforeAll(async () => {
+    t = await createTestApp(dialect, { RATE_LIMIT_SESSIONS_PER_MINUTE: '1000' });
+    sessions = t.app.get(SessionsService);
+    ds = t.app.get(DataSource);
+  });
+  afterAll(async () => { await t.close(); });
+  afterEach(() => { vi.restoreAllMocks(); });
+
+  it('serves a verified session from memory, and logout still revokes it at once', async () => {
+    const s = await t.newSession();
+    await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
+    const reads = vi.spyOn(ds.getRepository(Session), 'findOneBy');
+    await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(reads).not.toHaveBeenCalled();
+    await t.http().delete('/api/v1/sessions/current').set('Authorization', `Bearer ${s.token}`).expect(204);
+    await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(401);
+    await t.http().get('/api/v1/conversations').set('Cookie', s.cookie).expect(401);
+  });
+
+  it('does not cache a read that raced a revocation', async () => {
+    const { session, token } = await sessions.create(undefined, undefined);
+    const pending = sessions.authenticate(token);
+    await sessions.revoke(session.id);
+    await pending;
+    expect(await sessions.authenticate(token)).toBeNull();
+  });
+
+  it('refuses a session revoked elsewhere (another instance) once the cache time has passed', async () => {
+    const { session, token } = await sessions.create(undefined, undefined);
+    expect(await sessions.authenticate(token)).not.toBeNull();
+    await ds.getRepository(Session).update({ id: session.id }, { revokedAt: new Date() });
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(now + SESSION_CACHE_MS + 1);
+    expect(await sessions.authenticate(token)).toBeNull();
+  });
+});
