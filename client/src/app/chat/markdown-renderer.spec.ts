@@ -107,6 +107,31 @@ describe('StreamingMarkdown', () => {
     expect(second[1]?.html).toContain('More text');
   });
 
+  it('finishes with the frozen blocks as they are, and falls back to the full render for link definitions', () => {
+    const streaming = renderer.streaming();
+    const during = streaming.update(answer);
+    const done = streaming.finish(answer);
+    expect(done).toBe(during);
+    expect(renderer.render(answer)).toBe(done);
+    const withDef = 'See [docs][d].\n\n[d]: https://example.com/docs\n\nEnd.';
+    const other = renderer.streaming();
+    for (let i = 1; i <= withDef.length; i += 5) other.update(withDef.slice(0, i));
+    const final = other.finish(withDef);
+    expect(dom(final.map((b) => b.html).join('')).querySelector('a')?.getAttribute('href')).toBe('https://example.com/docs');
+  });
+
+  it('highlights blocks rendered before highlight.js arrived one per task', async () => {
+    const blocks = renderer.render('```ts\nconst a = 1;\n```\n\n```ts\nconst b = 2;\n```');
+    await renderer.whenHighlighterReady();
+    const done = vi.fn();
+    for (const block of blocks) renderer.queueHighlight(block, done);
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(done).toHaveBeenCalledTimes(1);
+    await vi.waitFor(() => expect(done).toHaveBeenCalledTimes(2));
+    for (const block of blocks) expect(dom(renderer.current(block).html).querySelector('.hljs-keyword')).not.toBeNull();
+    expect(renderer.current(blocks[0]).key).toBe('b0');
+  });
+
   it('sanitizes the live stream like history', () => {
     const streaming = renderer.streaming();
     const blocks = streaming.update('<img src=https://evil.example/x onerror=alert(1)> [x](javascript:alert(1))');

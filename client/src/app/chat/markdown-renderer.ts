@@ -1,6 +1,6 @@
 import { Injectable, signal } from '@angular/core';
 import DOMPurify from 'dompurify';
-import { Marked, type Token, type Tokens } from 'marked';
+import { Marked, type Token, type Tokens, type TokensList } from 'marked';
 
 type Highlight = (code: string, language: string) => string | null;
 
@@ -64,6 +64,15 @@ export class MarkdownRenderer {
   private highlighter: Highlight | null = null;
   private highlighterLoad: Promise<void> | null = null;
   private readonly highlighterVersion = signal(0);
+  /** Blocks rendered before highlight.js arrived that hold a code block with a language, with their tokens. */
+  private readonly plainTokens = new WeakMap<MarkdownBlock, Token[]>();
+  /** The highlighted replacement of a plain block, once made. */
+  private readonly upgraded = new WeakMap<MarkdownBlock, MarkdownBlock>();
+  /** Plain blocks waiting to be highlighted (one per task), with the views to tell. */
+  private readonly pending = new Map<MarkdownBlock, Set<() => void>>();
+  private isDrainScheduled = false;
+  /** Set while rendering a block when a code block had to be left plain. */
+  private hasPlainCode = false;
   /** Bumps when syntax highlighting becomes available: views re-render their code blocks. */
   readonly version = this.highlighterVersion.asReadonly();
 
@@ -122,12 +131,19 @@ export class MarkdownRenderer {
     return blocks;
   }
 
+  /** Remembers the final blocks of a streamed message, so a later render of the same source reuses them. */
+  remember(source: string, blocks: MarkdownBlock[]): void {
+    if (this.cache.has(source)) return;
+    if (this.cache.size > 300) this.cache.delete(this.cache.keys().next().value ?? '');
+    this.cache.set(source, blocks);
+  }
+
   /** A renderer for one growing message. */
   streaming(): StreamingMarkdown {
     return new StreamingMarkdown(this);
   }
 
-  lex(source: string): Token[] {
+  lex(source: string): TokensList {
     return this.marked.lexer(source);
   }
 
@@ -135,14 +151,60 @@ export class MarkdownRenderer {
     const blocks: MarkdownBlock[] = [];
     for (const token of tokens) {
       if (token.type === 'space') continue;
-      blocks.push({ key: 'b' + (firstIndex + blocks.length), html: this.toSafeHtml([token]) });
+      this.hasPlainCode = false;
+      const block = { key: 'b' + (firstIndex + blocks.length), html: this.toSafeHtml([token]) };
+      if (this.hasPlainCode) this.plainTokens.set(block, [token]);
+      blocks.push(block);
     }
     return blocks;
   }
 
+  /** The block as it should be shown now: its highlighted version once that has been made. */
+  current(block: MarkdownBlock): MarkdownBlock {
+    return this.upgraded.get(block) ?? block;
+  }
+
+  /**
+   * Queues a block that was rendered before highlight.js arrived to be highlighted, one block per task
+   * (an idle callback), so a long answer is never re-highlighted in one go; `onDone` runs after its turn.
+   */
+  queueHighlight(block: MarkdownBlock, onDone: () => void): void {
+    if (!this.highlighter || !this.plainTokens.has(block) || this.upgraded.has(block)) return;
+    let listeners = this.pending.get(block);
+    if (!listeners) {
+      listeners = new Set();
+      this.pending.set(block, listeners);
+    }
+    listeners.add(onDone);
+    this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    if (this.isDrainScheduled || this.pending.size === 0) return;
+    this.isDrainScheduled = true;
+    const run = (): void => {
+      this.isDrainScheduled = false;
+      const next = this.pending.entries().next();
+      if (!next.done) {
+        const [block, listeners] = next.value;
+        this.pending.delete(block);
+        const tokens = this.plainTokens.get(block);
+        if (tokens && !this.upgraded.has(block)) {
+          this.upgraded.set(block, { key: block.key, html: this.toSafeHtml(tokens) });
+          this.plainTokens.delete(block);
+        }
+        for (const listener of listeners) listener();
+      }
+      this.scheduleDrain();
+    };
+    if (typeof requestIdleCallback === 'function') requestIdleCallback(run, { timeout: 250 });
+    else setTimeout(run, 0);
+  }
+
   private highlight(code: string, language: string): string {
     if (!this.highlighter) {
-      // Plain now, highlighted once the chunk arrives (views re-render on `version`).
+      // Plain now; once the chunk arrives, views have the block highlighted (queueHighlight).
+      if (language) this.hasPlainCode = true;
       this.whenHighlighterReady().catch(() => undefined);
       return escapeHtml(code);
     }
@@ -167,16 +229,36 @@ export class MarkdownRenderer {
 export class StreamingMarkdown {
   private frozenSource = '';
   private frozen: MarkdownBlock[] = [];
+  private lastContent: string | null = null;
+  private lastBlocks: MarkdownBlock[] = [];
+  /** A link reference definition was seen: blocks lexed apart may have missed it. */
+  private hasLinkDefs = false;
 
   constructor(private readonly renderer: MarkdownRenderer) {}
 
+  /**
+   * The final blocks once the stream has ended: the frozen blocks as they are (same objects, so the view keeps
+   * their DOM) plus the last block finished, instead of rendering the whole answer again. Falls back to the full
+   * render only when blocks lexed apart could differ from it (link reference definitions).
+   */
+  finish(content: string): MarkdownBlock[] {
+    const blocks = this.update(content);
+    if (this.hasLinkDefs) return this.renderer.render(content);
+    this.renderer.remember(content, blocks);
+    return blocks;
+  }
+
   update(content: string): MarkdownBlock[] {
+    if (content === this.lastContent) return this.lastBlocks;
     if (!content.startsWith(this.frozenSource)) {
       this.frozenSource = '';
       this.frozen = [];
+      this.hasLinkDefs = false;
     }
     const tail = content.slice(this.frozenSource.length);
-    let tokens = this.renderer.lex(tail);
+    const lexed = this.renderer.lex(tail);
+    if (Object.keys(lexed.links).length > 0) this.hasLinkDefs = true;
+    let tokens: Token[] = lexed;
     let lastIndex = tokens.length - 1;
     while (lastIndex > 0 && tokens[lastIndex]?.type === 'space') lastIndex--;
     if (lastIndex > 0) {
@@ -190,6 +272,8 @@ export class StreamingMarkdown {
       }
     }
     const open = this.renderer.blocksOf(tokens, this.frozen.length);
-    return open.length > 0 ? [...this.frozen, ...open] : this.frozen;
+    this.lastContent = content;
+    this.lastBlocks = open.length > 0 ? [...this.frozen, ...open] : this.frozen;
+    return this.lastBlocks;
   }
 }

@@ -1,4 +1,5 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import { MarkdownRenderer } from './markdown-renderer';
 import { MarkdownView } from './markdown-view';
 
 describe('MarkdownView', () => {
@@ -25,6 +26,35 @@ describe('MarkdownView', () => {
     // And when it ends, the same DOM stays (same blocks as the full render).
     await show('First paragraph.\n\nSecond grows', false);
     expect(el.querySelector('.md-block > p')).toBe(first);
+  });
+
+  it('when the stream ends, finishes only the last block instead of rendering the answer again', async () => {
+    const renderer = TestBed.inject(MarkdownRenderer);
+    const answer = 'Intro.\n\n```\nnpm test\n```\n\nMiddle paragraph.\n\nLast words';
+    await show(answer.slice(0, -3), true);
+    await show(answer, true);
+    const before = Array.from(el.querySelectorAll('.md-block > *'));
+    const render = vi.spyOn(renderer, 'render');
+    const toSafeHtml = vi.spyOn(renderer, 'toSafeHtml');
+    await show(answer, false);
+    expect(render).not.toHaveBeenCalled();
+    expect(toSafeHtml.mock.calls.length).toBeLessThanOrEqual(1);
+    expect(Array.from(el.querySelectorAll('.md-block > *')).every((node, i) => node === before[i])).toBe(true);
+    // Opening it again (history) reuses the same sanitized blocks.
+    expect(renderer.render(answer).map((b) => b.html.trim())).toEqual(before.map((node) => node.outerHTML));
+  });
+
+  it('highlights code blocks rendered before highlight.js arrived in the background, keeping the other blocks', async () => {
+    const renderer = TestBed.inject(MarkdownRenderer);
+    await show('Intro.\n\n```ts\nconst a = 1;\n```\n\n```ts\nconst b = 2;\n```', false);
+    const intro = el.querySelector('.md-block > p');
+    expect(el.querySelector('.hljs-keyword')).toBeNull();
+    await renderer.whenHighlighterReady();
+    await vi.waitFor(async () => {
+      await fixture.whenStable();
+      expect(el.querySelectorAll('.hljs-keyword')).toHaveLength(2);
+    });
+    expect(el.querySelector('.md-block > p')).toBe(intro);
   });
 
   it('keeps the code copy button working without inline handlers', async () => {

@@ -1,4 +1,4 @@
-import { ChangeDetectionStrategy, Component, computed, inject, input } from '@angular/core';
+import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked } from '@angular/core';
 import { DomSanitizer, type SafeHtml } from '@angular/platform-browser';
 import { copyText } from '../core/clipboard';
 import { MarkdownRenderer, type MarkdownBlock, type StreamingMarkdown } from './markdown-renderer';
@@ -26,24 +26,33 @@ export class MarkdownView {
   private readonly renderer = inject(MarkdownRenderer);
   private readonly sanitizer = inject(DomSanitizer);
   private streamingMarkdown: StreamingMarkdown | null = null;
+  /** The blocks of a finished message and the source they show. */
+  private settled: { source: string; blocks: MarkdownBlock[] } | null = null;
   private trusted = new Map<string, SafeHtml>();
-  private renderedVersion = 0;
+  /** Bumps each time one of this view's blocks has been highlighted in the background. */
+  private readonly highlighted = signal(0);
+  private readonly onHighlighted = (): void => this.highlighted.update((v) => v + 1);
+
+  /** The rendered (sanitized) blocks, before any background highlighting. */
+  private readonly rendered = computed<MarkdownBlock[]>(() => {
+    const content = this.content();
+    if (this.isStreaming()) {
+      this.settled = null;
+      this.streamingMarkdown ??= this.renderer.streaming();
+      return this.streamingMarkdown.update(content);
+    }
+    if (this.settled?.source !== content) {
+      // The stream just ended: finish its last block and keep the others, rather than render it all again.
+      const blocks = this.streamingMarkdown ? this.streamingMarkdown.finish(content) : this.renderer.render(content);
+      this.settled = { source: content, blocks };
+    }
+    this.streamingMarkdown = null;
+    return this.settled.blocks;
+  });
 
   protected readonly blocks = computed<TrustedBlock[]>(() => {
-    let blocks: MarkdownBlock[];
-    const version = this.renderer.version();
-    if (version !== this.renderedVersion) {
-      // Highlighting just became available: frozen blocks must be rendered again.
-      this.renderedVersion = version;
-      this.streamingMarkdown = null;
-    }
-    if (this.isStreaming()) {
-      this.streamingMarkdown ??= this.renderer.streaming();
-      blocks = this.streamingMarkdown.update(this.content());
-    } else {
-      this.streamingMarkdown = null;
-      blocks = this.renderer.render(this.content());
-    }
+    this.highlighted();
+    const blocks = this.rendered().map((block) => this.renderer.current(block));
     // Reuse the same SafeHtml object for unchanged blocks, so Angular leaves their DOM alone.
     const next = new Map<string, SafeHtml>();
     const result = blocks.map((block) => {
@@ -54,6 +63,15 @@ export class MarkdownView {
     this.trusted = next;
     return result;
   });
+
+  constructor() {
+    // Highlighting just became available: code blocks rendered before it are highlighted one per task.
+    effect(() => {
+      if (this.renderer.version() === 0) return;
+      const blocks = untracked(this.rendered);
+      for (const block of blocks) this.renderer.queueHighlight(block, this.onHighlighted);
+    });
+  }
 
   protected copyCode(event: MouseEvent): void {
     const target = event.target;
