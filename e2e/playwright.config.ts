@@ -33,7 +33,8 @@ export default defineConfig({
   retries: 0,
   timeout: 45_000,
   expect: { timeout: 10_000 },
-  reporter: [['list'], ['json', { outputFile: join(__dirname, 'artifacts', 'results.json') }]],
+  // CI (.ci/run) collects counts from PARLEY_TEST_REPORT_DIR.
+  reporter: [['list'], ['json', { outputFile: process.env.PARLEY_TEST_REPORT_DIR ? join(process.env.PARLEY_TEST_REPORT_DIR, 'e2e.json') : join(__dirname, 'artifacts', 'results.json') }]],
   globalSetup: './support/global-setup.ts',
   use: {
     baseURL: APP_URL,
