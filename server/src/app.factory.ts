@@ -1,6 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { AppModule } from './app.module.js';
 import { configureHttp } from './common/http-pipeline.js';
 import { PinoNestLogger, createRootLogger } from './common/logger.js';
@@ -13,8 +13,8 @@ import { MetricsService } from './metrics/metrics.service.js';
 export interface CreatedApp { app: NestExpressApplication; logger: Logger }
 
 /** Builds the whole application (not listening yet). main.ts and the HTTP tests share it. */
-export async function createApp(config: AppConfig): Promise<CreatedApp> {
-  const logger = createRootLogger(config.logLevel);
+export async function createApp(config: AppConfig, options: { logDestination?: DestinationStream } = {}): Promise<CreatedApp> {
+  const logger = createRootLogger(config.logLevel, options.logDestination);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config), {
     bodyParser: false,
     logger: new PinoNestLogger(logger),

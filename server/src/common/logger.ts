@@ -1,12 +1,12 @@
 import type { LoggerService } from '@nestjs/common';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
  * Structured JSON logs. Tokens, cookies and bodies are never logged: request logging only
  * records method, path (without query), status, time and request id.
  */
-export function createRootLogger(level: string): Logger {
-  return pino({
+export function createRootLogger(level: string, destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: undefined,
     redact: {
@@ -14,7 +14,8 @@ export function createRootLogger(level: string): Logger {
       censor: '[redacted]',
     },
     serializers: { err: pino.stdSerializers.err },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Adapts pino to Nest's LoggerService so framework and app logs share one format. */

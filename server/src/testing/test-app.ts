@@ -1,4 +1,5 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { DestinationStream } from 'pino';
 import request from 'supertest';
 import { createApp } from '../app.factory.js';
 import { type AppConfig, loadConfig } from '../config/app-config.js';
@@ -20,7 +21,7 @@ export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
  * The whole application on a fresh database of the given dialect, listening on an
  * ephemeral loopback port. `env` overrides any variable (e.g. shorter timeouts).
  */
-export async function createTestApp(dialect: Dialect, env: Record<string, string> = {}): Promise<TestApp> {
+export async function createTestApp(dialect: Dialect, env: Record<string, string> = {}, options: { logDestination?: DestinationStream } = {}): Promise<TestApp> {
   const db = await createTestDatabase(dialect);
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -32,7 +33,7 @@ export async function createTestApp(dialect: Dialect, env: Record<string, string
     ...(db.config.type === 'postgres' ? { DATABASE_URL: db.config.url } : { DATABASE_URL: `sqlite:${db.config.path}` }),
     ...env,
   });
-  const { app } = await createApp(config);
+  const { app } = await createApp(config, options);
   await app.listen(0, '127.0.0.1');
   const http = () => request(app.getHttpServer());
   return {
