@@ -1,6 +1,6 @@
 import { lastValueFrom, toArray } from 'rxjs';
 import type { ChatEvent, SequencedEvent } from './chat-events.js';
-import { InMemoryGenerationRegistry } from './generation-registry.js';
+import { InMemoryGenerationRegistry, REPLAY_RETENTION_MS } from './generation-registry.js';
 import { formatSseEvent } from './sse-writer.js';
 
 const start: ChatEvent = { type: 'start', conversation_id: 'c', user_message_id: 'u', message_id: 'm', provider: 'offline', model: 'x', finished: false };
@@ -66,5 +66,28 @@ describe('InMemoryGenerationRegistry', () => {
     stringify.mockRestore();
     expect(seen).toHaveLength(2);
     expect(seen[0]).toBe(seen[1]);
+  });
+
+  it('forgets a finished answer after REPLAY_RETENTION_MS, each counted from its own end', () => {
+    vi.useFakeTimers();
+    try {
+      const registry = new InMemoryGenerationRegistry();
+      const answer = (id: string): void => {
+        registry.open(id, `c-${id}`);
+        [start, token('x', Date.now()), done].forEach((e) => registry.publish(id, e));
+      };
+      answer('a');
+      vi.advanceTimersByTime(60_000);
+      answer('b');
+      registry.open('live', 'c-live');
+      vi.advanceTimersByTime(REPLAY_RETENTION_MS - 60_000);
+      expect(registry.follow('a', -1)).toBeUndefined();
+      expect(registry.follow('b', -1)).toBeDefined();
+      vi.advanceTimersByTime(60_000);
+      expect(registry.follow('b', -1)).toBeUndefined();
+      expect(registry.follow('live', -1)).toBeDefined();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -34,7 +34,8 @@ export abstract class GenerationRegistry {
  * ms after `base`), every other event (start, final) is kept as it was. Events are rebuilt on
  * demand for a resuming client, with the same ids and the same JSON as when they were published.
  * While live, token texts are kept one string each; once finished, they are joined into the
- * answer's text plus an Int32Array of where each event's text ends (4 + 4 bytes per token).
+ * answer's text plus one Int32Array holding, per event, where its text ends and its timestamp
+ * (8 bytes per token).
  */
 interface Channel {
   conversationId: string;
@@ -45,13 +46,16 @@ interface Channel {
   base: number;
   /** Live: each event's token text by id ('' for a non-token event). Dropped when finished. */
   parts?: string[];
-  /** Each event's timestamp in ms after `base`, by id (0 for a non-token event). */
-  times: number[] | Int32Array;
-  /** Finished: the answer's text and where each event's text ends in it, by id. */
+  /** Live: each event's timestamp in ms after `base`, by id (0 for a non-token event). Dropped when finished. */
+  times?: number[];
+  /** Finished: the answer's text, and per event id [end of its text in `text`, timestamp offset]. */
   text?: string;
-  ends?: Int32Array;
-  /** The events that are not plain tokens (start, final, anything unusual), by id. */
-  others: Map<number, ChatEvent>;
+  marks?: Int32Array;
+  /** Event 0 (start) and the final event when they are not plain tokens (always, in practice). */
+  first?: ChatEvent;
+  last?: ChatEvent;
+  /** Any other event that is not a plain token, by id (none in practice: created on demand). */
+  others?: Map<number, ChatEvent>;
   /** The last token timestamp seen and its offset: tokens of one millisecond share it. */
   lastTimestamp?: string;
   lastOffset: number;
@@ -68,27 +72,32 @@ const INT32_MAX = 2 ** 31 - 1;
 export class InMemoryGenerationRegistry extends GenerationRegistry {
   private readonly channels = new Map<string, Channel>();
   private readonly active = new Map<string, string>();
+  /** Finished channels in the order they finished, with when each is forgotten; one timer for all. */
+  private readonly expiring: { id: string; at: number }[] = [];
+  private expiringHead = 0;
+  private expiryTimer?: NodeJS.Timeout;
 
   open(messageId: string, conversationId: string): void {
     this.channels.set(messageId, {
-      conversationId, live: new Subject(), count: 0, base: Date.now(), parts: [], times: [], others: new Map(),
-      lastOffset: 0, isFinished: false,
+      conversationId, live: new Subject(), count: 0, base: Date.now(), parts: [], times: [], lastOffset: 0, isFinished: false,
     });
     this.active.set(conversationId, messageId);
   }
 
   publish(messageId: string, event: ChatEvent): SequencedEvent {
     const channel = this.channels.get(messageId);
-    if (!channel || channel.isFinished || !channel.parts) throw new Error(`No open generation ${messageId}`);
+    if (!channel?.parts || !channel.times || channel.isFinished) throw new Error(`No open generation ${messageId}`);
     const id = channel.count++;
     const offset = event.type === 'token' ? this.offsetOf(channel, event) : undefined;
     if (offset === undefined) {
       channel.parts.push('');
-      (channel.times as number[]).push(0);
-      channel.others.set(id, event);
+      channel.times.push(0);
+      if (id === 0) channel.first = event;
+      else if (isFinal(event)) channel.last = event;
+      else (channel.others ??= new Map()).set(id, event);
     } else {
       channel.parts.push((event as TokenEvent).token);
-      (channel.times as number[]).push(offset);
+      channel.times.push(offset);
     }
     const sequenced = new SerializedEvent(id, event);
     channel.live?.next(sequenced);
@@ -144,16 +153,18 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
   /** The final event is out: keep the compact form only, for REPLAY_RETENTION_MS. */
   private finish(messageId: string, channel: Channel): void {
     const parts = channel.parts ?? [];
-    const ends = new Int32Array(parts.length);
+    const times = channel.times ?? [];
+    const marks = new Int32Array(parts.length * 2);
     let end = 0;
     for (let i = 0; i < parts.length; i++) {
       end += parts[i].length;
-      ends[i] = end;
+      marks[2 * i] = end;
+      marks[2 * i + 1] = times[i];
     }
     channel.text = parts.join('');
-    channel.ends = ends;
-    channel.times = Int32Array.from(channel.times);
+    channel.marks = marks;
     channel.parts = undefined;
+    channel.times = undefined;
     channel.lastTimestamp = undefined;
     channel.isFinished = true;
     channel.onStop = undefined;
@@ -161,22 +172,50 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     channel.live = undefined;
     live?.complete();
     if (this.active.get(channel.conversationId) === messageId) this.active.delete(channel.conversationId);
-    setTimeout(() => this.channels.delete(messageId), REPLAY_RETENTION_MS).unref();
+    this.expiring.push({ id: messageId, at: Date.now() + REPLAY_RETENTION_MS });
+    this.expiryTimer ??= this.scheduleExpiry(REPLAY_RETENTION_MS);
+  }
+
+  private scheduleExpiry(ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => this.expire(), ms);
+    timer.unref();
+    return timer;
+  }
+
+  /** Forgets the channels whose retention ended (they finished in order, so they are at the head). */
+  private expire(): void {
+    this.expiryTimer = undefined;
+    const now = Date.now();
+    while (this.expiringHead < this.expiring.length && this.expiring[this.expiringHead].at <= now) {
+      this.channels.delete(this.expiring[this.expiringHead].id);
+      this.expiringHead++;
+    }
+    if (this.expiringHead > 1024 && this.expiringHead * 2 > this.expiring.length) {
+      this.expiring.splice(0, this.expiringHead);
+      this.expiringHead = 0;
+    }
+    if (this.expiringHead < this.expiring.length) {
+      this.expiryTimer = this.scheduleExpiry(Math.max(1, this.expiring[this.expiringHead].at - now));
+    }
   }
 
   /** Event `id` as it was published. */
   private eventAt(channel: Channel, id: number): SequencedEvent {
-    const other = channel.others.get(id);
+    const other = id === 0 && channel.first ? channel.first
+      : id === channel.count - 1 && channel.last ? channel.last
+        : channel.others?.get(id);
     if (other) return new SerializedEvent(id, other);
     let token: string;
-    if (channel.parts) {
+    let offset: number;
+    if (channel.parts && channel.times) {
       token = channel.parts[id];
+      offset = channel.times[id];
     } else {
-      const ends = channel.ends!;
-      token = channel.text!.slice(id === 0 ? 0 : ends[id - 1], ends[id]);
+      const marks = channel.marks!;
+      token = channel.text!.slice(id === 0 ? 0 : marks[2 * id - 2], marks[2 * id]);
+      offset = marks[2 * id + 1];
     }
-    const timestamp = new Date(channel.base + channel.times[id]).toISOString();
-    const event: TokenEvent = { type: 'token', token, finished: false, timestamp };
+    const event: TokenEvent = { type: 'token', token, finished: false, timestamp: new Date(channel.base + offset).toISOString() };
     return new SerializedEvent(id, event);
   }
 }
