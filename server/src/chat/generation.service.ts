@@ -37,6 +37,8 @@ interface Running {
   /** Why we aborted, if we did. */
   reason?: 'stop' | 'shutdown';
   finished: Promise<FinalStatus>;
+  /** Saves the progress when there is some, or renews the lease when due; called by the shared ticker. */
+  tick?: (now: number) => void;
 }
 
 interface Outcome {
@@ -59,6 +61,8 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   private readonly logger = new Logger(GenerationService.name);
   private readonly running = new Map<string, Running>();
   private sweepTimer?: NodeJS.Timeout;
+  /** One timer flushes every running generation (no timers per generation); on while any runs. */
+  private progressTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -87,7 +91,19 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     this.running.set(id, run);
     this.registry.onStopRequest(id, () => this.abort(id, 'stop'));
     this.metrics.generationStarted();
-    run.finished = this.run(spec, run).finally(() => this.running.delete(id));
+    run.finished = this.run(spec, run).finally(() => {
+      this.running.delete(id);
+      if (this.running.size === 0) {
+        clearInterval(this.progressTimer);
+        this.progressTimer = undefined;
+      }
+    });
+    if (!this.progressTimer) {
+      // Often enough for both the content flushes and the lease renewals.
+      const every = Math.min(this.config.stream.flushIntervalMs, this.leaseRenewalMs());
+      this.progressTimer = setInterval(() => this.tick(), every);
+      this.progressTimer.unref();
+    }
     return this.registry.follow(id, -1)!;
   }
 
@@ -159,6 +175,16 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     return count;
   }
 
+  private leaseRenewalMs(): number {
+    return Math.max(50, Math.floor(this.config.stream.leaseMs / 3));
+  }
+
+  /** All running generations save at once: their writes share one transaction (ConversationsService.saveProgress). */
+  private tick(): void {
+    const now = Date.now();
+    for (const run of this.running.values()) run.tick?.(now);
+  }
+
   private abort(messageId: string, reason: 'stop' | 'shutdown'): void {
     const run = this.running.get(messageId);
     if (!run || run.abort.signal.aborted) return;
@@ -181,19 +207,28 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       writes = writes.then(() => this.conversations.updateMessage(id, patch))
         .catch((err: unknown) => this.logger.warn({ err, messageId: id }, 'could not save the reply yet'));
     };
-    // Content flushes and lease renewals use one prepared statement (no query building per write).
-    const saveProgress = (text: string | undefined): void => {
-      const leaseExpiresAt = this.leaseUntil();
+    // Content flushes and lease renewals: one fixed SQL statement, batched with the other generations'.
+    const saveProgress = (text: string | undefined, now: number): void => {
+      const leaseExpiresAt = this.leaseUntil(now);
       writes = writes.then(() => this.conversations.saveProgress(id, text, leaseExpiresAt))
         .catch((err: unknown) => this.logger.warn({ err, messageId: id }, 'could not save the reply yet'));
     };
-    const flush = setInterval(() => {
-      if (content.length === flushedLength) return;
-      flushedLength = content.length;
-      saveProgress(content);
-    }, this.config.stream.flushIntervalMs);
-    // Renewed also while the model is silent (e.g. waiting for its first token).
-    const lease = setInterval(() => saveProgress(undefined), Math.max(50, Math.floor(this.config.stream.leaseMs / 3)));
+    const flushMs = this.config.stream.flushIntervalMs;
+    const renewMs = this.leaseRenewalMs();
+    let flushedAt = startedAt;
+    let leasedAt = startedAt;
+    run.tick = (now) => {
+      if (content.length !== flushedLength && now - flushedAt >= flushMs - 1) {
+        flushedLength = content.length;
+        flushedAt = now;
+        leasedAt = now;
+        saveProgress(content, now);
+      } else if (now - leasedAt >= renewMs - 1) {
+        // Renewed also while the model is silent (e.g. waiting for its first token).
+        leasedAt = now;
+        saveProgress(undefined, now);
+      }
+    };
     // Tokens of one millisecond share one timestamp string.
     let stampMs = 0;
     let stamp = '';
@@ -224,8 +259,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     } catch (err) {
       outcome = this.outcomeOf(err, run);
     } finally {
-      clearInterval(flush);
-      clearInterval(lease);
+      run.tick = undefined;
     }
     this.metrics.tokens(tokenCount);
     if (outcome.status !== 'complete') {

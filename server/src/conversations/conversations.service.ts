@@ -50,6 +50,12 @@ function newId(): string {
   return randomUUID().toLowerCase();
 }
 
+interface QueuedProgress {
+  content: string | undefined;
+  leaseExpiresAt: Date;
+  waiters: { resolve: () => void; reject: (err: unknown) => void }[];
+}
+
 interface ProgressSql {
   lease: string;
   content: string;
@@ -67,6 +73,7 @@ export class ConversationsService {
   ) {}
 
   private progressSql?: ProgressSql;
+  private readonly progressQueue = new Map<string, QueuedProgress>();
 
   async list(sessionId: string, limit: number, offset: number): Promise<{ items: Conversation[]; total: number }> {
     const [items, total] = await this.conversations.findAndCount({
@@ -147,12 +154,42 @@ export class ConversationsService {
    * A running reply's progress: its content so far (when given) and its lease. The hot write of
    * streaming (every flush interval per stream), so one fixed SQL statement, no query building.
    */
-  async saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date): Promise<void> {
+  saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date): Promise<void> {
+    // Saves of one event-loop turn (all running replies flush on one timer) share one transaction:
+    // one commit instead of one per reply.
+    return new Promise((resolve, reject) => {
+      const queued = this.progressQueue.get(id);
+      if (queued) {
+        if (content !== undefined) queued.content = content;
+        queued.leaseExpiresAt = leaseExpiresAt;
+        queued.waiters.push({ resolve, reject });
+      } else {
+        this.progressQueue.set(id, { content, leaseExpiresAt, waiters: [{ resolve, reject }] });
+      }
+      if (this.progressQueue.size === 1 && !queued) setImmediate(() => { void this.writeProgress(); });
+    });
+  }
+
+  private async writeProgress(): Promise<void> {
+    const batch = [...this.progressQueue];
+    this.progressQueue.clear();
+    if (batch.length === 0) return;
     const sql = this.progressSql ??= this.buildProgressSql();
     const updatedAt = sql.date(new Date());
-    const lease = sql.date(leaseExpiresAt);
-    if (content === undefined) await this.dataSource.query(sql.lease, [lease, updatedAt, id]);
-    else await this.dataSource.query(sql.content, [content, lease, updatedAt, id]);
+    const write = (run: (query: string, params: unknown[]) => Promise<unknown>) => async (): Promise<void> => {
+      for (const [id, p] of batch) {
+        const lease = sql.date(p.leaseExpiresAt);
+        if (p.content === undefined) await run(sql.lease, [lease, updatedAt, id]);
+        else await run(sql.content, [p.content, lease, updatedAt, id]);
+      }
+    };
+    try {
+      if (batch.length === 1) await write((q, params) => this.dataSource.query(q, params))();
+      else await inTransaction(this.dataSource, (em) => write((q, params) => em.query(q, params))());
+      for (const [, p] of batch) for (const w of p.waiters) w.resolve();
+    } catch (err) {
+      for (const [, p] of batch) for (const w of p.waiters) w.reject(err);
+    }
   }
 
   private buildProgressSql(): ProgressSql {

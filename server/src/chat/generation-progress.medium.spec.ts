@@ -1,0 +1,82 @@
+import { lastValueFrom, toArray } from 'rxjs';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { SessionsService } from '../sessions/sessions.service.js';
+import { dialects } from '../testing/dialects.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { ChatMetrics } from './chat-metrics.js';
+import { InMemoryGenerationRegistry } from './generation-registry.js';
+import { GenerationService } from './generation.service.js';
+
+describe.each(dialects())('ConversationsService.saveProgress on %s', (dialect) => {
+  let t: TestApp;
+  let conversations: ConversationsService;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    conversations = t.app.get(ConversationsService);
+  });
+  afterAll(async () => { await t.close(); });
+
+  async function streamingReply(): Promise<string> {
+    const { session } = await t.app.get(SessionsService).create(undefined, undefined);
+    const conv = await conversations.create(session.id, 'progress');
+    const [reply] = await conversations.appendTurn(conv.id, [{ role: 'assistant', content: '', status: 'streaming', leaseExpiresAt: new Date() }]);
+    return reply.id;
+  }
+
+  it('saves the replies of one turn in one batch: content and lease, which the lease sweep then reads right', async () => {
+    const [a, b, c] = [await streamingReply(), await streamingReply(), await streamingReply()];
+    const lease = new Date(Date.now() + 60_000);
+    await Promise.all([
+      conversations.saveProgress(a, 'Hello', lease),
+      conversations.saveProgress(b, undefined, lease),
+      conversations.saveProgress(c, 'first', lease),
+      conversations.saveProgress(c, 'first, then more', lease),
+    ]);
+    expect(await conversations.findMessage(a)).toMatchObject({ content: 'Hello', status: 'streaming', leaseExpiresAt: lease });
+    expect(await conversations.findMessage(b)).toMatchObject({ content: '', leaseExpiresAt: lease });
+    expect(await conversations.findMessage(c)).toMatchObject({ content: 'first, then more' });
+    const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
+    expect(ids(await conversations.findExpiredStreaming(new Date(lease.getTime() - 1000)))).not.toContain(a);
+    expect(ids(await conversations.findExpiredStreaming(new Date(lease.getTime() + 1000)))).toEqual(expect.arrayContaining([a, b, c]));
+  });
+});
+
+describe('GenerationService progress (one shared timer)', () => {
+  it('renews the lease while the model is silent, flushes content as it grows, and stops writing once ended', async () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const provider = {
+      name: 'offline', model: 'm', isDemo: true,
+      async *stream() {
+        await sleep(150); // silent: only lease renewals
+        for (const text of ['a', 'b', 'c', 'd']) {
+          await sleep(40);
+          yield { type: 'token' as const, text };
+        }
+      },
+    };
+    const saves: { content: string | undefined; at: number }[] = [];
+    const finals: number[] = [];
+    const conversations = {
+      saveProgress: (_id: string, content: string | undefined) => { saves.push({ content, at: Date.now() }); return Promise.resolve(); },
+      updateMessage: () => { finals.push(Date.now()); return Promise.resolve(); },
+    };
+    const config = { stream: { flushIntervalMs: 30, leaseMs: 150 }, llm: { modelTitles: false } };
+    const service = new GenerationService(config as never, provider as never, new InMemoryGenerationRegistry(), conversations as never, new ChatMetrics(), {} as never);
+    const events = service.start({
+      conversationId: 'c', userMessageId: 'u', reply: { id: 'r' } as never, request: { messages: [], maxOutputTokens: 10, fileNames: [] },
+      promptTokens: 1, replacesId: null,
+    });
+    const all = await lastValueFrom(events.pipe(toArray()));
+    expect(all.at(-1)!.event).toMatchObject({ type: 'done', status: 'complete' });
+    const silent = saves.filter((s) => s.content === undefined);
+    expect(silent.length).toBeGreaterThanOrEqual(2); // every leaseMs / 3 = 50 ms during the 150 ms of silence
+    const contents = saves.map((s) => s.content).filter((c) => c !== undefined);
+    expect(contents.length).toBeGreaterThanOrEqual(2);
+    expect([...contents].sort((x, y) => x.length - y.length)).toEqual(contents);
+    expect(finals).toHaveLength(1);
+    const count = saves.length;
+    await sleep(120);
+    expect(saves).toHaveLength(count);
+    expect(saves.every((s) => s.at <= finals[0])).toBe(true);
+  });
+});
