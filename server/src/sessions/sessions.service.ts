@@ -90,10 +90,12 @@ export class SessionsService {
   }
 
   private remember(session: Session, now: number): void {
-    if (this.verified.size >= SESSION_CACHE_MAX) {
-      // Drop the oldest entry (a Map iterates in insertion order).
-      const oldest = this.verified.keys().next();
-      if (!oldest.done) this.verified.delete(oldest.value);
+    // Entries stay in the order they expire (a Map iterates in insertion order, and the time is
+    // fixed), so the expired ones, and the oldest when full, are at the head.
+    this.verified.delete(session.id);
+    for (const [id, entry] of this.verified) {
+      if (entry.until > now && this.verified.size < SESSION_CACHE_MAX) break;
+      this.verified.delete(id);
     }
     this.verified.set(session.id, { session, until: now + SESSION_CACHE_MS });
   }
