@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Res, type StreamableFile } from '@nestjs/common';
-import { ApiBearerAuth, ApiCookieAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiCookieAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
 import { CurrentSession, RateLimitBucket } from '../common/decorators.js';
@@ -8,9 +8,10 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { SequencedEvent } from './chat-events.js';
 import { ChatMetrics } from './chat-metrics.js';
 import {
-  ChatConfigDto, FeedbackDto, FeedbackResultDto, MessageIdParamDto, RegenerateDto, SendMessageDto, SSE_DESCRIPTION, StopResultDto,
+  ChatConfigDto, FeedbackDto, FeedbackResultDto, MessageIdParamDto, RegenerateDto, SendMessageDto, StopResultDto,
 } from './chat.dto.js';
 import { ChatService } from './chat.service.js';
+import { ApiSseResponse } from './sse-events.dto.js';
 import { sseBody } from './sse-writer.js';
 
 @ApiTags('chat')
@@ -36,8 +37,7 @@ export class ChatController {
   @RateLimitBucket('chat')
   @ApiOperation({ summary: 'Send a message and stream the answer (Server-Sent Events)' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried send with the same key re-attaches to the same answer' })
-  @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: SSE_DESCRIPTION })
+  @ApiSseResponse()
   async send(
     @Body() body: SendMessageDto,
     @CurrentSession() caller: AuthContext,
@@ -51,8 +51,7 @@ export class ChatController {
   @HttpCode(200)
   @RateLimitBucket('chat')
   @ApiOperation({ summary: 'A new answer to the last user message; the previous one is replaced once the new one completes' })
-  @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: SSE_DESCRIPTION })
+  @ApiSseResponse()
   async regenerate(@Body() body: RegenerateDto, @CurrentSession() caller: AuthContext, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
     return this.stream(res, await this.chat.regenerate(caller, body));
   }
@@ -60,8 +59,7 @@ export class ChatController {
   @Get('streams/:message_id')
   @ApiOperation({ summary: 'Re-attach to an answer: replays the events after Last-Event-ID, then continues live' })
   @ApiHeader({ name: 'Last-Event-ID', required: false })
-  @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: SSE_DESCRIPTION })
+  @ApiSseResponse()
   async follow(
     @Param() { message_id }: MessageIdParamDto,
     @CurrentSession() caller: AuthContext,

@@ -110,6 +110,9 @@ describe('HTTP contract', () => {
     expect(Object.keys(res.body.components.securitySchemes)).toEqual(expect.arrayContaining(['bearer', 'cookie']));
     expect(res.body.components.schemas.ErrorEnvelopeDto).toBeDefined();
     expect(res.body.paths['/api/v1/conversations'].get.responses.default).toBeDefined();
+    const sse = res.body.paths['/api/v1/chat'].post.responses['200'].content['text/event-stream'].schema;
+    expect(sse.oneOf.map((s: { $ref: string }) => s.$ref.split('/').pop())).toEqual(['SseStartEventDto', 'SseTokenEventDto', 'SseDoneEventDto', 'SseErrorEventDto']);
+    expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/api/v1/chat', '/api/v1/chat/streams/{message_id}', '/api/v1/files/upload', '/api/v1/files/{id}/content']));
   });
 });
 

@@ -24,10 +24,15 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
   it('lists only the caller\'s conversations, newest first, paginated with total', async () => {
     const alice = await t.newSession();
     const bob = await t.newSession();
+    // Distinct milliseconds, so the order under test is by time and never by the id tie-break.
+    const tick = () => new Promise((r) => setTimeout(r, 3));
     const a1 = await seed(alice.id, 'first');
     await seed(bob.id, 'bob only');
+    await tick();
     const a2 = await seed(alice.id, 'second');
+    await tick();
     const a3 = await seed(alice.id, 'third');
+    await tick();
     await service.appendMessages(a1.id, [{ role: 'user', content: 'bump', status: 'complete' }]);
 
     const page1 = await t.http().get('/api/v1/conversations?limit=2').set('Authorization', `Bearer ${alice.token}`).expect(200);

@@ -1,0 +1,67 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiExtraModels, ApiOkResponse, ApiProduces, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
+import { SSE_DESCRIPTION } from './chat.dto.js';
+
+/** The `data:` payloads of the chat stream, for the OpenAPI document (the wire format is in sse-writer.ts). */
+export class SseStartEventDto {
+  @ApiProperty({ enum: ['start'] }) type!: 'start';
+  @ApiProperty({ format: 'uuid' }) conversation_id!: string;
+  @ApiProperty({ format: 'uuid' }) user_message_id!: string;
+  @ApiProperty({ format: 'uuid', description: 'The assistant message being generated' }) message_id!: string;
+  @ApiProperty({ enum: ['openai', 'offline'] }) provider!: string;
+  @ApiProperty({ example: 'gpt-4o-mini' }) model!: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'Regenerate only: the answer this one replaces once complete' }) replaces_message_id?: string;
+  @ApiProperty({ enum: [false] }) finished!: false;
+}
+
+export class SseTokenEventDto {
+  @ApiProperty({ enum: ['token'] }) type!: 'token';
+  @ApiProperty({ example: 'Hel' }) token!: string;
+  @ApiProperty({ enum: [false] }) finished!: false;
+  @ApiProperty({ format: 'date-time' }) timestamp!: string;
+}
+
+export class SseUsageDto {
+  @ApiProperty() prompt_tokens!: number;
+  @ApiProperty() completion_tokens!: number;
+  @ApiProperty() total_tokens!: number;
+}
+
+export class SseDoneEventDto {
+  @ApiProperty({ enum: ['done'] }) type!: 'done';
+  @ApiProperty({ enum: [true] }) finished!: true;
+  @ApiProperty({ format: 'uuid' }) message_id!: string;
+  @ApiProperty({ enum: ['complete', 'stopped'] }) status!: string;
+  @ApiProperty({ type: String, nullable: true, example: 'stop', description: '"stop_requested" when stopped by the user' }) finish_reason!: string | null;
+  @ApiProperty({ type: SseUsageDto, nullable: true }) usage!: SseUsageDto | null;
+}
+
+export class SseErrorEventDto {
+  @ApiProperty({ enum: ['error'] }) type!: 'error';
+  @ApiProperty({ enum: [true] }) finished!: true;
+  @ApiProperty({ format: 'uuid' }) message_id!: string;
+  @ApiProperty({ enum: ['failed', 'interrupted'] }) status!: string;
+  @ApiProperty({ example: 'OPENAI_ERROR' }) code!: string;
+  @ApiProperty({ example: "I'm temporarily unable to process your request. Please try again in a moment." }) error!: string;
+}
+
+const EVENTS = [SseStartEventDto, SseTokenEventDto, SseDoneEventDto, SseErrorEventDto];
+
+/** Documents a route that answers with the chat's Server-Sent Events. */
+export function ApiSseResponse(): MethodDecorator {
+  return applyDecorators(
+    ApiExtraModels(...EVENTS),
+    ApiProduces('text/event-stream'),
+    ApiOkResponse({
+      description: SSE_DESCRIPTION,
+      content: {
+        'text/event-stream': {
+          schema: {
+            description: 'Each event is `id: <seq>` then `data: <one of these JSON objects>`; `: ping` comments keep the stream alive.',
+            oneOf: EVENTS.map((e) => ({ $ref: getSchemaPath(e) })),
+          },
+        },
+      },
+    }),
+  );
+}
