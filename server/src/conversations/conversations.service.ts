@@ -121,7 +121,8 @@ export class ConversationsService {
   }
 
   /**
-   * Appends messages in one transaction (use inTransaction() for any new transaction: SQLite needs them queued). The counter update takes the row's write lock
+   * Appends messages in one transaction (every transaction goes through inTransaction(): SQLite needs
+   * them queued). The counter update takes the row's write lock
    * (PostgreSQL row lock; SQLite's database lock), so concurrent appends get distinct positions.
    */
   async appendMessages(conversationId: string, drafts: MessageDraft[]): Promise<Message[]> {
@@ -136,14 +137,7 @@ export class ConversationsService {
         .where('id = :id', { id: conversationId }).execute();
       const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
       const first = conv.nextPosition - drafts.length;
-      const rows = drafts.map((d, i) => em.create(Message, {
-        id: newId(), conversationId, position: first + i, role: d.role, content: d.content, status: d.status,
-        createdAt: now, updatedAt: now, tokenCount: d.tokenCount ?? null, modelName: d.modelName ?? null,
-        finishReason: null, errorCode: null, promptTokens: null, completionTokens: null,
-        feedback: null, feedbackComment: null, feedbackAt: null,
-        ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
-        idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
-      }));
+      const rows = this.messageRows(conversationId, first, drafts, now);
       // updateEntity(false): TypeORM's re-read of a multi-row insert can swap ids between rows on SQLite.
       await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
       return rows;
@@ -274,7 +268,7 @@ export class ConversationsService {
    * write lock first, so two instances cannot both pass the check.
    */
   async appendTurn(conversationId: string, drafts: MessageDraft[], now = new Date()): Promise<Message[]> {
-    return this.dataSource.transaction(async (em) => {
+    return inTransaction(this.dataSource, async (em) => {
       await em.createQueryBuilder().update(Conversation)
         .set({
           nextPosition: () => `next_position + ${drafts.length}`,
@@ -288,14 +282,7 @@ export class ConversationsService {
       if (busy) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: busy.id });
       const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
       const first = conv.nextPosition - drafts.length;
-      const rows = drafts.map((d, i) => em.create(Message, {
-        id: newId(), conversationId, position: first + i, role: d.role, content: d.content, status: d.status,
-        createdAt: now, updatedAt: now, tokenCount: d.tokenCount ?? null, modelName: d.modelName ?? null,
-        finishReason: null, errorCode: null, promptTokens: null, completionTokens: null,
-        feedback: null, feedbackComment: null, feedbackAt: null,
-        ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
-        idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
-      }));
+      const rows = this.messageRows(conversationId, first, drafts, now);
       // updateEntity(false): on SQLite, TypeORM re-reads a multi-row insert and can hand the ids
       // back to the wrong entities (user and assistant swapped); our ids are set already anyway.
       await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
@@ -312,19 +299,24 @@ export class ConversationsService {
       id: newId(), sessionId, title: title.slice(0, TITLE_MAX), createdAt: now, updatedAt: now,
       isActive: true, messageCount: drafts.length, nextPosition: drafts.length,
     });
-    const rows = drafts.map((d, i) => this.messages.create({
-      id: newId(), conversationId: conversation.id, position: i, role: d.role, content: d.content, status: d.status,
+    const rows = this.messageRows(conversation.id, 0, drafts, now);
+    await inTransaction(this.dataSource, async (em) => {
+      await em.createQueryBuilder().insert().into(Conversation).values(conversation).updateEntity(false).execute();
+      await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
+    });
+    return { conversation, messages: rows };
+  }
+
+  /** New message rows at consecutive positions from `first`. */
+  private messageRows(conversationId: string, first: number, drafts: MessageDraft[], now: Date): Message[] {
+    return drafts.map((d, i) => this.messages.create({
+      id: newId(), conversationId, position: first + i, role: d.role, content: d.content, status: d.status,
       createdAt: now, updatedAt: now, tokenCount: d.tokenCount ?? null, modelName: d.modelName ?? null,
       finishReason: null, errorCode: null, promptTokens: null, completionTokens: null,
       feedback: null, feedbackComment: null, feedbackAt: null,
       ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
       idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
     }));
-    await this.dataSource.transaction(async (em) => {
-      await em.createQueryBuilder().insert().into(Conversation).values(conversation).updateEntity(false).execute();
-      await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
-    });
-    return { conversation, messages: rows };
   }
 
   /** The messages a session stored under an Idempotency-Key (in any of its conversations). */

@@ -59,6 +59,16 @@ describe.each(dialects())('SessionsService on %s', (dialect) => {
     expect((await conversations.findOwned(session.id, c.id)).messageCount).toBe(20);
   });
 
+  it('takes overlapping first messages and turns at once without a transaction error (SQLite queues them)', async () => {
+    const conversations = t.app.get(ConversationsService);
+    const { session } = await sessions.create(undefined, undefined);
+    const turn = () => [{ role: 'user' as const, content: 'q', status: 'complete' as const }, { role: 'assistant' as const, content: '', status: 'complete' as const }];
+    const created = await Promise.all(Array.from({ length: 10 }, () => conversations.createWithTurn(session.id, 'parallel', turn())));
+    await Promise.all(created.map((c) => conversations.appendTurn(c.conversation.id, turn())));
+    const again = await Promise.all(created.map((c) => conversations.page(c.conversation.id, 10)));
+    expect(again.map((p) => p.messages.map((m) => m.position))).toEqual(created.map(() => [0, 1, 2, 3]));
+  });
+
   it('returns the ids under which each appended message is stored', async () => {
     const conversations = t.app.get(ConversationsService);
     const { session } = await sessions.create(undefined, undefined);
