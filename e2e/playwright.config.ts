@@ -24,6 +24,20 @@ const serverEnv = {
   STREAM_FLUSH_INTERVAL_MS: '100',
 };
 
+/** One built server (`node dist/server/main.js`) with its own port and data directory. */
+function server(url: string, port: number, name: string, env: Record<string, string>) {
+  return {
+    command: 'node dist/server/main.js',
+    cwd: repoRoot,
+    url: `${url}/api/v1/health/live`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'ignore' as const,
+    stderr: 'pipe' as const,
+    env: { ...serverEnv, ...env, PORT: String(port), DATA_DIR: join(dataRoot, name) },
+  };
+}
+
 export default defineConfig({
   testDir: '.',
   testMatch: '**/*.spec.ts',
@@ -49,57 +63,14 @@ export default defineConfig({
   projects: [{ name: 'chromium', use: { ...devices['Desktop Chrome'], channel: undefined } }],
   // Builds nothing: `npm run build` comes first (see the README).
   webServer: [
-    {
-      command: 'node dist/server/main.js',
-      cwd: repoRoot,
-      url: `${APP_URL}/api/v1/health/live`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: 'ignore',
-      stderr: 'pipe',
-      env: {
-        ...serverEnv,
-        PORT: String(APP_PORT),
-        DATA_DIR: join(dataRoot, 'openai'),
-        LLM_PROVIDER: 'openai',
-        OPENAI_BASE_URL: `http://127.0.0.1:${FAKE_OPENAI_PORT}/v1`,
-        OPENAI_API_KEY: 'sk-e2e-fake',
-        OPENAI_MODEL: 'fake-gpt-e2e',
-        MAX_UPLOAD_BYTES: String(64 * 1024),
-      },
-    },
-    {
-      command: 'node dist/server/main.js',
-      cwd: repoRoot,
-      url: `${OFFLINE_APP_URL}/api/v1/health/live`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: 'ignore',
-      stderr: 'pipe',
-      env: {
-        ...serverEnv,
-        PORT: String(OFFLINE_APP_PORT),
-        DATA_DIR: join(dataRoot, 'offline'),
-        LLM_PROVIDER: 'offline',
-        OFFLINE_TOKEN_DELAY_MS: '5',
-      },
-    },
-    {
-      command: 'node dist/server/main.js',
-      cwd: repoRoot,
-      url: `${GATED_APP_URL}/api/v1/health/live`,
-      reuseExistingServer: false,
-      timeout: 60_000,
-      stdout: 'ignore',
-      stderr: 'pipe',
-      env: {
-        ...serverEnv,
-        PORT: String(GATED_APP_PORT),
-        DATA_DIR: join(dataRoot, 'gated'),
-        LLM_PROVIDER: 'offline',
-        OFFLINE_TOKEN_DELAY_MS: '5',
-        ACCESS_TOKEN: E2E_ACCESS_TOKEN,
-      },
-    },
+    server(APP_URL, APP_PORT, 'openai', {
+      LLM_PROVIDER: 'openai',
+      OPENAI_BASE_URL: `http://127.0.0.1:${FAKE_OPENAI_PORT}/v1`,
+      OPENAI_API_KEY: 'sk-e2e-fake',
+      OPENAI_MODEL: 'fake-gpt-e2e',
+      MAX_UPLOAD_BYTES: String(64 * 1024),
+    }),
+    server(OFFLINE_APP_URL, OFFLINE_APP_PORT, 'offline', { LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '5' }),
+    server(GATED_APP_URL, GATED_APP_PORT, 'gated', { LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '5', ACCESS_TOKEN: E2E_ACCESS_TOKEN }),
   ],
 });

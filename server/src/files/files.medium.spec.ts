@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PDFDocument, PDFHexString, StandardFonts } from 'pdf-lib';
 import { getRepositoryToken } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { dialects } from '../testing/dialects.js';
+import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
 import { FileUpload } from './file-upload.entity.js';
 import { FilesService } from './files.service.js';
 
@@ -36,27 +36,7 @@ function multipart(parts: Part[]): { body: Buffer; contentType: string } {
   return { body: Buffer.concat(chunks), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
-async function makePdf(pages: number, lines = 3): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  for (let n = 1; n <= pages; n++) {
-    const page = doc.addPage([612, 792]);
-    for (let l = 0; l < lines; l++) page.drawText(`Page ${n}: clause ${l} of the lease`, { x: 40, y: 740 - l * 15, size: 10, font });
-  }
-  return Buffer.from(await doc.save());
-}
-
-async function makeEncryptedPdf(): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  doc.addPage().drawText('top secret', { x: 50, y: 700, font });
-  const ctx = doc.context;
-  const hex = (n: number) => PDFHexString.of(randomBytes(n).toString('hex'));
-  ctx.trailerInfo.Encrypt = ctx.register(ctx.obj({ Filter: 'Standard', V: 1, R: 2, Length: 40, P: -44, O: hex(32), U: hex(32) }));
-  const id = hex(16);
-  ctx.trailerInfo.ID = ctx.obj([id, id]);
-  return Buffer.from(await doc.save({ useObjectStreams: false }));
-}
+const makePdf = (pages: number, lines = 3) => makePdfWith(pages, lines, (n, l) => `Page ${n}: clause ${l} of the lease`);
 
 const exe = () => Buffer.concat([Buffer.from('MZ\x90\x00\x03\x00\x00\x00', 'latin1'), randomBytes(512)]);
 

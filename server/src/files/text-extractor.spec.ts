@@ -5,37 +5,15 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { once } from 'node:events';
 import { createDeflate } from 'node:zlib';
-import { PDFDocument, PDFHexString, PDFName, PDFRawStream, StandardFonts } from 'pdf-lib';
+import { PDFDocument, PDFName, PDFRawStream } from 'pdf-lib';
 import { AppException } from '../common/app.exception.js';
 import { loadConfig } from '../config/app-config.js';
+import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
 import { FileMetrics } from './file-metrics.js';
 import { TextExtractor } from './text-extractor.js';
 
 /** A PDF whose page n says "Page n: <line>" on each of `lines` lines. */
-async function makePdf(pages: number, lines = 3): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  for (let n = 1; n <= pages; n++) {
-    const page = doc.addPage([612, 792]);
-    for (let l = 0; l < lines; l++) {
-      page.drawText(`Page ${n}: line ${l} of the quick brown fox report`, { x: 40, y: 740 - l * 15, size: 10, font });
-    }
-  }
-  return Buffer.from(await doc.save());
-}
-
-/** What a password-protected PDF looks like to a reader without the password. */
-async function makeEncryptedPdf(): Promise<Buffer> {
-  const doc = await PDFDocument.create();
-  const font = await doc.embedFont(StandardFonts.Helvetica);
-  doc.addPage().drawText('top secret', { x: 50, y: 700, font });
-  const ctx = doc.context;
-  const hex = (n: number) => PDFHexString.of(randomBytes(n).toString('hex'));
-  ctx.trailerInfo.Encrypt = ctx.register(ctx.obj({ Filter: 'Standard', V: 1, R: 2, Length: 40, P: -44, O: hex(32), U: hex(32) }));
-  const id = hex(16);
-  ctx.trailerInfo.ID = ctx.obj([id, id]);
-  return Buffer.from(await doc.save({ useObjectStreams: false }));
-}
+const makePdf = (pages: number, lines = 3) => makePdfWith(pages, lines, (n, l) => `Page ${n}: line ${l} of the quick brown fox report`);
 
 async function refusal(p: Promise<unknown>): Promise<AppException> {
   const err = await p.then(() => undefined, (e: unknown) => e);
