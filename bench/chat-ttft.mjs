@@ -112,7 +112,7 @@ const fake = new FakeOpenAiServer();
 const upstream = await fake.start();
 fake.defaultReply = { tokens: ['Hello', ' there', ', ', 'friend', '.'] };
 const port = await freePort();
-const server = spawn(process.execPath, [...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), join(root, 'dist/server/main.js')], {
+const server = spawn(process.execPath, [...(process.env.TTFT_PRELOAD ? ["-r", process.env.TTFT_PRELOAD] : []), ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), join(root, 'dist/server/main.js')], {
   cwd: root,
   stdio: ['ignore', 'inherit', 'inherit'],
   env: {

@@ -16,6 +16,8 @@ export interface ChatMetricsSnapshot {
   tokensTotal: number;
   /** Sum and count of time to first token (ms), for an average or a histogram later. */
   firstTokenMs: { sum: number; count: number };
+  /** Counter: failed upstream calls, by `kind` or `kind_status` (e.g. http_429). */
+  upstreamErrors: Record<string, number>;
 }
 
 /**
@@ -32,6 +34,7 @@ export class ChatMetrics {
     generationsEnded: { complete: 0, stopped: 0, interrupted: 0, failed: 0 },
     tokensTotal: 0,
     firstTokenMs: { sum: 0, count: 0 },
+    upstreamErrors: {},
   };
 
   streamOpened(): void {
@@ -60,6 +63,11 @@ export class ChatMetrics {
   generationEnded(status: Exclude<MessageStatus, 'streaming'>): void {
     this.state.activeGenerations--;
     this.state.generationsEnded[status]++;
+  }
+
+  /** An upstream call failed (a reply or a model title); `code` is the failure kind, with the HTTP status when there is one. */
+  upstreamFailed(code: string): void {
+    this.state.upstreamErrors[code] = (this.state.upstreamErrors[code] ?? 0) + 1;
   }
 
   snapshot(): ChatMetricsSnapshot {

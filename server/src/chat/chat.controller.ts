@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Res, type StreamableFile } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCookieAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
@@ -12,7 +12,7 @@ import {
 } from './chat.dto.js';
 import { ChatService } from './chat.service.js';
 import { ApiSseResponse } from './sse-events.dto.js';
-import { sseBody } from './sse-writer.js';
+import { writeSse } from './sse-writer.js';
 
 @ApiTags('chat')
 @ApiCookieAuth() @ApiBearerAuth()
@@ -31,7 +31,7 @@ export class ChatController {
     return this.chat.chatConfig();
   }
 
-  // `passthrough` only to set the SSE headers; the body is returned as a value (see sse-writer.ts).
+  // @Res(): the SSE body is written to the response (sse-writer.ts) once every check has passed.
   @Post()
   @HttpCode(200)
   @RateLimitBucket('chat')
@@ -42,9 +42,9 @@ export class ChatController {
     @Body() body: SendMessageDto,
     @CurrentSession() caller: AuthContext,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<StreamableFile> {
-    return this.stream(res, await this.chat.send(caller, body, this.chat.checkIdempotencyKey(idempotencyKey)));
+    @Res() res: Response,
+  ): Promise<void> {
+    this.stream(res, await this.chat.send(caller, body, this.chat.checkIdempotencyKey(idempotencyKey)));
   }
 
   @Post('regenerate')
@@ -52,8 +52,8 @@ export class ChatController {
   @RateLimitBucket('chat')
   @ApiOperation({ summary: 'A new answer to the last user message; the previous one is replaced once the new one completes' })
   @ApiSseResponse()
-  async regenerate(@Body() body: RegenerateDto, @CurrentSession() caller: AuthContext, @Res({ passthrough: true }) res: Response): Promise<StreamableFile> {
-    return this.stream(res, await this.chat.regenerate(caller, body));
+  async regenerate(@Body() body: RegenerateDto, @CurrentSession() caller: AuthContext, @Res() res: Response): Promise<void> {
+    this.stream(res, await this.chat.regenerate(caller, body));
   }
 
   @Get('streams/:message_id')
@@ -64,9 +64,9 @@ export class ChatController {
     @Param() { message_id }: MessageIdParamDto,
     @CurrentSession() caller: AuthContext,
     @Headers('last-event-id') lastEventId: string | undefined,
-    @Res({ passthrough: true }) res: Response,
-  ): Promise<StreamableFile> {
-    return this.stream(res, await this.chat.follow(caller, message_id, lastEventId));
+    @Res() res: Response,
+  ): Promise<void> {
+    this.stream(res, await this.chat.follow(caller, message_id, lastEventId));
   }
 
   @Post('streams/:message_id/stop')
@@ -85,8 +85,8 @@ export class ChatController {
     return this.chat.feedback(caller, body);
   }
 
-  private stream(res: Response, events: Observable<SequencedEvent>): StreamableFile {
-    return sseBody(res, events, {
+  private stream(res: Response, events: Observable<SequencedEvent>): void {
+    writeSse(res, events, {
       heartbeatMs: this.config.stream.heartbeatMs,
       onOpen: () => this.metrics.streamOpened(),
       onClose: () => this.metrics.streamClosed(),

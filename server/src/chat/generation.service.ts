@@ -302,6 +302,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   private outcomeOf(err: unknown, run: Running): Outcome {
     if (run.reason === 'stop') return { status: 'stopped', errorCode: null };
     if (run.reason === 'shutdown') return { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable, cause: 'shutdown' };
+    if (err instanceof ProviderError) this.metrics.upstreamFailed(upstreamErrorCode(err));
     if (err instanceof ProviderError) return { status: err.messageStatus, errorCode: ErrorCode.OpenAiError, cause: `${err.kind}: ${err.message}` };
     this.logger.error({ err }, 'generation failed');
     return { status: 'failed', errorCode: ErrorCode.InternalError, cause: err instanceof Error ? err.message : 'unknown' };
@@ -324,8 +325,14 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       const clean = cleanModelTitle(raw);
       if (clean) await this.conversations.replaceTitle(conversationId, title.autoTitle, clean);
     } catch (err) {
+      if (err instanceof ProviderError) this.metrics.upstreamFailed(upstreamErrorCode(err));
       // The automatic title stays; a title is not worth failing a reply for.
       this.logger.warn({ err }, 'model title failed');
     }
   }
+}
+
+/** The label of a failed upstream call in metrics: its kind, with the HTTP status when there is one. */
+function upstreamErrorCode(err: ProviderError): string {
+  return err.httpStatus ? `${err.kind}_${err.httpStatus}` : err.kind;
 }

@@ -1,14 +1,13 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { ChatMetrics } from '../chat/chat-metrics.js';
-import { CHAT_PROVIDER, type ChatProvider, ProviderError } from '../chat/providers/chat-provider.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { FileMetrics } from '../files/file-metrics.js';
 import { MetricsService } from './metrics.service.js';
 
 /**
- * Feeds Prometheus from the seams the chat and files modules expose (ChatMetrics, FileMetrics,
- * the ChatProvider), so those modules never import prom-client. Nest cannot override another
+ * Feeds Prometheus from the seams the chat and files modules expose (ChatMetrics, FileMetrics),
+ * so those modules never import prom-client. Nest cannot override another
  * module's provider, so the bridge wraps the live instances' methods once at start; each
  * wrapper calls the original first, so those modules' own counters and tests are unaffected.
  */
@@ -30,21 +29,8 @@ export class MetricsBridge implements OnModuleInit {
       chat.firstToken = (ms) => { firstToken.call(chat, ms); this.metrics.timeToFirstToken.observe(labels, ms / 1000); };
       chat.tokens = (count) => { tokens.call(chat, count); this.metrics.tokensStreamed.inc(labels, count); };
       chat.generationEnded = (status) => { generationEnded.call(chat, status); this.metrics.generations.inc({ status }); };
-    }
-    const provider = this.find<ChatProvider>(CHAT_PROVIDER);
-    if (provider) {
-      const stream = provider.stream.bind(provider);
-      const count = (err: unknown): void => {
-        if (err instanceof ProviderError) this.metrics.upstreamErrors.inc({ code: err.httpStatus ? `${err.kind}_${err.httpStatus}` : err.kind });
-      };
-      provider.stream = async function* (request, signal) {
-        try {
-          yield* stream(request, signal);
-        } catch (err) {
-          count(err);
-          throw err;
-        }
-      };
+      const { upstreamFailed } = chat;
+      chat.upstreamFailed = (code) => { upstreamFailed.call(chat, code); this.metrics.upstreamErrors.inc({ code }); };
     }
     const files = this.find(FileMetrics);
     if (files) {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { AppConfig } from '../../config/app-config.js';
@@ -6,6 +7,7 @@ import { countTokens } from '../token-count.js';
 import {
   type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk,
 } from './chat-provider.js';
+import { NodeHttpFetch } from './node-http-fetch.js';
 
 const OFFICIAL_BASE_URL = 'https://api.openai.com/v1';
 /** A Retry-After longer than this is not waited for: the user would rather see the error. */
@@ -56,6 +58,7 @@ export class OpenAiChatProvider implements ChatProvider {
   readonly isDemo = false;
   readonly model: string;
   private readonly client: OpenAI;
+  private readonly transport = new NodeHttpFetch();
   private readonly isOfficial: boolean;
 
   constructor(private readonly llm: AppConfig['llm']) {
@@ -69,7 +72,13 @@ export class OpenAiChatProvider implements ChatProvider {
       timeout: llm.upstreamTimeoutMs,
       organization: null,
       project: null,
+      fetch: this.transport.fetch,
     });
+  }
+
+  /** Closes the idle upstream connections (Nest calls it at application shutdown). */
+  onApplicationShutdown(): void {
+    this.transport.close();
   }
 
   countTokens(text: string): number {
@@ -105,7 +114,8 @@ export class OpenAiChatProvider implements ChatProvider {
     // Until the first byte of the body; then between chunks (refreshed on each).
     let timer = setTimeout(() => { timedOut = 'timeout'; abort.abort(); }, this.llm.upstreamTimeoutMs);
     let hasToken = false;
-    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    let body: IncomingMessage | undefined;
+    let isDone = false;
     try {
       let response: Response;
       try {
@@ -115,44 +125,52 @@ export class OpenAiChatProvider implements ChatProvider {
       } catch (err) {
         return this.beforeResponse(err, timedOut);
       }
-      if (!response.body) return { error: new ProviderError('protocol', 'Upstream answered without a body') };
-      reader = response.body.getReader();
-      const decoder = new TextDecoder();
+      body = this.transport.bodyOf(response);
+      if (!body) return { error: new ProviderError('protocol', 'Upstream answered without a body') };
+      body.setEncoding('utf8');
       const parser = new SseParser();
       let isFirstChunk = true;
-      for (;;) {
-        let read: Awaited<ReturnType<typeof reader.read>>;
-        try {
-          read = await reader.read();
-        } catch {
-          // The connection broke (or we aborted it: the caller knows why it aborted).
-          if (timedOut) return { error: new ProviderError(timedOut, timedOut === 'timeout' ? 'No answer from the model in time' : 'The model stopped sending tokens') };
-          const error = new ProviderError('cut', 'The upstream connection was cut');
-          return hasToken ? { error } : { error, retryAfter: 'backoff' };
-        }
-        if (read.done) break;
-        if (isFirstChunk) {
-          isFirstChunk = false;
-          clearTimeout(timer);
-          timer = setTimeout(() => { timedOut = 'idle-timeout'; abort.abort(); }, this.llm.upstreamIdleTimeoutMs);
-        } else {
-          timer.refresh();
-        }
-        for (const event of parser.push(decoder.decode(read.value, { stream: true }))) {
-          if (event.data === '[DONE]') return undefined;
-          for (const chunk of this.parseChunk(event.data)) {
-            if (chunk.type === 'token') hasToken = true;
-            yield chunk;
+      try {
+        // Not destroyed when we stop reading at [DONE]: its last bytes are drained (finally) so the
+        // connection goes back to the keep-alive pool.
+        for await (const text of body.iterator({ destroyOnReturn: false }) as AsyncIterable<string>) {
+          if (isFirstChunk) {
+            isFirstChunk = false;
+            clearTimeout(timer);
+            timer = setTimeout(() => { timedOut = 'idle-timeout'; abort.abort(); }, this.llm.upstreamIdleTimeoutMs);
+          } else {
+            timer.refresh();
+          }
+          for (const event of parser.push(text)) {
+            if (event.data === '[DONE]') {
+              isDone = true;
+              return undefined;
+            }
+            for (const chunk of this.parseChunk(event.data)) {
+              if (chunk.type === 'token') hasToken = true;
+              yield chunk;
+            }
           }
         }
+      } catch (err) {
+        if (err instanceof ProviderError) throw err;
+        // The connection broke (or we aborted it: the caller knows why it aborted).
+        if (timedOut) return { error: new ProviderError(timedOut, timedOut === 'timeout' ? 'No answer from the model in time' : 'The model stopped sending tokens') };
+        const error = new ProviderError('cut', 'The upstream connection was cut');
+        return hasToken ? { error } : { error, retryAfter: 'backoff' };
       }
+      if (timedOut) return { error: new ProviderError(timedOut, timedOut === 'timeout' ? 'No answer from the model in time' : 'The model stopped sending tokens') };
       return { error: new ProviderError('cut', 'The upstream stream ended without [DONE]') };
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
-      // Releases the connection when we stop early (done, error, stop or consumer gone).
-      abort.abort();
-      reader?.releaseLock();
+      if (isDone && body) {
+        drain(body);
+      } else {
+        // Releases the connection when we stop early (error, stop or consumer gone).
+        abort.abort();
+        body?.destroy();
+      }
     }
   }
 
@@ -195,6 +213,15 @@ export class OpenAiChatProvider implements ChatProvider {
     if (choice?.finish_reason) yield { type: 'finish', reason: choice.finish_reason };
     if (chunk.usage) yield { type: 'usage', promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens };
   }
+}
+
+/** Reads what is left of a finished body (the chunked terminator) so its connection is reused; gives up after a second. */
+function drain(body: IncomingMessage): void {
+  if (body.complete || body.destroyed) return;
+  const timer = setTimeout(() => body.destroy(), 1000);
+  body.once('close', () => clearTimeout(timer));
+  body.on('error', () => undefined);
+  body.resume();
 }
 
 /** Exponential backoff with jitter for a retry without Retry-After. */
