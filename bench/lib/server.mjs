@@ -79,7 +79,8 @@ export async function startServer({ dist, env = {}, dataDir, nodeArgs = [], labe
   };
   for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   const started = performance.now();
-  const child = spawn(process.execPath, [...(withProbe ? ['--expose-gc', '-r', PROBE] : []), ...nodeArgs, main], {
+  const extra = [...(process.env.BENCH_SERVER_PRELOAD ? ['-r', process.env.BENCH_SERVER_PRELOAD] : []), ...(process.env.BENCH_SERVER_FLAGS ? process.env.BENCH_SERVER_FLAGS.split(' ') : [])];
+  const child = spawn(process.execPath, [...(withProbe ? ['--expose-gc', '-r', PROBE] : []), ...extra, ...nodeArgs, main], {
     cwd: ROOT, env: childEnv, stdio: ['ignore', logFd, logFd, withProbe ? 'ipc' : 'ignore'],
   });
   closeSync(logFd);
