@@ -1,7 +1,7 @@
 // Preloaded into the server under test (node -r bench/lib/probe.cjs) by the harness only; it never
 // ships with the product. Over the IPC channel it answers: memory (optionally after a full GC),
 // active handles by type, process listeners, warnings seen, event-loop delay since the last
-// reset, and starts/stops a CPU profile of just the measured window.
+// reset, starts/stops a CPU profile of just the measured window, and writes heap snapshots.
 'use strict';
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { writeFileSync } = require('node:fs');
@@ -41,6 +41,11 @@ if (typeof process.send === 'function') {
       };
       if (msg.resetLoop) loop.reset();
       return out;
+    },
+    async heapSnapshot(msg) {
+      // For finding what a scenario left behind (compare two with bench/lib/heap-diff.mjs).
+      if (typeof global.gc === 'function') global.gc();
+      return { path: require('node:v8').writeHeapSnapshot(msg.path) };
     },
     async profileStart() {
       const inspector = require('node:inspector');

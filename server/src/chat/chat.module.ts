@@ -33,8 +33,8 @@ const providerFactory: Provider = {
       provide: GenerationRegistry,
       inject: [APP_CONFIG, RedisConnection],
       useFactory: (config: AppConfig, redis: RedisConnection): GenerationRegistry => (redis.client
-        ? new RedisGenerationRegistry(redis, { instanceId: config.instanceId, leaseMs: config.stream.leaseMs })
-        : new InMemoryGenerationRegistry()),
+        ? new RedisGenerationRegistry(redis, { instanceId: config.instanceId, leaseMs: config.stream.leaseMs, retentionMs: config.stream.replayRetentionMs })
+        : new InMemoryGenerationRegistry(config.stream.replayRetentionMs)),
     },
     GenerationService,
     ChatService,

@@ -90,4 +90,19 @@ describe('InMemoryGenerationRegistry', () => {
       vi.useRealTimers();
     }
   });
+
+  it('keeps a finished answer for the configured retention (STREAM_REPLAY_RETENTION_MS)', () => {
+    vi.useFakeTimers();
+    try {
+      const registry = new InMemoryGenerationRegistry(10_000);
+      registry.open('a', 'c-a');
+      [start, token('x', Date.now()), done].forEach((e) => registry.publish('a', e));
+      vi.advanceTimersByTime(9_999);
+      expect(registry.follow('a', -1)).toBeDefined();
+      vi.advanceTimersByTime(1);
+      expect(registry.follow('a', -1)).toBeUndefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

@@ -63,7 +63,11 @@ interface Channel {
   onStop?: () => void;
 }
 
-/** How long a finished generation's events stay for exact replay (a client reconnecting with Last-Event-ID). */
+/**
+ * How long a finished generation's events stay for exact replay (a client reconnecting with
+ * Last-Event-ID), by default; STREAM_REPLAY_RETENTION_MS sets it. Afterwards a resume is
+ * rebuilt from the stored row (the whole text again, under new event ids).
+ */
 export const REPLAY_RETENTION_MS = 5 * 60_000;
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -76,6 +80,10 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
   private readonly expiring: { id: string; at: number }[] = [];
   private expiringHead = 0;
   private expiryTimer?: NodeJS.Timeout;
+
+  constructor(private readonly retentionMs: number = REPLAY_RETENTION_MS) {
+    super();
+  }
 
   open(messageId: string, conversationId: string): void {
     this.channels.set(messageId, {
@@ -150,7 +158,7 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     return offset;
   }
 
-  /** The final event is out: keep the compact form only, for REPLAY_RETENTION_MS. */
+  /** The final event is out: keep the compact form only, for the replay retention. */
   private finish(messageId: string, channel: Channel): void {
     const parts = channel.parts ?? [];
     const times = channel.times ?? [];
@@ -172,8 +180,8 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     channel.live = undefined;
     live?.complete();
     if (this.active.get(channel.conversationId) === messageId) this.active.delete(channel.conversationId);
-    this.expiring.push({ id: messageId, at: Date.now() + REPLAY_RETENTION_MS });
-    this.expiryTimer ??= this.scheduleExpiry(REPLAY_RETENTION_MS);
+    this.expiring.push({ id: messageId, at: Date.now() + this.retentionMs });
+    this.expiryTimer ??= this.scheduleExpiry(this.retentionMs);
   }
 
   private scheduleExpiry(ms: number): NodeJS.Timeout {

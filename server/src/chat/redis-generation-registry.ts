@@ -73,7 +73,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
   private heartbeat?: NodeJS.Timeout;
 
   constructor(connection: RedisConnection, private readonly options: RedisRegistryOptions) {
-    super();
+    super(options.retentionMs);
     if (!connection.client) throw new Error('RedisGenerationRegistry needs REDIS_URL');
     this.redis = connection.client;
     this.sub = connection.createSubscriber();

@@ -69,6 +69,8 @@ export interface AppConfig {
     flushIntervalMs: number;
     leaseMs: number;
     leaseCheckIntervalMs: number;
+    /** How long a finished reply's events stay in memory for an exact resume (Last-Event-ID). */
+    replayRetentionMs: number;
   };
   files: {
     pdfMaxPages: number;
@@ -140,6 +142,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) STREAM_FLUSH_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) STREAM_LEASE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) STREAM_LEASE_CHECK_INTERVAL_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) STREAM_REPLAY_RETENTION_MS?: number;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) PDF_MAX_PAGES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) PDF_TIMEOUT_MS?: number;
@@ -257,6 +260,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       flushIntervalMs: env.STREAM_FLUSH_INTERVAL_MS ?? 250,
       leaseMs: env.STREAM_LEASE_MS ?? 30_000,
       leaseCheckIntervalMs: env.STREAM_LEASE_CHECK_INTERVAL_MS ?? 15_000,
+      replayRetentionMs: env.STREAM_REPLAY_RETENTION_MS ?? 5 * 60_000,
     },
     files: {
       pdfMaxPages: env.PDF_MAX_PAGES ?? 500,

@@ -1,6 +1,8 @@
 import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
+const IDLE_SOCKET_MS = 4000;
+
 /**
  * The `fetch` the OpenAI SDK sends its requests with (its documented `fetch` option), on Node's
  * own HTTP client with a keep-alive pool instead of the global fetch (undici).
@@ -15,9 +17,18 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
  * from its body) is read whole first and returned as an ordinary Response.
  */
 export class NodeHttpFetch {
-  private readonly http = new HttpAgent({ keepAlive: true });
-  private readonly https = new HttpsAgent({ keepAlive: true });
+  // An idle pooled connection is closed after 4 s (as the global fetch does), so a burst of
+  // streams does not leave hundreds of sockets open; LIFO keeps reusing the warm ones.
+  private readonly http: HttpAgent;
+  private readonly https: HttpsAgent;
   private readonly bodies = new WeakMap<Response, IncomingMessage>();
+
+  constructor(idleSocketMs = IDLE_SOCKET_MS) {
+    // A socket timeout only closes pooled (idle) connections: a quiet response is the provider's
+    // to time out (first-byte and idle timeouts), not the pool's.
+    this.http = new HttpAgent({ keepAlive: true, timeout: idleSocketMs, scheduling: 'lifo' });
+    this.https = new HttpsAgent({ keepAlive: true, timeout: idleSocketMs, scheduling: 'lifo' });
+  }
 
   readonly fetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);

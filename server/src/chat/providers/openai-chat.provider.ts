@@ -58,10 +58,9 @@ export class OpenAiChatProvider implements ChatProvider {
   readonly isDemo = false;
   readonly model: string;
   private readonly client: OpenAI;
-  private readonly transport = new NodeHttpFetch();
   private readonly isOfficial: boolean;
 
-  constructor(private readonly llm: AppConfig['llm']) {
+  constructor(private readonly llm: AppConfig['llm'], private readonly transport = new NodeHttpFetch()) {
     this.model = llm.model;
     this.isOfficial = !llm.baseUrl;
     this.client = new OpenAI({
@@ -215,9 +214,13 @@ export class OpenAiChatProvider implements ChatProvider {
   }
 }
 
-/** Reads what is left of a finished body (the chunked terminator) so its connection is reused; gives up after a second. */
+/**
+ * Reads what is left of a finished body (the chunked terminator, or only its end) so that the
+ * body ends and its connection goes back to the pool; gives up after a second. Even a body
+ * received whole must be read to its end: the connection is released on 'end', not before.
+ */
 function drain(body: IncomingMessage): void {
-  if (body.complete || body.destroyed) return;
+  if (body.readableEnded || body.destroyed) return;
   const timer = setTimeout(() => body.destroy(), 1000);
   body.once('close', () => clearTimeout(timer));
   body.on('error', () => undefined);

@@ -1,0 +1,66 @@
+import type { AppConfig } from '../../config/app-config.js';
+import { FakeOpenAiServer } from '../../testing/fake-openai-server.js';
+import type { ProviderChunk } from './chat-provider.js';
+import { NodeHttpFetch } from './node-http-fetch.js';
+import { OpenAiChatProvider } from './openai-chat.provider.js';
+
+// The provider's transport (Node's HTTP client behind the SDK's `fetch` option) against a real
+// loopback server speaking the OpenAI wire format: connections are pooled, idle ones close, and
+// a quiet stream is never cut by the pool.
+describe('OpenAiChatProvider transport', () => {
+  const fake = new FakeOpenAiServer();
+  let baseUrl: string;
+  beforeAll(async () => { baseUrl = await fake.start(); });
+  afterAll(async () => { await fake.stop(); });
+  beforeEach(() => { fake.reset(); });
+
+  function provider(idleSocketMs: number): OpenAiChatProvider {
+    const llm = {
+      provider: 'openai', model: 'fake-model', apiKey: 'sk-test', baseUrl, contextTokens: 8000, maxOutputTokens: 256,
+      upstreamTimeoutMs: 2000, upstreamIdleTimeoutMs: 2000, upstreamMaxRetries: 0, offlineTokenDelayMs: 0, modelTitles: false,
+    } as unknown as AppConfig['llm'];
+    return new OpenAiChatProvider(llm, new NodeHttpFetch(idleSocketMs));
+  }
+
+  async function complete(p: OpenAiChatProvider, text: string): Promise<string> {
+    let out = '';
+    const chunks: ProviderChunk[] = [];
+    for await (const chunk of p.stream({ messages: [{ role: 'user', content: text }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal)) {
+      chunks.push(chunk);
+      if (chunk.type === 'token') out += chunk.text;
+    }
+    expect(chunks.some((c) => c.type === 'finish')).toBe(true);
+    return out;
+  }
+
+  it('reuses one pooled connection for completions in a row', async () => {
+    const p = provider(4000);
+    fake.defaultReply = { tokens: ['a', 'b', 'c'] };
+    const before = fake.connections;
+    for (let i = 0; i < 3; i++) {
+      expect(await complete(p, `hello ${i}`)).toBe('abc');
+      // The connection goes back to the pool once the body's end is read, just after [DONE].
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(fake.connections - before).toBe(1);
+    p.onApplicationShutdown();
+  });
+
+  it('closes a pooled connection once it has been idle for the idle timeout', async () => {
+    const p = provider(150);
+    fake.defaultReply = { tokens: ['x'] };
+    const before = fake.connections;
+    await complete(p, 'one');
+    await new Promise((r) => setTimeout(r, 400));
+    await complete(p, 'two');
+    expect(fake.connections - before).toBe(2);
+    p.onApplicationShutdown();
+  });
+
+  it('does not cut a streaming reply that is quiet for longer than the idle timeout', async () => {
+    const p = provider(100);
+    fake.defaultReply = { tokens: ['slow ', 'but ', 'whole'], tokenDelayMs: 300 };
+    expect(await complete(p, 'take your time')).toBe('slow but whole');
+    p.onApplicationShutdown();
+  });
+});
