@@ -42,6 +42,7 @@ export class ChatController {
     @Body() body: SendMessageDto,
     @CurrentSession() caller: AuthContext,
     @Headers('idempotency-key') idempotencyKey: string | undefined,
+    // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
     @Res() res: Response,
   ): Promise<void> {
     this.stream(res, await this.chat.send(caller, body, this.chat.checkIdempotencyKey(idempotencyKey)));
@@ -52,7 +53,12 @@ export class ChatController {
   @RateLimitBucket('chat')
   @ApiOperation({ summary: 'A new answer to the last user message; the previous one is replaced once the new one completes' })
   @ApiSseResponse()
-  async regenerate(@Body() body: RegenerateDto, @CurrentSession() caller: AuthContext, @Res() res: Response): Promise<void> {
+  async regenerate(
+    @Body() body: RegenerateDto,
+    @CurrentSession() caller: AuthContext,
+    // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
+    @Res() res: Response,
+  ): Promise<void> {
     this.stream(res, await this.chat.regenerate(caller, body));
   }
 
@@ -64,6 +70,7 @@ export class ChatController {
     @Param() { message_id }: MessageIdParamDto,
     @CurrentSession() caller: AuthContext,
     @Headers('last-event-id') lastEventId: string | undefined,
+    // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
     @Res() res: Response,
   ): Promise<void> {
     this.stream(res, await this.chat.follow(caller, message_id, lastEventId));

@@ -81,7 +81,7 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
   private expiringHead = 0;
   private expiryTimer?: NodeJS.Timeout;
 
-  constructor(private readonly retentionMs: number = REPLAY_RETENTION_MS) {
+  constructor(protected readonly retentionMs: number = REPLAY_RETENTION_MS) {
     super();
   }
 

@@ -5,7 +5,7 @@ import { ErrorCode } from '../common/error-code.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
 import { type ChatEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { fallbackTextFor } from './fallback-texts.js';
-import { InMemoryGenerationRegistry, REPLAY_RETENTION_MS } from './generation-registry.js';
+import { InMemoryGenerationRegistry } from './generation-registry.js';
 
 /** Keys of a running generation live this long without renewal (renewed every lease/3). */
 const LIVE_TTL_MS = 3_600_000;
@@ -65,7 +65,6 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
   private readonly redis: Redis;
   private readonly sub: Redis;
   private readonly prefix: string;
-  private readonly retentionMs: number;
   private readonly owned = new Map<string, Owned>();
   private readonly known = new Map<string, Known>();
   /** Per message channel: the handlers of this instance's followers. */
@@ -78,7 +77,6 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     this.redis = connection.client;
     this.sub = connection.createSubscriber();
     this.prefix = options.prefix ?? 'parley:gen:';
-    this.retentionMs = options.retentionMs ?? REPLAY_RETENTION_MS;
     connection.beforeQuit(() => this.flush());
   }
 

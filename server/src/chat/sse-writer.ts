@@ -52,15 +52,15 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   res.socket?.setNoDelay(true);
   res.socket?.setTimeout(0);
   options.onOpen?.();
-  let subscription: Subscription | undefined;
   let isClosed = false;
   const heartbeat = setInterval(() => res.write(SSE_HEARTBEAT), options.heartbeatMs);
   heartbeat.unref();
+  const live: { subscription?: Subscription } = {};
   const close = (): void => {
     if (isClosed) return;
     isClosed = true;
     clearInterval(heartbeat);
-    subscription?.unsubscribe();
+    live.subscription?.unsubscribe();
     options.onClose?.();
   };
   res.on('close', close);
@@ -82,7 +82,7 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   };
   // The headers leave now, before the first event, so the client sees the stream open.
   res.flushHeaders();
-  subscription = events.subscribe({
+  live.subscription = events.subscribe({
     next: (e) => {
       pending += formatSseEvent(e);
       if (!isScheduled) {
@@ -93,5 +93,5 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
     error: end,
     complete: end,
   });
-  if (isClosed) subscription.unsubscribe();
+  if (isClosed) live.subscription.unsubscribe();
 }
