@@ -5,6 +5,7 @@ import { DataSource, In, LessThan, type Repository } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import { RawWrites } from '../database/raw-writes.js';
 import { inTransaction } from '../database/transaction.js';
 import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
@@ -80,7 +81,12 @@ export class ConversationsService {
     @InjectRepository(Message) private readonly messages: Repository<Message>,
     @InjectRepository(FileUpload) private readonly files: Repository<FileUpload>,
     @InjectDataSource() private readonly dataSource: DataSource,
-  ) {}
+  ) {
+    this.raw = new RawWrites(dataSource);
+  }
+
+  /** The hot path's writes (a turn's rows, a reply's saves) as fixed SQL. */
+  private readonly raw: RawWrites;
 
   private progressSql?: ProgressSql;
   private sqliteProgress?: SqliteProgress;
@@ -149,8 +155,7 @@ export class ConversationsService {
       const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
       const first = conv.nextPosition - drafts.length;
       const rows = this.messageRows(conversationId, first, drafts, now);
-      // updateEntity(false): TypeORM's re-read of a multi-row insert can swap ids between rows on SQLite.
-      await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
+      await this.raw.insert(Message, rows, em);
       return rows;
     });
   }
@@ -240,7 +245,7 @@ export class ConversationsService {
   }
 
   async updateMessage(id: string, patch: Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation'>>): Promise<void> {
-    await this.messages.update({ id }, { ...patch, updatedAt: new Date() });
+    await this.raw.update(Message, id, { ...patch, updatedAt: new Date() });
   }
 
   /** Deletes one message (e.g. an answer replaced by a completed regeneration). */
@@ -315,9 +320,7 @@ export class ConversationsService {
       const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
       const first = conv.nextPosition - drafts.length;
       const rows = this.messageRows(conversationId, first, drafts, now);
-      // updateEntity(false): on SQLite, TypeORM re-reads a multi-row insert and can hand the ids
-      // back to the wrong entities (user and assistant swapped); our ids are set already anyway.
-      await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
+      await this.raw.insert(Message, rows, em);
       return rows;
     });
   }
@@ -333,8 +336,8 @@ export class ConversationsService {
     });
     const rows = this.messageRows(conversation.id, 0, drafts, now);
     await inTransaction(this.dataSource, async (em) => {
-      await em.createQueryBuilder().insert().into(Conversation).values(conversation).updateEntity(false).execute();
-      await em.createQueryBuilder().insert().into(Message).values(rows).updateEntity(false).execute();
+      await this.raw.insert(Conversation, [conversation], em);
+      await this.raw.insert(Message, rows, em);
     });
     return { conversation, messages: rows };
   }

@@ -1,0 +1,90 @@
+import type { DataSource, EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+
+/** The part of a better-sqlite3 connection used here. */
+interface SqliteConnection {
+  prepare(sql: string): { run(...params: unknown[]): unknown };
+}
+
+/**
+ * Whole-row INSERTs and UPDATEs by primary key for the chat's hot path (a turn's rows, a reply's
+ * final save), as fixed SQL built once per shape from the entity metadata: the columns and their
+ * conversions stay TypeORM's (and so the migrations'), only the query building per call goes.
+ * On SQLite the statements are prepared once on the connection and run synchronously. TypeORM's
+ * query builder cost ~0.6 ms of CPU per chat request, on the path to the first token (bench
+ * scenario 1, docs/performance.md).
+ *
+ * Within inTransaction(), pass its EntityManager: on PostgreSQL the statement must use the
+ * transaction's connection; on SQLite there is only one connection.
+ */
+export class RawWrites {
+  private readonly statements = new Map<string, ReturnType<SqliteConnection['prepare']>>();
+  private readonly sql = new Map<string, { text: string; columns: ColumnMetadata[] }>();
+  private readonly isSqlite: boolean;
+
+  constructor(private readonly ds: DataSource) {
+    this.isSqlite = ds.options.type === 'better-sqlite3';
+  }
+
+  /** Inserts whole entities (every column, in one statement). */
+  insert<T extends ObjectLiteral>(target: EntityTarget<T>, rows: T[], em?: EntityManager): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    const meta = this.ds.getMetadata(target);
+    const key = `insert:${meta.tableName}:${rows.length}`;
+    let shape = this.sql.get(key);
+    if (!shape) {
+      const columns = meta.columns;
+      let n = 0;
+      const tuple = (): string => `(${columns.map(() => this.ds.driver.createParameter(`p${n}`, n++)).join(', ')})`;
+      const values = rows.map(tuple).join(', ');
+      shape = { text: `INSERT INTO ${this.ds.driver.escape(meta.tableName)} (${columns.map((c) => this.ds.driver.escape(c.databaseName)).join(', ')}) VALUES ${values}`, columns };
+      this.sql.set(key, shape);
+    }
+    const params: unknown[] = [];
+    for (const row of rows) for (const c of shape.columns) params.push(this.value(c, row[c.propertyName]));
+    return this.run(shape.text, params, em);
+  }
+
+  /** Sets the given properties (undefined ones are left alone) on the row with this primary key. */
+  update<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>, em?: EntityManager): Promise<void> {
+    const meta = this.ds.getMetadata(target);
+    const names = Object.keys(patch).filter((k) => patch[k] !== undefined);
+    const key = `update:${meta.tableName}:${names.join(',')}`;
+    let shape = this.sql.get(key);
+    if (!shape) {
+      const columns = names.map((name) => {
+        const column = meta.findColumnWithPropertyName(name);
+        if (!column) throw new Error(`${meta.tableName} has no column for ${name}`);
+        return column;
+      });
+      const primary = meta.primaryColumns[0];
+      const d = this.ds.driver;
+      const set = columns.map((c, i) => `${d.escape(c.databaseName)} = ${d.createParameter(`p${i}`, i)}`).join(', ');
+      shape = {
+        text: `UPDATE ${d.escape(meta.tableName)} SET ${set} WHERE ${d.escape(primary.databaseName)} = ${d.createParameter(`p${columns.length}`, columns.length)}`,
+        columns,
+      };
+      this.sql.set(key, shape);
+    }
+    const params = shape.columns.map((c) => this.value(c, patch[c.propertyName]));
+    params.push(id);
+    return this.run(shape.text, params, em);
+  }
+
+  private value(column: ColumnMetadata, value: unknown): unknown {
+    return this.ds.driver.preparePersistentValue(value ?? null, column);
+  }
+
+  private async run(text: string, params: unknown[], em?: EntityManager): Promise<void> {
+    if (this.isSqlite) {
+      let statement = this.statements.get(text);
+      if (!statement) {
+        statement = (this.ds.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection.prepare(text);
+        this.statements.set(text, statement);
+      }
+      statement.run(...params);
+      return;
+    }
+    await (em ?? this.ds.manager).query(text, params);
+  }
+}
