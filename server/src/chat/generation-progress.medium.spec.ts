@@ -46,11 +46,11 @@ describe('GenerationService progress (one shared timer)', () => {
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const provider = {
       name: 'offline', model: 'm', isDemo: true,
-      async *stream() {
+      async stream(_request: unknown, _signal: AbortSignal, onChunk: (chunk: { type: 'token'; text: string }) => void) {
         await sleep(150); // silent: only lease renewals
         for (const text of ['a', 'b', 'c', 'd']) {
           await sleep(40);
-          yield { type: 'token' as const, text };
+          onChunk({ type: 'token', text });
         }
       },
     };

@@ -235,7 +235,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
 
     let outcome: Outcome;
     try {
-      for await (const chunk of this.provider.stream(spec.request, run.abort.signal)) {
+      await this.provider.stream(spec.request, run.abort.signal, (chunk) => {
         switch (chunk.type) {
           case 'token':
             if (tokenCount === 0) this.metrics.firstToken(Date.now() - startedAt);
@@ -254,7 +254,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
             usage = { promptTokens: chunk.promptTokens, completionTokens: chunk.completionTokens };
             break;
         }
-      }
+      });
       outcome = { status: 'complete', errorCode: null };
     } catch (err) {
       outcome = this.outcomeOf(err, run);
@@ -319,9 +319,9 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
         maxOutputTokens: 24,
         fileNames: [],
       };
-      for await (const chunk of this.provider.stream(request, AbortSignal.timeout(TITLE_TIMEOUT_MS))) {
+      await this.provider.stream(request, AbortSignal.timeout(TITLE_TIMEOUT_MS), (chunk) => {
         if (chunk.type === 'token') raw += chunk.text;
-      }
+      });
       const clean = cleanModelTitle(raw);
       if (clean) await this.conversations.replaceTitle(conversationId, title.autoTitle, clean);
     } catch (err) {

@@ -44,10 +44,11 @@ export interface ChatProvider {
   /** A demo without a real model (shown in the SPA). */
   readonly isDemo: boolean;
   /**
-   * Streams one completion. Ends normally only after the upstream said it was done;
-   * otherwise throws a ProviderError. When `signal` aborts, it stops promptly and throws
-   * (the caller knows why it aborted).
+   * Streams one completion, handing each chunk to `onChunk` as it arrives (synchronously, in
+   * order). Resolves only after the upstream said it was done; otherwise rejects with a
+   * ProviderError. When `signal` aborts, it stops promptly and rejects (the caller knows why
+   * it aborted).
    */
-  stream(request: CompletionRequest, signal: AbortSignal): AsyncIterable<ProviderChunk>;
+  stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void>;
   countTokens(text: string): number;
 }

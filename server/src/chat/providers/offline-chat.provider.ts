@@ -48,20 +48,20 @@ export class OfflineChatProvider implements ChatProvider {
     return countTokens(text);
   }
 
-  async *stream(request: CompletionRequest, signal: AbortSignal): AsyncIterable<ProviderChunk> {
+  async stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
     const reply = offlineReply(request);
     // Word-sized pieces (with their trailing space), like a model's tokens.
     const pieces = reply.match(/\s*\S+\s?/g) ?? [reply];
     for (const text of pieces) {
       if (signal.aborted) throw new ProviderError('connection', 'aborted');
       if (this.tokenDelayMs > 0) await wait(this.tokenDelayMs, signal);
-      yield { type: 'token', text };
+      onChunk({ type: 'token', text });
     }
-    yield { type: 'finish', reason: 'stop' };
-    yield {
+    onChunk({ type: 'finish', reason: 'stop' });
+    onChunk({
       type: 'usage',
       promptTokens: request.messages.reduce((n, m) => n + countTokens(m.content) + 4, 0),
       completionTokens: countTokens(reply),
-    };
+    });
   }
 }

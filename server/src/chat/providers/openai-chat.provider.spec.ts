@@ -25,10 +25,10 @@ describe('OpenAiChatProvider transport', () => {
   async function complete(p: OpenAiChatProvider, text: string): Promise<string> {
     let out = '';
     const chunks: ProviderChunk[] = [];
-    for await (const chunk of p.stream({ messages: [{ role: 'user', content: text }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal)) {
+    await p.stream({ messages: [{ role: 'user', content: text }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal, (chunk) => {
       chunks.push(chunk);
       if (chunk.type === 'token') out += chunk.text;
-    }
+    });
     expect(chunks.some((c) => c.type === 'finish')).toBe(true);
     return out;
   }
