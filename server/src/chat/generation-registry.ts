@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { Observable, Subject } from 'rxjs';
+import { Observable, type Subscriber } from 'rxjs';
 import { type ChatEvent, isFinal, type SequencedEvent, type TokenEvent } from './chat-events.js';
 import { SerializedEvent } from './sse-writer.js';
 
@@ -39,8 +39,11 @@ export abstract class GenerationRegistry {
  */
 interface Channel {
   conversationId: string;
-  /** Live delivery; dropped once the final event is out. */
-  live?: Subject<SequencedEvent>;
+  /**
+   * Live followers, called directly (no Subject: it copies its observer list and wraps each
+   * subscriber again on every event); dropped once the final event is out.
+   */
+  followers?: Set<Subscriber<SequencedEvent>>;
   /** Events published so far (= the next id). */
   count: number;
   base: number;
@@ -87,7 +90,7 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
 
   open(messageId: string, conversationId: string): void {
     this.channels.set(messageId, {
-      conversationId, live: new Subject(), count: 0, base: Date.now(), parts: [], times: [], lastOffset: 0, isFinished: false,
+      conversationId, followers: new Set(), count: 0, base: Date.now(), parts: [], times: [], lastOffset: 0, isFinished: false,
     });
     this.active.set(conversationId, messageId);
   }
@@ -108,7 +111,16 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
       channel.times.push(offset);
     }
     const sequenced = new SerializedEvent(id, event);
-    channel.live?.next(sequenced);
+    const followers = channel.followers;
+    if (followers?.size === 1) {
+      for (const follower of followers) {
+        follower.next(sequenced);
+        break;
+      }
+    } else if (followers && followers.size > 1) {
+      // A copy: a follower added while this event is delivered has had it in its replay already.
+      for (const follower of [...followers]) follower.next(sequenced);
+    }
     if (isFinal(event)) this.finish(messageId, channel);
     return sequenced;
   }
@@ -119,13 +131,13 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     return new Observable<SequencedEvent>((subscriber) => {
       // Replay and subscription happen in one synchronous step, so nothing is missed or sent twice.
       for (let i = Math.max(0, afterId + 1); i < channel.count && !subscriber.closed; i++) subscriber.next(this.eventAt(channel, i));
-      const live = channel.live;
-      if (!live || channel.isFinished) {
+      const followers = channel.followers;
+      if (!followers || channel.isFinished) {
         subscriber.complete();
         return undefined;
       }
-      const subscription = live.subscribe(subscriber);
-      return () => subscription.unsubscribe();
+      followers.add(subscriber);
+      return () => { followers.delete(subscriber); };
     });
   }
 
@@ -176,9 +188,9 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     channel.lastTimestamp = undefined;
     channel.isFinished = true;
     channel.onStop = undefined;
-    const live = channel.live;
-    channel.live = undefined;
-    live?.complete();
+    const followers = channel.followers;
+    channel.followers = undefined;
+    followers?.forEach((follower) => follower.complete());
     if (this.active.get(channel.conversationId) === messageId) this.active.delete(channel.conversationId);
     this.expiring.push({ id: messageId, at: Date.now() + this.retentionMs });
     this.expiryTimer ??= this.scheduleExpiry(this.retentionMs);

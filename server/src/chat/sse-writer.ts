@@ -64,9 +64,9 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
     options.onClose?.();
   };
   res.on('close', close);
-  // Events of one turn of the event loop (a replay, or tokens that came in one upstream read)
-  // leave in one write: one syscall instead of one per event. Tokens that arrive apart still
-  // go out one by one, at once.
+  // Events delivered in one synchronous run (a replay, or the tokens of one upstream read) leave
+  // in one write, flushed as a microtask right after: one syscall instead of one per event.
+  // Tokens that arrive apart still go out one by one, at once.
   let pending = '';
   let isScheduled = false;
   const flush = (): void => {
@@ -87,7 +87,7 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
       pending += formatSseEvent(e);
       if (!isScheduled) {
         isScheduled = true;
-        setImmediate(flush);
+        queueMicrotask(flush);
       }
     },
     error: end,
