@@ -128,6 +128,7 @@ export async function run(ctx) {
       baseline: `direct p99 gap ${fmt(F.gap.direct.p99)} ms, relay ${fmt(F.gap.relay.p99)} ms (pace ${fmt(intervalMs)} ms)`,
       target: '–', pass: null,
     });
+    const memPerStream = Math.max(held.rssPerStream, held.heapPerStream);
     rows.push({
       // RSS after a GC hardly moves (V8 keeps the pages the warm-up committed), so the figure is the
       // larger of the RSS delta and what the streams hold on the heap (+ external memory).
