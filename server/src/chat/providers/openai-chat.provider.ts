@@ -48,10 +48,10 @@ interface Attempt {
  * through the official SDK. The base URL and key come from operator config only, and the
  * request carries nothing of the caller's (no cookie, no token): the SDK builds it from scratch.
  *
- * The SDK sends the request and classifies HTTP errors; the body's SSE is read here, because
- * the SDK's stream ends silently both when `[DONE]` is missing and when it is aborted, and
- * has no idle timeout. Its own retries are off (maxRetries 0): we retry only before the
- * first token, so that a reply is never sent twice.
+ * The SDK builds and sends the request (over NodeHttpFetch, its `fetch` option) and classifies
+ * HTTP errors; the body's SSE is read here, because the SDK's stream ends silently both when
+ * `[DONE]` is missing and when it is aborted, and has no idle timeout. Its own retries are off
+ * (maxRetries 0): we retry only before the first token, so that a reply is never sent twice.
  */
 export class OpenAiChatProvider implements ChatProvider {
   readonly name = 'openai' as const;
