@@ -80,8 +80,6 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
     close();
     res.end();
   };
-  // The headers leave now, before the first event, so the client sees the stream open.
-  res.flushHeaders();
   live.subscription = events.subscribe({
     next: (e) => {
       pending += formatSseEvent(e);
@@ -93,5 +91,12 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
     error: end,
     complete: end,
   });
-  if (isClosed) live.subscription.unsubscribe();
+  if (isClosed) {
+    live.subscription.unsubscribe();
+  } else if (!isScheduled && !res.headersSent) {
+    // Nothing to send yet: the headers leave now, so the client sees the stream open. (Usually
+    // the first events are already there, e.g. `start`, and the headers leave with them: one
+    // write on the path to the first token instead of two.)
+    res.flushHeaders();
+  }
 }
