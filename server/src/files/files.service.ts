@@ -14,9 +14,9 @@ import { FileStorage, StoredObjectMissing, storageKeyFor } from './file-storage.
 import { FileUpload } from './file-upload.entity.js';
 import type { ListFilesQueryDto, UploadFileDto } from './file.dto.js';
 import { fileExtension, sanitizeFilename } from './filename-sanitizer.js';
-import { KeyedLock } from './keyed-lock.js';
 import type { ReceivedUpload } from './temp-upload-storage.js';
 import { TextExtractor } from './text-extractor.js';
+import { DistributedLock } from '../redis/redis-lock.js';
 
 /** The PDF header may follow a little junk (the PDF reference allows it within the first KiB). */
 function looksLikePdf(head: Buffer): boolean {
@@ -37,7 +37,6 @@ const notFound = (): AppException => new AppException(ErrorCode.FileNotFound, 'F
 @Injectable()
 export class FilesService implements ChatAttachments {
   private readonly logger = new Logger(FilesService.name);
-  private readonly locks = new KeyedLock();
 
   constructor(
     @InjectRepository(FileUpload) private readonly repo: Repository<FileUpload>,
@@ -46,6 +45,12 @@ export class FilesService implements ChatAttachments {
     private readonly extractor: TextExtractor,
     private readonly scanner: FileScanner,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    /**
+     * Per storage key, "add a reference, then store the bytes" and "drop a reference, then delete
+     * the bytes if none is left" never interleave for the same object: in this process, and across
+     * instances sharing the uploads volume when REDIS_URL is set.
+     */
+    private readonly locks: DistributedLock,
   ) {}
 
   /** Whether an upload of this (sanitized) name's type is accepted at all: checked before any byte is stored. */

@@ -52,4 +52,20 @@ describe('DistributedLock', () => {
     const lock = new DistributedLock(await connection(undefined));
     expect(isSerial(await race(lock, lock))).toBe(true);
   });
+
+  it('runs the tasks of one key in order even when one fails, and other keys do not wait', async () => {
+    const lock = new DistributedLock(await connection(undefined));
+    const log: string[] = [];
+    const task = (name: string, fail = false) => async () => {
+      log.push(`${name}:start`);
+      await sleep(5);
+      log.push(`${name}:end`);
+      if (fail) throw new Error(name);
+      return name;
+    };
+    const results = await Promise.allSettled([lock.run('k', task('a', true)), lock.run('k', task('b')), lock.run('other', task('c'))]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled', 'fulfilled']);
+    expect(log.indexOf('b:start')).toBeGreaterThan(log.indexOf('a:end'));
+    expect(log.indexOf('c:start')).toBeLessThan(log.indexOf('a:end'));
+  });
 });
