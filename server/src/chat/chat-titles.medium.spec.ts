@@ -1,0 +1,44 @@
+import { dialects } from '../testing/dialects.js';
+import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
+import { tokensOf } from '../testing/sse-client.js';
+
+// MODEL_TITLES=true: after the first answer of a conversation, the model is asked for a title
+// (a second upstream call, before the final event); a failed title call keeps the automatic one.
+describe.each(dialects())('model-written titles on %s', (dialect) => {
+  let h: ChatHarness;
+  let token: string;
+  beforeAll(async () => {
+    h = await createChatHarness(dialect, { MODEL_TITLES: 'true' });
+    token = (await h.t.newSession()).token;
+  });
+  afterAll(async () => { await h.close(); });
+
+  async function firstExchange(message: string) {
+    const conn = h.send(token, { message });
+    const events = await conn.all();
+    expect(conn.status).toBe(200);
+    expect(events.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
+    const conversationId = events[0].data.conversation_id as string;
+    const res = await h.t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${token}`).expect(200);
+    return { events, title: (res.body as { conversation: { title: string | null } }).conversation.title };
+  }
+
+  it('replaces the automatic title with the model\'s, cleaned, before the final event', async () => {
+    // The title request's user turn is "User: …\n\nAssistant: …" (its instructions are the system turn).
+    h.fake.on(/^User: Plan a trip/, { tokens: ['"Lisbon ', 'trip plan".', '\nextra line'] });
+    h.fake.on('Plan a trip to Lisbon', { tokens: ['Sure, ', 'here is a plan.'] });
+    const { events, title } = await firstExchange('Plan a trip to Lisbon in May for two people');
+    expect(tokensOf(events)).toBe('Sure, here is a plan.');
+    expect(title).toBe('Lisbon trip plan');
+    const titleCall = h.fake.requests.find((r) => r.body.messages.some((m) => m.content.startsWith('Write a short title')));
+    expect(titleCall?.lastUserText).toContain('User: Plan a trip to Lisbon');
+    expect(titleCall?.lastUserText).toContain('Assistant: Sure, here is a plan.');
+  });
+
+  it('keeps the automatic title when the title call fails', async () => {
+    h.fake.on(/^User: Compare two databases/, { status: 500 });
+    h.fake.on('Compare two databases', { tokens: ['They differ.'] });
+    const { title } = await firstExchange('Compare two databases for a small team');
+    expect(title).toBe('Compare two databases for a small team');
+  });
+});
