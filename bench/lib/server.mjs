@@ -1,6 +1,6 @@
 // Starts the built Parley server as a child process with its own temp DATA_DIR and generous
 // rate limits, waits for /api/v1/health, and exposes its pid, RSS, fds and the probe.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -84,6 +84,9 @@ export async function startServer({ dist, env = {}, dataDir, nodeArgs = [], labe
     cwd: ROOT, env: childEnv, stdio: ['ignore', logFd, logFd, withProbe ? 'ipc' : 'ignore'],
   });
   closeSync(logFd);
+  // BENCH_SERVER_CPUS=1: the server (all its threads) on those CPUs; run the harness itself under
+  // `taskset -c 0` to keep the load generator and the upstream off them.
+  if (process.env.BENCH_SERVER_CPUS) spawnSync('taskset', ['-a', '-p', '-c', process.env.BENCH_SERVER_CPUS, String(child.pid)], { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   let healthyMs;
   try {
