@@ -52,6 +52,33 @@ test.describe('accessibility and layout', () => {
     });
   }
 
+  test('on a phone the open drawer keeps focus inside until it is closed, then focus returns to the menu button', async ({ chat, page }) => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await chat.open();
+    const menu = page.getByRole('button', { name: 'Show conversations' });
+    await menu.click();
+    await expect(chat.sidebar).toBeVisible();
+    const inDrawer = () => page.evaluate(() => document.activeElement?.closest('#sidebar') !== null);
+    const behind = () => page.evaluate(() => {
+      const active = document.activeElement;
+      return active !== null && (document.querySelector('main')?.contains(active) === true || active.classList.contains('skip-link'));
+    });
+    await expect.poll(inDrawer).toBe(true);
+    await page.keyboard.press('Tab');
+    expect(await inDrawer()).toBe(true);
+    // The page behind is inert: Tab and Shift+Tab reach the drawer's controls (and the browser's
+    // own, past either end), never the page under it.
+    for (let i = 0; i < 12; i++) {
+      await page.keyboard.press(i % 3 === 2 ? 'Shift+Tab' : 'Tab');
+      expect(await behind()).toBe(false);
+    }
+    await page.getByRole('button', { name: 'Close conversations' }).click();
+    await expect(chat.sidebar).toBeHidden();
+    await expect(menu).toBeFocused();
+    await page.keyboard.press('Tab');
+    expect(await inDrawer()).toBe(false);
+  });
+
   test('the theme toggle overrides the system and is remembered', async ({ chat, page }) => {
     await page.emulateMedia({ colorScheme: 'light' });
     await chat.open();

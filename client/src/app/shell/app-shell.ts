@@ -16,6 +16,9 @@ import { ThemeService } from './theme.service';
 import { ToastList } from './toast-list';
 import { ToastService } from './toast.service';
 
+/** Keep in step with the `@media (max-width: 767px)` block of styles.css. */
+const PHONE_QUERY = '(max-width: 767px)';
+
 /** The frame: sidebar of conversations, the open chat, banners and toasts; or the access gate's form until a session exists. */
 @Component({
   selector: 'app-root',
@@ -35,6 +38,13 @@ export class AppShell {
   private readonly conversations = inject(ConversationsStore);
   private readonly router = inject(Router);
   protected readonly isSidebarOpen = signal(false);
+  /** The layout where the sidebar is a drawer over the page (the stylesheet's phone breakpoint). */
+  private readonly isPhone = signal(false);
+  /**
+   * An open drawer is modal: the rest of the page is inert (out of the tab order and of the
+   * accessibility tree), so focus stays in the drawer until it closes, as in a dialog.
+   */
+  protected readonly isDrawerModal = computed(() => this.isSidebarOpen() && this.isPhone());
   protected readonly title = computed(() => {
     const id = this.chat.conversationId();
     if (!id) return 'New chat';
@@ -47,6 +57,9 @@ export class AppShell {
   constructor() {
     const title = inject(Title);
     effect(() => title.setTitle(this.chat.conversationId() ? `${this.title()} · Parley` : 'Parley'));
+    const phone = typeof window.matchMedia === 'function' ? window.matchMedia(PHONE_QUERY) : undefined;
+    this.isPhone.set(phone?.matches ?? false);
+    phone?.addEventListener('change', (e) => this.isPhone.set(e.matches));
   }
 
   protected toggleSidebar(): void {
@@ -58,8 +71,11 @@ export class AppShell {
   protected closeSidebar(): void {
     if (!this.isSidebarOpen()) return;
     this.isSidebarOpen.set(false);
-    const menuButton = this.menuButton()?.nativeElement;
-    if (menuButton && getComputedStyle(menuButton).display !== 'none') menuButton.focus();
+    // Once the page is no longer inert (next render), focus goes back to the button that opened the drawer.
+    afterNextRender(() => {
+      const menuButton = this.menuButton()?.nativeElement;
+      if (menuButton && getComputedStyle(menuButton).display !== 'none') menuButton.focus();
+    }, { injector: this.injector });
   }
 
   protected onUnlocked(): void {
