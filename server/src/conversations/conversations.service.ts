@@ -143,21 +143,7 @@ export class ConversationsService {
    * (PostgreSQL row lock; SQLite's database lock), so concurrent appends get distinct positions.
    */
   async appendMessages(conversationId: string, drafts: MessageDraft[]): Promise<Message[]> {
-    return inTransaction(this.dataSource, async (em) => {
-      const now = new Date();
-      await em.createQueryBuilder().update(Conversation)
-        .set({
-          nextPosition: () => `next_position + ${drafts.length}`,
-          messageCount: () => `message_count + ${drafts.length}`,
-          updatedAt: now,
-        })
-        .where('id = :id', { id: conversationId }).execute();
-      const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
-      const first = conv.nextPosition - drafts.length;
-      const rows = this.messageRows(conversationId, first, drafts, now);
-      await this.raw.insert(Message, rows, em);
-      return rows;
-    });
+    return this.append(conversationId, drafts, new Date(), false);
   }
 
   /**
@@ -305,6 +291,11 @@ export class ConversationsService {
    * write lock first, so two instances cannot both pass the check.
    */
   async appendTurn(conversationId: string, drafts: MessageDraft[], now = new Date()): Promise<Message[]> {
+    return this.append(conversationId, drafts, now, true);
+  }
+
+  /** Both appends: counter first (the conversation's write lock), then the optional busy check, then the rows. */
+  private append(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Promise<Message[]> {
     return inTransaction(this.dataSource, async (em) => {
       await em.createQueryBuilder().update(Conversation)
         .set({
@@ -313,10 +304,12 @@ export class ConversationsService {
           updatedAt: now,
         })
         .where('id = :id', { id: conversationId }).execute();
-      const busy = await em.createQueryBuilder(Message, 'm').select('m.id')
-        .where('m.conversation_id = :conversationId AND m.status = :status AND m.lease_expires_at > :now', { conversationId, status: 'streaming', now })
-        .getOne();
-      if (busy) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: busy.id });
+      if (refuseWhileStreaming) {
+        const busy = await em.createQueryBuilder(Message, 'm').select('m.id')
+          .where('m.conversation_id = :conversationId AND m.status = :status AND m.lease_expires_at > :now', { conversationId, status: 'streaming', now })
+          .getOne();
+        if (busy) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: busy.id });
+      }
       const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
       const first = conv.nextPosition - drafts.length;
       const rows = this.messageRows(conversationId, first, drafts, now);
