@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { defineConfig, devices } from '@playwright/test';
 import {
-  APP_PORT, APP_URL, E2E_ACCESS_TOKEN, FAKE_OPENAI_PORT, GATED_APP_PORT, GATED_APP_URL, OFFLINE_APP_PORT, OFFLINE_APP_URL,
+  APP_PORT, APP_URL, E2E_ACCESS_TOKEN, FAKE_OPENAI_PORT, GATED_APP_PORT, GATED_APP_URL, IDENTITY_APP_PORT, IDENTITY_APP_URL,
+  IDENTITY_HEADER, OFFLINE_APP_PORT, OFFLINE_APP_URL,
 } from './support/ports';
 
 // The config is evaluated again in each worker; the env var keeps one fresh data directory per run.
@@ -72,5 +73,6 @@ export default defineConfig({
     }),
     server(OFFLINE_APP_URL, OFFLINE_APP_PORT, 'offline', { LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '5' }),
     server(GATED_APP_URL, GATED_APP_PORT, 'gated', { LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '5', ACCESS_TOKEN: E2E_ACCESS_TOKEN }),
+    server(IDENTITY_APP_URL, IDENTITY_APP_PORT, 'identity', { LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '5', TRUSTED_IDENTITY_HEADER: IDENTITY_HEADER }),
   ],
 });

@@ -21,7 +21,7 @@ export const appConfig: ApplicationConfig = {
       const api = inject(ApiClient);
       const config = inject(ChatConfigStore);
       // A gated deployment without a session shows the token form first; the shell loads the config after it.
-      return api.bootstrap().then(() => (api.needsAccessToken() ? undefined : config.load())).catch((error: unknown) => {
+      return api.bootstrap().then(() => (api.needsAccessToken() || api.needsSignIn() ? undefined : config.load())).catch((error: unknown) => {
         toasts.error(friendlyMessage(error), { key: 'config' });
       });
     }),

@@ -7,6 +7,7 @@ function jsonResponse(status: number, body: unknown): Response {
 }
 
 const REFUSED = { error: { code: 'UNAUTHORIZED', message: 'Wrong access token', details: { reason: 'access_token_required' } } };
+const NO_IDENTITY = { error: { code: 'UNAUTHORIZED', message: 'Sign in through your organisation first', details: { reason: 'identity_required' } } };
 
 function headersOf(init: RequestInit | undefined): Record<string, string> {
   return (init?.headers ?? {}) as Record<string, string>;
@@ -48,6 +49,21 @@ describe('ApiClient session bootstrap with the access gate', () => {
     await api.bootstrap();
     expect(api.needsAccessToken()).toBe(true);
     expect(calls().map(([url]) => url)).toEqual(['/api/v1/access']);
+  });
+
+  it('says "sign in" when the sign-in gateway\'s identity is missing, instead of failing the start', async () => {
+    fetchMock.mockResolvedValue(jsonResponse(401, NO_IDENTITY));
+    await api.bootstrap();
+    expect(api.needsSignIn()).toBe(true);
+    expect(api.needsAccessToken()).toBe(false);
+    expect(localStorage.getItem('parley.session')).toBeNull();
+  });
+
+  it('notices a missing identity on any later request too (the sign-in expired mid-visit)', async () => {
+    localStorage.setItem('parley.session', '1');
+    fetchMock.mockResolvedValue(jsonResponse(401, NO_IDENTITY));
+    await expect(api.get('/api/v1/conversations')).rejects.toBeInstanceOf(ApiError);
+    expect(api.needsSignIn()).toBe(true);
   });
 
   it('asks for the token when creating the session is refused for that reason', async () => {

@@ -1,5 +1,5 @@
 import { Injectable, signal } from '@angular/core';
-import { ApiError, apiErrorFromResponse, isAccessTokenRefusal } from './api-error';
+import { ApiError, apiErrorFromResponse, isAccessTokenRefusal, isIdentityRefusal } from './api-error';
 
 export const API_BASE = '/api/v1';
 /** Set once this browser has created a session: the cookie itself is HttpOnly, so the SPA cannot see it. */
@@ -19,6 +19,13 @@ export class ApiClient {
   private readonly tokenRequired = signal(false);
   /** The deployment's gate wants its access token before this browser may have a session: the shell shows the gate form. */
   readonly needsAccessToken = this.tokenRequired.asReadonly();
+  private readonly identityMissing = signal(false);
+  /**
+   * The deployment sits behind its organisation's sign-in and a request arrived without it (the
+   * sign-in expired, or the page was opened around the gateway): the shell says so instead of
+   * showing errors the person cannot fix from here.
+   */
+  readonly needsSignIn = this.identityMissing.asReadonly();
 
   get<T>(path: string): Promise<T> {
     return this.json<T>('GET', path);
@@ -43,7 +50,7 @@ export class ApiClient {
       await this.ensureSession();
       res = await this.send(path, init);
     }
-    if (!res.ok) throw await apiErrorFromResponse(res);
+    if (!res.ok) throw this.noted(await apiErrorFromResponse(res));
     return res;
   }
 
@@ -61,8 +68,9 @@ export class ApiClient {
     try {
       await this.ensureSession();
     } catch (e: unknown) {
-      // Refused by the gate (e.g. a server without /access): needsAccessToken is set and the shell shows the form.
-      if (!isAccessTokenRefusal(e)) throw e;
+      // Refused by the gate (e.g. a server without /access) or by the sign-in gateway's check:
+      // needsAccessToken or needsSignIn is set and the shell shows the form or the notice.
+      if (!isAccessTokenRefusal(e) && !isIdentityRefusal(e)) throw e;
     }
   }
 
@@ -98,13 +106,19 @@ export class ApiClient {
       const error = await apiErrorFromResponse(res);
       // Also reached when a gated deployment's session expired mid-visit: the shell swaps the chat for the form.
       if (isAccessTokenRefusal(error)) this.tokenRequired.set(true);
-      throw error;
+      throw this.noted(error);
     }
     try {
       localStorage.setItem(SESSION_HINT_KEY, '1');
     } catch {
       // Without storage the next visit goes through one 401 first; nothing breaks.
     }
+  }
+
+  /** Remembers a sign-in refusal (needsSignIn) and hands the error back. */
+  private noted(error: ApiError): ApiError {
+    if (isIdentityRefusal(error)) this.identityMissing.set(true);
+    return error;
   }
 
   private async accessTokenRequired(): Promise<boolean> {

@@ -60,6 +60,11 @@ export function isAccessTokenRefusal(error: unknown): boolean {
   return error instanceof ApiError && error.status === 401 && error.details?.['reason'] === 'access_token_required';
 }
 
+/** Refused because the request came without the identity the deployment's sign-in gateway adds (TRUSTED_IDENTITY_HEADER). */
+export function isIdentityRefusal(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 401 && error.details?.['reason'] === 'identity_required';
+}
+
 /** The sentence a person reads in a toast or notice. */
 export function friendlyMessage(error: unknown): string {
   if (!(error instanceof ApiError)) return 'Something went wrong. Please try again.';

@@ -91,6 +91,10 @@ export class AppShell {
     void this.router.navigate(['/']);
   }
 
+  protected reload(): void {
+    location.reload();
+  }
+
   protected skipToInput(): void {
     document.getElementById('message-input')?.focus();
   }
