@@ -221,6 +221,18 @@ describe.each(dialects())('files API on %s', (dialect) => {
       expect(temps()).toEqual([]);
       expect(await rows.countBy({ sessionId: s.id })).toBe(5);
     });
+
+    it('holds the quota against concurrent uploads of one session', async () => {
+      const s = await t.newSession();
+      const files = ['p', 'q', 'r', 's', 't'].map((c) => Buffer.alloc(0.9 * MAX_UPLOAD, c));
+      const results = await Promise.all(files.map((b, i) => upload(s.token, `part-${i}.txt`, b)));
+      const statuses = results.map((r) => r.status).sort();
+      // 3 × 0.9 MB fit in 3 MB, a fourth would not: exactly three are stored, whatever the order.
+      expect(statuses).toEqual([201, 201, 201, 413, 413]);
+      expect(await t.app.get(FilesService).usage(s.id)).toBeLessThanOrEqual(QUOTA);
+      expect(await rows.countBy({ sessionId: s.id })).toBe(3);
+      expect(temps()).toEqual([]);
+    });
   });
 
   describe('names and paths', () => {

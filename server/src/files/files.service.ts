@@ -88,6 +88,7 @@ export class FilesService implements ChatAttachments {
       const fileType = this.assertAllowedType(filename);
       if (file.size === 0) throw new AppException(ErrorCode.ValidationError, 'The file is empty');
       const storageKey = storageKeyFor(sessionId, file.sha256, fileType);
+      // Early, so a full quota costs no scan or extraction; checked again when the row is written.
       await this.assertFitsQuota(sessionId, storageKey, file.size);
 
       const bytes = await this.readTemp(file.path, file.size);
@@ -102,15 +103,20 @@ export class FilesService implements ChatAttachments {
         filename, fileType, fileSize: file.size, storageKey, sha256: file.sha256,
         extractedText: extraction.text, tokenCount: extraction.tokenCount, pages: extraction.pages, createdAt: new Date(),
       });
-      await this.locks.run(storageKey, async () => {
-        // The row first: bytes without a row could be swept, a row never points at nothing for long.
-        await this.repo.insert(row);
-        try {
-          await this.storage.put(storageKey, file.path);
-        } catch (err) {
-          await this.repo.delete({ id: row.id });
-          throw err;
-        }
+      // The quota again, now atomically with the insert: concurrent uploads of one session (on any
+      // instance) each passed the early check above against the same usage.
+      await this.locks.run(`quota:${sessionId}`, async () => {
+        await this.assertFitsQuota(sessionId, storageKey, file.size);
+        await this.locks.run(storageKey, async () => {
+          // The row first: bytes without a row could be swept, a row never points at nothing for long.
+          await this.repo.insert(row);
+          try {
+            await this.storage.put(storageKey, file.path);
+          } catch (err) {
+            await this.repo.delete({ id: row.id });
+            throw err;
+          }
+        });
       });
       return row;
     } finally {
