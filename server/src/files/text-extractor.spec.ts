@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -10,7 +10,7 @@ import { AppException } from '../common/app.exception.js';
 import { loadConfig } from '../config/app-config.js';
 import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
 import { FileMetrics } from './file-metrics.js';
-import { TextExtractor } from './text-extractor.js';
+import { processCpuMs, TextExtractor } from './text-extractor.js';
 
 /** A PDF whose page n says "Page n: <line>" on each of `lines` lines. */
 const makePdf = (pages: number, lines = 3) => makePdfWith(pages, lines, (n, l) => `Page ${n}: line ${l} of the quick brown fox report`);
@@ -59,6 +59,29 @@ describe('TextExtractor', () => {
     const err = await refusal(make({ PDF_TIMEOUT_MS: '100' }).extract(await makePdf(150, 40), '.pdf'));
     expect(err.code).toBe('FILE_PROCESSING_ERROR');
     expect(err.message).toMatch(/longer than/);
+  });
+
+  it('reads a process\'s CPU time from /proc', () => {
+    const busyUntil = performance.now() + 150;
+    while (performance.now() < busyUntil) { /* burn CPU */ }
+    const own = process.cpuUsage();
+    const read = processCpuMs(process.pid);
+    expect(read).not.toBeNull();
+    // Ticks of 10 ms, read a moment later than cpuUsage().
+    expect(Math.abs(read! - (own.user + own.system) / 1000)).toBeLessThan(100);
+    expect(processCpuMs(2 ** 22 + 7)).toBeNull();
+  });
+
+  it('counts the deadline in the worker\'s CPU time: a worker kept waiting (a busy server) is not stopped', async () => {
+    const slow = make({ PDF_TIMEOUT_MS: '800' });
+    const pending = slow.extract(await makePdf(2), '.pdf');
+    // The worker is this process's child running extract.worker.mjs; freeze it past the deadline.
+    const worker = await waitFor(() => childRunning('extract.worker'));
+    process.kill(worker, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 1300));
+    process.kill(worker, 'SIGCONT');
+    const result = await pending;
+    expect(result.pages).toBe(2);
   });
 
   it('stops a worker that needs more memory than allowed', async () => {
@@ -143,3 +166,28 @@ describe('TextExtractor', () => {
     expect(max).toBeLessThan(Math.max(100, elapsed / 5));
   });
 });
+
+/** The pid of a child of this process whose command line contains `needle`, from /proc. */
+function childRunning(needle: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(needle)) return Number(entry);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -48,6 +48,25 @@ function residentBytes(pid: number): number | null {
   }
 }
 
+/** Linux reports process times in /proc in clock ticks of 1/100 s (USER_HZ) on every architecture Node runs on. */
+const TICKS_PER_SECOND = 100;
+/** Without a CPU clock of the child, the deadline is wall-clock; with one, wall-clock only as a backstop, this many times it. */
+const WALL_CLOCK_BACKSTOP = 4;
+
+/** CPU time (user + system) a process has used, in ms, from /proc (Linux); null where that is not available. */
+export function processCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    // The command name (field 2) may contain spaces and parentheses: the fields that follow start after its last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const utime = Number(fields[11]);
+    const stime = Number(fields[12]);
+    return Number.isFinite(utime) && Number.isFinite(stime) ? ((utime + stime) * 1000) / TICKS_PER_SECOND : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The child gets the CPU the server leaves idle: at nice 19 it weighs ~1.5% of a nice-0 thread,
  * so the event loop (and the streams) run first and extraction takes the spare cycles.
@@ -131,15 +150,23 @@ export class TextExtractor {
       const tooBig = (): AppException => new AppException(ErrorCode.FileProcessingError,
         `Extracting the text needs more than ${maxMemoryMb} MB of memory; the file is too large or too complex`);
       const failed = (): AppException => new AppException(ErrorCode.FileProcessingError, 'The file could not be processed');
-      const timer = setTimeout(() => finish(() => reject(new AppException(ErrorCode.FileProcessingError,
-        `Extracting the text took longer than ${Math.round(timeoutMs / 1000)} s; the file is too large or too complex`))), timeoutMs);
+      const tooSlow = (): AppException => new AppException(ErrorCode.FileProcessingError,
+        `Extracting the text took longer than ${Math.round(timeoutMs / 1000)} s; the file is too large or too complex`);
+      // The deadline counts the child's CPU time: at nice 19 on a busy server it may wait for the
+      // CPU much longer than it works, and a big PDF must not fail because the server was busy.
+      // Wall-clock time only stops a child that makes no progress at all (backstop).
+      const hasCpuClock = child.pid !== undefined && processCpuMs(child.pid) !== null;
+      const timer = setTimeout(() => finish(() => reject(tooSlow())), hasCpuClock ? timeoutMs * WALL_CLOCK_BACKSTOP : timeoutMs);
       // --max-old-space-size caps the JS heap only. Decoded PDF streams live in ArrayBuffers
       // outside it (a 1 MB PDF can inflate a 1 GB content stream), so the child's resident
       // memory is watched as well.
       const budget = (maxMemoryMb + PROCESS_OVERHEAD_MB) * 1024 * 1024;
       const watchdog = setInterval(() => {
-        const rss = child.pid === undefined ? null : residentBytes(child.pid);
+        if (child.pid === undefined) return;
+        const rss = residentBytes(child.pid);
         if (rss !== null && rss > budget) finish(() => reject(tooBig()));
+        const cpu = hasCpuClock ? processCpuMs(child.pid) : null;
+        if (cpu !== null && cpu > timeoutMs) finish(() => reject(tooSlow()));
       }, 20);
       if (child.pid !== undefined) lowerPriority(child.pid);
       child.stderr?.setEncoding('utf8');
