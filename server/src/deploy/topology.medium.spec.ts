@@ -239,6 +239,24 @@ describe('topology: nginx + two instances + PostgreSQL + Redis', () => {
     expect(reply.content.length).toBeGreaterThan(0);
   });
 
+  it('lets one reply at a time run per conversation across instances: two sends at once through A and B, one 409', async () => {
+    fake.on('one-at-a-time', { tokens: words('o', 5), tokenDelayMs: 20 });
+    // A session per round: the chat rate limit here is CHAT_PER_MINUTE per session.
+    for (let round = 0; round < 8; round++) {
+      const token = await newSession(a.url);
+      const { conversation_id: conversationId } = startOf(await send(a.url, token, `one-at-a-time opening ${round}`).all());
+      const sendTo = (base: string): SseConnection => SseConnection.open(`${base}/api/v1/chat`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}` }, body: { message: `one-at-a-time ${round}`, conversation_id: conversationId },
+      });
+      const both = [sendTo(a.url), sendTo(b.url)];
+      await Promise.all(both.map((c) => c.all()));
+      expect(both.map((c) => c.status).sort()).toEqual([200, 409]);
+      expect(both.find((c) => c.status === 409)!.json).toMatchObject({ error: { code: 'GENERATION_IN_PROGRESS' } });
+      const replies = (await messagesOf(b.url, token, conversationId)).filter((m) => m.role === 'assistant');
+      expect(replies.map((m) => m.status)).toEqual(['complete', 'complete']);
+    }
+  });
+
   it('counts the chat rate limit across instances', async () => {
     const token = await newSession(a.url);
     for (let i = 0; i < CHAT_PER_MINUTE; i++) {
