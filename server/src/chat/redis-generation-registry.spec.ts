@@ -4,6 +4,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import type { ChatEvent, SequencedEvent } from './chat-events.js';
 import { RedisGenerationRegistry } from './redis-generation-registry.js';
+import { waitFor } from '../testing/wait.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -12,15 +13,8 @@ const start = (id: string): ChatEvent => ({ type: 'start', conversation_id: 'c',
 const done = (id: string): ChatEvent => ({ type: 'done', finished: true, message_id: id, status: 'complete', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } });
 const ids = (events: SequencedEvent[]): number[] => events.map((e) => e.id);
 
-async function until<T>(fn: () => T | undefined, ms = 2_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Polls until `fn` gives a value (every 10 ms, for at most 2 s). */
+const until = <T>(fn: () => T | undefined): Promise<T> => waitFor('the other instance', fn, 2_000, 10);
 
 describe('RedisGenerationRegistry (two instances, real Redis)', () => {
   const prefix = `parley:test:${randomBytes(6).toString('hex')}:`;

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { waitFor } from '../testing/wait.js';
 import { localNginxConfig, readNginxTemplate } from './nginx-config.js';
 
 /** The built server CI runs (`npm run build` comes before the tests). */
@@ -36,23 +37,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until `fn` resolves truthy. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
+export { sleep, waitFor } from '../testing/wait.js';
 
 /** Every child still running; killed if the test process exits without cleaning up (a crash, a timeout). */
 const running = new Set<ChildProcess>();

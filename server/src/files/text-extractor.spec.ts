@@ -10,6 +10,7 @@ import { AppException } from '../common/app.exception.js';
 import { loadConfig } from '../config/app-config.js';
 import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
 import { FileMetrics } from './file-metrics.js';
+import { waitFor } from '../testing/wait.js';
 import { processCpuMs, TextExtractor } from './text-extractor.js';
 
 /** A PDF whose page n says "Page n: <line>" on each of `lines` lines. */
@@ -76,7 +77,7 @@ describe('TextExtractor', () => {
     const slow = make({ PDF_TIMEOUT_MS: '800' });
     const pending = slow.extract(await makePdf(2), '.pdf');
     // The worker is this process's child running extract.worker.mjs; freeze it past the deadline.
-    const worker = await waitFor(() => childRunning('extract.worker'));
+    const worker = await waitFor('the extraction worker', () => childRunning('extract.worker'), 5_000, 5);
     process.kill(worker, 'SIGSTOP');
     await new Promise((r) => setTimeout(r, 1300));
     process.kill(worker, 'SIGCONT');
@@ -180,14 +181,4 @@ function childRunning(needle: string): number | undefined {
     }
   }
   return undefined;
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
