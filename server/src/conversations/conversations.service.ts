@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, In, LessThan, type Repository } from 'typeorm';
-import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import { DataSource, type EntityManager, In, LessThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawWrites } from '../database/raw-writes.js';
@@ -57,22 +56,6 @@ interface QueuedProgress {
   waiters: { resolve: () => void; reject: (err: unknown) => void }[];
 }
 
-interface ProgressSql {
-  lease: string;
-  content: string;
-  date: (d: Date) => unknown;
-}
-
-/** The part of a better-sqlite3 connection used for the progress batch. */
-interface SqliteConnection {
-  prepare(sql: string): { run(...params: unknown[]): unknown };
-}
-
-interface SqliteProgress {
-  lease: ReturnType<SqliteConnection['prepare']>;
-  content: ReturnType<SqliteConnection['prepare']>;
-}
-
 /** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
 @Injectable()
 export class ConversationsService {
@@ -88,8 +71,6 @@ export class ConversationsService {
   /** The hot path's writes (a turn's rows, a reply's saves) as fixed SQL. */
   private readonly raw: RawWrites;
 
-  private progressSql?: ProgressSql;
-  private sqliteProgress?: SqliteProgress;
   private readonly progressQueue = new Map<string, QueuedProgress>();
 
   async list(sessionId: string, limit: number, offset: number): Promise<{ items: Conversation[]; total: number }> {
@@ -148,7 +129,7 @@ export class ConversationsService {
 
   /**
    * A running reply's progress: its content so far (when given) and its lease. The hot write of
-   * streaming (every flush interval per stream), so one fixed SQL statement, no query building.
+   * streaming (every flush interval per stream), so fixed SQL, no query building.
    */
   saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date): Promise<void> {
     // Saves of one event-loop turn (all running replies flush on one timer) share one transaction:
@@ -170,64 +151,21 @@ export class ConversationsService {
     const batch = [...this.progressQueue];
     this.progressQueue.clear();
     if (batch.length === 0) return;
-    const sql = this.progressSql ??= this.buildProgressSql();
-    const updatedAt = sql.date(new Date());
-    const write = (run: (query: string, params: unknown[]) => Promise<unknown>) => async (): Promise<void> => {
-      for (const [id, p] of batch) {
-        const lease = sql.date(p.leaseExpiresAt);
-        if (p.content === undefined) await run(sql.lease, [lease, updatedAt, id]);
-        else await run(sql.content, [p.content, lease, updatedAt, id]);
-      }
-    };
+    const updatedAt = new Date();
     try {
-      if (this.dataSource.options.type === 'better-sqlite3') {
-        // Prepared statements on the connection itself, inside the queued transaction: a batch of
-        // 150 replies takes ~1 ms instead of ~7 ms of TypeORM queries, and the event loop (every
-        // other stream's next token) waits for it either way, since SQLite calls are synchronous.
-        await inTransaction(this.dataSource, () => {
-          const statements = this.sqliteProgress ??= this.prepareSqliteProgress(sql);
-          for (const [id, p] of batch) {
-            const lease = sql.date(p.leaseExpiresAt);
-            if (p.content === undefined) statements.lease.run(lease, updatedAt, id);
-            else statements.content.run(p.content, lease, updatedAt, id);
-          }
-          return Promise.resolve();
-        });
-      } else if (batch.length === 1) {
-        await write((q, params) => this.dataSource.query(q, params))();
-      } else {
-        await inTransaction(this.dataSource, (em) => write((q, params) => em.query(q, params))());
-      }
+      // One transaction for the batch (queued on SQLite). The statements are RawWrites' fixed SQL:
+      // on SQLite prepared once and run on the connection, a batch of 150 replies in ~1 ms instead
+      // of ~7 ms of TypeORM queries, during which every other stream's next token waits.
+      const save = async (em?: EntityManager): Promise<void> => {
+        // All queued at once: SQLite runs each on the spot, PostgreSQL's connection runs them in order.
+        await Promise.all(batch.map(([id, p]) => this.raw.update(Message, id, { content: p.content, leaseExpiresAt: p.leaseExpiresAt, updatedAt }, em)));
+      };
+      if (batch.length === 1 && this.dataSource.options.type !== 'better-sqlite3') await save();
+      else await inTransaction(this.dataSource, save);
       for (const [, p] of batch) for (const w of p.waiters) w.resolve();
     } catch (err) {
       for (const [, p] of batch) for (const w of p.waiters) w.reject(err);
     }
-  }
-
-  private prepareSqliteProgress(sql: ProgressSql): SqliteProgress {
-    const db = (this.dataSource.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection;
-    return { lease: db.prepare(sql.lease), content: db.prepare(sql.content) };
-  }
-
-  private buildProgressSql(): ProgressSql {
-    const driver = this.dataSource.driver;
-    const meta = this.dataSource.getMetadata(Message);
-    const column = (property: string): ColumnMetadata => {
-      const found = meta.findColumnWithPropertyName(property);
-      if (!found) throw new Error(`messages has no column for ${property}`);
-      return found;
-    };
-    const [content, lease, updated, id] = ['content', 'leaseExpiresAt', 'updatedAt', 'id'].map(column);
-    const name = (c: ColumnMetadata): string => driver.escape(c.databaseName);
-    const param = (i: number): string => driver.createParameter(`p${i}`, i);
-    const table = driver.escape(meta.tableName);
-    // Dates exactly as TypeORM itself writes them (a UTC string on SQLite, a timestamp on PostgreSQL).
-    const date = (d: Date): unknown => driver.preparePersistentValue(d, updated);
-    return {
-      lease: `UPDATE ${table} SET ${name(lease)} = ${param(0)}, ${name(updated)} = ${param(1)} WHERE ${name(id)} = ${param(2)}`,
-      content: `UPDATE ${table} SET ${name(content)} = ${param(0)}, ${name(lease)} = ${param(1)}, ${name(updated)} = ${param(2)} WHERE ${name(id)} = ${param(3)}`,
-      date,
-    };
   }
 
   async updateMessage(id: string, patch: Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation'>>): Promise<void> {
