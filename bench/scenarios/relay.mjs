@@ -1,8 +1,10 @@
 // 1 and 2. Relay overhead: the same closed-loop load of paced streams, once straight to the
 // loopback upstream and once through POST /api/v1/chat, at each concurrency; the differences are
-// what Parley adds (auth, persistence, its own SSE). Also inter-token delay and RSS per stream.
+// what Parley adds (auth, persistence, its own SSE). A third mode, the floor (bench/lib/floor-relay.mjs:
+// a minimal Node relay), shows what any relay adds on this machine. Also inter-token delay and RSS per stream.
 import { join } from 'node:path';
 import { createSession, pool } from '../lib/api.mjs';
+import { startFloorRelay } from '../lib/floor-relay.mjs';
 import { closedLoop, directTarget, pooled, relayTarget } from '../lib/load.mjs';
 import { topSelfTime } from '../lib/profile.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
@@ -37,6 +39,7 @@ export async function run(ctx) {
 
   const upstream = await startUpstream();
   const server = await startServer({ dist: ctx.dist, env: relayEnv(upstream), label: 'relay' });
+  const floor = await startFloorRelay(upstream);
   const agent = keepAliveAgent();
   const rows = [];
   const perLevel = {};
@@ -45,6 +48,7 @@ export async function run(ctx) {
     // One short warm-up through both paths, so JIT and pools are warm before anything counts.
     await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
+    await closedLoop({ open: relayTarget(floor, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     // Memory per open stream first, while the process has only seen the warm-up: RSS and heap
     // after a full GC, idle and with `focus` streams held open (each ~4 s, starts spread). After
     // the load levels, RSS carries their garbage and V8's grown heap, which is measured apart
@@ -56,16 +60,20 @@ export async function run(ctx) {
     const rssPoints = [[0, idleRss]];
     for (const c of levels) {
       const rounds = Math.max(2, Math.min(40, Math.ceil(minSamples / c)));
-      const results = { direct: [], relay: [] };
+      const results = { direct: [], floor: [], relay: [] };
       let rssSamples = [];
       let cpuRelay = 0;
       let tokensRelayed = 0;
-      // Two blocks, the order swapped in the second, so slow drift on the machine hits both alike.
-      for (const order of [['direct', 'relay'], ['relay', 'direct']]) {
+      let cpuFloor = 0;
+      let tokensFloor = 0;
+      // Two blocks, the order reversed in the second, so slow drift on the machine hits all alike.
+      for (const order of [['direct', 'floor', 'relay'], ['relay', 'floor', 'direct']]) {
         for (const mode of order) {
-          const open = mode === 'direct' ? directTarget(upstream, agent, shape) : relayTarget(server, agent, sessions, shape);
+          const open = mode === 'direct' ? directTarget(upstream, agent, shape)
+            : relayTarget(mode === 'floor' ? floor : server, agent, sessions, shape);
           const profiling = ctx.profile && mode === 'relay' && c === focus && order[0] === 'direct';
           const cpu0 = server.cpuMs();
+          const floorCpu0 = floor.cpuMs();
           if (profiling) await server.probe('profileStart');
           const got = await closedLoop({
             open, concurrency: c, rounds: Math.ceil(rounds / 2), replyMs,
@@ -76,6 +84,9 @@ export async function run(ctx) {
           if (mode === 'relay') {
             cpuRelay += server.cpuMs() - cpu0;
             tokensRelayed += got.allTokens;
+          } else if (mode === 'floor') {
+            cpuFloor += floor.cpuMs() - floorCpu0;
+            tokensFloor += got.allTokens;
           }
           if (profiling) {
             const path = join(ctx.resultsDir, `${ctx.ts}-relay-${c}.cpuprofile`);
@@ -86,14 +97,17 @@ export async function run(ctx) {
         }
       }
       const d = pooled(results.direct);
+      const f = pooled(results.floor);
       const r = pooled(results.relay);
       rssPoints.push([c, median(rssSamples)]);
       perLevel[c] = {
-        streams: { direct: d.n, relay: r.n }, errors: { direct: d.errors, relay: r.errors, kinds: { ...d.errorKinds, ...r.errorKinds } },
-        ttft: { direct: { median: median(d.ttft), p99: p99(d.ttft) }, relay: { median: median(r.ttft), p99: p99(r.ttft) } },
-        total: { direct: { median: median(d.total), p99: p99(d.total) }, relay: { median: median(r.total), p99: p99(r.total) } },
-        gap: { direct: { median: median(d.gaps), p99: p99(d.gaps) }, relay: { median: median(r.gaps), p99: p99(r.gaps) } },
+        streams: { direct: d.n, floor: f.n, relay: r.n },
+        errors: { direct: d.errors, floor: f.errors, relay: r.errors, kinds: { ...d.errorKinds, ...f.errorKinds, ...r.errorKinds } },
+        ttft: { direct: { median: median(d.ttft), p99: p99(d.ttft) }, floor: { median: median(f.ttft), p99: p99(f.ttft) }, relay: { median: median(r.ttft), p99: p99(r.ttft) } },
+        total: { direct: { median: median(d.total), p99: p99(d.total) }, floor: { median: median(f.total), p99: p99(f.total) }, relay: { median: median(r.total), p99: p99(r.total) } },
+        gap: { direct: { median: median(d.gaps), p99: p99(d.gaps) }, floor: { median: median(f.gaps), p99: p99(f.gaps) }, relay: { median: median(r.gaps), p99: p99(r.gaps) } },
         serverCpuMsPerToken: cpuRelay / Math.max(1, tokensRelayed),
+        floorCpuMsPerToken: cpuFloor / Math.max(1, tokensFloor),
         rssMb: median(rssSamples) / 2 ** 20,
       };
       ctx.log(`relay c=${c}`, JSON.stringify(perLevel[c]));
@@ -122,6 +136,20 @@ export async function run(ctx) {
       });
     }
     const F = perLevel[focus];
+    const floorT = [F.ttft.floor.median - F.ttft.direct.median, F.ttft.floor.p99 - F.ttft.direct.p99];
+    const floorS = [F.total.floor.median - F.total.direct.median, F.total.floor.p99 - F.total.direct.p99];
+    rows.push({
+      id: '1', name: `Floor: TTFT added by a minimal Node relay (no auth, no storage), ${focus} streams (median / p99)${F.errors.floor ? ` [${F.errors.floor} errors]` : ''}`,
+      value: `${signed(floorT[0])} / ${signed(floorT[1])} ms`, raw: floorT,
+      baseline: `floor ${fmt(F.ttft.floor.median)} / ${fmt(F.ttft.floor.p99)} ms; Parley above the floor ${signed(F.ttft.relay.median - F.ttft.floor.median)} / ${signed(F.ttft.relay.p99 - F.ttft.floor.p99)} ms`,
+      target: '–', pass: null,
+    });
+    rows.push({
+      id: '1', name: `Floor: stream time added by a minimal Node relay, ${focus} streams (median / p99)`,
+      value: `${signed(floorS[0])} / ${signed(floorS[1])} ms`, raw: floorS,
+      baseline: `Parley above the floor ${signed(F.total.relay.median - F.total.floor.median)} / ${signed(F.total.relay.p99 - F.total.floor.p99)} ms`,
+      target: '–', pass: null,
+    });
     const gapAdded = F.gap.relay.p99 - F.gap.direct.p99;
     rows.push({
       id: '2', name: `Inter-token delay added, ${focus} streams (p99)`, value: gapAdded, unit: 'ms',
@@ -143,11 +171,12 @@ export async function run(ctx) {
     });
     rows.push({
       id: '2', name: `Server CPU per relayed token, ${focus} streams`, value: F.serverCpuMsPerToken * 1000, unit: 'µs',
-      baseline: 'process CPU time (user+sys) / tokens relayed', target: '–', pass: null,
+      baseline: `process CPU time (user+sys) / tokens relayed; the floor relay ${fmt(F.floorCpuMsPerToken * 1000)} µs (${fmt(F.serverCpuMsPerToken / F.floorCpuMsPerToken)}×)`, target: '–', pass: null,
     });
     return rows;
   } finally {
     agent.destroy();
+    await floor.stop();
     await server.stop();
     await upstream.stop();
   }

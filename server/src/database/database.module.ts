@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
 import { runMigrationsOnce } from './run-migrations.js';
+import { SqliteCheckpointService } from './sqlite-checkpointer.js';
 
 /** Opens the database and applies pending migrations before any other module can query it. */
 @Module({})
@@ -21,6 +22,8 @@ export class DatabaseModule {
           },
         }),
       ],
+      providers: [SqliteCheckpointService],
+      exports: [SqliteCheckpointService],
     };
   }
 }

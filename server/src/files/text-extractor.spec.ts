@@ -74,12 +74,14 @@ describe('TextExtractor', () => {
   });
 
   it('counts the deadline in the worker\'s CPU time: a worker kept waiting (a busy server) is not stopped', async () => {
-    const slow = make({ PDF_TIMEOUT_MS: '800' });
+    // A deadline of 2 s of CPU (starting node and pdfjs takes ~1 s of it on a slow 2-core
+    // machine), and a pause longer than that but shorter than the wall-clock backstop (4×).
+    const slow = make({ PDF_TIMEOUT_MS: '2000' });
     const pending = slow.extract(await makePdf(2), '.pdf');
     // The worker is this process's child running extract.worker.mjs; freeze it past the deadline.
     const worker = await waitFor('the extraction worker', () => childRunning('extract.worker'), 5_000, 5);
     process.kill(worker, 'SIGSTOP');
-    await new Promise((r) => setTimeout(r, 1300));
+    await new Promise((r) => setTimeout(r, 2600));
     process.kill(worker, 'SIGCONT');
     const result = await pending;
     expect(result.pages).toBe(2);

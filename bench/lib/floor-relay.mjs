@@ -1,0 +1,87 @@
+// The floor: the least any Node relay does for one chat stream, measured beside Parley in the same
+// run (scenario 1) to tell what the machine allows from what Parley adds. POST /api/v1/chat with
+// {"message"} → one request to the upstream over a keep-alive agent → each upstream chunk parsed
+// (JSON) and re-sent as Parley's token event. No auth, no validation, no storage, no replay, no
+// framework: nothing a real product could leave out, so Parley can only come near it, not under.
+// Runs as its own process (startFloorRelay), like the upstream.
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { cpuMs } from './proc.mjs';
+
+const SELF = fileURLToPath(import.meta.url);
+
+function runServer() {
+  const upstream = new URL(process.env.FLOOR_UPSTREAM);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  let seq = 0;
+  const event = (id, e) => `id: ${id}\ndata: ${JSON.stringify(e)}\n\n`;
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'POST') { res.writeHead(404).end(); return; }
+    const parts = [];
+    req.on('data', (c) => parts.push(c));
+    req.on('end', () => {
+      const { message } = JSON.parse(Buffer.concat(parts).toString('utf8'));
+      const payload = JSON.stringify({ model: 'bench-model', stream: true, messages: [{ role: 'user', content: message }] });
+      const messageId = `m${seq++}`;
+      let id = 0;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
+      res.socket?.setNoDelay(true);
+      res.write(event(id++, { type: 'start', message_id: messageId, finished: false }));
+      const up = http.request({
+        host: upstream.hostname, port: upstream.port, path: `${upstream.pathname}/chat/completions`, method: 'POST', agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      }, (ures) => {
+        ures.setEncoding('utf8');
+        let buf = '';
+        ures.on('data', (chunk) => {
+          buf += chunk;
+          let out = '';
+          let at;
+          while ((at = buf.indexOf('\n\n')) !== -1) {
+            const block = buf.slice(0, at);
+            buf = buf.slice(at + 2);
+            if (!block.startsWith('data: ')) continue;
+            const data = block.slice(6);
+            if (data === '[DONE]') {
+              res.end(out + event(id++, { type: 'done', finished: true, message_id: messageId, status: 'complete' }));
+              return;
+            }
+            const token = JSON.parse(data).choices?.[0]?.delta?.content;
+            if (token) out += event(id++, { type: 'token', token, finished: false, timestamp: new Date().toISOString() });
+          }
+          if (out) res.write(out);
+        });
+      });
+      res.on('close', () => up.destroy());
+      up.end(payload);
+    });
+  });
+  server.keepAliveTimeout = 120_000;
+  server.listen(0, '127.0.0.1', () => process.send?.({ ready: true, port: server.address().port }));
+  process.on('disconnect', () => process.exit(0));
+}
+
+/** Forks the floor relay in front of `upstream`; resolves with { url, cpuMs(), stop() }. */
+export async function startFloorRelay(upstream) {
+  const child = fork(SELF, ['--serve'], {
+    env: { PATH: process.env.PATH, FLOOR_UPSTREAM: upstream.baseUrl },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise((res, rej) => {
+    child.once('message', (m) => (m?.ready ? res(m.port) : rej(new Error('floor relay failed'))));
+    child.once('exit', (code) => rej(new Error(`floor relay exited ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cpuMs: () => cpuMs(child.pid),
+    async stop() {
+      if (child.exitCode !== null) return;
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await done;
+    },
+  };
+}
+
+if (process.argv[1] === SELF) runServer();

@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { waitFor } from '../testing/wait.js';
+import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+
+describe('SqliteCheckpointer', () => {
+  let dir: string;
+  let db: Database.Database;
+  let checkpointer: SqliteCheckpointer | undefined;
+  const write = (n: number, size = 100): void => {
+    const insert = db.prepare('INSERT INTO t (body) VALUES (?)');
+    for (let i = 0; i < n; i++) insert.run('x'.repeat(size)); // one commit each
+  };
+  /** WAL frames now, as SQLite counts them (the PASSIVE checkpoint on a fresh connection copies nothing new). */
+  const walFrames = (): number => {
+    const other = new Database(join(dir, 'db.sqlite'));
+    try {
+      return (other.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0].log;
+    } finally {
+      other.close();
+    }
+  };
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'parley-ckpt-'));
+    db = new Database(join(dir, 'db.sqlite'));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+  });
+  afterEach(async () => {
+    await checkpointer?.stop();
+    checkpointer = undefined;
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('turns off the checkpoint on the committing connection and copies the WAL in its worker', async () => {
+    checkpointer = new SqliteCheckpointer(db, join(dir, 'db.sqlite'), { intervalMs: 20, restartFrames: 1_000_000 });
+    checkpointer.start();
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    write(300, 2000);
+    const last = await waitFor('a complete checkpoint by the worker', () => {
+      const r = checkpointer!.status().last;
+      return r && r.log >= 300 && r.checkpointed === r.log ? r : undefined;
+    }, 10_000, 10);
+    expect(last.busy).toBe(0);
+    // The worker did it all: the main connection never checkpointed, so the WAL never restarted.
+    expect(checkpointer.status().mainCheckpoints).toBe(0);
+    expect(walFrames()).toBeGreaterThanOrEqual(300);
+    // And what it copied is in the database file: a connection reading without the WAL sees it.
+    const reader = new Database(join(dir, 'db.sqlite'), { readonly: true });
+    expect(reader.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 300 });
+    reader.close();
+  });
+
+  it('finishes the checkpoint on the main connection once the WAL passes restartFrames, so the WAL starts over', () => {
+    // The worker idles here (one checkpoint a minute): its reports are given by hand.
+    checkpointer = new SqliteCheckpointer(db, join(dir, 'db.sqlite'), { intervalMs: 60_000, restartFrames: 150 });
+    checkpointer.start();
+    write(100, 2000);
+    checkpointer.handleReport({ busy: 0, log: 100, checkpointed: 100 });
+    expect(checkpointer.status().mainCheckpoints).toBe(0);
+    write(100, 2000);
+    checkpointer.handleReport({ busy: 0, log: 200, checkpointed: 180 });
+    expect(checkpointer.status().mainCheckpoints).toBe(1);
+    write(1);
+    // The write after it restarted the WAL from its first frame.
+    expect(walFrames()).toBeLessThan(10);
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 201 });
+  });
+
+  it('leaves the WAL alone below restartFrames, and inside a transaction', () => {
+    checkpointer = new SqliteCheckpointer(db, join(dir, 'db.sqlite'), { intervalMs: 60_000, restartFrames: 150 });
+    checkpointer.start();
+    write(100, 2000);
+    checkpointer.handleReport({ busy: 0, log: 100, checkpointed: 100 });
+    db.exec('BEGIN');
+    write(100, 2000);
+    checkpointer.handleReport({ busy: 0, log: 200, checkpointed: 100 });
+    db.exec('COMMIT');
+    expect(checkpointer.status().mainCheckpoints).toBe(0);
+    write(1);
+    expect(walFrames()).toBeGreaterThanOrEqual(100);
+  });
+
+  it('gives the checkpoint back to SQLite when the worker stops', async () => {
+    checkpointer = new SqliteCheckpointer(db, join(dir, 'db.sqlite'), { intervalMs: 20 });
+    checkpointer.start();
+    expect(checkpointer.mode).toBe('worker');
+    await checkpointer.stop();
+    expect(checkpointer.mode).toBe('sqlite');
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  });
+
+  it('gives the checkpoint back to SQLite when the worker fails', async () => {
+    // A worker that cannot open its database (fileMustExist) fails at once.
+    checkpointer = new SqliteCheckpointer(db, join(dir, 'missing.sqlite'), { intervalMs: 20 });
+    checkpointer.start();
+    await waitFor('the fallback', () => checkpointer!.mode === 'sqlite', 10_000, 10);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  });
+});
