@@ -34,6 +34,19 @@ describe('InMemoryGenerationRegistry', () => {
     expect(registry.activeIn('c')).toBeUndefined();
   });
 
+  it('publishes tokens by publishToken exactly as by publish: same ids, same bytes, live and replayed', async () => {
+    const viaEvents = new InMemoryGenerationRegistry();
+    const expected = publishAll(viaEvents);
+    const registry = new InMemoryGenerationRegistry();
+    registry.open('m', 'c');
+    const live = published.map((e) => (e.type === 'token' ? registry.publishToken('m', e.token, Date.parse(e.timestamp)) : registry.publish('m', e)));
+    expect(wire(live)).toBe(jsonWire(expected));
+    expect(plain(live)).toEqual(plain(expected));
+    expect(JSON.parse(JSON.stringify(live))).toEqual(plain(expected));
+    const replay = await lastValueFrom(registry.follow('m', 3)!.pipe(toArray()));
+    expect(wire(replay)).toBe(jsonWire(expected.slice(4)));
+  });
+
   it('resumes a live answer from Last-Event-ID, then continues live without a gap or a duplicate', async () => {
     const registry = new InMemoryGenerationRegistry();
     publishAll(registry, 5);

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { Observable, type Subscriber } from 'rxjs';
 import { type ChatEvent, isFinal, type SequencedEvent, type TokenEvent } from './chat-events.js';
-import { SerializedEvent } from './sse-writer.js';
+import { isoAt, SerializedEvent, TokenSse } from './sse-writer.js';
 
 /**
  * Where running generations publish their events and where HTTP streams attach.
@@ -10,6 +10,7 @@ import { SerializedEvent } from './sse-writer.js';
  * - `open(messageId, conversationId)`: the generation of `messageId` starts on this instance.
  * - `publish(messageId, event)`: appends the event with the next sequence number (0, 1, 2, … per
  *   message) and delivers it to every follower; a final event (`finished: true`) ends the channel.
+ *   `publishToken(messageId, token, atMs)` is `publish` of a token event, the hot path's shortcut.
  * - `follow(messageId, afterId)`: the events with id > afterId (-1 for all), exactly once and in
  *   order, then the live ones until the final event, then completes. `undefined` when the message
  *   is not known (never opened here, or forgotten after its retention).
@@ -23,6 +24,10 @@ import { SerializedEvent } from './sse-writer.js';
 export abstract class GenerationRegistry {
   abstract open(messageId: string, conversationId: string): void;
   abstract publish(messageId: string, event: ChatEvent): SequencedEvent;
+  /** A token event with the time `atMs` (ms since the epoch) as its timestamp. */
+  publishToken(messageId: string, token: string, atMs: number): SequencedEvent {
+    return this.publish(messageId, { type: 'token', token, finished: false, timestamp: isoAt(atMs) });
+  }
   abstract follow(messageId: string, afterId: number): Observable<SequencedEvent> | undefined;
   abstract activeIn(conversationId: string): string | undefined;
   abstract requestStop(messageId: string): boolean;
@@ -110,18 +115,23 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
       channel.parts.push((event as TokenEvent).token);
       channel.times.push(offset);
     }
-    const sequenced = new SerializedEvent(id, event);
-    const followers = channel.followers;
-    if (followers?.size === 1) {
-      for (const follower of followers) {
-        follower.next(sequenced);
-        break;
-      }
-    } else if (followers && followers.size > 1) {
-      // A copy: a follower added while this event is delivered has had it in its replay already.
-      for (const follower of [...followers]) follower.next(sequenced);
-    }
+    const sequenced = offset === undefined ? new SerializedEvent(id, event) : new TokenSse(id, (event as TokenEvent).token, (event as TokenEvent).timestamp);
+    this.deliver(channel, sequenced);
     if (isFinal(event)) this.finish(messageId, channel);
+    return sequenced;
+  }
+
+  /** The hot path: no event object, no timestamp to parse back; the same events as `publish`. */
+  override publishToken(messageId: string, token: string, atMs: number): SequencedEvent {
+    const channel = this.channels.get(messageId);
+    if (!channel?.parts || !channel.times || channel.isFinished) throw new Error(`No open generation ${messageId}`);
+    const offset = atMs - channel.base;
+    if (!Number.isInteger(offset) || Math.abs(offset) > INT32_MAX) return super.publishToken(messageId, token, atMs);
+    const id = channel.count++;
+    channel.parts.push(token);
+    channel.times.push(offset);
+    const sequenced = new TokenSse(id, token, isoAt(atMs));
+    this.deliver(channel, sequenced);
     return sequenced;
   }
 
@@ -139,6 +149,19 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
       followers.add(subscriber);
       return () => { followers.delete(subscriber); };
     });
+  }
+
+  private deliver(channel: Channel, sequenced: SequencedEvent): void {
+    const followers = channel.followers;
+    if (followers?.size === 1) {
+      for (const follower of followers) {
+        follower.next(sequenced);
+        break;
+      }
+    } else if (followers && followers.size > 1) {
+      // A copy: a follower added while this event is delivered has had it in its replay already.
+      for (const follower of [...followers]) follower.next(sequenced);
+    }
   }
 
   activeIn(conversationId: string): string | undefined {
@@ -235,7 +258,6 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
       token = channel.text!.slice(id === 0 ? 0 : marks[2 * id - 2], marks[2 * id]);
       offset = marks[2 * id + 1];
     }
-    const event: TokenEvent = { type: 'token', token, finished: false, timestamp: new Date(channel.base + offset).toISOString() };
-    return new SerializedEvent(id, event);
+    return new TokenSse(id, token, isoAt(channel.base + offset));
   }
 }

@@ -229,24 +229,19 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
         saveProgress(undefined, now);
       }
     };
-    // Tokens of one millisecond share one timestamp string.
-    let stampMs = 0;
-    let stamp = '';
 
     let outcome: Outcome;
     try {
       await this.provider.stream(spec.request, run.abort.signal, (chunk) => {
         switch (chunk.type) {
-          case 'token':
-            if (tokenCount === 0) this.metrics.firstToken(Date.now() - startedAt);
+          case 'token': {
+            const now = Date.now();
+            if (tokenCount === 0) this.metrics.firstToken(now - startedAt);
             tokenCount++;
             content += chunk.text;
-            if (Date.now() !== stampMs) {
-              stampMs = Date.now();
-              stamp = new Date(stampMs).toISOString();
-            }
-            this.registry.publish(id, { type: 'token', token: chunk.text, finished: false, timestamp: stamp });
+            this.registry.publishToken(id, chunk.text, now);
             break;
+          }
           case 'finish':
             finishReason = chunk.reason;
             break;

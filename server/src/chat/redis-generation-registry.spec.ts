@@ -50,10 +50,12 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     const fromB = await until(() => b.follow(id, 0));
     const received = lastValueFrom(fromB.pipe(toArray()));
     const first = lastValueFrom(fromB.pipe(take(2), toArray())); // a second follower on B
-    for (let i = 0; i < 20; i++) a.publish(id, token(` t${i}`));
+    // The generation's own way to publish a token: mirrored to Redis like the others.
+    for (let i = 0; i < 20; i++) a.publishToken(id, ` t${i}`, Date.now());
     a.publish(id, done(id));
     const events = await received;
     expect(ids(events)).toEqual(Array.from({ length: 23 }, (_, i) => i + 1));
+    expect(events.map((e) => (e.event.type === 'token' ? e.event.token : '')).join('')).toBe(`Hello${Array.from({ length: 20 }, (_, i) => ` t${i}`).join('')}`);
     expect(events.at(-1)?.event.type).toBe('done');
     expect(ids(await first)).toEqual([1, 2]);
     // After the end, B replays from Redis too (a reconnect with Last-Event-ID).

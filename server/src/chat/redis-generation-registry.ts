@@ -6,6 +6,7 @@ import type { RedisConnection } from '../redis/redis-connection.js';
 import { type ChatEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { InMemoryGenerationRegistry } from './generation-registry.js';
+import { isoAt } from './sse-writer.js';
 
 /** Keys of a running generation live this long without renewal (renewed every lease/3). */
 const LIVE_TTL_MS = 3_600_000;
@@ -125,6 +126,11 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     this.write(messageId, owned, (m) => this.describe(m.del(this.eventsKey(messageId)), messageId, conversationId, false)
       .set(this.aliveKey(messageId), this.options.instanceId, 'PX', this.options.leaseMs)
       .publish(this.announceChannel, JSON.stringify(announcement)));
+  }
+
+  /** Tokens go the general way here: each is mirrored to Redis like any other event. */
+  override publishToken(messageId: string, token: string, atMs: number): SequencedEvent {
+    return this.publish(messageId, { type: 'token', token, finished: false, timestamp: isoAt(atMs) });
   }
 
   override publish(messageId: string, event: ChatEvent): SequencedEvent {

@@ -1,6 +1,6 @@
 import type { Response } from 'express';
 import type { Observable, Subscription } from 'rxjs';
-import type { ChatEvent, SequencedEvent } from './chat-events.js';
+import type { ChatEvent, SequencedEvent, TokenEvent } from './chat-events.js';
 
 export interface SseOptions {
   heartbeatMs: number;
@@ -10,7 +10,7 @@ export interface SseOptions {
 
 /** One event as written: explicit per-message id, JSON on one data line. */
 export function formatSseEvent(e: SequencedEvent): string {
-  return e instanceof SerializedEvent ? e.sse : `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
+  return e instanceof SerializedEvent || e instanceof TokenSse ? e.sse : `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
 }
 
 /**
@@ -25,6 +25,41 @@ export class SerializedEvent implements SequencedEvent {
   get sse(): string {
     this.#sse ??= `id: ${this.id}\ndata: ${JSON.stringify(this.event)}\n\n`;
     return this.#sse;
+  }
+}
+
+/** ISO 8601 of a time in ms; the tokens of one millisecond (of any stream) share one string. */
+let isoMs = NaN;
+let iso = '';
+export function isoAt(ms: number): string {
+  if (ms !== isoMs) {
+    isoMs = ms;
+    iso = new Date(ms).toISOString();
+  }
+  return iso;
+}
+
+/**
+ * A token event as published: its SSE text is written by hand rather than by JSON.stringify of an
+ * object, byte for byte what SerializedEvent gives for the same TokenEvent (a test holds them
+ * equal); the event object itself is only built for whoever asks (Redis mirror, tests).
+ */
+export class TokenSse implements SequencedEvent {
+  #sse?: string;
+
+  constructor(readonly id: number, readonly token: string, readonly timestamp: string) {}
+
+  get event(): TokenEvent {
+    return { type: 'token', token: this.token, finished: false, timestamp: this.timestamp };
+  }
+
+  get sse(): string {
+    this.#sse ??= `id: ${this.id}\ndata: {"type":"token","token":${JSON.stringify(this.token)},"finished":false,"timestamp":"${this.timestamp}"}\n\n`;
+    return this.#sse;
+  }
+
+  toJSON(): SequencedEvent {
+    return { id: this.id, event: this.event };
   }
 }
 

@@ -1,0 +1,41 @@
+import { JwtService } from '@nestjs/jwt';
+import type { AppConfig } from '../config/app-config.js';
+import { SessionTokenService } from './session-token.service.js';
+
+describe('SessionTokenService', () => {
+  const config = { sessionSecret: 'a-test-secret-of-enough-length-0123456789', sessions: { tokenTtlSeconds: 60 } } as AppConfig;
+  const make = (): SessionTokenService => new SessionTokenService(new JwtService(), config);
+  afterEach(() => { vi.useRealTimers(); });
+
+  it('accepts a verified token again until it expires, and not a second after', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-29T10:00:00.000Z'));
+    const tokens = make();
+    const token = tokens.sign('session-1');
+    expect(tokens.verify(token)).toBe('session-1');
+    vi.setSystemTime(new Date('2026-11-29T10:00:59.000Z'));
+    expect(tokens.verify(token)).toBe('session-1');
+    vi.setSystemTime(new Date('2026-11-29T10:01:00.000Z'));
+    expect(tokens.verify(token)).toBeNull();
+    expect(tokens.verify(token)).toBeNull();
+  });
+
+  it('refuses a token that differs from a verified one in any byte', () => {
+    const tokens = make();
+    const token = tokens.sign('session-1');
+    expect(tokens.verify(token)).toBe('session-1');
+    const [header, payload, signature] = token.split('.');
+    const flipped = `${signature.slice(0, -2)}${signature.at(-2) === 'A' ? 'B' : 'A'}${signature.at(-1)}`;
+    expect(tokens.verify(`${header}.${payload}.${flipped}`)).toBeNull();
+    expect(tokens.verify(`${token} `)).toBeNull();
+    // Another secret's token for the same session id.
+    const other = new SessionTokenService(new JwtService(), { ...config, sessionSecret: 'another-secret-of-enough-length-987654' });
+    expect(tokens.verify(other.sign('session-1'))).toBeNull();
+  });
+
+  it('remembers a bounded number of tokens', () => {
+    const tokens = make();
+    for (let i = 0; i < 10_050; i++) expect(tokens.verify(tokens.sign(`s${i}`))).toBe(`s${i}`);
+    expect((tokens as unknown as { verified: Map<string, unknown> }).verified.size).toBe(10_000);
+  });
+});
