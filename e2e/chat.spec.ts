@@ -146,7 +146,9 @@ test.describe('chatting', () => {
     const isOverflowing = (): Promise<boolean> => scroller.evaluate((el) => el.scrollHeight > el.clientHeight + 200);
     await expect.poll(isOverflowing).toBe(true);
     await expect(chat.lastAnswer()).toContainText('Section 12');
-    expect(await distanceFromBottom()).toBeLessThan(48);
+    // Polled: a sample taken between a render and the ResizeObserver callback that follows it
+    // (same frame, before paint: the reader never sees it) can be a few lines short.
+    await expect.poll(distanceFromBottom).toBeLessThan(48);
 
     await scroller.hover();
     await page.mouse.wheel(0, -400);
