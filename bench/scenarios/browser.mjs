@@ -81,7 +81,7 @@ export async function run(ctx) {
     return [{ id: '7', name: title, skipped: `no SPA build at ${clientDir} (npm run build:client, or --build-client)` }];
   }
   const executablePath = ctx.opt('chromium', process.env.CHROMIUM_PATH ?? '/usr/bin/chromium');
-  const tokens = ctx.opt('browser-tokens', 10_000, 2_000);
+  const tokens = ctx.opt('browser-tokens', 10_000, 1_000);
   const intervalMs = ctx.opt('browser-interval-ms', 4);
   const nMessages = ctx.opt('browser-messages', 1_000, 1_000);
   const reps = ctx.opt('browser-reps', 5, 3);

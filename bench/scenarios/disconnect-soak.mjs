@@ -56,7 +56,7 @@ export async function run(ctx) {
   const tokens = ctx.opt('soak-tokens', 20);
   const intervalMs = ctx.opt('soak-interval-ms', 10);
   const dropAfter = 2;
-  const retentionMs = ctx.opt('soak-retention-ms', 20_000, 10_000);
+  const retentionMs = ctx.opt('soak-retention-ms', 20_000, 5_000);
   const shape = { tokens, intervalMs, abortAfterTokens: dropAfter };
   const upstream = await startUpstream();
   const server = await startServer({ dist: ctx.dist, env: { ...relayEnv(upstream), STREAM_REPLAY_RETENTION_MS: String(retentionMs) }, label: 'soak' });

@@ -31,7 +31,7 @@ export async function run(ctx) {
   const tokens = ctx.opt('tokens', 100, 50);
   // Streams counted per mode and level (p99 of a few hundred is the 3rd-worst sample: too noisy),
   // in at most 40 rounds (one stream lasts tokens / tokens-per-s seconds).
-  const minSamples = ctx.opt('relay-samples', 600, 8);
+  const minSamples = ctx.opt('relay-samples', 600, 4);
   const intervalMs = 1000 / tokensPerS;
   const shape = { tokens, intervalMs };
   const replyMs = tokens * intervalMs;

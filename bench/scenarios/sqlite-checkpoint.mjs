@@ -47,7 +47,7 @@ async function commitLoad({ commits, checkpointer }) {
 }
 
 export async function run(ctx) {
-  const commits = ctx.opt('sqlite-commits', 6000, 1500);
+  const commits = ctx.opt('sqlite-commits', 6000, 1000);
   const checkpointer = require(join(ctx.dist, 'server', 'database', 'sqlite-checkpointer.js'));
   const results = {};
   // Twice each, alternating, so drift on the machine hits both alike.
