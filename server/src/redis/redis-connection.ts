@@ -67,10 +67,17 @@ export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   /**
    * A separate connection in subscriber mode (pub/sub cannot share the command connection).
    * It queues commands while disconnected and re-subscribes after a reconnect.
+   *
+   * No ready check (INFO) and no client info (CLIENT SETINFO) on it: ioredis 5 sends those after
+   * connecting, and a SUBSCRIBE issued meanwhile puts the connection in subscriber mode first, so
+   * the INFO fails ("Connection in subscriber mode") and the subscription with it (ioredis issue
+   * #2037, fixed in 6.0). Neither is of use on a connection that only subscribes.
    */
   createSubscriber(): Redis {
     if (!this.client) throw new Error('Redis is not configured');
-    const sub = this.client.duplicate(redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined }));
+    const sub = this.client.duplicate(redisOptions({
+      enableOfflineQueue: true, maxRetriesPerRequest: null, commandTimeout: undefined, enableReadyCheck: false, disableClientInfo: true,
+    }));
     sub.on('error', this.errorLogger('Redis subscriber error'));
     this.subscribers.push(sub);
     return sub;
