@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { dialects } from '../testing/dialects.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { waitFor } from '../testing/wait.js';
-import { SqliteCheckpointer } from './sqlite-checkpointer.js';
+import { SqliteCheckpointer, SqliteCheckpointService } from './sqlite-checkpointer.js';
 
 describe('SqliteCheckpointer', () => {
   let dir: string;
@@ -101,5 +103,31 @@ describe('SqliteCheckpointer', () => {
     checkpointer.start();
     await waitFor('the fallback', () => checkpointer!.mode === 'sqlite', 10_000, 10);
     expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
+  });
+});
+
+describe.each(dialects())('the application on %s', (dialect) => {
+  let t: TestApp;
+  beforeEach(async () => { t = await createTestApp(dialect); });
+  afterEach(async () => { await t.close(); });
+
+  it(dialect === 'sqlite' ? 'checkpoints in the worker, and stops it at shutdown' : 'runs no checkpointer', async () => {
+    const service = t.app.get(SqliteCheckpointService);
+    if (dialect !== 'sqlite') {
+      expect(service.checkpointer).toBeUndefined();
+      return;
+    }
+    const checkpointer = service.checkpointer!;
+    expect(checkpointer.mode).toBe('worker');
+    const { token } = await t.newSession();
+    await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${token}`).send({ message: 'hello' }).expect(200);
+    // A report that came after the chat, with every frame in the WAL (the chat's writes) copied.
+    const before = checkpointer.status().last;
+    await waitFor('a checkpoint after the chat', () => {
+      const last = checkpointer.status().last;
+      return last !== before && last && last.log > 0 && last.checkpointed === last.log;
+    }, 10_000, 50);
+    await service.beforeApplicationShutdown();
+    expect(checkpointer.mode).toBe('sqlite');
   });
 });
