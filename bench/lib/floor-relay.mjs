@@ -4,9 +4,9 @@
 // (JSON) and re-sent as Parley's token event. No auth, no validation, no storage, no replay, no
 // framework: nothing a real product could leave out, so Parley can only come near it, not under.
 // Runs as its own process (startFloorRelay), like the upstream.
-import { fork } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { forkService } from './fork-service.mjs';
 import { cpuMs } from './proc.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -64,24 +64,8 @@ function runServer() {
 
 /** Forks the floor relay in front of `upstream`; resolves with { url, cpuMs(), stop() }. */
 export async function startFloorRelay(upstream) {
-  const child = fork(SELF, ['--serve'], {
-    env: { PATH: process.env.PATH, FLOOR_UPSTREAM: upstream.baseUrl },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const port = await new Promise((res, rej) => {
-    child.once('message', (m) => (m?.ready ? res(m.port) : rej(new Error('floor relay failed'))));
-    child.once('exit', (code) => rej(new Error(`floor relay exited ${code}`)));
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    cpuMs: () => cpuMs(child.pid),
-    async stop() {
-      if (child.exitCode !== null) return;
-      const done = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await done;
-    },
-  };
+  const service = await forkService(SELF, { FLOOR_UPSTREAM: upstream.baseUrl }, 'floor relay');
+  return { url: `http://127.0.0.1:${service.port}`, cpuMs: () => cpuMs(service.pid), stop: service.stop };
 }
 
 if (process.argv[1] === SELF) runServer();

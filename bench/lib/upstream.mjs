@@ -5,9 +5,9 @@
 // Defaults come from the environment (UPSTREAM_TOKENS, UPSTREAM_INTERVAL_MS, UPSTREAM_FIRST_MS,
 // UPSTREAM_REPLY=plain|markdown); one request can override them with a directive anywhere in its
 // last user message: "[bench tokens=20 interval=10 first=0 reply=markdown]".
-import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { forkService } from './fork-service.mjs';
 import { markdownTokens, plainTokens } from './reply-text.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -126,24 +126,12 @@ function runServer() {
 
 /** Forks the upstream in its own process; resolves with its base URL (".../v1"). */
 export async function startUpstream(env = {}) {
-  const child = fork(SELF, ['--serve'], {
-    env: { PATH: process.env.PATH, ...Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])) },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const port = await new Promise((res, rej) => {
-    child.once('message', (m) => (m?.ready ? res(m.port) : rej(new Error('upstream failed'))));
-    child.once('exit', (code) => rej(new Error(`upstream exited ${code}`)));
-  });
-  const origin = `http://127.0.0.1:${port}`;
+  const service = await forkService(SELF, env, 'upstream');
+  const origin = `http://127.0.0.1:${service.port}`;
   return {
-    origin, baseUrl: `${origin}/v1`, pid: child.pid,
+    origin, baseUrl: `${origin}/v1`, pid: service.pid,
     async stats() { return (await fetch(`${origin}/bench/stats`)).json(); },
-    async stop() {
-      if (child.exitCode !== null) return;
-      const done = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await done;
-    },
+    stop: service.stop,
   };
 }
 

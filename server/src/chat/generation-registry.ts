@@ -101,8 +101,7 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
   }
 
   publish(messageId: string, event: ChatEvent): SequencedEvent {
-    const channel = this.channels.get(messageId);
-    if (!channel?.parts || !channel.times || channel.isFinished) throw new Error(`No open generation ${messageId}`);
+    const channel = this.liveChannel(messageId);
     const id = channel.count++;
     const offset = event.type === 'token' ? this.offsetOf(channel, event) : undefined;
     if (offset === undefined) {
@@ -123,8 +122,7 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
 
   /** The hot path: no event object, no timestamp to parse back; the same events as `publish`. */
   override publishToken(messageId: string, token: string, atMs: number): SequencedEvent {
-    const channel = this.channels.get(messageId);
-    if (!channel?.parts || !channel.times || channel.isFinished) throw new Error(`No open generation ${messageId}`);
+    const channel = this.liveChannel(messageId);
     const offset = atMs - channel.base;
     if (!Number.isInteger(offset) || Math.abs(offset) > INT32_MAX) return super.publishToken(messageId, token, atMs);
     const id = channel.count++;
@@ -149,6 +147,12 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
       followers.add(subscriber);
       return () => { followers.delete(subscriber); };
     });
+  }
+
+  private liveChannel(messageId: string): Channel & { parts: string[]; times: number[] } {
+    const channel = this.channels.get(messageId);
+    if (!channel?.parts || !channel.times || channel.isFinished) throw new Error(`No open generation ${messageId}`);
+    return channel as Channel & { parts: string[]; times: number[] };
   }
 
   private deliver(channel: Channel, sequenced: SequencedEvent): void {

@@ -34,7 +34,7 @@ export interface CheckpointerOptions {
  *
  * SQLite checkpoints by itself inside the commit that takes the WAL past 1000 pages, on the thread
  * that commits: copying those pages and the fsync after it stalled the event loop, and every
- * stream with it, for 5–25 ms at a time on this project's machines (bench/sqlite-checkpoint.mjs).
+ * stream with it, for 5–25 ms at a time on this project's machines (bench/scenarios/sqlite-checkpoint.mjs).
  * Here the main connection's automatic checkpoint is off and a worker thread with its own
  * connection runs PASSIVE checkpoints every `intervalMs`, which never block a write.
  *
