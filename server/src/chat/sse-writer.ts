@@ -88,7 +88,7 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   res.socket?.setTimeout(0);
   options.onOpen?.();
   let isClosed = false;
-  const heartbeat = setInterval(() => res.write(SSE_HEARTBEAT), options.heartbeatMs);
+  const heartbeat = setInterval(() => writeChunk(res, SSE_HEARTBEAT), options.heartbeatMs);
   heartbeat.unref();
   const live: { subscription?: Subscription } = {};
   const close = (): void => {
@@ -107,7 +107,7 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   const flush = (): void => {
     isScheduled = false;
     if (pending.length === 0 || isClosed) return;
-    res.write(pending);
+    writeChunk(res, pending);
     pending = '';
   };
   const end = (): void => {
@@ -134,4 +134,28 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
     // write on the path to the first token instead of two.)
     res.flushHeaders();
   }
+}
+
+/** What writeChunk reads of Node's response beyond Express' types (stable since Node 0.x). */
+interface ChunkedResponse {
+  chunkedEncoding?: boolean;
+  outputData?: unknown[];
+}
+
+/**
+ * Writes a piece of the stream's body. Once the headers are on the socket and the body is
+ * HTTP/1.1 chunked, the chunk is framed here (size line, data, CRLF) and handed to the socket in
+ * one write. res.write would do the same in four socket writes on a corked socket, uncorked on
+ * the next tick into one writev: per token, at 150 streams, that machinery was a measurable part
+ * of the relay's CPU (bench scenario 1, docs/performance.md). Anything else (headers not out
+ * yet, output still queued in the response, a body that is not chunked) goes through res.write.
+ */
+export function writeChunk(res: Response, text: string): void {
+  const socket = res.socket;
+  const node = res as unknown as ChunkedResponse;
+  if (socket !== null && res.headersSent && node.chunkedEncoding === true && node.outputData?.length === 0 && socket.writable) {
+    socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
+    return;
+  }
+  res.write(text);
 }

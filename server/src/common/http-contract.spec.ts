@@ -1,3 +1,7 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { helmetSecurityHeaders, staticSecurityHeaders } from './http-pipeline.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 
 /** The HTTP contract every route shares: envelope, ids, headers, CSRF, limits, docs. */
@@ -51,6 +55,26 @@ describe('HTTP contract', () => {
     expect(res.headers['referrer-policy']).toBeDefined();
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['x-powered-by']).toBeUndefined();
+  });
+
+  it('sends exactly the headers helmet sets, worked out once at boot', async () => {
+    // The same helmet setup run per request on a bare Express app, as the reference.
+    const reference = express();
+    reference.use(helmetSecurityHeaders());
+    reference.get('/x', (_req, res) => { res.end(); });
+    const server = reference.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const expected = await fetch(`http://127.0.0.1:${port}/x`);
+      const names = [...staticSecurityHeaders()].map(([name]) => name.toLowerCase());
+      expect(names.length).toBeGreaterThanOrEqual(10);
+      const res = await t.http().get('/api/v1/health').expect(200);
+      for (const name of names) expect(res.headers[name], name).toBe(expected.headers.get(name));
+      expect(res.headers['x-powered-by']).toBeUndefined();
+    } finally {
+      server.close();
+    }
   });
 
   it('health really checks the database', async () => {

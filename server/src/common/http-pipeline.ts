@@ -4,18 +4,18 @@ import cookieParser from 'cookie-parser';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 import type { AppConfig } from '../config/app-config.js';
 import { ErrorCode } from './error-code.js';
 import { createValidationPipe } from './validation.pipe.js';
 import type { AppRequest } from './request-context.js';
 import { requestIdMiddleware } from './request-id.js';
+import { requestLogMiddleware } from './request-log.js';
 import { errorEnvelope, writeError } from './write-error.js';
 
 const QUIET_PATHS = new Set(['/api/v1/health', '/api/v1/health/live', '/api/v1/health/ready', '/metrics']);
 
 /** The security headers of every response. No inline script is allowed; no upgrade-insecure-requests (LAN over http). */
-function securityHeaders(): ReturnType<typeof helmet> {
+export function helmetSecurityHeaders(): ReturnType<typeof helmet> {
   return helmet({
     contentSecurityPolicy: {
       useDefaults: false,
@@ -40,6 +40,35 @@ function securityHeaders(): ReturnType<typeof helmet> {
   });
 }
 
+/**
+ * The headers helmet sets, worked out once at boot and then set in one middleware. Helmet runs
+ * one middleware per header (eleven here) and rebuilds the CSP string on every request; ours are
+ * all constant (no per-request nonce), so the result is the same on every response.
+ */
+export function staticSecurityHeaders(middleware: ReturnType<typeof helmet> = helmetSecurityHeaders()): Array<[string, string]> {
+  const headers = new Map<string, string>();
+  const recorder = {
+    setHeader(name: string, value: string) { headers.set(name, String(value)); return recorder; },
+    removeHeader(name: string) { headers.delete(name); },
+  };
+  let isDone = false;
+  middleware({} as Request, recorder as unknown as Response, (err?: unknown) => {
+    if (err) throw err instanceof Error ? err : new Error('helmet failed to set its headers');
+    isDone = true;
+  });
+  // Helmet's middleware is synchronous; if a future version is not, this must not pass silently.
+  if (!isDone) throw new Error('helmet did not finish synchronously');
+  return [...headers];
+}
+
+function securityHeadersMiddleware(): (req: Request, res: Response, next: NextFunction) => void {
+  const headers = staticSecurityHeaders();
+  return (_req, res, next) => {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    next();
+  };
+}
+
 /** Body-parser failures happen before Nest's filter; answer them with the same envelope. */
 function bodyErrorHandler(err: unknown, req: Request, res: Response, next: NextFunction): void {
   const e = err as { type?: string; status?: number };
@@ -61,19 +90,8 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   express_.set('trust proxy', config.trustProxy);
   express_.disable('x-powered-by');
   app.use(requestIdMiddleware);
-  app.use(pinoHttp({
-    logger,
-    genReqId: (req) => (req as unknown as AppRequest).id,
-    // Only method, path and status: never headers with tokens, never query strings or bodies.
-    serializers: {
-      req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] }),
-      res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-    },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
-    // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
-    autoLogging: { ignore: (req) => QUIET_PATHS.has(req.url ?? '') },
-  }));
-  app.use(securityHeaders());
+  app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
+  app.use(securityHeadersMiddleware());
   app.use('/api', (_req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Cache-Control', 'no-store');
     next();

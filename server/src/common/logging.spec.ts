@@ -1,4 +1,10 @@
+import { once } from 'node:events';
+import { request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import express from 'express';
+import pino from 'pino';
+import { requestLogMiddleware } from './request-log.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 
 /** What the logs may and may not contain: request ids and routes yes; tokens, cookies, message text no. */
@@ -26,5 +32,56 @@ describe('structured logs', () => {
     expect(all).not.toContain(s.token.split('.')[2]);
     expect(all).not.toContain(secretText);
     expect(all).not.toContain('query-value-0815');
+  });
+});
+
+/** The request log line itself, on a bare Express app: one line per response, however it ended. */
+describe('request log middleware', () => {
+  const lines: Array<{ level: number; msg: string; req: { id?: string; method: string; path: string }; res: { status: number }; responseTime: number; aborted?: boolean }> = [];
+  let base = '';
+  let server: ReturnType<ReturnType<typeof express>['listen']>;
+  beforeAll(async () => {
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done(); } });
+    const app = express();
+    app.use(requestLogMiddleware(pino({ base: undefined }, sink), (path) => path === '/quiet'));
+    app.get('/ok', (_req, res) => { res.send('ok'); });
+    app.get('/quiet', (_req, res) => { res.send('ok'); });
+    app.get('/boom', (_req, res) => { res.status(500).send('no'); });
+    app.get('/slow', (_req, res) => { res.write('started'); });
+    server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => { server.closeAllConnections(); server.close(); });
+  const settle = () => new Promise((r) => setTimeout(r, 50));
+
+  it('logs a finished request once, without its query string', async () => {
+    lines.length = 0;
+    await (await fetch(`${base}/ok?token=secret-in-query`)).text();
+    await settle();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 30, msg: 'request completed', req: { method: 'GET', path: '/ok' }, res: { status: 200 }, responseTime: expect.any(Number) });
+    expect(lines[0].aborted).toBeUndefined();
+    expect(JSON.stringify(lines)).not.toContain('secret-in-query');
+  });
+
+  it('logs a 5xx at error level and skips quiet paths', async () => {
+    lines.length = 0;
+    await (await fetch(`${base}/quiet`)).text();
+    await (await fetch(`${base}/boom`)).text();
+    await settle();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 50, msg: 'request failed', req: { path: '/boom' }, res: { status: 500 } });
+  });
+
+  it('logs a response the client abandoned as aborted', async () => {
+    lines.length = 0;
+    await new Promise<void>((resolve, reject) => {
+      const req = request(`${base}/slow`, (res) => { res.once('data', () => { req.destroy(); resolve(); }); });
+      req.on('error', (err) => { if (!req.destroyed) reject(err); });
+      req.end();
+    });
+    await vi.waitFor(() => expect(lines).toHaveLength(1));
+    expect(lines[0]).toMatchObject({ msg: 'request completed', req: { path: '/slow' }, res: { status: 200 }, aborted: true });
   });
 });

@@ -1,0 +1,113 @@
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import express, { type Response } from 'express';
+import { Subject } from 'rxjs';
+import type { SequencedEvent } from './chat-events.js';
+import { SSE_HEARTBEAT, TokenSse, writeChunk, writeSse } from './sse-writer.js';
+
+/** Reads a raw HTTP/1.1 response off a socket: status line, headers, and the body's chunks exactly as framed. */
+function decodeChunked(raw: Buffer): { head: string; chunks: string[]; isTerminated: boolean } {
+  const split = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, split).toString('latin1');
+  const chunks: string[] = [];
+  let at = split + 4;
+  for (;;) {
+    const eol = raw.indexOf('\r\n', at);
+    if (eol === -1) return { head, chunks, isTerminated: false };
+    const size = Number.parseInt(raw.subarray(at, eol).toString('latin1'), 16);
+    if (Number.isNaN(size)) throw new Error(`bad chunk size line at byte ${at}`);
+    if (size === 0) return { head, chunks, isTerminated: raw.subarray(eol, eol + 4).toString('latin1') === '\r\n\r\n' };
+    const data = raw.subarray(eol + 2, eol + 2 + size);
+    if (raw.subarray(eol + 2 + size, eol + 4 + size).toString('latin1') !== '\r\n') throw new Error(`chunk of ${size} bytes not followed by CRLF`);
+    chunks.push(data.toString('utf8'));
+    at = eol + 4 + size;
+  }
+}
+
+/** Sends raw request text and collects every byte until the server closes or `until` matches. */
+async function rawExchange(port: number, requestText: string, until: (raw: Buffer) => boolean): Promise<Buffer> {
+  const socket = connect(port, '127.0.0.1');
+  const parts: Buffer[] = [];
+  socket.write(requestText);
+  return new Promise((resolve, reject) => {
+    socket.on('data', (d: Buffer) => {
+      parts.push(d);
+      const raw = Buffer.concat(parts);
+      if (until(raw)) { socket.destroy(); resolve(raw); }
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(parts)));
+  });
+}
+
+describe('SSE body writing', () => {
+  let server: Server;
+  let port: number;
+  let handler: (res: Response) => void = () => undefined;
+  beforeAll(async () => {
+    const app = express();
+    app.use((_req, res) => handler(res));
+    server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => { server.closeAllConnections(); server.close(); });
+
+  const tokens = ['Grüße', ' 😀 emoji', ' "quoted" \\ back\nslash', ' plain'];
+
+  it('frames each event as one exact chunk, multi-byte text included, and ends the body properly', async () => {
+    const events = new Subject<SequencedEvent>();
+    handler = (res) => {
+      writeSse(res, events, { heartbeatMs: 60_000 });
+      // One token per tick, as they arrive from the model; then the end.
+      let i = 0;
+      const next = (): void => {
+        if (i < tokens.length) { events.next(new TokenSse(i, tokens[i], '2026-11-29T00:00:00.000Z')); i++; setImmediate(next); } else events.complete();
+      };
+      setImmediate(next);
+    };
+    const raw = await rawExchange(port, 'GET /s HTTP/1.1\r\nHost: x\r\n\r\n', (r) => r.includes('\r\n0\r\n\r\n'));
+    const { head, chunks, isTerminated } = decodeChunked(raw);
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+    expect(head.toLowerCase()).toContain('transfer-encoding: chunked');
+    expect(head.toLowerCase()).toContain('content-type: text/event-stream');
+    expect(isTerminated).toBe(true);
+    expect(chunks).toEqual(tokens.map((t, i) => new TokenSse(i, t, '2026-11-29T00:00:00.000Z').sse));
+    const events_ = chunks.map((c) => JSON.parse(c.split('\n')[1].slice(6)) as { token: string });
+    expect(events_.map((e) => e.token)).toEqual(tokens);
+  });
+
+  it('writes through res.write while the headers are not out, and on a body that is not chunked', async () => {
+    handler = (res) => {
+      res.setHeader('Content-Type', 'text/plain');
+      writeChunk(res, 'first ');
+      setImmediate(() => { writeChunk(res, 'second'); res.end(); });
+    };
+    // HTTP/1.0: no chunked encoding, the body ends with the connection.
+    const raw = await rawExchange(port, 'GET /plain HTTP/1.0\r\nHost: x\r\n\r\n', () => false);
+    const text = raw.toString('utf8');
+    expect(text.toLowerCase()).not.toContain('transfer-encoding');
+    expect(text.slice(text.indexOf('\r\n\r\n') + 4)).toBe('first second');
+  });
+
+  it('keeps pipelined responses apart: a response still queued behind another is written through res.write', async () => {
+    let n = 0;
+    handler = (res) => {
+      const mine = ++n;
+      res.setHeader('Content-Type', 'text/event-stream');
+      // The first response is slow; the second one writes while it still waits for the socket.
+      if (mine === 1) {
+        setTimeout(() => { writeChunk(res, 'one-a '); writeChunk(res, 'one-b'); res.end(); }, 50);
+      } else {
+        writeChunk(res, 'two-a ');
+        setImmediate(() => { writeChunk(res, `two-b ${SSE_HEARTBEAT}`); res.end(); });
+      }
+    };
+    const req = 'GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n';
+    const raw = await rawExchange(port, req, (r) => r.toString('latin1').split('\r\n0\r\n\r\n').length === 3);
+    const [first, second] = raw.toString('latin1').split(/(?<=\r\n0\r\n\r\n)/);
+    expect(decodeChunked(Buffer.from(first, 'latin1')).chunks.join('')).toBe('one-a one-b');
+    expect(decodeChunked(Buffer.from(second, 'latin1')).chunks.join('')).toBe(`two-a two-b ${SSE_HEARTBEAT}`);
+  });
+});
