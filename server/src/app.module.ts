@@ -9,6 +9,7 @@ import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { AuthGuard } from './common/auth.guard.js';
 import { CsrfGuard } from './common/csrf.guard.js';
 import { AppThrottlerGuard, throttlerOptions } from './common/rate-limit.js';
+import { MemoryThrottlerStorage } from './common/memory-throttler-storage.js';
 import { RedisThrottlerStorage } from './common/redis-throttler-storage.js';
 import type { AppConfig } from './config/app-config.js';
 import { ChatModule } from './chat/chat.module.js';
@@ -54,7 +55,7 @@ export class AppModule {
         // With REDIS_URL the counters are shared by every instance; otherwise they stay in memory.
         ThrottlerModule.forRootAsync({
           inject: [RedisConnection],
-          useFactory: (redis: RedisConnection) => throttlerOptions(config, redis.client ? new RedisThrottlerStorage(redis.client) : undefined),
+          useFactory: (redis: RedisConnection) => throttlerOptions(config, redis.client ? new RedisThrottlerStorage(redis.client) : new MemoryThrottlerStorage()),
         }),
         SessionsModule,
         ConversationsModule,
