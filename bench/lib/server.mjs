@@ -10,6 +10,12 @@ import { openFds, rssBytes, cpuMs } from './proc.mjs';
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 const PROBE = join(ROOT, 'bench', 'lib', 'probe.cjs');
 
+/** The node flags of `npm start` (package.json), so the benchmarks run the server as users do. */
+export const START_FLAGS = (() => {
+  const words = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.start.split(/\s+/);
+  return words.slice(1, -1).filter((w) => w.startsWith('--'));
+})();
+
 export function freePort() {
   return new Promise((res, rej) => {
     const s = createServer();
@@ -80,7 +86,7 @@ export async function startServer({ dist, env = {}, dataDir, nodeArgs = [], labe
   for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];
   const started = performance.now();
   const extra = [...(process.env.BENCH_SERVER_PRELOAD ? ['-r', process.env.BENCH_SERVER_PRELOAD] : []), ...(process.env.BENCH_SERVER_FLAGS ? process.env.BENCH_SERVER_FLAGS.split(' ') : [])];
-  const child = spawn(process.execPath, [...(withProbe ? ['--expose-gc', '-r', PROBE] : []), ...extra, ...nodeArgs, main], {
+  const child = spawn(process.execPath, [...START_FLAGS, ...(withProbe ? ['--expose-gc', '-r', PROBE] : []), ...extra, ...nodeArgs, main], {
     cwd: ROOT, env: childEnv, stdio: ['ignore', logFd, logFd, withProbe ? 'ipc' : 'ignore'],
   });
   closeSync(logFd);
