@@ -1,0 +1,76 @@
+// Compares two builds of the server under the same relay load, alternating A and B in one run
+// (A B, B A, A B, ...) so the machine's drift hits both alike: server CPU per relayed token, CPU
+// per stream, TTFT median / p99, and B's ratio to A. For "did this change make the relay cheaper",
+// where scenario 1's absolute figures move more between runs than the change itself.
+//
+//   git worktree add /tmp/parley-base <rev> && (cd /tmp/parley-base && npm ci && npm run build:server)
+//   npm run build:server && node bench/compare.mjs --a=/tmp/parley-base/dist --b=dist
+//
+// Options: --concurrency=150 --tokens=100 --tokens-per-s=50 --rounds=8 (blocks per build; each block
+// is 2 streams per worker), --a-flags="--some-v8-flag" (extra node flags for A only).
+import { closedLoop, pooled, relayTarget } from './lib/load.mjs';
+import { startServer } from './lib/server.mjs';
+import { keepAliveAgent } from './lib/sse.mjs';
+import { median, p99 } from './lib/stats.mjs';
+import { fmt } from './lib/table.mjs';
+import { startUpstream } from './lib/upstream.mjs';
+import { relayEnv, sessionsFor } from './scenarios/relay.mjs';
+
+const args = Object.fromEntries(process.argv.slice(2).map((a) => {
+  const [k, ...v] = a.replace(/^--/, '').split('=');
+  return [k, v.join('=')];
+}));
+const num = (k, d) => (args[k] !== undefined ? Number(args[k]) : d);
+const c = num('concurrency', 150);
+const tokens = num('tokens', 100);
+const intervalMs = 1000 / num('tokens-per-s', 50);
+const rounds = num('rounds', 8);
+if (!args.a || !args.b) {
+  console.error('usage: node bench/compare.mjs --a=<dist dir> --b=<dist dir> [--concurrency=150 --tokens=100 --tokens-per-s=50 --rounds=8]');
+  process.exit(2);
+}
+
+const shape = { tokens, intervalMs };
+const replyMs = tokens * intervalMs;
+const upstream = await startUpstream();
+const builds = {
+  A: await startServer({ dist: args.a, env: relayEnv(upstream), label: 'A', nodeArgs: args['a-flags'] ? args['a-flags'].split(' ') : [] }),
+  B: await startServer({ dist: args.b, env: relayEnv(upstream), label: 'B' }),
+};
+const agent = keepAliveAgent();
+try {
+  const sessions = { A: await sessionsFor(builds.A, agent, c), B: await sessionsFor(builds.B, agent, c) };
+  const acc = { A: { cpu: 0, tokens: 0, streams: 0, ttft: [], errors: 0 }, B: { cpu: 0, tokens: 0, streams: 0, ttft: [], errors: 0 } };
+  for (const name of ['A', 'B']) {
+    await closedLoop({ open: relayTarget(builds[name], agent, sessions[name], shape), concurrency: Math.min(c, 20), rounds: 2, replyMs });
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const name of r % 2 ? ['B', 'A'] : ['A', 'B']) {
+      const server = builds[name];
+      const cpu0 = server.cpuMs();
+      const got = await closedLoop({ open: relayTarget(server, agent, sessions[name], shape), concurrency: c, rounds: 2, replyMs });
+      const cpu = server.cpuMs() - cpu0;
+      const p = pooled(got);
+      Object.assign(acc[name], { cpu: acc[name].cpu + cpu, tokens: acc[name].tokens + got.allTokens, streams: acc[name].streams + got.length, errors: acc[name].errors + p.errors });
+      acc[name].ttft.push(...p.ttft);
+      console.log(`[block ${r + 1}/${rounds}] ${name}: ${fmt((1000 * cpu) / got.allTokens)} µs CPU per token, TTFT ${fmt(median(p.ttft))} / ${fmt(p99(p.ttft))} ms`);
+    }
+  }
+  const figure = (x) => ({
+    perToken: (1000 * x.cpu) / x.tokens, perStream: x.cpu / x.streams, ttft: [median(x.ttft), p99(x.ttft)], errors: x.errors,
+  });
+  const A = figure(acc.A);
+  const B = figure(acc.B);
+  console.log(`\n${c} streams, ${tokens} tokens at ${fmt(1000 / intervalMs)}/s, ${rounds} blocks each`);
+  console.log('| Measure | A | B | B / A |\n|---|---|---|---|');
+  console.log(`| Server CPU per relayed token (µs) | ${fmt(A.perToken)} | ${fmt(B.perToken)} | ${fmt(B.perToken / A.perToken)}× |`);
+  console.log(`| Server CPU per stream (ms) | ${fmt(A.perStream)} | ${fmt(B.perStream)} | ${fmt(B.perStream / A.perStream)}× |`);
+  console.log(`| TTFT median (ms) | ${fmt(A.ttft[0])} | ${fmt(B.ttft[0])} | ${fmt(B.ttft[0] / A.ttft[0])}× |`);
+  console.log(`| TTFT p99 (ms) | ${fmt(A.ttft[1])} | ${fmt(B.ttft[1])} | ${fmt(B.ttft[1] / A.ttft[1])}× |`);
+  console.log(`| Errors | ${A.errors} | ${B.errors} | |`);
+} finally {
+  agent.destroy();
+  await builds.A.stop();
+  await builds.B.stop();
+  await upstream.stop();
+}
