@@ -90,6 +90,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   express_.set('trust proxy', config.trustProxy);
   express_.disable('x-powered-by');
   app.use(requestIdMiddleware);
+  // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
   app.use(securityHeadersMiddleware());
   app.use('/api', (_req: Request, res: Response, next: NextFunction) => {
