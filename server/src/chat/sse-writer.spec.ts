@@ -78,6 +78,16 @@ describe('SSE body writing', () => {
     expect(events_.map((e) => e.token)).toEqual(tokens);
   });
 
+  it('skips an empty piece: it would otherwise be the terminator of the chunked body', async () => {
+    handler = (res) => {
+      res.setHeader('Content-Type', 'text/event-stream');
+      writeChunk(res, 'a');
+      setImmediate(() => { writeChunk(res, ''); writeChunk(res, 'b'); res.end(); });
+    };
+    const raw = await rawExchange(port, 'GET /e HTTP/1.1\r\nHost: x\r\n\r\n', (r) => r.includes('\r\n0\r\n\r\n'));
+    expect(decodeChunked(raw)).toMatchObject({ chunks: ['a', 'b'], isTerminated: true });
+  });
+
   it('writes through res.write while the headers are not out, and on a body that is not chunked', async () => {
     handler = (res) => {
       res.setHeader('Content-Type', 'text/plain');

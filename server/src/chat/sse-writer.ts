@@ -151,6 +151,8 @@ interface ChunkedResponse {
  * yet, output still queued in the response, a body that is not chunked) goes through res.write.
  */
 export function writeChunk(res: Response, text: string): void {
+  // An empty chunk would be the body's terminator ("0\r\n\r\n"); res.write skips it, so do we.
+  if (text.length === 0) return;
   const socket = res.socket;
   const node = res as unknown as ChunkedResponse;
   if (socket !== null && res.headersSent && node.chunkedEncoding === true && node.outputData?.length === 0 && socket.writable) {
