@@ -88,6 +88,20 @@ describe('SSE body writing', () => {
     expect(decodeChunked(raw)).toMatchObject({ chunks: ['a', 'b'], isTerminated: true });
   });
 
+  it('leaves the writing to res.write when a middleware wrapped it', async () => {
+    const seen: string[] = [];
+    handler = (res) => {
+      const write = res.write.bind(res) as (chunk: string) => boolean;
+      res.write = ((chunk: string) => { seen.push(chunk); return write(chunk.toUpperCase()); }) as typeof res.write;
+      res.setHeader('Content-Type', 'text/event-stream');
+      writeChunk(res, 'one ');
+      setImmediate(() => { writeChunk(res, 'two'); res.end(); });
+    };
+    const raw = await rawExchange(port, 'GET /w HTTP/1.1\r\nHost: x\r\n\r\n', (r) => r.includes('\r\n0\r\n\r\n'));
+    expect(seen).toEqual(['one ', 'two']);
+    expect(decodeChunked(raw).chunks.join('')).toBe('ONE TWO');
+  });
+
   it('writes through res.write while the headers are not out, and on a body that is not chunked', async () => {
     handler = (res) => {
       res.setHeader('Content-Type', 'text/plain');

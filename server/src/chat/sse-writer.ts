@@ -148,14 +148,17 @@ interface ChunkedResponse {
  * one write. res.write would do the same in four socket writes on a corked socket, uncorked on
  * the next tick into one writev: per token, at 150 streams, that machinery was a measurable part
  * of the relay's CPU (bench scenario 1, docs/performance.md). Anything else (headers not out
- * yet, output still queued in the response, a body that is not chunked) goes through res.write.
+ * yet, output still queued in the response, a body that is not chunked, a res.write wrapped by
+ * a middleware) goes through res.write.
  */
 export function writeChunk(res: Response, text: string): void {
   // An empty chunk would be the body's terminator ("0\r\n\r\n"); res.write skips it, so do we.
   if (text.length === 0) return;
   const socket = res.socket;
   const node = res as unknown as ChunkedResponse;
-  if (socket !== null && res.headersSent && node.chunkedEncoding === true && node.outputData?.length === 0 && socket.writable) {
+  // A middleware that wraps res.write (compression, say) must see every piece: then no shortcut.
+  const isPlain = !Object.hasOwn(res, 'write');
+  if (isPlain && socket !== null && res.headersSent && node.chunkedEncoding === true && node.outputData?.length === 0 && socket.writable) {
     socket.write(`${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`);
     return;
   }
