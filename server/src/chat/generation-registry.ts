@@ -3,6 +3,11 @@ import { Observable, type Subscriber } from 'rxjs';
 import { type ChatEvent, isFinal, type SequencedEvent, type TokenEvent } from './chat-events.js';
 import { isoAt, SerializedEvent, TokenSse } from './sse-writer.js';
 
+/** The token event publishToken(…, token, atMs) stands for. */
+export function tokenEventAt(token: string, atMs: number): TokenEvent {
+  return { type: 'token', token, finished: false, timestamp: isoAt(atMs) };
+}
+
 /**
  * Where running generations publish their events and where HTTP streams attach.
  *
@@ -26,7 +31,7 @@ export abstract class GenerationRegistry {
   abstract publish(messageId: string, event: ChatEvent): SequencedEvent;
   /** A token event with the time `atMs` (ms since the epoch) as its timestamp. */
   publishToken(messageId: string, token: string, atMs: number): SequencedEvent {
-    return this.publish(messageId, { type: 'token', token, finished: false, timestamp: isoAt(atMs) });
+    return this.publish(messageId, tokenEventAt(token, atMs));
   }
   abstract follow(messageId: string, afterId: number): Observable<SequencedEvent> | undefined;
   abstract activeIn(conversationId: string): string | undefined;

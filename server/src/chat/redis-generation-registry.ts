@@ -5,8 +5,7 @@ import { ErrorCode } from '../common/error-code.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
 import { type ChatEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { fallbackTextFor } from './fallback-texts.js';
-import { InMemoryGenerationRegistry } from './generation-registry.js';
-import { isoAt } from './sse-writer.js';
+import { InMemoryGenerationRegistry, tokenEventAt } from './generation-registry.js';
 
 /** Keys of a running generation live this long without renewal (renewed every lease/3). */
 const LIVE_TTL_MS = 3_600_000;
@@ -130,7 +129,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
 
   /** Tokens go the general way here: each is mirrored to Redis like any other event. */
   override publishToken(messageId: string, token: string, atMs: number): SequencedEvent {
-    return this.publish(messageId, { type: 'token', token, finished: false, timestamp: isoAt(atMs) });
+    return this.publish(messageId, tokenEventAt(token, atMs));
   }
 
   override publish(messageId: string, event: ChatEvent): SequencedEvent {

@@ -1,6 +1,5 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
-
-type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+import { throttlerRecord as record, type ThrottlerStorageRecord } from './rate-limit.js';
 
 interface Counter {
   hits: number;
@@ -71,13 +70,4 @@ export class MemoryThrottlerStorage implements ThrottlerStorage {
   get size(): number {
     return this.counters.size;
   }
-}
-
-function record(totalHits: number, msToExpire: number, isBlocked: boolean, msToBlockExpire: number): ThrottlerStorageRecord {
-  return {
-    totalHits,
-    timeToExpire: Math.ceil(msToExpire / 1000),
-    isBlocked,
-    timeToBlockExpire: Math.ceil(msToBlockExpire / 1000),
-  };
 }

@@ -22,6 +22,18 @@ function byAddress(req: Record<string, unknown>): string {
   return `ip:${(req as unknown as AppRequest).ip ?? 'unknown'}`;
 }
 
+export type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
+
+/** A storage's answer, its times in whole seconds as the throttler guard expects them. */
+export function throttlerRecord(totalHits: number, msToExpire: number, isBlocked: boolean, msToBlockExpire: number): ThrottlerStorageRecord {
+  return {
+    totalHits,
+    timeToExpire: Math.ceil(msToExpire / 1000),
+    isBlocked,
+    timeToBlockExpire: Math.ceil(msToBlockExpire / 1000),
+  };
+}
+
 /** The throttlers of document 11.2 plus a looser default for every other route. */
 export function throttlerOptions(config: AppConfig, storage?: ThrottlerStorage): ThrottlerModuleOptions {
   const r = config.rateLimits;

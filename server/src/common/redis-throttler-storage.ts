@@ -2,8 +2,8 @@ import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
 import { AppException } from './app.exception.js';
 import { ErrorCode } from './error-code.js';
+import { throttlerRecord, type ThrottlerStorageRecord } from './rate-limit.js';
 
-type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
 /**
  * One atomic step per request. A fixed window per key and throttler: the first hit starts
@@ -51,11 +51,6 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
       throw new AppException(ErrorCode.ServiceUnavailable, 'Rate limiting is temporarily unavailable; please retry shortly.', { dependency: 'redis' }, { 'Retry-After': '5' });
     }
     const [totalHits, msToExpire, blocked, msToBlockExpire] = (reply as number[]).map(Number) as [number, number, number, number];
-    return {
-      totalHits,
-      timeToExpire: Math.ceil(msToExpire / 1000),
-      isBlocked: blocked === 1,
-      timeToBlockExpire: Math.ceil(msToBlockExpire / 1000),
-    };
+    return throttlerRecord(totalHits, msToExpire, blocked === 1, msToBlockExpire);
   }
 }
