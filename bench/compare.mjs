@@ -7,7 +7,9 @@
 //   npm run build:server && node bench/compare.mjs --a=/tmp/parley-base/dist --b=dist
 //
 // Options: --concurrency=150 --tokens=100 --tokens-per-s=50 --rounds=8 (blocks per build; each block
-// is 2 streams per worker), --a-flags="--some-v8-flag" (extra node flags for A only).
+// is 2 streams per worker), --a-flags="--some-v8-flag" (extra node flags for A only),
+// --a-env="NAME=value NAME2=value" and --b-env=… (extra environment for one side, e.g. the same
+// build with and without a setting: --a=dist --b=dist --a-env=UPSTREAM_WORKER=false).
 import { closedLoop, pooled, relayTarget } from './lib/load.mjs';
 import { startServer } from './lib/server.mjs';
 import { keepAliveAgent } from './lib/sse.mjs';
@@ -30,12 +32,17 @@ if (!args.a || !args.b) {
   process.exit(2);
 }
 
+/** "NAME=value NAME2=value" as an object. */
+function envArg(text) {
+  return Object.fromEntries((text ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
+
 const shape = { tokens, intervalMs };
 const replyMs = tokens * intervalMs;
 const upstream = await startUpstream();
 const builds = {
-  A: await startServer({ dist: args.a, env: relayEnv(upstream), label: 'A', nodeArgs: args['a-flags'] ? args['a-flags'].split(' ') : [] }),
-  B: await startServer({ dist: args.b, env: relayEnv(upstream), label: 'B' }),
+  A: await startServer({ dist: args.a, env: { ...relayEnv(upstream), ...envArg(args['a-env']) }, label: 'A', nodeArgs: args['a-flags'] ? args['a-flags'].split(' ') : [] }),
+  B: await startServer({ dist: args.b, env: { ...relayEnv(upstream), ...envArg(args['b-env']) }, label: 'B' }),
 };
 const agent = keepAliveAgent();
 try {

@@ -5,8 +5,23 @@
 'use strict';
 const { monitorEventLoopDelay } = require('node:perf_hooks');
 const { writeFileSync } = require('node:fs');
+const { isMainThread, threadId } = require('node:worker_threads');
 
-if (typeof process.send === 'function') {
+// The server's worker threads (upstream reader, SQLite checkpointer) load this preload too: each
+// answers the main thread's probe with its own heap, after a full GC when asked, so that memory
+// figures cover every isolate of the process and not the main one only.
+const HEAP_CHANNEL = 'parley-bench-probe-heap';
+
+if (!isMainThread) {
+  const channel = new BroadcastChannel(HEAP_CHANNEL);
+  channel.unref();
+  channel.onmessage = ({ data }) => {
+    if (data?.op !== 'heap') return;
+    if (data.gc && typeof global.gc === 'function') global.gc();
+    const m = process.memoryUsage();
+    channel.postMessage({ op: 'heapReply', id: data.id, threadId, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers });
+  };
+} else if (typeof process.send === 'function') {
   process.channel?.unref(); // never keep the server alive on our account
   const loop = monitorEventLoopDelay({ resolution: 5 });
   loop.enable();
@@ -18,8 +33,27 @@ if (typeof process.send === 'function') {
     session.post(method, params, (err, res) => (err ? reject(err) : resolve(res)));
   });
 
+  /** The worker threads' heaps (summed), each after a full GC when `gc`. */
+  const workerHeaps = async (gc) => {
+    const channel = new BroadcastChannel(HEAP_CHANNEL);
+    const id = `${process.pid}-${Date.now()}-${Math.random()}`;
+    const sum = { count: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+    channel.onmessage = ({ data }) => {
+      if (data?.op !== 'heapReply' || data.id !== id) return;
+      sum.count++;
+      sum.heapUsed += data.heapUsed;
+      sum.external += data.external;
+      sum.arrayBuffers += data.arrayBuffers;
+    };
+    channel.postMessage({ op: 'heap', id, gc });
+    await new Promise((r) => setTimeout(r, 200));
+    channel.close();
+    return sum;
+  };
+
   const handlers = {
     async stats(msg) {
+      const workers = await workerHeaps(Boolean(msg.gc));
       if (msg.gc && typeof global.gc === 'function') {
         global.gc();
         await new Promise((r) => setTimeout(r, 50));
@@ -32,6 +66,7 @@ if (typeof process.send === 'function') {
       const ns = (v) => v / 1e6;
       const out = {
         memory: process.memoryUsage(),
+        workers,
         resources,
         processListeners: listeners,
         warnings: { ...warnings },

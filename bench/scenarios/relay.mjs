@@ -187,8 +187,9 @@ async function memoryHeldPerStream({ server, agent, sessions, focus, intervalMs 
   const shape = { tokens: Math.ceil(4000 / intervalMs), intervalMs };
   const replyMs = shape.tokens * intervalMs;
   const measure = async () => {
-    const { memory } = await server.probe('stats', { gc: true });
-    return { rss: memory.rss, heap: memory.heapUsed + memory.external + memory.arrayBuffers };
+    const { memory, workers } = await server.probe('stats', { gc: true });
+    // Every isolate: the main thread's and the worker threads' (the upstream reader holds part of each stream).
+    return { rss: memory.rss, heap: memory.heapUsed + memory.external + memory.arrayBuffers + workers.heapUsed + workers.external + workers.arrayBuffers };
   };
   // A first round at the same concurrency, so pools, JIT code and V8's young generation have
   // their working size before the idle baseline (they do not shrink back after it).

@@ -11,13 +11,15 @@ import { RedisConnection } from '../redis/redis-connection.js';
 import { CHAT_PROVIDER, type ChatProvider } from './providers/chat-provider.js';
 import { OfflineChatProvider } from './providers/offline-chat.provider.js';
 import { OpenAiChatProvider } from './providers/openai-chat.provider.js';
+import { ThreadedChatProvider } from './providers/threaded-chat.provider.js';
 
 const providerFactory: Provider = {
   provide: CHAT_PROVIDER,
   inject: [APP_CONFIG],
   useFactory: (config: AppConfig): ChatProvider => {
     switch (config.llm.provider) {
-      case 'openai': return new OpenAiChatProvider(config.llm);
+      // Streams are read on a worker thread unless UPSTREAM_WORKER=false.
+      case 'openai': return config.llm.upstreamWorker ? new ThreadedChatProvider(config.llm) : new OpenAiChatProvider(config.llm);
       case 'offline': return new OfflineChatProvider(config.llm.offlineTokenDelayMs);
     }
   },

@@ -61,6 +61,8 @@ export interface AppConfig {
     upstreamTimeoutMs: number;
     upstreamIdleTimeoutMs: number;
     upstreamMaxRetries: number;
+    /** Upstream streams are read on a worker thread (ThreadedChatProvider) rather than the main one. */
+    upstreamWorker: boolean;
     offlineTokenDelayMs: number;
     modelTitles: boolean;
   };
@@ -135,6 +137,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) UPSTREAM_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) UPSTREAM_IDLE_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(10) UPSTREAM_MAX_RETRIES?: number;
+  @IsOptional() @Transform(toBool) @IsBoolean() UPSTREAM_WORKER?: boolean;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) OFFLINE_TOKEN_DELAY_MS?: number;
   @IsOptional() @Transform(toBool) @IsBoolean() MODEL_TITLES?: boolean;
 
@@ -252,6 +255,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS ?? 30_000,
       upstreamIdleTimeoutMs: env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000,
       upstreamMaxRetries: env.UPSTREAM_MAX_RETRIES ?? 2,
+      upstreamWorker: env.UPSTREAM_WORKER ?? true,
       offlineTokenDelayMs: env.OFFLINE_TOKEN_DELAY_MS ?? 25,
       modelTitles: env.MODEL_TITLES ?? false,
     },

@@ -50,5 +50,4 @@ export interface ChatProvider {
    * it aborted).
    */
   stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void>;
-  countTokens(text: string): number;
 }

@@ -44,10 +44,6 @@ export class OfflineChatProvider implements ChatProvider {
 
   constructor(private readonly tokenDelayMs: number) {}
 
-  countTokens(text: string): number {
-    return countTokens(text);
-  }
-
   async stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
     const reply = offlineReply(request);
     // Word-sized pieces (with their trailing space), like a model's tokens.

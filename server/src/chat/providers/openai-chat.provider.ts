@@ -3,7 +3,6 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { AppConfig } from '../../config/app-config.js';
 import { SseParser } from '../sse-parser.js';
-import { countTokens } from '../token-count.js';
 import {
   type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk,
 } from './chat-provider.js';
@@ -78,10 +77,6 @@ export class OpenAiChatProvider implements ChatProvider {
   /** Closes the idle upstream connections (Nest calls it at application shutdown). */
   onApplicationShutdown(): void {
     this.transport.close();
-  }
-
-  countTokens(text: string): number {
-    return countTokens(text);
   }
 
   async stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {

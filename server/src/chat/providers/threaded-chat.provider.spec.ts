@@ -1,0 +1,121 @@
+import type { Worker } from 'node:worker_threads';
+import type { AppConfig } from '../../config/app-config.js';
+import { FakeOpenAiServer } from '../../testing/fake-openai-server.js';
+import { type CompletionRequest, ProviderError, type ProviderChunk } from './chat-provider.js';
+import { ThreadedChatProvider } from './threaded-chat.provider.js';
+
+// The provider with its upstream half on a worker thread, against a real loopback server
+// speaking the OpenAI wire format (the SDK runs in the worker): the same contract as in process.
+describe('ThreadedChatProvider', () => {
+  const fake = new FakeOpenAiServer();
+  let baseUrl: string;
+  let p: ThreadedChatProvider;
+  beforeAll(async () => { baseUrl = await fake.start(); });
+  afterAll(async () => { await fake.stop(); });
+  beforeEach(() => {
+    fake.reset();
+    fake.defaultReply = {};
+    const llm = {
+      provider: 'openai', model: 'fake-model', apiKey: 'sk-test', baseUrl, contextTokens: 8000, maxOutputTokens: 256,
+      upstreamTimeoutMs: 2000, upstreamIdleTimeoutMs: 2000, upstreamMaxRetries: 0, upstreamWorker: true, offlineTokenDelayMs: 0, modelTitles: false,
+    } as unknown as AppConfig['llm'];
+    p = new ThreadedChatProvider(llm);
+    p.onApplicationBootstrap();
+  });
+  afterEach(async () => { await p.onApplicationShutdown(); });
+
+  const request = (text: string): CompletionRequest => ({ messages: [{ role: 'user', content: text }], maxOutputTokens: 64, fileNames: [] });
+  const tokensOf = (chunks: ProviderChunk[]): string => chunks.map((c) => (c.type === 'token' ? c.text : '')).join('');
+  const workerOf = (provider: ThreadedChatProvider): Worker => (provider as unknown as { worker: Worker }).worker;
+
+  it('hands on every chunk in order, then resolves', async () => {
+    fake.defaultReply = { tokens: ['Hel', 'lo', ' wörld ✓'], finishReason: 'length' };
+    const chunks: ProviderChunk[] = [];
+    await p.stream(request('hi'), new AbortController().signal, (c) => chunks.push(c));
+    expect(tokensOf(chunks)).toBe('Hello wörld ✓');
+    expect(chunks.slice(3)).toEqual([{ type: 'finish', reason: 'length' }, { type: 'usage', promptTokens: expect.any(Number), completionTokens: 3 }]);
+    expect(fake.requests[0].headers.authorization).toBe('Bearer sk-test');
+  });
+
+  it('keeps concurrent completions apart', async () => {
+    fake.on('first', { tokens: ['a1', 'a2', 'a3'], tokenDelayMs: 5 }).on('second', { tokens: ['b1', 'b2'], tokenDelayMs: 7 });
+    const a: ProviderChunk[] = [];
+    const b: ProviderChunk[] = [];
+    await Promise.all([
+      p.stream(request('first'), new AbortController().signal, (c) => a.push(c)),
+      p.stream(request('second'), new AbortController().signal, (c) => b.push(c)),
+    ]);
+    expect(tokensOf(a)).toBe('a1a2a3');
+    expect(tokensOf(b)).toBe('b1b2');
+  });
+
+  it('rejects with the upstream HTTP error as a ProviderError', async () => {
+    fake.defaultReply = { status: 401 };
+    const err = await p.stream(request('hi'), new AbortController().signal, () => undefined).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toMatchObject({ kind: 'http', httpStatus: 401, messageStatus: 'failed' });
+  });
+
+  it('rejects a reply cut mid-answer as interrupted', async () => {
+    fake.defaultReply = { tokens: ['a', 'b', 'c', 'd'], dropAfter: 2 };
+    const chunks: ProviderChunk[] = [];
+    const err = await p.stream(request('hi'), new AbortController().signal, (c) => chunks.push(c)).catch((e: unknown) => e);
+    expect(tokensOf(chunks)).toBe('ab');
+    expect(err).toMatchObject({ kind: 'cut', messageStatus: 'interrupted' });
+  });
+
+  it('stops at once when aborted: nothing more is handed on and the upstream connection is dropped', async () => {
+    fake.defaultReply = { tokens: ['a', 'b', 'c'], stallAfter: 1 };
+    const abort = new AbortController();
+    const chunks: ProviderChunk[] = [];
+    const done = p.stream(request('hi'), abort.signal, (c) => {
+      chunks.push(c);
+      if (c.type === 'token') abort.abort();
+    });
+    await expect(done).rejects.toBeInstanceOf(ProviderError);
+    expect(tokensOf(chunks)).toBe('a');
+    // The stalled connection was destroyed, not pooled: the next completion opens a new one.
+    const before = fake.connections;
+    fake.defaultReply = { tokens: ['x'] };
+    await p.stream(request('again'), new AbortController().signal, () => undefined);
+    expect(fake.connections).toBe(before + 1);
+  });
+
+  it('rejects with the error a chunk handler throws, and hands on nothing after it', async () => {
+    fake.defaultReply = { tokens: ['a', 'b', 'c'] };
+    const boom = new Error('handler failed');
+    const chunks: ProviderChunk[] = [];
+    const done = p.stream(request('hi'), new AbortController().signal, (c) => {
+      chunks.push(c);
+      throw boom;
+    });
+    await expect(done).rejects.toBe(boom);
+    expect(chunks).toHaveLength(1);
+  });
+
+  it('ends running completions as cut when the worker dies, and starts a new worker for the next', async () => {
+    fake.on('started', { tokens: ['a', 'b'], stallAfter: 1 }).on('waiting', { hangBeforeHeaders: true });
+    let sawToken!: () => void;
+    const tokenSeen = new Promise<void>((resolve) => { sawToken = resolve; });
+    const started = p.stream(request('started'), new AbortController().signal, (c) => { if (c.type === 'token') sawToken(); });
+    await tokenSeen;
+    const waiting = p.stream(request('waiting'), new AbortController().signal, () => undefined);
+    const first = workerOf(p);
+    await first.terminate();
+    await expect(started).rejects.toMatchObject({ kind: 'cut', messageStatus: 'interrupted' });
+    await expect(waiting).rejects.toMatchObject({ kind: 'connection', messageStatus: 'failed' });
+
+    fake.defaultReply = { tokens: ['ok'] };
+    const chunks: ProviderChunk[] = [];
+    await p.stream(request('next'), new AbortController().signal, (c) => chunks.push(c));
+    expect(tokensOf(chunks)).toBe('ok');
+    expect(workerOf(p)).not.toBe(first);
+  });
+
+  it('closes its worker at shutdown', async () => {
+    const worker = workerOf(p);
+    const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
+    await p.onApplicationShutdown();
+    expect(await exited).toBe(0);
+  });
+});

@@ -1,0 +1,34 @@
+import type { CompletionRequest, ProviderFailureKind } from './chat-provider.js';
+
+/** What the main thread asks of the upstream worker. */
+export type ToUpstreamWorker =
+  | { op: 'stream'; id: number; request: CompletionRequest }
+  | { op: 'abort'; id: number }
+  | { op: 'close' };
+
+/**
+ * What the worker reports, batched: one flat array per turn of its event loop, ENTRY_SIZE slots
+ * per entry ([stream id, code, a, b, c]), so one message carries every chunk read in that turn
+ * and the structured clone copies primitives only.
+ */
+export type FromUpstreamWorker = (number | string | null)[];
+
+export const ENTRY_SIZE = 5;
+
+export const Report = {
+  /** a: the token's text. */
+  Token: 0,
+  /** a: the finish reason. */
+  Finish: 1,
+  /** a: prompt tokens, b: completion tokens. */
+  Usage: 2,
+  /** The completion ended with [DONE]. */
+  Done: 3,
+  /** a: the ProviderFailureKind, b: the message, c: the HTTP status or null. */
+  Failed: 4,
+  /** The worker's provider threw something that is not a ProviderError; b: its message. */
+  Crashed: 5,
+} as const;
+export type Report = (typeof Report)[keyof typeof Report];
+
+export type FailureKind = ProviderFailureKind;
