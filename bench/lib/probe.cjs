@@ -19,7 +19,8 @@ if (!isMainThread) {
     if (data?.op !== 'heap') return;
     if (data.gc && typeof global.gc === 'function') global.gc();
     const m = process.memoryUsage();
-    channel.postMessage({ op: 'heapReply', id: data.id, threadId, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers });
+    const spaces = Object.fromEntries(require('node:v8').getHeapSpaceStatistics().map((sp) => [sp.space_name, sp.space_size]));
+    channel.postMessage({ op: 'heapReply', id: data.id, threadId, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, spaces });
   };
 } else if (typeof process.send === 'function') {
   process.channel?.unref(); // never keep the server alive on our account
@@ -37,11 +38,13 @@ if (!isMainThread) {
   const workerHeaps = async (gc) => {
     const channel = new BroadcastChannel(HEAP_CHANNEL);
     const id = `${process.pid}-${Date.now()}-${Math.random()}`;
-    const sum = { count: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
+    const sum = { count: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0, threads: [] };
     channel.onmessage = ({ data }) => {
       if (data?.op !== 'heapReply' || data.id !== id) return;
       sum.count++;
       sum.heapUsed += data.heapUsed;
+      sum.heapTotal += data.heapTotal;
+      sum.threads.push({ threadId: data.threadId, heapUsed: data.heapUsed, heapTotal: data.heapTotal, spaces: data.spaces });
       sum.external += data.external;
       sum.arrayBuffers += data.arrayBuffers;
     };
@@ -66,6 +69,7 @@ if (!isMainThread) {
       const ns = (v) => v / 1e6;
       const out = {
         memory: process.memoryUsage(),
+        newSpace: require('node:v8').getHeapSpaceStatistics().find((sp) => sp.space_name === 'new_space')?.space_size ?? 0,
         workers,
         resources,
         processListeners: listeners,
