@@ -1,4 +1,4 @@
-import type { CompletionRequest, ProviderFailureKind } from './chat-provider.js';
+import type { CompletionRequest } from './chat-provider.js';
 
 /** What the main thread asks of the upstream worker. */
 export type ToUpstreamWorker =
@@ -30,5 +30,3 @@ export const Report = {
   Crashed: 5,
 } as const;
 export type Report = (typeof Report)[keyof typeof Report];
-
-export type FailureKind = ProviderFailureKind;

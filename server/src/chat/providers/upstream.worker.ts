@@ -3,7 +3,7 @@
 // Started by ThreadedChatProvider; never imported by the main thread.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { AppConfig } from '../../config/app-config.js';
-import { ProviderError, type ProviderChunk } from './chat-provider.js';
+import { type CompletionRequest, ProviderError, type ProviderChunk } from './chat-provider.js';
 import { OpenAiChatProvider } from './openai-chat.provider.js';
 import { type FromUpstreamWorker, Report, type ToUpstreamWorker } from './upstream-protocol.js';
 
@@ -40,7 +40,7 @@ const onChunk = (id: number) => (chunk: ProviderChunk): void => {
   }
 };
 
-function start(id: number, request: Extract<ToUpstreamWorker, { op: 'stream' }>['request']): void {
+function start(id: number, request: CompletionRequest): void {
   const abort = new AbortController();
   running.set(id, abort);
   provider.stream(request, abort.signal, onChunk(id)).then(
