@@ -117,5 +117,8 @@ describe('ThreadedChatProvider', () => {
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
     await p.onApplicationShutdown();
     expect(await exited).toBe(0);
+    // Nothing starts a new worker once shut down.
+    await expect(p.stream(request('late'), new AbortController().signal, () => undefined)).rejects.toMatchObject({ kind: 'connection' });
+    expect(workerOf(p)).toBeUndefined();
   });
 });

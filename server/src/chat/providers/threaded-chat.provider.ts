@@ -43,6 +43,8 @@ export class ThreadedChatProvider implements ChatProvider {
   private nextId = 1;
   private readonly streams = new Map<number, Pending>();
   private closing?: Promise<void>;
+  /** Set at shutdown: no new worker is started after it. */
+  private isClosed = false;
 
   constructor(private readonly llm: AppConfig['llm']) {
     this.model = llm.model;
@@ -55,6 +57,7 @@ export class ThreadedChatProvider implements ChatProvider {
 
   /** Closes the worker's connections and ends it (Nest calls it after running replies drained). */
   onApplicationShutdown(): Promise<void> {
+    this.isClosed = true;
     const worker = this.worker;
     if (!worker) return this.closing ?? Promise.resolve();
     this.worker = undefined;
@@ -69,6 +72,7 @@ export class ThreadedChatProvider implements ChatProvider {
 
   stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
     if (signal.aborted) return Promise.reject(new ProviderError('connection', 'aborted'));
+    if (this.isClosed) return Promise.reject(new ProviderError('connection', 'shutting down'));
     const worker = this.ensureWorker();
     const id = this.nextId++;
     return new Promise<void>((resolve, reject) => {
