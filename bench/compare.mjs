@@ -41,10 +41,16 @@ function envArg(text) {
 const shape = { tokens, intervalMs };
 const replyMs = tokens * intervalMs;
 const upstream = await startUpstream();
-const builds = {
-  A: await startServer({ dist: args.a, env: { ...relayEnv(upstream), ...envArg(args['a-env']) }, label: 'A', nodeArgs: args['a-flags'] ? args['a-flags'].split(' ') : [] }),
-  B: await startServer({ dist: args.b, env: { ...relayEnv(upstream), ...envArg(args['b-env']) }, label: 'B' }),
-};
+const builds = {};
+try {
+  builds.A = await startServer({ dist: args.a, env: { ...relayEnv(upstream), ...envArg(args['a-env']) }, label: 'A', nodeArgs: args['a-flags'] ? args['a-flags'].split(' ') : [] });
+  builds.B = await startServer({ dist: args.b, env: { ...relayEnv(upstream), ...envArg(args['b-env']) }, label: 'B' });
+} catch (err) {
+  // One did not start: the others must not outlive this run.
+  await builds.A?.stop();
+  await upstream.stop();
+  throw err;
+}
 const agent = keepAliveAgent();
 try {
   const sessions = { A: await sessionsFor(builds.A, agent, c), B: await sessionsFor(builds.B, agent, c) };
