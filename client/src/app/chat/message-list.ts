@@ -56,6 +56,8 @@ export class MessageList {
   private readonly thread = viewChild.required<ElementRef<HTMLElement>>('thread');
   /** Scroll geometry recorded before older messages were requested. */
   private prependAnchor: { height: number; top: number } | null = null;
+  /** scrollTop at the last scroll event (or our last scroll), to tell the reader moving up. */
+  private lastScrollTop = 0;
   private readonly destroyRef = inject(DestroyRef);
 
   constructor() {
@@ -82,7 +84,13 @@ export class MessageList {
 
   protected onScroll(): void {
     const el = this.scroller().nativeElement;
-    this.isPinned.set(el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK);
+    const movedUp = el.scrollTop < this.lastScrollTop;
+    this.lastScrollTop = el.scrollTop;
+    // Only the reader moving up unpins. The scroll event of our own stickToBottom() can arrive
+    // after more of the answer was laid out below it (a burst of tokens in one frame): measured
+    // then, the view looks far from the bottom although nobody scrolled.
+    if (el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
+    else if (movedUp) this.isPinned.set(false);
     if (el.scrollTop < LOAD_OLDER_AT && this.hasOlder() && !this.isLoadingOlder() && !this.prependAnchor) this.requestOlder();
   }
 
@@ -98,6 +106,7 @@ export class MessageList {
       const anchor = this.prependAnchor;
       this.prependAnchor = null;
       el.scrollTop = el.scrollHeight - anchor.height + anchor.top;
+      this.lastScrollTop = el.scrollTop;
       return;
     }
     if (this.isPinned()) this.stickToBottom();
@@ -106,5 +115,6 @@ export class MessageList {
   private stickToBottom(): void {
     const el = this.scroller().nativeElement;
     el.scrollTop = el.scrollHeight;
+    this.lastScrollTop = el.scrollTop;
   }
 }

@@ -1,0 +1,69 @@
+import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import { MessageList } from './message-list';
+
+/** A scroller whose geometry the test sets (jsdom lays nothing out). */
+function fakeGeometry(el: HTMLElement, geometry: { scrollHeight: number; clientHeight: number; scrollTop: number }): void {
+  Object.defineProperty(el, 'scrollHeight', { configurable: true, get: () => geometry.scrollHeight });
+  Object.defineProperty(el, 'clientHeight', { configurable: true, get: () => geometry.clientHeight });
+  Object.defineProperty(el, 'scrollTop', {
+    configurable: true,
+    get: () => geometry.scrollTop,
+    set: (v: number) => { geometry.scrollTop = Math.max(0, Math.min(v, geometry.scrollHeight - geometry.clientHeight)); },
+  });
+}
+
+describe('MessageList', () => {
+  let fixture: ComponentFixture<MessageList>;
+  let el: HTMLElement;
+  let scroller: HTMLElement;
+  const geometry = { scrollHeight: 1000, clientHeight: 500, scrollTop: 500 };
+
+  beforeEach(async () => {
+    fixture = TestBed.createComponent(MessageList);
+    fixture.componentRef.setInput('messages', []);
+    el = fixture.nativeElement as HTMLElement;
+    await fixture.whenStable();
+    scroller = el.querySelector('.scroller') as HTMLElement;
+    Object.assign(geometry, { scrollHeight: 1000, clientHeight: 500, scrollTop: 500 });
+    fakeGeometry(scroller, geometry);
+  });
+
+  async function scrollEvent(): Promise<void> {
+    scroller.dispatchEvent(new Event('scroll'));
+    await fixture.whenStable();
+  }
+  const jumpButton = (): Element | null => el.querySelector('button[aria-label="Scroll to the latest message"]');
+
+  it('stays pinned when its own scroll event arrives after more of the answer was laid out', async () => {
+    await scrollEvent();
+    expect(jumpButton()).toBeNull();
+    // Two more lines rendered before the scroll event of the last stick-to-bottom is dispatched.
+    geometry.scrollHeight = 1200;
+    await scrollEvent();
+    expect(jumpButton()).toBeNull();
+  });
+
+  it('unpins when the reader scrolls up, and pins again at the bottom', async () => {
+    await scrollEvent();
+    geometry.scrollTop = 300;
+    await scrollEvent();
+    expect(jumpButton()).not.toBeNull();
+    // More content below does not move a reader who scrolled up.
+    geometry.scrollHeight = 1400;
+    await scrollEvent();
+    expect(jumpButton()).not.toBeNull();
+    geometry.scrollTop = 900;
+    await scrollEvent();
+    expect(jumpButton()).toBeNull();
+  });
+
+  it('jumps back to the latest message and pins', async () => {
+    await scrollEvent();
+    geometry.scrollTop = 100;
+    await scrollEvent();
+    (jumpButton() as HTMLButtonElement).click();
+    await fixture.whenStable();
+    expect(jumpButton()).toBeNull();
+    expect(geometry.scrollTop).toBe(geometry.scrollHeight - geometry.clientHeight);
+  });
+});
