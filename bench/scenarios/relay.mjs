@@ -215,6 +215,6 @@ async function memoryHeldPerStream({ server, agent, sessions, focus, intervalMs 
     streams: focus, idle, open,
     heapPerStream: (open.heap - idle.heap) / focus,
     youngGrowth: open.young - idle.young,
-    rssPerStream: (open.rss - idle.rss - Math.max(0, open.young - idle.young)) / focus,
+    rssPerStream: (open.rss - idle.rss - (open.young - idle.young)) / focus,
   };
 }
