@@ -1,10 +1,11 @@
 import swc from 'unplugin-swc';
 import { defineConfig } from 'vitest/config';
+import { SWC_JSC } from './src/testing/swc-options';
 
 // SWC emits the decorator metadata that Nest DI and TypeORM need (esbuild/Vite do not).
 export default defineConfig({
   root: __dirname,
-  plugins: [swc.vite({ module: { type: 'es6' }, jsc: { target: 'es2022', parser: { syntax: 'typescript', decorators: true }, transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false } } })],
+  plugins: [swc.vite({ module: { type: 'es6' }, jsc: SWC_JSC })],
   test: {
     globals: true,
     environment: 'node',

@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { transformSync } from '@swc/core';
+import { SWC_JSC } from './swc-options.js';
 
 const SRC = resolve(__dirname, '..');
 /** Inside the repository's node_modules, so the compiled code finds its packages ('openai'). */
@@ -24,11 +25,7 @@ export function buildWorker(entry: string): void {
     const { code } = transformSync(readFileSync(file, 'utf8'), {
       filename: file,
       module: { type: 'commonjs' },
-      jsc: {
-        target: 'es2022',
-        parser: { syntax: 'typescript', decorators: true },
-        transform: { legacyDecorator: true, decoratorMetadata: true, useDefineForClassFields: false },
-      },
+      jsc: SWC_JSC,
       sourceMaps: 'inline',
     });
     const out = join(WORKER_BUILD_DIR, relative(SRC, file).replace(/\.ts$/, '.js'));
