@@ -2,8 +2,9 @@ import { isPostgresReachable, PG_ADMIN_URL } from './postgres.js';
 import { buildTestWorkers } from './worker-build.js';
 
 /**
- * Compiles the worker threads' code for the run (worker-build.ts), and decides once whether the PostgreSQL half of the database tests runs. Locally an
- * unreachable server skips it with a visible message; with REQUIRE_POSTGRES=1 (CI) it fails.
+ * Compiles the worker threads' code for the run (worker-build.ts), and decides once whether the
+ * PostgreSQL half of the database tests runs. Locally an unreachable server skips it with a
+ * visible message; with REQUIRE_POSTGRES=1 (CI) it fails.
  */
 export default async function setup({ provide }: { provide: (key: string, value: unknown) => void }): Promise<void> {
   buildTestWorkers();
