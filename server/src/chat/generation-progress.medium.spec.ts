@@ -36,6 +36,9 @@ describe.each(dialects())('ConversationsService.saveProgress on %s', (dialect) =
     expect(await conversations.findMessage(b)).toMatchObject({ content: '', leaseExpiresAt: lease });
     expect(await conversations.findMessage(c)).toMatchObject({ content: 'first, then more' });
     const ids = (rows: { id: string }[]) => rows.map((r) => r.id);
+    // A content flush without a lease leaves the lease as it was.
+    await conversations.saveProgress(a, 'Hello again', undefined);
+    expect(await conversations.findMessage(a)).toMatchObject({ content: 'Hello again', leaseExpiresAt: lease });
     expect(ids(await conversations.findExpiredStreaming(new Date(lease.getTime() - 1000)))).not.toContain(a);
     expect(ids(await conversations.findExpiredStreaming(new Date(lease.getTime() + 1000)))).toEqual(expect.arrayContaining([a, b, c]));
   });
@@ -54,10 +57,10 @@ describe('GenerationService progress (one shared timer)', () => {
         }
       },
     };
-    const saves: { content: string | undefined; at: number }[] = [];
+    const saves: { content: string | undefined; lease: Date | undefined; at: number }[] = [];
     const finals: number[] = [];
     const conversations = {
-      saveProgress: (_id: string, content: string | undefined) => { saves.push({ content, at: Date.now() }); return Promise.resolve(); },
+      saveProgress: (_id: string, content: string | undefined, lease: Date | undefined) => { saves.push({ content, lease, at: Date.now() }); return Promise.resolve(); },
       updateMessage: () => { finals.push(Date.now()); return Promise.resolve(); },
     };
     const config = { stream: { flushIntervalMs: 30, leaseMs: 150 }, llm: { modelTitles: false } };
@@ -70,6 +73,11 @@ describe('GenerationService progress (one shared timer)', () => {
     expect(all.at(-1)!.event).toMatchObject({ type: 'done', status: 'complete' });
     const silent = saves.filter((s) => s.content === undefined);
     expect(silent.length).toBeGreaterThanOrEqual(2); // every leaseMs / 3 = 50 ms during the 150 ms of silence
+    expect(silent.every((s) => s.lease !== undefined)).toBe(true);
+    // Content flushes (every 30 ms here) carry the lease only when its renewal is due (every 50 ms).
+    const leased = saves.filter((s) => s.lease !== undefined);
+    expect(saves.some((s) => s.content !== undefined && s.lease === undefined)).toBe(true);
+    for (let i = 1; i < leased.length; i++) expect(leased[i].at - leased[i - 1].at).toBeGreaterThanOrEqual(45);
     const contents = saves.map((s) => s.content).filter((c) => c !== undefined);
     expect(contents.length).toBeGreaterThanOrEqual(2);
     expect([...contents].sort((x, y) => x.length - y.length)).toEqual(contents);

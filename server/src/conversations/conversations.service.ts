@@ -52,7 +52,7 @@ function newId(): string {
 
 interface QueuedProgress {
   content: string | undefined;
-  leaseExpiresAt: Date;
+  leaseExpiresAt: Date | undefined;
   waiters: { resolve: () => void; reject: (err: unknown) => void }[];
 }
 
@@ -128,17 +128,17 @@ export class ConversationsService {
   }
 
   /**
-   * A running reply's progress: its content so far (when given) and its lease. The hot write of
-   * streaming (every flush interval per stream), so fixed SQL, no query building.
+   * A running reply's progress: its content so far and its lease, each when given. The hot write
+   * of streaming (every flush interval per stream), so fixed SQL, no query building.
    */
-  saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date): Promise<void> {
+  saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date | undefined): Promise<void> {
     // Saves of one event-loop turn (all running replies flush on one timer) share one transaction:
     // one commit instead of one per reply.
     return new Promise((resolve, reject) => {
       const queued = this.progressQueue.get(id);
       if (queued) {
         if (content !== undefined) queued.content = content;
-        queued.leaseExpiresAt = leaseExpiresAt;
+        if (leaseExpiresAt !== undefined) queued.leaseExpiresAt = leaseExpiresAt;
         queued.waiters.push({ resolve, reject });
       } else {
         this.progressQueue.set(id, { content, leaseExpiresAt, waiters: [{ resolve, reject }] });
