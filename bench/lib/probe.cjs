@@ -29,6 +29,7 @@ if (!isMainThread) {
   const warnings = {};
   process.on('warning', (w) => { warnings[w.name] = (warnings[w.name] ?? 0) + 1; });
   let session = null;
+  let phases = null;
 
   const post = (method, params = {}) => new Promise((resolve, reject) => {
     session.post(method, params, (err, res) => (err ? reject(err) : resolve(res)));
@@ -86,6 +87,19 @@ if (!isMainThread) {
       if (typeof global.gc === 'function') global.gc();
       return { path: require('node:v8').writeHeapSnapshot(msg.path) };
     },
+    // The phases of each chat request to its first token, from the product's diagnostics channels
+    // (server/src/common/diagnostics.ts) and Node's own http.server.request.start; subscribed only
+    // between phasesStart and phasesStop, so no other measurement pays for it.
+    async phasesStart() {
+      phases?.stop();
+      phases = phaseRecorder();
+      return { ok: true };
+    },
+    async phasesStop() {
+      const result = phases?.stop() ?? {};
+      phases = null;
+      return result;
+    },
     async profileStart() {
       const inspector = require('node:inspector');
       session = new inspector.Session();
@@ -104,6 +118,38 @@ if (!isMainThread) {
       return { ok: true, path: msg.path };
     },
   };
+
+  /** Subscribes to the chat channels; stop() unsubscribes and returns each phase's samples (ms). */
+  function phaseRecorder() {
+    const dc = require('node:diagnostics_channel');
+    const now = () => performance.now();
+    const requests = new WeakMap();
+    const posted = new Map();
+    const out = { pipeline: [], service: [], toFirstToken: [], total: [], workerRoundTrip: [] };
+    const subs = {
+      'http.server.request.start': ({ request }) => { requests.set(request, { start: now() }); },
+      'parley:chat.accepted': ({ request }) => { const r = requests.get(request); if (r) r.accepted = now(); },
+      'parley:chat.started': ({ request }) => { const r = requests.get(request); if (r) r.started = now(); },
+      'parley:chat.first-token-written': ({ request }) => {
+        const r = requests.get(request);
+        if (!r || r.accepted === undefined || r.started === undefined) return;
+        const t = now();
+        out.pipeline.push(r.accepted - r.start);
+        out.service.push(r.started - r.accepted);
+        out.toFirstToken.push(t - r.started);
+        out.total.push(t - r.start);
+      },
+      'parley:upstream.posted': ({ id }) => { posted.set(id, now()); },
+      'parley:upstream.first-token': ({ id }) => {
+        const t = posted.get(id);
+        if (t === undefined) return;
+        posted.delete(id);
+        out.workerRoundTrip.push(now() - t);
+      },
+    };
+    for (const [name, fn] of Object.entries(subs)) dc.subscribe(name, fn);
+    return { stop: () => { for (const [name, fn] of Object.entries(subs)) dc.unsubscribe(name, fn); return out; } };
+  }
 
   process.on('message', (msg) => {
     if (!msg || msg.probe === undefined || !handlers[msg.op]) return;

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiCookieAuth, ApiHeader, ApiOkResponse, ApiOperation, A
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
 import { CurrentSession, RateLimitBucket } from '../common/decorators.js';
+import { chatChannels } from '../common/diagnostics.js';
 import type { AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { SequencedEvent } from './chat-events.js';
@@ -45,7 +46,7 @@ export class ChatController {
     // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
     @Res() res: Response,
   ): Promise<void> {
-    this.stream(res, await this.chat.send(caller, body, this.chat.checkIdempotencyKey(idempotencyKey)));
+    await this.streamOnceStarted(res, () => this.chat.send(caller, body, this.chat.checkIdempotencyKey(idempotencyKey)));
   }
 
   @Post('regenerate')
@@ -59,7 +60,7 @@ export class ChatController {
     // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
     @Res() res: Response,
   ): Promise<void> {
-    this.stream(res, await this.chat.regenerate(caller, body));
+    await this.streamOnceStarted(res, () => this.chat.regenerate(caller, body));
   }
 
   @Get('streams/:message_id')
@@ -90,6 +91,14 @@ export class ChatController {
   @ApiOkResponse({ type: FeedbackResultDto })
   feedback(@Body() body: FeedbackDto, @CurrentSession() caller: AuthContext): Promise<FeedbackResultDto> {
     return this.chat.feedback(caller, body);
+  }
+
+  /** Starts a generation and streams it; marks both steps on the diagnostics channels (common/diagnostics.ts). */
+  private async streamOnceStarted(res: Response, start: () => Promise<Observable<SequencedEvent>>): Promise<void> {
+    if (chatChannels.accepted.hasSubscribers) chatChannels.accepted.publish({ request: res.req });
+    const events = await start();
+    if (chatChannels.started.hasSubscribers) chatChannels.started.publish({ request: res.req });
+    this.stream(res, events);
   }
 
   private stream(res: Response, events: Observable<SequencedEvent>): void {

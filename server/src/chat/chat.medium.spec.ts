@@ -1,3 +1,5 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage } from 'node:http';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { dialects } from '../testing/dialects.js';
 import { FALLBACK_TEXTS } from './fallback-texts.js';
@@ -48,6 +50,31 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(user.position).toBe(reply.position - 1);
     const conv = await h.t.app.get(ConversationsService).findOwned(alice.id, start.conversation_id as string);
     expect(conv.title).toBe('hello there');
+  });
+
+  it('marks a chat\'s way to its first token on the diagnostics channels; a rejected request is not marked past its rejection', async () => {
+    const names = ['http.server.request.start', 'parley:chat.accepted', 'parley:chat.started', 'parley:chat.first-token-written'];
+    const seen = new Map<IncomingMessage, string[]>();
+    const handlers = names.map((name) => (message: unknown): void => {
+      const { request } = message as { request: IncomingMessage };
+      if (name === names[0] && request.url === '/api/v1/chat') seen.set(request, []);
+      seen.get(request)?.push(name.replace(/^.*[.:]/, ''));
+    });
+    names.forEach((name, i) => subscribe(name, handlers[i]));
+    try {
+      h.fake.on('marked', { tokens: ['a', 'b'] });
+      await h.send(alice.token, { message: 'marked' }).all();
+      const auth = `Bearer ${alice.token}`;
+      await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({}).expect(400); // the validation pipe
+      await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: '   ' }).expect(400); // the service
+    } finally {
+      names.forEach((name, i) => unsubscribe(name, handlers[i]));
+    }
+    expect([...seen.values()]).toEqual([
+      ['start', 'accepted', 'started', 'first-token-written'],
+      ['start'],
+      ['start', 'accepted'],
+    ]);
   });
 
   it('sends the operator key upstream and never the caller\'s cookie or token', async () => {

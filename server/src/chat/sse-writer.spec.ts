@@ -1,10 +1,11 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import express, { type Response } from 'express';
 import { Subject } from 'rxjs';
 import type { SequencedEvent } from './chat-events.js';
-import { SSE_HEARTBEAT, TokenSse, writeChunk, writeSse } from './sse-writer.js';
+import { SerializedEvent, SSE_HEARTBEAT, TokenSse, writeChunk, writeSse } from './sse-writer.js';
 
 /** Reads a raw HTTP/1.1 response off a socket: status line, headers, and the body's chunks exactly as framed. */
 function decodeChunked(raw: Buffer): { head: string; chunks: string[]; isTerminated: boolean } {
@@ -76,6 +77,37 @@ describe('SSE body writing', () => {
     expect(chunks).toEqual(tokens.map((t, i) => new TokenSse(i, t, '2026-11-29T00:00:00.000Z').sse));
     const events_ = chunks.map((c) => JSON.parse(c.split('\n')[1].slice(6)) as { token: string });
     expect(events_.map((e) => e.token)).toEqual(tokens);
+  });
+
+  it('marks the first token on its way to the client on the diagnostics channel, once per response', async () => {
+    const marks: { request: IncomingMessage; written: number }[] = [];
+    let written = 0;
+    const onMark = (message: unknown): void => { marks.push({ request: (message as { request: IncomingMessage }).request, written }); };
+    subscribe('parley:chat.first-token-written', onMark);
+    try {
+      const requests: IncomingMessage[] = [];
+      handler = (res) => {
+        requests.push(res.req);
+        const events = new Subject<SequencedEvent>();
+        writeSse(res, events, { heartbeatMs: 60_000 });
+        const started = new SerializedEvent(0, { type: 'start', message_id: 'm', conversation_id: 'c', finished: false } as never);
+        // `start` alone is not a token: nothing marked until the first token has been written.
+        events.next(started);
+        setImmediate(() => {
+          written = 1;
+          events.next(new TokenSse(1, 'a', '2026-11-29T00:00:00.000Z'));
+          setImmediate(() => { events.next(new TokenSse(2, 'b', '2026-11-29T00:00:00.000Z')); events.complete(); });
+        });
+      };
+      for (const path of ['/m1', '/m2']) {
+        await rawExchange(port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, (r) => r.includes('\r\n0\r\n\r\n'));
+        written = 0;
+      }
+      expect(marks.map((m) => m.request)).toEqual(requests);
+      expect(marks.every((m) => m.written === 1)).toBe(true);
+    } finally {
+      unsubscribe('parley:chat.first-token-written', onMark);
+    }
   });
 
   it('skips an empty piece: it would otherwise be the terminator of the chunked body', async () => {

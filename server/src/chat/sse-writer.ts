@@ -1,5 +1,6 @@
 import type { Response } from 'express';
 import type { Observable, Subscription } from 'rxjs';
+import { chatChannels } from '../common/diagnostics.js';
 import type { ChatEvent, SequencedEvent, TokenEvent } from './chat-events.js';
 
 export interface SseOptions {
@@ -104,11 +105,17 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   // Tokens that arrive apart still go out one by one, at once.
   let pending = '';
   let isScheduled = false;
+  // For the diagnostics channel only (when subscribed): 1 = the first token is in `pending`, 2 = written.
+  let firstToken = 0;
   const flush = (): void => {
     isScheduled = false;
     if (pending.length === 0 || isClosed) return;
     writeChunk(res, pending);
     pending = '';
+    if (firstToken === 1) {
+      firstToken = 2;
+      chatChannels.firstTokenWritten.publish({ request: res.req });
+    }
   };
   const end = (): void => {
     flush();
@@ -118,6 +125,7 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   live.subscription = events.subscribe({
     next: (e) => {
       pending += formatSseEvent(e);
+      if (firstToken === 0 && chatChannels.firstTokenWritten.hasSubscribers && (e instanceof TokenSse || e.event.type === 'token')) firstToken = 1;
       if (!isScheduled) {
         isScheduled = true;
         queueMicrotask(flush);

@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Worker } from 'node:worker_threads';
 import type { AppConfig } from '../../config/app-config.js';
 import { FakeOpenAiServer } from '../../testing/fake-openai-server.js';
@@ -35,6 +36,26 @@ describe('ThreadedChatProvider', () => {
     expect(tokensOf(chunks)).toBe('Hello wörld ✓');
     expect(chunks.slice(3)).toEqual([{ type: 'finish', reason: 'length' }, { type: 'usage', promptTokens: expect.any(Number), completionTokens: 3 }]);
     expect(fake.requests[0].headers.authorization).toBe('Bearer sk-test');
+  });
+
+  it('marks each completion handed to the worker and its first token back on the diagnostics channels', async () => {
+    fake.on('first', { tokens: ['a1', 'a2'], tokenDelayMs: 5 }).on('second', { tokens: ['b1', 'b2', 'b3'], tokenDelayMs: 5 });
+    const marks: string[] = [];
+    const tokens: string[] = [];
+    const onPosted = (m: unknown): void => { marks.push(`posted ${(m as { id: number }).id}`); };
+    const onFirst = (m: unknown): void => { marks.push(`first ${(m as { id: number }).id} after ${tokens.length} tokens`); };
+    subscribe('parley:upstream.posted', onPosted);
+    subscribe('parley:upstream.first-token', onFirst);
+    try {
+      await p.stream(request('first'), new AbortController().signal, (c) => { if (c.type === 'token') tokens.push(c.text); });
+      await p.stream(request('second'), new AbortController().signal, (c) => { if (c.type === 'token') tokens.push(c.text); });
+    } finally {
+      unsubscribe('parley:upstream.posted', onPosted);
+      unsubscribe('parley:upstream.first-token', onFirst);
+    }
+    // Once each: posted, then its first token (marked just before it is handed on).
+    const id = Number(marks[0].split(' ')[1]);
+    expect(marks).toEqual([`posted ${id}`, `first ${id} after 0 tokens`, `posted ${id + 1}`, `first ${id + 1} after 2 tokens`]);
   });
 
   it('keeps concurrent completions apart', async () => {

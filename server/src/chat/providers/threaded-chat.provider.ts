@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { Logger } from '@nestjs/common';
+import { chatChannels } from '../../common/diagnostics.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk, type ProviderFailureKind } from './chat-provider.js';
 import { ENTRY_SIZE, type FromUpstreamWorker, Report, type ToUpstreamWorker } from './upstream-protocol.js';
@@ -84,6 +85,7 @@ export class ThreadedChatProvider implements ChatProvider {
       this.streams.set(id, { onChunk, resolve, reject, signal, onAbort, hasToken: false });
       signal.addEventListener('abort', onAbort, { once: true });
       worker.postMessage({ op: 'stream', id, request } satisfies ToUpstreamWorker);
+      if (chatChannels.upstreamPosted.hasSubscribers) chatChannels.upstreamPosted.publish({ id });
     });
   }
 
@@ -114,6 +116,7 @@ export class ThreadedChatProvider implements ChatProvider {
       const a = batch[i + 2];
       switch (batch[i + 1] as Report) {
         case Report.Token:
+          if (!stream.hasToken && chatChannels.upstreamFirstToken.hasSubscribers) chatChannels.upstreamFirstToken.publish({ id });
           stream.hasToken = true;
           this.deliver(id, stream, { type: 'token', text: a as string });
           break;
