@@ -2,7 +2,7 @@ import { DataSource } from 'typeorm';
 import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { Session } from './session.entity.js';
-import { SESSION_CACHE_MS, SessionsService } from './sessions.service.js';
+import { SESSION_CACHE_MS, SESSION_REFRESH_MS, SessionsService } from './sessions.service.js';
 
 describe.each(dialects())('SessionsService cache of verified sessions on %s', (dialect) => {
   let t: TestApp;
@@ -33,6 +33,38 @@ describe.each(dialects())('SessionsService cache of verified sessions on %s', (d
     await sessions.revoke(session.id);
     await pending;
     expect(await sessions.authenticate(token)).toBeNull();
+  });
+
+  it('re-reads a session in use in the background before its time runs out; the request does not wait for it', async () => {
+    const { session, token } = await sessions.create(undefined, undefined);
+    const now = Date.now();
+    expect(await sessions.authenticate(token)).not.toBeNull();
+    const row = await ds.manager.findOneByOrFail(Session, { id: session.id });
+    let release: (value: Session) => void = () => undefined;
+    const reads = vi.spyOn(ds.getRepository(Session), 'findOneBy').mockImplementationOnce(() => new Promise<Session>((r) => { release = r; }));
+    const due = now + SESSION_CACHE_MS - SESSION_REFRESH_MS / 2;
+    vi.spyOn(Date, 'now').mockReturnValue(due);
+    // Served from memory although the read has not answered (awaiting it would hang here).
+    expect(await sessions.authenticate(token)).toMatchObject({ id: session.id });
+    expect(await sessions.authenticate(token)).toMatchObject({ id: session.id });
+    expect(reads).toHaveBeenCalledTimes(1); // one read at a time per session
+    release(row);
+    await new Promise((r) => setTimeout(r, 10));
+    // Past the first read's time but within the re-read's: still from memory, no other read.
+    vi.spyOn(Date, 'now').mockReturnValue(now + SESSION_CACHE_MS + 1);
+    expect(await sessions.authenticate(token)).toMatchObject({ id: session.id });
+    expect(reads).toHaveBeenCalledTimes(1);
+  });
+
+  it('drops a session that the background re-read finds revoked elsewhere', async () => {
+    const { session, token } = await sessions.create(undefined, undefined);
+    const now = Date.now();
+    expect(await sessions.authenticate(token)).not.toBeNull();
+    await ds.getRepository(Session).update({ id: session.id }, { revokedAt: new Date() });
+    vi.spyOn(Date, 'now').mockReturnValue(now + SESSION_CACHE_MS - SESSION_REFRESH_MS / 2);
+    expect(await sessions.authenticate(token)).not.toBeNull(); // still within its cache time
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await sessions.authenticate(token)).toBeNull(); // sooner than the cache time's end
   });
 
   it('refuses a session revoked elsewhere (another instance) once the cache time has passed', async () => {

@@ -14,6 +14,12 @@ import { SessionTokenService } from './session-token.service.js';
  * instance is refused here within this time at most.
  */
 export const SESSION_CACHE_MS = 5_000;
+/**
+ * A cached session this close to the end of its time is read again in the background, and the
+ * request that noticed goes on with the cached one: a session in use is not re-read on a request's
+ * path, and a revocation elsewhere still reaches this instance within SESSION_CACHE_MS.
+ */
+export const SESSION_REFRESH_MS = 1_000;
 const SESSION_CACHE_MAX = 10_000;
 
 @Injectable()
@@ -23,6 +29,8 @@ export class SessionsService {
   private readonly verified = new Map<string, { session: Session; until: number }>();
   /** Counts revocations and purges, so a read that raced one is not cached. */
   private revocations = 0;
+  /** Sessions being re-read in the background (one read per session at a time). */
+  private readonly refreshing = new Set<string>();
 
   constructor(
     @InjectRepository(Session) private readonly repo: Repository<Session>,
@@ -49,6 +57,7 @@ export class SessionsService {
     let session: Session | null;
     if (cached && cached.until > now) {
       session = cached.session;
+      if (cached.until - now <= SESSION_REFRESH_MS) this.refresh(id);
     } else {
       // The generation tells whether a revocation happened while this read was in flight.
       const generation = this.revocations;
@@ -66,6 +75,20 @@ export class SessionsService {
         .catch((err: unknown) => this.logger.warn({ err }, 'could not update last_accessed'));
     }
     return session;
+  }
+
+  /** Reads a cached session's row again without holding up the request that found it due. */
+  private refresh(id: string): void {
+    if (this.refreshing.has(id)) return;
+    this.refreshing.add(id);
+    const generation = this.revocations;
+    this.repo.findOneBy({ id, revokedAt: IsNull() })
+      .then((session) => {
+        if (generation !== this.revocations) return;
+        if (session) this.remember(session, Date.now());
+        else this.verified.delete(id);
+      }, (err: unknown) => this.logger.warn({ err }, 'could not re-read a session'))
+      .finally(() => this.refreshing.delete(id));
   }
 
   /** One's own session; another id is 404, exactly like a missing one. */
