@@ -10,6 +10,7 @@
 //   npm run build:server && node bench/breakdown.mjs [--concurrency=150] [--rounds=4] [--tokens=100] [--tokens-per-s=50]
 //
 // Numbers for one machine and one run; compare phases within a run, not across machines.
+import { cliArgs } from './lib/cli.mjs';
 import { closedLoop, directTarget, pooled, relayTarget } from './lib/load.mjs';
 import { startServer } from './lib/server.mjs';
 import { keepAliveAgent } from './lib/sse.mjs';
@@ -18,16 +19,9 @@ import { fmt } from './lib/table.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 import { relayEnv, sessionsFor } from './scenarios/relay.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => {
-  const [k, ...v] = a.replace(/^--/, '').split('=');
-  return [k, v.join('=')];
-}));
-const num = (k, d) => (args[k] !== undefined ? Number(args[k]) : d);
-const c = num('concurrency', 150);
+const { args, num, concurrency: c, shape, replyMs } = cliArgs();
+const { intervalMs } = shape;
 const rounds = num('rounds', 4);
-const intervalMs = 1000 / num('tokens-per-s', 50);
-const shape = { tokens: num('tokens', 100), intervalMs };
-const replyMs = shape.tokens * intervalMs;
 const dist = args.dist ?? 'dist';
 
 const quantile = (values, q) => {

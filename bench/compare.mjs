@@ -11,6 +11,7 @@
 // is 2 streams per worker), --a-flags="--some-v8-flag" (extra node flags for A only),
 // --a-env="NAME=value NAME2=value" and --b-env=… (extra environment for one side, e.g. the same
 // build with and without a setting: --a=dist --b=dist --a-env=UPSTREAM_WORKER=false).
+import { cliArgs } from './lib/cli.mjs';
 import { closedLoop, pooled, relayTarget } from './lib/load.mjs';
 import { startServer } from './lib/server.mjs';
 import { keepAliveAgent } from './lib/sse.mjs';
@@ -19,14 +20,8 @@ import { fmt } from './lib/table.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 import { relayEnv, sessionsFor } from './scenarios/relay.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => {
-  const [k, ...v] = a.replace(/^--/, '').split('=');
-  return [k, v.join('=')];
-}));
-const num = (k, d) => (args[k] !== undefined ? Number(args[k]) : d);
-const c = num('concurrency', 150);
-const tokens = num('tokens', 100);
-const intervalMs = 1000 / num('tokens-per-s', 50);
+const { args, num, concurrency: c, shape, replyMs } = cliArgs();
+const { tokens, intervalMs } = shape;
 const rounds = num('rounds', 8);
 if (!args.a || !args.b) {
   console.error('usage: node bench/compare.mjs --a=<dist dir> --b=<dist dir> [--concurrency=150 --tokens=100 --tokens-per-s=50 --rounds=8]');
@@ -38,8 +33,6 @@ function envArg(text) {
   return Object.fromEntries((text ?? '').split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 }
 
-const shape = { tokens, intervalMs };
-const replyMs = tokens * intervalMs;
 const upstream = await startUpstream();
 const builds = {};
 try {
