@@ -5,7 +5,10 @@ import { ErrorCode } from './error-code.js';
 function flatten(errors: ValidationError[], parent = ''): { field: string; errors: string[] }[] {
   return errors.flatMap((e) => {
     const field = parent ? `${parent}.${e.property}` : e.property;
-    const own = e.constraints ? [{ field, errors: Object.values(e.constraints) }] : [];
+    // class-validator lists a property's failed constraints last decorator first; reversed, they
+    // read in declaration order (the type check before the limits), so the headline of a missing
+    // field is "must be a string", not "must be shorter than …".
+    const own = e.constraints ? [{ field, errors: Object.values(e.constraints).reverse() }] : [];
     return [...own, ...flatten(e.children ?? [], field)];
   });
 }
