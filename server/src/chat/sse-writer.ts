@@ -105,8 +105,9 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   // Tokens that arrive apart still go out one by one, at once.
   let pending = '';
   let isScheduled = false;
-  // For the diagnostics channel only (when subscribed): 1 = the first token is in `pending`, 2 = written.
-  let firstToken = 0;
+  // For the diagnostics channel, when subscribed as the stream opens (else nothing to do per
+  // token): 0 = no token yet, 1 = the first token is in `pending`, 2 = written or not wanted.
+  let firstToken = chatChannels.firstTokenWritten.hasSubscribers ? 0 : 2;
   const flush = (): void => {
     isScheduled = false;
     if (pending.length === 0 || isClosed) return;
@@ -125,7 +126,7 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   live.subscription = events.subscribe({
     next: (e) => {
       pending += formatSseEvent(e);
-      if (firstToken === 0 && chatChannels.firstTokenWritten.hasSubscribers && (e instanceof TokenSse || e.event.type === 'token')) firstToken = 1;
+      if (firstToken === 0 && (e instanceof TokenSse || e.event.type === 'token')) firstToken = 1;
       if (!isScheduled) {
         isScheduled = true;
         queueMicrotask(flush);
