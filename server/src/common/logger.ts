@@ -2,10 +2,27 @@ import type { LoggerService } from '@nestjs/common';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
+ * How much log output may wait in memory for a slow reader of stdout before lines are dropped
+ * (rather than the process growing without bound, or stopping to wait).
+ */
+export const LOG_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Standard output, written asynchronously: a line is queued and written off the event loop (lines
+ * queued while a write is in flight leave together). pino's default writes each line with a
+ * blocking write(2): one system call per request on the event loop, and a reader that falls
+ * behind (a full pipe to the container's log driver) would stop the whole server. pino flushes
+ * what is queued when the process exits, including on process.exit() and uncaught exceptions.
+ */
+export function stdoutDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: LOG_BUFFER_MAX_BYTES });
+}
+
+/**
  * Structured JSON logs. Tokens, cookies and bodies are never logged: request logging only
  * records method, path (without query), status, time and request id.
  */
-export function createRootLogger(level: string, destination?: DestinationStream): Logger {
+export function createRootLogger(level: string, destination: DestinationStream = stdoutDestination()): Logger {
   const options: pino.LoggerOptions = {
     level,
     base: undefined,
@@ -15,7 +32,7 @@ export function createRootLogger(level: string, destination?: DestinationStream)
     },
     serializers: { err: pino.stdSerializers.err },
   };
-  return destination ? pino(options, destination) : pino(options);
+  return pino(options, destination);
 }
 
 /** Adapts pino to Nest's LoggerService so framework and app logs share one format. */

@@ -1,11 +1,14 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import express from 'express';
 import pino from 'pino';
 import { requestLogMiddleware } from './request-log.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { buildWorker, WORKER_BUILD_DIR } from '../testing/worker-build.js';
 
 /** What the logs may and may not contain: request ids and routes yes; tokens, cookies, message text no. */
 describe('structured logs', () => {
@@ -83,5 +86,40 @@ describe('request log middleware', () => {
     });
     await vi.waitFor(() => expect(lines).toHaveLength(1));
     expect(lines[0]).toMatchObject({ msg: 'request completed', req: { path: '/slow' }, res: { status: 200 }, aborted: true });
+  });
+});
+
+/** Standard output as the server writes it (createRootLogger's default destination), in a process of its own. */
+describe('log output', () => {
+  it('queues lines while nobody reads stdout instead of stopping the event loop, and loses none when the process exits', async () => {
+    buildWorker(join(__dirname, 'logger.ts'));
+    const lines = 5000; // ~700 KB: far more than a pipe holds
+    const script = `
+      const { createRootLogger } = require(${JSON.stringify(join(WORKER_BUILD_DIR, 'common', 'logger.js'))});
+      const logger = createRootLogger('info');
+      for (let i = 0; i < ${lines}; i++) logger.info({ i, pad: 'x'.repeat(100) }, 'line');
+      process.send('logged');
+      process.once('message', () => process.exit(0));
+    `;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+    try {
+      // Nobody reads the child's stdout yet: with blocking writes it would hang inside the loop above.
+      const logged = await Promise.race([
+        once(child, 'message').then(() => true),
+        new Promise<boolean>((resolve) => { setTimeout(() => resolve(false), 10_000); }),
+      ]);
+      expect(logged).toBe(true);
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const exited = once(child, 'exit');
+      child.send('exit');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      const out = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i: number; msg: string });
+      expect(out).toHaveLength(lines);
+      expect(out.every((l, n) => l.i === n && l.msg === 'line')).toBe(true);
+    } finally {
+      child.kill();
+    }
   });
 });
