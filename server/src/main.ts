@@ -3,6 +3,7 @@ import { createApp } from './app.factory.js';
 import { loadConfig } from './config/app-config.js';
 import { GenerationService } from './chat/generation.service.js';
 import { ShutdownService } from './health/shutdown.service.js';
+import { exitAfterLogs } from './common/logger.js';
 
 async function main(): Promise<void> {
   let config;
@@ -29,11 +30,11 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
     // Whatever hangs, the process is gone a little after the grace period.
-    setTimeout(() => { logger.error('shutdown took too long; exiting'); process.exit(1); }, config.shutdownGraceMs + 10_000).unref();
+    setTimeout(() => { logger.error('shutdown took too long; exiting'); exitAfterLogs(logger, 1); }, config.shutdownGraceMs + 10_000).unref();
     shutdown.drain()
       .then(() => app.close())
-      .then(() => { logger.info('bye'); logger.flush(); process.exit(0); })
-      .catch((err: unknown) => { logger.error({ err }, 'shutdown failed'); process.exit(1); });
+      .then(() => { logger.info('bye'); exitAfterLogs(logger, 0); })
+      .catch((err: unknown) => { logger.error({ err }, 'shutdown failed'); exitAfterLogs(logger, 1); });
   };
   process.once('SIGTERM', () => stop('SIGTERM'));
   process.once('SIGINT', () => stop('SIGINT'));

@@ -1,4 +1,5 @@
 import type { LoggerService } from '@nestjs/common';
+import type { EventEmitter } from 'node:events';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 /**
@@ -11,11 +12,38 @@ export const LOG_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
  * Standard output, written asynchronously: a line is queued and written off the event loop (lines
  * queued while a write is in flight leave together). pino's default writes each line with a
  * blocking write(2): one system call per request on the event loop, and a reader that falls
- * behind (a full pipe to the container's log driver) would stop the whole server. pino flushes
- * what is queued when the process exits, including on process.exit() and uncaught exceptions.
+ * behind (a full pipe to the container's log driver) would stop the whole server. A process that
+ * means to exit does so with exitAfterLogs(); on any other exit (uncaught exception) pino writes
+ * what is still queued synchronously, except a write already in flight at that moment.
  */
-export function stdoutDestination(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: LOG_BUFFER_MAX_BYTES });
+export function stdoutDestination(maxBufferBytes = LOG_BUFFER_MAX_BYTES): DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 0, maxLength: maxBufferBytes });
+  destination.on('drop', () => { droppedLines++; });
+  return destination;
+}
+
+let droppedLines = 0;
+
+/** Log lines dropped in this process because stdout's reader fell LOG_BUFFER_MAX_BYTES behind (a metric). */
+export function droppedLogLines(): number {
+  return droppedLines;
+}
+
+/**
+ * Ends the process once every line queued for the logger's destination is written, waiting at most
+ * `waitMs` (a reader that stopped reading must not keep a stopping server alive). pino's own exit
+ * hook alone is not enough: it writes the queue synchronously while an asynchronous write may
+ * still be in flight, so lines could come out of order or, if the process ends first, be lost.
+ */
+export function exitAfterLogs(logger: Logger, code: number, waitMs = 3000): void {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as Partial<EventEmitter & { end(): void; destroyed: boolean }> | undefined;
+  if (!stream?.end || !stream.once || stream.destroyed) process.exit(code);
+  const timer = setTimeout(() => process.exit(code), waitMs);
+  stream.once('close', () => {
+    clearTimeout(timer);
+    process.exit(code);
+  });
+  stream.end();
 }
 
 /**

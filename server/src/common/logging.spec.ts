@@ -91,35 +91,58 @@ describe('request log middleware', () => {
 
 /** Standard output as the server writes it (createRootLogger's default destination), in a process of its own. */
 describe('log output', () => {
-  it('queues lines while nobody reads stdout instead of stopping the event loop, and loses none when the process exits', async () => {
+  const lines = 5000; // ~700 KB: far more than a pipe holds
+
+  /**
+   * Starts a process that logs `lines` lines while nobody reads its stdout and then reports how
+   * many it dropped; waits for that report (false if it never came: the process hung writing),
+   * then reads the whole output while the process exits as main.ts does (exitAfterLogs) with a
+   * write still blocked on the full pipe.
+   */
+  async function logUnread(destination: string): Promise<{ reported: boolean; dropped: number; code: number | null; out: Array<{ i: number; msg: string }> }> {
     buildWorker(join(__dirname, 'logger.ts'));
-    const lines = 5000; // ~700 KB: far more than a pipe holds
     const script = `
-      const { createRootLogger } = require(${JSON.stringify(join(WORKER_BUILD_DIR, 'common', 'logger.js'))});
-      const logger = createRootLogger('info');
+      const { createRootLogger, stdoutDestination, droppedLogLines, exitAfterLogs } = require(${JSON.stringify(join(WORKER_BUILD_DIR, 'common', 'logger.js'))});
+      const logger = createRootLogger('info', ${destination});
       for (let i = 0; i < ${lines}; i++) logger.info({ i, pad: 'x'.repeat(100) }, 'line');
-      process.send('logged');
-      process.once('message', () => process.exit(0));
+      process.send(droppedLogLines());
+      process.once('message', () => exitAfterLogs(logger, 0));
     `;
     const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
     try {
-      // Nobody reads the child's stdout yet: with blocking writes it would hang inside the loop above.
-      const logged = await Promise.race([
-        once(child, 'message').then(() => true),
-        new Promise<boolean>((resolve) => { setTimeout(() => resolve(false), 10_000); }),
+      // Nobody reads the child's stdout yet: with blocking writes it would hang inside its loop.
+      const report = await Promise.race([
+        once(child, 'message').then(([dropped]) => ({ dropped: dropped as number })),
+        new Promise<undefined>((resolve) => { setTimeout(() => resolve(undefined), 10_000); }),
       ]);
-      expect(logged).toBe(true);
+      if (!report) return { reported: false, dropped: 0, code: null, out: [] };
       const chunks: Buffer[] = [];
       child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
       const exited = once(child, 'exit');
       child.send('exit');
-      const [code] = await exited;
-      expect(code).toBe(0);
+      const [code] = await exited as [number | null];
       const out = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i: number; msg: string });
-      expect(out).toHaveLength(lines);
-      expect(out.every((l, n) => l.i === n && l.msg === 'line')).toBe(true);
+      return { reported: true, dropped: report.dropped, code, out };
     } finally {
       child.kill();
     }
+  }
+
+  it('queues lines while nobody reads stdout instead of stopping the event loop, and loses or reorders none when the process exits', async () => {
+    const { reported, dropped, code, out } = await logUnread('undefined');
+    expect(reported).toBe(true);
+    expect(code).toBe(0);
+    expect(dropped).toBe(0);
+    expect(out).toHaveLength(lines);
+    expect(out.every((l, n) => l.i === n && l.msg === 'line')).toBe(true);
+  });
+
+  it('drops and counts the lines beyond its buffer when the reader falls that far behind', async () => {
+    const { reported, dropped, out } = await logUnread('stdoutDestination(64 * 1024)');
+    expect(reported).toBe(true);
+    expect(dropped).toBeGreaterThan(0);
+    expect(out.length + dropped).toBe(lines);
+    // What was kept is whole lines, in order.
+    expect(out.every((l, n) => n === 0 || l.i > out[n - 1].i)).toBe(true);
   });
 });

@@ -29,6 +29,7 @@ describe('/metrics', () => {
     expect(text).toMatch(/parley_request_duration_seconds_bucket\{le="0.1",method="POST",endpoint="\/api\/v1\/sessions"\} \d+/);
     expect(text).toMatch(/parley_active_sessions [1-9]/);
     expect(text).toContain('parley_streaming_connections 0');
+    expect(text).toContain('parley_log_lines_dropped_total 0');
     expect(text).toContain('process_cpu_user_seconds_total');
     expect(text).toContain('nodejs_eventloop_lag_seconds');
   });

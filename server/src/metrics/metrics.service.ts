@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { droppedLogLines } from '../common/logger.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 
 /** A session counts as active when it made a request within this window. */
@@ -67,6 +68,15 @@ export class MetricsService {
         let streams = 0;
         for (const res of open) if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) streams++;
         this.set(streams);
+      },
+    });
+    new Counter({
+      name: 'parley_log_lines_dropped_total', help: 'Log lines dropped because the reader of stdout fell too far behind',
+      registers: [this.registry],
+      collect() {
+        const total = droppedLogLines();
+        this.reset();
+        if (total > 0) this.inc(total);
       },
     });
     const countActive = (): Promise<number> => this.countActiveSessions();
