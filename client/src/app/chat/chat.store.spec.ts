@@ -14,6 +14,8 @@ const start = (extra: Partial<StreamedEvent> = {}): StreamedEvent => ({
   finished: false, eventId: '0', ...extra,
 } as StreamedEvent);
 const token = (text: string, id: string): StreamedEvent => ({ type: 'token', token: text, finished: false, eventId: id });
+/** Long enough for the store's once-per-frame append (a frame, or its 16 ms timer without frames). */
+const nextFrame = (): Promise<void> => new Promise((resolve) => { setTimeout(resolve, 50); });
 
 describe('ChatStore', () => {
   let stream: Subject<StreamedEvent>;
@@ -57,6 +59,7 @@ describe('ChatStore', () => {
 
     stream.next(token('Hel', '1'));
     stream.next(token('lo!', '2'));
+    await nextFrame();
     expect(store.messages()[1]?.content).toBe('Hello!');
 
     stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop', eventId: '3' });
@@ -64,6 +67,41 @@ describe('ChatStore', () => {
     expect(store.messages()[1]).toMatchObject({ status: 'complete', model_name: 'gpt-test' });
     expect(store.announcement()).toBe('Answer: Hello!');
     expect(store.regenerableId()).toBe('m1');
+  });
+
+  it('draws the tokens of one frame in one update of the message, not one per token', async () => {
+    void store.send('Hello');
+    stream.next(start());
+    const before = store.messages();
+    for (const [i, piece] of ['One', ' two', ' three'].entries()) stream.next(token(piece, String(i + 1)));
+    // Not drawn yet: the list is the same array until the frame.
+    expect(store.messages()).toBe(before);
+    await nextFrame();
+    const after = store.messages();
+    expect(after[1]?.content).toBe('One two three');
+    stream.next(token(' four', '4'));
+    await nextFrame();
+    expect(store.messages()[1]?.content).toBe('One two three four');
+  });
+
+  it('ends an answer with every token it received, drawn or not', () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('All', '1'));
+    stream.next(token(' of it', '2'));
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop', eventId: '3' });
+    expect(store.messages()[1]).toMatchObject({ content: 'All of it', status: 'complete' });
+    expect(store.announcement()).toBe('Answer: All of it');
+  });
+
+  it('keeps the tokens not drawn yet in what a reload resumes from', () => {
+    sessionStorage.clear();
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('Half', '1'));
+    stream.next(token(' way', '2'));
+    window.dispatchEvent(new Event('pagehide'));
+    expect(JSON.parse(sessionStorage.getItem('parley.stream') ?? 'null')).toEqual({ messageId: 'm1', lastEventId: '2', content: 'Half way' });
   });
 
   it('takes the message back and explains when it is refused before the answer starts', async () => {
@@ -103,6 +141,7 @@ describe('ChatStore', () => {
     stream.next(start({ message_id: 'm2', replaces_message_id: 'm1' }));
     expect(await accepted).toBe(true);
     stream.next(token('New', '1'));
+    await nextFrame();
     expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm2']);
     expect(store.messages()[1]?.content).toBe('New');
   });

@@ -38,6 +38,19 @@ interface FollowContext {
   rollback?: () => void;
 }
 
+/**
+ * Runs `fn` before the next paint (once per frame), or after a short timer where frames do not
+ * come (a hidden tab, no requestAnimationFrame). Returns its cancel.
+ */
+function beforeNextFrame(fn: () => void): () => void {
+  if (typeof requestAnimationFrame === 'function' && typeof document !== 'undefined' && document.visibilityState === 'visible') {
+    const handle = requestAnimationFrame(fn);
+    return () => cancelAnimationFrame(handle);
+  }
+  const timer = setTimeout(fn, 16);
+  return () => clearTimeout(timer);
+}
+
 function emptyMessage(role: Message['role'], conversationId: string, position: number): ChatMessage {
   const now = new Date().toISOString();
   return {
@@ -88,6 +101,15 @@ export class ChatStore {
   private lastEventId: string | undefined;
   private isStopRequested = false;
   private loadGeneration = 0;
+  /**
+   * Tokens received and not drawn yet, and the message they belong to. A fast model sends more
+   * tokens than the screen has frames (250 a second against 60); each update of the message
+   * re-renders its open Markdown block (lexing, sanitizing, the DOM), so tokens are appended once
+   * per frame. Anything that reads or ends the message first takes them in (flushTokens).
+   */
+  private pendingTokens = '';
+  private pendingFor: string | null = null;
+  private cancelFrame: (() => void) | null = null;
 
   constructor() {
     window.addEventListener('pagehide', () => this.saveSnapshot());
@@ -236,6 +258,7 @@ export class ChatStore {
           if (event.eventId !== undefined) this.lastEventId = event.eventId;
           switch (event.type) {
             case 'start': {
+              this.flushTokens();
               const localId = assistantId;
               assistantId = event.message_id;
               this.streamMessageId = event.message_id;
@@ -256,7 +279,7 @@ export class ChatStore {
               break;
             }
             case 'token':
-              this.list.update((list) => list.map((m) => (m.id === assistantId ? { ...m, content: m.content + event.token } : m)));
+              this.appendToken(assistantId, event.token);
               break;
             case 'done':
               this.patch(assistantId, { status: event.status, finish_reason: event.finish_reason });
@@ -302,7 +325,7 @@ export class ChatStore {
     this.subscription = stream.subscribe({
       next: (event) => {
         if (event.eventId !== undefined) this.lastEventId = event.eventId;
-        if (event.type === 'token') this.list.update((list) => list.map((m) => (m.id === messageId ? { ...m, content: m.content + event.token } : m)));
+        if (event.type === 'token') this.appendToken(messageId, event.token);
         else if (event.type === 'done') {
           this.patch(messageId, { status: event.status, finish_reason: event.finish_reason });
           this.finish(messageId);
@@ -324,6 +347,7 @@ export class ChatStore {
   }
 
   private finish(messageId: string): void {
+    this.flushTokens();
     this.subscription?.unsubscribe();
     this.subscription = null;
     this.streamingId.set(null);
@@ -347,6 +371,7 @@ export class ChatStore {
   /** Leaves the current stream to the server; remembers what was shown so coming back resumes in place. */
   private detach(): void {
     this.saveSnapshot();
+    this.flushTokens();
     this.subscription?.unsubscribe();
     this.subscription = null;
     this.streamingId.set(null);
@@ -364,6 +389,7 @@ export class ChatStore {
   }
 
   private saveSnapshot(): void {
+    this.flushTokens();
     const messageId = this.streamMessageId;
     if (!messageId || this.lastEventId === undefined) return;
     const message = this.list().find((m) => m.id === messageId);
@@ -390,7 +416,30 @@ export class ChatStore {
     }
   }
 
+  private appendToken(messageId: string, text: string): void {
+    if (this.pendingFor !== messageId) this.flushTokens();
+    this.pendingFor = messageId;
+    this.pendingTokens += text;
+    this.cancelFrame ??= beforeNextFrame(() => {
+      this.cancelFrame = null;
+      this.flushTokens();
+    });
+  }
+
+  /** Appends the tokens not drawn yet to their message, now. */
+  private flushTokens(): void {
+    this.cancelFrame?.();
+    this.cancelFrame = null;
+    const id = this.pendingFor;
+    const text = this.pendingTokens;
+    this.pendingFor = null;
+    this.pendingTokens = '';
+    if (id === null || text === '') return;
+    this.list.update((list) => list.map((m) => (m.id === id ? { ...m, content: m.content + text } : m)));
+  }
+
   private patch(id: string, change: Partial<ChatMessage>): void {
+    this.flushTokens();
     this.list.update((list) => list.map((m) => (m.id === id ? { ...m, ...change } : m)));
   }
 }
