@@ -18,14 +18,18 @@ export const title = 'Browser (streaming render, long conversation)';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
-/** Main-thread tasks of the renderer from a Chrome trace: [{ts, dur}] in ms. */
+/**
+ * Main-thread tasks of the renderer from a Chrome trace: [{ts, dur, cpu}] in ms. `dur` is wall
+ * time (what a user waits, and what the Long Tasks API counts); `cpu` is the thread's own running
+ * time inside it (the trace's `tdur`), which leaves out the time it waited for a core.
+ */
 export function rendererTasks(trace) {
   const events = trace.traceEvents ?? trace;
   const main = events.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain'
     && events.some((x) => x.pid === e.pid && x.tid === e.tid && x.name === 'RunTask'));
   if (!main) return [];
   return events.filter((e) => e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.name === 'RunTask' && e.dur)
-    .map((e) => ({ ts: e.ts / 1000, dur: e.dur / 1000 })).sort((a, b) => a.ts - b.ts);
+    .map((e) => ({ ts: e.ts / 1000, dur: e.dur / 1000, cpu: (e.tdur ?? e.dur) / 1000 })).sort((a, b) => a.ts - b.ts);
 }
 
 function sessionIdFromCookie(cookies) {
@@ -59,8 +63,9 @@ async function streamAnswer(browser, page, baseUrl, shape, traceFile) {
   const busy = tasks.reduce((a, t) => a + t.dur, 0);
   const longest = tasks.reduce((a, t) => (t.dur > a.dur ? t : a), tasks[0]);
   const over50 = tasks.filter((t) => t.dur > 50).length;
+  const longestCpuMs = tasks.reduce((a, t) => Math.max(a, t.cpu), 0);
   const textLength = (await answer.innerText()).length;
-  return { wallMs, windowMs: to - from, busyMsPerS: (busy / (to - from)) * 1000, longestMs: longest.dur, longestAtS: (longest.ts - from) / 1000, over50, tasks: tasks.length, textLength };
+  return { wallMs, windowMs: to - from, busyMsPerS: (busy / (to - from)) * 1000, longestMs: longest.dur, longestRanMs: longest.cpu, longestCpuMs, longestAtS: (longest.ts - from) / 1000, over50, tasks: tasks.length, textLength };
 }
 
 async function timeToLastVisible(page, url, needle) {
@@ -109,7 +114,8 @@ export async function run(ctx) {
     ctx.details.browser = { tokens, intervalMs, plain, markdown: md, openMs: { small: tSmall, big: tBig }, traces };
     return [
       { id: '7', name: `Streaming a ${tokens.toLocaleString('en')}-token Markdown answer: longest main-thread task`, value: md.longestMs, unit: 'ms',
-        baseline: `plain words: longest ${fmt(plain.longestMs, 'ms')}; Markdown: ${md.over50} tasks > 50 ms of ${md.tasks} (longest at ${fmt(md.longestAtS, 's')})`,
+        baseline: `plain words: longest ${fmt(plain.longestMs, 'ms')}; Markdown: ${md.over50} tasks > 50 ms of ${md.tasks} (longest at ${fmt(md.longestAtS, 's')}, `
+          + `running ${fmt(md.longestRanMs, 'ms')} of it; the most running time of any task ${fmt(md.longestCpuMs, 'ms')}, plain words ${fmt(plain.longestCpuMs, 'ms')})`,
         target: '≤ 50 ms', pass: md.longestMs <= 50 },
       { id: '7', name: 'Streaming it: main-thread busy time per second', value: md.busyMsPerS, unit: 'ms/s',
         baseline: `plain words ${fmt(plain.busyMsPerS, 'ms/s')} (${fmt(md.busyMsPerS / plain.busyMsPerS)}×); ${fmt(1000 / intervalMs)} tokens/s, ${fmt(md.windowMs / 1000, 's')}`,
