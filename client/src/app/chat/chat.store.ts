@@ -370,8 +370,7 @@ export class ChatStore {
 
   /** Leaves the current stream to the server; remembers what was shown so coming back resumes in place. */
   private detach(): void {
-    this.saveSnapshot();
-    this.flushTokens();
+    this.saveSnapshot(); // takes in the tokens not drawn yet first
     this.subscription?.unsubscribe();
     this.subscription = null;
     this.streamingId.set(null);
