@@ -13,6 +13,12 @@ export interface StartEvent {
   provider: LlmProviderName;
   model: string;
   replaces_message_id?: string;
+  /**
+   * Resume only: the server no longer holds this answer's events (its instance restarted, or the
+   * replay window passed), so it cannot continue after the client's Last-Event-ID. The events
+   * that follow restate the answer from its start: the client replaces what it has.
+   */
+  from_start?: true;
   finished: false;
 }
 

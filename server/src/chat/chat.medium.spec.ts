@@ -178,8 +178,13 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       { type: 'token', token: 'stored answer', finished: false, timestamp: expect.any(String) },
       { type: 'done', finished: true, message_id: reply.id, status: 'complete', finish_reason: 'stop', usage: { prompt_tokens: 7, completion_tokens: 2, total_tokens: 9 } },
     ]);
-    const after = await h.get(alice.token, `/api/v1/chat/streams/${reply.id}`, { 'last-event-id': '1' }).all();
-    expect(after.map((e) => e.id)).toEqual([2]);
+    // Resuming after an id of the live stream, long gone: the whole answer again, marked as such
+    // (continuing "after" an id of another numbering would skip text or send nothing at all).
+    for (const lastEventId of ['1', '57']) {
+      const resumed = await h.get(alice.token, `/api/v1/chat/streams/${reply.id}`, { 'last-event-id': lastEventId }).all();
+      expect(resumed.map((e) => e.id)).toEqual([0, 1, 2]);
+      expect(resumed.map((e) => e.data)).toEqual([{ ...events[0].data, from_start: true }, events[1].data, events[2].data]);
+    }
   });
 
   it('answers 409 GENERATION_IN_PROGRESS to a second send (and a regenerate) while one streams', async () => {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { concat, defer, EMPTY, from, type Observable, of, timer } from 'rxjs';
-import { concatMap, filter, map, takeWhile } from 'rxjs/operators';
+import { concatMap, map, takeWhile } from 'rxjs/operators';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { AuthContext } from '../common/request-context.js';
@@ -253,7 +253,12 @@ export class ChatService implements OnModuleInit {
   /**
    * The events of a message nobody publishes here, rebuilt from its row: start, its content as
    * one token, and its end. A row still `streaming` (its owner is another instance, or died and
-   * the lease sweep will end it) is polled until it ends. Ids follow this rebuilt sequence.
+   * the lease sweep will end it) is polled until it ends.
+   *
+   * The rebuilt events are numbered afresh (0: start, 1: the stored text, …), so an id the client
+   * got from the live stream means nothing here: continuing "after" it would skip text the
+   * client never had, or send nothing at all. A client that resumes after an id is sent the
+   * whole rebuilt stream instead, its start marked `from_start`, and replaces what it had.
    */
   private async rebuild(message: Message, after: number): Promise<Observable<SequencedEvent>> {
     const earlier = (await this.conversations.page(message.conversationId, 10, message.position)).messages;
@@ -292,7 +297,8 @@ export class ChatService implements OnModuleInit {
       next({
         type: 'start', conversation_id: message.conversationId, user_message_id: user?.id ?? '', message_id: message.id,
         provider: this.provider.name, model: message.modelName ?? this.provider.model,
-        ...(message.replacesId ? { replaces_message_id: message.replacesId } : {}), finished: false,
+        ...(message.replacesId ? { replaces_message_id: message.replacesId } : {}),
+        ...(after >= 0 ? { from_start: true as const } : {}), finished: false,
       }),
       ...tokenFor(message),
       ...finalFor(message),
@@ -305,6 +311,6 @@ export class ChatService implements OnModuleInit {
       takeWhile((batch) => !batch.some((e) => e.event.finished), true),
       concatMap((batch) => from(batch)),
     );
-    return concat(from(first), poll).pipe(filter((e) => e.id > after));
+    return concat(from(first), poll);
   }
 }

@@ -11,6 +11,11 @@ export class SseStartEventDto {
   @ApiProperty({ enum: ['openai', 'offline'] }) provider!: string;
   @ApiProperty({ example: 'gpt-4o-mini' }) model!: string;
   @ApiPropertyOptional({ format: 'uuid', description: 'Regenerate only: the answer this one replaces once complete' }) replaces_message_id?: string;
+  @ApiPropertyOptional({
+    enum: [true],
+    description: 'Resume only: the events after the Last-Event-ID are no longer held (the instance restarted, or the replay window passed); '
+      + 'the events that follow restate the whole answer from its start, so replace what you have instead of appending',
+  }) from_start?: true;
   @ApiProperty({ enum: [false] }) finished!: false;
 }
 

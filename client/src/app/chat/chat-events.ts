@@ -9,6 +9,8 @@ export interface StartEvent {
   provider: string;
   model: string;
   replaces_message_id?: string;
+  /** Resume only: the events that follow restate the answer from its start (the server no longer held the ones after our Last-Event-ID). */
+  from_start?: true;
   finished: false;
 }
 

@@ -104,6 +104,25 @@ describe('ChatStore', () => {
     expect(JSON.parse(sessionStorage.getItem('parley.stream') ?? 'null')).toEqual({ messageId: 'm1', lastEventId: '2', content: 'Half way' });
   });
 
+  it('replaces what it showed when a resumed stream restates the answer from its start', async () => {
+    const api = TestBed.inject(ApiClient) as unknown as { get: ReturnType<typeof vi.fn> };
+    const streaming = {
+      id: 'm1', conversation_id: 'c1', position: 1, role: 'assistant', content: 'Half', status: 'streaming', created_at: '', updated_at: '',
+      token_count: null, model_name: 'gpt-test', finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    };
+    api.get.mockResolvedValue({ messages: [streaming], has_more: false });
+    // What this tab had shown before a reload: the live stream's events up to 57.
+    sessionStorage.setItem('parley.stream', JSON.stringify({ messageId: 'm1', lastEventId: '57', content: 'Half an answer' }));
+    await store.open('c1');
+    expect(chatApi.resume).toHaveBeenCalledWith('m1', '57');
+    expect(store.messages()[0]?.content).toBe('Half an answer');
+    // The server no longer holds those events (it restarted): the whole answer again, from its start.
+    stream.next(start({ from_start: true, eventId: '0' }));
+    stream.next(token('Half an answer, stored whole', '1'));
+    stream.next({ type: 'error', finished: true, message_id: 'm1', status: 'interrupted', code: 'SERVICE_UNAVAILABLE', error: 'Cut.', eventId: '2' });
+    expect(store.messages()[0]).toMatchObject({ content: 'Half an answer, stored whole', status: 'interrupted' });
+  });
+
   it('takes the message back and explains when it is refused before the answer starts', async () => {
     const accepted = store.send('Hello');
     stream.error(new ApiError(429, 'RATE_LIMIT_EXCEEDED', 'Too many', 30));

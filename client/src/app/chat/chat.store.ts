@@ -270,6 +270,7 @@ export class ChatStore {
                   return m;
                 }));
               this.streamingId.set(event.message_id);
+              if (event.from_start) this.restartContent(event.message_id);
               if (!hasStarted) {
                 hasStarted = true;
                 resolve(true);
@@ -326,6 +327,7 @@ export class ChatStore {
       next: (event) => {
         if (event.eventId !== undefined) this.lastEventId = event.eventId;
         if (event.type === 'token') this.appendToken(messageId, event.token);
+        else if (event.type === 'start' && event.from_start) this.restartContent(messageId);
         else if (event.type === 'done') {
           this.patch(messageId, { status: event.status, finish_reason: event.finish_reason });
           this.finish(messageId);
@@ -413,6 +415,14 @@ export class ChatStore {
     } catch {
       return null;
     }
+  }
+
+  /**
+   * The server could not continue after our last event (it no longer held the answer's events)
+   * and restates the answer from its start: what was shown is replaced, not appended to.
+   */
+  private restartContent(messageId: string): void {
+    this.patch(messageId, { content: '' });
   }
 
   private appendToken(messageId: string, text: string): void {
