@@ -8,6 +8,8 @@ import pino, { type DestinationStream, type Logger } from 'pino';
  */
 export const LOG_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
 
+let droppedLines = 0;
+
 /**
  * Standard output, written asynchronously: a line is queued and written off the event loop (lines
  * queued while a write is in flight leave together). pino's default writes each line with a
@@ -21,8 +23,6 @@ export function stdoutDestination(maxBufferBytes = LOG_BUFFER_MAX_BYTES): Destin
   destination.on('drop', () => { droppedLines++; });
   return destination;
 }
-
-let droppedLines = 0;
 
 /** Log lines dropped in this process because stdout's reader fell LOG_BUFFER_MAX_BYTES behind (a metric). */
 export function droppedLogLines(): number {

@@ -61,7 +61,7 @@ export class SessionsService {
     } else {
       // The generation tells whether a revocation happened while this read was in flight.
       const generation = this.revocations;
-      session = await this.repo.findOneBy({ id, revokedAt: IsNull() });
+      session = await this.findLive(id);
       if (!session) {
         this.verified.delete(id);
         return null;
@@ -82,7 +82,7 @@ export class SessionsService {
     if (this.refreshing.has(id)) return;
     this.refreshing.add(id);
     const generation = this.revocations;
-    this.repo.findOneBy({ id, revokedAt: IsNull() })
+    this.findLive(id)
       .then((session) => {
         if (generation !== this.revocations) return;
         if (session) this.remember(session, Date.now());
@@ -91,10 +91,15 @@ export class SessionsService {
       .finally(() => this.refreshing.delete(id));
   }
 
+  /** The session's row unless it was revoked. */
+  private findLive(id: string): Promise<Session | null> {
+    return this.repo.findOneBy({ id, revokedAt: IsNull() });
+  }
+
   /** One's own session; another id is 404, exactly like a missing one. */
   async findOwn(callerId: string, id: string): Promise<Session> {
     if (callerId !== id) throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
-    const session = await this.repo.findOneBy({ id, revokedAt: IsNull() });
+    const session = await this.findLive(id);
     if (!session) throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
     return session;
   }
