@@ -145,4 +145,28 @@ describe('log output', () => {
     // What was kept is whole lines, in order.
     expect(out.every((l, n) => n === 0 || l.i > out[n - 1].i)).toBe(true);
   });
+
+  it('writes the lines of a busy moment together, and writes a quiet server\'s lines within the flush interval', async () => {
+    buildWorker(join(__dirname, 'logger.ts'));
+    const script = `
+      const { createRootLogger } = require(${JSON.stringify(join(WORKER_BUILD_DIR, 'common', 'logger.js'))});
+      const logger = createRootLogger('info');
+      for (let i = 0; i < 3; i++) logger.info({ i }, 'line');
+      setInterval(() => undefined, 1000);
+    `;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      // The process stays up: nothing but the flush timer writes these lines.
+      const [chunk] = await Promise.race([
+        once(child.stdout, 'data') as Promise<[Buffer]>,
+        new Promise<never>((_resolve, reject) => { setTimeout(() => reject(new Error('no log line within 5 s')), 5000); }),
+      ]);
+      const out = chunk.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { i: number });
+      // One write for the three (one per line before: the first line left alone).
+      expect(out.map((l) => l.i)).toEqual([0, 1, 2]);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill();
+    }
+  });
 });
