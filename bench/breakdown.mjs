@@ -7,7 +7,7 @@
 // of which the round trip through the upstream worker), and the whole time in the server. What the
 // client sees beyond the server's total is the sockets and the event loops on both ends.
 //
-//   npm run build:server && node bench/breakdown.mjs [--concurrency=150] [--rounds=4] [--tokens=100] [--tokens-per-s=50]
+//   npm run build:server && node bench/breakdown.mjs [--concurrency=150] [--rounds=4] [--warmup-rounds=2] [--tokens=100] [--tokens-per-s=50]
 //
 // Numbers for one machine and one run; compare phases within a run, not across machines.
 import { cliArgs } from './lib/cli.mjs';
@@ -22,6 +22,9 @@ import { relayEnv, sessionsFor } from './scenarios/relay.mjs';
 const { args, num, concurrency: c, shape, replyMs } = cliArgs();
 const { intervalMs } = shape;
 const rounds = num('rounds', 4);
+// Warm-up: closed-loop rounds at up to 20 streams before measuring (more of them: a server whose
+// request path V8 has optimized, as after a while in production).
+const warmupRounds = num('warmup-rounds', 2);
 const dist = args.dist ?? 'dist';
 
 const quantile = (values, q) => {
@@ -34,7 +37,7 @@ const server = await startServer({ dist, env: relayEnv(upstream), label: 'breakd
 const agent = keepAliveAgent();
 try {
   const sessions = await sessionsFor(server, agent, c);
-  await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: Math.min(c, 20), rounds: 2, replyMs });
+  await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: Math.min(c, 20), rounds: warmupRounds, replyMs });
   const client = { direct: [], relay: [] };
   const phases = { pipeline: [], service: [], toFirstToken: [], workerRoundTrip: [], total: [] };
   for (const mode of ['direct', 'relay', 'relay', 'direct']) {
