@@ -6,6 +6,7 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/app-config.js';
 import { ErrorCode } from './error-code.js';
+import { jsonShapeProblem } from './json-shape.js';
 import { createValidationPipe } from './validation.pipe.js';
 import type { AppRequest } from './request-context.js';
 import { requestIdMiddleware } from './request-id.js';
@@ -84,6 +85,16 @@ function bodyErrorHandler(err: unknown, req: Request, res: Response, next: NextF
   }
 }
 
+/** A parsed JSON body too deep, too large in values or holding NUL is refused before anything walks it (json-shape.ts). */
+function jsonShapeGuard(req: Request, res: Response, next: NextFunction): void {
+  const problem = req.body !== undefined && typeof req.body === 'object' ? jsonShapeProblem(req.body) : undefined;
+  if (problem === undefined) {
+    next();
+    return;
+  }
+  writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, problem, (req as AppRequest).id));
+}
+
 /** Everything about HTTP that is not a route: ids, logs, headers, bodies, validation. Used by main and by tests. */
 export function configureHttp(app: INestApplication, config: AppConfig, logger: Logger): void {
   const express_ = app as NestExpressApplication;
@@ -100,6 +111,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   app.use(cookieParser());
   app.use(express.json({ limit: config.limits.jsonBodyBytes }));
   app.use(bodyErrorHandler);
+  app.use(jsonShapeGuard);
   if (config.corsOrigins.length > 0) {
     // Only listed origins, never '*', since credentials (the cookie) are allowed.
     app.enableCors({ origin: config.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After'] });

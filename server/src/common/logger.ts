@@ -57,6 +57,21 @@ export function exitAfterLogs(logger: Logger, code: number, waitMs = 3000): void
 }
 
 /**
+ * pino's error serializer, without the data a database error carries: TypeORM's QueryFailedError
+ * holds the statement's parameters (a message's text, a title, a file's extracted text).
+ */
+export function errWithoutData(err: Error): ReturnType<typeof pino.stdSerializers.err> {
+  const out = pino.stdSerializers.err(err) as ReturnType<typeof pino.stdSerializers.err> & { parameters?: unknown; driverError?: unknown };
+  if (out !== null && typeof out === 'object') {
+    if ('parameters' in out) out.parameters = '[redacted]';
+    if (out.driverError !== null && typeof out.driverError === 'object' && 'parameters' in out.driverError) {
+      out.driverError = { ...out.driverError, parameters: '[redacted]' };
+    }
+  }
+  return out;
+}
+
+/**
  * Structured JSON logs. Tokens, cookies and bodies are never logged: request logging only
  * records method, path (without query), status, time and request id.
  */
@@ -68,7 +83,7 @@ export function createRootLogger(level: string, destination: DestinationStream =
       paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]', '*.token', '*.content', '*.message_text'],
       censor: '[redacted]',
     },
-    serializers: { err: pino.stdSerializers.err },
+    serializers: { err: errWithoutData },
   };
   return pino(options, destination);
 }

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import express from 'express';
 import pino from 'pino';
+import { QueryFailedError } from 'typeorm';
+import { createRootLogger } from './logger.js';
 import { requestLogMiddleware } from './request-log.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { buildWorker, WORKER_BUILD_DIR } from '../testing/worker-build.js';
@@ -35,6 +37,20 @@ describe('structured logs', () => {
     expect(all).not.toContain(s.token.split('.')[2]);
     expect(all).not.toContain(secretText);
     expect(all).not.toContain('query-value-0815');
+  });
+
+  it('never logs the data a failed database statement carried', () => {
+    const out: string[] = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { out.push(chunk.toString()); done(); } });
+    const logger = createRootLogger('info', sink);
+    const driverError = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { parameters: ['private-text-0042'] });
+    logger.error({ err: new QueryFailedError('INSERT INTO "messages" VALUES ($1)', ['private-text-0042'], driverError) }, 'could not save');
+    const line = JSON.parse(out.join('')) as { err: { message: string; query: string; parameters: unknown; driverError: { parameters: unknown } } };
+    expect(line.err.message).toContain('invalid byte sequence');
+    expect(line.err.query).toContain('INSERT INTO');
+    expect(line.err.parameters).toBe('[redacted]');
+    expect(line.err.driverError.parameters).toBe('[redacted]');
+    expect(out.join('')).not.toContain('private-text-0042');
   });
 });
 

@@ -25,7 +25,7 @@ export class MessagePageQueryDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(200) limit = 50;
 
   @ApiPropertyOptional({ minimum: 0, description: 'Only messages with a position below this (for loading older ones)' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) before?: number;
+  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(2_147_483_647) before?: number;
 }
 
 export class UpdateConversationDto {

@@ -66,6 +66,13 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(older.body.messages.map((m: { content: string }) => m.content)).toEqual(['m1', 'm2', 'm3']);
     const oldest = await t.http().get(`/api/v1/conversations/${c.id}/messages?before=1`).set('Authorization', `Bearer ${s.token}`).expect(200);
     expect(oldest.body).toMatchObject({ messages: [expect.objectContaining({ content: 'm0' })], has_more: false });
+    // The largest position a database integer holds, and one past it (was a 500 on PostgreSQL).
+    const all = await t.http().get(`/api/v1/conversations/${c.id}?before=2147483647`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(all.body.messages).toHaveLength(7);
+    for (const path of [`/api/v1/conversations/${c.id}/messages?before=2147483648`, `/api/v1/conversations/${c.id}?before=2147483648`]) {
+      const res = await t.http().get(path).set('Authorization', `Bearer ${s.token}`).expect(400);
+      expect(res.body.error.code).toBe('VALIDATION_ERROR');
+    }
   });
 
   it('renames and deletes', async () => {

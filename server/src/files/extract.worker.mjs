@@ -133,7 +133,8 @@ async function extractPdf(job) {
         if ('str' in item) pageText += item.str + (item.hasEOL ? '\n' : '');
       }
       page.cleanup();
-      parts.push(pageText.trim());
+      // A PDF's strings may hold NUL (U+0000): no use as text, and PostgreSQL cannot store it.
+      parts.push(pageText.replaceAll('\u0000', '').trim());
       length += pageText.length + 2;
     }
   } catch {

@@ -94,6 +94,17 @@ describe('TextExtractor', () => {
     expect(err.code).toBe('FILE_PROCESSING_ERROR');
   });
 
+  it('drops NUL characters from a PDF\'s text (PostgreSQL cannot store them)', async () => {
+    const doc = await PDFDocument.create();
+    const font = doc.context.obj({ Type: 'Font', Subtype: 'Type1', BaseFont: 'Helvetica' });
+    const page = doc.addPage();
+    page.node.set(PDFName.of('Resources'), doc.context.obj({ Font: { F1: font } }));
+    const content = Buffer.from('BT /F1 24 Tf 72 700 Td (Hello\\000World) Tj ET');
+    page.node.set(PDFName.of('Contents'), doc.context.register(PDFRawStream.of(doc.context.obj({ Length: content.length }), content)));
+    const result = await extractor.extract(Buffer.from(await doc.save()), '.pdf');
+    expect(result.text).toBe('HelloWorld');
+  });
+
   it('stops a decompression bomb whose buffers grow outside the worker\'s heap', async () => {
     // A content stream of 768 MB of spaces, deflated to well under 1 MB.
     const deflate = createDeflate({ level: 9 });
