@@ -15,9 +15,11 @@ function originOf(value: string): string | null {
 }
 
 /**
- * Cookie-authenticated writes must come from our own origin (or a configured one).
- * Bearer requests carry no ambient credential, and requests without Origin/Referer
- * (non-browser clients) cannot be forged by a page, so both pass.
+ * Writes from a browser must come from our own origin (or a configured one): those
+ * authenticated by the cookie, and those without a session at all, such as creating one, which
+ * sets the cookie (a page elsewhere could otherwise post a form that replaces the visitor's
+ * session with a new one: login CSRF). Bearer requests carry no ambient credential, and requests
+ * without Origin/Referer (non-browser clients) cannot be forged by a page, so both pass.
  */
 @Injectable()
 export class CsrfGuard implements CanActivate {
@@ -25,7 +27,7 @@ export class CsrfGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<AppRequest>();
-    if (SAFE_METHODS.has(req.method) || req.auth?.via !== 'cookie') return true;
+    if (SAFE_METHODS.has(req.method) || req.auth?.via === 'bearer') return true;
     if (req.headers['sec-fetch-site'] === 'cross-site') this.reject();
     const origin = req.headers.origin;
     const referer = req.headers.referer;

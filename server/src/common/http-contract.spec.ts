@@ -113,6 +113,17 @@ describe('HTTP contract', () => {
     it('lets requests without Origin or Referer pass (non-browser clients)', async () => {
       await patch().expect(404);
     });
+    it('refuses a session created from another site (login CSRF), and lets the SPA and non-browser clients create one', async () => {
+      const create = () => t.http().post('/api/v1/sessions').set('Content-Type', 'text/plain').send('x=');
+      for (const res of [await create().set('Origin', 'https://evil.example'), await create().set('Sec-Fetch-Site', 'cross-site')]) {
+        expect(res.status).toBe(403);
+        expect(res.body.error.code).toBe('FORBIDDEN');
+        expect(res.headers['set-cookie']).toBeUndefined();
+      }
+      const host = `http://${t.app.getHttpServer().address().address}:${t.app.getHttpServer().address().port}`;
+      await t.http().post('/api/v1/sessions').set('Origin', host).send({}).expect(201);
+      await t.http().post('/api/v1/sessions').send({}).expect(201);
+    });
     it('does not apply to Bearer requests', async () => {
       const s = await t.newSession();
       await t.http().patch(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${s.token}`).set('Origin', 'https://evil.example').send({ title: 'x' }).expect(404);
