@@ -43,6 +43,26 @@ describe('Composer', () => {
     expect(sent).toEqual(['Hello there']);
   });
 
+  it('empties the box when the draft is cleared after a send, even within the frame the text was put in', async () => {
+    textarea().value = 'Pasted and sent at once';
+    textarea().dispatchEvent(new Event('input'));
+    press('Enter');
+    expect(sent).toEqual(['Pasted and sent at once']);
+    fixture.componentInstance.draft.set(''); // what the chat view does once the message is sent
+    await fixture.whenStable();
+    expect(textarea().value).toBe('');
+    await type('Next one');
+    fixture.componentInstance.draft.set('');
+    await fixture.whenStable();
+    expect(textarea().value).toBe('');
+  });
+
+  it('shows a draft set from outside', async () => {
+    fixture.componentInstance.draft.set('Restored draft');
+    await fixture.whenStable();
+    expect(textarea().value).toBe('Restored draft');
+  });
+
   it('keeps Shift+Enter as a new line', async () => {
     await type('Line one');
     const event = press('Enter', { shiftKey: true });

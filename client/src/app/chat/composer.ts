@@ -32,10 +32,15 @@ export class Composer {
   protected readonly isNearLimit = computed(() => this.draft().length > this.maxChars() * 0.9);
 
   constructor() {
-    // Grow with the text (up to the CSS max-height), also when the draft is set from outside.
+    // The textbox shows the draft, also when it is set from outside (cleared after a send), and
+    // grows with it up to the CSS max-height. Written here rather than bound with [value]: a
+    // binding skips a write when the draft returns to the value it last wrote ('' → typed → ''
+    // within one frame, as when text is pasted and sent at once), which left the sent text in the
+    // box; and the height must be measured after the new value is in, or an emptied box stays tall.
     effect(() => {
-      this.draft();
+      const value = this.draft();
       const el = this.textarea().nativeElement;
+      if (el.value !== value) el.value = value;
       el.style.height = 'auto';
       el.style.height = `${el.scrollHeight}px`;
     });
