@@ -46,6 +46,14 @@ describe('ChatStore', () => {
     toasts = TestBed.inject(ToastService);
   });
 
+  it('shows a malformed conversation link as not found, without asking the API', async () => {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    await store.open('not-a-uuid');
+    expect(store.isMissing()).toBe(true);
+    expect(get).not.toHaveBeenCalled();
+    expect(toasts.toasts()).toEqual([]);
+  });
+
   it('shows the message at once, then streams the answer into it', async () => {
     const accepted = store.send('Hello');
     expect(store.messages().map((m) => [m.role, m.content])).toEqual([['user', 'Hello'], ['assistant', '']]);
@@ -113,7 +121,7 @@ describe('ChatStore', () => {
     api.get.mockResolvedValue({ messages: [streaming], has_more: false });
     // What this tab had shown before a reload: the live stream's events up to 57.
     sessionStorage.setItem('parley.stream', JSON.stringify({ messageId: 'm1', lastEventId: '57', content: 'Half an answer' }));
-    await store.open('c1');
+    await store.open('6f1c3a52-8f0e-4c7a-9b1d-2a4e5f6a7b8c');
     expect(chatApi.resume).toHaveBeenCalledWith('m1', '57');
     expect(store.messages()[0]?.content).toBe('Half an answer');
     // The server no longer holds those events (it restarted): the whole answer again, from its start.

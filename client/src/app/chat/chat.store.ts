@@ -60,7 +60,11 @@ function emptyMessage(role: Message['role'], conversationId: string, position: n
   };
 }
 
+/** The form of a conversation id (a UUID). */
+const CONVERSATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** The open conversation: its messages, the answer streaming into it, and every chat action. */
+
 @Injectable({ providedIn: 'root' })
 export class ChatStore {
   private readonly api = inject(ApiClient);
@@ -124,6 +128,11 @@ export class ChatStore {
     this.hasOlderPages.set(false);
     this.missing.set(false);
     if (id === null) return;
+    if (!CONVERSATION_ID.test(id)) {
+      // A mistyped or truncated link: no conversation can have this id (the API would answer 400).
+      this.missing.set(true);
+      return;
+    }
     const generation = ++this.loadGeneration;
     this.loadingConversation.set(true);
     try {
