@@ -122,6 +122,20 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(row.content.length).toBeLessThan(words(200).join('').length);
   });
 
+  it('stops the answer of a conversation being deleted before deleting it', async () => {
+    h.fake.on('delete me mid-answer', { tokens: words(200), tokenDelayMs: 30 });
+    const conn = h.send(alice.token, { message: 'delete me mid-answer' });
+    await conn.until((e) => e.filter((x) => x.data.type === 'token').length >= 3);
+    const { conversation_id: conversationId, message_id: id } = conn.events[0].data as { conversation_id: string; message_id: string };
+    const began = Date.now();
+    await h.t.http().delete(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${alice.token}`).expect(204);
+    expect(Date.now() - began).toBeLessThan(2000);
+    const events = await conn.all();
+    expect(events.at(-1)!.data).toMatchObject({ type: 'done', status: 'stopped', message_id: id });
+    expect(h.t.app.get(GenerationService).isRunning(id)).toBe(false);
+    await h.t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${alice.token}`).expect(404);
+  });
+
   it('keeps generating when the client disconnects: the row ends complete with the whole text', async () => {
     const tokens = words(30, 'd');
     h.fake.on('disconnect me', { tokens, tokenDelayMs: 10 });

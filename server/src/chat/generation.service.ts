@@ -140,7 +140,18 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     await Promise.allSettled(pending());
   }
 
+  /**
+   * Stops the answer still generating in a conversation that is being deleted, and waits until it
+   * is saved: the model would otherwise go on (and be paid for) to the end of an answer nobody can
+   * read, and the stop route can no longer find it.
+   */
+  private async stopIn(conversationId: string): Promise<void> {
+    const messageId = this.registry.activeIn(conversationId);
+    if (messageId !== undefined) await this.stop(messageId);
+  }
+
   async onApplicationBootstrap(): Promise<void> {
+    this.conversations.beforeRemove((conversationId) => this.stopIn(conversationId));
     // SIGTERM (ShutdownService, health module) drains running generations first; looked up
     // rather than imported, so the chat module does not depend on the health module.
     try {

@@ -73,6 +73,14 @@ export class ConversationsService {
 
   private readonly progressQueue = new Map<string, QueuedProgress>();
 
+  /** Told before a conversation is deleted (the chat module stops an answer still generating in it). */
+  private readonly beforeRemoveHooks: Array<(conversationId: string) => Promise<unknown>> = [];
+
+  /** Registers what must happen before a conversation is deleted; registered by modules that depend on this one. */
+  beforeRemove(hook: (conversationId: string) => Promise<unknown>): void {
+    this.beforeRemoveHooks.push(hook);
+  }
+
   async list(sessionId: string, limit: number, offset: number): Promise<{ items: Conversation[]; total: number }> {
     const [items, total] = await this.conversations.findAndCount({
       where: { sessionId },
@@ -108,6 +116,9 @@ export class ConversationsService {
   }
 
   async remove(sessionId: string, id: string): Promise<void> {
+    // Ownership first: nothing of another session's conversation is touched (404 as if missing).
+    await this.findOwned(sessionId, id);
+    for (const hook of this.beforeRemoveHooks) await hook(id);
     const result = await this.conversations.delete({ id, sessionId });
     if (!result.affected) throw new AppException(ErrorCode.ConversationNotFound, 'Conversation not found');
   }
