@@ -58,6 +58,16 @@ describe('InMemoryGenerationRegistry', () => {
     expect(wire(got)).toBe(jsonWire(got));
   });
 
+  it('sends a live answer\'s follower only the events after a Last-Event-ID it has not reached yet', async () => {
+    const registry = new InMemoryGenerationRegistry();
+    publishAll(registry, 3);
+    const ahead = lastValueFrom(registry.follow('m', 6)!.pipe(toArray()));
+    const far = lastValueFrom(registry.follow('m', 999_999_999)!.pipe(toArray()));
+    published.slice(3).forEach((e) => registry.publish('m', e));
+    expect((await ahead).map((e) => e.id)).toEqual(Array.from({ length: published.length - 7 }, (_, i) => i + 7));
+    expect(await far).toEqual([]); // as for a finished answer
+  });
+
   it('keeps an event it cannot rebuild exactly (an unusual timestamp) as it was', async () => {
     const registry = new InMemoryGenerationRegistry();
     registry.open('m', 'c');

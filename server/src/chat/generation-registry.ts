@@ -53,7 +53,7 @@ interface Channel {
    * Live followers, called directly (no Subject: it copies its observer list and wraps each
    * subscriber again on every event); dropped once the final event is out.
    */
-  followers?: Set<Subscriber<SequencedEvent>>;
+  followers?: Set<Pick<Subscriber<SequencedEvent>, 'next' | 'complete'>>;
   /** Events published so far (= the next id). */
   count: number;
   base: number;
@@ -149,8 +149,14 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
         subscriber.complete();
         return undefined;
       }
-      followers.add(subscriber);
-      return () => { followers.delete(subscriber); };
+      // A client that claims events not published yet (a Last-Event-ID past the last one) gets
+      // only those after it, as it would from a finished answer: never events it says it has.
+      const follower = afterId < channel.count ? subscriber : {
+        next: (e: SequencedEvent) => { if (e.id > afterId) subscriber.next(e); },
+        complete: () => subscriber.complete(),
+      };
+      followers.add(follower);
+      return () => { followers.delete(follower); };
     });
   }
 
