@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import express from 'express';
 import { helmetSecurityHeaders, staticSecurityHeaders } from './http-pipeline.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
@@ -36,6 +36,23 @@ describe('HTTP contract', () => {
     const s = await t.newSession();
     const res = await t.http().get('/api/v1/conversations/%27%3B%20DROP%20TABLE').set('Authorization', `Bearer ${s.token}`);
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.ts:|SELECT|sqlite|stack/i);
+  });
+
+  it('answers what Node\'s HTTP parser refuses (a malformed request, headers over the limit) with the envelope too', async () => {
+    const { port } = t.app.getHttpServer().address() as AddressInfo;
+    const raw = async (request: string): Promise<string> => {
+      const socket = connect(port, '127.0.0.1');
+      socket.end(request);
+      const chunks: Buffer[] = [];
+      for await (const chunk of socket) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    };
+    for (const [request, status] of [['GARBAGE\r\n\r\n', 400], [`GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431]] as const) {
+      const response = await raw(request);
+      expect(response.startsWith(`HTTP/1.1 ${status} `)).toBe(true);
+      const body = JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as unknown;
+      expect(body).toMatchObject(envelope);
+    }
   });
 
   it('echoes a sane X-Request-Id and replaces an insane one', async () => {

@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { INestApplication } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import cookieParser from 'cookie-parser';
@@ -95,11 +98,31 @@ function jsonShapeGuard(req: Request, res: Response, next: NextFunction): void {
   writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, problem, (req as AppRequest).id));
 }
 
+/**
+ * What Node's HTTP parser refuses before any middleware sees it (a malformed request line,
+ * headers over the limit, a request that never finished arriving) gets the error envelope too,
+ * instead of Node's bare status line. The connection is closed after it, as Node does.
+ */
+export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, message] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'Request headers too large']
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'The request did not arrive in time']
+      : [400, 'Bad Request', 'Malformed HTTP request'];
+  const requestId = randomUUID();
+  const body = JSON.stringify(errorEnvelope(ErrorCode.ValidationError, message, requestId));
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+    + `X-Request-Id: ${requestId}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+}
+
 /** Everything about HTTP that is not a route: ids, logs, headers, bodies, validation. Used by main and by tests. */
 export function configureHttp(app: INestApplication, config: AppConfig, logger: Logger): void {
   const express_ = app as NestExpressApplication;
   express_.set('trust proxy', config.trustProxy);
   express_.disable('x-powered-by');
+  (app.getHttpServer() as Server).on('clientError', clientErrorHandler);
   app.use(requestIdMiddleware);
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
