@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
@@ -28,7 +28,10 @@ export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: nu
       extra: { connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 },
     };
   }
-  if (db.path !== ':memory:') mkdirSync(dirname(db.path), { recursive: true });
+  if (db.path !== ':memory:') {
+    mkdirSync(dirname(db.path), { recursive: true });
+    ownerOnly(db.path);
+  }
   return {
     type: 'better-sqlite3',
     database: db.path,
@@ -43,4 +46,21 @@ export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: nu
       conn.pragma('synchronous = NORMAL');
     },
   };
+}
+
+/**
+ * The database holds every conversation: readable and writable by its owner only (like the
+ * session secret), whatever the umask. SQLite gives its -wal and -shm files the database file's
+ * permissions when it creates them; ones left by an older version are narrowed too. A file this
+ * process may not chmod (another owner, a read-only mount) is left as it is.
+ */
+function ownerOnly(path: string): void {
+  closeSync(openSync(path, 'a', 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    try {
+      if (existsSync(file)) chmodSync(file, 0o600);
+    } catch {
+      // Not ours to change: the operator's setup decides.
+    }
+  }
 }

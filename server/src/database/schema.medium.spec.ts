@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { createTestDatabase, dialects, type TestDatabase } from '../testing/dialects.js';
 import { dataSourceOptions } from './data-source-options.js';
@@ -37,6 +40,26 @@ describe.each(dialects())('migrations on %s', (dialect) => {
       expect(await ds.query('PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1 }]);
     } finally {
       await ds.destroy();
+    }
+  });
+
+});
+
+describe('the SQLite database file', () => {
+  it('is readable by its owner only, and so are its WAL and shared-memory files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-mode-'));
+    const previous = process.umask(0o022);
+    try {
+      const path = join(dir, 'parley.sqlite');
+      const ds = new DataSource(dataSourceOptions({ type: 'sqlite', path }));
+      await ds.initialize();
+      await ds.query('CREATE TABLE t (x INTEGER)');
+      await ds.query('INSERT INTO t VALUES (1)');
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) expect((statSync(file).mode & 0o777).toString(8)).toBe('600');
+      await ds.destroy();
+    } finally {
+      process.umask(previous);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
