@@ -20,21 +20,29 @@ function composeConfig(env: Record<string, string>, quiet: boolean): { status: n
 
 describe('docker-compose.yml', () => {
   const secret = 'a-session-secret-for-validation-only-0123456789';
+  const database = { POSTGRES_PASSWORD: 'pg-pass-for-validation', DATABASE_URL: 'postgres://parley:pg-pass-for-validation@postgres:5432/parley' };
 
   it('is valid for docker-compose v1 (`config -q`)', () => {
-    const r = composeConfig({ SESSION_SECRET: secret }, true);
+    const r = composeConfig({ SESSION_SECRET: secret, ...database }, true);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
 
-  it('refuses to start without SESSION_SECRET', () => {
-    const r = composeConfig({}, true);
+  it('refuses to start without SESSION_SECRET, or without a database password (no default secret)', () => {
+    const r = composeConfig({ ...database }, true);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/SESSION_SECRET/);
+    for (const missing of ['POSTGRES_PASSWORD', 'DATABASE_URL'] as const) {
+      const env: Record<string, string> = { SESSION_SECRET: secret, ...database };
+      delete env[missing];
+      const without = composeConfig(env, true);
+      expect(without.status).not.toBe(0);
+      expect(without.stderr).toMatch(new RegExp(missing));
+    }
   });
 
   it('runs nginx, two backends, PostgreSQL and Redis with healthchecks, named volumes and the deployment variables', () => {
-    const r = composeConfig({ SESSION_SECRET: secret, OPENAI_API_KEY: 'sk-test' }, false);
+    const r = composeConfig({ SESSION_SECRET: secret, OPENAI_API_KEY: 'sk-test', ...database }, false);
     expect(r.status).toBe(0);
     const out = r.stdout;
     for (const service of ['nginx', 'backend-1', 'backend-2', 'postgres', 'redis']) expect(out).toMatch(new RegExp(`^  ${service}:$`, 'm'));
@@ -44,7 +52,8 @@ describe('docker-compose.yml', () => {
     expect(out.match(/- appdata:\/app\/data:rw/g)?.length).toBe(2);
     expect(out.match(/OPENAI_API_KEY: sk-test/g)?.length).toBe(2);
     expect(out.match(/REDIS_URL: redis:\/\/redis:6379/g)?.length).toBe(2);
-    expect(out.match(/DATABASE_URL: postgres:\/\/parley:parley@postgres:5432\/parley/g)?.length).toBe(2);
+    expect(out.match(/DATABASE_URL: postgres:\/\/parley:pg-pass-for-validation@postgres:5432\/parley/g)?.length).toBe(2);
+    expect(out).toMatch(/POSTGRES_PASSWORD: pg-pass-for-validation/);
     expect(out.match(new RegExp(`SESSION_SECRET: ${secret}`, 'g'))?.length).toBe(2);
     // Unset optional variables are not passed as empty strings (the server would reject those).
     expect(out).not.toMatch(/METRICS_TOKEN: ''/);
