@@ -313,6 +313,17 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(health.body).toMatchObject({ provider: 'openai', model: 'fake-model' });
   });
 
+  it('at boot ends every reply its previous run left streaming on SQLite (one instance), only expired ones on PostgreSQL', async () => {
+    const conversations = h.t.app.get(ConversationsService);
+    const conv = await conversations.create(alice.id, 'restart');
+    const [left] = await conversations.appendTurn(conv.id, [{
+      role: 'assistant', content: 'cut by a restart', status: 'streaming', ownerInstance: 'previous-run', leaseExpiresAt: new Date(Date.now() + 60_000),
+    }]);
+    await h.t.app.get(GenerationService).sweepAtBoot();
+    expect((await h.message(left.id)).status).toBe(dialect === 'sqlite' ? 'interrupted' : 'streaming');
+    if (dialect !== 'sqlite') await conversations.updateMessage(left.id, { status: 'interrupted', leaseExpiresAt: null });
+  });
+
   it('ends rows of a dead instance as interrupted once its lease expired, never another instance\'s live reply', async () => {
     const conversations = h.t.app.get(ConversationsService);
     const conv = await conversations.create(alice.id, 'leases');

@@ -159,7 +159,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     } catch {
       this.logger.debug('no ShutdownService: generations are drained on application shutdown only');
     }
-    await this.sweepExpiredLeases();
+    await this.sweepAtBoot();
     this.sweepTimer = setInterval(() => {
       this.sweepExpiredLeases().catch((err: unknown) => this.logger.warn({ err }, 'lease sweep failed'));
     }, this.config.stream.leaseCheckIntervalMs);
@@ -173,6 +173,16 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   async beforeApplicationShutdown(): Promise<void> {
     clearInterval(this.sweepTimer);
     await this.drain(this.config.shutdownGraceMs);
+  }
+
+  /**
+   * At boot: on SQLite, which one instance serves alone, every row still `streaming` was left by
+   * this server's previous run (it stopped mid-answer), so it ends as `interrupted` at once: a
+   * reader resuming it after a restart got its final event only when the old lease ran out (30 s
+   * by default). On PostgreSQL another instance may own a live reply: only expired leases end.
+   */
+  sweepAtBoot(): Promise<number> {
+    return this.sweepExpiredLeases(this.config.database.type === 'sqlite' ? new Date(8.64e15) : new Date());
   }
 
   /** Rows left `streaming` by an instance that died end as `interrupted`, once that instance's lease expired. */
