@@ -5,7 +5,7 @@ import { ConversationsStore } from '../conversations/conversations.store';
 import { ApiClient } from '../core/api-client';
 import { ApiError } from '../core/api-error';
 import { ToastService } from '../shell/toast.service';
-import { ChatApi } from './chat-api.service';
+import { ChatApi, StreamCutError } from './chat-api.service';
 import type { StreamedEvent } from './chat-events';
 import { ChatStore } from './chat.store';
 
@@ -129,6 +129,39 @@ describe('ChatStore', () => {
     stream.next(token('Half an answer, stored whole', '1'));
     stream.next({ type: 'error', finished: true, message_id: 'm1', status: 'interrupted', code: 'SERVICE_UNAVAILABLE', error: 'Cut.', eventId: '2' });
     expect(store.messages()[0]).toMatchObject({ content: 'Half an answer, stored whole', status: 'interrupted' });
+  });
+
+  it('tells the user while it reconnects to a cut answer, and goes on from the last event once the server answers', async () => {
+    const resumed = new Subject<StreamedEvent>();
+    chatApi.resume.mockImplementation(() => resumed.asObservable());
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('Half', '1'));
+    stream.error(new StreamCutError('1'));
+    expect(toasts.toasts().map((t) => t.text)).toContain('The connection to the server was lost. Reconnecting…');
+    await new Promise((resolve) => { setTimeout(resolve, 600); }); // the first pause: 500 ms
+    expect(chatApi.resume).toHaveBeenCalledWith('m1', '1');
+    resumed.next(token(' an answer', '2'));
+    expect(toasts.toasts()).toEqual([]);
+    resumed.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop', eventId: '3' });
+    expect(store.messages().at(-1)).toMatchObject({ content: 'Half an answer', status: 'complete' });
+  });
+
+  it('gives up at once when the server refuses the resume (the answer is gone)', async () => {
+    const attempts: Subject<StreamedEvent>[] = [];
+    chatApi.resume.mockImplementation(() => { attempts.push(new Subject<StreamedEvent>()); return attempts.at(-1)!.asObservable(); });
+    void store.send('Hello');
+    stream.next(start());
+    stream.error(new StreamCutError('0'));
+    await new Promise((resolve) => { setTimeout(resolve, 600); });
+    attempts[0].error(new ApiError(0, 'NETWORK', 'Failed to fetch')); // the server is still down: tried again
+    await new Promise((resolve) => { setTimeout(resolve, 1200); }); // the second pause: 1 s
+    expect(chatApi.resume).toHaveBeenCalledTimes(2);
+    attempts[1].error(new ApiError(404, 'MESSAGE_NOT_FOUND', 'Message not found'));
+    await new Promise((resolve) => { setTimeout(resolve, 2200); });
+    expect(chatApi.resume).toHaveBeenCalledTimes(2);
+    expect(store.messages().at(-1)).toMatchObject({ status: 'interrupted' });
+    expect(store.isStreaming()).toBe(false);
   });
 
   it('takes the message back and explains when it is refused before the answer starts', async () => {

@@ -20,7 +20,8 @@ export interface ChatMessage extends Message {
 
 const PAGE_SIZE = 50;
 const SNAPSHOT_KEY = 'parley.stream';
-const MAX_RECONNECTS = 5;
+/** How long a cut answer is reconnected to (a server restarting, a network change) before giving up. */
+const RECONNECT_FOR_MS = 120_000;
 
 /** What this tab had shown of a running answer, so a reload can resume after the last event it saw. */
 interface StreamSnapshot {
@@ -321,19 +322,26 @@ export class ChatStore {
     });
   }
 
-  private async reconnect(messageId: string, attempt: number): Promise<void> {
-    if (attempt >= MAX_RECONNECTS) {
+  /**
+   * Follows a cut answer again after the last event it showed, with a growing pause (up to 8 s),
+   * for RECONNECT_FOR_MS: long enough for a server to restart. The user is told while it lasts.
+   * A refusal (the answer is gone, the session too) ends it at once.
+   */
+  private async reconnect(messageId: string, attempt: number, since = Date.now()): Promise<void> {
+    if (Date.now() - since >= RECONNECT_FOR_MS) {
       this.patch(messageId, { status: 'interrupted', errorText: 'The connection to the answer was lost.' });
       this.finish(messageId);
       return;
     }
     if (!this.network.isOnline()) this.toasts.error('You are offline. The answer will continue when the connection is back.', { key: 'offline' });
+    else if (attempt === 0) this.toasts.show('The connection to the server was lost. Reconnecting…', { key: 'reconnect', durationMs: 0 });
     await this.network.whenOnline();
     await new Promise((resolve) => setTimeout(resolve, Math.min(8000, 500 * 2 ** attempt)));
     if (this.streamMessageId !== messageId) return;
     const stream = this.chat.resume(messageId, this.lastEventId);
     this.subscription = stream.subscribe({
       next: (event) => {
+        this.toasts.dismissKey('reconnect');
         if (event.eventId !== undefined) this.lastEventId = event.eventId;
         if (event.type === 'token') this.appendToken(messageId, event.token);
         else if (event.type === 'start' && event.from_start) this.restartContent(messageId);
@@ -345,7 +353,16 @@ export class ChatStore {
           this.finish(messageId);
         }
       },
-      error: () => void this.reconnect(messageId, attempt + 1),
+      error: (error: unknown) => {
+        // Network failures (status 0), 5xx and 429 are worth another try; a 4xx will not change.
+        const isRefused = error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429;
+        if (!isRefused) {
+          void this.reconnect(messageId, attempt + 1, since);
+          return;
+        }
+        this.patch(messageId, { status: 'interrupted', errorText: friendlyMessage(error) });
+        this.finish(messageId);
+      },
     });
   }
 
@@ -358,6 +375,7 @@ export class ChatStore {
   }
 
   private finish(messageId: string): void {
+    this.toasts.dismissKey('reconnect');
     this.flushTokens();
     this.subscription?.unsubscribe();
     this.subscription = null;
