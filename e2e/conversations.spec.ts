@@ -59,7 +59,16 @@ test.describe('conversations sidebar', () => {
     await expect(page).toHaveURL(/\/$/);
     allowConsoleErrors(page, /status of 404/);
     await page.goto(alphaUrl);
-    await expect(page.getByRole('heading', { name: 'Conversation not found' })).toBeVisible();
+    const notFound = page.locator('.empty-state').getByRole('heading', { name: 'Conversation not found' });
+    await expect(notFound).toBeVisible();
+    // Nothing to write into, and the top bar and tab say where one is.
+    await expect(page.getByRole('textbox', { name: 'Message' })).toHaveCount(0);
+    await expect(page.locator('.topbar-title')).toHaveText('Conversation not found');
+    await expect(page).toHaveTitle('Conversation not found · Parley');
+    // A malformed link is not found either (no request, no error toast).
+    await page.goto('/c/not-a-uuid');
+    await expect(notFound).toBeVisible();
+    await expect(page.getByRole('alert')).toHaveCount(0);
   });
 
   test('loads the list page by page while scrolling', async ({ chat, page, request }) => {

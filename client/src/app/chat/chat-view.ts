@@ -44,7 +44,8 @@ export class ChatView {
   protected readonly previewFile = signal<UploadedFile | null>(null);
   protected readonly suggestions = SUGGESTIONS;
   protected readonly isWelcome = computed(() => !this.store.conversationId() && this.store.messages().length === 0);
-  private readonly composer = viewChild.required(Composer);
+  // Absent while the conversation is not found.
+  private readonly composer = viewChild(Composer);
   private readonly list = viewChild(MessageList);
   private dragDepth = 0;
 
@@ -68,12 +69,12 @@ export class ChatView {
       if (this.draft() === '') this.draft.set(text);
       if (this.attachments.attachments().length === 0) this.attachments.restore(pending);
     }
-    this.composer().focus();
+    this.composer()?.focus();
   }
 
   protected useSuggestion(text: string): void {
     this.draft.set(text);
-    this.composer().focus();
+    this.composer()?.focus();
   }
 
   protected stop(): void {

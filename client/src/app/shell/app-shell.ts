@@ -48,6 +48,7 @@ export class AppShell {
   protected readonly title = computed(() => {
     const id = this.chat.conversationId();
     if (!id) return 'New chat';
+    if (this.chat.isMissing()) return 'Conversation not found';
     return this.conversations.conversations().find((c) => c.id === id)?.title?.trim() || 'New conversation';
   });
 
