@@ -37,7 +37,7 @@ export class ChatController {
   @HttpCode(200)
   @RateLimitBucket('chat')
   @ApiOperation({ summary: 'Send a message and stream the answer (Server-Sent Events)' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried send with the same key re-attaches to the same answer' })
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried send with the same key re-attaches to the same answer; the key reused for a different request is 409 CONFLICT' })
   @ApiSseResponse()
   async send(
     @Body() body: SendMessageDto,

@@ -229,6 +229,13 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const detail = await h.t.http().get(`/api/v1/conversations/${first[0].data.conversation_id as string}`)
       .set('Authorization', `Bearer ${alice.token}`).expect(200);
     expect(detail.body.messages).toHaveLength(2);
+    // The same retry naming its conversation is the same request; the key reused for another message is a conflict.
+    const named = await h.send(alice.token, { message: 'idempotent hello', conversation_id: first[0].data.conversation_id }, { 'idempotency-key': 'key-123' }).all();
+    expect(named[0].data).toEqual(first[0].data);
+    const reused = await h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`).set('Idempotency-Key', 'key-123')
+      .send({ message: 'something else' }).expect(409);
+    expect(reused.body.error).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/Idempotency-Key/) });
+    expect(h.fake.requestsFor('idempotent hello')).toHaveLength(1);
     // Another session's key is its own.
     const bob = await h.t.newSession();
     const other = await h.send(bob.token, { message: 'idempotent hello' }, { 'idempotency-key': 'key-123' }).all();

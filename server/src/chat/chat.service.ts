@@ -86,7 +86,7 @@ export class ChatService implements OnModuleInit {
     const fileIds = [...new Set(dto.file_ids ?? [])];
 
     if (idempotencyKey) {
-      const replay = await this.replayIdempotent(sessionId, idempotencyKey);
+      const replay = await this.replayIdempotent(sessionId, idempotencyKey, dto);
       if (replay) return replay;
     }
     const existing = dto.conversation_id ? await this.conversations.findOwned(sessionId, dto.conversation_id) : undefined;
@@ -238,10 +238,19 @@ export class ChatService implements OnModuleInit {
     return byMessage;
   }
 
-  private async replayIdempotent(sessionId: string, key: string): Promise<Observable<SequencedEvent> | undefined> {
+  /**
+   * The answer already sent under this Idempotency-Key, when the same request comes again (a
+   * retry). The key reused for another request (another message or conversation) is a 409: it
+   * used to replay the first answer and drop the new message without a word.
+   */
+  private async replayIdempotent(sessionId: string, key: string, dto: SendMessageDto): Promise<Observable<SequencedEvent> | undefined> {
     const rows = await this.conversations.findByIdempotencyKeyForSession(sessionId, key);
+    const user = rows.find((m) => m.role === 'user');
     const reply = rows.find((m) => m.role === 'assistant');
-    return reply ? this.eventsOf(reply, -1) : undefined;
+    if (!reply) return undefined;
+    const isSameRequest = user?.content === dto.message && (dto.conversation_id === undefined || dto.conversation_id === reply.conversationId);
+    if (!isSameRequest) throw new AppException(ErrorCode.Conflict, 'This Idempotency-Key was already used for a different request');
+    return this.eventsOf(reply, -1);
   }
 
   private async eventsOf(message: Message, after: number): Promise<Observable<SequencedEvent>> {
