@@ -2,6 +2,7 @@ import { signal } from '@angular/core';
 import { TestBed } from '@angular/core/testing';
 import { Subject } from 'rxjs';
 import { ChatConfigStore } from '../chat/chat-config.store';
+import { formatBytes } from './format-bytes';
 import { ApiError } from '../core/api-error';
 import type { ChatConfig } from '../core/api-models';
 import { AttachmentsStore } from './attachments.store';
@@ -60,6 +61,19 @@ describe('AttachmentsStore', () => {
     expect(store.isUploading()).toBe(false);
     expect(store.readyFiles().map((f) => f.file_id)).toEqual(['f1']);
     expect(store.sentAttachments()).toEqual([{ id: 'f1', filename: 'notes.txt', file_type: '.txt', file_size: 5 }]);
+  });
+
+  it('gives the server\'s reason when a file of an allowed type is refused for its content', () => {
+    store.add([new File(['just text'], 'fake.pdf')]);
+    uploads[0]?.error(new ApiError(415, 'UNSUPPORTED_FILE_TYPE', 'The file is not a PDF.'));
+    expect(store.attachments()[0]).toMatchObject({ state: 'failed', error: 'The file is not a PDF.' });
+  });
+
+  it('tells a file just over the limit from the limit', () => {
+    expect(formatBytes(11_000_000)).toBe('10.5 MB');
+    expect(formatBytes(10 * 1024 * 1024)).toBe('10 MB');
+    expect(formatBytes(1536)).toBe('1.5 KB');
+    expect(formatBytes(250 * 1024 * 1024)).toBe('250 MB');
   });
 
   it('explains a server refusal on the chip', () => {

@@ -106,8 +106,12 @@ export class AttachmentsStore {
   private uploadErrorText(file: File, error: unknown): string {
     if (!(error instanceof ApiError)) return 'The upload failed. Please try again.';
     switch (error.code) {
-      case 'UNSUPPORTED_FILE_TYPE':
-        return `This file type is not supported${this.config.config() ? '. Allowed: ' + (this.config.config()?.allowed_extensions.join(', ') ?? '') : ''}.`;
+      case 'UNSUPPORTED_FILE_TYPE': {
+        const allowed = this.config.config()?.allowed_extensions;
+        // An allowed extension refused for its content (a .pdf that is not a PDF): the server says why.
+        if (allowed?.includes(extensionOf(file.name))) return error.message;
+        return `This file type is not supported${allowed ? `. Allowed: ${allowed.join(', ')}` : ''}.`;
+      }
       case 'FILE_TOO_LARGE':
         return `This file is too large (${formatBytes(file.size)}).`;
       case 'QUOTA_EXCEEDED':
