@@ -20,6 +20,20 @@ describe('HTTP contract', () => {
     expect(res.body.error.code).toBe('VALIDATION_ERROR');
   });
 
+  it('a body that is not JSON → 415 VALIDATION_ERROR saying so, as is a charset the parser does not read', async () => {
+    const s = await t.newSession();
+    const id = '00000000-0000-4000-8000-000000000000';
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/vnd.api+json']) {
+      const res = await t.http().patch(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${s.token}`).set('Content-Type', type)
+        .send('{"title":"ok"}').expect(415);
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Content-Type must be application/json' });
+    }
+    const latin1 = await t.http().post('/api/v1/sessions').set('Content-Type', 'application/json; charset=latin1').send('{}').expect(415);
+    expect(latin1.body.error.code).toBe('VALIDATION_ERROR');
+    // No body, no type needed (stop, logout).
+    await t.http().patch(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${s.token}`).send({ title: 'ok' }).expect(404);
+  });
+
   it('a JSON body over the limit → 413', async () => {
     const res = await t.http().post('/api/v1/sessions').send({ user_agent: 'x'.repeat(5000) }).expect(413);
     expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
@@ -131,7 +145,7 @@ describe('HTTP contract', () => {
       await patch().expect(404);
     });
     it('refuses a session created from another site (login CSRF), and lets the SPA and non-browser clients create one', async () => {
-      const create = () => t.http().post('/api/v1/sessions').set('Content-Type', 'text/plain').send('x=');
+      const create = () => t.http().post('/api/v1/sessions').send({});
       for (const res of [await create().set('Origin', 'https://evil.example'), await create().set('Sec-Fetch-Site', 'cross-site')]) {
         expect(res.status).toBe(403);
         expect(res.body.error.code).toBe('FORBIDDEN');

@@ -82,10 +82,28 @@ function bodyErrorHandler(err: unknown, req: Request, res: Response, next: NextF
   } else if (e.type === 'entity.too.large') {
     writeError(res, 413, errorEnvelope(ErrorCode.PayloadTooLarge, 'Request body too large', requestId));
   } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-    writeError(res, e.status === 415 ? 415 : 400, errorEnvelope(e.status === 415 ? ErrorCode.UnsupportedFileType : ErrorCode.ValidationError, 'Unreadable request body', requestId));
+    // 415: a charset or content encoding the parser does not read (UNSUPPORTED_FILE_TYPE is for uploads).
+    writeError(res, e.status === 415 ? 415 : 400, errorEnvelope(ErrorCode.ValidationError, e.status === 415 ? 'Unsupported body encoding: send UTF-8 JSON' : 'Unreadable request body', requestId));
   } else {
     next(err);
   }
+}
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * A body the API cannot read is refused as such: the routes take JSON (uploads take
+ * multipart/form-data), and a body of another type was left unparsed, so the request failed
+ * validation with a misleading message ("title must be a string") or, with no required field,
+ * went through without its body.
+ */
+function contentTypeGuard(req: Request, res: Response, next: NextFunction): void {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (!BODY_METHODS.has(req.method) || !hasBody || req.is(['application/json', 'multipart/form-data'])) {
+    next();
+    return;
+  }
+  writeError(res, 415, errorEnvelope(ErrorCode.ValidationError, 'Content-Type must be application/json', (req as AppRequest).id));
 }
 
 /** A parsed JSON body too deep, too large in values or holding NUL is refused before anything walks it (json-shape.ts). */
@@ -132,6 +150,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
     next();
   });
   app.use(cookieParser());
+  app.use('/api', contentTypeGuard);
   app.use(express.json({ limit: config.limits.jsonBodyBytes }));
   app.use(bodyErrorHandler);
   app.use(jsonShapeGuard);
