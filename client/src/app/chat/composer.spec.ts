@@ -63,6 +63,17 @@ describe('Composer', () => {
     expect(textarea().value).toBe('Restored draft');
   });
 
+  it('says why Enter does not send while files are uploading', async () => {
+    fixture.componentRef.setInput('isUploading', true);
+    await type('With a file');
+    press('Enter');
+    expect(sent).toEqual([]);
+    expect(el.querySelector('[role="status"]')?.textContent).toContain('Uploading');
+    fixture.componentRef.setInput('isUploading', false);
+    await fixture.whenStable();
+    expect(el.querySelector('[role="status"]')).toBeNull();
+  });
+
   it('keeps Shift+Enter as a new line', async () => {
     await type('Line one');
     const event = press('Enter', { shiftKey: true });
