@@ -108,7 +108,7 @@ function contentTypeGuard(req: Request, res: Response, next: NextFunction): void
 
 /** A parsed JSON body too deep, too large in values or holding NUL is refused before anything walks it (json-shape.ts). */
 function jsonShapeGuard(req: Request, res: Response, next: NextFunction): void {
-  const problem = req.body !== undefined && typeof req.body === 'object' ? jsonShapeProblem(req.body) : undefined;
+  const problem = typeof req.body === 'object' ? jsonShapeProblem(req.body) : undefined;
   if (problem === undefined) {
     next();
     return;

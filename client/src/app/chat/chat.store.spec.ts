@@ -147,6 +147,15 @@ describe('ChatStore', () => {
     expect(store.messages().at(-1)).toMatchObject({ content: 'Half an answer', status: 'complete' });
   });
 
+  it('takes the reconnect notice away when the user leaves that answer', async () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.error(new StreamCutError('0'));
+    expect(toasts.toasts()).toHaveLength(1);
+    await store.open(null);
+    expect(toasts.toasts()).toEqual([]);
+  });
+
   it('gives up at once when the server refuses the resume (the answer is gone)', async () => {
     const attempts: Subject<StreamedEvent>[] = [];
     chatApi.resume.mockImplementation(() => { attempts.push(new Subject<StreamedEvent>()); return attempts.at(-1)!.asObservable(); });

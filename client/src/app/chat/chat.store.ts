@@ -65,7 +65,6 @@ function emptyMessage(role: Message['role'], conversationId: string, position: n
 const CONVERSATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The open conversation: its messages, the answer streaming into it, and every chat action. */
-
 @Injectable({ providedIn: 'root' })
 export class ChatStore {
   private readonly api = inject(ApiClient);
@@ -399,6 +398,7 @@ export class ChatStore {
 
   /** Leaves the current stream to the server; remembers what was shown so coming back resumes in place. */
   private detach(): void {
+    this.toasts.dismissKey('reconnect'); // the notice was about the answer left behind
     this.saveSnapshot(); // takes in the tokens not drawn yet first
     this.subscription?.unsubscribe();
     this.subscription = null;
