@@ -15,6 +15,9 @@ async function seriousViolations(page: Page): Promise<string[]> {
 test.describe('accessibility and layout', () => {
   for (const theme of ['light', 'dark'] as const) {
     test(`no serious axe violations on the main views, ${theme} theme; screenshots`, async ({ chat, page }) => {
+      // Five axe runs and two streamed answers: 33–47 s on a busy 2-core machine, past the
+      // default 45 s; the time is the work's, not a wait.
+      test.slow();
       await page.emulateMedia({ colorScheme: theme });
       await page.setViewportSize({ width: 1280, height: 800 });
       await chat.open();
