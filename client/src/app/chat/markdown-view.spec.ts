@@ -28,6 +28,17 @@ describe('MarkdownView', () => {
     expect(el.querySelector('.md-block > p')).toBe(first);
   });
 
+  it('marks only the open (last) block for the cursor while streaming, and none once finished', async () => {
+    const live = (): number[] => Array.from(el.querySelectorAll('.md-block')).flatMap((b, i) => (b.classList.contains('md-live') ? [i] : []));
+    await show('One.\n\nTwo', true);
+    expect(live()).toEqual([1]);
+    await show('One.\n\nTwo.\n\nThree', true);
+    expect(live()).toEqual([2]);
+    await show('One.\n\nTwo.\n\nThree.', false);
+    expect(live()).toEqual([]);
+    expect(el.querySelectorAll('.md-block')).toHaveLength(3);
+  });
+
   it('when the stream ends, finishes only the last block instead of rendering the answer again', async () => {
     const renderer = TestBed.inject(MarkdownRenderer);
     const answer = 'Intro.\n\n```\nnpm test\n```\n\nMiddle paragraph.\n\nLast words';

@@ -17,7 +17,10 @@ interface TrustedBlock {
   selector: 'app-markdown-view',
   changeDetection: ChangeDetectionStrategy.OnPush,
   host: { class: 'markdown', '(click)': 'copyCode($event)' },
-  template: `@for (block of blocks(); track block.key) {<div class="md-block" [innerHTML]="block.html"></div>}`,
+  // The streaming cursor hangs off the open block's class, not off the message's aria-busy: a rule keyed
+  // on an ancestor's attribute with a bare `:last-child` at its right makes Blink restyle the whole
+  // answer when the attribute flips (10.8 of the 20 ms task that ended a 10,000-token stream).
+  template: `@for (block of blocks(); track block.key; let last = $last) {<div class="md-block" [class.md-live]="isStreaming() && last" [innerHTML]="block.html"></div>}`,
 })
 export class MarkdownView {
   readonly content = input.required<string>();
