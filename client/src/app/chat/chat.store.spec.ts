@@ -7,15 +7,15 @@ import { ApiError } from '../core/api-error';
 import { ToastService } from '../shell/toast.service';
 import { ChatApi, StreamCutError } from './chat-api.service';
 import type { StreamedEvent } from './chat-events';
-import { ChatStore } from './chat.store';
+import { ChatStore, STREAM_DRAW_INTERVAL_MS } from './chat.store';
 
 const start = (extra: Partial<StreamedEvent> = {}): StreamedEvent => ({
   type: 'start', conversation_id: 'c1', user_message_id: 'u1', message_id: 'm1', provider: 'openai', model: 'gpt-test',
   finished: false, eventId: '0', ...extra,
 } as StreamedEvent);
 const token = (text: string, id: string): StreamedEvent => ({ type: 'token', token: text, finished: false, eventId: id });
-/** Long enough for the store's once-per-frame append (a frame, or its 16 ms timer without frames). */
-const nextFrame = (): Promise<void> => new Promise((resolve) => { setTimeout(resolve, 50); });
+/** Long enough for the store's next draw (its interval, then a frame or its 16 ms timer without frames). */
+const nextFrame = (): Promise<void> => new Promise((resolve) => { setTimeout(resolve, STREAM_DRAW_INTERVAL_MS + 50); });
 
 describe('ChatStore', () => {
   let stream: Subject<StreamedEvent>;
@@ -90,6 +90,31 @@ describe('ChatStore', () => {
     stream.next(token(' four', '4'));
     await nextFrame();
     expect(store.messages()[1]?.content).toBe('One two three four');
+  });
+
+  it('redraws a fast stream about 20 times a second, not every frame, and loses no token', () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'requestAnimationFrame', 'cancelAnimationFrame', 'performance'] });
+    try {
+      void store.send('Hello');
+      stream.next(start());
+      let draws = 0;
+      let seen = store.messages();
+      // 400 ms of a model sending 250 tokens a second.
+      for (let i = 1; i <= 100; i++) {
+        stream.next(token('x', String(i)));
+        vi.advanceTimersByTime(4);
+        if (store.messages() !== seen) {
+          seen = store.messages();
+          draws++;
+        }
+      }
+      expect(draws).toBeGreaterThanOrEqual(400 / STREAM_DRAW_INTERVAL_MS - 2);
+      expect(draws).toBeLessThanOrEqual(400 / STREAM_DRAW_INTERVAL_MS + 1);
+      vi.advanceTimersByTime(STREAM_DRAW_INTERVAL_MS + 20);
+      expect(store.messages()[1]?.content).toBe('x'.repeat(100));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('ends an answer with every token it received, drawn or not', () => {
