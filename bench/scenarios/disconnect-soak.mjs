@@ -3,7 +3,9 @@
 // back to its baseline, no fd/handle/listener growth, and every reply row in a final status.
 // A finished reply's events stay in memory for the replay window (an exact resume with
 // Last-Event-ID, STREAM_REPLAY_RETENTION_MS, 5 min by default): the server here runs with a short
-// window, memory is measured inside it (what the window costs) and after it (the baseline).
+// window, memory is measured inside it (what the window costs) and after it (the baseline), and
+// without the cap on how many finished answers are kept (STREAM_REPLAY_MAX_ANSWERS), so every
+// dropped stream is in the first figure.
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -59,7 +61,7 @@ export async function run(ctx) {
   const retentionMs = ctx.opt('soak-retention-ms', 20_000, 5_000);
   const shape = { tokens, intervalMs, abortAfterTokens: dropAfter };
   const upstream = await startUpstream();
-  const server = await startServer({ dist: ctx.dist, env: { ...relayEnv(upstream), STREAM_REPLAY_RETENTION_MS: String(retentionMs) }, label: 'soak' });
+  const server = await startServer({ dist: ctx.dist, env: { ...relayEnv(upstream), STREAM_REPLAY_RETENTION_MS: String(retentionMs), STREAM_REPLAY_MAX_ANSWERS: '1000000' }, label: 'soak' });
   const dbFile = join(server.dir, 'parley.sqlite');
   const agent = keepAliveAgent();
   try {

@@ -36,7 +36,7 @@ const providerFactory: Provider = {
       inject: [APP_CONFIG, RedisConnection],
       useFactory: (config: AppConfig, redis: RedisConnection): GenerationRegistry => (redis.client
         ? new RedisGenerationRegistry(redis, { instanceId: config.instanceId, leaseMs: config.stream.leaseMs, retentionMs: config.stream.replayRetentionMs })
-        : new InMemoryGenerationRegistry(config.stream.replayRetentionMs)),
+        : new InMemoryGenerationRegistry(config.stream.replayRetentionMs, config.stream.replayMaxAnswers)),
     },
     GenerationService,
     ChatService,

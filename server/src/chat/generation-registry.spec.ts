@@ -114,6 +114,28 @@ describe('InMemoryGenerationRegistry', () => {
     }
   });
 
+  it('keeps at most STREAM_REPLAY_MAX_ANSWERS finished answers, forgetting the oldest first, never a live one', () => {
+    const registry = new InMemoryGenerationRegistry(REPLAY_RETENTION_MS, 3);
+    const finish = (id: string): void => {
+      registry.open(id, `c-${id}`);
+      [start, token(`text of ${id}`, Date.now()), done].forEach((e) => registry.publish(id, e));
+    };
+    registry.open('live', 'c-live');
+    ['a', 'b', 'c', 'd', 'e'].forEach(finish);
+    expect(['a', 'b', 'c', 'd', 'e'].map((id) => registry.follow(id, -1) !== undefined)).toEqual([false, false, true, true, true]);
+    expect(registry.follow('live', -1)).toBeDefined();
+    const replayed: string[] = [];
+    registry.follow('c', -1)!.subscribe((e) => replayed.push(formatSseEvent(e)));
+    expect(replayed).toHaveLength(3);
+    expect(replayed[1]).toContain('"token":"text of c"');
+    // With no room at all, a finished answer is forgotten at once (a resume restates the stored row).
+    const none = new InMemoryGenerationRegistry(REPLAY_RETENTION_MS, 0);
+    none.open('x', 'c-x');
+    [start, done].forEach((e) => none.publish('x', e));
+    expect(none.follow('x', -1)).toBeUndefined();
+    expect(none.activeIn('c-x')).toBeUndefined();
+  });
+
   it('keeps a finished answer for the configured retention (STREAM_REPLAY_RETENTION_MS)', () => {
     vi.useFakeTimers();
     try {

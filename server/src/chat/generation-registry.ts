@@ -83,6 +83,14 @@ interface Channel {
  */
 export const REPLAY_RETENTION_MS = 5 * 60_000;
 
+/**
+ * How many finished answers are kept for exact replay at most, by default (the oldest go first);
+ * STREAM_REPLAY_MAX_ANSWERS sets it. Without a cap the memory held grows with the answer rate times
+ * the retention: at 75 answers a second, five minutes held ~22,500 answers (~2 KB each for 100
+ * tokens) in the old generation, which every full GC marks again (bench scenario 1).
+ */
+export const REPLAY_MAX_ANSWERS = 2_000;
+
 const INT32_MAX = 2 ** 31 - 1;
 
 @Injectable()
@@ -94,7 +102,10 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
   private expiringHead = 0;
   private expiryTimer?: NodeJS.Timeout;
 
-  constructor(protected readonly retentionMs: number = REPLAY_RETENTION_MS) {
+  constructor(
+    protected readonly retentionMs: number = REPLAY_RETENTION_MS,
+    private readonly maxRetained: number = REPLAY_MAX_ANSWERS,
+  ) {
     super();
   }
 
@@ -231,6 +242,12 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     followers?.forEach((follower) => follower.complete());
     if (this.active.get(channel.conversationId) === messageId) this.active.delete(channel.conversationId);
     this.expiring.push({ id: messageId, at: Date.now() + this.retentionMs });
+    // Over the cap, the oldest finished answers go now rather than at the end of their retention.
+    while (this.expiring.length - this.expiringHead > this.maxRetained) {
+      this.channels.delete(this.expiring[this.expiringHead].id);
+      this.expiringHead++;
+    }
+    this.compactExpiring();
     this.expiryTimer ??= this.scheduleExpiry(this.retentionMs);
   }
 
@@ -248,12 +265,17 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
       this.channels.delete(this.expiring[this.expiringHead].id);
       this.expiringHead++;
     }
+    this.compactExpiring();
+    if (this.expiringHead < this.expiring.length) {
+      this.expiryTimer = this.scheduleExpiry(Math.max(1, this.expiring[this.expiringHead].at - now));
+    }
+  }
+
+  /** Drops the forgotten entries at the head of `expiring` once they are most of it. */
+  private compactExpiring(): void {
     if (this.expiringHead > 1024 && this.expiringHead * 2 > this.expiring.length) {
       this.expiring.splice(0, this.expiringHead);
       this.expiringHead = 0;
-    }
-    if (this.expiringHead < this.expiring.length) {
-      this.expiryTimer = this.scheduleExpiry(Math.max(1, this.expiring[this.expiringHead].at - now));
     }
   }
 

@@ -73,6 +73,8 @@ export interface AppConfig {
     leaseCheckIntervalMs: number;
     /** How long a finished reply's events stay in memory for an exact resume (Last-Event-ID). */
     replayRetentionMs: number;
+    /** The most finished answers kept for exact replay in memory (one instance, no Redis). */
+    replayMaxAnswers: number;
   };
   files: {
     pdfMaxPages: number;
@@ -146,6 +148,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) STREAM_LEASE_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) STREAM_LEASE_CHECK_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) STREAM_REPLAY_RETENTION_MS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) STREAM_REPLAY_MAX_ANSWERS?: number;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) PDF_MAX_PAGES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) PDF_TIMEOUT_MS?: number;
@@ -265,6 +268,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       leaseMs: env.STREAM_LEASE_MS ?? 30_000,
       leaseCheckIntervalMs: env.STREAM_LEASE_CHECK_INTERVAL_MS ?? 15_000,
       replayRetentionMs: env.STREAM_REPLAY_RETENTION_MS ?? 5 * 60_000,
+      replayMaxAnswers: env.STREAM_REPLAY_MAX_ANSWERS ?? 2_000,
     },
     files: {
       pdfMaxPages: env.PDF_MAX_PAGES ?? 500,
