@@ -1,4 +1,5 @@
 import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { isLocalUnproxied } from './metrics.controller.js';
 import { MetricsService } from './metrics.service.js';
 
 const TOKEN = 'metrics-token-0123456789';
@@ -56,5 +57,30 @@ describe('/metrics', () => {
     expect(text).toContain('parley_tokens_streamed_total{provider="openai",model="m"} 12');
     expect(text).toContain('parley_upstream_errors_total{code="rate_limited"} 1');
     expect(text).toContain('parley_file_extraction_seconds_count{file_type="pdf",outcome="ok"} 1');
+  });
+});
+
+describe('/metrics without METRICS_TOKEN', () => {
+  let t: TestApp;
+  beforeAll(async () => { t = await createTestApp('sqlite'); });
+  afterAll(async () => { await t.close(); });
+
+  it('answers a scrape from this host, and anything that came through a proxy as a route that does not exist', async () => {
+    await t.http().get('/metrics').expect(200);
+    const missing = (await t.http().get('/metricz').expect(404)).body as { error: Record<string, unknown> };
+    for (const header of ['X-Forwarded-For', 'X-Real-IP', 'Forwarded']) {
+      const res = await t.http().get('/metrics').set(header, header === 'Forwarded' ? 'for=203.0.113.7' : '203.0.113.7').expect(404);
+      const { error } = res.body as { error: Record<string, unknown> };
+      expect(error.code).toBe(missing.error.code);
+      expect(error.message).toBe(String(missing.error.message).replace('/metricz', '/metrics'));
+      expect(res.text).not.toContain('parley_');
+    }
+  });
+
+  it('counts only loopback peers with no forwarding header as local', () => {
+    const req = (remoteAddress: string, headers: Record<string, string> = {}) => ({ socket: { remoteAddress }, headers }) as never;
+    expect(['127.0.0.1', '127.5.6.7', '::1', '::ffff:127.0.0.1'].map((a) => isLocalUnproxied(req(a)))).toEqual([true, true, true, true]);
+    expect(['10.0.0.5', '::ffff:10.0.0.5', '192.168.1.20', 'fe80::1', '', '::ffff:128.0.0.1'].map((a) => isLocalUnproxied(req(a)))).toEqual([false, false, false, false, false, false]);
+    expect(isLocalUnproxied(req('127.0.0.1', { 'x-forwarded-for': '198.51.100.1' }))).toBe(false);
   });
 });

@@ -12,9 +12,20 @@ import { MetricsService } from './metrics.service.js';
 
 const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
+/** A request from this host (loopback) that no proxy passed on: a forwarding header means one did. */
+export function isLocalUnproxied(req: Pick<Request, 'headers' | 'socket'>): boolean {
+  const address = req.socket.remoteAddress ?? '';
+  const isLoopback = address === '::1' || /^(::ffff:)?127\./.test(address);
+  const h = req.headers;
+  return isLoopback && !h['x-forwarded-for'] && !h.forwarded && !h['x-real-ip'];
+}
+
 /**
- * Prometheus scrapes each instance directly on the internal network; the public gateway
- * answers 404 for /metrics. With METRICS_TOKEN set, the scrape must send it as a Bearer token.
+ * Prometheus scrapes each instance directly; the public gateway answers 404 for /metrics. With
+ * METRICS_TOKEN set, the scrape must send it as a Bearer token. Without one, only a scrape from
+ * this host that came through no proxy is answered, and any other request gets the 404 of a
+ * route that does not exist: a plain `npm start` listens on every interface, and the metrics
+ * (routes, volumes, models in use) are not for the internet.
  */
 @ApiExcludeController()
 @OutsideAccessGate()
@@ -28,6 +39,7 @@ export class MetricsController {
   @Public()
   async scrape(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<string> {
     const expected = this.config.metricsToken;
+    if (!expected && !isLocalUnproxied(req)) throw new AppException(ErrorCode.NotFound, `Cannot GET ${req.path}`);
     if (expected) {
       const given = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
       // Hashes have equal length, so the comparison is constant-time whatever was sent.
