@@ -42,6 +42,8 @@ export interface AppConfig {
     maxMessageChars: number;
     maxUploadBytes: number;
     sessionQuotaBytes: number;
+    /** Uploads are refused while the uploads' disk has less free space than this (and room for one upload). */
+    storageMinFreeBytes: number;
     allowedExtensions: string[];
   };
   sessions: {
@@ -122,6 +124,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) MAX_MESSAGE_CHARS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) MAX_UPLOAD_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) SESSION_QUOTA_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) STORAGE_MIN_FREE_BYTES?: number;
   @IsOptional() @Matches(/^\.[a-z0-9]+(,\s*\.[a-z0-9]+)*$/i) ALLOWED_EXTENSIONS?: string;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(60) SESSION_TOKEN_TTL_SECONDS?: number;
@@ -238,6 +241,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       maxMessageChars: env.MAX_MESSAGE_CHARS ?? 32_000,
       maxUploadBytes: env.MAX_UPLOAD_BYTES ?? 10 * 1024 * 1024,
       sessionQuotaBytes: env.SESSION_QUOTA_BYTES ?? 100 * 1024 * 1024,
+      storageMinFreeBytes: env.STORAGE_MIN_FREE_BYTES ?? 1024 * 1024 * 1024,
       allowedExtensions: allowed,
     },
     sessions: {

@@ -52,4 +52,9 @@ describe('LocalDiskStorage', () => {
     for await (const o of storage.list()) listed.push(o.key);
     expect(listed).toEqual([]);
   });
+
+  it('tells the free space of the disk the objects are on', async () => {
+    const free = await storage.freeBytes();
+    expect(Number.isSafeInteger(free) && free > 0).toBe(true);
+  });
 });

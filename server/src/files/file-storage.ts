@@ -1,4 +1,4 @@
-import { copyFile, mkdir, open, opendir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, opendir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 
@@ -42,6 +42,8 @@ export abstract class FileStorage {
   abstract delete(key: string): Promise<void>;
   /** Every stored object, for the orphan sweep. */
   abstract list(): AsyncIterable<StoredObject>;
+  /** Bytes that can still be written where the objects live; undefined where that has no meaning. */
+  abstract freeBytes(): Promise<number | undefined>;
 }
 
 /**
@@ -100,6 +102,11 @@ export class LocalDiskStorage extends FileStorage {
       const info = await stat(join(this.root, entry.name)).catch(() => null);
       if (info) yield { key: entry.name, modifiedAt: info.mtime };
     }
+  }
+
+  async freeBytes(): Promise<number> {
+    const fs = await statfs(this.root);
+    return fs.bavail * fs.bsize;
   }
 
   private pathOf(key: string): string {

@@ -31,7 +31,7 @@ export class FilesController {
       },
     },
   })
-  @ApiCreatedResponse({ type: UploadedFileDto, description: '413 FILE_TOO_LARGE / QUOTA_EXCEEDED, 415 UNSUPPORTED_FILE_TYPE, 422 FILE_PROCESSING_ERROR' })
+  @ApiCreatedResponse({ type: UploadedFileDto, description: '413 FILE_TOO_LARGE / QUOTA_EXCEEDED, 415 UNSUPPORTED_FILE_TYPE, 422 FILE_PROCESSING_ERROR, 503 SERVICE_UNAVAILABLE (busy, or the disk nearly full)' })
   async upload(@UploadedFile() file: ReceivedUpload | undefined, @Body() body: UploadFileDto, @CurrentSession() caller: AuthContext): Promise<UploadedFileDto> {
     return UploadedFileDto.from(await this.files.upload(caller.sessionId, file, body));
   }

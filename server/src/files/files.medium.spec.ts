@@ -432,3 +432,24 @@ describe('the optional virus scanner hook', () => {
     expect(readdirSync(join(t.config.dataDir, 'tmp'))).toEqual([]);
   });
 });
+
+// The disk guard does not depend on the database: one dialect is enough.
+describe('the free-disk guard (STORAGE_MIN_FREE_BYTES)', () => {
+  let t: TestApp;
+  // More than any disk here has: every upload finds the disk "nearly full".
+  beforeAll(async () => { t = await createTestApp('sqlite', { STORAGE_MIN_FREE_BYTES: String(2 ** 52) }); });
+  afterAll(async () => { await t.close(); });
+
+  it('refuses uploads with 503 before receiving them while the disk is nearly full, storing nothing; the rest keeps working', async () => {
+    const s = await t.newSession();
+    const { body, contentType } = multipart([{ name: 'file', filename: 'notes.txt', value: Buffer.alloc(64 * 1024, 'n') }]);
+    const res = await t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${s.token}`).set('Content-Type', contentType).send(body).expect(503);
+    expect(res.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: 'Uploads are paused: the server is low on storage. Try again later.' });
+    expect(readdirSync(join(t.config.dataDir, 'uploads'))).toEqual([]);
+    const tmp = join(t.config.dataDir, 'tmp');
+    expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);
+    expect(await t.app.get(FilesService).usage(s.id)).toBe(0);
+    const chat = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`).send({ message: 'still here?' }).expect(200);
+    expect(chat.text).toContain('"type":"done"');
+  });
+});

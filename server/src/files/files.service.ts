@@ -64,10 +64,26 @@ export class FilesService implements ChatAttachments {
     return ext;
   }
 
-  /** Refuses early when the session's quota is already used up, before the upload is received. */
+  /**
+   * Refuses early when the session's quota is already used up, or the disk has no room for one
+   * more upload above STORAGE_MIN_FREE_BYTES, before the upload is received.
+   */
   async assertQuotaLeft(sessionId: string): Promise<void> {
     const used = await this.usage(sessionId);
     if (used >= this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used);
+    await this.assertDiskRoom(this.config.limits.maxUploadBytes);
+  }
+
+  /**
+   * Sessions are free and each has its own quota, so the quotas alone do not bound the disk: the
+   * uploads (and the SQLite database, usually on the same disk) must leave this much free.
+   */
+  private async assertDiskRoom(needed: number): Promise<void> {
+    const free = await this.storage.freeBytes();
+    if (free !== undefined && free - needed < this.config.limits.storageMinFreeBytes) {
+      this.logger.warn({ freeBytes: free, minFreeBytes: this.config.limits.storageMinFreeBytes }, 'upload refused: the uploads disk is nearly full');
+      throw new AppException(ErrorCode.ServiceUnavailable, 'Uploads are paused: the server is low on storage. Try again later.');
+    }
   }
 
   /**
@@ -107,6 +123,8 @@ export class FilesService implements ChatAttachments {
       // instance) each passed the early check above against the same usage.
       await this.locks.run(`quota:${sessionId}`, async () => {
         await this.assertFitsQuota(sessionId, storageKey, file.size);
+        // The received bytes are on the disk already (the temp file): storing them takes no more.
+        await this.assertDiskRoom(0);
         await this.locks.run(storageKey, async () => {
           // The row first: bytes without a row could be swept, a row never points at nothing for long.
           await this.repo.insert(row);
