@@ -50,6 +50,15 @@ describe('MessageItem', () => {
     expect(el.querySelector('[aria-busy="true"]')).not.toBeNull();
   });
 
+  it('shows the feedback comment saved with the answer (after a reload too), as text', async () => {
+    await render({ feedback: 'negative', feedback_comment: 'Wrong <b>year</b>' });
+    expect(el.querySelector('.feedback-saved')?.textContent).toBe('Your feedback: Wrong <b>year</b>');
+    expect(el.querySelector('.feedback-saved b')).toBeNull();
+    expect(el.querySelector('button[aria-label="Bad answer"]')?.getAttribute('aria-pressed')).toBe('true');
+    await render({ feedback: 'positive', feedback_comment: null });
+    expect(el.querySelector('.feedback-saved')).toBeNull();
+  });
+
   it('emits feedback, then offers an optional comment', async () => {
     await render({});
     const choices: unknown[] = [];
