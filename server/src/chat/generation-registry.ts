@@ -86,7 +86,7 @@ export const REPLAY_RETENTION_MS = 5 * 60_000;
 /**
  * How many finished answers are kept for exact replay at most, by default (the oldest go first);
  * STREAM_REPLAY_MAX_ANSWERS sets it. Without a cap the memory held grows with the answer rate times
- * the retention: at 75 answers a second, five minutes held ~22,500 answers (~2 KB each for 100
+ * the retention: at 75 answers a second, five minutes held ~22,500 answers (~1.5 KB each for 100
  * tokens) in the old generation, which every full GC marks again (bench scenario 1).
  */
 export const REPLAY_MAX_ANSWERS = 2_000;
