@@ -40,6 +40,11 @@ export interface AttachmentText {
 }
 
 const TITLE_MAX = 200;
+/**
+ * A message's files in the order its request listed them (files attached before that order was
+ * kept have no position: in upload order, as before).
+ */
+const ATTACHMENT_ORDER = { attachPosition: 'ASC', createdAt: 'ASC' } as const;
 
 /**
  * A new row id. randomUUID() builds its string by concatenation, a tree of ~15 pieces (~510 B
@@ -229,7 +234,7 @@ export class ConversationsService {
     return this.files.find({
       select: { id: true, messageId: true, filename: true, fileType: true, fileSize: true },
       where: { messageId: In(messageIds) },
-      order: { createdAt: 'ASC' },
+      order: ATTACHMENT_ORDER,
     });
   }
 
@@ -324,7 +329,7 @@ export class ConversationsService {
     const meta = await this.files.find({
       select: { id: true, messageId: true, filename: true, tokenCount: true, createdAt: true },
       where: { messageId: In(messageIds) },
-      order: { createdAt: 'ASC' },
+      order: ATTACHMENT_ORDER,
     });
     const small = meta.filter((f) => f.tokenCount <= maxTokensEach).map((f) => f.id);
     const texts = small.length === 0 ? [] : await this.files.find({ select: { id: true, extractedText: true }, where: { id: In(small) } });

@@ -24,6 +24,8 @@ export class FileUpload {
   @Column({ name: 'extracted_text', type: 'text', default: '' }) extractedText!: string;
   @Column({ name: 'token_count', type: 'int', default: 0 }) tokenCount!: number;
   @Column({ type: 'int', nullable: true }) pages!: number | null;
+  /** Where the file stands among its message's attachments (the order of the request's file_ids); null until attached. */
+  @Column({ name: 'attach_position', type: 'int', nullable: true }) attachPosition!: number | null;
   @Column({ name: 'created_at' }) createdAt!: Date;
 
   @ManyToOne('Session', { onDelete: 'CASCADE' }) @JoinColumn({ name: 'session_id' }) session?: Session;

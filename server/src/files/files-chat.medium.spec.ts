@@ -74,6 +74,33 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     expect(sent.files.map((f) => f.filename).sort()).toEqual(['config.json', 'lease.pdf']);
   });
 
+  it('keeps a message\'s files in the order the request listed them, in the conversation and in later turns\' context', async () => {
+    const s = await t.newSession();
+    // Uploaded in another order than they are sent in.
+    const c = await upload(s.token, 'c.txt', Buffer.from('third file'));
+    const a = await upload(s.token, 'a.txt', Buffer.from('first file'));
+    const b = await upload(s.token, 'b.txt', Buffer.from('second file'));
+    const res = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+      .send({ message: 'Read these (ref Q8)', file_ids: [a, b, c] }).expect(200);
+    const startLine = res.text.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'))!;
+    const { conversation_id: conversationId } = JSON.parse(startLine.slice(6)) as { conversation_id: string };
+    const order = (text: string): number[] => ['a.txt', 'b.txt', 'c.txt'].map((name) => text.indexOf(`<file name="${name}">`));
+    const [first] = fake.requestsFor('ref Q8');
+    const sentOrder = order(String((first.body.messages as UpstreamMessage[]).at(-1)!.content));
+    expect(sentOrder.every((at, i) => at >= 0 && (i === 0 || at > sentOrder[i - 1]))).toBe(true);
+
+    const conversation = await t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    const user = (conversation.body.messages as { role: string; files: { filename: string }[] }[]).find((m) => m.role === 'user')!;
+    expect(user.files.map((f) => f.filename)).toEqual(['a.txt', 'b.txt', 'c.txt']);
+
+    await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+      .send({ message: 'And now? (ref Q9)', conversation_id: conversationId }).expect(200);
+    const [second] = fake.requestsFor('ref Q9');
+    const history = (second.body.messages as UpstreamMessage[]).filter((m) => m.role === 'user').map((m) => String(m.content));
+    const laterOrder = order(history.find((text) => text.includes('ref Q8'))!);
+    expect(laterOrder.every((at, i) => at >= 0 && (i === 0 || at > laterOrder[i - 1]))).toBe(true);
+  });
+
   it('refuses another session\'s file exactly like a missing one, before anything is written', async () => {
     const alice = await t.newSession();
     const bob = await t.newSession();

@@ -203,15 +203,15 @@ export class FilesService implements ChatAttachments {
   async attach(sessionId: string, fileIds: string[], conversationId: string, messageId: string): Promise<AttachedFile[]> {
     const rows = await this.ownedRows(sessionId, fileIds);
     const attached: AttachedFile[] = [];
-    for (const row of rows) {
+    for (const [attachPosition, row] of rows.entries()) {
       let linked = row;
       if (row.messageId === null || row.messageId === messageId) {
         // Only claim a row that is still free: a concurrent attach may have taken it meanwhile.
-        const claim = await this.repo.update({ id: row.id, messageId: row.messageId ?? IsNull() }, { conversationId, messageId });
-        if (claim.affected) linked = { ...row, conversationId, messageId };
-        else linked = await this.cloneFor(row, conversationId, messageId);
+        const claim = await this.repo.update({ id: row.id, messageId: row.messageId ?? IsNull() }, { conversationId, messageId, attachPosition });
+        if (claim.affected) linked = { ...row, conversationId, messageId, attachPosition };
+        else linked = await this.cloneFor(row, conversationId, messageId, attachPosition);
       } else {
-        linked = await this.cloneFor(row, conversationId, messageId);
+        linked = await this.cloneFor(row, conversationId, messageId, attachPosition);
       }
       attached.push({
         id: linked.id, filename: linked.filename, fileType: linked.fileType,
@@ -293,11 +293,11 @@ export class FilesService implements ChatAttachments {
     return ids.map((id) => byId.get(id)!);
   }
 
-  private cloneFor(row: FileUpload, conversationId: string, messageId: string): Promise<FileUpload> {
+  private cloneFor(row: FileUpload, conversationId: string, messageId: string, attachPosition: number): Promise<FileUpload> {
     return this.locks.run(row.storageKey, async () => {
       // Deleted meanwhile: its bytes may be gone too, so nothing may point at them again.
       if (!(await this.repo.existsBy({ id: row.id }))) throw notFound();
-      const clone = this.repo.create({ ...row, id: randomUUID(), conversationId, messageId, createdAt: new Date() });
+      const clone = this.repo.create({ ...row, id: randomUUID(), conversationId, messageId, attachPosition, createdAt: new Date() });
       await this.repo.insert(clone);
       return clone;
     });
