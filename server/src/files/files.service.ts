@@ -123,8 +123,8 @@ export class FilesService implements ChatAttachments {
       // instance) each passed the early check above against the same usage.
       await this.locks.run(`quota:${sessionId}`, async () => {
         await this.assertFitsQuota(sessionId, storageKey, file.size);
-        // The received bytes are on the disk already (the temp file): storing them takes no more.
-        await this.assertDiskRoom(0);
+        // Again with the file's own size: storing may copy it (temp folder on another volume).
+        await this.assertDiskRoom(file.size);
         await this.locks.run(storageKey, async () => {
           // The row first: bytes without a row could be swept, a row never points at nothing for long.
           await this.repo.insert(row);
