@@ -22,9 +22,9 @@ let droppedLines = 0;
  * batches (LOG_BATCH_BYTES, or every LOG_FLUSH_MS; lines queued while a write is in flight leave
  * together too). pino's default writes each line with a blocking write(2): one system call per
  * request on the event loop, and a reader that falls behind (a full pipe to the container's log
- * driver) would stop the whole server. A process that
- * means to exit does so with exitAfterLogs(); on any other exit (uncaught exception) pino writes
- * what is still queued synchronously, except a write already in flight at that moment.
+ * driver) would stop the whole server. A process that means to exit does so with exitAfterLogs();
+ * on any other exit (uncaught exception) pino writes what is still queued synchronously, except a
+ * write already in flight at that moment.
  */
 export function stdoutDestination(maxBufferBytes = LOG_BUFFER_MAX_BYTES): DestinationStream {
   const destination = pino.destination({
