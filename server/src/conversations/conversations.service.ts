@@ -4,7 +4,7 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, type EntityManager, In, LessThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
-import { RawWrites } from '../database/raw-writes.js';
+import { RawSql } from '../database/raw-sql.js';
 import { inTransaction } from '../database/transaction.js';
 import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
@@ -70,11 +70,11 @@ export class ConversationsService {
     @InjectRepository(FileUpload) private readonly files: Repository<FileUpload>,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {
-    this.raw = new RawWrites(dataSource);
+    this.raw = new RawSql(dataSource);
   }
 
   /** The hot path's writes (a turn's rows, a reply's saves) as fixed SQL. */
-  private readonly raw: RawWrites;
+  private readonly raw: RawSql;
 
   private readonly progressQueue = new Map<string, QueuedProgress>();
 
@@ -169,7 +169,7 @@ export class ConversationsService {
     if (batch.length === 0) return;
     const updatedAt = new Date();
     try {
-      // One transaction for the batch (queued on SQLite). The statements are RawWrites' fixed SQL:
+      // One transaction for the batch (queued on SQLite). The statements are RawSql's fixed SQL:
       // on SQLite prepared once and run on the connection, a batch of 150 replies in ~1 ms instead
       // of ~7 ms of TypeORM queries, during which every other stream's next token waits.
       const save = async (em?: EntityManager): Promise<void> => {

@@ -1,4 +1,5 @@
 import { DataSource } from 'typeorm';
+import { RawSql } from '../database/raw-sql.js';
 import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { Session } from './session.entity.js';
@@ -19,7 +20,7 @@ describe.each(dialects())('SessionsService cache of verified sessions on %s', (d
   it('serves a verified session from memory, and logout still revokes it at once', async () => {
     const s = await t.newSession();
     await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
-    const reads = vi.spyOn(ds.getRepository(Session), 'findOneBy');
+    const reads = vi.spyOn(RawSql.prototype, 'findById');
     await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
     expect(reads).not.toHaveBeenCalled();
     await t.http().delete('/api/v1/sessions/current').set('Authorization', `Bearer ${s.token}`).expect(204);
@@ -41,7 +42,7 @@ describe.each(dialects())('SessionsService cache of verified sessions on %s', (d
     expect(await sessions.authenticate(token)).not.toBeNull();
     const row = await ds.manager.findOneByOrFail(Session, { id: session.id });
     let release: (value: Session) => void = () => undefined;
-    const reads = vi.spyOn(ds.getRepository(Session), 'findOneBy').mockImplementationOnce(() => new Promise<Session>((r) => { release = r; }));
+    const reads = vi.spyOn(RawSql.prototype, 'findById').mockImplementationOnce(() => new Promise<never>((r) => { release = r as (value: Session) => void; }));
     const due = now + SESSION_CACHE_MS - SESSION_REFRESH_MS / 2;
     vi.spyOn(Date, 'now').mockReturnValue(due);
     // Served from memory although the read has not answered (awaiting it would hang here).

@@ -1,5 +1,6 @@
 import { DataSource } from 'typeorm';
 import { ConversationsService } from '../conversations/conversations.service.js';
+import { RawSql } from '../database/raw-sql.js';
 import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { Session } from './session.entity.js';
@@ -30,6 +31,29 @@ describe.each(dialects())('SessionsService on %s', (dialect) => {
     await sessions.authenticate(token);
     await new Promise((r) => setTimeout(r, 50));
     expect(await lastAccessed(session.id)).toBe(touched);
+  });
+
+  it('reads a session row by its fixed SQL exactly as TypeORM reads it, and a missing one as null', async () => {
+    const repo = ds.getRepository(Session);
+    const raw = new RawSql(ds);
+    const { session } = await sessions.create(undefined, '10.0.0.1');
+    await repo.update({ id: session.id }, { revokedAt: new Date(Date.now() - 1234), userAgent: 'Mozilla/5.0 ünïcode' });
+    const viaTypeOrm = await repo.findOneByOrFail({ id: session.id });
+    const viaRaw = await raw.findById(Session, session.id);
+    expect(viaRaw).toBeInstanceOf(Session);
+    expect(viaRaw).toEqual(viaTypeOrm);
+    expect(viaRaw!.lastAccessed).toBeInstanceOf(Date);
+    expect(viaRaw!.revokedAt!.getTime()).toBe(viaTypeOrm.revokedAt!.getTime());
+    expect(await raw.findById(Session, '00000000-0000-4000-8000-000000000000')).toBeNull();
+  });
+
+  it('refuses a revoked session\'s token once its cache entry is gone, and a live one still works', async () => {
+    const live = await sessions.create(undefined, undefined);
+    const revoked = await sessions.create(undefined, undefined);
+    // Revoked behind the service's back (as by another instance): the row says so.
+    await ds.getRepository(Session).update({ id: revoked.session.id }, { revokedAt: new Date() });
+    expect(await sessions.authenticate(revoked.token)).toBeNull();
+    expect((await sessions.authenticate(live.token))?.id).toBe(live.session.id);
   });
 
   it('purges sessions inactive past the period with their conversations and messages, and keeps active ones', async () => {

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { IsNull, LessThan, type Repository } from 'typeorm';
+import { LessThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { RawSql } from '../database/raw-sql.js';
 import { Session } from './session.entity.js';
 import { SessionTokenService } from './session-token.service.js';
 
@@ -31,12 +32,20 @@ export class SessionsService {
   private revocations = 0;
   /** Sessions being re-read in the background (one read per session at a time). */
   private readonly refreshing = new Set<string>();
+  /**
+   * The session read and the last_accessed touch as fixed SQL: through TypeORM's query builder
+   * they cost 0.3 to 0.5 ms, mostly synchronous on the path of the request that asked (a refresh
+   * is not awaited, but builds its query before its first await).
+   */
+  private readonly raw: RawSql;
 
   constructor(
     @InjectRepository(Session) private readonly repo: Repository<Session>,
     private readonly tokens: SessionTokenService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.raw = new RawSql(repo.manager.connection);
+  }
 
   async create(userAgent: string | undefined, ipAddress: string | undefined): Promise<{ session: Session; token: string }> {
     const now = new Date();
@@ -71,7 +80,7 @@ export class SessionsService {
     if (now - session.lastAccessed.getTime() >= this.config.sessions.touchIntervalMs) {
       session.lastAccessed = new Date(now);
       // Not awaited: a slow touch must not delay the request; a failed one is only logged.
-      this.repo.update({ id }, { lastAccessed: session.lastAccessed })
+      this.raw.update(Session, id, { lastAccessed: session.lastAccessed })
         .catch((err: unknown) => this.logger.warn({ err }, 'could not update last_accessed'));
     }
     return session;
@@ -92,8 +101,9 @@ export class SessionsService {
   }
 
   /** The session's row unless it was revoked. */
-  private findLive(id: string): Promise<Session | null> {
-    return this.repo.findOneBy({ id, revokedAt: IsNull() });
+  private async findLive(id: string): Promise<Session | null> {
+    const session = await this.raw.findById(Session, id);
+    return session && session.revokedAt === null ? session : null;
   }
 
   /** One's own session; another id is 404, exactly like a missing one. */

@@ -2,23 +2,29 @@ import type { DataSource, EntityManager, EntityTarget, ObjectLiteral } from 'typ
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 
 /** The part of a better-sqlite3 connection used here. */
+interface SqliteStatement {
+  run(...params: unknown[]): unknown;
+  get(...params: unknown[]): unknown;
+}
 interface SqliteConnection {
-  prepare(sql: string): { run(...params: unknown[]): unknown };
+  prepare(sql: string): SqliteStatement;
 }
 
 /**
  * Whole-row INSERTs and UPDATEs by primary key for the chat's hot path (a turn's rows, a reply's
- * final save), as fixed SQL built once per shape from the entity metadata: the columns and their
- * conversions stay TypeORM's (and so the migrations'), only the query building per call goes.
- * On SQLite the statements are prepared once on the connection and run synchronously. TypeORM's
- * query builder cost ~0.6 ms of CPU per chat request, on the path to the first token (bench
- * scenario 1, docs/performance.md).
+ * final save), and the read of one row by primary key behind every request (the session), as
+ * fixed SQL built once per shape from the entity metadata: the columns and their conversions stay
+ * TypeORM's (and so the migrations'), only the query building per call goes. On SQLite the
+ * statements are prepared once on the connection and run synchronously. TypeORM's query builder
+ * cost ~0.6 ms of CPU per chat request, on the path to the first token, and its findOneBy 0.3 to
+ * 0.5 ms (136 µs against 6 µs in a tight loop) of which most ran synchronously on the path of the
+ * request that asked (bench scenario 1, docs/performance.md).
  *
  * Within inTransaction(), pass its EntityManager: on PostgreSQL the statement must use the
  * transaction's connection; on SQLite there is only one connection.
  */
-export class RawWrites {
-  private readonly statements = new Map<string, ReturnType<SqliteConnection['prepare']>>();
+export class RawSql {
+  private readonly statements = new Map<string, SqliteStatement>();
   private readonly sql = new Map<string, { text: string; columns: ColumnMetadata[] }>();
   private readonly isSqlite: boolean;
 
@@ -71,20 +77,51 @@ export class RawWrites {
     return this.run(shape.text, params, em);
   }
 
+  /** The row with this primary key as an entity (every column, converted as TypeORM does), or null. */
+  async findById<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, em?: EntityManager): Promise<T | null> {
+    const meta = this.ds.getMetadata(target);
+    const key = `select:${meta.tableName}`;
+    let shape = this.sql.get(key);
+    if (!shape) {
+      const d = this.ds.driver;
+      const columns = meta.columns;
+      const primary = meta.primaryColumns[0];
+      shape = {
+        text: `SELECT ${columns.map((c) => d.escape(c.databaseName)).join(', ')} FROM ${d.escape(meta.tableName)} WHERE ${d.escape(primary.databaseName)} = ${d.createParameter('p0', 0)}`,
+        columns,
+      };
+      this.sql.set(key, shape);
+    }
+    let raw: Record<string, unknown> | undefined;
+    if (this.isSqlite) {
+      raw = this.prepared(shape.text).get(id) as Record<string, unknown> | undefined;
+    } else {
+      raw = (await (em ?? this.ds.manager).query<Array<Record<string, unknown>>>(shape.text, [id]))[0];
+    }
+    if (!raw) return null;
+    const entity = meta.create() as T;
+    for (const c of shape.columns) (entity as Record<string, unknown>)[c.propertyName] = this.ds.driver.prepareHydratedValue(raw[c.databaseName], c);
+    return entity;
+  }
+
   private value(column: ColumnMetadata, value: unknown): unknown {
     return this.ds.driver.preparePersistentValue(value ?? null, column);
   }
 
   private async run(text: string, params: unknown[], em?: EntityManager): Promise<void> {
     if (this.isSqlite) {
-      let statement = this.statements.get(text);
-      if (!statement) {
-        statement = (this.ds.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection.prepare(text);
-        this.statements.set(text, statement);
-      }
-      statement.run(...params);
+      this.prepared(text).run(...params);
       return;
     }
     await (em ?? this.ds.manager).query(text, params);
+  }
+
+  private prepared(text: string): SqliteStatement {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = (this.ds.driver as unknown as { databaseConnection: SqliteConnection }).databaseConnection.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
   }
 }
