@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 
-/** The part of a better-sqlite3 connection used here. */
+/** The parts of a better-sqlite3 connection and statement used here. */
 interface SqliteStatement {
   run(...params: unknown[]): unknown;
   get(...params: unknown[]): unknown;
@@ -16,9 +16,9 @@ interface SqliteConnection {
  * fixed SQL built once per shape from the entity metadata: the columns and their conversions stay
  * TypeORM's (and so the migrations'), only the query building per call goes. On SQLite the
  * statements are prepared once on the connection and run synchronously. TypeORM's query builder
- * cost ~0.6 ms of CPU per chat request, on the path to the first token, and its findOneBy 0.3 to
- * 0.5 ms (136 µs against 6 µs in a tight loop) of which most ran synchronously on the path of the
- * request that asked (bench scenario 1, docs/performance.md).
+ * cost ~0.6 ms of CPU per chat request, on the path to the first token; its findOneBy of a
+ * session 136 µs against 6 µs for the prepared SELECT in a tight loop, and 0.26 ms median in the
+ * auth guard at 150 streams (bench scenario 1, docs/performance.md round 10).
  *
  * Within inTransaction(), pass its EntityManager: on PostgreSQL the statement must use the
  * transaction's connection; on SQLite there is only one connection.

@@ -47,7 +47,7 @@ describe.each(dialects())('SessionsService on %s', (dialect) => {
     expect(await raw.findById(Session, '00000000-0000-4000-8000-000000000000')).toBeNull();
   });
 
-  it('refuses a revoked session\'s token once its cache entry is gone, and a live one still works', async () => {
+  it('refuses the token of a session whose row says revoked (by another instance), and a live one still works', async () => {
     const live = await sessions.create(undefined, undefined);
     const revoked = await sessions.create(undefined, undefined);
     // Revoked behind the service's back (as by another instance): the row says so.
