@@ -8,6 +8,8 @@ test('the offline demo provider is announced with how to configure a real model'
   const banner = page.getByRole('note').filter({ hasText: 'Demo mode' });
   await expect(banner).toContainText('OPENAI_API_KEY');
   await expect(banner).toContainText('OPENAI_BASE_URL');
+  // The provider follows from those two; LLM_PROVIDER is only for forcing one.
+  await expect(banner).not.toContainText('LLM_PROVIDER');
   await chat.ask('Hello demo');
   const answer = await chat.waitForAnswer();
   await expect(answer).toContainText('Offline demo mode');
