@@ -58,6 +58,28 @@ describe('ThreadedChatProvider', () => {
     expect(marks).toEqual([`posted ${id}`, `first ${id} after 0 tokens`, `posted ${id + 1}`, `first ${id + 1} after 2 tokens`]);
   });
 
+  it('sends a stream\'s first token and its end at once, and lets the tokens between wait for company', async () => {
+    // A coalescing window far longer than the test: only the first token and the end may leave on their own.
+    const slow = new ThreadedChatProvider((p as unknown as { llm: AppConfig['llm'] }).llm, 60_000);
+    try {
+      fake.defaultReply = { tokens: ['t1', 't2', 't3', 't4'], tokenDelayMs: 15, finishReason: 'stop' };
+      // Chunks handed on in one synchronous run came in one message from the worker.
+      let message = 0;
+      let isCounting = false;
+      const seen: string[] = [];
+      await slow.stream(request('hi'), new AbortController().signal, (c) => {
+        if (!isCounting) {
+          isCounting = true;
+          queueMicrotask(() => { isCounting = false; message++; });
+        }
+        seen.push(`${message}:${c.type === 'token' ? c.text : c.type}`);
+      });
+      expect(seen).toEqual(['0:t1', '1:t2', '1:t3', '1:t4', '1:finish', '1:usage']);
+    } finally {
+      await slow.onApplicationShutdown();
+    }
+  });
+
   it('keeps concurrent completions apart', async () => {
     fake.on('first', { tokens: ['a1', 'a2', 'a3'], tokenDelayMs: 5 }).on('second', { tokens: ['b1', 'b2'], tokenDelayMs: 7 });
     const a: ProviderChunk[] = [];

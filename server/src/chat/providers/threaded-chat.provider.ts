@@ -4,12 +4,18 @@ import { Logger } from '@nestjs/common';
 import { chatChannels } from '../../common/diagnostics.js';
 import type { AppConfig } from '../../config/app-config.js';
 import { type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk, type ProviderFailureKind } from './chat-provider.js';
-import { ENTRY_SIZE, type FromUpstreamWorker, Report, type ToUpstreamWorker } from './upstream-protocol.js';
+import { ENTRY_SIZE, type FromUpstreamWorker, Report, type ToUpstreamWorker, type UpstreamWorkerData } from './upstream-protocol.js';
 
 /** The worker's compiled code: next to this file in the build; the tests point it at their own build of the source. */
 export const upstreamWorker = { file: join(__dirname, 'upstream.worker.js') };
 /** How long a closing worker may take to close its connections before it is terminated. */
 const CLOSE_GRACE_MS = 2000;
+/**
+ * How long a stream's token after its first may wait in the worker for others to leave in the same
+ * message (a stream's first token and its end never wait). Same-run A/B at 150 streams of 50
+ * tokens/s: CPU per token 0.92–0.94×, TTFT median 0.98×, inter-token gap p99 0.94–0.95×.
+ */
+const COALESCE_MS = 2;
 
 interface Pending {
   onChunk: (chunk: ProviderChunk) => void;
@@ -23,8 +29,9 @@ interface Pending {
 /**
  * The OpenAI-compatible provider with its upstream half on a worker thread: the worker runs
  * OpenAiChatProvider (the official SDK over Node's HTTP client: connection pool, SSE reading,
- * JSON parsing, retries and timeouts) and reports the chunks of every completion, batched per
- * turn of its event loop. The main thread only hands each chunk on.
+ * JSON parsing, retries and timeouts) and reports the chunks of every completion in batches (a
+ * stream's first token and its end at once, its other tokens within `coalesceMs`). The main
+ * thread only hands each chunk on.
  *
  * Why: reading a stream costs about as much as writing it to the browser (socket reads, HTTP
  * parsing, decoding, JSON.parse per token), and with both on the main thread one relay saturated
@@ -47,7 +54,7 @@ export class ThreadedChatProvider implements ChatProvider {
   /** Set at shutdown: no new worker is started after it. */
   private isClosed = false;
 
-  constructor(private readonly llm: AppConfig['llm']) {
+  constructor(private readonly llm: AppConfig['llm'], private readonly coalesceMs = COALESCE_MS) {
     this.model = llm.model;
   }
 
@@ -91,7 +98,7 @@ export class ThreadedChatProvider implements ChatProvider {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(upstreamWorker.file, { workerData: { llm: this.llm } });
+    const worker = new Worker(upstreamWorker.file, { workerData: { llm: this.llm, coalesceMs: this.coalesceMs } satisfies UpstreamWorkerData });
     // The worker never keeps the process alive: the HTTP server and the running replies do.
     worker.unref();
     worker.on('message', (batch: FromUpstreamWorker) => this.handle(batch));

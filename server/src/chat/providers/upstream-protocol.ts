@@ -1,4 +1,12 @@
+import type { AppConfig } from '../../config/app-config.js';
 import type { CompletionRequest } from './chat-provider.js';
+
+/** What the upstream worker starts with. */
+export interface UpstreamWorkerData {
+  llm: AppConfig['llm'];
+  /** How long a stream's later token may wait for others to leave in the same message (ms). */
+  coalesceMs: number;
+}
 
 /** What the main thread asks of the upstream worker. */
 export type ToUpstreamWorker =
@@ -7,9 +15,9 @@ export type ToUpstreamWorker =
   | { op: 'close' };
 
 /**
- * What the worker reports, batched: one flat array per turn of its event loop, ENTRY_SIZE slots
- * per entry ([stream id, code, a, b, c]), so one message carries every chunk read in that turn
- * and the structured clone copies primitives only.
+ * What the worker reports, batched: one flat array per message, ENTRY_SIZE slots per entry
+ * ([stream id, code, a, b, c]), so one message carries every chunk read since the last one
+ * (upstream.worker.ts decides when it leaves) and the structured clone copies primitives only.
  */
 export type FromUpstreamWorker = (number | string | null)[];
 
