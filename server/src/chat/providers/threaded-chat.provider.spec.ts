@@ -62,19 +62,27 @@ describe('ThreadedChatProvider', () => {
     // A coalescing window far longer than the test: only the first token and the end may leave on their own.
     const slow = new ThreadedChatProvider((p as unknown as { llm: AppConfig['llm'] }).llm, 60_000);
     try {
-      fake.defaultReply = { tokens: ['t1', 't2', 't3', 't4'], tokenDelayMs: 15, finishReason: 'stop' };
+      fake.defaultReply = { tokens: ['t1', 't2', 't3', 't4'], tokenDelayMs: 40, finishReason: 'stop' };
       // Chunks handed on in one synchronous run came in one message from the worker.
       let message = 0;
       let isCounting = false;
       const seen: string[] = [];
+      const messageOf = new Map<string, number>();
       await slow.stream(request('hi'), new AbortController().signal, (c) => {
         if (!isCounting) {
           isCounting = true;
           queueMicrotask(() => { isCounting = false; message++; });
         }
-        seen.push(`${message}:${c.type === 'token' ? c.text : c.type}`);
+        const name = c.type === 'token' ? c.text : c.type;
+        seen.push(name);
+        messageOf.set(name, message);
       });
-      expect(seen).toEqual(['0:t1', '1:t2', '1:t3', '1:t4', '1:finish', '1:usage']);
+      expect(seen).toEqual(['t1', 't2', 't3', 't4', 'finish', 'usage']);
+      // The first token left before the end; the later ones (t2 too, unless a stalled worker read it
+      // in t1's turn) waited for the end, which left at once.
+      expect(messageOf.get('t1')).toBe(0);
+      expect(messageOf.get('finish')).toBeGreaterThan(0);
+      for (const name of ['t3', 't4', 'usage']) expect(messageOf.get(name)).toBe(messageOf.get('finish'));
     } finally {
       await slow.onApplicationShutdown();
     }
