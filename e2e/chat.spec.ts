@@ -137,6 +137,43 @@ test.describe('chatting', () => {
     await expect(chat.userMessages.first()).toContainText('Message 1 [long]');
   });
 
+  test('a long streamed answer skips drawing what is off screen, yet looks as it does opened from history', async ({ chat, page }) => {
+    await page.setViewportSize({ width: 1000, height: 600 });
+    await chat.open();
+    await chat.ask(unique('Write ten chapters [chapters]'));
+    const answer = await chat.waitForAnswer();
+    await expect(answer).toContainText('const chapter = 10;');
+    const chunks = answer.locator('.markdown > .md-chunk');
+    // Chunks off screen skip their contents (content-visibility: auto); the one at the bottom is drawn.
+    const drawn = (): Promise<boolean[]> => chunks.evaluateAll((els) => els.map((el) => el.firstElementChild!.checkVisibility({ contentVisibilityAuto: true })));
+    // [first, second, second to last, last] of the five chunks.
+    const ends = async (): Promise<boolean[]> => (await drawn()).filter((_, i, all) => i < 2 || i >= all.length - 2);
+    expect(await chunks.count()).toBe(5);
+    await expect.poll(async () => (await ends()).filter((_, i) => i !== 2)).toEqual([false, false, true]);
+    const scroller = page.locator('.scroller');
+    const geometry = (): Promise<number[]> => answer.evaluate((el) => {
+      const top = el.getBoundingClientRect().top;
+      return [...el.querySelectorAll('.md-chunk'), el.querySelector('.markdown')!].map((node) => Math.round(node.getBoundingClientRect().bottom - top));
+    });
+    const streamed = await geometry();
+    const height = await scroller.evaluate((el) => el.scrollHeight);
+
+    // Back at the top: drawn now, at the size it was remembered at (the page does not jump).
+    await scroller.evaluate((el) => el.scrollTo({ top: 0 }));
+    await expect(answer.getByText('Chapter 1, paragraph 1 goes on')).toBeInViewport();
+    // (The last chunk, the open one while streaming, is never skipped.)
+    await expect.poll(async () => (await ends()).filter((_, i) => i !== 1)).toEqual([true, false, true]);
+    expect(await scroller.evaluate((el) => [el.scrollTop, el.scrollHeight])).toEqual([0, height]);
+    expect(await geometry()).toEqual(streamed);
+    await page.screenshot({ path: `${__dirname}/artifacts/screenshots/desktop-long-answer-top.png` });
+
+    // Opened from history nothing is skipped, and every chunk ends where it did while streamed.
+    await page.reload();
+    await expect(chat.lastAnswer()).toContainText('const chapter = 10;');
+    await expect.poll(drawn).toEqual([true, true, true, true, true]);
+    await expect.poll(geometry).toEqual(streamed);
+  });
+
   test('stays pinned to the bottom while streaming, unless the reader scrolls up', async ({ chat, page }) => {
     await page.setViewportSize({ width: 1000, height: 600 });
     await chat.open();

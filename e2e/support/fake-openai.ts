@@ -59,6 +59,14 @@ export const CODE_REPLY = [
   '- two',
 ].join('\n');
 
+/** A long answer: ten chapters, each a heading, nine paragraphs and a code block (110 top-level blocks). */
+const chapter = (n: number): string => [
+  `## Chapter ${n}`,
+  ...Array.from({ length: 9 }, (_, p) => `Chapter ${n}, paragraph ${p + 1} goes on for a while, long enough to fill a line or two of the page.`),
+  ['```ts', `const chapter = ${n};`, '```'].join('\n'),
+].join('\n\n');
+export const CHAPTERS_REPLY = Array.from({ length: 10 }, (_, i) => chapter(i + 1)).join('\n\n');
+
 function textOf(message: ChatMessage | undefined): string {
   if (!message) return '';
   if (typeof message.content === 'string') return message.content;
@@ -86,6 +94,7 @@ export class FakeOpenAi {
     if (prompt.includes('[slow]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 120 };
     if (prompt.includes('[essay]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Section ${i + 1} keeps going for a while.`).join('\n\n')), delayMs: 25 };
     if (prompt.includes('[long]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1} of a long answer.`).join('\n\n')), delayMs: 5 };
+    if (prompt.includes('[chapters]')) return { tokens: tokensOf(CHAPTERS_REPLY), delayMs: 1 };
     if (prompt.includes('[xss]')) return { tokens: tokensOf(HOSTILE_REPLY), delayMs: 5 };
     if (prompt.includes('[code]')) return { tokens: tokensOf(CODE_REPLY), delayMs: 10 };
     if (prompt.includes('[file]')) {

@@ -1,6 +1,6 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
 import { MarkdownRenderer } from './markdown-renderer';
-import { MarkdownView } from './markdown-view';
+import { BLOCKS_PER_CHUNK, MarkdownView } from './markdown-view';
 
 describe('MarkdownView', () => {
   let fixture: ComponentFixture<MarkdownView>;
@@ -37,6 +37,38 @@ describe('MarkdownView', () => {
     await show('One.\n\nTwo.\n\nThree.', false);
     expect(live()).toEqual([]);
     expect(el.querySelectorAll('.md-block')).toHaveLength(3);
+  });
+
+  it('groups blocks in fixed chunks and leaves the DOM of chunks that did not change', async () => {
+    const paragraphs = (n: number): string => Array.from({ length: n }, (_, i) => `Paragraph ${i + 1}.`).join('\n\n');
+    const total = BLOCKS_PER_CHUNK * 2 + 5;
+    await show(paragraphs(total), true);
+    const chunks = Array.from(el.querySelectorAll(':scope > .md-chunk'));
+    expect(chunks.map((c) => c.querySelectorAll(':scope > .md-block').length)).toEqual([BLOCKS_PER_CHUNK, BLOCKS_PER_CHUNK, 5]);
+    expect(chunks[1].querySelector('.md-block')?.textContent?.trim()).toBe(`Paragraph ${BLOCKS_PER_CHUNK + 1}.`);
+    const firstBlocks = Array.from(chunks[0].querySelectorAll('.md-block > p'));
+    await show(`${paragraphs(total)}\n\nOne more`, true);
+    const after = Array.from(el.querySelectorAll(':scope > .md-chunk'));
+    expect(after[0]).toBe(chunks[0]);
+    expect(after[1]).toBe(chunks[1]);
+    expect(Array.from(after[0].querySelectorAll('.md-block > p')).every((p, i) => p === firstBlocks[i])).toBe(true);
+    expect(after[2].querySelectorAll('.md-block')).toHaveLength(6);
+    expect(Array.from(el.querySelectorAll('.md-live')).map((b) => b.textContent?.trim())).toEqual(['One more']);
+  });
+
+  it('lets chunks skip rendering only in a view that streamed (every chunk laid out once), before and after the end', async () => {
+    await show('From history.\n\nNever streamed here.', false);
+    expect(el.classList.contains('md-streamed')).toBe(false);
+    const streamed = TestBed.createComponent(MarkdownView);
+    const host = streamed.nativeElement as HTMLElement;
+    streamed.componentRef.setInput('content', 'Streaming');
+    streamed.componentRef.setInput('isStreaming', true);
+    await streamed.whenStable();
+    expect(host.classList.contains('md-streamed')).toBe(true);
+    streamed.componentRef.setInput('content', 'Streaming ended.');
+    streamed.componentRef.setInput('isStreaming', false);
+    await streamed.whenStable();
+    expect(host.classList.contains('md-streamed')).toBe(true);
   });
 
   it('when the stream ends, finishes only the last block instead of rendering the answer again', async () => {

@@ -8,6 +8,14 @@ interface TrustedBlock {
   html: SafeHtml;
 }
 
+interface BlockChunk {
+  key: number;
+  blocks: TrustedBlock[];
+}
+
+/** Blocks per chunk: few enough that a chunk on screen is cheap to draw, enough that chunks stay few. */
+export const BLOCKS_PER_CHUNK = 24;
+
 /**
  * Shows Markdown already sanitized by MarkdownRenderer (DOMPurify), hence the bypass: Angular's own sanitizer
  * would strip the code blocks' copy buttons. Each top-level block is its own element, so while an answer
@@ -16,11 +24,15 @@ interface TrustedBlock {
 @Component({
   selector: 'app-markdown-view',
   changeDetection: ChangeDetectionStrategy.OnPush,
-  host: { class: 'markdown', '(click)': 'copyCode($event)' },
+  host: { class: 'markdown', '[class.md-streamed]': 'hasStreamed()', '(click)': 'copyCode($event)' },
   // The streaming cursor hangs off the open block's class, not off the message's aria-busy: a rule keyed
   // on an ancestor's attribute with a bare `:last-child` at its right makes Blink restyle the whole
   // answer when the attribute flips (10.8 of the 20 ms task that ended a 10,000-token stream).
-  template: `@for (block of blocks(); track block.key; let last = $last) {<div class="md-block" [class.md-live]="isStreaming() && last" [innerHTML]="block.html"></div>}`,
+  //
+  // Blocks come in fixed runs (chunks). Once the view has streamed, a chunk off screen skips style, layout
+  // and paint at its remembered size (content-visibility in the stylesheet), so each redraw of a long answer
+  // costs what is on screen; per block, the browser's visibility checks cost more than they saved.
+  template: `@for (chunk of chunks(); track chunk.key; let lastChunk = $last) {<div class="md-chunk">@for (block of chunk.blocks; track block.key; let last = $last) {<div class="md-block" [class.md-live]="isStreaming() && lastChunk && last" [innerHTML]="block.html"></div>}</div>}`,
 })
 export class MarkdownView {
   readonly content = input.required<string>();
@@ -32,6 +44,12 @@ export class MarkdownView {
   /** The blocks of a finished message and the source they show. */
   private settled: { source: string; blocks: MarkdownBlock[] } | null = null;
   private trusted = new Map<string, SafeHtml>();
+  private streamedOnce = false;
+  /**
+   * Whether this view has shown its message streaming. Then every chunk it holds was laid out once (the open
+   * one is at the bottom), so a chunk off screen can skip rendering at its remembered size, never a guessed one.
+   */
+  protected readonly hasStreamed = computed(() => (this.streamedOnce ||= this.isStreaming()));
   /** Bumps each time one of this view's blocks has been highlighted in the background. */
   private readonly highlighted = signal(0);
   private readonly onHighlighted = (): void => this.highlighted.update((v) => v + 1);
@@ -65,6 +83,14 @@ export class MarkdownView {
     });
     this.trusted = next;
     return result;
+  });
+
+  /** The blocks in chunks, by position; tracked by key, a chunk whose blocks did not change keeps its DOM. */
+  protected readonly chunks = computed<BlockChunk[]>(() => {
+    const blocks = this.blocks();
+    const chunks: BlockChunk[] = [];
+    for (let start = 0; start < blocks.length; start += BLOCKS_PER_CHUNK) chunks.push({ key: start, blocks: blocks.slice(start, start + BLOCKS_PER_CHUNK) });
+    return chunks;
   });
 
   constructor() {
