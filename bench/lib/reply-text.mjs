@@ -39,6 +39,21 @@ export function markdownTokens(n) {
   return tokenize(blocks.join('')).slice(0, n);
 }
 
+/**
+ * About n tokens of one long fenced TypeScript block after a short intro: an answer that is mostly
+ * a whole file of code, whose open block grows for the whole stream.
+ */
+export function codeTokens(n) {
+  const lines = ['Here is the whole module:\n\n', '```ts\n'];
+  let k = 0;
+  while (tokenize(lines.join('')).length < n) {
+    k++;
+    lines.push(`export async function relay${k}(source: AsyncIterable<string>, sink: (t: string) => void): Promise<number> { // part ${k}\n`,
+      `  let count = ${k}; for await (const token of source) { sink(token); count += 1; } return count;\n`, '}\n');
+  }
+  return tokenize(lines.join('')).slice(0, n);
+}
+
 /** Splits text into word-ish tokens keeping whitespace attached, like a BPE tokenizer roughly does. */
 function tokenize(text) {
   return text.match(/\s*[^\s]{1,6}|\s+/g) ?? [];

@@ -3,12 +3,12 @@
 // CPU are apart from both the server under test and the measuring client.
 //
 // Defaults come from the environment (UPSTREAM_TOKENS, UPSTREAM_INTERVAL_MS, UPSTREAM_FIRST_MS,
-// UPSTREAM_REPLY=plain|markdown); one request can override them with a directive anywhere in its
+// UPSTREAM_REPLY=plain|markdown|code); one request can override them with a directive anywhere in its
 // last user message: "[bench tokens=20 interval=10 first=0 reply=markdown]".
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { forkService } from './fork-service.mjs';
-import { markdownTokens, plainTokens } from './reply-text.mjs';
+import { codeTokens, markdownTokens, plainTokens } from './reply-text.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -26,7 +26,7 @@ function directive(body) {
 const cache = new Map();
 function tokensFor(kind, n) {
   const key = `${kind}:${n}`;
-  if (!cache.has(key)) cache.set(key, kind === 'markdown' ? markdownTokens(n) : plainTokens(n));
+  if (!cache.has(key)) cache.set(key, kind === 'markdown' ? markdownTokens(n) : kind === 'code' ? codeTokens(n) : plainTokens(n));
   return cache.get(key);
 }
 

@@ -1,5 +1,5 @@
 import { TestBed } from '@angular/core/testing';
-import { MarkdownRenderer } from './markdown-renderer';
+import { HIGHLIGHT_MAX_CHARS, LIVE_HIGHLIGHT_MAX_CHARS, MarkdownRenderer } from './markdown-renderer';
 
 function html(renderer: MarkdownRenderer, source: string): string {
   return renderer.render(source).map((b) => b.html).join('');
@@ -130,6 +130,42 @@ describe('StreamingMarkdown', () => {
     await vi.waitFor(() => expect(done).toHaveBeenCalledTimes(2));
     for (const block of blocks) expect(dom(renderer.current(block).html).querySelector('.hljs-keyword')).not.toBeNull();
     expect(renderer.current(blocks[0]).key).toBe('b0');
+  });
+
+  it('streams long code plain (each draw renders the open block again) and queues it for highlighting, short code highlighted', async () => {
+    await renderer.whenHighlighterReady();
+    const line = 'const value = 1;\n';
+    const long = '```ts\n' + line.repeat(Math.ceil(LIVE_HIGHLIGHT_MAX_CHARS / line.length) + 1);
+    const streaming = renderer.streaming();
+    const short = streaming.update('```ts\nconst a = 1;\n');
+    expect(dom(short[0].html).querySelector('.hljs-keyword')).not.toBeNull();
+    const open = streaming.update(long);
+    expect(dom(open[0].html).querySelector('.hljs-keyword')).toBeNull();
+    expect(dom(open[0].html).querySelector('pre code')?.textContent).toBe(line.repeat(Math.ceil(LIVE_HIGHLIGHT_MAX_CHARS / line.length) + 1).trimEnd());
+    // Final (closed and followed by more): still plain when rendered, then highlighted in the background.
+    const blocks = streaming.update(long + '```\n\nAfter the code.');
+    expect(dom(blocks[0].html).querySelector('.hljs-keyword')).toBeNull();
+    const done = vi.fn();
+    renderer.queueHighlight(blocks[0], done);
+    renderer.queueHighlight(blocks[1], done);
+    await vi.waitFor(() => expect(done).toHaveBeenCalledTimes(1));
+    expect(dom(renderer.current(blocks[0]).html).querySelector('.hljs-keyword')).not.toBeNull();
+    expect(renderer.current(blocks[1])).toBe(blocks[1]);
+    // History renders it highlighted at once.
+    expect(dom(html(renderer, long + '```')).querySelector('.hljs-keyword')).not.toBeNull();
+  });
+
+  it('never highlights code over the limit, streamed or not, and shows it escaped', async () => {
+    await renderer.whenHighlighterReady();
+    const huge = '```ts\n' + 'const x = "<b>";\n'.repeat(Math.ceil(HIGHLIGHT_MAX_CHARS / 17) + 1) + '```';
+    const el = dom(html(renderer, huge));
+    expect(el.querySelector('.hljs-keyword, b')).toBeNull();
+    expect(el.querySelector('pre code')?.textContent?.startsWith('const x = "<b>";')).toBe(true);
+    const [block] = renderer.streaming().finish(huge);
+    const done = vi.fn();
+    renderer.queueHighlight(block, done);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(done).not.toHaveBeenCalled();
   });
 
   it('sanitizes the live stream like history', () => {

@@ -12,6 +12,18 @@ export interface MarkdownBlock {
 
 const SAFE_URL = /^(?:https?:|mailto:)/i;
 
+/**
+ * A streamed code block longer than this is shown plain and highlighted once it is complete, in the
+ * background: the open block is rendered again on every draw, and highlighting all of it each time made
+ * a 400-line block cost up to 135 ms a draw (bench scenario 7, docs/performance.md).
+ */
+export const LIVE_HIGHLIGHT_MAX_CHARS = 2_000;
+/**
+ * Code longer than this (about 300 lines) is never highlighted, only escaped: for a 29,000-character block,
+ * highlight.js took one 62 ms task and drawing its spans another 68 ms.
+ */
+export const HIGHLIGHT_MAX_CHARS = 12_000;
+
 const ALLOWED_TAGS = [
   'a', 'blockquote', 'br', 'button', 'code', 'del', 'div', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'li',
   'ol', 'p', 'pre', 's', 'span', 'strong', 'sup', 'sub', 'table', 'tbody', 'td', 'th', 'thead', 'tr', 'ul',
@@ -73,6 +85,8 @@ export class MarkdownRenderer {
   private isDrainScheduled = false;
   /** Set while rendering a block when a code block had to be left plain. */
   private hasPlainCode = false;
+  /** Set while rendering a streamed message's blocks: long code is left plain, to be highlighted later. */
+  private isDeferringLongCode = false;
   /** Bumps when syntax highlighting becomes available: views re-render their code blocks. */
   readonly version = this.highlighterVersion.asReadonly();
 
@@ -147,14 +161,23 @@ export class MarkdownRenderer {
     return this.marked.lexer(source);
   }
 
-  blocksOf(tokens: Token[], firstIndex: number): MarkdownBlock[] {
+  /**
+   * One block per top-level token. With `deferLongCode` (a streamed message) code over
+   * LIVE_HIGHLIGHT_MAX_CHARS is left plain, and the block can be queued for highlighting once it is final.
+   */
+  blocksOf(tokens: Token[], firstIndex: number, deferLongCode = false): MarkdownBlock[] {
     const blocks: MarkdownBlock[] = [];
-    for (const token of tokens) {
-      if (token.type === 'space') continue;
-      this.hasPlainCode = false;
-      const block = { key: 'b' + (firstIndex + blocks.length), html: this.toSafeHtml([token]) };
-      if (this.hasPlainCode) this.plainTokens.set(block, [token]);
-      blocks.push(block);
+    this.isDeferringLongCode = deferLongCode;
+    try {
+      for (const token of tokens) {
+        if (token.type === 'space') continue;
+        this.hasPlainCode = false;
+        const block = { key: 'b' + (firstIndex + blocks.length), html: this.toSafeHtml([token]) };
+        if (this.hasPlainCode) this.plainTokens.set(block, [token]);
+        blocks.push(block);
+      }
+    } finally {
+      this.isDeferringLongCode = false;
     }
     return blocks;
   }
@@ -165,8 +188,9 @@ export class MarkdownRenderer {
   }
 
   /**
-   * Queues a block that was rendered before highlight.js arrived to be highlighted, one block per task
-   * (an idle callback), so a long answer is never re-highlighted in one go; `onDone` runs after its turn.
+   * Queues a block whose code was left plain (rendered before highlight.js arrived, or long and streamed) to be
+   * highlighted, one block per task (an idle callback), so a long answer is never highlighted in one go;
+   * `onDone` runs after its turn. Other blocks are ignored.
    */
   queueHighlight(block: MarkdownBlock, onDone: () => void): void {
     if (!this.highlighter || !this.plainTokens.has(block) || this.upgraded.has(block)) return;
@@ -202,9 +226,11 @@ export class MarkdownRenderer {
   }
 
   private highlight(code: string, language: string): string {
-    if (!this.highlighter) {
-      // Plain now; once the chunk arrives, views have the block highlighted (queueHighlight).
-      if (language) this.hasPlainCode = true;
+    if (!language || code.length > HIGHLIGHT_MAX_CHARS) return escapeHtml(code);
+    if (!this.highlighter || (this.isDeferringLongCode && code.length > LIVE_HIGHLIGHT_MAX_CHARS)) {
+      // Plain now; views have the block highlighted in the background (queueHighlight) once highlight.js
+      // has arrived and, for a streamed block, once the block is final.
+      this.hasPlainCode = true;
       this.whenHighlighterReady().catch(() => undefined);
       return escapeHtml(code);
     }
@@ -266,12 +292,12 @@ export class StreamingMarkdown {
       const raw = done.map((t) => t.raw).join('');
       // The lexer normalises some input (tabs, CRLF); freeze only when its raws are our exact prefix.
       if (tail.startsWith(raw)) {
-        this.frozen = [...this.frozen, ...this.renderer.blocksOf(done, this.frozen.length)];
+        this.frozen = [...this.frozen, ...this.renderer.blocksOf(done, this.frozen.length, true)];
         this.frozenSource += raw;
         tokens = tokens.slice(lastIndex);
       }
     }
-    const open = this.renderer.blocksOf(tokens, this.frozen.length);
+    const open = this.renderer.blocksOf(tokens, this.frozen.length, true);
     this.lastContent = content;
     this.lastBlocks = open.length > 0 ? [...this.frozen, ...open] : this.frozen;
     return this.lastBlocks;

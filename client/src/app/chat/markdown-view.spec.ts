@@ -100,6 +100,23 @@ describe('MarkdownView', () => {
     expect(el.querySelector('.md-block > p')).toBe(intro);
   });
 
+  it('highlights a long streamed code block in the background once it is final, not while it grows', async () => {
+    const renderer = TestBed.inject(MarkdownRenderer);
+    await renderer.whenHighlighterReady();
+    const code = '```ts\n' + 'const value = 1;\n'.repeat(200);
+    await show(code, true);
+    expect(el.querySelector('.hljs-keyword')).toBeNull();
+    // Still open: nothing is queued for it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await fixture.whenStable();
+    expect(el.querySelector('.hljs-keyword')).toBeNull();
+    await show(code + '```', false);
+    await vi.waitFor(async () => {
+      await fixture.whenStable();
+      expect(el.querySelectorAll('.hljs-keyword')).toHaveLength(200);
+    });
+  });
+
   it('keeps the code copy button working without inline handlers', async () => {
     const writeText = vi.fn(() => Promise.resolve());
     Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });

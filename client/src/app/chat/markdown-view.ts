@@ -1,4 +1,4 @@
-import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked } from '@angular/core';
+import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal } from '@angular/core';
 import { DomSanitizer, type SafeHtml } from '@angular/platform-browser';
 import { copyText } from '../core/clipboard';
 import { MarkdownRenderer, type MarkdownBlock, type StreamingMarkdown } from './markdown-renderer';
@@ -94,11 +94,13 @@ export class MarkdownView {
   });
 
   constructor() {
-    // Highlighting just became available: code blocks rendered before it are highlighted one per task.
+    // Code blocks left plain (rendered before highlight.js arrived, or long and streamed) are highlighted in
+    // the background, one per task, once final: every block but the open one while the message streams.
     effect(() => {
       if (this.renderer.version() === 0) return;
-      const blocks = untracked(this.rendered);
-      for (const block of blocks) this.renderer.queueHighlight(block, this.onHighlighted);
+      const blocks = this.rendered();
+      const final = this.isStreaming() ? blocks.length - 1 : blocks.length;
+      for (let i = 0; i < final; i++) this.renderer.queueHighlight(blocks[i], this.onHighlighted);
     });
   }
 
