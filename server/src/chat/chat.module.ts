@@ -35,7 +35,10 @@ const providerFactory: Provider = {
       provide: GenerationRegistry,
       inject: [APP_CONFIG, RedisConnection],
       useFactory: (config: AppConfig, redis: RedisConnection): GenerationRegistry => (redis.client
-        ? new RedisGenerationRegistry(redis, { instanceId: config.instanceId, leaseMs: config.stream.leaseMs, retentionMs: config.stream.replayRetentionMs })
+        ? new RedisGenerationRegistry(redis, {
+          instanceId: config.instanceId, leaseMs: config.stream.leaseMs,
+          retentionMs: config.stream.replayRetentionMs, maxRetained: config.stream.replayMaxAnswers,
+        })
         : new InMemoryGenerationRegistry(config.stream.replayRetentionMs, config.stream.replayMaxAnswers)),
     },
     GenerationService,

@@ -22,10 +22,10 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
   const connections: RedisConnection[] = [];
   const registries: RedisGenerationRegistry[] = [];
 
-  async function instance(name: string, leaseMs = 2_000, retentionMs = 60_000): Promise<RedisGenerationRegistry> {
+  async function instance(name: string, leaseMs = 2_000, retentionMs = 60_000, maxRetained?: number): Promise<RedisGenerationRegistry> {
     const conn = new RedisConnection({ redisUrl: REDIS_URL, instanceId: name } as AppConfig);
     await conn.onModuleInit();
-    const registry = new RedisGenerationRegistry(conn, { instanceId: name, leaseMs, prefix, retentionMs });
+    const registry = new RedisGenerationRegistry(conn, { instanceId: name, leaseMs, prefix, retentionMs, maxRetained });
     await registry.onModuleInit();
     connections.push(conn);
     registries.push(registry);
@@ -137,5 +137,27 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     await a.flush();
     expect(await redis.zscore(`${prefix}index`, old)).toBeNull();
     expect(await redis.exists(`${prefix}{${old}}:events`, `${prefix}{${old}}:meta`)).toBe(0);
+  });
+
+  it('keeps its own copy of at most maxRetained finished answers: a Redis that lost them gets the newest back', async () => {
+    const a = await instance('a7', 2_000, 60_000, 2);
+    const redis = connections.at(-1)!.client!;
+    const answers = [randomUUID(), randomUUID(), randomUUID()];
+    for (const id of answers) {
+      a.open(id, `conv-${id}`);
+      a.publish(id, start(id));
+      a.publish(id, token('words'));
+      a.publish(id, done(id));
+      await a.flush();
+    }
+    const events = (id: string): string => `${prefix}{${id}}:events`;
+    expect(await redis.exists(...answers.map(events))).toBe(3);
+    // Redis restarted empty: the owner writes again what it still holds.
+    await redis.del(...answers.flatMap((id) => [events(id), `${prefix}{${id}}:meta`]));
+    redis.emit('ready');
+    await a.flush();
+    expect(await Promise.all(answers.map((id) => redis.llen(events(id))))).toEqual([0, 3, 3]);
+    // The newest are still replayed exactly.
+    expect(ids(await lastValueFrom(a.follow(answers[2], 0)!.pipe(toArray())))).toEqual([1, 2]);
   });
 });

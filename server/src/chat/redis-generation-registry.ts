@@ -5,7 +5,7 @@ import { ErrorCode } from '../common/error-code.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
 import { type ChatEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { fallbackTextFor } from './fallback-texts.js';
-import { InMemoryGenerationRegistry, tokenEventAt } from './generation-registry.js';
+import { InMemoryGenerationRegistry, REPLAY_MAX_ANSWERS, tokenEventAt } from './generation-registry.js';
 
 /** Keys of a running generation live this long without renewal (renewed every lease/3). */
 const LIVE_TTL_MS = 3_600_000;
@@ -18,6 +18,11 @@ export interface RedisRegistryOptions {
   prefix?: string;
   /** Finished generations stay replayable this long. */
   retentionMs?: number;
+  /**
+   * Finished answers this instance keeps in memory at most (STREAM_REPLAY_MAX_ANSWERS), oldest
+   * first: its exact replay copy and the events it would write again to a Redis that lost them.
+   */
+  maxRetained?: number;
 }
 
 /** What every instance knows about a generation running (or recently finished) anywhere. */
@@ -66,13 +71,17 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
   private readonly sub: Redis;
   private readonly prefix: string;
   private readonly owned = new Map<string, Owned>();
+  /** This instance's finished generations still in `owned`, oldest first. */
+  private readonly retired = new Set<string>();
+  private readonly maxOwnedFinished: number;
   private readonly known = new Map<string, Known>();
   /** Per message channel: the handlers of this instance's followers. */
   private readonly listeners = new Map<string, Set<(e: SequencedEvent) => void>>();
   private heartbeat?: NodeJS.Timeout;
 
   constructor(connection: RedisConnection, private readonly options: RedisRegistryOptions) {
-    super(options.retentionMs);
+    super(options.retentionMs, options.maxRetained);
+    this.maxOwnedFinished = options.maxRetained ?? REPLAY_MAX_ANSWERS;
     if (!connection.client) throw new Error('RedisGenerationRegistry needs REDIS_URL');
     this.redis = connection.client;
     this.sub = connection.createSubscriber();
@@ -178,11 +187,23 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'Redis write failed; will resync');
     }).then(() => {
       if (owned.isFinished && !owned.isDirty && !owned.isRetiring) {
-        // Everything is in Redis; the owner's own replay copy is kept by the in-memory part.
+        // Everything is in Redis; the owner's own replay copy is kept by the in-memory part. The
+        // events stay here for the retention, to be written again if Redis loses them, but for
+        // the newest maxRetained answers only: at a high answer rate they would fill the heap.
         owned.isRetiring = true;
-        setTimeout(() => this.owned.delete(messageId), this.retentionMs).unref();
+        this.retired.add(messageId);
+        for (const oldest of this.retired) {
+          if (this.retired.size <= this.maxOwnedFinished) break;
+          this.retire(oldest);
+        }
+        setTimeout(() => this.retire(messageId), this.retentionMs).unref();
       }
     });
+  }
+
+  private retire(messageId: string): void {
+    if (this.owned.get(messageId)?.isRetiring) this.owned.delete(messageId);
+    this.retired.delete(messageId);
   }
 
   private async resync(messageId: string, owned: Owned): Promise<void> {
