@@ -35,7 +35,7 @@ if (flags.help) {
   console.log(`usage: npm run bench -- [--quick] [--only=1,2,4] [--out=FILE] [--dist=DIR] [--profile]
   sizes (flag or BENCH_<NAME> env, e.g. --concurrency=1,50 or BENCH_SOAK_STREAMS=500):
   --concurrency --tokens --tokens-per-s --relay-seconds --soak-streams --soak-tokens --long-messages
-  --long-conversations --writers --writer-sends --sqlite-commits --upload-streams --pdf-pages --browser-tokens --browser-code-tokens
+  --long-conversations --writers --writer-sends --sqlite-commits --upload-streams --pdf-pages --browser-tokens --browser-code-tokens --browser-code-lines
   --browser-messages --pg-url (PostgreSQL for scenario 4; "none" skips it) --chromium
   --build            compile the server into bench/_build first and measure that (--build-client: the SPA too)
   --dist=DIR         measure DIR/server/main.js and DIR/client/browser (default: dist)

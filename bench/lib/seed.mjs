@@ -11,8 +11,17 @@ const TEXT_ASSISTANT = 'The relay runs the generation in a service, not in the r
 
 const sqliteDate = (d) => d.toISOString().replace('T', ' ').replace('Z', '');
 
-/** Plans rows: `messagesPerConversation[i]` messages for conversation i of `sessionId`. */
-function plan(sessionId, messageCounts, baseTime) {
+/** An answer that is mostly a fenced TypeScript block of `lines` lines (about 70 characters each). */
+export function codeAnswer(lines) {
+  const body = Array.from({ length: lines }, (_, i) => `  const value${i} = await relay(source${i % 7}, (token) => sink.push(token)); // line ${i}`);
+  return `Here is the module:\n\n\`\`\`ts\n${body.join('\n')}\n\`\`\`\n\nIt keeps every token.`;
+}
+
+/**
+ * Plans rows: `messagesPerConversation[i]` messages for conversation i of `sessionId`; an
+ * assistant message's text is `assistantText(position)` when given.
+ */
+function plan(sessionId, messageCounts, baseTime, assistantText) {
   const conversations = [];
   const messages = [];
   messageCounts.forEach((count, ci) => {
@@ -23,15 +32,15 @@ function plan(sessionId, messageCounts, baseTime) {
     for (let p = 0; p < count; p++) {
       const isUser = p % 2 === 0;
       messages.push({ id: randomUUID(), conversationId: id, position: p, role: isUser ? 'user' : 'assistant',
-        content: `${isUser ? TEXT_USER : TEXT_ASSISTANT} (#${p})`, status: 'complete',
+        content: `${isUser ? TEXT_USER : (assistantText?.(p) ?? TEXT_ASSISTANT)} (#${p})`, status: 'complete',
         createdAt: new Date(start + p * 1000), tokenCount: isUser ? 20 : 60, modelName: isUser ? null : 'bench-model' });
     }
   });
   return { conversations, messages };
 }
 
-export function seedSqlite(file, sessionId, messageCounts, baseTime = Date.UTC(2026, 0, 1)) {
-  const { conversations, messages } = plan(sessionId, messageCounts, baseTime);
+export function seedSqlite(file, sessionId, messageCounts, baseTime = Date.UTC(2026, 0, 1), { assistantText } = {}) {
+  const { conversations, messages } = plan(sessionId, messageCounts, baseTime, assistantText);
   const db = new Database(file);
   db.pragma('busy_timeout = 10000');
   const insC = db.prepare(`INSERT INTO conversations (id, session_id, title, created_at, updated_at, is_active, message_count, next_position)

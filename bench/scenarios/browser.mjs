@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from '@playwright/test';
 import { directive } from '../lib/load.mjs';
-import { seedSqlite } from '../lib/seed.mjs';
+import { codeAnswer, seedSqlite } from '../lib/seed.mjs';
 import { startServer } from '../lib/server.mjs';
 import { median } from '../lib/stats.mjs';
 import { fmt } from '../lib/table.mjs';
@@ -25,11 +25,19 @@ const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run
  */
 export function rendererTasks(trace) {
   const events = trace.traceEvents ?? trace;
-  const main = events.find((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain'
-    && events.some((x) => x.pid === e.pid && x.tid === e.tid && x.name === 'RunTask'));
-  if (!main) return [];
-  return events.filter((e) => e.pid === main.pid && e.tid === main.tid && e.ph === 'X' && e.name === 'RunTask' && e.dur)
-    .map((e) => ({ ts: e.ts / 1000, dur: e.dur / 1000, cpu: (e.tdur ?? e.dur) / 1000 })).sort((a, b) => a.ts - b.ts);
+  // The page's renderer is the busiest one (a navigation can leave another, nearly idle, in the trace).
+  const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const byThread = new Map();
+  for (const e of events) {
+    if (e.ph !== 'X' || e.name !== 'RunTask' || !e.dur || !mains.has(`${e.pid}:${e.tid}`)) continue;
+    const key = `${e.pid}:${e.tid}`;
+    if (!byThread.has(key)) byThread.set(key, { busy: 0, tasks: [] });
+    const thread = byThread.get(key);
+    thread.busy += e.dur;
+    thread.tasks.push({ ts: e.ts / 1000, dur: e.dur / 1000, cpu: (e.tdur ?? e.dur) / 1000 });
+  }
+  const busiest = [...byThread.values()].reduce((a, t) => (t.busy > (a?.busy ?? -1) ? t : a), undefined);
+  return busiest ? busiest.tasks.sort((a, b) => a.ts - b.ts) : [];
 }
 
 function sessionIdFromCookie(cookies) {
@@ -66,6 +74,18 @@ async function streamAnswer(browser, page, baseUrl, shape, traceFile) {
   const longestCpuMs = tasks.reduce((a, t) => Math.max(a, t.cpu), 0);
   const textLength = (await answer.innerText()).length;
   return { wallMs, windowMs: to - from, busyMsPerS: (busy / (to - from)) * 1000, longestMs: longest.dur, longestRanMs: longest.cpu, longestCpuMs, longestAtS: (longest.ts - from) / 1000, over50, tasks: tasks.length, textLength };
+}
+
+/** Opens a conversation with a trace running until `settleMs` after its last message is visible: the longest task. */
+async function openTraced(browser, page, url, needle, settleMs, traceFile) {
+  await page.goto(new URL('/', url).href);
+  await page.locator('textarea[aria-label="Message"]').waitFor();
+  await browser.startTracing(page, { path: traceFile, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel'] });
+  const visibleMs = await timeToLastVisible(page, url, needle);
+  await page.waitForTimeout(settleMs);
+  const tasks = rendererTasks(JSON.parse((await browser.stopTracing()).toString('utf8')));
+  const longest = tasks.reduce((a, t) => (t.dur > a.dur ? t : a), { dur: 0, cpu: 0 });
+  return { visibleMs, longestMs: longest.dur, longestRanMs: longest.cpu, longestCpuMs: tasks.reduce((a, t) => Math.max(a, t.cpu), 0), over50: tasks.filter((t) => t.dur > 50).length };
 }
 
 async function timeToLastVisible(page, url, needle) {
@@ -114,7 +134,13 @@ export async function run(ctx) {
       tSmall.push(await timeToLastVisible(page, `${server.url}/c/${small}`, '(#9)'));
       tBig.push(await timeToLastVisible(page, `${server.url}/c/${big}`, `(#${nMessages - 1})`));
     }
-    ctx.details.browser = { tokens, codeTokens, intervalMs, plain, markdown: md, code, openMs: { small: tSmall, big: tBig }, traces };
+    // A conversation whose answers each hold an 80-line code block, against the same one in prose.
+    const codeLines = ctx.opt('browser-code-lines', 80, 80);
+    const [codeChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [50], Date.UTC(2026, 1, 3), { assistantText: () => codeAnswer(codeLines) });
+    const [proseChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [50], Date.UTC(2026, 1, 4));
+    const openProse = await openTraced(browser, page, `${server.url}/c/${proseChat}`, '(#49)', 1500, `${traces}-open-prose.json`);
+    const openCode = await openTraced(browser, page, `${server.url}/c/${codeChat}`, '(#49)', 1500, `${traces}-open-code.json`);
+    ctx.details.browser = { tokens, codeTokens, intervalMs, plain, markdown: md, code, openMs: { small: tSmall, big: tBig }, openProse, openCode, traces };
     return [
       { id: '7', name: `Streaming a ${tokens.toLocaleString('en')}-token Markdown answer: longest main-thread task`, value: md.longestMs, unit: 'ms',
         baseline: `plain words: longest ${fmt(plain.longestMs, 'ms')}; Markdown: ${md.over50} tasks > 50 ms of ${md.tasks} (longest at ${fmt(md.longestAtS, 's')}, `
@@ -127,6 +153,10 @@ export async function run(ctx) {
         baseline: `${fmt(code.textLength / 1000)} K characters; ${code.over50} tasks > 50 ms of ${code.tasks}, running ${fmt(code.longestRanMs, 'ms')} of the longest; `
           + `the most running time of any task ${fmt(code.longestCpuMs, 'ms')}; busy ${fmt(code.busyMsPerS, 'ms/s')}`,
         target: '≤ 50 ms', pass: code.longestMs <= 50 },
+      { id: '7', name: `Opening a 50-message conversation whose answers hold ${codeLines}-line code blocks: longest main-thread task`, value: openCode.longestMs, unit: 'ms',
+        baseline: `the same in prose: ${fmt(openProse.longestMs, 'ms')}; running ${fmt(openCode.longestRanMs, 'ms')} of the longest, ${openCode.over50} tasks > 50 ms; `
+          + `last message visible after ${fmt(openCode.visibleMs, 'ms')} (prose ${fmt(openProse.visibleMs, 'ms')}), traced until 1.5 s after`,
+        target: '≤ 50 ms', pass: openCode.longestMs <= 50 },
       { id: '7', name: `Opening a ${nMessages.toLocaleString('en')}-message conversation until the last message is visible`, value: median(tBig) / median(tSmall), unit: '×',
         baseline: `10 messages ${fmt(median(tSmall), 'ms')} → ${fmt(median(tBig), 'ms')} (navigation start to visible, median of ${reps})`,
         target: '< 2×', pass: median(tBig) / median(tSmall) < 2 },

@@ -1,5 +1,5 @@
 import { TestBed } from '@angular/core/testing';
-import { HIGHLIGHT_MAX_CHARS, LIVE_HIGHLIGHT_MAX_CHARS, MarkdownRenderer } from './markdown-renderer';
+import { HIGHLIGHT_AT_ONCE_MAX_CHARS, HIGHLIGHT_MAX_CHARS, MarkdownRenderer } from './markdown-renderer';
 
 function html(renderer: MarkdownRenderer, source: string): string {
   return renderer.render(source).map((b) => b.html).join('');
@@ -132,16 +132,16 @@ describe('StreamingMarkdown', () => {
     expect(renderer.current(blocks[0]).key).toBe('b0');
   });
 
-  it('streams long code plain (each draw renders the open block again) and queues it for highlighting, short code highlighted', async () => {
+  it('renders long code plain and queues it for highlighting, streamed (each draw renders the open block again) or not; short code highlighted', async () => {
     await renderer.whenHighlighterReady();
     const line = 'const value = 1;\n';
-    const long = '```ts\n' + line.repeat(Math.ceil(LIVE_HIGHLIGHT_MAX_CHARS / line.length) + 1);
+    const long = '```ts\n' + line.repeat(Math.ceil(HIGHLIGHT_AT_ONCE_MAX_CHARS / line.length) + 1);
     const streaming = renderer.streaming();
     const short = streaming.update('```ts\nconst a = 1;\n');
     expect(dom(short[0].html).querySelector('.hljs-keyword')).not.toBeNull();
     const open = streaming.update(long);
     expect(dom(open[0].html).querySelector('.hljs-keyword')).toBeNull();
-    expect(dom(open[0].html).querySelector('pre code')?.textContent).toBe(line.repeat(Math.ceil(LIVE_HIGHLIGHT_MAX_CHARS / line.length) + 1).trimEnd());
+    expect(dom(open[0].html).querySelector('pre code')?.textContent).toBe(line.repeat(Math.ceil(HIGHLIGHT_AT_ONCE_MAX_CHARS / line.length) + 1).trimEnd());
     // Final (closed and followed by more): still plain when rendered, then highlighted in the background.
     const blocks = streaming.update(long + '```\n\nAfter the code.');
     expect(dom(blocks[0].html).querySelector('.hljs-keyword')).toBeNull();
@@ -151,8 +151,14 @@ describe('StreamingMarkdown', () => {
     await vi.waitFor(() => expect(done).toHaveBeenCalledTimes(1));
     expect(dom(renderer.current(blocks[0]).html).querySelector('.hljs-keyword')).not.toBeNull();
     expect(renderer.current(blocks[1])).toBe(blocks[1]);
-    // History renders it highlighted at once.
-    expect(dom(html(renderer, long + '```')).querySelector('.hljs-keyword')).not.toBeNull();
+    // History too: plain at first (opening a chat must not highlight all of its code in one task), then queued.
+    const [history] = renderer.render(long + '```\n\nOpened later.');
+    expect(dom(history.html).querySelector('.hljs-keyword')).toBeNull();
+    renderer.queueHighlight(history, done);
+    await vi.waitFor(() => expect(done).toHaveBeenCalledTimes(2));
+    expect(dom(renderer.current(history).html).querySelector('.hljs-keyword')).not.toBeNull();
+    // Short code in history is highlighted at once.
+    expect(dom(html(renderer, '```ts\nconst a = 1;\n```')).querySelector('.hljs-keyword')).not.toBeNull();
   });
 
   it('never highlights code over the limit, streamed or not, and shows it escaped', async () => {

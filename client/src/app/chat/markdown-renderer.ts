@@ -13,11 +13,13 @@ export interface MarkdownBlock {
 const SAFE_URL = /^(?:https?:|mailto:)/i;
 
 /**
- * A streamed code block longer than this is shown plain and highlighted once it is complete, in the
- * background: the open block is rendered again on every draw, and highlighting all of it each time made
- * a 400-line block cost up to 135 ms a draw (bench scenario 7, docs/performance.md).
+ * A code block longer than this is shown plain first and highlighted in the background, one block per idle
+ * task (once final, while streaming). A streaming answer's open block is rendered again on every draw, and
+ * highlighting all of it each time made a 400-line block cost up to 135 ms a draw; opening a conversation
+ * whose 25 answers held 80-line blocks highlighted them all in one 80 ms task (bench scenario 7,
+ * docs/performance.md).
  */
-export const LIVE_HIGHLIGHT_MAX_CHARS = 2_000;
+export const HIGHLIGHT_AT_ONCE_MAX_CHARS = 2_000;
 /**
  * Code longer than this (about 300 lines) is never highlighted, only escaped: for a 29,000-character block,
  * highlight.js took one 62 ms task and drawing its spans another 68 ms.
@@ -85,7 +87,7 @@ export class MarkdownRenderer {
   private isDrainScheduled = false;
   /** Set while rendering a block when a code block had to be left plain. */
   private hasPlainCode = false;
-  /** Set while rendering a streamed message's blocks: long code is left plain, to be highlighted later. */
+  /** Set while rendering a message's blocks: long code is left plain, to be highlighted in the background. */
   private isDeferringLongCode = false;
   /** Bumps when syntax highlighting becomes available: views re-render their code blocks. */
   readonly version = this.highlighterVersion.asReadonly();
@@ -162,12 +164,12 @@ export class MarkdownRenderer {
   }
 
   /**
-   * One block per top-level token. With `deferLongCode` (a streamed message) code over
-   * LIVE_HIGHLIGHT_MAX_CHARS is left plain, and the block can be queued for highlighting once it is final.
+   * One block per top-level token. Code over HIGHLIGHT_AT_ONCE_MAX_CHARS is left plain, and its block can be
+   * queued for highlighting (queueHighlight) once it is final.
    */
-  blocksOf(tokens: Token[], firstIndex: number, deferLongCode = false): MarkdownBlock[] {
+  blocksOf(tokens: Token[], firstIndex: number): MarkdownBlock[] {
     const blocks: MarkdownBlock[] = [];
-    this.isDeferringLongCode = deferLongCode;
+    this.isDeferringLongCode = true;
     try {
       for (const token of tokens) {
         if (token.type === 'space') continue;
@@ -188,7 +190,7 @@ export class MarkdownRenderer {
   }
 
   /**
-   * Queues a block whose code was left plain (rendered before highlight.js arrived, or long and streamed) to be
+   * Queues a block whose code was left plain (rendered before highlight.js arrived, or long) to be
    * highlighted, one block per task (an idle callback), so a long answer is never highlighted in one go;
    * `onDone` runs after its turn. Other blocks are ignored.
    */
@@ -227,7 +229,7 @@ export class MarkdownRenderer {
 
   private highlight(code: string, language: string): string {
     if (!language || code.length > HIGHLIGHT_MAX_CHARS) return escapeHtml(code);
-    if (!this.highlighter || (this.isDeferringLongCode && code.length > LIVE_HIGHLIGHT_MAX_CHARS)) {
+    if (!this.highlighter || (this.isDeferringLongCode && code.length > HIGHLIGHT_AT_ONCE_MAX_CHARS)) {
       // Plain now; views have the block highlighted in the background (queueHighlight) once highlight.js
       // has arrived and, for a streamed block, once the block is final.
       this.hasPlainCode = true;
@@ -292,12 +294,12 @@ export class StreamingMarkdown {
       const raw = done.map((t) => t.raw).join('');
       // The lexer normalises some input (tabs, CRLF); freeze only when its raws are our exact prefix.
       if (tail.startsWith(raw)) {
-        this.frozen = [...this.frozen, ...this.renderer.blocksOf(done, this.frozen.length, true)];
+        this.frozen = [...this.frozen, ...this.renderer.blocksOf(done, this.frozen.length)];
         this.frozenSource += raw;
         tokens = tokens.slice(lastIndex);
       }
     }
-    const open = this.renderer.blocksOf(tokens, this.frozen.length, true);
+    const open = this.renderer.blocksOf(tokens, this.frozen.length);
     this.lastContent = content;
     this.lastBlocks = open.length > 0 ? [...this.frozen, ...open] : this.frozen;
     return this.lastBlocks;

@@ -1,5 +1,5 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
-import { MarkdownRenderer } from './markdown-renderer';
+import { type MarkdownBlock, MarkdownRenderer } from './markdown-renderer';
 import { BLOCKS_PER_CHUNK, MarkdownView } from './markdown-view';
 
 describe('MarkdownView', () => {
@@ -111,6 +111,21 @@ describe('MarkdownView', () => {
     await fixture.whenStable();
     expect(el.querySelector('.hljs-keyword')).toBeNull();
     await show(code + '```', false);
+    await vi.waitFor(async () => {
+      await fixture.whenStable();
+      expect(el.querySelectorAll('.hljs-keyword')).toHaveLength(200);
+    });
+  });
+
+  it('highlights a long code block of a message opened from history in the background', async () => {
+    const renderer = TestBed.inject(MarkdownRenderer);
+    await renderer.whenHighlighterReady();
+    const render = vi.spyOn(renderer, 'render');
+    await show('Intro.\n\n```ts\n' + 'const value = 1;\n'.repeat(200) + '```', false);
+    // Rendered plain (not highlighted in the same task), then highlighted in the background.
+    const [, code] = render.mock.results[0]?.value as MarkdownBlock[];
+    expect(code.html).toContain('const value = 1;');
+    expect(code.html).not.toContain('hljs-keyword');
     await vi.waitFor(async () => {
       await fixture.whenStable();
       expect(el.querySelectorAll('.hljs-keyword')).toHaveLength(200);

@@ -94,8 +94,8 @@ export class MarkdownView {
   });
 
   constructor() {
-    // Code blocks left plain (rendered before highlight.js arrived, or long and streamed) are highlighted in
-    // the background, one per task, once final: every block but the open one while the message streams.
+    // Code blocks left plain (rendered before highlight.js arrived, or long) are highlighted in the
+    // background, one per task, once final: every block but the open one while the message streams.
     effect(() => {
       if (this.renderer.version() === 0) return;
       const blocks = this.rendered();
