@@ -15,9 +15,9 @@ const SAFE_URL = /^(?:https?:|mailto:)/i;
 /**
  * A code block longer than this is shown plain first and highlighted in the background, one block per idle
  * task (once final, while streaming). A streaming answer's open block is rendered again on every draw, and
- * highlighting all of it each time made a 400-line block cost up to 135 ms a draw; opening a conversation
- * whose 25 answers held 80-line blocks highlighted them all in one 80 ms task (bench scenario 7,
- * docs/performance.md).
+ * highlighting all of it each time made a 400-line block cost up to 135 ms a draw; opening (in the app) a
+ * conversation whose 25 answers held 80-line blocks highlighted them all in one 293–437 ms task (bench
+ * scenario 7, docs/performance.md).
  */
 export const HIGHLIGHT_AT_ONCE_MAX_CHARS = 2_000;
 /**
