@@ -54,6 +54,12 @@ export function codeTokens(n) {
   return tokenize(lines.join('')).slice(0, n);
 }
 
+/** An answer that is mostly a fenced TypeScript block of `lines` lines (about 70 characters each). */
+export function codeAnswer(lines) {
+  const body = Array.from({ length: lines }, (_, i) => `  const value${i} = await relay(source${i % 7}, (token) => sink.push(token)); // line ${i}`);
+  return `Here is the module:\n\n\`\`\`ts\n${body.join('\n')}\n\`\`\`\n\nIt keeps every token.`;
+}
+
 /** Splits text into word-ish tokens keeping whitespace attached, like a BPE tokenizer roughly does. */
 function tokenize(text) {
   return text.match(/\s*[^\s]{1,6}|\s+/g) ?? [];

@@ -11,12 +11,6 @@ const TEXT_ASSISTANT = 'The relay runs the generation in a service, not in the r
 
 const sqliteDate = (d) => d.toISOString().replace('T', ' ').replace('Z', '');
 
-/** An answer that is mostly a fenced TypeScript block of `lines` lines (about 70 characters each). */
-export function codeAnswer(lines) {
-  const body = Array.from({ length: lines }, (_, i) => `  const value${i} = await relay(source${i % 7}, (token) => sink.push(token)); // line ${i}`);
-  return `Here is the module:\n\n\`\`\`ts\n${body.join('\n')}\n\`\`\`\n\nIt keeps every token.`;
-}
-
 /**
  * Plans rows: `messagesPerConversation[i]` messages for conversation i of `sessionId`; an
  * assistant message's text is `assistantText(position)` when given.
