@@ -1,5 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
-import type { Response } from 'express';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { Application, Response } from 'express';
+import { AllowedMethods } from './allowed-methods.js';
 import { AppException } from './app.exception.js';
 import { isDependencyOutage } from './dependency-outage.js';
 import { ErrorCode } from './error-code.js';
@@ -19,6 +21,11 @@ const GENERIC_MESSAGES: Partial<Record<ErrorCode, string>> = {
 @Catch()
 export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
+  private readonly allowedMethods: AllowedMethods;
+
+  constructor(adapterHost: HttpAdapterHost) {
+    this.allowedMethods = new AllowedMethods(() => adapterHost.httpAdapter?.getInstance<Application>());
+  }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
@@ -34,6 +41,15 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
+      if (status === 404) {
+        // No route for this method: if the path has routes under other methods, the method is wrong.
+        const allowed = this.allowedMethods.on(req.path);
+        if (allowed.length > 0 && !allowed.includes(req.method)) {
+          writeError(res, 405, errorEnvelope(ErrorCode.MethodNotAllowed, `${req.method} is not allowed here; allowed: ${allowed.join(', ')}`, requestId),
+            { Allow: allowed.join(', ') });
+          return;
+        }
+      }
       const code = codeForStatus(status);
       const body = exception.getResponse();
       // Nest's own messages are safe to show for 4xx (e.g. "Cannot GET /api/v1/nope"); 5xx stay generic.

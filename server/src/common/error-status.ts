@@ -18,6 +18,7 @@ export const HTTP_STATUS: Record<ErrorCode, HttpStatus> = {
   [ErrorCode.Unauthorized]: HttpStatus.UNAUTHORIZED,
   [ErrorCode.Forbidden]: HttpStatus.FORBIDDEN,
   [ErrorCode.NotFound]: HttpStatus.NOT_FOUND,
+  [ErrorCode.MethodNotAllowed]: HttpStatus.METHOD_NOT_ALLOWED,
   [ErrorCode.PayloadTooLarge]: HttpStatus.PAYLOAD_TOO_LARGE,
   [ErrorCode.Conflict]: HttpStatus.CONFLICT,
   [ErrorCode.GenerationInProgress]: HttpStatus.CONFLICT,
@@ -31,6 +32,7 @@ export function codeForStatus(status: number): ErrorCode {
     case 401: return ErrorCode.Unauthorized;
     case 403: return ErrorCode.Forbidden;
     case 404: return ErrorCode.NotFound;
+    case 405: return ErrorCode.MethodNotAllowed;
     case 409: return ErrorCode.Conflict;
     case 413: return ErrorCode.PayloadTooLarge;
     case 415: return ErrorCode.UnsupportedFileType;

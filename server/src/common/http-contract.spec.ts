@@ -46,6 +46,29 @@ describe('HTTP contract', () => {
     expect(res.body.error.code).toBe('NOT_FOUND');
   });
 
+  it('a route under the wrong method → 405 METHOD_NOT_ALLOWED with Allow, changing nothing; a missing path stays 404', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const chat = await t.http().delete('/api/v1/chat').set(auth).expect(405);
+    expect(chat.body).toMatchObject(envelope);
+    expect(chat.body.error.code).toBe('METHOD_NOT_ALLOWED');
+    expect(chat.headers.allow).toBe('POST');
+    expect(chat.body.error.message).toBe('DELETE is not allowed here; allowed: POST');
+    // A path with parameters, matched whatever the id, case and trailing slash, as Express routes it.
+    const id = '00000000-0000-4000-8000-000000000000';
+    const conv = await t.http().post(`/api/v1/conversations/${id}/`).set(auth).send({}).expect(405);
+    expect(conv.headers.allow).toBe('GET, HEAD, PATCH, DELETE');
+    await t.http().put('/API/V1/SESSIONS').set(auth).send({}).expect(405);
+    // Unauthenticated too: which methods a documented route takes is no secret, and nothing ran.
+    const health = await t.http().post('/api/v1/health').send({}).expect(405);
+    expect(health.headers.allow).toBe('GET, HEAD');
+    expect((await t.http().get('/api/v1/conversations').set(auth).expect(200)).body.conversations).toEqual([]);
+    // HEAD of a GET route is the route; paths nothing answers, and the SPA's catch-all, stay 404.
+    await t.http().head('/api/v1/health').expect(200);
+    expect((await t.http().post('/api/v1/nope').set(auth).send({}).expect(404)).body.error.code).toBe('NOT_FOUND');
+    await t.http().post('/metrics').send({}).expect(404);
+  });
+
   it('never leaks a stack trace or SQL', async () => {
     const s = await t.newSession();
     const res = await t.http().get('/api/v1/conversations/%27%3B%20DROP%20TABLE').set('Authorization', `Bearer ${s.token}`);

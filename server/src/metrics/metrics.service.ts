@@ -11,7 +11,7 @@ const ACTIVE_SESSION_WINDOW_MS = 15 * 60_000;
 function endpointOf(req: Request, res: Response): string {
   const route = (req as unknown as { route?: { path?: unknown } }).route;
   if (route && typeof route.path === 'string') return `${req.baseUrl}${route.path}`;
-  if (res.statusCode === 404) return '<unmatched>';
+  if (res.statusCode === 404 || res.statusCode === 405) return '<unmatched>';
   return req.path.startsWith('/api/') ? '<api>' : '<static>';
 }
 

@@ -1,0 +1,55 @@
+import type { Application } from 'express';
+import { match } from 'path-to-regexp';
+
+/** How Express 5 keeps a route in its router (`app.router.stack`, public since Express 5). */
+interface RouteLayer {
+  route?: { path?: unknown; methods?: Record<string, boolean> };
+}
+
+interface KnownRoute {
+  matches: (path: string) => boolean;
+  methods: string[];
+}
+
+const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/**
+ * The methods the API's routes answer on a path, for a 405 with its Allow header (RFC 9110
+ * 15.5.6) when a route exists under another method: `DELETE /api/v1/chat` is a wrong method, not
+ * a missing resource. Only routes under `/api/` count: a catch-all (the SPA's index.html on any
+ * GET) would make every path "exist", and `/metrics` answers 404 to whoever may not scrape it.
+ *
+ * Read from the router once, at the first wrong method, when every route is registered.
+ */
+export class AllowedMethods {
+  private routes?: KnownRoute[];
+
+  constructor(private readonly app: () => Application | undefined) {}
+
+  /** The methods allowed on `path` (HEAD with GET), in a fixed order; empty when no API route matches it. */
+  on(path: string): string[] {
+    if (!/^\/api\//i.test(path)) return [];
+    const allowed = new Set<string>();
+    for (const route of this.known()) {
+      if (route.matches(path)) for (const m of route.methods) allowed.add(m);
+    }
+    if (allowed.has('GET')) allowed.add('HEAD');
+    return METHOD_ORDER.filter((m) => allowed.has(m));
+  }
+
+  private known(): KnownRoute[] {
+    if (this.routes) return this.routes;
+    const stack = (this.app()?.router as { stack?: RouteLayer[] } | undefined)?.stack ?? [];
+    const routes: KnownRoute[] = [];
+    for (const layer of stack) {
+      const path = layer.route?.path;
+      if (typeof path !== 'string' || !path.startsWith('/api/') || path.includes('*')) continue;
+      const methods = Object.keys(layer.route?.methods ?? {}).filter((m) => m !== '_all').map((m) => m.toUpperCase());
+      // Express 5 matches case-insensitively and with or without a trailing slash: so does this.
+      const matcher = match(path, { decode: false, sensitive: false, trailing: true });
+      routes.push({ matches: (p) => matcher(p) !== false, methods });
+    }
+    this.routes = routes;
+    return routes;
+  }
+}
