@@ -174,6 +174,47 @@ test.describe('chatting', () => {
     await expect.poll(geometry).toEqual(streamed);
   });
 
+  test('a conversation opened from history draws only the answers on screen, and scrolling up through it never jumps', async ({ chat, page }) => {
+    test.slow();
+    await page.setViewportSize({ width: 1000, height: 600 });
+    await chat.open();
+    await chat.ask(unique('Answer 1 [long]'));
+    await chat.waitForAnswer();
+    for (let n = 2; n <= 7; n++) {
+      await chat.followUp(`Answer ${n} [long]`);
+      await chat.waitForAnswer();
+    }
+    await page.reload();
+    await expect(chat.lastAnswer()).toContainText('Paragraph 40 of a long answer.');
+    await expect(chat.lastAnswer()).toBeInViewport();
+    // Answers far above are not drawn (content-visibility: auto on each answer) until scrolled to.
+    const isDrawn = (answer: number): Promise<boolean> => chat.answers.nth(answer).locator('.markdown')
+      .evaluate((el) => el.checkVisibility({ contentVisibilityAuto: true }));
+    await expect.poll(() => isDrawn(3)).toBe(false);
+    expect(await isDrawn(6)).toBe(true);
+
+    // Each wheel step moves what is on screen by the step, never more: an answer drawn on the way in at
+    // another size than it was guessed at (or remembered at) resizes above without pushing the page
+    // (scroll anchoring; without it this loop fails).
+    const scroller = page.locator('.scroller');
+    await scroller.hover();
+    for (let step = 0; step < 200 && (await scroller.evaluate((el) => el.scrollTop)) > 0; step++) {
+      const probe = await page.evaluate(() => {
+        document.querySelector('[data-probe]')?.removeAttribute('data-probe');
+        const el = document.elementFromPoint(500, 300)!;
+        el.setAttribute('data-probe', '');
+        return { top: el.getBoundingClientRect().top, scrollTop: document.querySelector('.scroller')!.scrollTop };
+      });
+      await page.mouse.wheel(0, -400);
+      await expect.poll(() => scroller.evaluate((el) => el.scrollTop)).not.toBe(probe.scrollTop);
+      await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+      const moved = await page.locator('[data-probe]').evaluate((el) => el.getBoundingClientRect().top);
+      expect(Math.abs(moved - probe.top - Math.min(400, probe.scrollTop))).toBeLessThanOrEqual(2);
+    }
+    await expect(chat.userMessages.first()).toBeInViewport();
+    expect(await isDrawn(0)).toBe(true);
+  });
+
   test('stays pinned to the bottom while streaming, unless the reader scrolls up', async ({ chat, page }) => {
     await page.setViewportSize({ width: 1000, height: 600 });
     await chat.open();
