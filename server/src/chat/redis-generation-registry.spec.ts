@@ -160,4 +160,27 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     // The newest are still replayed exactly.
     expect(ids(await lastValueFrom(a.follow(answers[2], 0)!.pipe(toArray())))).toEqual([1, 2]);
   });
+
+  it('a follower forgets others\' finished generations beyond maxRetained and after the retention, running ones never', async () => {
+    const owner = await instance('a8', 2_000, 60_000, 100);
+    const follower = await instance('b8', 600, 1_000, 2);
+    const finished = [randomUUID(), randomUUID(), randomUUID()];
+    const running = randomUUID();
+    owner.open(running, 'conv-8-running');
+    for (const id of finished) {
+      owner.open(id, `conv-${id}`);
+      owner.publish(id, start(id));
+      owner.publish(id, done(id));
+    }
+    await owner.flush();
+    // The follower learns of them from the announcements; it keeps the newest two finished ones.
+    await until(() => (follower.follow(finished[2], 0) ? true : undefined));
+    await until(() => (follower.follow(finished[0], 0) === undefined ? true : undefined));
+    expect(follower.follow(finished[1], 0)).toBeDefined();
+    expect(follower.activeIn('conv-8-running')).toBe(running);
+    // Past the retention (the heartbeat forgets them), none is left; the running one stays.
+    await until(() => (follower.follow(finished[2], 0) === undefined ? true : undefined));
+    expect(follower.follow(finished[1], 0)).toBeUndefined();
+    expect(follower.activeIn('conv-8-running')).toBe(running);
+  });
 });
