@@ -213,6 +213,11 @@ test.describe('chatting', () => {
     }
     await expect(chat.userMessages.first()).toBeInViewport();
     expect(await isDrawn(0)).toBe(true);
+    // On paper every answer is drawn, the last one too (now far below the screen).
+    expect(await isDrawn(6)).toBe(false);
+    await page.emulateMedia({ media: 'print' });
+    expect(await isDrawn(6)).toBe(true);
+    await page.emulateMedia({ media: 'screen' });
   });
 
   test('stays pinned to the bottom while streaming, unless the reader scrolls up', async ({ chat, page }) => {
