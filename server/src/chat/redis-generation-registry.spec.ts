@@ -17,6 +17,19 @@ const ids = (events: SequencedEvent[]): number[] => events.map((e) => e.id);
 /** Polls until `fn` gives a value (every 10 ms, for at most 2 s). */
 const until = <T>(fn: () => T | undefined): Promise<T> => waitFor('the other instance', fn, 2_000, 10);
 
+/** Resolves once `follower` hears `owner`'s announcements (a new instance subscribes in the background). */
+async function hears(owner: RedisGenerationRegistry, follower: RedisGenerationRegistry): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const probe = randomUUID();
+    owner.open(probe, `conv-${probe}`);
+    owner.publish(probe, done(probe));
+    await owner.flush();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (follower.follow(probe, 0)) return;
+  }
+  throw new Error('the follower never heard the owner');
+}
+
 describe('RedisGenerationRegistry (two instances, real Redis)', () => {
   const prefix = `parley:test:${randomBytes(6).toString('hex')}:`;
   const connections: RedisConnection[] = [];
@@ -42,6 +55,7 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
   it('replays and continues a generation of instance A through instance B, without gap or duplicate', async () => {
     const a = await instance('a1');
     const b = await instance('b1');
+    await hears(a, b);
     const id = randomUUID();
     a.open(id, 'conv-1');
     a.publish(id, start(id));
@@ -66,6 +80,7 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
   it('knows the active generation of a conversation on every instance, until its final event', async () => {
     const a = await instance('a2');
     const b = await instance('b2');
+    await hears(a, b);
     const id = randomUUID();
     a.open(id, 'conv-2');
     a.publish(id, start(id));
@@ -78,6 +93,7 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
   it('forwards a stop request from B to the owner A', async () => {
     const a = await instance('a3');
     const b = await instance('b3');
+    await hears(a, b);
     const id = randomUUID();
     a.open(id, 'conv-3');
     let stopped = false;
@@ -163,17 +179,22 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
 
   it('a follower forgets others\' finished generations beyond maxRetained and after the retention, running ones never', async () => {
     const owner = await instance('a8', 2_000, 60_000, 100);
-    const follower = await instance('b8', 600, 1_000, 2);
-    const finished = [randomUUID(), randomUUID(), randomUUID()];
+    // Running before the follower starts: it learns of it from the index, at its start.
     const running = randomUUID();
     owner.open(running, 'conv-8-running');
+    await owner.flush();
+    const follower = await instance('b8', 600, 1_000, 2);
+    expect(follower.activeIn('conv-8-running')).toBe(running);
+    // Its subscription comes up in the background: probes are finished until it hears one.
+    await hears(owner, follower);
+    const finished = [randomUUID(), randomUUID(), randomUUID()];
     for (const id of finished) {
       owner.open(id, `conv-${id}`);
       owner.publish(id, start(id));
       owner.publish(id, done(id));
     }
     await owner.flush();
-    // The follower learns of them from the announcements; it keeps the newest two finished ones.
+    // It keeps the newest two finished ones.
     await until(() => (follower.follow(finished[2], 0) ? true : undefined));
     await until(() => (follower.follow(finished[0], 0) === undefined ? true : undefined));
     expect(follower.follow(finished[1], 0)).toBeDefined();
