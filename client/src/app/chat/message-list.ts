@@ -1,6 +1,6 @@
 import {
-  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, afterNextRender, effect, inject, input, output, signal,
-  untracked, viewChild,
+  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, Injector, afterNextRender, effect, inject, input, output,
+  signal, untracked, viewChild,
 } from '@angular/core';
 import { Icon } from '../shell/icon';
 import type { ChatMessage } from './chat.store';
@@ -59,12 +59,22 @@ export class MessageList {
   /** scrollTop at the last scroll event (or our last scroll), to tell the reader moving up. */
   private lastScrollTop = 0;
   private readonly destroyRef = inject(DestroyRef);
+  private readonly injector = inject(Injector);
+  /** Whether the list was empty at the last change (a conversation being opened). */
+  private wasEmpty = true;
 
   constructor() {
     // A newly opened conversation starts at its latest message.
     effect(() => {
       this.conversationId();
       untracked(() => this.isPinned.set(true));
+    });
+    // A conversation that loads whole is taken to its end before the browser first draws it.
+    effect(() => {
+      const isEmpty = this.messages().length === 0;
+      const hasLoadedWhole = this.wasEmpty && !isEmpty;
+      this.wasEmpty = isEmpty;
+      if (hasLoadedWhole) afterNextRender({ write: () => this.settleAtBottom() }, { injector: this.injector });
     });
     afterNextRender(() => {
       const thread = this.thread().nativeElement;
@@ -110,6 +120,17 @@ export class MessageList {
       return;
     }
     if (this.isPinned()) this.stickToBottom();
+  }
+
+  /**
+   * Scrolls a conversation that just loaded whole to its end as soon as Angular has rendered it, before
+   * the browser first decides which answers are on screen (content-visibility: auto): the answers at
+   * the top, where the view starts, are then never drawn (three long answers drawn for nothing, and
+   * torn down again when the conversation is left). The layout this forces is cheap: no answer is drawn yet.
+   */
+  private settleAtBottom(): void {
+    if (!this.isPinned()) return;
+    this.stickToBottom();
   }
 
   private stickToBottom(): void {
