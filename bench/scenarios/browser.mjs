@@ -92,7 +92,10 @@ async function openTraced(browser, page, url, needle, settleMs, traceFile) {
   await page.waitForTimeout(settleMs);
   const tasks = rendererTasks(JSON.parse((await browser.stopTracing()).toString('utf8')));
   const longest = tasks.reduce((a, t) => (t.dur > a.dur ? t : a), { dur: 0, cpu: 0 });
-  return { visibleMs, longestMs: longest.dur, longestRanMs: longest.cpu, longestCpuMs: tasks.reduce((a, t) => Math.max(a, t.cpu), 0), over50: tasks.filter((t) => t.dur > 50).length };
+  // All the main thread's running time while the conversation opened and settled (the longest task
+  // is what a reader feels; this is the work, less noisy from run to run).
+  const ranMs = tasks.reduce((a, t) => a + t.cpu, 0);
+  return { visibleMs, longestMs: longest.dur, longestRanMs: longest.cpu, longestCpuMs: tasks.reduce((a, t) => Math.max(a, t.cpu), 0), over50: tasks.filter((t) => t.dur > 50).length, ranMs };
 }
 
 async function timeToLastVisible(page, url, needle) {
@@ -170,6 +173,7 @@ export async function run(ctx) {
         target: '≤ 50 ms', pass: code.longestMs <= 50 },
       { id: '7', name: `Opening a 50-message conversation whose answers hold ${codeLines}-line code blocks: longest main-thread task`, value: openCode.longestMs, unit: 'ms',
         baseline: `the same in prose: ${fmt(openProse.longestMs, 'ms')}; running ${fmt(openCode.longestRanMs, 'ms')} of the longest, ${openCode.over50} tasks > 50 ms; `
+          + `main thread running ${fmt(openCode.ranMs, 'ms')} in all (prose ${fmt(openProse.ranMs, 'ms')}); `
           + `opened in the app with highlight.js loaded, traced until 1.5 s after the last message is visible`,
         target: '≤ 50 ms', pass: openCode.longestMs <= 50 },
       { id: '7', name: `Opening a ${nMessages.toLocaleString('en')}-message conversation until the last message is visible`, value: median(tBig) / median(tSmall), unit: '×',
