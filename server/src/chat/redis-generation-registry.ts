@@ -25,6 +25,15 @@ export interface RedisRegistryOptions {
   maxRetained?: number;
 }
 
+/** Drops the entries of a map kept oldest first (id → when) past `ttlMs` or beyond `max`, calling `drop` for each. */
+function dropOldest(entries: Map<string, number>, max: number, ttlMs: number, now: number, drop: (id: string) => void): void {
+  for (const [id, at] of entries) {
+    if (entries.size <= max && now - at < ttlMs) break;
+    entries.delete(id);
+    drop(id);
+  }
+}
+
 /** What every instance knows about a generation running (or recently finished) anywhere. */
 interface Known {
   owner: string;
@@ -71,15 +80,16 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
   private readonly sub: Redis;
   private readonly prefix: string;
   private readonly owned = new Map<string, Owned>();
-  /** This instance's finished generations still in `owned`, oldest first. */
-  private readonly retired = new Set<string>();
-  private readonly maxOwnedFinished: number;
+  /** This instance's finished generations still in `owned`, oldest first, with when they were all in Redis. */
+  private readonly retired = new Map<string, number>();
+  /** Finished generations kept at most, in `retired` and in `finishedKnown` each (STREAM_REPLAY_MAX_ANSWERS). */
+  private readonly maxFinished: number;
   private readonly known = new Map<string, Known>();
   /**
    * The finished generations in `known`, oldest first, with when they finished: forgotten after
    * the retention (by the heartbeat), or sooner beyond maxRetained (a follower's replay of one
-   * forgotten is rebuilt from its row). One timer per finished answer cluster-wide, as before,
-   * was 30,000 timers at 100 answers a second.
+   * forgotten is rebuilt from its row). No timer per answer: at 100 answers a second that was
+   * 30,000 timers.
    */
   private readonly finishedKnown = new Map<string, number>();
   /** Per message channel: the handlers of this instance's followers. */
@@ -88,7 +98,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
 
   constructor(connection: RedisConnection, private readonly options: RedisRegistryOptions) {
     super(options.retentionMs, options.maxRetained);
-    this.maxOwnedFinished = options.maxRetained ?? REPLAY_MAX_ANSWERS;
+    this.maxFinished = options.maxRetained ?? REPLAY_MAX_ANSWERS;
     if (!connection.client) throw new Error('RedisGenerationRegistry needs REDIS_URL');
     this.redis = connection.client;
     this.sub = connection.createSubscriber();
@@ -198,19 +208,10 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
         // events stay here for the retention, to be written again if Redis loses them, but for
         // the newest maxRetained answers only: at a high answer rate they would fill the heap.
         owned.isRetiring = true;
-        this.retired.add(messageId);
-        for (const oldest of this.retired) {
-          if (this.retired.size <= this.maxOwnedFinished) break;
-          this.retire(oldest);
-        }
-        setTimeout(() => this.retire(messageId), this.retentionMs).unref();
+        this.retired.set(messageId, Date.now());
+        this.forgetFinished();
       }
     });
-  }
-
-  private retire(messageId: string): void {
-    if (this.owned.get(messageId)?.isRetiring) this.owned.delete(messageId);
-    this.retired.delete(messageId);
   }
 
   private async resync(messageId: string, owned: Owned): Promise<void> {
@@ -377,13 +378,18 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     this.forgetFinished();
   }
 
-  /** Forgets finished generations past the retention, and the oldest beyond maxRetained. */
+  /**
+   * Forgets finished generations past the retention, and the oldest beyond maxRetained: this
+   * instance's own copies (`owned`) and what it knows of everybody's (`known`). Called as they
+   * finish and by the heartbeat.
+   */
   private forgetFinished(now = Date.now()): void {
-    for (const [id, finishedAt] of this.finishedKnown) {
-      if (this.finishedKnown.size <= this.maxOwnedFinished && now - finishedAt < this.retentionMs) break;
-      this.finishedKnown.delete(id);
+    dropOldest(this.retired, this.maxFinished, this.retentionMs, now, (id) => {
+      if (this.owned.get(id)?.isRetiring) this.owned.delete(id);
+    });
+    dropOldest(this.finishedKnown, this.maxFinished, this.retentionMs, now, (id) => {
       if (this.known.get(id)?.isFinished) this.known.delete(id);
-    }
+    });
   }
 
   /** What other instances run or ran recently (at start, and after Redis comes back). */
