@@ -196,11 +196,11 @@ test.describe('chatting', () => {
     const firstAtOpen = await chat.answers.first().evaluate((el) => el.getBoundingClientRect().height);
     expect(await isDrawn(6)).toBe(true);
 
-    // Each wheel step moves what is on screen by the step, never more: an answer drawn on the way in at
+    // Each step up moves what is on screen by the step, never more: an answer drawn on the way in at
     // another size than it was guessed at (or remembered at) resizes above without pushing the page
-    // (scroll anchoring; without it this loop fails).
+    // (scroll anchoring; without it this loop fails). Steps are scrolled by script: headless Chromium held
+    // a wheel event back for seconds now and then.
     const scroller = page.locator('.scroller');
-    await scroller.hover();
     for (let step = 0; step < 200 && (await scroller.evaluate((el) => el.scrollTop)) > 0; step++) {
       const probe = await page.evaluate(() => {
         document.querySelector('[data-probe]')?.removeAttribute('data-probe');
@@ -208,8 +208,7 @@ test.describe('chatting', () => {
         el.setAttribute('data-probe', '');
         return { top: el.getBoundingClientRect().top, scrollTop: document.querySelector('.scroller')!.scrollTop };
       });
-      await page.mouse.wheel(0, -400);
-      await expect.poll(() => scroller.evaluate((el) => el.scrollTop)).not.toBe(probe.scrollTop);
+      await scroller.evaluate((el) => el.scrollBy({ top: -400, behavior: 'instant' }));
       await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
       const moved = await page.locator('[data-probe]').evaluate((el) => el.getBoundingClientRect().top);
       expect(Math.abs(moved - probe.top - Math.min(400, probe.scrollTop))).toBeLessThanOrEqual(2);
@@ -222,6 +221,32 @@ test.describe('chatting', () => {
     await page.emulateMedia({ media: 'print' });
     expect(await isDrawn(6)).toBe(true);
     await page.emulateMedia({ media: 'screen' });
+  });
+
+  test('long code in a conversation opened from history is highlighted only in the answers drawn', async ({ chat, page }) => {
+    test.slow();
+    await page.setViewportSize({ width: 1000, height: 600 });
+    await chat.open();
+    await chat.ask(unique('Answer 1 [long-code]'));
+    await chat.waitForAnswer();
+    for (let n = 2; n <= 4; n++) {
+      await chat.followUp(`Answer ${n} [long-code]`);
+      await chat.waitForAnswer();
+    }
+    await page.reload();
+    await expect(chat.lastAnswer()).toContainText('Paragraph 40 of a long answer.');
+    // Long code is shown plain first and highlighted in the background (markdown-renderer), and only once
+    // its answer is drawn: the last answer's block gets its colours, the first's stays plain (before, every
+    // answer's was highlighted within the second, on screen or not). The four answers are the same text,
+    // so their views share blocks: each is still told when its block is highlighted.
+    const isHighlighted = (answer: number): Promise<boolean> => chat.answers.nth(answer).locator('pre code .hljs-keyword').count().then((n) => n > 0);
+    await expect.poll(() => isHighlighted(3)).toBe(true);
+    await page.waitForTimeout(1000);
+    expect(await isHighlighted(0)).toBe(false);
+    expect(await chat.answers.first().locator('pre code').textContent()).toContain('const line119 = compute(119);');
+    await page.locator('.scroller').evaluate((el) => { el.scrollTop = 0; });
+    await expect(chat.userMessages.first()).toBeInViewport();
+    await expect.poll(() => isHighlighted(0)).toBe(true);
   });
 
   test('stays pinned to the bottom while streaming, unless the reader scrolls up', async ({ chat, page }) => {

@@ -65,6 +65,12 @@ const chapter = (n: number): string => [
   ...Array.from({ length: 9 }, (_, p) => `Chapter ${n}, paragraph ${p + 1} goes on for a while, long enough to fill a line or two of the page.`),
   ['```ts', `const chapter = ${n};`, '```'].join('\n'),
 ].join('\n\n');
+/** Forty paragraphs with a code block long enough (about 3,000 characters) to be highlighted in the background. */
+const LONG_CODE_REPLY = [
+  ...Array.from({ length: 20 }, (_, i) => `Paragraph ${i + 1} of a long answer.`),
+  ['```ts', ...Array.from({ length: 120 }, (_, i) => `const line${i} = compute(${i});`), '```'].join('\n'),
+  ...Array.from({ length: 20 }, (_, i) => `Paragraph ${i + 21} of a long answer.`),
+].join('\n\n');
 export const CHAPTERS_REPLY = Array.from({ length: 10 }, (_, i) => chapter(i + 1)).join('\n\n');
 
 function textOf(message: ChatMessage | undefined): string {
@@ -93,6 +99,7 @@ export class FakeOpenAi {
     if (prompt.includes('[quick-count]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 5 };
     if (prompt.includes('[slow]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 120 };
     if (prompt.includes('[essay]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Section ${i + 1} keeps going for a while.`).join('\n\n')), delayMs: 25 };
+    if (prompt.includes('[long-code]')) return { tokens: tokensOf(LONG_CODE_REPLY), delayMs: 1 };
     if (prompt.includes('[long]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1} of a long answer.`).join('\n\n')), delayMs: 5 };
     if (prompt.includes('[chapters]')) return { tokens: tokensOf(CHAPTERS_REPLY), delayMs: 1 };
     if (prompt.includes('[xss]')) return { tokens: tokensOf(HOSTILE_REPLY), delayMs: 5 };

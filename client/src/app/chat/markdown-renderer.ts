@@ -192,10 +192,15 @@ export class MarkdownRenderer {
   /**
    * Queues a block whose code was left plain (rendered before highlight.js arrived, or long) to be
    * highlighted, one block per task (an idle callback), so a long answer is never highlighted in one go;
-   * `onDone` runs after its turn. Other blocks are ignored.
+   * `onDone` runs after its turn. Other blocks are ignored. A block already highlighted for another view
+   * (views of the same source share their blocks) only tells `onDone`, in a microtask.
    */
   queueHighlight(block: MarkdownBlock, onDone: () => void): void {
-    if (!this.highlighter || !this.plainTokens.has(block) || this.upgraded.has(block)) return;
+    if (this.upgraded.has(block)) {
+      queueMicrotask(onDone);
+      return;
+    }
+    if (!this.highlighter || !this.plainTokens.has(block)) return;
     let listeners = this.pending.get(block);
     if (!listeners) {
       listeners = new Set();

@@ -132,6 +132,23 @@ describe('MarkdownView', () => {
     });
   });
 
+  it('leaves the long code of a message the browser does not draw plain until it is drawn', async () => {
+    const renderer = TestBed.inject(MarkdownRenderer);
+    await renderer.whenHighlighterReady();
+    fixture.componentRef.setInput('isDrawn', false);
+    await show('```ts\n' + 'const value = 1;\n'.repeat(200) + '```', false);
+    // Long enough for the background queue to have run (it did in the test above).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await fixture.whenStable();
+    expect(el.querySelector('.hljs-keyword')).toBeNull();
+    expect(el.textContent).toContain('const value = 1;');
+    fixture.componentRef.setInput('isDrawn', true);
+    await vi.waitFor(async () => {
+      await fixture.whenStable();
+      expect(el.querySelectorAll('.hljs-keyword')).toHaveLength(200);
+    });
+  });
+
   it('keeps the code copy button working without inline handlers', async () => {
     const writeText = vi.fn(() => Promise.resolve());
     Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });

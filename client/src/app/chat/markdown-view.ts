@@ -37,6 +37,8 @@ export const BLOCKS_PER_CHUNK = 24;
 export class MarkdownView {
   readonly content = input.required<string>();
   readonly isStreaming = input(false);
+  /** Whether the browser draws this message now: its plain code blocks wait for it to be highlighted. */
+  readonly isDrawn = input(true);
 
   private readonly renderer = inject(MarkdownRenderer);
   private readonly sanitizer = inject(DomSanitizer);
@@ -95,9 +97,10 @@ export class MarkdownView {
 
   constructor() {
     // Code blocks left plain (rendered before highlight.js arrived, or long) are highlighted in the
-    // background, one per task, once final: every block but the open one while the message streams.
+    // background, one per task, once final (every block but the open one while the message streams) and
+    // once the message is drawn: a message off screen waits until the reader scrolls to it.
     effect(() => {
-      if (this.renderer.version() === 0) return;
+      if (this.renderer.version() === 0 || !(this.isDrawn() || this.isStreaming())) return;
       const blocks = this.rendered();
       const final = this.isStreaming() ? blocks.length - 1 : blocks.length;
       for (let i = 0; i < final; i++) this.renderer.queueHighlight(blocks[i], this.onHighlighted);

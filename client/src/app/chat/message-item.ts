@@ -14,6 +14,12 @@ export interface FeedbackChoice {
 
 let nextId = 0;
 
+/**
+ * Whether the browser reports which `content-visibility: auto` elements it skips. Where it does not,
+ * an answer counts as drawn at all times.
+ */
+const canTellDrawn = typeof HTMLElement !== 'undefined' && 'oncontentvisibilityautostatechange' in HTMLElement.prototype;
+
 /** One message: the user's as plain text, the assistant's as Markdown with its actions. */
 @Component({
   selector: 'app-message-item',
@@ -38,6 +44,19 @@ export class MessageItem {
   protected readonly isCommentOpen = signal(false);
   protected readonly isThanked = signal(false);
   protected readonly formatBytes = formatBytes;
+  /**
+   * Whether the browser draws this answer (an answer off screen skips rendering: content-visibility in the
+   * stylesheet). The browser tells each answer when it first decides and at every change after; its
+   * long code blocks are highlighted only once it is drawn (a code-heavy conversation opened from history
+   * highlighted all of them in the background, on screen or not).
+   */
+  protected readonly isDrawn = signal(!canTellDrawn);
+
+  protected onDrawState(event: Event): void {
+    // The answer's own state, not a streamed answer's chunks (they skip rendering too, and the event bubbles).
+    if (event.target !== event.currentTarget || !('skipped' in event)) return;
+    this.isDrawn.set(!event.skipped);
+  }
 
   protected copy(): void {
     void copyText(this.message().content).then((isCopied) => {
