@@ -83,6 +83,8 @@ export interface AppConfig {
     pdfTimeoutMs: number;
     pdfMaxMemoryMb: number;
     maxExtractedChars: number;
+    /** How long a started extraction process waits for the next upload after one (0: none kept). */
+    extractWarmMs: number;
     scanner: 'none' | 'command';
     scannerCommand?: string;
   };
@@ -157,6 +159,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) PDF_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(16) PDF_MAX_MEMORY_MB?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) MAX_EXTRACTED_CHARS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) FILE_EXTRACT_WARM_MS?: number;
   @IsOptional() @IsIn(['none', 'command']) FILE_SCANNER?: 'none' | 'command';
   @IsOptional() @IsString() FILE_SCANNER_COMMAND?: string;
 
@@ -279,6 +282,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       pdfTimeoutMs: env.PDF_TIMEOUT_MS ?? 30_000,
       pdfMaxMemoryMb: env.PDF_MAX_MEMORY_MB ?? 256,
       maxExtractedChars: env.MAX_EXTRACTED_CHARS ?? 2_000_000,
+      extractWarmMs: env.FILE_EXTRACT_WARM_MS ?? 300_000,
       scanner: env.FILE_SCANNER ?? 'none',
       scannerCommand: env.FILE_SCANNER_COMMAND,
     },

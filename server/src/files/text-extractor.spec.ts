@@ -24,8 +24,9 @@ async function refusal(p: Promise<unknown>): Promise<AppException> {
 
 describe('TextExtractor', () => {
   const dir = mkdtempSync(join(tmpdir(), 'parley-extract-'));
+  // No process started in advance unless a test asks (a spare child would also be found by childRunning).
   const make = (env: Record<string, string> = {}) => new TextExtractor(
-    loadConfig({ NODE_ENV: 'test', DATA_DIR: dir, SESSION_SECRET: 'x'.repeat(40), ...env }), new FileMetrics());
+    loadConfig({ NODE_ENV: 'test', DATA_DIR: dir, SESSION_SECRET: 'x'.repeat(40), FILE_EXTRACT_WARM_MS: '0', ...env }), new FileMetrics());
   const extractor = make();
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -162,6 +163,30 @@ describe('TextExtractor', () => {
     expect(result.text).toMatch(/\[… truncated: the file's text is longer than 1000 characters …\]$/);
   });
 
+  it('after a job, starts the next job\'s process in advance (tokenizer loading), gives it the next job and drops it on shutdown', async () => {
+    const warm = make({ FILE_EXTRACT_WARM_MS: '60000' });
+    try {
+      expect(childRunning('extract.worker')).toBeUndefined();
+      expect((await warm.extract(Buffer.from('first file'), '.txt')).text).toBe('first file');
+      const spare = await waitFor('the process started in advance', () => childRunning('extract.worker'), 5_000, 5);
+      // Its CPU clock has run while it loaded the tokenizer; the next job's deadline counts from the job.
+      await waitFor('the tokenizer loaded', () => ((processCpuMs(spare) ?? 0) > 50 ? true : undefined), 10_000, 20);
+      const second = await warm.extract(Buffer.from('second file'), '.txt');
+      expect(second.text).toBe('second file');
+      expect(second.tokenCount).toBeGreaterThan(0);
+      // The spare did the job and exited; a new one waits.
+      const next = await waitFor('the next process started in advance', () => {
+        const pid = childRunning('extract.worker');
+        return pid !== undefined && pid !== spare ? pid : undefined;
+      }, 5_000, 5);
+      expect(isAlive(spare)).toBe(false);
+      warm.onApplicationShutdown();
+      await waitFor('the spare gone', () => (isAlive(next) ? undefined : true), 5_000, 5);
+    } finally {
+      warm.onApplicationShutdown();
+    }
+  });
+
   it('keeps the event loop responsive while a 100-page PDF is extracted', async () => {
     const pdf = await makePdf(100, 45);
     const histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -194,4 +219,13 @@ function childRunning(needle: string): number | undefined {
     }
   }
   return undefined;
+}
+
+/** Whether a process runs (a zombie, exited but not yet reaped, counts as gone). */
+function isAlive(pid: number): boolean {
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
+  } catch {
+    return false;
+  }
 }
