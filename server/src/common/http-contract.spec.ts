@@ -34,6 +34,32 @@ describe('HTTP contract', () => {
     await t.http().patch(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${s.token}`).send({ title: 'ok' }).expect(404);
   });
 
+  it('multipart is for uploads only: elsewhere 415 (it was left unparsed and failed validation as if empty), and an upload asks for it', async () => {
+    const s = await t.newSession();
+    const chat = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`).field('message', 'hi').expect(415);
+    expect(chat.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Content-Type must be application/json' });
+    const upload = await t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${s.token}`).set('Content-Type', 'application/json')
+      .send('{"file":"x"}').expect(415);
+    expect(upload.body.error.message).toBe('Content-Type must be multipart/form-data');
+    const list = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(list.body.conversations).toEqual([]);
+  });
+
+  it('errors found before routing (body type, malformed JSON, size) carry the CORS headers of an allowed origin', async () => {
+    const s = await t.newSession();
+    const origin = 'https://partner.example';
+    const cases = [
+      t.http().post('/api/v1/chat').set('Content-Type', 'text/plain').send('x').expect(415),
+      t.http().post('/api/v1/chat').set('Content-Type', 'application/json').send('{bad').expect(400),
+      t.http().post('/api/v1/chat').send({ message: 'x'.repeat(5000) }).expect(413),
+    ];
+    for (const pending of cases) {
+      const res = await pending.set('Authorization', `Bearer ${s.token}`).set('Origin', origin);
+      expect(res.headers['access-control-allow-origin']).toBe(origin);
+      expect(res.headers['access-control-allow-credentials']).toBe('true');
+    }
+  });
+
   it('a JSON body over the limit → 413', async () => {
     const res = await t.http().post('/api/v1/sessions').send({ user_agent: 'x'.repeat(5000) }).expect(413);
     expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');

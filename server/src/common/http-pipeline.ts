@@ -90,6 +90,8 @@ function bodyErrorHandler(err: unknown, req: Request, res: Response, next: NextF
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+/** The routes that take multipart/form-data (uploads); every other route takes JSON. */
+const MULTIPART_PATHS = new Set(['/api/v1/files/upload']);
 
 /**
  * A body the API cannot read is refused as such: the routes take JSON (uploads take
@@ -99,11 +101,13 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
  */
 function contentTypeGuard(req: Request, res: Response, next: NextFunction): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (!BODY_METHODS.has(req.method) || !hasBody || req.is(['application/json', 'multipart/form-data'])) {
+  const isUpload = MULTIPART_PATHS.has(req.baseUrl + req.path);
+  if (!BODY_METHODS.has(req.method) || !hasBody || req.is(isUpload ? 'multipart/form-data' : 'application/json')) {
     next();
     return;
   }
-  writeError(res, 415, errorEnvelope(ErrorCode.ValidationError, 'Content-Type must be application/json', (req as AppRequest).id));
+  const expected = isUpload ? 'multipart/form-data' : 'application/json';
+  writeError(res, 415, errorEnvelope(ErrorCode.ValidationError, `Content-Type must be ${expected}`, (req as AppRequest).id));
 }
 
 /** A parsed JSON body too deep, too large in values or holding NUL is refused before anything walks it (json-shape.ts). */
@@ -145,6 +149,11 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
   app.use(securityHeadersMiddleware());
+  if (config.corsOrigins.length > 0) {
+    // Only listed origins, never '*', since credentials (the cookie) are allowed. Before the body's
+    // checks, so that their errors reach an allowed origin's script as well.
+    app.enableCors({ origin: config.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
+  }
   app.use('/api', (_req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
@@ -154,9 +163,5 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   app.use(express.json({ limit: config.limits.jsonBodyBytes }));
   app.use(bodyErrorHandler);
   app.use(jsonShapeGuard);
-  if (config.corsOrigins.length > 0) {
-    // Only listed origins, never '*', since credentials (the cookie) are allowed.
-    app.enableCors({ origin: config.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
-  }
   app.useGlobalPipes(createValidationPipe());
 }

@@ -19,6 +19,13 @@ describe('jsonShapeProblem', () => {
     expect(jsonShapeProblem({ message: 'a\u0000b' })).toMatch(/NUL/);
     expect(jsonShapeProblem({ 'a\u0000': 'b' })).toMatch(/NUL/);
   });
+
+  it('refuses a lone UTF-16 surrogate in a string or a key, and accepts a pair (an emoji)', () => {
+    expect(jsonShapeProblem({ title: 'a\ud800' })).toMatch(/surrogate/);
+    expect(jsonShapeProblem({ title: '\udc00b' })).toMatch(/surrogate/);
+    expect(jsonShapeProblem({ 'k\ud83d': 'v' })).toMatch(/surrogate/);
+    expect(jsonShapeProblem({ title: 'a 😀 b', file_ids: ['\u00e9'] })).toBeUndefined();
+  });
 });
 
 describe.each(dialects())('JSON bodies the API refuses before validating them, on %s', (dialect) => {
@@ -42,6 +49,14 @@ describe.each(dialects())('JSON bodies the API refuses before validating them, o
     const res = await send('/api/v1/chat', body, s.token).expect(400);
     expect(res.body.error.message).toMatch(/more than/);
     expect(JSON.stringify(res.body).length).toBeLessThan(1000);
+  });
+
+  it('refuses a lone surrogate in a message with 400 and stores nothing (it was taken, and stored as U+FFFD)', async () => {
+    const s = await t.newSession();
+    const res = await send('/api/v1/chat', '{"message":"a\\ud800b"}', s.token).expect(400);
+    expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: expect.stringMatching(/surrogate/) });
+    const list = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(list.body.conversations).toEqual([]);
   });
 
   it('refuses NUL in a message with 400 and stores nothing (PostgreSQL cannot store it; SQLite would have)', async () => {

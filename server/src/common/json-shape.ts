@@ -10,8 +10,10 @@ export const JSON_MAX_VALUES = 1000;
 
 /**
  * Why a parsed JSON body is refused, or undefined when it is acceptable: too deep, too many
- * values, or a NUL character (U+0000) in a key or string. NUL has no use in chat text or titles,
- * and PostgreSQL cannot store it in text at all; refused alike on both databases.
+ * values, a NUL character (U+0000) or a lone UTF-16 surrogate ("\ud800" in JSON) in a key or
+ * string. NUL has no use in chat text or titles, and PostgreSQL cannot store it in text at all; a
+ * lone surrogate is no character at all, and was answered as given but stored as U+FFFD.
+ * Refused alike on both databases.
  */
 export function jsonShapeProblem(root: unknown): string | undefined {
   const stack: Array<{ value: unknown; depth: number }> = [{ value: root, depth: 0 }];
@@ -19,7 +21,8 @@ export function jsonShapeProblem(root: unknown): string | undefined {
   while (stack.length > 0) {
     const { value, depth } = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes('\u0000')) return 'Request body contains a NUL character (U+0000)';
+      const problem = stringProblem(value);
+      if (problem) return problem;
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
@@ -31,10 +34,20 @@ export function jsonShapeProblem(root: unknown): string | undefined {
       for (const child of value as unknown[]) stack.push({ value: child, depth: depth + 1 });
     } else {
       for (const key of children as string[]) {
-        if (key.includes('\u0000')) return 'Request body contains a NUL character (U+0000)';
+        const problem = stringProblem(key);
+        if (problem) return problem;
         stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1 });
       }
     }
   }
+  return undefined;
+}
+
+/** In Unicode mode a surrogate pair is one code point: only a lone surrogate matches. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+function stringProblem(value: string): string | undefined {
+  if (value.includes('\u0000')) return 'Request body contains a NUL character (U+0000)';
+  if (LONE_SURROGATE.test(value)) return 'Request body contains a lone UTF-16 surrogate (not a character)';
   return undefined;
 }
