@@ -228,6 +228,15 @@ describe('HTTP contract', () => {
     const sse = res.body.paths['/api/v1/chat'].post.responses['200'].content['text/event-stream'].schema;
     expect(sse.oneOf.map((s: { $ref: string }) => s.$ref.split('/').pop())).toEqual(['SseStartEventDto', 'SseTokenEventDto', 'SseDoneEventDto', 'SseErrorEventDto']);
     expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/api/v1/chat', '/api/v1/chat/streams/{message_id}', '/api/v1/files/upload', '/api/v1/files/{id}/content']));
+    // Paging parameters are integers (they were an empty object schema, typed as objects by generated clients).
+    type Parameter = { name: string; in: string; schema: Record<string, unknown> };
+    const query = (path: string): Record<string, Record<string, unknown>> => Object.fromEntries(
+      (res.body.paths[path].get.parameters as Parameter[]).filter((p) => p.in === 'query').map((p) => [p.name, p.schema]));
+    expect(query('/api/v1/conversations')).toMatchObject({ limit: { type: 'integer', minimum: 1, maximum: 100, default: 20 }, offset: { type: 'integer', minimum: 0 } });
+    expect(query('/api/v1/conversations/{id}')).toMatchObject({ limit: { type: 'integer', maximum: 200 } });
+    expect(query('/api/v1/conversations/{id}/messages')).toMatchObject({ limit: { type: 'integer' }, before: { type: 'integer', minimum: 0 } });
+    // A session is created without a body as well.
+    expect(res.body.paths['/api/v1/sessions'].post.requestBody.required).toBe(false);
   });
 });
 

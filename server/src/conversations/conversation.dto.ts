@@ -10,10 +10,10 @@ export class ConversationIdParamDto {
 }
 
 export class ListConversationsQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 20 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit = 20;
 
-  @ApiPropertyOptional({ minimum: 0, default: 0 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 })
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(1_000_000) offset = 0;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
@@ -21,10 +21,10 @@ export class ListConversationsQueryDto {
 }
 
 export class MessagePageQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50, description: 'How many of the latest messages' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50, description: 'How many of the latest messages' })
   @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(200) limit = 50;
 
-  @ApiPropertyOptional({ minimum: 0, description: 'Only messages with a position below this (for loading older ones)' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only messages with a position below this (for loading older ones)' })
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(2_147_483_647) before?: number;
 }
 

@@ -1,5 +1,5 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
-import { ApiCookieAuth, ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiCookieAuth, ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { SESSION_COOKIE } from '../common/auth.guard.js';
 import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js';
@@ -17,6 +17,7 @@ export class SessionsController {
   @Public()
   @RateLimitBucket('session-create')
   @ApiOperation({ summary: 'Create an anonymous session; sets the session_token cookie and returns the token' })
+  @ApiBody({ type: CreateSessionDto, required: false })
   @ApiCreatedResponse({ type: CreatedSessionDto })
   async create(
     @Body() body: CreateSessionDto, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response,
