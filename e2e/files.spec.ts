@@ -1,5 +1,5 @@
 import { FILE_MARKER } from './support/fake-openai';
-import { allowConsoleErrors, expect, test } from './support/fixtures';
+import { allowConsoleErrors, expect, test, unique } from './support/fixtures';
 
 test.describe('attachments', () => {
   test('attach by button: progress, chip with name and size, extracted text, then send', async ({ chat, page }) => {
@@ -25,6 +25,39 @@ test.describe('attachments', () => {
     await expect(tray).toBeHidden();
     await page.reload();
     await expect(chat.userMessages.last()).toContainText('notes.txt');
+  });
+
+  test('a draft and its files stay with their conversation: switching never carries them into another', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask(unique('Alpha topic'));
+    await chat.waitForAnswer();
+    const alphaUrl = page.url();
+    await page.getByRole('button', { name: 'New chat', exact: true }).click();
+    await chat.ask(unique('Beta topic'));
+    await chat.waitForAnswer();
+    const betaUrl = page.url();
+
+    await chat.input.fill('draft meant for beta');
+    const chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Attach file', exact: true }).click();
+    await (await chooser).setFiles({ name: 'beta-notes.txt', mimeType: 'text/plain', buffer: Buffer.from('for beta only') });
+    const tray = page.getByRole('list', { name: 'Files to send' });
+    await expect(tray.getByRole('listitem')).toHaveCount(1);
+
+    await chat.sidebar.getByRole('link', { name: /Alpha topic/ }).click();
+    await expect(page).toHaveURL(alphaUrl);
+    await expect(chat.input).toHaveValue('');
+    await expect(tray).toBeHidden();
+    await chat.input.fill('alpha words');
+    await page.getByRole('button', { name: 'New chat', exact: true }).click();
+    await expect(chat.input).toHaveValue('');
+
+    await chat.sidebar.getByRole('link', { name: /Beta topic/ }).click();
+    await expect(page).toHaveURL(betaUrl);
+    await expect(chat.input).toHaveValue('draft meant for beta');
+    await expect(tray.getByRole('listitem').filter({ hasText: 'beta-notes.txt' })).toBeVisible();
+    await chat.sidebar.getByRole('link', { name: /Alpha topic/ }).click();
+    await expect(chat.input).toHaveValue('alpha words');
   });
 
   test('pasting a file into the message box attaches it', async ({ chat, page }) => {

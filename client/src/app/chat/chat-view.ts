@@ -1,7 +1,7 @@
 import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked, viewChild } from '@angular/core';
 import { RouterLink } from '@angular/router';
 import type { UploadedFile } from '../core/api-models';
-import { AttachmentsStore, type PendingAttachment } from '../files/attachments.store';
+import { AttachmentsStore, NEW_CHAT_DRAFT, type PendingAttachment } from '../files/attachments.store';
 import { FilePreviewDialog } from '../files/file-preview-dialog';
 import { Icon } from '../shell/icon';
 import { ChatConfigStore } from './chat-config.store';
@@ -48,12 +48,32 @@ export class ChatView {
   private readonly composer = viewChild(Composer);
   private readonly list = viewChild(MessageList);
   private dragDepth = 0;
+  /**
+   * The unsent text of the other conversations (and of a new chat), by id: what is typed in one stays
+   * with it, and is never sent in the next one opened. Its files are kept the same way (AttachmentsStore).
+   */
+  private readonly draftTexts = new Map<string, string>();
+  private draftKey = NEW_CHAT_DRAFT;
 
   constructor() {
     effect(() => {
       const id = this.id() ?? null;
-      untracked(() => void this.store.open(id));
+      untracked(() => {
+        this.switchDraft(id ?? NEW_CHAT_DRAFT);
+        void this.store.open(id);
+      });
     });
+  }
+
+  private switchDraft(key: string): void {
+    if (key === this.draftKey) return;
+    const text = this.draft();
+    if (text) this.draftTexts.set(this.draftKey, text);
+    else this.draftTexts.delete(this.draftKey);
+    this.draftKey = key;
+    this.draft.set(this.draftTexts.get(key) ?? '');
+    this.draftTexts.delete(key);
+    this.attachments.show(key);
   }
 
   protected async send(text: string): Promise<void> {

@@ -63,6 +63,25 @@ describe('AttachmentsStore', () => {
     expect(store.sentAttachments()).toEqual([{ id: 'f1', filename: 'notes.txt', file_type: '.txt', file_size: 5 }]);
   });
 
+  it('keeps each conversation\'s attachments apart: files attached in one are not offered in another, an upload finishing after leaving lands in its own', () => {
+    const done = (id: string) => ({ type: 'done' as const, file: { file_id: id, filename: `${id}.txt`, file_type: '.txt', file_size: 5, extracted_text: 'x', extracted_chars: 1, token_count: 1 } });
+    store.show('conversation-b');
+    store.add([new File(['hello'], 'b.txt')]);
+    store.show('conversation-a');
+    expect(store.attachments()).toEqual([]);
+    expect(store.isUploading()).toBe(false);
+    uploads[0]?.next(done('fb'));
+    expect(store.readyFiles()).toEqual([]);
+    store.add([new File(['hello'], 'a.txt')]);
+    uploads[1]?.next(done('fa'));
+    // Sent in A: only A's file goes, and B's stays.
+    expect(store.readyFiles().map((f) => f.file_id)).toEqual(['fa']);
+    store.clear();
+    store.show('conversation-b');
+    expect(store.readyFiles().map((f) => f.file_id)).toEqual(['fb']);
+    expect(removed).toEqual([]);
+  });
+
   it('gives the server\'s reason when a file of an allowed type is refused for its content', () => {
     store.add([new File(['just text'], 'fake.pdf')]);
     uploads[0]?.error(new ApiError(415, 'UNSUPPORTED_FILE_TYPE', 'The file is not a PDF.'));

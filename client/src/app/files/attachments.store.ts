@@ -26,23 +26,37 @@ function extensionOf(name: string): string {
   return dot <= 0 ? '' : name.slice(dot).toLowerCase();
 }
 
-/** Files attached to the message being written: uploads start at once, the message carries their ids. */
+/** The draft of a chat not yet started. */
+export const NEW_CHAT_DRAFT = 'new';
+
+/**
+ * Files attached to the message being written: uploads start at once, the message carries their ids.
+ * Each conversation has its own (`show` switches), so files attached in one are never sent in another.
+ */
 @Injectable({ providedIn: 'root' })
 export class AttachmentsStore {
   private readonly files = inject(FilesApi);
   private readonly config = inject(ChatConfigStore);
-  private readonly items = signal<PendingAttachment[]>([]);
+  /** The attachments of every conversation that has some, by conversation id (or NEW_CHAT_DRAFT). */
+  private readonly drafts = signal<ReadonlyMap<string, PendingAttachment[]>>(new Map());
+  private readonly current = signal(NEW_CHAT_DRAFT);
+  private readonly items = computed(() => this.drafts().get(this.current()) ?? []);
   private readonly uploads = new Map<string, Subscription>();
 
-  readonly attachments = this.items.asReadonly();
+  readonly attachments = this.items;
   readonly isUploading = computed(() => this.items().some((a) => a.state === 'uploading'));
   readonly readyFiles = computed(() => this.items().filter((a) => a.state === 'ready' && a.uploaded).map((a) => a.uploaded as UploadedFile));
+
+  /** Shows the attachments of another conversation's draft; uploads running for the one left go on. */
+  show(draft: string): void {
+    this.current.set(draft);
+  }
 
   add(files: readonly File[], conversationId?: string): void {
     for (const file of files) {
       const localId = randomId();
       const refusal = this.refusalOf(file);
-      this.items.update((list) => [...list, {
+      this.setItems([...this.items(), {
         localId, name: file.name, size: file.size, progress: 0,
         state: refusal ? 'failed' : 'uploading', error: refusal ?? undefined,
       }]);
@@ -66,21 +80,23 @@ export class AttachmentsStore {
     const item = this.items().find((a) => a.localId === localId);
     this.uploads.get(localId)?.unsubscribe();
     this.uploads.delete(localId);
-    this.items.update((list) => list.filter((a) => a.localId !== localId));
+    this.setItems(this.items().filter((a) => a.localId !== localId));
     // Files never sent are garbage on the server; removing them is a courtesy, so a failure is ignored.
     if (item?.uploaded) this.files.remove(item.uploaded.file_id).catch(() => undefined);
   }
 
   /** The message was sent with these files: forget them without deleting. */
   clear(): void {
-    for (const subscription of this.uploads.values()) subscription.unsubscribe();
-    this.uploads.clear();
-    this.items.set([]);
+    for (const item of this.items()) {
+      this.uploads.get(item.localId)?.unsubscribe();
+      this.uploads.delete(item.localId);
+    }
+    this.setItems([]);
   }
 
   /** Puts back files of a message the server refused, so nothing has to be uploaded twice. */
   restore(items: readonly PendingAttachment[]): void {
-    this.items.set(items.filter((a) => a.state === 'ready'));
+    this.setItems(items.filter((a) => a.state === 'ready'));
   }
 
   /** Chips as the sent user message shows them. */
@@ -125,7 +141,18 @@ export class AttachmentsStore {
     }
   }
 
+  /** The current draft's attachments become `items`. */
+  private setItems(items: PendingAttachment[]): void {
+    const drafts = new Map(this.drafts());
+    if (items.length > 0) drafts.set(this.current(), items);
+    else drafts.delete(this.current());
+    this.drafts.set(drafts);
+  }
+
+  /** Updates an attachment in whichever draft holds it (an upload may finish after its conversation was left). */
   private patch(localId: string, change: Partial<PendingAttachment>): void {
-    this.items.update((list) => list.map((a) => (a.localId === localId ? { ...a, ...change } : a)));
+    const drafts = new Map<string, PendingAttachment[]>();
+    for (const [draft, list] of this.drafts()) drafts.set(draft, list.map((a) => (a.localId === localId ? { ...a, ...change } : a)));
+    this.drafts.set(drafts);
   }
 }
