@@ -297,6 +297,26 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(JSON.stringify(second.body.messages)).not.toContain('old answer');
   });
 
+  it('a regeneration stopped midway keeps both answers, and the next prompt carries only the last (the one shown)', async () => {
+    h.fake.on('regen then stop', { tokens: ['first full answer'] }, { tokens: words(200, 'r'), tokenDelayMs: 30 });
+    h.fake.on('after the stop', { tokens: ['ok'] });
+    const first = await h.send(alice.token, { message: 'regen then stop' }).all();
+    const { message_id: oldId, conversation_id: conv } = first[0].data as { message_id: string; conversation_id: string };
+    const auth = `Bearer ${alice.token}`;
+    const conn = SseConnection.open(`${h.url}/api/v1/chat/regenerate`, { method: 'POST', body: { conversation_id: conv }, headers: { authorization: auth } });
+    await conn.until((e) => e.filter((x) => x.data.type === 'token').length >= 2);
+    const newId = conn.events[0].data.message_id as string;
+    await h.t.http().post(`/api/v1/chat/streams/${newId}/stop`).set('Authorization', auth).expect(200);
+    await conn.all();
+    expect((await h.message(oldId)).content).toBe('first full answer');
+    const partial = (await h.message(newId)).content;
+    await h.send(alice.token, { message: 'after the stop', conversation_id: conv }).all();
+    const [next] = h.fake.requestsFor('after the stop');
+    const turns = (next.body.messages as { role: string; content: string }[]).filter((m) => m.role !== 'system');
+    expect(turns.map((m) => m.role)).toEqual(['user', 'assistant', 'user']);
+    expect(turns[1].content).toBe(partial);
+  });
+
   it('validates before streaming: blank or too long message, unknown files, unknown fields', async () => {
     const auth = `Bearer ${alice.token}`;
     expect((await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: '   ' }).expect(400)).body.error.code).toBe('VALIDATION_ERROR');

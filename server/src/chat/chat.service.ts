@@ -218,8 +218,11 @@ export class ChatService implements OnModuleInit {
   }
 
   private async turnsOf(messages: Message[]): Promise<HistoryTurn[]> {
-    const usable = messages.filter((m) => m.role === 'user'
+    const answered = messages.filter((m) => m.role === 'user'
       || (m.role === 'assistant' && m.content.length > 0 && m.status !== 'failed' && m.status !== 'streaming'));
+    // Two answers in a row to one question (a regeneration stopped or cut before it replaced the
+    // first): only the later one, the one the conversation shows, is context.
+    const usable = answered.filter((m, i) => !(m.role === 'assistant' && answered[i + 1]?.role === 'assistant'));
     const userIds = usable.filter((m) => m.role === 'user').map((m) => m.id);
     const files = await this.filesOf(userIds);
     return usable.map((m) => ({
