@@ -160,7 +160,9 @@ describe.each(dialects())('files API on %s', (dialect) => {
       const noFile = multipart([{ name: 'conversation_id', value: '00000000-0000-4000-8000-000000000000' }]);
       const missing = await post().set('Content-Type', noFile.contentType).send(noFile.body).expect(400);
       expect(missing.body.error.message).toMatch(/file is required/);
-      await post().send({ file: 'not a file' }).expect(400);
+      // JSON is not an upload: 415 naming the type it takes.
+      const json = await post().send({ file: 'not a file' }).expect(415);
+      expect(json.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Content-Type must be multipart/form-data' });
       const two = multipart([{ name: 'file', filename: 'a.txt', value: 'a' }, { name: 'file', filename: 'b.txt', value: 'b' }]);
       expect((await post().set('Content-Type', two.contentType).send(two.body).expect(400)).body.error.code).toBe('VALIDATION_ERROR');
       const other = multipart([{ name: 'attachment', filename: 'a.txt', value: 'a' }]);
