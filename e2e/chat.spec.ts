@@ -236,17 +236,21 @@ test.describe('chatting', () => {
     await page.reload();
     await expect(chat.lastAnswer()).toContainText('Paragraph 40 of a long answer.');
     // Long code is shown plain first and highlighted in the background (markdown-renderer), and only once
-    // its answer is drawn: the last answer's block gets its colours, the first's stays plain (before, every
-    // answer's was highlighted within the second, on screen or not). The four answers are the same text,
+    // its answer is drawn: the last answer's block gets its colours, answers not drawn stay plain (before,
+    // every answer's was highlighted within the second, on screen or not). The four answers are the same text,
     // so their views share blocks: each is still told when its block is highlighted.
     const isHighlighted = (answer: number): Promise<boolean> => chat.answers.nth(answer).locator('pre code .hljs-keyword').count().then((n) => n > 0);
     await expect.poll(() => isHighlighted(3)).toBe(true);
     await page.waitForTimeout(1000);
-    expect(await isHighlighted(0)).toBe(false);
-    expect(await chat.answers.first().locator('pre code').textContent()).toContain('const line119 = compute(119);');
-    await page.locator('.scroller').evaluate((el) => { el.scrollTop = 0; });
-    await expect(chat.userMessages.first()).toBeInViewport();
-    await expect.poll(() => isHighlighted(0)).toBe(true);
+    // Answers far from the end are never drawn, so their code stays plain (which ones the browser drew
+    // while the conversation opened depends on its timing; before, all four were highlighted in the second).
+    const plain: number[] = [];
+    for (let i = 0; i < 3; i++) if (!(await isHighlighted(i))) plain.push(i);
+    expect(plain.length).toBeGreaterThan(0);
+    const target = plain[0];
+    expect(await chat.answers.nth(target).locator('pre code').textContent()).toContain('const line119 = compute(119);');
+    await chat.answers.nth(target).evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await expect.poll(() => isHighlighted(target)).toBe(true);
   });
 
   test('stays pinned to the bottom while streaming, unless the reader scrolls up', async ({ chat, page }) => {

@@ -166,19 +166,18 @@ describe('TextExtractor', () => {
   it('after a job, starts the next job\'s process in advance (tokenizer loading), gives it the next job and drops it on shutdown', async () => {
     const warm = make({ FILE_EXTRACT_WARM_MS: '60000' });
     try {
-      expect(childRunning('extract.worker')).toBeUndefined();
+      // Children of earlier tests may still be exiting: only a new one counts.
+      const earlier = new Set(childrenRunning('extract.worker'));
       expect((await warm.extract(Buffer.from('first file'), '.txt')).text).toBe('first file');
-      const spare = await waitFor('the process started in advance', () => childRunning('extract.worker'), 5_000, 5);
+      const spare = await waitFor('the process started in advance', () => childrenRunning('extract.worker').find((pid) => !earlier.has(pid)), 5_000, 5);
       // Its CPU clock has run while it loaded the tokenizer; the next job's deadline counts from the job.
       await waitFor('the tokenizer loaded', () => ((processCpuMs(spare) ?? 0) > 50 ? true : undefined), 10_000, 20);
       const second = await warm.extract(Buffer.from('second file'), '.txt');
       expect(second.text).toBe('second file');
       expect(second.tokenCount).toBeGreaterThan(0);
       // The spare did the job and exited; a new one waits.
-      const next = await waitFor('the next process started in advance', () => {
-        const pid = childRunning('extract.worker');
-        return pid !== undefined && pid !== spare ? pid : undefined;
-      }, 5_000, 5);
+      const next = await waitFor('the next process started in advance',
+        () => childrenRunning('extract.worker').find((pid) => !earlier.has(pid) && pid !== spare), 5_000, 5);
       expect(isAlive(spare)).toBe(false);
       warm.onApplicationShutdown();
       await waitFor('the spare gone', () => (isAlive(next) ? undefined : true), 5_000, 5);
@@ -228,4 +227,20 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** The pids of this process's running children whose command line contains `needle`. */
+function childrenRunning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && isAlive(Number(entry)) && readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(needle)) pids.push(Number(entry));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
 }
