@@ -205,19 +205,9 @@ describe('TextExtractor', () => {
   });
 });
 
-/** The pid of a child of this process whose command line contains `needle`, from /proc. */
+/** The pid of a running child of this process whose command line contains `needle`, from /proc. */
 function childRunning(needle: string): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(needle)) return Number(entry);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return undefined;
+  return childrenRunning(needle)[0];
 }
 
 /** Whether a process runs (a zombie, exited but not yet reaped, counts as gone). */
