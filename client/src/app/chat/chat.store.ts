@@ -10,6 +10,7 @@ import { NetworkStatus } from '../shell/network-status';
 import { ToastService } from '../shell/toast.service';
 import { ChatApi, StreamCutError } from './chat-api.service';
 import { ChatConfigStore } from './chat-config.store';
+import { MarkdownRenderer } from './markdown-renderer';
 import type { StreamedEvent } from './chat-events';
 
 /** A message as the view shows it: the API's, plus what only this tab knows. */
@@ -19,6 +20,8 @@ export interface ChatMessage extends Message {
 }
 
 const PAGE_SIZE = 50;
+/** How much of an answer's source its announcement is made from (it says at most 2,000 characters). */
+const ANNOUNCED_SOURCE_CHARS = 4_000;
 /**
  * The least time between two draws of a streaming answer: 20 a second. Each draw re-renders the
  * open Markdown block and makes the browser restyle, lay out, paint and composite the growing
@@ -83,6 +86,7 @@ export class ChatStore {
   private readonly router = inject(Router);
   private readonly toasts = inject(ToastService);
   private readonly network = inject(NetworkStatus);
+  private readonly markdown = inject(MarkdownRenderer);
 
   private readonly currentId = signal<string | null>(null);
   private readonly list = signal<ChatMessage[]>([]);
@@ -397,7 +401,9 @@ export class ChatStore {
     if (message) {
       // One polite announcement of the whole answer, never token by token.
       const prefix = message.status === 'stopped' ? 'Answer stopped. ' : message.status === 'complete' ? 'Answer: ' : 'The answer failed. ';
-      this.announcementText.set(prefix + (message.errorText ?? message.content).slice(0, 2000));
+      // As read on screen, not the Markdown source; its start only (bounded work at the end of a long answer).
+      const text = message.errorText ?? this.markdown.plainText(message.content.slice(0, ANNOUNCED_SOURCE_CHARS));
+      this.announcementText.set(prefix + text.slice(0, 2000));
     }
     this.conversations.refresh().catch(() => undefined);
   }

@@ -180,4 +180,10 @@ describe('StreamingMarkdown', () => {
     const el = dom(blocks.map((b) => b.html).join(''));
     expect(el.querySelector('img, a')).toBeNull();
   });
+
+  it('gives the text a reader sees, without Markdown\'s marks, for announcements', () => {
+    const renderer = TestBed.inject(MarkdownRenderer);
+    const text = renderer.plainText('## Title\n\nSome **bold** and `code`.\n\n- one\n- two\n\n| A | B |\n|---|---|\n| 1 | 2 |\n\n```py\nprint(1)\n```\n\n<b>raw</b>');
+    expect(text).toBe('Title\nSome bold and code.\none\ntwo\nA\nB\n1\n2\nprint(1)\n<b>raw</b>');
+  });
 });

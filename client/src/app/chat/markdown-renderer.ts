@@ -147,6 +147,19 @@ export class MarkdownRenderer {
     return blocks;
   }
 
+  /**
+   * The text a reader sees, without Markdown's marks: for a screen reader's announcement (it read out
+   * hashes, asterisks, backticks and table pipes). Parsed in an inert document: nothing loads or runs.
+   */
+  plainText(source: string): string {
+    const html = this.toSafeHtml(this.marked.lexer(source));
+    const doc = new DOMParser().parseFromString(`<body>${html}</body>`, 'text/html');
+    for (const head of doc.querySelectorAll('.code-head')) head.remove();
+    // Blocks and their lines end with a line break, so words of two blocks never run together.
+    for (const el of doc.querySelectorAll('p, li, h1, h2, h3, h4, h5, h6, pre, tr, blockquote, td, th')) el.append('\n');
+    return (doc.body.textContent ?? '').replace(/[ \t]+\n/g, '\n').replace(/\n{2,}/g, '\n').trim();
+  }
+
   /** Remembers the final blocks of a streamed message, so a later render of the same source reuses them. */
   remember(source: string, blocks: MarkdownBlock[]): void {
     if (this.cache.has(source)) return;
