@@ -15,10 +15,15 @@ import { formatBytes } from './format-bytes';
           <app-icon [name]="item.state === 'failed' ? 'alert' : 'file'" />
           <span class="chip-text">
             <span class="chip-name" [title]="item.name">{{ item.name }}</span>
-            <span class="chip-size">{{ formatBytes(item.size) }}@if (item.state === 'uploading') { · uploading {{ percent(item) }}%}</span>
+            <span class="chip-size">{{ formatBytes(item.size) }}@if (item.state === 'uploading') {@if (isSent(item)) { · reading its text…} @else { · uploading {{ percent(item) }}%}}</span>
           </span>
           @if (item.state === 'uploading') {
-            <progress class="chip-progress" max="100" [value]="percent(item)" [attr.aria-label]="'Uploading ' + item.name"></progress>
+            @if (isSent(item)) {
+              <!-- Every byte is sent; the server is extracting the text (no measure of how far: indeterminate). -->
+              <progress class="chip-progress" [attr.aria-label]="'Reading the text of ' + item.name"></progress>
+            } @else {
+              <progress class="chip-progress" max="100" [value]="percent(item)" [attr.aria-label]="'Uploading ' + item.name"></progress>
+            }
           }
           @if (item.state === 'ready') {
             <button type="button" class="chip-btn" [attr.aria-label]="'Show text of ' + item.name" title="Show extracted text"
@@ -38,6 +43,11 @@ export class AttachmentTray {
   readonly remove = output<string>();
   readonly preview = output<PendingAttachment>();
   protected readonly formatBytes = formatBytes;
+
+  /** All its bytes reached the server, which has not answered yet. */
+  protected isSent(item: PendingAttachment): boolean {
+    return item.progress >= 1;
+  }
 
   protected percent(item: PendingAttachment): number {
     return Math.round(item.progress * 100);
