@@ -44,6 +44,13 @@ describe('MessageItem', () => {
     expect(retries).toBe(1);
   });
 
+  it('offers only Regenerate on an answer stopped before its first word (nothing to copy or rate)', async () => {
+    await render({ content: '', status: 'stopped' }, { canRegenerate: true });
+    expect(el.querySelector('button[aria-label="Regenerate"]')).not.toBeNull();
+    for (const name of ['Copy message', 'Good answer', 'Bad answer']) expect(el.querySelector(`button[aria-label="${name}"]`), name).toBeNull();
+    expect(el.textContent).toContain('Stopped');
+  });
+
   it('hides actions while streaming', async () => {
     await render({ status: 'streaming', content: '' }, { isStreaming: true });
     expect(el.querySelector('button[aria-label="Good answer"]')).toBeNull();
