@@ -4,7 +4,9 @@ import { expect, test, unique } from './support/fixtures';
 test.describe('chatting', () => {
   test('a first visit can chat at once; the answer streams in as Markdown and survives a reload', async ({ chat, page }) => {
     await chat.open();
-    await expect(page.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
+    await expect(page.getByRole('heading', { name: 'How can I help you today?', level: 2 })).toBeVisible();
+    // One h1 per page: the top bar's title.
+    await expect(page.getByRole('heading', { level: 1 })).toHaveCount(1);
     await expect(page.getByText('fake-gpt-e2e').first()).toBeVisible();
 
     await chat.input.fill('Hi there');
