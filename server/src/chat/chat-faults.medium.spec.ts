@@ -35,7 +35,9 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
 
   function expectError(final: Record<string, unknown>, status: 'failed' | 'interrupted'): void {
     expect(final).toEqual({
-      type: 'error', finished: true, message_id: expect.any(String), status, code: 'OPENAI_ERROR', error: FALLBACK_TEXTS.openaiUnavailable,
+      type: 'error', finished: true, message_id: expect.any(String), status, code: 'OPENAI_ERROR',
+      // An interrupted answer says so, live as after a reload; a failed one that the model is unavailable.
+      error: status === 'interrupted' ? FALLBACK_TEXTS.interrupted : FALLBACK_TEXTS.openaiUnavailable,
     });
   }
 

@@ -71,7 +71,7 @@ describe.each(dialects())('shutdown drain on %s', (dialect) => {
     await h.t.app.get(GenerationService).drain(300);
     const [q, e] = await Promise.all([quick.all(), endless.all()]);
     expect(q.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
-    expect(e.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted', code: 'SERVICE_UNAVAILABLE', error: FALLBACK_TEXTS.openaiUnavailable });
+    expect(e.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted', code: 'SERVICE_UNAVAILABLE', error: FALLBACK_TEXTS.interrupted });
     const row = await h.message(e[0].data.message_id as string);
     expect(row).toMatchObject({ status: 'interrupted', content: tokensOf(e), leaseExpiresAt: null });
     expect(row.content.length).toBeGreaterThan(0);

@@ -364,6 +364,6 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(await h.message(alive.id)).toMatchObject({ status: 'streaming', content: 'live' });
     // A rebuilt stream of the interrupted row ends with an error event carrying the friendly text.
     const events = await h.get(alice.token, `/api/v1/chat/streams/${dead.id}`).all();
-    expect(events.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted', error: FALLBACK_TEXTS.openaiUnavailable });
+    expect(events.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted', error: FALLBACK_TEXTS.interrupted });
   });
 });

@@ -301,7 +301,7 @@ export class ChatService implements OnModuleInit {
         case 'interrupted':
           return [next({
             type: 'error', finished: true, message_id: row.id, status: row.status,
-            code: (row.errorCode as ErrorCode | null) ?? ErrorCode.InternalError, error: fallbackTextFor(row.errorCode),
+            code: (row.errorCode as ErrorCode | null) ?? ErrorCode.InternalError, error: fallbackTextFor(row.errorCode, row.status),
           })];
       }
     };

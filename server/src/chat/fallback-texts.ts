@@ -7,6 +7,8 @@ export const FALLBACK_TEXTS = {
   fileProcessing: 'I couldn\'t process the uploaded file. Please try a different format.',
   databaseError: 'I\'m having trouble accessing conversation history right now.',
   generic: 'Something went wrong. Please try again or start a new conversation.',
+  /** A reply cut by a restart or a lost instance: the same words the SPA shows for a stored `interrupted` answer. */
+  interrupted: 'This answer was interrupted before it finished.',
 } as const;
 
 const TEXT_FOR_CODE: Partial<Record<string, string>> = {
@@ -17,7 +19,11 @@ const TEXT_FOR_CODE: Partial<Record<string, string>> = {
   [ErrorCode.FileNotFound]: FALLBACK_TEXTS.fileProcessing,
 };
 
-/** The friendly text for an error code carried by an error event (also when rebuilt from a stored row). */
-export function fallbackTextFor(code: string | null): string {
+/**
+ * The friendly text of an error event (also when rebuilt from a stored row): an interrupted reply says so,
+ * whatever its code (live it said "temporarily unable to process", after a reload "interrupted").
+ */
+export function fallbackTextFor(code: string | null, status: 'failed' | 'interrupted' = 'failed'): string {
+  if (status === 'interrupted') return FALLBACK_TEXTS.interrupted;
   return (code === null ? undefined : TEXT_FOR_CODE[code]) ?? FALLBACK_TEXTS.generic;
 }

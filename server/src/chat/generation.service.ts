@@ -310,7 +310,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       }
       : {
         type: 'error', finished: true, message_id: id, status: outcome.status,
-        code: outcome.errorCode ?? ErrorCode.InternalError, error: fallbackTextFor(outcome.errorCode),
+        code: outcome.errorCode ?? ErrorCode.InternalError, error: fallbackTextFor(outcome.errorCode, outcome.status),
       };
     this.registry.publish(id, final);
     this.metrics.generationEnded(outcome.status);

@@ -313,7 +313,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
         // The owner is gone without a final event: the lease sweep stores the reply as interrupted.
         emit({ id: lastId + 1, event: {
           type: 'error', finished: true, message_id: messageId, status: 'interrupted',
-          code: ErrorCode.ServiceUnavailable, error: fallbackTextFor(ErrorCode.ServiceUnavailable),
+          code: ErrorCode.ServiceUnavailable, error: fallbackTextFor(ErrorCode.ServiceUnavailable, 'interrupted'),
         } });
       }), Math.max(100, Math.floor(this.options.leaseMs / 2)));
       const off = this.listen(messageId, onEvent);
