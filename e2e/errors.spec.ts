@@ -31,6 +31,29 @@ test.describe('errors', () => {
     await expect(page.getByRole('alert')).toHaveCount(0);
   });
 
+  test('a conversation that cannot be loaded says so in place of its history, and loads by itself once the server answers', async ({ chat, page }) => {
+    allowConsoleErrors(page, /Failed to load resource|net::ERR_FAILED|Failed to fetch/);
+    await chat.open();
+    await chat.ask(unique('Kept history'));
+    await chat.waitForAnswer();
+    const id = page.url().split('/c/')[1]!;
+    await page.getByRole('button', { name: 'New chat', exact: true }).click();
+    // The server is unreachable for this conversation's page.
+    const detail = `**/api/v1/conversations/${id}?*`;
+    await page.route(detail, (route) => route.abort('failed'));
+    await chat.sidebar.getByRole('link', { name: /Kept history/ }).click();
+    const notice = page.getByRole('alert').filter({ hasText: 'This conversation could not be loaded' });
+    await expect(notice).toBeVisible();
+    await expect(notice).toContainText('cannot be reached');
+    // Nothing to send into a conversation whose history is not shown.
+    await expect(chat.input).toBeHidden();
+    await page.unroute(detail);
+    // Retried by itself (2 s after the failure).
+    await expect(chat.userMessages.first()).toContainText('Kept history');
+    await expect(notice).toBeHidden();
+    await expect(chat.input).toBeVisible();
+  });
+
   test('offline: a banner, and a friendly toast when sending fails', async ({ chat, page, context }) => {
     allowConsoleErrors(page, /ERR_INTERNET_DISCONNECTED|Failed to fetch/);
     await chat.open();

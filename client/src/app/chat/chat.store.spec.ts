@@ -54,6 +54,42 @@ describe('ChatStore', () => {
     expect(toasts.toasts()).toEqual([]);
   });
 
+  it('says in place of the history when a conversation cannot be loaded, retries by itself, and shows it once it loads', async () => {
+    vi.useFakeTimers();
+    try {
+      const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+      const id = '00000000-0000-4000-8000-000000000001';
+      get.mockRejectedValueOnce(ApiError.network()).mockRejectedValueOnce(new ApiError(502, 'INTERNAL_ERROR', 'bad gateway'));
+      await store.open(id);
+      expect(store.loadError()).toMatch(/cannot be reached|offline/);
+      expect(store.messages()).toEqual([]);
+      // The first retry after 2 s fails again; the next waits twice as long.
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(get).toHaveBeenCalledTimes(2);
+      expect(store.loadError()).toBe('The server hit an unexpected error. Please try again.');
+      await vi.advanceTimersByTimeAsync(3_000);
+      expect(get).toHaveBeenCalledTimes(2);
+      const user = {
+        id: 'u1', conversation_id: id, position: 0, role: 'user', content: 'Hi', status: 'complete', created_at: '', updated_at: '',
+        token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+      };
+      get.mockResolvedValueOnce({ conversation: { id }, messages: [user], has_more: false });
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(get).toHaveBeenCalledTimes(3);
+      expect(store.loadError()).toBeNull();
+      expect(store.messages().map((m) => m.id)).toEqual(['u1']);
+      // Leaving a failed conversation stops its retries.
+      get.mockRejectedValueOnce(ApiError.network());
+      await store.open('00000000-0000-4000-8000-000000000002');
+      await store.open(null);
+      expect(store.loadError()).toBeNull();
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(get).toHaveBeenCalledTimes(4);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('shows the message at once, then streams the answer into it', async () => {
     const accepted = store.send('Hello');
     expect(store.messages().map((m) => [m.role, m.content])).toEqual([['user', 'Hello'], ['assistant', '']]);

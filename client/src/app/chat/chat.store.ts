@@ -20,6 +20,9 @@ export interface ChatMessage extends Message {
 }
 
 const PAGE_SIZE = 50;
+/** Retries of a conversation that failed to load: the first after this, then doubling. */
+const LOAD_RETRY_FIRST_MS = 2_000;
+const LOAD_RETRY_MAX_MS = 30_000;
 /** How much of an answer's source its announcement is made from (it says at most 2,000 characters). */
 const ANNOUNCED_SOURCE_CHARS = 4_000;
 /**
@@ -94,6 +97,10 @@ export class ChatStore {
   private readonly loadingOlder = signal(false);
   private readonly loadingConversation = signal(false);
   private readonly missing = signal(false);
+  /** Why the open conversation could not be loaded (server unreachable, 5xx); null when it was or is loading. */
+  private readonly loadFailure = signal<string | null>(null);
+  private loadRetry?: ReturnType<typeof setTimeout>;
+  private loadAttempts = 0;
   private readonly streamingId = signal<string | null>(null);
   private readonly announcementText = signal('');
 
@@ -103,6 +110,7 @@ export class ChatStore {
   readonly isLoadingOlder = this.loadingOlder.asReadonly();
   readonly isLoading = this.loadingConversation.asReadonly();
   readonly isMissing = this.missing.asReadonly();
+  readonly loadError = this.loadFailure.asReadonly();
   readonly streamingMessageId = this.streamingId.asReadonly();
   readonly isStreaming = computed(() => this.streamingId() !== null);
   readonly announcement = this.announcementText.asReadonly();
@@ -138,11 +146,20 @@ export class ChatStore {
   async open(id: string | null): Promise<void> {
     if (id === this.currentId() && (id === null || this.list().length > 0 || this.loadingConversation())) return;
     this.detach();
+    const isRetry = id === this.currentId() && this.loadFailure() !== null;
+    clearTimeout(this.loadRetry);
+    if (!isRetry) {
+      this.loadAttempts = 0;
+      this.loadFailure.set(null);
+    }
     this.currentId.set(id);
     this.list.set([]);
     this.hasOlderPages.set(false);
     this.missing.set(false);
-    if (id === null) return;
+    if (id === null) {
+      this.loadFailure.set(null);
+      return;
+    }
     if (!CONVERSATION_ID.test(id)) {
       // A mistyped or truncated link: no conversation can have this id (the API would answer 400).
       this.missing.set(true);
@@ -153,14 +170,16 @@ export class ChatStore {
     try {
       const detail = await this.api.get<ConversationDetail>(`${API_BASE}/conversations/${encodeURIComponent(id)}?limit=${PAGE_SIZE}`);
       if (generation !== this.loadGeneration) return;
+      this.loadFailure.set(null);
       this.list.set(detail.messages);
       this.hasOlderPages.set(detail.has_more);
       const last = detail.messages.at(-1);
       if (last?.role === 'assistant' && last.status === 'streaming') this.reattach(last);
     } catch (error: unknown) {
       if (generation !== this.loadGeneration) return;
+      this.loadFailure.set(null);
       if (error instanceof ApiError && error.status === 404) this.missing.set(true);
-      else this.toasts.error(friendlyMessage(error), { key: 'load', actionLabel: 'Retry', action: () => void this.reload() });
+      else this.failLoad(friendlyMessage(error));
     } finally {
       if (generation === this.loadGeneration) this.loadingConversation.set(false);
     }
@@ -252,10 +271,22 @@ export class ChatStore {
     }
   }
 
-  private async reload(): Promise<void> {
-    const id = this.currentId();
-    this.currentId.set(null);
-    await this.open(id);
+  /**
+   * The conversation could not be loaded: the view says so in place of the history (an empty thread looked
+   * like lost history, and a message sent from it showed alone) and tries again by itself, 2 s after the
+   * first failure, then twice as long each time up to 30 s, while the conversation stays open.
+   */
+  private failLoad(reason: string): void {
+    this.loadFailure.set(reason);
+    const delay = Math.min(LOAD_RETRY_MAX_MS, LOAD_RETRY_FIRST_MS * 2 ** this.loadAttempts++);
+    this.loadRetry = setTimeout(() => void this.retryLoad(), delay);
+  }
+
+  /** Loads the open conversation again after a failure (the view's Retry, and the automatic retries). */
+  retryLoad(): Promise<void> {
+    if (this.loadFailure() === null) return Promise.resolve();
+    clearTimeout(this.loadRetry);
+    return this.open(this.currentId());
   }
 
   /** Re-attaches to an answer still being written (after a reload or a switch back). */

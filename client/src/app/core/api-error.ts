@@ -15,8 +15,12 @@ export class ApiError extends Error {
     return this.status === 0;
   }
 
+  /** No answer at all: the browser is offline, or (online) Parley's server cannot be reached. */
   static network(): ApiError {
-    return new ApiError(0, 'NETWORK_ERROR', 'You appear to be offline. Check your connection and try again.');
+    const isOffline = typeof navigator !== 'undefined' && !navigator.onLine;
+    return new ApiError(0, 'NETWORK_ERROR', isOffline
+      ? 'You appear to be offline. Check your connection and try again.'
+      : 'Parley\'s server cannot be reached right now. Try again in a moment.');
   }
 }
 
