@@ -55,8 +55,9 @@ test.describe('conversations sidebar', () => {
     await chat.sidebar.getByRole('button', { name: 'Delete Renamed alpha' }).click();
     await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
     await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
-    // The open conversation was deleted: back to a new chat.
+    // The open conversation was deleted: back to a new chat, the keyboard at the conversation now in its place.
     await expect(page).toHaveURL(/\/$/);
+    await expect(chat.sidebar.getByRole('link', { name: /Beta topic/ })).toBeFocused();
     allowConsoleErrors(page, /status of 404/);
     await page.goto(alphaUrl);
     const notFound = page.locator('.empty-state').getByRole('heading', { name: 'Conversation not found' });

@@ -75,4 +75,21 @@ describe('MessageItem', () => {
     expect(choices).toEqual([{ messageId: 'm1', feedback: 'negative' }]);
     expect(el.querySelector('.feedback-form textarea')).not.toBeNull();
   });
+
+  it('gives the keyboard back to the chosen thumb when the comment form closes', async () => {
+    await render({ feedback: 'negative' });
+    document.body.append(el);
+    try {
+      (el.querySelector('button[aria-label="Bad answer"]') as HTMLButtonElement).click();
+      await fixture.whenStable();
+      (el.querySelector('.feedback-form textarea') as HTMLTextAreaElement).focus();
+      (el.querySelector('.feedback-form .btn-ghost') as HTMLButtonElement).click();
+      await fixture.whenStable();
+      await new Promise((resolve) => setTimeout(resolve));
+      expect(el.querySelector('.feedback-form')).toBeNull();
+      expect(document.activeElement?.getAttribute('aria-label')).toBe('Bad answer');
+    } finally {
+      el.remove();
+    }
+  });
 });

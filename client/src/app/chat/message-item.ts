@@ -1,4 +1,4 @@
-import { ChangeDetectionStrategy, Component, computed, input, output, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, ElementRef, computed, inject, input, output, signal } from '@angular/core';
 import type { Feedback } from '../core/api-models';
 import { copyText } from '../core/clipboard';
 import { formatBytes } from '../files/format-bytes';
@@ -35,6 +35,7 @@ export class MessageItem {
   readonly retry = output();
   readonly feedback = output<FeedbackChoice>();
 
+  private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
   protected readonly uid = `msg-${nextId++}`;
   protected readonly isUser = computed(() => this.message().role === 'user');
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
@@ -76,7 +77,15 @@ export class MessageItem {
     event.preventDefault();
     const feedback = this.message().feedback;
     if (feedback && comment.trim()) this.feedback.emit({ messageId: this.message().id, feedback, comment: comment.trim() });
-    this.isCommentOpen.set(false);
     this.isThanked.set(true);
+    this.closeComment();
+  }
+
+  /** Closes the comment form; the keyboard goes back to the thumb that opened it (it fell to the page's body). */
+  protected closeComment(): void {
+    this.isCommentOpen.set(false);
+    const feedback = this.message().feedback;
+    const label = feedback === 'negative' ? 'Bad answer' : 'Good answer';
+    setTimeout(() => this.host.nativeElement.querySelector<HTMLElement>(`button[aria-label="${label}"]`)?.focus());
   }
 }

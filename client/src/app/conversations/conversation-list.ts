@@ -1,5 +1,5 @@
 import {
-  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, afterNextRender, computed, inject, input, output, signal,
+  ChangeDetectionStrategy, Component, DestroyRef, ElementRef, afterNextRender, computed, inject, input, output, signal,
   viewChild,
 } from '@angular/core';
 import { Router, RouterLink } from '@angular/router';
@@ -42,6 +42,7 @@ export class ConversationList {
   private readonly router = inject(Router);
   private readonly toasts = inject(ToastService);
   private readonly destroyRef = inject(DestroyRef);
+  private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
   protected readonly editingId = signal<string | null>(null);
   protected readonly pendingDelete = signal<Conversation | null>(null);
   private readonly confirmDialog = viewChild.required<ElementRef<HTMLDialogElement>>('confirm');
@@ -131,10 +132,17 @@ export class ConversationList {
     const conversation = this.pendingDelete();
     this.confirmDialog().nativeElement.close();
     if (!conversation) return;
+    // Focus goes where the deleted one was (the next conversation, else the previous, else New chat),
+    // not to the page's body with the removed row.
+    const list = this.store.conversations();
+    const at = list.findIndex((c) => c.id === conversation.id);
+    const neighbour = list[at + 1] ?? list[at - 1];
     try {
       await this.store.remove(conversation.id);
       this.toasts.show('Conversation deleted');
       if (conversation.id === this.activeId()) await this.router.navigate(['/']);
+      if (neighbour) this.focusLink(neighbour.id);
+      else setTimeout(() => this.host.nativeElement.querySelector<HTMLElement>('.new-chat')?.focus());
     } catch (error: unknown) {
       this.toasts.error(friendlyMessage(error));
     }
