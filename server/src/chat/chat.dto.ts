@@ -1,8 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
-  ArrayMaxSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, IsUUID, MaxLength,
+  ArrayMaxSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, MaxLength,
 } from 'class-validator';
 import { MESSAGE_STATUSES } from '../conversations/message.entity.js';
+import { IsId } from '../common/is-uuid.js';
 
 /** Hard ceiling of the schema; the configured MAX_MESSAGE_CHARS (lower) is checked by the service. */
 const MESSAGE_SCHEMA_MAX = 1_000_000;
@@ -13,30 +14,30 @@ export class SendMessageDto {
   message!: string;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Omit to start a new conversation' })
-  @IsOptional() @IsUUID()
+  @IsOptional() @IsId()
   conversation_id?: string;
 
   @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 10, description: 'Uploaded files to attach to this message' })
-  @IsOptional() @IsArray() @ArrayMaxSize(10) @IsUUID('all', { each: true })
+  @IsOptional() @IsArray() @ArrayMaxSize(10) @IsId({ each: true })
   file_ids?: string[];
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
-  @IsOptional() @IsUUID()
+  @IsOptional() @IsId()
   session_id?: string;
 }
 
 export class RegenerateDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID() conversation_id!: string;
+  @ApiProperty({ format: 'uuid' }) @IsId() conversation_id!: string;
 }
 
 export class FeedbackDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID() message_id!: string;
+  @ApiProperty({ format: 'uuid' }) @IsId() message_id!: string;
   @ApiProperty({ enum: ['positive', 'negative'] }) @IsIn(['positive', 'negative']) feedback!: 'positive' | 'negative';
   @ApiPropertyOptional({ maxLength: 2000 }) @IsOptional() @IsString() @MaxLength(2000) comment?: string;
 }
 
 export class MessageIdParamDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID() message_id!: string;
+  @ApiProperty({ format: 'uuid' }) @IsId() message_id!: string;
 }
 
 export class FeedbackResultDto {

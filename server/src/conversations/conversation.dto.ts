@@ -1,12 +1,13 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { MESSAGE_STATUSES, type Message } from './message.entity.js';
 import type { Conversation } from './conversation.entity.js';
 import type { Attachment } from './conversations.service.js';
+import { IsId } from '../common/is-uuid.js';
 
 export class ConversationIdParamDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID() id!: string;
+  @ApiProperty({ format: 'uuid' }) @IsId() id!: string;
 }
 
 export class ListConversationsQueryDto {
@@ -17,7 +18,7 @@ export class ListConversationsQueryDto {
   @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(1_000_000) offset = 0;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
-  @IsOptional() @IsUUID() session_id?: string;
+  @IsOptional() @IsId() session_id?: string;
 }
 
 export class MessagePageQueryDto {

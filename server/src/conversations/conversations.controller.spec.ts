@@ -66,6 +66,9 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(older.body.messages.map((m: { content: string }) => m.content)).toEqual(['m1', 'm2', 'm3']);
     const oldest = await t.http().get(`/api/v1/conversations/${c.id}/messages?before=1`).set('Authorization', `Bearer ${s.token}`).expect(200);
     expect(oldest.body).toMatchObject({ messages: [expect.objectContaining({ content: 'm0' })], has_more: false });
+    // An id is a UUID in either case: the same conversation in upper case (was 404).
+    const upper = await t.http().get(`/api/v1/conversations/${c.id.toUpperCase()}?limit=3`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(upper.body.conversation.id).toBe(c.id);
     // The largest position a database integer holds, and one past it (was a 500 on PostgreSQL).
     const all = await t.http().get(`/api/v1/conversations/${c.id}?before=2147483647`).set('Authorization', `Bearer ${s.token}`).expect(200);
     expect(all.body.messages).toHaveLength(7);

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsUUID } from 'class-validator';
+import { IsOptional } from 'class-validator';
 import type { FileUpload } from './file-upload.entity.js';
+import { IsId } from '../common/is-uuid.js';
 
 /** How much extracted text the upload response carries; GET /files/{id} has all of it. */
 export const PREVIEW_CHARS = 2000;
@@ -14,22 +15,22 @@ function preview(text: string): string {
 /** The multipart text fields of an upload (the file itself is the `file` part). */
 export class UploadFileDto {
   @ApiPropertyOptional({ format: 'uuid', description: 'Associate the file with one of the caller\'s conversations' })
-  @IsOptional() @IsUUID() conversation_id?: string;
+  @IsOptional() @IsId() conversation_id?: string;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility (document 6.1); must be the caller\'s own session' })
-  @IsOptional() @IsUUID() session_id?: string;
+  @IsOptional() @IsId() session_id?: string;
 }
 
 export class ListFilesQueryDto {
   @ApiPropertyOptional({ format: 'uuid', description: 'Only the files of this conversation' })
-  @IsOptional() @IsUUID() conversation_id?: string;
+  @IsOptional() @IsId() conversation_id?: string;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
-  @IsOptional() @IsUUID() session_id?: string;
+  @IsOptional() @IsId() session_id?: string;
 }
 
 export class FileIdParamDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID() id!: string;
+  @ApiProperty({ format: 'uuid' }) @IsId() id!: string;
 }
 
 export class UploadedFileDto {

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
+import { IsOptional, IsString, MaxLength } from 'class-validator';
 import type { Session } from './session.entity.js';
+import { IsId } from '../common/is-uuid.js';
 
 export class CreateSessionDto {
   @ApiPropertyOptional({ maxLength: 512, description: 'Defaults to the User-Agent header' })
@@ -9,7 +10,7 @@ export class CreateSessionDto {
 }
 
 export class SessionIdParamDto {
-  @ApiProperty({ format: 'uuid' }) @IsUUID() id!: string;
+  @ApiProperty({ format: 'uuid' }) @IsId() id!: string;
 }
 
 export class SessionDto {
