@@ -320,6 +320,10 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
   it('validates before streaming: blank or too long message, unknown files, unknown fields', async () => {
     const auth = `Bearer ${alice.token}`;
     expect((await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: '   ' }).expect(400)).body.error.code).toBe('VALIDATION_ERROR');
+    // A missing message says so, and names no limit but the real one.
+    const missing = await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({}).expect(400);
+    expect(missing.body.error.message).toBe('message must be a string');
+    expect(JSON.stringify(missing.body)).not.toMatch(/1000000/);
     const long = 'x'.repeat(h.t.config.limits.maxMessageChars + 1);
     expect((await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: long }).expect(400)).body.error.code).toBe('VALIDATION_ERROR');
     const files = await h.t.http().post('/api/v1/chat').set('Authorization', auth)
