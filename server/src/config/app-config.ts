@@ -6,6 +6,7 @@ import { plainToInstance, Transform } from 'class-transformer';
 import {
   IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, validateSync,
 } from 'class-validator';
+import { toInt } from '../common/to-int.js';
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
 
@@ -95,8 +96,6 @@ export interface AppConfig {
   trustedIdentityHeader?: string;
 }
 
-const toInt = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
 const toBool = ({ value }: { value: unknown }): unknown =>
   value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
 

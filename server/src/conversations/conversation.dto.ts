@@ -1,10 +1,11 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform } from 'class-transformer';
 import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
 import { MESSAGE_STATUSES, type Message } from './message.entity.js';
 import type { Conversation } from './conversation.entity.js';
 import type { Attachment } from './conversations.service.js';
 import { IsId } from '../common/is-uuid.js';
+import { toInt } from '../common/to-int.js';
 
 export class ConversationIdParamDto {
   @ApiProperty({ format: 'uuid' }) @IsId() id!: string;
@@ -12,10 +13,10 @@ export class ConversationIdParamDto {
 
 export class ListConversationsQueryDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 100, default: 20 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(100) limit = 20;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(100) limit = 20;
 
   @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(1_000_000) offset = 0;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000) offset = 0;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
   @IsOptional() @IsId() session_id?: string;
@@ -23,10 +24,10 @@ export class ListConversationsQueryDto {
 
 export class MessagePageQueryDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50, description: 'How many of the latest messages' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(1) @Max(200) limit = 50;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(200) limit = 50;
 
   @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only messages with a position below this (for loading older ones)' })
-  @IsOptional() @Type(() => Number) @IsInt() @Min(0) @Max(2_147_483_647) before?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(2_147_483_647) before?: number;
 }
 
 export class UpdateConversationDto {

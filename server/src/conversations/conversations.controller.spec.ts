@@ -128,7 +128,8 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
       expect((await service.findOwned(s.id, c.id)).title).toBe('keep');
     });
 
-    it.each([['limit=0'], ['limit=101'], ['offset=-1'], ['limit=abc']])('list query %s → 400', async (q) => {
+    // Only decimal digits are a number ('' and '1e1' were 0 and 10).
+    it.each([['limit=0'], ['limit=101'], ['offset=-1'], ['limit=abc'], ['limit='], ['limit=1e1'], ['offset=0x10']])('list query %s → 400', async (q) => {
       const s = await t.newSession();
       const res = await t.http().get(`/api/v1/conversations?${q}`).set('Authorization', `Bearer ${s.token}`).expect(400);
       expect(res.body.error.code).toBe('VALIDATION_ERROR');
