@@ -1,5 +1,5 @@
 import { numberedWords } from './support/fake-openai';
-import { expect, test } from './support/fixtures';
+import { ChatPage, expect, test, unique } from './support/fixtures';
 
 test.describe('reload mid-answer', () => {
   test('re-attaches to the running stream with Last-Event-ID and shows every word exactly once', async ({ chat, page }) => {
@@ -44,5 +44,41 @@ test.describe('reload mid-answer', () => {
     expect((await resumed).headers()['last-event-id']).toBe('11');
     const answer = await chat.waitForAnswer();
     await expect(answer.locator('.markdown')).toHaveText(numberedWords(60));
+  });
+
+  test('a second tab brought back catches up: messages and an answer running from the first, a conversation deleted there', async ({ chat, page, context }) => {
+    await chat.open();
+    await chat.ask(unique('Shared conversation'));
+    await chat.waitForAnswer();
+    const url = page.url();
+    const other = await context.newPage();
+    const second = new ChatPage(other);
+    // Headless Chromium sends no focus or visibility events between its pages: the one a window gets when
+    // the user comes back to it is sent by hand.
+    const comeBack = async (): Promise<void> => {
+      await other.bringToFront();
+      await other.evaluate(() => window.dispatchEvent(new FocusEvent('focus')));
+    };
+    await other.goto(url);
+    await expect(second.answers).toHaveCount(1);
+
+    await page.bringToFront();
+    await chat.followUp('Count from the first tab [slow]');
+    await expect(chat.lastAnswer()).toContainText('w03');
+    // Back in the second tab: the new message is there and the running answer is followed live.
+    await comeBack();
+    await expect(second.userMessages.last()).toContainText('Count from the first tab');
+    await expect(second.lastAnswer()).toContainText('w20');
+    await expect(second.stop).toBeVisible();
+    await second.waitForAnswer();
+
+    await page.bringToFront();
+    await chat.sidebar.getByRole('button', { name: /^Delete / }).first().click();
+    await page.getByRole('dialog', { name: 'Delete conversation?' }).getByRole('button', { name: 'Delete', exact: true }).click();
+    await expect(page).toHaveURL(/\/$/);
+    await comeBack();
+    await expect(other.getByRole('heading', { name: 'Conversation not found', level: 2 })).toBeVisible();
+    await expect(second.sidebar.getByRole('link')).toHaveCount(0);
+    await other.close();
   });
 });

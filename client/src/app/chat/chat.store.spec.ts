@@ -90,6 +90,25 @@ describe('ChatStore', () => {
     }
   });
 
+  it('catches up when the tab comes back: messages written elsewhere appear, a conversation deleted elsewhere is not found', async () => {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    const id = '00000000-0000-4000-8000-000000000003';
+    const row = (mid: string, position: number, role: 'user' | 'assistant', content: string) => ({
+      id: mid, conversation_id: id, position, role, content, status: 'complete', created_at: '', updated_at: '',
+      token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    });
+    get.mockResolvedValueOnce({ conversation: { id }, messages: [row('u1', 0, 'user', 'Hi')], has_more: false });
+    await store.open(id);
+    expect(store.messages().map((m) => m.id)).toEqual(['u1']);
+    get.mockResolvedValueOnce({ conversation: { id }, messages: [row('u1', 0, 'user', 'Hi'), row('u2', 1, 'user', 'From the other tab'), row('a2', 2, 'assistant', 'Answer')], has_more: false });
+    await store.catchUp();
+    expect(store.messages().map((m) => m.id)).toEqual(['u1', 'u2', 'a2']);
+    get.mockRejectedValueOnce(new ApiError(404, 'CONVERSATION_NOT_FOUND', 'gone'));
+    await store.catchUp();
+    expect(store.isMissing()).toBe(true);
+    expect(store.messages()).toEqual([]);
+  });
+
   it('shows the message at once, then streams the answer into it', async () => {
     const accepted = store.send('Hello');
     expect(store.messages().map((m) => [m.role, m.content])).toEqual([['user', 'Hello'], ['assistant', '']]);

@@ -23,6 +23,8 @@ const PAGE_SIZE = 50;
 /** Retries of a conversation that failed to load: the first after this, then doubling. */
 const LOAD_RETRY_FIRST_MS = 2_000;
 const LOAD_RETRY_MAX_MS = 30_000;
+/** A tab shown and focused at once catches up once. */
+const CATCH_UP_MIN_MS = 1_000;
 /** How much of an answer's source its announcement is made from (it says at most 2,000 characters). */
 const ANNOUNCED_SOURCE_CHARS = 4_000;
 /**
@@ -140,6 +142,46 @@ export class ChatStore {
 
   constructor() {
     window.addEventListener('pagehide', () => this.saveSnapshot());
+    // Another tab, window or device may have written meanwhile: a tab shown again, or a window focused
+    // again (two windows side by side stay visible), catches up; once for both events.
+    let lastCatchUp = 0;
+    const onBack = (): void => {
+      if (document.visibilityState !== 'visible' || Date.now() - lastCatchUp < CATCH_UP_MIN_MS) return;
+      lastCatchUp = Date.now();
+      void this.catchUp();
+    };
+    document.addEventListener('visibilitychange', onBack);
+    window.addEventListener('focus', onBack);
+  }
+
+  /**
+   * Brings the list and the open conversation up to date with what happened elsewhere: new conversations,
+   * messages sent and answers started from another tab (followed live), a conversation deleted there
+   * (shown as not found). Not while this tab streams or loads: it is current then.
+   */
+  async catchUp(): Promise<void> {
+    this.conversations.refresh().catch(() => undefined);
+    const id = this.currentId();
+    if (id === null || this.isStreaming() || this.loadingConversation() || this.loadFailure() !== null || this.missing()) return;
+    const generation = this.loadGeneration;
+    try {
+      const detail = await this.api.get<ConversationDetail>(`${API_BASE}/conversations/${encodeURIComponent(id)}?limit=${PAGE_SIZE}`);
+      if (generation !== this.loadGeneration || this.isStreaming() || this.currentId() !== id) return;
+      const shown = this.list().at(-1);
+      const latest = detail.messages.at(-1);
+      const isSame = shown?.id === latest?.id && shown?.status === latest?.status && shown?.content.length === latest?.content.length;
+      if (isSame) return;
+      this.list.set(detail.messages);
+      this.hasOlderPages.set(detail.has_more);
+      if (latest?.role === 'assistant' && latest.status === 'streaming') this.reattach(latest);
+    } catch (error: unknown) {
+      if (generation !== this.loadGeneration || this.currentId() !== id) return;
+      if (error instanceof ApiError && error.status === 404) {
+        this.list.set([]);
+        this.missing.set(true);
+      }
+      // Anything else: what is shown stays; the next send or visit says what is wrong.
+    }
   }
 
   /** Shows a conversation (null: a new, empty one). A running answer elsewhere keeps running on the server. */
