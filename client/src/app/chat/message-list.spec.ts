@@ -34,6 +34,29 @@ describe('MessageList', () => {
   }
   const jumpButton = (): Element | null => el.querySelector('button[aria-label="Scroll to the latest message"]');
 
+  it('folds away an answer followed by another to the same question (a regeneration stopped before it replaced it), behind a button', async () => {
+    const row = (id: string, position: number, role: 'user' | 'assistant', content: string, status = 'complete') => ({
+      id, conversation_id: 'c', position, role, content, status, created_at: '', updated_at: '', token_count: null, model_name: null,
+      finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    });
+    fixture.componentRef.setInput('messages', [row('u1', 0, 'user', 'Q'), row('a1', 1, 'assistant', 'First answer'), row('a2', 2, 'assistant', 'Second, stopped', 'stopped')]);
+    await fixture.whenStable();
+    const text = (): string => el.querySelector('.thread')?.textContent ?? '';
+    expect(text()).toContain('Second, stopped');
+    expect(text()).not.toContain('First answer');
+    const toggle = el.querySelector('button.earlier-answer') as HTMLButtonElement;
+    expect(toggle.textContent).toBe('Show the earlier answer');
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    toggle.click();
+    await fixture.whenStable();
+    expect(text()).toContain('First answer');
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    // A conversation without such a pair has no button.
+    fixture.componentRef.setInput('messages', [row('u1', 0, 'user', 'Q'), row('a1', 1, 'assistant', 'First answer')]);
+    await fixture.whenStable();
+    expect(el.querySelector('button.earlier-answer')).toBeNull();
+  });
+
   it('stays pinned when its own scroll event arrives after more of the answer was laid out', async () => {
     await scrollEvent();
     expect(jumpButton()).toBeNull();

@@ -1,5 +1,5 @@
 import {
-  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, Injector, afterNextRender, effect, inject, input, output,
+  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, Injector, afterNextRender, computed, effect, inject, input, output,
   signal, untracked, viewChild,
 } from '@angular/core';
 import { Icon } from '../shell/icon';
@@ -28,9 +28,20 @@ const LOAD_OLDER_AT = 160;
             {{ isLoadingOlder() ? 'Loading earlier messages…' : 'Load earlier messages' }}</button>
         }
         @for (message of messages(); track message.id; let last = $last) {
-          <app-message-item [message]="message" [isStreaming]="message.id === streamingId()"
-            [canRegenerate]="message.id === regenerableId()" (regenerate)="regenerate.emit()" (retry)="retry.emit()"
-            (feedback)="feedback.emit($event)" />
+          @if (replacedBy().has(message.id)) {
+            @if (shownReplaced().has(message.id)) {
+              <app-message-item [message]="message" [isStreaming]="false" [canRegenerate]="false"
+                (feedback)="feedback.emit($event)" />
+            }
+          } @else {
+            @if (replaces().get(message.id); as earlier) {
+              <button type="button" class="earlier-answer" [attr.aria-expanded]="shownReplaced().has(earlier)"
+                (click)="toggleReplaced(earlier)">{{ shownReplaced().has(earlier) ? 'Hide the earlier answer' : 'Show the earlier answer' }}</button>
+            }
+            <app-message-item [message]="message" [isStreaming]="message.id === streamingId()"
+              [canRegenerate]="message.id === regenerableId()" (regenerate)="regenerate.emit()" (retry)="retry.emit()"
+              (feedback)="feedback.emit($event)" />
+          }
         }
       </div>
     </div>
@@ -52,6 +63,22 @@ export class MessageList {
   readonly feedback = output<FeedbackChoice>();
 
   protected readonly isPinned = signal(true);
+  /**
+   * An answer followed directly by another answer to the same question: a regeneration that was stopped
+   * or failed before it replaced it (a completed one deletes it). The later one is what the conversation
+   * (and the model) goes on from, so the earlier one is folded away behind a button above it.
+   * Maps the earlier answer's id to the later one's, and back.
+   */
+  protected readonly replacedBy = computed(() => {
+    const map = new Map<string, string>();
+    const list = this.messages();
+    for (let i = 0; i + 1 < list.length; i++) {
+      if (list[i].role === 'assistant' && list[i + 1].role === 'assistant') map.set(list[i].id, list[i + 1].id);
+    }
+    return map;
+  });
+  protected readonly replaces = computed(() => new Map([...this.replacedBy()].map(([earlier, later]) => [later, earlier])));
+  protected readonly shownReplaced = signal<ReadonlySet<string>>(new Set());
   private readonly scroller = viewChild.required<ElementRef<HTMLElement>>('scroller');
   private readonly thread = viewChild.required<ElementRef<HTMLElement>>('thread');
   /** Scroll geometry recorded before older messages were requested. */
@@ -85,6 +112,12 @@ export class MessageList {
       observer.observe(thread);
       this.destroyRef.onDestroy(() => observer.disconnect());
     });
+  }
+
+  protected toggleReplaced(id: string): void {
+    const shown = new Set(this.shownReplaced());
+    if (!shown.delete(id)) shown.add(id);
+    this.shownReplaced.set(shown);
   }
 
   scrollToBottom(): void {
