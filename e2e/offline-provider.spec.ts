@@ -20,4 +20,11 @@ test('the offline demo provider is announced with how to configure a real model'
   await expect(chat.sidebar).toBeHidden();
   await expect(banner).toBeVisible();
   await page.screenshot({ path: `${__dirname}/artifacts/screenshots/phone-demo-banner.png` });
+  // The note can be put away for the session; the model's name still says it is the demo.
+  await banner.getByRole('button', { name: 'Hide the demo note' }).click();
+  await expect(banner).toBeHidden();
+  await page.reload();
+  await expect(chat.lastAnswer()).toContainText('Hello demo');
+  await expect(banner).toBeHidden();
+  await expect(page.getByText(/^Answers by parley-offline-demo$/)).toBeVisible();
 });

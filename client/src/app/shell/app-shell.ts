@@ -20,6 +20,16 @@ import { ToastService } from './toast.service';
 const PHONE_QUERY = '(max-width: 767px)';
 
 /** The frame: sidebar of conversations, the open chat, banners and toasts; or the access gate's form until a session exists. */
+const DEMO_NOTE_KEY = 'parley.demoNote';
+
+function readSession(key: string): string | null {
+  try {
+    return sessionStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
 @Component({
   selector: 'app-root',
   changeDetection: ChangeDetectionStrategy.OnPush,
@@ -38,6 +48,8 @@ export class AppShell {
   private readonly conversations = inject(ConversationsStore);
   private readonly router = inject(Router);
   protected readonly isSidebarOpen = signal(false);
+  /** The demo note, hidden by the reader for this tab's session (on a phone it took ~100 px of the screen). */
+  protected readonly isDemoNoteHidden = signal(readSession(DEMO_NOTE_KEY) === 'hidden');
   /** The layout where the sidebar is a drawer over the page (the stylesheet's phone breakpoint). */
   private readonly isPhone = signal(false);
   /**
@@ -61,6 +73,15 @@ export class AppShell {
     const phone = typeof window.matchMedia === 'function' ? window.matchMedia(PHONE_QUERY) : undefined;
     this.isPhone.set(phone?.matches ?? false);
     phone?.addEventListener('change', (e) => this.isPhone.set(e.matches));
+  }
+
+  protected hideDemoNote(): void {
+    this.isDemoNoteHidden.set(true);
+    try {
+      sessionStorage.setItem(DEMO_NOTE_KEY, 'hidden');
+    } catch {
+      // Storage refused (private mode): hidden for this page only.
+    }
   }
 
   protected toggleSidebar(): void {
