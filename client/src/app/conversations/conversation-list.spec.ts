@@ -1,6 +1,7 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
 import { provideRouter } from '@angular/router';
 import type { Conversation } from '../core/api-models';
+import { ToastService } from '../shell/toast.service';
 import { ConversationList } from './conversation-list';
 
 function conversation(id: string, title: string, updatedAt: string): Conversation {
@@ -62,6 +63,18 @@ describe('ConversationList', () => {
     await vi.waitFor(() => expect(fetchMock.mock.calls.some(([, init]) => (init as RequestInit | undefined)?.method === 'PATCH')).toBe(true));
     await fixture.whenStable();
     expect(el.querySelector('a.conv-link')?.textContent?.trim()).toBe('Trip to Lisbon');
+  });
+
+  it('keeps the name and says why when a rename is blank', async () => {
+    (el.querySelector('button[aria-label="Rename Newest"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    const input = el.querySelector('input[aria-label="Conversation title"]') as HTMLInputElement;
+    input.value = '   ';
+    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    await fixture.whenStable();
+    expect(fetchMock.mock.calls.some(([, init]) => (init as RequestInit | undefined)?.method === 'PATCH')).toBe(false);
+    expect(el.querySelector('a.conv-link')?.textContent?.trim()).toBe('Newest');
+    expect(TestBed.inject(ToastService).toasts().map((t) => t.text)).toEqual(['A title cannot be empty; the conversation keeps its name.']);
   });
 
   it('asks before deleting', async () => {

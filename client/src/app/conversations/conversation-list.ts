@@ -106,7 +106,12 @@ export class ConversationList {
     this.editingId.set(null);
     const title = value.trim();
     this.focusLink(conversation.id);
-    if (!title || title === conversation.title) return;
+    if (!title) {
+      // Saying why nothing changed (a blank title was dropped without a word).
+      this.toasts.show('A title cannot be empty; the conversation keeps its name.');
+      return;
+    }
+    if (title === conversation.title) return;
     try {
       await this.store.rename(conversation.id, title);
     } catch (error: unknown) {
