@@ -198,10 +198,7 @@ export class ChatStore {
     this.list.set([]);
     this.hasOlderPages.set(false);
     this.missing.set(false);
-    if (id === null) {
-      this.loadFailure.set(null);
-      return;
-    }
+    if (id === null) return;
     if (!CONVERSATION_ID.test(id)) {
       // A mistyped or truncated link: no conversation can have this id (the API would answer 400).
       this.missing.set(true);
