@@ -180,12 +180,7 @@ test.describe('chatting', () => {
     test.slow();
     await page.setViewportSize({ width: 1000, height: 600 });
     await chat.open();
-    await chat.ask(unique('Answer 1 [long]'));
-    await chat.waitForAnswer();
-    for (let n = 2; n <= 7; n++) {
-      await chat.followUp(`Answer ${n} [long]`);
-      await chat.waitForAnswer();
-    }
+    await chat.converse(7, '[long]');
     await page.reload();
     await expect(chat.lastAnswer()).toContainText('Paragraph 40 of a long answer.');
     await expect(chat.lastAnswer()).toBeInViewport();
@@ -229,12 +224,7 @@ test.describe('chatting', () => {
     test.slow();
     await page.setViewportSize({ width: 1000, height: 600 });
     await chat.open();
-    await chat.ask(unique('Answer 1 [long-code]'));
-    await chat.waitForAnswer();
-    for (let n = 2; n <= 4; n++) {
-      await chat.followUp(`Answer ${n} [long-code]`);
-      await chat.waitForAnswer();
-    }
+    await chat.converse(4, '[long-code]');
     await page.reload();
     await expect(chat.lastAnswer()).toContainText('Paragraph 40 of a long answer.');
     // Long code is shown plain first and highlighted in the background (markdown-renderer), and only once

@@ -44,6 +44,16 @@ export class ChatPage {
     await expect(this.userMessages).toHaveCount(count + 1);
   }
 
+  /** A new conversation of `count` questions "Answer 1 <marker>" … "Answer <count> <marker>", each answered. */
+  async converse(count: number, marker: string): Promise<void> {
+    await this.ask(unique(`Answer 1 ${marker}`));
+    await this.waitForAnswer();
+    for (let n = 2; n <= count; n++) {
+      await this.followUp(`Answer ${n} ${marker}`);
+      await this.waitForAnswer();
+    }
+  }
+
   lastAnswer(): Locator {
     return this.answers.last();
   }

@@ -165,7 +165,7 @@ export class ChatStore {
     if (id === null || this.isStreaming() || this.loadingConversation() || this.loadFailure() !== null || this.missing()) return;
     const generation = this.loadGeneration;
     try {
-      const detail = await this.api.get<ConversationDetail>(`${API_BASE}/conversations/${encodeURIComponent(id)}?limit=${PAGE_SIZE}`);
+      const detail = await this.latestPage(id);
       if (generation !== this.loadGeneration || this.isStreaming() || this.currentId() !== id) return;
       const shown = this.list().at(-1);
       const latest = detail.messages.at(-1);
@@ -182,6 +182,11 @@ export class ChatStore {
       }
       // Anything else: what is shown stays; the next send or visit says what is wrong.
     }
+  }
+
+  /** A conversation with its latest page of messages. */
+  private latestPage(id: string): Promise<ConversationDetail> {
+    return this.api.get<ConversationDetail>(`${API_BASE}/conversations/${encodeURIComponent(id)}?limit=${PAGE_SIZE}`);
   }
 
   /** Shows a conversation (null: a new, empty one). A running answer elsewhere keeps running on the server. */
@@ -207,7 +212,7 @@ export class ChatStore {
     const generation = ++this.loadGeneration;
     this.loadingConversation.set(true);
     try {
-      const detail = await this.api.get<ConversationDetail>(`${API_BASE}/conversations/${encodeURIComponent(id)}?limit=${PAGE_SIZE}`);
+      const detail = await this.latestPage(id);
       if (generation !== this.loadGeneration) return;
       this.loadFailure.set(null);
       this.list.set(detail.messages);

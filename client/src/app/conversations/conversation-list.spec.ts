@@ -45,6 +45,15 @@ describe('ConversationList', () => {
 
   afterEach(() => vi.unstubAllGlobals());
 
+  /** Opens the inline rename of "Newest", types `value` and presses Enter. */
+  async function renameNewest(value: string): Promise<void> {
+    (el.querySelector('button[aria-label="Rename Newest"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    const input = el.querySelector('input[aria-label="Conversation title"]') as HTMLInputElement;
+    input.value = value;
+    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+  }
+
   it('is a navigation landmark listing conversations newest first, grouped by day', () => {
     const nav = el.querySelector('nav[aria-label="Conversations"]');
     expect(nav).not.toBeNull();
@@ -55,22 +64,14 @@ describe('ConversationList', () => {
   });
 
   it('renames inline: Enter saves', async () => {
-    (el.querySelector('button[aria-label="Rename Newest"]') as HTMLButtonElement).click();
-    await fixture.whenStable();
-    const input = el.querySelector('input[aria-label="Conversation title"]') as HTMLInputElement;
-    input.value = 'Trip to Lisbon';
-    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    await renameNewest('Trip to Lisbon');
     await vi.waitFor(() => expect(fetchMock.mock.calls.some(([, init]) => (init as RequestInit | undefined)?.method === 'PATCH')).toBe(true));
     await fixture.whenStable();
     expect(el.querySelector('a.conv-link')?.textContent?.trim()).toBe('Trip to Lisbon');
   });
 
   it('keeps the name and says why when a rename is blank', async () => {
-    (el.querySelector('button[aria-label="Rename Newest"]') as HTMLButtonElement).click();
-    await fixture.whenStable();
-    const input = el.querySelector('input[aria-label="Conversation title"]') as HTMLInputElement;
-    input.value = '   ';
-    input.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    await renameNewest('   ');
     await fixture.whenStable();
     expect(fetchMock.mock.calls.some(([, init]) => (init as RequestInit | undefined)?.method === 'PATCH')).toBe(false);
     expect(el.querySelector('a.conv-link')?.textContent?.trim()).toBe('Newest');
