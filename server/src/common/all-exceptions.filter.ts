@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { Application, Response } from 'express';
-import { AllowedMethods } from './allowed-methods.js';
+import { AllowedMethods, methodNotAllowed } from './allowed-methods.js';
 import { AppException } from './app.exception.js';
 import { isDependencyOutage } from './dependency-outage.js';
 import { ErrorCode } from './error-code.js';
@@ -45,8 +45,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
         // No route for this method: if the path has routes under other methods, the method is wrong.
         const allowed = this.allowedMethods.on(req.path);
         if (allowed.length > 0 && !allowed.includes(req.method)) {
-          writeError(res, 405, errorEnvelope(ErrorCode.MethodNotAllowed, `${req.method} is not allowed here; allowed: ${allowed.join(', ')}`, requestId),
-            { Allow: allowed.join(', ') });
+          writeError(res, 405, methodNotAllowed(req.method, allowed, requestId), { Allow: allowed.join(', ') });
           return;
         }
       }

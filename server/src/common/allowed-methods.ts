@@ -1,5 +1,8 @@
-import type { Application } from 'express';
+import type { Application, NextFunction, Request, Response } from 'express';
 import { match } from 'path-to-regexp';
+import { ErrorCode } from './error-code.js';
+import type { AppRequest } from './request-context.js';
+import { errorEnvelope, writeError } from './write-error.js';
 
 /** How Express 5 keeps a route in its router (`app.router.stack`, public since Express 5). */
 interface RouteLayer {
@@ -9,6 +12,8 @@ interface RouteLayer {
 interface KnownRoute {
   matches: (path: string) => boolean;
   methods: string[];
+  /** A path without parameters (`/api/v1/files/upload`), lower-cased and without a trailing slash. */
+  literal?: string;
 }
 
 const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
@@ -37,6 +42,23 @@ export class AllowedMethods {
     return METHOD_ORDER.filter((m) => allowed.has(m));
   }
 
+  /**
+   * The methods of the routes whose path is exactly `path`, with no parameter; empty when none is.
+   * A literal path is preferred over a parameter, as the routers that type parameters do:
+   * `GET /api/v1/files/upload` is a wrong method on the upload route (405), not a file whose id
+   * "upload" is malformed (the `GET /files/:id` route would say 400).
+   */
+  onLiteral(path: string): string[] {
+    if (!/^\/api\//i.test(path)) return [];
+    const key = path.toLowerCase().replace(/\/+$/, '');
+    const allowed = new Set<string>();
+    for (const route of this.known()) {
+      if (route.literal === key) for (const m of route.methods) allowed.add(m);
+    }
+    if (allowed.has('GET')) allowed.add('HEAD');
+    return METHOD_ORDER.filter((m) => allowed.has(m));
+  }
+
   private known(): KnownRoute[] {
     if (this.routes) return this.routes;
     const stack = (this.app()?.router as { stack?: RouteLayer[] } | undefined)?.stack ?? [];
@@ -47,9 +69,34 @@ export class AllowedMethods {
       const methods = Object.keys(layer.route?.methods ?? {}).filter((m) => m !== '_all').map((m) => m.toUpperCase());
       // Express 5 matches case-insensitively and with or without a trailing slash: so does this.
       const matcher = match(path, { decode: false, sensitive: false, trailing: true });
-      routes.push({ matches: (p) => matcher(p) !== false, methods });
+      const literal = path.includes(':') ? undefined : path.toLowerCase().replace(/\/+$/, '');
+      routes.push({ matches: (p) => matcher(p) !== false, methods, literal });
     }
     this.routes = routes;
     return routes;
   }
+}
+
+/**
+ * A wrong method on a literal route's path is answered 405 before routing, so that a route with a
+ * parameter under that method does not take the literal segment for its parameter.
+ */
+export function literalRouteMethodGuard(methods: AllowedMethods): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, res, next) => {
+    if (req.method === 'OPTIONS') {
+      next();
+      return;
+    }
+    const allowed = methods.onLiteral(req.baseUrl + req.path);
+    if (allowed.length === 0 || allowed.includes(req.method)) {
+      next();
+      return;
+    }
+    writeError(res, 405, methodNotAllowed(req.method, allowed, (req as AppRequest).id), { Allow: allowed.join(', ') });
+  };
+}
+
+/** The envelope of a 405: the method refused and the ones the path takes. */
+export function methodNotAllowed(method: string, allowed: string[], requestId: string): ReturnType<typeof errorEnvelope> {
+  return errorEnvelope(ErrorCode.MethodNotAllowed, `${method} is not allowed here; allowed: ${allowed.join(', ')}`, requestId);
 }

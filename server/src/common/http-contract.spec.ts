@@ -95,6 +95,22 @@ describe('HTTP contract', () => {
     await t.http().post('/metrics').send({}).expect(404);
   });
 
+  it('a literal route wins over a parameter: a wrong method on it is 405, not a malformed id', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    // GET /files/:id and GET /sessions/:id would take "upload" and "current" for ids (400).
+    const upload = await t.http().get('/api/v1/files/upload').set(auth).expect(405);
+    expect(upload.headers.allow).toBe('POST');
+    expect(upload.body.error.code).toBe('METHOD_NOT_ALLOWED');
+    expect((await t.http().get('/API/v1/sessions/current/').set(auth).expect(405)).headers.allow).toBe('DELETE');
+    expect((await t.http().post('/api/v1/chat/config').set(auth).send({}).expect(405)).headers.allow).toBe('GET, HEAD');
+    // The literal routes under their own methods, and the parameter routes, are untouched.
+    await t.http().get('/api/v1/chat/config').set(auth).expect(200);
+    await t.http().get(`/api/v1/sessions/${s.id}`).set(auth).expect(200);
+    expect((await t.http().get('/api/v1/files/not-an-id').set(auth).expect(400)).body.error.code).toBe('VALIDATION_ERROR');
+    await t.http().delete('/api/v1/sessions/current').set(auth).expect(204);
+  });
+
   it('never leaks a stack trace or SQL', async () => {
     const s = await t.newSession();
     const res = await t.http().get('/api/v1/conversations/%27%3B%20DROP%20TABLE').set('Authorization', `Bearer ${s.token}`);
