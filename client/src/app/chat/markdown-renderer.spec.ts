@@ -26,6 +26,16 @@ describe('MarkdownRenderer', () => {
     expect(el.querySelectorAll('li')).toHaveLength(2);
   });
 
+  it('drops a heading with no text (an answer cut off after `## `), streamed or not', () => {
+    expect(dom(html(renderer, 'Intro.\n\n## ')).querySelector('h2')).toBeNull();
+    expect(dom(html(renderer, '#\n\nText')).querySelector('h1')).toBeNull();
+    const streaming = renderer.streaming();
+    expect(dom(streaming.update('Intro.\n\n## ').map((b) => b.html).join('')).querySelector('h2')).toBeNull();
+    const blocks = streaming.update('Intro.\n\n## Title\n\nBody');
+    expect(dom(blocks.map((b) => b.html).join('')).querySelector('h2')?.textContent).toBe('Title');
+    expect(blocks).toEqual(renderer.render('Intro.\n\n## Title\n\nBody'));
+  });
+
   it('shows raw HTML from the model as inert text', () => {
     const el = dom(html(renderer, 'Hi <script>alert(1)</script>\n\n<img src=x onerror="alert(2)">\n\n<div onclick="x()">d</div>'));
     expect(el.querySelector('script, img, [onerror], [onclick]')).toBeNull();

@@ -185,7 +185,9 @@ export class MarkdownRenderer {
     this.isDeferringLongCode = true;
     try {
       for (const token of tokens) {
-        if (token.type === 'space') continue;
+        // A heading with no text (`## ` where an answer was cut off, or before its words arrive) is only a gap
+        // on screen and an empty heading to a screen reader.
+        if (token.type === 'space' || (token.type === 'heading' && (token as Tokens.Heading).text.trim() === '')) continue;
         this.hasPlainCode = false;
         const block = { key: 'b' + (firstIndex + blocks.length), html: this.toSafeHtml([token]) };
         if (this.hasPlainCode) this.plainTokens.set(block, [token]);

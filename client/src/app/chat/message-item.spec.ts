@@ -35,6 +35,28 @@ describe('MessageItem', () => {
     expect(el.querySelector('.msg-text')?.textContent).toBe('<b>not bold</b>');
   });
 
+  it('folds a long message of the user\'s behind "Show more", whole in the page and in Copy', async () => {
+    const long = Array.from({ length: 40 }, (_, i) => `line ${i}`).join('\n');
+    await render({ role: 'user', content: long });
+    const text = el.querySelector('.msg-text') as HTMLElement;
+    const more = Array.from(el.querySelectorAll('button')).find((b) => b.textContent?.trim() === 'Show more') as HTMLButtonElement;
+    expect(text.classList).toContain('is-collapsed');
+    expect(text.textContent).toBe(long);
+    expect(more.getAttribute('aria-expanded')).toBe('false');
+    expect(more.getAttribute('aria-controls')).toBe(text.id);
+    more.click();
+    await fixture.whenStable();
+    expect(text.classList).not.toContain('is-collapsed');
+    expect(more.textContent?.trim()).toBe('Show less');
+    expect(more.getAttribute('aria-expanded')).toBe('true');
+    // One long line counts too; a short message has no fold.
+    await render({ role: 'user', content: 'x'.repeat(1300) });
+    expect(el.querySelector('.msg-text')?.classList).toContain('is-collapsed');
+    await render({ role: 'user', content: 'short\nmessage' });
+    expect(el.querySelector('.msg-text')?.classList).not.toContain('is-collapsed');
+    expect(el.querySelector('.msg-more')).toBeNull();
+  });
+
   it('shows a failure with Retry', async () => {
     await render({ status: 'failed', errorText: 'The model could not answer right now.' });
     let retries = 0;

@@ -20,6 +20,17 @@ let nextId = 0;
  */
 const canTellDrawn = typeof HTMLElement !== 'undefined' && 'oncontentvisibilityautostatechange' in HTMLElement.prototype;
 
+/** Past these, a user's message is shown folded (about the height of its first 12 lines). */
+const FOLD_LINES = 14;
+const FOLD_CHARS = 1200;
+
+function isLongText(text: string): boolean {
+  if (text.length > FOLD_CHARS) return true;
+  let lines = 1;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) if (++lines > FOLD_LINES) return true;
+  return false;
+}
+
 /** One message: the user's as plain text, the assistant's as Markdown with its actions. */
 @Component({
   selector: 'app-message-item',
@@ -41,6 +52,12 @@ export class MessageItem {
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
   protected readonly errorText = computed(() => this.message().errorText
     ?? (this.message().status === 'interrupted' ? 'This answer was interrupted before it finished.' : 'The model could not answer.'));
+  /**
+   * A long message of the user's (a pasted log, a file's worth of code) shows its first lines until it is
+   * opened: shown whole, it pushed the answer to it screens away.
+   */
+  protected readonly isLongUser = computed(() => this.isUser() && isLongText(this.message().content));
+  protected readonly isUserExpanded = signal(false);
   protected readonly isCopied = signal(false);
   protected readonly isCommentOpen = signal(false);
   protected readonly isThanked = signal(false);
