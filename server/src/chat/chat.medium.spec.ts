@@ -222,6 +222,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
   it('returns the same message ids for a retried send with the same Idempotency-Key', async () => {
     h.fake.on('idempotent hello', { tokens: ['once'] });
     const first = await h.send(alice.token, { message: 'idempotent hello' }, { 'idempotency-key': 'key-123' }).all();
+    expect(tokensOf(first)).toBe('once');
     const retry = await h.send(alice.token, { message: 'idempotent hello' }, { 'idempotency-key': 'key-123' }).all();
     expect(retry[0].data).toEqual(first[0].data);
     expect(tokensOf(retry)).toBe('once');
@@ -242,6 +243,24 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(other[0].data.message_id).not.toBe(first[0].data.message_id);
     await h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`).set('Idempotency-Key', 'bad key!')
       .send({ message: 'x' }).expect(400);
+  });
+
+  it('two sends at once with one Idempotency-Key share one answer: one conversation, one upstream call, no 409', async () => {
+    h.fake.on('at once', { tokens: ['only', ' once'], tokenDelayMs: 20 });
+    const twice = (body: Record<string, unknown>, key: string) => Promise.all([0, 1].map(() => h.send(alice.token, body, { 'idempotency-key': key }).all()));
+    const [a, b] = await twice({ message: 'at once' }, 'key-at-once');
+    expect(b[0].data).toEqual(a[0].data);
+    expect([tokensOf(a), tokensOf(b)]).toEqual(['only once', 'only once']);
+    expect(h.fake.requestsFor('at once')).toHaveLength(1);
+    // In an existing conversation: the second follows the first instead of a 409 GENERATION_IN_PROGRESS.
+    const conversationId = a[0].data.conversation_id as string;
+    h.fake.on('again at once', { tokens: ['still', ' once'], tokenDelayMs: 20 });
+    const [c, d] = await twice({ message: 'again at once', conversation_id: conversationId }, 'key-again');
+    expect(d[0].data).toEqual(c[0].data);
+    expect(d.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
+    expect(h.fake.requestsFor('again at once')).toHaveLength(1);
+    const detail = await h.t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${alice.token}`).expect(200);
+    expect(detail.body.messages).toHaveLength(4);
   });
 
   it('answers another session\'s streams, stop, feedback, regenerate and conversation with 404', async () => {

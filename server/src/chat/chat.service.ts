@@ -6,6 +6,7 @@ import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { DistributedLock } from '../redis/redis-lock.js';
 import type { Conversation } from '../conversations/conversation.entity.js';
 import { ConversationsService, type MessageDraft } from '../conversations/conversations.service.js';
 import type { Message } from '../conversations/message.entity.js';
@@ -48,6 +49,7 @@ export class ChatService implements OnModuleInit {
     private readonly generations: GenerationService,
     private readonly registry: GenerationRegistry,
     private readonly moduleRef: ModuleRef,
+    private readonly lock: DistributedLock,
   ) {}
 
   onModuleInit(): void {
@@ -83,12 +85,19 @@ export class ChatService implements OnModuleInit {
     if (text.length > this.config.limits.maxMessageChars) {
       throw validation('message', `message must be shorter than or equal to ${this.config.limits.maxMessageChars} characters`);
     }
-    const fileIds = [...new Set(dto.file_ids ?? [])];
-
-    if (idempotencyKey) {
+    if (!idempotencyKey) return this.store(sessionId, dto, text);
+    // A retry may arrive while the first request is still storing its turn (a client that timed
+    // out, two tabs, a proxy's retry): one at a time per key, on every instance, so the second
+    // finds the first's answer and follows it instead of starting another one.
+    return this.lock.run(`idempotency:${sessionId}:${idempotencyKey}`, async () => {
       const replay = await this.replayIdempotent(sessionId, idempotencyKey, dto);
-      if (replay) return replay;
-    }
+      return replay ?? this.store(sessionId, dto, text, idempotencyKey);
+    });
+  }
+
+  /** Stores the user's message and the reply's row, then starts the generation. */
+  private async store(sessionId: string, dto: SendMessageDto, text: string, idempotencyKey?: string): Promise<Observable<SequencedEvent>> {
+    const fileIds = [...new Set(dto.file_ids ?? [])];
     const existing = dto.conversation_id ? await this.conversations.findOwned(sessionId, dto.conversation_id) : undefined;
     if (existing) this.claim(existing.id);
     try {
