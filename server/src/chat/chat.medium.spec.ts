@@ -336,6 +336,31 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(turns[1].content).toBe(partial);
   });
 
+  it('a completed regeneration replaces every earlier answer to the question, those of stopped regenerations too', async () => {
+    h.fake.on('regen stop regen', { tokens: ['A1'] }, { tokens: words(200, 's'), tokenDelayMs: 30 }, { tokens: ['R2'] });
+    const first = await h.send(alice.token, { message: 'regen stop regen' }).all();
+    const conv = first[0].data.conversation_id as string;
+    const auth = `Bearer ${alice.token}`;
+    const stopped = SseConnection.open(`${h.url}/api/v1/chat/regenerate`, { method: 'POST', body: { conversation_id: conv }, headers: { authorization: auth } });
+    await stopped.until((e) => e.some((x) => x.data.type === 'token'));
+    await h.t.http().post(`/api/v1/chat/streams/${stopped.events[0].data.message_id as string}/stop`).set('Authorization', auth).expect(200);
+    await stopped.all();
+    const again = await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, { method: 'POST', body: { conversation_id: conv }, headers: { authorization: auth } }).all();
+    expect(again.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
+    const detail = await h.t.http().get(`/api/v1/conversations/${conv}`).set('Authorization', auth).expect(200);
+    expect(detail.body.messages.map((m: { role: string; content: string }) => [m.role, m.content])).toEqual([['user', 'regen stop regen'], ['assistant', 'R2']]);
+    expect(detail.body.conversation.message_count).toBe(2);
+  });
+
+  it('a rebuilt stream names its question however many answers follow it', async () => {
+    const conversations = h.t.app.get(ConversationsService);
+    const conv = await conversations.create(alice.id, 'many answers');
+    const stacked = Array.from({ length: 12 }, (_, i) => ({ role: 'assistant' as const, content: `answer ${i}`, status: 'stopped' as const }));
+    const [user, ...answers] = await conversations.appendTurn(conv.id, [{ role: 'user', content: 'the question', status: 'complete' }, ...stacked]);
+    const events = await h.get(alice.token, `/api/v1/chat/streams/${answers.at(-1)!.id}`).all();
+    expect(events[0].data).toMatchObject({ type: 'start', user_message_id: user.id });
+  });
+
   it('validates before streaming: blank or too long message, unknown files, unknown fields', async () => {
     const auth = `Bearer ${alice.token}`;
     expect((await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: '   ' }).expect(400)).body.error.code).toBe('VALIDATION_ERROR');

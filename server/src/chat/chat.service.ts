@@ -282,8 +282,7 @@ export class ChatService implements OnModuleInit {
    * whole rebuilt stream instead, its start marked `from_start`, and replaces what it had.
    */
   private async rebuild(message: Message, after: number): Promise<Observable<SequencedEvent>> {
-    const earlier = (await this.conversations.page(message.conversationId, 10, message.position)).messages;
-    const user = [...earlier].reverse().find((m) => m.role === 'user');
+    const user = await this.conversations.questionBefore(message);
     let seq = 0;
     let sent = '';
     const next = (event: ChatEvent): SequencedEvent => ({ id: seq++, event });

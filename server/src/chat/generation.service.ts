@@ -298,8 +298,8 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     });
     await writes;
     if (outcome.status === 'complete' && spec.replacesId) {
-      await this.conversations.deleteMessage(spec.replacesId)
-        .catch((err: unknown) => this.logger.warn({ err, messageId: spec.replacesId }, 'could not delete the replaced answer'));
+      await this.conversations.deleteEarlierAnswers(spec.reply)
+        .catch((err: unknown) => this.logger.warn({ err, messageId: spec.replacesId }, 'could not delete the replaced answers'));
     }
 
     const final: FinalEvent = outcome.status === 'complete' || outcome.status === 'stopped'

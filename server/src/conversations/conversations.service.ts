@@ -199,6 +199,35 @@ export class ConversationsService {
     });
   }
 
+  /**
+   * Deletes the earlier answers to the question `reply` answers (every assistant message between
+   * that question and `reply`): a regeneration that completed replaces them all, including the
+   * answers of regenerations stopped or failed before it, which it used to leave for good.
+   */
+  async deleteEarlierAnswers(reply: Pick<Message, 'conversationId' | 'position'>): Promise<number> {
+    return inTransaction(this.dataSource, async (em) => {
+      const from = (await this.questionBefore(reply, em))?.position ?? -1;
+      const result = await em.createQueryBuilder().delete().from(Message)
+        .where('conversation_id = :conversationId AND role = :role AND position > :from AND position < :to',
+          { conversationId: reply.conversationId, role: 'assistant', from, to: reply.position })
+        .execute();
+      const deleted = result.affected ?? 0;
+      if (deleted > 0) {
+        await em.createQueryBuilder().update(Conversation).set({ messageCount: () => `message_count - ${deleted}` })
+          .where('id = :id', { id: reply.conversationId }).execute();
+      }
+      return deleted;
+    });
+  }
+
+  /** The user's message that the answer at `position` answers: the last one before it. */
+  questionBefore(at: Pick<Message, 'conversationId' | 'position'>, em: EntityManager = this.dataSource.manager): Promise<Message | null> {
+    return em.findOne(Message, {
+      where: { conversationId: at.conversationId, role: 'user', position: LessThan(at.position) },
+      order: { position: 'DESC' },
+    });
+  }
+
   /** A message of one's own conversation; another session's is 404 like a missing one. */
   async findOwnedMessage(sessionId: string, messageId: string): Promise<Message> {
     const message = await this.messages.createQueryBuilder('m')

@@ -295,6 +295,26 @@ describe('ChatStore', () => {
     expect(store.messages()[1]?.content).toBe('New');
   });
 
+  it('a regeneration takes from view every earlier answer to the question (the server deletes them all once it completes)', async () => {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    const id = '00000000-0000-4000-8000-000000000009';
+    const row = (mid: string, position: number, role: 'user' | 'assistant', status: string) => ({
+      id: mid, conversation_id: id, position, role, content: mid, status, created_at: '', updated_at: '',
+      token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    });
+    // A reload after a regeneration was stopped: the first answer is still stored under the stopped one.
+    get.mockResolvedValueOnce({
+      conversation: { id },
+      messages: [row('u0', 0, 'user', 'complete'), row('a0', 1, 'assistant', 'complete'), row('u1', 2, 'user', 'complete'),
+        row('m1', 3, 'assistant', 'complete'), row('m2', 4, 'assistant', 'stopped')],
+      has_more: false,
+    });
+    await store.open(id);
+    void store.regenerate();
+    stream.next(start({ conversation_id: id, message_id: 'm3', replaces_message_id: 'm2' }));
+    expect(store.messages().map((m) => m.id)).toEqual(['u0', 'a0', 'u1', 'm3']);
+  });
+
   it('records feedback optimistically', async () => {
     void store.send('Hello');
     stream.next(start());

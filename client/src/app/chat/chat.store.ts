@@ -251,7 +251,10 @@ export class ChatStore {
     if (!conversationId || this.isStreaming()) return Promise.resolve(false);
     const before = this.list();
     const last = before.at(-1);
-    const kept = last?.role === 'assistant' ? before.slice(0, -1) : before;
+    // Every answer to the last question goes: the one shown and any folded under it (withoutReplaced).
+    let end = before.length;
+    while (end > 0 && before[end - 1].role === 'assistant') end--;
+    const kept = before.slice(0, end);
     const assistant: ChatMessage = {
       ...emptyMessage('assistant', conversationId, (last?.position ?? 0) + 1), model_name: this.config.model() || null,
     };
@@ -361,8 +364,7 @@ export class ChatStore {
               const localId = assistantId;
               assistantId = event.message_id;
               this.streamMessageId = event.message_id;
-              this.list.update((list) => list
-                .filter((m) => m.id !== event.replaces_message_id || m.id === localId)
+              this.list.update((list) => withoutReplaced(list, event.replaces_message_id, localId)
                 .map((m) => {
                   if (m.id === localId) return { ...m, id: event.message_id, conversation_id: event.conversation_id, model_name: event.model || m.model_name };
                   if (context.userId && m.id === context.userId) return { ...m, id: event.user_message_id, conversation_id: event.conversation_id };
@@ -581,4 +583,18 @@ export class ChatStore {
     this.flushTokens();
     this.list.update((list) => list.map((m) => (m.id === id ? { ...m, ...change } : m)));
   }
+}
+
+/**
+ * The list without the answers a regeneration replaces: once it completes the server deletes every
+ * earlier answer to the question, those of regenerations stopped before it included, so they go
+ * from view as it starts, not only the one it names.
+ */
+function withoutReplaced(list: ChatMessage[], replacesId: string | undefined, keepId: string | null): ChatMessage[] {
+  if (!replacesId) return list;
+  const replaced = list.findIndex((m) => m.id === replacesId);
+  if (replaced === -1) return list;
+  let question = replaced;
+  while (question >= 0 && list[question].role !== 'user') question--;
+  return list.filter((m, i) => m.id === keepId || m.role !== 'assistant' || i <= question || i > replaced);
 }
