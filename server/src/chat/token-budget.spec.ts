@@ -59,6 +59,16 @@ describe('titles', () => {
     expect(long).toBe('Please explain the difference between optimistic and…');
   });
 
+  it('leaves out Markdown marks and invisible characters, and never cuts an emoji in two', () => {
+    expect(autoTitle('## Edge cases\n| Region | Q1 revenue |\n|---|---|')).toBe('Edge cases Region Q1 revenue');
+    expect(autoTitle('> quoted **bold** `code`')).toBe('quoted bold code');
+    expect(autoTitle('What is C#?')).toBe('What is C#?');
+    expect(autoTitle('a\u202eb\u0000c')).toBe('abc');
+    const emoji = autoTitle(`${'b'.repeat(59)}😀 and more words`);
+    expect(emoji).toBe(`${'b'.repeat(59)}😀…`);
+    expect(autoTitle('```')).toBe('```');
+  });
+
   it('cleans a model-written title', () => {
     expect(cleanModelTitle('Title: "Lisbon Trip Plan."\n')).toBe('Lisbon Trip Plan');
     expect(cleanModelTitle('   ')).toBeUndefined();

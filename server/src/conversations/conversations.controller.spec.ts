@@ -89,6 +89,18 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect((await service.page(c.id, 10)).messages).toEqual([]);
   });
 
+  it('stores a title without control, bidi or zero-width characters, and never cuts an emoji in two', async () => {
+    const s = await t.newSession();
+    const c = await seed(s.id, 'old');
+    const rename = async (title: string): Promise<string> => (await t.http().patch(`/api/v1/conversations/${c.id}`)
+      .set('Authorization', `Bearer ${s.token}`).send({ title }).expect(200)).body.conversation.title;
+    expect(await rename('a\u0001b\u0007c \u202eevil\u200b')).toBe('abc evil');
+    // 200 characters are 200 code points: 150 emoji stay 150 (they were cut to 100), a ZWJ family stays whole.
+    expect(await rename('😀'.repeat(150))).toBe('😀'.repeat(150));
+    expect(await rename('👨\u200d👩\u200d👧 trip')).toBe('👨\u200d👩\u200d👧 trip');
+    expect((await service.findOwned(s.id, c.id)).title).toBe('👨\u200d👩\u200d👧 trip');
+  });
+
   describe('another session\'s conversation is 404 exactly like a missing one, for every verb', () => {
     const verbs: [string, (t: TestApp, id: string, token: string) => Promise<{ status: number; body: { error: Record<string, unknown> } }>][] = [
       ['GET', (t, id, token) => t.http().get(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${token}`)],
@@ -116,6 +128,7 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
       ['empty title', 'patch', { title: '' }, 'title'],
       ['blank title', 'patch', { title: '   ' }, 'title'],
       ['title too long', 'patch', { title: 'x'.repeat(201) }, 'title'],
+      ['title of only invisible characters', 'patch', { title: '\u200b\u202e\u0007' }, 'title'],
       ['unknown field', 'patch', { title: 'ok', is_active: false }, 'is_active'],
       ['wrong type', 'patch', { title: 42 }, 'title'],
     ];

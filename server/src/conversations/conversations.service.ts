@@ -9,6 +9,7 @@ import { inTransaction } from '../database/transaction.js';
 import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
 import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
+import { cleanTitle, isVisibleTitle } from './title.js';
 
 export interface MessageDraft {
   role: MessageRole;
@@ -39,7 +40,6 @@ export interface AttachmentText {
   isOmitted: boolean;
 }
 
-const TITLE_MAX = 200;
 /**
  * A message's files in the order its request listed them (files attached before that order was
  * kept have no position: in upload order, as before).
@@ -99,7 +99,7 @@ export class ConversationsService {
   async create(sessionId: string, title: string | null = null): Promise<Conversation> {
     const now = new Date();
     const conversation = this.conversations.create({
-      id: newId(), sessionId, title: title?.slice(0, TITLE_MAX) ?? null, createdAt: now, updatedAt: now,
+      id: newId(), sessionId, title: title === null ? null : cleanTitle(title), createdAt: now, updatedAt: now,
       isActive: true, messageCount: 0, nextPosition: 0,
     });
     await this.conversations.insert(conversation);
@@ -113,8 +113,14 @@ export class ConversationsService {
   }
 
   async rename(sessionId: string, id: string, title: string): Promise<Conversation> {
+    // Checked before ownership, as the body's other checks are (a title of only invisible characters is blank).
+    const clean = cleanTitle(title);
+    if (!isVisibleTitle(clean)) {
+      const message = 'title must not be blank';
+      throw new AppException(ErrorCode.ValidationError, message, { fields: [{ field: 'title', errors: [message] }] });
+    }
     const conversation = await this.findOwned(sessionId, id);
-    conversation.title = title.slice(0, TITLE_MAX);
+    conversation.title = clean;
     conversation.updatedAt = new Date();
     await this.conversations.update({ id }, { title: conversation.title, updatedAt: conversation.updatedAt });
     return conversation;
@@ -130,7 +136,7 @@ export class ConversationsService {
 
   /** Sets the title only if none is set yet (the first message names the conversation). */
   async setTitleIfEmpty(id: string, title: string): Promise<void> {
-    await this.conversations.createQueryBuilder().update().set({ title: title.slice(0, TITLE_MAX) })
+    await this.conversations.createQueryBuilder().update().set({ title: cleanTitle(title) })
       .where('id = :id AND title IS NULL', { id }).execute();
   }
 
@@ -307,7 +313,7 @@ export class ConversationsService {
    */
   async createWithTurn(sessionId: string, title: string, drafts: MessageDraft[], now = new Date()): Promise<{ conversation: Conversation; messages: Message[] }> {
     const conversation = this.conversations.create({
-      id: newId(), sessionId, title: title.slice(0, TITLE_MAX), createdAt: now, updatedAt: now,
+      id: newId(), sessionId, title: cleanTitle(title), createdAt: now, updatedAt: now,
       isActive: true, messageCount: drafts.length, nextPosition: drafts.length,
     });
     const rows = this.messageRows(conversation.id, 0, drafts, now);
@@ -370,8 +376,8 @@ export class ConversationsService {
 
   /** Replaces an automatic title, unless the user renamed the conversation meanwhile. */
   async replaceTitle(id: string, from: string, to: string): Promise<void> {
-    await this.conversations.createQueryBuilder().update().set({ title: to.slice(0, TITLE_MAX) })
-      .where('id = :id AND title = :from', { id, from: from.slice(0, TITLE_MAX) }).execute();
+    await this.conversations.createQueryBuilder().update().set({ title: cleanTitle(to) })
+      .where('id = :id AND title = :from', { id, from: cleanTitle(from) }).execute();
   }
 
   /** Rows left `streaming` whose owner's lease has expired (the owner died). */
