@@ -176,6 +176,15 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(eb).toEqual(ea);
     const again = await h.get(alice.token, `/api/v1/chat/streams/${id}`).all();
     expect(again).toEqual(ea);
+    // A Last-Event-ID that no event of the stream could have had is refused, not read as "from the start".
+    for (const bad of ['abc', '3,4', '0x3', '1.5', '-1']) {
+      const res = h.get(alice.token, `/api/v1/chat/streams/${id}`, { 'last-event-id': bad });
+      await res.all();
+      expect(res.status, bad).toBe(400);
+      expect(res.json).toMatchObject({ error: { code: 'VALIDATION_ERROR', details: { fields: [{ field: 'Last-Event-ID' }] } } });
+    }
+    // Past the end: nothing after it.
+    expect(await h.get(alice.token, `/api/v1/chat/streams/${id}`, { 'last-event-id': '99999999999' }).all()).toEqual([]);
   });
 
   it('rebuilds the events of a finished message from its row when nothing is live', async () => {

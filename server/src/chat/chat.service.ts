@@ -26,6 +26,19 @@ const HISTORY_MESSAGES = 200;
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
 const POLL_MIN_MS = 250;
 
+/**
+ * The id a resuming client last received: the event ids Parley sends are integers from 0, so
+ * anything else is a 400 (it used to be read as "no id": the whole stream again, appended by a
+ * client that had part of it). Absent or empty (what a browser sends before its first id): -1.
+ * An id past the end is kept as it is (nothing after it yet).
+ */
+function parseLastEventId(raw: string | undefined): number {
+  const value = raw?.trim() ?? '';
+  if (value === '') return -1;
+  if (!/^\d+$/.test(value)) throw validation('Last-Event-ID', 'Last-Event-ID must be the id of an event of this stream (an integer from 0)');
+  return Number(value);
+}
+
 function validation(field: string, message: string): AppException {
   return new AppException(ErrorCode.ValidationError, message, { fields: [{ field, errors: [message] }] });
 }
@@ -172,8 +185,7 @@ export class ChatService implements OnModuleInit {
   async follow(caller: AuthContext, messageId: string, lastEventId: string | undefined): Promise<Observable<SequencedEvent>> {
     const message = await this.conversations.findOwnedMessage(caller.sessionId, messageId);
     if (message.role !== 'assistant') throw new AppException(ErrorCode.MessageNotFound, 'Message not found');
-    const after = lastEventId !== undefined && /^\d{1,9}$/.test(lastEventId.trim()) ? Number(lastEventId.trim()) : -1;
-    return this.eventsOf(message, after);
+    return this.eventsOf(message, parseLastEventId(lastEventId));
   }
 
   async stop(caller: AuthContext, messageId: string): Promise<StopResultDto> {

@@ -102,7 +102,8 @@ const MULTIPART_PATHS = new Set(['/api/v1/files/upload']);
  */
 function contentTypeGuard(req: Request, res: Response, next: NextFunction): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  const isUpload = MULTIPART_PATHS.has(req.baseUrl + req.path);
+  // Matched as Express routes it: in any case, with or without a trailing slash.
+  const isUpload = MULTIPART_PATHS.has((req.baseUrl + req.path).toLowerCase().replace(/\/+$/, ''));
   if (!BODY_METHODS.has(req.method) || !hasBody || req.is(isUpload ? 'multipart/form-data' : 'application/json')) {
     next();
     return;
