@@ -1,5 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiCookieAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-errors.js';
+import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
 import { CurrentSession, RateLimitBucket } from '../common/decorators.js';
@@ -39,6 +41,7 @@ export class ChatController {
   @ApiOperation({ summary: 'Send a message and stream the answer (Server-Sent Events)' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried send with the same key re-attaches to the same answer; the key reused for a different request is 409 CONFLICT' })
   @ApiSseResponse()
+  @ApiErrors(ErrorCode.SessionNotFound, ErrorCode.ConversationNotFound, ErrorCode.FileNotFound, ErrorCode.Conflict, ErrorCode.GenerationInProgress)
   async send(
     @Body() body: SendMessageDto,
     @CurrentSession() caller: AuthContext,
@@ -54,6 +57,7 @@ export class ChatController {
   @RateLimitBucket('chat')
   @ApiOperation({ summary: 'A new answer to the last user message; the previous one is replaced once the new one completes' })
   @ApiSseResponse()
+  @ApiErrors(ErrorCode.ConversationNotFound, ErrorCode.MessageNotFound, ErrorCode.GenerationInProgress)
   async regenerate(
     @Body() body: RegenerateDto,
     @CurrentSession() caller: AuthContext,
@@ -67,6 +71,7 @@ export class ChatController {
   @ApiOperation({ summary: 'Re-attach to an answer: replays the events after Last-Event-ID, then continues live' })
   @ApiHeader({ name: 'Last-Event-ID', required: false })
   @ApiSseResponse()
+  @ApiErrors(ErrorCode.MessageNotFound)
   async follow(
     @Param() { message_id }: MessageIdParamDto,
     @CurrentSession() caller: AuthContext,
@@ -81,6 +86,7 @@ export class ChatController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Stop an answer; the partial text is kept with status stopped' })
   @ApiOkResponse({ type: StopResultDto })
+  @ApiErrors(ErrorCode.MessageNotFound)
   stop(@Param() { message_id }: MessageIdParamDto, @CurrentSession() caller: AuthContext): Promise<StopResultDto> {
     return this.chat.stop(caller, message_id);
   }
@@ -89,6 +95,7 @@ export class ChatController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Rate one\'s own assistant message (upsert)' })
   @ApiOkResponse({ type: FeedbackResultDto })
+  @ApiErrors(ErrorCode.MessageNotFound)
   feedback(@Body() body: FeedbackDto, @CurrentSession() caller: AuthContext): Promise<FeedbackResultDto> {
     return this.chat.feedback(caller, body);
   }

@@ -241,6 +241,15 @@ describe('HTTP contract', () => {
     expect(Object.keys(res.body.components.securitySchemes)).toEqual(expect.arrayContaining(['bearer', 'cookie']));
     expect(res.body.components.schemas.ErrorEnvelopeDto).toBeDefined();
     expect(res.body.paths['/api/v1/conversations'].get.responses.default).toBeDefined();
+    // The errors a route answers with are documented per status, with their codes (they were only a default).
+    const statuses = (path: string, method: string): string[] => Object.keys(res.body.paths[path][method].responses).sort();
+    expect(statuses('/api/v1/chat', 'post')).toEqual(['200', '400', '401', '403', '404', '409', '413', '415', '429', 'default']);
+    expect(res.body.paths['/api/v1/chat'].post.responses['409'].description).toMatch(/GENERATION_IN_PROGRESS/);
+    expect(res.body.paths['/api/v1/chat'].post.responses['429'].headers['Retry-After']).toBeDefined();
+    expect(statuses('/api/v1/files/upload', 'post')).toEqual(expect.arrayContaining(['413', '415', '422', '503']));
+    expect(res.body.paths['/api/v1/files/upload'].post.responses['413'].description).toMatch(/FILE_TOO_LARGE.*QUOTA_EXCEEDED/);
+    expect(statuses('/api/v1/conversations/{id}', 'patch')).toEqual(expect.arrayContaining(['404', '403']));
+    expect(statuses('/api/v1/health', 'get')).toEqual(['200', '503', 'default']);
     const sse = res.body.paths['/api/v1/chat'].post.responses['200'].content['text/event-stream'].schema;
     expect(sse.oneOf.map((s: { $ref: string }) => s.$ref.split('/').pop())).toEqual(['SseStartEventDto', 'SseTokenEventDto', 'SseDoneEventDto', 'SseErrorEventDto']);
     expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/api/v1/chat', '/api/v1/chat/streams/{message_id}', '/api/v1/files/upload', '/api/v1/files/{id}/content']));

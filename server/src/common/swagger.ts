@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { addSharedErrors } from './api-errors.js';
 import { ErrorEnvelopeDto } from './error-envelope.dto.js';
 
 /** Swagger UI at /api/docs and JSON at /api/docs-json, generated from the DTOs. */
@@ -16,15 +17,10 @@ export function setupSwagger(app: INestApplication, version: string): void {
     .addCookieAuth('session_token')
     .build();
   const document = SwaggerModule.createDocument(app, doc, { extraModels: [ErrorEnvelopeDto] });
-  // Every operation can fail with the envelope; say so once for all of them.
-  for (const path of Object.values(document.paths)) {
-    for (const op of Object.values(path) as { responses?: Record<string, unknown> }[]) {
-      if (!op || typeof op !== 'object' || !('responses' in op)) continue;
-      op.responses ??= {};
-      op.responses.default ??= {
-        description: 'Error envelope (4xx/5xx)',
-        content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelopeDto' } } },
-      };
+  // The errors every operation of a kind shares are said once for all of them (api-errors.ts).
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const [method, op] of Object.entries(item)) {
+      if (op && typeof op === 'object' && 'responses' in op) addSharedErrors(path, method, op as Parameters<typeof addSharedErrors>[2]);
     }
   }
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });

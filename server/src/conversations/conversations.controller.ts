@@ -1,5 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiCookieAuth, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-errors.js';
+import { ErrorCode } from '../common/error-code.js';
 import { CurrentSession } from '../common/decorators.js';
 import type { AuthContext } from '../common/request-context.js';
 import {
@@ -25,6 +27,7 @@ export class ConversationsController {
   @Get(':id')
   @ApiOperation({ summary: 'A conversation with its latest messages (oldest first); older pages via /messages' })
   @ApiOkResponse({ type: ConversationDetailDto })
+  @ApiErrors(ErrorCode.ConversationNotFound)
   findOne(@Param() { id }: ConversationIdParamDto, @Query() query: MessagePageQueryDto, @CurrentSession() caller: AuthContext): Promise<ConversationDetailDto> {
     return this.views.detail(caller.sessionId, id, query);
   }
@@ -32,6 +35,7 @@ export class ConversationsController {
   @Get(':id/messages')
   @ApiOperation({ summary: 'A page of messages, oldest first, before a position' })
   @ApiOkResponse({ type: MessagePageDto })
+  @ApiErrors(ErrorCode.ConversationNotFound)
   messages(@Param() { id }: ConversationIdParamDto, @Query() query: MessagePageQueryDto, @CurrentSession() caller: AuthContext): Promise<MessagePageDto> {
     return this.views.messages(caller.sessionId, id, query);
   }
@@ -39,6 +43,7 @@ export class ConversationsController {
   @Patch(':id')
   @ApiOperation({ summary: 'Rename a conversation' })
   @ApiOkResponse({ type: ConversationEnvelopeDto })
+  @ApiErrors(ErrorCode.ConversationNotFound)
   async update(@Param() { id }: ConversationIdParamDto, @Body() body: UpdateConversationDto, @CurrentSession() caller: AuthContext): Promise<ConversationEnvelopeDto> {
     return this.views.envelope(await this.conversations.rename(caller.sessionId, id, body.title.trim()));
   }
@@ -47,6 +52,7 @@ export class ConversationsController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a conversation and its messages' })
   @ApiNoContentResponse()
+  @ApiErrors(ErrorCode.ConversationNotFound)
   remove(@Param() { id }: ConversationIdParamDto, @CurrentSession() caller: AuthContext): Promise<void> {
     return this.conversations.remove(caller.sessionId, id);
   }

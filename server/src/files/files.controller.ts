@@ -3,6 +3,8 @@ import {
   ApiBearerAuth, ApiBody, ApiConsumes, ApiCookieAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse,
   ApiOperation, ApiProduces, ApiTags,
 } from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-errors.js';
+import { ErrorCode } from '../common/error-code.js';
 import { CurrentSession } from '../common/decorators.js';
 import type { AuthContext } from '../common/request-context.js';
 import { FileDetailDto, FileDto, FileIdParamDto, FileListDto, ListFilesQueryDto, UploadedFileDto, UploadFileDto } from './file.dto.js';
@@ -31,7 +33,8 @@ export class FilesController {
       },
     },
   })
-  @ApiCreatedResponse({ type: UploadedFileDto, description: '413 FILE_TOO_LARGE / QUOTA_EXCEEDED, 415 UNSUPPORTED_FILE_TYPE, 422 FILE_PROCESSING_ERROR, 503 SERVICE_UNAVAILABLE (busy, or the disk nearly full)' })
+  @ApiCreatedResponse({ type: UploadedFileDto })
+  @ApiErrors(ErrorCode.SessionNotFound, ErrorCode.ConversationNotFound, ErrorCode.FileTooLarge, ErrorCode.QuotaExceeded, ErrorCode.UnsupportedFileType, ErrorCode.FileProcessingError, ErrorCode.ServiceUnavailable)
   async upload(@UploadedFile() file: ReceivedUpload | undefined, @Body() body: UploadFileDto, @CurrentSession() caller: AuthContext): Promise<UploadedFileDto> {
     return UploadedFileDto.from(await this.files.upload(caller.sessionId, file, body));
   }
@@ -46,6 +49,7 @@ export class FilesController {
   @Get(':id')
   @ApiOperation({ summary: 'A file\'s metadata and its whole extracted text' })
   @ApiOkResponse({ type: FileDetailDto })
+  @ApiErrors(ErrorCode.FileNotFound)
   async findOne(@Param() { id }: FileIdParamDto, @CurrentSession() caller: AuthContext): Promise<FileDetailDto> {
     return FileDetailDto.from(await this.files.findOwned(caller.sessionId, id));
   }
@@ -57,6 +61,7 @@ export class FilesController {
   @ApiOperation({ summary: 'Download the original file (always as an attachment)' })
   @ApiProduces('application/octet-stream')
   @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
+  @ApiErrors(ErrorCode.FileNotFound)
   async download(@Param() { id }: FileIdParamDto, @CurrentSession() caller: AuthContext): Promise<StreamableFile> {
     const { file, stream, size } = await this.files.openContent(caller.sessionId, id);
     return new StreamableFile(stream, { type: 'application/octet-stream', disposition: attachmentDisposition(file.filename), length: size });
@@ -66,6 +71,7 @@ export class FilesController {
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete a file (its row, and its bytes once nothing else refers to them)' })
   @ApiNoContentResponse()
+  @ApiErrors(ErrorCode.FileNotFound)
   remove(@Param() { id }: FileIdParamDto, @CurrentSession() caller: AuthContext): Promise<void> {
     return this.files.remove(caller.sessionId, id);
   }

@@ -1,5 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import { ApiBody, ApiCookieAuth, ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/api-errors.js';
+import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
 import { SESSION_COOKIE } from '../common/auth.guard.js';
 import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js';
@@ -32,6 +34,7 @@ export class SessionsController {
   @ApiCookieAuth() @ApiBearerAuth()
   @ApiOperation({ summary: 'Validate one\'s own session' })
   @ApiOkResponse({ type: SessionEnvelopeDto })
+  @ApiErrors(ErrorCode.SessionNotFound)
   async findOne(@Param() { id }: SessionIdParamDto, @CurrentSession() caller: AuthContext): Promise<SessionEnvelopeDto> {
     return { session: SessionDto.from(await this.sessions.findOwn(caller.sessionId, id)) };
   }

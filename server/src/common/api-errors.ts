@@ -1,0 +1,58 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiResponse } from '@nestjs/swagger';
+import { type ErrorCode } from './error-code.js';
+import { ErrorEnvelopeDto } from './error-envelope.dto.js';
+import { HTTP_STATUS } from './error-status.js';
+
+const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } };
+
+/**
+ * Documents in OpenAPI the errors a route answers with, by code, one response per status (its
+ * codes named): an integrator's generated client then knows a 409 or a 422 is expected there.
+ * The errors every route shares (400, 401, 403, 429, the default envelope) are added to all of
+ * them in swagger.ts.
+ */
+export function ApiErrors(...codes: ErrorCode[]): MethodDecorator {
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const code of codes) byStatus.set(HTTP_STATUS[code], [...(byStatus.get(HTTP_STATUS[code]) ?? []), code]);
+  return applyDecorators(...[...byStatus].map(([status, list]) => ApiResponse({
+    status,
+    type: ErrorEnvelopeDto,
+    description: `Error envelope; \`error.code\` ${list.map((c) => `\`${c}\``).join(' or ')}`,
+    ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
+  })));
+}
+
+type Operation = { responses?: Record<string, unknown>; security?: unknown[]; requestBody?: unknown; parameters?: unknown[] };
+
+function envelope(description: string, retryAfter = false): Record<string, unknown> {
+  return {
+    description,
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelopeDto' } } },
+    ...(retryAfter ? { headers: RETRY_AFTER } : {}),
+  };
+}
+
+/**
+ * The errors every operation of a kind can answer with, added where the operation does not
+ * document that status itself: validation (400) where it takes input, authentication (401) where
+ * it needs a session, the CSRF check (403) on cookie-authenticated writes, the body limits
+ * (413, 415) where it takes a body, rate limits (429) on the API, and the envelope as the default.
+ */
+export function addSharedErrors(path: string, method: string, op: Operation): void {
+  const responses = (op.responses ??= {});
+  const add = (status: string, response: Record<string, unknown>): void => { responses[status] ??= response; };
+  if (op.requestBody !== undefined || (op.parameters?.length ?? 0) > 0) add('400', envelope('Error envelope; `error.code` `VALIDATION_ERROR` (`details.fields` names each field and its errors)'));
+  if ((op.security?.length ?? 0) > 0) add('401', envelope('Error envelope; `error.code` `UNAUTHORIZED` (no session, or an expired or revoked one)'));
+  if (method !== 'get' && method !== 'head' && path.startsWith('/api/')) {
+    add('403', envelope('Error envelope; `error.code` `FORBIDDEN` (a cookie-authenticated request from another origin)'));
+  }
+  if (op.requestBody !== undefined) {
+    add('413', envelope('Error envelope; `error.code` `PAYLOAD_TOO_LARGE` (the JSON body over its limit)'));
+    add('415', envelope('Error envelope; `error.code` `VALIDATION_ERROR` (a body that is not the Content-Type this route takes)'));
+  }
+  if (path.startsWith('/api/') && !path.startsWith('/api/v1/health')) {
+    add('429', envelope('Error envelope; `error.code` `RATE_LIMIT_EXCEEDED`', true));
+  }
+  add('default', envelope('Error envelope (4xx/5xx)'));
+}
