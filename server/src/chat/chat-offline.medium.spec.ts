@@ -44,6 +44,13 @@ describe.each(dialects())('offline provider and chat rate limit on %s', (dialect
     const alice = await t.newSession();
     const bob = await t.newSession();
     const send = (token: string): ReturnType<TestApp['http']> => t.http().post('/api/v1/chat').set('Authorization', `Bearer ${token}`).send({ message: 'hi' });
+    // Refused requests are not sends: they use none of the budget (they used it all up).
+    const auth = `Bearer ${alice.token}`;
+    for (let i = 0; i < 3; i++) {
+      await t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: '  ' }).expect(400);
+      await t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: 'hi', conversation_id: '00000000-0000-4000-8000-000000000000' }).expect(404);
+      await t.http().post('/api/v1/chat/regenerate').set('Authorization', auth).send({ conversation_id: '00000000-0000-4000-8000-000000000000' }).expect(404);
+    }
     for (let i = 0; i < 3; i++) await send(alice.token).expect(200);
     const limited = await send(alice.token).expect(429);
     expect(limited.body.error.code).toBe('RATE_LIMIT_EXCEEDED');

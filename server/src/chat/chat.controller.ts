@@ -4,7 +4,7 @@ import { ApiErrors } from '../common/api-errors.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
 import type { Observable } from 'rxjs';
-import { CurrentSession, RateLimitBucket } from '../common/decorators.js';
+import { CurrentSession } from '../common/decorators.js';
 import { chatChannels } from '../common/diagnostics.js';
 import type { AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
@@ -37,7 +37,6 @@ export class ChatController {
   // @Res(): the SSE body is written to the response (sse-writer.ts) once every check has passed.
   @Post()
   @HttpCode(200)
-  @RateLimitBucket('chat')
   @ApiOperation({ summary: 'Send a message and stream the answer (Server-Sent Events)' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried send with the same key re-attaches to the same answer; the key reused for a different request is 409 CONFLICT' })
   @ApiSseResponse()
@@ -54,7 +53,6 @@ export class ChatController {
 
   @Post('regenerate')
   @HttpCode(200)
-  @RateLimitBucket('chat')
   @ApiOperation({ summary: 'A new answer to the last user message; the previous one is replaced once the new one completes' })
   @ApiSseResponse()
   @ApiErrors(ErrorCode.ConversationNotFound, ErrorCode.MessageNotFound, ErrorCode.GenerationInProgress)

@@ -1,4 +1,5 @@
 import { Module, type Provider } from '@nestjs/common';
+import { ChatRateLimit } from '../common/rate-limit.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ConversationsModule } from '../conversations/conversations.module.js';
 import { ChatMetrics } from './chat-metrics.js';
@@ -42,6 +43,7 @@ const providerFactory: Provider = {
         : new InMemoryGenerationRegistry(config.stream.replayRetentionMs, config.stream.replayMaxAnswers)),
     },
     GenerationService,
+    ChatRateLimit,
     ChatService,
     ChatMetrics,
   ],

@@ -4,6 +4,7 @@ import { concat, defer, EMPTY, from, type Observable, of, timer } from 'rxjs';
 import { concatMap, map, takeWhile } from 'rxjs/operators';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import { ChatRateLimit } from '../common/rate-limit.js';
 import type { AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DistributedLock } from '../redis/redis-lock.js';
@@ -63,6 +64,7 @@ export class ChatService implements OnModuleInit {
     private readonly registry: GenerationRegistry,
     private readonly moduleRef: ModuleRef,
     private readonly lock: DistributedLock,
+    private readonly rateLimit: ChatRateLimit,
   ) {}
 
   onModuleInit(): void {
@@ -119,6 +121,8 @@ export class ChatService implements OnModuleInit {
       const history = existing ? await this.history(existing.id) : [];
       // Rejects a message that cannot fit the model's context before anything is stored.
       this.prompt(history, text, textTokens, []);
+      // Every check has passed: this send counts against the session's chat limits.
+      await this.rateLimit.take(sessionId);
 
       const title = autoTitle(text);
       const turn: MessageDraft[] = [
@@ -160,6 +164,7 @@ export class ChatService implements OnModuleInit {
       if (lastUserIndex === -1) throw new AppException(ErrorCode.MessageNotFound, 'Nothing to regenerate: the conversation has no message');
       const user = messages[lastUserIndex];
       const previous = messages.slice(lastUserIndex + 1).reverse().find((m) => m.role === 'assistant');
+      await this.rateLimit.take(caller.sessionId);
       const before = await this.turnsOf(messages.slice(0, lastUserIndex));
       const currentFiles = await this.filesOf([user.id]);
       const built = buildPrompt({

@@ -7,7 +7,7 @@ export const IS_PUBLIC = 'parley:isPublic';
 /** Opts a route out of the global auth guard. Everything else is guarded (fails closed). */
 export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(IS_PUBLIC, true);
 
-export type RateLimitBucket = 'chat' | 'session-create';
+export type RateLimitBucket = 'session-create';
 export const RATE_LIMIT_BUCKET = 'parley:rateLimitBucket';
 /** Puts a route under a stricter rate limit than the default per-session one. */
 export const RateLimitBucket = (bucket: RateLimitBucket): MethodDecorator => SetMetadata(RATE_LIMIT_BUCKET, bucket);

@@ -1,6 +1,6 @@
-import { type ExecutionContext, Injectable } from '@nestjs/common';
-import { ThrottlerGuard, type ThrottlerLimitDetail, type ThrottlerModuleOptions, type ThrottlerStorage } from '@nestjs/throttler';
-import type { AppConfig } from '../config/app-config.js';
+import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { InjectThrottlerStorage, ThrottlerGuard, type ThrottlerLimitDetail, type ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { AppException } from './app.exception.js';
 import { RATE_LIMIT_BUCKET, type RateLimitBucket } from './decorators.js';
 import { ErrorCode } from './error-code.js';
@@ -41,24 +41,54 @@ export function throttlerOptions(config: AppConfig, storage?: ThrottlerStorage):
     storage,
     setHeaders: false,
     throttlers: [
-      { name: 'default', ttl: MINUTE, limit: r.requestsPerMinute, getTracker: bySession, skipIf: (c) => bucketOf(c) !== undefined },
-      { name: 'chat-minute', ttl: MINUTE, limit: r.chatPerMinute, getTracker: bySession, skipIf: (c) => bucketOf(c) !== 'chat' },
-      { name: 'chat-hour', ttl: HOUR, limit: r.chatPerHour, getTracker: bySession, skipIf: (c) => bucketOf(c) !== 'chat' },
+      // The chat routes count here as requests too; their sends are counted by ChatRateLimit.
+      { name: 'default', ttl: MINUTE, limit: r.requestsPerMinute, getTracker: bySession, skipIf: (c) => bucketOf(c) === 'session-create' },
       { name: 'session-create', ttl: MINUTE, limit: r.sessionsPerMinute, getTracker: byAddress, skipIf: (c) => bucketOf(c) !== 'session-create' },
     ],
   };
+}
+
+function rateLimitExceeded(retryAfterSeconds: number, limit: number): AppException {
+  const retryAfter = Math.max(1, Math.ceil(retryAfterSeconds));
+  return new AppException(
+    ErrorCode.RateLimitExceeded,
+    `Rate limit exceeded. Please try again in ${retryAfter} s.`,
+    { retry_after_seconds: retryAfter, limit },
+    { 'Retry-After': String(retryAfter) },
+  );
 }
 
 /** Throttler guard that answers with our envelope and a plain Retry-After header. */
 @Injectable()
 export class AppThrottlerGuard extends ThrottlerGuard {
   protected override throwThrottlingException(_context: ExecutionContext, detail: ThrottlerLimitDetail): Promise<void> {
-    const retryAfter = Math.max(1, Math.ceil(detail.isBlocked ? detail.timeToBlockExpire : detail.timeToExpire));
-    throw new AppException(
-      ErrorCode.RateLimitExceeded,
-      `Rate limit exceeded. Please try again in ${retryAfter} s.`,
-      { retry_after_seconds: retryAfter, limit: detail.limit },
-      { 'Retry-After': String(retryAfter) },
-    );
+    throw rateLimitExceeded(detail.isBlocked ? detail.timeToBlockExpire : detail.timeToExpire, detail.limit);
+  }
+}
+
+/**
+ * The chat sends of a session (document 11.2: per minute and per hour), counted once a send is
+ * accepted: the chat service takes one after every check has passed and before anything is
+ * stored. Counted in the guard, a request refused as invalid, as another session's conversation
+ * or as 409 (a reply still running) used the budget up too. Same storage as the throttler's
+ * (Redis when several instances share the limits).
+ */
+@Injectable()
+export class ChatRateLimit {
+  private readonly windows: { name: string; ttl: number; limit: number }[];
+
+  constructor(@InjectThrottlerStorage() private readonly storage: ThrottlerStorage, @Inject(APP_CONFIG) config: AppConfig) {
+    this.windows = [
+      { name: 'chat-minute', ttl: MINUTE, limit: config.rateLimits.chatPerMinute },
+      { name: 'chat-hour', ttl: HOUR, limit: config.rateLimits.chatPerHour },
+    ];
+  }
+
+  /** Counts one send of the session; 429 RATE_LIMIT_EXCEEDED (with Retry-After) past a limit. */
+  async take(sessionId: string): Promise<void> {
+    for (const w of this.windows) {
+      const record = await this.storage.increment(`${w.name}:s:${sessionId}`, w.ttl, w.limit, w.ttl, w.name);
+      if (record.isBlocked) throw rateLimitExceeded(record.timeToBlockExpire, w.limit);
+    }
   }
 }
