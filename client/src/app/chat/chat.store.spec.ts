@@ -315,6 +315,37 @@ describe('ChatStore', () => {
     expect(store.messages().map((m) => m.id)).toEqual(['u0', 'a0', 'u1', 'm3']);
   });
 
+  it('tells other tabs when an answer starts and ends, and catches up at once when one of them does (a message sent there sits before this tab\'s last)', async () => {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    const id = '00000000-0000-4000-8000-000000000010';
+    const row = (mid: string, position: number, role: 'user' | 'assistant') => ({
+      id: mid, conversation_id: id, position, role, content: mid, status: 'complete', created_at: '', updated_at: '',
+      token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    });
+    get.mockResolvedValueOnce({ conversation: { id }, messages: [row('u1', 0, 'user'), row('a1', 1, 'assistant'), row('u3', 4, 'user'), row('a3', 5, 'assistant')], has_more: false });
+    await store.open(id);
+    const otherTab = new BroadcastChannel('parley-conversations');
+    const heard: unknown[] = [];
+    otherTab.onmessage = (event: MessageEvent) => heard.push(event.data);
+    try {
+      // Another tab sent u2 and got a2: the last message here is the same, the one before it is not.
+      get.mockResolvedValueOnce({
+        conversation: { id },
+        messages: [row('u1', 0, 'user'), row('a1', 1, 'assistant'), row('u2', 2, 'user'), row('a2', 3, 'assistant'), row('u3', 4, 'user'), row('a3', 5, 'assistant')],
+        has_more: false,
+      });
+      otherTab.postMessage({ conversationId: id });
+      await vi.waitFor(() => expect(store.messages().map((m) => m.id)).toEqual(['u1', 'a1', 'u2', 'a2', 'u3', 'a3']));
+      // An answer sent from here is announced to the other tabs as it starts and as it ends.
+      void store.send('Hello');
+      stream.next(start({ conversation_id: id, message_id: 'a4', user_message_id: 'u4' }));
+      stream.next({ type: 'done', finished: true, message_id: 'a4', status: 'complete', finish_reason: 'stop' });
+      await vi.waitFor(() => expect(heard).toEqual([{ conversationId: id }, { conversationId: id }]));
+    } finally {
+      otherTab.close();
+    }
+  });
+
   it('records feedback optimistically', async () => {
     void store.send('Hello');
     stream.next(start());

@@ -25,6 +25,8 @@ const LOAD_RETRY_FIRST_MS = 2_000;
 const LOAD_RETRY_MAX_MS = 30_000;
 /** A tab shown and focused at once catches up once. */
 const CATCH_UP_MIN_MS = 1_000;
+/** The channel this browser's tabs tell each other on (tellTabs). */
+const TABS_CHANNEL = 'parley-conversations';
 /** How much of an answer's source its announcement is made from (it says at most 2,000 characters). */
 const ANNOUNCED_SOURCE_CHARS = 4_000;
 /**
@@ -123,6 +125,8 @@ export class ChatStore {
   });
 
   private subscription: Subscription | null = null;
+  private tabs: BroadcastChannel | null = null;
+  private isOwnStream = false;
   /** The server id of the answer being streamed (known from `start`). */
   private streamMessageId: string | null = null;
   private lastEventId: string | undefined;
@@ -152,6 +156,23 @@ export class ChatStore {
     };
     document.addEventListener('visibilitychange', onBack);
     window.addEventListener('focus', onBack);
+    // Tabs of this browser say when an answer starts or ends in a conversation: another tab showing it
+    // catches up at once, visible or not (it showed its own next exchange right after the old ones,
+    // without the one sent meanwhile from here, until a reload or a focus).
+    if (typeof BroadcastChannel !== 'undefined') {
+      this.tabs = new BroadcastChannel(TABS_CHANNEL);
+      this.tabs.onmessage = (event: MessageEvent<unknown>) => {
+        const data = event.data as { conversationId?: unknown } | null;
+        if (typeof data?.conversationId !== 'string') return;
+        if (data.conversationId === this.currentId()) void this.catchUp();
+        else this.conversations.refresh().catch(() => undefined);
+      };
+    }
+  }
+
+  /** Tells this browser's other tabs that a conversation changed here. */
+  private tellTabs(conversationId: string | null): void {
+    if (conversationId) this.tabs?.postMessage({ conversationId });
   }
 
   /**
@@ -169,7 +190,10 @@ export class ChatStore {
       if (generation !== this.loadGeneration || this.isStreaming() || this.currentId() !== id) return;
       const shown = this.list().at(-1);
       const latest = detail.messages.at(-1);
-      const isSame = shown?.id === latest?.id && shown?.status === latest?.status && shown?.content.length === latest?.content.length;
+      // The same messages in the same order (one sent from another tab may sit before this tab's own last one).
+      const ids = (list: readonly ChatMessage[]): string => list.map((m) => m.id).join();
+      const isSame = ids(this.list().slice(-detail.messages.length)) === ids(detail.messages)
+        && shown?.status === latest?.status && shown?.content.length === latest?.content.length;
       if (isSame) return;
       this.list.set(detail.messages);
       this.hasOlderPages.set(detail.has_more);
@@ -349,6 +373,8 @@ export class ChatStore {
 
   private follow(stream: Observable<StreamedEvent>, context: FollowContext): Promise<boolean> {
     this.subscription?.unsubscribe();
+    // Sent or regenerated from this tab (a resumed answer was started elsewhere, whose tab tells the others).
+    this.isOwnStream = context.rollback !== undefined;
     this.streamingId.set(context.assistantId);
     this.isStopRequested = false;
     let assistantId = context.assistantId;
@@ -371,6 +397,7 @@ export class ChatStore {
                   return m;
                 }));
               this.streamingId.set(event.message_id);
+              if (this.isOwnStream) this.tellTabs(event.conversation_id);
               if (event.from_start) this.restartContent(event.message_id);
               if (!hasStarted) {
                 hasStarted = true;
@@ -483,6 +510,8 @@ export class ChatStore {
       this.announcementText.set(prefix + text.slice(0, 2000));
     }
     this.conversations.refresh().catch(() => undefined);
+    if (this.isOwnStream) this.tellTabs(this.currentId());
+    this.isOwnStream = false;
   }
 
   private finishLocally(messageId: string, status: 'stopped' | 'interrupted'): void {
