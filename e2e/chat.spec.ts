@@ -46,11 +46,12 @@ test.describe('chatting', () => {
     await expect(answer.getByRole('listitem')).toHaveCount(2);
 
     await answer.getByRole('button', { name: 'Copy code' }).click();
-    await expect(answer.getByRole('button', { name: 'Copy code' })).toHaveText('Copied');
+    // Its name says it too (for 2 s), not only its text.
+    await expect(answer.locator('.code-block').getByRole('button', { name: 'Copied' })).toHaveText('Copied');
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('def greet(name):\n    return f"Hello, {name}!"');
 
     await answer.getByRole('button', { name: 'Copy message' }).click();
-    await expect(answer.getByRole('button', { name: 'Copied' })).toBeVisible();
+    await expect(answer.locator('.msg-actions').getByRole('button', { name: 'Copied' })).toBeVisible();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(CODE_REPLY);
   });
 

@@ -1,6 +1,7 @@
 import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked, viewChild } from '@angular/core';
 import { RouterLink } from '@angular/router';
 import type { UploadedFile } from '../core/api-models';
+import { isTouchFirst } from '../core/touch';
 import { AttachmentsStore, NEW_CHAT_DRAFT, type PendingAttachment } from '../files/attachments.store';
 import { FilePreviewDialog } from '../files/file-preview-dialog';
 import { Icon } from '../shell/icon';
@@ -103,6 +104,9 @@ export class ChatView {
 
   protected regenerate(): void {
     void this.store.regenerate();
+    // Regenerate and Retry go with the answer they replace: the keyboard waits in the composer, not on the page's
+    // body (not on a touch screen, where focusing the composer would open the on-screen keyboard).
+    if (!isTouchFirst()) this.composer()?.focus();
   }
 
   protected feedback(choice: FeedbackChoice): void {

@@ -1,4 +1,5 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import type { PendingAttachment } from '../files/attachments.store';
 import { Composer } from './composer';
 
 describe('Composer', () => {
@@ -74,6 +75,20 @@ describe('Composer', () => {
     expect(el.querySelector('[role="status"]')).toBeNull();
   });
 
+  it('adds a line with Enter on a touch screen, where sending is the Send button\'s', async () => {
+    vi.stubGlobal('matchMedia', (query: string) => ({ matches: query === '(pointer: coarse)', media: query }));
+    try {
+      await type('Line one');
+      const event = press('Enter');
+      expect(event.defaultPrevented).toBe(false);
+      expect(sent).toEqual([]);
+      (el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).click();
+      expect(sent).toEqual(['Line one']);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('keeps Shift+Enter as a new line', async () => {
     await type('Line one');
     const event = press('Enter', { shiftKey: true });
@@ -96,6 +111,43 @@ describe('Composer', () => {
     expect(el.querySelector('button[aria-label="Send"]')).toBeNull();
     (el.querySelector('button[aria-label="Stop"]') as HTMLButtonElement).click();
     expect(stops).toBe(1);
+  });
+
+  it('leaves the keyboard in the textbox after Stop (Stop turns into Send)', async () => {
+    document.body.append(el);
+    try {
+      fixture.componentRef.setInput('isStreaming', true);
+      await fixture.whenStable();
+      const stop = el.querySelector('button[aria-label="Stop"]') as HTMLButtonElement;
+      stop.focus();
+      stop.click();
+      expect(document.activeElement).toBe(textarea());
+    } finally {
+      el.remove();
+    }
+  });
+
+  it('moves the keyboard to the next chip\'s Remove when a chip is removed, and to the textbox after the last', async () => {
+    const chip = (name: string): PendingAttachment => ({ localId: name, name, size: 10, progress: 1, state: 'ready' });
+    fixture.componentInstance.removeAttachment.subscribe((id) => {
+      // What the store does: the chip goes at once.
+      fixture.componentRef.setInput('attachments', fixture.componentInstance.attachments().filter((a) => a.localId !== id));
+    });
+    fixture.componentRef.setInput('attachments', [chip('a.txt'), chip('b.txt'), chip('c.txt')]);
+    await fixture.whenStable();
+    document.body.append(el);
+    try {
+      const remove = (name: string): HTMLButtonElement => el.querySelector(`button[aria-label="Remove ${name}"]`) as HTMLButtonElement;
+      remove('b.txt').focus();
+      remove('b.txt').click();
+      await fixture.whenStable();
+      expect(document.activeElement).toBe(remove('c.txt'));
+      remove('c.txt').click();
+      await fixture.whenStable();
+      expect(document.activeElement).toBe(textarea());
+    } finally {
+      el.remove();
+    }
   });
 
   it('hands pasted files to the attach output', () => {

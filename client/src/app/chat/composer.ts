@@ -1,9 +1,15 @@
-import { ChangeDetectionStrategy, Component, type ElementRef, computed, effect, input, model, output, viewChild } from '@angular/core';
+import {
+  ChangeDetectionStrategy, Component, ElementRef, Injector, afterNextRender, computed, effect, inject, input, model, output, viewChild,
+} from '@angular/core';
+import { isTouchFirst } from '../core/touch';
 import { AttachmentTray } from '../files/attachment-tray';
 import type { PendingAttachment } from '../files/attachments.store';
 import { Icon } from '../shell/icon';
 
-/** Where a message is written: Enter sends, Shift+Enter adds a line; files come by button, paste or drop. */
+/**
+ * Where a message is written: Enter sends, Shift+Enter adds a line (on a touch screen Enter adds a line);
+ * files come by button, paste or drop.
+ */
 @Component({
   selector: 'app-composer',
   changeDetection: ChangeDetectionStrategy.OnPush,
@@ -25,6 +31,8 @@ export class Composer {
   readonly previewAttachment = output<PendingAttachment>();
 
   private readonly textarea = viewChild.required<ElementRef<HTMLTextAreaElement>>('input');
+  private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
+  private readonly injector = inject(Injector);
   protected readonly accept = computed(() => this.acceptedExtensions().join(','));
   protected readonly hasReadyFiles = computed(() => this.attachments().some((a) => a.state === 'ready'));
   protected readonly canSend = computed(() =>
@@ -50,12 +58,29 @@ export class Composer {
     this.textarea().nativeElement.focus();
   }
 
+  /** Stop becomes Send once the answer ends: the keyboard waits in the textbox rather than falling to the page's body. */
+  protected stopAnswer(): void {
+    this.stop.emit();
+    this.focus();
+  }
+
+  /** The removed chip's button goes with it: the keyboard moves to the next chip's Remove, or to the textbox. */
+  protected removeFile(localId: string): void {
+    const at = this.attachments().findIndex((a) => a.localId === localId);
+    this.removeAttachment.emit(localId);
+    afterNextRender(() => {
+      const next = this.host.nativeElement.querySelectorAll<HTMLElement>('.chip-remove')[at];
+      if (next) next.focus();
+      else this.focus();
+    }, { injector: this.injector });
+  }
+
   protected onInput(event: Event): void {
     this.draft.set((event.target as HTMLTextAreaElement).value);
   }
 
   protected onKeydown(event: KeyboardEvent): void {
-    if (event.key !== 'Enter' || event.shiftKey || event.isComposing) return;
+    if (event.key !== 'Enter' || event.shiftKey || event.isComposing || isTouchFirst()) return;
     event.preventDefault();
     this.submit();
   }

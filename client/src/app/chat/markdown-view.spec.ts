@@ -1,4 +1,5 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import { Announcer } from '../shell/announcer';
 import { type MarkdownBlock, MarkdownRenderer } from './markdown-renderer';
 import { BLOCKS_PER_CHUNK, MarkdownView } from './markdown-view';
 
@@ -159,5 +160,24 @@ describe('MarkdownView', () => {
     button.click();
     await vi.waitFor(() => expect(button.textContent).toBe('Copied'));
     expect(writeText).toHaveBeenCalledWith('npm test');
+  });
+
+  it('says "Copied" in the code copy button\'s name too, and announces it', async () => {
+    Object.defineProperty(navigator, 'clipboard', { value: { writeText: () => Promise.resolve() }, configurable: true });
+    Object.defineProperty(window, 'isSecureContext', { value: true, configurable: true });
+    await show('```\nnpm test\n```', false);
+    const button = el.querySelector('button.copy-code') as HTMLButtonElement;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      button.click();
+      await vi.waitFor(() => expect(button.getAttribute('aria-label')).toBe('Copied'));
+      vi.advanceTimersByTime(100);
+      expect(TestBed.inject(Announcer).message()).toBe('Copied');
+      vi.advanceTimersByTime(2000);
+      expect(button.getAttribute('aria-label')).toBe('Copy code');
+      expect(button.textContent).toBe('Copy');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

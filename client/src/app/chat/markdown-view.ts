@@ -1,6 +1,7 @@
 import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal } from '@angular/core';
 import { DomSanitizer, type SafeHtml } from '@angular/platform-browser';
 import { copyText } from '../core/clipboard';
+import { Announcer } from '../shell/announcer';
 import { MarkdownRenderer, type MarkdownBlock, type StreamingMarkdown } from './markdown-renderer';
 
 interface TrustedBlock {
@@ -42,6 +43,7 @@ export class MarkdownView {
 
   private readonly renderer = inject(MarkdownRenderer);
   private readonly sanitizer = inject(DomSanitizer);
+  private readonly announcer = inject(Announcer);
   private streamingMarkdown: StreamingMarkdown | null = null;
   /** The blocks of a finished message and the source they show. */
   private settled: { source: string; blocks: MarkdownBlock[] } | null = null;
@@ -114,8 +116,15 @@ export class MarkdownView {
     const code = button?.closest('.code-block')?.querySelector('pre code');
     if (!button || !code) return;
     void copyText(code.textContent ?? '').then((isCopied) => {
-      button.textContent = isCopied ? 'Copied' : 'Copy failed';
-      setTimeout(() => (button.textContent = 'Copy'), 2000);
+      const result = isCopied ? 'Copied' : 'Copy failed';
+      // The label is what a screen reader reads for the button; a change to it is not read out, hence the announcement.
+      button.textContent = result;
+      button.setAttribute('aria-label', result);
+      this.announcer.announce(result);
+      setTimeout(() => {
+        button.textContent = 'Copy';
+        button.setAttribute('aria-label', 'Copy code');
+      }, 2000);
     });
   }
 }

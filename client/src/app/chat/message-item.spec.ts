@@ -58,12 +58,18 @@ describe('MessageItem', () => {
   });
 
   it('shows a failure with Retry', async () => {
-    await render({ status: 'failed', errorText: 'The model could not answer right now.' });
+    await render({ status: 'failed', errorText: 'The model could not answer right now.' }, { canRegenerate: true });
     let retries = 0;
     fixture.componentInstance.retry.subscribe(() => retries++);
     expect(el.querySelector('[role="alert"]')?.textContent).toContain('The model could not answer right now.');
     (Array.from(el.querySelectorAll('button')).find((b) => b.textContent?.trim() === 'Retry') as HTMLButtonElement).click();
     expect(retries).toBe(1);
+  });
+
+  it('shows the failure of an older answer without Retry (it would replace the last answer instead)', async () => {
+    await render({ status: 'interrupted', content: 'Half an' }, { canRegenerate: false });
+    expect(el.querySelector('[role="alert"]')?.textContent).toContain('This answer was interrupted before it finished.');
+    expect(Array.from(el.querySelectorAll('button')).some((b) => b.textContent?.trim() === 'Retry')).toBe(false);
   });
 
   it('offers only Regenerate on an answer stopped before its first word (nothing to copy or rate)', async () => {
@@ -96,6 +102,27 @@ describe('MessageItem', () => {
     await fixture.whenStable();
     expect(choices).toEqual([{ messageId: 'm1', feedback: 'negative' }]);
     expect(el.querySelector('.feedback-form textarea')).not.toBeNull();
+  });
+
+  it('keeps the saved comment when a thumb is clicked again, and opens the form with it', async () => {
+    await render({ feedback: 'negative', feedback_comment: 'Wrong year' });
+    const choices: unknown[] = [];
+    fixture.componentInstance.feedback.subscribe((c) => choices.push(c));
+    (el.querySelector('button[aria-label="Good answer"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    expect(choices).toEqual([{ messageId: 'm1', feedback: 'positive', comment: 'Wrong year' }]);
+    expect((el.querySelector('.feedback-form textarea') as HTMLTextAreaElement).value).toBe('Wrong year');
+  });
+
+  it('removes the saved comment when it is emptied and sent', async () => {
+    await render({ feedback: 'negative', feedback_comment: 'Wrong year' });
+    const choices: unknown[] = [];
+    fixture.componentInstance.feedback.subscribe((c) => choices.push(c));
+    (el.querySelector('button[aria-label="Bad answer"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    (el.querySelector('.feedback-form textarea') as HTMLTextAreaElement).value = '  ';
+    (el.querySelector('.feedback-form') as HTMLFormElement).dispatchEvent(new Event('submit', { cancelable: true }));
+    expect(choices.at(-1)).toEqual({ messageId: 'm1', feedback: 'negative', comment: '' });
   });
 
   it('gives the keyboard back to the chosen thumb when the comment form closes', async () => {

@@ -41,6 +41,7 @@ function isLongText(text: string): boolean {
 export class MessageItem {
   readonly message = input.required<ChatMessage>();
   readonly isStreaming = input(false);
+  /** This is the answer Regenerate and Retry replace (the store regenerates the conversation's last answer). */
   readonly canRegenerate = input(false);
   readonly regenerate = output();
   readonly retry = output();
@@ -60,6 +61,8 @@ export class MessageItem {
   protected readonly isUserExpanded = signal(false);
   protected readonly isCopied = signal(false);
   protected readonly isCommentOpen = signal(false);
+  /** What the comment form opens with: the comment saved with the answer, if any. */
+  protected readonly commentDraft = signal('');
   protected readonly isThanked = signal(false);
   protected readonly formatBytes = formatBytes;
   /**
@@ -86,14 +89,20 @@ export class MessageItem {
 
   protected rate(value: Feedback): void {
     this.isThanked.set(false);
-    this.feedback.emit({ messageId: this.message().id, feedback: value });
+    // The server stores a rating sent without a comment as having none: the saved one goes with it, or
+    // clicking a thumb again deleted it.
+    const saved = this.message().feedback_comment;
+    this.feedback.emit({ messageId: this.message().id, feedback: value, ...(saved ? { comment: saved } : {}) });
+    this.commentDraft.set(saved ?? '');
     this.isCommentOpen.set(true);
   }
 
   protected sendComment(event: Event, comment: string): void {
     event.preventDefault();
     const feedback = this.message().feedback;
-    if (feedback && comment.trim()) this.feedback.emit({ messageId: this.message().id, feedback, comment: comment.trim() });
+    const text = comment.trim();
+    // The form opens with the saved comment: emptied, it is removed.
+    if (feedback && (text || this.message().feedback_comment)) this.feedback.emit({ messageId: this.message().id, feedback, comment: text });
     this.isThanked.set(true);
     this.closeComment();
   }

@@ -12,13 +12,36 @@ function fakeGeometry(el: HTMLElement, geometry: { scrollHeight: number; clientH
   });
 }
 
+/** ResizeObserver for a test that says which element changed size (jsdom has none). */
+class FakeResizeObserver {
+  static readonly all: FakeResizeObserver[] = [];
+  readonly targets = new Set<Element>();
+  constructor(private readonly callback: ResizeObserverCallback) {
+    FakeResizeObserver.all.push(this);
+  }
+  static resize(target: Element): void {
+    for (const observer of FakeResizeObserver.all) {
+      if (observer.targets.has(target)) observer.callback([{ target } as ResizeObserverEntry], observer);
+    }
+  }
+  observe(target: Element): void { this.targets.add(target); }
+  unobserve(target: Element): void { this.targets.delete(target); }
+  disconnect(): void { this.targets.clear(); }
+}
+
 describe('MessageList', () => {
   let fixture: ComponentFixture<MessageList>;
   let el: HTMLElement;
   let scroller: HTMLElement;
   const geometry = { scrollHeight: 1000, clientHeight: 500, scrollTop: 500 };
 
+  afterEach(() => {
+    vi.unstubAllGlobals();
+    FakeResizeObserver.all.length = 0;
+  });
+
   beforeEach(async () => {
+    vi.stubGlobal('ResizeObserver', FakeResizeObserver);
     fixture = TestBed.createComponent(MessageList);
     fixture.componentRef.setInput('messages', []);
     el = fixture.nativeElement as HTMLElement;
@@ -57,6 +80,21 @@ describe('MessageList', () => {
     expect(el.querySelector('button.earlier-answer')).toBeNull();
   });
 
+  it('offers Retry on the last answer only (Retry regenerates the last answer, whichever was clicked)', async () => {
+    const row = (id: string, position: number, role: 'user' | 'assistant', status = 'complete') => ({
+      id, conversation_id: 'c', position, role, content: `${id} text`, status, created_at: '', updated_at: '', token_count: null,
+      model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    });
+    const retries = (): string[] => Array.from(el.querySelectorAll('app-message-item'))
+      .filter((item) => Array.from(item.querySelectorAll('button')).some((b) => b.textContent?.trim() === 'Retry'))
+      .map((item) => item.querySelector('.markdown')?.textContent?.trim() ?? '');
+    fixture.componentRef.setInput('messages', [row('u1', 0, 'user'), row('a1', 1, 'assistant', 'failed'), row('u2', 2, 'user'), row('a2', 3, 'assistant', 'failed')]);
+    fixture.componentRef.setInput('regenerableId', 'a2');
+    await fixture.whenStable();
+    expect(el.querySelectorAll('.notice-error')).toHaveLength(2);
+    expect(retries()).toEqual(['a2 text']);
+  });
+
   it('stays pinned when its own scroll event arrives after more of the answer was laid out', async () => {
     await scrollEvent();
     expect(jumpButton()).toBeNull();
@@ -77,6 +115,31 @@ describe('MessageList', () => {
     expect(jumpButton()).not.toBeNull();
     geometry.scrollTop = 900;
     await scrollEvent();
+    expect(jumpButton()).toBeNull();
+  });
+
+  it('keeps the latest message in view when the view itself gets shorter (the composer grows, a keyboard opens)', async () => {
+    await scrollEvent();
+    geometry.clientHeight = 300; // the browser keeps scrollTop: the bottom 200 px are now below the view
+    FakeResizeObserver.resize(scroller);
+    await fixture.whenStable();
+    expect(geometry.scrollTop).toBe(geometry.scrollHeight - geometry.clientHeight);
+    expect(jumpButton()).toBeNull();
+  });
+
+  it('leaves a reader who scrolled up where they are when the view gets shorter, and counts them at the bottom once it is in view', async () => {
+    await scrollEvent();
+    geometry.scrollTop = 200;
+    await scrollEvent();
+    geometry.clientHeight = 300;
+    FakeResizeObserver.resize(scroller);
+    await fixture.whenStable();
+    expect(geometry.scrollTop).toBe(200);
+    expect(jumpButton()).not.toBeNull();
+    // The keyboard closes and the view grows to show the end without a scroll of the reader's.
+    geometry.clientHeight = 790;
+    FakeResizeObserver.resize(scroller);
+    await fixture.whenStable();
     expect(jumpButton()).toBeNull();
   });
 

@@ -108,8 +108,11 @@ export class MessageList {
       this.stickToBottom();
       if (typeof ResizeObserver === 'undefined') return;
       // Content height changes for many reasons (tokens, code highlighting, fonts): one observer handles them all.
+      // The view's own height changes too (the composer growing, files attached, a phone's keyboard opening):
+      // it keeps its scrollTop, so without this the latest message slid out of view while still "pinned".
       const observer = new ResizeObserver(() => this.onContentResized());
       observer.observe(thread);
+      observer.observe(this.scroller().nativeElement);
       this.destroyRef.onDestroy(() => observer.disconnect());
     });
   }
@@ -153,6 +156,8 @@ export class MessageList {
       return;
     }
     if (this.isPinned()) this.stickToBottom();
+    // A view grown back (the keyboard closed) can reach the bottom without a scroll event.
+    else if (el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
   }
 
   /**

@@ -89,3 +89,62 @@ describe('ConversationList', () => {
     await vi.waitFor(() => expect(el.querySelectorAll('a.conv-link')).toHaveLength(1));
   });
 });
+
+describe('ConversationList paging', () => {
+  /** Like the browser's: observing reports the target's state at once (asynchronously), then only its changes. */
+  class FakeIntersectionObserver {
+    constructor(private readonly callback: IntersectionObserverCallback) {}
+    observe(target: Element): void {
+      setTimeout(() => this.callback([{ target, isIntersecting: true } as IntersectionObserverEntry], this as unknown as IntersectionObserver));
+    }
+    unobserve(): void { /* nothing pending to cancel */ }
+    disconnect(): void { /* idem */ }
+  }
+
+  const now = new Date().toISOString();
+  let offsets: number[];
+
+  function serve(total: number, failAt?: number): void {
+    offsets = [];
+    vi.stubGlobal('fetch', vi.fn((url: string) => {
+      const params = new URL(url, 'http://x').searchParams;
+      const offset = Number(params.get('offset'));
+      const limit = Number(params.get('limit'));
+      offsets.push(offset);
+      if (offset === failAt) return Promise.resolve(json({ error: { code: 'INTERNAL_ERROR', message: 'down' } }, 500));
+      const page = Array.from({ length: Math.max(0, Math.min(limit, total - offset)) }, (_, i) => conversation(`c${offset + i}`, `Chat ${offset + i}`, now));
+      return Promise.resolve(json({ conversations: page, total, limit, offset }));
+    }));
+  }
+
+  async function showList(): Promise<HTMLElement> {
+    vi.stubGlobal('IntersectionObserver', FakeIntersectionObserver);
+    TestBed.configureTestingModule({ providers: [provideRouter([])] });
+    const fixture = TestBed.createComponent(ConversationList);
+    await fixture.whenStable();
+    return fixture.nativeElement as HTMLElement;
+  }
+
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('goes on loading pages while the end of the list stays in view, and stops at the last', async () => {
+    serve(45);
+    const el = await showList();
+    await vi.waitFor(() => expect(el.querySelectorAll('a.conv-link')).toHaveLength(45));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(offsets).toEqual([0, 20, 40]);
+  });
+
+  it('does not ask again and again for a page that failed (Load more is there for that)', async () => {
+    serve(45, 20);
+    const el = await showList();
+    await vi.waitFor(() => expect(offsets).toContain(20));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const asked = offsets.length;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The first report of the observer and the check after the first page may each ask once.
+    expect(offsets.length).toBe(asked);
+    expect(offsets.filter((offset) => offset === 20).length).toBeLessThanOrEqual(2);
+    expect(el.querySelector('button.load-more')).not.toBeNull();
+  });
+});

@@ -1,5 +1,5 @@
 import {
-  ChangeDetectionStrategy, Component, DestroyRef, ElementRef, afterNextRender, computed, inject, input, output, signal,
+  ChangeDetectionStrategy, Component, DestroyRef, ElementRef, Injector, afterNextRender, computed, inject, input, output, signal,
   viewChild,
 } from '@angular/core';
 import { Router, RouterLink } from '@angular/router';
@@ -35,7 +35,7 @@ function groupLabel(updatedAt: string, now: Date): string {
 })
 export class ConversationList {
   readonly activeId = input<string | null>(null);
-  /** A conversation (or a new chat) was chosen: the phone layout closes the drawer. */
+  /** A conversation (or a new chat) was chosen: the phone layout closes the drawer, and the composer takes the keyboard. */
   readonly navigated = output();
 
   protected readonly store = inject(ConversationsStore);
@@ -43,6 +43,8 @@ export class ConversationList {
   private readonly toasts = inject(ToastService);
   private readonly destroyRef = inject(DestroyRef);
   private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
+  private readonly injector = inject(Injector);
+  private observer: IntersectionObserver | null = null;
   protected readonly editingId = signal<string | null>(null);
   protected readonly pendingDelete = signal<Conversation | null>(null);
   private readonly confirmDialog = viewChild.required<ElementRef<HTMLDialogElement>>('confirm');
@@ -62,7 +64,10 @@ export class ConversationList {
   });
 
   constructor() {
-    this.store.loadFirstPage().catch((error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }));
+    this.store.loadFirstPage().then(
+      () => this.recheckEnd(),
+      (error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }),
+    );
     afterNextRender(() => {
       if (typeof IntersectionObserver === 'undefined') return;
       // Load the next page when the end of the list scrolls into view.
@@ -71,6 +76,7 @@ export class ConversationList {
       }, { root: this.scroller().nativeElement, rootMargin: '200px' });
       const sentinel = this.sentinel()?.nativeElement;
       if (sentinel) observer.observe(sentinel);
+      this.observer = observer;
       this.destroyRef.onDestroy(() => observer.disconnect());
     });
   }
@@ -80,13 +86,38 @@ export class ConversationList {
   }
 
   protected newChat(): void {
-    this.navigated.emit();
+    // Navigating first: the parent, told next, can see the navigation under way.
     void this.router.navigate(['/']);
+    this.navigated.emit();
+  }
+
+  /** A link opened in a new tab or window (a modified or middle click) leaves this page as it is. */
+  protected onLinkClick(event: MouseEvent): void {
+    if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    this.navigated.emit();
   }
 
   protected loadMore(): void {
     if (!this.store.hasMore() || this.store.isLoading()) return;
-    this.store.loadMore().catch((error: unknown) => this.toasts.error(friendlyMessage(error)));
+    const shown = this.store.conversations().length;
+    this.store.loadMore().then(
+      // A page that brought nothing new would only ask again; a failed one waits for the reader (Load more).
+      () => { if (this.store.conversations().length > shown) this.recheckEnd(); },
+      (error: unknown) => this.toasts.error(friendlyMessage(error)),
+    );
+  }
+
+  /**
+   * The observer reports changes only: an end of the list still in view once a page is drawn (a tall sidebar,
+   * short pages) reported nothing, and the list stopped there. Observing it again reports where it is now.
+   */
+  private recheckEnd(): void {
+    afterNextRender(() => {
+      const sentinel = this.sentinel()?.nativeElement;
+      if (!this.observer || !sentinel) return;
+      this.observer.unobserve(sentinel);
+      this.observer.observe(sentinel);
+    }, { injector: this.injector });
   }
 
   protected startRename(conversation: Conversation): void {

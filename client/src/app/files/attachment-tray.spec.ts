@@ -24,4 +24,18 @@ describe('AttachmentTray', () => {
     // Indeterminate: no value attribute.
     expect(bar.hasAttribute('value')).toBe(false);
   });
+
+  it('shows a refused file as a chip like the others: the reason in it (whole in its tooltip), announced, and read with Remove', async () => {
+    const error = 'This file type is not supported. Allowed: .pdf, .txt, .md, .csv, .json, .docx.';
+    const el = await render([{ localId: 'x', name: 'setup.exe', size: 2048, progress: 0, state: 'failed', error }]);
+    const chip = el.querySelector('.chip') as HTMLElement;
+    expect(chip.classList).toContain('chip-failed');
+    const reason = chip.querySelector('.chip-text [role="alert"]') as HTMLElement;
+    expect(reason.textContent).toBe(`setup.exe: ${error}`);
+    expect(reason.title).toBe(error);
+    const remove = chip.querySelector('button[aria-label="Remove setup.exe"]') as HTMLButtonElement;
+    expect(remove.getAttribute('aria-describedby')).toBe(reason.id);
+    // Nothing of the chip outside its two lines (a full-width line below made it a card).
+    expect(Array.from(chip.children).map((c) => c.tagName.toLowerCase())).toEqual(['app-icon', 'span', 'button']);
+  });
 });

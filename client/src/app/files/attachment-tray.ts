@@ -15,7 +15,13 @@ import { formatBytes } from './format-bytes';
           <app-icon [name]="item.state === 'failed' ? 'alert' : 'file'" />
           <span class="chip-text">
             <span class="chip-name" [title]="item.name">{{ item.name }}</span>
-            <span class="chip-size">{{ formatBytes(item.size) }}@if (item.state === 'uploading') {@if (isSent(item)) { · reading its text…} @else { · uploading {{ percent(item) }}%}}</span>
+            @if (item.error) {
+              <!-- As small as the other chips (full-width cards squeezed the conversation at 200% zoom): the reason's
+                   start is shown, all of it in the tooltip, read out when it appears and with the chip's Remove. -->
+              <span class="chip-error" [id]="'chip-error-' + item.localId" [title]="item.error" role="alert"><span class="visually-hidden">{{ item.name }}: </span>{{ item.error }}</span>
+            } @else {
+              <span class="chip-size">{{ formatBytes(item.size) }}@if (item.state === 'uploading') {@if (isSent(item)) { · reading its text…} @else { · uploading {{ percent(item) }}%}}</span>
+            }
           </span>
           @if (item.state === 'uploading') {
             @if (isSent(item)) {
@@ -29,11 +35,8 @@ import { formatBytes } from './format-bytes';
             <button type="button" class="chip-btn" [attr.aria-label]="'Show text of ' + item.name" title="Show extracted text"
               (click)="preview.emit(item)"><app-icon name="eye" /></button>
           }
-          <button type="button" class="chip-btn" [attr.aria-label]="'Remove ' + item.name" title="Remove"
-            (click)="remove.emit(item.localId)"><app-icon name="x" /></button>
-          @if (item.error) {
-            <span class="chip-error" role="alert">{{ item.name }}: {{ item.error }}</span>
-          }
+          <button type="button" class="chip-btn chip-remove" [attr.aria-label]="'Remove ' + item.name" title="Remove"
+            [attr.aria-describedby]="item.error ? 'chip-error-' + item.localId : null" (click)="remove.emit(item.localId)"><app-icon name="x" /></button>
         </li>
       }
     </ul>`,

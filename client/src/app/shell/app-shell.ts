@@ -2,14 +2,17 @@ import {
   ChangeDetectionStrategy, Component, type ElementRef, Injector, afterNextRender, computed, effect, inject, signal, viewChild,
 } from '@angular/core';
 import { Title } from '@angular/platform-browser';
-import { Router, RouterOutlet } from '@angular/router';
+import { type Event as RouterEvent, NavigationCancel, NavigationEnd, NavigationError, NavigationSkipped, Router, RouterOutlet } from '@angular/router';
+import { filter, take } from 'rxjs';
 import { ChatConfigStore } from '../chat/chat-config.store';
 import { ChatStore } from '../chat/chat.store';
 import { ConversationList } from '../conversations/conversation-list';
 import { ConversationsStore } from '../conversations/conversations.store';
 import { ApiClient } from '../core/api-client';
 import { friendlyMessage } from '../core/api-error';
+import { isTouchFirst } from '../core/touch';
 import { AccessGateForm } from './access-gate-form';
+import { Announcer } from './announcer';
 import { Icon } from './icon';
 import { NetworkStatus } from './network-status';
 import { ThemeService } from './theme.service';
@@ -21,6 +24,12 @@ const PHONE_QUERY = '(max-width: 767px)';
 
 /** The frame: sidebar of conversations, the open chat, banners and toasts; or the access gate's form until a session exists. */
 const DEMO_NOTE_KEY = 'parley.demoNote';
+
+/** The end of a navigation, whichever: done, cancelled, failed, or skipped (the page asked for is the one shown). */
+function isNavigationOver(event: RouterEvent): boolean {
+  return event instanceof NavigationEnd || event instanceof NavigationCancel || event instanceof NavigationError
+    || event instanceof NavigationSkipped;
+}
 
 function readSession(key: string): string | null {
   try {
@@ -43,6 +52,7 @@ export class AppShell {
   protected readonly config = inject(ChatConfigStore);
   protected readonly chat = inject(ChatStore);
   protected readonly api = inject(ApiClient);
+  protected readonly announcer = inject(Announcer);
   private readonly toasts = inject(ToastService);
   private readonly injector = inject(Injector);
   private readonly conversations = inject(ConversationsStore);
@@ -90,9 +100,10 @@ export class AppShell {
     if (this.isSidebarOpen()) setTimeout(() => document.querySelector<HTMLElement>('.sidebar .new-chat')?.focus());
   }
 
-  protected closeSidebar(): void {
+  protected closeSidebar(restoresFocus = true): void {
     if (!this.isSidebarOpen()) return;
     this.isSidebarOpen.set(false);
+    if (!restoresFocus) return;
     // Once the page is no longer inert (next render), focus goes back to the button that opened the drawer.
     afterNextRender(() => {
       const menuButton = this.menuButton()?.nativeElement;
@@ -108,9 +119,26 @@ export class AppShell {
     afterNextRender(() => this.skipToInput(), { injector: this.injector });
   }
 
+  /**
+   * A conversation or New chat was chosen (in the sidebar, or the phone's top bar): the keyboard goes to the
+   * composer, where the person goes on, rather than staying in the list (or falling to the page's body from
+   * the closed drawer). Only then: a page loaded or a conversation opened by URL keeps the browser's focus.
+   */
+  protected onNavigated(): void {
+    this.closeSidebar(false);
+    // On a touch screen focusing the composer would open the on-screen keyboard over the conversation just opened.
+    if (isTouchFirst()) return;
+    const focusComposer = (): void => {
+      afterNextRender(() => this.skipToInput(), { injector: this.injector });
+    };
+    // The composer is absent from a "not found" page until the navigation away from it ends.
+    if (this.router.currentNavigation() === null) focusComposer();
+    else this.router.events.pipe(filter(isNavigationOver), take(1)).subscribe(focusComposer);
+  }
+
   protected newChat(): void {
-    this.closeSidebar();
     void this.router.navigate(['/']);
+    this.onNavigated();
   }
 
   protected reload(): void {

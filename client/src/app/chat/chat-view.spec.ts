@@ -1,0 +1,71 @@
+import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import { provideRouter } from '@angular/router';
+import { Subject } from 'rxjs';
+import { ConversationsStore } from '../conversations/conversations.store';
+import { ApiClient } from '../core/api-client';
+import type { ConversationDetail, Message } from '../core/api-models';
+import { ChatApi } from './chat-api.service';
+import type { StreamedEvent } from './chat-events';
+import { ChatView } from './chat-view';
+
+const ID = '0b5e1f1c-6a53-4f3c-9a43-3c0d1b2e4f5a';
+
+function message(id: string, position: number, role: Message['role'], extra: Partial<Message> = {}): Message {
+  return {
+    id, conversation_id: ID, position, role, content: `${role} ${position}`, status: 'complete', created_at: '', updated_at: '',
+    token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    ...extra,
+  };
+}
+
+describe('ChatView', () => {
+  let fixture: ComponentFixture<ChatView>;
+  let el: HTMLElement;
+
+  async function open(messages: Message[]): Promise<void> {
+    const detail: ConversationDetail = {
+      conversation: { id: ID, session_id: 's', title: 'T', created_at: '', updated_at: '', is_active: true, message_count: messages.length },
+      messages, has_more: false,
+    };
+    const stream = new Subject<StreamedEvent>();
+    TestBed.configureTestingModule({
+      providers: [
+        provideRouter([]),
+        { provide: ChatApi, useValue: { regenerate: () => stream.asObservable() } },
+        { provide: ApiClient, useValue: { get: () => Promise.resolve(detail) } },
+        { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve() } },
+      ],
+    });
+    fixture = TestBed.createComponent(ChatView);
+    el = fixture.nativeElement as HTMLElement;
+    document.body.append(el);
+    fixture.componentRef.setInput('id', ID);
+    await vi.waitFor(async () => {
+      await fixture.whenStable();
+      expect(el.querySelectorAll('app-message-item')).toHaveLength(messages.length);
+    });
+  }
+
+  afterEach(() => el.remove());
+
+  const composer = (): Element | null => el.querySelector('textarea#message-input');
+
+  it('leaves the keyboard in the composer after Regenerate (the button goes with the answer it replaces)', async () => {
+    await open([message('u1', 0, 'user'), message('a1', 1, 'assistant')]);
+    const button = el.querySelector('button[aria-label="Regenerate"]') as HTMLButtonElement;
+    button.focus();
+    button.click();
+    await fixture.whenStable();
+    expect(el.querySelector('button[aria-label="Regenerate"]')).toBeNull();
+    expect(document.activeElement).toBe(composer());
+  });
+
+  it('leaves the keyboard in the composer after Retry', async () => {
+    await open([message('u1', 0, 'user'), message('a1', 1, 'assistant', { content: '', status: 'failed' })]);
+    const retry = Array.from(el.querySelectorAll('button')).find((b) => b.textContent?.trim() === 'Retry') as HTMLButtonElement;
+    retry.focus();
+    retry.click();
+    await fixture.whenStable();
+    expect(document.activeElement).toBe(composer());
+  });
+});

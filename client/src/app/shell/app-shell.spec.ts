@@ -1,0 +1,106 @@
+import { ChangeDetectionStrategy, Component, input } from '@angular/core';
+import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import { Router, provideRouter, withComponentInputBinding } from '@angular/router';
+import { chatMatcher } from '../app.routes';
+import { AppShell } from './app-shell';
+
+/** The chat page as far as focus goes: its composer, absent on a "not found" page. */
+@Component({
+  selector: 'app-fake-chat',
+  changeDetection: ChangeDetectionStrategy.OnPush,
+  template: `@if (id() !== 'gone') { <textarea id="message-input" aria-label="Message"></textarea> }`,
+})
+class FakeChat {
+  readonly id = input<string | undefined>(undefined);
+}
+
+function json(body: unknown): Response {
+  return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });
+}
+
+describe('AppShell', () => {
+  let fixture: ComponentFixture<AppShell>;
+  let el: HTMLElement;
+  let router: Router;
+  const now = new Date().toISOString();
+
+  beforeEach(async () => {
+    vi.stubGlobal('fetch', vi.fn((url: string) => {
+      if (url.startsWith('/api/v1/conversations?')) {
+        const conversation = { id: 'a', session_id: 's', title: 'Trip', created_at: now, updated_at: now, is_active: true, message_count: 2 };
+        return Promise.resolve(json({ conversations: [conversation], total: 1, limit: 20, offset: 0 }));
+      }
+      return Promise.resolve(json({}));
+    }));
+    TestBed.configureTestingModule({ providers: [provideRouter([{ matcher: chatMatcher, component: FakeChat }], withComponentInputBinding())] });
+    router = TestBed.inject(Router);
+    fixture = TestBed.createComponent(AppShell);
+    el = fixture.nativeElement as HTMLElement;
+    document.body.append(el);
+    await router.navigateByUrl('/');
+    await vi.waitFor(async () => {
+      await fixture.whenStable();
+      expect(el.querySelector('a.conv-link')).not.toBeNull();
+    });
+  });
+
+  afterEach(() => {
+    el.remove();
+    vi.unstubAllGlobals();
+  });
+
+  const composer = (): Element | null => el.querySelector('#message-input');
+  const newChat = (): HTMLButtonElement => el.querySelector('.sidebar .new-chat') as HTMLButtonElement;
+
+  async function settle(): Promise<void> {
+    await fixture.whenStable();
+    await new Promise((resolve) => setTimeout(resolve));
+    await fixture.whenStable();
+  }
+
+  it('leaves the focus alone when the page loads', () => {
+    expect(composer()).not.toBeNull();
+    expect(document.activeElement).not.toBe(composer());
+  });
+
+  it('gives the composer the keyboard once a conversation is opened from the list, or the same one chosen again', async () => {
+    const link = el.querySelector('a.conv-link') as HTMLAnchorElement;
+    link.focus();
+    link.click();
+    await settle();
+    expect(router.url).toBe('/c/a');
+    expect(document.activeElement).toBe(composer());
+    link.focus();
+    link.click(); // the page already shown: no navigation at all
+    await settle();
+    expect(document.activeElement).toBe(composer());
+  });
+
+  it('gives the composer the keyboard after New chat, also from a page without one', async () => {
+    await router.navigateByUrl('/c/gone');
+    await settle();
+    expect(composer()).toBeNull();
+    newChat().focus();
+    newChat().click();
+    await settle();
+    expect(router.url).toBe('/');
+    expect(document.activeElement).toBe(composer());
+    // A conversation chosen from a page without a composer: focus waits for the page that has one.
+    await router.navigateByUrl('/c/gone');
+    await settle();
+    (el.querySelector('a.conv-link') as HTMLAnchorElement).click();
+    await settle();
+    expect(router.url).toBe('/c/a');
+    expect(document.activeElement).toBe(composer());
+  });
+
+  it('does not close the page for a link opened in a new tab', async () => {
+    const link = el.querySelector('a.conv-link') as HTMLAnchorElement;
+    link.focus();
+    link.addEventListener('click', (event) => event.preventDefault()); // the browser's new tab, which jsdom cannot open
+    link.dispatchEvent(new MouseEvent('click', { bubbles: true, cancelable: true, ctrlKey: true }));
+    await settle();
+    expect(router.url).toBe('/');
+    expect(document.activeElement).toBe(link);
+  });
+});
