@@ -94,6 +94,27 @@ test.describe('conversations sidebar', () => {
     await expect(chat.sidebar.getByRole('link').first()).toContainText('Bulk 25');
   });
 
+  test('searches conversations by title; Esc shows them all again', async ({ chat, page, request }) => {
+    await chat.open();
+    const session = (await page.context().cookies()).find((c) => c.name === 'session_token');
+    for (const message of ['Lisbon trip plan', 'Budget for lisbon', 'Python decorators']) {
+      const res = await request.post('/api/v1/chat', { headers: { Authorization: `Bearer ${session?.value ?? ''}` }, data: { message } });
+      expect(res.status()).toBe(200);
+      await res.body();
+    }
+    await page.reload();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(3);
+    const search = page.getByRole('searchbox', { name: 'Search conversations' });
+    await search.fill('LISBON');
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(2);
+    await expect(chat.sidebar.getByRole('link', { name: 'Python decorators' })).toHaveCount(0);
+    await search.fill('nothing of the sort');
+    await expect(chat.sidebar.getByText('No conversation titles contain “nothing of the sort”.')).toBeVisible();
+    await search.press('Escape');
+    await expect(search).toHaveValue('');
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(3);
+  });
+
   test('unknown paths fall back to the app', async ({ chat, page }) => {
     await chat.open('/some/deep/unknown/path');
     await expect(page).toHaveURL(/\/$/);

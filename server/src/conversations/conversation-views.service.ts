@@ -17,7 +17,7 @@ export class ConversationViews {
     if (query.session_id !== undefined && query.session_id !== sessionId) {
       throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
     }
-    const { items, total } = await this.conversations.list(sessionId, query.limit, query.offset);
+    const { items, total } = await this.conversations.list(sessionId, query.limit, query.offset, query.q);
     return { conversations: items.map((c) => ConversationDto.from(c)), total, limit: query.limit, offset: query.offset };
   }
 

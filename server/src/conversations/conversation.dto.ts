@@ -20,6 +20,10 @@ export class ListConversationsQueryDto {
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
   @IsOptional() @IsId() session_id?: string;
+
+  @ApiPropertyOptional({ minLength: 1, maxLength: 200, description: 'Only conversations whose title contains this text (case-insensitive; surrounding spaces ignored)' })
+  @IsOptional() @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
+  @IsString() @IsNotEmpty() @MaxLength(200) q?: string;
 }
 
 export class MessagePageQueryDto {

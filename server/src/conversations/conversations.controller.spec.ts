@@ -78,6 +78,28 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     }
   });
 
+  it('searches the caller\'s titles with q: any case, wildcards taken literally, another session\'s never', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    for (const title of ['Trip to Lisbon', 'lisbon food', '100% done', '100 things', 'a_b', 'axb', 'Ünïcode Straße']) await seed(alice.id, title);
+    await seed(bob.id, 'Lisbon for Bob');
+    const search = async (q: string): Promise<string[]> => {
+      const res = await t.http().get(`/api/v1/conversations?q=${encodeURIComponent(q)}`).set('Authorization', `Bearer ${alice.token}`).expect(200);
+      expect(res.body.total).toBe(res.body.conversations.length);
+      return (res.body.conversations as { title: string }[]).map((c) => c.title).sort();
+    };
+    expect(await search('LISBON')).toEqual(['Trip to Lisbon', 'lisbon food']);
+    expect(await search('  lisbon ')).toEqual(['Trip to Lisbon', 'lisbon food']);
+    expect(await search('100%')).toEqual(['100% done']);
+    expect(await search('a_b')).toEqual(['a_b']);
+    expect(await search('straße')).toEqual(['Ünïcode Straße']);
+    expect(await search('nothing like it')).toEqual([]);
+    for (const q of ['', '   ', 'x'.repeat(201)]) {
+      const res = await t.http().get(`/api/v1/conversations?q=${encodeURIComponent(q)}`).set('Authorization', `Bearer ${alice.token}`).expect(400);
+      expect(res.body.error.code).toBe('VALIDATION_ERROR');
+    }
+  });
+
   it('renames and deletes', async () => {
     const s = await t.newSession();
     const c = await seed(s.id, 'old', 2);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, type EntityManager, In, LessThan, type Repository } from 'typeorm';
+import { DataSource, type EntityManager, In, LessThan, Raw, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawSql } from '../database/raw-sql.js';
@@ -86,9 +86,12 @@ export class ConversationsService {
     this.beforeRemoveHooks.push(hook);
   }
 
-  async list(sessionId: string, limit: number, offset: number): Promise<{ items: Conversation[]; total: number }> {
+  /** A page of the session's conversations, newest first; with `search`, only those whose title contains it (any case). */
+  async list(sessionId: string, limit: number, offset: number, search?: string): Promise<{ items: Conversation[]; total: number }> {
+    // LIKE with its wildcards escaped: "100%" finds "100%", not every title starting with "100".
+    const pattern = search === undefined ? undefined : `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const [items, total] = await this.conversations.findAndCount({
-      where: { sessionId },
+      where: pattern === undefined ? { sessionId } : { sessionId, title: Raw((title) => `LOWER(${title}) LIKE :pattern ESCAPE '\\'`, { pattern }) },
       order: { updatedAt: 'DESC', id: 'DESC' },
       take: limit,
       skip: offset,

@@ -16,6 +16,9 @@ interface ConversationGroup {
 
 const DAY = 86_400_000;
 
+/** How long typing must pause before the list is searched. */
+const SEARCH_DELAY_MS = 250;
+
 function groupLabel(updatedAt: string, now: Date): string {
   const startOfToday = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
   const time = Date.parse(updatedAt);
@@ -95,6 +98,23 @@ export class ConversationList {
   protected onLinkClick(event: MouseEvent): void {
     if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
     this.navigated.emit();
+  }
+
+  private searchTimer?: ReturnType<typeof setTimeout>;
+
+  /** Filters the list by title once typing pauses (a request per pause, not per key). */
+  protected onSearch(text: string): void {
+    clearTimeout(this.searchTimer);
+    this.searchTimer = setTimeout(() => {
+      this.store.setQuery(text).then(() => this.recheckEnd(), (error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }));
+    }, SEARCH_DELAY_MS);
+  }
+
+  /** Esc empties the search box and shows every conversation again. */
+  protected clearSearch(input: HTMLInputElement): void {
+    if (input.value === '') return;
+    input.value = '';
+    this.onSearch('');
   }
 
   protected loadMore(): void {

@@ -12,12 +12,29 @@ export class ConversationsStore {
   private readonly totalCount = signal(0);
   private readonly loading = signal(false);
   private readonly loaded = signal(false);
+  private readonly search = signal('');
+  /** Bumps with each new search: a page asked for under an earlier one is dropped when it arrives. */
+  private searchGeneration = 0;
 
   readonly conversations = this.items.asReadonly();
   readonly isLoading = this.loading.asReadonly();
   readonly isLoaded = this.loaded.asReadonly();
   readonly hasMore = computed(() => this.items().length < this.totalCount());
   readonly isEmpty = computed(() => this.loaded() && this.items().length === 0);
+  /** The text the list is filtered by (titles containing it, any case); '' for all conversations. */
+  readonly query = this.search.asReadonly();
+
+  /** Shows only the conversations whose title contains `text` ('' shows them all again). */
+  async setQuery(text: string): Promise<void> {
+    const query = text.trim();
+    if (query === this.search()) return;
+    this.search.set(query);
+    this.searchGeneration++;
+    this.items.set([]);
+    this.totalCount.set(0);
+    this.loaded.set(false);
+    await this.fetch(0, PAGE_SIZE, true);
+  }
 
   async loadFirstPage(): Promise<void> {
     await this.fetch(0, PAGE_SIZE, true);
@@ -47,8 +64,12 @@ export class ConversationsStore {
 
   private async fetch(offset: number, limit: number, replace: boolean): Promise<void> {
     this.loading.set(true);
+    const generation = this.searchGeneration;
+    const query = this.search();
     try {
-      const page = await this.api.get<ConversationPage>(`${API_BASE}/conversations?limit=${limit}&offset=${offset}`);
+      const filter = query ? `&q=${encodeURIComponent(query)}` : '';
+      const page = await this.api.get<ConversationPage>(`${API_BASE}/conversations?limit=${limit}&offset=${offset}${filter}`);
+      if (generation !== this.searchGeneration) return;
       this.totalCount.set(page.total);
       if (replace) {
         // Keep already loaded older pages after a refresh of the top.
@@ -61,7 +82,7 @@ export class ConversationsStore {
       }
       this.loaded.set(true);
     } finally {
-      this.loading.set(false);
+      if (generation === this.searchGeneration) this.loading.set(false);
     }
   }
 }
