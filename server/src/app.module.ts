@@ -34,7 +34,7 @@ export class AppModule {
           index: false,
           // Hashed bundles never change; index.html must always be revalidated.
           setHeaders: (res: { setHeader: (name: string, value: string) => void }, path: string) => res.setHeader('Cache-Control',
-            /\.[0-9a-z]{8,}\.(js|css|woff2?)$/i.test(path) || /-[A-Z0-9]{8}\.(js|css)$/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache'),
+            /\.[0-9a-z]{8,}\.(js|css|woff2?)$/i.test(path) || /-[A-Z0-9]{8}\.(js|css|woff2?|ttf)$/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache'),
         },
       })]
       : [];

@@ -36,6 +36,40 @@ describe('MarkdownRenderer', () => {
     expect(blocks).toEqual(renderer.render('Intro.\n\n## Title\n\nBody'));
   });
 
+  it('renders math once KaTeX has arrived: $…$, $$…$$, \\(…\\) and \\[…\\]; prices and code stay text', async () => {
+    renderer.noticeMath('The price is $5 and $10.');
+    expect(renderer.mathVersion()).toBe(0);
+    await renderer.whenMathReady();
+    const el = dom(html(renderer, [
+      'Euler: $e^{i\\pi} + 1 = 0$ and \\(a^2 + b^2 = c^2\\).',
+      '',
+      '\\[',
+      '\\int_0^1 x\\,dx = \\frac{1}{2}',
+      '\\]',
+      '',
+      '$$\\sqrt{2}$$',
+      '',
+      'It costs $5 and $10. In code: `\\(x\\)` and `$y^2$`.',
+    ].join('\n')));
+    expect(el.querySelectorAll('.katex')).toHaveLength(4);
+    expect(el.querySelectorAll('.katex-display')).toHaveLength(2);
+    // MathML for screen readers, with the TeX it came from.
+    expect(el.querySelector('math annotation')?.textContent).toBe('e^{i\\pi} + 1 = 0');
+    expect(el.textContent).toContain('It costs $5 and $10.');
+    expect(Array.from(el.querySelectorAll('code')).map((c) => c.textContent)).toEqual(['\\(x\\)', '$y^2$']);
+    // Announced once, as the formula reads, not twice over nor as TeX.
+    expect(renderer.plainText('So $x^2$ holds.')).toBe('So x2 holds.');
+  });
+
+  it('runs KaTeX without its trusted commands: no link, no style or class of the model\'s, a bad formula shown as such', async () => {
+    await renderer.whenMathReady();
+    const el = dom(html(renderer, 'a $\\href{javascript:alert(1)}{x}$ b $\\htmlStyle{position:fixed}{y}$ c $\\frac{1}{$ d'));
+    expect(el.querySelector('a, [href]')).toBeNull();
+    // The TeX is kept as text (the MathML annotation); no attribute carries what the model wrote.
+    expect(Array.from(el.querySelectorAll('[style]')).map((e) => e.getAttribute('style')).join()).not.toMatch(/position|javascript/);
+    expect(el.querySelectorAll('.katex-error').length + el.querySelectorAll('[style*="color"]').length).toBeGreaterThan(0);
+  });
+
   it('shows raw HTML from the model as inert text', () => {
     const el = dom(html(renderer, 'Hi <script>alert(1)</script>\n\n<img src=x onerror="alert(2)">\n\n<div onclick="x()">d</div>'));
     expect(el.querySelector('script, img, [onerror], [onclick]')).toBeNull();

@@ -26,11 +26,33 @@ export const HIGHLIGHT_AT_ONCE_MAX_CHARS = 2_000;
  */
 export const HIGHLIGHT_MAX_CHARS = 12_000;
 
+/** What KaTeX writes: MathML for screen readers, and SVG for stretchy symbols (roots, arrows, braces). */
+const MATH_TAGS = [
+  'math', 'semantics', 'annotation', 'mrow', 'mi', 'mn', 'mo', 'ms', 'mtext', 'mspace', 'msup', 'msub', 'msubsup',
+  'mfrac', 'msqrt', 'mroot', 'mstyle', 'mpadded', 'mphantom', 'menclose', 'mover', 'munder', 'munderover', 'mtable',
+  'mtr', 'mtd', 'mlabeledtr', 'svg', 'path', 'line',
+];
 const ALLOWED_TAGS = [
   'a', 'blockquote', 'br', 'button', 'code', 'del', 'div', 'em', 'h1', 'h2', 'h3', 'h4', 'h5', 'h6', 'hr', 'li',
   'ol', 'p', 'pre', 's', 'span', 'strong', 'sup', 'sub', 'table', 'tbody', 'td', 'th', 'thead', 'tr', 'ul',
+  ...MATH_TAGS,
 ];
-const ALLOWED_ATTR = ['href', 'title', 'class', 'type', 'aria-label', 'start', 'align'];
+/**
+ * `style` is KaTeX's (sizes and positions of a formula's parts): the model's own HTML never gets this far as
+ * markup (it is escaped to text), and KaTeX runs without its trusted commands (\htmlStyle, \href: math.ts).
+ */
+const ALLOWED_ATTR = [
+  'href', 'title', 'class', 'type', 'aria-label', 'start', 'align', 'style', 'aria-hidden', 'encoding', 'mathvariant',
+  'display', 'xmlns', 'viewBox', 'preserveAspectRatio', 'd', 'width', 'height', 'x1', 'x2', 'y1', 'y2', 'stroke-width',
+  'stretchy', 'fence', 'separator', 'lspace', 'rspace', 'accent', 'accentunder', 'minsize', 'maxsize', 'movablelimits',
+  'columnalign', 'rowspacing', 'columnspacing', 'scriptlevel', 'displaystyle', 'linethickness', 'notation', 'voffset',
+];
+
+/**
+ * Text that may hold a formula: \( or \[, $$, or $…$ with TeX inside (a backslash, ^, _ or braces), so
+ * prices ("$5 and $10") do not fetch KaTeX.
+ */
+const MATH_HINT = /\\[([]|\$\$|\$[^$\n]*[\\^_{}][^$\n]*\$/;
 
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -91,6 +113,10 @@ export class MarkdownRenderer {
   private isDeferringLongCode = false;
   /** Bumps when syntax highlighting becomes available: views re-render their code blocks. */
   readonly version = this.highlighterVersion.asReadonly();
+  private mathLoad: Promise<void> | null = null;
+  private readonly mathLoaded = signal(0);
+  /** Bumps when math rendering (KaTeX) has arrived: views render their messages again. */
+  readonly mathVersion = this.mathLoaded.asReadonly();
 
   constructor() {
     configurePurify();
@@ -137,10 +163,34 @@ export class MarkdownRenderer {
     return this.highlighterLoad;
   }
 
+  /** Resolves once KaTeX is loaded and math is rendered (fetched on the first text that looks like math). */
+  whenMathReady(): Promise<void> {
+    this.mathLoad ??= import('./math').then((m) => {
+      // KaTeX's stylesheet (and through it its fonts) is a file of its own, fetched with the code that needs it.
+      if (!document.querySelector('link[data-katex]')) {
+        const link = document.createElement('link');
+        link.rel = 'stylesheet';
+        link.href = 'katex.css';
+        link.dataset['katex'] = '';
+        document.head.append(link);
+      }
+      this.marked.use(...m.mathExtensions());
+      this.cache.clear();
+      this.mathLoaded.update((v) => v + 1);
+    });
+    return this.mathLoad;
+  }
+
+  /** Starts loading math rendering when `text` looks like it holds a formula. */
+  noticeMath(text: string): void {
+    if (this.mathLoad === null && MATH_HINT.test(text)) this.whenMathReady().catch(() => undefined);
+  }
+
   /** A whole message, one block per top-level token; cached, since history re-renders often. */
   render(source: string): MarkdownBlock[] {
     const hit = this.cache.get(source);
     if (hit) return hit;
+    this.noticeMath(source);
     const blocks = this.blocksOf(this.marked.lexer(source), 0);
     if (this.cache.size > 300) this.cache.delete(this.cache.keys().next().value ?? '');
     this.cache.set(source, blocks);
@@ -154,7 +204,8 @@ export class MarkdownRenderer {
   plainText(source: string): string {
     const html = this.toSafeHtml(this.marked.lexer(source));
     const doc = new DOMParser().parseFromString(`<body>${html}</body>`, 'text/html');
-    for (const head of doc.querySelectorAll('.code-head')) head.remove();
+    // A formula is read once, from its MathML (KaTeX also draws it in HTML, hidden from readers), without its TeX.
+    for (const hidden of doc.querySelectorAll('.code-head, .katex-html, annotation')) hidden.remove();
     // Blocks and their lines end with a line break, so words of two blocks never run together.
     for (const el of doc.querySelectorAll('p, li, h1, h2, h3, h4, h5, h6, pre, tr, blockquote, td, th')) el.append('\n');
     return (doc.body.textContent ?? '').replace(/[ \t]+\n/g, '\n').replace(/\n{2,}/g, '\n').trim();
@@ -304,6 +355,7 @@ export class StreamingMarkdown {
       this.hasLinkDefs = false;
     }
     const tail = content.slice(this.frozenSource.length);
+    this.renderer.noticeMath(tail);
     const lexed = this.renderer.lex(tail);
     if (Object.keys(lexed.links).length > 0) this.hasLinkDefs = true;
     let tokens: Token[] = lexed;

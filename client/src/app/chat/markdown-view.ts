@@ -49,6 +49,7 @@ export class MarkdownView {
   private settled: { source: string; blocks: MarkdownBlock[] } | null = null;
   private trusted = new Map<string, SafeHtml>();
   private streamedOnce = false;
+  private mathVersionSeen = 0;
   /**
    * Whether this view has shown its message streaming. Then every chunk it holds was laid out once (the open
    * one is at the bottom), so a chunk off screen can skip rendering at its remembered size, never a guessed one.
@@ -61,6 +62,13 @@ export class MarkdownView {
   /** The rendered (sanitized) blocks, before any background highlighting. */
   private readonly rendered = computed<MarkdownBlock[]>(() => {
     const content = this.content();
+    // Math rendering arrived: what was rendered before it (formulas as text) is rendered again, once.
+    const mathVersion = this.renderer.mathVersion();
+    if (mathVersion !== this.mathVersionSeen) {
+      this.mathVersionSeen = mathVersion;
+      this.streamingMarkdown = null;
+      this.settled = null;
+    }
     if (this.isStreaming()) {
       this.settled = null;
       this.streamingMarkdown ??= this.renderer.streaming();
