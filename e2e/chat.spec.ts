@@ -35,6 +35,23 @@ test.describe('chatting', () => {
     await expect(chat.lastAnswer()).toHaveAttribute('data-status', 'complete');
   });
 
+  test('renders math with KaTeX (its stylesheet and fonts fetched only then), read by screen readers as MathML', async ({ chat, page }) => {
+    const fetched: string[] = [];
+    page.on('request', (request) => fetched.push(new URL(request.url()).pathname));
+    await chat.open();
+    expect(fetched.some((path) => /katex|KaTeX/.test(path))).toBe(false);
+    await chat.ask('Some math please [math]');
+    const answer = await chat.waitForAnswer();
+    await expect(answer.locator('.katex')).toHaveCount(3);
+    await expect(answer.locator('.katex-display')).toHaveCount(1);
+    await expect(answer.locator('math').first()).toBeAttached();
+    await expect(answer).toContainText('It costs $5 and $10.');
+    // The formula is laid out in KaTeX's font (CSP allows the stylesheet and fonts: same origin).
+    await expect.poll(() => page.evaluate(() => [...document.fonts].some((f) => /KaTeX_Main/.test(f.family) && f.status === 'loaded'))).toBe(true);
+    expect(fetched).toContain('/katex.css');
+    expect(fetched.some((path) => /^\/media\/KaTeX_Main-Regular-\w+\.woff2$/.test(path))).toBe(true);
+  });
+
   test('renders code blocks highlighted, with a copy button per block, and copies messages', async ({ chat, page, context }) => {
     await context.grantPermissions(['clipboard-read', 'clipboard-write']);
     await chat.open();

@@ -45,6 +45,16 @@ export const HOSTILE_REPLY = [
   'End of hostile reply.',
 ].join('\n');
 
+export const MATH_REPLY = [
+  'Euler: $e^{i\\pi} + 1 = 0$, and Pythagoras: \\(a^2 + b^2 = c^2\\).',
+  '',
+  '\\[',
+  '\\int_0^1 x^2\\,dx = \\frac{1}{3}',
+  '\\]',
+  '',
+  'It costs $5 and $10.',
+].join('\n');
+
 export const CODE_REPLY = [
   'Here is a function:',
   '',
@@ -104,6 +114,7 @@ export class FakeOpenAi {
     if (prompt.includes('[chapters]')) return { tokens: tokensOf(CHAPTERS_REPLY), delayMs: 1 };
     if (prompt.includes('[xss]')) return { tokens: tokensOf(HOSTILE_REPLY), delayMs: 5 };
     if (prompt.includes('[code]')) return { tokens: tokensOf(CODE_REPLY), delayMs: 10 };
+    if (prompt.includes('[math]')) return { tokens: tokensOf(MATH_REPLY), delayMs: 5 };
     if (prompt.includes('[file]')) {
       const all = messages.map(textOf).join('\n');
       const reply = all.includes(FILE_MARKER) ? `The file says ${FILE_MARKER}.` : 'No file content reached me.';
