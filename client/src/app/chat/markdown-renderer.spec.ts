@@ -50,7 +50,10 @@ describe('MarkdownRenderer', () => {
       '$$\\sqrt{2}$$',
       '',
       'It costs $5 and $10. In code: `\\(x\\)` and `$y^2$`.',
+      '',
+      'Escaped brackets stay text: see \\[1\\], arr\\[0\\] and \\(like this\\).',
     ].join('\n')));
+    expect(el.textContent).toContain('see [1], arr[0] and (like this).');
     expect(el.querySelectorAll('.katex')).toHaveLength(4);
     expect(el.querySelectorAll('.katex-display')).toHaveLength(2);
     // MathML for screen readers, with the TeX it came from.
@@ -68,6 +71,25 @@ describe('MarkdownRenderer', () => {
     // The TeX is kept as text (the MathML annotation); no attribute carries what the model wrote.
     expect(Array.from(el.querySelectorAll('[style]')).map((e) => e.getAttribute('style')).join()).not.toMatch(/position|javascript/);
     expect(el.querySelectorAll('.katex-error').length + el.querySelectorAll('[style*="color"]').length).toBeGreaterThan(0);
+  });
+
+  it('typesets a streaming answer\'s formulas once their block is final (each draw rendered them all again), and survives a formula KaTeX cannot parse', async () => {
+    await renderer.whenMathReady();
+    const streaming = renderer.streaming();
+    const open = dom(streaming.update('Intro.\n\nSo $x^2$ and $y^3$ and').map((b) => b.html).join(''));
+    expect(open.querySelectorAll('.katex')).toHaveLength(0);
+    expect(open.querySelector('.math-pending')?.textContent).toBe('x^2');
+    const more = dom(streaming.update('Intro.\n\nSo $x^2$ and $y^3$ and more.\n\nNext').map((b) => b.html).join(''));
+    expect(more.querySelectorAll('.katex')).toHaveLength(2);
+    const done = dom(streaming.finish('Intro.\n\nSo $x^2$ and $y^3$ and more.\n\nNext $z_1$.').map((b) => b.html).join(''));
+    expect(done.querySelectorAll('.katex')).toHaveLength(3);
+    expect(done.querySelector('.math-pending')).toBeNull();
+    // 3,000 nested braces overflow KaTeX's stack: the formula is shown as its text, the answer goes on.
+    const deep = `Before $${'{'.repeat(3000)}x${'}'.repeat(3000)}$ after.`;
+    const el = dom(html(renderer, deep));
+    expect(el.querySelector('.katex-error')).not.toBeNull();
+    expect(el.textContent).toContain('after.');
+    expect(() => renderer.plainText(deep)).not.toThrow();
   });
 
   it('shows raw HTML from the model as inert text', () => {

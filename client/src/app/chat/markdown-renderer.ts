@@ -114,6 +114,8 @@ export class MarkdownRenderer {
   /** Bumps when syntax highlighting becomes available: views re-render their code blocks. */
   readonly version = this.highlighterVersion.asReadonly();
   private mathLoad: Promise<void> | null = null;
+  /** Turns typesetting off and on (math.ts), for a streaming answer's open block. */
+  private deferMath: (deferred: boolean) => void = () => undefined;
   private readonly mathLoaded = signal(0);
   /** Bumps when math rendering (KaTeX) has arrived: views render their messages again. */
   readonly mathVersion = this.mathLoaded.asReadonly();
@@ -166,6 +168,7 @@ export class MarkdownRenderer {
   /** Resolves once KaTeX is loaded and math is rendered (fetched on the first text that looks like math). */
   whenMathReady(): Promise<void> {
     this.mathLoad ??= import('./math').then((m) => {
+      this.deferMath = m.setMathDeferred;
       // KaTeX's stylesheet (and through it its fonts) is a file of its own, fetched with the code that needs it.
       if (!document.querySelector('link[data-katex]')) {
         const link = document.createElement('link');
@@ -216,6 +219,16 @@ export class MarkdownRenderer {
     if (this.cache.has(source)) return;
     if (this.cache.size > 300) this.cache.delete(this.cache.keys().next().value ?? '');
     this.cache.set(source, blocks);
+  }
+
+  /** The blocks of a streaming answer's open block: its formulas shown as TeX until the block is final. */
+  openBlocksOf(tokens: Token[], firstIndex: number): MarkdownBlock[] {
+    this.deferMath(true);
+    try {
+      return this.blocksOf(tokens, firstIndex);
+    } finally {
+      this.deferMath(false);
+    }
   }
 
   /** A renderer for one growing message. */
@@ -332,6 +345,7 @@ export class StreamingMarkdown {
   private lastBlocks: MarkdownBlock[] = [];
   /** A link reference definition was seen: blocks lexed apart may have missed it. */
   private hasLinkDefs = false;
+  private isFinishing = false;
 
   constructor(private readonly renderer: MarkdownRenderer) {}
 
@@ -341,6 +355,9 @@ export class StreamingMarkdown {
    * render only when blocks lexed apart could differ from it (link reference definitions).
    */
   finish(content: string): MarkdownBlock[] {
+    // The last block is final now: formulas it showed as TeX are typeset (else the blocks stay as they are).
+    if (this.lastBlocks.at(-1)?.html.includes('math-pending')) this.lastContent = null;
+    this.isFinishing = true;
     const blocks = this.update(content);
     if (this.hasLinkDefs) return this.renderer.render(content);
     this.renderer.remember(content, blocks);
@@ -371,7 +388,7 @@ export class StreamingMarkdown {
         tokens = tokens.slice(lastIndex);
       }
     }
-    const open = this.renderer.blocksOf(tokens, this.frozen.length);
+    const open = this.isFinishing ? this.renderer.blocksOf(tokens, this.frozen.length) : this.renderer.openBlocksOf(tokens, this.frozen.length);
     this.lastContent = content;
     this.lastBlocks = open.length > 0 ? [...this.frozen, ...open] : this.frozen;
     return this.lastBlocks;

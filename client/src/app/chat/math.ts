@@ -12,9 +12,45 @@ const OPTIONS: KatexOptions = {
   throwOnError: false, output: 'htmlAndMathml', trust: false, strict: 'ignore', maxSize: 20, maxExpand: 500,
 };
 
-function tex(text: string, displayMode: boolean): string {
-  return katex.renderToString(text, { ...OPTIONS, displayMode });
+/** While on, formulas are shown as their TeX (setMathDeferred). */
+let isDeferred = false;
+
+/**
+ * Shows formulas as their TeX source until turned off: the open block of a streaming answer is rendered again on
+ * every draw, and typesetting each of its formulas each time made a paragraph of many formulas cost seconds of
+ * main thread. They are typeset once their block is final.
+ */
+export function setMathDeferred(deferred: boolean): void {
+  isDeferred = deferred;
 }
+
+const typeset = new Map<string, string>();
+const TYPESET_CACHE_MAX = 500;
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function tex(text: string, displayMode: boolean): string {
+  if (isDeferred) return `<span class="math-pending">${escapeHtml(text)}</span>`;
+  const key = (displayMode ? 'D' : 'I') + text;
+  const hit = typeset.get(key);
+  if (hit !== undefined) return hit;
+  let html: string;
+  try {
+    html = katex.renderToString(text, { ...OPTIONS, displayMode });
+  } catch {
+    // Not only parse errors (those KaTeX shows itself): 3,000 nested braces overflow its parser's stack, and
+    // the error escaped the whole answer's rendering, which then stopped updating.
+    html = `<span class="katex-error" title="This formula could not be typeset">${escapeHtml(text)}</span>`;
+  }
+  if (typeset.size >= TYPESET_CACHE_MAX) typeset.delete(typeset.keys().next().value ?? '');
+  typeset.set(key, html);
+  return html;
+}
+
+/** Text with TeX in it: a command, a sub- or superscript, braces or an operator. */
+const TEX_LIKE = /[\\^_{}=+<>]/;
 
 interface MathToken extends Tokens.Generic {
   text: string;
@@ -27,12 +63,13 @@ interface MathToken extends Tokens.Generic {
  * escapes; code spans and blocks are matched first by marked and stay code.
  */
 function latexDelimiters(): TokenizerAndRendererExtension[] {
-  const inline = (name: string, open: string, pattern: RegExp, displayMode: boolean): TokenizerAndRendererExtension => ({
+  const inline = (name: string, open: string, pattern: RegExp, displayMode: boolean, isFormula: (text: string) => boolean): TokenizerAndRendererExtension => ({
     name, level: 'inline',
     start: (src: string) => { const at = src.indexOf(open); return at === -1 ? undefined : at; },
     tokenizer(src: string): MathToken | undefined {
       const match = pattern.exec(src);
-      return match?.[1]?.trim() ? { type: name, raw: match[0], text: match[1].trim(), displayMode } : undefined;
+      const text = match?.[1]?.trim() ?? '';
+      return match && text && isFormula(text) ? { type: name, raw: match[0], text, displayMode } : undefined;
     },
     renderer: (token) => tex((token as MathToken).text, (token as MathToken).displayMode),
   });
@@ -45,12 +82,26 @@ function latexDelimiters(): TokenizerAndRendererExtension[] {
       },
       renderer: (token) => `<p>${tex((token as MathToken).text, true)}</p>`,
     },
-    inline('latexInlineDisplay', '\\[', /^\\\[([\s\S]+?)\\\]/, true),
-    inline('latexInline', '\\(', /^\\\(([\s\S]+?)\\\)/, false),
+    // In prose, \[1\] and \(like this\) are Markdown escapes of brackets: inline, only TeX-looking text is a formula.
+    inline('latexInlineDisplay', '\\[', /^\\\[([\s\S]+?)\\\]/, true, (text) => TEX_LIKE.test(text)),
+    inline('latexInline', '\\(', /^\\\(([\s\S]+?)\\\)/, false, (text) => TEX_LIKE.test(text) || /^[A-Za-z](?:_?\w)?$/.test(text)),
   ];
 }
 
 /** The extensions that render math: $…$ and $$…$$ (marked-katex-extension), \(…\) and \[…\] (ours). */
 export function mathExtensions(): MarkedExtension[] {
-  return [markedKatex(OPTIONS), { extensions: latexDelimiters() }];
+  // marked-katex-extension's own renderers typeset with no cache or fallback: its rules are kept, its renderers
+  // go through tex() as ours do.
+  const dollars = markedKatex(OPTIONS);
+  for (const extension of dollars.extensions ?? []) {
+    if ('renderer' in extension && extension.renderer) {
+      const isBlock = 'level' in extension && extension.level === 'block';
+      extension.renderer = (token) => {
+        const t = token as MathToken;
+        const html = tex(t.text, t.displayMode);
+        return isBlock ? `${html}\n` : html;
+      };
+    }
+  }
+  return [dollars, { extensions: latexDelimiters() }];
 }
