@@ -279,6 +279,16 @@ describe('rate limit on ordinary routes', () => {
     expect(res.headers['retry-after']).toMatch(/^\d+$/);
     await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${b.token}`).expect(200);
   });
+
+  it('is one budget per session across the routes, chat requests included', async () => {
+    const s = await t.newSession();
+    const auth = `Bearer ${s.token}`;
+    for (const path of ['/api/v1/conversations', '/api/v1/chat/config', '/api/v1/files', '/api/v1/conversations', '/api/v1/chat/config']) {
+      await t.http().get(path).set('Authorization', auth).expect(200);
+    }
+    await t.http().get('/api/v1/files').set('Authorization', auth).expect(429);
+    await t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: '  ' }).expect(429);
+  });
 });
 
 describe('swagger in production', () => {

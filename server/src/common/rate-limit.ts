@@ -42,7 +42,11 @@ export function throttlerOptions(config: AppConfig, storage?: ThrottlerStorage):
     setHeaders: false,
     throttlers: [
       // The chat routes count here as requests too; their sends are counted by ChatRateLimit.
-      { name: 'default', ttl: MINUTE, limit: r.requestsPerMinute, getTracker: bySession, skipIf: (c) => bucketOf(c) === 'session-create' },
+      {
+        name: 'default', ttl: MINUTE, limit: r.requestsPerMinute, getTracker: bySession, skipIf: (c) => bucketOf(c) === 'session-create',
+        // One budget per session across the routes (the throttler's own key adds the route: each had its own).
+        generateKey: (_context, tracker, name) => `${name}:${tracker}`,
+      },
       { name: 'session-create', ttl: MINUTE, limit: r.sessionsPerMinute, getTracker: byAddress, skipIf: (c) => bucketOf(c) !== 'session-create' },
     ],
   };
