@@ -9,20 +9,37 @@ const TITLE_CHARS = 60;
 function withoutMarkdown(text: string): string {
   return text
     .replace(/^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+|\d+[.)][ \t]+)/gm, '')
+    // A table: its separator row goes, the pipes of its rows become spaces ("y || z" in prose stays).
     .replace(/^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|?)+[ \t]*$/gm, '')
-    .replace(/`+|\*{2,}|_{2,}|~{2,}/g, '')
-    .replace(/[ \t]*\|[ \t]*/g, ' ');
+    .replace(/^[ \t]*\|.*\|[ \t]*$/gm, (row) => row.replace(/[ \t]*\|[ \t]*/g, ' '))
+    // Code ticks, and bold only where it wraps words ("2**10" stays; __init__.py and ~~ are left as written).
+    .replace(/`+/g, '')
+    .replace(/(^|[^\w*])\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*(?![\w*])/g, '$1$2');
+}
+
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/** The first `max` characters as a reader counts them: an emoji sequence or an accented letter is never cut. */
+function firstGraphemes(text: string, max: number): { head: string; isCut: boolean } {
+  let head = '';
+  let count = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    if (count === max) return { head, isCut: true };
+    head += segment;
+    count++;
+  }
+  return { head, isCut: false };
 }
 
 /** A conversation title from its first user message: one line, cut at a word boundary. */
 export function autoTitle(message: string): string {
   const line = cleanTitle(withoutMarkdown(message)) || cleanTitle(message);
-  const points = Array.from(line);
-  if (points.length <= TITLE_CHARS) return line || 'New conversation';
-  const cut = points.slice(0, TITLE_CHARS + 1).join('');
+  const { head: within, isCut } = firstGraphemes(line, TITLE_CHARS);
+  if (!isCut) return line || 'New conversation';
+  const cut = firstGraphemes(line, TITLE_CHARS + 1).head;
   const space = cut.lastIndexOf(' ');
   // A single very long word is cut where it must be.
-  const head = space >= TITLE_CHARS / 2 ? cut.slice(0, space) : truncateCodePoints(line, TITLE_CHARS);
+  const head = space >= TITLE_CHARS / 2 ? cut.slice(0, space) : within;
   return `${head.replace(/[\s.,;:!?-]+$/, '')}…`;
 }
 

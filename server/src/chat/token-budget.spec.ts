@@ -67,6 +67,15 @@ describe('titles', () => {
     const emoji = autoTitle(`${'b'.repeat(59)}😀 and more words`);
     expect(emoji).toBe(`${'b'.repeat(59)}😀…`);
     expect(autoTitle('```')).toBe('```');
+    // Marks that are not Markdown here stay: a power, a Python name, a logical or.
+    expect(autoTitle('What is 2**10 in Python?')).toBe('What is 2**10 in Python?');
+    expect(autoTitle('Explain __init__.py please')).toBe('Explain __init__.py please');
+    expect(autoTitle('y || z')).toBe('y || z');
+    expect(autoTitle('a **bold** claim')).toBe('a bold claim');
+    // Cut between characters as seen: a family emoji (5 code points) stays whole, at the 200-code-point cap too.
+    const family = '👨\u200d👩\u200d👧';
+    expect(autoTitle(family.repeat(70))).toBe(family.repeat(40));
+    expect(autoTitle(`${'é'.normalize('NFD').repeat(70)}`)).toBe(`${'é'.normalize('NFD').repeat(60)}…`);
   });
 
   it('cleans a model-written title', () => {

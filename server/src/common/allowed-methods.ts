@@ -34,6 +34,9 @@ export class AllowedMethods {
   /** The methods allowed on `path` (HEAD with GET), in a fixed order; empty when no API route matches it. */
   on(path: string): string[] {
     if (!/^\/api\//i.test(path)) return [];
+    // A literal route's path is that route's, whatever a parameter route would also match (onLiteral).
+    const literal = this.onLiteral(path);
+    if (literal.length > 0) return literal;
     const allowed = new Set<string>();
     for (const route of this.known()) {
       if (route.matches(path)) for (const m of route.methods) allowed.add(m);

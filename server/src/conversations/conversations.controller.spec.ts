@@ -93,6 +93,13 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(await search('100%')).toEqual(['100% done']);
     expect(await search('a_b')).toEqual(['a_b']);
     expect(await search('straße')).toEqual(['Ünïcode Straße']);
+    // Any case and accents, beyond ASCII, on both databases.
+    for (const title of ['ÉCOLE normale', 'İstanbul trip', 'ΣΊΣΥΦΟΣ myth']) await seed(alice.id, title);
+    expect(await search('ÜNÏCODE')).toEqual(['Ünïcode Straße']);
+    expect(await search('ecole')).toEqual(['ÉCOLE normale']);
+    expect(await search('istanbul')).toEqual(['İstanbul trip']);
+    expect(await search('σίσυφος')).toEqual(['ΣΊΣΥΦΟΣ myth']);
+    expect(await search('ΣΊΣ')).toEqual(['ΣΊΣΥΦΟΣ myth']);
     expect(await search('nothing like it')).toEqual([]);
     for (const q of ['', '   ', 'x'.repeat(201)]) {
       const res = await t.http().get(`/api/v1/conversations?q=${encodeURIComponent(q)}`).set('Authorization', `Bearer ${alice.token}`).expect(400);
@@ -151,6 +158,8 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
       ['blank title', 'patch', { title: '   ' }, 'title'],
       ['title too long', 'patch', { title: 'x'.repeat(201) }, 'title'],
       ['title of only invisible characters', 'patch', { title: '\u200b\u202e\u0007' }, 'title'],
+      ['title that renders blank', 'patch', { title: '\u2800\u3164\u00ad\u0301\ufe0f' }, 'title'],
+      ['title over 200 code points counting variation selectors', 'patch', { title: '❤️'.repeat(150) }, 'title'],
       ['unknown field', 'patch', { title: 'ok', is_active: false }, 'is_active'],
       ['wrong type', 'patch', { title: 42 }, 'title'],
     ];

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, type EntityManager, In, LessThan, Raw, type Repository } from 'typeorm';
+import { DataSource, type EntityManager, In, LessThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawSql } from '../database/raw-sql.js';
@@ -9,7 +9,7 @@ import { inTransaction } from '../database/transaction.js';
 import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
 import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
-import { cleanTitle, isVisibleTitle } from './title.js';
+import { cleanTitle, foldForSearch, isVisibleTitle, TITLE_MAX, titleLength } from './title.js';
 
 export interface MessageDraft {
   role: MessageRole;
@@ -86,17 +86,22 @@ export class ConversationsService {
     this.beforeRemoveHooks.push(hook);
   }
 
-  /** A page of the session's conversations, newest first; with `search`, only those whose title contains it (any case). */
+  /** A page of the session's conversations, newest first; with `search`, only those whose title contains it. */
   async list(sessionId: string, limit: number, offset: number, search?: string): Promise<{ items: Conversation[]; total: number }> {
-    // LIKE with its wildcards escaped: "100%" finds "100%", not every title starting with "100".
-    const pattern = search === undefined ? undefined : `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const [items, total] = await this.conversations.findAndCount({
-      where: pattern === undefined ? { sessionId } : { sessionId, title: Raw((title) => `LOWER(${title}) LIKE :pattern ESCAPE '\\'`, { pattern }) },
-      order: { updatedAt: 'DESC', id: 'DESC' },
-      take: limit,
-      skip: offset,
-    });
-    return { items, total };
+    const order = { updatedAt: 'DESC', id: 'DESC' } as const;
+    if (search === undefined) {
+      const [items, total] = await this.conversations.findAndCount({ where: { sessionId }, order, take: limit, skip: offset });
+      return { items, total };
+    }
+    // Matched here, not by SQL: SQLite's LOWER folds ASCII only and PostgreSQL's differs from JavaScript's, so
+    // "école" did not find "ÉCOLE". One session's titles are read (ids and titles; thousands at most).
+    const needle = foldForSearch(search);
+    const titles = await this.conversations.find({ where: { sessionId }, order, select: { id: true, title: true } });
+    const matching = titles.filter((c) => c.title !== null && foldForSearch(c.title).includes(needle)).map((c) => c.id);
+    const pageIds = matching.slice(offset, offset + limit);
+    const rows = pageIds.length > 0 ? await this.conversations.findBy({ id: In(pageIds) }) : [];
+    const byId = new Map(rows.map((c) => [c.id, c]));
+    return { items: pageIds.flatMap((id) => byId.get(id) ?? []), total: matching.length };
   }
 
   async create(sessionId: string, title: string | null = null): Promise<Conversation> {
@@ -118,10 +123,10 @@ export class ConversationsService {
   async rename(sessionId: string, id: string, title: string): Promise<Conversation> {
     // Checked before ownership, as the body's other checks are (a title of only invisible characters is blank).
     const clean = cleanTitle(title);
-    if (!isVisibleTitle(clean)) {
-      const message = 'title must not be blank';
-      throw new AppException(ErrorCode.ValidationError, message, { fields: [{ field: 'title', errors: [message] }] });
-    }
+    // The schema's length check skips variation selectors (❤️ counted 1 of its 2): counted again here, as stored.
+    const problem = !isVisibleTitle(clean) ? 'title must not be blank'
+      : titleLength(title.trim()) > TITLE_MAX ? `title must be shorter than or equal to ${TITLE_MAX} characters` : undefined;
+    if (problem) throw new AppException(ErrorCode.ValidationError, problem, { fields: [{ field: 'title', errors: [problem] }] });
     const conversation = await this.findOwned(sessionId, id);
     conversation.title = clean;
     conversation.updatedAt = new Date();

@@ -4,13 +4,28 @@ export const TITLE_MAX = 200;
 // Characters that change how a title reads without being seen: C0/C1 controls, bidi marks,
 // overrides and isolates ("abc\u202Eevil" shows reversed), zero-width spaces, word joiners and
 // the BOM. ZWJ and ZWNJ (U+200D, U+200C) stay: emoji sequences and several scripts need them.
-// eslint-disable-next-line no-control-regex -- removing control characters is the point
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u206f\ufeff]/g;
+// Also the characters that render as blank space without being spaces: soft hyphen, combining grapheme
+// joiner, Hangul fillers, Mongolian vowel separator, Braille blank.
+// eslint-disable-next-line no-control-regex, no-misleading-character-class -- removing these characters is the point
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufeff\uffa0]/g;
 
-/** At most `max` code points: a character outside the BMP (an emoji) is never cut in two. */
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * At most `max` code points, cut between characters as a reader sees them: neither a surrogate pair nor an
+ * emoji sequence (👨‍👩‍👧) or a letter with its accents is cut in two.
+ */
 export function truncateCodePoints(text: string, max: number): string {
   if (text.length <= max) return text;
-  return Array.from(text).slice(0, max).join('');
+  let head = '';
+  let points = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    const size = Array.from(segment).length;
+    if (points + size > max) break;
+    head += segment;
+    points += size;
+  }
+  return head;
 }
 
 /**
@@ -25,5 +40,20 @@ export function cleanTitle(raw: string): string {
 
 /** Whether a cleaned title shows anything (not only spaces or joiners). */
 export function isVisibleTitle(title: string): boolean {
-  return /[^\s\u200c\u200d]/.test(title);
+  // Joiners, variation selectors and combining marks show nothing on their own.
+  // eslint-disable-next-line no-misleading-character-class -- each listed on its own, not as a sequence
+  return /[^\s\u200c\u200d\ufe00-\ufe0f\p{M}]/u.test(title);
+}
+
+/** A title's length as it is limited: in code points (an emoji is one; a variation selector counts too). */
+export function titleLength(title: string): number {
+  return Array.from(title).length;
+}
+
+/**
+ * A text as search compares it: any case, without accents or other marks ("ecole" finds "École", "istanbul"
+ * finds "İstanbul"), compatibility forms unified, and Greek's final sigma as any sigma.
+ */
+export function foldForSearch(text: string): string {
+  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ς/g, 'σ');
 }
