@@ -113,6 +113,18 @@ test.describe('conversations sidebar', () => {
     await search.press('Escape');
     await expect(search).toHaveValue('');
     await expect(chat.sidebar.getByRole('link')).toHaveCount(3);
+    // A space typed before a pause stays (the box is not rewritten with the trimmed search).
+    await search.pressSequentially('lisbon ');
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(2);
+    await search.pressSequentially('trip');
+    await expect(search).toHaveValue('lisbon trip');
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
+    // A new conversation ends the search: it shows in the list, open, with its title in the top bar.
+    await page.getByRole('button', { name: 'New chat' }).first().click();
+    await chat.ask('Rome in spring');
+    await expect(search).toHaveValue('');
+    await expect(chat.sidebar.getByRole('link', { name: 'Rome in spring' })).toHaveAttribute('aria-current', 'page');
+    await expect(page.getByRole('heading', { level: 1 })).toContainText('Rome in spring');
   });
 
   test('unknown paths fall back to the app', async ({ chat, page }) => {

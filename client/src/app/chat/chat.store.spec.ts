@@ -38,7 +38,7 @@ describe('ChatStore', () => {
       providers: [
         { provide: ChatApi, useValue: chatApi },
         { provide: Router, useValue: { navigate } },
-        { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve() } },
+        { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve(), query: () => '', setQuery: () => Promise.resolve() } },
         { provide: ApiClient, useValue: { get: vi.fn() } },
       ],
     });

@@ -97,6 +97,9 @@ export class ChatStore {
 
   private readonly currentId = signal<string | null>(null);
   private readonly list = signal<ChatMessage[]>([]);
+  /** The open conversation's title as last read with its messages (the sidebar may be showing a search). */
+  private readonly openTitle = signal<string | null>(null);
+  readonly conversationTitle = this.openTitle.asReadonly();
   private readonly hasOlderPages = signal(false);
   private readonly loadingOlder = signal(false);
   private readonly loadingConversation = signal(false);
@@ -194,6 +197,7 @@ export class ChatStore {
       const ids = (list: readonly ChatMessage[]): string => list.map((m) => m.id).join();
       const isSame = ids(this.list().slice(-detail.messages.length)) === ids(detail.messages)
         && shown?.status === latest?.status && shown?.content.length === latest?.content.length;
+      this.openTitle.set(detail.conversation?.title ?? null);
       if (isSame) return;
       this.list.set(detail.messages);
       this.hasOlderPages.set(detail.has_more);
@@ -225,6 +229,7 @@ export class ChatStore {
     }
     this.currentId.set(id);
     this.list.set([]);
+    this.openTitle.set(null);
     this.hasOlderPages.set(false);
     this.missing.set(false);
     if (id === null) return;
@@ -240,6 +245,7 @@ export class ChatStore {
       if (generation !== this.loadGeneration) return;
       this.loadFailure.set(null);
       this.list.set(detail.messages);
+      this.openTitle.set(detail.conversation?.title ?? null);
       this.hasOlderPages.set(detail.has_more);
       const last = detail.messages.at(-1);
       if (last?.role === 'assistant' && last.status === 'streaming') this.reattach(last);
@@ -488,6 +494,12 @@ export class ChatStore {
     if (this.currentId() === null) {
       this.currentId.set(conversationId);
       void this.router.navigate(['/c', conversationId]);
+      // A new conversation is not among the results of a search the sidebar shows: the search ends, and the
+      // list shows it (highlighted, as the open one).
+      if (this.conversations.query() !== '') {
+        this.conversations.setQuery('').catch(() => undefined);
+        return;
+      }
     }
     this.conversations.refresh().catch(() => undefined);
   }

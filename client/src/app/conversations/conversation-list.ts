@@ -1,6 +1,6 @@
 import {
-  ChangeDetectionStrategy, Component, DestroyRef, ElementRef, Injector, afterNextRender, computed, inject, input, output, signal,
-  viewChild,
+  ChangeDetectionStrategy, Component, DestroyRef, ElementRef, Injector, afterNextRender, computed, effect, inject, input, output, signal,
+  untracked, viewChild,
 } from '@angular/core';
 import { Router, RouterLink } from '@angular/router';
 import { friendlyMessage } from '../core/api-error';
@@ -67,6 +67,13 @@ export class ConversationList {
   });
 
   constructor() {
+    // The box is the reader's: what they type stays as typed (the store holds it trimmed). It follows the store
+    // only when the search ends elsewhere (a new conversation started) or the list was made again (a drawer).
+    effect(() => {
+      const query = this.store.query();
+      const input = untracked(() => this.searchInput())?.nativeElement;
+      if (input && input.value.trim() !== query) input.value = query;
+    });
     this.store.loadFirstPage().then(
       () => this.recheckEnd(),
       (error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }),
@@ -101,6 +108,7 @@ export class ConversationList {
   }
 
   private searchTimer?: ReturnType<typeof setTimeout>;
+  private readonly searchInput = viewChild<ElementRef<HTMLInputElement>>('search');
 
   /** Filters the list by title once typing pauses (a request per pause, not per key). */
   protected onSearch(text: string): void {

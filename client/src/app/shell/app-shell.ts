@@ -71,7 +71,8 @@ export class AppShell {
     const id = this.chat.conversationId();
     if (!id) return 'New chat';
     if (this.chat.isMissing()) return 'Conversation not found';
-    return this.conversations.conversations().find((c) => c.id === id)?.title?.trim() || 'New conversation';
+    const title = this.conversations.conversations().find((c) => c.id === id)?.title ?? this.chat.conversationTitle();
+    return title?.trim() || 'New conversation';
   });
 
   // Not required: the gate form replaces the layout, menu button included.
