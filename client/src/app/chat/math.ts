@@ -31,11 +31,43 @@ function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+/** Formulas shown as TeX while their block streams, typeset ahead in idle time (a few per task). */
+const ahead = new Map<string, [string, boolean]>();
+let isAheadScheduled = false;
+
+function typesetAhead(): void {
+  isAheadScheduled = false;
+  const started = performance.now();
+  for (const [key, [text, displayMode]] of ahead) {
+    ahead.delete(key);
+    if (!typeset.has(key)) typesetNow(key, text, displayMode);
+    if (performance.now() - started > 8) break;
+  }
+  if (ahead.size > 0) scheduleAhead();
+}
+
+function scheduleAhead(): void {
+  if (isAheadScheduled) return;
+  isAheadScheduled = true;
+  if (typeof requestIdleCallback === 'function') requestIdleCallback(typesetAhead, { timeout: 500 });
+  else setTimeout(typesetAhead, 20);
+}
+
 function tex(text: string, displayMode: boolean): string {
-  if (isDeferred) return `<span class="math-pending">${escapeHtml(text)}</span>`;
   const key = (displayMode ? 'D' : 'I') + text;
-  const hit = typeset.get(key);
-  if (hit !== undefined) return hit;
+  if (isDeferred) {
+    // Typeset in the background meanwhile, so the block's final render finds them done (it typeset them all in
+    // one task: 300 formulas took over a second on a slow machine).
+    if (!typeset.has(key) && ahead.size < TYPESET_CACHE_MAX) {
+      ahead.set(key, [text, displayMode]);
+      scheduleAhead();
+    }
+    return `<span class="math-pending">${escapeHtml(text)}</span>`;
+  }
+  return typeset.get(key) ?? typesetNow(key, text, displayMode);
+}
+
+function typesetNow(key: string, text: string, displayMode: boolean): string {
   let html: string;
   try {
     html = katex.renderToString(text, { ...OPTIONS, displayMode });
