@@ -1,4 +1,4 @@
-import { cleanTitle, truncateCodePoints } from '../conversations/title.js';
+import { cleanTitle, graphemes, truncateCodePoints } from '../conversations/title.js';
 
 const TITLE_CHARS = 60;
 
@@ -16,8 +16,6 @@ function withoutMarkdown(text: string): string {
     .replace(/`+/g, '')
     .replace(/(^|[^\w*])\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*(?![\w*])/g, '$1$2');
 }
-
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
 /** The first `max` characters as a reader counts them: an emoji sequence or an accented letter is never cut. */
 function firstGraphemes(text: string, max: number): { head: string; isCut: boolean } {

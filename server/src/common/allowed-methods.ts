@@ -28,6 +28,7 @@ const METHOD_ORDER = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'
  */
 export class AllowedMethods {
   private routes?: KnownRoute[];
+  private literals?: Map<string, string[]>;
 
   constructor(private readonly app: () => Application | undefined) {}
 
@@ -53,13 +54,19 @@ export class AllowedMethods {
    */
   onLiteral(path: string): string[] {
     if (!/^\/api\//i.test(path)) return [];
-    const key = path.toLowerCase().replace(/\/+$/, '');
-    const allowed = new Set<string>();
-    for (const route of this.known()) {
-      if (route.literal === key) for (const m of route.methods) allowed.add(m);
+    // On every API request (literalRouteMethodGuard): one map lookup, the lists made once.
+    if (!this.literals) {
+      const byPath = new Map<string, Set<string>>();
+      for (const route of this.known()) {
+        if (route.literal === undefined) continue;
+        const methods = byPath.get(route.literal) ?? new Set<string>();
+        for (const m of route.methods) methods.add(m);
+        if (methods.has('GET')) methods.add('HEAD');
+        byPath.set(route.literal, methods);
+      }
+      this.literals = new Map([...byPath].map(([key, methods]) => [key, METHOD_ORDER.filter((m) => methods.has(m))]));
     }
-    if (allowed.has('GET')) allowed.add('HEAD');
-    return METHOD_ORDER.filter((m) => allowed.has(m));
+    return this.literals.get(path.toLowerCase().replace(/\/+$/, '')) ?? [];
   }
 
   private known(): KnownRoute[] {

@@ -9,7 +9,8 @@ export const TITLE_MAX = 200;
 // eslint-disable-next-line no-control-regex, no-misleading-character-class -- removing these characters is the point
 const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufeff\uffa0]/g;
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+/** Characters as a reader counts them (an emoji sequence, a letter with its accents: one each). */
+export const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
 /**
  * At most `max` code points, cut between characters as a reader sees them: neither a surrogate pair nor an
