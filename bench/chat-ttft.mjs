@@ -121,6 +121,8 @@ const server = spawn(process.execPath, [...(process.env.TTFT_PRELOAD ? ["-r", pr
     LLM_PROVIDER: 'openai', OPENAI_BASE_URL: upstream, OPENAI_API_KEY: 'sk-bench', OPENAI_MODEL: 'fake-model',
     RATE_LIMIT_CHAT_PER_MINUTE: '1000000', RATE_LIMIT_CHAT_PER_HOUR: '1000000', RATE_LIMIT_REQUESTS_PER_MINUTE: '1000000',
     SWAGGER_ENABLED: 'false', CLIENT_DIR: join(dir, 'no-client'),
+    // The upstream on the main thread for an A/B (UPSTREAM_WORKER=false node bench/chat-ttft.mjs).
+    ...(process.env.UPSTREAM_WORKER ? { UPSTREAM_WORKER: process.env.UPSTREAM_WORKER } : {}),
   },
 });
 const base = `http://127.0.0.1:${port}`;
