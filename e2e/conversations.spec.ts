@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { allowConsoleErrors, expect, test } from './support/fixtures';
 
 test.describe('conversations sidebar', () => {
@@ -125,6 +126,50 @@ test.describe('conversations sidebar', () => {
     await expect(search).toHaveValue('');
     await expect(chat.sidebar.getByRole('link', { name: 'Rome in spring' })).toHaveAttribute('aria-current', 'page');
     await expect(page.getByRole('heading', { level: 1 })).toContainText('Rome in spring');
+  });
+
+  test('exports the open conversation as Markdown and as JSON, every message included', async ({ chat, page, request }) => {
+    await chat.open();
+    await chat.ask('Export me: first question');
+    await chat.waitForAnswer();
+    const id = /\/c\/([0-9a-f-]{36})$/.exec(page.url())?.[1] ?? '';
+    // More messages than the conversation opens with (its latest page), sent through the API.
+    const session = (await page.context().cookies()).find((c) => c.name === 'session_token');
+    for (let i = 0; i < 30; i++) {
+      const res = await request.post('/api/v1/chat', {
+        headers: { Authorization: `Bearer ${session?.value ?? ''}` }, data: { message: `follow-up ${i}`, conversation_id: id },
+      });
+      expect(res.status()).toBe(200);
+      await res.body();
+    }
+    await page.reload();
+    const toggle = page.getByRole('button', { name: 'Export conversation' });
+    await toggle.click();
+    await expect(toggle).toHaveAttribute('aria-expanded', 'true');
+    const [markdown] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Markdown (.md)' }).click()]);
+    expect(markdown.suggestedFilename()).toBe('Export me first question.md');
+    const text = readFileSync(await markdown.path(), 'utf8');
+    expect(text.startsWith('# Export me: first question\n')).toBe(true);
+    expect(text.match(/^## You$/gm)).toHaveLength(31);
+    expect(text).toContain('Hello! You said: Export me: first question');
+    expect(text.indexOf('follow-up 0')).toBeLessThan(text.indexOf('follow-up 29'));
+    await expect(page.getByRole('status').filter({ hasText: 'Conversation exported as Export me first question.md' })).toBeAttached();
+    await expect(toggle).toBeFocused();
+
+    await toggle.click();
+    const [json] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'JSON (.json)' }).click()]);
+    const parsed = JSON.parse(readFileSync(await json.path(), 'utf8')) as { format: string; conversation: { id: string }; messages: { position: number }[] };
+    expect(parsed.format).toBe('parley.conversation.v1');
+    expect(parsed.conversation.id).toBe(id);
+    expect(parsed.messages.map((m) => m.position)).toEqual(Array.from({ length: 62 }, (_, i) => i));
+    // Escape closes the choices and gives the focus back to the button.
+    await toggle.click();
+    await page.keyboard.press('Escape');
+    await expect(page.getByRole('button', { name: 'JSON (.json)' })).toHaveCount(0);
+    await expect(toggle).toBeFocused();
+    // Nothing to export on a new chat.
+    await page.getByRole('button', { name: 'New chat' }).first().click();
+    await expect(toggle).toHaveCount(0);
   });
 
   test('unknown paths fall back to the app', async ({ chat, page }) => {

@@ -6,6 +6,7 @@ import { type Event as RouterEvent, NavigationCancel, NavigationEnd, NavigationE
 import { filter, take } from 'rxjs';
 import { ChatConfigStore } from '../chat/chat-config.store';
 import { ChatStore } from '../chat/chat.store';
+import { ExportMenu } from '../chat/export-menu';
 import { ConversationList } from '../conversations/conversation-list';
 import { ConversationsStore } from '../conversations/conversations.store';
 import { ApiClient } from '../core/api-client';
@@ -42,7 +43,7 @@ function readSession(key: string): string | null {
 @Component({
   selector: 'app-root',
   changeDetection: ChangeDetectionStrategy.OnPush,
-  imports: [AccessGateForm, ConversationList, Icon, RouterOutlet, ToastList],
+  imports: [AccessGateForm, ConversationList, ExportMenu, Icon, RouterOutlet, ToastList],
   host: { '(document:keydown.escape)': 'closeSidebar()' },
   templateUrl: './app-shell.html',
 })

@@ -1,0 +1,90 @@
+import { TestBed } from '@angular/core/testing';
+import { ApiClient } from '../core/api-client';
+import type { Conversation, Message } from '../core/api-models';
+import { ConversationExporter, exportFileName, shownMessages, toJson, toMarkdown } from './conversation-export';
+
+const conversation: Conversation = {
+  id: 'c1', session_id: 's1', title: 'Trip to Lisbon', created_at: '2026-11-30T10:00:00.000Z', updated_at: '2026-11-30T10:05:00.000Z',
+  is_active: true, message_count: 4,
+};
+
+function message(position: number, role: Message['role'], content: string, extra: Partial<Message> = {}): Message {
+  return {
+    id: `m${position}`, conversation_id: 'c1', position, role, content, status: 'complete', created_at: '', updated_at: '',
+    token_count: null, model_name: role === 'assistant' ? 'gpt-test' : null, finish_reason: null, error_code: null,
+    feedback: null, feedback_comment: null, files: [], ...extra,
+  };
+}
+
+const at = new Date('2026-11-30T12:00:00.000Z');
+
+describe('conversation export', () => {
+  it('writes Markdown with the title, who wrote each message, attachments, and answers that did not finish marked', () => {
+    const messages = [
+      message(0, 'user', 'Plan **two** days', { files: [{ id: 'f1', filename: 'notes`1.txt', file_type: 'txt', file_size: 3 }] }),
+      message(1, 'assistant', '## Day 1\n\nBelém.'),
+      message(2, 'user', 'And the food?'),
+      message(3, 'assistant', 'Pastéis', { status: 'stopped' }),
+    ];
+    const md = toMarkdown(conversation, messages, at);
+    expect(md).toBe([
+      '# Trip to Lisbon',
+      '_Exported from Parley on 2026-11-30T12:00:00.000Z._',
+      '## You',
+      "Attached: `notes'1.txt`",
+      'Plan **two** days',
+      '## Assistant (gpt-test)',
+      '## Day 1\n\nBelém.',
+      '## You',
+      'And the food?',
+      '## Assistant (gpt-test) _(stopped)_',
+      'Pastéis',
+    ].join('\n\n') + '\n');
+  });
+
+  it('exports the answer the conversation shows: of two answers in a row, the later one', () => {
+    const messages = [message(0, 'user', 'Q'), message(1, 'assistant', 'first try', { status: 'stopped' }), message(2, 'assistant', 'second try')];
+    expect(shownMessages(messages).map((m) => m.id)).toEqual(['m0', 'm2']);
+    expect(toMarkdown(conversation, messages, at)).not.toContain('first try');
+  });
+
+  it('keeps a title that starts with a Markdown mark a title, on one line', () => {
+    const md = toMarkdown({ ...conversation, title: '# not\na heading' }, [], at);
+    expect(md.split('\n')[0]).toBe('# \\# not a heading');
+    expect(toMarkdown({ ...conversation, title: null }, [], at).split('\n')[0]).toBe('# Conversation');
+  });
+
+  it('writes JSON with a format name, the time, the conversation and every message as the API gave them', () => {
+    const messages = [message(0, 'user', 'Q'), message(1, 'assistant', 'A')];
+    const parsed = JSON.parse(toJson(conversation, messages, at)) as Record<string, unknown>;
+    expect(parsed).toEqual({ format: 'parley.conversation.v1', exported_at: '2026-11-30T12:00:00.000Z', conversation, messages });
+  });
+
+  it('names the file after the title without path, device or control characters', () => {
+    expect(exportFileName('Trip to Lisbon', 'md')).toBe('Trip to Lisbon.md');
+    expect(exportFileName('../../etc/passwd\u0000', 'md')).toBe('etc passwd.md');
+    expect(exportFileName('a\\b:c*d?"e<f>g|h', 'json')).toBe('a b c d e f g h.json');
+    expect(exportFileName('École d’été 日本', 'md')).toBe('École d été 日本.md');
+    expect(exportFileName('...', 'md')).toBe('conversation.md');
+    expect(exportFileName(null, 'json')).toBe('conversation.json');
+    expect(exportFileName('x'.repeat(300), 'md')).toBe(`${'x'.repeat(80)}.md`);
+  });
+
+  it('reads every page of a long conversation, oldest first, before writing the file', async () => {
+    const get = vi.fn()
+      .mockResolvedValueOnce({ conversation, messages: [message(4, 'user', 'five'), message(5, 'assistant', 'six')], has_more: true })
+      .mockResolvedValueOnce({ messages: [message(2, 'user', 'three'), message(3, 'assistant', 'four')], has_more: true })
+      .mockResolvedValueOnce({ messages: [message(0, 'user', 'one'), message(1, 'assistant', 'two')], has_more: false });
+    TestBed.configureTestingModule({ providers: [{ provide: ApiClient, useValue: { get } }] });
+    const file = await TestBed.inject(ConversationExporter).export('c1', 'json', at);
+    expect(get.mock.calls.map((c) => c[0])).toEqual([
+      '/api/v1/conversations/c1?limit=200',
+      '/api/v1/conversations/c1/messages?before=4&limit=200',
+      '/api/v1/conversations/c1/messages?before=2&limit=200',
+    ]);
+    expect(file.name).toBe('Trip to Lisbon.json');
+    expect(file.type).toBe('application/json;charset=utf-8');
+    const parsed = JSON.parse(file.text) as { messages: Message[] };
+    expect(parsed.messages.map((m) => m.content)).toEqual(['one', 'two', 'three', 'four', 'five', 'six']);
+  });
+});
