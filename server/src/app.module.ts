@@ -55,7 +55,7 @@ export class AppModule {
         // With REDIS_URL the counters are shared by every instance; otherwise they stay in memory.
         ThrottlerModule.forRootAsync({
           inject: [RedisConnection],
-          useFactory: (redis: RedisConnection) => throttlerOptions(config, redis.client ? new RedisThrottlerStorage(redis.client) : new MemoryThrottlerStorage()),
+          useFactory: (redis: RedisConnection) => throttlerOptions(config, redis.client ? new RedisThrottlerStorage(redis.client, redis.prefix) : new MemoryThrottlerStorage()),
         }),
         SessionsModule,
         ConversationsModule,

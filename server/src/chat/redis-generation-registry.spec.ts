@@ -31,14 +31,15 @@ async function hears(owner: RedisGenerationRegistry, follower: RedisGenerationRe
 }
 
 describe('RedisGenerationRegistry (two instances, real Redis)', () => {
+  /** This run's REDIS_PREFIX (a deployment of its own); the registry's keys are under `${prefix}gen:`. */
   const prefix = `parley:test:${randomBytes(6).toString('hex')}:`;
   const connections: RedisConnection[] = [];
   const registries: RedisGenerationRegistry[] = [];
 
-  async function instance(name: string, leaseMs = 2_000, retentionMs = 60_000, maxRetained?: number): Promise<RedisGenerationRegistry> {
-    const conn = new RedisConnection({ redisUrl: REDIS_URL, instanceId: name } as AppConfig);
+  async function instance(name: string, leaseMs = 2_000, retentionMs = 60_000, maxRetained?: number, redisPrefix = prefix): Promise<RedisGenerationRegistry> {
+    const conn = new RedisConnection({ redisUrl: REDIS_URL, redisPrefix, instanceId: name } as AppConfig);
     await conn.onModuleInit();
-    const registry = new RedisGenerationRegistry(conn, { instanceId: name, leaseMs, prefix, retentionMs, maxRetained });
+    const registry = new RedisGenerationRegistry(conn, { instanceId: name, leaseMs, retentionMs, maxRetained });
     await registry.onModuleInit();
     connections.push(conn);
     registries.push(registry);
@@ -146,13 +147,13 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     a.publish(old, start(old));
     a.publish(old, done(old));
     await a.flush();
-    expect(await redis.zscore(`${prefix}index`, old)).not.toBeNull();
+    expect(await redis.zscore(`${prefix}gen:index`, old)).not.toBeNull();
     await new Promise((r) => setTimeout(r, 300));
     const next = randomUUID();
     a.open(next, 'conv-6b');
     await a.flush();
-    expect(await redis.zscore(`${prefix}index`, old)).toBeNull();
-    expect(await redis.exists(`${prefix}{${old}}:events`, `${prefix}{${old}}:meta`)).toBe(0);
+    expect(await redis.zscore(`${prefix}gen:index`, old)).toBeNull();
+    expect(await redis.exists(`${prefix}gen:{${old}}:events`, `${prefix}gen:{${old}}:meta`)).toBe(0);
   });
 
   it('keeps its own copy of at most maxRetained finished answers: a Redis that lost them gets the newest back', async () => {
@@ -166,10 +167,10 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
       a.publish(id, done(id));
       await a.flush();
     }
-    const events = (id: string): string => `${prefix}{${id}}:events`;
+    const events = (id: string): string => `${prefix}gen:{${id}}:events`;
     expect(await redis.exists(...answers.map(events))).toBe(3);
     // Redis restarted empty: the owner writes again what it still holds.
-    await redis.del(...answers.flatMap((id) => [events(id), `${prefix}{${id}}:meta`]));
+    await redis.del(...answers.flatMap((id) => [events(id), `${prefix}gen:{${id}}:meta`]));
     redis.emit('ready');
     await a.flush();
     expect(await Promise.all(answers.map((id) => redis.llen(events(id))))).toEqual([0, 3, 3]);
@@ -203,5 +204,40 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     await until(() => (follower.follow(finished[2], 0) === undefined ? true : undefined));
     expect(follower.follow(finished[1], 0)).toBeUndefined();
     expect(follower.activeIn('conv-8-running')).toBe(running);
+  });
+
+  it('keeps deployments with another REDIS_PREFIX apart: they neither know, follow nor stop its generations', async () => {
+    // Two deployments on one Redis, whose instances have the same names (each has a backend-1).
+    const other = `${prefix}other:`;
+    const owner = await instance('backend-1');
+    const peer = await instance('backend-2');
+    const stranger = await instance('backend-1', 2_000, 60_000, undefined, other);
+    const strangerPeer = await instance('backend-2', 2_000, 60_000, undefined, other);
+    await hears(owner, peer);
+    const id = randomUUID();
+    owner.open(id, 'conv-9');
+    let stops = 0;
+    owner.onStopRequest(id, () => { stops++; });
+    owner.publish(id, start(id));
+    owner.publish(id, token('ours'));
+    await owner.flush();
+    const fromPeer = lastValueFrom((await until(() => peer.follow(id, -1))).pipe(toArray()));
+    // Announced after the generation: once the other deployment hears its own probe, it would
+    // have heard this generation's announcement too, had they shared a channel.
+    await hears(stranger, strangerPeer);
+    // One that starts now would find it in the index, had they shared one.
+    const late = await instance('backend-3', 2_000, 60_000, undefined, other);
+    for (const r of [stranger, strangerPeer, late]) {
+      expect(r.follow(id, -1)).toBeUndefined();
+      expect(r.activeIn('conv-9')).toBeUndefined();
+      expect(r.requestStop(id)).toBe(false);
+    }
+    expect(stops).toBe(0);
+    // Its own deployment still reaches the owner.
+    expect(peer.requestStop(id)).toBe(true);
+    await until(() => (stops > 0 ? true : undefined));
+    owner.publish(id, done(id));
+    expect(ids(await fromPeer)).toEqual([0, 1, 2]);
+    expect((await connections[0].client!.keys(`${other}*`)).filter((k) => k.includes(id))).toEqual([]);
   });
 });

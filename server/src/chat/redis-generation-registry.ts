@@ -14,8 +14,6 @@ export interface RedisRegistryOptions {
   instanceId: string;
   /** How long an owner's liveness key lives without renewal (STREAM_LEASE_MS). */
   leaseMs: number;
-  /** Key and channel prefix; tests use a unique one. */
-  prefix?: string;
   /** Finished generations stay replayable this long. */
   retentionMs?: number;
   /**
@@ -102,7 +100,9 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     if (!connection.client) throw new Error('RedisGenerationRegistry needs REDIS_URL');
     this.redis = connection.client;
     this.sub = connection.createSubscriber();
-    this.prefix = options.prefix ?? 'parley:gen:';
+    // The deployment's REDIS_PREFIX: instances of another deployment on the same Redis neither see
+    // these generations nor receive their events or stop requests (instance ids may well repeat).
+    this.prefix = `${connection.prefix}gen:`;
     connection.beforeQuit(() => this.flush());
   }
 

@@ -36,9 +36,16 @@ end
 return {hits, left, 0, 0}
 `;
 
-/** Rate limits shared by every instance (REDIS_URL). A Redis outage answers 503, never lets traffic through unlimited. */
+/**
+ * Rate limits shared by every instance (REDIS_URL). A Redis outage answers 503, never lets traffic through unlimited.
+ * `redisPrefix` is the deployment's (REDIS_PREFIX): instances with the same one share counters, others never.
+ */
 export class RedisThrottlerStorage implements ThrottlerStorage {
-  constructor(private readonly redis: Redis, private readonly prefix = 'parley:throttle:') {}
+  private readonly prefix: string;
+
+  constructor(private readonly redis: Redis, redisPrefix: string) {
+    this.prefix = `${redisPrefix}throttle:`;
+  }
 
   async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
     // The hash tag keeps both keys in one slot on Redis Cluster.

@@ -47,4 +47,18 @@ describe('loadConfig', () => {
     expect(c.rateLimits.chatPerMinute).toBe(5);
     expect(c.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
   });
+
+  it('prefixes Redis with parley: by default and takes another REDIS_PREFIX', () => {
+    const dir = tmp();
+    expect(loadConfig({ DATA_DIR: dir }).redisPrefix).toBe('parley:');
+    expect(loadConfig({ DATA_DIR: dir, REDIS_PREFIX: 'staging.eu-1:tenant_2:' }).redisPrefix).toBe('staging.eu-1:tenant_2:');
+    expect(loadConfig({ DATA_DIR: dir, REDIS_PREFIX: 'x'.repeat(64) }).redisPrefix).toBe('x'.repeat(64));
+  });
+
+  it('refuses a REDIS_PREFIX that is empty, too long or has other characters, naming the variable', () => {
+    const dir = tmp();
+    for (const bad of ['', 'x'.repeat(65), 'has space:', '{tenant}:', 'a*', 'préprod:', 'a\nb']) {
+      expect(() => loadConfig({ DATA_DIR: dir, REDIS_PREFIX: bad }), JSON.stringify(bad)).toThrow(/Invalid env: REDIS_PREFIX/);
+    }
+  });
 });

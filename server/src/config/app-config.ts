@@ -90,6 +90,11 @@ export interface AppConfig {
     scannerCommand?: string;
   };
   redisUrl?: string;
+  /**
+   * Starts every Redis key and pub/sub channel of this deployment (REDIS_PREFIX), so deployments
+   * sharing one Redis (staging and production, two tenants) keep their state and events apart.
+   */
+  redisPrefix: string;
   shutdownGraceMs: number;
   metricsToken?: string;
   accessToken?: string;
@@ -163,6 +168,10 @@ class Env {
   @IsOptional() @IsString() FILE_SCANNER_COMMAND?: string;
 
   @IsOptional() @Matches(/^rediss?:\/\/.+/) REDIS_URL?: string;
+  // No braces: a `{…}` in the prefix would become the Redis Cluster hash tag of every key (all in
+  // one slot) instead of the per-generation and per-counter tags. No spaces: it also names the connection.
+  @IsOptional() @Matches(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'REDIS_PREFIX must be 1 to 64 letters, digits, ":", "_", "-" or "."' })
+  REDIS_PREFIX?: string;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SHUTDOWN_GRACE_MS?: number;
   @IsOptional() @IsString() @MinLength(16) METRICS_TOKEN?: string;
   @IsOptional() @IsString() @MinLength(16) ACCESS_TOKEN?: string;
@@ -286,6 +295,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       scannerCommand: env.FILE_SCANNER_COMMAND,
     },
     redisUrl: env.REDIS_URL,
+    redisPrefix: env.REDIS_PREFIX ?? 'parley:',
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS ?? 30_000,
     metricsToken: env.METRICS_TOKEN,
     accessToken: env.ACCESS_TOKEN,

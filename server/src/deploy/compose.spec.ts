@@ -57,6 +57,13 @@ describe('docker-compose.yml', () => {
     expect(out.match(new RegExp(`SESSION_SECRET: ${secret}`, 'g'))?.length).toBe(2);
     // Unset optional variables are not passed as empty strings (the server would reject those).
     expect(out).not.toMatch(/METRICS_TOKEN: ''/);
+    expect(out).not.toMatch(/REDIS_PREFIX: ''/);
+  });
+
+  it('passes REDIS_PREFIX to both backends when it is set (a Redis shared with another deployment)', () => {
+    const r = composeConfig({ SESSION_SECRET: secret, REDIS_PREFIX: 'staging:', ...database }, false);
+    expect(r.status).toBe(0);
+    expect(r.stdout.match(/REDIS_PREFIX: '?staging:'?$/gm)?.length).toBe(2);
   });
 });
 

@@ -29,7 +29,7 @@ describe.each(dialects())('files across instances on %s', (dialect) => {
     const session = await t.newSession();
     const content = `shared notes ${randomBytes(8).toString('hex')}\n`;
     const key = storageKeyFor(session.id, createHash('sha256').update(content).digest('hex'), '.txt');
-    const lockKey = `parley:lock:${key}`;
+    const lockKey = `${t.config.redisPrefix}lock:${key}`;
     // "Another instance" holds the object's lock.
     expect(await redis.set(lockKey, 'other-instance', 'PX', 5000, 'NX')).toBe('OK');
 

@@ -29,12 +29,19 @@ export function redisOptions(overrides: RedisOptions = {}): RedisOptions {
 export class RedisConnection implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
   readonly client: Redis | undefined;
+  /**
+   * REDIS_PREFIX: every key and channel of this deployment starts with it. Each user adds its own
+   * part after it (`gen:`, `lock:`, `throttle:`), so one prefix names a whole deployment.
+   */
+  readonly prefix: string;
   private readonly subscribers: Redis[] = [];
   private readonly flushers: (() => Promise<void>)[] = [];
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.prefix = config.redisPrefix;
     if (config.redisUrl) {
-      this.client = new Redis(config.redisUrl, redisOptions({ connectionName: `parley:${config.instanceId}` }));
+      // CLIENT LIST then tells the deployments sharing this Redis apart too.
+      this.client = new Redis(config.redisUrl, redisOptions({ connectionName: `${config.redisPrefix}${config.instanceId}` }));
       this.client.on('error', this.errorLogger('Redis connection error'));
       this.client.on('ready', () => this.logger.log('Redis connection ready'));
     }

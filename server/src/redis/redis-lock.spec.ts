@@ -7,10 +7,11 @@ const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('DistributedLock', () => {
-  const prefix = `parley:test:${randomBytes(6).toString('hex')}:lock:`;
+  /** This run's REDIS_PREFIX (a deployment of its own); its locks are under `${prefix}lock:`. */
+  const prefix = `parley:test:${randomBytes(6).toString('hex')}:`;
   const connections: RedisConnection[] = [];
-  async function connection(redisUrl: string | undefined = REDIS_URL): Promise<RedisConnection> {
-    const c = new RedisConnection({ redisUrl, instanceId: 'lock-test' } as AppConfig);
+  async function connection(redisUrl: string | undefined = REDIS_URL, redisPrefix = prefix): Promise<RedisConnection> {
+    const c = new RedisConnection({ redisUrl, redisPrefix, instanceId: 'lock-test' } as AppConfig);
     await c.onModuleInit();
     connections.push(c);
     return c;
@@ -27,13 +28,13 @@ describe('DistributedLock', () => {
   const isSerial = (log: string[]) => log.every((e, i) => (i % 2 === 0 ? e.endsWith(':in') : e === log[i - 1].replace(':in', ':out')));
 
   it('serialises one key across two instances (two connections)', async () => {
-    const log = await race(new DistributedLock(await connection(), { prefix }), new DistributedLock(await connection(), { prefix }));
+    const log = await race(new DistributedLock(await connection()), new DistributedLock(await connection()));
     expect(log).toHaveLength(6);
     expect(isSerial(log)).toBe(true);
   });
 
   it('lets different keys run at once, and frees the key when a task throws', async () => {
-    const lock = new DistributedLock(await connection(), { prefix });
+    const lock = new DistributedLock(await connection());
     const started = Date.now();
     await Promise.all([lock.run('x', () => sleep(100)), lock.run('y', () => sleep(100))]);
     expect(Date.now() - started).toBeLessThan(190);
@@ -43,9 +44,25 @@ describe('DistributedLock', () => {
 
   it('takes over a key whose holder died once its ttl passed', async () => {
     const c = await connection();
-    await c.client!.set(`${prefix}dead`, 'someone-else', 'PX', 200);
-    const lock = new DistributedLock(c, { prefix, waitMs: 2_000 });
+    await c.client!.set(`${prefix}lock:dead`, 'someone-else', 'PX', 200);
+    const lock = new DistributedLock(c, { waitMs: 2_000 });
     expect(await lock.run('dead', () => Promise.resolve('mine'))).toBe('mine');
+  });
+
+  it('keeps deployments apart: a lock held under one REDIS_PREFIX does not block another\'s', async () => {
+    const mine = new DistributedLock(await connection());
+    // Another deployment on the same Redis, using the same lock key (e.g. the same stored object).
+    const theirs = new DistributedLock(await connection(REDIS_URL, `${prefix}other:`), { waitMs: 2_000 });
+    const log: string[] = [];
+    let release!: () => void;
+    const held = mine.run('shared', () => { log.push('mine:in'); return new Promise<void>((r) => { release = r; }); });
+    await vi.waitFor(() => expect(log).toEqual(['mine:in']));
+    // Theirs runs while mine is held; under one prefix it would wait for the release.
+    await theirs.run('shared', () => { log.push('theirs'); return Promise.resolve(); });
+    release();
+    await held;
+    expect(log).toEqual(['mine:in', 'theirs']);
+    expect(await (await connection()).client!.exists(`${prefix}lock:shared`, `${prefix}other:lock:shared`)).toBe(0);
   });
 
   it('works in-process without Redis', async () => {

@@ -13,7 +13,6 @@ export interface LockOptions {
   ttlMs?: number;
   /** How long to wait for a lock held by someone else. */
   waitMs?: number;
-  prefix?: string;
 }
 
 /**
@@ -34,7 +33,7 @@ export class DistributedLock {
     this.redis = connection.client;
     this.ttlMs = options.ttlMs ?? 30_000;
     this.waitMs = options.waitMs ?? 10_000;
-    this.prefix = options.prefix ?? 'parley:lock:';
+    this.prefix = `${connection.prefix}lock:`;
   }
 
   async run<T>(key: string, task: () => Promise<T>): Promise<T> {
