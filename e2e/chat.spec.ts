@@ -115,6 +115,37 @@ test.describe('chatting', () => {
     await expect(chat.lastAnswer()).toContainText('(attempt 2)');
   });
 
+  test('edits the last question: the answer is to the new text, and only the last question can be edited', async ({ chat, page }) => {
+    await chat.open();
+    const first = unique('First question');
+    await chat.ask(first);
+    await chat.waitForAnswer();
+    const typo = unique('Capital of Frnace');
+    await chat.ask(typo);
+    await chat.waitForAnswer();
+    await expect(chat.lastAnswer()).toContainText(`You said: ${typo}`);
+    // The earlier question has no Edit; the last one has.
+    await expect(chat.userMessages.first().getByRole('button', { name: 'Edit message' })).toHaveCount(0);
+    await chat.userMessages.last().hover();
+    await chat.userMessages.last().getByRole('button', { name: 'Edit message' }).click();
+    const box = page.getByRole('textbox', { name: 'Edit your message' });
+    await expect(box).toBeFocused();
+    await expect(box).toHaveValue(typo);
+    const fixed = typo.replace('Frnace', 'France');
+    await box.fill(fixed);
+    await box.press('Enter');
+    await expect(chat.userMessages.last()).toContainText(fixed);
+    await chat.waitForAnswer();
+    await expect(chat.lastAnswer()).toContainText(`You said: ${fixed}`);
+    await expect(chat.answers).toHaveCount(2);
+    await page.reload();
+    await expect(chat.userMessages).toHaveCount(2);
+    await expect(chat.userMessages.last()).toContainText(fixed);
+    await expect(chat.userMessages.last()).not.toContainText('Frnace');
+    await expect(chat.answers).toHaveCount(2);
+    await expect(chat.lastAnswer()).toContainText(`You said: ${fixed}`);
+  });
+
   test('thumbs up/down with an optional comment', async ({ chat, page }) => {
     await chat.open();
     await chat.ask('Rate me');

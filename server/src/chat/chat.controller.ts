@@ -53,7 +53,7 @@ export class ChatController {
 
   @Post('regenerate')
   @HttpCode(200)
-  @ApiOperation({ summary: 'A new answer to the last user message; the previous one is replaced once the new one completes' })
+  @ApiOperation({ summary: 'A new answer to the last user message (first edited to `message` when given); the previous answer is replaced once the new one completes' })
   @ApiSseResponse()
   @ApiErrors(ErrorCode.ConversationNotFound, ErrorCode.MessageNotFound, ErrorCode.GenerationInProgress)
   async regenerate(

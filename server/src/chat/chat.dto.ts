@@ -27,6 +27,13 @@ export class SendMessageDto {
 
 export class RegenerateDto {
   @ApiProperty({ format: 'uuid' }) @IsId() conversation_id!: string;
+
+  @ApiPropertyOptional({
+    description: 'Edits the last user message to this text before answering it (at most MAX_MESSAGE_CHARS characters); its files stay attached',
+  })
+  // Checked against MAX_MESSAGE_CHARS and for blankness by the service, as a sent message is.
+  @IsOptional() @IsString() @IsNotEmpty()
+  message?: string;
 }
 
 export class FeedbackDto {

@@ -361,6 +361,51 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(detail.body.conversation.message_count).toBe(2);
   });
 
+  it('edits the last question on regenerate: the model answers the new text, the old answer goes once the new one completes', async () => {
+    h.fake.on('edit me', { tokens: ['answer to the first text'] });
+    h.fake.on('edited question', { tokens: ['answer to the edit'] });
+    const first = await h.send(alice.token, { message: 'edit me' }).all();
+    const { conversation_id: conv, user_message_id: userId } = first[0].data as { conversation_id: string; user_message_id: string };
+    const auth = `Bearer ${alice.token}`;
+    const events = await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, {
+      method: 'POST', body: { conversation_id: conv, message: 'edited question' }, headers: { authorization: auth },
+    }).all();
+    expect(events[0].data).toMatchObject({ type: 'start', user_message_id: userId, replaces_message_id: first[0].data.message_id });
+    expect(tokensOf(events)).toBe('answer to the edit');
+    const [request] = h.fake.requestsFor('edited question');
+    const sent = (request.body.messages as { role: string; content: string }[]).filter((m) => m.role !== 'system');
+    expect(sent).toEqual([{ role: 'user', content: 'edited question' }]);
+    const detail = await h.t.http().get(`/api/v1/conversations/${conv}`).set('Authorization', auth).expect(200);
+    expect(detail.body.messages.map((m: { id: string; role: string; content: string }) => [m.id === userId, m.role, m.content]))
+      .toEqual([[true, 'user', 'edited question'], [false, 'assistant', 'answer to the edit']]);
+    expect(await h.message(userId)).toMatchObject({ tokenCount: 2 });
+  });
+
+  it('an edit refused (blank, too long, another session\'s conversation, a reply running) changes nothing', async () => {
+    h.fake.on('keep my text', { tokens: ['kept'] }, { tokens: words(100, 'k'), tokenDelayMs: 20 });
+    const first = await h.send(alice.token, { message: 'keep my text' }).all();
+    const { conversation_id: conv, user_message_id: userId } = first[0].data as { conversation_id: string; user_message_id: string };
+    const auth = `Bearer ${alice.token}`;
+    const regenerate = (body: object, token = alice.token): Promise<{ status: number; body: { error: { code: string } } }> =>
+      h.t.http().post('/api/v1/chat/regenerate').set('Authorization', `Bearer ${token}`).send(body);
+    expect((await regenerate({ conversation_id: conv, message: '  \n ' })).body.error.code).toBe('VALIDATION_ERROR');
+    expect((await regenerate({ conversation_id: conv, message: 'x'.repeat(h.t.config.limits.maxMessageChars + 1) })).status).toBe(400);
+    expect((await regenerate({ conversation_id: conv, message: 42 })).status).toBe(400);
+    const bob = await h.t.newSession();
+    const foreign = await regenerate({ conversation_id: conv, message: 'hijacked' }, bob.token);
+    expect([foreign.status, foreign.body.error.code]).toEqual([404, 'CONVERSATION_NOT_FOUND']);
+    // While a reply streams, an edit is 409 and leaves the question as it is.
+    const running = SseConnection.open(`${h.url}/api/v1/chat/regenerate`, { method: 'POST', body: { conversation_id: conv }, headers: { authorization: auth } });
+    await running.until((e) => e.some((x) => x.data.type === 'token'));
+    const busy = await regenerate({ conversation_id: conv, message: 'too late' });
+    expect([busy.status, busy.body.error.code]).toEqual([409, 'GENERATION_IN_PROGRESS']);
+    await h.t.http().post(`/api/v1/chat/streams/${running.events[0].data.message_id as string}/stop`).set('Authorization', auth).expect(200);
+    await running.all();
+    expect((await h.message(userId)).content).toBe('keep my text');
+    expect(h.fake.requestsFor('keep my text')).toHaveLength(2);
+    expect(h.fake.requestsFor('hijacked')).toHaveLength(0);
+  });
+
   it('a rebuilt stream names its question however many answers follow it', async () => {
     const conversations = h.t.app.get(ConversationsService);
     const conv = await conversations.create(alice.id, 'many answers');

@@ -95,11 +95,7 @@ export class ChatService implements OnModuleInit {
   async send(caller: AuthContext, dto: SendMessageDto, idempotencyKey?: string): Promise<Observable<SequencedEvent>> {
     const sessionId = caller.sessionId;
     if (dto.session_id !== undefined && dto.session_id !== sessionId) throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
-    const text = dto.message;
-    if (text.trim().length === 0) throw validation('message', 'message must not be blank');
-    if (text.length > this.config.limits.maxMessageChars) {
-      throw validation('message', `message must be shorter than or equal to ${this.config.limits.maxMessageChars} characters`);
-    }
+    const text = this.checkText(dto.message);
     if (!idempotencyKey) return this.store(sessionId, dto, text);
     // A retry may arrive while the first request is still storing its turn (a client that timed
     // out, two tabs, a proxy's retry): one at a time per key, on every instance, so the second
@@ -155,7 +151,13 @@ export class ChatService implements OnModuleInit {
     }
   }
 
+  /**
+   * A new answer to the conversation's last user message, which `dto.message` first edits (the
+   * earlier answers go once the new one completes, as for any regeneration). Every check, the
+   * edited text's fit in the model's context included, passes before anything is written.
+   */
   async regenerate(caller: AuthContext, dto: RegenerateDto): Promise<Observable<SequencedEvent>> {
+    const edited = dto.message === undefined ? undefined : this.checkText(dto.message);
     const conversation = await this.conversations.findOwned(caller.sessionId, dto.conversation_id);
     this.claim(conversation.id);
     try {
@@ -164,14 +166,18 @@ export class ChatService implements OnModuleInit {
       if (lastUserIndex === -1) throw new AppException(ErrorCode.MessageNotFound, 'Nothing to regenerate: the conversation has no message');
       const user = messages[lastUserIndex];
       const previous = messages.slice(lastUserIndex + 1).reverse().find((m) => m.role === 'assistant');
-      await this.rateLimit.take(caller.sessionId);
+      const isEdit = edited !== undefined && edited !== user.content;
+      const content = isEdit ? edited : user.content;
+      const tokenCount = isEdit ? countTokens(edited) : user.tokenCount ?? undefined;
       const before = await this.turnsOf(messages.slice(0, lastUserIndex));
       const currentFiles = await this.filesOf([user.id]);
       const built = buildPrompt({
         systemPrompt: this.config.llm.systemPrompt, history: before,
-        current: { content: user.content, tokenCount: user.tokenCount ?? undefined, files: currentFiles.get(user.id) ?? [] },
+        current: { content, tokenCount, files: currentFiles.get(user.id) ?? [] },
         contextTokens: this.config.llm.contextTokens, maxOutputTokens: this.config.llm.maxOutputTokens,
       });
+      await this.rateLimit.take(caller.sessionId);
+      if (isEdit) await this.conversations.updateMessage(user.id, { content, tokenCount: tokenCount ?? null });
       const [reply] = await this.conversations.appendTurn(conversation.id, [{
         role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
         ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
@@ -209,6 +215,15 @@ export class ChatService implements OnModuleInit {
     const comment = dto.comment?.trim() ? dto.comment.trim() : null;
     await this.conversations.updateMessage(message.id, { feedback: dto.feedback, feedbackComment: comment, feedbackAt: new Date() });
     return { message_id: message.id, feedback: dto.feedback, comment };
+  }
+
+  /** A message's text as sent or edited: not blank, at most MAX_MESSAGE_CHARS characters. */
+  private checkText(text: string): string {
+    if (text.trim().length === 0) throw validation('message', 'message must not be blank');
+    if (text.length > this.config.limits.maxMessageChars) {
+      throw validation('message', `message must be shorter than or equal to ${this.config.limits.maxMessageChars} characters`);
+    }
+    return text;
   }
 
   private claim(conversationId: string): void {

@@ -39,11 +39,12 @@ export class ChatApi {
     });
   }
 
-  regenerate(conversationId: string): Observable<StreamedEvent> {
+  /** A new answer to the last user message; with `message`, that message is first edited to it. */
+  regenerate(conversationId: string, message?: string): Observable<StreamedEvent> {
     return this.stream(`${API_BASE}/chat/regenerate`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
-      body: JSON.stringify({ conversation_id: conversationId }),
+      body: JSON.stringify({ conversation_id: conversationId, ...(message === undefined ? {} : { message }) }),
     });
   }
 

@@ -109,6 +109,12 @@ export class ChatView {
     if (!isTouchFirst()) this.composer()?.focus();
   }
 
+  /** The last question, edited: answered again (the earlier answer goes once the new one completes). */
+  protected edit(text: string): void {
+    void this.store.regenerate(text);
+    if (!isTouchFirst()) this.composer()?.focus();
+  }
+
   protected feedback(choice: FeedbackChoice): void {
     void this.store.setFeedback(choice.messageId, choice.feedback, choice.comment);
   }

@@ -295,6 +295,23 @@ describe('ChatStore', () => {
     expect(store.messages()[1]?.content).toBe('New');
   });
 
+  it('edits the last question: shown at once with the new answer, sent with the regeneration, restored if refused', async () => {
+    void store.send('Helo');
+    stream.next(start());
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop' });
+    expect(store.editableId()).toBe('u1');
+    stream = new Subject<StreamedEvent>();
+    void store.regenerate('Hello');
+    expect(chatApi.regenerate).toHaveBeenLastCalledWith('c1', 'Hello');
+    expect(store.messages().map((m) => [m.role, m.content])).toEqual([['user', 'Hello'], ['assistant', '']]);
+    // Nothing to edit while an answer runs.
+    expect(store.editableId()).toBeNull();
+    stream.error(new ApiError(400, 'VALIDATION_ERROR', 'message must be shorter'));
+    await Promise.resolve();
+    expect(store.messages().map((m) => [m.id, m.content])).toEqual([['u1', 'Helo'], ['m1', '']]);
+    expect(store.editableId()).toBe('u1');
+  });
+
   it('a regeneration takes from view every earlier answer to the question (the server deletes them all once it completes)', async () => {
     const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
     const id = '00000000-0000-4000-8000-000000000009';

@@ -127,6 +127,16 @@ export class ChatStore {
     return last && last.role === 'assistant' && !this.isStreaming() && !last.id.startsWith('local-') ? last.id : null;
   });
 
+  /** The question an edit would change: the last user message, once the conversation is stored and no answer runs. */
+  readonly editableId = computed(() => {
+    if (this.isStreaming()) return null;
+    const list = this.list();
+    for (let i = list.length - 1; i >= 0; i--) {
+      if (list[i].role === 'user') return list[i].id.startsWith('local-') ? null : list[i].id;
+    }
+    return null;
+  });
+
   private subscription: Subscription | null = null;
   private tabs: BroadcastChannel | null = null;
   private isOwnStream = false;
@@ -275,8 +285,11 @@ export class ChatStore {
     });
   }
 
-  /** A new answer to the last user message; the old answer is hidden meanwhile and comes back if this fails at once. */
-  regenerate(): Promise<boolean> {
+  /**
+   * A new answer to the last user message, first edited to `editedText` when given; the old answer (and the
+   * old text) are hidden meanwhile and come back if this fails at once.
+   */
+  regenerate(editedText?: string): Promise<boolean> {
     const conversationId = this.currentId();
     if (!conversationId || this.isStreaming()) return Promise.resolve(false);
     const before = this.list();
@@ -285,11 +298,13 @@ export class ChatStore {
     let end = before.length;
     while (end > 0 && before[end - 1].role === 'assistant') end--;
     const kept = before.slice(0, end);
+    const question = kept.at(-1);
+    if (editedText !== undefined && question?.role === 'user') kept[kept.length - 1] = { ...question, content: editedText };
     const assistant: ChatMessage = {
       ...emptyMessage('assistant', conversationId, (last?.position ?? 0) + 1), model_name: this.config.model() || null,
     };
     this.list.set([...kept, assistant]);
-    return this.follow(this.chat.regenerate(conversationId), { assistantId: assistant.id, rollback: () => this.list.set(before) });
+    return this.follow(this.chat.regenerate(conversationId, editedText), { assistantId: assistant.id, rollback: () => this.list.set(before) });
   }
 
   /** Stops the answer; the partial text stays (the server ends the stream with status `stopped`). */

@@ -141,4 +141,58 @@ describe('MessageItem', () => {
       el.remove();
     }
   });
+
+  describe('editing the last question', () => {
+    const question = { id: 'u1', role: 'user' as const, content: 'Helo\nsecond line', model_name: null };
+
+    it('offers Edit only on the question an edit changes', async () => {
+      await render(question, { canEdit: false });
+      expect(el.querySelector('button[aria-label="Edit message"]')).toBeNull();
+      fixture.componentRef.setInput('canEdit', true);
+      await fixture.whenStable();
+      expect(el.querySelector('button[aria-label="Edit message"]')).not.toBeNull();
+    });
+
+    it('opens a box with the text; Send emits the edited text, a blank one is not sent, Cancel and Esc close it', async () => {
+      await render(question, { canEdit: true });
+      const sent: string[] = [];
+      fixture.componentInstance.edit.subscribe((text: string) => sent.push(text));
+      const open = async (): Promise<HTMLTextAreaElement> => {
+        el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+        await fixture.whenStable();
+        return el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!;
+      };
+      let box = await open();
+      expect(box.value).toBe('Helo\nsecond line');
+      box.value = '   ';
+      el.querySelector<HTMLButtonElement>('.msg-edit button[type="submit"]')!.click();
+      await fixture.whenStable();
+      expect(sent).toEqual([]);
+      box.value = 'Hello\nsecond line';
+      el.querySelector<HTMLButtonElement>('.msg-edit button[type="submit"]')!.click();
+      await fixture.whenStable();
+      expect(sent).toEqual(['Hello\nsecond line']);
+      expect(el.querySelector('.msg-edit')).toBeNull();
+
+      box = await open();
+      box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
+      await fixture.whenStable();
+      expect(el.querySelector('.msg-edit')).toBeNull();
+      await open();
+      el.querySelector<HTMLButtonElement>('.msg-edit button.btn-ghost')!.click();
+      await fixture.whenStable();
+      expect(el.querySelector('.msg-edit')).toBeNull();
+      expect(sent).toHaveLength(1);
+    });
+
+    it('closes the box when the question can no longer be edited (an answer started elsewhere)', async () => {
+      await render(question, { canEdit: true });
+      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+      await fixture.whenStable();
+      fixture.componentRef.setInput('canEdit', false);
+      await fixture.whenStable();
+      expect(el.querySelector('.msg-edit')).toBeNull();
+      expect(el.querySelector('.msg-text')?.textContent).toBe('Helo\nsecond line');
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import { ChangeDetectionStrategy, Component, ElementRef, computed, inject, input, output, signal } from '@angular/core';
 import type { Feedback } from '../core/api-models';
 import { copyText } from '../core/clipboard';
+import { isTouchFirst } from '../core/touch';
 import { formatBytes } from '../files/format-bytes';
 import { Icon } from '../shell/icon';
 import type { ChatMessage } from './chat.store';
@@ -44,6 +45,10 @@ export class MessageItem {
   /** This is the answer Regenerate and Retry replace (the store regenerates the conversation's last answer). */
   readonly canRegenerate = input(false);
   readonly regenerate = output();
+  /** This is the question an edit changes (the conversation's last user message, no answer running). */
+  readonly canEdit = input(false);
+  /** The edited text of this question, to be answered again. */
+  readonly edit = output<string>();
   readonly retry = output();
   readonly feedback = output<FeedbackChoice>();
 
@@ -64,6 +69,9 @@ export class MessageItem {
   /** What the comment form opens with: the comment saved with the answer, if any. */
   protected readonly commentDraft = signal('');
   protected readonly isThanked = signal(false);
+  protected readonly isEditing = signal(false);
+  /** The edit box's height: the message's lines, 3 to 12. */
+  protected readonly editRows = computed(() => Math.min(12, Math.max(3, this.message().content.split('\n').length)));
   protected readonly formatBytes = formatBytes;
   /**
    * Whether the browser draws this answer (an answer off screen skips rendering: content-visibility in the
@@ -85,6 +93,39 @@ export class MessageItem {
       this.isCopied.set(true);
       setTimeout(() => this.isCopied.set(false), 2000);
     });
+  }
+
+  protected startEdit(): void {
+    this.isEditing.set(true);
+    setTimeout(() => {
+      const box = this.host.nativeElement.querySelector<HTMLTextAreaElement>('.msg-edit-input');
+      box?.focus();
+      box?.setSelectionRange(box.value.length, box.value.length);
+    });
+  }
+
+  protected cancelEdit(): void {
+    this.isEditing.set(false);
+    setTimeout(() => this.host.nativeElement.querySelector<HTMLElement>('button[aria-label="Edit message"]')?.focus());
+  }
+
+  protected saveEdit(event: Event, text: string): void {
+    event.preventDefault();
+    // A blank question cannot be sent: the box stays open.
+    if (text.trim().length === 0) return;
+    this.isEditing.set(false);
+    this.edit.emit(text);
+  }
+
+  /** As in the composer: Enter sends and Shift+Enter adds a line (on a touch screen Enter adds a line); Esc cancels. */
+  protected onEditKey(event: KeyboardEvent, text: string): void {
+    if (event.key === 'Escape') {
+      event.preventDefault();
+      event.stopPropagation();
+      this.cancelEdit();
+    } else if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !isTouchFirst()) {
+      this.saveEdit(event, text);
+    }
   }
 
   protected rate(value: Feedback): void {

@@ -39,8 +39,8 @@ const LOAD_OLDER_AT = 160;
                 (click)="toggleReplaced(earlier)">{{ shownReplaced().has(earlier) ? 'Hide the earlier answer' : 'Show the earlier answer' }}</button>
             }
             <app-message-item [message]="message" [isStreaming]="message.id === streamingId()"
-              [canRegenerate]="message.id === regenerableId()" (regenerate)="regenerate.emit()" (retry)="retry.emit()"
-              (feedback)="feedback.emit($event)" />
+              [canRegenerate]="message.id === regenerableId()" [canEdit]="message.id === editableId()" (regenerate)="regenerate.emit()"
+              (retry)="retry.emit()" (edit)="edit.emit($event)" (feedback)="feedback.emit($event)" />
           }
         }
       </div>
@@ -55,11 +55,13 @@ export class MessageList {
   readonly conversationId = input<string | null>(null);
   readonly streamingId = input<string | null>(null);
   readonly regenerableId = input<string | null>(null);
+  readonly editableId = input<string | null>(null);
   readonly hasOlder = input(false);
   readonly isLoadingOlder = input(false);
   readonly loadOlder = output();
   readonly regenerate = output();
   readonly retry = output();
+  readonly edit = output<string>();
   readonly feedback = output<FeedbackChoice>();
 
   protected readonly isPinned = signal(true);
