@@ -448,8 +448,13 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const [left] = await conversations.appendTurn(conv.id, [{
       role: 'assistant', content: 'cut by a restart', status: 'streaming', ownerInstance: 'previous-run', leaseExpiresAt: new Date(Date.now() + 60_000),
     }]);
+    const before = Date.now();
     await h.t.app.get(GenerationService).sweepAtBoot();
-    expect((await h.message(left.id)).status).toBe(dialect === 'sqlite' ? 'interrupted' : 'streaming');
+    const swept = await h.message(left.id);
+    expect(swept.status).toBe(dialect === 'sqlite' ? 'interrupted' : 'streaming');
+    // Stamped with the time it was ended, not the far-future cutoff that ends every lease at boot (it read 5760-09-13).
+    if (dialect === 'sqlite') expect(swept.updatedAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    if (dialect === 'sqlite') expect(swept.updatedAt.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
     if (dialect !== 'sqlite') await conversations.updateMessage(left.id, { status: 'interrupted', leaseExpiresAt: null });
   });
 

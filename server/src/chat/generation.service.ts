@@ -186,11 +186,11 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   /** Rows left `streaming` by an instance that died end as `interrupted`, once that instance's lease expired. */
-  async sweepExpiredLeases(now = new Date()): Promise<number> {
+  async sweepExpiredLeases(expiredBefore = new Date()): Promise<number> {
     let count = 0;
-    for (const row of await this.conversations.findExpiredStreaming(now)) {
+    for (const row of await this.conversations.findExpiredStreaming(expiredBefore)) {
       if (this.running.has(row.id)) continue;
-      if (await this.conversations.markInterruptedIfExpired(row.id, now, ErrorCode.ServiceUnavailable)) count++;
+      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable)) count++;
     }
     if (count > 0) this.logger.warn({ count }, 'replies of a dead instance marked interrupted');
     return count;

@@ -354,10 +354,14 @@ export class ConversationsService {
   }
 
   /** Ends a `streaming` row as interrupted, only if its owner's lease has really expired (never a live reply). */
-  async markInterruptedIfExpired(id: string, now: Date, errorCode: string): Promise<boolean> {
+  /**
+   * Ends a reply still `streaming` whose lease expired before `expiredBefore` as `interrupted`, stamped
+   * `now` (the cutoff can be far in the future at boot: it must never become the row's time).
+   */
+  async markInterruptedIfExpired(id: string, expiredBefore: Date, errorCode: string, now = new Date()): Promise<boolean> {
     const result = await this.messages.createQueryBuilder().update(Message)
       .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now })
-      .where('id = :id AND status = :status AND lease_expires_at < :now', { id, status: 'streaming', now })
+      .where('id = :id AND status = :status AND lease_expires_at < :expiredBefore', { id, status: 'streaming', expiredBefore })
       .execute();
     return (result.affected ?? 0) > 0;
   }

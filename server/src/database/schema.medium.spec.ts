@@ -43,6 +43,34 @@ describe.each(dialects())('migrations on %s', (dialect) => {
     }
   });
 
+
+  it.runIf(dialect === 'sqlite')('give replies ended at a past boot their creation time back instead of 5760-09-13', async () => {
+    const options = dataSourceOptions(db.config);
+    const all = options.migrations as (new () => unknown)[];
+    const fix = all.findIndex((m) => m.name === 'InterruptedTimes1796040000000');
+    expect(fix).toBeGreaterThan(0);
+    // The database as the release before the fix left it.
+    const before = await new DataSource({ ...options, migrations: all.slice(0, fix) }).initialize();
+    try {
+      await runMigrationsOnce(before);
+      await before.query("INSERT INTO sessions (id, created_at, last_accessed) VALUES ('s', '2026-11-30 10:00:00.000', '2026-11-30 10:00:00.000')");
+      await before.query("INSERT INTO conversations (id, session_id, created_at, updated_at) VALUES ('c', 's', '2026-11-30 10:00:00.000', '2026-11-30 10:00:00.000')");
+      const row = "INSERT INTO messages (id, conversation_id, position, role, status, created_at, updated_at) VALUES (?, 'c', ?, 'assistant', ?, '2026-11-30 10:00:01.000', ?)";
+      await before.query(row, ['cut', 0, 'interrupted', '5760-09-13 00:00:00.000']);
+      await before.query(row, ['fine', 1, 'interrupted', '2026-11-30 10:00:05.000']);
+    } finally {
+      await before.destroy();
+    }
+    const after = await new DataSource(options).initialize();
+    try {
+      expect(await runMigrationsOnce(after)).toHaveLength(all.length - fix);
+      expect(await after.query('SELECT id, updated_at FROM messages ORDER BY position')).toEqual([
+        { id: 'cut', updated_at: '2026-11-30 10:00:01.000' }, { id: 'fine', updated_at: '2026-11-30 10:00:05.000' },
+      ]);
+    } finally {
+      await after.destroy();
+    }
+  });
 });
 
 describe('the SQLite database file', () => {
