@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiResponse } from '@nestjs/swagger';
+import { ApiResponse, getSchemaPath } from '@nestjs/swagger';
 import { type ErrorCode } from './error-code.js';
 import { ErrorEnvelopeDto } from './error-envelope.dto.js';
 import { HTTP_STATUS } from './error-status.js';
@@ -15,10 +15,13 @@ const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before retr
 export function ApiErrors(...codes: ErrorCode[]): MethodDecorator {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) byStatus.set(HTTP_STATUS[code], [...(byStatus.get(HTTP_STATUS[code]) ?? []), code]);
+  // The content type is given, not inherited from the route's success (a stream's errors are JSON
+  // sent before it opens, a download's are JSON too): with `type` alone they were documented as
+  // text/event-stream or application/octet-stream.
   return applyDecorators(...[...byStatus].map(([status, list]) => ApiResponse({
     status,
-    type: ErrorEnvelopeDto,
     description: `Error envelope; \`error.code\` ${list.map((c) => `\`${c}\``).join(' or ')}`,
+    content: { 'application/json': { schema: { $ref: getSchemaPath(ErrorEnvelopeDto) } } },
     ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
   })));
 }

@@ -262,6 +262,25 @@ describe('HTTP contract', () => {
     expect(query('/api/v1/conversations/{id}/messages')).toMatchObject({ limit: { type: 'integer' }, before: { type: 'integer', minimum: 0 } });
     // A session is created without a body as well.
     expect(res.body.paths['/api/v1/sessions'].post.requestBody.required).toBe(false);
+    // The access gate: its header, its body field and its 401.
+    const createSession = res.body.paths['/api/v1/sessions'].post;
+    expect((createSession.parameters as Parameter[]).map((p) => p.name)).toContain('X-Access-Token');
+    expect(createSession.responses['401'].description).toMatch(/UNAUTHORIZED/);
+    expect(res.body.components.schemas.CreateSessionDto.properties.access_token).toBeDefined();
+    expect(statuses('/api/v1/conversations', 'get')).toContain('404');
+    expect(statuses('/api/v1/files', 'get')).toContain('404');
+    // Every error is JSON, on streaming and download routes too (they were documented as text/event-stream
+    // and application/octet-stream, the success's type).
+    for (const [path, item] of Object.entries(res.body.paths as Record<string, Record<string, { responses: Record<string, { content?: object }> }>>)) {
+      for (const [method, op] of Object.entries(item)) {
+        for (const [status, response] of Object.entries(op.responses)) {
+          if (status !== 'default' && Number(status) < 400) continue;
+          expect(Object.keys(response.content ?? {}), `${method} ${path} ${status}`).toEqual(['application/json']);
+        }
+      }
+    }
+    // A message without feedback has null there: the schema allows it (nullable alone does not widen an enum).
+    expect(res.body.components.schemas.MessageDto.properties.feedback.enum).toEqual(['positive', 'negative', null]);
   });
 });
 

@@ -77,7 +77,8 @@ export class MessageDto {
   @ApiProperty({ type: String, nullable: true }) model_name!: string | null;
   @ApiProperty({ type: String, nullable: true }) finish_reason!: string | null;
   @ApiProperty({ type: String, nullable: true }) error_code!: string | null;
-  @ApiProperty({ type: String, nullable: true, enum: ['positive', 'negative'] }) feedback!: string | null;
+  // null listed in the enum too: in OpenAPI 3.0 `nullable` does not widen an enum, and validators refused null.
+  @ApiProperty({ type: String, nullable: true, enum: ['positive', 'negative', null] }) feedback!: string | null;
   @ApiProperty({ type: String, nullable: true }) feedback_comment!: string | null;
   @ApiProperty({ type: [AttachmentDto] }) files!: AttachmentDto[];
 

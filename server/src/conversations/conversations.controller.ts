@@ -20,6 +20,7 @@ export class ConversationsController {
   @Get()
   @ApiOperation({ summary: 'The caller\'s conversations, newest first' })
   @ApiOkResponse({ type: ConversationListDto })
+  @ApiErrors(ErrorCode.SessionNotFound)
   list(@Query() query: ListConversationsQueryDto, @CurrentSession() caller: AuthContext): Promise<ConversationListDto> {
     return this.views.list(caller.sessionId, query);
   }

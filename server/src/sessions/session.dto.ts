@@ -7,6 +7,11 @@ export class CreateSessionDto {
   @ApiPropertyOptional({ maxLength: 512, description: 'Defaults to the User-Agent header' })
   @IsOptional() @IsString() @MaxLength(512)
   user_agent?: string;
+
+  // Read (and removed) by the access gate before validation when ACCESS_TOKEN is set; listed here for the docs.
+  @ApiPropertyOptional({ description: 'Only where the deployment sets ACCESS_TOKEN (the access gate): that token, unless sent as X-Access-Token' })
+  @IsOptional() @IsString() @MaxLength(512)
+  access_token?: string;
 }
 
 export class SessionIdParamDto {

@@ -1,5 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
-import { ApiBody, ApiCookieAuth, ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBody, ApiCookieAuth, ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags,
+} from '@nestjs/swagger';
 import { ApiErrors } from '../common/api-errors.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
@@ -20,7 +22,9 @@ export class SessionsController {
   @RateLimitBucket('session-create')
   @ApiOperation({ summary: 'Create an anonymous session; sets the session_token cookie and returns the token' })
   @ApiBody({ type: CreateSessionDto, required: false })
+  @ApiHeader({ name: 'X-Access-Token', required: false, description: 'Only where the deployment sets ACCESS_TOKEN (the access gate)' })
   @ApiCreatedResponse({ type: CreatedSessionDto })
+  @ApiErrors(ErrorCode.Unauthorized)
   async create(
     @Body() body: CreateSessionDto, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response,
   ): Promise<CreatedSessionDto> {
