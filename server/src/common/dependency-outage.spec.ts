@@ -11,12 +11,18 @@ describe('isDependencyOutage', () => {
     expect(isDependencyOutage(new Error('x', { cause: withCode('ETIMEDOUT') }))).toBe(true);
     expect(isDependencyOutage(Object.assign(new Error('Reached the max retries per request limit (which is 1).'), { name: 'MaxRetriesPerRequestError' }))).toBe(true);
     expect(isDependencyOutage(new Error("Stream isn't writeable and enableOfflineQueue options is false"))).toBe(true);
+    // A database closed to connections (55000 by its message), gone (3D000), or its role refused (28P01).
+    expect(isDependencyOutage(withCode('55000', 'database "parley" is not currently accepting connections'))).toBe(true);
+    expect(isDependencyOutage(withCode('3D000', 'database "parley" does not exist'))).toBe(true);
+    expect(isDependencyOutage(withCode('28P01', 'password authentication failed for user "parley"'))).toBe(true);
   });
 
   it('leaves our own bugs and data errors alone (they stay 500 or their own code)', () => {
     expect(isDependencyOutage(new TypeError('Cannot read properties of undefined'))).toBe(false);
     expect(isDependencyOutage(Object.assign(new Error('duplicate key'), { driverError: withCode('23505') }))).toBe(false);
     expect(isDependencyOutage(withCode('SQLITE_CONSTRAINT'))).toBe(false);
+    // 55000 is also an ordinary error of a query ("lastval is not yet defined in this session"): not an outage.
+    expect(isDependencyOutage(withCode('55000', 'lastval is not yet defined in this session'))).toBe(false);
     expect(isDependencyOutage(undefined)).toBe(false);
     expect(isDependencyOutage('ECONNREFUSED')).toBe(false);
   });

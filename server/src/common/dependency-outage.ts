@@ -3,8 +3,10 @@
  * answer is 503 SERVICE_UNAVAILABLE (retry later) rather than 500 (our bug).
  */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-// SQLSTATE: 08xxx connection exceptions, 57P01-57P03 server shutting down / not accepting, 53300 too many connections.
-const PG_OUTAGE = /^(08...|57P0[123]|53300)$/;
+// SQLSTATE: 08xxx connection exceptions, 57P01-57P03 server shutting down / not accepting, 53300 too many
+// connections; and what refuses a new connection to a database that is there in the configuration: 3D000 (it
+// no longer exists), 28000 / 28P01 (its role or password refused).
+const PG_OUTAGE = /^(08...|57P0[123]|53300|3D000|28000|28P01)$/;
 const MESSAGES = [
   /Connection terminated/i,
   /timeout exceeded when trying to connect/i,
@@ -14,6 +16,8 @@ const MESSAGES = [
   /Command timed out/i, // ioredis commandTimeout
   /Reached the max retries per request limit/i, // ioredis
   /the database system is (starting up|shutting down)/i,
+  // 55000 at connect time (ALLOW_CONNECTIONS false); the code alone is too broad to mean an outage.
+  /is not currently accepting connections/i,
 ];
 
 export function isDependencyOutage(err: unknown, depth = 0): boolean {
