@@ -28,8 +28,13 @@ describe('HTTP contract', () => {
         .send('{"title":"ok"}').expect(415);
       expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Content-Type must be application/json' });
     }
-    const latin1 = await t.http().post('/api/v1/sessions').set('Content-Type', 'application/json; charset=latin1').send('{}').expect(415);
-    expect(latin1.body.error.code).toBe('VALIDATION_ERROR');
+    for (const charset of ['latin1', 'utf8', 'utf-16', 'UTF-16LE', '"utf-32"']) {
+      const res = await t.http().post('/api/v1/sessions').set('Content-Type', `application/json; charset=${charset}`).send('{}').expect(415);
+      expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Unsupported body encoding: send UTF-8 JSON' });
+    }
+    for (const charset of ['utf-8', 'UTF-8', '"utf-8"']) {
+      await t.http().post('/api/v1/sessions').set('Content-Type', `application/json; charset=${charset}`).send('{}').expect(201);
+    }
     // No body, no type needed (stop, logout).
     await t.http().patch(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${s.token}`).send({ title: 'ok' }).expect(404);
   });
@@ -126,11 +131,17 @@ describe('HTTP contract', () => {
       for await (const chunk of socket) chunks.push(chunk as Buffer);
       return Buffer.concat(chunks).toString('utf8');
     };
-    for (const [request, status] of [['GARBAGE\r\n\r\n', 400], [`GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431]] as const) {
+    const big = (origin: string): string => `GET /api/v1/health HTTP/1.1\r\nHost: x\r\nOrigin: ${origin}\r\nCookie: ${'a'.repeat(20_000)}\r\n\r\n`;
+    for (const [request, status] of [['GARBAGE\r\n\r\n', 400], [big('https://partner.example'), 431], [big('https://evil.example'), 431]] as const) {
       const response = await raw(request);
       expect(response.startsWith(`HTTP/1.1 ${status} `)).toBe(true);
+      const head = response.slice(0, response.indexOf('\r\n\r\n')).toLowerCase();
       const body = JSON.parse(response.slice(response.indexOf('\r\n\r\n') + 4)) as unknown;
       expect(body).toMatchObject(envelope);
+      // The security headers of every response, and CORS for a listed origin only (a page there can read its 431).
+      for (const header of ['content-security-policy:', 'x-content-type-options: nosniff', 'x-frame-options: deny']) expect(head).toContain(header);
+      expect(head.includes('access-control-allow-origin: https://partner.example')).toBe(request.includes('partner.example'));
+      expect(head).not.toContain('evil.example');
     }
   });
 

@@ -91,6 +91,7 @@ function bodyErrorHandler(err: unknown, req: Request, res: Response, next: NextF
 }
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const CHARSET = /;\s*charset\s*=\s*"?([^";\s]+)/i;
 /** The routes that take multipart/form-data (uploads); every other route takes JSON. */
 const MULTIPART_PATHS = new Set(['/api/v1/files/upload']);
 
@@ -104,7 +105,18 @@ function contentTypeGuard(req: Request, res: Response, next: NextFunction): void
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   // Matched as Express routes it: in any case, with or without a trailing slash.
   const isUpload = MULTIPART_PATHS.has((req.baseUrl + req.path).toLowerCase().replace(/\/+$/, ''));
-  if (!BODY_METHODS.has(req.method) || !hasBody || req.is(isUpload ? 'multipart/form-data' : 'application/json')) {
+  if (!BODY_METHODS.has(req.method) || !hasBody) {
+    next();
+    return;
+  }
+  if (!isUpload && req.is('application/json')) {
+    // JSON is UTF-8 (RFC 8259); the parser would also decode UTF-16 and read the request as another text.
+    const charset = CHARSET.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset === undefined || charset === 'utf-8') next();
+    else writeError(res, 415, errorEnvelope(ErrorCode.ValidationError, 'Unsupported body encoding: send UTF-8 JSON', (req as AppRequest).id));
+    return;
+  }
+  if (isUpload && req.is('multipart/form-data')) {
     next();
     return;
   }
@@ -122,23 +134,38 @@ function jsonShapeGuard(req: Request, res: Response, next: NextFunction): void {
   writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, problem, (req as AppRequest).id));
 }
 
+/** The Origin header of the part of a request Node's parser read before refusing it, if that part holds one. */
+function originOf(rawPacket: unknown): string | undefined {
+  if (!Buffer.isBuffer(rawPacket)) return undefined;
+  return /\r\norigin:[ \t]*([^\r\n]*)\r\n/i.exec(rawPacket.toString('latin1'))?.[1]?.trim();
+}
+
 /**
  * What Node's HTTP parser refuses before any middleware sees it (a malformed request line,
  * headers over the limit, a request that never finished arriving) gets the error envelope too,
- * instead of Node's bare status line. The connection is closed after it, as Node does.
+ * instead of Node's bare status line, with the security headers of every response and, for a
+ * listed origin found in what was read, its CORS headers (a page on that origin can then read
+ * the 431 its oversized cookie caused). The connection is closed after it, as Node does.
  */
-export function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const [status, reason, message] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'Request headers too large']
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'The request did not arrive in time']
-      : [400, 'Bad Request', 'Malformed HTTP request'];
-  const requestId = randomUUID();
-  const body = JSON.stringify(errorEnvelope(ErrorCode.ValidationError, message, requestId));
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
-    + `X-Request-Id: ${requestId}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+export function clientErrorHandler(corsOrigins: readonly string[] = []): (err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex) => void {
+  const security = staticSecurityHeaders().map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, reason, message] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'Request headers too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'The request did not arrive in time']
+        : [400, 'Bad Request', 'Malformed HTTP request'];
+    const requestId = randomUUID();
+    const body = JSON.stringify(errorEnvelope(ErrorCode.ValidationError, message, requestId));
+    const origin = originOf(err.rawPacket);
+    const cors = origin !== undefined && corsOrigins.includes(origin)
+      ? `Access-Control-Allow-Origin: ${origin}\r\nAccess-Control-Allow-Credentials: true\r\nAccess-Control-Expose-Headers: X-Request-Id,Retry-After\r\nVary: Origin\r\n`
+      : '';
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+      + `X-Request-Id: ${requestId}\r\nCache-Control: no-store\r\n${security}${cors}Connection: close\r\n\r\n${body}`);
+  };
 }
 
 /** Everything about HTTP that is not a route: ids, logs, headers, bodies, validation. Used by main and by tests. */
@@ -146,7 +173,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   const express_ = app as NestExpressApplication;
   express_.set('trust proxy', config.trustProxy);
   express_.disable('x-powered-by');
-  (app.getHttpServer() as Server).on('clientError', clientErrorHandler);
+  (app.getHttpServer() as Server).on('clientError', clientErrorHandler(config.corsOrigins));
   app.use(requestIdMiddleware);
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
