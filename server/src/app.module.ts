@@ -23,6 +23,9 @@ import { RedisConnection } from './redis/redis-connection.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 
+/** Paths whose last segment has no file extension: the SPA's routes. */
+export const SPA_ROUTE = /\/[^/.]*$/;
+
 @Module({})
 export class AppModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -30,6 +33,10 @@ export class AppModule {
       ? [ServeStaticModule.forRoot({
         rootPath: config.clientDir,
         exclude: ['/api/{*path}', '/metrics'],
+        // The SPA answers its own routes (/c/<id>), never a file that is not there: a stale tab's
+        // lazy chunk (main-<hash>.js after a deploy) got index.html as 200 and failed as a MIME
+        // error; now it is a 404, as behind nginx. A last segment with an extension is a file.
+        renderPath: SPA_ROUTE,
         serveStaticOptions: {
           index: false,
           // Hashed bundles never change; index.html must always be revalidated.
