@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
-  ArrayMaxSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, MaxLength,
+  ArrayMaxSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, MaxLength, ValidateIf,
 } from 'class-validator';
 import { MESSAGE_STATUSES } from '../conversations/message.entity.js';
 import { IsId } from '../common/is-uuid.js';
@@ -29,11 +29,19 @@ export class RegenerateDto {
   @ApiProperty({ format: 'uuid' }) @IsId() conversation_id!: string;
 
   @ApiPropertyOptional({
-    description: 'Edits the last user message to this text before answering it (at most MAX_MESSAGE_CHARS characters); its files stay attached',
+    description: 'Edits the last user message to this text before answering it (at most MAX_MESSAGE_CHARS characters); its files stay attached. Needs message_id',
   })
-  // Checked against MAX_MESSAGE_CHARS and for blankness by the service, as a sent message is.
-  @IsOptional() @IsString() @IsNotEmpty()
+  // Checked against MAX_MESSAGE_CHARS and for blankness by the service, as a sent message is. Validated when
+  // present, null included (@IsOptional let null through, to a 500).
+  @ValidateIf((o: RegenerateDto) => o.message !== undefined) @IsString() @IsNotEmpty()
   message?: string;
+
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: 'With message: the id of the user message being edited. 409 CONFLICT when it is no longer the conversation\'s last question (another tab or client asked since)',
+  })
+  @ValidateIf((o: RegenerateDto) => o.message !== undefined || o.message_id !== undefined) @IsId()
+  message_id?: string;
 }
 
 export class FeedbackDto {

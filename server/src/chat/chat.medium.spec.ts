@@ -368,7 +368,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const { conversation_id: conv, user_message_id: userId } = first[0].data as { conversation_id: string; user_message_id: string };
     const auth = `Bearer ${alice.token}`;
     const events = await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, {
-      method: 'POST', body: { conversation_id: conv, message: 'edited question' }, headers: { authorization: auth },
+      method: 'POST', body: { conversation_id: conv, message: 'edited question', message_id: userId }, headers: { authorization: auth },
     }).all();
     expect(events[0].data).toMatchObject({ type: 'start', user_message_id: userId, replaces_message_id: first[0].data.message_id });
     expect(tokensOf(events)).toBe('answer to the edit');
@@ -379,6 +379,39 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(detail.body.messages.map((m: { id: string; role: string; content: string }) => [m.id === userId, m.role, m.content]))
       .toEqual([[true, 'user', 'edited question'], [false, 'assistant', 'answer to the edit']]);
     expect(await h.message(userId)).toMatchObject({ tokenCount: 2 });
+    // The conversation was named after its first question: the automatic title follows the edit.
+    expect(detail.body.conversation.title).toBe('edited question');
+  });
+
+  it('an edit names its question: one from a view that missed a later question is 409 and changes nothing', async () => {
+    h.fake.on('stale one', { tokens: ['a1'] });
+    h.fake.on('asked since', { tokens: ['a2'] });
+    const first = await h.send(alice.token, { message: 'stale one' }).all();
+    const { conversation_id: conv, user_message_id: staleId } = first[0].data as { conversation_id: string; user_message_id: string };
+    await h.send(alice.token, { message: 'asked since', conversation_id: conv }).all();
+    const auth = `Bearer ${alice.token}`;
+    const res = await h.t.http().post('/api/v1/chat/regenerate').set('Authorization', auth)
+      .send({ conversation_id: conv, message: 'fixed stale one', message_id: staleId });
+    expect([res.status, res.body.error.code]).toEqual([409, 'CONFLICT']);
+    // An edit without the id of its question is refused as invalid.
+    expect((await h.t.http().post('/api/v1/chat/regenerate').set('Authorization', auth).send({ conversation_id: conv, message: 'x' })).status).toBe(400);
+    const detail = await h.t.http().get(`/api/v1/conversations/${conv}`).set('Authorization', auth).expect(200);
+    expect(detail.body.messages.map((m: { content: string }) => m.content)).toEqual(['stale one', 'a1', 'asked since', 'a2']);
+    expect(detail.body.conversation.title).toBe('stale one');
+  });
+
+  it('a send retried with its Idempotency-Key after a regeneration replaced its answer follows the new answer (it made a second conversation)', async () => {
+    h.fake.on('keyed then regenerated', { tokens: ['first'] }, { tokens: ['second'] });
+    const auth = `Bearer ${alice.token}`;
+    const before = (await h.t.http().get('/api/v1/conversations').set('Authorization', auth).expect(200)).body.total as number;
+    const first = await h.send(alice.token, { message: 'keyed then regenerated' }, { 'idempotency-key': 'key-regen-1' }).all();
+    const conv = first[0].data.conversation_id as string;
+    const regen = await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, { method: 'POST', body: { conversation_id: conv }, headers: { authorization: auth } }).all();
+    const retry = await h.send(alice.token, { message: 'keyed then regenerated' }, { 'idempotency-key': 'key-regen-1' }).all();
+    expect(retry[0].data).toMatchObject({ conversation_id: conv, message_id: regen[0].data.message_id });
+    expect(tokensOf(retry)).toBe('second');
+    expect((await h.t.http().get('/api/v1/conversations').set('Authorization', auth).expect(200)).body.total).toBe(before + 1);
+    expect(h.fake.requestsFor('keyed then regenerated')).toHaveLength(2);
   });
 
   it('an edit refused (blank, too long, another session\'s conversation, a reply running) changes nothing', async () => {
@@ -388,16 +421,19 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const auth = `Bearer ${alice.token}`;
     const regenerate = (body: object, token = alice.token): Promise<{ status: number; body: { error: { code: string } } }> =>
       h.t.http().post('/api/v1/chat/regenerate').set('Authorization', `Bearer ${token}`).send(body);
-    expect((await regenerate({ conversation_id: conv, message: '  \n ' })).body.error.code).toBe('VALIDATION_ERROR');
-    expect((await regenerate({ conversation_id: conv, message: 'x'.repeat(h.t.config.limits.maxMessageChars + 1) })).status).toBe(400);
-    expect((await regenerate({ conversation_id: conv, message: 42 })).status).toBe(400);
+    expect((await regenerate({ conversation_id: conv, message: '  \n ', message_id: userId })).body.error.code).toBe('VALIDATION_ERROR');
+    expect((await regenerate({ conversation_id: conv, message: 'x'.repeat(h.t.config.limits.maxMessageChars + 1), message_id: userId })).status).toBe(400);
+    expect((await regenerate({ conversation_id: conv, message: 42, message_id: userId })).status).toBe(400);
+    // null is not "no edit": 400, not a 500 from reading it as text.
+    const nulled = await regenerate({ conversation_id: conv, message: null, message_id: userId });
+    expect([nulled.status, nulled.body.error.code]).toEqual([400, 'VALIDATION_ERROR']);
     const bob = await h.t.newSession();
-    const foreign = await regenerate({ conversation_id: conv, message: 'hijacked' }, bob.token);
+    const foreign = await regenerate({ conversation_id: conv, message: 'hijacked', message_id: userId }, bob.token);
     expect([foreign.status, foreign.body.error.code]).toEqual([404, 'CONVERSATION_NOT_FOUND']);
     // While a reply streams, an edit is 409 and leaves the question as it is.
     const running = SseConnection.open(`${h.url}/api/v1/chat/regenerate`, { method: 'POST', body: { conversation_id: conv }, headers: { authorization: auth } });
     await running.until((e) => e.some((x) => x.data.type === 'token'));
-    const busy = await regenerate({ conversation_id: conv, message: 'too late' });
+    const busy = await regenerate({ conversation_id: conv, message: 'too late', message_id: userId });
     expect([busy.status, busy.body.error.code]).toEqual([409, 'GENERATION_IN_PROGRESS']);
     await h.t.http().post(`/api/v1/chat/streams/${running.events[0].data.message_id as string}/stop`).set('Authorization', auth).expect(200);
     await running.all();

@@ -165,6 +165,10 @@ export class ChatService implements OnModuleInit {
       const lastUserIndex = messages.map((m) => m.role).lastIndexOf('user');
       if (lastUserIndex === -1) throw new AppException(ErrorCode.MessageNotFound, 'Nothing to regenerate: the conversation has no message');
       const user = messages[lastUserIndex];
+      if (dto.message_id !== undefined && dto.message_id !== user.id) {
+        // Edited from a view that had not seen a later question: editing that one instead would overwrite it.
+        throw new AppException(ErrorCode.Conflict, 'That message is no longer the last question of the conversation');
+      }
       const previous = messages.slice(lastUserIndex + 1).reverse().find((m) => m.role === 'assistant');
       const isEdit = edited !== undefined && edited !== user.content;
       const content = isEdit ? edited : user.content;
@@ -177,7 +181,13 @@ export class ChatService implements OnModuleInit {
         contextTokens: this.config.llm.contextTokens, maxOutputTokens: this.config.llm.maxOutputTokens,
       });
       await this.rateLimit.take(caller.sessionId);
-      if (isEdit) await this.conversations.updateMessage(user.id, { content, tokenCount: tokenCount ?? null });
+      if (isEdit) {
+        await this.conversations.updateMessage(user.id, { content, tokenCount: tokenCount ?? null });
+        // The first question named the conversation: an automatic title follows the edit (a renamed one stays).
+        if (user.position === 0) {
+          await this.conversations.replaceTitle(conversation.id, autoTitle(user.content), autoTitle(content));
+        }
+      }
       const [reply] = await this.conversations.appendTurn(conversation.id, [{
         role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
         ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
@@ -290,10 +300,14 @@ export class ChatService implements OnModuleInit {
   private async replayIdempotent(sessionId: string, key: string, dto: SendMessageDto): Promise<Observable<SequencedEvent> | undefined> {
     const rows = await this.conversations.findByIdempotencyKeyForSession(sessionId, key);
     const user = rows.find((m) => m.role === 'user');
-    const reply = rows.find((m) => m.role === 'assistant');
-    if (!reply) return undefined;
-    const isSameRequest = user?.content === dto.message && (dto.conversation_id === undefined || dto.conversation_id === reply.conversationId);
+    if (!user) return undefined;
+    // A question since edited counts as another request: its text is no longer the one retried.
+    const isSameRequest = user.content === dto.message && (dto.conversation_id === undefined || dto.conversation_id === user.conversationId);
     if (!isSameRequest) throw new AppException(ErrorCode.Conflict, 'This Idempotency-Key was already used for a different request');
+    // The answer sent under the key, or the one that replaced it since (a completed regeneration deletes it):
+    // storing the turn again made a second conversation.
+    const reply = rows.find((m) => m.role === 'assistant') ?? await this.conversations.latestAnswerTo(user);
+    if (!reply) throw new AppException(ErrorCode.Conflict, 'The answer to this Idempotency-Key\'s request no longer exists');
     return this.eventsOf(reply, -1);
   }
 

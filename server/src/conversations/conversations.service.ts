@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { DataSource, type EntityManager, In, LessThan, type Repository } from 'typeorm';
+import { And, DataSource, type EntityManager, In, LessThan, MoreThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawSql } from '../database/raw-sql.js';
@@ -234,6 +234,20 @@ export class ConversationsService {
     });
   }
 
+  /** The answer the conversation shows to the question `user`: the last assistant message before the next question. */
+  async latestAnswerTo(user: Pick<Message, 'conversationId' | 'position'>): Promise<Message | null> {
+    const next = await this.messages.findOne({
+      where: { conversationId: user.conversationId, role: 'user', position: MoreThan(user.position) }, order: { position: 'ASC' },
+    });
+    return this.messages.findOne({
+      where: {
+        conversationId: user.conversationId, role: 'assistant',
+        position: next ? And(MoreThan(user.position), LessThan(next.position)) : MoreThan(user.position),
+      },
+      order: { position: 'DESC' },
+    });
+  }
+
   /** The user's message that the answer at `position` answers: the last one before it. */
   questionBefore(at: Pick<Message, 'conversationId' | 'position'>, em: EntityManager = this.dataSource.manager): Promise<Message | null> {
     return em.findOne(Message, {
@@ -353,10 +367,10 @@ export class ConversationsService {
       .getMany();
   }
 
-  /** Ends a `streaming` row as interrupted, only if its owner's lease has really expired (never a live reply). */
   /**
-   * Ends a reply still `streaming` whose lease expired before `expiredBefore` as `interrupted`, stamped
-   * `now` (the cutoff can be far in the future at boot: it must never become the row's time).
+   * Ends a reply still `streaming` as `interrupted`, only if its owner's lease expired before
+   * `expiredBefore` (never a live reply); stamped `now` (the cutoff can be far in the future at
+   * boot: it must never become the row's time).
    */
   async markInterruptedIfExpired(id: string, expiredBefore: Date, errorCode: string, now = new Date()): Promise<boolean> {
     const result = await this.messages.createQueryBuilder().update(Message)
