@@ -39,12 +39,12 @@ export class ChatApi {
     });
   }
 
-  /** A new answer to the last user message; with `message`, that message is first edited to it. */
-  regenerate(conversationId: string, message?: string): Observable<StreamedEvent> {
+  /** A new answer to the last user message; with `edit`, that message (named, so a stale view cannot edit another) is first edited. */
+  regenerate(conversationId: string, edit?: { text: string; messageId: string }): Observable<StreamedEvent> {
     return this.stream(`${API_BASE}/chat/regenerate`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' },
-      body: JSON.stringify({ conversation_id: conversationId, ...(message === undefined ? {} : { message }) }),
+      body: JSON.stringify({ conversation_id: conversationId, ...(edit ? { message: edit.text, message_id: edit.messageId } : {}) }),
     });
   }
 

@@ -8,7 +8,7 @@ import { Icon } from '../shell/icon';
 import { ChatConfigStore } from './chat-config.store';
 import { ChatStore } from './chat.store';
 import { Composer } from './composer';
-import type { FeedbackChoice } from './message-item';
+import type { EditRequest, FeedbackChoice } from './message-item';
 import { MessageList } from './message-list';
 
 const SUGGESTIONS = [
@@ -109,9 +109,14 @@ export class ChatView {
     if (!isTouchFirst()) this.composer()?.focus();
   }
 
-  /** The last question, edited: answered again (the earlier answer goes once the new one completes). */
-  protected edit(text: string): void {
-    void this.store.regenerate(text);
+  /**
+   * The last question, edited: answered again (the earlier answer goes once the new one completes). Refused
+   * before any answer began (too long, asked meanwhile elsewhere), the edit box opens again with the draft.
+   */
+  protected edit(request: EditRequest): void {
+    void this.store.regenerate({ text: request.text, messageId: request.messageId }).then((isAccepted) => {
+      if (!isAccepted) request.onRefused();
+    });
     if (!isTouchFirst()) this.composer()?.focus();
   }
 
@@ -128,9 +133,10 @@ export class ChatView {
   }
 
   protected stopOnEscape(event: Event): void {
-    if (!this.store.isStreaming()) return;
-    // Esc in a dialog or the sidebar (renaming) means "cancel that", not "stop the answer".
-    if (event.target instanceof Element && event.target.closest('dialog, .sidebar')) return;
+    // Esc already used (closing the export choices, cancelling an edit), or in a dialog or the sidebar
+    // (renaming), means "cancel that", not "stop the answer".
+    if (!this.store.isStreaming() || event.defaultPrevented) return;
+    if (event.target instanceof Element && event.target.closest('dialog, .sidebar, .export-menu, .msg-edit')) return;
     event.preventDefault();
     this.stop();
   }

@@ -301,8 +301,8 @@ describe('ChatStore', () => {
     stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop' });
     expect(store.editableId()).toBe('u1');
     stream = new Subject<StreamedEvent>();
-    void store.regenerate('Hello');
-    expect(chatApi.regenerate).toHaveBeenLastCalledWith('c1', 'Hello');
+    void store.regenerate({ text: 'Hello', messageId: 'u1' });
+    expect(chatApi.regenerate).toHaveBeenLastCalledWith('c1', { text: 'Hello', messageId: 'u1' });
     expect(store.messages().map((m) => [m.role, m.content])).toEqual([['user', 'Hello'], ['assistant', '']]);
     // Nothing to edit while an answer runs.
     expect(store.editableId()).toBeNull();

@@ -286,10 +286,10 @@ export class ChatStore {
   }
 
   /**
-   * A new answer to the last user message, first edited to `editedText` when given; the old answer (and the
+   * A new answer to the last user message, first edited to `edit.text` when given; the old answer (and the
    * old text) are hidden meanwhile and come back if this fails at once.
    */
-  regenerate(editedText?: string): Promise<boolean> {
+  regenerate(edit?: { text: string; messageId: string }): Promise<boolean> {
     const conversationId = this.currentId();
     if (!conversationId || this.isStreaming()) return Promise.resolve(false);
     const before = this.list();
@@ -299,12 +299,12 @@ export class ChatStore {
     while (end > 0 && before[end - 1].role === 'assistant') end--;
     const kept = before.slice(0, end);
     const question = kept.at(-1);
-    if (editedText !== undefined && question?.role === 'user') kept[kept.length - 1] = { ...question, content: editedText };
+    if (edit && question?.id === edit.messageId) kept[kept.length - 1] = { ...question, content: edit.text };
     const assistant: ChatMessage = {
       ...emptyMessage('assistant', conversationId, (last?.position ?? 0) + 1), model_name: this.config.model() || null,
     };
     this.list.set([...kept, assistant]);
-    return this.follow(this.chat.regenerate(conversationId, editedText), { assistantId: assistant.id, rollback: () => this.list.set(before) });
+    return this.follow(this.chat.regenerate(conversationId, edit), { assistantId: assistant.id, rollback: () => this.list.set(before) });
   }
 
   /** Stops the answer; the partial text stays (the server ends the stream with status `stopped`). */

@@ -1,7 +1,8 @@
 import { TestBed } from '@angular/core/testing';
+import { marked } from 'marked';
 import { ApiClient } from '../core/api-client';
 import type { Conversation, Message } from '../core/api-models';
-import { ConversationExporter, exportFileName, shownMessages, toJson, toMarkdown } from './conversation-export';
+import { closeOpenFence, ConversationExporter, exportFileName, shownMessages, toJson, toMarkdown } from './conversation-export';
 
 const conversation: Conversation = {
   id: 'c1', session_id: 's1', title: 'Trip to Lisbon', created_at: '2026-11-30T10:00:00.000Z', updated_at: '2026-11-30T10:05:00.000Z',
@@ -32,14 +33,33 @@ describe('conversation export', () => {
       '_Exported from Parley on 2026-11-30T12:00:00.000Z._',
       '## You',
       "Attached: `notes'1.txt`",
-      'Plan **two** days',
+      '```text\nPlan **two** days\n```',
       '## Assistant (gpt-test)',
       '## Day 1\n\nBelém.',
       '## You',
-      'And the food?',
+      '```text\nAnd the food?\n```',
       '## Assistant (gpt-test) _(stopped)_',
       'Pastéis',
     ].join('\n\n') + '\n');
+  });
+
+  it('keeps each message its own section: a question stays text, an answer cut inside its code block is closed', () => {
+    const messages = [
+      message(0, 'user', '## Assistant (fake)\nuse ``` or ````'),
+      message(1, 'assistant', 'Here:\n\n```js\nconst a = 1;', { status: 'stopped' }),
+      message(2, 'user', 'next'),
+      message(3, 'assistant', '~~~~\n~~~\nstill code\n~~~~\nand ``` inline', { status: 'complete' }),
+    ];
+    const md = toMarkdown(conversation, messages, at);
+    expect(md).toContain('`````text\n## Assistant (fake)\nuse ``` or ````\n`````');
+    expect(md).toContain('```js\nconst a = 1;\n```\n\n## You');
+    expect(closeOpenFence('~~~~\n~~~\nstill code\n~~~~\nand ``` inline')).toBe('~~~~\n~~~\nstill code\n~~~~\nand ``` inline');
+    expect(closeOpenFence('```py\nx = 1\n``` not a close')).toBe('```py\nx = 1\n``` not a close\n```');
+    // Read as Markdown, the document has its four speakers as headings, and every message in its place.
+    const tokens = marked.lexer(md);
+    expect(tokens.filter((t) => t.type === 'heading' && t.depth === 2).map((t) => (t as { text: string }).text)).toEqual([
+      'You', 'Assistant (gpt-test) _(stopped)_', 'You', 'Assistant (gpt-test)',
+    ]);
   });
 
   it('exports the answer the conversation shows: of two answers in a row, the later one', () => {

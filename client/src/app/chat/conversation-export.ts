@@ -42,7 +42,9 @@ export function toMarkdown(conversation: Conversation, messages: readonly Messag
     parts.push(`## ${escapeHeading(who)}${note ? ` _(${note})_` : ''}`);
     if (m.files.length > 0) parts.push(`Attached: ${m.files.map((f) => `\`${f.filename.replace(/`/g, "'")}\``).join(', ')}`);
     const body = m.content.trim();
-    if (body) parts.push(body);
+    // The user's words as typed (the app shows them as text, not Markdown); an answer's Markdown kept from
+    // leaking into what follows (a stopped answer ends inside its code block).
+    if (body) parts.push(m.role === 'user' ? asTyped(m.content) : closeOpenFence(body));
     else if (m.role === 'assistant') parts.push('_(no text)_');
   }
   return `${parts.join('\n\n')}\n`;
@@ -62,6 +64,36 @@ export function exportFileName(title: string | null, extension: string): string 
     .replace(/^[.\s]+|[.\s]+$/g, '');
   const cut = Array.from(base).slice(0, 80).join('').trim();
   return `${cut || 'conversation'}.${extension}`;
+}
+
+/** A fence no run of backticks in `text` can close. */
+function fenceFor(text: string): string {
+  let longest = 0;
+  for (const run of text.match(/`+/g) ?? []) longest = Math.max(longest, run.length);
+  return '`'.repeat(Math.max(3, longest + 1));
+}
+
+/** Text as typed, in a code block of its own: headings, lists or fences in it stay text. */
+function asTyped(text: string): string {
+  const fence = fenceFor(text);
+  return `${fence}text\n${text.replace(/\n+$/, '')}\n${fence}`;
+}
+
+/** Markdown whose last code block is left open (CommonMark fences) gets its closing fence. */
+export function closeOpenFence(markdown: string): string {
+  let open: string | null = null;
+  for (const line of markdown.split('\n')) {
+    const fence = /^ {0,3}(`{3,}|~{3,})(.*)$/.exec(line);
+    if (!fence) continue;
+    const [, marks, rest] = fence;
+    if (open === null) {
+      // A backtick fence's info string cannot hold a backtick (that line is inline code, not a fence).
+      if (!(marks[0] === '`' && rest.includes('`'))) open = marks;
+    } else if (marks[0] === open[0] && marks.length >= open.length && rest.trim() === '') {
+      open = null;
+    }
+  }
+  return open === null ? markdown : `${markdown}\n${open}`;
 }
 
 /** A heading's text kept on one line, its leading marks not read as Markdown. */

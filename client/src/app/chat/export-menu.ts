@@ -17,7 +17,7 @@ import { ConversationExporter, type ExportFormat, saveFile } from './conversatio
   host: {
     class: 'export-menu',
     '(document:click)': 'onDocumentClick($event)',
-    '(keydown.escape)': 'close(true)',
+    '(keydown.escape)': 'onEscape($event)',
   },
   template: `
     <button #toggle type="button" class="icon-btn export-toggle" aria-label="Export conversation" title="Export conversation"
@@ -44,6 +44,14 @@ export class ExportMenu {
 
   protected onDocumentClick(event: MouseEvent): void {
     if (this.isOpen() && !this.host.nativeElement.contains(event.target as Node)) this.close(false);
+  }
+
+  /** Esc closes the choices, and only that: it also stopped the answer being written (the page's own Esc). */
+  protected onEscape(event: Event): void {
+    if (!this.isOpen()) return;
+    event.preventDefault();
+    event.stopPropagation();
+    this.close(true);
   }
 
   protected close(restoresFocus: boolean): void {

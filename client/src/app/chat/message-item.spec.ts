@@ -1,6 +1,6 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
 import type { ChatMessage } from './chat.store';
-import { MessageItem } from './message-item';
+import { type EditRequest, MessageItem } from './message-item';
 
 const base: ChatMessage = {
   id: 'm1', conversation_id: 'c1', position: 1, role: 'assistant', content: 'Hello **world**', status: 'complete',
@@ -156,7 +156,8 @@ describe('MessageItem', () => {
     it('opens a box with the text; Send emits the edited text, a blank one is not sent, Cancel and Esc close it', async () => {
       await render(question, { canEdit: true });
       const sent: string[] = [];
-      fixture.componentInstance.edit.subscribe((text: string) => sent.push(text));
+      const requests: EditRequest[] = [];
+      fixture.componentInstance.edit.subscribe((request: EditRequest) => { sent.push(request.text); requests.push(request); });
       const open = async (): Promise<HTMLTextAreaElement> => {
         el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
         await fixture.whenStable();
@@ -172,11 +173,26 @@ describe('MessageItem', () => {
       el.querySelector<HTMLButtonElement>('.msg-edit button[type="submit"]')!.click();
       await fixture.whenStable();
       expect(sent).toEqual(['Hello\nsecond line']);
+      expect(requests[0].messageId).toBe('u1');
       expect(el.querySelector('.msg-edit')).toBeNull();
+      // Refused by the server (too long, asked meanwhile elsewhere): the box opens again with what was typed.
+      requests[0].onRefused();
+      await fixture.whenStable();
+      expect(el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')?.value).toBe('Hello\nsecond line');
+      el.querySelector<HTMLButtonElement>('.msg-edit button.btn-ghost')!.click();
+      await fixture.whenStable();
 
       box = await open();
+      expect(box.value).toBe('Helo\nsecond line');
       box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true }));
       await fixture.whenStable();
+      expect(el.querySelector('.msg-edit')).toBeNull();
+      // Esc on the box's buttons cancels too, and is not left for the page (where it stops a running answer).
+      await open();
+      const escape = new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true });
+      el.querySelector<HTMLButtonElement>('.msg-edit button[type="submit"]')!.dispatchEvent(escape);
+      await fixture.whenStable();
+      expect(escape.defaultPrevented).toBe(true);
       expect(el.querySelector('.msg-edit')).toBeNull();
       await open();
       el.querySelector<HTMLButtonElement>('.msg-edit button.btn-ghost')!.click();
@@ -185,14 +201,19 @@ describe('MessageItem', () => {
       expect(sent).toHaveLength(1);
     });
 
-    it('closes the box when the question can no longer be edited (an answer started elsewhere)', async () => {
-      await render(question, { canEdit: true });
+    it('closes the box for good when the question can no longer be edited (an answer started elsewhere)', async () => {
+      await render(question, { canEdit: true, maxChars: 50 });
       el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
       await fixture.whenStable();
+      expect(el.querySelector('textarea.msg-edit-input')?.getAttribute('maxlength')).toBe('50');
       fixture.componentRef.setInput('canEdit', false);
       await fixture.whenStable();
       expect(el.querySelector('.msg-edit')).toBeNull();
       expect(el.querySelector('.msg-text')?.textContent).toBe('Helo\nsecond line');
+      // The answer ended: the box does not come back by itself (it did, its draft lost).
+      fixture.componentRef.setInput('canEdit', true);
+      await fixture.whenStable();
+      expect(el.querySelector('.msg-edit')).toBeNull();
     });
   });
 });

@@ -1,4 +1,4 @@
-import { ChangeDetectionStrategy, Component, ElementRef, computed, inject, input, output, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, ElementRef, computed, effect, inject, input, output, signal, untracked } from '@angular/core';
 import type { Feedback } from '../core/api-models';
 import { copyText } from '../core/clipboard';
 import { isTouchFirst } from '../core/touch';
@@ -6,6 +6,13 @@ import { formatBytes } from '../files/format-bytes';
 import { Icon } from '../shell/icon';
 import type { ChatMessage } from './chat.store';
 import { MarkdownView } from './markdown-view';
+
+/** An edited question to be answered again; `onRefused` reopens the edit box with the draft. */
+export interface EditRequest {
+  messageId: string;
+  text: string;
+  onRefused: () => void;
+}
 
 export interface FeedbackChoice {
   messageId: string;
@@ -47,8 +54,10 @@ export class MessageItem {
   readonly regenerate = output();
   /** This is the question an edit changes (the conversation's last user message, no answer running). */
   readonly canEdit = input(false);
+  /** The longest message the server takes (the edit box's limit). */
+  readonly maxChars = input<number | null>(null);
   /** The edited text of this question, to be answered again. */
-  readonly edit = output<string>();
+  readonly edit = output<EditRequest>();
   readonly retry = output();
   readonly feedback = output<FeedbackChoice>();
 
@@ -70,8 +79,22 @@ export class MessageItem {
   protected readonly commentDraft = signal('');
   protected readonly isThanked = signal(false);
   protected readonly isEditing = signal(false);
-  /** The edit box's height: the message's lines, 3 to 12. */
-  protected readonly editRows = computed(() => Math.min(12, Math.max(3, this.message().content.split('\n').length)));
+  /** What the edit box holds when it opens: the message, or an edit the server refused. */
+  protected readonly editDraft = signal('');
+  /** The edit box's height: the draft's lines, 3 to 12. */
+  protected readonly editRows = computed(() => Math.min(12, Math.max(3, this.editDraft().split('\n').length)));
+
+  constructor() {
+    // An answer started (here, in another tab) or a question asked since: this is no longer the question an
+    // edit changes. The box closes for good (it came back by itself, its draft lost, once the answer ended), and
+    // the keyboard, if it was in the box, goes to the composer rather than to the page's body.
+    effect(() => {
+      if (this.canEdit() || !untracked(this.isEditing)) return;
+      const hadFocus = this.host.nativeElement.querySelector('.msg-edit')?.contains(document.activeElement) ?? false;
+      this.isEditing.set(false);
+      if (hadFocus && !isTouchFirst()) setTimeout(() => document.getElementById('message-input')?.focus());
+    });
+  }
   protected readonly formatBytes = formatBytes;
   /**
    * Whether the browser draws this answer (an answer off screen skips rendering: content-visibility in the
@@ -96,6 +119,11 @@ export class MessageItem {
   }
 
   protected startEdit(): void {
+    this.editDraft.set(this.message().content);
+    this.openEditBox();
+  }
+
+  private openEditBox(): void {
     this.isEditing.set(true);
     setTimeout(() => {
       const box = this.host.nativeElement.querySelector<HTMLTextAreaElement>('.msg-edit-input');
@@ -113,17 +141,22 @@ export class MessageItem {
     event.preventDefault();
     // A blank question cannot be sent: the box stays open.
     if (text.trim().length === 0) return;
+    this.editDraft.set(text);
     this.isEditing.set(false);
-    this.edit.emit(text);
+    // Refused before an answer began, the box opens again with what was typed (it was lost).
+    this.edit.emit({ messageId: this.message().id, text, onRefused: () => this.openEditBox() });
   }
 
-  /** As in the composer: Enter sends and Shift+Enter adds a line (on a touch screen Enter adds a line); Esc cancels. */
+  /**
+   * Anywhere in the edit box, Esc cancels; in its text, as in the composer, Enter sends and Shift+Enter adds a
+   * line (on a touch screen Enter adds a line).
+   */
   protected onEditKey(event: KeyboardEvent, text: string): void {
     if (event.key === 'Escape') {
       event.preventDefault();
       event.stopPropagation();
       this.cancelEdit();
-    } else if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !isTouchFirst()) {
+    } else if (event.key === 'Enter' && event.target instanceof HTMLTextAreaElement && !event.shiftKey && !event.isComposing && !isTouchFirst()) {
       this.saveEdit(event, text);
     }
   }

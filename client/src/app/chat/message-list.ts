@@ -4,7 +4,7 @@ import {
 } from '@angular/core';
 import { Icon } from '../shell/icon';
 import type { ChatMessage } from './chat.store';
-import { type FeedbackChoice, MessageItem } from './message-item';
+import { type EditRequest, type FeedbackChoice, MessageItem } from './message-item';
 
 /** Pixels from the bottom that still count as "at the bottom". */
 const PIN_SLACK = 48;
@@ -39,7 +39,7 @@ const LOAD_OLDER_AT = 160;
                 (click)="toggleReplaced(earlier)">{{ shownReplaced().has(earlier) ? 'Hide the earlier answer' : 'Show the earlier answer' }}</button>
             }
             <app-message-item [message]="message" [isStreaming]="message.id === streamingId()"
-              [canRegenerate]="message.id === regenerableId()" [canEdit]="message.id === editableId()" (regenerate)="regenerate.emit()"
+              [canRegenerate]="message.id === regenerableId()" [canEdit]="message.id === editableId()" [maxChars]="maxChars()" (regenerate)="regenerate.emit()"
               (retry)="retry.emit()" (edit)="edit.emit($event)" (feedback)="feedback.emit($event)" />
           }
         }
@@ -56,12 +56,14 @@ export class MessageList {
   readonly streamingId = input<string | null>(null);
   readonly regenerableId = input<string | null>(null);
   readonly editableId = input<string | null>(null);
+  /** The longest message the server takes (an edited one too). */
+  readonly maxChars = input<number | null>(null);
   readonly hasOlder = input(false);
   readonly isLoadingOlder = input(false);
   readonly loadOlder = output();
   readonly regenerate = output();
   readonly retry = output();
-  readonly edit = output<string>();
+  readonly edit = output<EditRequest>();
   readonly feedback = output<FeedbackChoice>();
 
   protected readonly isPinned = signal(true);
