@@ -1,5 +1,6 @@
 import { TestBed } from '@angular/core/testing';
 import { HIGHLIGHT_AT_ONCE_MAX_CHARS, HIGHLIGHT_MAX_CHARS, MarkdownRenderer } from './markdown-renderer';
+import { INLINE_MATH_MAX_CHARS } from './math';
 
 function html(renderer: MarkdownRenderer, source: string): string {
   return renderer.render(source).map((b) => b.html).join('');
@@ -84,12 +85,83 @@ describe('MarkdownRenderer', () => {
     const done = dom(streaming.finish('Intro.\n\nSo $x^2$ and $y^3$ and more.\n\nNext $z_1$.').map((b) => b.html).join(''));
     expect(done.querySelectorAll('.katex')).toHaveLength(3);
     expect(done.querySelector('.math-pending')).toBeNull();
-    // 3,000 nested braces overflow KaTeX's stack: the formula is shown as its text, the answer goes on.
-    const deep = `Before $${'{'.repeat(3000)}x${'}'.repeat(3000)}$ after.`;
+    // 3,000 nested braces overflow KaTeX's stack: the formula is shown as its text, the answer goes on. (On lines
+    // of its own: inline, a formula this long is not looked for.)
+    const deep = `Before\n\n$$\n${'{'.repeat(3000)}x${'}'.repeat(3000)}\n$$\n\nafter.`;
     const el = dom(html(renderer, deep));
     expect(el.querySelector('.katex-error')).not.toBeNull();
     expect(el.textContent).toContain('after.');
     expect(() => renderer.plainText(deep)).not.toThrow();
+  });
+
+  it('shows a formula whose explicit sizes are out of bounds (negative ones too) as its TeX; ordinary spacing still typesets', async () => {
+    await renderer.whenMathReady();
+    const hostile = [
+      '\\raisebox{-500em}{x}', '\\kern{-45em}x', '\\mkern-900mu x', '\\hspace{-30cm}x', '\\hskip-20em x', '\\rule{1em}{500em}',
+      '\\begin{matrix}a\\\\[300em]b\\end{matrix}', '\\def\\arraystretch{100}\\begin{matrix}a\\\\b\\end{matrix}',
+      'a \\above 30em b', '\\def\\k{\\kern-50em}\\k x',
+      // Each within bounds, together not: kerns that add up, raised boxes that stack, rows a macro repeats.
+      `${'\\kern{-1em}'.repeat(40)}x`, `${'\\raisebox{-8em}{'.repeat(6)}x${'}'.repeat(6)}`,
+      `\\def\\r{${'\\\\'.repeat(10)}}\\begin{matrix}${'\\r'.repeat(200)}\\end{matrix}`,
+    ];
+    for (const formula of hostile) {
+      const el = dom(html(renderer, `Before $${formula}$ after.`));
+      expect(el.querySelector('.katex'), formula).toBeNull();
+      expect(el.querySelector('.katex-error')?.textContent, formula).toBe(formula);
+      expect(el.textContent).toContain('after.');
+    }
+    const fine = dom(html(renderer, [
+      'A $\\begin{pmatrix}1&0\\\\0&1\\end{pmatrix}$, $\\frac{a}{b}\\quad x\\!y\\,z$, $a\\kern{-0.1em}b$, $\\hspace{1cm}\\rule{0pt}{2ex}$,',
+      'and $\\raisebox{0.5ex}{x}\\mathllap{/}\\smash{y}$ and $\\begin{aligned}a&=b\\\\[1ex]c&=d\\end{aligned}$.',
+    ].join('\n')));
+    expect(fine.querySelectorAll('.katex')).toHaveLength(6);
+    expect(fine.querySelector('.katex-error')).toBeNull();
+  });
+
+  it('reads a long line of dollars that never close as text, and bounds an inline formula\'s length', async () => {
+    await renderer.whenMathReady();
+    const prices = dom(html(renderer, `${'$5 '.repeat(10_000)}\nand $x^2$, \\(y^2\\) and *z*.`));
+    expect(prices.querySelectorAll('.katex')).toHaveLength(2);
+    expect(prices.querySelector('em')?.textContent).toBe('z');
+    expect(prices.textContent?.startsWith('$5 $5 $5')).toBe(true);
+    // Formulas far into a long line (past where a rule stops looking and cuts the text) are still found, and
+    // the text around the cuts is whole.
+    const words = 'word '.repeat(400);
+    const far = dom(html(renderer, `${words}$a^2$ ${words}\\(b^2\\) ${words}$$c^2$$ done *d*.`));
+    expect(far.querySelectorAll('.katex')).toHaveLength(3);
+    expect(far.textContent).toContain(`${words.trim()} `);
+    expect(far.querySelector('em')?.textContent).toBe('d');
+    // A formula longer than the bound is left as text.
+    const long = `x^{${'a+'.repeat(INLINE_MATH_MAX_CHARS / 2)}a}`;
+    for (const source of [`So $${long}$ end.`, `So \\(${long}\\) end.`]) {
+      const el = dom(html(renderer, source));
+      expect(el.querySelector('.katex')).toBeNull();
+      expect(el.textContent).toContain(long);
+    }
+  });
+
+  it('renders footnotes: numbered references, the notes at the end, sanitized, with no ids or # links', () => {
+    const source = 'First[^a] and second[^note].\n\nMore[^a].\n\n[^a]: Note **A** <img src=x onerror=alert(1)>\n[^note]: [link](javascript:alert(1)) B';
+    const el = dom(html(renderer, source));
+    expect(Array.from(el.querySelectorAll('sup.footnote-ref button')).map((r) => r.textContent)).toEqual(['1', '2', '1']);
+    const notes = el.querySelectorAll('.footnotes li');
+    expect(Array.from(notes).map((n) => n.getAttribute('data-footnote'))).toEqual(['1', '2']);
+    expect(notes[0].querySelector('strong')?.textContent).toBe('A');
+    expect(notes[0].querySelector('button.footnote-back')?.getAttribute('data-footnote-back')).toBe('1');
+    expect(notes[0].textContent).toContain('<img src=x onerror=alert(1)>');
+    expect(el.querySelector('img, [onerror], a[href], [id], [name]')).toBeNull();
+    expect(el.textContent).not.toContain('[^');
+    expect(renderer.plainText(source)).not.toContain('↩');
+  });
+
+  it('never turns a footnote label into an id or name (DOM clobbering), and reads footnotes after a first block of math', async () => {
+    const el = dom(html(renderer, 'See[^constructor] and[^location].\n\n[^constructor]: c\n[^location]: l'));
+    expect(el.querySelectorAll('[id], [name]')).toHaveLength(0);
+    expect(Array.from(el.querySelectorAll('.footnotes li')).map((n) => n.textContent?.trim().replace(/\s*↩.*$/, ''))).toEqual(['c', 'l']);
+    await renderer.whenMathReady();
+    const math = dom(html(renderer, '$$\nx^2\n$$\n\nSee[^1].\n\n[^1]: A note.'));
+    expect(math.querySelector('.katex')).not.toBeNull();
+    expect(math.querySelector('.footnotes li')?.textContent).toContain('A note.');
   });
 
   it('shows raw HTML from the model as inert text', () => {
@@ -238,6 +310,20 @@ describe('StreamingMarkdown', () => {
     renderer.queueHighlight(block, done);
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(done).not.toHaveBeenCalled();
+  });
+
+  it('shows footnotes as written while the answer streams, and as notes once it has ended', () => {
+    const answer = 'Claim[^1].\n\nMore text.\n\n[^1]: The source.';
+    const streaming = renderer.streaming();
+    let blocks = streaming.update('');
+    for (let i = 1; i <= answer.length; i += 4) blocks = streaming.update(answer.slice(0, i));
+    blocks = streaming.update(answer);
+    const live = dom(blocks.map((b) => b.html).join(''));
+    expect(live.querySelector('.footnotes, .footnote-ref')).toBeNull();
+    expect(live.textContent).toContain('[^1]: The source.');
+    const done = streaming.finish(answer);
+    expect(done).toEqual(renderer.render(answer));
+    expect(dom(done.map((b) => b.html).join('')).querySelector('.footnotes li')?.textContent).toContain('The source.');
   });
 
   it('sanitizes the live stream like history', () => {

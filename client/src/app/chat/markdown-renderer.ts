@@ -1,6 +1,7 @@
 import { Injectable, signal } from '@angular/core';
 import DOMPurify from 'dompurify';
-import { Marked, type Token, type Tokens, type TokensList } from 'marked';
+import { Marked, type MarkedExtension, type Token, type Tokens, type TokensList } from 'marked';
+import { FOOTNOTE_DEFINITION, footnoteDefinitionsFirst, footnoteExtension, settleFootnotes } from './footnotes';
 
 type Highlight = (code: string, language: string) => string | null;
 
@@ -111,6 +112,9 @@ export class MarkdownRenderer {
   private hasPlainCode = false;
   /** Set while rendering a message's blocks: long code is left plain, to be highlighted in the background. */
   private isDeferringLongCode = false;
+  /** Set while rendering a streaming answer: footnotes are shown as written (footnotes.ts). */
+  private isFootnoteDraft = false;
+  private readonly footnotes: MarkedExtension[] = footnoteExtension(() => this.isFootnoteDraft);
   /** Bumps when syntax highlighting becomes available: views re-render their code blocks. */
   readonly version = this.highlighterVersion.asReadonly();
   private mathLoad: Promise<void> | null = null;
@@ -123,6 +127,7 @@ export class MarkdownRenderer {
   constructor() {
     configurePurify();
     const highlight = (code: string, language: string): string => this.highlight(code, language);
+    this.marked.use(...this.footnotes);
     this.marked.use({
       renderer: {
         html({ text, block }: Tokens.HTML | Tokens.Tag): string {
@@ -177,7 +182,7 @@ export class MarkdownRenderer {
         link.dataset['katex'] = '';
         document.head.append(link);
       }
-      this.marked.use(...m.mathExtensions());
+      this.marked.use(...m.mathExtensions(), footnoteDefinitionsFirst(this.footnotes));
       this.cache.clear();
       this.mathLoaded.update((v) => v + 1);
     });
@@ -194,7 +199,7 @@ export class MarkdownRenderer {
     const hit = this.cache.get(source);
     if (hit) return hit;
     this.noticeMath(source);
-    const blocks = this.blocksOf(this.marked.lexer(source), 0);
+    const blocks = this.blocksOf(this.lex(source), 0);
     if (this.cache.size > 300) this.cache.delete(this.cache.keys().next().value ?? '');
     this.cache.set(source, blocks);
     return blocks;
@@ -205,10 +210,10 @@ export class MarkdownRenderer {
    * hashes, asterisks, backticks and table pipes). Parsed in an inert document: nothing loads or runs.
    */
   plainText(source: string): string {
-    const html = this.toSafeHtml(this.marked.lexer(source));
+    const html = this.toSafeHtml(this.lex(source));
     const doc = new DOMParser().parseFromString(`<body>${html}</body>`, 'text/html');
     // A formula is read once, from its MathML (KaTeX also draws it in HTML, hidden from readers), without its TeX.
-    for (const hidden of doc.querySelectorAll('.code-head, .katex-html, annotation')) hidden.remove();
+    for (const hidden of doc.querySelectorAll('.code-head, .katex-html, annotation, .footnote-back')) hidden.remove();
     // Blocks and their lines end with a line break, so words of two blocks never run together.
     for (const el of doc.querySelectorAll('p, li, h1, h2, h3, h4, h5, h6, pre, tr, blockquote, td, th')) el.append('\n');
     return (doc.body.textContent ?? '').replace(/[ \t]+\n/g, '\n').replace(/\n{2,}/g, '\n').trim();
@@ -225,7 +230,7 @@ export class MarkdownRenderer {
   openBlocksOf(tokens: Token[], firstIndex: number): MarkdownBlock[] {
     this.deferMath(true);
     try {
-      return this.blocksOf(tokens, firstIndex);
+      return this.blocksOf(tokens, firstIndex, true);
     } finally {
       this.deferMath(false);
     }
@@ -237,28 +242,36 @@ export class MarkdownRenderer {
   }
 
   lex(source: string): TokensList {
-    return this.marked.lexer(source);
+    const tokens = this.marked.lexer(source);
+    settleFootnotes(this.marked, tokens);
+    return tokens;
   }
 
   /**
    * One block per top-level token. Code over HIGHLIGHT_AT_ONCE_MAX_CHARS is left plain, and its block can be
-   * queued for highlighting (queueHighlight) once it is final.
+   * queued for highlighting (queueHighlight) once it is final. `isStreamed`: footnotes are shown as written, since
+   * the notes of a streaming answer come after the blocks that refer to them (StreamingMarkdown.finish).
    */
-  blocksOf(tokens: Token[], firstIndex: number): MarkdownBlock[] {
+  blocksOf(tokens: Token[], firstIndex: number, isStreamed = false): MarkdownBlock[] {
     const blocks: MarkdownBlock[] = [];
     this.isDeferringLongCode = true;
+    this.isFootnoteDraft = isStreamed;
     try {
       for (const token of tokens) {
         // A heading with no text (`## ` where an answer was cut off, or before its words arrive) is only a gap
         // on screen and an empty heading to a screen reader.
         if (token.type === 'space' || (token.type === 'heading' && (token as Tokens.Heading).text.trim() === '')) continue;
         this.hasPlainCode = false;
-        const block = { key: 'b' + (firstIndex + blocks.length), html: this.toSafeHtml([token]) };
+        const html = this.toSafeHtml([token]);
+        // A footnote's definition is drawn with the notes, at the end.
+        if (html === '') continue;
+        const block = { key: 'b' + (firstIndex + blocks.length), html };
         if (this.hasPlainCode) this.plainTokens.set(block, [token]);
         blocks.push(block);
       }
     } finally {
       this.isDeferringLongCode = false;
+      this.isFootnoteDraft = false;
     }
     return blocks;
   }
@@ -343,7 +356,7 @@ export class StreamingMarkdown {
   private frozen: MarkdownBlock[] = [];
   private lastContent: string | null = null;
   private lastBlocks: MarkdownBlock[] = [];
-  /** A link reference definition was seen: blocks lexed apart may have missed it. */
+  /** A link reference or footnote definition was seen: blocks lexed apart may have missed it. */
   private hasLinkDefs = false;
   private isFinishing = false;
 
@@ -374,8 +387,9 @@ export class StreamingMarkdown {
     const tail = content.slice(this.frozenSource.length);
     this.renderer.noticeMath(tail);
     const lexed = this.renderer.lex(tail);
-    if (Object.keys(lexed.links).length > 0) this.hasLinkDefs = true;
-    let tokens: Token[] = lexed;
+    if (Object.keys(lexed.links).length > 0 || FOOTNOTE_DEFINITION.test(tail)) this.hasLinkDefs = true;
+    // The notes (footnotes.ts) are drawn once the answer is final, by the full render.
+    let tokens: Token[] = lexed.filter((t) => t.type !== 'footnotes');
     let lastIndex = tokens.length - 1;
     while (lastIndex > 0 && tokens[lastIndex]?.type === 'space') lastIndex--;
     if (lastIndex > 0) {
@@ -383,12 +397,12 @@ export class StreamingMarkdown {
       const raw = done.map((t) => t.raw).join('');
       // The lexer normalises some input (tabs, CRLF); freeze only when its raws are our exact prefix.
       if (tail.startsWith(raw)) {
-        this.frozen = [...this.frozen, ...this.renderer.blocksOf(done, this.frozen.length)];
+        this.frozen = [...this.frozen, ...this.renderer.blocksOf(done, this.frozen.length, true)];
         this.frozenSource += raw;
         tokens = tokens.slice(lastIndex);
       }
     }
-    const open = this.isFinishing ? this.renderer.blocksOf(tokens, this.frozen.length) : this.renderer.openBlocksOf(tokens, this.frozen.length);
+    const open = this.isFinishing ? this.renderer.blocksOf(tokens, this.frozen.length, true) : this.renderer.openBlocksOf(tokens, this.frozen.length);
     this.lastContent = content;
     this.lastBlocks = open.length > 0 ? [...this.frozen, ...open] : this.frozen;
     return this.lastBlocks;

@@ -180,4 +180,29 @@ describe('MarkdownView', () => {
       vi.useRealTimers();
     }
   });
+
+  it('follows a footnote to its note and back within its own message, with two answers of the same notes on the page', async () => {
+    const scrolled: Element[] = [];
+    // jsdom lays nothing out and has no scrollIntoView.
+    Element.prototype.scrollIntoView = function (this: Element) { scrolled.push(this); };
+    const answer = 'Claim[^1] and another[^2].\n\n[^1]: First note.\n[^2]: Second note.';
+    await show(answer, false);
+    const other = TestBed.createComponent(MarkdownView);
+    other.componentRef.setInput('content', answer);
+    await other.whenStable();
+    document.body.append(other.nativeElement as HTMLElement, el);
+    try {
+      (el.querySelector('button[data-footnote-ref="2"]') as HTMLButtonElement).click();
+      const note = el.querySelector('li[data-footnote="2"]');
+      expect(scrolled).toEqual([note]);
+      expect(document.activeElement).toBe(note);
+      (note?.querySelector('button.footnote-back') as HTMLButtonElement).click();
+      expect(document.activeElement).toBe(el.querySelector('button[data-footnote-ref="2"]'));
+      expect(scrolled).toHaveLength(2);
+    } finally {
+      (other.nativeElement as HTMLElement).remove();
+      el.remove();
+      Reflect.deleteProperty(Element.prototype, 'scrollIntoView');
+    }
+  });
 });

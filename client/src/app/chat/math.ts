@@ -1,5 +1,5 @@
 import katex, { type KatexOptions } from 'katex';
-import type { MarkedExtension, TokenizerAndRendererExtension, Tokens } from 'marked';
+import type { MarkedExtension, TokenizerAndRendererExtension, TokenizerExtension, Tokens } from 'marked';
 import markedKatex from 'marked-katex-extension';
 
 // Loaded lazily (its own chunk) on the first answer that looks like it holds math (MarkdownRenderer).
@@ -9,8 +9,29 @@ import markedKatex from 'marked-katex-extension';
  * bounded sizes and macro expansion, and an error shown in place of a formula it cannot read.
  */
 const OPTIONS: KatexOptions = {
-  throwOnError: false, output: 'htmlAndMathml', trust: false, strict: 'ignore', maxSize: 20, maxExpand: 500,
+  throwOnError: false, output: 'htmlAndMathml', trust: false, strict: 'ignore', maxSize: 10, maxExpand: 500,
 };
+
+/**
+ * Bounds on a formula's explicit dimensions (\kern, \hspace, \mkern, \mskip, \hskip, \raisebox, \rule, `\\[…]`,
+ * \genfrac, \above…), in ems. KaTeX's maxSize caps positive sizes only: `\raisebox{-500em}{x}` made one answer
+ * 10,704 px tall and `\kern{-45em}x` drew a formula far to the left, over the text beside it. Legitimate formulas
+ * stay far below these (\quad is 1em, \! is -0.17em, a strut 1em or so).
+ */
+const MAX_DIMENSION_EM = 10;
+/** Sum of the dimensions that stack up (raised boxes, rules, row gaps), and of the negative and positive kerns. */
+const MAX_STACKED_EM = 30;
+const MAX_NEGATIVE_KERN_EM = 10;
+const MAX_KERN_EM = 100;
+/** \def\arraystretch{100} made a two-row matrix 240em tall; tables use 1.2–2. */
+const MAX_ARRAYSTRETCH = 4;
+/**
+ * A formula may be this much taller than its source is long (ems per character, after a few lines' allowance).
+ * Dense legitimate TeX (matrix rows, `\\` on every line) stays under 0.6; a macro repeating rows or sizes (each
+ * expansion multiplies what it writes) goes over.
+ */
+const MAX_HEIGHT_EM_PER_CHAR = 1;
+const HEIGHT_ALLOWANCE_EM = 10;
 
 /** While on, formulas are shown as their TeX (setMathDeferred). */
 let isDeferred = false;
@@ -70,7 +91,9 @@ function tex(text: string, displayMode: boolean): string {
 function typesetNow(key: string, text: string, displayMode: boolean): string {
   let html: string;
   try {
-    html = katex.renderToString(text, { ...OPTIONS, displayMode });
+    html = hasBoundedSizes(text, displayMode) ? katex.renderToString(text, { ...OPTIONS, displayMode }) : '';
+    if (html && !isHeightBounded(html, text)) html = '';
+    if (!html) html = `<span class="katex-error" title="This formula's sizes are too large to show">${escapeHtml(text)}</span>`;
   } catch {
     // Not only parse errors (those KaTeX shows itself): 3,000 nested braces overflow its parser's stack, and
     // the error escaped the whole answer's rendering, which then stopped updating.
@@ -79,6 +102,76 @@ function typesetNow(key: string, text: string, displayMode: boolean): string {
   if (typeset.size >= TYPESET_CACHE_MAX) typeset.delete(typeset.keys().next().value ?? '');
   typeset.set(key, html);
   return html;
+}
+
+/** KaTeX's parser: public in its bundle, not in its typings ("__" marks it as not covered by semver). */
+type ParseTex = (text: string, options: KatexOptions) => unknown;
+const parseTex = (katex as unknown as { __parse?: ParseTex }).__parse;
+
+/** Ems per unit of TeX's absolute units (10pt to the em, as KaTeX counts), and of its relative ones. */
+const EM_PER_UNIT: Record<string, number> = {
+  pt: 0.1, mm: 7227 / 25400, cm: 7227 / 2540, in: 7.227, bp: 0.1 * 803 / 800, pc: 1.2, dd: 0.1 * 1238 / 1157,
+  cc: 0.1 * 14856 / 1157, nd: 0.1 * 685 / 642, nc: 0.1 * 1370 / 107, sp: 0.1 / 65536, px: 0.1 * 803 / 800,
+  em: 1, ex: 0.431, mu: 1 / 18,
+};
+
+interface Measurement {
+  number: number;
+  unit: string;
+}
+
+function isMeasurement(value: object): value is Measurement {
+  return typeof (value as Partial<Measurement>).number === 'number' && typeof (value as Partial<Measurement>).unit === 'string';
+}
+
+/**
+ * Whether every explicit dimension of the formula is within bounds (MAX_DIMENSION_EM and the sums after it). Read
+ * from KaTeX's parse tree, after macro expansion, so a size spelled through \def is seen as written out. Without the
+ * parser (a KaTeX that no longer has it), no formula is typeset rather than one unchecked.
+ */
+function hasBoundedSizes(text: string, displayMode: boolean): boolean {
+  if (!parseTex) return false;
+  let stacked = 0;
+  let negativeKern = 0;
+  let kern = 0;
+  // Walked with a stack, not recursion: a parse tree can be a few thousand levels deep.
+  let tree: unknown;
+  try {
+    tree = parseTex(text, { ...OPTIONS, displayMode });
+  } catch (error) {
+    // A formula KaTeX cannot read has no sizes to check: its rendering shows the error, in place.
+    if (error instanceof katex.ParseError) return true;
+    throw error;
+  }
+  const stack: [unknown, string][] = [[tree, '']];
+  const seen = new Set<object>();
+  while (stack.length > 0) {
+    const [value, parentType] = stack.pop() ?? [null, ''];
+    if (value === null || typeof value !== 'object' || seen.has(value)) continue;
+    seen.add(value);
+    if (isMeasurement(value)) {
+      const em = value.number * (EM_PER_UNIT[value.unit] ?? 1);
+      if (!(Math.abs(em) <= MAX_DIMENSION_EM)) return false;
+      if (parentType !== 'kern') stacked += Math.abs(em);
+      else if (em < 0) negativeKern -= em;
+      else kern += em;
+      if (stacked > MAX_STACKED_EM || negativeKern > MAX_NEGATIVE_KERN_EM || kern > MAX_KERN_EM) return false;
+      continue;
+    }
+    const node = value as { type?: unknown; arraystretch?: unknown };
+    if (typeof node.arraystretch === 'number' && node.arraystretch > MAX_ARRAYSTRETCH) return false;
+    const type = typeof node.type === 'string' ? node.type : parentType;
+    // `loc` points back into the lexer (the whole source), not into the formula's content.
+    for (const [field, child] of Object.entries(value)) if (field !== 'loc') stack.push([child, type]);
+  }
+  return true;
+}
+
+/** Whether the typeset formula is no taller than its source allows (MAX_HEIGHT_EM_PER_CHAR); KaTeX's struts give it. */
+function isHeightBounded(html: string, text: string): boolean {
+  const limit = HEIGHT_ALLOWANCE_EM + MAX_HEIGHT_EM_PER_CHAR * text.length;
+  for (const [, height] of html.matchAll(/class="strut" style="height:([\d.]+)em/g)) if (Number(height) > limit) return false;
+  return true;
 }
 
 /** Text with TeX in it: a command, a sub- or superscript, braces or an operator. */
@@ -90,21 +183,100 @@ interface MathToken extends Tokens.Generic {
 }
 
 /**
+ * The longest inline formula looked for: $…$ and $$…$$ on one line, \(…\) and \[…\] inside a paragraph. Unbounded,
+ * marked-katex-extension read to the end of the line from every `$`: a 30 KB line of prices ("$5 $5 …", none
+ * closed) took 424 ms to lex, against under 1 ms without math.
+ */
+export const INLINE_MATH_MAX_CHARS = 2_000;
+
+/** What may follow a formula's closing `$` (marked-katex-extension's standard rule). */
+const AFTER_DOLLAR = String.raw`(?=[\s?!.,:？！。，：]|$)`;
+/** marked-katex-extension's inline rule, with the formula's length bounded. */
+const DOLLAR_FORMULA = String.raw`(\${1,2})(?!\$)((?:\\.|[^\\\n]){0,${INLINE_MATH_MAX_CHARS}}?(?:\\.|[^\\\n$]))\1` + AFTER_DOLLAR;
+const DOLLAR_AT_START = new RegExp('^' + DOLLAR_FORMULA);
+const DOLLAR_AT = new RegExp(DOLLAR_FORMULA, 'y');
+
+/** How far a start() looks for a formula before it cuts the text (windowEnd). */
+const START_WINDOW_CHARS = 256;
+/** Characters before which marked's own text rule stops anyway: a cut there splits no word, link or address. */
+const TEXT_BREAK = /[\s\\<![`*~_]/g;
+/** A `$` that could close a formula: not escaped, and followed by what AFTER_DOLLAR allows. */
+const DOLLAR_CLOSER = new RegExp(String.raw`(?<=(?:^|[^\\])(?:\\\\)*)\$` + AFTER_DOLLAR, 'g');
+
+/**
+ * Where a start() that found no formula early cuts the text: marked calls every start() on all the rest of the
+ * paragraph after each token, so one that read to the end each time was quadratic on a long line cut into many
+ * tokens (7 KB of "$5 *a* " took 5.2 s to lex). marked joins the text on both sides of the cut again.
+ */
+function windowEnd(src: string): number {
+  TEXT_BREAK.lastIndex = START_WINDOW_CHARS;
+  return TEXT_BREAK.exec(src)?.index ?? src.length;
+}
+
+/**
+ * Where the first $…$ formula starts, as marked-katex-extension finds it (an opening `$` at the start or after a
+ * space), or where the text is cut (windowEnd). An opening `$` is only tried when a `$` that could close it (one
+ * followed by a space, punctuation or the end) lies within INLINE_MATH_MAX_CHARS; that search moves forward only.
+ */
+function dollarStart(src: string): number | undefined {
+  const end = windowEnd(src);
+  let closer = -1;
+  let searchedTo = 0;
+  for (let at = src.indexOf('$'); at !== -1 && at < end;) {
+    if (at === 0 || src[at - 1] === ' ') {
+      if (closer <= at) {
+        const to = at + INLINE_MATH_MAX_CHARS + 4;
+        DOLLAR_CLOSER.lastIndex = Math.max(at + 1, searchedTo);
+        // Searched in a slice, so the search stops there; one more character, to see what follows a `$` at `to`.
+        const found = DOLLAR_CLOSER.exec(src.slice(0, to + 2));
+        closer = found && found.index <= to ? found.index : -1;
+        searchedTo = to;
+      }
+      DOLLAR_AT.lastIndex = at;
+      if (closer > at && DOLLAR_AT.test(src)) return at;
+    }
+    let next = at + 1;
+    while (src[next] === '$') next++;
+    at = src.indexOf('$', next);
+  }
+  return end < src.length ? end : undefined;
+}
+
+/** marked-katex-extension's $…$ rule with the bounded scan above; its token is unchanged. */
+function boundDollarRule(extension: TokenizerExtension): void {
+  extension.start = dollarStart;
+  extension.tokenizer = (src: string): MathToken | undefined => {
+    const match = DOLLAR_AT_START.exec(src);
+    return match ? { type: extension.name, raw: match[0], text: match[2].trim(), displayMode: match[1].length === 2 } : undefined;
+  };
+}
+
+/**
  * LaTeX's own delimiters, which OpenAI's models write more often than dollars: \( inline \) and \[ display \]
  * (a block on lines of its own, or inline). Checked before marked's own rules, so the backslashes are not read as
  * escapes; code spans and blocks are matched first by marked and stay code.
  */
 function latexDelimiters(): TokenizerAndRendererExtension[] {
-  const inline = (name: string, open: string, pattern: RegExp, displayMode: boolean, isFormula: (text: string) => boolean): TokenizerAndRendererExtension => ({
-    name, level: 'inline',
-    start: (src: string) => { const at = src.indexOf(open); return at === -1 ? undefined : at; },
-    tokenizer(src: string): MathToken | undefined {
-      const match = pattern.exec(src);
-      const text = match?.[1]?.trim() ?? '';
-      return match && text && isFormula(text) ? { type: name, raw: match[0], text, displayMode } : undefined;
-    },
-    renderer: (token) => tex((token as MathToken).text, (token as MathToken).displayMode),
-  });
+  const inline = (name: string, [open, close]: [string, string], displayMode: boolean, isFormula: (text: string) => boolean): TokenizerAndRendererExtension => {
+    const escaped = (delimiter: string): string => delimiter.replace(/[\\[\]()]/g, '\\$&');
+    const pattern = new RegExp(`^${escaped(open)}([\\s\\S]{1,${INLINE_MATH_MAX_CHARS}}?)${escaped(close)}`);
+    return {
+      name, level: 'inline',
+      // Bounded like dollarStart: an opening delimiter within the window, else a cut.
+      start: (src: string) => {
+        const end = windowEnd(src);
+        const at = src.slice(0, end + open.length).indexOf(open);
+        return at !== -1 ? at : end < src.length ? end : undefined;
+      },
+      tokenizer(src: string): MathToken | undefined {
+        // Each opening delimiter reads at most INLINE_MATH_MAX_CHARS, and none when no closing one is that near.
+        const match = src.slice(0, INLINE_MATH_MAX_CHARS + 2 * close.length).includes(close) ? pattern.exec(src) : null;
+        const text = match?.[1]?.trim() ?? '';
+        return match && text && isFormula(text) ? { type: name, raw: match[0], text, displayMode } : undefined;
+      },
+      renderer: (token) => tex((token as MathToken).text, (token as MathToken).displayMode),
+    };
+  };
   return [
     {
       name: 'latexBlock', level: 'block',
@@ -115,8 +287,8 @@ function latexDelimiters(): TokenizerAndRendererExtension[] {
       renderer: (token) => `<p>${tex((token as MathToken).text, true)}</p>`,
     },
     // In prose, \[1\] and \(like this\) are Markdown escapes of brackets: inline, only TeX-looking text is a formula.
-    inline('latexInlineDisplay', '\\[', /^\\\[([\s\S]+?)\\\]/, true, (text) => TEX_LIKE.test(text)),
-    inline('latexInline', '\\(', /^\\\(([\s\S]+?)\\\)/, false, (text) => TEX_LIKE.test(text) || /^[A-Za-z](?:_?\w)?$/.test(text)),
+    inline('latexInlineDisplay', ['\\[', '\\]'], true, (text) => TEX_LIKE.test(text)),
+    inline('latexInline', ['\\(', '\\)'], false, (text) => TEX_LIKE.test(text) || /^[A-Za-z](?:_?\w)?$/.test(text)),
   ];
 }
 
@@ -126,6 +298,7 @@ export function mathExtensions(): MarkedExtension[] {
   // go through tex() as ours do.
   const dollars = markedKatex(OPTIONS);
   for (const extension of dollars.extensions ?? []) {
+    if (extension.name === 'inlineKatex' && 'tokenizer' in extension) boundDollarRule(extension);
     if ('renderer' in extension && extension.renderer) {
       const isBlock = 'level' in extension && extension.level === 'block';
       extension.renderer = (token) => {
