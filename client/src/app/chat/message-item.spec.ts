@@ -216,4 +216,22 @@ describe('MessageItem', () => {
       expect(el.querySelector('.msg-edit')).toBeNull();
     });
   });
+
+  it('on a touch screen, keeps the reader on the question just edited (focus fell to the page\'s body)', async () => {
+    vi.stubGlobal('matchMedia', (query: string) => ({ matches: query === '(pointer: coarse)', media: query }));
+    try {
+      await render({ id: 'u1', role: 'user', content: 'Helo', model_name: null }, { canEdit: true });
+      document.body.append(el);
+      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+      await fixture.whenStable();
+      el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!.value = 'Hello';
+      el.querySelector<HTMLButtonElement>('.msg-edit button[type="submit"]')!.click();
+      await fixture.whenStable();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(document.activeElement).toBe(el.querySelector('article'));
+    } finally {
+      vi.unstubAllGlobals();
+      el.remove();
+    }
+  });
 });

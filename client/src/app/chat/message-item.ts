@@ -143,6 +143,9 @@ export class MessageItem {
     if (text.trim().length === 0) return;
     this.editDraft.set(text);
     this.isEditing.set(false);
+    // On a touch screen the keyboard stays shut (the page does not focus the composer): the reader's place is the
+    // question just edited, not the page's body, where focus fell when the box went.
+    if (isTouchFirst()) setTimeout(() => this.host.nativeElement.querySelector<HTMLElement>('article')?.focus({ preventScroll: true }));
     // Refused before an answer began, the box opens again with what was typed (it was lost).
     this.edit.emit({ messageId: this.message().id, text, onRefused: () => this.openEditBox() });
   }
