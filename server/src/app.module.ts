@@ -24,7 +24,7 @@ import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
 
 /** Paths whose last segment has no file extension: the SPA's routes. */
-export const SPA_ROUTE = /\/[^/.]*$/;
+const SPA_ROUTE = /\/[^/.]*$/;
 
 @Module({})
 export class AppModule {

@@ -66,8 +66,7 @@ export function staticSecurityHeaders(middleware: ReturnType<typeof helmet> = he
   return [...headers];
 }
 
-function securityHeadersMiddleware(): (req: Request, res: Response, next: NextFunction) => void {
-  const headers = staticSecurityHeaders();
+function securityHeadersMiddleware(headers: Array<[string, string]>): (req: Request, res: Response, next: NextFunction) => void {
   return (_req, res, next) => {
     for (const [name, value] of headers) res.setHeader(name, value);
     next();
@@ -147,8 +146,10 @@ function originOf(rawPacket: unknown): string | undefined {
  * listed origin found in what was read, its CORS headers (a page on that origin can then read
  * the 431 its oversized cookie caused). The connection is closed after it, as Node does.
  */
-export function clientErrorHandler(corsOrigins: readonly string[] = []): (err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex) => void {
-  const security = staticSecurityHeaders().map(([name, value]) => `${name}: ${value}\r\n`).join('');
+export function clientErrorHandler(
+  securityHeaders: Array<[string, string]>, corsOrigins: readonly string[] = [],
+): (err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex) => void {
+  const security = securityHeaders.map(([name, value]) => `${name}: ${value}\r\n`).join('');
   return (err, socket) => {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
@@ -173,11 +174,13 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   const express_ = app as NestExpressApplication;
   express_.set('trust proxy', config.trustProxy);
   express_.disable('x-powered-by');
-  (app.getHttpServer() as Server).on('clientError', clientErrorHandler(config.corsOrigins));
+  // Worked out once, for the responses of the routes and for those of Node's parser alike.
+  const securityHeaders = staticSecurityHeaders();
+  (app.getHttpServer() as Server).on('clientError', clientErrorHandler(securityHeaders, config.corsOrigins));
   app.use(requestIdMiddleware);
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
-  app.use(securityHeadersMiddleware());
+  app.use(securityHeadersMiddleware(securityHeaders));
   if (config.corsOrigins.length > 0) {
     // Only listed origins, never '*', since credentials (the cookie) are allowed. Before the body's
     // checks, so that their errors reach an allowed origin's script as well.
