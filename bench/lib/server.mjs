@@ -81,6 +81,13 @@ export async function startServer({ dist, env = {}, dataDir, nodeArgs = [], labe
     RATE_LIMIT_SESSIONS_PER_MINUTE: GENEROUS,
     SHUTDOWN_GRACE_MS: '2000',
     ...(existsSync(clientDir) ? { CLIENT_DIR: clientDir } : {}),
+    // BENCH_SERVER_ENV="UPSTREAM_WORKER=false STREAM_FLUSH_INTERVAL_MS=500": settings for an A/B of
+    // the server's own (the server gets no other variable of the harness' environment).
+    ...Object.fromEntries((process.env.BENCH_SERVER_ENV ?? '').split(/\s+/).filter(Boolean).map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new Error(`BENCH_SERVER_ENV: ${pair} is not NAME=value`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    })),
     ...env,
   };
   for (const [k, v] of Object.entries(childEnv)) if (v === undefined) delete childEnv[k];

@@ -1,4 +1,4 @@
-import { cleanTitle, graphemes, truncateCodePoints } from '../conversations/title.js';
+import { cleanTitle, graphemes, PRINTABLE_ASCII, truncateCodePoints } from '../conversations/title.js';
 
 const TITLE_CHARS = 60;
 
@@ -19,6 +19,8 @@ function withoutMarkdown(text: string): string {
 
 /** The first `max` characters as a reader counts them: an emoji sequence or an accented letter is never cut. */
 function firstGraphemes(text: string, max: number): { head: string; isCut: boolean } {
+  // The usual title, cut without segmenting: there each character is a grapheme.
+  if (PRINTABLE_ASCII.test(text.slice(0, max + 1))) return { head: text.slice(0, max), isCut: text.length > max };
   let head = '';
   let count = 0;
   for (const { segment } of graphemes.segment(text)) {

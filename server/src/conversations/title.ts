@@ -12,12 +12,19 @@ const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u18
 /** Characters as a reader counts them (an emoji sequence, a letter with its accents: one each). */
 export const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
 
+/** Text in which every character is a grapheme of its own (no CR LF pair, no joiner, no mark). */
+export const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /**
  * At most `max` code points, cut between characters as a reader sees them: neither a surrogate pair nor an
  * emoji sequence (👨‍👩‍👧) or a letter with its accents is cut in two.
  */
 export function truncateCodePoints(text: string, max: number): string {
   if (text.length <= max) return text;
+  // Printable ASCII up to and including the character after the cut: one character is one
+  // grapheme there, so the cut is exact without segmenting (every message with a new title comes
+  // here; the segmenter's iteration cost ~0.1 ms of the send's path).
+  if (PRINTABLE_ASCII.test(text.slice(0, max + 1))) return text.slice(0, max);
   let head = '';
   let points = 0;
   for (const { segment } of graphemes.segment(text)) {
