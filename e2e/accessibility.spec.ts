@@ -82,6 +82,51 @@ test.describe('accessibility and layout', () => {
     expect(await inDrawer()).toBe(false);
   });
 
+  test('the sidebar is one Tab stop per conversation; arrows reach the rows and their buttons, F2 and Delete act', async ({ chat, page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await chat.open();
+    const first = unique('Keys first');
+    const second = unique('Keys second');
+    await chat.ask(first);
+    await chat.waitForAnswer();
+    await page.getByRole('button', { name: 'New chat', exact: true }).click();
+    await chat.ask(second);
+    await chat.waitForAnswer();
+    const link = (title: string) => chat.sidebar.getByRole('link', { name: title });
+    await expect(link(first)).toBeVisible();
+
+    await page.getByRole('searchbox', { name: 'Search conversations' }).focus();
+    await page.keyboard.press('Tab');
+    await expect(link(second)).toBeFocused();
+    // Tab goes on to the next conversation, past this one's buttons.
+    await page.keyboard.press('Tab');
+    await expect(link(first)).toBeFocused();
+    await page.keyboard.press('ArrowUp');
+    await expect(link(second)).toBeFocused();
+    await page.keyboard.press('ArrowRight');
+    const rename = chat.sidebar.getByRole('button', { name: `Rename ${second}` });
+    await expect(rename).toBeFocused();
+    expect(await rename.evaluate((el) => getComputedStyle(el).outlineStyle)).not.toBe('none');
+    await page.keyboard.press('Escape');
+    await expect(link(second)).toBeFocused();
+
+    await page.keyboard.press('F2');
+    const title = chat.sidebar.getByRole('textbox', { name: 'Conversation title' });
+    await expect(title).toBeFocused();
+    await page.keyboard.press('Escape');
+    await expect(link(second)).toBeFocused();
+
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Delete');
+    const dialog = page.getByRole('dialog', { name: 'Delete conversation?' });
+    await expect(dialog).toBeVisible();
+    await expect(dialog).toContainText(first);
+    await page.keyboard.press('Escape');
+    await expect(dialog).toBeHidden();
+    await expect(link(first)).toBeFocused();
+    await expect(link(first)).toBeVisible();
+  });
+
   test('the theme toggle overrides the system and is remembered', async ({ chat, page }) => {
     await page.emulateMedia({ colorScheme: 'light' });
     await chat.open();

@@ -88,6 +88,79 @@ describe('ConversationList', () => {
     (Array.from(dialog.querySelectorAll('button')).find((b) => b.textContent?.trim() === 'Delete') as HTMLButtonElement).click();
     await vi.waitFor(() => expect(el.querySelectorAll('a.conv-link')).toHaveLength(1));
   });
+
+  describe('from the keyboard', () => {
+    const key = (target: Element, k: string, init: KeyboardEventInit = {}): KeyboardEvent => {
+      const event = new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true, ...init });
+      target.dispatchEvent(event);
+      return event;
+    };
+    const link = (title: string): HTMLAnchorElement => Array.from(el.querySelectorAll<HTMLAnchorElement>('a.conv-link')).find((a) => a.textContent?.trim() === title)!;
+
+    it('is one Tab stop per conversation: the buttons are out of the Tab order but named and clickable', () => {
+      const buttons = Array.from(el.querySelectorAll<HTMLButtonElement>('.conv-actions button'));
+      expect(buttons.map((b) => b.getAttribute('aria-label'))).toEqual(['Rename Newest', 'Delete Newest', 'Rename Oldest', 'Delete Oldest']);
+      expect(buttons.every((b) => b.tabIndex === -1)).toBe(true);
+      expect(link('Newest').tabIndex).toBe(0);
+      expect(link('Newest').getAttribute('aria-keyshortcuts')).toBe('F2 Delete');
+      expect(el.querySelector('nav')?.getAttribute('aria-describedby')).toBe('conv-keys');
+      expect(el.querySelector('#conv-keys')?.textContent).toContain('arrows');
+    });
+
+    it('moves between conversations with Up, Down, Home and End, and not past either end', () => {
+      link('Newest').focus();
+      expect(key(link('Newest'), 'ArrowDown').defaultPrevented).toBe(true);
+      expect(document.activeElement).toBe(link('Oldest'));
+      key(link('Oldest'), 'ArrowDown');
+      expect(document.activeElement).toBe(link('Oldest'));
+      key(link('Oldest'), 'Home');
+      expect(document.activeElement).toBe(link('Newest'));
+      key(link('Newest'), 'ArrowUp');
+      expect(document.activeElement).toBe(link('Newest'));
+      key(link('Newest'), 'End');
+      expect(document.activeElement).toBe(link('Oldest'));
+      // A modified arrow is the browser's (or the reader's), not ours.
+      expect(key(link('Oldest'), 'ArrowUp', { altKey: true }).defaultPrevented).toBe(false);
+      expect(document.activeElement).toBe(link('Oldest'));
+    });
+
+    it('reaches the row\'s buttons with Right and Left; Esc goes back to the link; Down from a button goes to the next row', () => {
+      link('Newest').focus();
+      key(link('Newest'), 'ArrowRight');
+      expect(document.activeElement?.getAttribute('aria-label')).toBe('Rename Newest');
+      key(document.activeElement!, 'ArrowRight');
+      expect(document.activeElement?.getAttribute('aria-label')).toBe('Delete Newest');
+      key(document.activeElement!, 'ArrowRight');
+      expect(document.activeElement?.getAttribute('aria-label')).toBe('Delete Newest');
+      key(document.activeElement!, 'ArrowLeft');
+      expect(document.activeElement?.getAttribute('aria-label')).toBe('Rename Newest');
+      const escape = key(document.activeElement!, 'Escape');
+      expect(escape.defaultPrevented).toBe(true);
+      expect(document.activeElement).toBe(link('Newest'));
+      // Esc on the link itself is left alone (the drawer closes on it).
+      expect(key(link('Newest'), 'Escape').defaultPrevented).toBe(false);
+      key(link('Newest'), 'ArrowRight');
+      key(document.activeElement!, 'ArrowDown');
+      expect(document.activeElement).toBe(link('Oldest'));
+    });
+
+    it('F2 renames and Delete asks before deleting', async () => {
+      key(link('Newest'), 'F2');
+      await fixture.whenStable();
+      await vi.waitFor(() => expect(document.activeElement?.getAttribute('aria-label')).toBe('Conversation title'));
+      key(document.activeElement!, 'Escape');
+      await fixture.whenStable();
+      key(link('Oldest'), 'Delete');
+      await fixture.whenStable();
+      expect((el.querySelector('dialog') as HTMLDialogElement).open).toBe(true);
+      expect(el.querySelector('#confirm-text')?.textContent).toContain('“Oldest”');
+      expect(fetchMock.mock.calls.some(([, init]) => (init as RequestInit | undefined)?.method === 'DELETE')).toBe(false);
+      // On a button, F2 and Delete do nothing of their own.
+      (el.querySelector('dialog') as HTMLDialogElement).close();
+      const rename = el.querySelector<HTMLButtonElement>('button[aria-label="Rename Newest"]')!;
+      expect(key(rename, 'Delete').defaultPrevented).toBe(false);
+    });
+  });
 });
 
 describe('ConversationList paging', () => {

@@ -148,6 +148,48 @@ export class ConversationList {
     }, { injector: this.injector });
   }
 
+  /**
+   * The keys of a conversation's row, on its link and on its buttons: Up and Down (Home, End) move
+   * between conversations, Left and Right between the link and its buttons, Esc back to the link; on
+   * the link, F2 renames and Delete asks to delete. A conversation is one Tab stop, not three.
+   */
+  protected onRowKey(event: KeyboardEvent, conversation: Conversation): void {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    const from = event.currentTarget as HTMLElement;
+    const row = from.closest('.conv-item');
+    if (!row) return;
+    const stops = Array.from(row.querySelectorAll<HTMLElement>('a.conv-link, .conv-actions button'));
+    const at = stops.indexOf(from);
+    let to: HTMLElement | undefined;
+    switch (event.key) {
+      case 'ArrowDown':
+      case 'ArrowUp':
+      case 'Home':
+      case 'End': {
+        const links = Array.from(this.scroller().nativeElement.querySelectorAll<HTMLElement>('a.conv-link'));
+        const current = links.indexOf(stops[0]);
+        const target = event.key === 'Home' ? 0 : event.key === 'End' ? links.length - 1 : current + (event.key === 'ArrowDown' ? 1 : -1);
+        to = links[Math.max(0, Math.min(links.length - 1, target))];
+        break;
+      }
+      case 'ArrowRight': to = stops[Math.min(stops.length - 1, at + 1)]; break;
+      case 'ArrowLeft': to = stops[Math.max(0, at - 1)]; break;
+      case 'Escape':
+        if (at <= 0) return;
+        // Back to the link only: the phone layout's drawer stays open.
+        event.stopPropagation();
+        to = stops[0];
+        break;
+      case 'F2': if (at === 0) { event.preventDefault(); this.startRename(conversation); } return;
+      case 'Delete': if (at === 0) { event.preventDefault(); this.askDelete(conversation); } return;
+      default: return;
+    }
+    if (!to) return;
+    // The keys move the focus instead of scrolling the list (focus brings the target into view).
+    event.preventDefault();
+    to.focus();
+  }
+
   protected startRename(conversation: Conversation): void {
     this.editingId.set(conversation.id);
     // The input exists after this change renders.
