@@ -505,6 +505,11 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     await h.t.app.get(GenerationService).sweepExpiredLeases();
     expect(await h.message(dead.id)).toMatchObject({ status: 'interrupted', content: 'half', leaseExpiresAt: null });
     expect(await h.message(alive.id)).toMatchObject({ status: 'streaming', content: 'live' });
+    // The interrupted answer's text is searchable from then on (a streaming one is not yet).
+    const found = async (q: string): Promise<string[]> => ((await h.t.http().get(`/api/v1/conversations?q=${q}`)
+      .set('Authorization', `Bearer ${alice.token}`).expect(200)).body.conversations as Array<{ id: string }>).map((c) => c.id);
+    expect(await found('half')).toEqual([conv.id]);
+    expect(await found('live')).toEqual([]);
     // A rebuilt stream of the interrupted row ends with an error event carrying the friendly text.
     const events = await h.get(alice.token, `/api/v1/chat/streams/${dead.id}`).all();
     expect(events.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted', error: FALLBACK_TEXTS.interrupted });

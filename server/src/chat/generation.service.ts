@@ -190,7 +190,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     let count = 0;
     for (const row of await this.conversations.findExpiredStreaming(expiredBefore)) {
       if (this.running.has(row.id)) continue;
-      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable)) count++;
+      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable, new Date(), row.content)) count++;
     }
     if (count > 0) this.logger.warn({ count }, 'replies of a dead instance marked interrupted');
     return count;

@@ -17,8 +17,14 @@ export class ConversationViews {
     if (query.session_id !== undefined && query.session_id !== sessionId) {
       throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
     }
-    const { items, total } = await this.conversations.list(sessionId, query.limit, query.offset, query.q);
-    return { conversations: items.map((c) => ConversationDto.from(c)), total, limit: query.limit, offset: query.offset };
+    const { items, total, matches } = await this.conversations.list(sessionId, query.limit, query.offset, query.q);
+    const conversations = items.map((c): ConversationDto => {
+      const match = matches.get(c.id);
+      return match
+        ? { ...ConversationDto.from(c), match: { message_id: match.messageId, role: match.role, snippet: { ...match.snippet } } }
+        : ConversationDto.from(c);
+    });
+    return { conversations, total, limit: query.limit, offset: query.offset };
   }
 
   async detail(sessionId: string, id: string, query: MessagePageQueryDto): Promise<ConversationDetailDto> {

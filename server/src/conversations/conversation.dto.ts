@@ -21,7 +21,10 @@ export class ListConversationsQueryDto {
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
   @IsOptional() @IsId() session_id?: string;
 
-  @ApiPropertyOptional({ minLength: 1, maxLength: 200, description: 'Only conversations whose title contains this text (case-insensitive; surrounding spaces ignored)' })
+  @ApiPropertyOptional({
+    minLength: 1, maxLength: 200,
+    description: 'Only conversations whose title or one of whose messages contains this text (any case, accents ignored; surrounding spaces ignored; an answer still streaming is searchable once it ends). A conversation found by a message carries `match`.',
+  })
   @IsOptional() @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
   @IsString() @IsNotEmpty() @MaxLength(200) q?: string;
 }
@@ -40,6 +43,18 @@ export class UpdateConversationDto {
   title!: string;
 }
 
+export class SearchSnippetDto {
+  @ApiProperty({ description: 'A line of the message around the match (whitespace collapsed, "…" where it is cut)' }) text!: string;
+  @ApiProperty({ description: 'Where the match starts in `text`, in UTF-16 code units' }) start!: number;
+  @ApiProperty({ description: 'The match\'s length in `text`, in UTF-16 code units (0 when it cannot be located)' }) length!: number;
+}
+
+export class SearchMatchDto {
+  @ApiProperty({ format: 'uuid', description: 'The newest message of the conversation that contains the search' }) message_id!: string;
+  @ApiProperty({ enum: ['user', 'assistant', 'system'] }) role!: string;
+  @ApiProperty({ type: SearchSnippetDto }) snippet!: SearchSnippetDto;
+}
+
 export class ConversationDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) session_id!: string;
@@ -48,6 +63,8 @@ export class ConversationDto {
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
   @ApiProperty() is_active!: boolean;
   @ApiProperty() message_count!: number;
+  @ApiPropertyOptional({ type: SearchMatchDto, description: 'In search results only: the conversation was found by one of its messages (not its title)' })
+  match?: SearchMatchDto;
 
   static from(c: Conversation): ConversationDto {
     return {

@@ -107,6 +107,86 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     }
   });
 
+  it('finds conversations by what was said in them, with a snippet around the match; never another session\'s', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    const trip = await seed(alice.id, 'Travel plans');
+    const [question] = await service.appendMessages(trip.id, [{ role: 'user', content: 'Where should I eat in Lisbon?', status: 'complete' }]);
+    const [answer] = await service.appendMessages(trip.id, [{
+      role: 'assistant', status: 'complete',
+      content: `Try the ${'very '.repeat(12)}famous PASTÉIS de Belém near the monastery,\n\nthen walk along the river for an hour or two before dinner.`,
+    }]);
+    const code = await seed(alice.id, 'Code');
+    await service.appendMessages(code.id, [{ role: 'user', content: 'Is 100% coverage_goal worth it?', status: 'complete' }]);
+    const other = await seed(bob.id, 'Bob');
+    await service.appendMessages(other.id, [{ role: 'user', content: 'pastéis for bob', status: 'complete' }]);
+    interface Found { id: string; match?: { message_id: string; role: string; snippet: { text: string; start: number; length: number } } }
+    const search = async (q: string): Promise<{ total: number; conversations: Found[] }> => (await t.http()
+      .get(`/api/v1/conversations?q=${encodeURIComponent(q)}`).set('Authorization', `Bearer ${alice.token}`).expect(200)).body;
+    const ids = async (q: string): Promise<string[]> => (await search(q)).conversations.map((c) => c.id);
+    const marked = (found: Found): string => found.match!.snippet.text.slice(found.match!.snippet.start, found.match!.snippet.start + found.match!.snippet.length);
+
+    const belem = await search('pasteis de belem');
+    expect(belem.total).toBe(1);
+    expect(belem.conversations[0].id).toBe(trip.id);
+    expect(belem.conversations[0].match).toMatchObject({ message_id: answer.id, role: 'assistant' });
+    expect(marked(belem.conversations[0])).toBe('PASTÉIS de Belém');
+    // Cut around the match at word boundaries, on one line.
+    const { text } = belem.conversations[0].match!.snippet;
+    expect(text.startsWith('…very ')).toBe(true);
+    expect(text.endsWith('…')).toBe(true);
+    expect(text).toContain('monastery, then walk');
+    // Found by its title: no snippet needed.
+    expect((await search('travel')).conversations).toEqual([expect.not.objectContaining({ match: expect.anything() })]);
+    // LIKE's wildcards are plain text.
+    expect(await ids('100%')).toEqual([code.id]);
+    expect(await ids('coverage_goal')).toEqual([code.id]);
+    expect(await ids('coverage%goal')).toEqual([]);
+    expect(await ids('e_g')).toEqual([code.id]);
+    expect(await ids('100_')).toEqual([]);
+    // Another session's messages are never searched.
+    expect(await ids('for bob')).toEqual([]);
+
+    // An edited question is found by its new text only.
+    await service.updateMessage(question.id, { content: 'Where should I eat in Porto?' });
+    expect(await ids('lisbon')).toEqual([]);
+    const porto = await search('PORTO');
+    expect(porto.conversations.map((c) => [c.id, c.match?.role, c.match?.message_id])).toEqual([[trip.id, 'user', question.id]]);
+    expect(marked(porto.conversations[0])).toBe('Porto');
+
+    // An answer still streaming is found once it ends, by its final text.
+    const live = await seed(alice.id, 'Live');
+    const [streaming] = await service.appendMessages(live.id, [{ role: 'assistant', content: '', status: 'streaming' }]);
+    await service.saveProgress(streaming.id, 'a half-written secret', undefined);
+    expect(await ids('secret')).toEqual([]);
+    await service.updateMessage(streaming.id, { content: 'a half-written secret, finished', status: 'complete' });
+    expect(await ids('secret')).toEqual([live.id]);
+    // Deleted with its conversation.
+    await t.http().delete(`/api/v1/conversations/${live.id}`).set('Authorization', `Bearer ${alice.token}`).expect(204);
+    expect(await ids('secret')).toEqual([]);
+  });
+
+  it('pages search results found by title and by message together, newest first, with the total', async () => {
+    const s = await t.newSession();
+    const tick = () => new Promise((r) => setTimeout(r, 3));
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const c = await seed(s.id, i % 2 === 0 ? `Kiwi ${i}` : `Fruit ${i}`);
+      if (i % 2 === 1) await service.appendMessages(c.id, [{ role: 'user', content: `I like kiwi number ${i}`, status: 'complete' }]);
+      made.push(c.id);
+      await tick();
+    }
+    await seed(s.id, 'Unrelated');
+    const page = async (offset: number) => (await t.http().get(`/api/v1/conversations?q=kiwi&limit=2&offset=${offset}`)
+      .set('Authorization', `Bearer ${s.token}`).expect(200)).body as { total: number; conversations: Array<{ id: string; match?: unknown }> };
+    const first = await page(0);
+    const second = await page(2);
+    const third = await page(4);
+    expect([first.total, second.total, third.total]).toEqual([5, 5, 5]);
+    expect([...first.conversations, ...second.conversations, ...third.conversations].map((c) => [c.id, c.match !== undefined]))
+      .toEqual([...made].reverse().map((id, i) => [id, (4 - i) % 2 === 1]));
+  });
+
   it('renames and deletes', async () => {
     const s = await t.newSession();
     const c = await seed(s.id, 'old', 2);

@@ -10,6 +10,7 @@ import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
 import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
 import { cleanTitle, foldForSearch, isVisibleTitle, TITLE_MAX, titleLength } from './title.js';
+import { type SearchSnippet, snippetAround } from './search-snippet.js';
 
 export interface MessageDraft {
   role: MessageRole;
@@ -62,6 +63,18 @@ interface QueuedProgress {
 }
 
 /** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
+/** Where a search found a conversation by one of its messages. */
+export interface MessageMatch {
+  messageId: string;
+  role: MessageRole;
+  snippet: SearchSnippet;
+}
+
+/** A LIKE pattern for text containing `needle` ("%" and "_" in it taken literally; a backslash escapes). */
+function likePattern(needle: string): string {
+  return `%${needle.replace(/[\\%_]/g, '\\$&')}%`;
+}
+
 @Injectable()
 export class ConversationsService {
   constructor(
@@ -86,22 +99,59 @@ export class ConversationsService {
     this.beforeRemoveHooks.push(hook);
   }
 
-  /** A page of the session's conversations, newest first; with `search`, only those whose title contains it. */
-  async list(sessionId: string, limit: number, offset: number, search?: string): Promise<{ items: Conversation[]; total: number }> {
+  /**
+   * A page of the session's conversations, newest first; with `search`, only those whose title or one of
+   * whose finished messages contains it, and for those found by a message, where (`matches`, by id).
+   */
+  async list(sessionId: string, limit: number, offset: number, search?: string): Promise<{ items: Conversation[]; total: number; matches: Map<string, MessageMatch> }> {
     const order = { updatedAt: 'DESC', id: 'DESC' } as const;
+    const matches = new Map<string, MessageMatch>();
     if (search === undefined) {
       const [items, total] = await this.conversations.findAndCount({ where: { sessionId }, order, take: limit, skip: offset });
-      return { items, total };
+      return { items, total, matches };
     }
-    // Matched here, not by SQL: SQLite's LOWER folds ASCII only and PostgreSQL's differs from JavaScript's, so
-    // "école" did not find "ÉCOLE". One session's titles are read (ids and titles; thousands at most).
+    // Titles are matched here, not by SQL: SQLite's LOWER folds ASCII only and PostgreSQL's differs from
+    // JavaScript's, so "école" did not find "ÉCOLE". One session's titles are read (ids and titles; thousands at
+    // most). Messages are matched by SQL on their folded copy (search_text), folded by the same function.
     const needle = foldForSearch(search);
     const titles = await this.conversations.find({ where: { sessionId }, order, select: { id: true, title: true } });
-    const matching = titles.filter((c) => c.title !== null && foldForSearch(c.title).includes(needle)).map((c) => c.id);
+    const byTitle = new Set(titles.filter((c) => c.title !== null && foldForSearch(c.title).includes(needle)).map((c) => c.id));
+    const byText = needle.length > 0 && byTitle.size < titles.length ? await this.mentioning(sessionId, needle) : new Set<string>();
+    const matching = titles.filter((c) => byTitle.has(c.id) || byText.has(c.id)).map((c) => c.id);
     const pageIds = matching.slice(offset, offset + limit);
     const rows = pageIds.length > 0 ? await this.conversations.findBy({ id: In(pageIds) }) : [];
     const byId = new Map(rows.map((c) => [c.id, c]));
-    return { items: pageIds.flatMap((id) => byId.get(id) ?? []), total: matching.length };
+    for (const id of pageIds) {
+      if (byTitle.has(id)) continue;
+      const match = await this.latestMatch(id, needle);
+      if (match) matches.set(id, match);
+    }
+    return { items: pageIds.flatMap((id) => byId.get(id) ?? []), total: matching.length, matches };
+  }
+
+  /** The session's conversations with a finished message whose folded text contains `needle` (folded). */
+  private async mentioning(sessionId: string, needle: string): Promise<Set<string>> {
+    const rows = await this.messages.createQueryBuilder('m')
+      .select('DISTINCT m.conversation_id', 'id')
+      .innerJoin(Conversation, 'c', 'c.id = m.conversation_id')
+      .where(`c.session_id = :sessionId AND m.search_text LIKE :pattern ESCAPE '\\'`, { sessionId, pattern: likePattern(needle) })
+      .getRawMany<{ id: string }>();
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /** The newest message of the conversation that contains `needle` (folded), with a snippet around it. */
+  private async latestMatch(conversationId: string, needle: string): Promise<MessageMatch | undefined> {
+    const message = await this.messages.createQueryBuilder('m')
+      .select(['m.id', 'm.role', 'm.content'])
+      .where(`m.conversation_id = :conversationId AND m.search_text LIKE :pattern ESCAPE '\\'`, { conversationId, pattern: likePattern(needle) })
+      .orderBy('m.position', 'DESC')
+      .limit(1)
+      .getOne();
+    if (!message) return undefined;
+    const snippet = snippetAround(message.content, needle)
+      // The copy and the text disagree (a message folded before a change of the fold): its start, unmarked.
+      ?? { text: `${message.content.slice(0, 120).replace(/\s+/g, ' ')}${message.content.length > 120 ? '…' : ''}`, start: 0, length: 0 };
+    return { messageId: message.id, role: message.role, snippet };
   }
 
   async create(sessionId: string, title: string | null = null): Promise<Conversation> {
@@ -198,8 +248,10 @@ export class ConversationsService {
     }
   }
 
-  async updateMessage(id: string, patch: Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation'>>): Promise<void> {
-    await this.raw.update(Message, id, { ...patch, updatedAt: new Date() });
+  /** Sets fields of a message; final text (a question edited, an answer ended) is also folded for search. */
+  async updateMessage(id: string, patch: Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation' | 'searchText'>>): Promise<void> {
+    const isFinalText = patch.content !== undefined && patch.status !== 'streaming';
+    await this.raw.update(Message, id, { ...patch, ...(isFinalText ? { searchText: foldForSearch(patch.content!) } : {}), updatedAt: new Date() });
   }
 
   /** Deletes one message (e.g. an answer replaced by a completed regeneration). */
@@ -355,6 +407,7 @@ export class ConversationsService {
       feedback: null, feedbackComment: null, feedbackAt: null,
       ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
       idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
+      searchText: d.status === 'streaming' ? null : foldForSearch(d.content),
     }));
   }
 
@@ -372,9 +425,9 @@ export class ConversationsService {
    * `expiredBefore` (never a live reply); stamped `now` (the cutoff can be far in the future at
    * boot: it must never become the row's time).
    */
-  async markInterruptedIfExpired(id: string, expiredBefore: Date, errorCode: string, now = new Date()): Promise<boolean> {
+  async markInterruptedIfExpired(id: string, expiredBefore: Date, errorCode: string, now = new Date(), content?: string): Promise<boolean> {
     const result = await this.messages.createQueryBuilder().update(Message)
-      .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now })
+      .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now, ...(content === undefined ? {} : { searchText: foldForSearch(content) }) })
       .where('id = :id AND status = :status AND lease_expires_at < :expiredBefore', { id, status: 'streaming', expiredBefore })
       .execute();
     return (result.affected ?? 0) > 0;

@@ -38,6 +38,13 @@ export class Message {
   /** For a regenerated answer: the answer it replaces once it completes. */
   @Column({ name: 'replaces_id', type: 'varchar', length: 36, nullable: true }) replacesId!: string | null;
 
+  /**
+   * The text as search compares it (foldForSearch of `content`: any case, no accents), written once the
+   * text is final (a question when sent or edited, an answer when it ends); null while an answer streams.
+   * Matched by SQL the same way on both databases; never read back into an entity.
+   */
+  @Column({ name: 'search_text', type: 'text', nullable: true, select: false }) searchText?: string | null;
+
   @ManyToOne('Conversation', 'messages', { onDelete: 'CASCADE' })
   @JoinColumn({ name: 'conversation_id' })
   conversation?: Conversation;

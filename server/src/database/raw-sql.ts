@@ -84,7 +84,8 @@ export class RawSql {
     let shape = this.sql.get(key);
     if (!shape) {
       const d = this.ds.driver;
-      const columns = meta.columns;
+      // As TypeORM's finds: a column kept out of reads (`select: false`) is not read.
+      const columns = meta.columns.filter((c) => c.isSelect);
       const primary = meta.primaryColumns[0];
       shape = {
         text: `SELECT ${columns.map((c) => d.escape(c.databaseName)).join(', ')} FROM ${d.escape(meta.tableName)} WHERE ${d.escape(primary.databaseName)} = ${d.createParameter('p0', 0)}`,

@@ -71,6 +71,37 @@ describe.each(dialects())('migrations on %s', (dialect) => {
       await after.destroy();
     }
   });
+
+  it('fold the text of the messages already stored for search, and leave a streaming one for its end', async () => {
+    const options = dataSourceOptions(db.config);
+    const all = options.migrations as (new () => unknown)[];
+    const at = all.findIndex((m) => m.name === 'MessageSearch1796042653614');
+    expect(at).toBeGreaterThan(0);
+    const before = await new DataSource({ ...options, migrations: all.slice(0, at) }).initialize();
+    const p = (n: number): string => (dialect === 'sqlite' ? '?' : `$${n}`);
+    try {
+      await runMigrationsOnce(before);
+      await before.query("INSERT INTO sessions (id, created_at, last_accessed) VALUES ('s', '2026-11-30 10:00:00', '2026-11-30 10:00:00')");
+      await before.query("INSERT INTO conversations (id, session_id, created_at, updated_at) VALUES ('c', 's', '2026-11-30 10:00:00', '2026-11-30 10:00:00')");
+      const row = `INSERT INTO messages (id, conversation_id, position, role, content, status, created_at, updated_at) VALUES (${p(1)}, 'c', ${p(2)}, 'user', ${p(3)}, ${p(4)}, '2026-11-30 10:00:01', '2026-11-30 10:00:01')`;
+      // More than one batch of the backfill (500), ids in no particular order.
+      for (let i = 0; i < 520; i++) await before.query(row, [`m${String((i * 7919) % 1000).padStart(4, '0')}-${i}`, i, `École N°${i} ΣΟΦΊΑ`, 'complete']);
+      await before.query(row, ['live', 600, 'Streaming ÉTÉ', 'streaming']);
+    } finally {
+      await before.destroy();
+    }
+    const after = await new DataSource(options).initialize();
+    try {
+      await runMigrationsOnce(after);
+      const rows = await after.query<Array<{ id: string; search_text: string | null }>>('SELECT id, search_text FROM messages ORDER BY position');
+      expect(rows).toHaveLength(521);
+      expect(rows[0].search_text).toBe('ecole n°0 σοφια');
+      expect(rows[519].search_text).toBe('ecole n°519 σοφια');
+      expect(rows.filter((r) => r.search_text === null).map((r) => r.id)).toEqual(['live']);
+    } finally {
+      await after.destroy();
+    }
+  });
 });
 
 describe('the SQLite database file', () => {
