@@ -95,7 +95,7 @@ test.describe('conversations sidebar', () => {
     await expect(chat.sidebar.getByRole('link').first()).toContainText('Bulk 25');
   });
 
-  test('searches conversations by title; Esc shows them all again', async ({ chat, page, request }) => {
+  test('searches conversations by title and by what was said; Esc shows them all again', async ({ chat, page, request }) => {
     await chat.open();
     const session = (await page.context().cookies()).find((c) => c.name === 'session_token');
     for (const message of ['Lisbon trip plan', 'Budget for lisbon', 'Python decorators']) {
@@ -110,7 +110,16 @@ test.describe('conversations sidebar', () => {
     await expect(chat.sidebar.getByRole('link')).toHaveCount(2);
     await expect(chat.sidebar.getByRole('link', { name: 'Python decorators' })).toHaveCount(0);
     await search.fill('nothing of the sort');
-    await expect(chat.sidebar.getByText('No conversation titles contain “nothing of the sort”.')).toBeVisible();
+    await expect(chat.sidebar.getByText('No conversation contains “nothing of the sort”.')).toBeVisible();
+    // By what was said: no title holds "hello", every answer does; each shows its line with the match marked.
+    await search.fill('HELLO');
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(3);
+    const found = chat.sidebar.getByRole('link', { name: /Python decorators/ });
+    await expect(found.locator('.conv-snippet mark')).toHaveText('Hello');
+    await expect(found.locator('.conv-snippet')).toContainText('You said: Python decorators');
+    await expect(found).toHaveAccessibleName(/^Python decorators Answer: Hello/);
+    await found.click();
+    await expect(page.getByRole('heading', { level: 1 })).toContainText('Python decorators');
     await search.press('Escape');
     await expect(search).toHaveValue('');
     await expect(chat.sidebar.getByRole('link')).toHaveCount(3);

@@ -89,6 +89,55 @@ describe('ConversationList', () => {
     await vi.waitFor(() => expect(el.querySelectorAll('a.conv-link')).toHaveLength(1));
   });
 
+  it('shows, under a conversation found by a message, that message\'s line with the match marked', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      fetchMock.mockImplementation((url: string) => {
+        if (url.includes('q=belem')) {
+          return Promise.resolve(json({
+            conversations: [
+              { ...conversation('b', 'Oldest', old), match: { message_id: 'm', role: 'assistant', snippet: { text: '…try the PASTÉIS de Belém near', start: 9, length: 16 } } },
+              conversation('c', 'Belém trip', old),
+            ],
+            total: 2, limit: 20, offset: 0,
+          }));
+        }
+        return Promise.resolve(json({ conversations: [], total: 0, limit: 20, offset: 0 }));
+      });
+      const box = el.querySelector('input[type="search"]') as HTMLInputElement;
+      box.value = 'belem';
+      box.dispatchEvent(new Event('input'));
+      await vi.advanceTimersByTimeAsync(300);
+    } finally {
+      vi.useRealTimers();
+    }
+    await fixture.whenStable();
+    const links = Array.from(el.querySelectorAll<HTMLAnchorElement>('a.conv-link'));
+    expect(links.map((a) => a.querySelector('.conv-title')?.textContent)).toEqual(['Oldest', 'Belém trip']);
+    const snippet = links[0].querySelector('.conv-snippet')!;
+    expect(snippet.querySelector('mark')?.textContent).toBe('PASTÉIS de Belém');
+    expect(snippet.textContent).toBe('Answer: …try the PASTÉIS de Belém near');
+    // Found by its title: nothing under it.
+    expect(links[1].querySelector('.conv-snippet')).toBeNull();
+    // The match's text is data, never markup.
+    expect(snippet.innerHTML).not.toContain('<script');
+  });
+
+  it('says so when no conversation contains the search', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      fetchMock.mockImplementation(() => Promise.resolve(json({ conversations: [], total: 0, limit: 20, offset: 0 })));
+      const box = el.querySelector('input[type="search"]') as HTMLInputElement;
+      box.value = 'zebra';
+      box.dispatchEvent(new Event('input'));
+      await vi.advanceTimersByTimeAsync(300);
+    } finally {
+      vi.useRealTimers();
+    }
+    await fixture.whenStable();
+    await vi.waitFor(() => expect(el.querySelector('.conv-empty')?.textContent).toBe('No conversation contains “zebra”.'));
+  });
+
   describe('from the keyboard', () => {
     const key = (target: Element, k: string, init: KeyboardEventInit = {}): KeyboardEvent => {
       const event = new KeyboardEvent('keydown', { key: k, bubbles: true, cancelable: true, ...init });

@@ -95,6 +95,16 @@ export class ConversationList {
     return conversation.title?.trim() || 'New conversation';
   }
 
+  /** For a conversation a search found by a message: that message's line, cut around the match, and whose it is. */
+  protected snippetOf(conversation: Conversation): { who: string; before: string; hit: string; after: string } | null {
+    const match = conversation.match;
+    if (!match) return null;
+    const { text, start, length } = match.snippet;
+    const at = Math.max(0, Math.min(text.length, start));
+    const end = Math.max(at, Math.min(text.length, start + length));
+    return { who: match.role === 'user' ? 'You' : 'Answer', before: text.slice(0, at), hit: text.slice(at, end), after: text.slice(end) };
+  }
+
   protected newChat(): void {
     // Navigating first: the parent, told next, can see the navigation under way.
     void this.router.navigate(['/']);
@@ -110,7 +120,7 @@ export class ConversationList {
   private searchTimer?: ReturnType<typeof setTimeout>;
   private readonly searchInput = viewChild<ElementRef<HTMLInputElement>>('search');
 
-  /** Filters the list by title once typing pauses (a request per pause, not per key). */
+  /** Filters the list by titles and messages once typing pauses (a request per pause, not per key). */
   protected onSearch(text: string): void {
     clearTimeout(this.searchTimer);
     this.searchTimer = setTimeout(() => {

@@ -37,6 +37,16 @@ export interface Conversation {
   updated_at: string;
   is_active: boolean;
   message_count: number;
+  /** In search results only: the conversation was found by one of its messages, not by its title. */
+  match?: SearchMatch;
+}
+
+/** Where a search found a conversation: its newest message containing the text, and a line of it around the match. */
+export interface SearchMatch {
+  message_id: string;
+  role: 'user' | 'assistant' | 'system';
+  /** The match is text.slice(start, start + length). */
+  snippet: { text: string; start: number; length: number };
 }
 
 export interface ConversationPage {
