@@ -11,6 +11,9 @@ const TEXT_ASSISTANT = 'The relay runs the generation in a service, not in the r
 
 const sqliteDate = (d) => d.toISOString().replace('T', ' ').replace('Z', '');
 
+/** The server's search fold (conversations/title.ts foldForSearch): what it stores in search_text. */
+const fold = (text) => text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ς/g, 'σ');
+
 /**
  * Plans rows: `messagesPerConversation[i]` messages for conversation i of `sessionId`; an
  * assistant message's text is `assistantText(position)` when given.
@@ -39,13 +42,13 @@ export function seedSqlite(file, sessionId, messageCounts, baseTime = Date.UTC(2
   db.pragma('busy_timeout = 10000');
   const insC = db.prepare(`INSERT INTO conversations (id, session_id, title, created_at, updated_at, is_active, message_count, next_position)
     VALUES (?, ?, ?, ?, ?, 1, ?, ?)`);
-  const insM = db.prepare(`INSERT INTO messages (id, conversation_id, position, role, content, status, created_at, updated_at, token_count, model_name)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  const insM = db.prepare(`INSERT INTO messages (id, conversation_id, position, role, content, status, created_at, updated_at, token_count, model_name, search_text)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   db.transaction(() => {
     for (const c of conversations) insC.run(c.id, c.sessionId, c.title, sqliteDate(c.createdAt), sqliteDate(c.updatedAt), c.messageCount, c.nextPosition);
     for (const m of messages) {
       const d = sqliteDate(m.createdAt);
-      insM.run(m.id, m.conversationId, m.position, m.role, m.content, m.status, d, d, m.tokenCount, m.modelName);
+      insM.run(m.id, m.conversationId, m.position, m.role, m.content, m.status, d, d, m.tokenCount, m.modelName, fold(m.content));
     }
   })();
   db.exec('ANALYZE');
@@ -73,8 +76,8 @@ export async function seedPostgres(url, sessionId, messageCounts, baseTime = Dat
     };
     await batch(conversations, 'INSERT INTO conversations', 'id, session_id, title, created_at, updated_at, is_active, message_count, next_position',
       (c) => [c.id, c.sessionId, c.title, c.createdAt, c.updatedAt, true, c.messageCount, c.nextPosition]);
-    await batch(messages, 'INSERT INTO messages', 'id, conversation_id, position, role, content, status, created_at, updated_at, token_count, model_name',
-      (m) => [m.id, m.conversationId, m.position, m.role, m.content, m.status, m.createdAt, m.createdAt, m.tokenCount, m.modelName]);
+    await batch(messages, 'INSERT INTO messages', 'id, conversation_id, position, role, content, status, created_at, updated_at, token_count, model_name, search_text',
+      (m) => [m.id, m.conversationId, m.position, m.role, m.content, m.status, m.createdAt, m.createdAt, m.tokenCount, m.modelName, fold(m.content)]);
     await client.query('COMMIT');
     await client.query('ANALYZE conversations');
     await client.query('ANALYZE messages');

@@ -1,6 +1,8 @@
 // 4. Long chats stay flat: the latest page of a 10,000-message conversation against the same
 // request on a 20-message one, and the first page of a session with 5,000 conversations against
 // one with 5, on SQLite and on PostgreSQL. Rows are seeded straight into the migrated database.
+// Also, for the record (a search reads every message of the session, so it is not flat): a search
+// by message text in the session of the 10,000-message chat against one with 20 messages.
 import { join } from 'node:path';
 import { createSession, jsonRequest } from '../lib/api.mjs';
 import { keepAliveAgent } from '../lib/sse.mjs';
@@ -37,16 +39,26 @@ async function measure(ctx, dialect, env, seed) {
     const chatter = await createSession(server.url, agent);
     const hoarder = await createSession(server.url, agent);
     const light = await createSession(server.url, agent);
+    const reader = await createSession(server.url, agent);
     const [small, big] = await seed(server, chatter.id, [20, nMessages]);
     await seed(server, hoarder.id, Array(nConversations).fill(0));
     await seed(server, light.id, Array(5).fill(0));
-    const [tSmall, tBig, tFew, tMany, tOlder] = await timeInterleaved(server.url, agent, [
+    await seed(server, reader.id, [20]);
+    // In every user message of the seed (and in no title): each of the session's messages is read.
+    const search = '/api/v1/conversations?limit=20&q=tab%20closes';
+    const [tSmall, tBig, tFew, tMany, tOlder, tSearchSmall, tSearchBig] = await timeInterleaved(server.url, agent, [
       { path: `/api/v1/conversations/${small}?limit=50`, token: chatter.token },
       { path: `/api/v1/conversations/${big}?limit=50`, token: chatter.token },
       { path: '/api/v1/conversations?limit=20&offset=0', token: light.token },
       { path: '/api/v1/conversations?limit=20&offset=0', token: hoarder.token },
       { path: `/api/v1/conversations/${big}/messages?before=${Math.floor(nMessages / 2)}&limit=50`, token: chatter.token },
+      { path: search, token: reader.token },
+      { path: search, token: chatter.token },
     ], reps);
+    const found = await jsonRequest(server.url, 'GET', search, { token: chatter.token, agent });
+    if (found.body.total !== 2 || !found.body.conversations.every((c) => c.match?.snippet.text.includes('tab closes'))) {
+      throw new Error(`the search did not find both conversations by their messages: ${JSON.stringify(found.body).slice(0, 300)}`);
+    }
     const check = await jsonRequest(server.url, 'GET', `/api/v1/conversations/${big}?limit=50`, { token: chatter.token, agent });
     if (check.body.messages.length !== 50 || check.body.messages.at(-1).position !== nMessages - 1) {
       throw new Error('the latest page of the long chat is not its last 50 messages');
@@ -58,7 +70,9 @@ async function measure(ctx, dialect, env, seed) {
       smallChat: { median: median(tSmall), p99: p99(tSmall) }, bigChat: { median: median(tBig), p99: p99(tBig) },
       olderPageMiddle: { median: median(tOlder), p99: p99(tOlder) },
       fewConversations: { median: median(tFew), p99: p99(tFew) }, manyConversations: { median: median(tMany), p99: p99(tMany) },
+      searchSmall: { median: median(tSearchSmall), p99: p99(tSearchSmall) }, searchBig: { median: median(tSearchBig), p99: p99(tSearchBig) },
     };
+    const searchRatio = median(tSearchBig) / median(tSearchSmall);
     const chatRatio = median(tBig) / median(tSmall);
     const listRatio = median(tMany) / median(tFew);
     return [
@@ -68,6 +82,9 @@ async function measure(ctx, dialect, env, seed) {
       { id: '4', name: `First page of ${nConversations.toLocaleString('en')} conversations, ${dialect}`, value: listRatio, unit: '×',
         baseline: `5 conversations ${fmt(median(tFew), 'ms')} → ${fmt(median(tMany), 'ms')} (p99 ${fmt(p99(tFew))} → ${fmt(p99(tMany))} ms)`,
         target: '< 2×', pass: listRatio < 2 },
+      { id: '4', name: `Search by message text, a session of ${(nMessages + 20).toLocaleString('en')} messages, ${dialect}`, value: searchRatio, unit: '×',
+        baseline: `20 messages ${fmt(median(tSearchSmall), 'ms')} → ${fmt(median(tSearchBig), 'ms')} (p99 ${fmt(p99(tSearchSmall))} → ${fmt(p99(tSearchBig))} ms); reads every message`,
+        target: '–', pass: null },
     ];
   } finally {
     agent.destroy();
