@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 
 const ACCESS = 'our-shared-secret-0123456789';
@@ -53,6 +54,27 @@ describe('access gate', () => {
       const ok = await t.http().post('/api/v1/sessions').set('X-Forwarded-Email', 'ada@example.com').send({}).expect(201);
       await t.http().get(`/api/v1/sessions/${ok.body.session.id}`).set('Authorization', `Bearer ${ok.body.token}`).expect(401);
       await t.http().get(`/api/v1/sessions/${ok.body.session.id}`).set('Authorization', `Bearer ${ok.body.token}`).set('X-Forwarded-Email', 'ada@example.com').expect(200);
+    });
+
+    it('binds a session to the person it was made for: whoever signs in next at the gateway does not inherit it', async () => {
+      const ada = await t.http().post('/api/v1/sessions').set('X-Forwarded-Email', 'ada@example.com').send({}).expect(201);
+      const session = `/api/v1/sessions/${ada.body.session.id}`;
+      await t.http().get(session).set('Authorization', `Bearer ${ada.body.token}`).set('X-Forwarded-Email', 'ada@example.com').expect(200);
+      // Mallory, signed in at the gateway on the same browser, with Ada's cookie or token: not signed in here.
+      for (const send of [
+        () => t.http().get(session).set('Authorization', `Bearer ${ada.body.token}`).set('X-Forwarded-Email', 'mallory@example.com'),
+        () => t.http().get('/api/v1/conversations').set('Cookie', `session_token=${ada.body.token}`).set('X-Forwarded-Email', 'mallory@example.com'),
+      ]) {
+        const res = await send().expect(401);
+        expect(res.body.error.code).toBe('UNAUTHORIZED');
+      }
+      // The same person with spaces around the header's value is still the same person; Ada keeps her session.
+      await t.http().get(session).set('Authorization', `Bearer ${ada.body.token}`).set('X-Forwarded-Email', ' ada@example.com ').expect(200);
+      // The token carries no readable digest of the address.
+      const claims = JSON.parse(Buffer.from(String(ada.body.token).split('.')[1], 'base64url').toString('utf8')) as Record<string, unknown>;
+      expect(typeof claims.idh).toBe('string');
+      expect(JSON.stringify(claims)).not.toContain('ada');
+      expect(claims.idh).not.toBe(createHash('sha256').update('ada@example.com').digest('base64url').slice(0, 22));
     });
 
     it('leaves health, readiness, metrics and the gate status open', async () => {

@@ -1,5 +1,6 @@
-import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { AppException } from './app.exception.js';
 import { IS_PUBLIC } from './decorators.js';
@@ -15,10 +16,21 @@ function bearerToken(req: AppRequest): string | undefined {
   return match?.[1];
 }
 
+/** The person the gateway signed in (TRUSTED_IDENTITY_HEADER), when the deployment has one. */
+export function gatewayIdentity(req: AppRequest, header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const value = req.headers[header];
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
 /** The one auth guard: a Bearer token or the session cookie; routes are guarded unless @Public(). */
 @Injectable()
 export class AuthGuard implements CanActivate {
-  constructor(private readonly reflector: Reflector, private readonly sessions: SessionsService) {}
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly sessions: SessionsService,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
@@ -31,7 +43,7 @@ export class AuthGuard implements CanActivate {
       if (isPublic) return true;
       throw new AppException(ErrorCode.Unauthorized, 'Sign in first: create a session with POST /api/v1/sessions');
     }
-    const session = await this.sessions.authenticate(token);
+    const session = await this.sessions.authenticate(token, gatewayIdentity(req, this.config.trustedIdentityHeader));
     if (!session) {
       // A public route still works with a stale cookie (e.g. creating a fresh session).
       if (isPublic) return true;

@@ -1,9 +1,13 @@
-import { createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
-interface SessionClaims { sid: string; jti: string; exp?: number }
+/** `idh`: the gateway identity the session was created for (TRUSTED_IDENTITY_HEADER), as a keyed digest. */
+interface SessionClaims { sid: string; jti: string; exp?: number; idh?: string }
+
+/** What a valid token says: its session, and the identity it is bound to when it is. */
+export interface VerifiedToken { sid: string; idh?: string }
 
 /** Tokens verified lately, remembered until they expire; the oldest goes first past this many. */
 const VERIFIED_CACHE_SIZE = 10_000;
@@ -22,24 +26,37 @@ export class SessionTokenService {
    * the same token on every request, and checking it again cost ~0.3 ms of CPU each time (bench
    * 1). Keyed by the whole token, so only a byte-identical, once-verified token is ever a hit.
    */
-  private readonly verified = new Map<string, { sid: string; expiresAtMs: number }>();
+  private readonly verified = new Map<string, VerifiedToken & { expiresAtMs: number }>();
 
   constructor(private readonly jwt: JwtService, @Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.key = createSecretKey(Buffer.from(config.sessionSecret, 'utf8'));
   }
 
-  sign(sessionId: string): string {
-    return this.jwt.sign({ sid: sessionId, jti: randomUUID() } satisfies SessionClaims, {
-      algorithm: 'HS256', expiresIn: this.config.sessions.tokenTtlSeconds, privateKey: this.key,
-    });
+  /** A token for the session; bound to `identity` (the gateway's signed-in person) when there is one. */
+  sign(sessionId: string, identity?: string): string {
+    const claims: SessionClaims = { sid: sessionId, jti: randomUUID(), ...(identity === undefined ? {} : { idh: this.identityDigest(identity) }) };
+    return this.jwt.sign(claims, { algorithm: 'HS256', expiresIn: this.config.sessions.tokenTtlSeconds, privateKey: this.key });
+  }
+
+  /**
+   * An identity as a token carries it: keyed with the session secret, so a token shows no digest of an
+   * e-mail address that anyone could compute from the address.
+   */
+  identityDigest(identity: string): string {
+    return createHmac('sha256', this.key).update(`identity:${identity.trim()}`, 'utf8').digest('base64url').slice(0, 22);
   }
 
   /** The session id in a valid token, or null for anything else (expired, tampered, wrong alg). */
   verify(token: string): string | null {
+    return this.verifyClaims(token)?.sid ?? null;
+  }
+
+  /** What a valid token says, or null for anything else (expired, tampered, wrong alg). */
+  verifyClaims(token: string): VerifiedToken | null {
     const now = Date.now();
     const known = this.verified.get(token);
     if (known) {
-      if (now < known.expiresAtMs) return known.sid;
+      if (now < known.expiresAtMs) return known;
       this.verified.delete(token);
       return null;
     }
@@ -48,11 +65,12 @@ export class SessionTokenService {
       const publicKey = this.key as unknown as Buffer;
       const claims = this.jwt.verify<Partial<SessionClaims>>(token, { algorithms: ['HS256'], publicKey });
       if (typeof claims.sid !== 'string') return null;
+      const verified: VerifiedToken = { sid: claims.sid, ...(typeof claims.idh === 'string' ? { idh: claims.idh } : {}) };
       if (typeof claims.exp === 'number') {
         if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
-        this.verified.set(token, { sid: claims.sid, expiresAtMs: claims.exp * 1000 });
+        this.verified.set(token, { ...verified, expiresAtMs: claims.exp * 1000 });
       }
-      return claims.sid;
+      return verified;
     } catch {
       // Every verification failure means the same thing to the caller: not signed in.
       return null;

@@ -5,7 +5,7 @@ import {
 import { ApiErrors } from '../common/api-errors.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
-import { SESSION_COOKIE } from '../common/auth.guard.js';
+import { gatewayIdentity, SESSION_COOKIE } from '../common/auth.guard.js';
 import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js';
 import type { AppRequest, AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
@@ -28,7 +28,9 @@ export class SessionsController {
   async create(
     @Body() body: CreateSessionDto, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response,
   ): Promise<CreatedSessionDto> {
-    const { session, token } = await this.sessions.create(body.user_agent ?? req.headers['user-agent'], req.ip);
+    const { session, token } = await this.sessions.create(
+      body.user_agent ?? req.headers['user-agent'], req.ip, gatewayIdentity(req, this.config.trustedIdentityHeader),
+    );
     const maxAge = this.config.sessions.tokenTtlSeconds * 1000;
     res.cookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: this.isSecure(req), path: '/', maxAge });
     return { session: SessionDto.from(session), token, expires_at: new Date(Date.now() + maxAge).toISOString() };
@@ -54,11 +56,12 @@ export class SessionsController {
   }
 
   /**
-   * Secure in production whenever the app is reached over https (PUBLIC_URL, or the request as
-   * forwarded by a trusted gateway). Browsers drop Secure cookies over plain http, so a
-   * production instance reached by http on a LAN would otherwise have no working session.
+   * Secure whenever the app is reached over https: an https PUBLIC_URL, or the request itself
+   * over https (as forwarded by a gateway trusted by TRUST_PROXY; Express ignores the header of
+   * anyone else), whatever NODE_ENV says (`npm start` runs as development). Browsers drop Secure
+   * cookies over plain http, so an instance reached by http on a LAN still gets a working session.
    */
   private isSecure(req: AppRequest): boolean {
-    return this.config.isProduction && (req.secure || this.config.publicUrl?.startsWith('https:') === true);
+    return req.secure || this.config.publicUrl?.startsWith('https:') === true;
   }
 }

@@ -47,20 +47,28 @@ export class SessionsService {
     this.raw = new RawSql(repo.manager.connection);
   }
 
-  async create(userAgent: string | undefined, ipAddress: string | undefined): Promise<{ session: Session; token: string }> {
+  /** A new session; its token is bound to `identity` (TRUSTED_IDENTITY_HEADER's value) when given. */
+  async create(userAgent: string | undefined, ipAddress: string | undefined, identity?: string): Promise<{ session: Session; token: string }> {
     const now = new Date();
     const session = this.repo.create({
       id: randomUUID(), createdAt: now, lastAccessed: now, revokedAt: null,
       userAgent: userAgent?.slice(0, 512) ?? null, ipAddress: ipAddress?.slice(0, 64) ?? null,
     });
     await this.repo.insert(session);
-    return { session, token: this.tokens.sign(session.id) };
+    return { session, token: this.tokens.sign(session.id, identity) };
   }
 
-  /** The live session a token names, or null. Touches last_accessed at most once per interval. */
-  async authenticate(token: string): Promise<Session | null> {
-    const id = this.tokens.verify(token);
-    if (!id) return null;
+  /**
+   * The live session a token names, or null. Touches last_accessed at most once per interval. A token
+   * bound to a gateway identity is refused under another one (`identity`: the request's, when the
+   * deployment has TRUSTED_IDENTITY_HEADER): on a shared browser, whoever signs in next at the gateway
+   * does not inherit the previous person's session. Tokens made before this binding existed carry none.
+   */
+  async authenticate(token: string, identity?: string): Promise<Session | null> {
+    const claims = this.tokens.verifyClaims(token);
+    if (!claims) return null;
+    if (claims.idh !== undefined && identity !== undefined && claims.idh !== this.tokens.identityDigest(identity)) return null;
+    const id = claims.sid;
     const now = Date.now();
     const cached = this.verified.get(id);
     let session: Session | null;
