@@ -177,6 +177,24 @@ describe('MarkdownRenderer', () => {
     expect(el.textContent).toContain('click');
   });
 
+  it('keeps what the sanitizer must not drop: a list\'s start, a column\'s alignment, the drawing of roots and arrows', async () => {
+    const el = dom(html(renderer, '3. third\n4. fourth\n\n| Item | Price |\n|:--|--:|\n| tea | 2 |'));
+    expect(el.querySelector('ol')?.getAttribute('start')).toBe('3');
+    expect(Array.from(el.querySelectorAll('th, td')).map((c) => c.getAttribute('align'))).toEqual(['left', 'right', 'left', 'right']);
+    await renderer.whenMathReady();
+    const math = dom(html(renderer, '$$\\sqrt{2} \\quad \\overrightarrow{AB} \\quad \\widehat{xyz}$$'));
+    const paths = Array.from(math.querySelectorAll('svg path'));
+    expect(paths.length).toBeGreaterThan(0);
+    expect(paths.every((p) => (p.getAttribute('d') ?? '').length > 10)).toBe(true);
+    expect(Array.from(math.querySelectorAll('svg')).every((svg) => svg.getAttribute('viewBox') !== null || svg.getAttribute('width') !== null)).toBe(true);
+  });
+
+  it('keeps only http(s) and mailto links, whatever else the sanitizer allows in attributes', () => {
+    const el = dom(html(renderer, '[tel](tel:123) [ftp](ftp://x.example/f) [rel](/api/v1/sessions) [mail](mailto:a@b.example) [web](https://a.example)'));
+    expect(Array.from(el.querySelectorAll('a[href]')).map((a) => a.getAttribute('href'))).toEqual(['mailto:a@b.example', 'https://a.example']);
+    expect(el.textContent).toContain('tel');
+  });
+
   it('opens safe links in a new tab without an opener or referrer', () => {
     const link = dom(html(renderer, 'See [docs](https://example.com/a "Docs") or <https://example.org>.')).querySelector('a');
     expect(link?.getAttribute('href')).toBe('https://example.com/a');

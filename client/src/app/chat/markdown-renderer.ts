@@ -76,14 +76,14 @@ function configurePurify(): void {
   if (isPurifyConfigured) return;
   isPurifyConfigured = true;
   DOMPurify.addHook('afterSanitizeAttributes', (node) => {
-    if (node.tagName === 'A') {
-      const href = node.getAttribute('href');
-      if (href === null || !isSafeUrl(href)) {
-        node.removeAttribute('href');
-      } else {
-        node.setAttribute('target', '_blank');
-        node.setAttribute('rel', 'noopener noreferrer');
-      }
+    // Only http(s) and mailto links, on any element (an SVG <a> too): checked here rather than through
+    // DOMPurify's ALLOWED_URI_REGEXP, which it also applies to every other attribute's value (a list's
+    // start="3", a column's align, an SVG path's d), and so dropped those.
+    const href = node.getAttribute('href');
+    if (href !== null && !isSafeUrl(href)) node.removeAttribute('href');
+    if (node.tagName === 'A' && node.hasAttribute('href')) {
+      node.setAttribute('target', '_blank');
+      node.setAttribute('rel', 'noopener noreferrer');
     }
     if (node.tagName === 'BUTTON') node.setAttribute('type', 'button');
   });
@@ -343,7 +343,7 @@ export class MarkdownRenderer {
 
   toSafeHtml(tokens: Token[]): string {
     const html = this.marked.parser(tokens);
-    return DOMPurify.sanitize(html, { ALLOWED_TAGS, ALLOWED_ATTR, ALLOWED_URI_REGEXP: SAFE_URL, ADD_ATTR: ['target', 'rel'] });
+    return DOMPurify.sanitize(html, { ALLOWED_TAGS, ALLOWED_ATTR, ADD_ATTR: ['target', 'rel'] });
   }
 }
 
