@@ -31,7 +31,7 @@ describe('ChatView', () => {
     TestBed.configureTestingModule({
       providers: [
         provideRouter([]),
-        { provide: ChatApi, useValue: { regenerate: () => stream.asObservable() } },
+        { provide: ChatApi, useValue: { regenerate: () => stream.asObservable(), send: () => stream.asObservable() } },
         { provide: ApiClient, useValue: { get: () => Promise.resolve(detail) } },
         { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve() } },
       ],
@@ -67,5 +67,18 @@ describe('ChatView', () => {
     retry.click();
     await fixture.whenStable();
     expect(document.activeElement).toBe(composer());
+  });
+
+  it('empties the composer when text is put in and sent within one task (paste and send, dictation)', async () => {
+    await open([message('u1', 0, 'user'), message('a1', 1, 'assistant')]);
+    const box = composer() as HTMLTextAreaElement;
+    const text = 'Same-frame send';
+    box.value = text;
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+    box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    await fixture.whenStable();
+    expect(el.querySelectorAll('app-message-item')).toHaveLength(4);
+    expect(el.textContent).toContain(text);
+    expect(box.value).toBe('');
   });
 });

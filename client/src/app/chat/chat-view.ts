@@ -72,29 +72,39 @@ export class ChatView {
     if (text) this.draftTexts.set(this.draftKey, text);
     else this.draftTexts.delete(this.draftKey);
     this.draftKey = key;
-    this.draft.set(this.draftTexts.get(key) ?? '');
+    this.setDraft(this.draftTexts.get(key) ?? '');
     this.draftTexts.delete(key);
     this.attachments.show(key);
+  }
+
+  /**
+   * Sets the draft here and in the composer at once. Through the two-way binding alone, a draft that goes back to
+   * the value last written to the composer within one frame ('' → typed → '' when text is put in and sent in the
+   * same task; or a refused send's text given back twice) is not written again, and the composer kept the sent text.
+   */
+  private setDraft(text: string): void {
+    this.draft.set(text);
+    this.composer()?.draft.set(text);
   }
 
   protected async send(text: string): Promise<void> {
     const fileIds = this.attachments.readyFiles().map((f) => f.file_id);
     const sent = this.attachments.sentAttachments();
     const pending = this.attachments.attachments();
-    this.draft.set('');
+    this.setDraft('');
     this.attachments.clear();
     this.list()?.scrollToBottom();
     const isAccepted = await this.store.send(text, fileIds, sent);
     if (!isAccepted) {
       // Refused before an answer began (rate limit, offline…): give the text and files back.
-      if (this.draft() === '') this.draft.set(text);
+      if (this.draft() === '') this.setDraft(text);
       if (this.attachments.attachments().length === 0) this.attachments.restore(pending);
     }
     this.composer()?.focus();
   }
 
   protected useSuggestion(text: string): void {
-    this.draft.set(text);
+    this.setDraft(text);
     this.composer()?.focus();
   }
 
