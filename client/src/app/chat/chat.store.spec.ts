@@ -330,7 +330,31 @@ describe('ChatStore', () => {
     void store.regenerate();
     stream.next(start({ conversation_id: id, message_id: 'm3', replaces_message_id: 'm2' }));
     expect(store.messages().map((m) => m.id)).toEqual(['u0', 'a0', 'u1', 'm3']);
+    // Completed, it replaced them (the server deleted them): they stay gone.
+    stream.next({ type: 'done', finished: true, message_id: 'm3', status: 'complete', finish_reason: 'stop' });
+    expect(store.messages().map((m) => m.id)).toEqual(['u0', 'a0', 'u1', 'm3']);
   });
+
+  for (const ending of ['stopped', 'failed', 'cut'] as const) {
+    it(`a regeneration that ends ${ending} shows the earlier answers again, before it, as a reload does`, () => {
+      void store.send('Hello');
+      stream.next(start());
+      stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop' });
+      stream = new Subject<StreamedEvent>();
+      const announced = store.announcement();
+      void store.regenerate({ text: 'Hello again', messageId: 'u1' });
+      stream.next(start({ message_id: 'm2', replaces_message_id: 'm1' }));
+      expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm2']);
+      if (ending === 'stopped') stream.next({ type: 'done', finished: true, message_id: 'm2', status: 'stopped', finish_reason: 'stop_requested' });
+      else if (ending === 'failed') stream.next({ type: 'error', finished: true, message_id: 'm2', status: 'failed', code: 'OPENAI_ERROR', error: 'The model is unavailable.' });
+      else stream.error(new ApiError(404, 'MESSAGE_NOT_FOUND', 'gone'));
+      expect(store.messages().map((m) => [m.id, m.role])).toEqual([['u1', 'user'], ['m1', 'assistant'], ['m2', 'assistant']]);
+      // The edited question stays edited (the server keeps the edit).
+      expect(store.messages()[0].content).toBe('Hello again');
+      // A failed answer is announced by its alert, not a second time here.
+      expect(store.announcement()).toBe(ending === 'stopped' ? 'Answer stopped. ' : announced);
+    });
+  }
 
   it('tells other tabs when an answer starts and ends, and catches up at once when one of them does (a message sent there sits before this tab\'s last)', async () => {
     const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;

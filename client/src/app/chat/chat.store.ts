@@ -142,6 +142,8 @@ export class ChatStore {
   private isOwnStream = false;
   /** The server id of the answer being streamed (known from `start`). */
   private streamMessageId: string | null = null;
+  /** The earlier answers a running regeneration hides (restoreHidden), oldest first. */
+  private hiddenAnswers: { answers: ChatMessage[] } | null = null;
   private lastEventId: string | undefined;
   private isStopRequested = false;
   private loadGeneration = 0;
@@ -304,7 +306,14 @@ export class ChatStore {
       ...emptyMessage('assistant', conversationId, (last?.position ?? 0) + 1), model_name: this.config.model() || null,
     };
     this.list.set([...kept, assistant]);
-    return this.follow(this.chat.regenerate(conversationId, edit), { assistantId: assistant.id, rollback: () => this.list.set(before) });
+    this.hiddenAnswers = { answers: before.slice(end) };
+    return this.follow(this.chat.regenerate(conversationId, edit), {
+      assistantId: assistant.id,
+      rollback: () => {
+        this.hiddenAnswers = null;
+        this.list.set(before);
+      },
+    });
   }
 
   /** Stops the answer; the partial text stays (the server ends the stream with status `stopped`). */
@@ -411,7 +420,7 @@ export class ChatStore {
               const localId = assistantId;
               assistantId = event.message_id;
               this.streamMessageId = event.message_id;
-              this.list.update((list) => withoutReplaced(list, event.replaces_message_id, localId)
+              this.list.update((list) => this.hide(list, withoutReplaced(list, event.replaces_message_id, localId))
                 .map((m) => {
                   if (m.id === localId) return { ...m, id: event.message_id, conversation_id: event.conversation_id, model_name: event.model || m.model_name };
                   if (context.userId && m.id === context.userId) return { ...m, id: event.user_message_id, conversation_id: event.conversation_id };
@@ -528,10 +537,12 @@ export class ChatStore {
     this.streamMessageId = null;
     this.lastEventId = undefined;
     this.isStopRequested = false;
+    this.restoreHidden(messageId);
     const message = this.list().find((m) => m.id === messageId);
-    if (message) {
+    // A failed answer's notice is an alert of its own (message-item): announcing it here too said it twice.
+    if (message && message.status !== 'failed' && message.status !== 'interrupted') {
       // One polite announcement of the whole answer, never token by token.
-      const prefix = message.status === 'stopped' ? 'Answer stopped. ' : message.status === 'complete' ? 'Answer: ' : 'The answer failed. ';
+      const prefix = message.status === 'stopped' ? 'Answer stopped. ' : 'Answer: ';
       // As read on screen, not the Markdown source; its start only (bounded work at the end of a long answer).
       const text = message.errorText ?? this.markdown.plainText(message.content.slice(0, ANNOUNCED_SOURCE_CHARS));
       this.announcementText.set(prefix + text.slice(0, 2000));
@@ -539,6 +550,33 @@ export class ChatStore {
     this.conversations.refresh().catch(() => undefined);
     if (this.isOwnStream) this.tellTabs(this.currentId());
     this.isOwnStream = false;
+  }
+
+  /**
+   * A regeneration hides the earlier answers to its question while it runs; the server deletes them only when
+   * it completes. Ended any other way (stopped, failed, interrupted), they are shown again before it, as a
+   * reload shows them (folded behind "Show the earlier answer"), instead of vanishing until then.
+   */
+  private restoreHidden(messageId: string): void {
+    const hidden = this.hiddenAnswers;
+    this.hiddenAnswers = null;
+    if (!hidden || hidden.answers.length === 0) return;
+    const list = this.list();
+    const at = list.findIndex((m) => m.id === messageId);
+    if (at === -1 || list[at].status === 'complete') return;
+    const present = new Set(list.map((m) => m.id));
+    const back = hidden.answers.filter((m) => !present.has(m.id));
+    this.list.set([...list.slice(0, at), ...back, ...list.slice(at)]);
+  }
+
+  /** `after`, with the answers `before` had and it has not remembered as hidden by the running regeneration. */
+  private hide(before: ChatMessage[], after: ChatMessage[]): ChatMessage[] {
+    if (after.length === before.length) return after;
+    const kept = new Set(after.map((m) => m.id));
+    const removed = before.filter((m) => !kept.has(m.id));
+    const known = new Set(this.hiddenAnswers?.answers.map((m) => m.id));
+    this.hiddenAnswers = { answers: [...(this.hiddenAnswers?.answers ?? []), ...removed.filter((m) => !known.has(m.id))] };
+    return after;
   }
 
   private finishLocally(messageId: string, status: 'stopped' | 'interrupted'): void {
@@ -550,6 +588,7 @@ export class ChatStore {
   private detach(): void {
     this.toasts.dismissKey('reconnect'); // the notice was about the answer left behind
     this.saveSnapshot(); // takes in the tokens not drawn yet first
+    this.hiddenAnswers = null; // coming back reads the conversation (or the snapshot) again
     this.subscription?.unsubscribe();
     this.subscription = null;
     this.streamingId.set(null);
