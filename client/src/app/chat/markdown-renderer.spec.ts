@@ -21,19 +21,22 @@ describe('MarkdownRenderer', () => {
   });
 
   it('renders Markdown blocks', () => {
-    const el = dom(html(renderer, '# Title\n\nSome **bold** and `code`.\n\n- one\n- two'));
-    expect(el.querySelector('h1')?.textContent).toBe('Title');
+    const el = dom(html(renderer, '# Title\n\nSome **bold** and `code`.\n\n- one\n- two\n\n## Sub *part*\n\n###### Deep'));
+    // Under the page's own headings (its h1 is the conversation's title), styled by their Markdown level.
+    expect(el.querySelector('h1, h2')).toBeNull();
+    expect(Array.from(el.querySelectorAll('h3, h4, h5, h6')).map((h) => [h.tagName, h.className, h.innerHTML]))
+      .toEqual([['H3', 'md-h1', 'Title'], ['H4', 'md-h2', 'Sub <em>part</em>'], ['H6', 'md-h6', 'Deep']]);
     expect(el.querySelector('strong')?.textContent).toBe('bold');
     expect(el.querySelectorAll('li')).toHaveLength(2);
   });
 
   it('drops a heading with no text (an answer cut off after `## `), streamed or not', () => {
-    expect(dom(html(renderer, 'Intro.\n\n## ')).querySelector('h2')).toBeNull();
-    expect(dom(html(renderer, '#\n\nText')).querySelector('h1')).toBeNull();
+    expect(dom(html(renderer, 'Intro.\n\n## ')).querySelector('h4')).toBeNull();
+    expect(dom(html(renderer, '#\n\nText')).querySelector('h3')).toBeNull();
     const streaming = renderer.streaming();
-    expect(dom(streaming.update('Intro.\n\n## ').map((b) => b.html).join('')).querySelector('h2')).toBeNull();
+    expect(dom(streaming.update('Intro.\n\n## ').map((b) => b.html).join('')).querySelector('h4')).toBeNull();
     const blocks = streaming.update('Intro.\n\n## Title\n\nBody');
-    expect(dom(blocks.map((b) => b.html).join('')).querySelector('h2')?.textContent).toBe('Title');
+    expect(dom(blocks.map((b) => b.html).join('')).querySelector('h4')?.textContent).toBe('Title');
     expect(blocks).toEqual(renderer.render('Intro.\n\n## Title\n\nBody'));
   });
 

@@ -153,6 +153,12 @@ export class MarkdownRenderer {
           }
           return `<a class="image-link" href="${escapeHtml(href)}" target="_blank" rel="noopener noreferrer">[image: ${alt}]</a>`;
         },
+        // An answer's headings sit under the page's (the conversation's title is its h1): `#` is an h3, `##` an
+        // h4 and so on, styled by their Markdown level, so heading navigation keeps the page's structure.
+        heading({ tokens, depth }: Tokens.Heading): string {
+          const level = Math.min(6, depth + 2);
+          return `<h${level} class="md-h${depth}">${this.parser.parseInline(tokens)}</h${level}>\n`;
+        },
         checkbox({ checked }: Tokens.Checkbox): string {
           return checked ? '☑ ' : '☐ ';
         },
