@@ -1,3 +1,4 @@
+import { ConversationsService } from '../conversations/conversations.service.js';
 import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { FALLBACK_TEXTS } from './fallback-texts.js';
@@ -5,6 +6,8 @@ import { GenerationService } from './generation.service.js';
 import { OFFLINE_MODEL } from './providers/offline-chat.provider.js';
 import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
 import { SseConnection, tokensOf } from '../testing/sse-client.js';
+import { waitFor } from '../testing/wait.js';
+import { StreamLimit } from './stream-limit.js';
 
 function urlOf(t: TestApp): string {
   const address = t.app.getHttpServer().address() as { port: number };
@@ -82,5 +85,71 @@ describe.each(dialects())('shutdown drain on %s', (dialect) => {
     const row = await h.message(e[0].data.message_id as string);
     expect(row).toMatchObject({ status: 'interrupted', content: tokensOf(e), leaseExpiresAt: null });
     expect(row.content.length).toBeGreaterThan(0);
+  });
+});
+
+describe.each(dialects())('open streams per session (STREAM_MAX_PER_SESSION) on %s', (dialect) => {
+  let t: TestApp;
+  // One token a minute: every answer stays open for the whole test.
+  beforeAll(async () => { t = await createTestApp(dialect, { LLM_PROVIDER: 'offline', OFFLINE_TOKEN_DELAY_MS: '60000', SHUTDOWN_GRACE_MS: '0' }); });
+  afterAll(async () => { await t.close(); });
+
+  it('holds at most 20 open per session: one more is 429 before anything is stored, other sessions are unaffected, a closed one frees its slot', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    const auth = `Bearer ${alice.token}`;
+    const open: SseConnection[] = [];
+    const openStream = async (path: string, token: string, body?: unknown): Promise<SseConnection> => {
+      const conn = SseConnection.open(`${urlOf(t)}${path}`, { method: body === undefined ? 'GET' : 'POST', body, headers: { authorization: `Bearer ${token}` } });
+      open.push(conn);
+      await conn.until((e) => e.length >= 1);
+      expect(conn.status).toBe(200);
+      return conn;
+    };
+    try {
+      // Requests refused before their stream opened give their slot back.
+      for (let i = 0; i < 25; i++) {
+        await t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: 'hi', conversation_id: '00000000-0000-4000-8000-000000000000' }).expect(404);
+      }
+      const first = await openStream('/api/v1/chat', alice.token, { message: 'Keep talking' });
+      const { message_id: messageId, conversation_id: conversationId, user_message_id: questionId } = first.events[0].data as Record<string, string>;
+      const followers: SseConnection[] = [];
+      for (let i = 0; i < 19; i++) followers.push(await openStream(`/api/v1/chat/streams/${messageId}`, alice.token));
+      expect(t.app.get(StreamLimit).openFor(alice.id)).toBe(20);
+
+      const conversations = t.app.get(ConversationsService);
+      const before = (await conversations.list(alice.id, 100, 0)).items;
+      const messagesBefore = (await conversations.page(conversationId, 100)).messages.length;
+      const refusals = [
+        await t.http().get(`/api/v1/chat/streams/${messageId}`).set('Authorization', auth).expect(429),
+        await t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: 'one more' }).expect(429),
+        // Refused before the 409 a running answer would give: nothing about the conversation is even read.
+        await t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: 'and more', conversation_id: conversationId }).expect(429),
+        await t.http().post('/api/v1/chat/regenerate').set('Authorization', auth).send({ conversation_id: conversationId, message: 'edited', message_id: questionId }).expect(429),
+      ];
+      for (const res of refusals) {
+        expect(res.body.error).toMatchObject({ code: 'RATE_LIMIT_EXCEEDED', details: { limit: 20 } });
+        expect(res.body.error.message).toMatch(/20 answers streaming/);
+        expect(res.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+      }
+      // Nothing stored, nothing started: no conversation, no message, the question unedited.
+      expect((await conversations.list(alice.id, 100, 0)).items).toEqual(before);
+      const after = (await conversations.page(conversationId, 100)).messages;
+      expect(after.length).toBe(messagesBefore);
+      expect(after.find((m) => m.role === 'user')?.content).toBe('Keep talking');
+      expect(t.app.get(StreamLimit).openFor(alice.id)).toBe(20);
+
+      // Another session has its own count.
+      await openStream('/api/v1/chat', bob.token, { message: 'Bob is here' });
+
+      // A closed tab frees its slot: the next stream is accepted.
+      followers[0].destroy();
+      await waitFor('the closed stream to give its slot back', () => t.app.get(StreamLimit).openFor(alice.id) === 19);
+      await openStream(`/api/v1/chat/streams/${messageId}`, alice.token);
+      await t.http().get(`/api/v1/chat/streams/${messageId}`).set('Authorization', auth).expect(429);
+    } finally {
+      for (const conn of open) conn.destroy();
+    }
+    await waitFor('every stream to close', () => t.app.get(StreamLimit).openFor(alice.id) === 0 && t.app.get(StreamLimit).openFor(bob.id) === 0);
   });
 });

@@ -16,6 +16,7 @@ import {
 import { ChatService } from './chat.service.js';
 import { ApiSseResponse } from './sse-events.dto.js';
 import { writeSse } from './sse-writer.js';
+import { StreamLimit } from './stream-limit.js';
 
 @ApiTags('chat')
 @ApiCookieAuth() @ApiBearerAuth()
@@ -24,6 +25,7 @@ export class ChatController {
   constructor(
     private readonly chat: ChatService,
     private readonly metrics: ChatMetrics,
+    private readonly streamLimit: StreamLimit,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -48,7 +50,7 @@ export class ChatController {
     // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
     @Res() res: Response,
   ): Promise<void> {
-    await this.streamOnceStarted(res, () => this.chat.send(caller, body, this.chat.checkIdempotencyKey(idempotencyKey)));
+    await this.streamOnceStarted(res, caller, () => this.chat.send(caller, body, this.chat.checkIdempotencyKey(idempotencyKey)));
   }
 
   @Post('regenerate')
@@ -62,7 +64,7 @@ export class ChatController {
     // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
     @Res() res: Response,
   ): Promise<void> {
-    await this.streamOnceStarted(res, () => this.chat.regenerate(caller, body));
+    await this.streamOnceStarted(res, caller, () => this.chat.regenerate(caller, body));
   }
 
   @Get('streams/:message_id')
@@ -77,7 +79,7 @@ export class ChatController {
     // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
     @Res() res: Response,
   ): Promise<void> {
-    this.stream(res, await this.chat.follow(caller, message_id, lastEventId));
+    await this.streamWhenReady(res, caller, () => this.chat.follow(caller, message_id, lastEventId));
   }
 
   @Post('streams/:message_id/stop')
@@ -99,18 +101,36 @@ export class ChatController {
   }
 
   /** Starts a generation and streams it; marks both steps on the diagnostics channels (common/diagnostics.ts). */
-  private async streamOnceStarted(res: Response, start: () => Promise<Observable<SequencedEvent>>): Promise<void> {
-    if (chatChannels.accepted.hasSubscribers) chatChannels.accepted.publish({ request: res.req });
-    const events = await start();
-    if (chatChannels.started.hasSubscribers) chatChannels.started.publish({ request: res.req });
-    this.stream(res, events);
+  private async streamOnceStarted(res: Response, caller: AuthContext, start: () => Promise<Observable<SequencedEvent>>): Promise<void> {
+    await this.streamWhenReady(res, caller, async () => {
+      if (chatChannels.accepted.hasSubscribers) chatChannels.accepted.publish({ request: res.req });
+      const events = await start();
+      if (chatChannels.started.hasSubscribers) chatChannels.started.publish({ request: res.req });
+      return events;
+    });
   }
 
-  private stream(res: Response, events: Observable<SequencedEvent>): void {
+  /**
+   * Streams the events `prepare` gives, holding one of the session's stream slots (StreamLimit)
+   * from the start, before anything is checked or stored: one more than STREAM_MAX_PER_SESSION is
+   * 429 and changes nothing. The slot goes back when `prepare` fails or the stream closes.
+   */
+  private async streamWhenReady(res: Response, caller: AuthContext, prepare: () => Promise<Observable<SequencedEvent>>): Promise<void> {
+    const release = this.streamLimit.take(caller.sessionId);
+    let events: Observable<SequencedEvent>;
+    try {
+      events = await prepare();
+    } catch (err) {
+      release();
+      throw err;
+    }
     writeSse(res, events, {
       heartbeatMs: this.config.stream.heartbeatMs,
       onOpen: () => this.metrics.streamOpened(),
-      onClose: () => this.metrics.streamClosed(),
+      onClose: () => {
+        release();
+        this.metrics.streamClosed();
+      },
     });
   }
 }

@@ -110,6 +110,33 @@ describe('SSE body writing', () => {
     }
   });
 
+  it('closes at once, releasing what it holds, when the client went away before the stream opened', async () => {
+    const live = new Subject<SequencedEvent>();
+    let closes = 0;
+    let resolveClosed: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => { resolveClosed = resolve; });
+    let resolveReached: () => void = () => undefined;
+    const reached = new Promise<void>((resolve) => { resolveReached = resolve; });
+    handler = (res) => {
+      // As the route does while it stores the turn: the stream opens only once the client is gone.
+      res.once('close', () => {
+        writeSse(res, live, { heartbeatMs: 60_000, onClose: () => { closes++; resolveClosed(); } });
+      });
+      resolveReached();
+    };
+    const socket = connect(port, '127.0.0.1');
+    socket.write('GET /gone HTTP/1.1\r\nHost: x\r\n\r\n');
+    await reached;
+    socket.destroy();
+    await closed;
+    expect(closes).toBe(1);
+    // Nothing stays subscribed to the generation for a client that is gone.
+    expect(live.observed).toBe(false);
+    live.next(new SerializedEvent(0, { type: 'token', token: 'late', finished: false, timestamp: 'now' }));
+    live.complete();
+    expect(closes).toBe(1);
+  });
+
   it('skips an empty piece: it would otherwise be the terminator of the chunked body', async () => {
     handler = (res) => {
       res.setHeader('Content-Type', 'text/event-stream');

@@ -100,6 +100,10 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
     options.onClose?.();
   };
   res.on('close', close);
+  // The client may have gone while the route was still preparing (storing the turn): its 'close'
+  // has fired already, and only this tells. Closed now, the stream neither subscribes for nothing
+  // nor keeps what it holds (a session's stream slot) until the answer ends.
+  if (res.destroyed) close();
   // Events delivered in one synchronous run (a replay, or the tokens of one upstream read) leave
   // in one write, flushed as a microtask right after: one syscall instead of one per event.
   // Tokens that arrive apart still go out one by one, at once.

@@ -321,6 +321,44 @@ describe('rate limit on ordinary routes', () => {
   });
 });
 
+describe('the session cookie over https, whatever NODE_ENV', () => {
+  const cookieOf = (res: { headers: Record<string, unknown> }): string => (res.headers['set-cookie'] as string[])[0];
+
+  it.each(['development', 'test'])('is Secure under NODE_ENV=%s with an https PUBLIC_URL, on sign-in and on sign-out', async (nodeEnv) => {
+    const t = await createTestApp('sqlite', { NODE_ENV: nodeEnv, PUBLIC_URL: 'https://chat.example.com' });
+    try {
+      const created = await t.http().post('/api/v1/sessions').send({}).expect(201);
+      expect(cookieOf(created)).toMatch(/; Secure/);
+      const token = (created.body as { token: string }).token;
+      const cleared = await t.http().delete('/api/v1/sessions/current').set('Authorization', `Bearer ${token}`).expect(204);
+      expect(cookieOf(cleared)).toMatch(/; Secure/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('is Secure under NODE_ENV=development behind a trusted gateway forwarding https, and only then', async () => {
+    const trusted = await createTestApp('sqlite', { NODE_ENV: 'development', TRUST_PROXY: 'loopback' });
+    try {
+      const forwarded = await trusted.http().post('/api/v1/sessions').set('X-Forwarded-Proto', 'https').send({}).expect(201);
+      expect(cookieOf(forwarded)).toMatch(/; Secure/);
+      // Plain http (a LAN install): a Secure cookie would be dropped by the browser.
+      const plain = await trusted.http().post('/api/v1/sessions').send({}).expect(201);
+      expect(cookieOf(plain)).not.toMatch(/Secure/);
+    } finally {
+      await trusted.close();
+    }
+    // Nobody's X-Forwarded-Proto counts without TRUST_PROXY: the client could claim anything.
+    const untrusted = await createTestApp('sqlite', { NODE_ENV: 'development' });
+    try {
+      const claimed = await untrusted.http().post('/api/v1/sessions').set('X-Forwarded-Proto', 'https').send({}).expect(201);
+      expect(cookieOf(claimed)).not.toMatch(/Secure/);
+    } finally {
+      await untrusted.close();
+    }
+  });
+});
+
 describe('swagger in production', () => {
   it('is off unless SWAGGER_ENABLED=true', async () => {
     const t = await createTestApp('sqlite', { NODE_ENV: 'production' });

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { AppConfig } from '../config/app-config.js';
 import { AllowedMethods, literalRouteMethodGuard } from './allowed-methods.js';
 import { ErrorCode } from './error-code.js';
-import { jsonShapeProblem } from './json-shape.js';
+import { jsonShapeRefusal } from './json-shape.js';
 import { createValidationPipe } from './validation.pipe.js';
 import type { AppRequest } from './request-context.js';
 import { requestIdMiddleware } from './request-id.js';
@@ -123,14 +123,15 @@ function contentTypeGuard(req: Request, res: Response, next: NextFunction): void
   writeError(res, 415, errorEnvelope(ErrorCode.ValidationError, `Content-Type must be ${expected}`, (req as AppRequest).id));
 }
 
-/** A parsed JSON body too deep, too large in values or holding NUL is refused before anything walks it (json-shape.ts). */
+/** A parsed JSON body too deep, too large in values, holding NUL or a built-in key is refused before anything walks it (json-shape.ts). */
 function jsonShapeGuard(req: Request, res: Response, next: NextFunction): void {
-  const problem = typeof req.body === 'object' ? jsonShapeProblem(req.body) : undefined;
+  const problem = typeof req.body === 'object' ? jsonShapeRefusal(req.body) : undefined;
   if (problem === undefined) {
     next();
     return;
   }
-  writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, problem, (req as AppRequest).id));
+  const details = problem.field === undefined ? undefined : { fields: [{ field: problem.field, errors: [problem.message] }] };
+  writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, problem.message, (req as AppRequest).id, details));
 }
 
 /** The Origin header of the part of a request Node's parser read before refusing it, if that part holds one. */

@@ -1,6 +1,7 @@
 import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
-import { JSON_MAX_DEPTH, JSON_MAX_VALUES, jsonShapeProblem } from './json-shape.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { JSON_MAX_DEPTH, JSON_MAX_VALUES, jsonShapeProblem, jsonShapeRefusal } from './json-shape.js';
 
 const nested = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 
@@ -25,6 +26,21 @@ describe('jsonShapeProblem', () => {
     expect(jsonShapeProblem({ title: '\udc00b' })).toMatch(/surrogate/);
     expect(jsonShapeProblem({ 'k\ud83d': 'v' })).toMatch(/surrogate/);
     expect(jsonShapeProblem({ title: 'a 😀 b', file_ids: ['\u00e9'] })).toBeUndefined();
+  });
+});
+
+describe('jsonShapeRefusal', () => {
+  it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf', '__defineGetter__', 'prototype'])(
+    'refuses the key %s at any depth, naming the field as validation does', (key) => {
+      expect(jsonShapeRefusal(JSON.parse(`{"title":"t","${key}":{"x":1}}`))).toEqual({ message: `property ${key} should not exist`, field: key });
+      expect(jsonShapeRefusal(JSON.parse(`{"a":{"b":[{"${key}":1}]}}`))).toEqual({ message: `property a.b.0.${key} should not exist`, field: `a.b.0.${key}` });
+      // As multer builds a multipart body: an object without a prototype.
+      expect(jsonShapeRefusal(Object.assign(Object.create(null) as object, { [key]: { title: 't' } }))).toMatchObject({ field: key });
+    });
+
+  it('takes those names as values, and look-alike keys', () => {
+    expect(jsonShapeRefusal({ title: '__proto__', message: 'constructor', file_ids: ['toString'] })).toBeUndefined();
+    expect(jsonShapeRefusal({ Constructor: 1, proto: 2, __proto: 3, tostring: 4 })).toBeUndefined();
   });
 });
 
@@ -66,4 +82,27 @@ describe.each(dialects())('JSON bodies the API refuses before validating them, o
     const list = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
     expect(list.body.conversations).toEqual([]);
   });
+
+  it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf'])(
+    'answers an unknown field named %s with 400 VALIDATION_ERROR naming it, and changes nothing', async (key) => {
+      const s = await t.newSession();
+      const conversation = await t.app.get(ConversationsService).create(s.id, 'Before');
+      const patch = (body: string) => t.http().patch(`/api/v1/conversations/${conversation.id}`)
+        .set('Authorization', `Bearer ${s.token}`).set('Content-Type', 'application/json').send(body);
+      for (const body of [`{"title":"t","${key}":{"x":1}}`, `{"title":"t","${key}":"x"}`, `{"${key}":{"title":"t"},"title":"t"}`]) {
+        const res = await patch(body).expect(400);
+        expect(res.body.error).toMatchObject({
+          code: 'VALIDATION_ERROR', message: `property ${key} should not exist`,
+          details: { fields: [{ field: key, errors: [`property ${key} should not exist`] }] },
+        });
+      }
+      // Nested too, where a DTO has no nested object at all.
+      const nestedKey = await send('/api/v1/chat', `{"message":"hi","file_ids":[{"${key}":1}]}`, s.token).expect(400);
+      expect(nestedKey.body.error.details).toEqual({ fields: [{ field: `file_ids.0.${key}`, errors: [`property file_ids.0.${key} should not exist`] }] });
+      const after = await t.http().get(`/api/v1/conversations/${conversation.id}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+      expect(after.body.conversation.title).toBe('Before');
+      expect(after.body.messages).toEqual([]);
+      // The same body without it is fine.
+      await patch('{"title":"t"}').expect(200);
+    });
 });

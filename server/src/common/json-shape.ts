@@ -9,38 +9,79 @@ export const JSON_MAX_DEPTH = 8;
 export const JSON_MAX_VALUES = 1000;
 
 /**
+ * Keys named after the built-in properties every object has (`__proto__`, `constructor`,
+ * `toString`, …, and a function's `prototype`). Express' JSON parser and multer's field parser
+ * make them own keys of the body, and class-validator's unknown-field check looks each key up in a
+ * plain object, where these names are found on its prototype: `{"title":"t","__proto__":{…}}` or
+ * a multipart field `constructor[prototype][title]` passed as known fields. No DTO has such a
+ * field, and on the way to the code they are what prototype pollution is made of: refused.
+ */
+const BUILT_IN_KEYS: ReadonlySet<string> = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
+
+/** Why a body is refused, and the field at fault when it is one (dotted path, as validation names fields). */
+export interface JsonShapeRefusal {
+  message: string;
+  field?: string;
+}
+
+interface Pending {
+  value: unknown;
+  depth: number;
+  /** The key (or array index) this value is under, and its container's entry: the path, built only when needed. */
+  key?: string;
+  parent?: Pending;
+}
+
+function pathOf(entry: Pending | undefined, key: string): string {
+  const parts = [key];
+  for (let at = entry; at?.key !== undefined; at = at.parent) parts.push(at.key);
+  return parts.reverse().join('.');
+}
+
+/**
  * Why a parsed JSON body is refused, or undefined when it is acceptable: too deep, too many
  * values, a NUL character (U+0000) or a lone UTF-16 surrogate ("\ud800" in JSON) in a key or
- * string. NUL has no use in chat text or titles, and PostgreSQL cannot store it in text at all; a
- * lone surrogate is no character at all, and was answered as given but stored as U+FFFD.
- * Refused alike on both databases.
+ * string, or a key named after a built-in object property (BUILT_IN_KEYS), at any depth. NUL has
+ * no use in chat text or titles, and PostgreSQL cannot store it in text at all; a lone surrogate
+ * is no character at all, and was answered as given but stored as U+FFFD. Refused alike on both
+ * databases. Also run on multipart bodies' fields (validation.pipe.ts).
  */
-export function jsonShapeProblem(root: unknown): string | undefined {
-  const stack: Array<{ value: unknown; depth: number }> = [{ value: root, depth: 0 }];
+export function jsonShapeRefusal(root: unknown): JsonShapeRefusal | undefined {
+  const stack: Pending[] = [{ value: root, depth: 0 }];
   let values = 1;
   while (stack.length > 0) {
-    const { value, depth } = stack.pop()!;
+    const entry = stack.pop()!;
+    const { value, depth } = entry;
     if (typeof value === 'string') {
       const problem = stringProblem(value);
-      if (problem) return problem;
+      if (problem) return { message: problem };
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
-    if (depth >= JSON_MAX_DEPTH) return `Request body is nested deeper than ${JSON_MAX_DEPTH} levels`;
+    if (depth >= JSON_MAX_DEPTH) return { message: `Request body is nested deeper than ${JSON_MAX_DEPTH} levels` };
     const children = Array.isArray(value) ? (value as unknown[]) : Object.keys(value);
     values += children.length;
-    if (values > JSON_MAX_VALUES) return `Request body holds more than ${JSON_MAX_VALUES} values`;
+    if (values > JSON_MAX_VALUES) return { message: `Request body holds more than ${JSON_MAX_VALUES} values` };
     if (Array.isArray(value)) {
-      for (const child of value as unknown[]) stack.push({ value: child, depth: depth + 1 });
+      for (const [i, child] of (value as unknown[]).entries()) stack.push({ value: child, depth: depth + 1, key: String(i), parent: entry });
     } else {
       for (const key of children as string[]) {
         const problem = stringProblem(key);
-        if (problem) return problem;
-        stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1 });
+        if (problem) return { message: problem };
+        if (BUILT_IN_KEYS.has(key)) {
+          const field = pathOf(entry, key);
+          return { message: `property ${field} should not exist`, field };
+        }
+        stack.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, key, parent: entry });
       }
     }
   }
   return undefined;
+}
+
+/** jsonShapeRefusal's message alone. */
+export function jsonShapeProblem(root: unknown): string | undefined {
+  return jsonShapeRefusal(root)?.message;
 }
 
 /** In Unicode mode a surrogate pair is one code point: only a lone surrogate matches. */

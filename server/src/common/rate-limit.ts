@@ -52,11 +52,15 @@ export function throttlerOptions(config: AppConfig, storage?: ThrottlerStorage):
   };
 }
 
-function rateLimitExceeded(retryAfterSeconds: number, limit: number): AppException {
+/**
+ * 429 RATE_LIMIT_EXCEEDED with a plain Retry-After header (whole seconds, at least 1). Also for the
+ * per-session limits on things in flight (open streams, uploads being read), with their own message.
+ */
+export function rateLimitExceeded(retryAfterSeconds: number, limit: number, message?: string): AppException {
   const retryAfter = Math.max(1, Math.ceil(retryAfterSeconds));
   return new AppException(
     ErrorCode.RateLimitExceeded,
-    `Rate limit exceeded. Please try again in ${retryAfter} s.`,
+    message ?? `Rate limit exceeded. Please try again in ${retryAfter} s.`,
     { retry_after_seconds: retryAfter, limit },
     { 'Retry-After': String(retryAfter) },
   );

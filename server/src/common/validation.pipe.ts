@@ -1,6 +1,7 @@
-import { ValidationPipe, type ValidationError } from '@nestjs/common';
+import { type ArgumentMetadata, ValidationPipe, type ValidationError } from '@nestjs/common';
 import { AppException } from './app.exception.js';
 import { ErrorCode } from './error-code.js';
+import { jsonShapeRefusal } from './json-shape.js';
 
 function flatten(errors: ValidationError[], parent = ''): { field: string; errors: string[] }[] {
   return errors.flatMap((e) => {
@@ -13,9 +14,27 @@ function flatten(errors: ValidationError[], parent = ''): { field: string; error
   });
 }
 
+/**
+ * The JSON body's shape is checked as it is parsed (http-pipeline.ts); a multipart body's fields
+ * (uploads) come from multer and meet the same check here, before class-transformer walks them: a
+ * field named `__proto__[title]` or `constructor[prototype][title]` passed as a known one.
+ */
+class AppValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' && typeof value === 'object' && value !== null) {
+      const problem = jsonShapeRefusal(value);
+      if (problem) {
+        throw new AppException(ErrorCode.ValidationError, problem.message,
+          problem.field === undefined ? undefined : { fields: [{ field: problem.field, errors: [problem.message] }] });
+      }
+    }
+    return super.transform(value, metadata) as Promise<unknown>;
+  }
+}
+
 /** Whitelisting, forbidding unknown fields, transforming; failures become VALIDATION_ERROR with field details. */
 export function createValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new AppValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

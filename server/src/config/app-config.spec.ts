@@ -48,6 +48,15 @@ describe('loadConfig', () => {
     expect(c.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
   });
 
+  it('allows 20 SSE streams per session by default and refuses a STREAM_MAX_PER_SESSION under 1, naming it', () => {
+    const dir = tmp();
+    expect(loadConfig({ DATA_DIR: dir }).stream.maxPerSession).toBe(20);
+    expect(loadConfig({ DATA_DIR: dir, STREAM_MAX_PER_SESSION: '3' }).stream.maxPerSession).toBe(3);
+    for (const bad of ['0', '-1', 'many', '2.5']) {
+      expect(() => loadConfig({ DATA_DIR: dir, STREAM_MAX_PER_SESSION: bad })).toThrow(/STREAM_MAX_PER_SESSION/);
+    }
+  });
+
   it('prefixes Redis with parley: by default and takes another REDIS_PREFIX', () => {
     const dir = tmp();
     expect(loadConfig({ DATA_DIR: dir }).redisPrefix).toBe('parley:');

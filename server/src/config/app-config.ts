@@ -78,6 +78,8 @@ export interface AppConfig {
     replayRetentionMs: number;
     /** The most finished answers kept for exact replay in memory (one instance, no Redis). */
     replayMaxAnswers: number;
+    /** SSE streams one session may hold open at once on this instance (STREAM_MAX_PER_SESSION). */
+    maxPerSession: number;
   };
   files: {
     pdfMaxPages: number;
@@ -158,6 +160,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) STREAM_LEASE_CHECK_INTERVAL_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1000) STREAM_REPLAY_RETENTION_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) STREAM_REPLAY_MAX_ANSWERS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) STREAM_MAX_PER_SESSION?: number;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) PDF_MAX_PAGES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(100) PDF_TIMEOUT_MS?: number;
@@ -284,6 +287,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       leaseCheckIntervalMs: env.STREAM_LEASE_CHECK_INTERVAL_MS ?? 15_000,
       replayRetentionMs: env.STREAM_REPLAY_RETENTION_MS ?? 5 * 60_000,
       replayMaxAnswers: env.STREAM_REPLAY_MAX_ANSWERS ?? 2_000,
+      maxPerSession: env.STREAM_MAX_PER_SESSION ?? 20,
     },
     files: {
       pdfMaxPages: env.PDF_MAX_PAGES ?? 500,

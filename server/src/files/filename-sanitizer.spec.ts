@@ -20,6 +20,31 @@ describe('sanitizeFilename', () => {
     expect(sanitizeFilename(raw)).toBe(expected);
   });
 
+  it.each([
+    ['Hangul fillers', '\u3164\u115f\u1160\uffa0notes\u3164.txt', 'notes.txt'],
+    ['soft hyphen, grapheme joiner, Mongolian vowel separator, Braille blank', 'in\u00advi\u034fsi\u180eble\u2800.md', 'invisible.md'],
+    ['tag characters', 'plan\u{E0041}\u{E0042}\u{E007F}.txt', 'plan.txt'],
+    ['stray variation selectors', '\ufe0fa\ufe0f\ufe0f b\u{E0100} \ufe00c\ufe00\ufe00.txt', 'a b c\ufe00.txt'],
+    ['ZWJ and ZWNJ outside emoji', 'pay\u200dpal\u200c.txt', 'paypal.txt'],
+  ])('removes %s', (_what, raw, expected) => {
+    expect(sanitizeFilename(raw)).toBe(expected);
+  });
+
+  it('keeps what emoji need: ZWJ inside a sequence, a selector after its emoji, a flag\'s tag sequence', () => {
+    for (const emoji of ['👨\u200d👩\u200d👧', '❤\ufe0f', '👁\ufe0f\u200d🗨\ufe0f', '👍🏽', '1\ufe0f\u20e3', '☺\ufe0e', '🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}', '葛\u{E0100}']) {
+      expect(sanitizeFilename(`trip ${emoji}.txt`)).toBe(`trip ${emoji}.txt`);
+    }
+  });
+
+  it('treats a name that shows nothing after cleaning as an empty one', () => {
+    for (const blank of ['\u3164', '\u3164\u3164\u3164', '\u115f\u1160\uffa0', '\u2800 \u00ad', '\u{E0041}\u{E007F}', '\ufe0f\ufe0f', '\u200d', '\u0301\u0301']) {
+      expect(sanitizeFilename(blank)).toBe(sanitizeFilename(''));
+    }
+    // Blank before its extension: exactly what a name that was only the extension gets.
+    expect(sanitizeFilename('\u3164\u3164.txt')).toBe(sanitizeFilename('.txt'));
+    expect(sanitizeFilename('\u{E0020}\ufe0f.pdf')).toBe(sanitizeFilename('.pdf'));
+  });
+
   it('cuts long names to the maximum, keeping the extension and whole characters', () => {
     const name = sanitizeFilename(`${'😀'.repeat(300)}.json`);
     expect(Array.from(name)).toHaveLength(MAX_FILENAME_LENGTH);

@@ -1,10 +1,24 @@
 /** Longest filename kept, in code points (the column holds 255; room is left for odd encodings). */
 export const MAX_FILENAME_LENGTH = 200;
 
-// C0 and C1 controls and DEL; bidi embeddings, overrides and isolates (which can make
-// "evil\u202Etxt.exe" read as "evilexe.txt"); zero-width characters and the BOM.
-// eslint-disable-next-line no-control-regex -- removing control characters is the point
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff]/g;
+// C0 and C1 controls and DEL; bidi marks, embeddings, overrides and isolates (which can make
+// "evil\u202Etxt.exe" read as "evilexe.txt"); zero-width characters, word joiners and the BOM; and,
+// as in titles (conversations/title.ts), the characters that render as blank space without being
+// spaces: soft hyphen, combining grapheme joiner, Hangul fillers (U+115F, U+1160, U+3164, U+FFA0),
+// Mongolian vowel separator, Braille blank. ZWJ (U+200D) is left to EMOJI_ZWJ below.
+// eslint-disable-next-line no-control-regex, no-misleading-character-class -- removing these characters is the point
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufeff\uffa0]/g;
+// Tag characters (U+E0000–U+E007F) are invisible; they only mean something in an emoji tag
+// sequence, a flag such as England's (U+1F3F4, tags, U+E007F CANCEL TAG), which is kept whole.
+const TAGS = /(\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F})|[\u{E0000}-\u{E007F}]/gu;
+// A variation selector shows nothing by itself: kept only right after a character it can modify.
+// VS15/VS16 (text or emoji style) after an emoji character, VS17–256 after an ideograph, VS1–14
+// after any character but a space, a mark, a format character or another selector.
+const STRAY_VARIATION_SELECTOR = /(?<![^\s\p{M}\p{Cf}])[\ufe00-\ufe0d]|(?<!\p{Emoji})[\ufe0e\ufe0f]|(?<!\p{Ideographic})[\u{E0100}-\u{E01EF}]/gu;
+// ZWJ joins emoji into one (👨‍👩‍👧); anywhere else it is an invisible character: kept only between two emoji.
+const EMOJI_ZWJ = /(?<![\p{Extended_Pictographic}\p{Emoji_Modifier}\ufe0f])\u200d|\u200d(?!\p{Extended_Pictographic})/gu;
+// What is left shows something: not only spaces, marks and format characters (joiners, selectors).
+const VISIBLE = /[^\s\p{M}\p{Cf}]/u;
 // Separators and the characters Windows refuses in names, since the name is offered on download.
 const RESERVED = /[/\\:*?"<>|]/g;
 
@@ -16,9 +30,12 @@ const RESERVED = /[/\\:*?"<>|]/g;
 export function sanitizeFilename(raw: string): string {
   // Old browsers send a full client path; only its last segment is the name.
   const last = raw.split(/[/\\]/).pop() ?? '';
-  let name = last.normalize('NFC').replace(INVISIBLE, '').replace(RESERVED, '_').trim();
+  let name = last.normalize('NFC').replace(INVISIBLE, '').replace(TAGS, (_tag, flag?: string) => flag ?? '')
+    .replace(STRAY_VARIATION_SELECTOR, '').replace(EMOJI_ZWJ, '').replace(RESERVED, '_').trim();
   // Leading dots would hide the file on Unix, trailing dots and spaces vanish on Windows.
   name = name.replace(/^\.+/, '').replace(/[. ]+$/, '');
+  // A name that shows nothing is no name: treated as an empty one.
+  if (!VISIBLE.test(name)) name = '';
   const points = Array.from(name);
   if (points.length > MAX_FILENAME_LENGTH) {
     const ext = fileExtension(name);

@@ -13,6 +13,8 @@ import { dialects } from '../testing/dialects.js';
 import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
 import { FileUpload } from './file-upload.entity.js';
 import { FilesService } from './files.service.js';
+import { SessionUploads } from './session-uploads.js';
+import { waitFor } from '../testing/wait.js';
 
 const MAX_UPLOAD = 1024 * 1024;
 const QUOTA = 3 * 1024 * 1024;
@@ -172,6 +174,19 @@ describe.each(dialects())('files API on %s', (dialect) => {
       await expectNothingStored(s.id, before);
     });
 
+    it.each(['__proto__[title]', 'constructor[prototype][title]', '__proto__', 'toString', 'conversation_id[constructor]'])(
+      'a field named %j (a built-in object property): 400 naming it, nothing stored', async (name) => {
+        const s = await t.newSession();
+        const before = stored();
+        const res = await upload(s.token, 'notes.txt', 'content', { [name]: 'x' }).expect(400);
+        const field = name.replace(/\[.*$/, '').replace(/^conversation_id$/, 'conversation_id.constructor');
+        expect(res.body.error).toMatchObject({
+          code: 'VALIDATION_ERROR', message: `property ${field} should not exist`,
+          details: { fields: [{ field, errors: [`property ${field} should not exist`] }] },
+        });
+        await expectNothingStored(s.id, before);
+      });
+
     it('takes multipart on the upload route as Express matches it: in another case, with a trailing slash', async () => {
       const s = await t.newSession();
       for (const path of ['/api/v1/files/upload/', '/API/v1/Files/Upload']) {
@@ -234,14 +249,90 @@ describe.each(dialects())('files API on %s', (dialect) => {
 
     it('holds the quota against concurrent uploads of one session', async () => {
       const s = await t.newSession();
-      const files = ['p', 'q', 'r', 's', 't'].map((c) => Buffer.alloc(0.9 * MAX_UPLOAD, c));
-      const results = await Promise.all(files.map((b, i) => upload(s.token, `part-${i}.txt`, b)));
+      const files = ['p', 'q', 'r', 's'].map((c) => Buffer.alloc(0.9 * MAX_UPLOAD, c));
+      // Two first, one after the other; then two at once, as many as a session may have in flight.
+      for (const [i, b] of files.slice(0, 2).entries()) await upload(s.token, `part-${i}.txt`, b).expect(201);
+      const results = await Promise.all(files.slice(2).map((b, i) => upload(s.token, `part-${i + 2}.txt`, b)));
       const statuses = results.map((r) => r.status).sort();
-      // 3 × 0.9 MB fit in 3 MB, a fourth would not: exactly three are stored, whatever the order.
-      expect(statuses).toEqual([201, 201, 201, 413, 413]);
+      // 3 × 0.9 MB fit in 3 MB, a fourth would not: both passed the early check, exactly one is stored, whatever the order.
+      expect(statuses).toEqual([201, 413]);
       expect(await t.app.get(FilesService).usage(s.id)).toBeLessThanOrEqual(QUOTA);
       expect(await rows.countBy({ sessionId: s.id })).toBe(3);
       expect(temps()).toEqual([]);
+    });
+  });
+
+  describe('uploads in flight per session', () => {
+    /** An upload whose body is sent up to its last bytes and then held: in flight until `finish` or `abort`. */
+    function heldUpload(token: string, filename: string) {
+      const { port } = t.app.getHttpServer().address() as AddressInfo;
+      const { body, contentType } = multipart([{ name: 'file', filename, value: Buffer.alloc(64 * 1024, 'h') }]);
+      const req = httpRequest({
+        host: '127.0.0.1', port, method: 'POST', path: '/api/v1/files/upload',
+        headers: { 'Content-Type': contentType, 'Content-Length': body.length, Authorization: `Bearer ${token}` },
+      });
+      const response = new Promise<{ status: number; body: string }>((resolve) => {
+        req.on('response', (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => { text += c; });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('error', () => resolve({ status: 0, body: '' }));
+      });
+      req.write(body.subarray(0, body.length - 100));
+      return {
+        finish: () => { req.end(body.subarray(body.length - 100)); return response; },
+        abort: () => req.destroy(),
+      };
+    }
+
+    it('a third upload while two of the session\'s are in flight is 429 with Retry-After before anything is stored; others are unaffected', async () => {
+      const s = await t.newSession();
+      const other = await t.newSession();
+      const slots = t.app.get(SessionUploads);
+      const before = stored();
+      const first = heldUpload(s.token, 'first.txt');
+      const second = heldUpload(s.token, 'second.txt');
+      onTestFinished(() => { first.abort(); second.abort(); });
+      await waitFor('both uploads to be in flight', () => temps().length === 2 && slots.inFlightFor(s.id) === 2);
+
+      const refused = await upload(s.token, 'third.txt', 'one too many').expect(429);
+      expect(refused.body.error).toMatchObject({
+        code: 'RATE_LIMIT_EXCEEDED', message: 'Two of your files are still being read; try again when they are done',
+        details: { limit: 2 },
+      });
+      expect(refused.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+      // Nothing of it: no row, no stored object, no temp file of its own, no quota used.
+      expect(await rows.countBy({ sessionId: s.id })).toBe(0);
+      expect(stored()).toEqual(before);
+      expect(temps().length).toBe(2);
+      expect(await t.app.get(FilesService).usage(s.id)).toBe(0);
+      expect(slots.inFlightFor(s.id)).toBe(2);
+
+      // Another session has its own two.
+      await upload(other.token, 'other.txt', 'mine').expect(201);
+
+      // One done: the next is accepted. One dropped by its client: its slot is back too.
+      expect((await first.finish()).status).toBe(201);
+      await waitFor('the finished upload to give its slot back', () => slots.inFlightFor(s.id) === 1);
+      await upload(s.token, 'third.txt', 'now it fits').expect(201);
+      second.abort();
+      await waitFor('the aborted upload to give its slot back', () => slots.inFlightFor(s.id) === 0 && temps().length === 0);
+      expect((await rows.findBy({ sessionId: s.id })).map((r) => r.filename).sort()).toEqual(['first.txt', 'third.txt']);
+    });
+
+    it('uploads refused for another reason give their slot back', async () => {
+      const s = await t.newSession();
+      for (let i = 0; i < 3; i++) {
+        await upload(s.token, 'setup.exe', 'x').expect(415);
+        await upload(s.token, 'empty.txt', '').expect(400);
+        await upload(s.token, 'big.txt', Buffer.alloc(MAX_UPLOAD + 1, 'a')).expect(413);
+        await upload(s.token, 'a.txt', 'x', { conversation_id: '00000000-0000-4000-8000-000000000000' }).expect(404);
+      }
+      expect(t.app.get(SessionUploads).inFlightFor(s.id)).toBe(0);
+      await upload(s.token, 'a.txt', 'x').expect(201);
+      await upload(s.token, 'b.txt', 'y').expect(201);
     });
   });
 
@@ -251,6 +342,7 @@ describe.each(dialects())('files API on %s', (dialect) => {
       ['..\\..\\boot.ini.md', 'boot.ini.md'],
       ['tab\tand\u0085c1\u009bcontrols.txt', 'tabandc1controls.txt'],
       ['invoice\u202Etxt.md', 'invoicetxt.md'],
+      ['\u3164\u115f\uffa0report\u{E0041}\ufe0f.md', 'report.md'],
     ])('%j is kept only as the sanitized name %j', async (raw, clean) => {
       const s = await t.newSession();
       const res = await upload(s.token, raw, 'content').expect(201);

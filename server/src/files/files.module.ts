@@ -11,6 +11,7 @@ import { FileSweepJob } from './file-sweep.job.js';
 import { FileUpload } from './file-upload.entity.js';
 import { FilesController } from './files.controller.js';
 import { FilesService } from './files.service.js';
+import { SessionUploads } from './session-uploads.js';
 import { TextExtractor } from './text-extractor.js';
 import { UploadInterceptor } from './upload.interceptor.js';
 
@@ -18,7 +19,7 @@ import { UploadInterceptor } from './upload.interceptor.js';
   imports: [TypeOrmModule.forFeature([FileUpload]), ConversationsModule],
   controllers: [FilesController],
   providers: [
-    FilesService, TextExtractor, FileScanner, FileMetrics, FileSweepJob, UploadInterceptor,
+    FilesService, TextExtractor, FileScanner, FileMetrics, FileSweepJob, UploadInterceptor, SessionUploads,
     {
       provide: FileStorage,
       inject: [APP_CONFIG],

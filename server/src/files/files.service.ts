@@ -14,6 +14,7 @@ import { FileStorage, StoredObjectMissing, storageKeyFor } from './file-storage.
 import { FileUpload } from './file-upload.entity.js';
 import type { ListFilesQueryDto, UploadFileDto } from './file.dto.js';
 import { fileExtension, sanitizeFilename } from './filename-sanitizer.js';
+import { SessionUploads } from './session-uploads.js';
 import type { ReceivedUpload } from './temp-upload-storage.js';
 import { TextExtractor } from './text-extractor.js';
 import { DistributedLock } from '../redis/redis-lock.js';
@@ -51,6 +52,7 @@ export class FilesService implements ChatAttachments {
      * instances sharing the uploads volume when REDIS_URL is set.
      */
     private readonly locks: DistributedLock,
+    private readonly uploads: SessionUploads,
   ) {}
 
   /** Whether an upload of this (sanitized) name's type is accepted at all: checked before any byte is stored. */
@@ -112,7 +114,8 @@ export class FilesService implements ChatAttachments {
         throw new AppException(ErrorCode.UnsupportedFileType, 'The file is not a PDF (no PDF header)');
       }
       await this.scanner.scan(file.path);
-      const extraction = await this.extractor.extract(bytes, fileType);
+      // One extraction per session at a time: its other upload in flight waits here, not in the shared queue.
+      const extraction = await this.uploads.oneAtATime(sessionId, () => this.extractor.extract(bytes, fileType));
 
       const row = this.repo.create({
         id: randomUUID(), sessionId, conversationId: body.conversation_id ?? null, messageId: null,

@@ -10,12 +10,17 @@ import { ErrorCode } from '../common/error-code.js';
 import type { AppRequest } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { FilesService } from './files.service.js';
+import { SessionUploads } from './session-uploads.js';
 import { type ReceivedUpload, TempUploadStorage } from './temp-upload-storage.js';
 
 /** The multipart part that carries the file. */
 export const FILE_FIELD = 'file';
 
-type UploadRequest = AppRequest & { file?: ReceivedUpload };
+type UploadRequest = AppRequest & {
+  file?: ReceivedUpload;
+  /** Gives back the session's upload slot (SessionUploads) taken when the file part was accepted. */
+  releaseUploadSlot?: () => void;
+};
 
 /** What multer may accept from one upload request: one file, a couple of short text fields. */
 export function uploadLimits(maxUploadBytes: number): NonNullable<Options['limits']> {
@@ -42,7 +47,7 @@ export class UploadInterceptor implements NestInterceptor {
   private readonly multer: NestInterceptor;
   private readonly maxUploadBytes: number;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig, private readonly files: FilesService) {
+  constructor(@Inject(APP_CONFIG) config: AppConfig, private readonly files: FilesService, private readonly uploads: SessionUploads) {
     this.maxUploadBytes = config.limits.maxUploadBytes;
     const Multer = FileInterceptor(FILE_FIELD, {
       storage: new TempUploadStorage(join(config.dataDir, 'tmp')),
@@ -61,6 +66,17 @@ export class UploadInterceptor implements NestInterceptor {
           accept(new AppException(ErrorCode.Unauthorized, 'Sign in first'), false);
           return;
         }
+        const upload = req as UploadRequest;
+        // One part per request (limits.files), but never two slots for one request.
+        if (!upload.releaseUploadSlot) {
+          try {
+            // Before the quota, and before a byte is stored: a session with two files still being read gets 429.
+            upload.releaseUploadSlot = this.uploads.take(sessionId);
+          } catch (err) {
+            accept(err as Error, false);
+            return;
+          }
+        }
         this.files.assertQuotaLeft(sessionId).then(() => accept(null, true), (err: Error) => accept(err, false));
       },
     });
@@ -73,6 +89,8 @@ export class UploadInterceptor implements NestInterceptor {
     try {
       handled = await this.multer.intercept(context, next) as Observable<unknown>;
     } catch (err) {
+      // Refused while receiving (too large, quota, malformed, client gone): multer removed the partial file.
+      req.releaseUploadSlot?.();
       throw this.translate(err);
     }
     return handled.pipe(
@@ -81,8 +99,11 @@ export class UploadInterceptor implements NestInterceptor {
         await removeTemp(req);
         throw err;
       })),
-      // And if the client is gone before the route finished.
-      finalize(() => void removeTemp(req)),
+      // And if the client is gone before the route finished; the upload is no longer in flight either way.
+      finalize(() => {
+        req.releaseUploadSlot?.();
+        void removeTemp(req);
+      }),
     );
   }
 

@@ -21,7 +21,7 @@ describe.each(dialects())('sessions API on %s', (dialect) => {
     expect(cookie).toMatch(/^session_token=/);
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Lax/);
-    expect(cookie).not.toMatch(/Secure/); // only in production
+    expect(cookie).not.toMatch(/Secure/); // plain http: only over https (an https PUBLIC_URL or a trusted gateway's)
   });
 
   it('validates one\'s own session by cookie and by bearer token', async () => {
