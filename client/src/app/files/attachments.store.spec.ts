@@ -51,6 +51,33 @@ describe('AttachmentsStore', () => {
     ]);
   });
 
+  it('uploads two files at a time (the server reads two of a session\'s at a time); the others wait their turn', () => {
+    const done = (i: number, id: string): void => {
+      uploads[i]?.next({ type: 'done', file: { file_id: id, filename: `${id}.txt`, file_type: '.txt', file_size: 1, extracted_text: 'x', extracted_chars: 1, token_count: 1 } });
+      uploads[i]?.complete();
+    };
+    store.add([new File(['a'], 'a.txt'), new File(['b'], 'b.txt'), new File(['c'], 'c.txt'), new File(['d'], 'd.txt')]);
+    expect(uploads).toHaveLength(2);
+    expect(store.attachments().map((a) => a.state)).toEqual(['uploading', 'uploading', 'uploading', 'uploading']);
+    done(0, 'fa');
+    expect(uploads).toHaveLength(3);
+    // A failure frees its place too; so does removing a file, waiting or running.
+    uploads[1]?.error(new ApiError(500, 'INTERNAL_ERROR', 'boom'));
+    expect(uploads).toHaveLength(4);
+    store.remove(store.attachments()[3].localId);
+    expect(uploads).toHaveLength(4);
+    done(2, 'fc');
+    expect(store.attachments().map((a) => [a.name, a.state])).toEqual([['a.txt', 'ready'], ['b.txt', 'failed'], ['c.txt', 'ready']]);
+    expect(store.isUploading()).toBe(false);
+    // A waiting file removed before its turn is never sent.
+    store.add([new File(['e'], 'e.txt'), new File(['f'], 'f.txt'), new File(['g'], 'g.txt')]);
+    expect(uploads).toHaveLength(6);
+    store.remove(store.attachments().find((a) => a.name === 'g.txt')!.localId);
+    done(4, 'fe');
+    done(5, 'ff');
+    expect(uploads).toHaveLength(6);
+  });
+
   it('tracks progress, then offers the uploaded file for sending', () => {
     store.add([new File(['hello'], 'notes.txt')]);
     expect(store.isUploading()).toBe(true);

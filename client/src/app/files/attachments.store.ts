@@ -30,7 +30,19 @@ function extensionOf(name: string): string {
 export const NEW_CHAT_DRAFT = 'new';
 
 /**
- * Files attached to the message being written: uploads start at once, the message carries their ids.
+ * Uploads sent at once, for the whole session: the server takes two of a session's files at a time (one
+ * being read, one waiting) and refuses a third with 429; the others wait here, shown as uploading.
+ */
+export const UPLOADS_AT_ONCE = 2;
+
+interface QueuedUpload {
+  localId: string;
+  file: File;
+  conversationId: string | undefined;
+}
+
+/**
+ * Files attached to the message being written: uploads start at once (two at a time), the message carries their ids.
  * Each conversation has its own (`show` switches), so files attached in one are never sent in another.
  */
 @Injectable({ providedIn: 'root' })
@@ -41,7 +53,9 @@ export class AttachmentsStore {
   private readonly drafts = signal<ReadonlyMap<string, PendingAttachment[]>>(new Map());
   private readonly current = signal(NEW_CHAT_DRAFT);
   private readonly items = computed(() => this.drafts().get(this.current()) ?? []);
+  /** Uploads running, by local id; at most UPLOADS_AT_ONCE, the rest wait in `waiting`, oldest first. */
   private readonly uploads = new Map<string, Subscription>();
+  private waiting: QueuedUpload[] = [];
 
   readonly attachments = this.items;
   readonly isUploading = computed(() => this.items().some((a) => a.state === 'uploading'));
@@ -61,25 +75,48 @@ export class AttachmentsStore {
         state: refusal ? 'failed' : 'uploading', error: refusal ?? undefined,
       }]);
       if (refusal) continue;
-      const subscription = this.files.upload(file, conversationId).subscribe({
-        next: (event) => {
-          if (event.type === 'progress') this.patch(localId, { progress: event.total > 0 ? event.loaded / event.total : 0 });
-          else this.patch(localId, { progress: 1, state: 'ready', uploaded: event.file });
-        },
-        error: (error: unknown) => {
-          this.uploads.delete(localId);
-          this.patch(localId, { state: 'failed', error: this.uploadErrorText(file, error) });
-        },
-        complete: () => this.uploads.delete(localId),
-      });
-      this.uploads.set(localId, subscription);
+      this.waiting.push({ localId, file, conversationId });
     }
+    this.pump();
+  }
+
+  /** Starts waiting uploads while fewer than UPLOADS_AT_ONCE run. */
+  private pump(): void {
+    while (this.uploads.size < UPLOADS_AT_ONCE && this.waiting.length > 0) this.start(this.waiting.shift()!);
+  }
+
+  private start({ localId, file, conversationId }: QueuedUpload): void {
+    let isOver = false;
+    const over = (): void => {
+      isOver = true;
+      this.uploads.delete(localId);
+      this.pump();
+    };
+    const subscription = this.files.upload(file, conversationId).subscribe({
+      next: (event) => {
+        if (event.type === 'progress') this.patch(localId, { progress: event.total > 0 ? event.loaded / event.total : 0 });
+        else this.patch(localId, { progress: 1, state: 'ready', uploaded: event.file });
+      },
+      error: (error: unknown) => {
+        this.patch(localId, { state: 'failed', error: this.uploadErrorText(file, error) });
+        over();
+      },
+      complete: over,
+    });
+    if (!isOver) this.uploads.set(localId, subscription);
+  }
+
+  /** Stops an upload, running or waiting, and lets the next one start. */
+  private cancel(localId: string): void {
+    this.uploads.get(localId)?.unsubscribe();
+    this.uploads.delete(localId);
+    this.waiting = this.waiting.filter((w) => w.localId !== localId);
   }
 
   remove(localId: string): void {
     const item = this.items().find((a) => a.localId === localId);
-    this.uploads.get(localId)?.unsubscribe();
-    this.uploads.delete(localId);
+    this.cancel(localId);
+    this.pump();
     this.setItems(this.items().filter((a) => a.localId !== localId));
     // Files never sent are garbage on the server; removing them is a courtesy, so a failure is ignored.
     if (item?.uploaded) this.files.remove(item.uploaded.file_id).catch(() => undefined);
@@ -87,11 +124,9 @@ export class AttachmentsStore {
 
   /** The message was sent with these files: forget them without deleting. */
   clear(): void {
-    for (const item of this.items()) {
-      this.uploads.get(item.localId)?.unsubscribe();
-      this.uploads.delete(item.localId);
-    }
+    for (const item of this.items()) this.cancel(item.localId);
     this.setItems([]);
+    this.pump();
   }
 
   /** Puts back files of a message the server refused, so nothing has to be uploaded twice. */
