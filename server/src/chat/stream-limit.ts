@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { rateLimitExceeded } from '../common/rate-limit.js';
+import { SessionSlots } from '../common/session-slots.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
 /** What a refused stream's Retry-After says: answers take seconds, and a closed tab frees its slot at once. */
@@ -15,36 +15,21 @@ const RETRY_AFTER_SECONDS = 5;
  */
 @Injectable()
 export class StreamLimit {
-  private readonly max: number;
-  private readonly open = new Map<string, number>();
+  private readonly slots: SessionSlots;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.max = config.stream.maxPerSession;
+    const max = config.stream.maxPerSession;
+    this.slots = new SessionSlots(max, RETRY_AFTER_SECONDS,
+      `You already have ${max} answers streaming (the most one session may have open at once); close one or wait for one to finish`);
   }
 
-  /**
-   * Takes one of the session's stream slots, or throws 429 RATE_LIMIT_EXCEEDED (with Retry-After)
-   * when all are in use. Returns the slot's release, which only counts once however often it is called.
-   */
+  /** Takes one of the session's stream slots (429 when all are in use); returns its release. */
   take(sessionId: string): () => void {
-    const count = this.open.get(sessionId) ?? 0;
-    if (count >= this.max) {
-      throw rateLimitExceeded(RETRY_AFTER_SECONDS, this.max,
-        `You already have ${this.max} answers streaming (the most one session may have open at once); close one or wait for one to finish`);
-    }
-    this.open.set(sessionId, count + 1);
-    let isReleased = false;
-    return () => {
-      if (isReleased) return;
-      isReleased = true;
-      const left = (this.open.get(sessionId) ?? 1) - 1;
-      if (left > 0) this.open.set(sessionId, left);
-      else this.open.delete(sessionId);
-    };
+    return this.slots.take(sessionId);
   }
 
   /** Streams the session has open on this instance. */
   openFor(sessionId: string): number {
-    return this.open.get(sessionId) ?? 0;
+    return this.slots.heldBy(sessionId);
   }
 }

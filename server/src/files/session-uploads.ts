@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { rateLimitExceeded } from '../common/rate-limit.js';
+import { SessionSlots } from '../common/session-slots.js';
 
 /**
  * Uploads one session may have in flight at once on this instance: one file being read (its
@@ -19,34 +19,18 @@ const RETRY_AFTER_SECONDS = 5;
  */
 @Injectable()
 export class SessionUploads {
-  private readonly inFlight = new Map<string, number>();
+  private readonly inFlight = new SessionSlots(UPLOADS_IN_FLIGHT_PER_SESSION, RETRY_AFTER_SECONDS, 'Two of your files are still being read; try again when they are done');
   /** Per session, the end of its last extraction (settled, never rejected): the next one starts after it. */
   private readonly extracting = new Map<string, Promise<void>>();
 
-  /**
-   * Counts one upload of the session in flight, or throws 429 RATE_LIMIT_EXCEEDED (with Retry-After)
-   * when it has UPLOADS_IN_FLIGHT_PER_SESSION already. Returns its release, counted once however often called.
-   */
+  /** Counts one upload of the session in flight (429 when it has UPLOADS_IN_FLIGHT_PER_SESSION already); returns its release. */
   take(sessionId: string): () => void {
-    const count = this.inFlight.get(sessionId) ?? 0;
-    if (count >= UPLOADS_IN_FLIGHT_PER_SESSION) {
-      throw rateLimitExceeded(RETRY_AFTER_SECONDS, UPLOADS_IN_FLIGHT_PER_SESSION,
-        'Two of your files are still being read; try again when they are done');
-    }
-    this.inFlight.set(sessionId, count + 1);
-    let isReleased = false;
-    return () => {
-      if (isReleased) return;
-      isReleased = true;
-      const left = (this.inFlight.get(sessionId) ?? 1) - 1;
-      if (left > 0) this.inFlight.set(sessionId, left);
-      else this.inFlight.delete(sessionId);
-    };
+    return this.inFlight.take(sessionId);
   }
 
   /** The session's uploads in flight on this instance. */
   inFlightFor(sessionId: string): number {
-    return this.inFlight.get(sessionId) ?? 0;
+    return this.inFlight.heldBy(sessionId);
   }
 
   /**
