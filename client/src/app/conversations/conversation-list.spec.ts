@@ -89,6 +89,14 @@ describe('ConversationList', () => {
     await vi.waitFor(() => expect(el.querySelectorAll('a.conv-link')).toHaveLength(1));
   });
 
+  /** Types `text` into the search box and lets the typing pause pass (fake timers on). */
+  async function searchFor(text: string): Promise<void> {
+    const box = el.querySelector('input[type="search"]') as HTMLInputElement;
+    box.value = text;
+    box.dispatchEvent(new Event('input'));
+    await vi.advanceTimersByTimeAsync(300);
+  }
+
   it('shows, under a conversation found by a message, that message\'s line with the match marked', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
@@ -104,10 +112,7 @@ describe('ConversationList', () => {
         }
         return Promise.resolve(json({ conversations: [], total: 0, limit: 20, offset: 0 }));
       });
-      const box = el.querySelector('input[type="search"]') as HTMLInputElement;
-      box.value = 'belem';
-      box.dispatchEvent(new Event('input'));
-      await vi.advanceTimersByTimeAsync(300);
+      await searchFor('belem');
     } finally {
       vi.useRealTimers();
     }
@@ -127,10 +132,7 @@ describe('ConversationList', () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {
       fetchMock.mockImplementation(() => Promise.resolve(json({ conversations: [], total: 0, limit: 20, offset: 0 })));
-      const box = el.querySelector('input[type="search"]') as HTMLInputElement;
-      box.value = 'zebra';
-      box.dispatchEvent(new Event('input'));
-      await vi.advanceTimersByTimeAsync(300);
+      await searchFor('zebra');
     } finally {
       vi.useRealTimers();
     }
