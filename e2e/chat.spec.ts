@@ -183,6 +183,9 @@ test.describe('chatting', () => {
     await expect(chat.userMessages.last()).toContainText('Message 26');
     await expect(chat.userMessages.last()).toBeInViewport();
     await expect(chat.userMessages).toHaveCount(25);
+    // The page is rendered newest first, older messages added above in later tasks: the view stays at its end.
+    await expect(chat.userMessages.last()).toBeInViewport();
+    await expect(chat.lastAnswer()).toBeInViewport();
     await page.locator('.scroller').evaluate((el) => el.scrollTo({ top: 0 }));
     await expect(chat.userMessages).toHaveCount(26);
     await expect(chat.userMessages.first()).toContainText('Message 1 [long]');

@@ -1,5 +1,5 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
-import { MessageList } from './message-list';
+import { MessageList, OPEN_BATCH } from './message-list';
 
 /** A scroller whose geometry the test sets (jsdom lays nothing out). */
 function fakeGeometry(el: HTMLElement, geometry: { scrollHeight: number; clientHeight: number; scrollTop: number }): void {
@@ -151,5 +151,79 @@ describe('MessageList', () => {
     await fixture.whenStable();
     expect(jumpButton()).toBeNull();
     expect(geometry.scrollTop).toBe(geometry.scrollHeight - geometry.clientHeight);
+  });
+
+  describe('opening a conversation', () => {
+    const row = (position: number, content = `Message ${position}`) => ({
+      id: `m${position}`, conversation_id: 'c', position, role: position % 2 === 0 ? 'user' as const : 'assistant' as const, content,
+      status: 'complete', created_at: '', updated_at: '', token_count: null, model_name: null, finish_reason: null, error_code: null,
+      feedback: null, feedback_comment: null, files: [],
+    });
+    const page = (n: number, content?: (p: number) => string) => Array.from({ length: n }, (_, p) => row(p, content?.(p)));
+    const renderedIds = (): string[] => Array.from(el.querySelectorAll('article.msg')).map((a) => a.textContent?.match(/Message (\d+)/)?.[1] ?? '?');
+    /** Lets the next batch's task run and renders it. */
+    async function nextTask(): Promise<void> {
+      await new Promise((resolve) => setTimeout(resolve));
+      await fixture.whenStable();
+    }
+
+    it('renders the newest messages first, then older ones a batch per task, in order', async () => {
+      fixture.componentRef.setInput('messages', page(50));
+      fixture.componentRef.setInput('hasOlder', true);
+      await fixture.whenStable();
+      const expected = (from: number) => Array.from({ length: 50 - from }, (_, i) => String(from + i));
+      expect(renderedIds()).toEqual(expected(50 - OPEN_BATCH.messages));
+      // Older pages cannot be asked for until the page is all there.
+      expect(el.querySelector('button.load-older')).toBeNull();
+      for (let from = 50 - 2 * OPEN_BATCH.messages; from > 0; from -= OPEN_BATCH.messages) {
+        await nextTask();
+        expect(renderedIds()).toEqual(expected(Math.max(0, from)));
+      }
+      await nextTask();
+      expect(renderedIds()).toEqual(expected(0));
+      expect(el.querySelector('button.load-older')).not.toBeNull();
+    });
+
+    it('does not ask for older pages while the page is still being rendered', async () => {
+      let asked = 0;
+      fixture.componentInstance.loadOlder.subscribe(() => asked++);
+      fixture.componentRef.setInput('messages', page(50));
+      fixture.componentRef.setInput('hasOlder', true);
+      await fixture.whenStable();
+      geometry.scrollTop = 0;
+      await scrollEvent();
+      expect(asked).toBe(0);
+      while (renderedIds().length < 50) await nextTask();
+      await scrollEvent();
+      expect(asked).toBe(1);
+    });
+
+    it('holds a batch to its characters, but always renders at least one message', async () => {
+      const long = 'x'.repeat(OPEN_BATCH.chars);
+      fixture.componentRef.setInput('messages', page(6, (p) => `Message ${p} ${long}`));
+      await fixture.whenStable();
+      expect(renderedIds()).toEqual(['5']);
+      await nextTask();
+      expect(renderedIds()).toEqual(['4', '5']);
+    });
+
+    it('renders a message sent while older ones are still to come, and a conversation opened next from its own end', async () => {
+      fixture.componentRef.setInput('messages', page(50));
+      await fixture.whenStable();
+      fixture.componentRef.setInput('messages', page(51));
+      await fixture.whenStable();
+      expect(renderedIds().at(-1)).toBe('50');
+      expect(renderedIds().length).toBeLessThan(51);
+      while (renderedIds().length < 51) await nextTask();
+      expect(renderedIds()).toEqual(Array.from({ length: 51 }, (_, i) => String(i)));
+      // Another conversation (the list empties while it loads): its own newest batch, the first one's timer gone.
+      fixture.componentRef.setInput('messages', []);
+      await fixture.whenStable();
+      fixture.componentRef.setInput('messages', page(30, (p) => `Message ${p} of B`));
+      await fixture.whenStable();
+      expect(renderedIds()).toEqual(Array.from({ length: OPEN_BATCH.messages }, (_, i) => String(30 - OPEN_BATCH.messages + i)));
+      while (renderedIds().length < 30) await nextTask();
+      expect(el.querySelector('.thread')?.textContent).not.toContain('Message 49');
+    });
   });
 });
