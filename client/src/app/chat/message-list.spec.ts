@@ -174,14 +174,58 @@ describe('MessageList', () => {
       const expected = (from: number) => Array.from({ length: 50 - from }, (_, i) => String(from + i));
       expect(renderedIds()).toEqual(expected(50 - OPEN_BATCH.messages));
       // Older pages cannot be asked for until the page is all there.
-      expect(el.querySelector('button.load-older')).toBeNull();
+      const loadOlder = (): HTMLButtonElement => el.querySelector('button.load-older') as HTMLButtonElement;
+      expect(loadOlder().disabled).toBe(true);
       for (let from = 50 - 2 * OPEN_BATCH.messages; from > 0; from -= OPEN_BATCH.messages) {
         await nextTask();
         expect(renderedIds()).toEqual(expected(Math.max(0, from)));
       }
       await nextTask();
       expect(renderedIds()).toEqual(expected(0));
-      expect(el.querySelector('button.load-older')).not.toBeNull();
+      expect(loadOlder().disabled).toBe(false);
+      expect(loadOlder().textContent?.trim()).toBe('Load earlier messages');
+    });
+
+    it('renders an older page from its newest message up, keeping the reader where they were', async () => {
+      let asked = 0;
+      fixture.componentInstance.loadOlder.subscribe(() => asked++);
+      const all = page(100);
+      fixture.componentRef.setInput('messages', all.slice(50));
+      fixture.componentRef.setInput('hasOlder', true);
+      await fixture.whenStable();
+      while (renderedIds().length < 50) await nextTask();
+      // The first message, where the reader is: its place on screen follows the content above it and the scroll.
+      let above = 140;
+      const anchor = el.querySelector('app-message-item') as HTMLElement;
+      anchor.getBoundingClientRect = () => ({ top: above - geometry.scrollTop }) as DOMRect;
+      // The reader scrolls to the top: the older page is asked for, and arrives.
+      Object.assign(geometry, { scrollHeight: 5000, clientHeight: 500, scrollTop: 100 });
+      await scrollEvent();
+      expect(asked).toBe(1);
+      fixture.componentRef.setInput('isLoadingOlder', true);
+      await fixture.whenStable();
+      fixture.componentRef.setInput('messages', all);
+      fixture.componentRef.setInput('isLoadingOlder', false);
+      await fixture.whenStable();
+      expect(renderedIds()).toEqual(Array.from({ length: 50 + OPEN_BATCH.messages }, (_, i) => String(50 - OPEN_BATCH.messages + i)));
+      // Each batch grows the content above the reader; they are moved back by as much, batch after batch.
+      const thread = el.querySelector('.thread') as HTMLElement;
+      Object.assign(geometry, { scrollHeight: 5600 });
+      above += 600;
+      FakeResizeObserver.resize(thread);
+      expect(geometry.scrollTop).toBe(700);
+      expect(anchor.getBoundingClientRect().top).toBe(40);
+      await nextTask();
+      Object.assign(geometry, { scrollHeight: 6200 });
+      above += 600;
+      FakeResizeObserver.resize(thread);
+      expect(geometry.scrollTop).toBe(1300);
+      expect(anchor.getBoundingClientRect().top).toBe(40);
+      expect(renderedIds()[0]).toBe(String(50 - 2 * OPEN_BATCH.messages));
+      while (renderedIds().length < 100) await nextTask();
+      expect(renderedIds()).toEqual(all.map((m) => String(m.position)));
+      // Not asked again meanwhile, though the reader was near the top.
+      expect(asked).toBe(1);
     });
 
     it('does not ask for older pages while the page is still being rendered', async () => {

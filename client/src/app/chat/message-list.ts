@@ -17,6 +17,14 @@ const LOAD_OLDER_AT = 160;
  */
 export const OPEN_BATCH = { messages: 10, chars: 24_000 } as const;
 
+/** How many messages `next` has before the first of `previous` (an older page put in front), else 0. */
+function prependedCount(previous: readonly ChatMessage[], next: readonly ChatMessage[]): number {
+  if (previous.length === 0 || next.length <= previous.length || next[0].id === previous[0].id) return 0;
+  const guess = next.length - previous.length;
+  if (next[guess].id === previous[0].id) return guess;
+  return Math.max(0, next.findIndex((m, i) => i > 0 && m.id === previous[0].id));
+}
+
 /**
  * Where the batch of `list` that ends before `end` starts: back from `end`, at most OPEN_BATCH.messages messages
  * and OPEN_BATCH.chars characters, but always at least one message.
@@ -44,9 +52,9 @@ export function batchStart(list: readonly ChatMessage[], end: number): number {
   template: `
     <div class="scroller" #scroller (scroll)="onScroll()">
       <div class="thread" #thread role="log" aria-label="Messages" aria-live="off">
-        @if (hasOlder() && unrendered() === 0) {
-          <button type="button" class="load-older" [disabled]="isLoadingOlder()" (click)="requestOlder()">
-            {{ isLoadingOlder() ? 'Loading earlier messages…' : 'Load earlier messages' }}</button>
+        @if (hasOlder()) {
+          <button type="button" class="load-older" [disabled]="isBusyOlder()" (click)="requestOlder()">
+            {{ isBusyOlder() ? 'Loading earlier messages…' : 'Load earlier messages' }}</button>
         }
         @for (message of shown(); track message.id) {
           @if (replacedBy().has(message.id)) {
@@ -92,17 +100,21 @@ export class MessageList {
    * How many messages at the start of the list are not rendered yet. A conversation that loads whole (its latest
    * page) is rendered newest first, one batch per task (OPEN_BATCH), instead of all its answers' Markdown in one
    * task: that held the main thread 73–86 ms for 50 messages (bench scenario 7), and input waited behind it. The
-   * latest messages, the ones in view, come first; older ones are added above them within a few tasks.
-   * Messages added later (a send, older pages) render at once.
+   * latest messages, the ones in view, come first; older ones are added above them within a few tasks. An older
+   * page is rendered the same way, from its newest message up (the reader's place is kept, see onContentResized).
+   * A message added at the end (a send, an answer) renders at once.
    */
   protected readonly unrendered = linkedSignal<ChatMessage[], number>({
     source: this.messages,
     computation: (list, previous) => {
       if (list.length === 0) return 0;
       if (previous === undefined || previous.source.length === 0) return batchStart(list, list.length);
-      return Math.min(previous.value, list.length - 1);
+      const prepended = prependedCount(previous.source, list);
+      return prepended > 0 ? batchStart(list, previous.value + prepended) : Math.min(previous.value, list.length - 1);
     },
   });
+  /** An older page is on its way or still being rendered: the next cannot be asked for yet. */
+  protected readonly isBusyOlder = computed(() => this.isLoadingOlder() || this.unrendered() > 0);
   protected readonly shown = computed(() => {
     const n = this.unrendered();
     const list = this.messages();
@@ -126,8 +138,11 @@ export class MessageList {
   protected readonly shownReplaced = signal<ReadonlySet<string>>(new Set());
   private readonly scroller = viewChild.required<ElementRef<HTMLElement>>('scroller');
   private readonly thread = viewChild.required<ElementRef<HTMLElement>>('thread');
-  /** Scroll geometry recorded before older messages were requested. */
-  private prependAnchor: { height: number; top: number } | null = null;
+  /**
+   * The message first in the thread when older messages were requested, and where it was on screen: it is kept
+   * there while the older page arrives and renders above it (browsers without scroll anchoring move it otherwise).
+   */
+  private prependAnchor: { element: Element; top: number } | null = null;
   /** scrollTop at the last scroll event (or our last scroll), to tell the reader moving up. */
   private lastScrollTop = 0;
   private readonly destroyRef = inject(DestroyRef);
@@ -189,21 +204,24 @@ export class MessageList {
     // then, the view looks far from the bottom although nobody scrolled.
     if (el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
     else if (movedUp) this.isPinned.set(false);
-    if (el.scrollTop < LOAD_OLDER_AT && this.hasOlder() && this.unrendered() === 0 && !this.isLoadingOlder() && !this.prependAnchor) this.requestOlder();
+    if (el.scrollTop < LOAD_OLDER_AT && this.hasOlder() && !this.isBusyOlder() && !this.prependAnchor) this.requestOlder();
   }
 
   protected requestOlder(): void {
-    const el = this.scroller().nativeElement;
-    this.prependAnchor = { height: el.scrollHeight, top: el.scrollTop };
+    const first = this.thread().nativeElement.querySelector('app-message-item');
+    this.prependAnchor = first ? { element: first, top: first.getBoundingClientRect().top } : null;
     this.loadOlder.emit();
   }
 
   private onContentResized(): void {
     const el = this.scroller().nativeElement;
-    if (this.prependAnchor && !this.isLoadingOlder()) {
-      const anchor = this.prependAnchor;
-      this.prependAnchor = null;
-      el.scrollTop = el.scrollHeight - anchor.height + anchor.top;
+    if (this.prependAnchor) {
+      const { element, top } = this.prependAnchor;
+      // Kept while the page is on its way and rendered batch by batch above the reader; answers above drawn at
+      // their real height move it too.
+      if (!this.isLoadingOlder() && this.unrendered() === 0) this.prependAnchor = null;
+      const moved = element.getBoundingClientRect().top - top;
+      if (moved !== 0) el.scrollTop += moved;
       this.lastScrollTop = el.scrollTop;
       return;
     }
