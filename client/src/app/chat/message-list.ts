@@ -1,5 +1,5 @@
 import {
-  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, Injector, afterNextRender, computed, effect, inject, input, linkedSignal,
+  ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, Injector, afterEveryRender, afterNextRender, computed, effect, inject, input, linkedSignal,
   output, signal, untracked, viewChild,
 } from '@angular/core';
 import { Icon } from '../shell/icon';
@@ -158,6 +158,15 @@ export class MessageList {
       const timer = setTimeout(() => this.unrendered.set(batchStart(this.messages(), end)));
       onCleanup(() => clearTimeout(timer));
     });
+    // A batch of an older page was just put above the reader: they are moved back before the browser draws the
+    // frame. Left to the resize observer (after layout), a batch put in while the view is at its very top, where
+    // Chromium does not anchor, was drawn there first: its code answers laid out and painted (95 ms) for nothing.
+    afterEveryRender({
+      earlyRead: () => this.anchorMoved(),
+      write: (moved) => {
+        if (moved !== 0) this.restoreAnchor(moved);
+      },
+    });
     // A newly opened conversation starts at its latest message.
     effect(() => {
       this.conversationId();
@@ -216,18 +225,28 @@ export class MessageList {
   private onContentResized(): void {
     const el = this.scroller().nativeElement;
     if (this.prependAnchor) {
-      const { element, top } = this.prependAnchor;
       // Kept while the page is on its way and rendered batch by batch above the reader; answers above drawn at
       // their real height move it too.
+      const moved = this.anchorMoved();
       if (!this.isLoadingOlder() && this.unrendered() === 0) this.prependAnchor = null;
-      const moved = element.getBoundingClientRect().top - top;
-      if (moved !== 0) el.scrollTop += moved;
-      this.lastScrollTop = el.scrollTop;
+      this.restoreAnchor(moved);
       return;
     }
     if (this.isPinned()) this.stickToBottom();
     // A view grown back (the keyboard closed) can reach the bottom without a scroll event.
     else if (el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
+  }
+
+  /** How far the message first in the thread when older ones were requested has moved on screen since. */
+  private anchorMoved(): number {
+    const anchor = this.prependAnchor;
+    return anchor ? anchor.element.getBoundingClientRect().top - anchor.top : 0;
+  }
+
+  private restoreAnchor(moved: number): void {
+    const el = this.scroller().nativeElement;
+    if (moved !== 0) el.scrollTop += moved;
+    this.lastScrollTop = el.scrollTop;
   }
 
   /**
