@@ -35,7 +35,10 @@ export async function run(ctx) {
   const intervalMs = 1000 / tokensPerS;
   const shape = { tokens, intervalMs };
   const replyMs = tokens * intervalMs;
-  const focus = levels.includes(150) ? 150 : Math.max(...levels.filter((c) => c <= 150));
+  // The level the issue's targets are set at, else the nearest one under it, else the lowest (`--concurrency=250`
+  // alone once held the run forever: the maximum of no levels is -Infinity streams).
+  const under = levels.filter((c) => c <= 150);
+  const focus = levels.includes(150) ? 150 : under.length > 0 ? Math.max(...under) : Math.min(...levels);
 
   const upstream = await startUpstream();
   const server = await startServer({ dist: ctx.dist, env: relayEnv(upstream), label: 'relay' });
