@@ -252,6 +252,31 @@ describe('MessageList', () => {
       expect(renderedIds()).toEqual(['4', '5']);
     });
 
+    it('forgets where the reader was once another conversation is opened while an older page loads', async () => {
+      fixture.componentRef.setInput('conversationId', 'a');
+      fixture.componentRef.setInput('messages', page(50));
+      fixture.componentRef.setInput('hasOlder', true);
+      await fixture.whenStable();
+      while (renderedIds().length < 50) await nextTask();
+      const anchor = el.querySelector('app-message-item') as HTMLElement;
+      anchor.getBoundingClientRect = () => ({ top: 40 }) as DOMRect;
+      Object.assign(geometry, { scrollHeight: 5000, clientHeight: 500, scrollTop: 100 });
+      await scrollEvent();
+      fixture.componentRef.setInput('isLoadingOlder', true);
+      await fixture.whenStable();
+      // Another conversation: the first one's messages go, the page it asked for is dropped.
+      fixture.componentRef.setInput('conversationId', 'b');
+      fixture.componentRef.setInput('messages', []);
+      await fixture.whenStable();
+      fixture.componentRef.setInput('messages', page(4, (p) => `Message ${p} of B`));
+      fixture.componentRef.setInput('isLoadingOlder', false);
+      await fixture.whenStable();
+      Object.assign(geometry, { scrollHeight: 3000, scrollTop: 0 });
+      FakeResizeObserver.resize(el.querySelector('.thread') as HTMLElement);
+      // Taken to its end, as any conversation opened; not moved by where the first one's message had gone.
+      expect(geometry.scrollTop).toBe(2500);
+    });
+
     it('renders a message sent while older ones are still to come, and a conversation opened next from its own end', async () => {
       fixture.componentRef.setInput('messages', page(50));
       await fixture.whenStable();

@@ -224,10 +224,10 @@ export class MessageList {
 
   private onContentResized(): void {
     const el = this.scroller().nativeElement;
+    // Kept while the page is on its way and rendered batch by batch above the reader; answers above drawn at
+    // their real height move it too.
+    const moved = this.anchorMoved();
     if (this.prependAnchor) {
-      // Kept while the page is on its way and rendered batch by batch above the reader; answers above drawn at
-      // their real height move it too.
-      const moved = this.anchorMoved();
       if (!this.isLoadingOlder() && this.unrendered() === 0) this.prependAnchor = null;
       this.restoreAnchor(moved);
       return;
@@ -237,10 +237,14 @@ export class MessageList {
     else if (el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
   }
 
-  /** How far the message first in the thread when older ones were requested has moved on screen since. */
+  /**
+   * How far the message first in the thread when older ones were requested has moved on screen since; 0 once
+   * it is gone (another conversation opened meanwhile), and the anchor with it.
+   */
   private anchorMoved(): number {
     const anchor = this.prependAnchor;
-    return anchor ? anchor.element.getBoundingClientRect().top - anchor.top : 0;
+    if (anchor && !anchor.element.isConnected) this.prependAnchor = null;
+    return this.prependAnchor ? this.prependAnchor.element.getBoundingClientRect().top - this.prependAnchor.top : 0;
   }
 
   private restoreAnchor(moved: number): void {
