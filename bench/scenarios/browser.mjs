@@ -84,10 +84,7 @@ async function streamAnswer(browser, page, baseUrl, shape, traceFile) {
  */
 async function openTraced(browser, page, url, needle, settleMs, traceFile) {
   await browser.startTracing(page, { path: traceFile, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel'] });
-  await page.evaluate((path) => {
-    history.pushState(null, '', path);
-    dispatchEvent(new PopStateEvent('popstate', { state: null }));
-  }, new URL(url).pathname);
+  await navigateInApp(page, url);
   const visibleMs = await lastVisibleAt(page, needle);
   await page.waitForTimeout(settleMs);
   const tasks = rendererTasks(JSON.parse((await browser.stopTracing()).toString('utf8')));
@@ -117,12 +114,17 @@ async function olderTraced(browser, page, expected, settleMs, traceFile) {
     ranMs: tasks.reduce((a, t) => a + t.cpu, 0) };
 }
 
-/** Opens a conversation from inside the app and waits until its last message is visible and `settleMs` more. */
-async function openInApp(page, url, needle, settleMs) {
+/** Goes to `url` through the app's router, as a click in the sidebar does. */
+async function navigateInApp(page, url) {
   await page.evaluate((path) => {
     history.pushState(null, '', path);
     dispatchEvent(new PopStateEvent('popstate', { state: null }));
   }, new URL(url).pathname);
+}
+
+/** Opens a conversation from inside the app and waits until its last message is visible and `settleMs` more. */
+async function openInApp(page, url, needle, settleMs) {
+  await navigateInApp(page, url);
   await lastVisibleAt(page, needle);
   await page.waitForTimeout(settleMs);
 }
