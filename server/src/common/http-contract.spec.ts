@@ -321,9 +321,10 @@ describe('rate limit on ordinary routes', () => {
   });
 });
 
-describe('the session cookie over https, whatever NODE_ENV', () => {
-  const cookieOf = (res: { headers: Record<string, unknown> }): string => (res.headers['set-cookie'] as string[])[0];
+/** The first Set-Cookie header of a response (the session cookie). */
+const cookieOf = (res: { headers: Record<string, unknown> }): string => (res.headers['set-cookie'] as string[])[0];
 
+describe('the session cookie over https, whatever NODE_ENV', () => {
   it.each(['development', 'test'])('is Secure under NODE_ENV=%s with an https PUBLIC_URL, on sign-in and on sign-out', async (nodeEnv) => {
     const t = await createTestApp('sqlite', { NODE_ENV: nodeEnv, PUBLIC_URL: 'https://chat.example.com' });
     try {
@@ -366,7 +367,7 @@ describe('swagger in production', () => {
       await t.http().get('/api/docs-json').expect(404);
       // Plain http (a LAN install): a Secure cookie would be dropped by the browser.
       const plain = await t.http().post('/api/v1/sessions').send({}).expect(201);
-      expect((plain.headers['set-cookie'] as unknown as string[])[0]).not.toMatch(/Secure/);
+      expect(cookieOf(plain)).not.toMatch(/Secure/);
     } finally {
       await t.close();
     }
@@ -376,14 +377,14 @@ describe('swagger in production', () => {
     const t = await createTestApp('sqlite', { NODE_ENV: 'production', TRUST_PROXY: 'loopback' });
     try {
       const forwarded = await t.http().post('/api/v1/sessions').set('X-Forwarded-Proto', 'https').send({}).expect(201);
-      expect((forwarded.headers['set-cookie'] as unknown as string[])[0]).toMatch(/; Secure/);
+      expect(cookieOf(forwarded)).toMatch(/; Secure/);
     } finally {
       await t.close();
     }
     const u = await createTestApp('sqlite', { NODE_ENV: 'production', PUBLIC_URL: 'https://chat.example.com' });
     try {
       const res = await u.http().post('/api/v1/sessions').send({}).expect(201);
-      expect((res.headers['set-cookie'] as unknown as string[])[0]).toMatch(/; Secure/);
+      expect(cookieOf(res)).toMatch(/; Secure/);
     } finally {
       await u.close();
     }
