@@ -52,6 +52,43 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(conv.title).toBe('hello there');
   });
 
+  it('sends the model its request only once the turn is stored, and never one whose turn could not be stored', async () => {
+    // The upstream worker builds the request while the turn is stored (ChatProvider.prepare): here
+    // storing takes 150 ms, far longer than building and sending, and nothing may go out before it.
+    const conversations = h.t.app.get(ConversationsService);
+    const createWithTurn = conversations.createWithTurn.bind(conversations);
+    const sentFor = (text: string): number => h.fake.requests.filter((r) => r.lastUserText === text).length;
+    h.fake.on('stored first', { tokens: ['Stored', ', then sent'] });
+    let sentWhileStoring = -1;
+    const slow = vi.spyOn(conversations, 'createWithTurn').mockImplementation(async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      sentWhileStoring = sentFor('stored first');
+      return createWithTurn(...args);
+    });
+    let events: Awaited<ReturnType<SseConnection['all']>>;
+    try {
+      events = await h.send(alice.token, { message: 'stored first' }).all();
+    } finally {
+      slow.mockRestore();
+    }
+    expect(sentWhileStoring).toBe(0);
+    expect(tokensOf(events)).toBe('Stored, then sent');
+    expect(sentFor('stored first')).toBe(1);
+
+    const failing = vi.spyOn(conversations, 'createWithTurn').mockRejectedValue(new Error('disk I/O error'));
+    try {
+      const refused = h.send(alice.token, { message: 'never stored' });
+      await refused.all();
+      expect(refused.status).toBe(500);
+    } finally {
+      failing.mockRestore();
+    }
+    // A later send goes through the same worker after it: the refused one was dropped, not held back.
+    await h.send(alice.token, { message: 'after the failure' }).all();
+    expect(sentFor('never stored')).toBe(0);
+    expect(sentFor('after the failure')).toBe(1);
+  });
+
   it('marks a chat\'s way to its first token on the diagnostics channels; a rejected request is not marked past its rejection', async () => {
     const names = ['http.server.request.start', 'parley:chat.accepted', 'parley:chat.started', 'parley:chat.first-token-written'];
     const seen = new Map<IncomingMessage, string[]>();

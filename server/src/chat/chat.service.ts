@@ -18,7 +18,7 @@ import type { ChatConfigDto, FeedbackDto, FeedbackResultDto, RegenerateDto, Send
 import { fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
 import { GenerationService } from './generation.service.js';
-import { CHAT_PROVIDER, type ChatProvider } from './providers/chat-provider.js';
+import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest, type PreparedCompletion } from './providers/chat-provider.js';
 import { buildPrompt, type FileText, type HistoryTurn } from './token-budget.js';
 import { countTokens } from './token-count.js';
 
@@ -111,14 +111,19 @@ export class ChatService implements OnModuleInit {
     const fileIds = [...new Set(dto.file_ids ?? [])];
     const existing = dto.conversation_id ? await this.conversations.findOwned(sessionId, dto.conversation_id) : undefined;
     if (existing) this.claim(existing.id);
+    let prepared: PreparedCompletion | undefined;
     try {
       if (fileIds.length > 0) await this.attachments.validate(sessionId, fileIds);
       const textTokens = countTokens(text);
       const history = existing ? await this.history(existing.id) : [];
       // Rejects a message that cannot fit the model's context before anything is stored.
-      this.prompt(history, text, textTokens, []);
+      const checked = this.prompt(history, text, textTokens, []);
       // Every check has passed: this send counts against the session's chat limits.
       await this.rateLimit.take(sessionId);
+      // Without files the prompt is final already: the provider may build the model's request
+      // (on the upstream worker) while the turn is stored. It is sent only once the turn is.
+      const early = fileIds.length === 0 ? this.completion(checked, []) : undefined;
+      prepared = early && this.generations.prepare(early);
 
       const title = autoTitle(text);
       const turn: MessageDraft[] = [
@@ -139,14 +144,18 @@ export class ChatService implements OnModuleInit {
       const [user, reply] = stored as [Message, Message];
       const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
       if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
-      const built = this.prompt(history, text, textTokens, files);
-      return this.generations.start({
+      const built = early ? checked : this.prompt(history, text, textTokens, files);
+      const events = this.generations.start({
         conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
-        request: { messages: built.messages, maxOutputTokens: this.config.llm.maxOutputTokens, fileNames: files.map((f) => f.filename) },
+        request: early ?? this.completion(built, files), prepared,
         promptTokens: built.promptTokens,
         title: existing ? undefined : { autoTitle: title, userText: text },
       });
+      prepared = undefined;
+      return events;
     } finally {
+      // Not started (the turn could not be stored, or a check after it failed): never sent.
+      prepared?.cancel();
       if (existing) this.starting.delete(existing.id);
     }
   }
@@ -194,7 +203,7 @@ export class ChatService implements OnModuleInit {
       }]) as [Message];
       return this.generations.start({
         conversationId: conversation.id, userMessageId: user.id, reply, replacesId: previous?.id ?? null,
-        request: { messages: built.messages, maxOutputTokens: this.config.llm.maxOutputTokens, fileNames: (currentFiles.get(user.id) ?? []).map((f) => f.filename) },
+        request: this.completion(built, currentFiles.get(user.id) ?? []),
         promptTokens: built.promptTokens,
       });
     } finally {
@@ -249,6 +258,11 @@ export class ChatService implements OnModuleInit {
       current: { content: text, tokenCount: textTokens, files },
       contextTokens: this.config.llm.contextTokens, maxOutputTokens: this.config.llm.maxOutputTokens,
     });
+  }
+
+  /** The model's request for a prompt built with these files in its last turn. */
+  private completion(built: ReturnType<typeof buildPrompt>, files: Array<{ filename: string }>): CompletionRequest {
+    return { messages: built.messages, maxOutputTokens: this.config.llm.maxOutputTokens, fileNames: files.map((f) => f.filename) };
   }
 
   private async attach(sessionId: string, fileIds: string[], conversationId: string, user: Message, reply: Message): Promise<AttachedFile[]> {

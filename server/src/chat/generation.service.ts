@@ -14,7 +14,9 @@ import { type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js'
 import { ChatMetrics } from './chat-metrics.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
-import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest, ProviderError } from './providers/chat-provider.js';
+import {
+  CHAT_PROVIDER, type ChatProvider, type CompletionRequest, type PreparedCompletion, type ProviderChunk, ProviderError,
+} from './providers/chat-provider.js';
 import { countTokens } from './token-count.js';
 
 export type FinalStatus = Exclude<MessageStatus, 'streaming'>;
@@ -25,6 +27,8 @@ export interface GenerationSpec {
   /** The assistant row, already stored with status `streaming` and this instance's lease. */
   reply: Message;
   request: CompletionRequest;
+  /** The request as the provider began to build it while the turn was stored (`prepare`). */
+  prepared?: PreparedCompletion;
   promptTokens: number;
   /** A regenerated answer replaces this one once it completes. */
   replacesId: string | null;
@@ -76,6 +80,15 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   /** A fresh lease for rows this instance generates. */
   leaseUntil(now = Date.now()): Date {
     return new Date(now + this.config.stream.leaseMs);
+  }
+
+  /**
+   * Lets the provider begin building a completion's request (where it can, beside this thread)
+   * while the caller stores the turn; hand the result to `start` in the spec, or cancel it.
+   * Nothing is sent before `start`.
+   */
+  prepare(request: CompletionRequest): PreparedCompletion | undefined {
+    return this.provider.prepare?.(request);
   }
 
   /** Starts the generation and returns its events from the first one (start) on. */
@@ -255,7 +268,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
 
     let outcome: Outcome;
     try {
-      await this.provider.stream(spec.request, run.abort.signal, (chunk) => {
+      const onChunk = (chunk: ProviderChunk): void => {
         switch (chunk.type) {
           case 'token': {
             const now = Date.now();
@@ -272,7 +285,8 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
             usage = { promptTokens: chunk.promptTokens, completionTokens: chunk.completionTokens };
             break;
         }
-      });
+      };
+      await this.provider.stream(spec.request, run.abort.signal, onChunk, spec.prepared);
       outcome = { status: 'complete', errorCode: null };
     } catch (err) {
       outcome = this.outcomeOf(err, run);

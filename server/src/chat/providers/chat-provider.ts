@@ -37,6 +37,14 @@ export class ProviderError extends Error {
   }
 }
 
+/**
+ * A completion whose request a provider began to build ahead of its send (ChatProvider.prepare).
+ * Nothing of it reaches the model until it is handed to `stream`; `cancel` drops it.
+ */
+export interface PreparedCompletion {
+  cancel(): void;
+}
+
 /** One small class per model backend; selected by config (llm.provider). */
 export interface ChatProvider {
   readonly name: LlmProviderName;
@@ -47,7 +55,14 @@ export interface ChatProvider {
    * Streams one completion, handing each chunk to `onChunk` as it arrives (synchronously, in
    * order). Resolves only after the upstream said it was done; otherwise rejects with a
    * ProviderError. When `signal` aborts, it stops promptly and rejects (the caller knows why
-   * it aborted).
+   * it aborted). With `prepared` (from `prepare`, for this same request), the request built
+   * ahead is the one sent, now.
    */
-  stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void>;
+  stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void, prepared?: PreparedCompletion): Promise<void>;
+  /**
+   * Optional: begins building the completion's request where that can run beside the caller
+   * (the upstream worker's thread), while the caller does what must come before the model is
+   * called (storing the user's message). Sends nothing: only `stream` does.
+   */
+  prepare?(request: CompletionRequest): PreparedCompletion;
 }

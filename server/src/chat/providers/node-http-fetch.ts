@@ -4,6 +4,14 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 const IDLE_SOCKET_MS = 4000;
 
 /**
+ * A request's init may carry this (through the SDK's `fetchOptions`): the request is built and
+ * handed to this fetch at once, but goes out only once the promise resolves, and never if it
+ * rejects (the upstream worker's prepared completions, upstream.worker.ts).
+ */
+export const SEND_WHEN = Symbol('parley.sendWhen');
+export type GatedRequestInit = RequestInit & { [SEND_WHEN]?: Promise<void> };
+
+/**
  * The `fetch` the OpenAI SDK sends its requests with (its documented `fetch` option), on Node's
  * own HTTP client with a keep-alive pool instead of the global fetch (undici).
  *
@@ -30,7 +38,13 @@ export class NodeHttpFetch {
     this.https = new HttpsAgent({ keepAlive: true, timeout: idleSocketMs, scheduling: 'lifo' });
   }
 
-  readonly fetch = (input: string | URL | Request, init: RequestInit = {}): Promise<Response> => {
+  readonly fetch = (input: string | URL | Request, init: GatedRequestInit = {}): Promise<Response> => {
+    const sendWhen = init[SEND_WHEN];
+    if (sendWhen) return sendWhen.then(() => this.send(input, init), () => Promise.reject(abortError()));
+    return this.send(input, init);
+  };
+
+  private send(input: string | URL | Request, init: RequestInit): Promise<Response> {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((value, name) => { headers[name] = value; });
@@ -68,7 +82,7 @@ export class NodeHttpFetch {
       req.on('error', (err) => reject(signal?.aborted ? abortError() : fetchFailed(err)));
       req.end(body ?? undefined);
     });
-  };
+  }
 
   /** The body of a successful response this fetch returned. */
   bodyOf(response: Response): IncomingMessage | undefined {

@@ -6,7 +6,7 @@ import { SseParser } from '../sse-parser.js';
 import {
   type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk,
 } from './chat-provider.js';
-import { NodeHttpFetch } from './node-http-fetch.js';
+import { type GatedRequestInit, NodeHttpFetch, SEND_WHEN } from './node-http-fetch.js';
 
 const OFFICIAL_BASE_URL = 'https://api.openai.com/v1';
 /** A Retry-After longer than this is not waited for: the user would rather see the error. */
@@ -79,9 +79,18 @@ export class OpenAiChatProvider implements ChatProvider {
     this.transport.close();
   }
 
-  async stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
+  stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
+    return this.streamAfter(undefined, request, signal, onChunk);
+  }
+
+  /**
+   * As `stream`, but when `sendWhen` is given the SDK builds the request at once and it goes out
+   * only once `sendWhen` resolves (never if it rejects): the upstream worker builds a prepared
+   * completion's request while the main thread stores the turn (ChatProvider.prepare).
+   */
+  async streamAfter(sendWhen: Promise<void> | undefined, request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const outcome = await this.attempt(request, signal, onChunk);
+      const outcome = await this.attempt(request, signal, onChunk, sendWhen);
       if (outcome === undefined) return;
       if (signal.aborted || outcome.retryAfter === undefined || attempt >= this.llm.upstreamMaxRetries) throw outcome.error;
       await sleep(outcome.retryAfter === 'backoff' ? backoffMs(attempt) : outcome.retryAfter, signal);
@@ -103,7 +112,9 @@ export class OpenAiChatProvider implements ChatProvider {
    * One HTTP request. Resolves with undefined when the completion ended with [DONE], else with
    * why it failed; rejects when a chunk is an error or malformed (or `onChunk` throws).
    */
-  private async attempt(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<Attempt | undefined> {
+  private async attempt(
+    request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void, sendWhen: Promise<void> | undefined,
+  ): Promise<Attempt | undefined> {
     const abort = new AbortController();
     const onAbort = (): void => abort.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
@@ -116,7 +127,11 @@ export class OpenAiChatProvider implements ChatProvider {
       let response: Response;
       try {
         response = await this.client.chat.completions
-          .create(this.params(request), { signal: abort.signal, maxRetries: 0, timeout: this.llm.upstreamTimeoutMs })
+          .create(this.params(request), {
+            signal: abort.signal, maxRetries: 0, timeout: this.llm.upstreamTimeoutMs,
+            // Passed through to NodeHttpFetch as it is (the SDK spreads fetchOptions into the init).
+            ...(sendWhen ? { fetchOptions: gated(sendWhen) } : {}),
+          })
           .asResponse();
       } catch (err) {
         return this.beforeResponse(err, timedOut);
@@ -234,6 +249,16 @@ export class OpenAiChatProvider implements ChatProvider {
     if (choice?.finish_reason) emit({ type: 'finish', reason: choice.finish_reason });
     if (chunk.usage) emit({ type: 'usage', promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens });
   }
+}
+
+/** The SDK's per-request options (its RequestOptions type is not exported from the package root). */
+type RequestOptions = NonNullable<Parameters<OpenAI['chat']['completions']['create']>[1]>;
+
+/** The fetch options that hold a request until `sendWhen` (NodeHttpFetch). */
+function gated(sendWhen: Promise<void>): RequestOptions['fetchOptions'] {
+  const init: GatedRequestInit = { [SEND_WHEN]: sendWhen };
+  // The SDK types fetchOptions as the RequestInit of whichever fetch it may be given; ours is NodeHttpFetch's.
+  return init as RequestOptions['fetchOptions'];
 }
 
 /**

@@ -163,6 +163,51 @@ describe('ThreadedChatProvider', () => {
     expect(workerOf(p)).not.toBe(first);
   });
 
+  it('builds a prepared completion in the worker but sends it only when it is streamed', async () => {
+    fake.defaultReply = { tokens: ['early', ' bird'] };
+    const early = request('prepared first');
+    const prepared = p.prepare(early);
+    // Another completion, prepared after it, goes all the way: the worker has handled the first one's
+    // preparation (its messages arrive in order), and still nothing of it reached the model.
+    await p.stream(request('meanwhile'), new AbortController().signal, () => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['meanwhile']);
+
+    const chunks: ProviderChunk[] = [];
+    await p.stream(early, new AbortController().signal, (c) => chunks.push(c), prepared);
+    expect(tokensOf(chunks)).toBe('early bird');
+    expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['meanwhile', 'prepared first']);
+  });
+
+  it('never sends a prepared completion that is cancelled, or whose stream is aborted before it starts', async () => {
+    fake.defaultReply = { tokens: ['ok'] };
+    const cancelled = p.prepare(request('cancelled'));
+    cancelled.cancel();
+    const aborted = new AbortController();
+    aborted.abort();
+    const refused = p.stream(request('aborted'), aborted.signal, () => undefined, p.prepare(request('aborted')));
+    await expect(refused).rejects.toMatchObject({ kind: 'connection' });
+    await p.stream(request('after'), new AbortController().signal, () => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['after']);
+    // Handed to stream after all, a cancelled one is built and sent afresh.
+    const chunks: ProviderChunk[] = [];
+    await p.stream(request('cancelled'), new AbortController().signal, (c) => chunks.push(c), cancelled);
+    expect(tokensOf(chunks)).toBe('ok');
+    expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['after', 'cancelled']);
+  });
+
+  it('sends a prepared completion afresh when the worker that prepared it has stopped', async () => {
+    fake.defaultReply = { tokens: ['still', ' here'] };
+    const early = request('prepared');
+    const prepared = p.prepare(early);
+    await workerOf(p).terminate();
+    const chunks: ProviderChunk[] = [];
+    await p.stream(early, new AbortController().signal, (c) => chunks.push(c), prepared);
+    expect(tokensOf(chunks)).toBe('still here');
+    expect(fake.requests).toHaveLength(1);
+  });
+
   it('closes its worker at shutdown', async () => {
     const worker = workerOf(p);
     const exited = new Promise<number>((resolve) => worker.once('exit', resolve));

@@ -3,7 +3,9 @@ import { Worker } from 'node:worker_threads';
 import { Logger } from '@nestjs/common';
 import { chatChannels } from '../../common/diagnostics.js';
 import type { AppConfig } from '../../config/app-config.js';
-import { type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk, type ProviderFailureKind } from './chat-provider.js';
+import {
+  type ChatProvider, type CompletionRequest, type PreparedCompletion, ProviderError, type ProviderChunk, type ProviderFailureKind,
+} from './chat-provider.js';
 import { ENTRY_SIZE, type FromUpstreamWorker, Report, type ToUpstreamWorker, type UpstreamWorkerData } from './upstream-protocol.js';
 
 /** The worker's compiled code: next to this file in the build; the tests point it at their own build of the source. */
@@ -16,6 +18,26 @@ const CLOSE_GRACE_MS = 2000;
  * tokens/s: CPU per token 0.92–0.94×, TTFT median 0.98×, inter-token gap p99 0.94–0.95×.
  */
 const COALESCE_MS = 2;
+
+/** A completion the worker is building ahead of its send (`prepare`), until it is sent or cancelled. */
+class PreparedInWorker implements PreparedCompletion {
+  private isTaken = false;
+
+  constructor(readonly id: number, readonly worker: Worker) {}
+
+  cancel(): void {
+    if (this.isTaken) return;
+    this.isTaken = true;
+    this.worker.postMessage({ op: 'abort', id: this.id } satisfies ToUpstreamWorker);
+  }
+
+  /** Takes it for sending on `worker`; false when it is used or cancelled, or its worker is not that one. */
+  take(worker: Worker): boolean {
+    if (this.isTaken || this.worker !== worker) return false;
+    this.isTaken = true;
+    return true;
+  }
+}
 
 interface Pending {
   onChunk: (chunk: ProviderChunk) => void;
@@ -78,11 +100,28 @@ export class ThreadedChatProvider implements ChatProvider {
     return this.closing;
   }
 
-  stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
-    if (signal.aborted) return Promise.reject(new ProviderError('connection', 'aborted'));
-    if (this.isClosed) return Promise.reject(new ProviderError('connection', 'shutting down'));
+  /**
+   * The worker builds the request (the SDK's part, ~0.2 ms at 150 streams) while the main thread
+   * stores the turn; `stream` then only tells it to send. Nothing is sent before that.
+   */
+  prepare(request: CompletionRequest): PreparedCompletion {
+    if (this.isClosed) return { cancel: () => undefined };
     const worker = this.ensureWorker();
-    const id = this.nextId++;
+    const prepared = new PreparedInWorker(this.nextId++, worker);
+    worker.postMessage({ op: 'prepare', id: prepared.id, request } satisfies ToUpstreamWorker);
+    return prepared;
+  }
+
+  stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void, prepared?: PreparedCompletion): Promise<void> {
+    if (signal.aborted || this.isClosed) {
+      prepared?.cancel();
+      return Promise.reject(new ProviderError('connection', signal.aborted ? 'aborted' : 'shutting down'));
+    }
+    const worker = this.ensureWorker();
+    // Prepared on a worker that has since stopped (or already used): built again from scratch.
+    const isPrepared = prepared instanceof PreparedInWorker && prepared.take(worker);
+    if (prepared && !isPrepared) prepared.cancel();
+    const id = isPrepared ? prepared.id : this.nextId++;
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         if (!this.streams.has(id)) return;
@@ -91,7 +130,7 @@ export class ThreadedChatProvider implements ChatProvider {
       };
       this.streams.set(id, { onChunk, resolve, reject, signal, onAbort, hasToken: false });
       signal.addEventListener('abort', onAbort, { once: true });
-      worker.postMessage({ op: 'stream', id, request } satisfies ToUpstreamWorker);
+      worker.postMessage((isPrepared ? { op: 'send', id } : { op: 'stream', id, request }) satisfies ToUpstreamWorker);
       if (chatChannels.upstreamPosted.hasSubscribers) chatChannels.upstreamPosted.publish({ id });
     });
   }

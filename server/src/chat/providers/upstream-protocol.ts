@@ -11,6 +11,9 @@ export interface UpstreamWorkerData {
 /** What the main thread asks of the upstream worker. */
 export type ToUpstreamWorker =
   | { op: 'stream'; id: number; request: CompletionRequest }
+  /** Build the request now; send it on `send`, drop it on `abort`. */
+  | { op: 'prepare'; id: number; request: CompletionRequest }
+  | { op: 'send'; id: number }
   | { op: 'abort'; id: number }
   | { op: 'close' };
 
