@@ -75,6 +75,23 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(tokensOf(events)).toBe('Stored, then sent');
     expect(sentFor('stored first')).toBe(1);
 
+    // A regeneration the same way: nothing goes out while its reply's row is being stored.
+    const appendTurn = conversations.appendTurn.bind(conversations);
+    const slowAppend = vi.spyOn(conversations, 'appendTurn').mockImplementation(async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      sentWhileStoring = sentFor('stored first');
+      return appendTurn(...args);
+    });
+    try {
+      await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, {
+        method: 'POST', body: { conversation_id: events[0].data.conversation_id }, headers: { authorization: `Bearer ${alice.token}` },
+      }).all();
+    } finally {
+      slowAppend.mockRestore();
+    }
+    expect(sentWhileStoring).toBe(1);
+    expect(sentFor('stored first')).toBe(2);
+
     const failing = vi.spyOn(conversations, 'createWithTurn').mockRejectedValue(new Error('disk I/O error'));
     try {
       const refused = h.send(alice.token, { message: 'never stored' });

@@ -17,8 +17,8 @@ import type { ChatEvent, SequencedEvent } from './chat-events.js';
 import type { ChatConfigDto, FeedbackDto, FeedbackResultDto, RegenerateDto, SendMessageDto, StopResultDto } from './chat.dto.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
-import { GenerationService } from './generation.service.js';
-import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest, type PreparedCompletion } from './providers/chat-provider.js';
+import { type GenerationSpec, GenerationService } from './generation.service.js';
+import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest } from './providers/chat-provider.js';
 import { buildPrompt, type FileText, type HistoryTurn } from './token-budget.js';
 import { countTokens } from './token-count.js';
 
@@ -111,7 +111,6 @@ export class ChatService implements OnModuleInit {
     const fileIds = [...new Set(dto.file_ids ?? [])];
     const existing = dto.conversation_id ? await this.conversations.findOwned(sessionId, dto.conversation_id) : undefined;
     if (existing) this.claim(existing.id);
-    let prepared: PreparedCompletion | undefined;
     try {
       if (fileIds.length > 0) await this.attachments.validate(sessionId, fileIds);
       const textTokens = countTokens(text);
@@ -120,10 +119,6 @@ export class ChatService implements OnModuleInit {
       const checked = this.prompt(history, text, textTokens, []);
       // Every check has passed: this send counts against the session's chat limits.
       await this.rateLimit.take(sessionId);
-      // Without files the prompt is final already: the provider may build the model's request
-      // (on the upstream worker) while the turn is stored. It is sent only once the turn is.
-      const early = fileIds.length === 0 ? this.completion(checked, []) : undefined;
-      prepared = early && this.generations.prepare(early);
 
       const title = autoTitle(text);
       const turn: MessageDraft[] = [
@@ -133,30 +128,48 @@ export class ChatService implements OnModuleInit {
           ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
         },
       ];
-      let conversation: Conversation;
-      let stored: Message[];
-      if (existing) {
-        conversation = existing;
-        stored = await this.conversations.appendTurn(existing.id, turn);
-      } else {
-        ({ conversation, messages: stored } = await this.conversations.createWithTurn(sessionId, title, turn));
-      }
-      const [user, reply] = stored as [Message, Message];
-      const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
-      if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
-      const built = early ? checked : this.prompt(history, text, textTokens, files);
-      const events = this.generations.start({
-        conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
-        request: early ?? this.completion(built, files), prepared,
-        promptTokens: built.promptTokens,
-        title: existing ? undefined : { autoTitle: title, userText: text },
+      // Without files the prompt is final already; with files it holds their text, read once they are attached.
+      const early = fileIds.length === 0 ? this.completion(checked, []) : undefined;
+      return await this.storeThenStart(early, async () => {
+        let conversation: Conversation;
+        let stored: Message[];
+        if (existing) {
+          conversation = existing;
+          stored = await this.conversations.appendTurn(existing.id, turn);
+        } else {
+          ({ conversation, messages: stored } = await this.conversations.createWithTurn(sessionId, title, turn));
+        }
+        const [user, reply] = stored as [Message, Message];
+        const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
+        if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
+        const built = early ? checked : this.prompt(history, text, textTokens, files);
+        return {
+          conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
+          request: early ?? this.completion(built, files), promptTokens: built.promptTokens,
+          title: existing ? undefined : { autoTitle: title, userText: text },
+        };
       });
-      prepared = undefined;
-      return events;
     } finally {
-      // Not started (the turn could not be stored, or a check after it failed): never sent.
-      prepared?.cancel();
       if (existing) this.starting.delete(existing.id);
+    }
+  }
+
+  /**
+   * Stores a turn (`store`), then starts its generation. With the model's request known before
+   * (`early`), the provider may build it meanwhile (on the upstream worker: ChatProvider.prepare);
+   * it is sent only once the turn is stored, and never if storing it fails.
+   */
+  private async storeThenStart(
+    early: CompletionRequest | undefined, store: () => Promise<Omit<GenerationSpec, 'prepared'>>,
+  ): Promise<Observable<SequencedEvent>> {
+    const prepared = early && this.generations.prepare(early);
+    try {
+      const spec = await store();
+      return this.generations.start({ ...spec, prepared });
+    } catch (err) {
+      // Not started: never sent (a no-op once the generation has taken it).
+      prepared?.cancel();
+      throw err;
     }
   }
 
@@ -190,21 +203,22 @@ export class ChatService implements OnModuleInit {
         contextTokens: this.config.llm.contextTokens, maxOutputTokens: this.config.llm.maxOutputTokens,
       });
       await this.rateLimit.take(caller.sessionId);
-      if (isEdit) {
-        await this.conversations.updateMessage(user.id, { content, tokenCount: tokenCount ?? null });
-        // The first question named the conversation: an automatic title follows the edit (a renamed one stays).
-        if (user.position === 0) {
-          await this.conversations.replaceTitle(conversation.id, autoTitle(user.content), autoTitle(content));
+      const request = this.completion(built, currentFiles.get(user.id) ?? []);
+      return await this.storeThenStart(request, async () => {
+        if (isEdit) {
+          await this.conversations.updateMessage(user.id, { content, tokenCount: tokenCount ?? null });
+          // The first question named the conversation: an automatic title follows the edit (a renamed one stays).
+          if (user.position === 0) {
+            await this.conversations.replaceTitle(conversation.id, autoTitle(user.content), autoTitle(content));
+          }
         }
-      }
-      const [reply] = await this.conversations.appendTurn(conversation.id, [{
-        role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
-        ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
-      }]) as [Message];
-      return this.generations.start({
-        conversationId: conversation.id, userMessageId: user.id, reply, replacesId: previous?.id ?? null,
-        request: this.completion(built, currentFiles.get(user.id) ?? []),
-        promptTokens: built.promptTokens,
+        const [reply] = await this.conversations.appendTurn(conversation.id, [{
+          role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
+          ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
+        }]) as [Message];
+        return {
+          conversationId: conversation.id, userMessageId: user.id, reply, replacesId: previous?.id ?? null, request, promptTokens: built.promptTokens,
+        };
       });
     } finally {
       this.starting.delete(conversation.id);
