@@ -14,19 +14,18 @@ const provider = new OpenAiChatProvider(llm);
 const running = new Map<number, AbortController>();
 
 // Reports leave in batches, one message per batch: one wake-up of the main thread for many
-// tokens. A stream's first token, what the user waits for most, leaves as soon as the read that
-// brought it is handled (a microtask); an ending leaves right after the I/O of the turn that read
-// it (setImmediate runs after the poll phase), with the others of that turn. A later token may
-// wait up to `coalesceMs` (2 ms) for others to join it: each message costs a wake-up on both
-// threads (at 150 streams of 50 tokens/s, postMessage alone took ~6 µs of this thread per token
-// when every turn sent its own). The first token waited for the poll phase too: 0.067 ms median
-// at 150 streams, 0.020 ms as a microtask.
+// tokens. What the user waits for, a stream's first token and its end, leaves as soon as the
+// read (or the settling) that brought it is handled: a microtask. Anything else (a later token,
+// the finish reason, the usage) may wait up to `coalesceMs` (2 ms) for others to join it: each
+// message costs a wake-up on both threads (at 150 streams of 50 tokens/s, postMessage alone took
+// ~6 µs of this thread per token when every turn sent its own). The first token and the end used
+// to wait for the poll phase's end (setImmediate): 0.067 and 0.050 ms median at 150 streams,
+// 0.020 ms as a microtask.
 let outbox: FromUpstreamWorker = [];
-let isUrgent = false;
-let isFirstTokenQueued = false;
+let isFlushQueued = false;
 let timer: NodeJS.Timeout | undefined;
 const flush = (): void => {
-  isUrgent = false;
+  isFlushQueued = false;
   if (timer) { clearTimeout(timer); timer = undefined; }
   if (outbox.length === 0) return;
   const batch = outbox;
@@ -38,23 +37,14 @@ const started = new Set<number>();
 /** One entry of ENTRY_SIZE slots: [stream id, code, a, b, c]. */
 const report = (id: number, code: Report, a: string | number | null = null, b: string | number | null = null, c: number | null = null): void => {
   outbox.push(id, code, a, b, c);
-  const isToken = code === Report.Token;
-  const canWait = isToken && started.has(id);
-  if (isToken) started.add(id);
-  if (isToken && !canWait) {
-    if (!isFirstTokenQueued) {
-      isFirstTokenQueued = true;
-      queueMicrotask(() => {
-        isFirstTokenQueued = false;
-        flush();
-      });
+  const isUrgent = code === Report.Token ? !started.has(id) : code !== Report.Finish && code !== Report.Usage;
+  if (code === Report.Token) started.add(id);
+  if (isUrgent) {
+    if (!isFlushQueued) {
+      isFlushQueued = true;
+      queueMicrotask(flush);
     }
-  } else if (!canWait) {
-    if (!isUrgent) {
-      isUrgent = true;
-      setImmediate(flush);
-    }
-  } else if (!isUrgent && !timer) {
+  } else if (!isFlushQueued && !timer) {
     timer = setTimeout(flush, coalesceMs);
   }
 };
