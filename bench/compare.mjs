@@ -6,7 +6,7 @@
 //   git worktree add /tmp/parley-base <rev> && (cd /tmp/parley-base && npm ci && npm run build:server)
 //   npm run build:server && node bench/compare.mjs --a=/tmp/parley-base/dist --b=dist
 //
-// Prints server CPU per token and per stream, TTFT median and p99, the inter-token gap p99.
+// Prints server CPU per token and per stream, TTFT median and p99, the stream time median, the inter-token gap p99.
 // Options: --concurrency=150 --tokens=100 --tokens-per-s=50 --rounds=8 (blocks per build; each block
 // is 2 streams per worker), --a-flags="--some-v8-flag" (extra node flags for A only),
 // --a-env="NAME=value NAME2=value" and --b-env=… (extra environment for one side, e.g. the same
@@ -47,7 +47,7 @@ try {
 const agent = keepAliveAgent();
 try {
   const sessions = { A: await sessionsFor(builds.A, agent, c), B: await sessionsFor(builds.B, agent, c) };
-  const acc = { A: { cpu: 0, tokens: 0, streams: 0, ttft: [], gaps: [], errors: 0 }, B: { cpu: 0, tokens: 0, streams: 0, ttft: [], gaps: [], errors: 0 } };
+  const acc = { A: { cpu: 0, tokens: 0, streams: 0, ttft: [], total: [], gaps: [], errors: 0 }, B: { cpu: 0, tokens: 0, streams: 0, ttft: [], total: [], gaps: [], errors: 0 } };
   for (const name of ['A', 'B']) {
     await closedLoop({ open: relayTarget(builds[name], agent, sessions[name], shape), concurrency: Math.min(c, 20), rounds: 2, replyMs });
   }
@@ -60,12 +60,13 @@ try {
       const p = pooled(got);
       Object.assign(acc[name], { cpu: acc[name].cpu + cpu, tokens: acc[name].tokens + got.allTokens, streams: acc[name].streams + got.length, errors: acc[name].errors + p.errors });
       acc[name].ttft.push(...p.ttft);
+      acc[name].total.push(...p.total);
       for (const g of p.gaps) acc[name].gaps.push(g);
       console.log(`[block ${r + 1}/${rounds}] ${name}: ${fmt((1000 * cpu) / got.allTokens)} µs CPU per token, TTFT ${fmt(median(p.ttft))} / ${fmt(p99(p.ttft))} ms`);
     }
   }
   const figure = (x) => ({
-    perToken: (1000 * x.cpu) / x.tokens, perStream: x.cpu / x.streams, ttft: [median(x.ttft), p99(x.ttft)], gapP99: p99(x.gaps), errors: x.errors,
+    perToken: (1000 * x.cpu) / x.tokens, perStream: x.cpu / x.streams, ttft: [median(x.ttft), p99(x.ttft)], total: median(x.total), gapP99: p99(x.gaps), errors: x.errors,
   });
   const A = figure(acc.A);
   const B = figure(acc.B);
@@ -75,6 +76,7 @@ try {
   console.log(`| Server CPU per stream (ms) | ${fmt(A.perStream)} | ${fmt(B.perStream)} | ${fmt(B.perStream / A.perStream)}× |`);
   // Two decimals: a change to the relay moves the median by tenths of a millisecond on ~22 ms.
   console.log(`| TTFT median (ms) | ${A.ttft[0].toFixed(2)} | ${B.ttft[0].toFixed(2)} | ${fmt(B.ttft[0] / A.ttft[0])}× (${B.ttft[0] >= A.ttft[0] ? '+' : ''}${(B.ttft[0] - A.ttft[0]).toFixed(2)} ms) |`);
+  console.log(`| Stream time median (ms; to the final event) | ${A.total.toFixed(2)} | ${B.total.toFixed(2)} | ${B.total >= A.total ? '+' : ''}${(B.total - A.total).toFixed(2)} ms |`);
   console.log(`| TTFT p99 (ms) | ${fmt(A.ttft[1])} | ${fmt(B.ttft[1])} | ${fmt(B.ttft[1] / A.ttft[1])}× |`);
   console.log(`| Inter-token gap p99 (ms; pace ${fmt(intervalMs)}) | ${fmt(A.gapP99)} | ${fmt(B.gapP99)} | ${fmt(B.gapP99 / A.gapP99)}× |`);
   console.log(`| Errors | ${A.errors} | ${B.errors} | |`);

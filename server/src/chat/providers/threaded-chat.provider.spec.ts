@@ -88,6 +88,27 @@ describe('ThreadedChatProvider', () => {
     }
   });
 
+  it('sends a stream\'s first token without the tokens of other streams still waiting for company', async () => {
+    const slow = new ThreadedChatProvider((p as unknown as { llm: AppConfig['llm'] }).llm, 60_000);
+    try {
+      fake.on('long', { tokens: Array.from({ length: 12 }, (_, i) => `a${i} `), tokenDelayMs: 30 }).on('late', { tokens: ['b1', 'b2'], tokenDelayMs: 5 });
+      const a: string[] = [];
+      let aWhenB = -1;
+      let sawA!: () => void;
+      const aStarted = new Promise<void>((resolve) => { sawA = resolve; });
+      const long = slow.stream(request('long'), new AbortController().signal, (c) => { if (c.type === 'token') { a.push(c.text); sawA(); } });
+      await aStarted;
+      // a1, a2, … are read meanwhile and wait in the worker (the window is a minute).
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await slow.stream(request('late'), new AbortController().signal, (c) => { if (c.type === 'token' && aWhenB === -1) aWhenB = a.length; });
+      await long;
+      expect(aWhenB).toBe(1);
+      expect(a).toHaveLength(12);
+    } finally {
+      await slow.onApplicationShutdown();
+    }
+  });
+
   it('keeps concurrent completions apart', async () => {
     fake.on('first', { tokens: ['a1', 'a2', 'a3'], tokenDelayMs: 5 }).on('second', { tokens: ['b1', 'b2'], tokenDelayMs: 7 });
     const a: ProviderChunk[] = [];
