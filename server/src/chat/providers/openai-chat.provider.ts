@@ -13,6 +13,8 @@ const OFFICIAL_BASE_URL = 'https://api.openai.com/v1';
 const MAX_RETRY_AFTER_MS = 20_000;
 const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 8_000;
+/** The longest delay a Node timer takes (~24.8 days). */
+const LONGEST_TIMER_MS = 2 ** 31 - 1;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -119,8 +121,15 @@ export class OpenAiChatProvider implements ChatProvider {
     const onAbort = (): void => abort.abort(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     let timedOut: 'timeout' | 'idle-timeout' | undefined;
-    // Until the first byte of the body; then between chunks (refreshed on each).
-    let timer = setTimeout(() => { timedOut = 'timeout'; abort.abort(); }, this.llm.upstreamTimeoutMs);
+    let isOver = false;
+    // Until the first byte of the body; then between chunks (refreshed on each). A held request's
+    // clock starts when it is sent: storing its turn is not the model's time to answer.
+    let timer: NodeJS.Timeout | undefined;
+    const startFirstByteClock = (): void => {
+      if (!isOver) timer = setTimeout(() => { timedOut = 'timeout'; abort.abort(); }, this.llm.upstreamTimeoutMs);
+    };
+    if (sendWhen) void sendWhen.then(startFirstByteClock, () => undefined);
+    else startFirstByteClock();
     let body: IncomingMessage | undefined;
     let isDone = false;
     try {
@@ -128,7 +137,9 @@ export class OpenAiChatProvider implements ChatProvider {
       try {
         response = await this.client.chat.completions
           .create(this.params(request), {
-            signal: abort.signal, maxRetries: 0, timeout: this.llm.upstreamTimeoutMs,
+            // A held request's wait for its headers is bounded by the clock above, which starts at
+            // its send; the SDK's own would start while the turn is stored.
+            signal: abort.signal, maxRetries: 0, timeout: sendWhen ? LONGEST_TIMER_MS : this.llm.upstreamTimeoutMs,
             // Passed through to NodeHttpFetch as it is (the SDK spreads fetchOptions into the init).
             ...(sendWhen ? { fetchOptions: gated(sendWhen) } : {}),
           })
@@ -166,7 +177,7 @@ export class OpenAiChatProvider implements ChatProvider {
             clearTimeout(timer);
             timer = setTimeout(() => { timedOut = 'idle-timeout'; abort.abort(); }, this.llm.upstreamIdleTimeoutMs);
           } else {
-            timer.refresh();
+            timer?.refresh();
           }
           try {
             for (const event of parser.push(text)) {
@@ -197,6 +208,7 @@ export class OpenAiChatProvider implements ChatProvider {
         reading.on('data', onData).on('end', onEnd).on('error', onCut).on('close', onCut);
       });
     } finally {
+      isOver = true;
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
       if (isDone && body) {

@@ -218,6 +218,27 @@ describe('ThreadedChatProvider', () => {
     expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['after', 'cancelled']);
   });
 
+  it('starts a prepared completion\'s first-byte timeout when it is sent, not while it is held', async () => {
+    const llm = (p as unknown as { llm: AppConfig['llm'] }).llm;
+    const quick = new ThreadedChatProvider({ ...llm, upstreamTimeoutMs: 200 });
+    try {
+      fake.defaultReply = { tokens: ['in', ' time'], headersDelayMs: 100 };
+      const held = request('held');
+      const prepared = quick.prepare(held);
+      // Held longer than the timeout (a slow store), then answered within it once sent.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const chunks: ProviderChunk[] = [];
+      await quick.stream(held, new AbortController().signal, (c) => chunks.push(c), prepared);
+      expect(tokensOf(chunks)).toBe('in time');
+      // Once sent, the timeout still holds.
+      fake.defaultReply = { hangBeforeHeaders: true };
+      await expect(quick.stream(request('never'), new AbortController().signal, () => undefined, quick.prepare(request('never'))))
+        .rejects.toMatchObject({ kind: 'timeout' });
+    } finally {
+      await quick.onApplicationShutdown();
+    }
+  });
+
   it('sends a prepared completion afresh when the worker that prepared it has stopped', async () => {
     fake.defaultReply = { tokens: ['still', ' here'] };
     const early = request('prepared');
