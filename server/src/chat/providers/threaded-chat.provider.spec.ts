@@ -11,12 +11,14 @@ describe('ThreadedChatProvider', () => {
   const fake = new FakeOpenAiServer();
   let baseUrl: string;
   let p: ThreadedChatProvider;
+  /** The configuration `p` was made with, for providers a test makes with other settings. */
+  let llm: AppConfig['llm'];
   beforeAll(async () => { baseUrl = await fake.start(); });
   afterAll(async () => { await fake.stop(); });
   beforeEach(() => {
     fake.reset();
     fake.defaultReply = {};
-    const llm = {
+    llm = {
       provider: 'openai', model: 'fake-model', apiKey: 'sk-test', baseUrl, contextTokens: 8000, maxOutputTokens: 256,
       upstreamTimeoutMs: 2000, upstreamIdleTimeoutMs: 2000, upstreamMaxRetries: 0, upstreamWorker: true, offlineTokenDelayMs: 0, modelTitles: false,
     } as unknown as AppConfig['llm'];
@@ -60,7 +62,7 @@ describe('ThreadedChatProvider', () => {
 
   it('sends a stream\'s first token and its end at once, and lets the tokens between wait for company', async () => {
     // A coalescing window far longer than the test: only the first token and the end may leave on their own.
-    const slow = new ThreadedChatProvider((p as unknown as { llm: AppConfig['llm'] }).llm, 60_000);
+    const slow = new ThreadedChatProvider(llm, 60_000);
     try {
       fake.defaultReply = { tokens: ['t1', 't2', 't3', 't4'], tokenDelayMs: 40, finishReason: 'stop' };
       // Chunks handed on in one synchronous run came in one message from the worker.
@@ -89,7 +91,7 @@ describe('ThreadedChatProvider', () => {
   });
 
   it('sends a stream\'s first token without the tokens of other streams still waiting for company', async () => {
-    const slow = new ThreadedChatProvider((p as unknown as { llm: AppConfig['llm'] }).llm, 60_000);
+    const slow = new ThreadedChatProvider(llm, 60_000);
     try {
       fake.on('long', { tokens: Array.from({ length: 12 }, (_, i) => `a${i} `), tokenDelayMs: 30 }).on('late', { tokens: ['b1', 'b2'], tokenDelayMs: 5 });
       const a: string[] = [];
@@ -219,7 +221,6 @@ describe('ThreadedChatProvider', () => {
   });
 
   it('starts a prepared completion\'s first-byte timeout when it is sent, not while it is held', async () => {
-    const llm = (p as unknown as { llm: AppConfig['llm'] }).llm;
     const quick = new ThreadedChatProvider({ ...llm, upstreamTimeoutMs: 200 });
     try {
       fake.defaultReply = { tokens: ['in', ' time'], headersDelayMs: 100 };
