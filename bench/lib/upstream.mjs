@@ -38,9 +38,17 @@ function runServer() {
     reply: process.env.UPSTREAM_REPLY ?? 'plain',
   };
   const stats = { started: 0, completed: 0, aborted: 0, open: 0, nonStream: 0 };
+  // How late the upstream's own timers wrote each stream's first and last token (ms after due).
+  let lateness = { first: [], last: [] };
   let seq = 0;
 
   const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/bench/lateness') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(lateness));
+      lateness = { first: [], last: [] };
+      return;
+    }
     if (req.method === 'GET' && req.url === '/bench/stats') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(stats));
@@ -104,7 +112,11 @@ function runServer() {
       const tick = () => {
         if (closed) return;
         const now = performance.now();
-        while (i < tokens.length && t0 + first + i * interval <= now + 0.5) res.write(chunk({ content: tokens[i++] }));
+        while (i < tokens.length && t0 + first + i * interval <= now + 0.5) {
+          if (i === 0) lateness.first.push(now - (t0 + first));
+          else if (i === tokens.length - 1) lateness.last.push(now - (t0 + first + i * interval));
+          res.write(chunk({ content: tokens[i++] }));
+        }
         if (i >= tokens.length) { finish(); return; }
         timer = setTimeout(tick, Math.max(0, t0 + first + i * interval - performance.now()));
       };
@@ -131,6 +143,8 @@ export async function startUpstream(env = {}) {
   return {
     origin, baseUrl: `${origin}/v1`, pid: service.pid,
     async stats() { return (await fetch(`${origin}/bench/stats`)).json(); },
+    /** The first and last tokens' lateness since the previous call (and resets it). */
+    async lateness() { return (await fetch(`${origin}/bench/lateness`)).json(); },
     stop: service.stop,
   };
 }

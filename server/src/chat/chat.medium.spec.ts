@@ -1,8 +1,10 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
-import { ConversationsService } from '../conversations/conversations.service.js';
+import { ConversationsService, type MessagePatch } from '../conversations/conversations.service.js';
 import { dialects } from '../testing/dialects.js';
 import { FALLBACK_TEXTS } from './fallback-texts.js';
+import type { Message } from '../conversations/message.entity.js';
+import { GenerationRegistry } from './generation-registry.js';
 import { GenerationService } from './generation.service.js';
 import { type ChatHarness, createChatHarness, UPSTREAM_KEY } from '../testing/chat-harness.js';
 import { SseConnection, tokensOf } from '../testing/sse-client.js';
@@ -50,6 +52,78 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(user.position).toBe(reply.position - 1);
     const conv = await h.t.app.get(ConversationsService).findOwned(alice.id, start.conversation_id as string);
     expect(conv.title).toBe('hello there');
+  });
+
+  it('has the answer stored before anything else runs after its final event: complete, interrupted, and a regeneration\'s', async () => {
+    // On SQLite the event leaves first and the row is written in the same synchronous run; on
+    // PostgreSQL the row is written first. Either way, the first thing this process can run after
+    // the event (a request asking for the conversation, say) finds the final row.
+    const registry = h.t.app.get(GenerationRegistry);
+    const publish = registry.publish.bind(registry);
+    const readAfterFinal = new Map<string, Promise<Message>>();
+    const spy = vi.spyOn(registry, 'publish').mockImplementation((id, event) => {
+      const sequenced = publish(id, event);
+      if (event.finished) readAfterFinal.set(id, new Promise((resolve) => { setImmediate(() => resolve(h.message(id))); }));
+      return sequenced;
+    });
+    try {
+      h.fake.on('stored at the end', { tokens: ['Every ', 'word ', 'kept'] });
+      const done = await h.send(alice.token, { message: 'stored at the end' }).all();
+      const id = done[0].data.message_id as string;
+      expect(await readAfterFinal.get(id)).toMatchObject({ status: 'complete', content: 'Every word kept', leaseExpiresAt: null, finishReason: 'stop' });
+
+      h.fake.on('cut at the end', { tokens: ['Severed ', 'mid ', 'reply'], dropAfter: 2 });
+      const failed = await h.send(alice.token, { message: 'cut at the end' }).all();
+      expect(failed.at(-1)!.data).toMatchObject({ type: 'error', status: 'interrupted' });
+      expect(await readAfterFinal.get(failed[0].data.message_id as string)).toMatchObject({ status: 'interrupted', content: 'Severed mid ', leaseExpiresAt: null });
+
+      const regenerated = await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, {
+        method: 'POST', body: { conversation_id: done[0].data.conversation_id }, headers: { authorization: `Bearer ${alice.token}` },
+      }).all();
+      const newId = regenerated[0].data.message_id as string;
+      const stored = await readAfterFinal.get(newId);
+      expect(stored).toMatchObject({ status: 'complete', leaseExpiresAt: null });
+      // The answer it replaced is gone by then too.
+      await expect(h.message(id)).rejects.toThrow();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('lets the final event go before the row\'s write on SQLite (written in the same run), after it elsewhere and for a regeneration', async () => {
+    const registry = h.t.app.get(GenerationRegistry);
+    const conversations = h.t.app.get(ConversationsService);
+    const order: string[] = [];
+    const publish = registry.publish.bind(registry);
+    const updateMessage = conversations.updateMessage.bind(conversations);
+    const updateMessageNow = conversations.updateMessageNow.bind(conversations);
+    const isFinalRow = (patch: MessagePatch): boolean => patch.status !== undefined && patch.status !== 'streaming';
+    const spies = [
+      vi.spyOn(registry, 'publish').mockImplementation((id, event) => {
+        if (event.finished) order.push('event');
+        return publish(id, event);
+      }),
+      vi.spyOn(conversations, 'updateMessage').mockImplementation((id, patch) => {
+        if (isFinalRow(patch)) order.push('row');
+        return updateMessage(id, patch);
+      }),
+      vi.spyOn(conversations, 'updateMessageNow').mockImplementation((id, patch) => {
+        order.push('row');
+        updateMessageNow(id, patch);
+      }),
+    ];
+    try {
+      h.fake.on('which first', { tokens: ['The ', 'event'] });
+      const events = await h.send(alice.token, { message: 'which first' }).all();
+      expect(order).toEqual(dialect === 'sqlite' ? ['event', 'row'] : ['row', 'event']);
+      order.length = 0;
+      await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, {
+        method: 'POST', body: { conversation_id: events[0].data.conversation_id }, headers: { authorization: `Bearer ${alice.token}` },
+      }).all();
+      expect(order).toEqual(['row', 'event']);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
   });
 
   it('sends the model its request only once the turn is stored, and never one whose turn could not be stored', async () => {

@@ -52,6 +52,15 @@ const ATTACHMENT_ORDER = { attachPosition: 'ASC', createdAt: 'ASC' } as const;
  * on the heap); these ids are held by every stream, registry entry and cache, so they are made
  * flat (one 36-character string, ~66 B) once, here. The value is the same: UUIDs are lower case.
  */
+/** The fields of a message that may be set after it is stored. */
+export type MessagePatch = Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation' | 'searchText'>>;
+
+/** The patch with the time of the update and, for final text (not `streaming`), its search form. */
+function withSearchText(patch: MessagePatch): Partial<Message> {
+  const isFinalText = patch.content !== undefined && patch.status !== 'streaming';
+  return { ...patch, ...(isFinalText ? { searchText: foldForSearch(patch.content!) } : {}), updatedAt: new Date() };
+}
+
 function newId(): string {
   return randomUUID().toLowerCase();
 }
@@ -249,9 +258,21 @@ export class ConversationsService {
   }
 
   /** Sets fields of a message; final text (a question edited, an answer ended) is also folded for search. */
-  async updateMessage(id: string, patch: Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation' | 'searchText'>>): Promise<void> {
-    const isFinalText = patch.content !== undefined && patch.status !== 'streaming';
-    await this.raw.update(Message, id, { ...patch, ...(isFinalText ? { searchText: foldForSearch(patch.content!) } : {}), updatedAt: new Date() });
+  async updateMessage(id: string, patch: MessagePatch): Promise<void> {
+    await this.raw.update(Message, id, withSearchText(patch));
+  }
+
+  /**
+   * True when `updateMessageNow` stores before it returns (SQLite: one connection, on this
+   * thread): no request handled after the call can read the row as it was before it.
+   */
+  get savesSynchronously(): boolean {
+    return this.raw.isSynchronous;
+  }
+
+  /** As `updateMessage`, stored when it returns (throws what the database throws); only where `savesSynchronously`. */
+  updateMessageNow(id: string, patch: MessagePatch): void {
+    this.raw.updateNow(Message, id, withSearchText(patch));
   }
 
   /** Deletes one message (e.g. an answer replaced by a completed regeneration). */

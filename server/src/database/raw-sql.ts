@@ -53,6 +53,23 @@ export class RawSql {
 
   /** Sets the given properties (undefined ones are left alone) on the row with this primary key. */
   update<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>, em?: EntityManager): Promise<void> {
+    const { text, params } = this.updateOf(target, id, patch);
+    return this.run(text, params, em);
+  }
+
+  /** True when statements run on this thread and are done when the call returns (SQLite). */
+  get isSynchronous(): boolean {
+    return this.isSqlite;
+  }
+
+  /** As `update`, stored when it returns (throws what SQLite throws); only where `isSynchronous`. */
+  updateNow<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>): void {
+    if (!this.isSqlite) throw new Error('updateNow runs on SQLite only');
+    const { text, params } = this.updateOf(target, id, patch);
+    this.prepared(text).run(...params);
+  }
+
+  private updateOf<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>): { text: string; params: unknown[] } {
     const meta = this.ds.getMetadata(target);
     const names = Object.keys(patch).filter((k) => patch[k] !== undefined);
     const key = `update:${meta.tableName}:${names.join(',')}`;
@@ -74,7 +91,7 @@ export class RawSql {
     }
     const params = shape.columns.map((c) => this.value(c, patch[c.propertyName]));
     params.push(id);
-    return this.run(shape.text, params, em);
+    return { text: shape.text, params };
   }
 
   /** The row with this primary key as an entity (every column, converted as TypeORM does), or null. */

@@ -43,6 +43,8 @@ export interface FakeReply {
   dropAfter?: number;
   /** End the body without `data: [DONE]`. */
   omitDone?: boolean;
+  /** Send the whole body, its end included, in one write (after the headers): the client reads it all at once. */
+  oneWrite?: boolean;
   /** Delay before each token (slow tokens). */
   tokenDelayMs?: number;
   /** Delay before the response headers. */
@@ -187,8 +189,10 @@ export class FakeOpenAiServer {
     res.flushHeaders();
     if (reply.hangAfterHeaders) return;
     const eol = reply.lineEnding ?? '\n';
+    let held = '';
     const send = async (data: string): Promise<void> => {
       const frame = `data: ${data}${eol}${eol}`;
+      if (reply.oneWrite) { held += frame; return; }
       if (!reply.splitSeparators) { res.write(frame); return; }
       // Cut inside the payload, after the first line break, and between the two line breaks.
       const cuts = [Math.floor(frame.length / 2), frame.length - eol.length, frame.length - 1].filter((c, i, a) => c > 0 && a.indexOf(c) === i).sort((a, b) => a - b);
@@ -228,6 +232,6 @@ export class FakeOpenAiServer {
       await send(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: prompt, completion_tokens: tokens.length, total_tokens: prompt + tokens.length } }));
     }
     if (!reply.omitDone) await send('[DONE]');
-    res.end();
+    res.end(held);
   }
 }

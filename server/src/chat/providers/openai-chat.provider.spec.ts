@@ -57,6 +57,37 @@ describe('OpenAiChatProvider transport', () => {
     p.onApplicationShutdown();
   });
 
+  it('calls onDone inside the read that brought [DONE], before the response\'s end is handled', async () => {
+    // Everything after the headers comes in one write, so [DONE], the finish reason and the body's
+    // end are in one read: the work that read queued (the response's end, the socket back to the
+    // pool) runs after the read's callback; onDone may not wait for it, the promise does.
+    const p = provider(4000);
+    fake.defaultReply = { tokens: ['all ', 'at ', 'once'], oneWrite: true };
+    let isAfterRead = false;
+    const seen: string[] = [];
+    const completion = p.streamWith({ messages: [{ role: 'user', content: 'at once' }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal, (chunk) => {
+      seen.push(chunk.type);
+      if (chunk.type === 'finish') process.nextTick(() => { isAfterRead = true; });
+    }, {
+      onDone: () => { seen.push(isAfterRead ? 'done after the read' : 'done in the read'); },
+    });
+    await completion;
+    expect(seen).toEqual(['token', 'token', 'token', 'finish', 'usage', 'done in the read']);
+    p.onApplicationShutdown();
+  });
+
+  it('does not call onDone for a stream that ends without [DONE]', async () => {
+    const p = provider(4000);
+    fake.defaultReply = { tokens: ['cut ', 'short'], omitDone: true, oneWrite: true };
+    let isDone = false;
+    const completion = p.streamWith({ messages: [{ role: 'user', content: 'no end' }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal, () => undefined, {
+      onDone: () => { isDone = true; },
+    });
+    await expect(completion).rejects.toMatchObject({ kind: 'cut' });
+    expect(isDone).toBe(false);
+    p.onApplicationShutdown();
+  });
+
   it('does not cut a streaming reply that is quiet for longer than the idle timeout', async () => {
     const p = provider(100);
     fake.defaultReply = { tokens: ['slow ', 'but ', 'whole'], tokenDelayMs: 300 };

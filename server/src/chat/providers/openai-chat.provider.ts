@@ -37,6 +37,22 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
+/** What the upstream worker adds to a completion (upstream.worker.ts). */
+export interface StreamHooks {
+  /**
+   * The SDK builds the request at once and it goes out only once this resolves (never if it
+   * rejects): the worker builds a prepared completion's request while the main thread stores the
+   * turn (ChatProvider.prepare).
+   */
+  sendWhen?: Promise<void>;
+  /**
+   * Called as `[DONE]` is read, inside the read that brought it: the completion has succeeded
+   * (its promise resolves too, but only after Node's HTTP client has ended the response and
+   * pooled its socket, ~0.35 ms later at 50 streams on a slow machine: docs/performance.md).
+   */
+  onDone?: () => void;
+}
+
 interface Attempt {
   /** Why this attempt failed. */
   error: ProviderError;
@@ -82,17 +98,13 @@ export class OpenAiChatProvider implements ChatProvider {
   }
 
   stream(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
-    return this.streamAfter(undefined, request, signal, onChunk);
+    return this.streamWith(request, signal, onChunk, {});
   }
 
-  /**
-   * As `stream`, but when `sendWhen` is given the SDK builds the request at once and it goes out
-   * only once `sendWhen` resolves (never if it rejects): the upstream worker builds a prepared
-   * completion's request while the main thread stores the turn (ChatProvider.prepare).
-   */
-  async streamAfter(sendWhen: Promise<void> | undefined, request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void): Promise<void> {
+  /** As `stream`, with the upstream worker's hooks (StreamHooks). */
+  async streamWith(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void, hooks: StreamHooks): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const outcome = await this.attempt(request, signal, onChunk, sendWhen);
+      const outcome = await this.attempt(request, signal, onChunk, hooks);
       if (outcome === undefined) return;
       if (signal.aborted || outcome.retryAfter === undefined || attempt >= this.llm.upstreamMaxRetries) throw outcome.error;
       await sleep(outcome.retryAfter === 'backoff' ? backoffMs(attempt) : outcome.retryAfter, signal);
@@ -115,7 +127,7 @@ export class OpenAiChatProvider implements ChatProvider {
    * why it failed; rejects when a chunk is an error or malformed (or `onChunk` throws).
    */
   private async attempt(
-    request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void, sendWhen: Promise<void> | undefined,
+    request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void, { sendWhen, onDone }: StreamHooks,
   ): Promise<Attempt | undefined> {
     const abort = new AbortController();
     const onAbort = (): void => abort.abort(signal.reason);
@@ -185,6 +197,7 @@ export class OpenAiChatProvider implements ChatProvider {
               if (event.data === '[DONE]') {
                 isDone = true;
                 settle(undefined);
+                onDone?.();
                 return;
               }
               this.parseChunk(event.data, emit);
