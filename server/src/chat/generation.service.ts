@@ -328,12 +328,16 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       // the conversation's messages) finds the answer stored all the same; the event does not
       // wait for the write (0.35 ms median at 50 streams on a slow machine: docs/performance.md).
       // A failed write leaves the row `streaming`, as the other order did (its event went out
-      // anyway): the lease sweep ends it as `interrupted` with the content last flushed.
-      this.registry.publish(id, final);
+      // anyway): the lease sweep ends it as `interrupted` with the content last flushed. Written
+      // even if publishing throws.
       try {
-        this.conversations.updateMessageNow(id, row);
-      } catch (err) {
-        this.logger.warn({ err, messageId: id }, 'could not save the reply yet');
+        this.registry.publish(id, final);
+      } finally {
+        try {
+          this.conversations.updateMessageNow(id, row);
+        } catch (err) {
+          this.logger.warn({ err, messageId: id }, 'could not save the reply yet');
+        }
       }
     } else {
       // Stored before the event: on PostgreSQL the write is not done when the call returns, and
