@@ -46,6 +46,8 @@ try {
   const tail = { direct: [], relay: [] };
   const total = { direct: [], relay: [] };
   const lastToken = { direct: [], relay: [] };
+  // Per stream, first token → final event: what the stream's end adds beyond its start.
+  const span = { direct: [], relay: [] };
   const atIndex = { direct: new Map(), relay: new Map() };
   // Where in the stream Parley's added time changes: first, second, middle, last two tokens.
   const INDEXES = [...new Set([0, 1, Math.floor(shape.tokens / 2), shape.tokens - 2, shape.tokens - 1])].filter((k) => k >= 0);
@@ -63,6 +65,7 @@ try {
     for (const r of results) if (r.final && r.tokenTimes.length > 0) {
       tail[mode].push(r.tEnd - r.tokenTimes.at(-1));
       lastToken[mode].push(r.tokenTimes.at(-1) - r.t0);
+      span[mode].push(r.tEnd - r.tokenTimes[0]);
       for (const k of INDEXES) if (k < r.tokenTimes.length) {
         if (!atIndex[mode].has(k)) atIndex[mode].set(k, []);
         atIndex[mode].get(k).push(r.tokenTimes[k] - r.t0);
@@ -95,6 +98,7 @@ try {
   console.log(`Upstream timers late, medians: direct first ${fmt(median(late.direct.first))} last ${fmt(median(late.direct.last))} ms; relay first ${fmt(median(late.relay.first))} last ${fmt(median(late.relay.last))} ms`);
   console.log(`Token k added (median relay - median direct): ${INDEXES.map((k) => `${k}: ${fmt(median(atIndex.relay.get(k) ?? []) - median(atIndex.direct.get(k) ?? []))}`).join(', ')}`);
   console.log(`Last token added: median ${fmt(median(lastToken.relay) - median(lastToken.direct))} ms, p99 ${fmt(p99(lastToken.relay) - p99(lastToken.direct))} ms`);
+  console.log(`First token → final event, per stream: direct ${fmt(median(span.direct))}, through Parley ${fmt(median(span.relay))} ms (median; added ${fmt(median(span.relay) - median(span.direct))} ms)`);
   console.log(`Stream time added: median ${fmt(median(total.relay) - median(total.direct))} ms, p99 ${fmt(p99(total.relay) - p99(total.direct))} ms`);
   console.log(`Outside the server (client through Parley - server total, medians): ${fmt(median(client.relay) - median(phases.total))} ms`);
 } finally {
