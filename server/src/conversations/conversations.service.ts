@@ -47,11 +47,6 @@ export interface AttachmentText {
  */
 const ATTACHMENT_ORDER = { attachPosition: 'ASC', createdAt: 'ASC' } as const;
 
-/**
- * A new row id. randomUUID() builds its string by concatenation, a tree of ~15 pieces (~510 B
- * on the heap); these ids are held by every stream, registry entry and cache, so they are made
- * flat (one 36-character string, ~66 B) once, here. The value is the same: UUIDs are lower case.
- */
 /** The fields of a message that may be set after it is stored. */
 export type MessagePatch = Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation' | 'searchText'>>;
 
@@ -61,6 +56,11 @@ function withSearchText(patch: MessagePatch): Partial<Message> {
   return { ...patch, ...(isFinalText ? { searchText: foldForSearch(patch.content!) } : {}), updatedAt: new Date() };
 }
 
+/**
+ * A new row id. randomUUID() builds its string by concatenation, a tree of ~15 pieces (~510 B
+ * on the heap); these ids are held by every stream, registry entry and cache, so they are made
+ * flat (one 36-character string, ~66 B) once, here. The value is the same: UUIDs are lower case.
+ */
 function newId(): string {
   return randomUUID().toLowerCase();
 }
