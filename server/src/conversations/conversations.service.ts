@@ -412,10 +412,16 @@ export class ConversationsService {
       isActive: true, messageCount: drafts.length, nextPosition: drafts.length,
     });
     const rows = this.messageRows(conversation.id, 0, drafts, now);
-    await inTransaction(this.dataSource, async (em) => {
-      await this.raw.insert(Conversation, [conversation], em);
-      await this.raw.insert(Message, rows, em);
+    const isStored = this.raw.isSynchronous && this.raw.transactionNow(() => {
+      this.raw.insertNow(Conversation, [conversation]);
+      this.raw.insertNow(Message, rows);
     });
+    if (!isStored) {
+      await inTransaction(this.dataSource, async (em) => {
+        await this.raw.insert(Conversation, [conversation], em);
+        await this.raw.insert(Message, rows, em);
+      });
+    }
     return { conversation, messages: rows };
   }
 
