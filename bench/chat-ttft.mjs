@@ -2,7 +2,7 @@
 // Time to first token added by Parley: POST /api/v1/chat through the built server vs the same
 // completion requested from the loopback upstream directly, sequentially, interleaved, one run.
 //
-//   npm run build:server && node bench/chat-ttft.mjs [--requests 200] [--warmup 20] [--postgres postgres://…/admin-db]
+//   npm run build:server && node bench/chat-ttft.mjs [--requests 200] [--warmup 20] [--postgres postgres://…/admin-db] [--continue]
 //
 // With --postgres, a scratch database is created on that server for the run and dropped after.
 //
@@ -45,7 +45,7 @@ function freePort() {
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 
 /** POSTs JSON; resolves with ms until the first event `isToken` accepts, then reads the rest. */
-function timeToFirstToken(url, body, headers, isToken) {
+function timeToFirstToken(url, body, headers, isToken, onStart) {
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const started = process.hrtime.bigint();
@@ -62,7 +62,9 @@ function timeToFirstToken(url, body, headers, isToken) {
           const frame = buffer.slice(0, at);
           buffer = buffer.slice(at + 2);
           const data = frame.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-          if (data && data !== '[DONE]' && isToken(JSON.parse(data))) { first = Number(process.hrtime.bigint() - started) / 1e6; break; }
+          const event = data && data !== '[DONE]' ? JSON.parse(data) : undefined;
+          if (event?.type === 'start') onStart?.(event);
+          if (event && isToken(event)) { first = Number(process.hrtime.bigint() - started) / 1e6; break; }
         }
       });
       res.on('end', () => (first === undefined ? reject(new Error('no token')) : resolve(first)));
@@ -77,6 +79,9 @@ async function json(url, method, body, headers = {}) {
   if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${await res.text()}`);
   return res.json();
 }
+
+/** --continue: the measured Parley requests each add a turn to a conversation started in the warm-up (round robin). */
+const CONTINUE = args.includes('--continue');
 
 /** CPU time (user + system, ms) the server process has used so far (Linux /proc). */
 function cpuMs(pid) {
@@ -141,9 +146,15 @@ try {
     model: 'fake-model', stream: true, stream_options: { include_usage: true }, max_tokens: 2048,
     messages: [{ role: 'system', content: system }, { role: 'user', content: 'How fast is the first token?' }],
   }, { authorization: 'Bearer sk-bench' }, (c) => Boolean(c.choices?.[0]?.delta?.content));
-  const parley = () => timeToFirstToken(`${base}/api/v1/chat`, { message: 'How fast is the first token?' }, auth, (e) => e.type === 'token');
+  const started = [];
+  let turn = 0;
+  const parley = (isWarmUp = false) => {
+    const body = { message: 'How fast is the first token?' };
+    if (CONTINUE && !isWarmUp) body.conversation_id = started[turn++ % started.length];
+    return timeToFirstToken(`${base}/api/v1/chat`, body, auth, (e) => e.type === 'token', (e) => { if (isWarmUp) started.push(e.conversation_id); });
+  };
 
-  for (let i = 0; i < WARMUP; i++) { await direct(); await parley(); }
+  for (let i = 0; i < WARMUP; i++) { await direct(); await parley(true); }
   const d = [];
   const p = [];
   const cpuBefore = cpuMs(server.pid);
@@ -155,7 +166,7 @@ try {
   const sd = stats(d);
   const sp = stats(p);
   const f = (x) => x.toFixed(2).padStart(8);
-  console.log(`\nTime to first token, ${REQUESTS} sequential requests each (after ${WARMUP} warm-up), database ${DATABASE ? 'postgres' : 'sqlite'}, ms`);
+  console.log(`\nTime to first token, ${REQUESTS} sequential requests each (after ${WARMUP} warm-up), database ${DATABASE ? 'postgres' : 'sqlite'}${CONTINUE ? `, each a turn added to one of ${started.length} conversations` : ', each a new conversation'}, ms`);
   console.log(`                      median      p90      p99     mean      min      max`);
   console.log(`direct upstream    ${f(sd.median)} ${f(sd.p90)} ${f(sd.p99)} ${f(sd.mean)} ${f(sd.min)} ${f(sd.max)}`);
   console.log(`through Parley     ${f(sp.median)} ${f(sp.p90)} ${f(sp.p99)} ${f(sp.mean)} ${f(sp.min)} ${f(sp.max)}`);

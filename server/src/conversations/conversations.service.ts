@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { And, DataSource, type EntityManager, In, LessThan, MoreThan, type Repository } from 'typeorm';
+import { And, DataSource, type EntityManager, EntityNotFoundError, In, LessThan, MoreThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawSql } from '../database/raw-sql.js';
@@ -174,7 +174,7 @@ export class ConversationsService {
   }
 
   async findOwned(sessionId: string, id: string): Promise<Conversation> {
-    const conversation = await this.conversations.findOneBy({ id, sessionId });
+    const [conversation] = await this.raw.find(Conversation, 'owned', (q) => `SELECT ${q.columns} FROM ${q.table} WHERE ${q.col('id')} = ${q.param(0)} AND ${q.col('sessionId')} = ${q.param(1)}`, [id, sessionId]);
     if (!conversation) throw new AppException(ErrorCode.ConversationNotFound, 'Conversation not found');
     return conversation;
   }
@@ -349,11 +349,12 @@ export class ConversationsService {
 
   /** The newest `limit` messages before `before` (a position), oldest first. Uses the (conversation, position) index. */
   async page(conversationId: string, limit: number, before?: number): Promise<MessagePage> {
-    const rows = await this.messages.find({
-      where: before === undefined ? { conversationId } : { conversationId, position: LessThan(before) },
-      order: { position: 'DESC' },
-      take: limit + 1,
-    });
+    // Fixed SQL (RawSql): behind every follow-up question (its history) and every conversation opened.
+    const rows = before === undefined
+      ? await this.raw.find(Message, 'latest', (q) => `SELECT ${q.columns} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
+        + `ORDER BY ${q.col('position')} DESC LIMIT ${q.param(1)}`, [conversationId, limit + 1])
+      : await this.raw.find(Message, 'before', (q) => `SELECT ${q.columns} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
+        + `AND ${q.col('position')} < ${q.param(1)} ORDER BY ${q.col('position')} DESC LIMIT ${q.param(2)}`, [conversationId, before, limit + 1]);
     const hasMore = rows.length > limit;
     return { messages: rows.slice(0, limit).reverse(), hasMore };
   }
@@ -379,7 +380,12 @@ export class ConversationsService {
   }
 
   /** Both appends: counter first (the conversation's write lock), then the optional busy check, then the rows. */
-  private append(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Promise<Message[]> {
+  private async append(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Promise<Message[]> {
+    if (this.raw.isSynchronous) {
+      // SQLite: the same statements as fixed SQL in a transaction run on the spot (as createWithTurn).
+      let rows: Message[] = [];
+      if (this.raw.transactionNow(() => { rows = this.appendNow(conversationId, drafts, now, refuseWhileStreaming); })) return rows;
+    }
     return inTransaction(this.dataSource, async (em) => {
       await em.createQueryBuilder().update(Conversation)
         .set({
@@ -400,6 +406,24 @@ export class ConversationsService {
       await this.raw.insert(Message, rows, em);
       return rows;
     });
+  }
+
+  /** `append` on SQLite, inside RawSql.transactionNow: a throw rolls the counter back. */
+  private appendNow(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Message[] {
+    const n = drafts.length;
+    const [counter] = this.raw.findNow(Conversation, 'append', (q) => `UPDATE ${q.table} SET ${q.col('nextPosition')} = ${q.col('nextPosition')} + ${q.param(0)}, `
+      + `${q.col('messageCount')} = ${q.col('messageCount')} + ${q.param(1)}, ${q.col('updatedAt')} = ${q.param(2)} `
+      + `WHERE ${q.col('id')} = ${q.param(3)} RETURNING ${q.col('nextPosition')}`, [n, n, this.raw.param(Conversation, 'updatedAt', now), conversationId]);
+    if (refuseWhileStreaming) {
+      const [busy] = this.raw.findNow(Message, 'streaming-in', (q) => `SELECT ${q.col('id')} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
+        + `AND ${q.col('status')} = ${q.param(1)} AND ${q.col('leaseExpiresAt')} > ${q.param(2)} LIMIT 1`,
+      [conversationId, 'streaming', this.raw.param(Message, 'leaseExpiresAt', now)]);
+      if (busy) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: busy.id });
+    }
+    if (!counter) throw new EntityNotFoundError(Conversation, { id: conversationId });
+    const rows = this.messageRows(conversationId, counter.nextPosition - n, drafts, now);
+    this.raw.insertNow(Message, rows);
+    return rows;
   }
 
   /**
@@ -467,11 +491,11 @@ export class ConversationsService {
    */
   async attachmentTexts(messageIds: string[], maxTokensEach: number): Promise<AttachmentText[]> {
     if (messageIds.length === 0) return [];
-    const meta = await this.files.find({
-      select: { id: true, messageId: true, filename: true, tokenCount: true, createdAt: true },
-      where: { messageId: In(messageIds) },
-      order: ATTACHMENT_ORDER,
-    });
+    // Fixed SQL (RawSql), one statement per number of messages (a history's questions, a few dozen
+    // at most): asked behind every follow-up question, which mostly has no file at all.
+    const meta = await this.raw.find(FileUpload, `attachments-of:${messageIds.length}`, (q) => `SELECT ${['id', 'messageId', 'filename', 'tokenCount', 'createdAt'].map(q.col).join(', ')} `
+      + `FROM ${q.table} WHERE ${q.col('messageId')} IN (${messageIds.map((_, i) => q.param(i)).join(', ')}) `
+      + `ORDER BY ${Object.entries(ATTACHMENT_ORDER).map(([property, direction]) => `${q.col(property)} ${direction}`).join(', ')}`, messageIds);
     const small = meta.filter((f) => f.tokenCount <= maxTokensEach).map((f) => f.id);
     const texts = small.length === 0 ? [] : await this.files.find({ select: { id: true, extractedText: true }, where: { id: In(small) } });
     const byId = new Map(texts.map((t) => [t.id, t.extractedText]));

@@ -69,6 +69,84 @@ describe.each(dialects())('A conversation created with its first turn, on %s', (
   });
 });
 
+describe.each(dialects())('A turn added to a conversation, and the reads behind it, on %s', (dialect) => {
+  let t: TestApp;
+  let ds: DataSource;
+  let conversations: ConversationsService;
+  let sessionId: string;
+  beforeAll(async () => {
+    t = await createTestApp(dialect);
+    ds = t.app.get(DataSource);
+    conversations = t.app.get(ConversationsService);
+    sessionId = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
+  });
+  afterAll(async () => { await t.close(); });
+
+  /** A conversation whose first reply has ended (so another turn may start). */
+  const started = async (): Promise<Conversation> => {
+    const { conversation, messages } = await conversations.createWithTurn(sessionId, 'Started', turn());
+    await conversations.updateMessage(messages[1].id, { content: 'Done.', status: 'complete', leaseExpiresAt: null });
+    return ds.getRepository(Conversation).findOneByOrFail({ id: conversation.id });
+  };
+  const counters = async (id: string) => {
+    const c = await ds.getRepository(Conversation).findOneByOrFail({ id });
+    return { nextPosition: c.nextPosition, messageCount: c.messageCount, updatedAt: c.updatedAt.getTime(), rows: await ds.getRepository(Message).countBy({ conversationId: id }) };
+  };
+
+  it('reads an owned conversation and a page of messages exactly as TypeORM reads them', async () => {
+    const c = await started();
+    await conversations.appendTurn(c.id, turn());
+    expect(await conversations.findOwned(sessionId, c.id)).toEqual(await ds.getRepository(Conversation).findOneByOrFail({ id: c.id }));
+    const all = await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } });
+    expect(all).toHaveLength(4);
+    expect((await conversations.page(c.id, 10)).messages).toEqual(all);
+    const latest = await conversations.page(c.id, 3);
+    expect(latest).toEqual({ messages: all.slice(1), hasMore: true });
+    expect(await conversations.page(c.id, 1, 2)).toEqual({ messages: [all[1]], hasMore: true });
+    expect(await conversations.page(c.id, 5, 2)).toEqual({ messages: all.slice(0, 2), hasMore: false });
+  });
+
+  it("is another session's conversation: not found, as a missing one", async () => {
+    const c = await started();
+    const other = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
+    await expect(conversations.findOwned(other, c.id)).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
+    await expect(conversations.findOwned(sessionId, '00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
+  });
+
+  it('takes the next positions and counts them', async () => {
+    const c = await started();
+    const before = await counters(c.id);
+    const now = new Date(before.updatedAt + 5_000);
+    const rows = await conversations.appendTurn(c.id, turn(), now);
+    expect(rows.map((m) => m.position)).toEqual([2, 3]);
+    expect(await counters(c.id)).toEqual({ nextPosition: 4, messageCount: 4, updatedAt: now.getTime(), rows: 4 });
+    const stored = await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } });
+    expect(stored.slice(2)).toEqual(rows.map(({ searchText: _, ...m }) => expect.objectContaining(m)));
+  });
+
+  it('is refused while a reply streams under a live lease, and then changes nothing', async () => {
+    const c = await started();
+    await conversations.appendTurn(c.id, turn());
+    const before = await counters(c.id);
+    await expect(conversations.appendTurn(c.id, turn(), new Date(before.updatedAt + 1_000))).rejects.toMatchObject({ code: 'GENERATION_IN_PROGRESS' });
+    expect(await counters(c.id)).toEqual(before);
+  });
+
+  it('goes ahead when the streaming reply\'s lease has expired (its instance died)', async () => {
+    const c = await started();
+    await conversations.appendTurn(c.id, turn());
+    const later = new Date(Date.now() + 60_000);
+    const rows = await conversations.appendTurn(c.id, turn(), later);
+    expect(rows.map((m) => m.position)).toEqual([4, 5]);
+  });
+
+  it('of a conversation that is gone fails and stores nothing', async () => {
+    const missing = '00000000-0000-4000-8000-000000000001';
+    await expect(conversations.appendTurn(missing, turn())).rejects.toThrow(/Could not find any entity/);
+    expect(await ds.getRepository(Message).countBy({ conversationId: missing })).toBe(0);
+  });
+});
+
 describe('RawSql.transactionNow on SQLite', () => {
   let t: TestApp;
   let ds: DataSource;

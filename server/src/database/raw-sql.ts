@@ -5,11 +5,24 @@ import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 interface SqliteStatement {
   run(...params: unknown[]): unknown;
   get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
 }
 interface SqliteConnection {
   prepare(sql: string): SqliteStatement;
   readonly inTransaction: boolean;
   transaction(fn: (work: () => void) => void): (work: () => void) => void;
+}
+
+/**
+ * What a fixed statement is written with (`RawSql.find`): the entity's table and its columns by
+ * property name, escaped as the dialect wants, and the dialect's placeholder of the i-th parameter.
+ */
+export interface SqlParts {
+  table: string;
+  col(property: string): string;
+  param(index: number): string;
+  /** Every column a find reads (`select: false` ones left out), for `SELECT ${q.columns} FROM ${q.table}`. */
+  columns: string;
 }
 
 /**
@@ -30,6 +43,7 @@ export class RawSql {
   private readonly sql = new Map<string, { text: string; columns: ColumnMetadata[] }>();
   private readonly isSqlite: boolean;
   private runInTransaction?: (work: () => void) => void;
+  private readonly texts = new Map<string, string>();
 
   constructor(private readonly ds: DataSource) {
     this.isSqlite = ds.options.type === 'better-sqlite3';
@@ -131,29 +145,73 @@ export class RawSql {
   /** The row with this primary key as an entity (every column, converted as TypeORM does), or null. */
   async findById<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, em?: EntityManager): Promise<T | null> {
     const meta = this.ds.getMetadata(target);
-    const key = `select:${meta.tableName}`;
-    let shape = this.sql.get(key);
-    if (!shape) {
-      const d = this.ds.driver;
-      // As TypeORM's finds: a column kept out of reads (`select: false`) is not read.
-      const columns = meta.columns.filter((c) => c.isSelect);
-      const primary = meta.primaryColumns[0];
-      shape = {
-        text: `SELECT ${columns.map((c) => d.escape(c.databaseName)).join(', ')} FROM ${d.escape(meta.tableName)} WHERE ${d.escape(primary.databaseName)} = ${d.createParameter('p0', 0)}`,
-        columns,
-      };
-      this.sql.set(key, shape);
-    }
+    const text = this.textOf(target, 'by-id', (q) => `SELECT ${q.columns} FROM ${q.table} WHERE ${q.col(meta.primaryColumns[0].propertyName)} = ${q.param(0)}`);
     let raw: Record<string, unknown> | undefined;
     if (this.isSqlite) {
-      raw = this.prepared(shape.text).get(id) as Record<string, unknown> | undefined;
+      raw = this.prepared(text).get(id) as Record<string, unknown> | undefined;
     } else {
-      raw = (await (em ?? this.ds.manager).query<Array<Record<string, unknown>>>(shape.text, [id]))[0];
+      raw = (await (em ?? this.ds.manager).query<Array<Record<string, unknown>>>(text, [id]))[0];
     }
-    if (!raw) return null;
-    const entity = meta.create() as T;
-    for (const c of shape.columns) (entity as Record<string, unknown>)[c.propertyName] = this.ds.driver.prepareHydratedValue(raw[c.databaseName], c);
-    return entity;
+    return raw ? this.hydrate(target, raw) : null;
+  }
+
+  /**
+   * The rows of a statement built once per `key` by `build` (a SELECT, or a write with RETURNING)
+   * as entities: the columns it returns, converted as TypeORM does. Parameters that stand for a
+   * column's value go through `param` first (dates are text on SQLite).
+   */
+  async find<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string, params: unknown[], em?: EntityManager): Promise<T[]> {
+    const text = this.textOf(target, key, build);
+    const rows = this.isSqlite
+      ? this.prepared(text).all(...params) as Array<Record<string, unknown>>
+      : await (em ?? this.ds.manager).query<Array<Record<string, unknown>>>(text, params);
+    return rows.map((raw) => this.hydrate(target, raw));
+  }
+
+  /** As `find`, done when it returns (within `transactionNow`, say); only where `isSynchronous`. */
+  findNow<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string, params: unknown[]): T[] {
+    if (!this.isSqlite) throw new Error('findNow runs on SQLite only');
+    const rows = this.prepared(this.textOf(target, key, build)).all(...params) as Array<Record<string, unknown>>;
+    return rows.map((raw) => this.hydrate(target, raw));
+  }
+
+  /** A value as `property`'s column stores it, for a parameter that is compared with that column or written to it. */
+  param<T extends ObjectLiteral>(target: EntityTarget<T>, property: keyof T & string, value: unknown): unknown {
+    const column = this.ds.getMetadata(target).findColumnWithPropertyName(property);
+    if (!column) throw new Error(`no column for ${property}`);
+    return this.value(column, value);
+  }
+
+  private textOf<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string): string {
+    const meta = this.ds.getMetadata(target);
+    const cacheKey = `${meta.tableName}:${key}`;
+    let text = this.texts.get(cacheKey);
+    if (text === undefined) {
+      const d = this.ds.driver;
+      text = build({
+        table: d.escape(meta.tableName),
+        col: (property) => {
+          const column = meta.findColumnWithPropertyName(property);
+          if (!column) throw new Error(`${meta.tableName} has no column for ${property}`);
+          return d.escape(column.databaseName);
+        },
+        param: (index) => d.createParameter(`p${index}`, index),
+        // As TypeORM's finds: a column kept out of reads (`select: false`) is not read.
+        columns: meta.columns.filter((c) => c.isSelect).map((c) => d.escape(c.databaseName)).join(', '),
+      });
+      this.texts.set(cacheKey, text);
+    }
+    return text;
+  }
+
+  /** An entity of the columns in `raw` (by their database names), converted as TypeORM converts what it reads. */
+  private hydrate<T extends ObjectLiteral>(target: EntityTarget<T>, raw: Record<string, unknown>): T {
+    const meta = this.ds.getMetadata(target);
+    const entity = meta.create() as Record<string, unknown>;
+    for (const c of meta.columns) {
+      if (c.databaseName in raw) entity[c.propertyName] = this.ds.driver.prepareHydratedValue(raw[c.databaseName], c);
+    }
+    return entity as T;
   }
 
   private value(column: ColumnMetadata, value: unknown): unknown {
