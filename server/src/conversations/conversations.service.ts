@@ -361,12 +361,7 @@ export class ConversationsService {
 
   /** Files attached to the given messages, for display. */
   async attachments(messageIds: string[]): Promise<Attachment[]> {
-    if (messageIds.length === 0) return [];
-    return this.files.find({
-      select: { id: true, messageId: true, filename: true, fileType: true, fileSize: true },
-      where: { messageId: In(messageIds) },
-      order: ATTACHMENT_ORDER,
-    });
+    return this.filesOf(messageIds, ['id', 'messageId', 'filename', 'fileType', 'fileSize']);
   }
 
   /**
@@ -490,18 +485,25 @@ export class ConversationsService {
    * read on every turn.
    */
   async attachmentTexts(messageIds: string[], maxTokensEach: number): Promise<AttachmentText[]> {
-    if (messageIds.length === 0) return [];
-    // Fixed SQL (RawSql), one statement per number of messages (a history's questions, a few dozen
-    // at most): asked behind every follow-up question, which mostly has no file at all.
-    const meta = await this.raw.find(FileUpload, `attachments-of:${messageIds.length}`, (q) => `SELECT ${['id', 'messageId', 'filename', 'tokenCount', 'createdAt'].map(q.col).join(', ')} `
-      + `FROM ${q.table} WHERE ${q.col('messageId')} IN (${messageIds.map((_, i) => q.param(i)).join(', ')}) `
-      + `ORDER BY ${Object.entries(ATTACHMENT_ORDER).map(([property, direction]) => `${q.col(property)} ${direction}`).join(', ')}`, messageIds);
+    const meta = await this.filesOf(messageIds, ['id', 'messageId', 'filename', 'tokenCount', 'createdAt']);
     const small = meta.filter((f) => f.tokenCount <= maxTokensEach).map((f) => f.id);
     const texts = small.length === 0 ? [] : await this.files.find({ select: { id: true, extractedText: true }, where: { id: In(small) } });
     const byId = new Map(texts.map((t) => [t.id, t.extractedText]));
     return meta.map((f) => ({
       messageId: f.messageId ?? '', filename: f.filename, extractedText: byId.get(f.id) ?? '', tokenCount: f.tokenCount, isOmitted: !byId.has(f.id),
     }));
+  }
+
+  /**
+   * The given columns of the files attached to these messages, in attachment order. Fixed SQL
+   * (RawSql), one statement per number of messages (a page's or a history's questions, 200 at
+   * most): read behind every follow-up question and every conversation opened, mostly finding none.
+   */
+  private async filesOf<K extends keyof FileUpload>(messageIds: string[], columns: K[]): Promise<Array<Pick<FileUpload, K>>> {
+    if (messageIds.length === 0) return [];
+    return this.raw.find(FileUpload, `${columns.join(',')}:of:${messageIds.length}`, (q) => `SELECT ${columns.map(q.col).join(', ')} `
+      + `FROM ${q.table} WHERE ${q.col('messageId')} IN (${messageIds.map((_, i) => q.param(i)).join(', ')}) `
+      + `ORDER BY ${Object.entries(ATTACHMENT_ORDER).map(([property, direction]) => `${q.col(property)} ${direction}`).join(', ')}`, messageIds);
   }
 
   /** Replaces an automatic title, unless the user renamed the conversation meanwhile. */
