@@ -4,7 +4,7 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { And, DataSource, type EntityManager, EntityNotFoundError, In, LessThan, MoreThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
-import { RawSql } from '../database/raw-sql.js';
+import { RawSql, type SqlParts } from '../database/raw-sql.js';
 import { inTransaction } from '../database/transaction.js';
 import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
@@ -46,6 +46,15 @@ export interface AttachmentText {
  * kept have no position: in upload order, as before).
  */
 const ATTACHMENT_ORDER = { attachPosition: 'ASC', createdAt: 'ASC' } as const;
+
+// An append's statements (fixed SQL, RawSql): both counters moved by the turn's size (the
+// conversation's write lock, taken first), a reply streaming under a lease still live at `now`,
+// and the counter read back.
+const BUMP_COUNTERS = (q: SqlParts): string => `UPDATE ${q.table} SET ${q.col('nextPosition')} = ${q.col('nextPosition')} + ${q.param(0)}, `
+  + `${q.col('messageCount')} = ${q.col('messageCount')} + ${q.param(1)}, ${q.col('updatedAt')} = ${q.param(2)} WHERE ${q.col('id')} = ${q.param(3)}`;
+const STREAMING_IN = (q: SqlParts): string => `SELECT ${q.col('id')} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
+  + `AND ${q.col('status')} = ${q.param(1)} AND ${q.col('leaseExpiresAt')} > ${q.param(2)} LIMIT 1`;
+const NEXT_POSITION = (q: SqlParts): string => `SELECT ${q.col('nextPosition')} FROM ${q.table} WHERE ${q.col('id')} = ${q.param(0)}`;
 
 /** The fields of a message that may be set after it is stored. */
 export type MessagePatch = Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation' | 'searchText'>>;
@@ -374,51 +383,37 @@ export class ConversationsService {
     return this.append(conversationId, drafts, now, true);
   }
 
-  /** Both appends: counter first (the conversation's write lock), then the optional busy check, then the rows. */
+  /**
+   * Both appends: counter first (the conversation's write lock), then the optional busy check, then
+   * the rows. Fixed SQL (RawSql); on SQLite in a transaction run on the spot (as createWithTurn).
+   */
   private async append(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Promise<Message[]> {
+    const bump = [drafts.length, drafts.length, this.raw.param(Conversation, 'updatedAt', now), conversationId];
+    const busy = [conversationId, 'streaming', this.raw.param(Message, 'leaseExpiresAt', now)];
     if (this.raw.isSynchronous) {
-      // SQLite: the same statements as fixed SQL in a transaction run on the spot (as createWithTurn).
       let rows: Message[] = [];
-      if (this.raw.transactionNow(() => { rows = this.appendNow(conversationId, drafts, now, refuseWhileStreaming); })) return rows;
+      const isStored = this.raw.transactionNow(() => {
+        this.raw.executeNow(Conversation, 'bump', BUMP_COUNTERS, bump);
+        const streaming = refuseWhileStreaming ? this.raw.findNow(Message, 'streaming-in', STREAMING_IN, busy) : [];
+        rows = this.turnRows(conversationId, drafts, now, streaming, this.raw.findNow(Conversation, 'next-position', NEXT_POSITION, [conversationId]));
+        this.raw.insertNow(Message, rows);
+      });
+      if (isStored) return rows;
     }
     return inTransaction(this.dataSource, async (em) => {
-      await em.createQueryBuilder().update(Conversation)
-        .set({
-          nextPosition: () => `next_position + ${drafts.length}`,
-          messageCount: () => `message_count + ${drafts.length}`,
-          updatedAt: now,
-        })
-        .where('id = :id', { id: conversationId }).execute();
-      if (refuseWhileStreaming) {
-        const busy = await em.createQueryBuilder(Message, 'm').select('m.id')
-          .where('m.conversation_id = :conversationId AND m.status = :status AND m.lease_expires_at > :now', { conversationId, status: 'streaming', now })
-          .getOne();
-        if (busy) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: busy.id });
-      }
-      const conv = await em.findOneByOrFail(Conversation, { id: conversationId });
-      const first = conv.nextPosition - drafts.length;
-      const rows = this.messageRows(conversationId, first, drafts, now);
+      await this.raw.execute(Conversation, 'bump', BUMP_COUNTERS, bump, em);
+      const streaming = refuseWhileStreaming ? await this.raw.find(Message, 'streaming-in', STREAMING_IN, busy, em) : [];
+      const rows = this.turnRows(conversationId, drafts, now, streaming, await this.raw.find(Conversation, 'next-position', NEXT_POSITION, [conversationId], em));
       await this.raw.insert(Message, rows, em);
       return rows;
     });
   }
 
-  /** `append` on SQLite, inside RawSql.transactionNow: a throw rolls the counter back. */
-  private appendNow(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Message[] {
-    const n = drafts.length;
-    const [counter] = this.raw.findNow(Conversation, 'append', (q) => `UPDATE ${q.table} SET ${q.col('nextPosition')} = ${q.col('nextPosition')} + ${q.param(0)}, `
-      + `${q.col('messageCount')} = ${q.col('messageCount')} + ${q.param(1)}, ${q.col('updatedAt')} = ${q.param(2)} `
-      + `WHERE ${q.col('id')} = ${q.param(3)} RETURNING ${q.col('nextPosition')}`, [n, n, this.raw.param(Conversation, 'updatedAt', now), conversationId]);
-    if (refuseWhileStreaming) {
-      const [busy] = this.raw.findNow(Message, 'streaming-in', (q) => `SELECT ${q.col('id')} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
-        + `AND ${q.col('status')} = ${q.param(1)} AND ${q.col('leaseExpiresAt')} > ${q.param(2)} LIMIT 1`,
-      [conversationId, 'streaming', this.raw.param(Message, 'leaseExpiresAt', now)]);
-      if (busy) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: busy.id });
-    }
-    if (!counter) throw new EntityNotFoundError(Conversation, { id: conversationId });
-    const rows = this.messageRows(conversationId, counter.nextPosition - n, drafts, now);
-    this.raw.insertNow(Message, rows);
-    return rows;
+  /** An append's rows at the positions its counter gave, once its checks pass (a throw rolls the counter back). */
+  private turnRows(conversationId: string, drafts: MessageDraft[], now: Date, streaming: Message[], counter: Conversation[]): Message[] {
+    if (streaming[0]) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: streaming[0].id });
+    if (!counter[0]) throw new EntityNotFoundError(Conversation, { id: conversationId });
+    return this.messageRows(conversationId, counter[0].nextPosition - drafts.length, drafts, now);
   }
 
   /**

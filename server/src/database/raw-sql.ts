@@ -175,6 +175,17 @@ export class RawSql {
     return rows.map((raw) => this.hydrate(target, raw));
   }
 
+  /** A statement built once per `key` by `build` whose rows, if any, are not read (an UPDATE, say). */
+  async execute<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string, params: unknown[], em?: EntityManager): Promise<void> {
+    await this.run(this.textOf(target, key, build), params, em);
+  }
+
+  /** As `execute`, done when it returns; only where `isSynchronous`. */
+  executeNow<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string, params: unknown[]): void {
+    if (!this.isSqlite) throw new Error('executeNow runs on SQLite only');
+    this.prepared(this.textOf(target, key, build)).run(...params);
+  }
+
   /** A value as `property`'s column stores it, for a parameter that is compared with that column or written to it. */
   param<T extends ObjectLiteral>(target: EntityTarget<T>, property: keyof T & string, value: unknown): unknown {
     const column = this.ds.getMetadata(target).findColumnWithPropertyName(property);
