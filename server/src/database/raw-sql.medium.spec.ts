@@ -1,8 +1,7 @@
 import { DataSource } from 'typeorm';
 import { Conversation } from '../conversations/conversation.entity.js';
 import { ConversationsService, type MessageDraft } from '../conversations/conversations.service.js';
-import type { MessageRole } from '../conversations/message.entity.js';
-import { Message } from '../conversations/message.entity.js';
+import { Message, type MessageRole } from '../conversations/message.entity.js';
 import { Session } from '../sessions/session.entity.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { dialects } from '../testing/dialects.js';

@@ -27,7 +27,8 @@ export interface SqlParts {
 
 /**
  * Whole-row INSERTs and UPDATEs by primary key for the chat's hot path (a turn's rows, a reply's
- * final save), and the read of one row by primary key behind every request (the session), as
+ * final save), the read of one row by primary key behind every request (the session), and the
+ * few statements of a follow-up question (`find`, `execute`: its conversation, history and turn), as
  * fixed SQL built once per shape from the entity metadata: the columns and their conversions stay
  * TypeORM's (and so the migrations'), only the query building per call goes. On SQLite the
  * statements are prepared once on the connection and run synchronously. TypeORM's query builder
@@ -156,9 +157,10 @@ export class RawSql {
   }
 
   /**
-   * The rows of a statement built once per `key` by `build` (a SELECT, or a write with RETURNING)
-   * as entities: the columns it returns, converted as TypeORM does. Parameters that stand for a
-   * column's value go through `param` first (dates are text on SQLite).
+   * The rows of a SELECT built by `build` as entities: the columns it returns, converted as TypeORM
+   * does. `key` names the statement within the entity's table (one key, one statement: it is built
+   * once and kept). Parameters that stand for a column's value go through `param` first (dates are
+   * text on SQLite).
    */
   async find<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string, params: unknown[], em?: EntityManager): Promise<T[]> {
     const text = this.textOf(target, key, build);
