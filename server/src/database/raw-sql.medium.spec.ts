@@ -14,7 +14,7 @@ const turn = (): MessageDraft[] => [
   { role: 'assistant', content: '', status: 'streaming', ownerInstance: 'i-1', leaseExpiresAt: new Date(Date.now() + 30_000) },
 ];
 
-describe.each(dialects())('A conversation created with its first turn, on %s', (dialect) => {
+describe.each(dialects())('Turns stored by fixed SQL, on %s', (dialect) => {
   let t: TestApp;
   let ds: DataSource;
   let conversations: ConversationsService;
@@ -27,122 +27,112 @@ describe.each(dialects())('A conversation created with its first turn, on %s', (
   });
   afterAll(async () => { await t.close(); });
 
-  it('is stored exactly as TypeORM reads it back', async () => {
-    const { conversation, messages } = await conversations.createWithTurn(sessionId, 'Hello there', turn());
-    const stored = await ds.getRepository(Conversation).findOneByOrFail({ id: conversation.id });
-    expect(stored).toEqual(conversation);
-    const rows = await ds.getRepository(Message).find({ where: { conversationId: conversation.id }, order: { position: 'ASC' } });
-    // The folded search text is not read back (select: false).
-    expect(rows).toEqual(messages.map(({ searchText: _, ...m }) => expect.objectContaining(m)));
-    expect(rows.map((m) => [m.position, m.role, m.status])).toEqual([[0, 'user', 'complete'], [1, 'assistant', 'streaming']]);
-  });
-
-  it('leaves nothing behind when its messages cannot be stored', async () => {
-    const before = await ds.getRepository(Conversation).countBy({ sessionId });
-    const broken: MessageDraft[] = [turn()[0], { ...turn()[1], role: null as unknown as MessageRole }];
-    await expect(conversations.createWithTurn(sessionId, 'Broken', broken)).rejects.toThrow(/NOT NULL|null value/i);
-    expect(await ds.getRepository(Conversation).countBy({ sessionId })).toBe(before);
-    expect(await ds.getRepository(Conversation).countBy({ sessionId, title: 'Broken' })).toBe(0);
-  });
-
-  it('is stored after a transaction that is open when it is asked for, not inside it', async () => {
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => { release = resolve; });
-    let entered!: () => void;
-    const isOpen = new Promise<void>((resolve) => { entered = resolve; });
-    // A transaction that stays open across a turn of the event loop (as PostgreSQL's always may).
-    const open = inTransaction(ds, async (em) => {
-      await em.getRepository(Session).update({ id: sessionId }, { userAgent: 'held' });
-      entered();
-      await held;
-      throw new Error('rolled back on purpose');
+  describe('a conversation created with its first turn', () => {
+    it('is stored exactly as TypeORM reads it back', async () => {
+      const { conversation, messages } = await conversations.createWithTurn(sessionId, 'Hello there', turn());
+      const stored = await ds.getRepository(Conversation).findOneByOrFail({ id: conversation.id });
+      expect(stored).toEqual(conversation);
+      const rows = await ds.getRepository(Message).find({ where: { conversationId: conversation.id }, order: { position: 'ASC' } });
+      // The folded search text is not read back (select: false).
+      expect(rows).toEqual(messages.map(({ searchText: _, ...m }) => expect.objectContaining(m)));
+      expect(rows.map((m) => [m.position, m.role, m.status])).toEqual([[0, 'user', 'complete'], [1, 'assistant', 'streaming']]);
     });
-    await isOpen;
-    const created = conversations.createWithTurn(sessionId, 'During', turn());
-    release();
-    await expect(open).rejects.toThrow('rolled back on purpose');
-    const { conversation } = await created;
-    // The turn survived the other transaction's rollback: it was not part of it.
-    expect(await ds.getRepository(Message).countBy({ conversationId: conversation.id })).toBe(2);
-    expect((await ds.getRepository(Session).findOneByOrFail({ id: sessionId })).userAgent).not.toBe('held');
-  });
-});
 
-describe.each(dialects())('A turn added to a conversation, and the reads behind it, on %s', (dialect) => {
-  let t: TestApp;
-  let ds: DataSource;
-  let conversations: ConversationsService;
-  let sessionId: string;
-  beforeAll(async () => {
-    t = await createTestApp(dialect);
-    ds = t.app.get(DataSource);
-    conversations = t.app.get(ConversationsService);
-    sessionId = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
-  });
-  afterAll(async () => { await t.close(); });
+    it('leaves nothing behind when its messages cannot be stored', async () => {
+      const before = await ds.getRepository(Conversation).countBy({ sessionId });
+      const broken: MessageDraft[] = [turn()[0], { ...turn()[1], role: null as unknown as MessageRole }];
+      await expect(conversations.createWithTurn(sessionId, 'Broken', broken)).rejects.toThrow(/NOT NULL|null value/i);
+      expect(await ds.getRepository(Conversation).countBy({ sessionId })).toBe(before);
+      expect(await ds.getRepository(Conversation).countBy({ sessionId, title: 'Broken' })).toBe(0);
+    });
 
-  /** A conversation whose first reply has ended (so another turn may start). */
-  const started = async (): Promise<Conversation> => {
-    const { conversation, messages } = await conversations.createWithTurn(sessionId, 'Started', turn());
-    await conversations.updateMessage(messages[1].id, { content: 'Done.', status: 'complete', leaseExpiresAt: null });
-    return ds.getRepository(Conversation).findOneByOrFail({ id: conversation.id });
-  };
-  const counters = async (id: string) => {
-    const c = await ds.getRepository(Conversation).findOneByOrFail({ id });
-    return { nextPosition: c.nextPosition, messageCount: c.messageCount, updatedAt: c.updatedAt.getTime(), rows: await ds.getRepository(Message).countBy({ conversationId: id }) };
-  };
-
-  it('reads an owned conversation and a page of messages exactly as TypeORM reads them', async () => {
-    const c = await started();
-    await conversations.appendTurn(c.id, turn());
-    expect(await conversations.findOwned(sessionId, c.id)).toEqual(await ds.getRepository(Conversation).findOneByOrFail({ id: c.id }));
-    const all = await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } });
-    expect(all).toHaveLength(4);
-    expect((await conversations.page(c.id, 10)).messages).toEqual(all);
-    const latest = await conversations.page(c.id, 3);
-    expect(latest).toEqual({ messages: all.slice(1), hasMore: true });
-    expect(await conversations.page(c.id, 1, 2)).toEqual({ messages: [all[1]], hasMore: true });
-    expect(await conversations.page(c.id, 5, 2)).toEqual({ messages: all.slice(0, 2), hasMore: false });
+    it('is stored after a transaction that is open when it is asked for, not inside it', async () => {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => { release = resolve; });
+      let entered!: () => void;
+      const isOpen = new Promise<void>((resolve) => { entered = resolve; });
+      // A transaction that stays open across a turn of the event loop (as PostgreSQL's always may).
+      const open = inTransaction(ds, async (em) => {
+        await em.getRepository(Session).update({ id: sessionId }, { userAgent: 'held' });
+        entered();
+        await held;
+        throw new Error('rolled back on purpose');
+      });
+      await isOpen;
+      const created = conversations.createWithTurn(sessionId, 'During', turn());
+      release();
+      await expect(open).rejects.toThrow('rolled back on purpose');
+      const { conversation } = await created;
+      // The turn survived the other transaction's rollback: it was not part of it.
+      expect(await ds.getRepository(Message).countBy({ conversationId: conversation.id })).toBe(2);
+      expect((await ds.getRepository(Session).findOneByOrFail({ id: sessionId })).userAgent).not.toBe('held');
+    });
   });
 
-  it("is another session's conversation: not found, as a missing one", async () => {
-    const c = await started();
-    const other = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
-    await expect(conversations.findOwned(other, c.id)).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
-    await expect(conversations.findOwned(sessionId, '00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
-  });
+  describe('a turn added to a conversation, and the reads behind it', () => {
+    /** A conversation whose first reply has ended (so another turn may start). */
+    const started = async (): Promise<Conversation> => {
+      const { conversation, messages } = await conversations.createWithTurn(sessionId, 'Started', turn());
+      await conversations.updateMessage(messages[1].id, { content: 'Done.', status: 'complete', leaseExpiresAt: null });
+      return ds.getRepository(Conversation).findOneByOrFail({ id: conversation.id });
+    };
+    const counters = async (id: string) => {
+      const c = await ds.getRepository(Conversation).findOneByOrFail({ id });
+      return { nextPosition: c.nextPosition, messageCount: c.messageCount, updatedAt: c.updatedAt.getTime(), rows: await ds.getRepository(Message).countBy({ conversationId: id }) };
+    };
 
-  it('takes the next positions and counts them', async () => {
-    const c = await started();
-    const before = await counters(c.id);
-    const now = new Date(before.updatedAt + 5_000);
-    const rows = await conversations.appendTurn(c.id, turn(), now);
-    expect(rows.map((m) => m.position)).toEqual([2, 3]);
-    expect(await counters(c.id)).toEqual({ nextPosition: 4, messageCount: 4, updatedAt: now.getTime(), rows: 4 });
-    const stored = await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } });
-    expect(stored.slice(2)).toEqual(rows.map(({ searchText: _, ...m }) => expect.objectContaining(m)));
-  });
+    it('reads an owned conversation and a page of messages exactly as TypeORM reads them', async () => {
+      const c = await started();
+      await conversations.appendTurn(c.id, turn());
+      expect(await conversations.findOwned(sessionId, c.id)).toEqual(await ds.getRepository(Conversation).findOneByOrFail({ id: c.id }));
+      const all = await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } });
+      expect(all).toHaveLength(4);
+      expect((await conversations.page(c.id, 10)).messages).toEqual(all);
+      const latest = await conversations.page(c.id, 3);
+      expect(latest).toEqual({ messages: all.slice(1), hasMore: true });
+      expect(await conversations.page(c.id, 1, 2)).toEqual({ messages: [all[1]], hasMore: true });
+      expect(await conversations.page(c.id, 5, 2)).toEqual({ messages: all.slice(0, 2), hasMore: false });
+    });
 
-  it('is refused while a reply streams under a live lease, and then changes nothing', async () => {
-    const c = await started();
-    await conversations.appendTurn(c.id, turn());
-    const before = await counters(c.id);
-    await expect(conversations.appendTurn(c.id, turn(), new Date(before.updatedAt + 1_000))).rejects.toMatchObject({ code: 'GENERATION_IN_PROGRESS' });
-    expect(await counters(c.id)).toEqual(before);
-  });
+    it("is another session's conversation: not found, as a missing one", async () => {
+      const c = await started();
+      const other = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
+      await expect(conversations.findOwned(other, c.id)).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
+      await expect(conversations.findOwned(sessionId, '00000000-0000-4000-8000-000000000000')).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
+    });
 
-  it('goes ahead when the streaming reply\'s lease has expired (its instance died)', async () => {
-    const c = await started();
-    await conversations.appendTurn(c.id, turn());
-    const later = new Date(Date.now() + 60_000);
-    const rows = await conversations.appendTurn(c.id, turn(), later);
-    expect(rows.map((m) => m.position)).toEqual([4, 5]);
-  });
+    it('takes the next positions and counts them', async () => {
+      const c = await started();
+      const before = await counters(c.id);
+      const now = new Date(before.updatedAt + 5_000);
+      const rows = await conversations.appendTurn(c.id, turn(), now);
+      expect(rows.map((m) => m.position)).toEqual([2, 3]);
+      expect(await counters(c.id)).toEqual({ nextPosition: 4, messageCount: 4, updatedAt: now.getTime(), rows: 4 });
+      const stored = await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } });
+      expect(stored.slice(2)).toEqual(rows.map(({ searchText: _, ...m }) => expect.objectContaining(m)));
+    });
 
-  it('of a conversation that is gone fails and stores nothing', async () => {
-    const missing = '00000000-0000-4000-8000-000000000001';
-    await expect(conversations.appendTurn(missing, turn())).rejects.toThrow(/Could not find any entity/);
-    expect(await ds.getRepository(Message).countBy({ conversationId: missing })).toBe(0);
+    it('is refused while a reply streams under a live lease, and then changes nothing', async () => {
+      const c = await started();
+      await conversations.appendTurn(c.id, turn());
+      const before = await counters(c.id);
+      await expect(conversations.appendTurn(c.id, turn(), new Date(before.updatedAt + 1_000))).rejects.toMatchObject({ code: 'GENERATION_IN_PROGRESS' });
+      expect(await counters(c.id)).toEqual(before);
+    });
+
+    it('goes ahead when the streaming reply\'s lease has expired (its instance died)', async () => {
+      const c = await started();
+      await conversations.appendTurn(c.id, turn());
+      const later = new Date(Date.now() + 60_000);
+      const rows = await conversations.appendTurn(c.id, turn(), later);
+      expect(rows.map((m) => m.position)).toEqual([4, 5]);
+    });
+
+    it('of a conversation that is gone fails and stores nothing', async () => {
+      const missing = '00000000-0000-4000-8000-000000000001';
+      await expect(conversations.appendTurn(missing, turn())).rejects.toThrow(/Could not find any entity/);
+      expect(await ds.getRepository(Message).countBy({ conversationId: missing })).toBe(0);
+    });
   });
 });
 
