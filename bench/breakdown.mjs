@@ -10,7 +10,10 @@
 // timers wrote the first and last tokens (its load differs between the two paths), the time added
 // at a few token positions, and the stream time added.
 //
-//   npm run build:server && node bench/breakdown.mjs [--concurrency=150] [--rounds=4] [--warmup-rounds=2] [--tokens=100] [--tokens-per-s=50]
+//   npm run build:server && node bench/breakdown.mjs [--concurrency=150] [--rounds=4] [--warmup-rounds=2] [--tokens=100] [--tokens-per-s=50] [--follow-up]
+//
+// --follow-up: every stream through Parley after a worker's first adds a turn to the conversation
+// that worker's previous stream was in (its history grows by a turn per round), instead of starting one.
 //
 // Numbers for one machine and one run; compare phases within a run, not across machines.
 import { cliArgs } from './lib/cli.mjs';
@@ -29,6 +32,7 @@ const rounds = num('rounds', 4);
 // request path V8 has optimized, as after a while in production).
 const warmupRounds = num('warmup-rounds', 2);
 const dist = args.dist ?? 'dist';
+const isFollowUp = 'follow-up' in args;
 
 const quantile = (values, q) => {
   const v = [...values].sort((a, b) => a - b);
@@ -40,7 +44,17 @@ const server = await startServer({ dist, env: relayEnv(upstream), label: 'breakd
 const agent = keepAliveAgent();
 try {
   const sessions = await sessionsFor(server, agent, c);
-  await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: Math.min(c, 20), rounds: warmupRounds, replyMs });
+  // With --follow-up, each closed-loop worker's conversation (it keeps its session: sessions[worker % c]).
+  const conversationOf = new Map();
+  const relay = isFollowUp
+    ? async (worker) => {
+      const id = conversationOf.get(worker);
+      const r = await relayTarget(server, agent, sessions, shape, id === undefined ? {} : { conversation_id: id })(worker);
+      if (r.start?.conversation_id) conversationOf.set(worker, r.start.conversation_id);
+      return r;
+    }
+    : relayTarget(server, agent, sessions, shape);
+  await closedLoop({ open: relay, concurrency: Math.min(c, 20), rounds: warmupRounds, replyMs });
   const client = { direct: [], relay: [] };
   // The stream's end: its last token → its final event ([DONE] / done), and the whole stream.
   const tail = { direct: [], relay: [] };
@@ -54,7 +68,7 @@ try {
   const late = { direct: { first: [], last: [] }, relay: { first: [], last: [] } };
   const phases = { pipeline: [], service: [], toFirstToken: [], workerRoundTrip: [], total: [] };
   for (const mode of ['direct', 'relay', 'relay', 'direct']) {
-    const open = mode === 'direct' ? directTarget(upstream, agent, shape) : relayTarget(server, agent, sessions, shape);
+    const open = mode === 'direct' ? directTarget(upstream, agent, shape) : relay;
     if (mode === 'relay') await server.probe('phasesStart');
     await upstream.lateness();
     const results = await closedLoop({ open, concurrency: c, rounds, replyMs });
@@ -80,7 +94,7 @@ try {
     total[mode].push(...got.total);
   }
   const row = (name, values) => `| ${name} | ${fmt(median(values))} | ${fmt(quantile(values, 0.9))} | ${fmt(p99(values))} | ${values.length} |`;
-  console.log(`\nTime to first token at ${c} streams (${shape.tokens} tokens at ${fmt(1000 / intervalMs)}/s, the upstream's first after ${fmt(intervalMs)} ms), ms`);
+  console.log(`\nTime to first token at ${c} streams (${shape.tokens} tokens at ${fmt(1000 / intervalMs)}/s, the upstream's first after ${fmt(intervalMs)} ms${isFollowUp ? '; through Parley each a follow-up question' : ''}), ms`);
   console.log('| Phase | median | p90 | p99 | n |\n|---|---|---|---|---|');
   console.log(row('client: direct to the upstream', client.direct));
   console.log(row('client: through Parley', client.relay));
