@@ -346,10 +346,13 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const second = await h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`)
       .send({ message: 'me too', conversation_id: conversationId }).expect(409);
     expect(second.body.error.code).toBe('GENERATION_IN_PROGRESS');
+    // Which reply is running, so the client can follow it (GET /api/v1/chat/streams/{message_id}).
+    expect(second.body.error.details).toEqual({ message_id: a.events[0].data.message_id });
     expect(second.headers['content-type']).toMatch(/application\/json/);
     const regen = await h.t.http().post('/api/v1/chat/regenerate').set('Authorization', `Bearer ${alice.token}`)
       .send({ conversation_id: conversationId }).expect(409);
     expect(regen.body.error.code).toBe('GENERATION_IN_PROGRESS');
+    expect(regen.body.error.details).toEqual({ message_id: a.events[0].data.message_id });
     await a.all();
     // Once it has ended, the conversation takes the next message.
     const next = await h.send(alice.token, { message: 'now me', conversation_id: conversationId }).all();

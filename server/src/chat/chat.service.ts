@@ -260,8 +260,10 @@ export class ChatService implements OnModuleInit {
   }
 
   private claim(conversationId: string): void {
-    if (this.starting.has(conversationId) || this.registry.activeIn(conversationId)) {
-      throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation');
+    const running = this.registry.activeIn(conversationId);
+    if (this.starting.has(conversationId) || running !== undefined) {
+      // The running reply's id when known, as the store's own check gives it: a client can follow it.
+      throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', running === undefined ? undefined : { message_id: running });
     }
     this.starting.add(conversationId);
   }
