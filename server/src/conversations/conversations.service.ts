@@ -385,28 +385,37 @@ export class ConversationsService {
 
   /**
    * Both appends: counter first (the conversation's write lock), then the optional busy check, then
-   * the rows. Fixed SQL (RawSql); on SQLite in a transaction run on the spot (as createWithTurn).
+   * the rows. Fixed SQL (RawSql), the same statements on both paths of `transaction`.
    */
   private async append(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Promise<Message[]> {
     const bump = [drafts.length, drafts.length, this.raw.param(Conversation, 'updatedAt', now), conversationId];
     const busy = [conversationId, 'streaming', this.raw.param(Message, 'leaseExpiresAt', now)];
-    if (this.raw.isSynchronous) {
-      let rows: Message[] = [];
-      const isStored = this.raw.transactionNow(() => {
-        this.raw.executeNow(Conversation, 'bump', BUMP_COUNTERS, bump);
-        const streaming = refuseWhileStreaming ? this.raw.findNow(Message, 'streaming-in', STREAMING_IN, busy) : [];
-        rows = this.turnRows(conversationId, drafts, now, streaming, this.raw.findNow(Conversation, 'next-position', NEXT_POSITION, [conversationId]));
-        this.raw.insertNow(Message, rows);
-      });
-      if (isStored) return rows;
-    }
-    return inTransaction(this.dataSource, async (em) => {
+    return this.transaction(() => {
+      this.raw.executeNow(Conversation, 'bump', BUMP_COUNTERS, bump);
+      const streaming = refuseWhileStreaming ? this.raw.findNow(Message, 'streaming-in', STREAMING_IN, busy) : [];
+      const rows = this.turnRows(conversationId, drafts, now, streaming, this.raw.findNow(Conversation, 'next-position', NEXT_POSITION, [conversationId]));
+      this.raw.insertNow(Message, rows);
+      return rows;
+    }, async (em) => {
       await this.raw.execute(Conversation, 'bump', BUMP_COUNTERS, bump, em);
       const streaming = refuseWhileStreaming ? await this.raw.find(Message, 'streaming-in', STREAMING_IN, busy, em) : [];
       const rows = this.turnRows(conversationId, drafts, now, streaming, await this.raw.find(Conversation, 'next-position', NEXT_POSITION, [conversationId], em));
       await this.raw.insert(Message, rows, em);
       return rows;
     });
+  }
+
+  /**
+   * The same writes two ways: `now` in a SQLite transaction run on the spot (RawSql.transactionNow:
+   * no TypeORM query runner, events or promises around BEGIN and COMMIT), else `later` through
+   * inTransaction() (PostgreSQL, or SQLite while another transaction is open on its connection).
+   */
+  private async transaction<T>(now: () => T, later: (em: EntityManager) => Promise<T>): Promise<T> {
+    if (this.raw.isSynchronous) {
+      let result: { value: T } | undefined;
+      if (this.raw.transactionNow(() => { result = { value: now() }; }) && result) return result.value;
+    }
+    return inTransaction(this.dataSource, later);
   }
 
   /** An append's rows at the positions its counter gave, once its checks pass (a throw rolls the counter back). */
@@ -426,16 +435,13 @@ export class ConversationsService {
       isActive: true, messageCount: drafts.length, nextPosition: drafts.length,
     });
     const rows = this.messageRows(conversation.id, 0, drafts, now);
-    const isStored = this.raw.isSynchronous && this.raw.transactionNow(() => {
+    await this.transaction(() => {
       this.raw.insertNow(Conversation, [conversation]);
       this.raw.insertNow(Message, rows);
+    }, async (em) => {
+      await this.raw.insert(Conversation, [conversation], em);
+      await this.raw.insert(Message, rows, em);
     });
-    if (!isStored) {
-      await inTransaction(this.dataSource, async (em) => {
-        await this.raw.insert(Conversation, [conversation], em);
-        await this.raw.insert(Message, rows, em);
-      });
-    }
     return { conversation, messages: rows };
   }
 
