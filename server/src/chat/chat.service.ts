@@ -9,7 +9,7 @@ import type { AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DistributedLock } from '../redis/redis-lock.js';
 import type { Conversation } from '../conversations/conversation.entity.js';
-import { ConversationsService, type MessageDraft } from '../conversations/conversations.service.js';
+import { ConversationsService, type HistoryMessage, type MessageDraft } from '../conversations/conversations.service.js';
 import type { Message } from '../conversations/message.entity.js';
 import { autoTitle } from './auto-title.js';
 import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttachments } from './chat-attachments.js';
@@ -295,10 +295,10 @@ export class ChatService implements OnModuleInit {
 
   /** The conversation's earlier turns that can be context: answered or partly answered, never failed ones. */
   private async history(conversationId: string): Promise<HistoryTurn[]> {
-    return this.turnsOf((await this.conversations.page(conversationId, HISTORY_MESSAGES)).messages);
+    return this.turnsOf(await this.conversations.historyOf(conversationId, HISTORY_MESSAGES));
   }
 
-  private async turnsOf(messages: Message[]): Promise<HistoryTurn[]> {
+  private async turnsOf(messages: HistoryMessage[]): Promise<HistoryTurn[]> {
     const answered = messages.filter((m) => m.role === 'user'
       || (m.role === 'assistant' && m.content.length > 0 && m.status !== 'failed' && m.status !== 'streaming'));
     // Two answers in a row to one question (a regeneration stopped or cut before it replaced the

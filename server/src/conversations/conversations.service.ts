@@ -56,6 +56,10 @@ const STREAMING_IN = (q: SqlParts): string => `SELECT ${q.col('id')} FROM ${q.ta
   + `AND ${q.col('status')} = ${q.param(1)} AND ${q.col('leaseExpiresAt')} > ${q.param(2)} LIMIT 1`;
 const NEXT_POSITION = (q: SqlParts): string => `SELECT ${q.col('nextPosition')} FROM ${q.table} WHERE ${q.col('id')} = ${q.param(0)}`;
 
+/** What a prompt's history reads of a message (ConversationsService.historyOf). */
+const HISTORY_COLUMNS = ['id', 'role', 'content', 'status', 'tokenCount'] as const;
+export type HistoryMessage = Pick<Message, (typeof HISTORY_COLUMNS)[number]>;
+
 /** The fields of a message that may be set after it is stored. */
 export type MessagePatch = Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation' | 'searchText'>>;
 
@@ -366,6 +370,17 @@ export class ConversationsService {
         + `AND ${q.col('position')} < ${q.param(1)} ORDER BY ${q.col('position')} DESC LIMIT ${q.param(2)}`, [conversationId, before, limit + 1]);
     const hasMore = rows.length > limit;
     return { messages: rows.slice(0, limit).reverse(), hasMore };
+  }
+
+  /**
+   * The newest `limit` messages, oldest first, with only what a prompt's history reads of them:
+   * behind every follow-up question, where the whole rows (21 columns, converted one by one) of a
+   * long conversation's 200 cost more than the statement.
+   */
+  async historyOf(conversationId: string, limit: number): Promise<HistoryMessage[]> {
+    const rows = await this.raw.find(Message, 'history', (q) => `SELECT ${HISTORY_COLUMNS.map(q.col).join(', ')} FROM ${q.table} `
+      + `WHERE ${q.col('conversationId')} = ${q.param(0)} ORDER BY ${q.col('position')} DESC LIMIT ${q.param(1)}`, [conversationId, limit]);
+    return rows.reverse();
   }
 
   /** Files attached to the given messages, for display. */

@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { Conversation } from '../conversations/conversation.entity.js';
-import { ConversationsService, type MessageDraft } from '../conversations/conversations.service.js';
+import { ConversationsService, type HistoryMessage, type MessageDraft } from '../conversations/conversations.service.js';
 import { Message, type MessageRole } from '../conversations/message.entity.js';
 import { Session } from '../sessions/session.entity.js';
 import { SessionsService } from '../sessions/sessions.service.js';
@@ -92,6 +92,16 @@ describe.each(dialects())('Turns stored by fixed SQL, on %s', (dialect) => {
       expect(latest).toEqual({ messages: all.slice(1), hasMore: true });
       expect(await conversations.page(c.id, 1, 2)).toEqual({ messages: [all[1]], hasMore: true });
       expect(await conversations.page(c.id, 5, 2)).toEqual({ messages: all.slice(0, 2), hasMore: false });
+    });
+
+    it("reads a prompt's history: the newest messages, oldest first, with what the prompt needs as TypeORM reads it", async () => {
+      const c = await started();
+      await conversations.appendTurn(c.id, turn());
+      const all = await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } });
+      const needed = (m: HistoryMessage) => ({ id: m.id, role: m.role, content: m.content, status: m.status, tokenCount: m.tokenCount });
+      expect((await conversations.historyOf(c.id, 3)).map(needed)).toEqual(all.slice(1).map(needed));
+      expect((await conversations.historyOf(c.id, 10)).map(needed)).toEqual(all.map(needed));
+      expect(all.map((m) => m.tokenCount)).toEqual([2, null, 2, null]);
     });
 
     it("is another session's conversation: not found, as a missing one", async () => {
