@@ -362,7 +362,7 @@ export class ConversationsService {
 
   /** The newest `limit` messages before `before` (a position), oldest first. Uses the (conversation, position) index. */
   async page(conversationId: string, limit: number, before?: number): Promise<MessagePage> {
-    // Fixed SQL (RawSql): behind every follow-up question (its history) and every conversation opened.
+    // Fixed SQL (RawSql): behind every conversation opened (and a regeneration's history).
     const rows = before === undefined
       ? await this.raw.find(Message, 'latest', (q) => `SELECT ${q.columns} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
         + `ORDER BY ${q.col('position')} DESC LIMIT ${q.param(1)}`, [conversationId, limit + 1])
