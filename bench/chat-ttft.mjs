@@ -2,7 +2,7 @@
 // Time to first token added by Parley: POST /api/v1/chat through the built server vs the same
 // completion requested from the loopback upstream directly, sequentially, interleaved, one run.
 //
-//   npm run build:server && node bench/chat-ttft.mjs [--requests 200] [--warmup 20] [--postgres postgres://…/admin-db] [--continue]
+//   npm run build:server && node bench/chat-ttft.mjs [--requests 200] [--warmup 20] [--postgres postgres://…/admin-db] [--continue] [--dist DIR]
 //
 // With --postgres, a scratch database is created on that server for the run and dropped after.
 //
@@ -27,6 +27,8 @@ const WARMUP = Number(opt('warmup', '20'));
 const PG_ADMIN = opt('postgres', undefined);
 /** --cpu-prof DIR: writes the server's V8 CPU profile there (open it in Chrome DevTools). */
 const CPU_PROF = opt('cpu-prof', undefined);
+/** --dist DIR: the build to run (its server/main.js), for an A/B against an older build kept aside. */
+const DIST = opt('dist', join(root, 'dist'));
 
 async function loadFakeServer(dir) {
   const source = readFileSync(join(root, 'server/src/testing/fake-openai-server.ts'), 'utf8');
@@ -117,7 +119,7 @@ const fake = new FakeOpenAiServer();
 const upstream = await fake.start();
 fake.defaultReply = { tokens: ['Hello', ' there', ', ', 'friend', '.'] };
 const port = await freePort();
-const server = spawn(process.execPath, [...(process.env.TTFT_PRELOAD ? ["-r", process.env.TTFT_PRELOAD] : []), ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), join(root, 'dist/server/main.js')], {
+const server = spawn(process.execPath, [...(process.env.TTFT_PRELOAD ? ["-r", process.env.TTFT_PRELOAD] : []), ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : []), join(DIST, 'server/main.js')], {
   cwd: root,
   stdio: ['ignore', 'inherit', 'inherit'],
   env: {

@@ -50,11 +50,12 @@ const ATTACHMENT_ORDER = { attachPosition: 'ASC', createdAt: 'ASC' } as const;
 // An append's statements (fixed SQL, RawSql): both counters moved by the turn's size (the
 // conversation's write lock, taken first), a reply streaming under a lease still live at `now`,
 // and the counter read back.
+/** The counters moved by a turn's rows (the conversation's write lock), and the position after them. */
 const BUMP_COUNTERS = (q: SqlParts): string => `UPDATE ${q.table} SET ${q.col('nextPosition')} = ${q.col('nextPosition')} + ${q.param(0)}, `
-  + `${q.col('messageCount')} = ${q.col('messageCount')} + ${q.param(1)}, ${q.col('updatedAt')} = ${q.param(2)} WHERE ${q.col('id')} = ${q.param(3)}`;
+  + `${q.col('messageCount')} = ${q.col('messageCount')} + ${q.param(1)}, ${q.col('updatedAt')} = ${q.param(2)} WHERE ${q.col('id')} = ${q.param(3)} `
+  + `RETURNING ${q.col('nextPosition')}`;
 const STREAMING_IN = (q: SqlParts): string => `SELECT ${q.col('id')} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
   + `AND ${q.col('status')} = ${q.param(1)} AND ${q.col('leaseExpiresAt')} > ${q.param(2)} LIMIT 1`;
-const NEXT_POSITION = (q: SqlParts): string => `SELECT ${q.col('nextPosition')} FROM ${q.table} WHERE ${q.col('id')} = ${q.param(0)}`;
 
 /** What a prompt's history reads of a message (ConversationsService.historyOf). */
 const HISTORY_COLUMNS = ['id', 'role', 'content', 'status', 'tokenCount'] as const;
@@ -399,22 +400,25 @@ export class ConversationsService {
   }
 
   /**
-   * Both appends: counter first (the conversation's write lock), then the optional busy check, then
-   * the rows. Fixed SQL (RawSql), the same statements on both paths of `transaction`.
+   * Both appends: counters first (the conversation's write lock; they return the position after
+   * the turn), then the optional busy check (a statement of its own after the lock: on PostgreSQL
+   * a statement's snapshot is taken at its start, and one that waited for the lock must see what
+   * its holder committed), then the rows. Fixed SQL (RawSql), the same statements on both paths of
+   * `transaction`.
    */
   private async append(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Promise<Message[]> {
     const bump = [drafts.length, drafts.length, this.raw.param(Conversation, 'updatedAt', now), conversationId];
     const busy = [conversationId, 'streaming', this.raw.param(Message, 'leaseExpiresAt', now)];
     return this.transaction(() => {
-      this.raw.executeNow(Conversation, 'bump', BUMP_COUNTERS, bump);
+      const counter = this.raw.findNow(Conversation, 'bump', BUMP_COUNTERS, bump);
       const streaming = refuseWhileStreaming ? this.raw.findNow(Message, 'streaming-in', STREAMING_IN, busy) : [];
-      const rows = this.turnRows(conversationId, drafts, now, streaming, this.raw.findNow(Conversation, 'next-position', NEXT_POSITION, [conversationId]));
+      const rows = this.turnRows(conversationId, drafts, now, streaming, counter);
       this.raw.insertNow(Message, rows);
       return rows;
     }, async (em) => {
-      await this.raw.execute(Conversation, 'bump', BUMP_COUNTERS, bump, em);
+      const counter = await this.raw.find(Conversation, 'bump', BUMP_COUNTERS, bump, em);
       const streaming = refuseWhileStreaming ? await this.raw.find(Message, 'streaming-in', STREAMING_IN, busy, em) : [];
-      const rows = this.turnRows(conversationId, drafts, now, streaming, await this.raw.find(Conversation, 'next-position', NEXT_POSITION, [conversationId], em));
+      const rows = this.turnRows(conversationId, drafts, now, streaming, counter);
       await this.raw.insert(Message, rows, em);
       return rows;
     });
@@ -450,13 +454,18 @@ export class ConversationsService {
       isActive: true, messageCount: drafts.length, nextPosition: drafts.length,
     });
     const rows = this.messageRows(conversation.id, 0, drafts, now);
-    await this.transaction(() => {
-      this.raw.insertNow(Conversation, [conversation]);
-      this.raw.insertNow(Message, rows);
-    }, async (em) => {
-      await this.raw.insert(Conversation, [conversation], em);
-      await this.raw.insert(Message, rows, em);
-    });
+    if (this.raw.isSynchronous) {
+      await this.transaction(() => {
+        this.raw.insertNow(Conversation, [conversation]);
+        this.raw.insertNow(Message, rows);
+      }, async (em) => {
+        await this.raw.insert(Conversation, [conversation], em);
+        await this.raw.insert(Message, rows, em);
+      });
+    } else {
+      // PostgreSQL: one statement (stored whole or not at all), one round trip.
+      await this.raw.insertTogether([{ target: Conversation, rows: [conversation] }, { target: Message, rows }]);
+    }
     return { conversation, messages: rows };
   }
 

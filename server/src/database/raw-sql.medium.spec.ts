@@ -138,11 +138,79 @@ describe.each(dialects())('Turns stored by fixed SQL, on %s', (dialect) => {
       expect(rows.map((m) => m.position)).toEqual([4, 5]);
     });
 
+    it('waits for a turn being stored by another connection, then sees its reply streaming and is refused', async () => {
+      const c = await started();
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => { release = resolve; });
+      let locked!: () => void;
+      const isLocked = new Promise<void>((resolve) => { locked = resolve; });
+      // Another instance's turn, the conversation's lock taken and its streaming reply written, not yet committed.
+      const other = inTransaction(ds, async (em) => {
+        await em.getRepository(Conversation).increment({ id: c.id }, 'nextPosition', 1);
+        await em.getRepository(Message).insert({
+          id: '00000000-0000-4000-8000-0000000000aa', conversationId: c.id, position: c.nextPosition, role: 'assistant', content: '',
+          status: 'streaming', ownerInstance: 'i-2', leaseExpiresAt: new Date(Date.now() + 30_000), createdAt: new Date(), updatedAt: new Date(),
+        });
+        locked();
+        await held;
+      });
+      await isLocked;
+      const appended = conversations.appendTurn(c.id, turn());
+      appended.catch(() => undefined);
+      if (dialect === 'postgres') {
+        // The append's first statement is waiting for the lock (bounded: a few seconds at most).
+        for (let i = 0; i < 500 && Number((await ds.query('SELECT count(*) AS n FROM pg_locks WHERE NOT granted'))[0].n) === 0; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+      release();
+      await other;
+      await expect(appended).rejects.toMatchObject({ code: 'GENERATION_IN_PROGRESS', details: { message_id: '00000000-0000-4000-8000-0000000000aa' } });
+      expect((await counters(c.id)).rows).toBe(3);
+    });
+
     it('of a conversation that is gone fails and stores nothing', async () => {
       const missing = '00000000-0000-4000-8000-000000000001';
       await expect(conversations.appendTurn(missing, turn())).rejects.toThrow(/Could not find any entity/);
       expect(await ds.getRepository(Message).countBy({ conversationId: missing })).toBe(0);
     });
+  });
+});
+
+describe.runIf(dialects().includes('postgres'))('RawSql.insertTogether on PostgreSQL', () => {
+  let t: TestApp;
+  let ds: DataSource;
+  let raw: RawSql;
+  let sessionId: string;
+  beforeAll(async () => {
+    t = await createTestApp('postgres');
+    ds = t.app.get(DataSource);
+    raw = new RawSql(ds);
+    sessionId = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
+  });
+  afterAll(async () => { await t.close(); });
+
+  const conversation = (id: string): Conversation => ds.getRepository(Conversation).create({
+    id, sessionId, title: 'Together', createdAt: new Date(), updatedAt: new Date(), isActive: true, messageCount: 2, nextPosition: 2,
+  });
+  const message = (id: string, conversationId: string, position: number): Message => ds.getRepository(Message).create({
+    id, conversationId, position, role: 'user', content: `m${position}`, status: 'complete', createdAt: new Date(), updatedAt: new Date(),
+  });
+
+  it('stores the rows of every table in one statement, a later table referring to an earlier one', async () => {
+    const c = conversation('00000000-0000-4000-8000-0000000000c1');
+    await raw.insertTogether([{ target: Conversation, rows: [c] }, { target: Message, rows: [message('00000000-0000-4000-8000-0000000000d1', c.id, 0), message('00000000-0000-4000-8000-0000000000d2', c.id, 1)] }]);
+    expect(await ds.getRepository(Conversation).findOneByOrFail({ id: c.id })).toEqual(c);
+    expect((await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } })).map((m) => m.content)).toEqual(['m0', 'm1']);
+  });
+
+  it('stores nothing when any row fails', async () => {
+    const c = conversation('00000000-0000-4000-8000-0000000000c2');
+    // Two messages at one position: the second breaks the (conversation, position) key.
+    const clash = [message('00000000-0000-4000-8000-0000000000d3', c.id, 0), message('00000000-0000-4000-8000-0000000000d4', c.id, 0)];
+    await expect(raw.insertTogether([{ target: Conversation, rows: [c] }, { target: Message, rows: clash }])).rejects.toThrow(/duplicate key/);
+    expect(await ds.getRepository(Conversation).countBy({ id: c.id })).toBe(0);
+    expect(await ds.getRepository(Message).countBy({ conversationId: c.id })).toBe(0);
   });
 });
 

@@ -13,6 +13,12 @@ interface SqliteConnection {
   transaction(fn: (work: () => void) => void): (work: () => void) => void;
 }
 
+/** Rows for one table of `RawSql.insertTogether`. */
+export interface InsertPart {
+  target: EntityTarget<ObjectLiteral>;
+  rows: ObjectLiteral[];
+}
+
 /**
  * What a fixed statement is written with (`RawSql.find`): the entity's table and its columns by
  * property name, escaped as the dialect wants, and the dialect's placeholder of the i-th parameter.
@@ -28,8 +34,8 @@ export interface SqlParts {
 /**
  * Whole-row INSERTs and UPDATEs by primary key for the chat's hot path (a turn's rows, a reply's
  * final save), the read of one row by primary key behind every request (the session), and the
- * few statements of a follow-up question (`find`, `execute`: its conversation, history and turn), as
- * fixed SQL built once per shape from the entity metadata: the columns and their conversions stay
+ * few statements of a follow-up question (`find`: its conversation, history and counters), as fixed
+ * SQL built once per shape from the entity metadata: the columns and their conversions stay
  * TypeORM's (and so the migrations'), only the query building per call goes. On SQLite the
  * statements are prepared once on the connection and run synchronously. TypeORM's query builder
  * cost ~0.6 ms of CPU per chat request, on the path to the first token; its findOneBy of a
@@ -83,21 +89,58 @@ export class RawSql {
     return true;
   }
 
+  /**
+   * Inserts whole entities into several tables in one statement, on PostgreSQL: each table's INSERT
+   * but the last in a WITH clause of the last. One statement is stored whole or not at all, so this
+   * needs no transaction: one round trip instead of four (BEGIN, an INSERT per table, COMMIT) and
+   * none of TypeORM's transaction around them. A table's rows may refer to an earlier one's by
+   * foreign key (the keys are checked at the statement's end). SQLite: `insertNow` in `transactionNow`.
+   */
+  async insertTogether(parts: InsertPart[]): Promise<void> {
+    if (this.isSqlite) throw new Error('insertTogether runs on PostgreSQL only');
+    const filled = parts.filter((p) => p.rows.length > 0);
+    if (filled.length === 0) return;
+    const metas = filled.map((p) => this.ds.getMetadata(p.target));
+    const key = `insert-together:${metas.map((m, i) => `${m.tableName}*${filled[i].rows.length}`).join(',')}`;
+    let text = this.texts.get(key);
+    if (text === undefined) {
+      let first = 0;
+      const inserts = metas.map((meta, i) => {
+        const shape = this.insertShape(meta.tableName, meta.columns, filled[i].rows.length, first);
+        first += meta.columns.length * filled[i].rows.length;
+        return shape;
+      });
+      const last = inserts.pop()!;
+      text = inserts.length === 0 ? last : `WITH ${inserts.map((s, i) => `w${i} AS (${s})`).join(', ')} ${last}`;
+      this.texts.set(key, text);
+    }
+    const params: unknown[] = [];
+    filled.forEach((part, i) => {
+      for (const row of part.rows) for (const c of metas[i].columns) params.push(this.value(c, row[c.propertyName]));
+    });
+    await this.ds.manager.query(text, params);
+  }
+
   private insertOf<T extends ObjectLiteral>(target: EntityTarget<T>, rows: T[]): { text: string; params: unknown[] } {
     const meta = this.ds.getMetadata(target);
     const key = `insert:${meta.tableName}:${rows.length}`;
     let shape = this.sql.get(key);
     if (!shape) {
-      const columns = meta.columns;
-      let n = 0;
-      const tuple = (): string => `(${columns.map(() => this.ds.driver.createParameter(`p${n}`, n++)).join(', ')})`;
-      const values = rows.map(tuple).join(', ');
-      shape = { text: `INSERT INTO ${this.ds.driver.escape(meta.tableName)} (${columns.map((c) => this.ds.driver.escape(c.databaseName)).join(', ')}) VALUES ${values}`, columns };
+      shape = { text: this.insertShape(meta.tableName, meta.columns, rows.length, 0), columns: meta.columns };
       this.sql.set(key, shape);
     }
     const params: unknown[] = [];
     for (const row of rows) for (const c of shape.columns) params.push(this.value(c, row[c.propertyName]));
     return { text: shape.text, params };
+  }
+
+  /** `INSERT INTO table (columns) VALUES (...), ...` for `count` rows, its parameters numbered from `first`. */
+  private insertShape(table: string, columns: ColumnMetadata[], count: number, first: number): string {
+    const d = this.ds.driver;
+    let n = first;
+    const tuple = (): string => `(${columns.map(() => d.createParameter(`p${n}`, n++)).join(', ')})`;
+    const values = Array.from({ length: count }, tuple).join(', ');
+    return `INSERT INTO ${d.escape(table)} (${columns.map((c) => d.escape(c.databaseName)).join(', ')}) VALUES ${values}`;
   }
 
   /** Sets the given properties (undefined ones are left alone) on the row with this primary key. */
@@ -157,16 +200,14 @@ export class RawSql {
   }
 
   /**
-   * The rows of a SELECT built by `build` as entities: the columns it returns, converted as TypeORM
-   * does. `key` names the statement within the entity's table (one key, one statement: it is built
+   * The rows of a statement built by `build` as entities (a SELECT's, or an `UPDATE … RETURNING`'s):
+   * the columns it returns, converted as TypeORM does. `key` names the statement within the entity's table (one key, one statement: it is built
    * once and kept). Parameters that stand for a column's value go through `param` first (dates are
    * text on SQLite).
    */
   async find<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string, params: unknown[], em?: EntityManager): Promise<T[]> {
     const text = this.textOf(target, key, build);
-    const rows = this.isSqlite
-      ? this.prepared(text).all(...params) as Array<Record<string, unknown>>
-      : await (em ?? this.ds.manager).query<Array<Record<string, unknown>>>(text, params);
+    const rows = this.isSqlite ? this.prepared(text).all(...params) as Array<Record<string, unknown>> : await this.records(text, params, em);
     return rows.map((raw) => this.hydrate(target, raw));
   }
 
@@ -175,17 +216,6 @@ export class RawSql {
     if (!this.isSqlite) throw new Error('findNow runs on SQLite only');
     const rows = this.prepared(this.textOf(target, key, build)).all(...params) as Array<Record<string, unknown>>;
     return rows.map((raw) => this.hydrate(target, raw));
-  }
-
-  /** A statement built once per `key` by `build` whose rows, if any, are not read (an UPDATE, say). */
-  async execute<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string, params: unknown[], em?: EntityManager): Promise<void> {
-    await this.run(this.textOf(target, key, build), params, em);
-  }
-
-  /** As `execute`, done when it returns; only where `isSynchronous`. */
-  executeNow<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string, params: unknown[]): void {
-    if (!this.isSqlite) throw new Error('executeNow runs on SQLite only');
-    this.prepared(this.textOf(target, key, build)).run(...params);
   }
 
   /** A value as `property`'s column stores it, for a parameter that is compared with that column or written to it. */
@@ -229,6 +259,19 @@ export class RawSql {
 
   private value(column: ColumnMetadata, value: unknown): unknown {
     return this.ds.driver.preparePersistentValue(value ?? null, column);
+  }
+
+  /**
+   * The rows a statement returns on PostgreSQL, a SELECT's or an `UPDATE … RETURNING`'s alike
+   * (TypeORM's `query()` gives the latter as `[rows, count]`).
+   */
+  private async records(text: string, params: unknown[], em?: EntityManager): Promise<Array<Record<string, unknown>>> {
+    const runner = em?.queryRunner ?? this.ds.createQueryRunner();
+    try {
+      return (await runner.query(text, params, true)).records as Array<Record<string, unknown>>;
+    } finally {
+      if (!em?.queryRunner) await runner.release();
+    }
   }
 
   private async run(text: string, params: unknown[], em?: EntityManager): Promise<void> {
