@@ -38,13 +38,15 @@ export class NodeHttpFetch {
     this.https = new HttpsAgent({ keepAlive: true, timeout: idleSocketMs, scheduling: 'lifo' });
   }
 
-  readonly fetch = (input: string | URL | Request, init: GatedRequestInit = {}): Promise<Response> => {
-    const sendWhen = init[SEND_WHEN];
-    if (sendWhen) return sendWhen.then(() => this.send(input, init), () => Promise.reject(abortError()));
-    return this.send(input, init);
-  };
+  /**
+   * With `SEND_WHEN` in `init`, the request is made ready at once (its URL and headers read, its
+   * ClientRequest built and given a pooled connection, or a new one opened) and only written once
+   * the promise resolves; nothing of it is written if the promise rejects. The ~0.1 ms of building
+   * then happens while the turn is stored, not between the send and the model.
+   */
+  readonly fetch = (input: string | URL | Request, init: GatedRequestInit = {}): Promise<Response> => this.send(input, init, init[SEND_WHEN]);
 
-  private send(input: string | URL | Request, init: RequestInit): Promise<Response> {
+  private send(input: string | URL | Request, init: RequestInit, sendWhen?: Promise<void>): Promise<Response> {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((value, name) => { headers[name] = value; });
@@ -79,8 +81,20 @@ export class NodeHttpFetch {
       signal?.addEventListener('abort', onAbort, { once: true });
       // The listener stays for the body's life: aborting the signal also ends a body being read.
       req.on('close', () => signal?.removeEventListener('abort', onAbort));
-      req.on('error', (err) => reject(signal?.aborted ? abortError() : fetchFailed(err)));
-      req.end(body ?? undefined);
+      let isCancelled = false;
+      req.on('error', (err) => reject(signal?.aborted || isCancelled ? abortError() : fetchFailed(err)));
+      if (!sendWhen) {
+        req.end(body ?? undefined);
+        return;
+      }
+      sendWhen.then(
+        () => { if (!req.destroyed) req.end(body ?? undefined); },
+        () => {
+          isCancelled = true;
+          req.destroy();
+          reject(abortError());
+        },
+      );
     });
   }
 

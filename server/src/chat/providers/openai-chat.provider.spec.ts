@@ -1,5 +1,6 @@
 import type { AppConfig } from '../../config/app-config.js';
 import { FakeOpenAiServer } from '../../testing/fake-openai-server.js';
+import { sleep, waitFor } from '../../testing/wait.js';
 import type { ProviderChunk } from './chat-provider.js';
 import { NodeHttpFetch } from './node-http-fetch.js';
 import { OpenAiChatProvider } from './openai-chat.provider.js';
@@ -85,6 +86,45 @@ describe('OpenAiChatProvider transport', () => {
     });
     await expect(completion).rejects.toMatchObject({ kind: 'cut' });
     expect(isDone).toBe(false);
+    p.onApplicationShutdown();
+  });
+
+  it('opens a held completion\'s connection at once and writes its request only when it is released', async () => {
+    const p = provider(4000);
+    fake.defaultReply = { tokens: ['held ', 'back'] };
+    const before = fake.connections;
+    let release!: () => void;
+    const sendWhen = new Promise<void>((resolve) => { release = resolve; });
+    const chunks: ProviderChunk[] = [];
+    const completion = p.streamWith({ messages: [{ role: 'user', content: 'held request' }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal, (chunk) => {
+      chunks.push(chunk);
+    }, { sendWhen });
+    // Built meanwhile: its connection is open (this provider's pool is new), nothing is written on it.
+    await waitFor('the held request\'s connection', () => fake.connections > before, 2000, 5);
+    await sleep(50);
+    expect(fake.requestsFor('held request')).toHaveLength(0);
+    release();
+    await completion;
+    expect(fake.requestsFor('held request')).toHaveLength(1);
+    expect(chunks.filter((c) => c.type === 'token').map((c) => (c.type === 'token' ? c.text : ''))).toEqual(['held ', 'back']);
+    p.onApplicationShutdown();
+  });
+
+  it('never writes a held completion that is cancelled', async () => {
+    const p = provider(4000);
+    const before = fake.connections;
+    let cancel!: () => void;
+    const sendWhen = new Promise<void>((_, reject) => { cancel = () => reject(new Error('cancelled')); });
+    sendWhen.catch(() => undefined);
+    const abort = new AbortController();
+    const completion = p.streamWith({ messages: [{ role: 'user', content: 'cancelled request' }], maxOutputTokens: 64, fileNames: [] }, abort.signal, () => undefined, { sendWhen });
+    await waitFor('the held request\'s connection', () => fake.connections > before, 2000, 5);
+    // As the upstream worker cancels one: its signal aborted and its gate closed.
+    abort.abort();
+    cancel();
+    await expect(completion).rejects.toMatchObject({ kind: 'connection' });
+    await sleep(50);
+    expect(fake.requestsFor('cancelled request')).toHaveLength(0);
     p.onApplicationShutdown();
   });
 
