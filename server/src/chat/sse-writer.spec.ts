@@ -79,6 +79,32 @@ describe('SSE body writing', () => {
     expect(events_.map((e) => e.token)).toEqual(tokens);
   });
 
+  it("sends a reply's last token, its final event and the body's end in one chunk when the end comes from the same run's promise", async () => {
+    const events = new Subject<SequencedEvent>();
+    const last = new TokenSse(7, 'last', '2026-11-29T00:00:00.000Z');
+    const done = new SerializedEvent(8, { type: 'done', finished: true, message_id: 'm', status: 'complete' } as never);
+    handler = (res) => {
+      writeSse(res, events, { heartbeatMs: 60_000 });
+      setImmediate(() => {
+        // As a generation ends: the batch that brings the last token also resolves the provider's
+        // promise, and the generation publishes its final event when its await resumes.
+        let resolveStream!: () => void;
+        const streamed = new Promise<void>((resolve) => { resolveStream = resolve; });
+        void (async () => {
+          await streamed;
+          events.next(done);
+          events.complete();
+        })();
+        events.next(last);
+        resolveStream();
+      });
+    };
+    const raw = await rawExchange(port, 'GET /end HTTP/1.1\r\nHost: x\r\n\r\n', (r) => r.includes('\r\n0\r\n\r\n'));
+    const { chunks, isTerminated } = decodeChunked(raw);
+    expect(chunks).toEqual([last.sse + done.sse]);
+    expect(isTerminated).toBe(true);
+  });
+
   it('marks the first token on its way to the client on the diagnostics channel, once per response', async () => {
     const marks: { request: IncomingMessage; written: number }[] = [];
     let written = 0;

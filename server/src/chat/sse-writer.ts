@@ -105,27 +105,43 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   // nor keeps what it holds (a session's stream slot) until the answer ends.
   if (res.destroyed) close();
   // Events delivered in one synchronous run (a replay, or the tokens of one upstream read) leave
-  // in one write, flushed as a microtask right after: one syscall instead of one per event.
-  // Tokens that arrive apart still go out one by one, at once.
+  // in one write: one syscall instead of one per event. Tokens that arrive apart still go out one
+  // by one, at once. The write waits two microtasks, not one: promise reactions queued by that
+  // same run go first, and a generation's end is one (the provider's promise that the read
+  // bringing the last token resolved; GenerationService publishes the final event from it), so
+  // the last token, the final event and the body's end leave in one write instead of three.
   let pending = '';
   let isScheduled = false;
   // For the diagnostics channel, when subscribed as the stream opens (else nothing to do per
   // token): 0 = no token yet, 1 = the first token is in `pending`, 2 = written or not wanted.
   let firstToken = chatChannels.firstTokenWritten.hasSubscribers ? 0 : 2;
-  const flush = (): void => {
-    isScheduled = false;
-    if (pending.length === 0 || isClosed) return;
-    writeChunk(res, pending);
-    pending = '';
+  const written = (): void => {
     if (firstToken === 1) {
       firstToken = 2;
       chatChannels.firstTokenWritten.publish({ request: res.req });
     }
   };
+  const flush = (): void => {
+    isScheduled = false;
+    if (pending.length === 0 || isClosed) return;
+    writeChunk(res, pending);
+    pending = '';
+    written();
+  };
+  const flushSoon = (): void => { queueMicrotask(flush); };
   const end = (): void => {
-    flush();
+    const last = isClosed ? '' : pending;
+    pending = '';
     close();
-    res.end();
+    if (last.length > 0 && res.headersSent) {
+      // What is left and the body's end in one write (Node corks the socket around them).
+      res.end(last);
+    } else {
+      // Headers not out yet (a replay of an ended reply, say): sent as before, chunked.
+      if (last.length > 0) writeChunk(res, last);
+      res.end();
+    }
+    if (last.length > 0) written();
   };
   live.subscription = events.subscribe({
     next: (e) => {
@@ -133,7 +149,7 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
       if (firstToken === 0 && (e instanceof TokenSse || e.event.type === 'token')) firstToken = 1;
       if (!isScheduled) {
         isScheduled = true;
-        queueMicrotask(flush);
+        queueMicrotask(flushSoon);
       }
     },
     error: end,
