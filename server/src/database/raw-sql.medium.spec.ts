@@ -4,7 +4,7 @@ import { ConversationsService, type HistoryMessage, type MessageDraft } from '..
 import { Message, type MessageRole } from '../conversations/message.entity.js';
 import { Session } from '../sessions/session.entity.js';
 import { SessionsService } from '../sessions/sessions.service.js';
-import { dialects } from '../testing/dialects.js';
+import { type Dialect, dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { RawSql } from './raw-sql.js';
 import { inTransaction } from './transaction.js';
@@ -177,86 +177,80 @@ describe.each(dialects())('Turns stored by fixed SQL, on %s', (dialect) => {
   });
 });
 
-describe.runIf(dialects().includes('postgres'))('RawSql.insertTogether on PostgreSQL', () => {
-  let t: TestApp;
-  let ds: DataSource;
-  let raw: RawSql;
-  let sessionId: string;
+/** An app of the dialect, its DataSource, a RawSql on it and a session, for the describe block that calls it. */
+function rawSqlApp(dialect: Dialect): { ds: DataSource; raw: RawSql; sessionId: string } {
+  let t: TestApp | undefined;
+  const ctx = {} as { ds: DataSource; raw: RawSql; sessionId: string };
   beforeAll(async () => {
-    t = await createTestApp('postgres');
-    ds = t.app.get(DataSource);
-    raw = new RawSql(ds);
-    sessionId = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
+    t = await createTestApp(dialect);
+    ctx.ds = t.app.get(DataSource);
+    ctx.raw = new RawSql(ctx.ds);
+    ctx.sessionId = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
   });
-  afterAll(async () => { await t.close(); });
+  afterAll(async () => { await t?.close(); });
+  return ctx;
+}
 
-  const conversation = (id: string): Conversation => ds.getRepository(Conversation).create({
-    id, sessionId, title: 'Together', createdAt: new Date(), updatedAt: new Date(), isActive: true, messageCount: 2, nextPosition: 2,
+describe.runIf(dialects().includes('postgres'))('RawSql.insertTogether on PostgreSQL', () => {
+  const app = rawSqlApp('postgres');
+
+  const conversation = (id: string): Conversation => app.ds.getRepository(Conversation).create({
+    id, sessionId: app.sessionId, title: 'Together', createdAt: new Date(), updatedAt: new Date(), isActive: true, messageCount: 2, nextPosition: 2,
   });
-  const message = (id: string, conversationId: string, position: number): Message => ds.getRepository(Message).create({
+  const message = (id: string, conversationId: string, position: number): Message => app.ds.getRepository(Message).create({
     id, conversationId, position, role: 'user', content: `m${position}`, status: 'complete', createdAt: new Date(), updatedAt: new Date(),
   });
 
   it('stores the rows of every table in one statement, a later table referring to an earlier one', async () => {
     const c = conversation('00000000-0000-4000-8000-0000000000c1');
-    await raw.insertTogether([{ target: Conversation, rows: [c] }, { target: Message, rows: [message('00000000-0000-4000-8000-0000000000d1', c.id, 0), message('00000000-0000-4000-8000-0000000000d2', c.id, 1)] }]);
-    expect(await ds.getRepository(Conversation).findOneByOrFail({ id: c.id })).toEqual(c);
-    expect((await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } })).map((m) => m.content)).toEqual(['m0', 'm1']);
+    await app.raw.insertTogether([{ target: Conversation, rows: [c] }, { target: Message, rows: [message('00000000-0000-4000-8000-0000000000d1', c.id, 0), message('00000000-0000-4000-8000-0000000000d2', c.id, 1)] }]);
+    expect(await app.ds.getRepository(Conversation).findOneByOrFail({ id: c.id })).toEqual(c);
+    expect((await app.ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } })).map((m) => m.content)).toEqual(['m0', 'm1']);
   });
 
   it('stores nothing when any row fails', async () => {
     const c = conversation('00000000-0000-4000-8000-0000000000c2');
     // Two messages at one position: the second breaks the (conversation, position) key.
     const clash = [message('00000000-0000-4000-8000-0000000000d3', c.id, 0), message('00000000-0000-4000-8000-0000000000d4', c.id, 0)];
-    await expect(raw.insertTogether([{ target: Conversation, rows: [c] }, { target: Message, rows: clash }])).rejects.toThrow(/duplicate key/);
-    expect(await ds.getRepository(Conversation).countBy({ id: c.id })).toBe(0);
-    expect(await ds.getRepository(Message).countBy({ conversationId: c.id })).toBe(0);
+    await expect(app.raw.insertTogether([{ target: Conversation, rows: [c] }, { target: Message, rows: clash }])).rejects.toThrow(/duplicate key/);
+    expect(await app.ds.getRepository(Conversation).countBy({ id: c.id })).toBe(0);
+    expect(await app.ds.getRepository(Message).countBy({ conversationId: c.id })).toBe(0);
   });
 });
 
 describe('RawSql.transactionNow on SQLite', () => {
-  let t: TestApp;
-  let ds: DataSource;
-  let raw: RawSql;
-  let sessionId: string;
-  beforeAll(async () => {
-    t = await createTestApp('sqlite');
-    ds = t.app.get(DataSource);
-    raw = new RawSql(ds);
-    sessionId = (await t.app.get(SessionsService).create(undefined, undefined)).session.id;
-  });
-  afterAll(async () => { await t.close(); });
+  const app = rawSqlApp('sqlite');
 
-  const conversation = (title: string): Conversation => ds.getRepository(Conversation).create({
-    id: crypto.randomUUID(), sessionId, title, createdAt: new Date(), updatedAt: new Date(), isActive: true, messageCount: 0, nextPosition: 0,
+  const conversation = (title: string): Conversation => app.ds.getRepository(Conversation).create({
+    id: crypto.randomUUID(), sessionId: app.sessionId, title, createdAt: new Date(), updatedAt: new Date(), isActive: true, messageCount: 0, nextPosition: 0,
   });
 
   it('commits every statement before it returns', () => {
     const a = conversation('now-a');
     const b = conversation('now-b');
-    expect(raw.transactionNow(() => { raw.insertNow(Conversation, [a]); raw.insertNow(Conversation, [b]); })).toBe(true);
+    expect(app.raw.transactionNow(() => { app.raw.insertNow(Conversation, [a]); app.raw.insertNow(Conversation, [b]); })).toBe(true);
     // Read through another statement, synchronously: nothing is left to run later.
-    const db = (ds.driver as unknown as { databaseConnection: { prepare(s: string): { all(...p: unknown[]): unknown[] } } }).databaseConnection;
+    const db = (app.ds.driver as unknown as { databaseConnection: { prepare(s: string): { all(...p: unknown[]): unknown[] } } }).databaseConnection;
     expect(db.prepare('SELECT title FROM conversations WHERE id IN (?, ?) ORDER BY title').all(a.id, b.id)).toEqual([{ title: 'now-a' }, { title: 'now-b' }]);
   });
 
   it('rolls every statement back and throws when one fails', async () => {
     const a = conversation('rolled-back');
-    expect(() => raw.transactionNow(() => {
-      raw.insertNow(Conversation, [a]);
-      raw.insertNow(Conversation, [a]); // the same primary key again
+    expect(() => app.raw.transactionNow(() => {
+      app.raw.insertNow(Conversation, [a]);
+      app.raw.insertNow(Conversation, [a]); // the same primary key again
     })).toThrow(/UNIQUE/);
-    expect(await ds.getRepository(Conversation).countBy({ id: a.id })).toBe(0);
+    expect(await app.ds.getRepository(Conversation).countBy({ id: a.id })).toBe(0);
   });
 
   it('runs nothing and answers false while another transaction is open on the connection', async () => {
     const a = conversation('not-now');
     let answer: boolean | undefined;
-    await inTransaction(ds, async () => {
-      answer = raw.transactionNow(() => raw.insertNow(Conversation, [a]));
+    await inTransaction(app.ds, async () => {
+      answer = app.raw.transactionNow(() => app.raw.insertNow(Conversation, [a]));
       await Promise.resolve();
     });
     expect(answer).toBe(false);
-    expect(await ds.getRepository(Conversation).countBy({ id: a.id })).toBe(0);
+    expect(await app.ds.getRepository(Conversation).countBy({ id: a.id })).toBe(0);
   });
 });
