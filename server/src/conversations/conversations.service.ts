@@ -48,9 +48,8 @@ export interface AttachmentText {
 const ATTACHMENT_ORDER = { attachPosition: 'ASC', createdAt: 'ASC' } as const;
 
 // An append's statements (fixed SQL, RawSql): both counters moved by the turn's size (the
-// conversation's write lock, taken first), a reply streaming under a lease still live at `now`,
-// and the counter read back.
-/** The counters moved by a turn's rows (the conversation's write lock), and the position after them. */
+// conversation's write lock, taken first), returning the position after the turn; and a reply
+// streaming under a lease still live at `now`.
 const BUMP_COUNTERS = (q: SqlParts): string => `UPDATE ${q.table} SET ${q.col('nextPosition')} = ${q.col('nextPosition')} + ${q.param(0)}, `
   + `${q.col('messageCount')} = ${q.col('messageCount')} + ${q.param(1)}, ${q.col('updatedAt')} = ${q.param(2)} WHERE ${q.col('id')} = ${q.param(3)} `
   + `RETURNING ${q.col('nextPosition')}`;
