@@ -225,7 +225,8 @@ export class RawSql {
     return this.value(column, value);
   }
 
-  private textOf<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string): string {
+  /** The statement `build` writes for this database, as `find` runs it under `key` (built once and kept). */
+  textOf<T extends ObjectLiteral>(target: EntityTarget<T>, key: string, build: (q: SqlParts) => string): string {
     const meta = this.ds.getMetadata(target);
     const cacheKey = `${meta.tableName}:${key}`;
     let text = this.texts.get(cacheKey);
