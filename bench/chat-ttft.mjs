@@ -2,7 +2,7 @@
 // Time to first token added by Parley: POST /api/v1/chat through the built server vs the same
 // completion requested from the loopback upstream directly, sequentially, interleaved, one run.
 //
-//   npm run build:server && node bench/chat-ttft.mjs [--requests 200] [--warmup 20] [--postgres postgres://…/admin-db] [--continue] [--dist DIR]
+//   npm run build:server && node bench/chat-ttft.mjs [--requests 200] [--warmup 20] [--postgres postgres://…/admin-db] [--continue] [--dist DIR] [--syscalls]
 //
 // With --postgres, a scratch database is created on that server for the run and dropped after.
 //
@@ -27,6 +27,12 @@ const WARMUP = Number(opt('warmup', '20'));
 const PG_ADMIN = opt('postgres', undefined);
 /** --cpu-prof DIR: writes the server's V8 CPU profile there (open it in Chrome DevTools). */
 const CPU_PROF = opt('cpu-prof', undefined);
+/**
+ * --syscalls: counts the server's system calls (all its threads, strace -f -c) over the measured
+ * requests and prints them per request: a count that does not depend on how busy the machine is,
+ * where times and CPU do (strace slows every call, so the times of such a run mean nothing).
+ */
+const SYSCALLS = args.includes('--syscalls');
 /** --dist DIR: the build to run (its server/main.js), for an A/B against an older build kept aside. */
 const DIST = opt('dist', join(root, 'dist'));
 
@@ -84,6 +90,24 @@ async function json(url, method, body, headers = {}) {
 
 /** --continue: the measured Parley requests each add a turn to a conversation started in the warm-up (round robin). */
 const CONTINUE = args.includes('--continue');
+
+/** strace -f -c attached to `pid` until stop(), which resolves with [syscall, calls] by calls, most first. */
+async function traceSyscalls(pid, out) {
+  const strace = spawn('strace', ['-f', '-c', '-q', '-o', out, '-p', String(pid)], { stdio: 'ignore' });
+  await new Promise((resolve, reject) => { strace.once('spawn', resolve); strace.once('error', reject); });
+  // Attached to every thread before the first measured request (strace prints nothing to say so).
+  await new Promise((r) => setTimeout(r, 1000));
+  return {
+    stop: async () => {
+      strace.kill('SIGINT');
+      await new Promise((r) => strace.once('exit', r));
+      const rows = readFileSync(out, 'utf8').split('\n').map((line) => line.trim().split(/\s+/))
+        .filter((f) => f.length >= 5 && /^\d/.test(f[0]) && f.at(-1) !== 'total')
+        .map((f) => [f.at(-1), Number(f[3])]);
+      return rows.sort((a, b) => b[1] - a[1]);
+    },
+  };
+}
 
 /** CPU time (user + system, ms) the server process has used so far (Linux /proc). */
 function cpuMs(pid) {
@@ -159,12 +183,14 @@ try {
   for (let i = 0; i < WARMUP; i++) { await direct(); await parley(true); }
   const d = [];
   const p = [];
+  const tracer = SYSCALLS ? await traceSyscalls(server.pid, join(dir, 'strace.txt')) : undefined;
   const cpuBefore = cpuMs(server.pid);
   for (let i = 0; i < REQUESTS; i++) {
     // Interleaved (and alternating which goes first) so drift and GC affect both alike.
     if (i % 2 === 0) { d.push(await direct()); p.push(await parley()); } else { p.push(await parley()); d.push(await direct()); }
   }
   const serverCpu = (cpuMs(server.pid) - cpuBefore) / REQUESTS;
+  const syscalls = await tracer?.stop();
   const sd = stats(d);
   const sp = stats(p);
   const f = (x) => x.toFixed(2).padStart(8);
@@ -176,6 +202,11 @@ try {
   // Wall times depend on what else runs on the machine; the CPU the server spends per chat does not.
   console.log(`upstream TCP connections opened: ${fake.connections} for ${2 * (REQUESTS + WARMUP)} requests`);
   console.log(`server CPU per chat request (whole request incl. the 5-token answer): ${serverCpu.toFixed(2)} ms; load average ${(await import('node:os')).loadavg()[0].toFixed(2)}`);
+  if (syscalls) {
+    const total = syscalls.reduce((sum, [, calls]) => sum + calls, 0);
+    console.log(`\nSystem calls per chat request (server, all threads; under strace, so the times above are not Parley's): ${(total / REQUESTS).toFixed(1)}`);
+    for (const [name, calls] of syscalls.slice(0, 12)) console.log(`  ${name.padEnd(16)} ${(calls / REQUESTS).toFixed(2).padStart(7)}`);
+  }
 } finally {
   server.kill('SIGTERM');
   await new Promise((r) => server.once('exit', r));
