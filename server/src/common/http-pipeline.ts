@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { AppConfig } from '../config/app-config.js';
 import { AllowedMethods, literalRouteMethodGuard } from './allowed-methods.js';
 import { ErrorCode } from './error-code.js';
+import { HostAllowlist, hostAllowlistMiddleware } from './host-allowlist.js';
 import { jsonShapeRefusal } from './json-shape.js';
 import { createValidationPipe } from './validation.pipe.js';
 import type { AppRequest } from './request-context.js';
@@ -182,6 +183,9 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
   app.use(securityHeadersMiddleware(securityHeaders));
+  // Before anything reads the request: a page on a host name not served here (DNS rebinding) gets
+  // nothing but this refusal. Probes and scrapes, which infrastructure sends under internal names, pass.
+  app.use(hostAllowlistMiddleware(new HostAllowlist(config.allowedHosts), (path) => QUIET_PATHS.has(path)));
   if (config.corsOrigins.length > 0) {
     // Only listed origins, never '*', since credentials (the cookie) are allowed. Before the body's
     // checks, so that their errors reach an allowed origin's script as well.

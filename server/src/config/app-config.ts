@@ -26,6 +26,8 @@ export interface AppConfig {
   sessionSecret: string;
   publicUrl?: string;
   corsOrigins: string[];
+  /** Host names served besides addresses and localhost (common/host-allowlist.ts): ALLOWED_HOSTS and PUBLIC_URL's. */
+  allowedHosts: string[];
   /** Express "trust proxy" value: false, a hop count, or a list of addresses/CIDRs of the gateway. */
   trustProxy: boolean | number | string;
   instanceId: string;
@@ -117,6 +119,10 @@ class Env {
   @IsOptional() @IsString() @MinLength(32, { message: 'SESSION_SECRET must be at least 32 bytes' }) SESSION_SECRET?: string;
   @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] }) PUBLIC_URL?: string;
   @IsOptional() @IsString() CORS_ORIGINS?: string;
+  @IsOptional() @Matches(/^\s*(\*|\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?)\s*(,\s*(\*|\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?)\s*)*$/, {
+    message: 'ALLOWED_HOSTS must be comma-separated host names (chat.example.com), .example.com for a domain and its subdomains, or *',
+  })
+  ALLOWED_HOSTS?: string;
   @IsOptional() @IsString() TRUST_PROXY?: string;
   @IsOptional() @Matches(/^[A-Za-z0-9._-]{1,64}$/) INSTANCE_ID?: string;
   @IsOptional() @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) LOG_LEVEL?: string;
@@ -239,6 +245,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
     sessionSecret: resolveSessionSecret(env.SESSION_SECRET, dataDir),
     publicUrl: env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : undefined,
     corsOrigins: list(env.CORS_ORIGINS).map((o) => new URL(o).origin),
+    allowedHosts: [...list(env.ALLOWED_HOSTS), ...(env.PUBLIC_URL ? [new URL(env.PUBLIC_URL).hostname] : [])],
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     instanceId: env.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),

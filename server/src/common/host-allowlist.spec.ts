@@ -1,0 +1,75 @@
+import { DataSource } from 'typeorm';
+import { loadConfig } from '../config/app-config.js';
+import { Session } from '../sessions/session.entity.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { HostAllowlist, hostName } from './host-allowlist.js';
+
+describe('HostAllowlist', () => {
+  it('serves addresses and localhost always, other names only when listed', () => {
+    const none = new HostAllowlist([]);
+    for (const host of ['127.0.0.1', '127.0.0.1:3000', '192.168.1.20:8080', '[::1]:3000', '[::1]', '[fe80::1]', 'localhost', 'LOCALHOST:3000', 'app.localhost', 'localhost.']) {
+      expect(none.allows(host), host).toBe(true);
+    }
+    // A rebound name is a name: refused until the operator lists it.
+    for (const host of ['attacker.example', 'attacker.example:3000', 'localhost.attacker.example', '127.0.0.1.nip.io', 'mybox', '']) {
+      expect(none.allows(host), host).toBe(false);
+    }
+  });
+
+  it('takes exact names and .domain entries (the domain and its subdomains), in any case, and * for any', () => {
+    const list = new HostAllowlist(['Chat.Example.com', '.corp.example']);
+    expect(list.allows('chat.example.com:443')).toBe(true);
+    expect(list.allows('CHAT.EXAMPLE.COM.')).toBe(true);
+    expect(list.allows('other.example.com')).toBe(false);
+    expect(list.allows('corp.example')).toBe(true);
+    expect(list.allows('a.b.corp.example')).toBe(true);
+    expect(list.allows('evilcorp.example')).toBe(false);
+    expect(new HostAllowlist(['*']).allows('anything.example')).toBe(true);
+  });
+
+  it('reads a Host header as HTTP writes it, and nothing else', () => {
+    expect(hostName('Example.COM:8080')).toBe('example.com');
+    expect(hostName('[::1]:3000')).toBe('::1');
+    expect(hostName('example.com.')).toBe('example.com');
+    for (const bad of ['a b', 'user@host', 'host:port', 'host:123456', '[::1', 'a/b']) expect(hostName(bad), bad).toBeUndefined();
+  });
+
+  it('is configured from ALLOWED_HOSTS and PUBLIC_URL, refusing a malformed entry at boot', () => {
+    const config = loadConfig({ DATA_DIR: '/tmp', SESSION_SECRET: 'x'.repeat(32), ALLOWED_HOSTS: 'a.example, .b.example', PUBLIC_URL: 'https://chat.example.com' });
+    expect(config.allowedHosts).toEqual(['a.example', '.b.example', 'chat.example.com']);
+    expect(() => loadConfig({ DATA_DIR: '/tmp', SESSION_SECRET: 'x'.repeat(32), ALLOWED_HOSTS: 'http://a.example' })).toThrow(/ALLOWED_HOSTS/);
+  });
+});
+
+describe('requests under a host name the app does not serve (DNS rebinding)', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await createTestApp('sqlite', { ALLOWED_HOSTS: '.corp.example', TRUST_PROXY: 'loopback', RATE_LIMIT_SESSIONS_PER_MINUTE: '1000' });
+  });
+  afterAll(async () => { await t.close(); });
+
+  const sessions = () => t.app.get(DataSource).getRepository(Session).count();
+
+  it('are refused with 403 FORBIDDEN before anything runs: no session is created', async () => {
+    const before = await sessions();
+    const res = await t.http().post('/api/v1/sessions').set('Host', 'attacker.example:3000').set('Origin', 'http://attacker.example:3000').send({}).expect(403);
+    expect(res.body.error).toMatchObject({ code: 'FORBIDDEN', request_id: res.headers['x-request-id'] });
+    expect(res.body.error.message).toMatch(/ALLOWED_HOSTS/);
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    await t.http().get('/').set('Host', 'attacker.example').expect(403);
+    expect(await sessions()).toBe(before);
+  });
+
+  it('checks the forwarded host and the Host header alike: neither can stand in for the other', async () => {
+    await t.http().post('/api/v1/sessions').set('Host', '127.0.0.1').set('X-Forwarded-Host', 'attacker.example').send({}).expect(403);
+    await t.http().post('/api/v1/sessions').set('Host', 'attacker.example').set('X-Forwarded-Host', 'localhost').send({}).expect(403);
+    await t.http().post('/api/v1/sessions').set('Host', '127.0.0.1').set('X-Forwarded-Host', 'chat.corp.example').send({}).expect(201);
+  });
+
+  it('serves addresses, localhost and listed names; probes pass under any name', async () => {
+    for (const host of ['127.0.0.1', 'localhost:3000', 'chat.corp.example']) {
+      await t.http().post('/api/v1/sessions').set('Host', host).send({}).expect(201);
+    }
+    await t.http().get('/api/v1/health/live').set('Host', 'parley-1.internal').expect(200);
+  });
+});
