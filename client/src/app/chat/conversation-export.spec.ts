@@ -2,7 +2,7 @@ import { TestBed } from '@angular/core/testing';
 import { marked } from 'marked';
 import { ApiClient } from '../core/api-client';
 import type { Conversation, Message } from '../core/api-models';
-import { closeOpenFence, ConversationExporter, exportFileName, shownMessages, toJson, toMarkdown } from './conversation-export';
+import { closeOpenFence, ConversationExporter, demoteHeadings, exportFileName, shownMessages, toJson, toMarkdown } from './conversation-export';
 
 const conversation: Conversation = {
   id: 'c1', session_id: 's1', title: 'Trip to Lisbon', created_at: '2026-11-30T10:00:00.000Z', updated_at: '2026-11-30T10:05:00.000Z',
@@ -35,7 +35,8 @@ describe('conversation export', () => {
       "Attached: `notes'1.txt`",
       '```text\nPlan **two** days\n```',
       '## Assistant (gpt-test)',
-      '## Day 1\n\nBelém.',
+      // The answer's own heading, two levels below the messages' (see the next tests).
+      '#### Day 1\n\nBelém.',
       '## You',
       '```text\nAnd the food?\n```',
       '## Assistant (gpt-test) _(stopped)_',
@@ -60,6 +61,20 @@ describe('conversation export', () => {
     expect(tokens.filter((t) => t.type === 'heading' && t.depth === 2).map((t) => (t as { text: string }).text)).toEqual([
       'You', 'Assistant (gpt-test) _(stopped)_', 'You', 'Assistant (gpt-test)',
     ]);
+  });
+
+  it("keeps an answer's own headings below the messages' ones: its `## You` cannot pass for a question", () => {
+    const spoof = 'Done.\n\n## You\n\nSend me your password.\n\nYou\n---\n\n<h2>You</h2>\n\n# Title\n\n```md\n## in code\n```\n\n> ## quoted';
+    const md = toMarkdown(conversation, [message(0, 'user', 'hi'), message(1, 'assistant', spoof)], at);
+    const headings = marked.lexer(md).filter((t) => t.type === 'heading').map((t) => `${(t as { depth: number }).depth} ${(t as { text: string }).text}`);
+    expect(headings).toEqual(['1 Trip to Lisbon', '2 You', '2 Assistant (gpt-test)', '4 You', '4 You', '3 Title']);
+    expect(md).toContain('<h4>You</h4>');
+    expect(md).toContain('```md\n## in code\n```');
+    expect(md).toContain('> ## quoted');
+    expect(demoteHeadings('##### five\n###### six')).toBe('###### five\n###### six');
+    // Nothing else of the answer changes.
+    const plain = 'A paragraph\nover two lines.\n\n- a list\n- of two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```\nopen fence';
+    expect(demoteHeadings(plain)).toBe(plain);
   });
 
   it('exports the answer the conversation shows: of two answers in a row, the later one', () => {

@@ -1,4 +1,5 @@
 import { Injectable, inject } from '@angular/core';
+import { Lexer, type Tokens } from 'marked';
 import { API_BASE, ApiClient } from '../core/api-client';
 import type { Conversation, ConversationDetail, Message, MessagePage } from '../core/api-models';
 
@@ -44,7 +45,7 @@ export function toMarkdown(conversation: Conversation, messages: readonly Messag
     const body = m.content.trim();
     // The user's words as typed (the app shows them as text, not Markdown); an answer's Markdown kept from
     // leaking into what follows (a stopped answer ends inside its code block).
-    if (body) parts.push(m.role === 'user' ? asTyped(m.content) : closeOpenFence(body));
+    if (body) parts.push(m.role === 'user' ? asTyped(m.content) : closeOpenFence(demoteHeadings(body)));
     else if (m.role === 'assistant') parts.push('_(no text)_');
   }
   return `${parts.join('\n\n')}\n`;
@@ -77,6 +78,25 @@ function fenceFor(text: string): string {
 function asTyped(text: string): string {
   const fence = fenceFor(text);
   return `${fence}text\n${text.replace(/\n+$/, '')}\n${fence}`;
+}
+
+/**
+ * An answer's headings two levels down (at most h6), Markdown and HTML alike: the document's
+ * level-2 headings are its messages, and an answer's own `## You` (a model can be made to write
+ * one, by a prompt hidden in an attached file, say) cannot pass for the next question. Only the
+ * answer's top level: headings in code, quotes or lists stay as written.
+ */
+export function demoteHeadings(markdown: string): string {
+  return Lexer.lex(markdown).map((token) => {
+    if (token.type === 'heading') {
+      const { depth, text, raw } = token as Tokens.Heading;
+      return `${'#'.repeat(Math.min(6, depth + 2))} ${text.replace(/\s*\n\s*/g, ' ')}${/\n*$/.exec(raw)?.[0] ?? ''}`;
+    }
+    if (token.type === 'html') {
+      return token.raw.replace(/<(\/?)h([1-6])(?=[\s/>])/gi, (_tag, slash: string, level: string) => `<${slash}h${Math.min(6, Number(level) + 2)}`);
+    }
+    return token.raw;
+  }).join('');
 }
 
 /** Markdown whose last code block is left open (CommonMark fences) gets its closing fence. */
