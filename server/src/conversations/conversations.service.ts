@@ -221,6 +221,14 @@ export class ConversationsService {
     if (!result.affected) throw new AppException(ErrorCode.ConversationNotFound, 'Conversation not found');
   }
 
+  /** Deletes every conversation of a session (its data erased), each told to its hooks first as `remove` does. */
+  async removeAllOf(sessionId: string): Promise<number> {
+    const owned = await this.conversations.find({ where: { sessionId }, select: { id: true } });
+    for (const { id } of owned) for (const hook of this.beforeRemoveHooks) await hook(id);
+    const result = await this.conversations.delete({ sessionId });
+    return result.affected ?? 0;
+  }
+
   /** Sets the title only if none is set yet (the first message names the conversation). */
   async setTitleIfEmpty(id: string, title: string): Promise<void> {
     await this.conversations.createQueryBuilder().update().set({ title: cleanTitle(title) })

@@ -190,6 +190,18 @@ export class FilesService implements ChatAttachments {
     });
   }
 
+  /** Deletes every file of a session (its data erased): the rows, and the bytes no other session's row refers to. */
+  async removeAllOf(sessionId: string): Promise<number> {
+    const rows = await this.repo.find({ where: { sessionId }, select: { id: true, storageKey: true } });
+    for (const row of rows) {
+      await this.locks.run(row.storageKey, async () => {
+        await this.repo.delete({ id: row.id });
+        await this.deleteIfUnreferenced(row.storageKey);
+      });
+    }
+    return rows.length;
+  }
+
   /**
    * Chat seam: every id must be one of the session's files (another session's is reported
    * exactly like a missing one). Writes nothing.

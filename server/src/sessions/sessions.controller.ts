@@ -3,6 +3,7 @@ import {
   ApiBody, ApiCookieAuth, ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags,
 } from '@nestjs/swagger';
 import { ApiErrors } from '../common/api-errors.js';
+import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
 import { gatewayIdentity, SESSION_COOKIE } from '../common/auth.guard.js';
@@ -10,12 +11,17 @@ import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js
 import type { AppRequest, AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CreatedSessionDto, CreateSessionDto, SessionDto, SessionEnvelopeDto, SessionIdParamDto } from './session.dto.js';
+import { SessionErasure } from './session-erasure.service.js';
 import { SessionsService } from './sessions.service.js';
 
 @ApiTags('sessions')
 @Controller('api/v1/sessions')
 export class SessionsController {
-  constructor(private readonly sessions: SessionsService, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    private readonly sessions: SessionsService,
+    private readonly erasure: SessionErasure,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
 
   @Post()
   @Public()
@@ -52,6 +58,24 @@ export class SessionsController {
   @ApiNoContentResponse()
   async logout(@CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response): Promise<void> {
     await this.sessions.revoke(caller.sessionId);
+    res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: this.isSecure(req), path: '/' });
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiCookieAuth() @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'Erase one\'s own session and everything in it: answers still generating are stopped; conversations, messages '
+      + 'and uploaded files are deleted (with their stored bytes); the token stops working and the cookie is cleared',
+  })
+  @ApiNoContentResponse()
+  @ApiErrors(ErrorCode.SessionNotFound)
+  async erase(
+    @Param() { id }: SessionIdParamDto, @CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response,
+  ): Promise<void> {
+    // Another session's id is 404, exactly like a missing one; nothing of it is touched.
+    if (id !== caller.sessionId) throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
+    await this.erasure.erase(id);
     res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: this.isSecure(req), path: '/' });
   }
 

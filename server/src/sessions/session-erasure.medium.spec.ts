@@ -1,0 +1,91 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { Conversation } from '../conversations/conversation.entity.js';
+import { Message } from '../conversations/message.entity.js';
+import { FileUpload } from '../files/file-upload.entity.js';
+import { dialects } from '../testing/dialects.js';
+import { SseConnection } from '../testing/sse-client.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { Session } from './session.entity.js';
+
+describe.each(dialects())('erasing one\'s own session (DELETE /api/v1/sessions/{id}) on %s', (dialect) => {
+  let t: TestApp;
+  let ds: DataSource;
+  beforeAll(async () => {
+    // Slow enough that a reply is still generating when its session is erased.
+    t = await createTestApp(dialect, { OFFLINE_TOKEN_DELAY_MS: '15', RATE_LIMIT_SESSIONS_PER_MINUTE: '1000' });
+    ds = t.app.get(DataSource);
+  });
+  afterAll(async () => { await t.close(); });
+
+  const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
+  const upload = (token: string, name: string, text: string) => t.http().post('/api/v1/files/upload').set(auth(token))
+    .attach('file', Buffer.from(text), name).expect(201).then((res) => (res.body as { file_id: string }).file_id);
+  const counts = async (sessionId: string) => ({
+    sessions: await ds.getRepository(Session).countBy({ id: sessionId }),
+    conversations: await ds.getRepository(Conversation).countBy({ sessionId }),
+    files: await ds.getRepository(FileUpload).countBy({ sessionId }),
+    messages: await ds.getRepository(Message).createQueryBuilder('m').innerJoin(Conversation, 'c', 'c.id = m.conversation_id')
+      .where('c.session_id = :sessionId', { sessionId }).getCount(),
+  });
+  const stored = () => readdirSync(join(t.config.dataDir, 'uploads'));
+
+  /** A session with a finished conversation that has a file attached, and a second file of its own. */
+  async function sessionWithData(shared: string) {
+    const s = await t.newSession();
+    const attached = await upload(s.token, 'notes.txt', `private notes of ${s.id}`);
+    await upload(s.token, 'shared.txt', shared);
+    const done = await SseConnection.open(`${baseUrl()}/api/v1/chat`, {
+      method: 'POST', headers: auth(s.token), body: { message: 'Remember this', file_ids: [attached] },
+    }).all();
+    expect(done.at(-1)?.data).toMatchObject({ type: 'done', status: 'complete' });
+    return s;
+  }
+  const baseUrl = () => {
+    const address = t.app.getHttpServer().address() as { port: number };
+    return `http://127.0.0.1:${address.port}`;
+  };
+
+  it('stops its answers and deletes its conversations, messages and files with their bytes; its token stops working', async () => {
+    const sharedText = 'the same bytes in two sessions';
+    const other = await sessionWithData(sharedText);
+    const s = await sessionWithData(sharedText);
+    const before = stored().length;
+    expect(await counts(s.id)).toMatchObject({ sessions: 1, conversations: 1, files: 2, messages: 2 });
+
+    // An answer still generating when the session is erased.
+    const running = SseConnection.open(`${baseUrl()}/api/v1/chat`, { method: 'POST', headers: auth(s.token), body: { message: 'A long one, please' } });
+    await running.until((events) => events.some((e) => e.data.type === 'token'));
+
+    const res = await t.http().delete(`/api/v1/sessions/${s.id}`).set(auth(s.token)).expect(204);
+    expect(String(res.headers['set-cookie'])).toMatch(/session_token=;.*Expires=Thu, 01 Jan 1970/);
+    // The stream ends (stopped, then deleted): nothing keeps generating for a session that is gone.
+    const events = await running.all();
+    expect(events.at(-1)?.data).toMatchObject({ type: 'done', status: 'stopped' });
+
+    expect(await counts(s.id)).toEqual({ sessions: 0, conversations: 0, files: 0, messages: 0 });
+    // Both of its files' bytes are gone; the other session's (one of them the same text) stay, below.
+    expect(stored().length).toBe(before - 2);
+    await t.http().get('/api/v1/conversations').set(auth(s.token)).expect(401);
+    expect(await counts(other.id)).toMatchObject({ sessions: 1, conversations: 1, files: 2, messages: 2 });
+    const files = (await t.http().get('/api/v1/files').set(auth(other.token)).expect(200)).body as { files: Array<{ file_id: string }> };
+    expect(files.files).toHaveLength(2);
+    for (const f of files.files) await t.http().get(`/api/v1/files/${f.file_id}/content`).set(auth(other.token)).expect(200);
+  });
+
+  it("is 404 for another session's id, exactly like a missing one, and changes nothing", async () => {
+    const owner = await sessionWithData('owner bytes');
+    const caller = await t.newSession();
+    const before = await counts(owner.id);
+    for (const id of [owner.id, '00000000-0000-4000-8000-000000000000']) {
+      const res = await t.http().delete(`/api/v1/sessions/${id}`).set(auth(caller.token)).expect(404);
+      expect(res.body.error).toMatchObject({ code: 'SESSION_NOT_FOUND', message: 'Session not found' });
+    }
+    expect(await counts(owner.id)).toEqual(before);
+    // Logging out still only revokes: the data stays until the session is erased or purged.
+    await t.http().delete('/api/v1/sessions/current').set(auth(owner.token)).expect(204);
+    expect(await counts(owner.id)).toEqual(before);
+    expect(existsSync(join(t.config.dataDir, 'uploads'))).toBe(true);
+  });
+});
