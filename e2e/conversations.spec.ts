@@ -181,6 +181,32 @@ test.describe('conversations sidebar', () => {
     await expect(toggle).toHaveCount(0);
   });
 
+  test('erases everything of the session after confirmation, and starts again on a new, empty one', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask('Something private');
+    await chat.waitForAnswer();
+    const privateUrl = page.url();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
+
+    // Cancel changes nothing.
+    await page.getByRole('button', { name: 'Erase my data' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Erase your data?' });
+    await expect(dialog).toBeVisible();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await expect(dialog).toBeHidden();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
+
+    await page.getByRole('button', { name: 'Erase my data' }).click();
+    await dialog.getByRole('button', { name: 'Erase everything' }).click();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(page.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(0);
+    // Its address finds nothing any more (session-erasure.medium.spec.ts checks that the rows are gone).
+    allowConsoleErrors(page, /status of 404/);
+    await page.goto(privateUrl);
+    await expect(page.getByText('Conversation not found').first()).toBeVisible();
+  });
+
   test('unknown paths fall back to the app', async ({ chat, page }) => {
     await chat.open('/some/deep/unknown/path');
     await expect(page).toHaveURL(/\/$/);

@@ -58,6 +58,9 @@ describe.each(dialects())('erasing one\'s own session (DELETE /api/v1/sessions/{
     const running = SseConnection.open(`${baseUrl()}/api/v1/chat`, { method: 'POST', headers: auth(s.token), body: { message: 'A long one, please' } });
     await running.until((events) => events.some((e) => e.data.type === 'token'));
 
+    // The SPA keeps no id: it reads its own session's first.
+    const own = await t.http().get('/api/v1/sessions/current').set(auth(s.token)).expect(200);
+    expect(own.body.session.id).toBe(s.id);
     const res = await t.http().delete(`/api/v1/sessions/${s.id}`).set(auth(s.token)).expect(204);
     expect(String(res.headers['set-cookie'])).toMatch(/session_token=;.*Expires=Thu, 01 Jan 1970/);
     // The stream ends (stopped, then deleted): nothing keeps generating for a session that is gone.

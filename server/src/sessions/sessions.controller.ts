@@ -42,6 +42,15 @@ export class SessionsController {
     return { session: SessionDto.from(session), token, expires_at: new Date(Date.now() + maxAge).toISOString() };
   }
 
+  @Get('current')
+  @ApiCookieAuth() @ApiBearerAuth()
+  @ApiOperation({ summary: 'The caller\'s own session (its id, for DELETE /sessions/{id}, without keeping the creation\'s answer)' })
+  @ApiOkResponse({ type: SessionEnvelopeDto })
+  @ApiErrors(ErrorCode.SessionNotFound)
+  async current(@CurrentSession() caller: AuthContext): Promise<SessionEnvelopeDto> {
+    return { session: SessionDto.from(await this.sessions.findOwn(caller.sessionId, caller.sessionId)) };
+  }
+
   @Get(':id')
   @ApiCookieAuth() @ApiBearerAuth()
   @ApiOperation({ summary: 'Validate one\'s own session' })

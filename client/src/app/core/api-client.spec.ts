@@ -44,6 +44,15 @@ describe('ApiClient session bootstrap with the access gate', () => {
     expect(localStorage.getItem('parley.session')).toBe('1');
   });
 
+  it('erases its own session by id (read from /sessions/current) and forgets it, so the next visit starts a new one', async () => {
+    localStorage.setItem('parley.session', '1');
+    fetchMock.mockImplementation((url: string, init?: RequestInit) => Promise.resolve(
+      url === '/api/v1/sessions/current' && (init?.method ?? 'GET') === 'GET' ? jsonResponse(200, { session: { id: 'abc-1' } }) : new Response(null, { status: 204 })));
+    await api.eraseSession();
+    expect(calls().map(([url, init]) => `${init?.method ?? 'GET'} ${url}`)).toEqual(['GET /api/v1/sessions/current', 'DELETE /api/v1/sessions/abc-1']);
+    expect(localStorage.getItem('parley.session')).toBeNull();
+  });
+
   it('asks for the token instead of posting a session when /access says it is required', async () => {
     fetchMock.mockResolvedValue(jsonResponse(200, { required: true }));
     await api.bootstrap();

@@ -43,6 +43,20 @@ export class ApiClient {
     await this.request(path, { method: 'DELETE' });
   }
 
+  /**
+   * Erases this browser's session on the server with everything in it (conversations, messages,
+   * files), and forgets it here: the next request starts a new, empty session.
+   */
+  async eraseSession(): Promise<void> {
+    const { session } = await this.get<{ session: { id: string } }>(`${API_BASE}/sessions/current`);
+    await this.delete(`${API_BASE}/sessions/${encodeURIComponent(session.id)}`);
+    try {
+      localStorage.removeItem(SESSION_HINT_KEY);
+    } catch {
+      // Without storage there was no hint to forget.
+    }
+  }
+
   /** Resolves with an ok Response (body unread) or rejects with an ApiError. */
   async request(path: string, init: RequestInit): Promise<Response> {
     let res = await this.send(path, init);

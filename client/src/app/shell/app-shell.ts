@@ -78,6 +78,8 @@ export class AppShell {
 
   // Not required: the gate form replaces the layout, menu button included.
   private readonly menuButton = viewChild<ElementRef<HTMLButtonElement>>('menuButton');
+  private readonly eraseDialog = viewChild<ElementRef<HTMLDialogElement>>('eraseDialog');
+  protected readonly isErasing = signal(false);
 
   constructor() {
     const title = inject(Title);
@@ -94,6 +96,34 @@ export class AppShell {
     } catch {
       // Storage refused (private mode): hidden for this page only.
     }
+  }
+
+  protected askErase(): void {
+    this.eraseDialog()?.nativeElement.showModal();
+  }
+
+  protected cancelErase(): void {
+    this.eraseDialog()?.nativeElement.close();
+  }
+
+  /** Erases the session with everything in it, then starts the app again on a new one (nothing of the old is left in memory). */
+  protected async confirmErase(): Promise<void> {
+    this.isErasing.set(true);
+    try {
+      await this.api.eraseSession();
+      this.eraseDialog()?.nativeElement.close();
+      this.startOver();
+    } catch (error: unknown) {
+      this.eraseDialog()?.nativeElement.close();
+      this.toasts.error(friendlyMessage(error));
+    } finally {
+      this.isErasing.set(false);
+    }
+  }
+
+  /** A fresh start at the app's root: nothing of the erased session stays in memory. */
+  private startOver(): void {
+    window.location.assign('/');
   }
 
   protected toggleSidebar(): void {
