@@ -183,23 +183,22 @@ export class FilesService implements ChatAttachments {
 
   /** Deletes the row, and the bytes once no other row refers to them. */
   async remove(sessionId: string, id: string): Promise<void> {
-    const row = await this.findOwned(sessionId, id);
-    await this.locks.run(row.storageKey, async () => {
-      await this.repo.delete({ id: row.id });
-      await this.deleteIfUnreferenced(row.storageKey);
-    });
+    await this.deleteRow(await this.findOwned(sessionId, id));
   }
 
   /** Deletes every file of a session (its data erased): the rows, and the bytes no other session's row refers to. */
   async removeAllOf(sessionId: string): Promise<number> {
     const rows = await this.repo.find({ where: { sessionId }, select: { id: true, storageKey: true } });
-    for (const row of rows) {
-      await this.locks.run(row.storageKey, async () => {
-        await this.repo.delete({ id: row.id });
-        await this.deleteIfUnreferenced(row.storageKey);
-      });
-    }
+    for (const row of rows) await this.deleteRow(row);
     return rows.length;
+  }
+
+  /** Deletes a file's row, then its bytes unless another row still refers to them (under the bytes' lock). */
+  private async deleteRow(row: Pick<FileUpload, 'id' | 'storageKey'>): Promise<void> {
+    await this.locks.run(row.storageKey, async () => {
+      await this.repo.delete({ id: row.id });
+      await this.deleteIfUnreferenced(row.storageKey);
+    });
   }
 
   /**

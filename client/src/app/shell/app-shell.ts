@@ -111,12 +111,11 @@ export class AppShell {
     this.isErasing.set(true);
     try {
       await this.api.eraseSession();
-      this.eraseDialog()?.nativeElement.close();
       this.startOver();
     } catch (error: unknown) {
-      this.eraseDialog()?.nativeElement.close();
       this.toasts.error(friendlyMessage(error));
     } finally {
+      this.eraseDialog()?.nativeElement.close();
       this.isErasing.set(false);
     }
   }
