@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { Conversation } from '../conversations/conversation.entity.js';
@@ -89,6 +89,5 @@ describe.each(dialects())('erasing one\'s own session (DELETE /api/v1/sessions/{
     // Logging out still only revokes: the data stays until the session is erased or purged.
     await t.http().delete('/api/v1/sessions/current').set(auth(owner.token)).expect(204);
     expect(await counts(owner.id)).toEqual(before);
-    expect(existsSync(join(t.config.dataDir, 'uploads'))).toBe(true);
   });
 });
