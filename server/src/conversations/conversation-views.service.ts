@@ -41,8 +41,14 @@ export class ConversationViews {
   }
 
   private async pageOf(conversation: Conversation, query: MessagePageQueryDto): Promise<MessagePageDto> {
-    const page = await this.conversations.page(conversation.id, query.limit, query.before);
+    const page = query.around !== undefined
+      ? await this.conversations.pageAround(conversation.id, query.limit, query.around)
+      : query.after !== undefined
+        ? await this.conversations.pageAfter(conversation.id, query.limit, query.after)
+        : await this.conversations.page(conversation.id, query.limit, query.before);
+    // Another conversation's message (or another session's) is missing here, exactly like one that never was.
+    if (!page) throw new AppException(ErrorCode.MessageNotFound, 'Message not found');
     const files = await this.conversations.attachments(page.messages.filter((m) => m.role === 'user').map((m) => m.id));
-    return { messages: page.messages.map((m) => MessageDto.from(m, files)), has_more: page.hasMore };
+    return { messages: page.messages.map((m) => MessageDto.from(m, files)), has_more: page.hasMore, has_newer: page.hasNewer };
   }
 }

@@ -4,6 +4,7 @@ import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min }
 import { MESSAGE_STATUSES, type Message } from './message.entity.js';
 import type { Conversation } from './conversation.entity.js';
 import type { Attachment } from './conversations.service.js';
+import { Excludes } from '../common/excludes.js';
 import { IsId } from '../common/is-uuid.js';
 import { toInt } from '../common/to-int.js';
 
@@ -29,12 +30,23 @@ export class ListConversationsQueryDto {
   @IsString() @IsNotEmpty() @MaxLength(200) q?: string;
 }
 
+/** A page of messages: the latest (no cursor), or older than `before`, newer than `after`, or around one message. At most one cursor. */
 export class MessagePageQueryDto {
-  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50, description: 'How many of the latest messages' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50, description: 'How many messages' })
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(200) limit = 50;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only messages with a position below this (for loading older ones)' })
-  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(2_147_483_647) before?: number;
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only the newest messages with a position below this (loading older ones)' })
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(2_147_483_647) @Excludes(['after', 'around']) before?: number;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only the oldest messages with a position above this (loading newer ones after opening around a message)' })
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(2_147_483_647) @Excludes(['before', 'around']) after?: number;
+
+  @ApiPropertyOptional({
+    format: 'uuid',
+    description: 'The page holding this message of the conversation (a search match\'s `message_id`): up to a quarter of `limit` after it, the rest before it. '
+      + 'A message that is not in this conversation is 404 MESSAGE_NOT_FOUND.',
+  })
+  @IsOptional() @IsId() @Excludes(['before', 'after']) around?: string;
 }
 
 export class UpdateConversationDto {
@@ -121,6 +133,7 @@ export class ConversationListDto {
 export class MessagePageDto {
   @ApiProperty({ type: [MessageDto], description: 'Oldest first' }) messages!: MessageDto[];
   @ApiProperty({ description: 'Older messages exist; fetch them with ?before=<first position>' }) has_more!: boolean;
+  @ApiProperty({ description: 'Newer messages exist (a page opened `around` a message, or an older one); fetch them with ?after=<last position>. False on the latest page' }) has_newer!: boolean;
 }
 
 export class ConversationDetailDto extends MessagePageDto {

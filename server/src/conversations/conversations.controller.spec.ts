@@ -78,6 +78,60 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     }
   });
 
+  it('opens a page around a message (a search match) and reads on with after; has_newer says where the end is', async () => {
+    const alice = await t.newSession();
+    const bob = await t.newSession();
+    const c = await seed(alice.id, 'long', 30);
+    const other = await seed(alice.id, 'other', 2);
+    const ids = (await service.page(c.id, 100)).messages.map((m) => m.id);
+    const get = (path: string, token = alice.token) => t.http().get(path).set('Authorization', `Bearer ${token}`);
+    const contents = (body: { messages: { content: string }[] }) => body.messages.map((m) => m.content);
+
+    // Message 10 in a page of 8: two after it (a quarter of the page), five before it.
+    const around = await get(`/api/v1/conversations/${c.id}?around=${ids[10]}&limit=8`).expect(200);
+    expect(around.body.conversation.id).toBe(c.id);
+    expect(contents(around.body)).toEqual(['m5', 'm6', 'm7', 'm8', 'm9', 'm10', 'm11', 'm12']);
+    expect(around.body).toMatchObject({ has_more: true, has_newer: true });
+    // The same from /messages; the id in upper case is the same message.
+    const viaMessages = await get(`/api/v1/conversations/${c.id}/messages?around=${ids[10].toUpperCase()}&limit=8`).expect(200);
+    expect(contents(viaMessages.body)).toEqual(contents(around.body));
+
+    // Reading on: after the last position, until the end says there is nothing newer.
+    const next = await get(`/api/v1/conversations/${c.id}/messages?after=12&limit=10`).expect(200);
+    expect(contents(next.body)).toEqual(['m13', 'm14', 'm15', 'm16', 'm17', 'm18', 'm19', 'm20', 'm21', 'm22']);
+    expect(next.body).toMatchObject({ has_more: true, has_newer: true });
+    const last = await get(`/api/v1/conversations/${c.id}/messages?after=22&limit=10`).expect(200);
+    expect(contents(last.body)).toEqual(['m23', 'm24', 'm25', 'm26', 'm27', 'm28', 'm29']);
+    expect(last.body).toMatchObject({ has_more: true, has_newer: false });
+    expect((await get(`/api/v1/conversations/${c.id}/messages?after=29`).expect(200)).body).toMatchObject({ messages: [], has_newer: false });
+
+    // Near either end the page is still full, on the side there is; the latest page has nothing newer.
+    const nearEnd = await get(`/api/v1/conversations/${c.id}?around=${ids[29]}&limit=8`).expect(200);
+    expect(contents(nearEnd.body)).toEqual(['m22', 'm23', 'm24', 'm25', 'm26', 'm27', 'm28', 'm29']);
+    expect(nearEnd.body).toMatchObject({ has_more: true, has_newer: false });
+    const nearStart = await get(`/api/v1/conversations/${c.id}?around=${ids[0]}&limit=8`).expect(200);
+    expect(contents(nearStart.body)).toEqual(['m0', 'm1', 'm2']);
+    expect(nearStart.body).toMatchObject({ has_more: false, has_newer: true });
+    expect((await get(`/api/v1/conversations/${c.id}?limit=8`).expect(200)).body.has_newer).toBe(false);
+    expect((await get(`/api/v1/conversations/${c.id}/messages?before=20&limit=5`).expect(200)).body).toMatchObject({ has_more: true, has_newer: true });
+
+    // Another conversation's message, a missing one, and another session's conversation: 404, as missing.
+    const otherIds = (await service.page(other.id, 10)).messages.map((m) => m.id);
+    for (const id of [otherIds[0], MISSING]) {
+      const res = await get(`/api/v1/conversations/${c.id}?around=${id}`).expect(404);
+      expect(res.body.error.code).toBe('MESSAGE_NOT_FOUND');
+    }
+    expect((await get(`/api/v1/conversations/${c.id}?around=${ids[3]}`, bob.token).expect(404)).body.error.code).toBe('CONVERSATION_NOT_FOUND');
+
+    // One cursor at a time; a cursor of the wrong kind is refused.
+    for (const query of [`before=5&after=2`, `around=${ids[3]}&before=9`, `after=1&around=${ids[3]}`, 'around=12', 'after=-1']) {
+      const res = await get(`/api/v1/conversations/${c.id}/messages?${query}`).expect(400);
+      expect(res.body.error.code).toBe('VALIDATION_ERROR');
+    }
+    const clash = await get(`/api/v1/conversations/${c.id}/messages?before=5&after=2`).expect(400);
+    expect(clash.body.error.message).toMatch(/cannot be combined with/);
+  });
+
   it('searches the caller\'s titles with q: any case, wildcards taken literally, another session\'s never', async () => {
     const alice = await t.newSession();
     const bob = await t.newSession();

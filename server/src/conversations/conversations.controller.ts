@@ -26,17 +26,17 @@ export class ConversationsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'A conversation with its latest messages (oldest first); older pages via /messages' })
+  @ApiOperation({ summary: 'A conversation with its latest messages (oldest first), or those ?around one of them; other pages via /messages' })
   @ApiOkResponse({ type: ConversationDetailDto })
-  @ApiErrors(ErrorCode.ConversationNotFound)
+  @ApiErrors(ErrorCode.ConversationNotFound, ErrorCode.MessageNotFound)
   findOne(@Param() { id }: ConversationIdParamDto, @Query() query: MessagePageQueryDto, @CurrentSession() caller: AuthContext): Promise<ConversationDetailDto> {
     return this.views.detail(caller.sessionId, id, query);
   }
 
   @Get(':id/messages')
-  @ApiOperation({ summary: 'A page of messages, oldest first, before a position' })
+  @ApiOperation({ summary: 'A page of messages, oldest first: older than ?before, newer than ?after, or ?around a message' })
   @ApiOkResponse({ type: MessagePageDto })
-  @ApiErrors(ErrorCode.ConversationNotFound)
+  @ApiErrors(ErrorCode.ConversationNotFound, ErrorCode.MessageNotFound)
   messages(@Param() { id }: ConversationIdParamDto, @Query() query: MessagePageQueryDto, @CurrentSession() caller: AuthContext): Promise<MessagePageDto> {
     return this.views.messages(caller.sessionId, id, query);
   }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { And, DataSource, type EntityManager, EntityNotFoundError, In, LessThan, MoreThan, type Repository } from 'typeorm';
+import { And, DataSource, type EntityManager, EntityNotFoundError, In, LessThan, MoreThan, MoreThanOrEqual, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawSql, type SqlParts } from '../database/raw-sql.js';
@@ -28,6 +28,8 @@ export interface MessagePage {
   messages: Message[];
   /** True when older messages exist before the first one returned. */
   hasMore: boolean;
+  /** True when newer messages exist after the last one returned (never on the latest page). */
+  hasNewer: boolean;
 }
 
 export type Attachment = Pick<FileUpload, 'id' | 'messageId' | 'filename' | 'fileType' | 'fileSize'>;
@@ -384,7 +386,39 @@ export class ConversationsService {
       : await this.raw.find(Message, 'before', (q) => `SELECT ${q.columns} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
         + `AND ${q.col('position')} < ${q.param(1)} ORDER BY ${q.col('position')} DESC LIMIT ${q.param(2)}`, [conversationId, before, limit + 1]);
     const hasMore = rows.length > limit;
-    return { messages: rows.slice(0, limit).reverse(), hasMore };
+    const hasNewer = before !== undefined && await this.messages.existsBy({ conversationId, position: MoreThanOrEqual(before) });
+    return { messages: rows.slice(0, limit).reverse(), hasMore, hasNewer };
+  }
+
+  /** The oldest `limit` messages after `after` (a position), oldest first: reading on from a page opened around a message. */
+  async pageAfter(conversationId: string, limit: number, after: number): Promise<MessagePage> {
+    const rows = await this.messages.find({ where: { conversationId, position: MoreThan(after) }, order: { position: 'ASC' }, take: limit + 1 });
+    const messages = rows.slice(0, limit);
+    const hasMore = await this.messages.existsBy({ conversationId, position: LessThan((messages[0]?.position ?? after + 1)) });
+    return { messages, hasMore, hasNewer: rows.length > limit };
+  }
+
+  /**
+   * The page of `limit` messages holding message `messageId` of the conversation (a search match): up
+   * to a quarter of the page after it, the rest before it, oldest first. Null when the conversation has
+   * no such message.
+   */
+  async pageAround(conversationId: string, limit: number, messageId: string): Promise<MessagePage | null> {
+    const target = await this.messages.findOne({ where: { id: messageId, conversationId }, select: { id: true, position: true } });
+    if (!target) return null;
+    const newer = await this.messages.find({
+      where: { conversationId, position: MoreThanOrEqual(target.position) }, order: { position: 'ASC' }, take: Math.floor(limit / 4) + 2,
+    });
+    // The message itself, up to a quarter of the page after it, and one more to tell whether there are newer.
+    const from = newer.slice(0, Math.min(newer.length, Math.floor(limit / 4) + 1, limit));
+    const older = await this.messages.find({
+      where: { conversationId, position: LessThan(target.position) }, order: { position: 'DESC' }, take: limit - from.length + 1,
+    });
+    return {
+      messages: [...older.slice(0, limit - from.length).reverse(), ...from],
+      hasMore: older.length > limit - from.length,
+      hasNewer: newer.length > from.length,
+    };
   }
 
   /**

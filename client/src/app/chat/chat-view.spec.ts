@@ -25,7 +25,7 @@ describe('ChatView', () => {
   async function open(messages: Message[]): Promise<void> {
     const detail: ConversationDetail = {
       conversation: { id: ID, session_id: 's', title: 'T', created_at: '', updated_at: '', is_active: true, message_count: messages.length },
-      messages, has_more: false,
+      messages, has_more: false, has_newer: false,
     };
     const stream = new Subject<StreamedEvent>();
     TestBed.configureTestingModule({

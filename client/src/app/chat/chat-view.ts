@@ -1,5 +1,5 @@
 import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked, viewChild } from '@angular/core';
-import { RouterLink } from '@angular/router';
+import { Router, RouterLink } from '@angular/router';
 import type { UploadedFile } from '../core/api-models';
 import { isTouchFirst } from '../core/touch';
 import { AttachmentsStore, NEW_CHAT_DRAFT, type PendingAttachment } from '../files/attachments.store';
@@ -36,8 +36,11 @@ const SUGGESTIONS = [
 export class ChatView {
   /** The route's `:id` (component input binding); absent for a new chat. */
   readonly id = input<string | undefined>(undefined);
+  /** The `?m=` query parameter: a message to open the conversation at (a search match). */
+  readonly m = input<string | undefined>(undefined);
 
   protected readonly store = inject(ChatStore);
+  private readonly router = inject(Router);
   protected readonly attachments = inject(AttachmentsStore);
   protected readonly config = inject(ChatConfigStore);
   protected readonly draft = signal('');
@@ -59,10 +62,18 @@ export class ChatView {
   constructor() {
     effect(() => {
       const id = this.id() ?? null;
+      const at = id === null ? null : this.m() ?? null;
       untracked(() => {
         this.switchDraft(id ?? NEW_CHAT_DRAFT);
-        void this.store.open(id);
+        void this.store.open(id, at);
       });
+    });
+    // The address names the message shown only while the page is opened at it: once the reader went on to the
+    // latest messages (or it was gone), a reload or a click on the same match opens it again.
+    effect(() => {
+      const at = this.m();
+      if (at === undefined || this.store.focusedId() !== null || this.store.conversationId() !== (this.id() ?? null)) return;
+      untracked(() => void this.router.navigate([], { queryParams: { m: null }, queryParamsHandling: 'merge', replaceUrl: true }));
     });
   }
 

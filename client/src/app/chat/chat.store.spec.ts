@@ -109,6 +109,59 @@ describe('ChatStore', () => {
     expect(store.messages()).toEqual([]);
   });
 
+  it('opens a conversation at a search match: the page around it, marked; reads on below it; goes to the end before a send', async () => {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    const id = '00000000-0000-4000-8000-000000000004';
+    const row = (position: number) => ({
+      id: `m${position}`, conversation_id: id, position, role: position % 2 ? 'assistant' : 'user', content: `text ${position}`, status: 'complete',
+      created_at: '', updated_at: '', token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    });
+    const rows = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => row(from + i));
+    get.mockResolvedValueOnce({ conversation: { id }, messages: rows(5, 12), has_more: true, has_newer: true });
+    await store.open(id, 'm10');
+    expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}?around=m10&limit=50`);
+    expect(store.focusedId()).toBe('m10');
+    expect(store.hasNewer()).toBe(true);
+    // Not the conversation's end: nothing to regenerate or edit there, and no catching up with the latest page.
+    expect(store.regenerableId()).toBeNull();
+    expect(store.editableId()).toBeNull();
+    await store.catchUp();
+    expect(get).toHaveBeenCalledTimes(1);
+
+    // Another match on the page shown is only scrolled to.
+    await store.open(id, 'm6');
+    expect(store.focusedId()).toBe('m6');
+    expect(get).toHaveBeenCalledTimes(1);
+
+    get.mockResolvedValueOnce({ messages: rows(13, 32), has_more: true, has_newer: true });
+    await store.loadNewer();
+    expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}/messages?after=12&limit=20`);
+    expect(store.messages().map((m) => m.position)).toEqual(rows(5, 32).map((m) => m.position));
+
+    // A send first shows the conversation's latest messages, then goes at their end.
+    get.mockResolvedValueOnce({ conversation: { id }, messages: rows(40, 49), has_more: true, has_newer: false });
+    const sent = store.send('New question');
+    await vi.waitFor(() => expect(chatApi.send).toHaveBeenCalled());
+    expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}?limit=50`);
+    expect(store.hasNewer()).toBe(false);
+    expect(store.focusedId()).toBeNull();
+    expect(store.messages().map((m) => m.content).slice(-3, -1)).toEqual(['text 49', 'New question']);
+    expect(store.messages().at(-2)?.position).toBe(50);
+    stream.next(start({ conversation_id: id, user_message_id: 'm50', message_id: 'm51' }));
+    expect(await sent).toBe(true);
+  });
+
+  it('opens at the latest messages when the match is gone (its answer regenerated since)', async () => {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    const id = '00000000-0000-4000-8000-000000000005';
+    get.mockRejectedValueOnce(new ApiError(404, 'MESSAGE_NOT_FOUND', 'Message not found'));
+    get.mockResolvedValueOnce({ conversation: { id }, messages: [], has_more: false, has_newer: false });
+    await store.open(id, 'gone');
+    expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}?limit=50`);
+    expect(store.focusedId()).toBeNull();
+    expect(store.isMissing()).toBe(false);
+  });
+
   it('shows the message at once, then streams the answer into it', async () => {
     const accepted = store.send('Hello');
     expect(store.messages().map((m) => [m.role, m.content])).toEqual([['user', 'Hello'], ['assistant', '']]);

@@ -20,6 +20,11 @@ export interface ChatMessage extends Message {
 }
 
 const PAGE_SIZE = 50;
+/**
+ * Newer messages are loaded in smaller pages: they are rendered at once, below the reader (an older page is
+ * rendered a batch per task, see MessageList), and 20 short messages stay within one frame's budget or two.
+ */
+const NEWER_PAGE_SIZE = 20;
 /** Retries of a conversation that failed to load: the first after this, then doubling. */
 const LOAD_RETRY_FIRST_MS = 2_000;
 const LOAD_RETRY_MAX_MS = 30_000;
@@ -102,6 +107,11 @@ export class ChatStore {
   readonly conversationTitle = this.openTitle.asReadonly();
   private readonly hasOlderPages = signal(false);
   private readonly loadingOlder = signal(false);
+  /** The list is a page opened around a message (a search match): the conversation goes on below it. */
+  private readonly hasNewerPages = signal(false);
+  private readonly loadingNewer = signal(false);
+  /** The message the conversation was opened at (a search match), to scroll to and mark; null otherwise. */
+  private readonly focus = signal<string | null>(null);
   private readonly loadingConversation = signal(false);
   private readonly missing = signal(false);
   /** Why the open conversation could not be loaded (server unreachable, 5xx); null when it was or is loading. */
@@ -115,6 +125,9 @@ export class ChatStore {
   readonly messages = this.list.asReadonly();
   readonly hasOlder = this.hasOlderPages.asReadonly();
   readonly isLoadingOlder = this.loadingOlder.asReadonly();
+  readonly hasNewer = this.hasNewerPages.asReadonly();
+  readonly isLoadingNewer = this.loadingNewer.asReadonly();
+  readonly focusedId = this.focus.asReadonly();
   readonly isLoading = this.loadingConversation.asReadonly();
   readonly isMissing = this.missing.asReadonly();
   readonly loadError = this.loadFailure.asReadonly();
@@ -124,12 +137,14 @@ export class ChatStore {
   /** The answer Regenerate would replace: the last message, when it is a finished answer. */
   readonly regenerableId = computed(() => {
     const last = this.list().at(-1);
+    // A page opened around a message is not the conversation's end: its last answer is not the last one.
+    if (this.hasNewerPages()) return null;
     return last && last.role === 'assistant' && !this.isStreaming() && !last.id.startsWith('local-') ? last.id : null;
   });
 
   /** The question an edit would change: the last user message, once the conversation is stored and no answer runs. */
   readonly editableId = computed(() => {
-    if (this.isStreaming()) return null;
+    if (this.isStreaming() || this.hasNewerPages()) return null;
     const list = this.list();
     for (let i = list.length - 1; i >= 0; i--) {
       if (list[i].role === 'user') return list[i].id.startsWith('local-') ? null : list[i].id;
@@ -199,6 +214,8 @@ export class ChatStore {
     this.conversations.refresh().catch(() => undefined);
     const id = this.currentId();
     if (id === null || this.isStreaming() || this.loadingConversation() || this.loadFailure() !== null || this.missing()) return;
+    // Reading an earlier part (opened at a search match): the latest page is fetched when the reader goes there.
+    if (this.hasNewerPages()) return;
     const generation = this.loadGeneration;
     try {
       const detail = await this.latestPage(id);
@@ -229,9 +246,67 @@ export class ChatStore {
     return this.api.get<ConversationDetail>(`${API_BASE}/conversations/${encodeURIComponent(id)}?limit=${PAGE_SIZE}`);
   }
 
-  /** Shows a conversation (null: a new, empty one). A running answer elsewhere keeps running on the server. */
-  async open(id: string | null): Promise<void> {
-    if (id === this.currentId() && (id === null || this.list().length > 0 || this.loadingConversation())) return;
+  /** The page around message `at` (its latest page without one, or when that message is gone: deleted by a regeneration since). */
+  private async pageAt(id: string, at: string | null): Promise<ConversationDetail> {
+    if (at === null) return this.latestPage(id);
+    try {
+      return await this.api.get<ConversationDetail>(
+        `${API_BASE}/conversations/${encodeURIComponent(id)}?around=${encodeURIComponent(at)}&limit=${PAGE_SIZE}`);
+    } catch (error: unknown) {
+      if (error instanceof ApiError && error.status === 404 && error.code === 'MESSAGE_NOT_FOUND') return this.latestPage(id);
+      throw error;
+    }
+  }
+
+  /** Leaves a page opened around a message for the conversation's latest messages (Jump to latest, a send). */
+  async showLatest(): Promise<void> {
+    const id = this.currentId();
+    if (id === null || !this.hasNewerPages()) return;
+    this.focus.set(null);
+    this.hasNewerPages.set(false);
+    this.list.set([]);
+    await this.open(id);
+  }
+
+  /** The next newer page of a conversation opened around a message. */
+  async loadNewer(): Promise<void> {
+    const id = this.currentId();
+    const last = this.list().at(-1);
+    if (!id || !last || !this.hasNewerPages() || this.loadingNewer()) return;
+    this.loadingNewer.set(true);
+    try {
+      const page = await this.api.get<MessagePage>(
+        `${API_BASE}/conversations/${encodeURIComponent(id)}/messages?after=${last.position}&limit=${NEWER_PAGE_SIZE}`);
+      if (id !== this.currentId() || !this.hasNewerPages()) return;
+      const known = new Set(this.list().map((m) => m.id));
+      this.list.update((list) => [...list, ...page.messages.filter((m) => !known.has(m.id))]);
+      this.hasNewerPages.set(page.has_newer);
+      const newest = page.messages.at(-1);
+      if (!page.has_newer && newest?.role === 'assistant' && newest.status === 'streaming') this.reattach(newest);
+    } catch (error: unknown) {
+      this.toasts.error(friendlyMessage(error));
+    } finally {
+      this.loadingNewer.set(false);
+    }
+  }
+
+  /**
+   * Shows a conversation (null: a new, empty one), at its latest messages or, with `at`, at that message (a
+   * search match: the page around it, the message marked). A running answer elsewhere keeps running on the server.
+   */
+  async open(id: string | null, at: string | null = null): Promise<void> {
+    if (id !== null && id === this.currentId() && (this.list().length > 0 || this.loadingConversation())) {
+      if (at === this.focus() || this.loadingConversation()) return;
+      // Already open: a match on the page shown is scrolled to; anything else is fetched.
+      if (at !== null && this.list().some((m) => m.id === at)) {
+        this.focus.set(at);
+        return;
+      }
+      if (at === null && !this.hasNewerPages()) {
+        this.focus.set(null);
+        return;
+      }
+    } else if (id === this.currentId() && (id === null || this.list().length > 0 || this.loadingConversation())) return;
     this.detach();
     const isRetry = id === this.currentId() && this.loadFailure() !== null;
     clearTimeout(this.loadRetry);
@@ -243,6 +318,8 @@ export class ChatStore {
     this.list.set([]);
     this.openTitle.set(null);
     this.hasOlderPages.set(false);
+    this.hasNewerPages.set(false);
+    this.focus.set(at);
     this.missing.set(false);
     if (id === null) return;
     if (!CONVERSATION_ID.test(id)) {
@@ -253,14 +330,16 @@ export class ChatStore {
     const generation = ++this.loadGeneration;
     this.loadingConversation.set(true);
     try {
-      const detail = await this.latestPage(id);
+      const detail = await this.pageAt(id, at);
       if (generation !== this.loadGeneration) return;
       this.loadFailure.set(null);
+      if (!detail.messages.some((m) => m.id === at)) this.focus.set(null);
       this.list.set(detail.messages);
       this.openTitle.set(detail.conversation?.title ?? null);
       this.hasOlderPages.set(detail.has_more);
+      this.hasNewerPages.set(detail.has_newer === true);
       const last = detail.messages.at(-1);
-      if (last?.role === 'assistant' && last.status === 'streaming') this.reattach(last);
+      if (!detail.has_newer && last?.role === 'assistant' && last.status === 'streaming') this.reattach(last);
     } catch (error: unknown) {
       if (generation !== this.loadGeneration) return;
       this.loadFailure.set(null);
@@ -272,8 +351,11 @@ export class ChatStore {
   }
 
   /** Sends a message; resolves false when it was refused before any answer began (the caller keeps the draft). */
-  send(text: string, fileIds: string[] = [], attachments: Attachment[] = []): Promise<boolean> {
-    if (this.isStreaming()) return Promise.resolve(false);
+  async send(text: string, fileIds: string[] = [], attachments: Attachment[] = []): Promise<boolean> {
+    if (this.isStreaming()) return false;
+    // Reading an earlier part: the question goes at the end, which is shown first.
+    if (this.hasNewerPages()) await this.showLatest();
+    if (this.isStreaming() || this.loadFailure() !== null) return false;
     const conversationId = this.currentId();
     const nextPosition = (this.list().at(-1)?.position ?? -1) + 1;
     const user: ChatMessage = { ...emptyMessage('user', conversationId ?? '', nextPosition), content: text, files: attachments };

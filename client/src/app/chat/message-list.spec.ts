@@ -277,6 +277,45 @@ describe('MessageList', () => {
       expect(geometry.scrollTop).toBe(2500);
     });
 
+    it('opened at a message (a search match): scrolls it near the top once its batch renders, marks it, and reads on below', async () => {
+      // Message n is laid out at n × 100 px in the thread; the scroller's own top is at 0.
+      vi.spyOn(Element.prototype, 'getBoundingClientRect').mockImplementation(function (this: Element) {
+        const id = this.getAttribute('data-message-id');
+        return { top: id ? Number(id.slice(1)) * 100 - geometry.scrollTop : 0 } as DOMRect;
+      });
+      Object.assign(geometry, { scrollHeight: 5000, clientHeight: 500, scrollTop: 0 });
+      const newer = vi.fn();
+      const latest = vi.fn();
+      fixture.componentInstance.loadNewer.subscribe(newer);
+      fixture.componentInstance.jumpToLatest.subscribe(latest);
+      fixture.componentRef.setInput('focusId', 'm30');
+      fixture.componentRef.setInput('hasNewer', true);
+      fixture.componentRef.setInput('messages', page(50));
+      await fixture.whenStable();
+      // Its batch is not rendered yet: the view is not taken to the list's end meanwhile.
+      expect(el.querySelector('.is-focused')).toBeNull();
+      expect(geometry.scrollTop).toBe(0);
+      for (let task = 0; task < 10 && !el.querySelector('.is-focused'); task++) await nextTask();
+      expect(el.querySelector('.is-focused')?.getAttribute('data-message-id')).toBe('m30');
+      expect(geometry.scrollTop).toBe(3000 - 96);
+      // Kept there while the older batches render above it (each one laid out, as the browser reports).
+      for (let task = 0; task < 10 && renderedIds().length < 50; task++) {
+        await nextTask();
+        FakeResizeObserver.resize(el.querySelector('.thread') as HTMLElement);
+      }
+      expect(geometry.scrollTop).toBe(3000 - 96);
+      // The conversation goes on below: a button for it, and the next page asked for near the bottom.
+      expect(Array.from(el.querySelectorAll('button.load-older')).map((b) => b.textContent?.trim())).toContain('Load later messages');
+      geometry.scrollTop = 4450;
+      await scrollEvent();
+      expect(newer).toHaveBeenCalledTimes(1);
+      // "Latest" asks for the conversation's end instead of scrolling to this page's.
+      (jumpButton() as HTMLButtonElement).click();
+      await fixture.whenStable();
+      expect(latest).toHaveBeenCalledTimes(1);
+      expect(geometry.scrollTop).toBe(4450);
+    });
+
     it('renders a message sent while older ones are still to come, and a conversation opened next from its own end', async () => {
       fixture.componentRef.setInput('messages', page(50));
       await fixture.whenStable();

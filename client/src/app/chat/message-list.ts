@@ -8,8 +8,10 @@ import { type EditRequest, type FeedbackChoice, MessageItem } from './message-it
 
 /** Pixels from the bottom that still count as "at the bottom". */
 const PIN_SLACK = 48;
-/** Pixels from the top at which older messages start loading. */
+/** Pixels from the top at which older messages start loading (and from the bottom, newer ones: see `hasNewer`). */
 const LOAD_OLDER_AT = 160;
+/** Where a message the conversation is opened at (a search match) is put: this far below the view's top, at most a quarter down. */
+const FOCUS_TOP = 96;
 /**
  * What one task renders while a conversation opens (see `unrendered`): at most this many messages and, past the
  * first of a batch, this many characters of their text. Measured in Chromium on a 2-core machine (bench scenario 7):
@@ -67,14 +69,19 @@ export function batchStart(list: readonly ChatMessage[], end: number): number {
               <button type="button" class="earlier-answer" [attr.aria-expanded]="shownReplaced().has(earlier)"
                 (click)="toggleReplaced(earlier)">{{ shownReplaced().has(earlier) ? 'Hide the earlier answer' : 'Show the earlier answer' }}</button>
             }
-            <app-message-item [message]="message" [isStreaming]="message.id === streamingId()"
+            <app-message-item [attr.data-message-id]="message.id" [class.is-focused]="message.id === focusId()"
+              [message]="message" [isStreaming]="message.id === streamingId()"
               [canRegenerate]="message.id === regenerableId()" [canEdit]="message.id === editableId()" [maxChars]="maxChars()" (regenerate)="regenerate.emit()"
               (retry)="retry.emit()" (edit)="edit.emit($event)" (feedback)="feedback.emit($event)" />
           }
         }
+        @if (hasNewer()) {
+          <button type="button" class="load-older" [disabled]="isLoadingNewer()" (click)="loadNewer.emit()">
+            {{ isLoadingNewer() ? 'Loading later messages…' : 'Load later messages' }}</button>
+        }
       </div>
     </div>
-    @if (!isPinned()) {
+    @if (!isPinned() || hasNewer()) {
       <button type="button" class="jump-latest" aria-label="Scroll to the latest message" (click)="scrollToBottom()">
         <app-icon name="send" class="icon-down" /></button>
     }`,
@@ -90,6 +97,17 @@ export class MessageList {
   readonly hasOlder = input(false);
   readonly isLoadingOlder = input(false);
   readonly loadOlder = output();
+  /**
+   * The list is a page opened around a message (a search match) and the conversation goes on below it: newer
+   * pages load as the reader nears the bottom (`loadNewer`), and "latest" asks for the conversation's end
+   * (`jumpToLatest`) instead of scrolling to the list's.
+   */
+  readonly hasNewer = input(false);
+  readonly isLoadingNewer = input(false);
+  readonly loadNewer = output();
+  readonly jumpToLatest = output();
+  /** The message the conversation was opened at: scrolled to once rendered, and marked. */
+  readonly focusId = input<string | null>(null);
   readonly regenerate = output();
   readonly retry = output();
   readonly edit = output<EditRequest>();
@@ -149,6 +167,8 @@ export class MessageList {
   private readonly injector = inject(Injector);
   /** Whether the list was empty at the last change (a conversation being opened). */
   private wasEmpty = true;
+  /** The focused message last scrolled to (it is not scrolled to again while it stays the focus). */
+  private focusShown: string | null = null;
 
   constructor() {
     // The next older batch, in a task of its own once this one has rendered.
@@ -179,6 +199,19 @@ export class MessageList {
       this.wasEmpty = isEmpty;
       if (hasLoadedWhole) afterNextRender({ write: () => this.settleAtBottom() }, { injector: this.injector });
     });
+    // A conversation opened at a message: it is scrolled to as soon as its batch is rendered (not the list's end).
+    effect(() => {
+      const id = this.focusId();
+      this.shown();
+      if (id === null || id === this.focusShown) {
+        if (id === null) this.focusShown = null;
+        return;
+      }
+      untracked(() => {
+        this.isPinned.set(false);
+        afterNextRender({ write: () => this.scrollToFocus(id) }, { injector: this.injector });
+      });
+    });
     afterNextRender(() => {
       const thread = this.thread().nativeElement;
       this.stickToBottom();
@@ -201,7 +234,9 @@ export class MessageList {
 
   scrollToBottom(): void {
     this.isPinned.set(true);
-    this.stickToBottom();
+    // The list's end is not the conversation's: its latest page replaces this one (and is shown from its end).
+    if (this.hasNewer()) this.jumpToLatest.emit();
+    else this.stickToBottom();
   }
 
   protected onScroll(): void {
@@ -211,7 +246,11 @@ export class MessageList {
     // Only the reader moving up unpins. The scroll event of our own stickToBottom() can arrive
     // after more of the answer was laid out below it (a burst of tokens in one frame): measured
     // then, the view looks far from the bottom although nobody scrolled.
-    if (el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
+    const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
+    if (this.hasNewer()) {
+      // The bottom of a page opened around a message: the next newer page is appended below the reader.
+      if (fromBottom < LOAD_OLDER_AT && !this.isLoadingNewer()) this.loadNewer.emit();
+    } else if (fromBottom <= PIN_SLACK) this.isPinned.set(true);
     else if (movedUp) this.isPinned.set(false);
     if (el.scrollTop < LOAD_OLDER_AT && this.hasOlder() && !this.isBusyOlder() && !this.prependAnchor) this.requestOlder();
   }
@@ -234,7 +273,25 @@ export class MessageList {
     }
     if (this.isPinned()) this.stickToBottom();
     // A view grown back (the keyboard closed) can reach the bottom without a scroll event.
-    else if (el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
+    else if (!this.hasNewer() && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
+  }
+
+  /**
+   * Puts the focused message near the view's top once it is rendered (else the next batch's render tries again),
+   * and keeps it there while the older batches render above it (the same anchor as an older page's).
+   */
+  private scrollToFocus(id: string): void {
+    if (this.focusShown === id || this.focusId() !== id) return;
+    // Compared, not put in a selector: the id comes from the address (`?m=`).
+    const element = Array.from(this.thread().nativeElement.querySelectorAll('app-message-item')).find((e) => e.getAttribute('data-message-id') === id);
+    if (!element) return;
+    this.focusShown = id;
+    this.isPinned.set(false);
+    const el = this.scroller().nativeElement;
+    const offset = element.getBoundingClientRect().top - el.getBoundingClientRect().top;
+    el.scrollTop += offset - Math.min(FOCUS_TOP, el.clientHeight / 4);
+    this.lastScrollTop = el.scrollTop;
+    if (this.unrendered() > 0) this.prependAnchor = { element, top: element.getBoundingClientRect().top };
   }
 
   /**

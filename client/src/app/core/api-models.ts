@@ -59,6 +59,8 @@ export interface ConversationPage {
 export interface MessagePage {
   messages: Message[];
   has_more: boolean;
+  /** Newer messages exist (a page opened around a message): fetch them with ?after=<last position>. */
+  has_newer: boolean;
 }
 
 export interface ConversationDetail extends MessagePage {
