@@ -95,6 +95,54 @@ test.describe('conversations sidebar', () => {
     await expect(chat.sidebar.getByRole('link').first()).toContainText('Bulk 25');
   });
 
+  test('a search result found by an early message opens there, marked; later messages load below it; Latest goes to the end', async ({ chat, page, request }) => {
+    await chat.open();
+    const session = (await page.context().cookies()).find((c) => c.name === 'session_token');
+    const headers = { Authorization: `Bearer ${session?.value ?? ''}` };
+    // 40 turns (80 messages): the needle is in the third, far above the latest page of 50.
+    let conversationId: string | undefined;
+    for (let i = 1; i <= 40; i++) {
+      const message = i === 3 ? 'Tell me about the needle in the haystack' : `Filler question ${i}`;
+      const res = await request.post('/api/v1/chat', { headers, data: { message, ...(conversationId ? { conversation_id: conversationId } : {}) } });
+      expect(res.status()).toBe(200);
+      const body = await res.text();
+      conversationId ??= /"conversation_id":"([^"]+)"/.exec(body)?.[1];
+    }
+    await page.reload();
+    const search = page.getByRole('searchbox', { name: 'Search conversations' });
+    await search.fill('haystack');
+    const found = chat.sidebar.getByRole('link', { name: /haystack/ });
+    await expect(found).toHaveCount(1);
+    await found.click();
+    await expect(page).toHaveURL(new RegExp(`/c/${conversationId}\\?m=`));
+    const matchUrl = page.url();
+    // Its newest message holding the text (the answer that repeats it), in view and marked; the latest turns not loaded.
+    const focused = page.locator('app-message-item.is-focused');
+    await expect(focused).toContainText('You said: Tell me about the needle in the haystack');
+    await expect(focused).toBeInViewport();
+    await expect(chat.userMessages.filter({ hasText: 'Filler question 40' })).toHaveCount(0);
+    await page.screenshot({ path: test.info().outputPath('opened-at-match.png') });
+    // Reading on: the later messages come in below as the reader scrolls down.
+    await expect(page.getByRole('button', { name: 'Load later messages' })).toBeAttached();
+    for (let i = 0; i < 40 && await chat.userMessages.filter({ hasText: 'Filler question 40' }).count() === 0; i++) {
+      await page.locator('.scroller').evaluate((el) => el.scrollTo({ top: el.scrollHeight }));
+      await page.waitForTimeout(100);
+    }
+    await expect(chat.userMessages.filter({ hasText: 'Filler question 40' })).toHaveCount(1);
+    await expect(page.getByRole('button', { name: 'Load later messages' })).toHaveCount(0);
+    // The address opens it at the match again (a reload); "latest" shows the conversation's end, and the address no longer names the match.
+    await page.goto(matchUrl);
+    await expect(focused).toBeInViewport();
+    await page.getByRole('button', { name: 'Scroll to the latest message' }).click();
+    await expect(chat.userMessages.filter({ hasText: 'Filler question 40' })).toBeInViewport();
+    await expect(page).toHaveURL(new RegExp(`/c/${conversationId}$`));
+    await expect(focused).toHaveCount(0);
+    // A question asked there goes at the end, after the latest answer.
+    await chat.ask('One more');
+    await chat.waitForAnswer();
+    await expect(chat.userMessages.last()).toHaveText('One more');
+  });
+
   test('searches conversations by title and by what was said; Esc shows them all again', async ({ chat, page, request }) => {
     await chat.open();
     const session = (await page.context().cookies()).find((c) => c.name === 'session_token');
