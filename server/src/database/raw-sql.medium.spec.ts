@@ -89,9 +89,9 @@ describe.each(dialects())('Turns stored by fixed SQL, on %s', (dialect) => {
       expect(all).toHaveLength(4);
       expect((await conversations.page(c.id, 10)).messages).toEqual(all);
       const latest = await conversations.page(c.id, 3);
-      expect(latest).toEqual({ messages: all.slice(1), hasMore: true });
-      expect(await conversations.page(c.id, 1, 2)).toEqual({ messages: [all[1]], hasMore: true });
-      expect(await conversations.page(c.id, 5, 2)).toEqual({ messages: all.slice(0, 2), hasMore: false });
+      expect(latest).toEqual({ messages: all.slice(1), hasMore: true, hasNewer: false });
+      expect(await conversations.page(c.id, 1, 2)).toEqual({ messages: [all[1]], hasMore: true, hasNewer: true });
+      expect(await conversations.page(c.id, 5, 2)).toEqual({ messages: all.slice(0, 2), hasMore: false, hasNewer: true });
     });
 
     it("reads a prompt's history: the newest messages, oldest first, with what the prompt needs as TypeORM reads it", async () => {
