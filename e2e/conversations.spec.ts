@@ -137,10 +137,14 @@ test.describe('conversations sidebar', () => {
     await expect(chat.userMessages.filter({ hasText: 'Filler question 40' })).toBeInViewport();
     await expect(page).toHaveURL(new RegExp(`/c/${conversationId}$`));
     await expect(focused).toHaveCount(0);
-    // A question asked there goes at the end, after the latest answer.
+    // A question asked while reading at the match goes at the end, after the latest answer.
+    await page.goto(matchUrl);
+    await expect(focused).toBeInViewport();
     await chat.ask('One more');
     await chat.waitForAnswer();
     await expect(chat.userMessages.last()).toHaveText('One more');
+    await expect(chat.userMessages.nth(await chat.userMessages.count() - 2)).toHaveText('Filler question 40');
+    await expect(page).toHaveURL(new RegExp(`/c/${conversationId}$`));
   });
 
   test('searches conversations by title and by what was said; Esc shows them all again', async ({ chat, page, request }) => {

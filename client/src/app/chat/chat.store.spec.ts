@@ -138,8 +138,10 @@ describe('ChatStore', () => {
     expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}/messages?after=12&limit=20`);
     expect(store.messages().map((m) => m.position)).toEqual(rows(5, 32).map((m) => m.position));
 
-    // A send first shows the conversation's latest messages, then goes at their end.
+    // A send first shows the conversation's latest messages, then goes at their end; also when the view asked
+    // for them a moment before (its own scroll to the end), and they are still on their way.
     get.mockResolvedValueOnce({ conversation: { id }, messages: rows(40, 49), has_more: true, has_newer: false });
+    void store.showLatest();
     const sent = store.send('New question');
     await vi.waitFor(() => expect(chatApi.send).toHaveBeenCalled());
     expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}?limit=50`);

@@ -162,6 +162,8 @@ export class ChatStore {
   private lastEventId: string | undefined;
   private isStopRequested = false;
   private loadGeneration = 0;
+  /** The latest page on its way after a page opened around a message (showLatest). */
+  private latestLoad: Promise<void> | null = null;
   /**
    * Tokens received and not drawn yet, and the message they belong to. A fast model sends more
    * tokens than the screen has frames (250 a second against 60); each update of the message
@@ -258,14 +260,21 @@ export class ChatStore {
     }
   }
 
-  /** Leaves a page opened around a message for the conversation's latest messages (Jump to latest, a send). */
-  async showLatest(): Promise<void> {
+  /**
+   * Leaves a page opened around a message for the conversation's latest messages (Jump to latest, a send);
+   * while they load, the same load.
+   */
+  showLatest(): Promise<void> {
     const id = this.currentId();
-    if (id === null || !this.hasNewerPages()) return;
+    if (id === null || !this.hasNewerPages()) return this.latestLoad ?? Promise.resolve();
     this.focus.set(null);
     this.hasNewerPages.set(false);
     this.list.set([]);
-    await this.open(id);
+    const load: Promise<void> = this.open(id).finally(() => {
+      if (this.latestLoad === load) this.latestLoad = null;
+    });
+    this.latestLoad = load;
+    return load;
   }
 
   /** The next newer page of a conversation opened around a message. */
@@ -353,8 +362,8 @@ export class ChatStore {
   /** Sends a message; resolves false when it was refused before any answer began (the caller keeps the draft). */
   async send(text: string, fileIds: string[] = [], attachments: Attachment[] = []): Promise<boolean> {
     if (this.isStreaming()) return false;
-    // Reading an earlier part: the question goes at the end, which is shown first.
-    if (this.hasNewerPages()) await this.showLatest();
+    // Reading an earlier part: the question goes at the end, which is shown first (the view may have asked for it already).
+    if (this.hasNewerPages() || this.latestLoad) await this.showLatest();
     if (this.isStreaming() || this.loadFailure() !== null) return false;
     const conversationId = this.currentId();
     const nextPosition = (this.list().at(-1)?.position ?? -1) + 1;
