@@ -1,4 +1,5 @@
-import { localNginxConfig, readNginxTemplate } from './nginx-config.js';
+import { readFileSync } from 'node:fs';
+import { localNginxConfig, localTlsConfig, readNginxTemplate, TLS_CONF_EXAMPLE_PATH } from './nginx-config.js';
 
 describe('nginx/nginx.conf', () => {
   const template = readNginxTemplate();
@@ -29,5 +30,27 @@ describe('nginx/nginx.conf', () => {
     expect(local).toContain('proxy_temp_path /tmp/x/proxy_temp;');
     const unmarked = (s: string) => s.split('\n').filter((l) => !l.includes('@test:') && !l.includes('/tmp/x') && !/(server|listen) 127\.0\.0\.1/.test(l));
     expect(unmarked(local)).toEqual(unmarked(template));
+    // TLS is off unless a tls.conf is given; then that file is what the server block includes.
+    expect(local).not.toMatch(/include .*tls/);
+    const withTls = localNginxConfig(template, { dir: '/tmp/x', port: 8081, upstreams: [{ host: '127.0.0.1', port: 1 }], isRoot: false, tlsConf: '/tmp/x/tls.conf' });
+    expect(withTls).toMatch(/^\s+include \/tmp\/x\/tls\.conf;$/m);
+  });
+
+  it('ships TLS as an example to include: HTTP/2, TLS 1.2–1.3, HSTS over HTTPS only, HTTP redirected but the healthcheck', () => {
+    expect(template).toMatch(/include \/etc\/nginx\/tls\/\*\.conf;/);
+    expect(template).toMatch(/map \$scheme \$gw_hsts \{ https "max-age=63072000; includeSubDomains"; default ""; \}/);
+    expect(template).toMatch(/"http:\/healthz" 0;/);
+    const example = readFileSync(TLS_CONF_EXAMPLE_PATH, 'utf8');
+    expect(example).toMatch(/^listen 443 ssl;/m);
+    expect(example).toMatch(/^http2 on;/m);
+    expect(example).toMatch(/^ssl_protocols TLSv1\.2 TLSv1\.3;$/m);
+    expect(example).toMatch(/^add_header Strict-Transport-Security \$gw_hsts always;$/m);
+    expect(example).toMatch(/^if \(\$gw_to_https\) \{ return 301 https:\/\/\$host\$request_uri; \}$/m);
+    const local = localTlsConfig(example, { port: 8443, certificate: '/tmp/x/cert.pem', key: '/tmp/x/key.pem' });
+    expect(local).toContain('listen 127.0.0.1:8443 ssl http2;');
+    expect(local).toContain('ssl_certificate /tmp/x/cert.pem;');
+    expect(local).not.toMatch(/^http2 on;/m);
+    const unmarked = (s: string) => s.split('\n').filter((l) => !l.includes('@test:') && !l.includes('/tmp/x') && !l.startsWith('listen 127.0.0.1'));
+    expect(unmarked(local)).toEqual(unmarked(example));
   });
 });

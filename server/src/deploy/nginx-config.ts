@@ -8,6 +8,36 @@ export interface LocalGateway {
   upstreams: { host: string; port: number }[];
   /** The master runs as root: workers then run as root too (no `nginx` user on a dev machine). */
   isRoot: boolean;
+  /** A tls.conf (localTlsConfig) to include, as the gateway includes /etc/nginx/tls/*.conf; none: plain HTTP only. */
+  tlsConf?: string;
+}
+
+/** nginx/tls.conf.example of the repository: what an operator copies to enable TLS. */
+export const TLS_CONF_EXAMPLE_PATH = join(__dirname, '..', '..', '..', 'nginx', 'tls.conf.example');
+
+/**
+ * nginx/tls.conf.example with its marked lines rewritten: a loopback port, the test's certificate.
+ * `http2 on` (nginx ≥ 1.25.1, the gateway image) becomes `http2` on the listen line, which older
+ * nginx (Debian 12's 1.22) takes too.
+ */
+export function localTlsConfig(template: string, tls: { port: number; certificate: string; key: string }): string {
+  const seen = new Set<string>();
+  const lines = template.split('\n').flatMap((line): string[] => {
+    const marker = /#\s*@test:\s*(\w+)/.exec(line)?.[1];
+    if (!marker) return [line];
+    seen.add(marker);
+    switch (marker) {
+      case 'tls_listen': return [`listen 127.0.0.1:${tls.port} ssl http2;`];
+      case 'tls_http2': return [];
+      case 'tls_certificate': return [`ssl_certificate ${tls.certificate};`];
+      case 'tls_certificate_key': return [`ssl_certificate_key ${tls.key};`];
+      default: throw new Error(`tls.conf.example: unknown @test marker "${marker}"`);
+    }
+  });
+  for (const marker of ['tls_listen', 'tls_http2', 'tls_certificate', 'tls_certificate_key']) {
+    if (!seen.has(marker)) throw new Error(`tls.conf.example lost its "@test: ${marker}" line`);
+  }
+  return lines.join('\n');
 }
 
 /** nginx/nginx.conf of the repository, the very file the gateway image ships. */
@@ -42,10 +72,11 @@ export function localNginxConfig(template: string, gw: LocalGateway): string {
       }
       case 'listen': return [`${indent}listen 127.0.0.1:${gw.port} default_server;`];
       case 'root': return [`${indent}root ${gw.dir}/html;`];
+      case 'tls': return gw.tlsConf ? [`${indent}include ${gw.tlsConf};`] : [];
       default: throw new Error(`nginx.conf: unknown @test marker "${marker}"`);
     }
   });
-  for (const marker of ['pid', 'error_log', 'access_log', 'upstream', 'listen', 'root']) {
+  for (const marker of ['pid', 'error_log', 'access_log', 'upstream', 'listen', 'root', 'tls']) {
     if (!seen.has(marker)) throw new Error(`nginx.conf lost its "@test: ${marker}" line`);
   }
   return lines.join('\n');

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from '../testing/wait.js';
-import { localNginxConfig, readNginxTemplate } from './nginx-config.js';
+import { localNginxConfig, localTlsConfig, readNginxTemplate, TLS_CONF_EXAMPLE_PATH } from './nginx-config.js';
 
 /** The built server CI runs (`npm run build` comes before the tests). */
 export const SERVER_MAIN = join(__dirname, '..', '..', '..', 'dist', 'server', 'main.js');
@@ -127,7 +127,11 @@ export class PrivateRedis {
 /** nginx in the foreground with nginx/nginx.conf rewritten for loopback ports and a temp dir. */
 export class LocalNginx {
   proc?: Proc;
-  constructor(readonly dir: string, readonly port: number, readonly upstreams: { host: string; port: number }[]) {}
+  /** With `tls`, nginx/tls.conf.example is included as the gateway would, on its own port with that certificate. */
+  constructor(
+    readonly dir: string, readonly port: number, readonly upstreams: { host: string; port: number }[],
+    readonly tls?: { port: number; certificate: string; key: string },
+  ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -139,7 +143,12 @@ export class LocalNginx {
     writeFileSync(join(this.dir, 'html', 'index.html'), '<!doctype html><title>Parley</title><app-root></app-root>');
     writeFileSync(join(this.dir, 'html', 'main-ABCD1234.js'), 'console.log("parley");\n'.repeat(200));
     const isRoot = process.getuid?.() === 0;
-    writeFileSync(join(this.dir, 'nginx.conf'), localNginxConfig(readNginxTemplate(), { dir: this.dir, port: this.port, upstreams: this.upstreams, isRoot }));
+    let tlsConf: string | undefined;
+    if (this.tls) {
+      tlsConf = join(this.dir, 'tls.conf');
+      writeFileSync(tlsConf, localTlsConfig(readFileSync(TLS_CONF_EXAMPLE_PATH, 'utf8'), this.tls));
+    }
+    writeFileSync(join(this.dir, 'nginx.conf'), localNginxConfig(readNginxTemplate(), { dir: this.dir, port: this.port, upstreams: this.upstreams, isRoot, tlsConf }));
     this.proc = new Proc('nginx', nginx, ['-e', join(this.dir, 'error.log'), '-p', this.dir, '-c', join(this.dir, 'nginx.conf'), '-g', 'daemon off;']);
     await waitFor('nginx', async () => {
       if (this.proc && !this.proc.isRunning) throw new Error(`nginx exited:\n${this.proc.output}`);
