@@ -1,21 +1,6 @@
-import { cleanTitle, graphemes, PRINTABLE_ASCII, truncateCodePoints } from '../conversations/title.js';
+import { cleanTitle, graphemes, PRINTABLE_ASCII, truncateCodePoints, withoutMarkdown } from '../conversations/title.js';
 
 const TITLE_CHARS = 60;
-
-/**
- * The first message's text without its Markdown marks (headings, quotes, list bullets, emphasis,
- * code ticks, table pipes): a title read "## Edge cases | Region | Q1 revenue".
- */
-function withoutMarkdown(text: string): string {
-  return text
-    .replace(/^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+|\d+[.)][ \t]+)/gm, '')
-    // A table: its separator row goes, the pipes of its rows become spaces ("y || z" in prose stays).
-    .replace(/^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|?)+[ \t]*$/gm, '')
-    .replace(/^[ \t]*\|.*\|[ \t]*$/gm, (row) => row.replace(/[ \t]*\|[ \t]*/g, ' '))
-    // Code ticks, and bold only where it wraps words ("2**10" stays; __init__.py and ~~ are left as written).
-    .replace(/`+/g, '')
-    .replace(/(^|[^\w*])\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*(?![\w*])/g, '$1$2');
-}
 
 /** The first `max` characters as a reader counts them: an emoji sequence or an accented letter is never cut. */
 function firstGraphemes(text: string, max: number): { head: string; isCut: boolean } {

@@ -62,6 +62,7 @@ describe('titles', () => {
   it('leaves out Markdown marks and invisible characters, and never cuts an emoji in two', () => {
     expect(autoTitle('## Edge cases\n| Region | Q1 revenue |\n|---|---|')).toBe('Edge cases Region Q1 revenue');
     expect(autoTitle('> quoted **bold** `code`')).toBe('quoted bold code');
+    expect(autoTitle('Summarise [this page](https://example.com/a?b=c "Title") and ![the chart](c.png)')).toBe('Summarise this page and the chart');
     expect(autoTitle('What is C#?')).toBe('What is C#?');
     expect(autoTitle('a\u202eb\u0000c')).toBe('abc');
     const emoji = autoTitle(`${'b'.repeat(59)}😀 and more words`);

@@ -35,4 +35,13 @@ describe('search snippets', () => {
     const lines = snippetAround('first line\n\n  second\tline with match', 'match')!;
     expect(lines.text).toBe('first line second line with match');
   });
+
+  it('reads as the answer reads, without its Markdown marks, unless the match is in them', () => {
+    const answer = '## Plan\n\n- **Day 1:** walk to [Belém](https://example.com/belem "tower") and try `pastéis`\n\n| Day | Where |\n|---|---|\n| 2 | Sintra |';
+    expect(snippetAround(answer, foldForSearch('belem'))?.text).toBe('Plan Day 1: walk to Belém and try pastéis Day Where 2 Sintra');
+    expect(marked(answer, 'walk to belem')).toBe('walk to Belém');
+    // Searched for a mark itself: the snippet shows it as written.
+    expect(marked(answer, '**day')).toBe('**Day');
+    expect(marked(answer, 'example.com')).toBe('example.com');
+  });
 });

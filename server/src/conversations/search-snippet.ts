@@ -1,4 +1,4 @@
-import { foldForSearch } from './title.js';
+import { foldForSearch, withoutMarkdown } from './title.js';
 
 /** Characters of context shown before and after a match. */
 const BEFORE = 40;
@@ -22,12 +22,21 @@ const isMark = (ch: string): boolean => /^\p{M}$/u.test(ch);
 
 /**
  * A snippet of `content` around the first place where `needle` (already folded by foldForSearch)
- * matches it as search compares text: any case, no accents. The text is folded one character at a
- * time, which gives foldForSearch's result (a test holds them equal) while remembering where each
- * folded character came from. Undefined when the needle is not there.
+ * matches it as search compares text: any case, no accents. It reads as the answer reads, without
+ * its Markdown marks; as written when the match is in them (a search for "**"). Undefined when the
+ * needle is not there.
  */
 export function snippetAround(content: string, needle: string): SearchSnippet | undefined {
   if (needle.length === 0) return undefined;
+  return snippetIn(withoutMarkdown(content).trimEnd(), needle) ?? snippetIn(content, needle);
+}
+
+/**
+ * The snippet of `content` as it is. The text is folded one character at a time, which gives
+ * foldForSearch's result (a test holds them equal) while remembering where each folded character
+ * came from.
+ */
+function snippetIn(content: string, needle: string): SearchSnippet | undefined {
   let folded = '';
   const starts: number[] = [];
   const ends: number[] = [];

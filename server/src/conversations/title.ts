@@ -65,3 +65,21 @@ export function titleLength(title: string): number {
 export function foldForSearch(text: string): string {
   return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ς/g, 'σ');
 }
+
+/**
+ * A message's text without its Markdown marks (headings, quotes, list bullets, emphasis, code ticks,
+ * table pipes, a link's address): a title read "## Edge cases | Region | Q1 revenue", and a search
+ * snippet "**Lisbon** in [May](https://…)".
+ */
+export function withoutMarkdown(text: string): string {
+  return text
+    // A link or an image shows its text: [May](https://…) and ![a map](map.png).
+    .replace(/!?\[([^\]\n]*)\]\([^)\s]*(?:\s+"[^"\n]*")?\)/g, '$1')
+    .replace(/^[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+|\d+[.)][ \t]+)/gm, '')
+    // A table: its separator row goes, the pipes of its rows become spaces ("y || z" in prose stays).
+    .replace(/^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|?)+[ \t]*$/gm, '')
+    .replace(/^[ \t]*\|.*\|[ \t]*$/gm, (row) => row.replace(/[ \t]*\|[ \t]*/g, ' '))
+    // Code ticks, and bold only where it wraps words ("2**10" stays; __init__.py and ~~ are left as written).
+    .replace(/`+/g, '')
+    .replace(/(^|[^\w*])\*\*(?=\S)([^*\n]+?)(?<=\S)\*\*(?![\w*])/g, '$1$2');
+}
