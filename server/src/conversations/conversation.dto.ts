@@ -56,7 +56,7 @@ export class UpdateConversationDto {
 }
 
 export class SearchSnippetDto {
-  @ApiProperty({ description: 'A line of the message around the match (whitespace collapsed, "…" where it is cut)' }) text!: string;
+  @ApiProperty({ description: 'A line of the message around the match (whitespace collapsed, Markdown marks left out unless the match is in them, "…" where it is cut)' }) text!: string;
   @ApiProperty({ description: 'Where the match starts in `text`, in UTF-16 code units' }) start!: number;
   @ApiProperty({ description: 'The match\'s length in `text`, in UTF-16 code units (0 when it cannot be located)' }) length!: number;
 }
