@@ -6,8 +6,7 @@ import { AppException } from './app.exception.js';
 import { IS_PUBLIC } from './decorators.js';
 import { ErrorCode } from './error-code.js';
 import type { AppRequest, AuthContext } from './request-context.js';
-
-export const SESSION_COOKIE = 'session_token';
+import { sessionCookie } from './session-cookie.js';
 
 function bearerToken(req: AppRequest): string | undefined {
   const header = req.headers.authorization;
@@ -37,7 +36,7 @@ export class AuthGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<AppRequest>();
     const bearer = bearerToken(req);
     const cookies = req.cookies as Record<string, string | undefined> | undefined;
-    const cookie = cookies?.[SESSION_COOKIE];
+    const cookie = cookies?.[sessionCookie(req, this.config).name];
     const token = bearer ?? cookie;
     if (!token) {
       if (isPublic) return true;

@@ -329,10 +329,10 @@ describe('the session cookie over https, whatever NODE_ENV', () => {
     const t = await createTestApp('sqlite', { NODE_ENV: nodeEnv, PUBLIC_URL: 'https://chat.example.com' });
     try {
       const created = await t.http().post('/api/v1/sessions').send({}).expect(201);
-      expect(cookieOf(created)).toMatch(/; Secure/);
+      expect(cookieOf(created)).toMatch(/^__Host-session_token=[^;]+; Max-Age=\d+; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/);
       const token = (created.body as { token: string }).token;
       const cleared = await t.http().delete('/api/v1/sessions/current').set('Authorization', `Bearer ${token}`).expect(204);
-      expect(cookieOf(cleared)).toMatch(/; Secure/);
+      expect(cookieOf(cleared)).toMatch(/^__Host-session_token=;.*; Secure/);
     } finally {
       await t.close();
     }
@@ -342,9 +342,15 @@ describe('the session cookie over https, whatever NODE_ENV', () => {
     const trusted = await createTestApp('sqlite', { NODE_ENV: 'development', TRUST_PROXY: 'loopback' });
     try {
       const forwarded = await trusted.http().post('/api/v1/sessions').set('X-Forwarded-Proto', 'https').send({}).expect(201);
-      expect(cookieOf(forwarded)).toMatch(/; Secure/);
+      expect(cookieOf(forwarded)).toMatch(/^__Host-session_token=.*; Secure/);
+      // Over https only the prefixed cookie is read: one planted under the plain name (from a sibling subdomain) is not.
+      const token = (forwarded.body as { token: string }).token;
+      const overHttps = (cookie: string) => trusted.http().get('/api/v1/sessions/current').set('X-Forwarded-Proto', 'https').set('Cookie', cookie);
+      await overHttps(`__Host-session_token=${token}`).expect(200);
+      expect((await overHttps(`session_token=${token}`).expect(401)).body.error.code).toBe('UNAUTHORIZED');
       // Plain http (a LAN install): a Secure cookie would be dropped by the browser.
       const plain = await trusted.http().post('/api/v1/sessions').send({}).expect(201);
+      expect(cookieOf(plain)).toMatch(/^session_token=/);
       expect(cookieOf(plain)).not.toMatch(/Secure/);
     } finally {
       await trusted.close();

@@ -9,7 +9,7 @@ export function setupSwagger(app: INestApplication, version: string): void {
     .setTitle('Parley API')
     .setDescription([
       'Anonymous sessions, conversations, streamed chat (Server-Sent Events) and file context.',
-      'Authenticate with the `session_token` cookie (browsers) or `Authorization: Bearer <token>` (integrators);',
+      'Authenticate with the session cookie (browsers: `session_token`, or `__Host-session_token` over https) or `Authorization: Bearer <token>` (integrators);',
       'both come from `POST /api/v1/sessions`. Every error is `{"error":{"code","message","details?","timestamp","request_id"}}`.',
     ].join(' '))
     .setVersion(version)

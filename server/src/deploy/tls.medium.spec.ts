@@ -14,7 +14,7 @@ interface Reply { status: number; headers: IncomingHttpHeaders; body: string }
  * The gateway with TLS on, as an operator turns it on: nginx/nginx.conf including
  * nginx/tls.conf.example (a self-signed certificate for 127.0.0.1 here), in front of a built
  * instance. HTTPS serves the app and the API with HSTS, streams answers; plain HTTP only redirects
- * (but for the healthcheck) and never sends HSTS; the session cookie is Secure behind it.
+ * (but for the healthcheck) and never sends HSTS; the session cookie is `__Host-` and Secure behind it.
  */
 describe('gateway TLS: nginx.conf with nginx/tls.conf.example', () => {
   const fake = new FakeOpenAiServer();
@@ -110,14 +110,20 @@ describe('gateway TLS: nginx.conf with nginx/tls.conf.example', () => {
     expect(healthz.headers['strict-transport-security']).toBeUndefined();
   });
 
-  it('sets the session cookie Secure behind it, and streams an answer through it', async () => {
+  it('sets the session cookie as __Host- and Secure behind it (the plain name not read), and streams an answer through it', async () => {
     const created = await send('https', '/api/v1/sessions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(created.status).toBe(201);
+    // The __Host- cookie: this host only, Secure, Path=/, no Domain.
     const cookie = String(created.headers['set-cookie']?.[0] ?? '');
-    expect(cookie).toMatch(/^session_token=/);
+    expect(cookie).toMatch(/^__Host-session_token=[^;]+;/);
     expect(cookie).toMatch(/; Secure/i);
     expect(cookie).toMatch(/; HttpOnly/i);
+    expect(cookie).toMatch(/; Path=\//);
+    expect(cookie).not.toMatch(/Domain=/i);
     const token = (JSON.parse(created.body) as { token: string }).token;
+    const current = (name: string) => send('https', '/api/v1/sessions/current', { headers: { cookie: `${name}=${token}` } });
+    expect((await current('__Host-session_token')).status).toBe(200);
+    expect((await current('session_token')).status).toBe(401);
     const chat = await send('https', '/api/v1/chat', {
       method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ message: 'over TLS' }),
     });

@@ -6,7 +6,8 @@ import { ApiErrors } from '../common/api-errors.js';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
-import { gatewayIdentity, SESSION_COOKIE } from '../common/auth.guard.js';
+import { gatewayIdentity } from '../common/auth.guard.js';
+import { sessionCookie } from '../common/session-cookie.js';
 import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js';
 import type { AppRequest, AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
@@ -26,7 +27,7 @@ export class SessionsController {
   @Post()
   @Public()
   @RateLimitBucket('session-create')
-  @ApiOperation({ summary: 'Create an anonymous session; sets the session_token cookie and returns the token' })
+  @ApiOperation({ summary: 'Create an anonymous session; sets the session cookie (`session_token`, `__Host-session_token` over https) and returns the token' })
   @ApiBody({ type: CreateSessionDto, required: false })
   @ApiHeader({ name: 'X-Access-Token', required: false, description: 'Only where the deployment sets ACCESS_TOKEN (the access gate)' })
   @ApiCreatedResponse({ type: CreatedSessionDto })
@@ -38,7 +39,8 @@ export class SessionsController {
       body.user_agent ?? req.headers['user-agent'], req.ip, gatewayIdentity(req, this.config.trustedIdentityHeader),
     );
     const maxAge = this.config.sessions.tokenTtlSeconds * 1000;
-    res.cookie(SESSION_COOKIE, token, { httpOnly: true, sameSite: 'lax', secure: this.isSecure(req), path: '/', maxAge });
+    const cookie = sessionCookie(req, this.config);
+    res.cookie(cookie.name, token, { ...cookie.options, maxAge });
     return { session: SessionDto.from(session), token, expires_at: new Date(Date.now() + maxAge).toISOString() };
   }
 
@@ -67,7 +69,8 @@ export class SessionsController {
   @ApiNoContentResponse()
   async logout(@CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response): Promise<void> {
     await this.sessions.revoke(caller.sessionId);
-    res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: this.isSecure(req), path: '/' });
+    const cookie = sessionCookie(req, this.config);
+    res.clearCookie(cookie.name, cookie.options);
   }
 
   @Delete(':id')
@@ -85,16 +88,7 @@ export class SessionsController {
     // Another session's id is 404, exactly like a missing one; nothing of it is touched.
     if (id !== caller.sessionId) throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
     await this.erasure.erase(id);
-    res.clearCookie(SESSION_COOKIE, { httpOnly: true, sameSite: 'lax', secure: this.isSecure(req), path: '/' });
-  }
-
-  /**
-   * Secure whenever the app is reached over https: an https PUBLIC_URL, or the request itself
-   * over https (as forwarded by a gateway trusted by TRUST_PROXY; Express ignores the header of
-   * anyone else), whatever NODE_ENV says (`npm start` runs as development). Browsers drop Secure
-   * cookies over plain http, so an instance reached by http on a LAN still gets a working session.
-   */
-  private isSecure(req: AppRequest): boolean {
-    return req.secure || this.config.publicUrl?.startsWith('https:') === true;
+    const cookie = sessionCookie(req, this.config);
+    res.clearCookie(cookie.name, cookie.options);
   }
 }
