@@ -36,8 +36,8 @@ export class AuthGuard implements CanActivate {
     const req = context.switchToHttp().getRequest<AppRequest>();
     const bearer = bearerToken(req);
     const cookies = req.cookies as Record<string, string | undefined> | undefined;
-    const cookie = cookies?.[sessionCookie(req, this.config).name];
-    const token = bearer ?? cookie;
+    // The cookie's name depends on the scheme (session-cookie.ts): worked out only without a Bearer token.
+    const token = bearer ?? cookies?.[sessionCookie(req, this.config).name];
     if (!token) {
       if (isPublic) return true;
       throw new AppException(ErrorCode.Unauthorized, 'Sign in first: create a session with POST /api/v1/sessions');
