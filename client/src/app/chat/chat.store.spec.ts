@@ -112,15 +112,16 @@ describe('ChatStore', () => {
   it('opens a conversation at a search match: the page around it, marked; reads on below it; goes to the end before a send', async () => {
     const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
     const id = '00000000-0000-4000-8000-000000000004';
+    const mid = (position: number) => `00000000-0000-4000-8000-${String(position).padStart(12, '0')}`;
     const row = (position: number) => ({
-      id: `m${position}`, conversation_id: id, position, role: position % 2 ? 'assistant' : 'user', content: `text ${position}`, status: 'complete',
+      id: mid(position), conversation_id: id, position, role: position % 2 ? 'assistant' : 'user', content: `text ${position}`, status: 'complete',
       created_at: '', updated_at: '', token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
     });
     const rows = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => row(from + i));
     get.mockResolvedValueOnce({ conversation: { id }, messages: rows(5, 12), has_more: true, has_newer: true });
-    await store.open(id, 'm10');
-    expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}?around=m10&limit=50`);
-    expect(store.focusedId()).toBe('m10');
+    await store.open(id, mid(10));
+    expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}?around=${mid(10)}&limit=50`);
+    expect(store.focusedId()).toBe(mid(10));
     expect(store.hasNewer()).toBe(true);
     // Not the conversation's end: nothing to regenerate or edit there, and no catching up with the latest page.
     expect(store.regenerableId()).toBeNull();
@@ -129,8 +130,8 @@ describe('ChatStore', () => {
     expect(get).toHaveBeenCalledTimes(1);
 
     // Another match on the page shown is only scrolled to.
-    await store.open(id, 'm6');
-    expect(store.focusedId()).toBe('m6');
+    await store.open(id, mid(6));
+    expect(store.focusedId()).toBe(mid(6));
     expect(get).toHaveBeenCalledTimes(1);
 
     get.mockResolvedValueOnce({ messages: rows(13, 32), has_more: true, has_newer: true });
@@ -153,15 +154,23 @@ describe('ChatStore', () => {
     expect(await sent).toBe(true);
   });
 
-  it('opens at the latest messages when the match is gone (its answer regenerated since)', async () => {
+  it('opens at the latest messages when the match is gone (its answer regenerated since) or the address names no message', async () => {
     const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
     const id = '00000000-0000-4000-8000-000000000005';
     get.mockRejectedValueOnce(new ApiError(404, 'MESSAGE_NOT_FOUND', 'Message not found'));
     get.mockResolvedValueOnce({ conversation: { id }, messages: [], has_more: false, has_newer: false });
-    await store.open(id, 'gone');
+    await store.open(id, '00000000-0000-4000-8000-0000000000ff');
     expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}?limit=50`);
     expect(store.focusedId()).toBeNull();
     expect(store.isMissing()).toBe(false);
+    // A mistyped one is not even asked for.
+    get.mockClear();
+    get.mockResolvedValueOnce({ conversation: { id }, messages: [], has_more: false, has_newer: false });
+    await store.open(null);
+    await store.open(id, 'not-an-id"]');
+    expect(get).toHaveBeenCalledTimes(1);
+    expect(get).toHaveBeenLastCalledWith(`/api/v1/conversations/${id}?limit=50`);
+    expect(store.loadError()).toBeNull();
   });
 
   it('shows the message at once, then streams the answer into it', async () => {

@@ -85,8 +85,8 @@ function emptyMessage(role: Message['role'], conversationId: string, position: n
   };
 }
 
-/** The form of a conversation id (a UUID). */
-const CONVERSATION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** The form of a conversation or message id (a UUID). */
+const SERVER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The open conversation: its messages, the answer streaming into it, and every chat action. */
 @Injectable({ providedIn: 'root' })
@@ -250,7 +250,8 @@ export class ChatStore {
 
   /** The page around message `at` (its latest page without one, or when that message is gone: deleted by a regeneration since). */
   private async pageAt(id: string, at: string | null): Promise<ConversationDetail> {
-    if (at === null) return this.latestPage(id);
+    // A mistyped `?m=` (no message id can look like it) opens at the latest messages too.
+    if (at === null || !SERVER_ID.test(at)) return this.latestPage(id);
     try {
       return await this.api.get<ConversationDetail>(
         `${API_BASE}/conversations/${encodeURIComponent(id)}?around=${encodeURIComponent(at)}&limit=${PAGE_SIZE}`);
@@ -331,7 +332,7 @@ export class ChatStore {
     this.focus.set(at);
     this.missing.set(false);
     if (id === null) return;
-    if (!CONVERSATION_ID.test(id)) {
+    if (!SERVER_ID.test(id)) {
       // A mistyped or truncated link: no conversation can have this id (the API would answer 400).
       this.missing.set(true);
       return;
