@@ -394,7 +394,7 @@ export class ConversationsService {
   async pageAfter(conversationId: string, limit: number, after: number): Promise<MessagePage> {
     const rows = await this.messages.find({ where: { conversationId, position: MoreThan(after) }, order: { position: 'ASC' }, take: limit + 1 });
     const messages = rows.slice(0, limit);
-    const hasMore = await this.messages.existsBy({ conversationId, position: LessThan((messages[0]?.position ?? after + 1)) });
+    const hasMore = await this.messages.existsBy({ conversationId, position: LessThan(messages[0]?.position ?? after + 1) });
     return { messages, hasMore, hasNewer: rows.length > limit };
   }
 
@@ -406,11 +406,12 @@ export class ConversationsService {
   async pageAround(conversationId: string, limit: number, messageId: string): Promise<MessagePage | null> {
     const target = await this.messages.findOne({ where: { id: messageId, conversationId }, select: { id: true, position: true } });
     if (!target) return null;
+    // The message itself and up to a quarter of the page after it, read with one more to tell whether there are newer.
+    const shown = Math.floor(limit / 4) + 1;
     const newer = await this.messages.find({
-      where: { conversationId, position: MoreThanOrEqual(target.position) }, order: { position: 'ASC' }, take: Math.floor(limit / 4) + 2,
+      where: { conversationId, position: MoreThanOrEqual(target.position) }, order: { position: 'ASC' }, take: shown + 1,
     });
-    // The message itself, up to a quarter of the page after it, and one more to tell whether there are newer.
-    const from = newer.slice(0, Math.min(newer.length, Math.floor(limit / 4) + 1, limit));
+    const from = newer.slice(0, shown);
     const older = await this.messages.find({
       where: { conversationId, position: LessThan(target.position) }, order: { position: 'DESC' }, take: limit - from.length + 1,
     });

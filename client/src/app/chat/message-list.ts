@@ -203,10 +203,11 @@ export class MessageList {
     effect(() => {
       const id = this.focusId();
       this.shown();
-      if (id === null || id === this.focusShown) {
-        if (id === null) this.focusShown = null;
+      if (id === null) {
+        this.focusShown = null;
         return;
       }
+      if (id === this.focusShown) return;
       untracked(() => {
         this.isPinned.set(false);
         afterNextRender({ write: () => this.scrollToFocus(id) }, { injector: this.injector });
