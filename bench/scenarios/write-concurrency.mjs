@@ -55,14 +55,20 @@ export async function run(ctx) {
     const perConv = db.prepare(`SELECT conversation_id AS id, count(*) AS n, min(position) AS lo, max(position) AS hi,
       sum(role = 'assistant' AND status = 'complete' AND content = ?) AS good, max(c.message_count) AS mc
       FROM messages m JOIN conversations c ON c.id = m.conversation_id WHERE conversation_id IN (${ph}) GROUP BY conversation_id`).all(replyText, ...ids);
-    db.close();
     const expected = 2 * sendsEach;
     const badConversations = perConv.filter((c) => c.n !== expected || c.lo !== 0 || c.hi !== expected - 1 || c.good !== sendsEach || c.mc !== expected);
+    // What a wrong conversation's replies hold, to tell a lost write from a slow one.
+    const replies = db.prepare(`SELECT position, status, length(content) AS chars, content = ? AS whole, error_code AS errorCode, finish_reason AS finishReason
+      FROM messages WHERE conversation_id = ? AND role = 'assistant' ORDER BY position`);
+    for (const c of badConversations.slice(0, 5)) c.replies = replies.all(replyText, c.id);
+    db.close();
     const rowsOk = ids.length === writers && perConv.length === writers && badConversations.length === 0;
     const errorCount = Object.values(errors).reduce((a, b) => a + b, 0);
     const aloneRate = sendsEach / aloneS;
     const allRate = (writers * sendsEach) / allS;
     ctx.details.writers = { writers, sendsEach, aloneS, allS, aloneRate, allRate, errors, badConversations: badConversations.slice(0, 5) };
+    // The server's warnings, when rows are wrong (a reply's final write that failed says so there).
+    if (!rowsOk) ctx.details.writers.serverWarnings = server.log().split('\n').filter((l) => /"level":(40|50|60)/.test(l)).slice(0, 20);
     return [
       { id: '6', name: `${writers} sessions × ${sendsEach} sends at once: errors, exact rows`, value: `${errorCount} errors, rows ${rowsOk ? 'exact' : 'WRONG'}`,
         baseline: `${writers * expected} messages in ${ids.length} conversations, positions 0..${expected - 1}, replies complete and whole`,
