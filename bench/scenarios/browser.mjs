@@ -236,7 +236,7 @@ export async function run(ctx) {
     // A search match at message 20 of another such conversation: opened there, then read on to its end.
     const [matchCodeChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [100], Date.UTC(2026, 1, 7), { assistantText: () => codeAnswer(codeLines) });
     const matchUrl = `${server.url}/c/${matchCodeChat}?m=${await messageIdAt(page, matchCodeChat, 20)}`;
-    const atMatch = await matchTraced(browser, page, matchUrl, '(#99)', 1500, `${traces}-match-code.json`);
+    const atMatch = await matchTraced(browser, page, matchUrl, '(#99)', ctx.opt('browser-match-settle-ms', 1500, 300), `${traces}-match-code.json`);
     ctx.details.browser = { tokens, codeTokens, intervalMs, plain, markdown: md, code, openMs: { small: tSmall, big: tBig }, openProse, openCode, olderProse, olderCode, atMatch, traces };
     return [
       { id: '7', name: `Streaming a ${tokens.toLocaleString('en')}-token Markdown answer: longest main-thread task`, value: md.longestMs, unit: 'ms',
