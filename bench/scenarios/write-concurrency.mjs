@@ -49,6 +49,11 @@ export async function run(ctx) {
 
     const errors = {};
     for (const o of series.flatMap((s) => s.outcomes).concat(alone.outcomes)) if (o !== 'ok') errors[o] = (errors[o] ?? 0) + 1;
+    // On SQLite a reply's final event leaves just before its row is written, in the same synchronous run
+    // (generation.service.ts): any request the server answers after it finds the row, but this reader of the
+    // file is another process, and could read it before that write (one reply of 150 not yet final, in
+    // two quick runs of eight). One round trip to the server first: its answer comes after that write.
+    await fetch(`${server.url}/api/v1/health/live`);
     const db = new Database(join(server.dir, 'parley.sqlite'), { readonly: true, fileMustExist: true });
     const ids = series.map((s) => s.conversationId).filter(Boolean);
     const ph = ids.map(() => '?').join(',');
