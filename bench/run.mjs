@@ -34,7 +34,7 @@ const flags = parseArgs(process.argv.slice(2));
 if (flags.help) {
   console.log(`usage: npm run bench -- [--quick] [--only=1,2,4] [--out=FILE] [--dist=DIR] [--profile]
   sizes (flag or BENCH_<NAME> env, e.g. --concurrency=1,50 or BENCH_SOAK_STREAMS=500):
-  --concurrency --tokens --tokens-per-s --relay-seconds --soak-streams --soak-tokens --long-messages
+  --concurrency --tokens --tokens-per-s --relay-samples --memory-stream-ms --soak-streams --soak-tokens --soak-retention-ms --long-messages
   --long-conversations --writers --writer-sends --sqlite-commits --upload-streams --pdf-pages --browser-tokens --browser-code-tokens --browser-code-lines
   --browser-messages --pg-url (PostgreSQL for scenario 4; "none" skips it) --chromium
   --build            compile the server into bench/_build first and measure that (--build-client: the SPA too)

@@ -27,8 +27,13 @@ const MB = 2 ** 20;
 // so idle pooled sockets are gone before fds are counted, before and after alike.
 const IDLE_MS = 6000;
 
-async function snapshot(server, heapSnapshotPath) {
-  await sleep(IDLE_MS);
+/**
+ * Reads the server's memory and resources once its sockets have been idle IDLE_MS: `idleSince` is
+ * when the last stream settled (a wait already spent since then, on the replay window or an
+ * earlier snapshot, counts towards it).
+ */
+async function snapshot(server, idleSince, heapSnapshotPath) {
+  await sleep(Math.max(0, idleSince + IDLE_MS - performance.now()));
   if (heapSnapshotPath) await server.probe('heapSnapshot', { path: heapSnapshotPath });
   const s = await server.probe('stats', { gc: true });
   return {
@@ -73,10 +78,12 @@ export async function run(ctx) {
     const warm = Math.max(200, streams / 2);
     await closedLoop({ open, concurrency, rounds: Math.ceil(warm / concurrency), warmupRounds: 0, replyMs: tokens * intervalMs });
     await settle(server, upstream, dbFile);
+    // The warm-up's answers leave the replay window, and the sockets go idle, in the same wait.
+    const warmSettled = performance.now();
     await sleep(retentionMs);
     const snapBefore = join(ctx.resultsDir, `${ctx.ts}-soak-before.heapsnapshot`);
     const snapAfter = join(ctx.resultsDir, `${ctx.ts}-soak-after.heapsnapshot`);
-    const before = await snapshot(server, snapBefore);
+    const before = await snapshot(server, warmSettled, snapBefore);
     const upBefore = await upstream.stats();
     const t0 = performance.now();
     const results = await pool(Array.from({ length: streams }, (_, i) => i), concurrency, (i) => open(i));
@@ -84,9 +91,10 @@ export async function run(ctx) {
     const tSettle = performance.now();
     await settle(server, upstream, dbFile);
     const settleMs = performance.now() - tSettle;
-    const inWindow = await snapshot(server);
-    await sleep(Math.max(0, retentionMs + 1000 - (performance.now() - tSettle - settleMs)));
-    const after = await snapshot(server, snapAfter);
+    const settled = performance.now();
+    const inWindow = await snapshot(server, settled);
+    await sleep(Math.max(0, settled + retentionMs + 1000 - performance.now()));
+    const after = await snapshot(server, settled, snapAfter);
     // Heap growth by object type from two heap snapshots, V8's compiled code set apart: the JIT
     // keeps optimising for a while (~1.5 MB over 2,000 streams here), which is not per-stream data.
     const growth = diff(summarize(snapBefore), summarize(snapAfter));

@@ -53,10 +53,10 @@ export async function run(ctx) {
     await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: relayTarget(floor, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     // Memory per open stream first, while the process has only seen the warm-up: RSS and heap
-    // after a full GC, idle and with `focus` streams held open (each ~4 s, starts spread). After
+    // after a full GC, idle and with `focus` streams held open (each 4 s, 2 s in quick mode: --memory-stream-ms; starts spread). After
     // the load levels, RSS carries their garbage and V8's grown heap, which is measured apart
     // (the slope below).
-    const held = await memoryHeldPerStream({ server, agent, sessions, focus, intervalMs });
+    const held = await memoryHeldPerStream({ server, agent, sessions, focus, intervalMs, streamMs: ctx.opt('memory-stream-ms', 4000, 2000) });
     ctx.details.relayMemory = held;
     await sleep(500);
     const idleRss = server.rss();
@@ -188,8 +188,8 @@ export async function run(ctx) {
 }
 
 /** RSS and heap (+ external, array buffers) after a full GC, idle and with `focus` long streams open. */
-async function memoryHeldPerStream({ server, agent, sessions, focus, intervalMs }) {
-  const shape = { tokens: Math.ceil(4000 / intervalMs), intervalMs };
+async function memoryHeldPerStream({ server, agent, sessions, focus, intervalMs, streamMs }) {
+  const shape = { tokens: Math.ceil(streamMs / intervalMs), intervalMs };
   const replyMs = shape.tokens * intervalMs;
   const measure = async () => {
     const { memory, workers, newSpace } = await server.probe('stats', { gc: true });

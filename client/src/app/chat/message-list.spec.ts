@@ -316,6 +316,40 @@ describe('MessageList', () => {
       expect(geometry.scrollTop).toBe(4450);
     });
 
+    it('renders a newer page below a match from its oldest message down, a batch per task, and asks for the next once it is all there', async () => {
+      const newer = vi.fn();
+      fixture.componentInstance.loadNewer.subscribe(newer);
+      const all = page(70);
+      fixture.componentRef.setInput('hasNewer', true);
+      fixture.componentRef.setInput('messages', all.slice(0, 40));
+      await fixture.whenStable();
+      while (renderedIds().length < 40) await nextTask();
+      const loadLater = (): HTMLButtonElement => Array.from(el.querySelectorAll<HTMLButtonElement>('button.load-older')).find((b) => b.textContent?.includes('later')) as HTMLButtonElement;
+      expect(loadLater().disabled).toBe(false);
+      // The next 30 arrive: the first batch at once, below what was there; the rest one batch per task.
+      fixture.componentRef.setInput('messages', all);
+      await fixture.whenStable();
+      const upTo = (n: number) => Array.from({ length: n }, (_, i) => String(i));
+      expect(renderedIds()).toEqual(upTo(40 + OPEN_BATCH.messages));
+      expect(loadLater().disabled).toBe(true);
+      expect(loadLater().textContent?.trim()).toBe('Loading later messages…');
+      // Near the bottom meanwhile: the page after it is not asked for yet.
+      Object.assign(geometry, { scrollHeight: 5000, clientHeight: 500, scrollTop: 4450 });
+      await scrollEvent();
+      expect(newer).not.toHaveBeenCalled();
+      expect(renderedIds().length).toBeLessThan(70);
+      while (renderedIds().length < 70) await nextTask();
+      expect(renderedIds()).toEqual(upTo(70));
+      expect(loadLater().disabled).toBe(false);
+      await scrollEvent();
+      expect(newer).toHaveBeenCalledTimes(1);
+      // A send appended after it (its question and answer) renders at once.
+      fixture.componentRef.setInput('hasNewer', false);
+      fixture.componentRef.setInput('messages', page(72));
+      await fixture.whenStable();
+      expect(renderedIds()).toEqual(upTo(72));
+    });
+
     it('renders a message sent while older ones are still to come, and a conversation opened next from its own end', async () => {
       fixture.componentRef.setInput('messages', page(50));
       await fixture.whenStable();

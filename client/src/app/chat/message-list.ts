@@ -43,6 +43,32 @@ export function batchStart(list: readonly ChatMessage[], end: number): number {
 }
 
 /**
+ * Where the batch of `list` that starts at `start` ends (exclusive): forward from `start`, at most OPEN_BATCH.messages
+ * messages and OPEN_BATCH.chars characters, but always at least one message.
+ */
+export function batchEnd(list: readonly ChatMessage[], start: number): number {
+  let end = start;
+  let chars = 0;
+  while (end < list.length && end - start < OPEN_BATCH.messages) {
+    chars += list[end].content.length;
+    if (chars > OPEN_BATCH.chars && end > start) break;
+    end++;
+  }
+  return end;
+}
+
+/**
+ * How many messages `next` has after the last of `previous` (a newer page, or a send, put after it), else 0.
+ */
+function appendedCount(previous: readonly ChatMessage[], next: readonly ChatMessage[]): number {
+  if (previous.length === 0 || next.length <= previous.length || next[0].id !== previous[0].id) return 0;
+  return next[previous.length - 1].id === previous[previous.length - 1].id ? next.length - previous.length : 0;
+}
+
+/** A send appends the question and its answer at most: they render at once; more is a newer page. */
+const SEND_APPENDS = 2;
+
+/**
  * The scrolling thread. It stays pinned to the bottom while an answer grows unless the reader scrolled up,
  * and keeps the reader's place when older messages are prepended.
  */
@@ -76,8 +102,8 @@ export function batchStart(list: readonly ChatMessage[], end: number): number {
           }
         }
         @if (hasNewer()) {
-          <button type="button" class="load-older" [disabled]="isLoadingNewer()" (click)="loadNewer.emit()">
-            {{ isLoadingNewer() ? 'Loading later messages…' : 'Load later messages' }}</button>
+          <button type="button" class="load-older" [disabled]="isBusyNewer()" (click)="loadNewer.emit()">
+            {{ isBusyNewer() ? 'Loading later messages…' : 'Load later messages' }}</button>
         }
       </div>
     </div>
@@ -131,12 +157,33 @@ export class MessageList {
       return prepended > 0 ? batchStart(list, previous.value + prepended) : Math.min(previous.value, list.length - 1);
     },
   });
+  /**
+   * How many messages at the end of the list are not rendered yet: a newer page (below a search match, see
+   * `hasNewer`) is rendered from its oldest message down, one batch per task, as an older page is from its newest up.
+   * Twenty answers of 80-line code blocks in one task held the main thread 42–67 ms (bench scenario 7). The batches
+   * go in below the reader, so nothing moves on screen. A send's question and answer render at once.
+   */
+  protected readonly unrenderedTail = linkedSignal<ChatMessage[], number>({
+    source: this.messages,
+    computation: (list, previous) => {
+      if (previous === undefined || previous.source.length === 0 || list.length === 0) return 0;
+      const before = previous.source;
+      const appended = appendedCount(before, list);
+      if (appended > SEND_APPENDS) return list.length - batchEnd(list, before.length - previous.value);
+      if (appended > 0) return 0;
+      // Tokens of an answer, or an older page put in front: what is left to render stays so.
+      return list.at(-1)?.id === before.at(-1)?.id ? Math.min(previous.value, list.length - 1) : 0;
+    },
+  });
   /** An older page is on its way or still being rendered: the next cannot be asked for yet. */
   protected readonly isBusyOlder = computed(() => this.isLoadingOlder() || this.unrendered() > 0);
+  /** The same for a newer page. */
+  protected readonly isBusyNewer = computed(() => this.isLoadingNewer() || this.unrenderedTail() > 0);
   protected readonly shown = computed(() => {
-    const n = this.unrendered();
+    const head = this.unrendered();
+    const tail = this.unrenderedTail();
     const list = this.messages();
-    return n > 0 ? list.slice(n) : list;
+    return head > 0 || tail > 0 ? list.slice(head, list.length - tail) : list;
   });
   /**
    * An answer followed directly by another answer to the same question: a regeneration that was stopped
@@ -176,6 +223,16 @@ export class MessageList {
       const end = this.unrendered();
       if (end === 0) return;
       const timer = setTimeout(() => this.unrendered.set(batchStart(this.messages(), end)));
+      onCleanup(() => clearTimeout(timer));
+    });
+    // The next newer batch, the same way.
+    effect((onCleanup) => {
+      const tail = this.unrenderedTail();
+      if (tail === 0) return;
+      const timer = setTimeout(() => {
+        const list = this.messages();
+        this.unrenderedTail.set(list.length - batchEnd(list, list.length - tail));
+      });
       onCleanup(() => clearTimeout(timer));
     });
     // A batch of an older page was just put above the reader: they are moved back before the browser draws the
@@ -250,7 +307,7 @@ export class MessageList {
     const fromBottom = el.scrollHeight - el.scrollTop - el.clientHeight;
     if (this.hasNewer()) {
       // The bottom of a page opened around a message: the next newer page is appended below the reader.
-      if (fromBottom < LOAD_OLDER_AT && !this.isLoadingNewer()) this.loadNewer.emit();
+      if (fromBottom < LOAD_OLDER_AT && !this.isBusyNewer()) this.loadNewer.emit();
     } else if (fromBottom <= PIN_SLACK) this.isPinned.set(true);
     else if (movedUp) this.isPinned.set(false);
     if (el.scrollTop < LOAD_OLDER_AT && this.hasOlder() && !this.isBusyOlder() && !this.prependAnchor) this.requestOlder();
