@@ -31,7 +31,7 @@ export async function run(ctx) {
   const tokens = ctx.opt('tokens', 100, 50);
   // Streams counted per mode and level (p99 of a few hundred is the 3rd-worst sample: too noisy),
   // in at most 40 rounds (one stream lasts tokens / tokens-per-s seconds).
-  const minSamples = ctx.opt('relay-samples', 600, 4);
+  const minSamples = ctx.opt('relay-samples', 600, 2);
   const intervalMs = 1000 / tokensPerS;
   const shape = { tokens, intervalMs };
   const replyMs = tokens * intervalMs;
@@ -53,10 +53,11 @@ export async function run(ctx) {
     await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: relayTarget(floor, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     // Memory per open stream first, while the process has only seen the warm-up: RSS and heap
-    // after a full GC, idle and with `focus` streams held open (each 4 s, 2 s in quick mode: --memory-stream-ms; starts spread). After
-    // the load levels, RSS carries their garbage and V8's grown heap, which is measured apart
-    // (the slope below).
-    const held = await memoryHeldPerStream({ server, agent, sessions, focus, intervalMs, streamMs: ctx.opt('memory-stream-ms', 4000, 2000) });
+    // after a full GC, idle and with `focus` streams held open (each 4 s, starts spread; with 2 s
+    // streams the process was warmed less before its idle baseline and read 259 KB per stream
+    // against 74). After the load levels, RSS carries their garbage and V8's grown heap, which is
+    // measured apart (the slope below).
+    const held = await memoryHeldPerStream({ server, agent, sessions, focus, intervalMs, streamMs: ctx.opt('memory-stream-ms', 4000) });
     ctx.details.relayMemory = held;
     await sleep(500);
     const idleRss = server.rss();
