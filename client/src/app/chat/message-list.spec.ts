@@ -333,11 +333,10 @@ describe('MessageList', () => {
       expect(renderedIds()).toEqual(upTo(40 + OPEN_BATCH.messages));
       expect(loadLater().disabled).toBe(true);
       expect(loadLater().textContent?.trim()).toBe('Loading later messages…');
-      // Near the bottom meanwhile: the page after it is not asked for yet.
+      // Near the bottom meanwhile: the page after it is not asked for yet (the scroll is handled synchronously).
       Object.assign(geometry, { scrollHeight: 5000, clientHeight: 500, scrollTop: 4450 });
-      await scrollEvent();
+      scroller.dispatchEvent(new Event('scroll'));
       expect(newer).not.toHaveBeenCalled();
-      expect(renderedIds().length).toBeLessThan(70);
       while (renderedIds().length < 70) await nextTask();
       expect(renderedIds()).toEqual(upTo(70));
       expect(loadLater().disabled).toBe(false);
