@@ -160,8 +160,9 @@ export class MessageList {
   /**
    * How many messages at the end of the list are not rendered yet: a newer page (below a search match, see
    * `hasNewer`) is rendered from its oldest message down, one batch per task, as an older page is from its newest up.
-   * Twenty answers of 80-line code blocks in one task held the main thread 42–67 ms (bench scenario 7). The batches
-   * go in below the reader, so nothing moves on screen. A send's question and answer render at once.
+   * Its twenty answers rendered in one task before: with 80-line code blocks ~16 ms of script on a 2-core machine,
+   * in the same task as the frame that drew them (bench scenario 7, docs/performance.md round 24). The batches go in
+   * below the reader, so nothing moves on screen. A send's question and answer render at once.
    */
   protected readonly unrenderedTail = linkedSignal<ChatMessage[], number>({
     source: this.messages,
