@@ -55,8 +55,10 @@ export function codeTokens(n) {
 }
 
 /** An answer that is mostly a fenced TypeScript block of `lines` lines (about 70 characters each). */
-export function codeAnswer(lines) {
-  const body = Array.from({ length: lines }, (_, i) => `  const value${i} = await relay(source${i % 7}, (token) => sink.push(token)); // line ${i}`);
+export function codeAnswer(lines, answer = 0) {
+  // Each answer's code differs (`answer`): the SPA renders a code block once per distinct text and shares it, so
+  // answers that repeat one block arrive highlighted as soon as one of them was, which real answers never do.
+  const body = Array.from({ length: lines }, (_, i) => `  const value${i} = await relay(source${i % 7}, (token) => sink.push(token)); // line ${i} of ${answer}`);
   return `Here is the module:\n\n\`\`\`ts\n${body.join('\n')}\n\`\`\`\n\nIt keeps every token.`;
 }
 

@@ -222,21 +222,24 @@ export async function run(ctx) {
     // A conversation whose answers each hold an 80-line code block, against the same one in prose.
     const codeLines = ctx.opt('browser-code-lines', 80, 80);
     // Another such conversation is opened first, so highlight.js is loaded (as after any code block).
-    const [warmChat, codeChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [50, 50], Date.UTC(2026, 1, 3), { assistantText: () => codeAnswer(codeLines) });
+    // Every answer's code is its own (codeAnswer's second argument), in every conversation: see reply-text.mjs.
+    const codeOf = (base) => ({ assistantText: (position) => codeAnswer(codeLines, base + position) });
+    const [warmChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [50], Date.UTC(2026, 1, 3), codeOf(1000));
+    const [codeChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [50], Date.UTC(2026, 1, 3, 1), codeOf(2000));
     const [proseChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [50], Date.UTC(2026, 1, 4));
     await timeToLastVisible(page, `${server.url}/c/${warmChat}`, '(#49)');
     await page.waitForTimeout(settleMs);
     const openProse = await openTraced(browser, page, `${server.url}/c/${proseChat}`, '(#49)', settleMs, `${traces}-open-prose.json`);
     const openCode = await openTraced(browser, page, `${server.url}/c/${codeChat}`, '(#49)', settleMs, `${traces}-open-code.json`);
     // Scrolled to the top, a 100-message conversation loads its older 50 (code answers, and the same in prose).
-    const [olderCodeChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [100], Date.UTC(2026, 1, 5), { assistantText: () => codeAnswer(codeLines) });
+    const [olderCodeChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [100], Date.UTC(2026, 1, 5), codeOf(3000));
     const [olderProseChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [100], Date.UTC(2026, 1, 6));
     await openInApp(page, `${server.url}/c/${olderProseChat}`, '(#99)', settleMs);
     const olderProse = await olderTraced(browser, page, 100, settleMs, `${traces}-older-prose.json`);
     await openInApp(page, `${server.url}/c/${olderCodeChat}`, '(#99)', settleMs);
     const olderCode = await olderTraced(browser, page, 100, settleMs, `${traces}-older-code.json`);
     // A search match at message 20 of another such conversation: opened there, then read on to its end.
-    const [matchCodeChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [100], Date.UTC(2026, 1, 7), { assistantText: () => codeAnswer(codeLines) });
+    const [matchCodeChat] = seedSqlite(join(server.dir, 'parley.sqlite'), sid, [100], Date.UTC(2026, 1, 7), codeOf(4000));
     const matchUrl = `${server.url}/c/${matchCodeChat}?m=${await messageIdAt(page, matchCodeChat, 20)}`;
     const atMatch = await matchTraced(browser, page, matchUrl, '(#99)', settleMs, `${traces}-match-code.json`);
     ctx.details.browser = { tokens, codeTokens, intervalMs, plain, markdown: md, code, openMs: { small: tSmall, big: tBig }, openProse, openCode, olderProse, olderCode, atMatch, traces };

@@ -277,7 +277,7 @@ describe('MessageList', () => {
       expect(geometry.scrollTop).toBe(2500);
     });
 
-    it('opened at a message (a search match): scrolls it near the top once its batch renders, marks it, and reads on below', async () => {
+    it('opened at a message (a search match): renders it first with the batch below it, scrolls it near the top, marks it, and reads on below', async () => {
       // Message n is laid out at n × 100 px in the thread; the scroller's own top is at 0.
       vi.spyOn(Element.prototype, 'getBoundingClientRect').mockImplementation(function (this: Element) {
         const id = this.getAttribute('data-message-id');
@@ -292,13 +292,13 @@ describe('MessageList', () => {
       fixture.componentRef.setInput('hasNewer', true);
       fixture.componentRef.setInput('messages', page(50));
       await fixture.whenStable();
-      // Its batch is not rendered yet: the view is not taken to the list's end meanwhile.
-      expect(el.querySelector('.is-focused')).toBeNull();
-      expect(geometry.scrollTop).toBe(0);
-      for (let task = 0; task < 10 && !el.querySelector('.is-focused'); task++) await nextTask();
+      // The match and the batch below it come first (not the page's newest messages, which would be drawn on
+      // screen for a frame before the view moved), and the view is put there, not at the list's end.
+      expect(renderedIds()).toEqual(Array.from({ length: OPEN_BATCH.messages }, (_, i) => String(30 + i)));
       expect(el.querySelector('.is-focused')?.getAttribute('data-message-id')).toBe('m30');
       expect(geometry.scrollTop).toBe(3000 - 96);
-      // Kept there while the older batches render above it (each one laid out, as the browser reports).
+      // Kept there while the older batches render above it and the later ones below (each laid out, as the
+      // browser reports).
       for (let task = 0; task < 10 && renderedIds().length < 50; task++) {
         await nextTask();
         FakeResizeObserver.resize(el.querySelector('.thread') as HTMLElement);

@@ -152,7 +152,11 @@ export class MessageList {
     source: this.messages,
     computation: (list, previous) => {
       if (list.length === 0) return 0;
-      if (previous === undefined || previous.source.length === 0) return batchStart(list, list.length);
+      if (previous === undefined || previous.source.length === 0) {
+        // Opened at a message: it comes first (with the batch below it, see `unrenderedTail`), then older ones above.
+        const focus = untracked(() => this.focusIndex(list));
+        return focus >= 0 ? focus : batchStart(list, list.length);
+      }
       const prepended = prependedCount(previous.source, list);
       return prepended > 0 ? batchStart(list, previous.value + prepended) : Math.min(previous.value, list.length - 1);
     },
@@ -167,7 +171,15 @@ export class MessageList {
   protected readonly unrenderedTail = linkedSignal<ChatMessage[], number>({
     source: this.messages,
     computation: (list, previous) => {
-      if (previous === undefined || previous.source.length === 0 || list.length === 0) return 0;
+      if (list.length === 0) return 0;
+      if (previous === undefined || previous.source.length === 0) {
+        // Opened at a message: the batch from it down renders first, where the view is put; the messages below
+        // follow a batch per task. Rendered newest first instead, the page's last answers were drawn on screen
+        // for a frame before the view moved to the match, so their long code was highlighted (~1,000 elements an
+        // 80-line block) and the reader's later jump to the bottom drew them all in one frame (bench scenario 7).
+        const focus = untracked(() => this.focusIndex(list));
+        return focus >= 0 ? list.length - batchEnd(list, focus) : 0;
+      }
       const before = previous.source;
       const appended = appendedCount(before, list);
       if (appended > SEND_APPENDS) return list.length - batchEnd(list, before.length - previous.value);
@@ -283,6 +295,12 @@ export class MessageList {
       observer.observe(this.scroller().nativeElement);
       this.destroyRef.onDestroy(() => observer.disconnect());
     });
+  }
+
+  /** Where the message the conversation was opened at is in `list`, else -1. */
+  private focusIndex(list: readonly ChatMessage[]): number {
+    const id = this.focusId();
+    return id === null ? -1 : list.findIndex((m) => m.id === id);
   }
 
   protected toggleReplaced(id: string): void {
