@@ -152,11 +152,7 @@ export class MessageList {
     source: this.messages,
     computation: (list, previous) => {
       if (list.length === 0) return 0;
-      if (previous === undefined || previous.source.length === 0) {
-        // Opened at a message: it comes first (with the batch below it, see `unrenderedTail`), then older ones above.
-        const focus = untracked(() => this.focusIndex(list));
-        return focus >= 0 ? focus : batchStart(list, list.length);
-      }
+      if (previous === undefined || previous.source.length === 0) return this.firstRendered(list).start;
       const prepended = prependedCount(previous.source, list);
       return prepended > 0 ? batchStart(list, previous.value + prepended) : Math.min(previous.value, list.length - 1);
     },
@@ -172,14 +168,7 @@ export class MessageList {
     source: this.messages,
     computation: (list, previous) => {
       if (list.length === 0) return 0;
-      if (previous === undefined || previous.source.length === 0) {
-        // Opened at a message: the batch from it down renders first, where the view is put; the messages below
-        // follow a batch per task. Rendered newest first instead, the page's last answers were drawn on screen
-        // for a frame before the view moved to the match, so their long code was highlighted (~1,000 elements an
-        // 80-line block) and the reader's later jump to the bottom drew them all in one frame (bench scenario 7).
-        const focus = untracked(() => this.focusIndex(list));
-        return focus >= 0 ? list.length - batchEnd(list, focus) : 0;
-      }
+      if (previous === undefined || previous.source.length === 0) return list.length - this.firstRendered(list).end;
       const before = previous.source;
       const appended = appendedCount(before, list);
       if (appended > SEND_APPENDS) return list.length - batchEnd(list, before.length - previous.value);
@@ -297,10 +286,16 @@ export class MessageList {
     });
   }
 
-  /** Where the message the conversation was opened at is in `list`, else -1. */
-  private focusIndex(list: readonly ChatMessage[]): number {
-    const id = this.focusId();
-    return id === null ? -1 : list.findIndex((m) => m.id === id);
+  /**
+   * What a list that has just loaded renders in its first task, [start, end): its newest batch, or, opened at a
+   * message (a search match), the batch from that message down, where the view is put. The rest follows a batch
+   * per task, older ones above and later ones below. Rendered newest first, a page opened at a match drew its
+   * last answers at the top of the view for a frame before the view moved to the match.
+   */
+  private firstRendered(list: readonly ChatMessage[]): { start: number; end: number } {
+    const id = untracked(() => this.focusId());
+    const focus = id === null ? -1 : list.findIndex((m) => m.id === id);
+    return focus >= 0 ? { start: focus, end: batchEnd(list, focus) } : { start: batchStart(list, list.length), end: list.length };
   }
 
   protected toggleReplaced(id: string): void {
