@@ -78,6 +78,7 @@ export async function run(ctx) {
     const warm = Math.max(200, streams / 2);
     await closedLoop({ open, concurrency, rounds: Math.ceil(warm / concurrency), warmupRounds: 0, replyMs: tokens * intervalMs });
     await settle(server, upstream, dbFile);
+    ctx.log('soak: warmed up');
     // The warm-up's answers leave the replay window, and the sockets go idle, in the same wait.
     const warmSettled = performance.now();
     await sleep(retentionMs);
@@ -85,6 +86,7 @@ export async function run(ctx) {
     const snapAfter = join(ctx.resultsDir, `${ctx.ts}-soak-after.heapsnapshot`);
     const before = await snapshot(server, warmSettled, snapBefore);
     const upBefore = await upstream.stats();
+    ctx.log('soak: baseline taken');
     const t0 = performance.now();
     const results = await pool(Array.from({ length: streams }, (_, i) => i), concurrency, (i) => open(i));
     const openMs = performance.now() - t0;
@@ -92,16 +94,19 @@ export async function run(ctx) {
     await settle(server, upstream, dbFile);
     const settleMs = performance.now() - tSettle;
     const settled = performance.now();
+    ctx.log('soak: streams settled');
     const inWindow = await snapshot(server, settled);
     await sleep(Math.max(0, settled + retentionMs + 1000 - performance.now()));
     const after = await snapshot(server, settled, snapAfter);
     // Heap growth by object type from two heap snapshots, V8's compiled code set apart: the JIT
     // keeps optimising for a while (~1.5 MB over 2,000 streams here), which is not per-stream data.
+    ctx.log('soak: after-snapshot taken');
     const growth = diff(summarize(snapBefore), summarize(snapAfter));
     const codeGrowth = growth.filter((d) => isCompiledCode(d.key)).reduce((a, d) => a + d.size, 0);
     const dataGrowth = growth.filter((d) => !isCompiledCode(d.key)).reduce((a, d) => a + d.size, 0);
     const topData = growth.filter((d) => !isCompiledCode(d.key)).slice(0, 5);
     for (const f of [snapBefore, snapAfter]) rmSync(f, { force: true });
+    ctx.log('soak: snapshots compared');
     const upAfter = await upstream.stats();
     const db = new Database(dbFile, { readonly: true, fileMustExist: true });
     const statuses = Object.fromEntries(db.prepare("SELECT status, count(*) AS n FROM messages WHERE role = 'assistant' GROUP BY status").all().map((r) => [r.status, r.n]));

@@ -48,6 +48,7 @@ export async function run(ctx) {
   const perLevel = {};
   try {
     const sessions = await sessionsFor(server, agent, Math.max(...levels));
+    ctx.log('relay: server, floor and sessions ready');
     // One short warm-up through both paths, so JIT and pools are warm before anything counts.
     await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
@@ -57,8 +58,10 @@ export async function run(ctx) {
     // streams the process was warmed less before its idle baseline and read 259 KB per stream
     // against 74). After the load levels, RSS carries their garbage and V8's grown heap, which is
     // measured apart (the slope below).
+    ctx.log('relay: warmed up');
     const held = await memoryHeldPerStream({ server, agent, sessions, focus, intervalMs, streamMs: ctx.opt('memory-stream-ms', 4000) });
     ctx.details.relayMemory = held;
+    ctx.log('relay: memory per stream measured');
     await sleep(500);
     const idleRss = server.rss();
     const rssPoints = [[0, idleRss]];
@@ -207,12 +210,16 @@ async function memoryHeldPerStream({ server, agent, sessions, focus, intervalMs,
   // isolate's young generation (the main thread's and the upstream worker's) have their working
   // size before the idle baseline: they do not shrink back after it, and they are a cost of the
   // load, not of each stream (the RSS slope below shows them).
-  await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: focus, rounds: 1, warmupRounds: 0, replyMs });
+  // Both rounds open their streams at once (`replyMs: 0`, no spread of the starts): the streams
+  // are held, not timed, and all `focus` of them are open from the start to the end of a round
+  // (with starts spread over a reply, the measured round needed a warm-up round before it: 12 s
+  // instead of 4).
+  await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: focus, rounds: 1, warmupRounds: 0, replyMs: 0 });
   await sleep(300);
   const idle = await measure();
   let open;
   await closedLoop({
-    open: relayTarget(server, agent, sessions, shape), concurrency: focus, rounds: 1, warmupRounds: 1, replyMs,
+    open: relayTarget(server, agent, sessions, shape), concurrency: focus, rounds: 1, warmupRounds: 0, replyMs: 0,
     onSteady: async () => { await sleep(replyMs / 2); open = await measure(); },
   });
   return {

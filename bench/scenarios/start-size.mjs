@@ -40,7 +40,8 @@ export function initialJs(browserDir) {
 }
 
 export async function run(ctx) {
-  const reps = ctx.opt('start-reps', 5, 2);
+  // One start of each kind in quick mode: a cold start and a restart take ~2.8 s each on a slow machine.
+  const reps = ctx.opt('start-reps', 5, 1);
   const bare = [];
   const cold = [];
   const warm = [];
