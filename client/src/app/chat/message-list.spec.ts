@@ -1,5 +1,5 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
-import { MessageList, OPEN_BATCH } from './message-list';
+import { FIRST_BATCH_CHARS, MessageList, OPEN_BATCH } from './message-list';
 
 /** A scroller whose geometry the test sets (jsdom lays nothing out). */
 function fakeGeometry(el: HTMLElement, geometry: { scrollHeight: number; clientHeight: number; scrollTop: number }): void {
@@ -250,6 +250,20 @@ describe('MessageList', () => {
       expect(renderedIds()).toEqual(['5']);
       await nextTask();
       expect(renderedIds()).toEqual(['4', '5']);
+    });
+
+    it('renders first only what fills the view, then full batches above it', async () => {
+      // Long answers: a full batch would hold OPEN_BATCH.chars / 3,000 of them, the first task only what fills the view.
+      const long = 'x'.repeat(3000 - 20);
+      fixture.componentRef.setInput('messages', page(12, (p) => `Message ${p} ${long}`));
+      await fixture.whenStable();
+      const firstCount = Math.floor(FIRST_BATCH_CHARS / 3000);
+      const expected = (from: number) => Array.from({ length: 12 - from }, (_, i) => String(from + i));
+      expect(renderedIds()).toEqual(expected(12 - firstCount));
+      await nextTask();
+      expect(renderedIds()).toEqual(expected(12 - firstCount - Math.floor(OPEN_BATCH.chars / 3000)));
+      while (renderedIds().length < 12) await nextTask();
+      expect(renderedIds()).toEqual(expected(0));
     });
 
     it('forgets where the reader was once another conversation is opened while an older page loads', async () => {

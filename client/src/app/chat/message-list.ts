@@ -18,6 +18,14 @@ const FOCUS_TOP = 96;
  * about 1.5 ms per short message and 0.5 ms per 1,000 characters of code, so a batch stays near 15–20 ms.
  */
 export const OPEN_BATCH = { messages: 10, chars: 24_000 } as const;
+/**
+ * The characters of a conversation's first batch, the one drawn on screen (see `firstRendered`): about what fills a
+ * view and a half of prose, or one long code answer. The first task also lays out and paints what it renders, on
+ * screen, where later batches above it are skipped by content-visibility: with a full batch (three 80-line code
+ * answers and their questions) it took 50.6 ms on a slow 2-core machine, half of it script (bench scenario 7,
+ * docs/performance.md round 25).
+ */
+export const FIRST_BATCH_CHARS = 8_000;
 
 /** How many messages `next` has before the first of `previous` (an older page put in front), else 0. */
 function prependedCount(previous: readonly ChatMessage[], next: readonly ChatMessage[]): number {
@@ -29,14 +37,14 @@ function prependedCount(previous: readonly ChatMessage[], next: readonly ChatMes
 
 /**
  * Where the batch of `list` that ends before `end` starts: back from `end`, at most OPEN_BATCH.messages messages
- * and OPEN_BATCH.chars characters, but always at least one message.
+ * and `maxChars` characters, but always at least one message.
  */
-export function batchStart(list: readonly ChatMessage[], end: number): number {
+export function batchStart(list: readonly ChatMessage[], end: number, maxChars: number = OPEN_BATCH.chars): number {
   let start = end;
   let chars = 0;
   while (start > 0 && end - start < OPEN_BATCH.messages) {
     chars += list[start - 1].content.length;
-    if (chars > OPEN_BATCH.chars && start < end) break;
+    if (chars > maxChars && start < end) break;
     start--;
   }
   return start;
@@ -44,14 +52,14 @@ export function batchStart(list: readonly ChatMessage[], end: number): number {
 
 /**
  * Where the batch of `list` that starts at `start` ends (exclusive): forward from `start`, at most OPEN_BATCH.messages
- * messages and OPEN_BATCH.chars characters, but always at least one message.
+ * messages and `maxChars` characters, but always at least one message.
  */
-export function batchEnd(list: readonly ChatMessage[], start: number): number {
+export function batchEnd(list: readonly ChatMessage[], start: number, maxChars: number = OPEN_BATCH.chars): number {
   let end = start;
   let chars = 0;
   while (end < list.length && end - start < OPEN_BATCH.messages) {
     chars += list[end].content.length;
-    if (chars > OPEN_BATCH.chars && end > start) break;
+    if (chars > maxChars && end > start) break;
     end++;
   }
   return end;
@@ -287,15 +295,18 @@ export class MessageList {
   }
 
   /**
-   * What a list that has just loaded renders in its first task, [start, end): its newest batch, or, opened at a
-   * message (a search match), the batch from that message down, where the view is put. The rest follows a batch
-   * per task, older ones above and later ones below. Rendered newest first, a page opened at a match drew its
-   * last answers at the top of the view for a frame before the view moved to the match.
+   * What a list that has just loaded renders in its first task, [start, end): its newest messages, or, opened at a
+   * message (a search match), that message and the ones below it, where the view is put; at most what fills the
+   * view (FIRST_BATCH_CHARS). The rest follows a batch per task, older ones above and later ones below. Rendered
+   * newest first, a page opened at a match drew its last answers at the top of the view for a frame before the
+   * view moved to the match.
    */
   private firstRendered(list: readonly ChatMessage[]): { start: number; end: number } {
     const id = untracked(() => this.focusId());
     const focus = id === null ? -1 : list.findIndex((m) => m.id === id);
-    return focus >= 0 ? { start: focus, end: batchEnd(list, focus) } : { start: batchStart(list, list.length), end: list.length };
+    return focus >= 0
+      ? { start: focus, end: batchEnd(list, focus, FIRST_BATCH_CHARS) }
+      : { start: batchStart(list, list.length, FIRST_BATCH_CHARS), end: list.length };
   }
 
   protected toggleReplaced(id: string): void {
