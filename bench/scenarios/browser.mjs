@@ -16,6 +16,11 @@ import { relayEnv } from './relay.mjs';
 
 export const title = 'Browser (streaming render, long conversation)';
 
+// BENCH_TRACE_JS=1 adds V8's sampling profiler to the traces (which functions ran in the longest tasks: `node
+// bench/lib/trace-tasks.mjs TRACE`); it slows the page down, so the figures of such a run are not comparable.
+const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel',
+  ...(process.env.BENCH_TRACE_JS ? ['disabled-by-default-v8.cpu_profiler'] : [])];
+
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
 
@@ -52,7 +57,7 @@ async function streamAnswer(browser, page, baseUrl, shape, traceFile) {
   const input = page.locator('textarea[aria-label="Message"]');
   await input.waitFor();
   await input.fill(`Write it up ${directive(shape)}`);
-  await browser.startTracing(page, { path: traceFile, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel'] });
+  await browser.startTracing(page, { path: traceFile, categories: TRACE_CATEGORIES });
   const t0 = Date.now();
   await input.press('Enter');
   const answer = page.locator('article[aria-label="Answer"]').last();
@@ -83,7 +88,7 @@ async function streamAnswer(browser, page, baseUrl, shape, traceFile) {
  * message is visible: the longest task.
  */
 async function openTraced(browser, page, url, needle, settleMs, traceFile) {
-  await browser.startTracing(page, { path: traceFile, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel'] });
+  await browser.startTracing(page, { path: traceFile, categories: TRACE_CATEGORIES });
   await navigateInApp(page, url);
   const visibleMs = await lastVisibleAt(page, needle);
   await page.waitForTimeout(settleMs);
@@ -100,7 +105,7 @@ async function openTraced(browser, page, url, needle, settleMs, traceFile) {
  * after `expected` messages are in the thread: the longest task, and when the last of them was rendered.
  */
 async function olderTraced(browser, page, expected, settleMs, traceFile) {
-  await browser.startTracing(page, { path: traceFile, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel'] });
+  await browser.startTracing(page, { path: traceFile, categories: TRACE_CATEGORIES });
   const from = await page.locator('.scroller').evaluate((el) => {
     el.scrollTo({ top: 0 });
     return performance.now();
@@ -120,7 +125,7 @@ async function olderTraced(browser, page, expected, settleMs, traceFile) {
  * bottom), with a trace running until `settleMs` after: when the message was in view, the longest task.
  */
 async function matchTraced(browser, page, url, lastNeedle, settleMs, traceFile) {
-  await browser.startTracing(page, { path: traceFile, categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'toplevel'] });
+  await browser.startTracing(page, { path: traceFile, categories: TRACE_CATEGORIES });
   const from = await page.evaluate(() => performance.now());
   await navigateInApp(page, url);
   const focusedAt = await page.waitForFunction(() => {
