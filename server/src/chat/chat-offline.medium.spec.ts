@@ -1,3 +1,4 @@
+import type { Test } from 'supertest';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
@@ -46,7 +47,7 @@ describe.each(dialects())('offline provider and chat rate limit on %s', (dialect
   it('limits chat sends per session with 429, RATE_LIMIT_EXCEEDED and a plain Retry-After', async () => {
     const alice = await t.newSession();
     const bob = await t.newSession();
-    const send = (token: string): ReturnType<TestApp['http']> => t.http().post('/api/v1/chat').set('Authorization', `Bearer ${token}`).send({ message: 'hi' });
+    const send = (token: string): Test => t.http().post('/api/v1/chat').set('Authorization', `Bearer ${token}`).send({ message: 'hi' });
     // Refused requests are not sends: they use none of the budget (they used it all up).
     const auth = `Bearer ${alice.token}`;
     for (let i = 0; i < 3; i++) {

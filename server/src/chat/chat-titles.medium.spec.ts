@@ -30,7 +30,7 @@ describe.each(dialects())('model-written titles on %s', (dialect) => {
     const { events, title } = await firstExchange('Plan a trip to Lisbon in May for two people');
     expect(tokensOf(events)).toBe('Sure, here is a plan.');
     expect(title).toBe('Lisbon trip plan');
-    const titleCall = h.fake.requests.find((r) => r.body.messages.some((m) => m.content.startsWith('Write a short title')));
+    const titleCall = h.fake.requests.find((r) => r.body.messages?.some((m) => typeof m.content === 'string' && m.content.startsWith('Write a short title')));
     expect(titleCall?.lastUserText).toContain('User: Plan a trip to Lisbon');
     expect(titleCall?.lastUserText).toContain('Assistant: Sure, here is a plan.');
   });

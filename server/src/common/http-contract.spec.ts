@@ -7,6 +7,11 @@ import { createTestApp, type TestApp } from '../testing/test-app.js';
 /** The HTTP contract every route shares: envelope, ids, headers, CSRF, limits, docs. */
 describe('HTTP contract', () => {
   let t: TestApp;
+  /** The test server's own origin, as a browser on it would send it. */
+  const ownOrigin = (): string => {
+    const { address, port } = t.app.getHttpServer().address() as AddressInfo;
+    return `http://${address}:${port}`;
+  };
   beforeAll(async () => {
     t = await createTestApp('sqlite', { JSON_BODY_LIMIT_BYTES: '2048', CORS_ORIGINS: 'https://partner.example', RATE_LIMIT_REQUESTS_PER_MINUTE: '1000' });
   });
@@ -213,7 +218,7 @@ describe('HTTP contract', () => {
       await patch().set('Origin', 'null').expect(403);
     });
     it('accepts its own origin and configured CORS origins (reaching the route: 404 for a missing id)', async () => {
-      const host = `http://${new URL(`http://${t.app.getHttpServer().address().address}:${t.app.getHttpServer().address().port}`).host}`;
+      const host = `http://${new URL(ownOrigin()).host}`;
       await patch().set('Origin', host).expect(404);
       await patch().set('Origin', 'https://partner.example').expect(404);
     });
@@ -227,7 +232,7 @@ describe('HTTP contract', () => {
         expect(res.body.error.code).toBe('FORBIDDEN');
         expect(res.headers['set-cookie']).toBeUndefined();
       }
-      const host = `http://${t.app.getHttpServer().address().address}:${t.app.getHttpServer().address().port}`;
+      const host = ownOrigin();
       await t.http().post('/api/v1/sessions').set('Origin', host).send({}).expect(201);
       await t.http().post('/api/v1/sessions').send({}).expect(201);
     });

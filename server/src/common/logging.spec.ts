@@ -133,7 +133,7 @@ describe('log output', () => {
       ]);
       if (!report) return { reported: false, dropped: 0, code: null, out: [] };
       const chunks: Buffer[] = [];
-      child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+      child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
       const exited = once(child, 'exit');
       child.send('exit');
       const [code] = await exited as [number | null];

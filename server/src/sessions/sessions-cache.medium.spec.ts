@@ -42,7 +42,7 @@ describe.each(dialects())('SessionsService cache of verified sessions on %s', (d
     expect(await sessions.authenticate(token)).not.toBeNull();
     const row = await ds.manager.findOneByOrFail(Session, { id: session.id });
     let release: (value: Session) => void = () => undefined;
-    const reads = vi.spyOn(RawSql.prototype, 'findById').mockImplementationOnce(() => new Promise<never>((r) => { release = r as (value: Session) => void; }));
+    const reads = vi.spyOn(RawSql.prototype, 'findById').mockImplementationOnce(<T>() => new Promise<T | null>((r) => { release = r as unknown as (value: Session) => void; }));
     const due = now + SESSION_CACHE_MS - SESSION_REFRESH_MS / 2;
     vi.spyOn(Date, 'now').mockReturnValue(due);
     // Served from memory although the read has not answered (awaiting it would hang here).

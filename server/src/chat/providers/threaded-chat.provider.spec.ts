@@ -194,12 +194,12 @@ describe('ThreadedChatProvider', () => {
     // preparation (its messages arrive in order), and still nothing of it reached the model.
     await p.stream(request('meanwhile'), new AbortController().signal, () => undefined);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['meanwhile']);
+    expect(fake.requests.map((r) => r.body.messages?.[0].content)).toEqual(['meanwhile']);
 
     const chunks: ProviderChunk[] = [];
     await p.stream(early, new AbortController().signal, (c) => chunks.push(c), prepared);
     expect(tokensOf(chunks)).toBe('early bird');
-    expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['meanwhile', 'prepared first']);
+    expect(fake.requests.map((r) => r.body.messages?.[0].content)).toEqual(['meanwhile', 'prepared first']);
   });
 
   it('never sends a prepared completion that is cancelled, or whose stream is aborted before it starts', async () => {
@@ -212,12 +212,12 @@ describe('ThreadedChatProvider', () => {
     await expect(refused).rejects.toMatchObject({ kind: 'connection' });
     await p.stream(request('after'), new AbortController().signal, () => undefined);
     await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['after']);
+    expect(fake.requests.map((r) => r.body.messages?.[0].content)).toEqual(['after']);
     // Handed to stream after all, a cancelled one is built and sent afresh.
     const chunks: ProviderChunk[] = [];
     await p.stream(request('cancelled'), new AbortController().signal, (c) => chunks.push(c), cancelled);
     expect(tokensOf(chunks)).toBe('ok');
-    expect(fake.requests.map((r) => r.body.messages[0].content)).toEqual(['after', 'cancelled']);
+    expect(fake.requests.map((r) => r.body.messages?.[0].content)).toEqual(['after', 'cancelled']);
   });
 
   it('starts a prepared completion\'s first-byte timeout when it is sent, not while it is held', async () => {
