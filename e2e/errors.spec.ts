@@ -36,7 +36,7 @@ test.describe('errors', () => {
     await chat.open();
     await chat.ask(unique('Kept history'));
     await chat.waitForAnswer();
-    const id = page.url().split('/c/')[1]!;
+    const id = page.url().split('/c/')[1];
     await page.getByRole('button', { name: 'New chat', exact: true }).click();
     // The server is unreachable for this conversation's page.
     const detail = `**/api/v1/conversations/${id}?*`;
