@@ -43,3 +43,27 @@ export function cpuMs(pid) {
     return NaN;
   }
 }
+
+/**
+ * The whole machine's CPU time so far, all cores (ms): busy (user, nice, system, irq, softirq), idle (idle,
+ * iowait) and steal (time the hypervisor gave this VM's virtual CPUs to someone else).
+ */
+export function machineCpuMs() {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, idle, iowait, irq, softirq, steal = 0] = fields;
+    const ms = (ticks) => (ticks * 1000) / 100; // USER_HZ
+    return { busy: ms(user + nice + system + irq + softirq), idle: ms(idle + iowait), steal: ms(steal) };
+  } catch {
+    return { busy: NaN, idle: NaN, steal: NaN };
+  }
+}
+
+/** Shares (0–1) of the machine's CPU time between two machineCpuMs() readings. */
+export function machineShares(from, to) {
+  const busy = to.busy - from.busy;
+  const idle = to.idle - from.idle;
+  const steal = to.steal - from.steal;
+  const all = busy + idle + steal;
+  return { busy: busy / all, steal: steal / all, ms: { busy, idle, steal } };
+}

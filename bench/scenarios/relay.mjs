@@ -2,10 +2,12 @@
 // loopback upstream and once through POST /api/v1/chat, at each concurrency; the differences are
 // what Parley adds (auth, persistence, its own SSE). A third mode, the floor (bench/lib/floor-relay.mjs:
 // a minimal Node relay), shows what any relay adds on this machine. Also inter-token delay and RSS per stream.
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createSession, pool } from '../lib/api.mjs';
 import { startFloorRelay } from '../lib/floor-relay.mjs';
 import { closedLoop, directTarget, pooled, relayTarget } from '../lib/load.mjs';
+import { machineCpuMs, machineShares } from '../lib/proc.mjs';
 import { topSelfTime } from '../lib/profile.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
 import { keepAliveAgent } from '../lib/sse.mjs';
@@ -73,6 +75,8 @@ export async function run(ctx) {
       let tokensRelayed = 0;
       let cpuFloor = 0;
       let tokensFloor = 0;
+      // The whole machine's CPU time during each mode's blocks: how busy the cores were, and how much the host took.
+      const machine = Object.fromEntries(['direct', 'floor', 'relay'].map((m) => [m, { busy: 0, idle: 0, steal: 0 }]));
       // Two blocks, the order reversed in the second, so slow drift on the machine hits all alike.
       for (const order of [['direct', 'floor', 'relay'], ['relay', 'floor', 'direct']]) {
         for (const mode of order) {
@@ -80,6 +84,7 @@ export async function run(ctx) {
             : relayTarget(mode === 'floor' ? floor : server, agent, sessions, shape);
           const profiling = ctx.profile && mode === 'relay' && c === focus && order[0] === 'direct';
           const cpu0 = server.cpuMs();
+          const machine0 = machineCpuMs();
           const floorCpu0 = floor.cpuMs();
           if (profiling) await server.probe('profileStart');
           const got = await closedLoop({
@@ -100,6 +105,8 @@ export async function run(ctx) {
             await server.probe('profileStop', { path });
             ctx.details[`profile_relay_${c}`] = { path, ...topSelfTime(path) };
           }
+          const shares = machineShares(machine0, machineCpuMs());
+          for (const k of ['busy', 'idle', 'steal']) machine[mode][k] += shares.ms[k];
           results[mode].push(...got);
         }
       }
@@ -116,6 +123,10 @@ export async function run(ctx) {
         serverCpuMsPerToken: cpuRelay / Math.max(1, tokensRelayed),
         floorCpuMsPerToken: cpuFloor / Math.max(1, tokensFloor),
         rssMb: median(rssSamples) / 2 ** 20,
+        machine: Object.fromEntries(Object.entries(machine).map(([m, t]) => {
+          const all = t.busy + t.idle + t.steal;
+          return [m, { busy: t.busy / all, steal: t.steal / all }];
+        })),
       };
       ctx.log(`relay c=${c}`, JSON.stringify(perLevel[c]));
     }
@@ -181,6 +192,16 @@ export async function run(ctx) {
     rows.push({
       id: '2', name: `Server CPU per relayed token, ${focus} streams`, value: F.serverCpuMsPerToken * 1000, unit: 'µs',
       baseline: `process CPU time (user+sys) / tokens relayed; the floor relay ${fmt(F.floorCpuMsPerToken * 1000)} µs (${fmt(F.serverCpuMsPerToken / F.floorCpuMsPerToken)}×)`, target: '–', pass: null,
+    });
+    const M = F.machine;
+    const pct = (x) => `${fmt(100 * x)} %`;
+    rows.push({
+      // When the cores are nearly all busy, what a relay adds is mostly waiting for one: the floor's own figure
+      // above shows how much of that any relay meets on this machine.
+      id: '1', name: `The machine's cores during the ${focus}-stream blocks: busy (direct / floor / Parley)`,
+      value: `${pct(M.direct.busy)} / ${pct(M.floor.busy)} / ${pct(M.relay.busy)}`,
+      baseline: `all ${cpus().length} cores, every process (the bench's client, the upstream, the relay); taken by the host (steal) ${pct(M.direct.steal)} / ${pct(M.floor.steal)} / ${pct(M.relay.steal)}`,
+      target: '–', pass: null,
     });
     return rows;
   } finally {
