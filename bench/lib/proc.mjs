@@ -58,12 +58,3 @@ export function machineCpuMs() {
     return { busy: NaN, idle: NaN, steal: NaN };
   }
 }
-
-/** Shares (0–1) of the machine's CPU time between two machineCpuMs() readings. */
-export function machineShares(from, to) {
-  const busy = to.busy - from.busy;
-  const idle = to.idle - from.idle;
-  const steal = to.steal - from.steal;
-  const all = busy + idle + steal;
-  return { busy: busy / all, steal: steal / all, ms: { busy, idle, steal } };
-}

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createSession, pool } from '../lib/api.mjs';
 import { startFloorRelay } from '../lib/floor-relay.mjs';
 import { closedLoop, directTarget, pooled, relayTarget } from '../lib/load.mjs';
-import { machineCpuMs, machineShares } from '../lib/proc.mjs';
+import { machineCpuMs } from '../lib/proc.mjs';
 import { topSelfTime } from '../lib/profile.mjs';
 import { sleep, startServer } from '../lib/server.mjs';
 import { keepAliveAgent } from '../lib/sse.mjs';
@@ -105,8 +105,8 @@ export async function run(ctx) {
             await server.probe('profileStop', { path });
             ctx.details[`profile_relay_${c}`] = { path, ...topSelfTime(path) };
           }
-          const shares = machineShares(machine0, machineCpuMs());
-          for (const k of ['busy', 'idle', 'steal']) machine[mode][k] += shares.ms[k];
+          const machine1 = machineCpuMs();
+          for (const k of ['busy', 'idle', 'steal']) machine[mode][k] += machine1[k] - machine0[k];
           results[mode].push(...got);
         }
       }
