@@ -8,7 +8,7 @@
 //
 // Prints server CPU per token and per stream, TTFT median and p99, the stream time median, the inter-token gap p99.
 // Options: --concurrency=150 --tokens=100 --tokens-per-s=50 --rounds=8 (blocks per build; each block
-// is 2 streams per worker), --a-flags="--some-v8-flag" (extra node flags for A only),
+// is 2 streams per worker), --a-flags="--some-v8-flag" and --b-flags=… (extra node flags for one side),
 // --a-env="NAME=value NAME2=value" and --b-env=… (extra environment for one side, e.g. the same
 // build with and without a setting: --a=dist --b=dist --a-env=UPSTREAM_WORKER=false).
 import { cliArgs } from './lib/cli.mjs';
@@ -36,8 +36,9 @@ function envArg(text) {
 const upstream = await startUpstream();
 const builds = {};
 try {
-  builds.A = await startServer({ dist: args.a, env: { ...relayEnv(upstream), ...envArg(args['a-env']) }, label: 'A', nodeArgs: args['a-flags'] ? args['a-flags'].split(' ') : [] });
-  builds.B = await startServer({ dist: args.b, env: { ...relayEnv(upstream), ...envArg(args['b-env']) }, label: 'B' });
+  const flags = (side) => (args[`${side}-flags`] ? args[`${side}-flags`].split(' ') : []);
+  builds.A = await startServer({ dist: args.a, env: { ...relayEnv(upstream), ...envArg(args['a-env']) }, label: 'A', nodeArgs: flags('a') });
+  builds.B = await startServer({ dist: args.b, env: { ...relayEnv(upstream), ...envArg(args['b-env']) }, label: 'B', nodeArgs: flags('b') });
 } catch (err) {
   // One did not start: the others must not outlive this run.
   await builds.A?.stop();
