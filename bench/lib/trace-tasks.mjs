@@ -1,4 +1,5 @@
-// The longest tasks of a Chromium trace's renderer main thread (bench scenario 7 writes the traces), each with
+// A Chromium trace's renderer main-thread tasks: all of them (`rendererTasks`, what bench scenario 7 measures), and
+// as a command, the longest ones (scenario 7 writes the traces next to its results), each with
 // what it spent its time on (script, style, layout, paint…) and, when the trace holds V8's samples
 // (BENCH_TRACE_JS=1), the functions that ran longest in it (self time).
 //
@@ -10,15 +11,32 @@ import { cliArgs } from './cli.mjs';
 const PHASES = ['FunctionCall', 'EvaluateScript', 'TimerFire', 'FireAnimationFrame', 'FireIdleCallback', 'EventDispatch',
   'ParseHTML', 'UpdateLayoutTree', 'Layout', 'PrePaint', 'Paint', 'Layerize', 'Commit'];
 
-/** The renderer's main thread key (pid:tid) with the most task time. */
-function mainThread(events) {
+/**
+ * The page's renderer main thread (`pid:tid`): the CrRendererMain with the most task time (a navigation can leave
+ * another, nearly idle, in the trace).
+ */
+function rendererMainThread(events) {
+  const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
   const busy = new Map();
-  const names = new Map();
   for (const e of events) {
-    if (e.name === 'thread_name') names.set(`${e.pid}:${e.tid}`, e.args?.name);
-    if (e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask') busy.set(`${e.pid}:${e.tid}`, (busy.get(`${e.pid}:${e.tid}`) ?? 0) + e.dur);
+    const key = `${e.pid}:${e.tid}`;
+    if (e.ph === 'X' && e.name === 'RunTask' && e.dur && mains.has(key)) busy.set(key, (busy.get(key) ?? 0) + e.dur);
   }
-  return [...busy].filter(([k]) => names.get(k) === 'CrRendererMain').sort((a, b) => b[1] - a[1])[0]?.[0];
+  return [...busy].sort((a, b) => b[1] - a[1])[0]?.[0];
+}
+
+/**
+ * Main-thread tasks of the renderer from a Chrome trace: [{ts, dur, cpu}] in ms. `dur` is wall
+ * time (what a user waits, and what the Long Tasks API counts); `cpu` is the thread's own running
+ * time inside it (the trace's `tdur`), which leaves out the time it waited for a core.
+ */
+export function rendererTasks(trace) {
+  const events = trace.traceEvents ?? trace;
+  const key = rendererMainThread(events);
+  return events
+    .filter((e) => e.ph === 'X' && e.name === 'RunTask' && e.dur && `${e.pid}:${e.tid}` === key)
+    .map((e) => ({ ts: e.ts / 1000, dur: e.dur / 1000, cpu: (e.tdur ?? e.dur) / 1000 }))
+    .sort((a, b) => a.ts - b.ts);
 }
 
 /** V8's samples on one thread: [{ ts, frame }] in trace time, the leaf frame of each sample. */
@@ -52,10 +70,10 @@ function samplesOf(events, key) {
 export function longestTasks(path, { top = 3, functions = 12 } = {}) {
   const raw = JSON.parse(readFileSync(path, 'utf8'));
   const events = raw.traceEvents ?? raw;
-  const key = mainThread(events);
+  const key = rendererMainThread(events);
   if (!key) return [];
   const own = events.filter((e) => `${e.pid}:${e.tid}` === key && e.ph === 'X');
-  const tasks = own.filter((e) => e.name === 'ThreadControllerImpl::RunTask').sort((a, b) => b.dur - a.dur).slice(0, top);
+  const tasks = own.filter((e) => e.name === 'RunTask' && e.dur).sort((a, b) => b.dur - a.dur).slice(0, top);
   const samples = samplesOf(events, key);
   const first = Math.min(...own.map((e) => e.ts));
   return tasks.map((t) => {
@@ -85,12 +103,11 @@ export function longestTasks(path, { top = 3, functions = 12 } = {}) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { args, num } = cliArgs();
+  const { num } = cliArgs();
   const path = process.argv.slice(2).find((a) => !a.startsWith('--'));
   if (!path) {
     console.error('usage: node bench/lib/trace-tasks.mjs TRACE.json [--top=3] [--functions=12]');
     process.exit(2);
   }
-  void args;
   console.log(JSON.stringify(longestTasks(path, { top: num('top', 3), functions: num('functions', 12) }), null, 1));
 }

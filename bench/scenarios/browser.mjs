@@ -11,6 +11,7 @@ import { seedSqlite } from '../lib/seed.mjs';
 import { startServer } from '../lib/server.mjs';
 import { median } from '../lib/stats.mjs';
 import { fmt } from '../lib/table.mjs';
+import { rendererTasks } from '../lib/trace-tasks.mjs';
 import { startUpstream } from '../lib/upstream.mjs';
 import { relayEnv } from './relay.mjs';
 
@@ -23,28 +24,6 @@ const TRACE_CATEGORIES = ['devtools.timeline', 'disabled-by-default-devtools.tim
 
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync'];
-
-/**
- * Main-thread tasks of the renderer from a Chrome trace: [{ts, dur, cpu}] in ms. `dur` is wall
- * time (what a user waits, and what the Long Tasks API counts); `cpu` is the thread's own running
- * time inside it (the trace's `tdur`), which leaves out the time it waited for a core.
- */
-export function rendererTasks(trace) {
-  const events = trace.traceEvents ?? trace;
-  // The page's renderer is the busiest one (a navigation can leave another, nearly idle, in the trace).
-  const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args?.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
-  const byThread = new Map();
-  for (const e of events) {
-    if (e.ph !== 'X' || e.name !== 'RunTask' || !e.dur || !mains.has(`${e.pid}:${e.tid}`)) continue;
-    const key = `${e.pid}:${e.tid}`;
-    if (!byThread.has(key)) byThread.set(key, { busy: 0, tasks: [] });
-    const thread = byThread.get(key);
-    thread.busy += e.dur;
-    thread.tasks.push({ ts: e.ts / 1000, dur: e.dur / 1000, cpu: (e.tdur ?? e.dur) / 1000 });
-  }
-  const busiest = [...byThread.values()].reduce((a, t) => (t.busy > (a?.busy ?? -1) ? t : a), undefined);
-  return busiest ? busiest.tasks.sort((a, b) => a.ts - b.ts) : [];
-}
 
 function sessionIdFromCookie(cookies) {
   const token = cookies.find((c) => c.name === 'session_token')?.value;
