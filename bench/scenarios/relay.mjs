@@ -1,8 +1,11 @@
 // 1 and 2. Relay overhead: the same closed-loop load of paced streams, once straight to the
 // loopback upstream and once through POST /api/v1/chat, at each concurrency; the differences are
 // what Parley adds (auth, persistence, its own SSE). A third mode, the floor (bench/lib/floor-relay.mjs:
-// a minimal Node relay), shows what any relay adds on this machine. Also inter-token delay and RSS per stream.
-import { cpus } from 'node:os';
+// a minimal Node relay), shows what any relay adds on this machine; at the focus level a fourth, the
+// same floor storing the turn and the reply in SQLite as Parley does, shows what storing adds to it.
+// Also inter-token delay and RSS per stream.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSession, pool } from '../lib/api.mjs';
 import { startFloorRelay } from '../lib/floor-relay.mjs';
@@ -45,6 +48,8 @@ export async function run(ctx) {
   const upstream = await startUpstream();
   const server = await startServer({ dist: ctx.dist, env: relayEnv(upstream), label: 'relay' });
   const floor = await startFloorRelay(upstream);
+  const storedDir = mkdtempSync(join(tmpdir(), 'parley-bench-floor-'));
+  const stored = await startFloorRelay(upstream, { db: join(storedDir, 'floor.db') });
   const agent = keepAliveAgent();
   const rows = [];
   const perLevel = {};
@@ -55,6 +60,7 @@ export async function run(ctx) {
     await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: relayTarget(floor, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
+    await closedLoop({ open: relayTarget(stored, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     // Memory per open stream first, while the process has only seen the warm-up: RSS and heap
     // after a full GC, idle and with `focus` streams held open (each 4 s, starts spread; with 2 s
     // streams the process was warmed less before its idle baseline and read 259 KB per stream
@@ -69,23 +75,26 @@ export async function run(ctx) {
     const rssPoints = [[0, idleRss]];
     for (const c of levels) {
       const rounds = Math.max(2, Math.min(40, Math.ceil(minSamples / c)));
-      const results = { direct: [], floor: [], relay: [] };
+      // The storing floor at the focus level only: the rows compare there, and each mode costs the run its blocks.
+      const modes = c === focus ? ['direct', 'floor', 'stored', 'relay'] : ['direct', 'floor', 'relay'];
+      const results = { direct: [], floor: [], stored: [], relay: [] };
       let rssSamples = [];
       let cpuRelay = 0;
       let tokensRelayed = 0;
-      let cpuFloor = 0;
-      let tokensFloor = 0;
+      const cpuOf = { floor: 0, stored: 0 };
+      const tokensOf = { floor: 0, stored: 0 };
       // The whole machine's CPU time during each mode's blocks: how busy the cores were, and how much the host took.
-      const machine = Object.fromEntries(['direct', 'floor', 'relay'].map((m) => [m, { busy: 0, idle: 0, steal: 0 }]));
+      const machine = Object.fromEntries(modes.map((m) => [m, { busy: 0, idle: 0, steal: 0 }]));
+      const floors = { floor, stored };
       // Two blocks, the order reversed in the second, so slow drift on the machine hits all alike.
-      for (const order of [['direct', 'floor', 'relay'], ['relay', 'floor', 'direct']]) {
+      for (const order of [modes, [...modes].reverse()]) {
         for (const mode of order) {
           const open = mode === 'direct' ? directTarget(upstream, agent, shape)
-            : relayTarget(mode === 'floor' ? floor : server, agent, sessions, shape);
+            : relayTarget(floors[mode] ?? server, agent, sessions, shape);
           const profiling = ctx.profile && mode === 'relay' && c === focus && order[0] === 'direct';
           const cpu0 = server.cpuMs();
           const machine0 = machineCpuMs();
-          const floorCpu0 = floor.cpuMs();
+          const floorCpu0 = floors[mode]?.cpuMs();
           if (profiling) await server.probe('profileStart');
           const got = await closedLoop({
             open, concurrency: c, rounds: Math.ceil(rounds / 2), replyMs,
@@ -96,9 +105,9 @@ export async function run(ctx) {
           if (mode === 'relay') {
             cpuRelay += server.cpuMs() - cpu0;
             tokensRelayed += got.allTokens;
-          } else if (mode === 'floor') {
-            cpuFloor += floor.cpuMs() - floorCpu0;
-            tokensFloor += got.allTokens;
+          } else if (floors[mode]) {
+            cpuOf[mode] += floors[mode].cpuMs() - floorCpu0;
+            tokensOf[mode] += got.allTokens;
           }
           if (profiling) {
             const path = join(ctx.resultsDir, `${ctx.ts}-relay-${c}.cpuprofile`);
@@ -113,15 +122,19 @@ export async function run(ctx) {
       const d = pooled(results.direct);
       const f = pooled(results.floor);
       const r = pooled(results.relay);
+      const st = modes.includes('stored') ? pooled(results.stored) : undefined;
+      const P = { direct: d, floor: f, relay: r, ...(st ? { stored: st } : {}) };
+      const each = (pick) => Object.fromEntries(Object.entries(P).map(([m, x]) => [m, pick(x)]));
       rssPoints.push([c, median(rssSamples)]);
       perLevel[c] = {
-        streams: { direct: d.n, floor: f.n, relay: r.n },
-        errors: { direct: d.errors, floor: f.errors, relay: r.errors, kinds: { ...d.errorKinds, ...f.errorKinds, ...r.errorKinds } },
-        ttft: { direct: { median: median(d.ttft), p99: p99(d.ttft) }, floor: { median: median(f.ttft), p99: p99(f.ttft) }, relay: { median: median(r.ttft), p99: p99(r.ttft) } },
-        total: { direct: { median: median(d.total), p99: p99(d.total) }, floor: { median: median(f.total), p99: p99(f.total) }, relay: { median: median(r.total), p99: p99(r.total) } },
-        gap: { direct: { median: median(d.gaps), p99: p99(d.gaps) }, floor: { median: median(f.gaps), p99: p99(f.gaps) }, relay: { median: median(r.gaps), p99: p99(r.gaps) } },
+        streams: each((x) => x.n),
+        errors: { ...each((x) => x.errors), kinds: Object.assign({}, ...Object.values(P).map((x) => x.errorKinds)) },
+        ttft: each((x) => ({ median: median(x.ttft), p99: p99(x.ttft) })),
+        total: each((x) => ({ median: median(x.total), p99: p99(x.total) })),
+        gap: each((x) => ({ median: median(x.gaps), p99: p99(x.gaps) })),
         serverCpuMsPerToken: cpuRelay / Math.max(1, tokensRelayed),
-        floorCpuMsPerToken: cpuFloor / Math.max(1, tokensFloor),
+        floorCpuMsPerToken: cpuOf.floor / Math.max(1, tokensOf.floor),
+        ...(st ? { storedFloorCpuMsPerToken: cpuOf.stored / Math.max(1, tokensOf.stored) } : {}),
         rssMb: median(rssSamples) / 2 ** 20,
         machine: Object.fromEntries(Object.entries(machine).map(([m, t]) => {
           const all = t.busy + t.idle + t.steal;
@@ -168,6 +181,23 @@ export async function run(ctx) {
       baseline: `Parley above the floor ${signed(F.total.relay.median - F.total.floor.median)} / ${signed(F.total.relay.p99 - F.total.floor.p99)} ms`,
       target: '–', pass: null,
     });
+    if (F.ttft.stored) {
+      const storedT = [F.ttft.stored.median - F.ttft.direct.median, F.ttft.stored.p99 - F.ttft.direct.p99];
+      const storedS = [F.total.stored.median - F.total.direct.median, F.total.stored.p99 - F.total.direct.p99];
+      const e = F.errors.stored ? ` [${F.errors.stored} errors]` : '';
+      rows.push({
+        id: '1', name: `Storing floor: TTFT added by the floor that also stores the turn and the reply in SQLite, ${focus} streams (median / p99)${e}`,
+        value: `${signed(storedT[0])} / ${signed(storedT[1])} ms`, raw: storedT,
+        baseline: `storing floor ${fmt(F.ttft.stored.median)} / ${fmt(F.ttft.stored.p99)} ms; Parley above it ${signed(F.ttft.relay.median - F.ttft.stored.median)} / ${signed(F.ttft.relay.p99 - F.ttft.stored.p99)} ms`,
+        target: '–', pass: null,
+      });
+      rows.push({
+        id: '1', name: `Storing floor: stream time added, ${focus} streams (median / p99)`,
+        value: `${signed(storedS[0])} / ${signed(storedS[1])} ms`, raw: storedS,
+        baseline: `Parley above it ${signed(F.total.relay.median - F.total.stored.median)} / ${signed(F.total.relay.p99 - F.total.stored.p99)} ms; CPU per relayed token ${fmt(F.storedFloorCpuMsPerToken * 1000)} µs`,
+        target: '–', pass: null,
+      });
+    }
     const gapAdded = F.gap.relay.p99 - F.gap.direct.p99;
     rows.push({
       id: '2', name: `Inter-token delay added, ${focus} streams (p99)`, value: gapAdded, unit: 'ms',
@@ -207,6 +237,8 @@ export async function run(ctx) {
   } finally {
     agent.destroy();
     await floor.stop();
+    await stored.stop();
+    rmSync(storedDir, { recursive: true, force: true });
     await server.stop();
     await upstream.stop();
   }
