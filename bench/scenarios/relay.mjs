@@ -77,7 +77,7 @@ export async function run(ctx) {
       const rounds = Math.max(2, Math.min(40, Math.ceil(minSamples / c)));
       // The storing floor at the focus level only: the rows compare there, and each mode costs the run its blocks.
       const modes = c === focus ? ['direct', 'floor', 'stored', 'relay'] : ['direct', 'floor', 'relay'];
-      const results = { direct: [], floor: [], stored: [], relay: [] };
+      const results = Object.fromEntries(modes.map((m) => [m, []]));
       let rssSamples = [];
       let cpuRelay = 0;
       let tokensRelayed = 0;
@@ -119,11 +119,7 @@ export async function run(ctx) {
           results[mode].push(...got);
         }
       }
-      const d = pooled(results.direct);
-      const f = pooled(results.floor);
-      const r = pooled(results.relay);
-      const st = modes.includes('stored') ? pooled(results.stored) : undefined;
-      const P = { direct: d, floor: f, relay: r, ...(st ? { stored: st } : {}) };
+      const P = Object.fromEntries(modes.map((m) => [m, pooled(results[m])]));
       const each = (pick) => Object.fromEntries(Object.entries(P).map(([m, x]) => [m, pick(x)]));
       rssPoints.push([c, median(rssSamples)]);
       perLevel[c] = {
@@ -134,7 +130,7 @@ export async function run(ctx) {
         gap: each((x) => ({ median: median(x.gaps), p99: p99(x.gaps) })),
         serverCpuMsPerToken: cpuRelay / Math.max(1, tokensRelayed),
         floorCpuMsPerToken: cpuOf.floor / Math.max(1, tokensOf.floor),
-        ...(st ? { storedFloorCpuMsPerToken: cpuOf.stored / Math.max(1, tokensOf.stored) } : {}),
+        ...(P.stored ? { storedFloorCpuMsPerToken: cpuOf.stored / Math.max(1, tokensOf.stored) } : {}),
         rssMb: median(rssSamples) / 2 ** 20,
         machine: Object.fromEntries(Object.entries(machine).map(([m, t]) => {
           const all = t.busy + t.idle + t.steal;
