@@ -121,6 +121,23 @@ describe('HTTP contract', () => {
     await t.http().delete('/api/v1/sessions/current').set(auth).expect(204);
   });
 
+  it('refuses a query parameter named after a built-in property as it refuses any unknown one', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const unknown = await t.http().get('/api/v1/conversations?foo=1').set(auth).expect(400);
+    expect(unknown.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'property foo should not exist' });
+    for (const name of ['__proto__', 'constructor', 'toString', 'valueOf', 'hasOwnProperty']) {
+      for (const path of [`/api/v1/conversations?${name}=1`, `/api/v1/files?${name}=x`, `/api/v1/conversations?limit=5&${name}=1`]) {
+        const res = await t.http().get(path).set(auth);
+        expect({ path, status: res.status, code: res.body.error?.code, message: res.body.error?.message })
+          .toEqual({ path, status: 400, code: 'VALIDATION_ERROR', message: `property ${name} should not exist` });
+        expect(res.body.error.details).toEqual({ fields: [{ field: name, errors: [`property ${name} should not exist`] }] });
+      }
+    }
+    // Known parameters still pass.
+    await t.http().get('/api/v1/conversations?limit=5&offset=0').set(auth).expect(200);
+  });
+
   it('never leaks a stack trace or SQL', async () => {
     const s = await t.newSession();
     const res = await t.http().get('/api/v1/conversations/%27%3B%20DROP%20TABLE').set('Authorization', `Bearer ${s.token}`);

@@ -17,11 +17,12 @@ function flatten(errors: ValidationError[], parent = ''): { field: string; error
 /**
  * The JSON body's shape is checked as it is parsed (http-pipeline.ts); a multipart body's fields
  * (uploads) come from multer and meet the same check here, before class-transformer walks them: a
- * field named `__proto__[title]` or `constructor[prototype][title]` passed as a known one.
+ * field named `__proto__[title]` or `constructor[prototype][title]` passed as a known one. So do a
+ * query string's parameters: `?constructor=1` or `?toString=1` passed where `?foo=1` was refused.
  */
 class AppValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if (metadata.type === 'body' && typeof value === 'object' && value !== null) {
+    if ((metadata.type === 'body' || metadata.type === 'query') && typeof value === 'object' && value !== null) {
       const problem = jsonShapeRefusal(value);
       if (problem) {
         throw new AppException(ErrorCode.ValidationError, problem.message,

@@ -1,12 +1,27 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateBy } from 'class-validator';
 import { MESSAGE_STATUSES, type Message } from './message.entity.js';
 import type { Conversation } from './conversation.entity.js';
 import type { Attachment } from './conversations.service.js';
 import { Excludes } from '../common/excludes.js';
 import { IsId } from '../common/is-uuid.js';
 import { toInt } from '../common/to-int.js';
+import { foldForSearch } from './title.js';
+
+/**
+ * Something is left to look for once the text is folded as search compares it: a `q` of accent marks
+ * alone (U+0301) folded to nothing and matched every conversation.
+ */
+function IsSearchable(): PropertyDecorator {
+  return ValidateBy({
+    name: 'isSearchable',
+    validator: {
+      validate: (value: unknown) => typeof value !== 'string' || foldForSearch(value).trim().length > 0,
+      defaultMessage: () => '$property must hold a letter, digit or other character to search for, not accent marks alone',
+    },
+  });
+}
 
 export class ConversationIdParamDto {
   @ApiProperty({ format: 'uuid' }) @IsId() id!: string;
@@ -27,7 +42,7 @@ export class ListConversationsQueryDto {
     description: 'Only conversations whose title or one of whose messages contains this text (any case, accents ignored; surrounding spaces ignored; an answer still streaming is searchable once it ends). A conversation found by a message carries `match`.',
   })
   @IsOptional() @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
-  @IsString() @IsNotEmpty() @MaxLength(200) q?: string;
+  @IsString() @IsNotEmpty() @MaxLength(200) @IsSearchable() q?: string;
 }
 
 /** A page of messages: the latest (no cursor), or older than `before`, newer than `after`, or around one message. At most one cursor. */

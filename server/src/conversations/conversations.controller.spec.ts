@@ -155,10 +155,15 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(await search('σίσυφος')).toEqual(['ΣΊΣΥΦΟΣ myth']);
     expect(await search('ΣΊΣ')).toEqual(['ΣΊΣΥΦΟΣ myth']);
     expect(await search('nothing like it')).toEqual([]);
-    for (const q of ['', '   ', 'x'.repeat(201)]) {
+    for (const q of ['', '   ', 'x'.repeat(201), '\u0301', ' \u0301\u0308 ']) {
       const res = await t.http().get(`/api/v1/conversations?q=${encodeURIComponent(q)}`).set('Authorization', `Bearer ${alice.token}`).expect(400);
       expect(res.body.error.code).toBe('VALIDATION_ERROR');
     }
+    // Accent marks alone fold to nothing, which every title "contains": refused, not a list of everything.
+    const marks = await t.http().get(`/api/v1/conversations?q=${encodeURIComponent('\u0301')}`).set('Authorization', `Bearer ${alice.token}`).expect(400);
+    expect(marks.body.error.message).toBe('q must hold a letter, digit or other character to search for, not accent marks alone');
+    // A mark with a letter still searches as the letter.
+    expect(await search('e\u0301cole')).toEqual(['ÉCOLE normale']);
   });
 
   it('finds conversations by what was said in them, with a snippet around the match; never another session\'s', async () => {

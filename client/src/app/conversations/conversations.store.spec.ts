@@ -31,6 +31,18 @@ describe('ConversationsStore search', () => {
     expect(store.conversations().map((c) => c.id)).toEqual(['a', 'b']);
   });
 
+  it('takes accent marks alone for no search (the API refuses them), and a mark with a letter for a search', async () => {
+    get.mockResolvedValueOnce({ conversations: [conversation('b', 'Food')], total: 1, limit: 20, offset: 0 });
+    await store.setQuery('food');
+    get.mockResolvedValueOnce({ conversations: [conversation('a', 'Trip'), conversation('b', 'Food')], total: 2, limit: 20, offset: 0 });
+    await store.setQuery(' \u0301 ');
+    expect(get).toHaveBeenLastCalledWith('/api/v1/conversations?limit=20&offset=0');
+    expect(store.query()).toBe('');
+    get.mockResolvedValueOnce({ conversations: [], total: 0, limit: 20, offset: 0 });
+    await store.setQuery('e\u0301');
+    expect(get).toHaveBeenLastCalledWith('/api/v1/conversations?limit=20&offset=0&q=e%CC%81');
+  });
+
   it('drops a page that arrives after the search changed (typing on while one was asked for)', async () => {
     let answerFirst: (page: unknown) => void = () => undefined;
     get.mockReturnValueOnce(new Promise((resolve) => { answerFirst = resolve; }));

@@ -26,7 +26,8 @@ export class ConversationsStore {
 
   /** Shows only the conversations whose title contains `text` ('' shows them all again). */
   async setQuery(text: string): Promise<void> {
-    const query = text.trim();
+    // Accent marks alone are nothing to search for (the API refuses them): the whole list, as for ''.
+    const query = text.trim().normalize('NFKD').replace(/\p{M}/gu, '') === '' ? '' : text.trim();
     if (query === this.search()) return;
     this.search.set(query);
     this.searchGeneration++;
