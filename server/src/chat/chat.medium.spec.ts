@@ -377,6 +377,20 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       .send({ message: 'something else' }).expect(409);
     expect(reused.body.error).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/Idempotency-Key/) });
     expect(h.fake.requestsFor('idempotent hello')).toHaveLength(1);
+    // A follow-up's key retried without its conversation asks for a new conversation: another request, 409.
+    h.fake.on('idempotent follow-up', { tokens: ['again'] });
+    const conversationId = first[0].data.conversation_id as string;
+    const followUp = await h.send(alice.token, { message: 'idempotent follow-up', conversation_id: conversationId }, { 'idempotency-key': 'key-456' }).all();
+    expect(tokensOf(followUp)).toBe('again');
+    const unnamed = await h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`).set('Idempotency-Key', 'key-456')
+      .send({ message: 'idempotent follow-up' }).expect(409);
+    expect(unnamed.body.error).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/Idempotency-Key/) });
+    const sameFollowUp = await h.send(alice.token, { message: 'idempotent follow-up', conversation_id: conversationId }, { 'idempotency-key': 'key-456' }).all();
+    expect(sameFollowUp[0].data).toEqual(followUp[0].data);
+    expect(h.fake.requestsFor('idempotent follow-up')).toHaveLength(1);
+    const followed = await h.t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${alice.token}`).expect(200);
+    expect(followed.body.messages).toHaveLength(4);
+    expect(h.fake.requestsFor('idempotent hello')).toHaveLength(1);
     // Another session's key is its own.
     const bob = await h.t.newSession();
     const other = await h.send(bob.token, { message: 'idempotent hello' }, { 'idempotency-key': 'key-123' }).all();

@@ -332,7 +332,11 @@ export class ChatService implements OnModuleInit {
     const user = rows.find((m) => m.role === 'user');
     if (!user) return undefined;
     // A question since edited counts as another request: its text is no longer the one retried.
-    const isSameRequest = user.content === dto.message && (dto.conversation_id === undefined || dto.conversation_id === user.conversationId);
+    // Without a conversation_id the request started a conversation: it is the same request only if the
+    // first did too (its question opened its conversation); a follow-up's key retried without its
+    // conversation replayed that conversation's answer to a request meant to start a new one.
+    const isSameConversation = dto.conversation_id === undefined ? user.position === 0 : dto.conversation_id === user.conversationId;
+    const isSameRequest = user.content === dto.message && isSameConversation;
     if (!isSameRequest) throw new AppException(ErrorCode.Conflict, 'This Idempotency-Key was already used for a different request');
     // The answer sent under the key, or the one that replaced it since (a completed regeneration deletes it):
     // storing the turn again made a second conversation.
