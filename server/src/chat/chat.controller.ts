@@ -57,7 +57,7 @@ export class ChatController {
   @HttpCode(200)
   @ApiOperation({ summary: 'A new answer to the last user message (first edited to `message` when given); the previous answer is replaced once the new one completes' })
   @ApiSseResponse()
-  @ApiErrors(ErrorCode.ConversationNotFound, ErrorCode.MessageNotFound, ErrorCode.GenerationInProgress)
+  @ApiErrors(ErrorCode.ConversationNotFound, ErrorCode.MessageNotFound, ErrorCode.Conflict, ErrorCode.GenerationInProgress)
   async regenerate(
     @Body() body: RegenerateDto,
     @CurrentSession() caller: AuthContext,

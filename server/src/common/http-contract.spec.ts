@@ -278,6 +278,9 @@ describe('HTTP contract', () => {
     const statuses = (path: string, method: string): string[] => Object.keys(res.body.paths[path][method].responses).sort();
     expect(statuses('/api/v1/chat', 'post')).toEqual(['200', '400', '401', '403', '404', '409', '413', '415', '429', 'default']);
     expect(res.body.paths['/api/v1/chat'].post.responses['409'].description).toMatch(/GENERATION_IN_PROGRESS/);
+    // Regenerating from a view that missed a later question is a CONFLICT; a list of another session's files is SESSION_NOT_FOUND.
+    expect(res.body.paths['/api/v1/chat/regenerate'].post.responses['409'].description).toMatch(/`CONFLICT`.*GENERATION_IN_PROGRESS/);
+    expect(res.body.paths['/api/v1/files'].get.responses['404'].description).toMatch(/SESSION_NOT_FOUND.*CONVERSATION_NOT_FOUND/);
     expect(res.body.paths['/api/v1/chat'].post.responses['429'].headers['Retry-After']).toBeDefined();
     expect(statuses('/api/v1/files/upload', 'post')).toEqual(expect.arrayContaining(['413', '415', '422', '503']));
     expect(res.body.paths['/api/v1/files/upload'].post.responses['413'].description).toMatch(/FILE_TOO_LARGE.*QUOTA_EXCEEDED/);

@@ -42,7 +42,7 @@ export class FilesController {
   @Get()
   @ApiOperation({ summary: 'The caller\'s files (or one conversation\'s), newest first' })
   @ApiOkResponse({ type: FileListDto })
-  @ApiErrors(ErrorCode.ConversationNotFound)
+  @ApiErrors(ErrorCode.SessionNotFound, ErrorCode.ConversationNotFound)
   async list(@Query() query: ListFilesQueryDto, @CurrentSession() caller: AuthContext): Promise<FileListDto> {
     return { files: (await this.files.list(caller.sessionId, query)).map((f) => FileDto.from(f)) };
   }
