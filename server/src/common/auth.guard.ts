@@ -1,5 +1,6 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import type { Response } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { AppException } from './app.exception.js';
@@ -13,6 +14,16 @@ function bearerToken(req: AppRequest): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer\s+([A-Za-z0-9._~+/=-]+)$/i.exec(header.trim());
   return match?.[1];
+}
+
+/** The session token a request carries: its Bearer token, or else its session cookie (named after the request's scheme). */
+export function requestToken(req: AppRequest, config: AppConfig): { token: string; via: AuthContext['via'] } | undefined {
+  const bearer = bearerToken(req);
+  if (bearer) return { token: bearer, via: 'bearer' };
+  const cookies = req.cookies as Record<string, string | undefined> | undefined;
+  // The cookie's name depends on the scheme (session-cookie.ts): worked out only without a Bearer token.
+  const cookie = cookies?.[sessionCookie(req, config).name];
+  return cookie ? { token: cookie, via: 'cookie' } : undefined;
 }
 
 /** The person the gateway signed in (TRUSTED_IDENTITY_HEADER), when the deployment has one. */
@@ -33,12 +44,10 @@ export class AuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
-    const req = context.switchToHttp().getRequest<AppRequest>();
-    const bearer = bearerToken(req);
-    const cookies = req.cookies as Record<string, string | undefined> | undefined;
-    // The cookie's name depends on the scheme (session-cookie.ts): worked out only without a Bearer token.
-    const token = bearer ?? cookies?.[sessionCookie(req, this.config).name];
-    if (!token) {
+    const http = context.switchToHttp();
+    const req = http.getRequest<AppRequest>();
+    const { token, via } = requestToken(req, this.config) ?? {};
+    if (!token || !via) {
       if (isPublic) return true;
       throw new AppException(ErrorCode.Unauthorized, 'Sign in first: create a session with POST /api/v1/sessions');
     }
@@ -48,8 +57,17 @@ export class AuthGuard implements CanActivate {
       if (isPublic) return true;
       throw new AppException(ErrorCode.Unauthorized, 'Invalid or expired session');
     }
-    const auth: AuthContext = { sessionId: session.id, via: bearer ? 'bearer' : 'cookie' };
+    const auth: AuthContext = { sessionId: session.id, via };
     req.auth = auth;
+    // A browser in use stays signed in: its cookie is renewed once its token is past half its life. A
+    // Bearer client renews its own token (POST /sessions/current/token).
+    if (via === 'cookie') {
+      const renewed = this.sessions.renewalDue(token);
+      if (renewed) {
+        const cookie = sessionCookie(req, this.config);
+        http.getResponse<Response>().cookie(cookie.name, renewed.token, { ...cookie.options, maxAge: renewed.expiresAt.getTime() - Date.now() });
+      }
+    }
     return true;
   }
 }

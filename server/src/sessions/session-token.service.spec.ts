@@ -33,6 +33,29 @@ describe('SessionTokenService', () => {
     expect(tokens.verify(other.sign('session-1'))).toBeNull();
   });
 
+  it('renews a token for the same session and identity, a full lifetime from now; past half its life only is it due', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-29T10:00:00.000Z'));
+    const tokens = make();
+    const token = tokens.issue('session-1', 'ada@example.org');
+    expect(token.expiresAt.toISOString()).toBe('2026-11-29T10:01:00.000Z');
+    expect(tokens.isPastHalfLife(token.token)).toBe(false);
+    vi.setSystemTime(new Date('2026-11-29T10:00:30.000Z'));
+    expect(tokens.isPastHalfLife(token.token)).toBe(false);
+    vi.setSystemTime(new Date('2026-11-29T10:00:31.000Z'));
+    expect(tokens.isPastHalfLife(token.token)).toBe(true);
+    const renewed = tokens.renew(token.token)!;
+    expect(renewed.expiresAt.toISOString()).toBe('2026-11-29T10:01:31.000Z');
+    expect(tokens.verifyClaims(renewed.token)).toMatchObject({ sid: 'session-1', idh: tokens.identityDigest('ada@example.org') });
+    expect(tokens.isPastHalfLife(renewed.token)).toBe(false);
+    // Nothing to renew from an invalid or expired token.
+    expect(tokens.renew('not-a-token')).toBeNull();
+    expect(tokens.isPastHalfLife('not-a-token')).toBe(false);
+    vi.setSystemTime(new Date('2026-11-29T10:01:00.000Z'));
+    expect(tokens.renew(token.token)).toBeNull();
+    expect(tokens.verify(renewed.token)).toBe('session-1');
+  });
+
   it('remembers a bounded number of tokens', () => {
     const tokens = make();
     for (let i = 0; i < 10_050; i++) expect(tokens.verify(tokens.sign(`s${i}`))).toBe(`s${i}`);

@@ -9,6 +9,9 @@ interface SessionClaims { sid: string; jti: string; exp?: number; idh?: string }
 /** What a valid token says: its session, and the identity it is bound to when it is. */
 export interface VerifiedToken { sid: string; idh?: string }
 
+/** A token just signed, and when it expires. */
+export interface SignedToken { token: string; expiresAt: Date }
+
 /** Tokens verified lately, remembered until they expire; the oldest goes first past this many. */
 const VERIFIED_CACHE_SIZE = 10_000;
 
@@ -34,8 +37,38 @@ export class SessionTokenService {
 
   /** A token for the session; bound to `identity` (the gateway's signed-in person) when there is one. */
   sign(sessionId: string, identity?: string): string {
-    const claims: SessionClaims = { sid: sessionId, jti: randomUUID(), ...(identity === undefined ? {} : { idh: this.identityDigest(identity) }) };
-    return this.jwt.sign(claims, { algorithm: 'HS256', expiresIn: this.config.sessions.tokenTtlSeconds, privateKey: this.key });
+    return this.issue(sessionId, identity).token;
+  }
+
+  /** As `sign`, with the time the token expires. */
+  issue(sessionId: string, identity?: string): SignedToken {
+    return this.signClaims({ sid: sessionId, ...(identity === undefined ? {} : { idh: this.identityDigest(identity) }) });
+  }
+
+  /**
+   * A new token for the session a valid token names, bound to the same identity, for a full lifetime
+   * from now: a session in use stays signed in (tokens expire SESSION_TOKEN_TTL_SECONDS after they are
+   * signed, and the session's data outlives them). Null when `token` is not valid.
+   */
+  renew(token: string): SignedToken | null {
+    const claims = this.verifyClaims(token);
+    return claims ? this.signClaims({ sid: claims.sid, ...(claims.idh === undefined ? {} : { idh: claims.idh }) }) : null;
+  }
+
+  /**
+   * Whether a valid token has lived past half its lifetime, the point from which a cookie is renewed on
+   * use (so one visit in each half-lifetime keeps a browser signed in). False for an invalid token.
+   */
+  isPastHalfLife(token: string, now = Date.now()): boolean {
+    const expiresAtMs = this.verifyClaims(token) === null ? undefined : this.verified.get(token)?.expiresAtMs;
+    return expiresAtMs !== undefined && expiresAtMs - now < (this.config.sessions.tokenTtlSeconds * 1000) / 2;
+  }
+
+  private signClaims(claims: Omit<SessionClaims, 'jti' | 'exp'>): SignedToken {
+    // exp set here (whole seconds), not by `expiresIn`: the time given back is the one the token carries.
+    const exp = Math.floor(Date.now() / 1000) + this.config.sessions.tokenTtlSeconds;
+    const token = this.jwt.sign({ ...claims, jti: randomUUID(), exp } satisfies SessionClaims, { algorithm: 'HS256', privateKey: this.key });
+    return { token, expiresAt: new Date(exp * 1000) };
   }
 
   /**

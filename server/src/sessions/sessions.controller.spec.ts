@@ -86,6 +86,65 @@ describe.each(dialects())('sessions API on %s', (dialect) => {
     await t.http().get('/api/v1/conversations').set('Cookie', s.cookie).expect(401);
   });
 
+  describe('a session in use stays signed in', () => {
+    const TTL = 30 * 24 * 3600; // the default SESSION_TOKEN_TTL_SECONDS
+    const now = () => Math.floor(Date.now() / 1000);
+    const cookieOf = (res: { headers: Record<string, unknown> }): string | undefined =>
+      ((res.headers['set-cookie'] as string[] | undefined) ?? []).find((c) => c.startsWith('session_token='));
+    const tokenIn = (cookie: string): string => /^session_token=([^;]+)/.exec(cookie)![1];
+    const expOf = (token: string): number => (JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString()) as { exp: number }).exp;
+    /** A token of the session signed `age` seconds ago, as the server signs them. */
+    const agedToken = (sid: string, age: number): string => forge({ alg: 'HS256', typ: 'JWT' }, { sid, jti: `aged-${age}`, iat: now() - age, exp: now() - age + TTL });
+
+    it('renews a cookie past half its life on use, for the same session, and leaves a younger one alone', async () => {
+      const s = await t.newSession();
+      const young = await t.http().get('/api/v1/conversations').set('Cookie', `session_token=${agedToken(s.id, TTL / 2 - 3600)}`).expect(200);
+      expect(cookieOf(young)).toBeUndefined();
+      const old = agedToken(s.id, TTL - 60); // a minute left
+      const res = await t.http().get('/api/v1/conversations').set('Cookie', `session_token=${old}`).expect(200);
+      const renewed = cookieOf(res)!;
+      expect(renewed).toMatch(/HttpOnly/);
+      expect(renewed).toMatch(/SameSite=Lax/);
+      expect(Number(/Max-Age=(\d+)/.exec(renewed)![1])).toBeGreaterThan(TTL - 60);
+      const token = tokenIn(renewed);
+      expect(token).not.toBe(old);
+      expect(expOf(token)).toBeGreaterThanOrEqual(now() + TTL - 5);
+      const current = await t.http().get('/api/v1/sessions/current').set('Cookie', `session_token=${token}`).expect(200);
+      expect(current.body.session.id).toBe(s.id);
+      // A streamed answer's response renews it too: the cookie is set before the stream opens.
+      const chat = await t.http().post('/api/v1/chat').set('Cookie', `session_token=${old}`).send({ message: 'hello' });
+      expect(chat.status).toBe(200);
+      expect(cookieOf(chat)).toBeDefined();
+    });
+
+    it('never sets a cookie for a Bearer client; it renews its own token, which names the same session', async () => {
+      const s = await t.newSession();
+      const old = agedToken(s.id, TTL - 60);
+      const bearerUse = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${old}`).expect(200);
+      expect(cookieOf(bearerUse)).toBeUndefined();
+      const res = await t.http().post('/api/v1/sessions/current/token').set('Authorization', `Bearer ${old}`).expect(200);
+      expect(res.body).toEqual({ session: expect.objectContaining({ id: s.id }), token: expect.any(String), expires_at: expect.any(String) });
+      expect(new Date(res.body.expires_at as string).getTime()).toBe(expOf(res.body.token as string) * 1000);
+      expect(expOf(res.body.token as string)).toBeGreaterThanOrEqual(now() + TTL - 5);
+      await t.http().get('/api/v1/sessions/current').set('Authorization', `Bearer ${res.body.token as string}`).expect(200);
+      // The old token works until it expires; logging out ends both.
+      await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${old}`).expect(200);
+      await t.http().delete('/api/v1/sessions/current').set('Authorization', `Bearer ${res.body.token as string}`).expect(204);
+      await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${res.body.token as string}`).expect(401);
+      await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${old}`).expect(401);
+      await t.http().post('/api/v1/sessions/current/token').set('Authorization', `Bearer ${old}`).expect(401);
+    });
+
+    it('refuses to renew without a valid token, and an expired one stays expired', async () => {
+      const s = await t.newSession();
+      expect((await t.http().post('/api/v1/sessions/current/token').expect(401)).body.error.code).toBe('UNAUTHORIZED');
+      const expired = forge({ alg: 'HS256', typ: 'JWT' }, { sid: s.id, jti: 'x', iat: now() - TTL - 10, exp: now() - 10 });
+      await t.http().post('/api/v1/sessions/current/token').set('Authorization', `Bearer ${expired}`).expect(401);
+      const res = await t.http().get('/api/v1/conversations').set('Cookie', `session_token=${expired}`).expect(401);
+      expect(cookieOf(res)).toBeUndefined();
+    });
+  });
+
   it('rejects unknown body fields', async () => {
     const res = await t.http().post('/api/v1/sessions').send({ admin: true }).expect(400);
     expect(res.body.error.code).toBe('VALIDATION_ERROR');

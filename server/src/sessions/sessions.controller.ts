@@ -6,13 +6,15 @@ import { ApiErrors } from '../common/api-errors.js';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
-import { gatewayIdentity } from '../common/auth.guard.js';
+import { gatewayIdentity, requestToken } from '../common/auth.guard.js';
 import { sessionCookie } from '../common/session-cookie.js';
 import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js';
 import type { AppRequest, AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CreatedSessionDto, CreateSessionDto, SessionDto, SessionEnvelopeDto, SessionIdParamDto } from './session.dto.js';
+import type { Session } from './session.entity.js';
 import { SessionErasure } from './session-erasure.service.js';
+import type { SignedToken } from './session-token.service.js';
 import { SessionsService } from './sessions.service.js';
 
 @ApiTags('sessions')
@@ -35,13 +37,35 @@ export class SessionsController {
   async create(
     @Body() body: CreateSessionDto, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response,
   ): Promise<CreatedSessionDto> {
-    const { session, token } = await this.sessions.create(
+    const { session, token, expiresAt } = await this.sessions.create(
       body.user_agent ?? req.headers['user-agent'], req.ip, gatewayIdentity(req, this.config.trustedIdentityHeader),
     );
-    const maxAge = this.config.sessions.tokenTtlSeconds * 1000;
+    return this.handOut(session, { token, expiresAt }, req, res);
+  }
+
+  @Post('current/token')
+  @HttpCode(200)
+  @ApiCookieAuth() @ApiBearerAuth()
+  @ApiOperation({
+    summary: 'A new token for the caller\'s session, valid for a full lifetime (SESSION_TOKEN_TTL_SECONDS) from now; sets the cookie too',
+    description: 'Tokens expire a fixed time after they are signed; the session and its data do not. A Bearer client calls this before its '
+      + 'token\'s `expires_at` to stay signed in; the previous token keeps working until it expires or the session is logged out. '
+      + 'A browser need not: its cookie is renewed on use once past half its lifetime.',
+  })
+  @ApiOkResponse({ type: CreatedSessionDto })
+  @ApiErrors(ErrorCode.SessionNotFound)
+  async renewToken(@CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response): Promise<CreatedSessionDto> {
+    // The guard has just checked the token this request carries.
+    const renewed = this.sessions.renewToken(requestToken(req, this.config)?.token ?? '');
+    if (!renewed) throw new AppException(ErrorCode.Unauthorized, 'Invalid or expired session');
+    return this.handOut(await this.sessions.findOwn(caller.sessionId, caller.sessionId), renewed, req, res);
+  }
+
+  /** A session's token handed to the client: in the cookie (expiring with it) and in the body. */
+  private handOut(session: Session, { token, expiresAt }: SignedToken, req: AppRequest, res: Response): CreatedSessionDto {
     const cookie = sessionCookie(req, this.config);
-    res.cookie(cookie.name, token, { ...cookie.options, maxAge });
-    return { session: SessionDto.from(session), token, expires_at: new Date(Date.now() + maxAge).toISOString() };
+    res.cookie(cookie.name, token, { ...cookie.options, maxAge: expiresAt.getTime() - Date.now() });
+    return { session: SessionDto.from(session), token, expires_at: expiresAt.toISOString() };
   }
 
   @Get('current')

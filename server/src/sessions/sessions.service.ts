@@ -7,7 +7,7 @@ import { ErrorCode } from '../common/error-code.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { RawSql } from '../database/raw-sql.js';
 import { Session } from './session.entity.js';
-import { SessionTokenService } from './session-token.service.js';
+import { type SignedToken, SessionTokenService } from './session-token.service.js';
 
 /**
  * How long a verified live session is trusted without reading its row again. Revocation on this
@@ -48,14 +48,28 @@ export class SessionsService {
   }
 
   /** A new session; its token is bound to `identity` (TRUSTED_IDENTITY_HEADER's value) when given. */
-  async create(userAgent: string | undefined, ipAddress: string | undefined, identity?: string): Promise<{ session: Session; token: string }> {
+  async create(userAgent: string | undefined, ipAddress: string | undefined, identity?: string): Promise<{ session: Session } & SignedToken> {
     const now = new Date();
     const session = this.repo.create({
       id: randomUUID(), createdAt: now, lastAccessed: now, revokedAt: null,
       userAgent: userAgent?.slice(0, 512) ?? null, ipAddress: ipAddress?.slice(0, 64) ?? null,
     });
     await this.repo.insert(session);
-    return { session, token: this.tokens.sign(session.id, identity) };
+    return { session, ...this.tokens.issue(session.id, identity) };
+  }
+
+  /**
+   * A new token for the session a valid token names (same identity binding, a full lifetime from now),
+   * or null when the token is not valid. The old token keeps working until it expires or the session is
+   * revoked: a session in use stays signed in, while its data outlives any one token.
+   */
+  renewToken(token: string): SignedToken | null {
+    return this.tokens.renew(token);
+  }
+
+  /** A new token when this valid one has lived past half its lifetime (a cookie renewed on use), else null. */
+  renewalDue(token: string): SignedToken | null {
+    return this.tokens.isPastHalfLife(token) ? this.tokens.renew(token) : null;
   }
 
   /**
