@@ -399,6 +399,45 @@ describe('ChatStore', () => {
     expect(store.messages().map((m) => m.id)).toEqual(['u0', 'a0', 'u1', 'm3']);
   });
 
+  it('a regeneration followed after a reload takes the earlier answers from view once it completes (its start, naming them, is not replayed)', async () => {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    const id = '00000000-0000-4000-8000-00000000000a';
+    const row = (mid: string, position: number, role: 'user' | 'assistant', status: string) => ({
+      id: mid, conversation_id: id, position, role, content: mid, status, created_at: '', updated_at: '',
+      token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    });
+    sessionStorage.setItem('parley.stream', JSON.stringify({ messageId: 'm3', lastEventId: '4', content: 'm3' }));
+    get.mockResolvedValueOnce({
+      conversation: { id },
+      messages: [row('u1', 0, 'user', 'complete'), row('m1', 1, 'assistant', 'complete'), row('m2', 2, 'assistant', 'stopped'), row('m3', 3, 'assistant', 'streaming')],
+      has_more: false,
+    });
+    await store.open(id);
+    expect(chatApi.resume).toHaveBeenCalledWith('m3', '4');
+    expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm1', 'm2', 'm3']);
+    stream.next(token(' and the rest', '5'));
+    stream.next({ type: 'done', finished: true, message_id: 'm3', status: 'complete', finish_reason: 'stop', eventId: '6' });
+    expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm3']);
+    expect(store.messages()[1]).toMatchObject({ content: 'm3 and the rest', status: 'complete' });
+  });
+
+  it('a regeneration followed after a reload that ends stopped leaves the earlier answers, as the server does', async () => {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    const id = '00000000-0000-4000-8000-00000000000b';
+    const row = (mid: string, position: number, role: 'user' | 'assistant', status: string) => ({
+      id: mid, conversation_id: id, position, role, content: mid, status, created_at: '', updated_at: '',
+      token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+    });
+    get.mockResolvedValueOnce({
+      conversation: { id },
+      messages: [row('u1', 0, 'user', 'complete'), row('m1', 1, 'assistant', 'complete'), row('m2', 2, 'assistant', 'streaming')],
+      has_more: false,
+    });
+    await store.open(id);
+    stream.next({ type: 'done', finished: true, message_id: 'm2', status: 'stopped', finish_reason: 'stop_requested', eventId: '6' });
+    expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm1', 'm2']);
+  });
+
   for (const ending of ['stopped', 'failed', 'cut'] as const) {
     it(`a regeneration that ends ${ending} shows the earlier answers again, before it, as a reload does`, () => {
       void store.send('Hello');

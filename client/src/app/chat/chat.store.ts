@@ -630,6 +630,7 @@ export class ChatStore {
     this.lastEventId = undefined;
     this.isStopRequested = false;
     this.restoreHidden(messageId);
+    if (this.list().find((m) => m.id === messageId)?.status === 'complete') this.list.update((list) => withoutEarlierAnswers(list, messageId));
     const message = this.list().find((m) => m.id === messageId);
     // A failed answer's notice is an alert of its own (message-item): announcing it here too said it twice.
     if (message && message.status !== 'failed' && message.status !== 'interrupted') {
@@ -784,4 +785,19 @@ function withoutReplaced(list: ChatMessage[], replacesId: string | undefined, ke
   let question = replaced;
   while (question >= 0 && list[question].role !== 'user') question--;
   return list.filter((m, i) => m.id === keepId || m.role !== 'assistant' || i <= question || i > replaced);
+}
+
+/**
+ * The list without the other answers to the question `answerId` answers. An answer that completes
+ * leaves it the only one (the server deletes the earlier ones once a regeneration completes); a
+ * regeneration followed after a reload or a switch back (its `start`, naming what it replaces, not
+ * replayed) left them behind "Show the earlier answer", gone from the server.
+ */
+function withoutEarlierAnswers(list: ChatMessage[], answerId: string): ChatMessage[] {
+  const at = list.findIndex((m) => m.id === answerId);
+  if (at === -1) return list;
+  let question = at - 1;
+  while (question >= 0 && list[question].role === 'assistant') question--;
+  if (question === at - 1) return list;
+  return list.filter((_m, i) => i <= question || i >= at);
 }
