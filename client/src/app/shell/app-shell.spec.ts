@@ -104,3 +104,36 @@ describe('AppShell', () => {
     expect(document.activeElement).toBe(link);
   });
 });
+
+describe('AppShell on a phone', () => {
+  /** The phone breakpoint's media query, its matching set by the test. */
+  const phone = Object.assign(new EventTarget(), { matches: true, media: '(max-width: 767px)' });
+  const widen = (matches: boolean): void => {
+    phone.matches = matches;
+    phone.dispatchEvent(Object.assign(new Event('change'), { matches }));
+  };
+
+  beforeEach(() => {
+    phone.matches = true;
+    vi.stubGlobal('matchMedia', vi.fn(() => phone));
+    vi.stubGlobal('fetch', vi.fn(() => Promise.resolve(json({ conversations: [], total: 0, limit: 20, offset: 0 }))));
+    TestBed.configureTestingModule({ providers: [provideRouter([{ matcher: chatMatcher, component: FakeChat }], withComponentInputBinding())] });
+  });
+
+  afterEach(() => { vi.unstubAllGlobals(); });
+
+  it('closes the drawer when the screen leaves the phone layout, so it does not come back over the page', async () => {
+    const fixture = TestBed.createComponent(AppShell);
+    const el = fixture.nativeElement as HTMLElement;
+    await fixture.whenStable();
+    (el.querySelector('.menu-btn') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    expect(el.querySelector('.layout')?.classList.contains('sidebar-open')).toBe(true);
+    widen(false);
+    await fixture.whenStable();
+    widen(true);
+    await fixture.whenStable();
+    expect(el.querySelector('.layout')?.classList.contains('sidebar-open')).toBe(false);
+    expect(el.querySelector('.menu-btn')?.getAttribute('aria-expanded')).toBe('false');
+  });
+});

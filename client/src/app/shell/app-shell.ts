@@ -86,7 +86,12 @@ export class AppShell {
     effect(() => title.setTitle(this.chat.conversationId() ? `${this.title()} · Parley` : 'Parley'));
     const phone = typeof window.matchMedia === 'function' ? window.matchMedia(PHONE_QUERY) : undefined;
     this.isPhone.set(phone?.matches ?? false);
-    phone?.addEventListener('change', (e) => this.isPhone.set(e.matches));
+    phone?.addEventListener('change', (e) => {
+      this.isPhone.set(e.matches);
+      // The drawer belongs to the phone layout: left open when the screen widened (a rotation), it came
+      // back over the page, the page inert, once the screen narrowed again.
+      if (!e.matches) this.isSidebarOpen.set(false);
+    });
   }
 
   protected hideDemoNote(): void {
