@@ -82,6 +82,48 @@ test.describe('accessibility and layout', () => {
     expect(await inDrawer()).toBe(false);
   });
 
+  test('on a phone with many files attached the welcome keeps its shape and scrolls from its top', async ({ chat, page }) => {
+    await page.setViewportSize({ width: 390, height: 700 });
+    await chat.open();
+    const chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Attach file', exact: true }).click();
+    await (await chooser).setFiles(Array.from({ length: 6 }, (_, i) => ({ name: `notes-${i}.txt`, mimeType: 'text/plain', buffer: Buffer.from(`note ${i}\n`) })));
+    await expect(page.getByRole('list', { name: 'Files to send' }).getByRole('listitem')).toHaveCount(6);
+    const layout = await page.locator('.welcome').evaluate((welcome) => {
+      const mark = welcome.querySelector('.welcome-mark')!.getBoundingClientRect();
+      const box = welcome.getBoundingClientRect();
+      return { overflows: welcome.scrollHeight > welcome.clientHeight, markWidth: mark.width, markHeight: mark.height, markTop: mark.top - box.top };
+    });
+    expect(layout.overflows).toBe(true); // the case that squashed the mark and cut it off above the scroll
+    expect(layout).toMatchObject({ markWidth: 52, markHeight: 52 });
+    expect(layout.markTop).toBeGreaterThanOrEqual(0);
+  });
+
+  test('a focused code block shows its whole focus ring, inside the block\'s frame', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask('Show me code [code]');
+    const answer = await chat.waitForAnswer();
+    const pre = answer.locator('.code-block pre').first(); // the conversation's only one
+    await expect(pre).toBeVisible();
+    // A code block that scrolls sideways takes the keyboard focus (Chromium's focusable scrollers): its ring
+    // is the one :focus-visible draws, forced here on the block through the DevTools protocol.
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('DOM.enable');
+    await cdp.send('CSS.enable');
+    const { root } = await cdp.send('DOM.getDocument', { depth: -1 });
+    const { nodeId } = await cdp.send('DOM.querySelector', { nodeId: root.nodeId, selector: '.code-block pre' });
+    expect(nodeId).toBeGreaterThan(0);
+    await cdp.send('CSS.forcePseudoState', { nodeId, forcedPseudoClasses: ['focus-visible'] });
+    const ring = await page.locator('.code-block pre').evaluate((el) => {
+      const style = getComputedStyle(el);
+      return { width: parseFloat(style.outlineWidth), offset: parseFloat(style.outlineOffset), style: style.outlineStyle };
+    });
+    await cdp.detach();
+    // Drawn at or inside the block's edge, where the frame's overflow does not clip it.
+    expect(ring.style).toBe('solid');
+    expect(ring.offset + ring.width).toBeLessThanOrEqual(0);
+  });
+
   test('the sidebar is one Tab stop per conversation; arrows reach the rows and their buttons, F2 and Delete act', async ({ chat, page }) => {
     await page.setViewportSize({ width: 1280, height: 800 });
     await chat.open();
