@@ -72,4 +72,18 @@ describe('requests under a host name the app does not serve (DNS rebinding)', ()
     }
     await t.http().get('/api/v1/health/live').set('Host', 'parley-1.internal').expect(200);
   });
+
+  it('sends Cross-Origin-Opener-Policy where the browser honours it: https or loopback, not a plain-http LAN name', async () => {
+    const coop = async (host: string, proto?: string): Promise<string | undefined> => {
+      const req = t.http().get('/api/v1/health').set('Host', host);
+      const res = await (proto ? req.set('X-Forwarded-Proto', proto) : req);
+      expect(res.status).toBe(200);
+      expect(res.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/); // every other header stays
+      return res.headers['cross-origin-opener-policy'] as string | undefined;
+    };
+    // Over http under a LAN name the browser ignores it, logging an error on every page load.
+    expect(await coop('chat.corp.example')).toBeUndefined();
+    expect(await coop('chat.corp.example', 'https')).toBe('same-origin');
+    for (const host of ['localhost:3000', 'app.localhost', '127.0.0.1', '[::1]:3000']) expect(await coop(host)).toBe('same-origin');
+  });
 });

@@ -67,9 +67,21 @@ export function staticSecurityHeaders(middleware: ReturnType<typeof helmet> = he
   return [...headers];
 }
 
-function securityHeadersMiddleware(headers: Array<[string, string]>): (req: Request, res: Response, next: NextFunction) => void {
-  return (_req, res, next) => {
-    for (const [name, value] of headers) res.setHeader(name, value);
+/** Host names a browser counts as a trustworthy origin over plain http (loopback). */
+const LOOPBACK_HOST = /^(?:localhost|[^.]+(?:\.[^.]+)*\.localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+/** Honoured from a trustworthy origin only: elsewhere the browser ignores it and logs an error on every page. */
+const TRUSTWORTHY_ONLY = 'cross-origin-opener-policy';
+
+function securityHeadersMiddleware(headers: Array<[string, string]>, config: AppConfig): (req: Request, res: Response, next: NextFunction) => void {
+  const always = headers.filter(([name]) => name.toLowerCase() !== TRUSTWORTHY_ONLY);
+  const trustworthyOnly = headers.filter(([name]) => name.toLowerCase() === TRUSTWORTHY_ONLY);
+  const isHttpsSite = config.publicUrl?.startsWith('https:') === true;
+  return (req, res, next) => {
+    for (const [name, value] of always) res.setHeader(name, value);
+    // https (as the gateway says, or the site's address), or loopback: a plain-http LAN name is neither.
+    if (req.secure || isHttpsSite || LOOPBACK_HOST.test(req.hostname ?? '')) {
+      for (const [name, value] of trustworthyOnly) res.setHeader(name, value);
+    }
     next();
   };
 }
@@ -182,7 +194,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   app.use(requestIdMiddleware);
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
-  app.use(securityHeadersMiddleware(securityHeaders));
+  app.use(securityHeadersMiddleware(securityHeaders, config));
   // Before anything reads the request: a page on a host name not served here (DNS rebinding) gets
   // nothing but this refusal. Probes and scrapes, which infrastructure sends under internal names, pass.
   app.use(hostAllowlistMiddleware(new HostAllowlist(config.allowedHosts), (path) => QUIET_PATHS.has(path)));
