@@ -79,7 +79,7 @@ describe('requests under a host name the app does not serve (DNS rebinding)', ()
       const res = await (proto ? req.set('X-Forwarded-Proto', proto) : req);
       expect(res.status).toBe(200);
       expect(res.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/); // every other header stays
-      return res.headers['cross-origin-opener-policy'] as string | undefined;
+      return res.headers['cross-origin-opener-policy'];
     };
     // Over http under a LAN name the browser ignores it, logging an error on every page load.
     expect(await coop('chat.corp.example')).toBeUndefined();
