@@ -14,6 +14,11 @@ const start = (extra: Partial<StreamedEvent> = {}): StreamedEvent => ({
   finished: false, eventId: '0', ...extra,
 } as StreamedEvent);
 const token = (text: string, id: string): StreamedEvent => ({ type: 'token', token: text, finished: false, eventId: id });
+/** A message as the API returns it, its text its id. */
+const storedRow = (conversationId: string, id: string, position: number, role: 'user' | 'assistant', status: string) => ({
+  id, conversation_id: conversationId, position, role, content: id, status, created_at: '', updated_at: '',
+  token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
+});
 /** Long enough for the store's next draw (its interval, then a frame or its 16 ms timer without frames). */
 const nextFrame = (): Promise<void> => new Promise((resolve) => { setTimeout(resolve, STREAM_DRAW_INTERVAL_MS + 50); });
 
@@ -45,6 +50,13 @@ describe('ChatStore', () => {
     store = TestBed.inject(ChatStore);
     toasts = TestBed.inject(ToastService);
   });
+
+  /** Opens conversation `id` as the API stores it: these messages (id, role, status), at positions 0, 1, … */
+  async function openStored(id: string, messages: Array<[string, 'user' | 'assistant', string]>): Promise<void> {
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    get.mockResolvedValueOnce({ conversation: { id }, messages: messages.map(([mid, role, status], i) => storedRow(id, mid, i, role, status)), has_more: false });
+    await store.open(id);
+  }
 
   it('shows a malformed conversation link as not found, without asking the API', async () => {
     const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
@@ -377,20 +389,9 @@ describe('ChatStore', () => {
   });
 
   it('a regeneration takes from view every earlier answer to the question (the server deletes them all once it completes)', async () => {
-    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
     const id = '00000000-0000-4000-8000-000000000009';
-    const row = (mid: string, position: number, role: 'user' | 'assistant', status: string) => ({
-      id: mid, conversation_id: id, position, role, content: mid, status, created_at: '', updated_at: '',
-      token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
-    });
     // A reload after a regeneration was stopped: the first answer is still stored under the stopped one.
-    get.mockResolvedValueOnce({
-      conversation: { id },
-      messages: [row('u0', 0, 'user', 'complete'), row('a0', 1, 'assistant', 'complete'), row('u1', 2, 'user', 'complete'),
-        row('m1', 3, 'assistant', 'complete'), row('m2', 4, 'assistant', 'stopped')],
-      has_more: false,
-    });
-    await store.open(id);
+    await openStored(id, [['u0', 'user', 'complete'], ['a0', 'assistant', 'complete'], ['u1', 'user', 'complete'], ['m1', 'assistant', 'complete'], ['m2', 'assistant', 'stopped']]);
     void store.regenerate();
     stream.next(start({ conversation_id: id, message_id: 'm3', replaces_message_id: 'm2' }));
     expect(store.messages().map((m) => m.id)).toEqual(['u0', 'a0', 'u1', 'm3']);
@@ -400,19 +401,8 @@ describe('ChatStore', () => {
   });
 
   it('a regeneration followed after a reload takes the earlier answers from view once it completes (its start, naming them, is not replayed)', async () => {
-    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
-    const id = '00000000-0000-4000-8000-00000000000a';
-    const row = (mid: string, position: number, role: 'user' | 'assistant', status: string) => ({
-      id: mid, conversation_id: id, position, role, content: mid, status, created_at: '', updated_at: '',
-      token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
-    });
     sessionStorage.setItem('parley.stream', JSON.stringify({ messageId: 'm3', lastEventId: '4', content: 'm3' }));
-    get.mockResolvedValueOnce({
-      conversation: { id },
-      messages: [row('u1', 0, 'user', 'complete'), row('m1', 1, 'assistant', 'complete'), row('m2', 2, 'assistant', 'stopped'), row('m3', 3, 'assistant', 'streaming')],
-      has_more: false,
-    });
-    await store.open(id);
+    await openStored('00000000-0000-4000-8000-00000000000a', [['u1', 'user', 'complete'], ['m1', 'assistant', 'complete'], ['m2', 'assistant', 'stopped'], ['m3', 'assistant', 'streaming']]);
     expect(chatApi.resume).toHaveBeenCalledWith('m3', '4');
     expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm1', 'm2', 'm3']);
     stream.next(token(' and the rest', '5'));
@@ -422,18 +412,7 @@ describe('ChatStore', () => {
   });
 
   it('a regeneration followed after a reload that ends stopped leaves the earlier answers, as the server does', async () => {
-    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
-    const id = '00000000-0000-4000-8000-00000000000b';
-    const row = (mid: string, position: number, role: 'user' | 'assistant', status: string) => ({
-      id: mid, conversation_id: id, position, role, content: mid, status, created_at: '', updated_at: '',
-      token_count: null, model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
-    });
-    get.mockResolvedValueOnce({
-      conversation: { id },
-      messages: [row('u1', 0, 'user', 'complete'), row('m1', 1, 'assistant', 'complete'), row('m2', 2, 'assistant', 'streaming')],
-      has_more: false,
-    });
-    await store.open(id);
+    await openStored('00000000-0000-4000-8000-00000000000b', [['u1', 'user', 'complete'], ['m1', 'assistant', 'complete'], ['m2', 'assistant', 'streaming']]);
     stream.next({ type: 'done', finished: true, message_id: 'm2', status: 'stopped', finish_reason: 'stop_requested', eventId: '6' });
     expect(store.messages().map((m) => m.id)).toEqual(['u1', 'm1', 'm2']);
   });
