@@ -6,8 +6,8 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 /** `idh`: the gateway identity the session was created for (TRUSTED_IDENTITY_HEADER), as a keyed digest. */
 interface SessionClaims { sid: string; jti: string; exp?: number; idh?: string }
 
-/** What a valid token says: its session, and the identity it is bound to when it is. */
-export interface VerifiedToken { sid: string; idh?: string }
+/** What a valid token says: its session, the identity it is bound to when it is, and when it expires. */
+export interface VerifiedToken { sid: string; idh?: string; expiresAtMs?: number }
 
 /** A token just signed, and when it expires. */
 export interface SignedToken { token: string; expiresAt: Date }
@@ -60,7 +60,7 @@ export class SessionTokenService {
    * use (so one visit in each half-lifetime keeps a browser signed in). False for an invalid token.
    */
   isPastHalfLife(token: string, now = Date.now()): boolean {
-    const expiresAtMs = this.verifyClaims(token) === null ? undefined : this.verified.get(token)?.expiresAtMs;
+    const expiresAtMs = this.verifyClaims(token)?.expiresAtMs;
     return expiresAtMs !== undefined && expiresAtMs - now < (this.config.sessions.tokenTtlSeconds * 1000) / 2;
   }
 
@@ -99,11 +99,11 @@ export class SessionTokenService {
       const claims = this.jwt.verify<Partial<SessionClaims>>(token, { algorithms: ['HS256'], publicKey });
       if (typeof claims.sid !== 'string') return null;
       const verified: VerifiedToken = { sid: claims.sid, ...(typeof claims.idh === 'string' ? { idh: claims.idh } : {}) };
-      if (typeof claims.exp === 'number') {
-        if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
-        this.verified.set(token, { ...verified, expiresAtMs: claims.exp * 1000 });
-      }
-      return verified;
+      if (typeof claims.exp !== 'number') return verified;
+      const remembered = { ...verified, expiresAtMs: claims.exp * 1000 };
+      if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(token, remembered);
+      return remembered;
     } catch {
       // Every verification failure means the same thing to the caller: not signed in.
       return null;

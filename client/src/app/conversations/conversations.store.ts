@@ -26,8 +26,9 @@ export class ConversationsStore {
 
   /** Shows only the conversations whose title contains `text` ('' shows them all again). */
   async setQuery(text: string): Promise<void> {
+    const trimmed = text.trim();
     // Accent marks alone are nothing to search for (the API refuses them): the whole list, as for ''.
-    const query = text.trim().normalize('NFKD').replace(/\p{M}/gu, '') === '' ? '' : text.trim();
+    const query = trimmed.normalize('NFKD').replace(/\p{M}/gu, '') === '' ? '' : trimmed;
     if (query === this.search()) return;
     this.search.set(query);
     this.searchGeneration++;
