@@ -84,10 +84,13 @@ export class ConversationList {
       const observer = new IntersectionObserver((entries) => {
         if (entries.some((e) => e.isIntersecting)) this.loadMore();
       }, { root: this.scroller().nativeElement, rootMargin: '200px' });
-      const sentinel = this.sentinel()?.nativeElement;
-      if (sentinel) observer.observe(sentinel);
       this.observer = observer;
       this.destroyRef.onDestroy(() => observer.disconnect());
+      // The end is watched once the first page is drawn (recheckEnd). Watched before, the empty list's end
+      // was in view, and that report could arrive after the first page had come but before it was drawn:
+      // the second page was asked for with nothing scrolled.
+      const sentinel = this.sentinel()?.nativeElement;
+      if (sentinel && this.store.isLoaded()) observer.observe(sentinel);
     });
   }
 
