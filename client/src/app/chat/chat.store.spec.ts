@@ -7,7 +7,8 @@ import { ApiError } from '../core/api-error';
 import { ToastService } from '../shell/toast.service';
 import { ChatApi, StreamCutError } from './chat-api.service';
 import type { StreamedEvent } from './chat-events';
-import { ChatStore, STREAM_DRAW_INTERVAL_MS } from './chat.store';
+import { ChatStore } from './chat.store';
+import { STREAM_DRAW_INTERVAL_MS } from './token-drawer';
 
 const start = (extra: Partial<StreamedEvent> = {}): StreamedEvent => ({
   type: 'start', conversation_id: 'c1', user_message_id: 'u1', message_id: 'm1', provider: 'openai', model: 'gpt-test',

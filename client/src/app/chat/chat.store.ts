@@ -4,7 +4,7 @@ import type { Observable, Subscription } from 'rxjs';
 import { ConversationsStore } from '../conversations/conversations.store';
 import { API_BASE, ApiClient } from '../core/api-client';
 import { ApiError, friendlyMessage } from '../core/api-error';
-import type { Attachment, ConversationDetail, Feedback, Message, MessagePage } from '../core/api-models';
+import type { Attachment, ConversationDetail, Feedback, MessagePage } from '../core/api-models';
 import { randomId } from '../core/random-id';
 import { NetworkStatus } from '../shell/network-status';
 import { ToastService } from '../shell/toast.service';
@@ -12,12 +12,9 @@ import { ChatApi, StreamCutError } from './chat-api.service';
 import { ChatConfigStore } from './chat-config.store';
 import { MarkdownRenderer } from './markdown-renderer';
 import type { StreamedEvent } from './chat-events';
-
-/** A message as the view shows it: the API's, plus what only this tab knows. */
-export interface ChatMessage extends Message {
-  /** The friendly reason an answer failed, shown with Retry. */
-  errorText?: string;
-}
+import { type ChatMessage, emptyMessage, withoutEarlierAnswers, withoutReplaced } from './chat-message';
+import { saveStreamSnapshot, takeStreamSnapshot } from './stream-snapshot';
+import { TokenDrawer } from './token-drawer';
 
 const PAGE_SIZE = 50;
 /**
@@ -34,25 +31,8 @@ const CATCH_UP_MIN_MS = 1_000;
 const TABS_CHANNEL = 'parley-conversations';
 /** How much of an answer's source its announcement is made from (it says at most 2,000 characters). */
 const ANNOUNCED_SOURCE_CHARS = 4_000;
-/**
- * The least time between two draws of a streaming answer: 20 a second. Each draw re-renders the
- * open Markdown block and makes the browser restyle, lay out, paint and composite the growing
- * page; drawing every frame (60 a second) tripled that work for no visible gain in how the text
- * flows (bench scenario 7).
- */
-export const STREAM_DRAW_INTERVAL_MS = 50;
-/** About one frame: a draw waits for the frame that follows its timer. */
-const FRAME_MS = 16;
-const SNAPSHOT_KEY = 'parley.stream';
 /** How long a cut answer is reconnected to (a server restarting, a network change) before giving up. */
 const RECONNECT_FOR_MS = 120_000;
-
-/** What this tab had shown of a running answer, so a reload can resume after the last event it saw. */
-interface StreamSnapshot {
-  messageId: string;
-  lastEventId: string;
-  content: string;
-}
 
 interface FollowContext {
   /** The id the streamed answer has in `list` now (a local id until `start`). */
@@ -61,28 +41,6 @@ interface FollowContext {
   userId?: string;
   /** What to undo when the request fails before the stream opens. */
   rollback?: () => void;
-}
-
-/**
- * Runs `fn` before the next paint (once per frame), or after a short timer where frames do not
- * come (a hidden tab, no requestAnimationFrame). Returns its cancel.
- */
-function beforeNextFrame(fn: () => void): () => void {
-  if (typeof requestAnimationFrame === 'function' && typeof document !== 'undefined' && document.visibilityState === 'visible') {
-    const handle = requestAnimationFrame(fn);
-    return () => cancelAnimationFrame(handle);
-  }
-  const timer = setTimeout(fn, 16);
-  return () => clearTimeout(timer);
-}
-
-function emptyMessage(role: Message['role'], conversationId: string, position: number): ChatMessage {
-  const now = new Date().toISOString();
-  return {
-    id: `local-${role}-${randomId()}`, conversation_id: conversationId, position, role, content: '',
-    status: role === 'assistant' ? 'streaming' : 'complete', created_at: now, updated_at: now, token_count: null,
-    model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [],
-  };
 }
 
 /** The form of a conversation or message id (a UUID). */
@@ -160,21 +118,13 @@ export class ChatStore {
   /** The earlier answers a running regeneration hides (restoreHidden), oldest first. */
   private hiddenAnswers: { answers: ChatMessage[] } | null = null;
   private lastEventId: string | undefined;
+  /** Tokens are drawn a few times a second, not one by one (TokenDrawer). */
+  private readonly tokens = new TokenDrawer((id, text) =>
+    this.list.update((list) => list.map((m) => (m.id === id ? { ...m, content: m.content + text } : m))));
   private isStopRequested = false;
   private loadGeneration = 0;
   /** The latest page on its way after a page opened around a message (showLatest). */
   private latestLoad: Promise<void> | null = null;
-  /**
-   * Tokens received and not drawn yet, and the message they belong to. A fast model sends more
-   * tokens than the screen has frames (250 a second against 60); each update of the message
-   * re-renders its open Markdown block (lexing, sanitizing, the DOM), so tokens are appended in a
-   * frame at most every STREAM_DRAW_INTERVAL_MS. Anything that reads or ends the message first
-   * takes them in (flushTokens).
-   */
-  private pendingTokens = '';
-  private pendingFor: string | null = null;
-  private cancelFrame: (() => void) | null = null;
-  private lastDrawAt = -Infinity;
 
   constructor() {
     window.addEventListener('pagehide', () => this.saveSnapshot());
@@ -484,7 +434,7 @@ export class ChatStore {
 
   /** Re-attaches to an answer still being written (after a reload or a switch back). */
   private reattach(message: ChatMessage): void {
-    const snapshot = this.takeSnapshot(message.id);
+    const snapshot = takeStreamSnapshot(message.id);
     // Without a snapshot we cannot know which events the stored text already holds, so we replay them all.
     const content = snapshot ? snapshot.content : '';
     this.patch(message.id, { content });
@@ -508,7 +458,7 @@ export class ChatStore {
           if (event.eventId !== undefined) this.lastEventId = event.eventId;
           switch (event.type) {
             case 'start': {
-              this.flushTokens();
+              this.tokens.flush();
               const localId = assistantId;
               assistantId = event.message_id;
               this.streamMessageId = event.message_id;
@@ -530,7 +480,7 @@ export class ChatStore {
               break;
             }
             case 'token':
-              this.appendToken(assistantId, event.token);
+              this.tokens.append(assistantId, event.token);
               break;
             case 'done':
               this.patch(assistantId, { status: event.status, finish_reason: event.finish_reason });
@@ -583,7 +533,7 @@ export class ChatStore {
       next: (event) => {
         this.toasts.dismissKey('reconnect');
         if (event.eventId !== undefined) this.lastEventId = event.eventId;
-        if (event.type === 'token') this.appendToken(messageId, event.token);
+        if (event.type === 'token') this.tokens.append(messageId, event.token);
         else if (event.type === 'start' && event.from_start) this.restartContent(messageId);
         else if (event.type === 'done') {
           this.patch(messageId, { status: event.status, finish_reason: event.finish_reason });
@@ -622,7 +572,7 @@ export class ChatStore {
 
   private finish(messageId: string): void {
     this.toasts.dismissKey('reconnect');
-    this.flushTokens();
+    this.tokens.flush();
     this.subscription?.unsubscribe();
     this.subscription = null;
     this.streamingId.set(null);
@@ -698,106 +648,24 @@ export class ChatStore {
     else this.toasts.error(text);
   }
 
-  private saveSnapshot(): void {
-    this.flushTokens();
-    const messageId = this.streamMessageId;
-    if (!messageId || this.lastEventId === undefined) return;
-    const message = this.list().find((m) => m.id === messageId);
-    if (!message) return;
-    const snapshot: StreamSnapshot = { messageId, lastEventId: this.lastEventId, content: message.content };
-    try {
-      sessionStorage.setItem(SNAPSHOT_KEY, JSON.stringify(snapshot));
-    } catch {
-      // Without storage a reload replays the answer from its start instead.
-    }
-  }
-
-  private takeSnapshot(messageId: string): StreamSnapshot | null {
-    try {
-      const raw = sessionStorage.getItem(SNAPSHOT_KEY);
-      sessionStorage.removeItem(SNAPSHOT_KEY);
-      const parsed: unknown = raw ? JSON.parse(raw) : null;
-      if (typeof parsed !== 'object' || parsed === null) return null;
-      const snapshot = parsed as Partial<StreamSnapshot>;
-      return snapshot.messageId === messageId && typeof snapshot.lastEventId === 'string' && typeof snapshot.content === 'string'
-        ? (snapshot as StreamSnapshot) : null;
-    } catch {
-      return null;
-    }
-  }
-
   /**
    * The server could not continue after our last event (it no longer held the answer's events)
    * and restates the answer from its start: what was shown is replaced, not appended to.
    */
+  private saveSnapshot(): void {
+    this.tokens.flush();
+    const messageId = this.streamMessageId;
+    if (!messageId || this.lastEventId === undefined) return;
+    const message = this.list().find((m) => m.id === messageId);
+    if (message) saveStreamSnapshot({ messageId, lastEventId: this.lastEventId, content: message.content });
+  }
+
   private restartContent(messageId: string): void {
     this.patch(messageId, { content: '' });
   }
 
-  private appendToken(messageId: string, text: string): void {
-    if (this.pendingFor !== messageId) this.flushTokens();
-    this.pendingFor = messageId;
-    this.pendingTokens += text;
-    this.cancelFrame ??= this.scheduleDraw();
-  }
-
-  /** Draws the pending tokens in the first frame at least STREAM_DRAW_INTERVAL_MS after the last draw. */
-  private scheduleDraw(): () => void {
-    const draw = (): void => {
-      this.cancelFrame = null;
-      this.flushTokens();
-    };
-    const wait = this.lastDrawAt + STREAM_DRAW_INTERVAL_MS - FRAME_MS - performance.now();
-    if (wait <= 0) return beforeNextFrame(draw);
-    let cancel = (): void => clearTimeout(timer);
-    const timer = setTimeout(() => (cancel = beforeNextFrame(draw)), wait);
-    return () => cancel();
-  }
-
-  /** Appends the tokens not drawn yet to their message, now. */
-  private flushTokens(): void {
-    this.cancelFrame?.();
-    this.cancelFrame = null;
-    const id = this.pendingFor;
-    const text = this.pendingTokens;
-    this.pendingFor = null;
-    this.pendingTokens = '';
-    if (id === null || text === '') return;
-    this.lastDrawAt = performance.now();
-    this.list.update((list) => list.map((m) => (m.id === id ? { ...m, content: m.content + text } : m)));
-  }
-
   private patch(id: string, change: Partial<ChatMessage>): void {
-    this.flushTokens();
+    this.tokens.flush();
     this.list.update((list) => list.map((m) => (m.id === id ? { ...m, ...change } : m)));
   }
-}
-
-/**
- * The list without the answers a regeneration replaces: once it completes the server deletes every
- * earlier answer to the question, those of regenerations stopped before it included, so they go
- * from view as it starts, not only the one it names.
- */
-function withoutReplaced(list: ChatMessage[], replacesId: string | undefined, keepId: string | null): ChatMessage[] {
-  if (!replacesId) return list;
-  const replaced = list.findIndex((m) => m.id === replacesId);
-  if (replaced === -1) return list;
-  let question = replaced;
-  while (question >= 0 && list[question].role !== 'user') question--;
-  return list.filter((m, i) => m.id === keepId || m.role !== 'assistant' || i <= question || i > replaced);
-}
-
-/**
- * The list without the other answers to the question `answerId` answers. An answer that completes
- * leaves it the only one (the server deletes the earlier ones once a regeneration completes); a
- * regeneration followed after a reload or a switch back (its `start`, naming what it replaces, not
- * replayed) left them behind "Show the earlier answer", gone from the server.
- */
-function withoutEarlierAnswers(list: ChatMessage[], answerId: string): ChatMessage[] {
-  const at = list.findIndex((m) => m.id === answerId);
-  if (at === -1) return list;
-  let question = at - 1;
-  while (question >= 0 && list[question].role === 'assistant') question--;
-  if (question === at - 1) return list;
-  return list.filter((_m, i) => i <= question || i >= at);
 }

@@ -1,5 +1,5 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
-import type { ChatMessage } from './chat.store';
+import type { ChatMessage } from './chat-message';
 import { type EditRequest, MessageItem } from './message-item';
 
 const base: ChatMessage = {

@@ -4,7 +4,7 @@ import { copyText } from '../core/clipboard';
 import { isTouchFirst } from '../core/touch';
 import { formatBytes } from '../files/format-bytes';
 import { Icon } from '../shell/icon';
-import type { ChatMessage } from './chat.store';
+import type { ChatMessage } from './chat-message';
 import { MarkdownView } from './markdown-view';
 
 /** An edited question to be answered again; `onRefused` reopens the edit box with the draft. */

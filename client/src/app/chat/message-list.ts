@@ -3,7 +3,7 @@ import {
   output, signal, untracked, viewChild,
 } from '@angular/core';
 import { Icon } from '../shell/icon';
-import type { ChatMessage } from './chat.store';
+import type { ChatMessage } from './chat-message';
 import { type EditRequest, type FeedbackChoice, MessageItem } from './message-item';
 
 /** Pixels from the bottom that still count as "at the bottom". */
