@@ -166,4 +166,38 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]);
     expect(Math.min(...gaps)).toBeGreaterThan(60);
   });
+  it('streams and stores the same text on either database: NULs dropped, an unpaired surrogate as U+FFFD, a split pair kept', async () => {
+    // PostgreSQL refused the NUL (the reply was announced complete and never stored); the drivers turned a lone
+    // surrogate into one or three U+FFFD while the stream carried it as sent.
+    h.fake.on('odd text', { tokens: ['Hello ', 'a\u0000b', ' c\ud800d', ' \ud83d', '\ude00', ' e\udc00'] });
+    const { events, final, row } = await chat('odd text');
+    expect(final).toMatchObject({ type: 'done', status: 'complete' });
+    const expected = 'Hello ab c\ufffdd \ud83d\ude00 e\ufffd';
+    expect(tokensOf(events)).toBe(expected);
+    expect(row).toMatchObject({ status: 'complete', content: expected });
+    await stillServing();
+  });
+
+  it('leaves out a finish reason or a usage that is not in the wire format\'s form, and stores the reply', async () => {
+    // Each was written as sent: PostgreSQL refused a 33-character reason and counts of 1.5, "abc" or 3e9 (the
+    // reply was announced complete and never stored); SQLite stored an object as the reason.
+    const cases: { finishReason?: unknown; usage?: { prompt_tokens: unknown; completion_tokens: unknown } }[] = [
+      { finishReason: { a: 1 } },
+      { finishReason: 'x'.repeat(33) },
+      { usage: { prompt_tokens: 3_000_000_000, completion_tokens: 2 } },
+      { usage: { prompt_tokens: 1.5, completion_tokens: 2 } },
+      { usage: { prompt_tokens: 'abc', completion_tokens: 2 } },
+      { usage: { prompt_tokens: 10, completion_tokens: -1 } },
+    ];
+    for (const [i, reply] of cases.entries()) {
+      h.fake.on(`odd metadata ${i}`, { tokens: TOKENS, ...reply });
+      const { final, row } = await chat(`odd metadata ${i}`);
+      expect(final).toMatchObject({ type: 'done', status: 'complete' });
+      const usage = final.usage as { prompt_tokens: unknown; completion_tokens: unknown; total_tokens: unknown };
+      for (const n of [usage.prompt_tokens, usage.completion_tokens, usage.total_tokens]) expect(Number.isSafeInteger(n) && (n as number) >= 0).toBe(true);
+      expect(row).toMatchObject({ status: 'complete', content: TOKENS.join(''), finishReason: reply.finishReason === undefined ? 'stop' : null });
+      expect(final.finish_reason).toBe(row.finishReason);
+      expect(row.completionTokens).toBe(usage.completion_tokens);
+    }
+  });
 });

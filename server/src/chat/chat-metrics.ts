@@ -65,6 +65,11 @@ export class ChatMetrics {
     this.state.generationsEnded[status]++;
   }
 
+  /** Replies of a dead instance (or of this one's previous run) ended as `interrupted` by a lease sweep. */
+  generationsSwept(count: number): void {
+    this.state.generationsEnded.interrupted += count;
+  }
+
   /** An upstream call failed (a reply or a model title); `code` is the failure kind, with the HTTP status when there is one. */
   upstreamFailed(code: string): void {
     this.state.upstreamErrors[code] = (this.state.upstreamErrors[code] ?? 0) + 1;

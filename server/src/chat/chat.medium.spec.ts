@@ -4,6 +4,7 @@ import { ConversationsService, type MessagePatch } from '../conversations/conver
 import { dialects } from '../testing/dialects.js';
 import { FALLBACK_TEXTS } from './fallback-texts.js';
 import type { Message } from '../conversations/message.entity.js';
+import { ChatMetrics } from './chat-metrics.js';
 import { GenerationRegistry } from './generation-registry.js';
 import { GenerationService } from './generation.service.js';
 import { type ChatHarness, createChatHarness, UPSTREAM_KEY } from '../testing/chat-harness.js';
@@ -647,8 +648,11 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const [dead] = await conversations.appendTurn(conv.id, [{ role: 'assistant', content: 'half', status: 'streaming', ownerInstance: 'dead-1', leaseExpiresAt: past }]);
     const conv2 = await conversations.create(alice.id, 'leases 2');
     const [alive] = await conversations.appendTurn(conv2.id, [{ role: 'assistant', content: 'live', status: 'streaming', ownerInstance: 'other-2', leaseExpiresAt: future }]);
+    const sweptBefore = h.t.app.get(ChatMetrics).snapshot().generationsEnded.interrupted;
     await h.t.app.get(GenerationService).sweepExpiredLeases();
     expect(await h.message(dead.id)).toMatchObject({ status: 'interrupted', content: 'half', leaseExpiresAt: null });
+    // Counted in parley_generations_total{status="interrupted"}, as a reply this instance interrupted is.
+    expect(h.t.app.get(ChatMetrics).snapshot().generationsEnded.interrupted).toBe(sweptBefore + 1);
     expect(await h.message(alive.id)).toMatchObject({ status: 'streaming', content: 'live' });
     // The interrupted answer's text is searchable from then on (a streaming one is not yet).
     const found = async (q: string): Promise<string[]> => ((await h.t.http().get(`/api/v1/conversations?q=${q}`)

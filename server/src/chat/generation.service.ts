@@ -4,6 +4,8 @@ import {
 import { ModuleRef } from '@nestjs/core';
 import { lastValueFrom, type Observable } from 'rxjs';
 import { filter } from 'rxjs/operators';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isDependencyOutage } from '../common/dependency-outage.js';
 import { ErrorCode } from '../common/error-code.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ConversationsService, type MessagePatch } from '../conversations/conversations.service.js';
@@ -14,6 +16,7 @@ import { type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js'
 import { ChatMetrics } from './chat-metrics.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
+import { ModelText } from './model-text.js';
 import {
   CHAT_PROVIDER, type ChatProvider, type CompletionRequest, type PreparedCompletion, type ProviderChunk, ProviderError,
 } from './providers/chat-provider.js';
@@ -53,6 +56,14 @@ interface Outcome {
 }
 
 const TITLE_TIMEOUT_MS = 10_000;
+/**
+ * A reply's final row is written again while the database is out of reach (a restart, a failover),
+ * at most this long (FINAL_SAVE_RETRY_* apart): the reply stays in memory, and its final event
+ * waits for the write, so a client told `complete` finds it stored.
+ */
+const FINAL_SAVE_PATIENCE_MS = 5 * 60_000;
+const FINAL_SAVE_RETRY_FIRST_MS = 250;
+const FINAL_SAVE_RETRY_MAX_MS = 2_000;
 const TITLE_PROMPT = 'Write a short title (at most 6 words) for the conversation below. Reply with the title only, no quotes.';
 
 /**
@@ -67,6 +78,8 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   private sweepTimer?: NodeJS.Timeout;
   /** One timer flushes every running generation (no timers per generation); on while any runs. */
   private progressTimer?: NodeJS.Timeout;
+  /** Aborted when the instance stops: a final row still waiting for the database gets one last try. */
+  private readonly closing = new AbortController();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -150,6 +163,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       clearTimeout(timer);
     }
     for (const id of this.running.keys()) this.abort(id, 'shutdown');
+    this.closing.abort();
     await Promise.allSettled(pending());
   }
 
@@ -205,7 +219,10 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       if (this.running.has(row.id)) continue;
       if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable, new Date(), row.content)) count++;
     }
-    if (count > 0) this.logger.warn({ count }, 'replies of a dead instance marked interrupted');
+    if (count > 0) {
+      this.logger.warn({ count }, 'replies of a dead instance marked interrupted');
+      this.metrics.generationsSwept(count);
+    }
     return count;
   }
 
@@ -234,6 +251,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     let finishReason: string | null = null;
     let usage: { promptTokens: number; completionTokens: number } | undefined;
     let tokenCount = 0;
+    const text = new ModelText();
 
     // Writes of one row go one after another, so an old flush never lands after the final one.
     let writes = Promise.resolve();
@@ -273,11 +291,13 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       const onChunk = (chunk: ProviderChunk): void => {
         switch (chunk.type) {
           case 'token': {
+            const token = text.push(chunk.text);
+            if (token === '') break;
             const now = Date.now();
             if (tokenCount === 0) this.metrics.firstToken(now - startedAt);
             tokenCount++;
-            content += chunk.text;
-            this.registry.publishToken(id, chunk.text, now);
+            content += token;
+            this.registry.publishToken(id, token, now);
             break;
           }
           case 'finish':
@@ -294,6 +314,11 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       outcome = this.outcomeOf(err, run);
     } finally {
       run.tick = undefined;
+    }
+    const rest = text.end();
+    if (rest) {
+      content += rest;
+      this.registry.publishToken(id, rest, Date.now());
     }
     this.metrics.tokens(tokenCount);
     if (outcome.status !== 'complete') {
@@ -312,7 +337,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       finishReason: outcome.status === 'stopped' ? 'stop_requested' : finishReason,
       tokenCount: completionTokens, promptTokens, completionTokens, leaseExpiresAt: null,
     };
-    const final: FinalEvent = outcome.status === 'complete' || outcome.status === 'stopped'
+    let final: FinalEvent = outcome.status === 'complete' || outcome.status === 'stopped'
       ? {
         type: 'done', finished: true, message_id: id, status: outcome.status,
         finish_reason: outcome.status === 'stopped' ? 'stop_requested' : finishReason,
@@ -327,24 +352,32 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       // request is handled on this thread in a later run, so one sent after the event (a reload,
       // the conversation's messages) finds the answer stored all the same; the event does not
       // wait for the write (0.35 ms median at 50 streams on a slow machine: docs/performance.md).
-      // A failed write leaves the row `streaming`, as the other order did (its event went out
-      // anyway): the lease sweep ends it as `interrupted` with the content last flushed. Written
+      // A failed write (a busy or full disk) is tried again below, the event being out. Written
       // even if publishing throws.
+      let failed: unknown;
       try {
         this.registry.publish(id, final);
       } finally {
         try {
           this.conversations.updateMessageNow(id, row);
         } catch (err) {
-          this.logger.warn({ err, messageId: id }, 'could not save the reply yet');
+          failed = err;
         }
       }
+      if (failed !== undefined && !await this.saveFinal(id, row, failed)) outcome = { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable };
     } else {
       // Stored before the event: on PostgreSQL the write is not done when the call returns, and
-      // a regeneration's client must not see the answers it replaced.
-      enqueue(() => this.conversations.updateMessage(id, row));
+      // a regeneration's client must not see the answers it replaced. While the database is out
+      // of reach the event waits for it (saveFinal): a client is never told of an ending that
+      // was not stored, and the reply is not cut to its last flush.
       await writes;
-      if (outcome.status === 'complete' && spec.replacesId) {
+      if (!await this.saveFinal(id, row)) {
+        outcome = { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable };
+        final = {
+          type: 'error', finished: true, message_id: id, status: 'interrupted',
+          code: ErrorCode.ServiceUnavailable, error: fallbackTextFor(ErrorCode.ServiceUnavailable, 'interrupted'),
+        };
+      } else if (outcome.status === 'complete' && spec.replacesId) {
         await this.conversations.deleteEarlierAnswers(spec.reply)
           .catch((err: unknown) => this.logger.warn({ err, messageId: spec.replacesId }, 'could not delete the replaced answers'));
       }
@@ -352,6 +385,38 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     }
     this.metrics.generationEnded(outcome.status);
     return outcome.status;
+  }
+
+  /**
+   * Stores a reply's final row, trying again while the database is out of reach (FINAL_SAVE_*;
+   * the generation stays running meanwhile, so this instance's lease sweep leaves its row alone).
+   * False when it could not be stored: the row is left `streaming` with the text last flushed,
+   * and a lease sweep ends it as `interrupted`. `failed` is the error of a first try made already.
+   */
+  private async saveFinal(id: string, row: MessagePatch, failed?: unknown): Promise<boolean> {
+    const giveUpAt = Date.now() + FINAL_SAVE_PATIENCE_MS;
+    let delay = FINAL_SAVE_RETRY_FIRST_MS;
+    let err = failed;
+    let isLastTry = false;
+    for (let attempt = failed === undefined ? 0 : 1; ; attempt++) {
+      if (attempt > 0) {
+        if (!isTransientStoreError(err) || isLastTry) {
+          this.logger.error({ err, messageId: id, attempts: attempt }, 'the reply could not be stored');
+          return false;
+        }
+        if (attempt === 1) this.logger.warn({ err, messageId: id }, 'could not store the end of the reply yet: trying again');
+        await sleep(delay, undefined, { signal: this.closing.signal }).catch(() => undefined);
+        delay = Math.min(delay * 2, FINAL_SAVE_RETRY_MAX_MS);
+        isLastTry = this.closing.signal.aborted || Date.now() >= giveUpAt;
+      }
+      try {
+        await this.conversations.updateMessage(id, row);
+        if (attempt > 0) this.logger.log({ messageId: id, attempts: attempt + 1 }, 'the end of the reply is stored');
+        return true;
+      } catch (e) {
+        err = e;
+      }
+    }
   }
 
   private outcomeOf(err: unknown, run: Running): Outcome {
@@ -385,6 +450,12 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       this.logger.warn({ err }, 'model title failed');
     }
   }
+}
+
+/** A write that may succeed if tried again: the database out of reach, or SQLite's file busy or its disk full. */
+function isTransientStoreError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return isDependencyOutage(err) || (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|FULL|IOERR)/.test(code));
 }
 
 /** The label of a failed upstream call in metrics: its kind, with the HTTP status when there is one. */

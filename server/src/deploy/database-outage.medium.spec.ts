@@ -1,37 +1,9 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { Client } from 'pg';
 import { dialects } from '../testing/dialects.js';
+import { CuttableProxy } from '../testing/cuttable-proxy.js';
 import { createScratchDatabase, PG_ADMIN_URL } from '../testing/postgres.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { freePort, waitFor } from './topology.js';
-
-/** A TCP relay in front of PostgreSQL that can be cut (an outage) and restored on the same port. */
-class CuttableProxy {
-  private server?: Server;
-  private readonly sockets = new Set<Socket>();
-  constructor(readonly port: number, private readonly target: { host: string; port: number }) {}
-
-  async up(): Promise<void> {
-    const server = createServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => { client.destroy(); upstream.destroy(); });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-  }
-
-  async down(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 const hasPostgres = dialects().includes('postgres');
 

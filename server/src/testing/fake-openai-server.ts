@@ -49,8 +49,10 @@ export interface FakeReply {
   tokenDelayMs?: number;
   /** Delay before the response headers. */
   headersDelayMs?: number;
-  /** Default "stop". */
-  finishReason?: string;
+  /** Default "stop"; anything else JSON can carry, as a careless server might send it. */
+  finishReason?: unknown;
+  /** The usage chunk's counts as sent (default: the prompt's length in characters and the number of tokens). */
+  usage?: { prompt_tokens: unknown; completion_tokens: unknown };
 }
 
 export interface RecordedRequest {
@@ -203,7 +205,7 @@ export class FakeOpenAiServer {
         await sleep(2);
       }
     };
-    const chunk = (delta: Record<string, unknown>, finishReason: string | null): string =>
+    const chunk = (delta: Record<string, unknown>, finishReason: unknown): string =>
       JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }] });
 
     await send(chunk({ role: 'assistant', content: '' }, null));
@@ -229,7 +231,8 @@ export class FakeOpenAiServer {
     await send(chunk({}, reply.finishReason ?? 'stop'));
     if (body.stream_options?.include_usage) {
       const prompt = JSON.stringify(body.messages ?? []).length;
-      await send(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { prompt_tokens: prompt, completion_tokens: tokens.length, total_tokens: prompt + tokens.length } }));
+      const usage = reply.usage ?? { prompt_tokens: prompt, completion_tokens: tokens.length };
+      await send(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { ...usage, total_tokens: prompt + tokens.length } }));
     }
     if (!reply.omitDone) await send('[DONE]');
     res.end(held);

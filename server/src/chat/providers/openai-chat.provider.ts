@@ -271,9 +271,24 @@ export class OpenAiChatProvider implements ChatProvider {
     const choice = chunk.choices?.[0];
     const text = choice?.delta?.content;
     if (typeof text === 'string' && text.length > 0) emit({ type: 'token', text });
-    if (choice?.finish_reason) emit({ type: 'finish', reason: choice.finish_reason });
-    if (chunk.usage) emit({ type: 'usage', promptTokens: chunk.usage.prompt_tokens, completionTokens: chunk.usage.completion_tokens });
+    // The reply's metadata is stored as sent, so it is taken only in the form the wire format gives it: a
+    // finish reason that is not a short word (an object, 500 characters) or a usage that is not a token count
+    // (1.5, "abc", 3e9) is left out, as if not sent; the reply itself does not fail for it.
+    const reason: unknown = choice?.finish_reason;
+    if (typeof reason === 'string' && FINISH_REASON.test(reason)) emit({ type: 'finish', reason });
+    const usage = chunk.usage as { prompt_tokens?: unknown; completion_tokens?: unknown } | null | undefined;
+    if (usage && isTokenCount(usage.prompt_tokens) && isTokenCount(usage.completion_tokens)) {
+      emit({ type: 'usage', promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens });
+    }
   }
+}
+
+/** A finish reason as OpenAI-compatible servers send them (`stop`, `length`, `content_filter`, `end_turn`, …). */
+const FINISH_REASON = /^[A-Za-z0-9_.:-]{1,32}$/;
+
+/** A count of tokens that fits the database's integer column. */
+function isTokenCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 2_147_483_647;
 }
 
 /** The SDK's per-request options (its RequestOptions type is not exported from the package root). */
