@@ -1,18 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { RawSql } from '../database/raw-sql.js';
+import { RedisConnection } from '../redis/redis-connection.js';
 import { Session } from './session.entity.js';
 import { type SignedToken, SessionTokenService } from './session-token.service.js';
 
 /**
  * How long a verified live session is trusted without reading its row again. Revocation on this
- * instance evicts it at once (logout takes effect immediately); a session revoked through another
- * instance is refused here within this time at most.
+ * instance evicts it at once (logout takes effect immediately); so does one on another instance of
+ * a deployment with Redis, which tells the others (ENDED_CHANNEL). Should that message be lost
+ * (Redis away), a session revoked elsewhere is refused here within this time at most.
  */
 export const SESSION_CACHE_MS = 5_000;
 /**
@@ -22,9 +24,11 @@ export const SESSION_CACHE_MS = 5_000;
  */
 export const SESSION_REFRESH_MS = 1_000;
 const SESSION_CACHE_MAX = 10_000;
+/** The Redis channel (after REDIS_PREFIX) on which an instance names a session it revoked or erased. */
+const ENDED_CHANNEL = 'sessions:ended';
 
 @Injectable()
-export class SessionsService {
+export class SessionsService implements OnModuleInit {
   private readonly logger = new Logger(SessionsService.name);
   /** Verified live sessions by id (see SESSION_CACHE_MS): no database read per request. */
   private readonly verified = new Map<string, { session: Session; until: number }>();
@@ -43,8 +47,24 @@ export class SessionsService {
     @InjectRepository(Session) private readonly repo: Repository<Session>,
     private readonly tokens: SessionTokenService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly redis: RedisConnection,
   ) {
     this.raw = new RawSql(repo.manager.connection);
+  }
+
+  /** With Redis: a session another instance revoked or erased leaves this one's cache at once. */
+  onModuleInit(): void {
+    if (!this.redis.isEnabled) return;
+    const channel = this.redis.prefix + ENDED_CHANNEL;
+    const sub = this.redis.createSubscriber();
+    sub.on('message', (from: string, id: string) => { if (from === channel) this.forget(id); });
+    sub.subscribe(channel).catch((err: unknown) => this.logger.warn({ err }, 'could not subscribe to ended sessions'));
+  }
+
+  /** Tells the other instances (after the row is written, so that a re-read finds it ended). */
+  private announceEnded(id: string): void {
+    this.redis.client?.publish(this.redis.prefix + ENDED_CHANNEL, id)
+      .catch((err: unknown) => this.logger.warn({ err }, 'could not tell the other instances of an ended session'));
   }
 
   /** A new session; its token is bound to `identity` (TRUSTED_IDENTITY_HEADER's value) when given. */
@@ -142,6 +162,7 @@ export class SessionsService {
     await this.repo.delete({ id });
     // Again: a request that read the row before the delete must not put it back.
     this.forget(id);
+    this.announceEnded(id);
   }
 
   async revoke(id: string): Promise<void> {
@@ -149,6 +170,7 @@ export class SessionsService {
     await this.repo.update({ id }, { revokedAt: new Date() });
     // Again: a request that read the row before the update must not put it back.
     this.forget(id);
+    this.announceEnded(id);
   }
 
   private forget(id?: string): void {
