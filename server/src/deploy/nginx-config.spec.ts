@@ -4,12 +4,31 @@ import { localNginxConfig, localTlsConfig, readNginxTemplate, TLS_CONF_EXAMPLE_P
 describe('nginx/nginx.conf', () => {
   const template = readNginxTemplate();
 
-  it('streams SSE unbuffered, with long reads over HTTP/1.1 and no Connection header', () => {
-    const chat = /location \^~ \/api\/v1\/chat \{([^}]*)\}/.exec(template)?.[1] ?? '';
-    expect(chat).toMatch(/proxy_buffering off;/);
-    expect(chat).toMatch(/proxy_read_timeout 1h;/);
+  it('streams SSE unbuffered, with long reads over HTTP/1.1 and no Connection header; only the stream routes', () => {
+    const sse = /location ~ (\S+) \{([^}]*)\}/.exec(template.slice(template.indexOf('location ^~ /api/')));
+    expect(sse?.[2]).toMatch(/proxy_buffering off;/);
+    expect(sse?.[2]).toMatch(/proxy_read_timeout 1h;/);
+    const streams = new RegExp(sse?.[1] ?? '$^');
+    for (const path of ['/api/v1/chat', '/api/v1/chat/regenerate', '/api/v1/chat/streams/0b1c']) expect(path).toMatch(streams);
+    for (const path of ['/api/v1/chat/streams/0b1c/stop', '/api/v1/chat/feedback', '/api/v1/chat/config']) expect(path).not.toMatch(streams);
     expect(template).toMatch(/proxy_http_version 1\.1;/);
     expect(template).toMatch(/proxy_set_header Connection "";/);
+  });
+
+  it('retries another instance only when one cannot be reached, never on its answer, and passes its errors through', () => {
+    expect(template).toMatch(/^\s*proxy_next_upstream error timeout;$/m);
+    expect(template).not.toMatch(/proxy_next_upstream [^;]*(http_|non_idempotent)/);
+    expect(template).toMatch(/^\s*proxy_next_upstream_timeout \d+s;/m);
+    expect(template).toMatch(/^\s*proxy_intercept_errors off;$/m);
+    expect(template).not.toMatch(/proxy_intercept_errors on/);
+  });
+
+  it('answers nginx\'s own errors on the API with the error envelope', () => {
+    const api = /location = \/\.gateway-error\/api \{([^}]*)\}/.exec(template)?.[1] ?? '';
+    expect(api).toMatch(/default_type application\/json;/);
+    expect(api).toContain('"timestamp":"$time_iso8601","request_id":"$request_id"');
+    expect(template).toMatch(/proxy_set_header X-Request-Id \$request_id;/);
+    expect(template.match(/error_page 400 413 500 502 504 \/\.gateway-error\/api;/g)?.length).toBe(2); // /api/ and /api
   });
 
   it('limits bodies like the upload limit, hides /metrics, passes the client address, sets security headers', () => {
@@ -23,6 +42,13 @@ describe('nginx/nginx.conf', () => {
 
   it('becomes a local config by rewriting only the marked lines', () => {
     const local = localNginxConfig(template, { dir: '/tmp/x', port: 8081, upstreams: [{ host: '127.0.0.1', port: 1 }, { host: '127.0.0.1', port: 2 }, { host: '127.0.0.1', port: 3 }], isRoot: false });
+    // Timeouts as shipped unless a test shortens them.
+    const timeoutLines = (s: string) => s.split('\n').filter((l) => /#\s*@test:\s*(api_read_timeout|next_upstream_timeout)/.test(l));
+    expect(timeoutLines(local)).toEqual(timeoutLines(template));
+    expect(timeoutLines(local)).toHaveLength(2);
+    const quick = localNginxConfig(template, { dir: '/tmp/x', port: 8081, upstreams: [{ host: '127.0.0.1', port: 1 }], isRoot: false, timeouts: { apiRead: '1s', nextUpstream: '500ms' } });
+    expect(quick).toMatch(/^\s+proxy_read_timeout 1s;$/m);
+    expect(quick).toMatch(/^\s+proxy_next_upstream_timeout 500ms;$/m);
     expect(local).toContain('listen 127.0.0.1:8081 default_server;');
     expect(local).toContain('server 127.0.0.1:3 max_fails=1 fail_timeout=10s;');
     expect(local).not.toContain('backend-1');

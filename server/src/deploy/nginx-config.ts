@@ -10,6 +10,15 @@ export interface LocalGateway {
   isRoot: boolean;
   /** A tls.conf (localTlsConfig) to include, as the gateway includes /etc/nginx/tls/*.conf; none: plain HTTP only. */
   tlsConf?: string;
+  /** Shorter timeouts (nginx time syntax, e.g. `1s`, `500ms`) so a test of a stuck backend is quick; none: as shipped. */
+  timeouts?: GatewayTimeouts;
+}
+
+export interface GatewayTimeouts {
+  /** proxy_read_timeout of the non-streaming API routes. */
+  apiRead?: string;
+  /** proxy_next_upstream_timeout: no other instance is tried once this has passed. */
+  nextUpstream?: string;
 }
 
 /** nginx/tls.conf.example of the repository: what an operator copies to enable TLS. */
@@ -73,10 +82,12 @@ export function localNginxConfig(template: string, gw: LocalGateway): string {
       case 'listen': return [`${indent}listen 127.0.0.1:${gw.port} default_server;`];
       case 'root': return [`${indent}root ${gw.dir}/html;`];
       case 'tls': return gw.tlsConf ? [`${indent}include ${gw.tlsConf};`] : [];
+      case 'api_read_timeout': return [gw.timeouts?.apiRead ? `${indent}proxy_read_timeout ${gw.timeouts.apiRead};` : line];
+      case 'next_upstream_timeout': return [gw.timeouts?.nextUpstream ? `${indent}proxy_next_upstream_timeout ${gw.timeouts.nextUpstream};` : line];
       default: throw new Error(`nginx.conf: unknown @test marker "${marker}"`);
     }
   });
-  for (const marker of ['pid', 'error_log', 'access_log', 'upstream', 'listen', 'root', 'tls']) {
+  for (const marker of ['pid', 'error_log', 'access_log', 'upstream', 'listen', 'root', 'tls', 'api_read_timeout', 'next_upstream_timeout']) {
     if (!seen.has(marker)) throw new Error(`nginx.conf lost its "@test: ${marker}" line`);
   }
   return lines.join('\n');

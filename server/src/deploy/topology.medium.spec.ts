@@ -139,6 +139,14 @@ describe('topology: nginx + two instances + PostgreSQL + Redis', () => {
     expect(api.headers.get('cache-control')).toBe('no-store');
     const big = await fetch(`${nginx.url}/api/v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pad: 'x'.repeat(12 * 1024 * 1024) }) });
     expect(big.status).toBe(413); // client_max_body_size, before any backend sees it
+    // nginx's own error on the API is the API's envelope too, with the id it would have passed on.
+    expect(big.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(((await big.json()) as { error: { code: string; request_id: string } }).error)
+      .toMatchObject({ code: 'PAYLOAD_TOO_LARGE', request_id: big.headers.get('x-request-id') });
+    // /api itself is an API path nothing answers (the backend's 404), not nginx's 301 to /api/.
+    const bare = await fetch(`${nginx.url}/api`, { redirect: 'manual' });
+    expect(bare.status).toBe(404);
+    expect(((await bare.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
   });
 
   it('passes the real client address on, and a client cannot forge it through the gateway', async () => {
@@ -349,9 +357,22 @@ describe('topology: nginx + two instances + PostgreSQL + Redis', () => {
     await refused.all();
     expect(refused.status).toBe(503);
     expect(refused.json).toMatchObject({ error: { code: 'SERVICE_UNAVAILABLE' } });
+    // Through the gateway, every request gets the instances' own 503 with Retry-After: a 503 takes no
+    // instance out of rotation (it used to, and then nginx answered its own 502 page to everything).
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${nginx.url}/api/v1/conversations`, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('SERVICE_UNAVAILABLE');
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+      const ready = await fetch(`${nginx.url}/api/v1/health/ready`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { checks: Record<string, string> }).checks.redis).toBe('down');
+    }
 
     await redis.start();
     await Promise.all([a.ready(15_000), b.ready(15_000)]);
+    // Served through the gateway at once, not after a fail_timeout.
+    for (let i = 0; i < 4; i++) expect((await fetch(`${nginx.url}/api/v1/health/ready`)).status).toBe(200);
     const tokens = words('after', 20);
     fake.on('redis-after', { tokens, tokenDelayMs: 30 });
     const first = send(a.url, token, 'redis-after');

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from '../testing/wait.js';
-import { localNginxConfig, localTlsConfig, readNginxTemplate, TLS_CONF_EXAMPLE_PATH } from './nginx-config.js';
+import { type GatewayTimeouts, localNginxConfig, localTlsConfig, readNginxTemplate, TLS_CONF_EXAMPLE_PATH } from './nginx-config.js';
 
 /** The built server CI runs (`npm run build` comes before the tests). */
 export const SERVER_MAIN = join(__dirname, '..', '..', '..', 'dist', 'server', 'main.js');
@@ -127,10 +127,14 @@ export class PrivateRedis {
 /** nginx in the foreground with nginx/nginx.conf rewritten for loopback ports and a temp dir. */
 export class LocalNginx {
   proc?: Proc;
-  /** With `tls`, nginx/tls.conf.example is included as the gateway would, on its own port with that certificate. */
+  /**
+   * With `tls`, nginx/tls.conf.example is included as the gateway would, on its own port with that
+   * certificate; with `timeouts`, the marked timeouts are shortened (a stuck backend answers quickly).
+   */
   constructor(
     readonly dir: string, readonly port: number, readonly upstreams: { host: string; port: number }[],
     readonly tls?: { port: number; certificate: string; key: string },
+    readonly timeouts?: GatewayTimeouts,
   ) {}
 
   get url(): string {
@@ -148,7 +152,7 @@ export class LocalNginx {
       tlsConf = join(this.dir, 'tls.conf');
       writeFileSync(tlsConf, localTlsConfig(readFileSync(TLS_CONF_EXAMPLE_PATH, 'utf8'), this.tls));
     }
-    writeFileSync(join(this.dir, 'nginx.conf'), localNginxConfig(readNginxTemplate(), { dir: this.dir, port: this.port, upstreams: this.upstreams, isRoot, tlsConf }));
+    writeFileSync(join(this.dir, 'nginx.conf'), localNginxConfig(readNginxTemplate(), { dir: this.dir, port: this.port, upstreams: this.upstreams, isRoot, tlsConf, timeouts: this.timeouts }));
     this.proc = new Proc('nginx', nginx, ['-e', join(this.dir, 'error.log'), '-p', this.dir, '-c', join(this.dir, 'nginx.conf'), '-g', 'daemon off;']);
     await waitFor('nginx', async () => {
       if (this.proc && !this.proc.isRunning) throw new Error(`nginx exited:\n${this.proc.output}`);
