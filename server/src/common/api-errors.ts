@@ -51,7 +51,7 @@ export function addSharedErrors(path: string, method: string, op: Operation): vo
     add('403', envelope('Error envelope; `error.code` `FORBIDDEN` (a cookie-authenticated request from another origin)'));
   }
   if (op.requestBody !== undefined) {
-    add('413', envelope('Error envelope; `error.code` `PAYLOAD_TOO_LARGE` (the JSON body over its limit)'));
+    add('413', envelope('Error envelope; `error.code` `PAYLOAD_TOO_LARGE` (the JSON body over its limit, `JSON_BODY_LIMIT_BYTES`, 256 KB by default)'));
     add('415', envelope('Error envelope; `error.code` `VALIDATION_ERROR` (a body that is not the Content-Type this route takes)'));
   }
   if (path.startsWith('/api/') && !path.startsWith('/api/v1/health')) {

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -86,12 +87,29 @@ function securityHeadersMiddleware(headers: Array<[string, string]>, config: App
   };
 }
 
+/** body-parser's error type for a body refused by rejectInvalidUtf8. */
+const INVALID_UTF8 = 'entity.utf8.invalid';
+
+/**
+ * A JSON body must be UTF-8 (RFC 8259), and the parser's decoder replaces what is not with U+FFFD:
+ * `{"message":"a\xff\xfeb"}` (or CESU-8's encoded surrogates) was taken and stored as "a��b",
+ * while the escaped "\ud800" is refused. body-parser calls this with the raw bytes before it
+ * decodes them; the error it then passes on (status 400, our type) reaches bodyErrorHandler before
+ * any route. isUtf8 is simdutf's validator: a 256 KB body in well under a millisecond.
+ */
+function rejectInvalidUtf8(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
+  // Only UTF-8 reaches the API's routes (contentTypeGuard); another charset is decoded as declared.
+  if (encoding === 'utf-8' && !isUtf8(body)) throw Object.assign(new Error('Request body is not valid UTF-8'), { status: 400, type: INVALID_UTF8 });
+}
+
 /** Body-parser failures happen before Nest's filter; answer them with the same envelope. */
 function bodyErrorHandler(err: unknown, req: Request, res: Response, next: NextFunction): void {
   const e = err as { type?: string; status?: number };
   const requestId = (req as AppRequest).id;
   if (e.type === 'entity.parse.failed') {
     writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, 'Malformed JSON body', requestId));
+  } else if (e.type === INVALID_UTF8) {
+    writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, 'Request body is not valid UTF-8', requestId));
   } else if (e.type === 'entity.too.large') {
     writeError(res, 413, errorEnvelope(ErrorCode.PayloadTooLarge, 'Request body too large', requestId));
   } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
@@ -145,6 +163,24 @@ function jsonShapeGuard(req: Request, res: Response, next: NextFunction): void {
   }
   const details = problem.field === undefined ? undefined : { fields: [{ field: problem.field, errors: [problem.message] }] };
   writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, problem.message, (req as AppRequest).id, details));
+}
+
+/** A path that is under /api once its leading slashes are collapsed, but starts with more than one. */
+const API_BEHIND_SLASHES = /^\/{2,}api(?:\/|$)/i;
+
+/**
+ * `//api/v1/conversations` (an integrator's base URL ending in /) matches no route, nor the SPA's
+ * exclusion of `/api/{*path}`, so the SPA's fallback took it for one of its own routes and answered
+ * index.html with 200. It is the API's namespace, and the API answers what it does not serve with
+ * the 404 envelope (`/api//v1/x` already got it). Not served as `/api/…` either: one path per
+ * route, and the caller learns that its base URL is wrong.
+ */
+function apiPathGuard(req: Request, res: Response, next: NextFunction): void {
+  if (API_BEHIND_SLASHES.test(req.path)) {
+    writeError(res, 404, errorEnvelope(ErrorCode.NotFound, `Cannot ${req.method} ${req.path}: API paths start with a single slash (/api/…)`, (req as AppRequest).id));
+    return;
+  }
+  next();
 }
 
 /** The Origin header of the part of a request Node's parser read before refusing it, if that part holds one. */
@@ -203,6 +239,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
     // checks, so that their errors reach an allowed origin's script as well.
     app.enableCors({ origin: config.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
   }
+  app.use(apiPathGuard);
   app.use('/api', (_req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Cache-Control', 'no-store');
     next();
@@ -210,7 +247,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   app.use('/api', literalRouteMethodGuard(new AllowedMethods(() => express_.getHttpAdapter().getInstance() as Application)));
   app.use(cookieParser());
   app.use('/api', contentTypeGuard);
-  app.use(express.json({ limit: config.limits.jsonBodyBytes }));
+  app.use(express.json({ limit: config.limits.jsonBodyBytes, verify: rejectInvalidUtf8 }));
   app.use(bodyErrorHandler);
   app.use(jsonShapeGuard);
   app.useGlobalPipes(createValidationPipe());

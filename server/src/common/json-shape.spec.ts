@@ -1,7 +1,13 @@
+import type { Test } from 'supertest';
 import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { JSON_MAX_DEPTH, JSON_MAX_VALUES, jsonShapeProblem, jsonShapeRefusal } from './json-shape.js';
+
+/** Sends these bytes as the body: under a JSON type, superagent would serialise a Buffer as JSON (`{"type":"Buffer",…}`). */
+function bytesAsJson(req: Test, bytes: Buffer): Test {
+  return req.serialize(() => bytes as unknown as string).send(bytes);
+}
 
 const nested = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 
@@ -30,6 +36,16 @@ describe('jsonShapeProblem', () => {
 });
 
 describe('jsonShapeRefusal', () => {
+  it('names the query parameter at fault in a query string (which is no request body)', () => {
+    expect(jsonShapeRefusal({ limit: '20', q: 'a\u0000' }, 'query')).toEqual({ message: 'Query parameter q contains a NUL character (U+0000)', field: 'q' });
+    expect(jsonShapeRefusal({ q: ['ok', '\ud800'] }, 'query')).toEqual({ message: 'Query parameter q contains a lone UTF-16 surrogate (not a character)', field: 'q.1' });
+    expect(jsonShapeRefusal({ 'q\u0000': 'x' }, 'query')).toEqual({ message: 'A query parameter\'s name contains a NUL character (U+0000)' });
+    expect(jsonShapeRefusal({ a: { b: { c: { d: { e: { f: { g: { h: {} } } } } } } } }, 'query')?.message).toBe(`Query string is nested deeper than ${JSON_MAX_DEPTH} levels`);
+    // A body is named as before.
+    expect(jsonShapeRefusal({ message: 'a\u0000b' })).toEqual({ message: 'Request body contains a NUL character (U+0000)' });
+  });
+
+
   it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf', '__defineGetter__', 'prototype'])(
     'refuses the key %s at any depth, naming the field as validation does', (key) => {
       expect(jsonShapeRefusal(JSON.parse(`{"title":"t","${key}":{"x":1}}`))).toEqual({ message: `property ${key} should not exist`, field: key });
@@ -81,6 +97,53 @@ describe.each(dialects())('JSON bodies the API refuses before validating them, o
     expect(res.body.error.code).toBe('VALIDATION_ERROR');
     const list = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
     expect(list.body.conversations).toEqual([]);
+  });
+
+  it.each([
+    ['bytes that are no UTF-8 at all', Buffer.from([0xff, 0xfe])],
+    ['CESU-8 (an encoded lone surrogate)', Buffer.from([0xed, 0xa0, 0x80])],
+    ['an overlong encoding of "/"', Buffer.from([0xc0, 0xaf])],
+    ['a sequence cut short', Buffer.from([0xe2, 0x82])],
+  ])('refuses a JSON body holding %s with 400 "not valid UTF-8" before any route, and stores nothing (it was taken as U+FFFD)', async (_case, bad) => {
+    const s = await t.newSession();
+    const conversation = await t.app.get(ConversationsService).create(s.id, 'Before');
+    const raw = (...parts: (string | Buffer)[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+    const chat = await bytesAsJson(t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`).set('Content-Type', 'application/json'),
+      raw('{"message":"a', bad, 'b"}')).expect(400);
+    expect(chat.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(chat.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Request body is not valid UTF-8', request_id: expect.any(String) });
+    const patch = await bytesAsJson(t.http().patch(`/api/v1/conversations/${conversation.id}`).set('Authorization', `Bearer ${s.token}`)
+      .set('Content-Type', 'application/json; charset=utf-8'), raw('{"title":"a', bad, '"}')).expect(400);
+    expect(patch.body.error.message).toBe('Request body is not valid UTF-8');
+    // Before authentication too: the body is refused as such.
+    const session = await bytesAsJson(t.http().post('/api/v1/sessions').set('Content-Type', 'application/json'), raw('{"user_agent":"', bad, '"}')).expect(400);
+    expect(session.body.error.message).toBe('Request body is not valid UTF-8');
+    const after = await t.http().get(`/api/v1/conversations/${conversation.id}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(after.body.conversation.title).toBe('Before');
+    expect(after.body.messages).toEqual([]);
+    const list = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(list.body.total).toBe(1);
+  });
+
+  it('takes UTF-8 in all its lengths (1 to 4 bytes) as it is', async () => {
+    const s = await t.newSession();
+    const conversation = await t.app.get(ConversationsService).create(s.id, 'Before');
+    const title = 'é€😀 ok';
+    await bytesAsJson(t.http().patch(`/api/v1/conversations/${conversation.id}`).set('Authorization', `Bearer ${s.token}`)
+      .set('Content-Type', 'application/json'), Buffer.from(JSON.stringify({ title }))).expect(200);
+    const after = await t.http().get(`/api/v1/conversations/${conversation.id}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(after.body.conversation.title).toBe(title);
+  });
+
+  it('names the query parameter holding NUL, not a body the request does not have', async () => {
+    const s = await t.newSession();
+    const res = await t.http().get('/api/v1/conversations?q=%00').set('Authorization', `Bearer ${s.token}`).expect(400);
+    expect(res.body.error).toMatchObject({
+      code: 'VALIDATION_ERROR', message: 'Query parameter q contains a NUL character (U+0000)',
+      details: { fields: [{ field: 'q', errors: ['Query parameter q contains a NUL character (U+0000)'] }] },
+    });
+    const files = await t.http().get('/api/v1/files?conversation_id=a%00b').set('Authorization', `Bearer ${s.token}`).expect(400);
+    expect(files.body.error.message).toBe('Query parameter conversation_id contains a NUL character (U+0000)');
   });
 
   it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString', 'valueOf'])(

@@ -24,6 +24,10 @@ export interface JsonShapeRefusal {
   field?: string;
 }
 
+/** Where the value came from: a request body (JSON, or multipart fields) or a query string; it names the culprit in messages. */
+export type JsonSource = 'body' | 'query';
+const WHOLE: Record<JsonSource, string> = { body: 'Request body', query: 'Query string' };
+
 interface Pending {
   value: unknown;
   depth: number;
@@ -44,9 +48,11 @@ function pathOf(entry: Pending | undefined, key: string): string {
  * string, or a key named after a built-in object property (BUILT_IN_KEYS), at any depth. NUL has
  * no use in chat text or titles, and PostgreSQL cannot store it in text at all; a lone surrogate
  * is no character at all, and was answered as given but stored as U+FFFD. Refused alike on both
- * databases. Also run on multipart bodies' fields (validation.pipe.ts).
+ * databases. Also run on multipart bodies' fields and on query strings (validation.pipe.ts);
+ * `source` says which, so that the message names the body or the query parameter at fault.
  */
-export function jsonShapeRefusal(root: unknown): JsonShapeRefusal | undefined {
+export function jsonShapeRefusal(root: unknown, source: JsonSource = 'body'): JsonShapeRefusal | undefined {
+  const whole = WHOLE[source];
   const stack: Pending[] = [{ value: root, depth: 0 }];
   let values = 1;
   while (stack.length > 0) {
@@ -54,20 +60,20 @@ export function jsonShapeRefusal(root: unknown): JsonShapeRefusal | undefined {
     const { value, depth } = entry;
     if (typeof value === 'string') {
       const problem = stringProblem(value);
-      if (problem) return { message: problem };
+      if (problem) return refusalOf(problem, source, entry);
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
-    if (depth >= JSON_MAX_DEPTH) return { message: `Request body is nested deeper than ${JSON_MAX_DEPTH} levels` };
+    if (depth >= JSON_MAX_DEPTH) return { message: `${whole} is nested deeper than ${JSON_MAX_DEPTH} levels` };
     const children = Array.isArray(value) ? (value as unknown[]) : Object.keys(value);
     values += children.length;
-    if (values > JSON_MAX_VALUES) return { message: `Request body holds more than ${JSON_MAX_VALUES} values` };
+    if (values > JSON_MAX_VALUES) return { message: `${whole} holds more than ${JSON_MAX_VALUES} values` };
     if (Array.isArray(value)) {
       for (const [i, child] of (value as unknown[]).entries()) stack.push({ value: child, depth: depth + 1, key: String(i), parent: entry });
     } else {
       for (const key of children as string[]) {
         const problem = stringProblem(key);
-        if (problem) return { message: problem };
+        if (problem) return { message: `${source === 'query' ? 'A query parameter\'s name' : whole} contains ${problem}` };
         if (BUILT_IN_KEYS.has(key)) {
           const field = pathOf(entry, key);
           return { message: `property ${field} should not exist`, field };
@@ -87,8 +93,21 @@ export function jsonShapeProblem(root: unknown): string | undefined {
 /** In Unicode mode a surrogate pair is one code point: only a lone surrogate matches. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 
+/** What a string holds that is refused, as the end of a sentence ("… contains <this>"). */
 function stringProblem(value: string): string | undefined {
-  if (value.includes('\u0000')) return 'Request body contains a NUL character (U+0000)';
-  if (LONE_SURROGATE.test(value)) return 'Request body contains a lone UTF-16 surrogate (not a character)';
+  if (value.includes('\u0000')) return 'a NUL character (U+0000)';
+  if (LONE_SURROGATE.test(value)) return 'a lone UTF-16 surrogate (not a character)';
   return undefined;
+}
+
+/**
+ * A refused string value. In a body, the body is named (as it always was); in a query string, the
+ * parameter is, since the request may have no body at all: `?q=%00` was answered "Request body
+ * contains a NUL character".
+ */
+function refusalOf(problem: string, source: JsonSource, entry: Pending): JsonShapeRefusal {
+  if (source === 'body' || entry.key === undefined) return { message: `${WHOLE[source]} contains ${problem}` };
+  const field = pathOf(entry.parent, entry.key);
+  const message = `Query parameter ${field.split('.')[0]} contains ${problem}`;
+  return { message, field };
 }

@@ -41,4 +41,39 @@ describe('serving the SPA', () => {
       expect(res.headers['content-type'], path).not.toMatch(/^text\/html/);
     }
   });
+
+  it('answers a Range past the end of a file with 416 and the envelope as application/json, not as the file\'s type', async () => {
+    for (const path of ['/index.html', '/main-ABCDEFGH.js']) {
+      const file = await t.http().get(path).expect(200);
+      const res = await t.http().get(path).set('Range', 'bytes=99999999-').expect(416);
+      expect(res.headers['content-type'], path).toBe('application/json; charset=utf-8');
+      expect(res.body.error, path).toMatchObject({ code: 'VALIDATION_ERROR', request_id: expect.any(String) });
+      // Which ranges exist, as RFC 9110 asks; nothing of the file's own representation.
+      expect(res.headers['content-range'], path).toMatch(/^bytes \*\/\d+$/);
+      expect(res.headers.etag, path).not.toBe(file.headers.etag);
+      expect(res.headers['last-modified'], path).toBeUndefined();
+      expect(res.headers['cache-control'], path).toBe('no-store');
+    }
+    // A range that exists is still served.
+    const part = await t.http().get('/main-ABCDEFGH.js').set('Range', 'bytes=0-6').expect(206);
+    expect(part.text).toBe('console');
+  });
+
+  it('answers a path under /api/ with repeated slashes (a base URL ending in /) with the 404 envelope, never index.html', async () => {
+    const s = await t.newSession();
+    for (const path of ['//api/v1/conversations', '//api/v1/nope', '//api/v1/health', '///api/v1/sessions/current', '//API/v1/conversations', '//api', '//api/']) {
+      const res = await t.http().get(path).set('Authorization', `Bearer ${s.token}`);
+      expect(res.status, path).toBe(404);
+      expect(res.headers['content-type'], path).toBe('application/json; charset=utf-8');
+      expect(res.body.error, path).toMatchObject({ code: 'NOT_FOUND', request_id: expect.any(String) });
+    }
+    // Other methods too (a write is not taken as the SPA's nor anybody's), and the SPA's own routes are unaffected.
+    const post = await t.http().post('//api/v1/conversations').set('Authorization', `Bearer ${s.token}`).send({ title: 'x' }).expect(404);
+    expect(post.body.error.code).toBe('NOT_FOUND');
+    expect((await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200)).body.conversations).toEqual([]);
+    for (const path of ['//c/00000000-0000-4000-8000-000000000000', '/apiary', '/c/api']) {
+      const res = await t.http().get(path).expect(200);
+      expect(res.headers['content-type'], path).toMatch(/^text\/html/);
+    }
+  });
 });

@@ -22,8 +22,10 @@ function flatten(errors: ValidationError[], parent = ''): { field: string; error
  */
 class AppValidationPipe extends ValidationPipe {
   override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
-    if ((metadata.type === 'body' || metadata.type === 'query') && typeof value === 'object' && value !== null) {
-      const problem = jsonShapeRefusal(value);
+    // A single parameter (`@Query('q')`) is checked under its name, as the whole query would be.
+    const checked = metadata.type === 'query' && typeof metadata.data === 'string' ? { [metadata.data]: value } : value;
+    if ((metadata.type === 'body' || metadata.type === 'query') && typeof checked === 'object' && checked !== null) {
+      const problem = jsonShapeRefusal(checked, metadata.type);
       if (problem) {
         throw new AppException(ErrorCode.ValidationError, problem.message,
           problem.field === undefined ? undefined : { fields: [{ field: problem.field, errors: [problem.message] }] });

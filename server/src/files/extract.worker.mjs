@@ -73,19 +73,61 @@ function cap(text, maxChars) {
   return { text: `${text.slice(0, end)}\n[… truncated: the file's text is longer than ${maxChars} characters …]`, truncated: true };
 }
 
+/**
+ * Deeper than this, a JSON file is refused. No data nests anywhere near it (and Python's json
+ * module, for one, cannot read ~1,000 levels), so it is a crafted file, not context for a model.
+ * The file was re-serialised before, whose recursion overflowed the stack somewhere past 10,000
+ * levels: 40,000 were refused by accident (422), fewer were pretty-printed into megabytes of indent.
+ */
+const JSON_MAX_DEPTH = 1000;
+
+/**
+ * How deep the arrays and objects of a JSON text nest, counted without parsing it (brackets
+ * inside strings do not count), stopping as soon as it passes `limit`. Linear, no allocation.
+ * @param {string} text @param {number} limit
+ */
+function jsonDepthExceeds(text, limit) {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash: the next character is escaped, a quote included
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * A JSON file is checked, not rewritten: the model gets the file's own text. Re-serialising what
+ * JSON.parse built changed the data: integers past 2^53 rounded (12345678901234567890 became
+ * 12345678901234567000), 1e400 became null, 1.10 became 1.1, and of duplicate keys only the last
+ * was kept. JSON.parse (iterative in V8, and the worker's heap cap bounds what it builds) only
+ * decides whether the file is JSON.
+ * @param {string} text
+ */
+function assertJson(text) {
+  if (jsonDepthExceeds(text, JSON_MAX_DEPTH)) {
+    throw new Refusal('processing', `The JSON file is nested deeper than ${JSON_MAX_DEPTH} levels`);
+  }
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw new Refusal('unsupported', `The file is not valid JSON (${err instanceof Error ? err.message : 'parse error'})`);
+  }
+}
+
 /** @param {Job} job */
 function extractPlain(job) {
   const text = decodeText(job.bytes).replace(/\r\n?/g, '\n');
-  if (job.fileType === '.json') {
-    let parsed;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      throw new Refusal('unsupported', `The file is not valid JSON (${err instanceof Error ? err.message : 'parse error'})`);
-    }
-    const { text: pretty, truncated } = cap(JSON.stringify(parsed, null, 2), job.maxChars);
-    return { text: fence(pretty, 'json'), pages: null, truncated };
-  }
+  if (job.fileType === '.json') assertJson(text);
   const { text: capped, truncated } = cap(text, job.maxChars);
   const language = CODE_LANGUAGES[job.fileType];
   return { text: language ? fence(capped, language) : capped, pages: null, truncated };

@@ -88,7 +88,11 @@ describe.each(dialects())('files API on %s', (dialect) => {
       ['README.md', '# Title\n\n<b>markup is just text</b>', '# Title\n\n<b>markup is just text</b>'],
       ['script.py', 'def add(a, b):\n    return a + b\n', '```python\ndef add(a, b):\n    return a + b\n```'],
       ['app.js', 'export const x = 1;', '```javascript\nexport const x = 1;\n```'],
-      ['data.json', '{"name":"Parley","tags":["a"]}', '```json\n{\n  "name": "Parley",\n  "tags": [\n    "a"\n  ]\n}\n```'],
+      ['data.json', '{"name":"Parley","tags":["a"]}', '```json\n{"name":"Parley","tags":["a"]}\n```'],
+      // The model gets the file as written: re-serialised, the id was rounded, 1e400 was null, one "k" was lost.
+      ['numbers.json', '{"id": 12345678901234567890, "price": 1.10, "big": 1e400, "k": 1, "k": 2}',
+        '```json\n{"id": 12345678901234567890, "price": 1.10, "big": 1e400, "k": 1, "k": 2}\n```'],
+      ['overflow.json', '1e309', '```json\n1e309\n```'],
     ])('%s', async (filename, content, text) => {
       const s = await t.newSession();
       const res = await upload(s.token, filename, content).expect(201);
@@ -130,6 +134,7 @@ describe.each(dialects())('files API on %s', (dialect) => {
       ['an executable named .txt', 'readme.txt', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /not a text file/],
       ['invalid UTF-8 named .md', 'notes.md', () => Promise.resolve(Buffer.from([0x41, 0xc3, 0x28, 0x42])), 415, 'UNSUPPORTED_FILE_TYPE', /UTF-8/],
       ['JSON that does not parse', 'data.json', () => Promise.resolve(Buffer.from('{"a": tru')), 415, 'UNSUPPORTED_FILE_TYPE', /not valid JSON/],
+      ['JSON nested 40,000 deep', 'deep.json', () => Promise.resolve(Buffer.from(`${'['.repeat(40_000)}${']'.repeat(40_000)}`)), 422, 'FILE_PROCESSING_ERROR', /nested deeper than 1000 levels/],
       ['an SVG', 'logo.svg', () => Promise.resolve(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')), 415, 'UNSUPPORTED_FILE_TYPE', /\.svg are not accepted/],
       ['an HTML page', 'page.html', () => Promise.resolve(Buffer.from('<html><script>alert(1)</script></html>')), 415, 'UNSUPPORTED_FILE_TYPE', /\.html/],
       ['an executable', 'setup.exe', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /\.exe/],
@@ -171,6 +176,26 @@ describe.each(dialects())('files API on %s', (dialect) => {
       await post().set('Content-Type', other.contentType).send(other.body).expect(400);
       const unknown = multipart([{ name: 'admin', value: 'true' }, { name: 'file', filename: 'a.txt', value: 'a' }]);
       await post().set('Content-Type', unknown.contentType).send(unknown.body).expect(400);
+      await expectNothingStored(s.id, before);
+    });
+
+    it('a file part with an empty filename (a form sent with no file chosen) is a missing file, as clearly', async () => {
+      const s = await t.newSession();
+      const before = stored();
+      const post = (body: { body: Buffer; contentType: string }) => t.http().post('/api/v1/files/upload')
+        .set('Authorization', `Bearer ${s.token}`).set('Content-Type', body.contentType).send(body.body);
+      const missing = await post(multipart([{ name: 'conversation_id', value: '00000000-0000-4000-8000-000000000000' }])).expect(400);
+      const boundary = `----parley${randomBytes(8).toString('hex')}`;
+      const raw = (headers: string, content: string) => ({
+        body: Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename=""\r\n${headers}\r\n${content}\r\n--${boundary}--\r\n`),
+        contentType: `multipart/form-data; boundary=${boundary}`,
+      });
+      // As a browser sends it (typed application/octet-stream, empty), untyped, and untyped with content.
+      for (const [headers, content] of [['Content-Type: application/octet-stream\r\n', ''], ['', ''], ['', 'some text']]) {
+        const res = await post(raw(headers, content)).expect(400);
+        expect(res.body.error, JSON.stringify(headers)).toEqual({ ...missing.body.error, timestamp: expect.any(String), request_id: expect.any(String) });
+        expect(res.body.error.code).toBe('VALIDATION_ERROR');
+      }
       await expectNothingStored(s.id, before);
     });
 

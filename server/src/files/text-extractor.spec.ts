@@ -144,10 +144,32 @@ describe('TextExtractor', () => {
     expect((await extractor.extract(Buffer.from('const s = "```";'), '.js')).text).toBe('````javascript\nconst s = "```";\n````');
   });
 
-  it('pretty-prints JSON and refuses JSON that does not parse', async () => {
-    expect((await extractor.extract(Buffer.from('{"a":[1,2]}'), '.json')).text).toBe('```json\n{\n  "a": [\n    1,\n    2\n  ]\n}\n```');
+  it('gives JSON as written, in a fence, and refuses JSON that does not parse', async () => {
+    expect((await extractor.extract(Buffer.from('{"a":[1,2]}'), '.json')).text).toBe('```json\n{"a":[1,2]}\n```');
     const err = await refusal(extractor.extract(Buffer.from('{"a":'), '.json'));
     expect(err.code).toBe('UNSUPPORTED_FILE_TYPE');
+  });
+
+  it('never changes the data of a JSON file: big integers, decimals, huge exponents and duplicate keys stay as written', async () => {
+    const json = '{"id": 12345678901234567890, "price": 1.10, "big": 1e400, "k": 1, "k": 2}';
+    expect((await extractor.extract(Buffer.from(json), '.json')).text).toBe(`\`\`\`json\n${json}\n\`\`\``);
+    expect((await extractor.extract(Buffer.from('1e309'), '.json')).text).toBe('```json\n1e309\n```');
+    // Decoded as the other text files are: without a BOM, CRLF as LF; a string holding brackets is just text.
+    const crlf = '\uFEFF{\r\n  "s": "[[{{ \\" ]",\r\n  "n": -0.0\r\n}\r\n';
+    expect((await extractor.extract(Buffer.from(crlf), '.json')).text).toBe('```json\n{\n  "s": "[[{{ \\" ]",\n  "n": -0.0\n}\n```');
+  });
+
+  it('refuses JSON nested deeper than 1,000 levels with a clear 422, and takes 1,000', async () => {
+    const nested = (levels: number): Buffer => Buffer.from(`${'['.repeat(levels)}${']'.repeat(levels)}`);
+    for (const levels of [1001, 40_000, 1_000_000]) {
+      const err = await refusal(extractor.extract(nested(levels), '.json'));
+      expect(err.code, String(levels)).toBe('FILE_PROCESSING_ERROR');
+      expect(err.message).toBe('The JSON file is nested deeper than 1000 levels');
+    }
+    expect((await extractor.extract(nested(1000), '.json')).text).toBe(`\`\`\`json\n${nested(1000).toString()}\n\`\`\``);
+    // Brackets in strings are not nesting.
+    const inString = `["${'['.repeat(5000)}"]`;
+    expect((await extractor.extract(Buffer.from(inString), '.json')).text).toBe(`\`\`\`json\n${inString}\n\`\`\``);
   });
 
   it('refuses binaries named as text: NUL bytes or invalid UTF-8', async () => {

@@ -37,6 +37,17 @@ function megabytes(bytes: number): string {
 }
 
 /**
+ * A part named "file" with an empty filename is what a form sends when no file was chosen. busboy
+ * reads it as a text field unless it is typed application/octet-stream (then multer drops it), so
+ * the body held a field `file` and validation answered "property file should not exist". It is a
+ * missing file: without it the service answers as for one. Runs before the pipes (interceptors do).
+ */
+function forgetEmptyFilePart(req: UploadRequest): void {
+  const body = req.body as Record<string, unknown> | undefined;
+  if (req.file === undefined && typeof body === 'object' && body !== null && Object.hasOwn(body, FILE_FIELD)) delete body[FILE_FIELD];
+}
+
+/**
  * Receives the multipart upload with multer (via Nest's FileInterceptor): the size limit is
  * enforced while the body streams in, the type and the quota are checked before any byte is
  * written, and multer's errors leave as our error envelope. Whatever the route does, the temp
@@ -93,6 +104,7 @@ export class UploadInterceptor implements NestInterceptor {
       req.releaseUploadSlot?.();
       throw this.translate(err);
     }
+    forgetEmptyFilePart(req);
     return handled.pipe(
       // On an error (e.g. the body failed validation) the temp file is gone before the answer leaves.
       catchError((err: unknown) => defer(async () => {
