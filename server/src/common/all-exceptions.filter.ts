@@ -1,5 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
+import { SessionsService } from '../sessions/sessions.service.js';
 import type { Application, Response } from 'express';
 import { AllowedMethods, methodNotAllowed } from './allowed-methods.js';
 import { AppException } from './app.exception.js';
@@ -23,7 +24,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger('Errors');
   private readonly allowedMethods: AllowedMethods;
 
-  constructor(adapterHost: HttpAdapterHost) {
+  constructor(adapterHost: HttpAdapterHost, private readonly sessions: SessionsService) {
     this.allowedMethods = new AllowedMethods(() => adapterHost.httpAdapter?.getInstance<Application>());
   }
 
@@ -64,7 +65,37 @@ export class AllExceptionsFilter implements ExceptionFilter {
       writeError(res, 503, errorEnvelope(ErrorCode.ServiceUnavailable, 'The service is temporarily unavailable; please retry shortly.', requestId), { 'Retry-After': '5' });
       return;
     }
+    if (isForeignKeyViolation(exception)) {
+      void this.answerVanishedReference(res, req, exception);
+      return;
+    }
     this.logger.error({ requestId, err: exception }, 'Unhandled exception');
     writeError(res, 500, errorEnvelope(ErrorCode.InternalError, GENERIC_MESSAGES[ErrorCode.InternalError]!, requestId));
   }
+
+  /**
+   * A row written for something deleted since the request checked it: the caller's session erased
+   * (through another instance, between its guard and its insert: chat and upload answered 500), or a
+   * conversation deleted meanwhile. Nothing was written. The caller whose session is gone gets the
+   * guard's 401; anyone else 409, to read the state again.
+   */
+  private async answerVanishedReference(res: Response, req: AppRequest, exception: unknown): Promise<void> {
+    let isSignedOut = false;
+    try {
+      isSignedOut = req.auth !== undefined && !await this.sessions.isLive(req.auth.sessionId);
+    } catch (err) {
+      this.logger.warn({ requestId: req.id, err }, 'could not read the session again');
+    }
+    this.logger.warn({ requestId: req.id, err: exception, isSignedOut }, 'a reference vanished during the request');
+    if (res.headersSent) return;
+    if (isSignedOut) writeError(res, 401, errorEnvelope(ErrorCode.Unauthorized, 'Invalid or expired session', req.id));
+    else writeError(res, 409, errorEnvelope(ErrorCode.Conflict, 'Something this request refers to was deleted meanwhile; reload and try again', req.id));
+  }
+}
+
+/** PostgreSQL's 23503, SQLite's SQLITE_CONSTRAINT_FOREIGNKEY; TypeORM's QueryFailedError carries the driver's. */
+function isForeignKeyViolation(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  const code = e?.code ?? e?.driverError?.code;
+  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
 }

@@ -76,4 +76,16 @@ describe.each(dialects())('SessionsService cache of verified sessions on %s', (d
     vi.spyOn(Date, 'now').mockReturnValue(now + SESSION_CACHE_MS + 1);
     expect(await sessions.authenticate(token)).toBeNull();
   });
+  it('answers 401, not 500, to a request whose session was erased elsewhere after its check (the cache still trusted it)', async () => {
+    // Another instance erased the session (no Redis message reached this one): the guard passes from the
+    // cache, and the insert of a conversation or a file row refers to a session that is gone.
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    await t.http().get('/api/v1/conversations').set(auth).expect(200);
+    await ds.getRepository(Session).delete({ id: s.id });
+    const chat = await t.http().post('/api/v1/chat').set(auth).send({ message: 'are you there?' });
+    expect([chat.status, chat.body.error?.code]).toEqual([401, 'UNAUTHORIZED']);
+    const upload = await t.http().post('/api/v1/files/upload').set(auth).attach('file', Buffer.from('notes\n'), 'notes.txt');
+    expect([upload.status, upload.body.error?.code]).toEqual([401, 'UNAUTHORIZED']);
+  });
 });

@@ -148,6 +148,11 @@ export class SessionsService implements OnModuleInit {
     return session && session.revokedAt === null ? session : null;
   }
 
+  /** Whether the session exists and is not revoked, read from the database (not this instance's cache). */
+  async isLive(id: string): Promise<boolean> {
+    return (await this.findLive(id)) !== null;
+  }
+
   /** One's own session; another id is 404, exactly like a missing one. */
   async findOwn(callerId: string, id: string): Promise<Session> {
     if (callerId !== id) throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
