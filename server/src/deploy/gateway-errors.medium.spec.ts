@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -276,5 +276,17 @@ describe('gateway: nginx.conf passes backend errors through and answers its own 
     expect(backends.flatMap((b) => b.seen.map((s) => s.url))).toEqual(['/api']);
     // The API's own headers only: none of the app's (Content-Security-Policy is the backend's to set).
     expect(res.headers.get('content-security-policy')).toBeNull();
+  });
+  it('logs each request with the id the backend and the envelope carry, and the instance that answered', async () => {
+    const res = await fetch(`http://127.0.0.1:${gw.port}/api/v1/conversations`);
+    expect(res.status).toBe(200);
+    const id = res.headers.get('x-request-id') ?? backends.flatMap((b) => b.seen).at(-1)!.requestId;
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    let line: string | undefined;
+    for (let i = 0; i < 50 && !line; i++) {
+      line = readFileSync(join(gw.dir, 'access.log'), 'utf8').split('\n').find((l) => l.includes(`rid=${id}`));
+      if (!line) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(line).toMatch(new RegExp(`"GET /api/v1/conversations HTTP/1\\.1" 200 \\d+ rid=${id} rt=[\\d.]+ upstream=127\\.0\\.0\\.1:(${backends[0].port}|${backends[1].port}) `));
   });
 });

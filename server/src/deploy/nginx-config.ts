@@ -70,7 +70,7 @@ export function localNginxConfig(template: string, gw: LocalGateway): string {
       case 'pid': return [`${indent}pid ${gw.dir}/nginx.pid;`];
       case 'error_log': return [`${indent}error_log ${gw.dir}/error.log warn;`];
       case 'access_log': return [
-        `${indent}access_log ${gw.dir}/access.log;`,
+        `${indent}access_log ${gw.dir}/access.log${/access_log\s+\S+(\s+\w+)?;/.exec(line)?.[1] ?? ''};`,
         ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${indent}${t}_temp_path ${gw.dir}/${t}_temp;`),
       ];
       case 'upstream': {
