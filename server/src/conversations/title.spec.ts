@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { autoTitle } from '../chat/auto-title.js';
-import { graphemes, truncateCodePoints } from './title.js';
+import { graphemes, truncateCodePoints, withoutMarkdown } from './title.js';
 
 /** The cut as the segmenter makes it, for comparing the ASCII shortcut against. */
 function segmentedCut(text: string, max: number): string {
@@ -33,5 +33,58 @@ describe('cutting titles', () => {
   it('keeps a title of exactly the limit uncut and marks one character more as cut', () => {
     expect(autoTitle('c'.repeat(60))).toBe('c'.repeat(60));
     expect(autoTitle('c'.repeat(61))).toBe(`${'c'.repeat(60)}…`);
+  });
+});
+
+describe('titles without Markdown', () => {
+  it('drops a table\'s divider row, whatever its alignment marks, and keeps its cells', () => {
+    const message = 'Table:\n\n| Lang | Year | Notes |\n|---|:-:|--:|\n| Python | 1991 | dynamic |\n| Rust | 2015 | `unsafe` |';
+    expect(autoTitle(message)).toBe('Table: Lang Year Notes Python 1991 dynamic Rust 2015 unsafe');
+    expect(withoutMarkdown('a | b\n:-- | --:\n1 | 2')).toBe('a | b\n\n1 | 2');
+    expect(withoutMarkdown('| - |\n|:-|')).toBe('\n');
+  });
+
+  it('drops code fences with their language tag, and keeps the code', () => {
+    expect(autoTitle('First question\n```js\nconsole.log("hi")\n```')).toBe('First question console.log("hi")');
+    expect(autoTitle('~~~ python title="x.py"\nprint(1)\n~~~\nwhy?')).toBe('print(1) why?');
+    // Three ticks with code after them on one line are inline code, not a fence.
+    expect(autoTitle('Run ```npm test``` first')).toBe('Run npm test first');
+  });
+
+  it('drops heading marks (closing ones too), rules, quotes, bullets and task boxes', () => {
+    expect(autoTitle('## Edge cases ##\n\nWhat about them?')).toBe('Edge cases What about them?');
+    expect(autoTitle('Intro\n===\n\n---\n\n* * *\n> > quoted\n- [x] done\n1) first')).toBe('Intro quoted done first');
+    expect(autoTitle('#hashtag and C# stay')).toBe('#hashtag and C# stay');
+  });
+
+  it('keeps only the text of emphasis and links', () => {
+    expect(autoTitle('Is **this** *really* ***it***? ~~no~~ _yes_ __sure__')).toBe('Is this really it? no yes sure');
+    expect(autoTitle('See [the docs](https://example.com/a "Docs"), [ref][1] and <https://example.com>\n\n[1]: https://x.y'))
+      .toBe('See the docs, ref and https://example.com');
+    expect(withoutMarkdown('[Lisp](https://en.wikipedia.org/wiki/Lisp_(programming_language)) and ![map](m.png)')).toBe('Lisp and map');
+  });
+
+  it('leaves what only looks like Markdown as written', () => {
+    for (const text of ['2*3*4 = 24', '2**10', 'a * b * c', 'snake_case_name', 'open __init__.py', '\\*not emphasis\\*', 'y || z', 'a ~ b ~~ c']) {
+      expect(withoutMarkdown(text), text).toBe(text);
+    }
+    expect(withoutMarkdown('-')).toBe('-');
+    expect(withoutMarkdown('--')).toBe('--');
+  });
+
+  it('takes linear time on input made to make a pattern backtrack', () => {
+    const hostile = [
+      // 45 dashes and an "x" took the former divider-row pattern 1.2 s (exponential: 30,000 never finished).
+      `${'-'.repeat(45)}x`, `${'-'.repeat(30_000)}x`, `|${'-|'.repeat(10_000)}x`, `${'- '.repeat(15_000)}x`, `# ${' '.repeat(30_000)}x`,
+      `${'*a '.repeat(10_000)}`, `${'_a '.repeat(10_000)}`, `${'~~a '.repeat(8_000)}`, `${'> '.repeat(15_000)}x`,
+      `${'['.repeat(30_000)}`, `${'![a]('.repeat(6_000)}`, `|${' '.repeat(30_000)}x`, `${'**a'.repeat(10_000)}`,
+    ];
+    for (const text of hostile) {
+      const started = performance.now();
+      withoutMarkdown(text);
+      autoTitle(text);
+      // Linear takes a few milliseconds; the bound leaves room for a loaded CI machine, not for backtracking.
+      expect(performance.now() - started, text.slice(0, 12)).toBeLessThan(1_000);
+    }
   });
 });
