@@ -180,9 +180,36 @@ test.describe('accessibility and layout', () => {
     await expect(page.getByRole('button', { name: 'Switch to light theme' })).toBeVisible();
   });
 
+  test('on a computer the keyboard starts in the message box, at a conversation\'s address too; not on a phone', async ({ chat, page, browser }) => {
+    await chat.open();
+    await expect(chat.input).toBeFocused();
+    await chat.ask(unique('Opened by its address'));
+    await chat.waitForAnswer();
+    const url = page.url();
+    await page.goto('about:blank');
+    await page.goto(url);
+    await expect(chat.userMessages).toHaveCount(1);
+    await expect(chat.input).toBeFocused();
+    // A phone: focusing the box would open the on-screen keyboard over the page.
+    const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
+    try {
+      const phonePage = await phone.newPage();
+      await phonePage.goto(new URL('/', url).href);
+      await expect(phonePage.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
+      await expect(phonePage.getByRole('textbox', { name: 'Message' })).not.toBeFocused();
+      expect(await phonePage.evaluate(() => document.activeElement === document.body)).toBe(true);
+    } finally {
+      await phone.close();
+    }
+  });
+
   test('works from the keyboard alone, and the answer is announced once, politely', async ({ chat, page }) => {
     await chat.open();
-    await page.keyboard.press('Tab');
+    // The page starts with the keyboard in the message box; the skip link is still the page's first stop (before the
+    // sidebar's first link), for a keyboard coming from the browser's own controls.
+    await expect(chat.input).toBeFocused();
+    await page.getByRole('link', { name: 'Parley' }).focus();
+    await page.keyboard.press('Shift+Tab');
     await expect(page.getByRole('button', { name: 'Skip to message input' })).toBeFocused();
     await page.keyboard.press('Enter');
     await expect(chat.input).toBeFocused();

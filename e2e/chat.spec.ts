@@ -131,8 +131,13 @@ test.describe('chatting', () => {
     const box = page.getByRole('textbox', { name: 'Edit your message' });
     await expect(box).toBeFocused();
     await expect(box).toHaveValue(typo);
+    // Emptied, it cannot be sent (as the message box's Send).
+    const sendEdit = page.getByRole('button', { name: 'Send edited message' });
+    await box.fill('  ');
+    await expect(sendEdit).toBeDisabled();
     const fixed = typo.replace('Frnace', 'France');
     await box.fill(fixed);
+    await expect(sendEdit).toBeEnabled();
     await box.press('Enter');
     await expect(chat.userMessages.last()).toContainText(fixed);
     await chat.waitForAnswer();
@@ -144,6 +149,58 @@ test.describe('chatting', () => {
     await expect(chat.userMessages.last()).not.toContainText('Frnace');
     await expect(chat.answers).toHaveCount(2);
     await expect(chat.lastAnswer()).toContainText(`You said: ${fixed}`);
+  });
+
+  test('Arabic and Hebrew read right to left wherever they are shown, each block its own way; code stays left to right', async ({ chat, page }) => {
+    const direction = (locator: ReturnType<typeof page.locator>) => locator.evaluate((el) => getComputedStyle(el).direction);
+    await chat.open();
+    const question = unique('مرحبا، هل يمكنك المساعدة في هذا الموضوع الطويل جدا من فضلك؟ [rtl]');
+    await chat.input.fill(question);
+    expect(await direction(chat.input)).toBe('rtl');
+    await chat.input.press('Enter');
+    const answer = await chat.waitForAnswer();
+    expect(await direction(chat.userMessages.last().locator('.msg-text'))).toBe('rtl');
+    // The titles: cut at their end (the ellipsis at the left), not at their start.
+    expect(await direction(page.locator('.topbar-title'))).toBe('rtl');
+    expect(await direction(chat.sidebar.locator('.conv-title').first())).toBe('rtl');
+    const blocks = await answer.locator('.markdown').evaluate((md) => {
+      const dir = (selector: string) => { const el = md.querySelector(selector); return el ? getComputedStyle(el).direction : 'missing'; };
+      const paragraphs = Array.from(md.querySelectorAll(':scope .md-block > p')).map((p) => getComputedStyle(p).direction);
+      const quote = md.querySelector('blockquote');
+      return {
+        heading: dir('h4'), paragraphs, list: dir('ul'), item: dir('li'), quote: dir('blockquote'), cell: dir('td'), table: dir('table'),
+        code: dir('.code-block'), quoteBarAtRight: quote ? parseFloat(getComputedStyle(quote).borderRightWidth) > 0 : false,
+      };
+    });
+    expect(blocks).toEqual({
+      heading: 'rtl', paragraphs: ['rtl', 'ltr'], list: 'rtl', item: 'rtl', quote: 'rtl', cell: 'rtl', table: 'rtl', code: 'ltr', quoteBarAtRight: true,
+    });
+    await page.screenshot({ path: `${__dirname}/artifacts/screenshots/desktop-rtl.png` });
+    await chat.userMessages.last().hover();
+    await chat.userMessages.last().getByRole('button', { name: 'Edit message' }).click();
+    expect(await direction(page.getByRole('textbox', { name: 'Edit your message' }))).toBe('rtl');
+  });
+
+  test('a draft survives a reload, for a new chat and for each conversation, and goes once sent', async ({ chat, page }) => {
+    await chat.open();
+    await chat.input.fill('An idea for a new chat');
+    await page.reload();
+    await expect(chat.input).toHaveValue('An idea for a new chat');
+    await chat.ask(unique('Draft host'));
+    await chat.waitForAnswer();
+    await chat.input.fill('A follow-up not sent yet');
+    await page.reload();
+    await expect(chat.input).toHaveValue('A follow-up not sent yet');
+    await chat.input.press('Enter');
+    await expect(chat.userMessages).toHaveCount(2);
+    await expect(chat.input).toHaveValue('');
+    await chat.waitForAnswer();
+    await page.reload();
+    await expect(chat.userMessages).toHaveCount(2);
+    await expect(chat.input).toHaveValue('');
+    // The new chat's draft was sent as the first question.
+    await page.getByRole('button', { name: 'New chat', exact: true }).click();
+    await expect(chat.input).toHaveValue('');
   });
 
   test('thumbs up/down with an optional comment', async ({ chat, page }) => {

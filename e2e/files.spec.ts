@@ -118,6 +118,25 @@ test.describe('attachments', () => {
     await expect(page.getByRole('button', { name: 'Show text of data.json' })).toBeVisible();
   });
 
+  test('a refused file\'s whole reason can be read without hovering, on a phone too', async ({ chat, page }) => {
+    for (const size of [{ width: 1280, height: 800 }, { width: 390, height: 844 }]) {
+      await page.setViewportSize(size);
+      await chat.open();
+      await page.locator('input[type=file]').setInputFiles({ name: 'installer-with-a-long-name.exe', mimeType: 'application/octet-stream', buffer: Buffer.from('MZ') });
+      const reason = page.locator('.chip-error');
+      await expect(reason).toContainText('This file type is not supported. Allowed: .txt');
+      // All of it on screen: nothing cut off by an ellipsis or the chip's edge, and the chip inside the page.
+      const shown = await reason.evaluate((el) => {
+        const box = el.getBoundingClientRect();
+        return { isCut: el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1, right: box.right };
+      });
+      expect(shown.isCut, `${size.width} px`).toBe(false);
+      expect(shown.right).toBeLessThanOrEqual(size.width);
+      await page.screenshot({ path: `${__dirname}/artifacts/screenshots/${size.width < 768 ? 'phone' : 'desktop'}-refused-file.png` });
+      await page.getByRole('button', { name: 'Remove installer-with-a-long-name.exe' }).click();
+    }
+  });
+
   test('a file the server refuses shows the server reason', async ({ chat, page }) => {
     allowConsoleErrors(page, /status of 422/);
     await chat.open();

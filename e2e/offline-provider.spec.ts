@@ -23,8 +23,32 @@ test('the offline demo provider is announced with how to configure a real model'
   // The note can be put away for the session; the model's name still says it is the demo.
   await banner.getByRole('button', { name: 'Hide the demo note' }).click();
   await expect(banner).toBeHidden();
+  // Its button went with it: the keyboard is in the message box, not on the page's body.
+  await expect(chat.input).toBeFocused();
   await page.reload();
   await expect(chat.lastAnswer()).toContainText('Hello demo');
   await expect(banner).toBeHidden();
   await expect(page.getByText(/^Answers by parley-offline-demo$/)).toBeVisible();
+});
+
+test('editing a long question read to its end shows the edit box from its top', async ({ chat, page }) => {
+  // The demo's answer quotes the question: with the note above, the page after the edit is a little taller than the
+  // screen (the case that left the box's top out of view).
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await chat.open();
+  await chat.ask('The quick brown fox jumps over the lazy dog. '.repeat(700).slice(0, 30_000));
+  await chat.waitForAnswer();
+  const question = chat.userMessages.last();
+  // Read whole: unfolded, and scrolled to its end, where its Edit button is.
+  await question.getByRole('button', { name: 'Show more' }).click();
+  await question.getByRole('button', { name: 'Show less' }).scrollIntoViewIfNeeded();
+  await question.hover();
+  await question.getByRole('button', { name: 'Edit message' }).click();
+  await expect(page.getByRole('textbox', { name: 'Edit your message' })).toBeFocused();
+  const form = await page.locator('form.msg-edit').boundingBox();
+  const scroller = await page.locator('.scroller').boundingBox();
+  expect(form).not.toBeNull();
+  expect(scroller).not.toBeNull();
+  expect(form!.y).toBeGreaterThanOrEqual(scroller!.y - 1);
+  expect(form!.y + form!.height).toBeLessThanOrEqual(scroller!.y + scroller!.height + 1);
 });

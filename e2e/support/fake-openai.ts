@@ -69,6 +69,28 @@ export const CODE_REPLY = [
   '- two',
 ].join('\n');
 
+/** An answer in Arabic and Hebrew, with English between: each block goes the way of its own text. */
+export const RTL_REPLY = [
+  '## عنوان الإجابة',
+  '',
+  'هذه فقرة باللغة العربية تُقرأ من اليمين إلى اليسار.',
+  '',
+  'An English paragraph in between.',
+  '',
+  '- פריט ראשון',
+  '- פריט שני',
+  '',
+  '> اقتباس قصير',
+  '',
+  '| اللغة | السنة |',
+  '|---|---|',
+  '| بايثون | 1991 |',
+  '',
+  '```js',
+  'const x = 1;',
+  '```',
+].join('\n');
+
 /** A long answer: ten chapters, each a heading, nine paragraphs and a code block (110 top-level blocks). */
 const chapter = (n: number): string => [
   `## Chapter ${n}`,
@@ -113,6 +135,7 @@ export class FakeOpenAi {
     if (prompt.includes('[long]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1} of a long answer.`).join('\n\n')), delayMs: 5 };
     if (prompt.includes('[chapters]')) return { tokens: tokensOf(CHAPTERS_REPLY), delayMs: 1 };
     if (prompt.includes('[xss]')) return { tokens: tokensOf(HOSTILE_REPLY), delayMs: 5 };
+    if (prompt.includes('[rtl]')) return { tokens: tokensOf(RTL_REPLY), delayMs: 5 };
     if (prompt.includes('[code]')) return { tokens: tokensOf(CODE_REPLY), delayMs: 10 };
     if (prompt.includes('[math]')) return { tokens: tokensOf(MATH_REPLY), delayMs: 5 };
     if (prompt.includes('[file]')) {

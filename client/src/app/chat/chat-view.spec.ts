@@ -22,7 +22,7 @@ describe('ChatView', () => {
   let fixture: ComponentFixture<ChatView>;
   let el: HTMLElement;
 
-  async function open(messages: Message[]): Promise<void> {
+  async function open(messages: Message[], id: string | null = ID): Promise<void> {
     const detail: ConversationDetail = {
       conversation: { id: ID, session_id: 's', title: 'T', created_at: '', updated_at: '', is_active: true, message_count: messages.length },
       messages, has_more: false, has_newer: false,
@@ -39,14 +39,33 @@ describe('ChatView', () => {
     fixture = TestBed.createComponent(ChatView);
     el = fixture.nativeElement as HTMLElement;
     document.body.append(el);
-    fixture.componentRef.setInput('id', ID);
+    fixture.componentRef.setInput('id', id ?? undefined);
     await vi.waitFor(async () => {
       await fixture.whenStable();
       expect(el.querySelectorAll('app-message-item')).toHaveLength(messages.length);
     });
   }
 
-  afterEach(() => el.remove());
+  afterEach(() => {
+    el.remove();
+    sessionStorage.clear();
+  });
+
+  /** Types into the composer as a person does. */
+  async function type(text: string): Promise<void> {
+    const box = composer() as HTMLTextAreaElement;
+    box.value = text;
+    box.dispatchEvent(new Event('input', { bubbles: true }));
+    await fixture.whenStable();
+  }
+
+  /** The tab reloaded (at a conversation, or at a new chat: null): the page goes, and the app starts again with nothing in memory. */
+  async function reload(messages: Message[], id: string | null = ID): Promise<void> {
+    window.dispatchEvent(new Event('pagehide'));
+    el.remove();
+    TestBed.resetTestingModule();
+    await open(messages, id);
+  }
 
   const composer = (): Element | null => el.querySelector('textarea#message-input');
 
@@ -67,6 +86,24 @@ describe('ChatView', () => {
     retry.click();
     await fixture.whenStable();
     expect(document.activeElement).toBe(composer());
+  });
+
+  it('keeps the draft of a conversation and of a new chat across a reload, each its own, until it is sent', async () => {
+    const messages = [message('u1', 0, 'user'), message('a1', 1, 'assistant')];
+    await open(messages);
+    await type('half-written thought');
+    await reload([], null);
+    expect((composer() as HTMLTextAreaElement).value).toBe('');
+    await type('a new chat\'s draft');
+    await reload(messages);
+    expect((composer() as HTMLTextAreaElement).value).toBe('half-written thought');
+    (composer() as HTMLTextAreaElement).dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    await fixture.whenStable();
+    expect(el.querySelectorAll('app-message-item')).toHaveLength(4);
+    await reload(messages);
+    expect((composer() as HTMLTextAreaElement).value).toBe('');
+    await reload([], null);
+    expect((composer() as HTMLTextAreaElement).value).toBe('a new chat\'s draft');
   });
 
   it('empties the composer when text is put in and sent within one task (paste and send, dictation)', async () => {

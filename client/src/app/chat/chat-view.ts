@@ -8,6 +8,7 @@ import { Icon } from '../shell/icon';
 import { ChatConfigStore } from './chat-config.store';
 import { ChatStore } from './chat.store';
 import { Composer } from './composer';
+import { DraftStore } from './draft-store';
 import type { EditRequest, FeedbackChoice } from './message-item';
 import { MessageList } from './message-list';
 
@@ -53,11 +54,13 @@ export class ChatView {
   private readonly list = viewChild(MessageList);
   private dragDepth = 0;
   /**
-   * The unsent text of the other conversations (and of a new chat), by id: what is typed in one stays
-   * with it, and is never sent in the next one opened. Its files are kept the same way (AttachmentsStore).
+   * The unsent text of each conversation (and of a new chat), by id: what is typed in one stays with it, is never
+   * sent in the next one opened, and is there again after a reload. Its files are kept by AttachmentsStore (this
+   * page only).
    */
-  private readonly draftTexts = new Map<string, string>();
-  private draftKey = NEW_CHAT_DRAFT;
+  private readonly drafts = inject(DraftStore);
+  /** Whose draft the composer shows; null until the route has said. */
+  private draftKey: string | null = null;
 
   constructor() {
     effect(() => {
@@ -66,6 +69,12 @@ export class ChatView {
       untracked(() => {
         this.switchDraft(id ?? NEW_CHAT_DRAFT);
         void this.store.open(id, at);
+      });
+    });
+    effect(() => {
+      const text = this.draft();
+      untracked(() => {
+        if (this.draftKey !== null) this.drafts.set(this.draftKey, text);
       });
     });
     // The address names the message shown only while the page is opened at it: once the reader went on to the
@@ -79,12 +88,9 @@ export class ChatView {
 
   private switchDraft(key: string): void {
     if (key === this.draftKey) return;
-    const text = this.draft();
-    if (text) this.draftTexts.set(this.draftKey, text);
-    else this.draftTexts.delete(this.draftKey);
+    if (this.draftKey !== null) this.drafts.set(this.draftKey, this.draft());
     this.draftKey = key;
-    this.setDraft(this.draftTexts.get(key) ?? '');
-    this.draftTexts.delete(key);
+    this.setDraft(this.drafts.get(key));
     this.attachments.show(key);
   }
 

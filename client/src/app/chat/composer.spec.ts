@@ -33,6 +33,8 @@ describe('Composer', () => {
 
   it('has a labelled textbox and Send and Attach buttons', () => {
     expect(textarea()).not.toBeNull();
+    // Arabic or Hebrew is written right to left, each line its own way (browsers give dir="auto" textareas that).
+    expect(textarea().getAttribute('dir')).toBe('auto');
     expect(el.querySelector('button[aria-label="Send"]')).not.toBeNull();
     expect(el.querySelector('button[aria-label="Attach file"]')).not.toBeNull();
   });

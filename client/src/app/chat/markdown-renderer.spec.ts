@@ -30,6 +30,27 @@ describe('MarkdownRenderer', () => {
     expect(el.querySelectorAll('li')).toHaveLength(2);
   });
 
+  it('gives each block the direction of its own text (Arabic, Hebrew) and keeps code left to right', () => {
+    const source = [
+      '## عنوان', 'مرحبا بالعالم', 'English paragraph', '- عنصر أول\n- second item\n\n  שלום', '> ציטוט\n>\n> quote',
+      '| اللغة | Year |\n|---|---|\n| بايثون | 1991 |', '```js\nconst x = 1;\n```', '1. فقرة\n\n   ```\n   code\n   ```',
+    ].join('\n\n');
+    const el = dom(html(renderer, source));
+    for (const block of el.querySelectorAll('p, li, h3, h4, td, th')) {
+      // Inside a list item, a block takes its: dir="auto" looks past descendants with a dir of their own.
+      const expected = block.parentElement?.closest('li') ? null : 'auto';
+      expect(block.getAttribute('dir'), block.outerHTML).toBe(expected);
+    }
+    expect(Array.from(el.querySelectorAll('[dir="auto"]')).map((e) => e.tagName))
+      .toEqual(['H4', 'P', 'P', 'LI', 'LI', 'P', 'P', 'TH', 'TH', 'TD', 'TD', 'LI']);
+    const code = Array.from(el.querySelectorAll('.code-block'));
+    expect(code).toHaveLength(2);
+    for (const block of code) expect(block.getAttribute('dir')).toBe('ltr');
+    // The same in a streamed answer.
+    const streamed = dom(renderer.streaming().update('مرحبا\n\n- عنصر').map((b) => b.html).join(''));
+    expect(Array.from(streamed.querySelectorAll('[dir]')).map((e) => e.tagName)).toEqual(['P', 'LI']);
+  });
+
   it('drops a heading with no text (an answer cut off after `## `), streamed or not', () => {
     expect(dom(html(renderer, 'Intro.\n\n## ')).querySelector('h4')).toBeNull();
     expect(dom(html(renderer, '#\n\nText')).querySelector('h3')).toBeNull();

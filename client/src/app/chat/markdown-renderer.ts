@@ -43,7 +43,7 @@ const ALLOWED_TAGS = [
  * markup (it is escaped to text), and KaTeX runs without its trusted commands (\htmlStyle, \href: math.ts).
  */
 const ALLOWED_ATTR = [
-  'href', 'title', 'class', 'type', 'aria-label', 'start', 'align', 'style', 'aria-hidden', 'encoding', 'mathvariant',
+  'href', 'title', 'class', 'type', 'aria-label', 'start', 'align', 'style', 'dir', 'aria-hidden', 'encoding', 'mathvariant',
   'display', 'xmlns', 'viewBox', 'preserveAspectRatio', 'd', 'width', 'height', 'x1', 'x2', 'y1', 'y2', 'stroke-width',
   'stretchy', 'fence', 'separator', 'lspace', 'rspace', 'accent', 'accentunder', 'minsize', 'maxsize', 'movablelimits',
   'columnalign', 'rowspacing', 'columnspacing', 'scriptlevel', 'displaystyle', 'linethickness', 'notation', 'voffset',
@@ -70,6 +70,15 @@ function languageOf(lang: string | undefined): string {
   return /^[a-z0-9_+#.-]{1,32}$/.test(name) ? name : '';
 }
 
+/**
+ * The blocks that take the direction of their own text (dir="auto"): an Arabic or Hebrew paragraph, list item,
+ * heading or table cell reads right to left, and an English one beside it left to right. Not inside a list item,
+ * which sets it for what it holds: dir="auto" looks past descendants that have a dir of their own, so an item whose
+ * paragraphs each had one found no text and stayed left to right (its bullet on the wrong side). Lists, quotes and
+ * tables go the way of their first item (styles.css); code blocks stay left to right (dir="ltr", the code renderer).
+ */
+const OWN_DIRECTION = new Set(['P', 'LI', 'H1', 'H2', 'H3', 'H4', 'H5', 'H6', 'TD', 'TH']);
+
 let isPurifyConfigured = false;
 
 function configurePurify(): void {
@@ -86,6 +95,9 @@ function configurePurify(): void {
       node.setAttribute('rel', 'noopener noreferrer');
     }
     if (node.tagName === 'BUTTON') node.setAttribute('type', 'button');
+    if (OWN_DIRECTION.has(node.nodeName) && !node.hasAttribute('dir') && !node.parentElement?.closest('li')) {
+      node.setAttribute('dir', 'auto');
+    }
   });
 }
 
@@ -136,7 +148,7 @@ export class MarkdownRenderer {
         code({ text, lang }: Tokens.Code): string {
           const language = languageOf(lang);
           const label = language ? `<span class="code-lang">${escapeHtml(language)}</span>` : '<span class="code-lang">code</span>';
-          return '<div class="code-block"><div class="code-head">' + label
+          return '<div class="code-block" dir="ltr"><div class="code-head">' + label
             + '<button type="button" class="copy-code" aria-label="Copy code">Copy</button></div>'
             + `<pre><code class="hljs${language ? ' language-' + escapeHtml(language) : ''}">${highlight(text.replace(/\n$/, ''), language)}</code></pre></div>`;
         },

@@ -11,6 +11,17 @@ const base: ChatMessage = {
 describe('MessageItem', () => {
   let fixture: ComponentFixture<MessageItem>;
   let el: HTMLElement;
+  /** What was scrolled into view, and how: jsdom lays nothing out and has no scrollIntoView. */
+  let scrolled: { element: Element; options: unknown }[];
+
+  beforeEach(() => {
+    scrolled = [];
+    Element.prototype.scrollIntoView = function (this: Element, options?: boolean | ScrollIntoViewOptions) { scrolled.push({ element: this, options }); };
+  });
+
+  afterEach(() => {
+    Reflect.deleteProperty(Element.prototype, 'scrollIntoView');
+  });
 
   async function render(message: Partial<ChatMessage>, inputs: Record<string, unknown> = {}): Promise<void> {
     fixture = TestBed.createComponent(MessageItem);
@@ -64,6 +75,39 @@ describe('MessageItem', () => {
     expect(el.querySelector('[role="alert"]')?.textContent).toContain('The model could not answer right now.');
     (Array.from(el.querySelectorAll('button')).find((b) => b.textContent?.trim() === 'Retry') as HTMLButtonElement).click();
     expect(retries).toBe(1);
+  });
+
+  it('offers one way to answer again after an interruption: Retry, in the notice, not Regenerate as well', async () => {
+    await render({ status: 'interrupted', content: 'Half an' }, { canRegenerate: true });
+    let retries = 0;
+    fixture.componentInstance.retry.subscribe(() => retries++);
+    const retry = Array.from(el.querySelectorAll('button')).filter((b) => b.textContent?.trim() === 'Retry');
+    expect(retry).toHaveLength(1);
+    expect(el.querySelector('button[aria-label="Regenerate"]')).toBeNull();
+    // What can be done with the half answer stays (a button, in the tab order, named for a screen reader).
+    for (const name of ['Copy message', 'Good answer', 'Bad answer']) expect(el.querySelector(`button[aria-label="${name}"]`), name).not.toBeNull();
+    expect(retry[0].closest('[role="alert"]')).not.toBeNull();
+    expect(retry[0].tabIndex).toBe(0);
+    retry[0].click();
+    expect(retries).toBe(1);
+    // A complete or stopped answer has Regenerate.
+    await render({ status: 'complete' }, { canRegenerate: true });
+    expect(el.querySelector('button[aria-label="Regenerate"]')).not.toBeNull();
+    expect(Array.from(el.querySelectorAll('button')).some((b) => b.textContent?.trim() === 'Retry')).toBe(false);
+  });
+
+  it('lets the text of a message, and what is typed about it, go the way of its own script (Arabic, Hebrew)', async () => {
+    await render({ id: 'u1', role: 'user', content: 'مرحبا', model_name: null }, { canEdit: true });
+    expect(el.querySelector('.msg-text')?.getAttribute('dir')).toBe('auto');
+    el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+    await fixture.whenStable();
+    expect(el.querySelector('textarea.msg-edit-input')?.getAttribute('dir')).toBe('auto');
+    await render({ content: 'שלום', feedback: 'negative', feedback_comment: 'לא נכון' });
+    expect(el.querySelector('.markdown p')?.getAttribute('dir')).toBe('auto');
+    expect(el.querySelector('.feedback-saved bdi')?.textContent).toBe('לא נכון');
+    (el.querySelector('button[aria-label="Bad answer"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    expect(el.querySelector('.feedback-form textarea')?.getAttribute('dir')).toBe('auto');
   });
 
   it('shows the failure of an older answer without Retry (it would replace the last answer instead)', async () => {
@@ -199,6 +243,45 @@ describe('MessageItem', () => {
       await fixture.whenStable();
       expect(el.querySelector('.msg-edit')).toBeNull();
       expect(sent).toHaveLength(1);
+    });
+
+    it('turns Send off while the box holds nothing but spaces, as the composer does', async () => {
+      await render(question, { canEdit: true });
+      const sent: string[] = [];
+      fixture.componentInstance.edit.subscribe((request: EditRequest) => sent.push(request.text));
+      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+      await fixture.whenStable();
+      const box = el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!;
+      const send = el.querySelector<HTMLButtonElement>('button[aria-label="Send edited message"]')!;
+      const type = async (text: string): Promise<void> => {
+        box.value = text;
+        box.dispatchEvent(new Event('input', { bubbles: true }));
+        await fixture.whenStable();
+      };
+      expect(send.disabled).toBe(false);
+      await type('');
+      expect(send.disabled).toBe(true);
+      await type(' \n ');
+      expect(send.disabled).toBe(true);
+      await type('Hello');
+      expect(send.disabled).toBe(false);
+      send.click();
+      expect(sent).toEqual(['Hello']);
+    });
+
+    it('brings the box\'s top into view when it opens (a long question\'s start is above the screen)', async () => {
+      try {
+        await render({ ...question, content: 'word '.repeat(6000) }, { canEdit: true });
+        document.body.append(el);
+        el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+        await fixture.whenStable();
+        await new Promise((resolve) => setTimeout(resolve));
+        const form = el.querySelector('form.msg-edit');
+        expect(document.activeElement).toBe(el.querySelector('textarea.msg-edit-input'));
+        expect(scrolled.at(-1)).toEqual({ element: form, options: { block: 'nearest' } });
+      } finally {
+        el.remove();
+      }
     });
 
     it('closes the box for good when the question can no longer be edited (an answer started elsewhere)', async () => {

@@ -81,6 +81,8 @@ export class MessageItem {
   protected readonly isEditing = signal(false);
   /** What the edit box holds when it opens: the message, or an edit the server refused. */
   protected readonly editDraft = signal('');
+  /** The edit box holds only spaces: Send is off, as the composer's is. */
+  protected readonly isEditBlank = signal(false);
   /** The edit box's height: the draft's lines, 3 to 12. */
   protected readonly editRows = computed(() => Math.min(12, Math.max(3, this.editDraft().split('\n').length)));
 
@@ -124,12 +126,21 @@ export class MessageItem {
   }
 
   private openEditBox(): void {
+    this.isEditBlank.set(this.editDraft().trim() === '');
     this.isEditing.set(true);
     setTimeout(() => {
       const box = this.host.nativeElement.querySelector<HTMLTextAreaElement>('.msg-edit-input');
-      box?.focus();
-      box?.setSelectionRange(box.value.length, box.value.length);
+      if (!box) return;
+      box.focus({ preventScroll: true });
+      box.setSelectionRange(box.value.length, box.value.length);
+      // The box is shown from its top: a long question read to its end gives way to the box, the page stays scrolled
+      // to its end, and the box's top was left above the screen (focus scrolls only a box wholly out of view).
+      box.closest('form')?.scrollIntoView({ block: 'nearest' });
     });
+  }
+
+  protected onEditInput(text: string): void {
+    this.isEditBlank.set(text.trim() === '');
   }
 
   protected cancelEdit(): void {

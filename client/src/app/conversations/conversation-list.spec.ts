@@ -63,6 +63,14 @@ describe('ConversationList', () => {
     expect(Array.from(el.querySelectorAll('button')).some((b) => b.textContent?.trim() === 'New chat')).toBe(true);
   });
 
+  it('lets each title, and what is typed in the list, go the way of its own script (a Hebrew title is cut at its end)', async () => {
+    expect(Array.from(el.querySelectorAll('.conv-title')).map((t) => t.getAttribute('dir'))).toEqual(['auto', 'auto']);
+    expect(el.querySelector('input[aria-label="Search conversations"]')?.getAttribute('dir')).toBe('auto');
+    (el.querySelector('button[aria-label="Rename Newest"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    expect(el.querySelector('input[aria-label="Conversation title"]')?.getAttribute('dir')).toBe('auto');
+  });
+
   it('renames inline: Enter saves', async () => {
     await renameNewest('Trip to Lisbon');
     await vi.waitFor(() => expect(fetchMock.mock.calls.some(([, init]) => (init as RequestInit | undefined)?.method === 'PATCH')).toBe(true));

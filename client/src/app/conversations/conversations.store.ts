@@ -1,4 +1,5 @@
 import { Injectable, computed, inject, signal } from '@angular/core';
+import { DraftStore } from '../chat/draft-store';
 import { API_BASE, ApiClient } from '../core/api-client';
 import type { Conversation, ConversationPage } from '../core/api-models';
 
@@ -8,6 +9,7 @@ const PAGE_SIZE = 20;
 @Injectable({ providedIn: 'root' })
 export class ConversationsStore {
   private readonly api = inject(ApiClient);
+  private readonly drafts = inject(DraftStore);
   private readonly items = signal<Conversation[]>([]);
   private readonly totalCount = signal(0);
   private readonly loading = signal(false);
@@ -60,6 +62,7 @@ export class ConversationsStore {
 
   async remove(id: string): Promise<void> {
     await this.api.delete(`${API_BASE}/conversations/${encodeURIComponent(id)}`);
+    this.drafts.forget(id);
     this.items.update((list) => list.filter((c) => c.id !== id));
     this.totalCount.update((n) => Math.max(0, n - 1));
   }

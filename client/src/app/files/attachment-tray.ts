@@ -16,9 +16,10 @@ import { formatBytes } from './format-bytes';
           <span class="chip-text">
             <span class="chip-name" [title]="item.name">{{ item.name }}</span>
             @if (item.error) {
-              <!-- As small as the other chips (full-width cards squeezed the conversation at 200% zoom): the reason's
-                   start is shown, all of it in the tooltip, read out when it appears and with the chip's Remove. -->
-              <span class="chip-error" [id]="'chip-error-' + item.localId" [title]="item.error" role="alert"><span class="visually-hidden">{{ item.name }}: </span>{{ item.error }}</span>
+              <!-- A chip, not a full-width card (cards squeezed the conversation at 200% zoom), with the whole reason in
+                   it, wrapped (a tooltip cannot be read on a touch screen); read out when it appears and with the chip's
+                   Remove. -->
+              <span class="chip-error" [id]="'chip-error-' + item.localId" role="alert"><span class="visually-hidden">{{ item.name }}: </span>{{ item.error }}</span>
             } @else {
               <span class="chip-size">{{ formatBytes(item.size) }}@if (item.state === 'uploading') {@if (isSent(item)) { · reading its text…} @else { · uploading {{ percent(item) }}%}}</span>
             }

@@ -2,6 +2,7 @@ import { ChangeDetectionStrategy, Component, input } from '@angular/core';
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
 import { Router, provideRouter, withComponentInputBinding } from '@angular/router';
 import { chatMatcher } from '../app.routes';
+import { ChatConfigStore } from '../chat/chat-config.store';
 import { AppShell } from './app-shell';
 
 /** The chat page as far as focus goes: its composer, absent on a "not found" page. */
@@ -26,6 +27,9 @@ describe('AppShell', () => {
 
   beforeEach(async () => {
     vi.stubGlobal('fetch', vi.fn((url: string) => {
+      if (url === '/api/v1/chat/config') {
+        return Promise.resolve(json({ provider: 'offline', model: 'demo', is_demo: true, max_message_chars: 32000, max_upload_bytes: 1, allowed_extensions: [] }));
+      }
       if (url.startsWith('/api/v1/conversations?')) {
         const conversation = { id: 'a', session_id: 's', title: 'Trip', created_at: now, updated_at: now, is_active: true, message_count: 2 };
         return Promise.resolve(json({ conversations: [conversation], total: 1, limit: 20, offset: 0 }));
@@ -47,6 +51,7 @@ describe('AppShell', () => {
   afterEach(() => {
     el.remove();
     vi.unstubAllGlobals();
+    sessionStorage.clear();
   });
 
   const composer = (): Element | null => el.querySelector('#message-input');
@@ -58,9 +63,31 @@ describe('AppShell', () => {
     await fixture.whenStable();
   }
 
-  it('leaves the focus alone when the page loads', () => {
+  it('leaves the focus alone when the page loads on what may be a phone (its keyboard would open over the page)', () => {
     expect(composer()).not.toBeNull();
     expect(document.activeElement).not.toBe(composer());
+  });
+
+  it('gives the composer the keyboard when the demo note is hidden (its button goes with it)', async () => {
+    await TestBed.inject(ChatConfigStore).load();
+    await settle();
+    const hide = el.querySelector('button[aria-label="Hide the demo note"]') as HTMLButtonElement;
+    hide.focus();
+    hide.click();
+    await settle();
+    expect(el.querySelector('.banner-demo')).toBeNull();
+    expect(document.activeElement).toBe(composer());
+  });
+
+  it('gives the page\'s title the keyboard when the demo note is hidden on a page without a composer', async () => {
+    await TestBed.inject(ChatConfigStore).load();
+    await router.navigateByUrl('/c/gone');
+    await settle();
+    const hide = el.querySelector('button[aria-label="Hide the demo note"]') as HTMLButtonElement;
+    hide.focus();
+    hide.click();
+    await settle();
+    expect(document.activeElement).toBe(el.querySelector('h1'));
   });
 
   it('gives the composer the keyboard once a conversation is opened from the list, or the same one chosen again', async () => {
@@ -102,6 +129,58 @@ describe('AppShell', () => {
     await settle();
     expect(router.url).toBe('/');
     expect(document.activeElement).toBe(link);
+  });
+});
+
+describe('AppShell on a computer', () => {
+  /** A fine pointer and a screen wider than a phone's; no phone layout. */
+  const media = (query: string): object => ({
+    matches: query === '(pointer: fine) and (min-width: 768px)', media: query, addEventListener: () => undefined,
+  });
+
+  beforeEach(() => {
+    vi.stubGlobal('matchMedia', vi.fn(media));
+    vi.stubGlobal('fetch', vi.fn(() => Promise.resolve(json({ conversations: [], total: 0, limit: 20, offset: 0 }))));
+    TestBed.configureTestingModule({ providers: [provideRouter([{ matcher: chatMatcher, component: FakeChat }], withComponentInputBinding())] });
+  });
+
+  afterEach(() => { vi.unstubAllGlobals(); });
+
+  async function load(url: string): Promise<HTMLElement> {
+    const fixture = TestBed.createComponent(AppShell);
+    const el = fixture.nativeElement as HTMLElement;
+    document.body.append(el);
+    await TestBed.inject(Router).navigateByUrl(url);
+    await fixture.whenStable();
+    await new Promise((resolve) => setTimeout(resolve));
+    return el;
+  }
+
+  it('gives the composer the keyboard when the page loads, at a conversation\'s address too', async () => {
+    for (const url of ['/', '/c/a']) {
+      (document.activeElement as HTMLElement | null)?.blur();
+      const el = await load(url);
+      try {
+        expect(document.activeElement, url).toBe(el.querySelector('#message-input'));
+      } finally {
+        el.remove();
+      }
+      TestBed.resetTestingModule();
+      TestBed.configureTestingModule({ providers: [provideRouter([{ matcher: chatMatcher, component: FakeChat }], withComponentInputBinding())] });
+    }
+  });
+
+  it('leaves the keyboard where the person put it before the page was ready', async () => {
+    const search = document.createElement('input');
+    document.body.append(search);
+    search.focus();
+    const el = await load('/');
+    try {
+      expect(document.activeElement).toBe(search);
+    } finally {
+      el.remove();
+      search.remove();
+    }
   });
 });
 

@@ -6,12 +6,13 @@ import { type Event as RouterEvent, NavigationCancel, NavigationEnd, NavigationE
 import { filter, take } from 'rxjs';
 import { ChatConfigStore } from '../chat/chat-config.store';
 import { ChatStore } from '../chat/chat.store';
+import { DraftStore } from '../chat/draft-store';
 import { ExportMenu } from '../chat/export-menu';
 import { ConversationList } from '../conversations/conversation-list';
 import { ConversationsStore } from '../conversations/conversations.store';
 import { ApiClient } from '../core/api-client';
 import { friendlyMessage } from '../core/api-error';
-import { isTouchFirst } from '../core/touch';
+import { isDesktopLike, isTouchFirst } from '../core/touch';
 import { AccessGateForm } from './access-gate-form';
 import { Announcer } from './announcer';
 import { Icon } from './icon';
@@ -58,6 +59,7 @@ export class AppShell {
   private readonly injector = inject(Injector);
   private readonly conversations = inject(ConversationsStore);
   private readonly router = inject(Router);
+  private readonly drafts = inject(DraftStore);
   protected readonly isSidebarOpen = signal(false);
   /** The demo note, hidden by the reader for this tab's session (on a phone it took ~100 px of the screen). */
   protected readonly isDemoNoteHidden = signal(readSession(DEMO_NOTE_KEY) === 'hidden');
@@ -78,6 +80,7 @@ export class AppShell {
 
   // Not required: the gate form replaces the layout, menu button included.
   private readonly menuButton = viewChild<ElementRef<HTMLButtonElement>>('menuButton');
+  private readonly pageTitle = viewChild<ElementRef<HTMLElement>>('pageTitle');
   private readonly eraseDialog = viewChild<ElementRef<HTMLDialogElement>>('eraseDialog');
   protected readonly isErasing = signal(false);
 
@@ -92,6 +95,17 @@ export class AppShell {
       // back over the page, the page inert, once the screen narrowed again.
       if (!e.matches) this.isSidebarOpen.set(false);
     });
+    // The page loaded (the app, or a conversation's link opened): on a computer the keyboard starts in the composer,
+    // where the person writes, as it does after choosing a conversation (onNavigated). Not on a phone or a touch
+    // screen, where it would open the on-screen keyboard; and not when the person has already gone elsewhere.
+    const focusOnLoad = (): void => {
+      afterNextRender(() => {
+        const active = document.activeElement;
+        if (isDesktopLike() && (active === null || active === document.body)) this.skipToInput();
+      }, { injector: this.injector });
+    };
+    if (this.router.navigated) focusOnLoad();
+    else this.router.events.pipe(filter(isNavigationOver), take(1)).subscribe(focusOnLoad);
   }
 
   protected hideDemoNote(): void {
@@ -101,6 +115,10 @@ export class AppShell {
     } catch {
       // Storage refused (private mode): hidden for this page only.
     }
+    // Its button goes with the note: the keyboard goes to the composer rather than falling to the page's body; to the
+    // page's title on a touch screen (the composer would open the on-screen keyboard) or a page without a composer.
+    const composer = isTouchFirst() ? null : document.getElementById('message-input');
+    (composer ?? this.pageTitle()?.nativeElement)?.focus();
   }
 
   protected askErase(): void {
@@ -116,6 +134,8 @@ export class AppShell {
     this.isErasing.set(true);
     try {
       await this.api.eraseSession();
+      // Unsent text is the session's data too (kept in this tab's storage).
+      this.drafts.forgetAll();
       this.startOver();
     } catch (error: unknown) {
       this.toasts.error(friendlyMessage(error));

@@ -1,0 +1,115 @@
+import { DestroyRef, Injectable, inject } from '@angular/core';
+import { ChatConfigStore } from './chat-config.store';
+
+const STORAGE_KEY = 'parley.drafts';
+/** Drafts kept, the most recently written ones: an older one goes when another conversation gets one. */
+export const MAX_KEPT_DRAFTS = 10;
+/** Typing writes the draft this long after the last key (a reload or a closed page writes it at once). */
+const SAVE_DELAY_MS = 300;
+
+type StoredDrafts = [key: string, text: string][];
+
+function isStoredDrafts(value: unknown): value is StoredDrafts {
+  return Array.isArray(value) && value.every((entry) =>
+    Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string' && typeof entry[1] === 'string');
+}
+
+function readStored(): Map<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(sessionStorage.getItem(STORAGE_KEY) ?? '[]');
+    return new Map(isStoredDrafts(parsed) ? parsed.slice(-MAX_KEPT_DRAFTS) : []);
+  } catch {
+    // Storage refused (a privacy mode) or written by something else: no drafts from before this page.
+    return new Map();
+  }
+}
+
+/** At most `max` characters, never half of a surrogate pair. */
+function capped(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const head = text.slice(0, max);
+  return /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
+}
+
+/**
+ * The unsent text of each conversation and of the new chat, by conversation id (or NEW_CHAT_DRAFT): what is typed
+ * in one stays with it, survives a reload ("Your draft is kept", says the offline banner), and goes once sent.
+ *
+ * Kept in sessionStorage, not localStorage: a draft is often what someone would not send after all, and on a shared
+ * or borrowed computer it must not be there for the next person who opens the browser. sessionStorage lives as long
+ * as the tab (a reload, a crash restored with the tab), is never shared with other tabs, and is gone when the tab
+ * is closed. Bounded: the MAX_KEPT_DRAFTS most recent drafts, each at most the longest message the server takes.
+ */
+@Injectable({ providedIn: 'root' })
+export class DraftStore {
+  private readonly config = inject(ChatConfigStore);
+  /** The drafts, least recently written first; as typed (the cap applies to what is stored). */
+  private readonly drafts = readStored();
+  private saveTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Erased with the session: nothing is written again from this page. */
+  private isForgotten = false;
+  /** Deleted conversations: the composer leaving one would keep its draft again. */
+  private readonly deleted = new Set<string>();
+
+  constructor() {
+    const onPageHide = (): void => this.flush();
+    window.addEventListener('pagehide', onPageHide);
+    inject(DestroyRef).onDestroy(() => {
+      window.removeEventListener('pagehide', onPageHide);
+      clearTimeout(this.saveTimer);
+    });
+  }
+
+  /** The draft of `key`, or ''. */
+  get(key: string): string {
+    return this.drafts.get(key) ?? '';
+  }
+
+  /** Keeps `text` as the draft of `key` (a blank one is forgotten); it is stored shortly after. */
+  set(key: string, text: string): void {
+    if (this.isForgotten || this.deleted.has(key)) return;
+    const isBlank = text.trim() === '';
+    if (isBlank ? !this.drafts.has(key) : this.drafts.get(key) === text && [...this.drafts.keys()].at(-1) === key) return;
+    this.drafts.delete(key);
+    if (!isBlank) this.drafts.set(key, text);
+    for (const oldest of this.drafts.keys()) {
+      if (this.drafts.size <= MAX_KEPT_DRAFTS) break;
+      this.drafts.delete(oldest);
+    }
+    clearTimeout(this.saveTimer);
+    this.saveTimer = setTimeout(() => this.flush(), SAVE_DELAY_MS);
+  }
+
+  /** Stores the drafts now. */
+  flush(): void {
+    clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    if (this.isForgotten) return;
+    const max = this.config.maxMessageChars();
+    const stored: StoredDrafts = [...this.drafts].map(([key, text]) => [key, capped(text, max)]);
+    try {
+      if (stored.length === 0) sessionStorage.removeItem(STORAGE_KEY);
+      else sessionStorage.setItem(STORAGE_KEY, JSON.stringify(stored));
+    } catch {
+      // Storage refused or full: the drafts are kept in this page only.
+    }
+  }
+
+  /** Forgets the draft of a deleted conversation, for good. */
+  forget(key: string): void {
+    this.set(key, '');
+    this.deleted.add(key);
+  }
+
+  /** Forgets every draft, stored or not (the session's data was erased). */
+  forgetAll(): void {
+    this.isForgotten = true;
+    clearTimeout(this.saveTimer);
+    this.drafts.clear();
+    try {
+      sessionStorage.removeItem(STORAGE_KEY);
+    } catch {
+      // Storage refused: nothing was stored.
+    }
+  }
+}
