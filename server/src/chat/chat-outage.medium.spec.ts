@@ -1,8 +1,6 @@
-import { freePort } from '../deploy/topology.js';
 import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
-import { CuttableProxy } from '../testing/cuttable-proxy.js';
+import { type CuttableProxy, postgresBehindProxy } from '../testing/cuttable-proxy.js';
 import { dialects } from '../testing/dialects.js';
-import { createScratchDatabase, PG_ADMIN_URL } from '../testing/postgres.js';
 import { tokensOf } from '../testing/sse-client.js';
 import { ChatMetrics } from './chat-metrics.js';
 
@@ -12,23 +10,17 @@ const TOKENS = Array.from({ length: 12 }, (_, i) => `word${i} `);
 describe.runIf(hasPostgres)('a reply whose end comes while PostgreSQL is out of reach', () => {
   let h: ChatHarness;
   let proxy: CuttableProxy;
-  let drop: () => Promise<void>;
+  let closeDb: () => Promise<void>;
 
   beforeAll(async () => {
-    const db = await createScratchDatabase();
-    drop = db.drop;
-    const admin = new URL(PG_ADMIN_URL);
-    proxy = new CuttableProxy(await freePort(), { host: admin.hostname, port: Number(admin.port || 5432) });
-    await proxy.up();
-    const viaProxy = new URL(db.url);
-    viaProxy.host = `127.0.0.1:${proxy.port}`;
+    const db = await postgresBehindProxy();
+    ({ proxy, close: closeDb } = db);
     // A short lease, swept often: the reply's lease runs out during the outage (its renewals fail).
-    h = await createChatHarness('postgres', { DATABASE_URL: viaProxy.toString(), STREAM_LEASE_MS: '300', STREAM_LEASE_CHECK_INTERVAL_MS: '100' });
+    h = await createChatHarness('postgres', { DATABASE_URL: db.url, STREAM_LEASE_MS: '300', STREAM_LEASE_CHECK_INTERVAL_MS: '100' });
   });
   afterAll(async () => {
     await h?.close();
-    await proxy?.down();
-    await drop?.();
+    await closeDb?.();
   });
 
   it('holds the final event until the reply is stored whole, then says complete', async () => {

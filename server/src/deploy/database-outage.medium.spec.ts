@@ -1,31 +1,25 @@
 import { Client } from 'pg';
 import { dialects } from '../testing/dialects.js';
-import { CuttableProxy } from '../testing/cuttable-proxy.js';
+import { type CuttableProxy, postgresBehindProxy } from '../testing/cuttable-proxy.js';
 import { createScratchDatabase, PG_ADMIN_URL } from '../testing/postgres.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
-import { freePort, waitFor } from './topology.js';
+import { waitFor } from './topology.js';
 
 const hasPostgres = dialects().includes('postgres');
 
 describe.runIf(hasPostgres)('a PostgreSQL outage', () => {
   let t: TestApp;
   let proxy: CuttableProxy;
-  let drop: () => Promise<void>;
+  let closeDb: () => Promise<void>;
 
   beforeAll(async () => {
-    const db = await createScratchDatabase();
-    drop = db.drop;
-    const admin = new URL(PG_ADMIN_URL);
-    proxy = new CuttableProxy(await freePort(), { host: admin.hostname, port: Number(admin.port || 5432) });
-    await proxy.up();
-    const viaProxy = new URL(db.url);
-    viaProxy.host = `127.0.0.1:${proxy.port}`;
-    t = await createTestApp('postgres', { DATABASE_URL: viaProxy.toString() });
+    const db = await postgresBehindProxy();
+    ({ proxy, close: closeDb } = db);
+    t = await createTestApp('postgres', { DATABASE_URL: db.url });
   });
   afterAll(async () => {
     await t?.close();
-    await proxy?.down();
-    await drop?.();
+    await closeDb?.();
   });
 
   it('answers 503 SERVICE_UNAVAILABLE meanwhile, turns unready, stays live, and recovers by itself', async () => {
