@@ -6,7 +6,7 @@ import { MESSAGE_STATUSES } from '../conversations/message.entity.js';
 import { IsId } from '../common/is-uuid.js';
 
 export class SendMessageDto {
-  @ApiProperty({ example: 'Summarise this PDF', description: 'At most MAX_MESSAGE_CHARS characters (see GET /chat/config)' })
+  @ApiProperty({ minLength: 1, example: 'Summarise this PDF', description: 'At most MAX_MESSAGE_CHARS characters (see GET /chat/config)' })
   // Its length is checked against MAX_MESSAGE_CHARS by the service (the body limit bounds it before that);
   // a schema ceiling here was listed, with its own number, among the errors of a missing message.
   @IsString() @IsNotEmpty()
@@ -29,6 +29,7 @@ export class RegenerateDto {
   @ApiProperty({ format: 'uuid' }) @IsId() conversation_id!: string;
 
   @ApiPropertyOptional({
+    minLength: 1,
     description: 'Edits the last user message to this text before answering it (at most MAX_MESSAGE_CHARS characters); its files stay attached. Needs message_id',
   })
   // Checked against MAX_MESSAGE_CHARS and for blankness by the service, as a sent message is. Validated when
@@ -70,8 +71,8 @@ export class ChatConfigDto {
   @ApiProperty({ enum: ['openai', 'offline'] }) provider!: 'openai' | 'offline';
   @ApiProperty({ example: 'gpt-4o-mini' }) model!: string;
   @ApiProperty({ description: 'The offline demo model: replies are scripted' }) is_demo!: boolean;
-  @ApiProperty() max_message_chars!: number;
-  @ApiProperty() max_upload_bytes!: number;
+  @ApiProperty({ type: 'integer' }) max_message_chars!: number;
+  @ApiProperty({ type: 'integer' }) max_upload_bytes!: number;
   @ApiProperty({ type: [String], example: ['.txt', '.md', '.pdf'] }) allowed_extensions!: string[];
 }
 

@@ -27,9 +27,9 @@ export class SseTokenEventDto {
 }
 
 export class SseUsageDto {
-  @ApiProperty() prompt_tokens!: number;
-  @ApiProperty() completion_tokens!: number;
-  @ApiProperty() total_tokens!: number;
+  @ApiProperty({ type: 'integer' }) prompt_tokens!: number;
+  @ApiProperty({ type: 'integer' }) completion_tokens!: number;
+  @ApiProperty({ type: 'integer' }) total_tokens!: number;
 }
 
 export class SseDoneEventDto {
@@ -38,7 +38,8 @@ export class SseDoneEventDto {
   @ApiProperty({ format: 'uuid' }) message_id!: string;
   @ApiProperty({ enum: ['complete', 'stopped'] }) status!: string;
   @ApiProperty({ type: String, nullable: true, example: 'stop', description: '"stop_requested" when stopped by the user' }) finish_reason!: string | null;
-  @ApiProperty({ type: SseUsageDto, nullable: true }) usage!: SseUsageDto | null;
+  // Never null: a stream that ends without the upstream's counts carries the service's own.
+  @ApiProperty({ type: SseUsageDto }) usage!: SseUsageDto;
 }
 
 export class SseErrorEventDto {

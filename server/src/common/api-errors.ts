@@ -5,6 +5,8 @@ import { ErrorEnvelopeDto } from './error-envelope.dto.js';
 import { HTTP_STATUS } from './error-status.js';
 
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } };
+/** A rate limit always says when to come back. */
+const RETRY_AFTER_ALWAYS = { 'Retry-After': { ...RETRY_AFTER['Retry-After'], required: true } };
 
 /**
  * Documents in OpenAPI the errors a route answers with, by code, one response per status (its
@@ -22,17 +24,17 @@ export function ApiErrors(...codes: ErrorCode[]): MethodDecorator {
     status,
     description: `Error envelope; \`error.code\` ${list.map((c) => `\`${c}\``).join(' or ')}`,
     content: { 'application/json': { schema: { $ref: getSchemaPath(ErrorEnvelopeDto) } } },
-    ...(status === 429 || status === 503 ? { headers: RETRY_AFTER } : {}),
+    ...(status === 429 ? { headers: RETRY_AFTER_ALWAYS } : status === 503 ? { headers: RETRY_AFTER } : {}),
   })));
 }
 
 type Operation = { responses?: Record<string, unknown>; security?: unknown[]; requestBody?: unknown; parameters?: unknown[] };
 
-function envelope(description: string, retryAfter = false): Record<string, unknown> {
+function envelope(description: string, headers?: Record<string, unknown>): Record<string, unknown> {
   return {
     description,
     content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorEnvelopeDto' } } },
-    ...(retryAfter ? { headers: RETRY_AFTER } : {}),
+    ...(headers ? { headers } : {}),
   };
 }
 
@@ -55,7 +57,7 @@ export function addSharedErrors(path: string, method: string, op: Operation): vo
     add('415', envelope('Error envelope; `error.code` `VALIDATION_ERROR` (a body that is not the Content-Type this route takes)'));
   }
   if (path.startsWith('/api/') && !path.startsWith('/api/v1/health')) {
-    add('429', envelope('Error envelope; `error.code` `RATE_LIMIT_EXCEEDED`', true));
+    add('429', envelope('Error envelope; `error.code` `RATE_LIMIT_EXCEEDED`', RETRY_AFTER_ALWAYS));
   }
   add('default', envelope('Error envelope (4xx/5xx)'));
 }

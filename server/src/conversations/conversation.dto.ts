@@ -65,15 +65,15 @@ export class MessagePageQueryDto {
 }
 
 export class UpdateConversationDto {
-  @ApiProperty({ maxLength: 200, example: 'Trip to Lisbon' })
+  @ApiProperty({ minLength: 1, maxLength: 200, example: 'Trip to Lisbon' })
   @IsString() @IsNotEmpty() @MaxLength(200) @Matches(/\S/, { message: 'title must not be blank' })
   title!: string;
 }
 
 export class SearchSnippetDto {
   @ApiProperty({ description: 'A line of the message around the match (whitespace collapsed, Markdown marks left out unless the match is in them, "…" where it is cut)' }) text!: string;
-  @ApiProperty({ description: 'Where the match starts in `text`, in UTF-16 code units' }) start!: number;
-  @ApiProperty({ description: 'The match\'s length in `text`, in UTF-16 code units (0 when it cannot be located)' }) length!: number;
+  @ApiProperty({ type: 'integer', description: 'Where the match starts in `text`, in UTF-16 code units' }) start!: number;
+  @ApiProperty({ type: 'integer', description: 'The match\'s length in `text`, in UTF-16 code units (0 when it cannot be located)' }) length!: number;
 }
 
 export class SearchMatchDto {
@@ -89,7 +89,7 @@ export class ConversationDto {
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
   @ApiProperty() is_active!: boolean;
-  @ApiProperty() message_count!: number;
+  @ApiProperty({ type: 'integer' }) message_count!: number;
   @ApiPropertyOptional({ type: SearchMatchDto, description: 'In search results only: the conversation was found by one of its messages (not its title)' })
   match?: SearchMatchDto;
 
@@ -105,19 +105,19 @@ export class AttachmentDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() filename!: string;
   @ApiProperty({ example: '.pdf' }) file_type!: string;
-  @ApiProperty() file_size!: number;
+  @ApiProperty({ type: 'integer' }) file_size!: number;
 }
 
 export class MessageDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) conversation_id!: string;
-  @ApiProperty({ description: 'Order within the conversation' }) position!: number;
+  @ApiProperty({ type: 'integer', description: 'Order within the conversation' }) position!: number;
   @ApiProperty({ enum: ['user', 'assistant', 'system'] }) role!: string;
   @ApiProperty() content!: string;
   @ApiProperty({ enum: MESSAGE_STATUSES }) status!: string;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
   @ApiProperty({ format: 'date-time' }) updated_at!: string;
-  @ApiProperty({ type: Number, nullable: true }) token_count!: number | null;
+  @ApiProperty({ type: 'integer', nullable: true }) token_count!: number | null;
   @ApiProperty({ type: String, nullable: true }) model_name!: string | null;
   @ApiProperty({ type: String, nullable: true }) finish_reason!: string | null;
   @ApiProperty({ type: String, nullable: true }) error_code!: string | null;
@@ -140,9 +140,9 @@ export class MessageDto {
 
 export class ConversationListDto {
   @ApiProperty({ type: [ConversationDto] }) conversations!: ConversationDto[];
-  @ApiProperty() total!: number;
-  @ApiProperty() limit!: number;
-  @ApiProperty() offset!: number;
+  @ApiProperty({ type: 'integer' }) total!: number;
+  @ApiProperty({ type: 'integer' }) limit!: number;
+  @ApiProperty({ type: 'integer' }) offset!: number;
 }
 
 export class MessagePageDto {

@@ -37,11 +37,11 @@ export class UploadedFileDto {
   @ApiProperty({ format: 'uuid' }) file_id!: string;
   @ApiProperty({ description: 'The original name, sanitized (display only)', example: 'report.pdf' }) filename!: string;
   @ApiProperty({ example: '.pdf' }) file_type!: string;
-  @ApiProperty({ description: 'Bytes' }) file_size!: number;
+  @ApiProperty({ type: 'integer', description: 'Bytes' }) file_size!: number;
   @ApiProperty({ description: `The first ${PREVIEW_CHARS} characters of the extracted text` }) extracted_text!: string;
-  @ApiProperty({ description: 'Length of the whole extracted text' }) extracted_chars!: number;
-  @ApiProperty() token_count!: number;
-  @ApiPropertyOptional({ description: 'PDFs only' }) pages?: number;
+  @ApiProperty({ type: 'integer', description: 'Length of the whole extracted text' }) extracted_chars!: number;
+  @ApiProperty({ type: 'integer' }) token_count!: number;
+  @ApiPropertyOptional({ type: 'integer', description: 'PDFs only' }) pages?: number;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) conversation_id!: string | null;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
 
@@ -60,9 +60,9 @@ export class FileDto {
   @ApiProperty({ format: 'uuid' }) file_id!: string;
   @ApiProperty({ example: 'report.pdf' }) filename!: string;
   @ApiProperty({ example: '.pdf' }) file_type!: string;
-  @ApiProperty() file_size!: number;
-  @ApiProperty() token_count!: number;
-  @ApiProperty({ type: Number, nullable: true, description: 'PDFs only' }) pages!: number | null;
+  @ApiProperty({ type: 'integer' }) file_size!: number;
+  @ApiProperty({ type: 'integer' }) token_count!: number;
+  @ApiProperty({ type: 'integer', nullable: true, description: 'PDFs only' }) pages!: number | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true }) conversation_id!: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'The user message it is attached to' }) message_id!: string | null;
   @ApiProperty({ format: 'date-time' }) created_at!: string;
@@ -77,7 +77,7 @@ export class FileDto {
 
 export class FileDetailDto extends FileDto {
   @ApiProperty({ description: 'The whole extracted text (as given to the model)' }) extracted_text!: string;
-  @ApiProperty() extracted_chars!: number;
+  @ApiProperty({ type: 'integer' }) extracted_chars!: number;
 
   static override from(f: FileUpload): FileDetailDto {
     return { ...FileDto.from(f), extracted_text: f.extractedText, extracted_chars: f.extractedText.length };

@@ -61,7 +61,10 @@ export class FilesController {
   @Header('Content-Security-Policy', "default-src 'none'; sandbox")
   @ApiOperation({ summary: 'Download the original file (always as an attachment)' })
   @ApiProduces('application/octet-stream')
-  @ApiOkResponse({ schema: { type: 'string', format: 'binary' } })
+  @ApiOkResponse({
+    schema: { type: 'string', format: 'binary' },
+    headers: { 'Content-Disposition': { description: 'attachment, with the original file name (filename and filename*)', schema: { type: 'string' } } },
+  })
   @ApiErrors(ErrorCode.FileNotFound)
   async download(@Param() { id }: FileIdParamDto, @CurrentSession() caller: AuthContext): Promise<StreamableFile> {
     const { file, stream, size } = await this.files.openContent(caller.sessionId, id);

@@ -3,7 +3,7 @@ import { ApiProperty } from '@nestjs/swagger';
 export class HealthDto {
   @ApiProperty({ enum: ['ok', 'degraded', 'down'] }) status!: 'ok' | 'degraded' | 'down';
   @ApiProperty({ example: '0.1.0' }) version!: string;
-  @ApiProperty({ description: 'Seconds since start' }) uptime!: number;
+  @ApiProperty({ type: 'integer', description: 'Seconds since start' }) uptime!: number;
   @ApiProperty({ type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, example: { database: 'ok' } })
   checks!: Record<string, 'ok' | 'down'>;
   @ApiProperty({ enum: ['openai', 'offline'], description: 'The active chat provider' }) provider!: 'openai' | 'offline';

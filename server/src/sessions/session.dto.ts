@@ -9,7 +9,7 @@ export class CreateSessionDto {
   user_agent?: string;
 
   // Read (and removed) by the access gate before validation when ACCESS_TOKEN is set; listed here for the docs.
-  @ApiPropertyOptional({ description: 'Only where the deployment sets ACCESS_TOKEN (the access gate): that token, unless sent as X-Access-Token' })
+  @ApiPropertyOptional({ maxLength: 512, description: 'Only where the deployment sets ACCESS_TOKEN (the access gate): that token, unless sent as X-Access-Token' })
   @IsOptional() @IsString() @MaxLength(512)
   access_token?: string;
 }
