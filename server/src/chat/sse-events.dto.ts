@@ -1,5 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiProduces, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
+import { ErrorCode } from '../common/error-code.js';
 import { SSE_DESCRIPTION } from './chat.dto.js';
 
 /** The `data:` payloads of the chat stream, for the OpenAPI document (the wire format is in sse-writer.ts). */
@@ -47,7 +48,7 @@ export class SseErrorEventDto {
   @ApiProperty({ enum: [true] }) finished!: true;
   @ApiProperty({ format: 'uuid' }) message_id!: string;
   @ApiProperty({ enum: ['failed', 'interrupted'] }) status!: string;
-  @ApiProperty({ example: 'OPENAI_ERROR' }) code!: string;
+  @ApiProperty({ enum: ErrorCode, example: ErrorCode.OpenAiError }) code!: string;
   @ApiProperty({ example: "I'm temporarily unable to process your request. Please try again in a moment." }) error!: string;
 }
 

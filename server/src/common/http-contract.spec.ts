@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { type AddressInfo, connect } from 'node:net';
 import express from 'express';
+import { ErrorCode } from './error-code.js';
 import { helmetSecurityHeaders, staticSecurityHeaders } from './http-pipeline.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 
@@ -317,6 +318,9 @@ describe('HTTP contract', () => {
     }
     // A message without feedback has null there: the schema allows it (nullable alone does not widen an enum).
     expect(res.body.components.schemas.MessageDto.properties.feedback.enum).toEqual(['positive', 'negative', null]);
+    // Error codes are the enum a client switches on, in the envelope, a stored message and a stream's error event.
+    expect(res.body.components.schemas.MessageDto.properties.error_code.enum).toEqual([...Object.values(ErrorCode), null]);
+    expect(res.body.components.schemas.SseErrorEventDto.properties.code.enum).toEqual(Object.values(ErrorCode));
   });
 });
 

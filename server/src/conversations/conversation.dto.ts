@@ -4,6 +4,7 @@ import { IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, MaxLength, Min, 
 import { MESSAGE_STATUSES, type Message } from './message.entity.js';
 import type { Conversation } from './conversation.entity.js';
 import type { Attachment } from './conversations.service.js';
+import { ErrorCode } from '../common/error-code.js';
 import { Excludes } from '../common/excludes.js';
 import { IsId } from '../common/is-uuid.js';
 import { toInt } from '../common/to-int.js';
@@ -120,7 +121,8 @@ export class MessageDto {
   @ApiProperty({ type: 'integer', nullable: true }) token_count!: number | null;
   @ApiProperty({ type: String, nullable: true }) model_name!: string | null;
   @ApiProperty({ type: String, nullable: true }) finish_reason!: string | null;
-  @ApiProperty({ type: String, nullable: true }) error_code!: string | null;
+  // Null where the message has no error; the null is listed because nullable alone does not widen an enum.
+  @ApiProperty({ type: String, enum: [...Object.values(ErrorCode), null], nullable: true }) error_code!: string | null;
   // null listed in the enum too: in OpenAPI 3.0 `nullable` does not widen an enum, and validators refused null.
   @ApiProperty({ type: String, nullable: true, enum: ['positive', 'negative', null] }) feedback!: string | null;
   @ApiProperty({ type: String, nullable: true }) feedback_comment!: string | null;
