@@ -151,11 +151,11 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(sentFor('stored first')).toBe(1);
 
     // A regeneration the same way: nothing goes out while its reply's row is being stored.
-    const appendTurn = conversations.appendTurn.bind(conversations);
-    const slowAppend = vi.spyOn(conversations, 'appendTurn').mockImplementation(async (...args) => {
+    const appendAnswer = conversations.appendAnswer.bind(conversations);
+    const slowAppend = vi.spyOn(conversations, 'appendAnswer').mockImplementation(async (...args) => {
       await new Promise((resolve) => setTimeout(resolve, 150));
       sentWhileStoring = sentFor('stored first');
-      return appendTurn(...args);
+      return appendAnswer(...args);
     });
     try {
       await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, {

@@ -2,14 +2,16 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { concat, defer, EMPTY, from, type Observable, of, timer } from 'rxjs';
 import { concatMap, map, takeWhile } from 'rxjs/operators';
+import { EntityNotFoundError } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import { HTTP_STATUS } from '../common/error-status.js';
 import { ChatRateLimit } from '../common/rate-limit.js';
 import type { AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { DistributedLock } from '../redis/redis-lock.js';
 import type { Conversation } from '../conversations/conversation.entity.js';
-import { ConversationsService, type HistoryMessage, type MessageDraft } from '../conversations/conversations.service.js';
+import { type AnsweredQuestion, ConversationsService, type HistoryMessage, type MessageDraft } from '../conversations/conversations.service.js';
 import type { Message } from '../conversations/message.entity.js';
 import { autoTitle } from './auto-title.js';
 import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttachments } from './chat-attachments.js';
@@ -38,6 +40,11 @@ function parseLastEventId(raw: string | undefined): number {
   if (value === '') return -1;
   if (!/^\d+$/.test(value)) throw validation('Last-Event-ID', 'Last-Event-ID must be the id of an event of this stream (an integer from 0)');
   return Number(value);
+}
+
+/** An error that refuses a request (4xx: its conversation or file gone, a reply running elsewhere), not a failure. */
+function isRefusal(err: unknown): boolean {
+  return (err instanceof AppException && Number(HTTP_STATUS[err.code]) < 500) || err instanceof EntityNotFoundError;
 }
 
 function validation(field: string, message: string): AppException {
@@ -130,7 +137,7 @@ export class ChatService implements OnModuleInit {
       ];
       // Without files the prompt is final already; with files it holds their text, read once they are attached.
       const early = fileIds.length === 0 ? this.completion(checked, []) : undefined;
-      return await this.storeThenStart(early, async () => {
+      return await this.storeThenStart(sessionId, early, async () => {
         let conversation: Conversation;
         let stored: Message[];
         if (existing) {
@@ -157,10 +164,11 @@ export class ChatService implements OnModuleInit {
   /**
    * Stores a turn (`store`), then starts its generation. With the model's request known before
    * (`early`), the provider may build it meanwhile (on the upstream worker: ChatProvider.prepare);
-   * it is sent only once the turn is stored, and never if storing it fails.
+   * it is sent only once the turn is stored, and never if storing it fails. The session's send,
+   * counted already, is given back when the store refuses it (a 409 or 404 found in its transaction).
    */
   private async storeThenStart(
-    early: CompletionRequest | undefined, store: () => Promise<Omit<GenerationSpec, 'prepared'>>,
+    sessionId: string, early: CompletionRequest | undefined, store: () => Promise<Omit<GenerationSpec, 'prepared'>>,
   ): Promise<Observable<SequencedEvent>> {
     const prepared = early && this.generations.prepare(early);
     try {
@@ -169,6 +177,7 @@ export class ChatService implements OnModuleInit {
     } catch (err) {
       // Not started: never sent (a no-op once the generation has taken it).
       prepared?.cancel();
+      if (isRefusal(err)) await this.rateLimit.giveBack(sessionId);
       throw err;
     }
   }
@@ -204,15 +213,16 @@ export class ChatService implements OnModuleInit {
       });
       await this.rateLimit.take(caller.sessionId);
       const request = this.completion(built, currentFiles.get(user.id) ?? []);
-      return await this.storeThenStart(request, async () => {
-        if (isEdit) {
-          await this.conversations.updateMessage(user.id, { content, tokenCount: tokenCount ?? null });
-          // The first question named the conversation: an automatic title follows the edit (a renamed one stays).
-          if (user.position === 0) {
-            await this.conversations.replaceTitle(conversation.id, autoTitle(user.content), autoTitle(content));
-          }
-        }
-        const [reply] = await this.conversations.appendTurn(conversation.id, [{
+      const question: AnsweredQuestion = {
+        id: user.id,
+        // The first question named the conversation: an automatic title follows the edit (a renamed one stays).
+        edit: isEdit ? {
+          patch: { content, tokenCount: tokenCount ?? null },
+          title: user.position === 0 ? { from: autoTitle(user.content), to: autoTitle(content) } : undefined,
+        } : undefined,
+      };
+      return await this.storeThenStart(caller.sessionId, request, async () => {
+        const [reply] = await this.conversations.appendAnswer(conversation.id, question, [{
           role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
           ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
         }]) as [Message];

@@ -18,6 +18,24 @@ describe('MemoryThrottlerStorage', () => {
     expect(await storage.increment('k', 60_000, 3, 60_000, 'default')).toMatchObject({ isBlocked: true, totalHits: 4, timeToBlockExpire: 30 });
   });
 
+  it('takes a hit back from the current window, never below zero, never from a block or an ended window', async () => {
+    const storage = new MemoryThrottlerStorage(at);
+    await storage.increment('k', 60_000, 2, 60_000, 'chat');
+    await storage.increment('k', 60_000, 2, 60_000, 'chat');
+    await storage.giveBack('k', 'chat');
+    expect(await storage.increment('k', 60_000, 2, 60_000, 'chat')).toMatchObject({ totalHits: 2, isBlocked: false });
+    await storage.giveBack('k', 'chat');
+    await storage.giveBack('k', 'chat');
+    await storage.giveBack('k', 'chat');
+    expect((await storage.increment('k', 60_000, 2, 60_000, 'chat')).totalHits).toBe(1);
+    await storage.increment('k', 60_000, 2, 60_000, 'chat');
+    expect((await storage.increment('k', 60_000, 2, 60_000, 'chat')).isBlocked).toBe(true);
+    await storage.giveBack('k', 'chat');
+    expect((await storage.increment('k', 60_000, 2, 60_000, 'chat')).isBlocked).toBe(true);
+    await storage.giveBack('never-hit', 'chat');
+    expect((await storage.increment('never-hit', 60_000, 2, 60_000, 'chat')).totalHits).toBe(1);
+  });
+
   it('keeps throttlers and keys apart', async () => {
     const storage = new MemoryThrottlerStorage(at);
     await storage.increment('k', 60_000, 2, 60_000, 'chat');

@@ -1,5 +1,4 @@
-import type { ThrottlerStorage } from '@nestjs/throttler';
-import { throttlerRecord as record, type ThrottlerStorageRecord } from './rate-limit.js';
+import { type RefundableThrottlerStorage, throttlerRecord as record, type ThrottlerStorageRecord } from './rate-limit.js';
 
 interface Counter {
   hits: number;
@@ -21,7 +20,7 @@ const SWEEP_INTERVAL_MS = 60_000;
  * a key with a high limit (50,000 hits of one key took 37 s of CPU). Here each hit is O(1);
  * counters whose window and block have ended are swept once a minute.
  */
-export class MemoryThrottlerStorage implements ThrottlerStorage {
+export class MemoryThrottlerStorage implements RefundableThrottlerStorage {
   private readonly counters = new Map<string, Counter>();
   private sweepTimer?: NodeJS.Timeout;
 
@@ -52,6 +51,13 @@ export class MemoryThrottlerStorage implements ThrottlerStorage {
       return Promise.resolve(record(hits, blockDuration, true, blockDuration));
     }
     return Promise.resolve(record(hits, left, true, left));
+  }
+
+  giveBack(key: string, throttlerName: string): Promise<void> {
+    const now = this.now();
+    const counter = this.counters.get(`${throttlerName}\u0000${key}`);
+    if (counter && counter.blockedUntil <= now && counter.windowEndsAt > now && counter.hits > 0) counter.hits--;
+    return Promise.resolve();
   }
 
   /** Forgets counters whose window and block are both over. */

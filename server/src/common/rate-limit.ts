@@ -24,6 +24,16 @@ function byAddress(req: Record<string, unknown>): string {
 
 export type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
 
+/** Parley's storages (memory, Redis) can also return a hit that was counted (ChatRateLimit.giveBack). */
+export interface RefundableThrottlerStorage extends ThrottlerStorage {
+  /** Takes one hit back from the key's current window, if it has one and is not blocked. */
+  giveBack(key: string, throttlerName: string): Promise<void>;
+}
+
+function isRefundable(storage: ThrottlerStorage): storage is RefundableThrottlerStorage {
+  return typeof (storage as Partial<RefundableThrottlerStorage>).giveBack === 'function';
+}
+
 /** A storage's answer, its times in whole seconds as the throttler guard expects them. */
 export function throttlerRecord(totalHits: number, msToExpire: number, isBlocked: boolean, msToBlockExpire: number): ThrottlerStorageRecord {
   return {
@@ -98,5 +108,15 @@ export class ChatRateLimit {
       const record = await this.storage.increment(`${w.name}:s:${sessionId}`, w.ttl, w.limit, w.ttl, w.name);
       if (record.isBlocked) throw rateLimitExceeded(record.timeToBlockExpire, w.limit);
     }
+  }
+
+  /**
+   * Returns a send counted by `take` and then refused before its turn was stored (409 from another
+   * instance's running reply, found only in the turn's transaction; its conversation deleted
+   * meanwhile). Best effort: a refund that fails leaves the send counted.
+   */
+  async giveBack(sessionId: string): Promise<void> {
+    if (!isRefundable(this.storage)) return;
+    for (const w of this.windows) await this.storage.giveBack(`${w.name}:s:${sessionId}`, w.name).catch(() => undefined);
   }
 }

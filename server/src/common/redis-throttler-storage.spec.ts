@@ -27,6 +27,25 @@ describe('RedisThrottlerStorage (real Redis)', () => {
     expect(await storage.increment('k', 60_000, 3, 60_000, 'default')).toMatchObject({ isBlocked: true, totalHits: 4 });
   });
 
+  it('takes a hit back from the current window (its expiry kept), never below zero, never from a block', async () => {
+    const storage = new RedisThrottlerStorage(redis, prefix);
+    await storage.increment('k', 60_000, 2, 60_000, 'chat');
+    await storage.increment('k', 60_000, 2, 60_000, 'chat');
+    await storage.giveBack('k', 'chat');
+    expect(await storage.increment('k', 60_000, 2, 60_000, 'chat')).toMatchObject({ totalHits: 2, isBlocked: false });
+    expect(await redis.pttl(`${prefix}throttle:{chat:k}:hits`)).toBeGreaterThan(0);
+    await storage.giveBack('k', 'chat');
+    await storage.giveBack('k', 'chat');
+    await storage.giveBack('k', 'chat');
+    expect((await storage.increment('k', 60_000, 2, 60_000, 'chat')).totalHits).toBe(1);
+    await storage.increment('k', 60_000, 2, 60_000, 'chat');
+    expect((await storage.increment('k', 60_000, 2, 60_000, 'chat')).isBlocked).toBe(true);
+    await storage.giveBack('k', 'chat');
+    expect((await storage.increment('k', 60_000, 2, 60_000, 'chat')).isBlocked).toBe(true);
+    await storage.giveBack('never-hit', 'chat');
+    expect(await redis.exists(`${prefix}throttle:{chat:never-hit}:hits`)).toBe(0);
+  });
+
   it('shares counters between two storages (two instances) and keeps throttlers and keys apart', async () => {
     const a = new RedisThrottlerStorage(redis, prefix);
     const other = new Redis(REDIS_URL);

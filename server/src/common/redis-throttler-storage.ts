@@ -1,8 +1,7 @@
-import type { ThrottlerStorage } from '@nestjs/throttler';
 import type { Redis } from 'ioredis';
 import { AppException } from './app.exception.js';
 import { ErrorCode } from './error-code.js';
-import { throttlerRecord, type ThrottlerStorageRecord } from './rate-limit.js';
+import { type RefundableThrottlerStorage, throttlerRecord, type ThrottlerStorageRecord } from './rate-limit.js';
 
 
 /**
@@ -36,11 +35,18 @@ end
 return {hits, left, 0, 0}
 `;
 
+/** One hit back from the current window (DECR keeps its expiry); nothing when it has ended or is blocked. */
+const GIVE_BACK_LUA = `
+if redis.call('PTTL', KEYS[2]) > 0 then return 0 end
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 1
+`;
+
 /**
  * Rate limits shared by every instance (REDIS_URL). A Redis outage answers 503, never lets traffic through unlimited.
  * `redisPrefix` is the deployment's (REDIS_PREFIX): instances with the same one share counters, others never.
  */
-export class RedisThrottlerStorage implements ThrottlerStorage {
+export class RedisThrottlerStorage implements RefundableThrottlerStorage {
   private readonly prefix: string;
 
   constructor(private readonly redis: Redis, redisPrefix: string) {
@@ -59,5 +65,10 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     }
     const [totalHits, msToExpire, blocked, msToBlockExpire] = (reply as number[]).map(Number) as [number, number, number, number];
     return throttlerRecord(totalHits, msToExpire, blocked === 1, msToBlockExpire);
+  }
+
+  async giveBack(key: string, throttlerName: string): Promise<void> {
+    const base = `${this.prefix}{${throttlerName}:${key}}`;
+    await this.redis.eval(GIVE_BACK_LUA, 2, `${base}:hits`, `${base}:block`);
   }
 }

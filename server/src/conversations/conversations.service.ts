@@ -61,6 +61,22 @@ const BUMP_COUNTERS = (q: SqlParts): string => `UPDATE ${q.table} SET ${q.col('n
 export const STREAMING_IN = (q: SqlParts): string => `SELECT ${q.col('id')} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
   + `AND ${q.col('status')} = 'streaming' AND ${q.col('leaseExpiresAt')} > ${q.param(1)} LIMIT 1`;
 
+/** The conversation's last question (p0: the conversation). */
+const LAST_QUESTION = (q: SqlParts): string => `SELECT ${q.col('id')} FROM ${q.table} WHERE ${q.col('conversationId')} = ${q.param(0)} `
+  + `AND ${q.col('role')} = 'user' ORDER BY ${q.col('position')} DESC LIMIT 1`;
+/** An automatic title following its question's edit (p0: the new title), unless renamed meanwhile (p2: the old automatic title). */
+const RETITLE = (q: SqlParts): string => `UPDATE ${q.table} SET ${q.col('title')} = ${q.param(0)} WHERE ${q.col('id')} = ${q.param(1)} `
+  + `AND ${q.col('title')} = ${q.param(2)} RETURNING ${q.col('id')}`;
+
+/**
+ * The question a regeneration answers (ConversationsService.appendAnswer): it must still be the
+ * conversation's last; `edit` is its new text, and the automatic title that follows it when it is the first.
+ */
+export interface AnsweredQuestion {
+  id: string;
+  edit?: { patch: MessagePatch; title?: { from: string; to: string } };
+}
+
 /** The lease sweep's rows: replies left `streaming` under a lease expired before p0, at most p1 (by the partial lease index). */
 export const EXPIRED_STREAMING = (q: SqlParts): string => `SELECT ${q.columns} FROM ${q.table} `
   + `WHERE ${q.col('status')} = 'streaming' AND ${q.col('leaseExpiresAt')} < ${q.param(0)} LIMIT ${q.param(1)}`;
@@ -76,6 +92,11 @@ export type MessagePatch = Partial<Omit<Message, 'id' | 'conversationId' | 'posi
 function withSearchText(patch: MessagePatch): Partial<Message> {
   const isFinalText = patch.content !== undefined && patch.status !== 'streaming';
   return { ...patch, ...(isFinalText ? { searchText: foldForSearch(patch.content!) } : {}), updatedAt: new Date() };
+}
+
+/** 409 unless the question a regeneration answers is still the conversation's last (a later one came meanwhile). */
+function assertLastQuestion(last: Message[], question: AnsweredQuestion): void {
+  if (last[0]?.id !== question.id) throw new AppException(ErrorCode.Conflict, 'That message is no longer the last question of the conversation');
 }
 
 /**
@@ -449,25 +470,49 @@ export class ConversationsService {
   }
 
   /**
+   * Appends a regeneration's reply as appendTurn does, and only while `question` is still the
+   * conversation's last (else 409 CONFLICT): its edit is written in the same transaction, after
+   * both checks, so a refused regeneration changes nothing (the edit was written first, and a
+   * 409 from another instance's running reply left the question and the title changed).
+   */
+  async appendAnswer(conversationId: string, question: AnsweredQuestion, drafts: MessageDraft[], now = new Date()): Promise<Message[]> {
+    return this.append(conversationId, drafts, now, true, question);
+  }
+
+  /**
    * Both appends: counters first (the conversation's write lock; they return the position after
    * the turn), then the optional busy check (a statement of its own after the lock: on PostgreSQL
    * a statement's snapshot is taken at its start, and one that waited for the lock must see what
    * its holder committed), then the rows. Fixed SQL (RawSql), the same statements on both paths of
    * `transaction`.
    */
-  private async append(conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean): Promise<Message[]> {
+  private async append(
+    conversationId: string, drafts: MessageDraft[], now: Date, refuseWhileStreaming: boolean, question?: AnsweredQuestion,
+  ): Promise<Message[]> {
     const bump = [drafts.length, drafts.length, this.raw.param(Conversation, 'updatedAt', now), conversationId];
     const busy = [conversationId, this.raw.param(Message, 'leaseExpiresAt', now)];
+    const edit = question?.edit;
+    const retitle = edit?.title && [cleanTitle(edit.title.to), conversationId, cleanTitle(edit.title.from)];
     return this.transaction(() => {
       const counter = this.raw.findNow(Conversation, 'bump', BUMP_COUNTERS, bump);
       const streaming = refuseWhileStreaming ? this.raw.findNow(Message, 'streaming-in', STREAMING_IN, busy) : [];
       const rows = this.turnRows(conversationId, drafts, now, streaming, counter);
+      if (question) {
+        assertLastQuestion(this.raw.findNow(Message, 'last-question', LAST_QUESTION, [conversationId]), question);
+        if (edit) this.raw.updateNow(Message, question.id, withSearchText(edit.patch));
+        if (retitle) this.raw.findNow(Conversation, 'retitle', RETITLE, retitle);
+      }
       this.raw.insertNow(Message, rows);
       return rows;
     }, async (em) => {
       const counter = await this.raw.find(Conversation, 'bump', BUMP_COUNTERS, bump, em);
       const streaming = refuseWhileStreaming ? await this.raw.find(Message, 'streaming-in', STREAMING_IN, busy, em) : [];
       const rows = this.turnRows(conversationId, drafts, now, streaming, counter);
+      if (question) {
+        assertLastQuestion(await this.raw.find(Message, 'last-question', LAST_QUESTION, [conversationId], em), question);
+        if (edit) await this.raw.update(Message, question.id, withSearchText(edit.patch), em);
+        if (retitle) await this.raw.find(Conversation, 'retitle', RETITLE, retitle, em);
+      }
       await this.raw.insert(Message, rows, em);
       return rows;
     });

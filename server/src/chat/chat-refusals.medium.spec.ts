@@ -1,0 +1,70 @@
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
+import { dialects } from '../testing/dialects.js';
+
+/**
+ * Refusals found only in a turn's transaction: a reply running on another instance (its row's live
+ * lease is all this instance knows of it), or a question no longer the last. Such a request must
+ * change nothing and use none of the session's chat limit.
+ */
+describe.each(dialects())('a send or an edit refused in its transaction, on %s', (dialect) => {
+  let h: ChatHarness;
+  let conversations: ConversationsService;
+  const future = (): Date => new Date(Date.now() + 60_000);
+
+  beforeAll(async () => {
+    h = await createChatHarness(dialect, { RATE_LIMIT_CHAT_PER_MINUTE: '3' });
+    conversations = h.t.app.get(ConversationsService);
+  });
+  afterAll(async () => { await h?.close(); });
+
+  it('changes neither the question nor the title, and gives the send back', async () => {
+    // The edit was written before the transaction's check: refused with 409, the question and
+    // the title had changed all the same. And each 409 used up one of the session's sends.
+    const { token, id: sessionId } = await h.t.newSession();
+    h.fake.on('first question', { tokens: ['an answer'] });
+    const first = await h.send(token, { message: 'first question' }).all();
+    const { conversation_id: conv, user_message_id: questionId } = first[0].data as { conversation_id: string; user_message_id: string };
+    const [foreign] = await conversations.appendTurn(conv, [{
+      role: 'assistant', content: 'elsewhere', status: 'streaming', ownerInstance: 'another-instance', leaseExpiresAt: future(),
+    }]);
+
+    const auth = `Bearer ${token}`;
+    const edit = await h.t.http().post('/api/v1/chat/regenerate').set('Authorization', auth)
+      .send({ conversation_id: conv, message_id: questionId, message: 'an edited question' });
+    expect([edit.status, edit.body.error.code]).toEqual([409, 'GENERATION_IN_PROGRESS']);
+    expect((await h.message(questionId)).content).toBe('first question');
+    expect((await conversations.findOwned(sessionId, conv)).title).toBe('first question');
+
+    for (let i = 0; i < 3; i++) {
+      const followUp = await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({ conversation_id: conv, message: `follow-up ${i}` });
+      expect([followUp.status, followUp.body.error.code]).toEqual([409, 'GENERATION_IN_PROGRESS']);
+    }
+    await conversations.updateMessage(foreign.id, { status: 'interrupted', leaseExpiresAt: null });
+    // One send used of three: two more are served.
+    h.fake.on('after the refusals', { tokens: ['served'] });
+    for (let i = 0; i < 2; i++) {
+      const served = await h.send(token, { message: 'after the refusals' }).all();
+      expect(served.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
+    }
+    const limited = await h.t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: 'one too many' });
+    expect([limited.status, limited.body.error.code]).toEqual([429, 'RATE_LIMIT_EXCEEDED']);
+    expect(h.fake.requestsFor('an edited question')).toHaveLength(0);
+  });
+
+  it('answers a question only while it is the last one: a later question stored meanwhile is 409 CONFLICT', async () => {
+    const { id: sessionId } = await h.t.newSession();
+    const conv = await conversations.create(sessionId, 'the first question');
+    const [question] = await conversations.appendTurn(conv.id, [
+      { role: 'user', content: 'the first question', status: 'complete' }, { role: 'assistant', content: 'one', status: 'complete' },
+    ]);
+    await conversations.appendTurn(conv.id, [{ role: 'user', content: 'a later one', status: 'complete' }, { role: 'assistant', content: 'two', status: 'complete' }]);
+    const refused = conversations.appendAnswer(conv.id, {
+      id: question.id, edit: { patch: { content: 'rewritten' }, title: { from: 'the first question', to: 'rewritten' } },
+    }, [{ role: 'assistant', content: '', status: 'streaming', ownerInstance: 'here', leaseExpiresAt: future() }]);
+    await expect(refused).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect((await h.message(question.id)).content).toBe('the first question');
+    const after = await conversations.findOwned(sessionId, conv.id);
+    expect([after.title, after.messageCount, after.nextPosition]).toEqual(['the first question', 4, 4]);
+  });
+});
