@@ -31,6 +31,8 @@ describe('InMemoryGenerationRegistry', () => {
       expect(plain(replay)).toEqual(plain(live).slice(after + 1));
       expect(wire(replay)).toBe(jsonWire(live.slice(after + 1)));
     }
+    // Past the end: nothing, and closed (a RedisGenerationRegistry following it from another instance does the same).
+    for (const after of [published.length, 999_999_999]) expect(await lastValueFrom(registry.follow('m', after)!.pipe(toArray()))).toEqual([]);
     expect(registry.activeIn('c')).toBeUndefined();
   });
 

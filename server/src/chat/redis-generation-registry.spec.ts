@@ -78,6 +78,52 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     expect(ids(await lastValueFrom(b.follow(id, 20)!.pipe(toArray())))).toEqual([21, 22, 23]);
   });
 
+  it('ends a follower\'s stream on B at once, with nothing, for a Last-Event-ID at or past the end of a finished answer', async () => {
+    // A lease long enough that the liveness check cannot end the stream within the test.
+    const a = await instance('a10', 20_000);
+    const b = await instance('b10', 20_000);
+    await hears(a, b);
+    const id = randomUUID();
+    a.open(id, 'conv-10');
+    a.publish(id, start(id));
+    a.publish(id, token('all'));
+    a.publish(id, done(id));
+    await a.flush();
+    await until(() => b.follow(id, -1));
+    // As the owner answers: nothing after the id, and closed.
+    for (const after of [2, 3, 999_999_999]) {
+      expect(await lastValueFrom(a.follow(id, after)!.pipe(toArray())), `owner, after ${after}`).toEqual([]);
+      const began = Date.now();
+      expect(await lastValueFrom(b.follow(id, after)!.pipe(toArray())), `follower, after ${after}`).toEqual([]);
+      expect(Date.now() - began).toBeLessThan(1_000);
+    }
+    expect(ids(await lastValueFrom(b.follow(id, 1)!.pipe(toArray())))).toEqual([2]);
+  });
+
+  it('sends a follower on B of a running answer only the events after a Last-Event-ID it has not reached yet, and ends with the answer', async () => {
+    const a = await instance('a11', 20_000);
+    const b = await instance('b11', 20_000);
+    await hears(a, b);
+    const id = randomUUID();
+    a.open(id, 'conv-11');
+    a.publish(id, start(id));
+    a.publish(id, token('a'));
+    await a.flush();
+    await until(() => b.follow(id, -1));
+    const follow = (r: RedisGenerationRegistry, after: number): Promise<SequencedEvent[]> => lastValueFrom(r.follow(id, after)!.pipe(toArray()));
+    const [ownerAhead, ownerFar, ahead, far] = [follow(a, 3), follow(a, 999_999_999), follow(b, 3), follow(b, 999_999_999)];
+    // B's followers are subscribed once their replay is read: then the rest comes live.
+    await new Promise((r) => setTimeout(r, 100));
+    for (const t of ['b', 'c', 'd']) a.publish(id, token(t));
+    a.publish(id, done(id));
+    const began = Date.now();
+    expect(ids(await ownerAhead)).toEqual([4, 5]);
+    expect(await ownerFar).toEqual([]);
+    expect(ids(await ahead)).toEqual([4, 5]);
+    expect(await far).toEqual([]);
+    expect(Date.now() - began).toBeLessThan(1_000);
+  });
+
   it('knows the active generation of a conversation on every instance, until its final event', async () => {
     const a = await instance('a2');
     const b = await instance('b2');

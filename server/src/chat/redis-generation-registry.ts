@@ -280,18 +280,32 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       let isDone = false;
       let chain = Promise.resolve();
       const emit = (e: SequencedEvent): void => {
-        if (isDone || e.id !== lastId + 1) return;
-        lastId = e.id;
-        subscriber.next(e);
-        if (isFinal(e.event)) {
+        if (isDone) return;
+        const isLast = isFinal(e.event);
+        if (e.id === lastId + 1) {
+          lastId = e.id;
+          subscriber.next(e);
+        } else if (!isLast || e.id > lastId) {
+          return;
+        }
+        // A final event at or before lastId: the client's Last-Event-ID is at or past the end of
+        // the answer, so it ends here with nothing more, as the owner's stream does.
+        if (isLast) {
           isDone = true;
           subscriber.complete();
         }
       };
-      /** Everything after lastId that the list holds, in order. */
+      /**
+       * Everything after lastId that the list holds, in order. When nothing is, the last event too:
+       * a final one at or before lastId (a Last-Event-ID past the end) ends the stream.
+       */
       const refill = async (): Promise<void> => {
-        const rows = await this.redis.lrange(this.eventsKey(messageId), lastId + 1, -1);
+        const key = this.eventsKey(messageId);
+        const rows = await this.redis.lrange(key, lastId + 1, -1);
         for (const row of rows) emit(JSON.parse(row) as SequencedEvent);
+        if (rows.length > 0 || isDone) return;
+        const tail = await this.redis.lindex(key, -1);
+        if (tail) emit(JSON.parse(tail) as SequencedEvent);
       };
       const enqueue = (step: () => Promise<void> | void): void => {
         chain = chain.then(step).catch((err: unknown) => {
@@ -300,9 +314,8 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
         });
       };
       const onEvent = (e: SequencedEvent): void => enqueue(async () => {
-        if (e.id <= lastId) return;
         if (e.id > lastId + 1) await refill(); // a gap: events published while we were (re)subscribing
-        emit(e);
+        emit(e); // one at or before lastId is dropped, unless it is the final event: that ends the stream
       });
       const check = setInterval(() => enqueue(async () => {
         if (isDone) return;
