@@ -42,7 +42,7 @@ export class ChatController {
   @ApiOperation({ summary: 'Send a message and stream the answer (Server-Sent Events)' })
   @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried send with the same key re-attaches to the same answer; the key reused for a different request is 409 CONFLICT' })
   @ApiSseResponse()
-  @ApiErrors(ErrorCode.SessionNotFound, ErrorCode.ConversationNotFound, ErrorCode.FileNotFound, ErrorCode.Conflict, ErrorCode.GenerationInProgress)
+  @ApiErrors(ErrorCode.SessionNotFound, ErrorCode.ConversationNotFound, ErrorCode.FileNotFound, ErrorCode.Conflict, ErrorCode.GenerationInProgress, ErrorCode.QuotaExceeded)
   async send(
     @Body() body: SendMessageDto,
     @CurrentSession() caller: AuthContext,

@@ -23,6 +23,8 @@ async function makePdf(lines: string[]): Promise<Buffer> {
 
 interface UpstreamMessage { role: string; content: unknown }
 
+const QUOTA = 256 * 1024;
+
 describe.each(dialects())('files in the chat on %s', (dialect) => {
   let t: TestApp;
   let fake: FakeOpenAiServer;
@@ -32,6 +34,7 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     t = await createTestApp(dialect, {
       LLM_PROVIDER: 'openai', OPENAI_BASE_URL: baseUrl, OPENAI_API_KEY: 'sk-test', OPENAI_MODEL: 'fake-model',
       UPSTREAM_TIMEOUT_MS: '2000', UPSTREAM_IDLE_TIMEOUT_MS: '2000', STREAM_FLUSH_INTERVAL_MS: '20',
+      SESSION_QUOTA_BYTES: String(QUOTA),
     });
   });
   afterAll(async () => { await fake.stop(); await t.close(); });
@@ -100,6 +103,39 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     const history = (second.body.messages as UpstreamMessage[]).filter((m) => m.role === 'user').map((m) => String(m.content));
     const laterOrder = order(history.find((text) => text.includes('ref Q8'))!);
     expect(laterOrder.every((at, i) => at >= 0 && (i === 0 || at > laterOrder[i - 1]))).toBe(true);
+  });
+
+  it('refuses with 413 QUOTA_EXCEEDED, before anything is written, to send again a file whose copy would pass the quota', async () => {
+    const s = await t.newSession();
+    // A .txt file takes its bytes and its text (2 × 100 KB); sending it again copies its text (100 KB more).
+    const notes = await upload(s.token, 'notes.txt', Buffer.alloc(100 * 1024, 'n'));
+    const first = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+      .send({ message: 'Read my notes (ref Q10)', file_ids: [notes] }).expect(200);
+    expect(first.text).toContain('"type":"done"');
+    const startLine = first.text.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'))!;
+    const { conversation_id: conversationId } = JSON.parse(startLine.slice(6)) as { conversation_id: string };
+    const conversationBefore = await t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    const filesBefore = await t.http().get('/api/v1/files').set('Authorization', `Bearer ${s.token}`).expect(200);
+    const requestsBefore = fake.requests.length;
+
+    for (const body of [{ message: 'Once more (ref Q11)', conversation_id: conversationId, file_ids: [notes] }, { message: 'Elsewhere (ref Q12)', file_ids: [notes] }]) {
+      const refused = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`).send(body).expect(413);
+      expect(refused.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { quota_bytes: QUOTA, used_bytes: 200 * 1024 } });
+    }
+    expect(fake.requests.length).toBe(requestsBefore);
+    const conversationAfter = await t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(conversationAfter.body.messages).toEqual(conversationBefore.body.messages);
+    expect((await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200)).body.total).toBe(1);
+    expect((await t.http().get('/api/v1/files').set('Authorization', `Bearer ${s.token}`).expect(200)).body).toEqual(filesBefore.body);
+
+    // A small file sent twice still fits: the normal flow goes on.
+    const small = await upload(s.token, 'small.txt', Buffer.from('a short note'));
+    for (const ref of ['Q13', 'Q14']) {
+      const res = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+        .send({ message: `Read the note (ref ${ref})`, conversation_id: conversationId, file_ids: [small] }).expect(200);
+      expect(res.text).toContain('"type":"done"');
+      expect(String((fake.requestsFor(`ref ${ref}`)[0].body.messages as UpstreamMessage[]).at(-1)!.content)).toContain('a short note');
+    }
   });
 
   it('refuses another session\'s file exactly like a missing one, before anything is written', async () => {

@@ -48,7 +48,8 @@ describe.each(dialects())('files API on %s', (dialect) => {
   let tmpDir: string;
   let rows: Repository<FileUpload>;
   beforeAll(async () => {
-    t = await createTestApp(dialect, { MAX_UPLOAD_BYTES: String(MAX_UPLOAD), SESSION_QUOTA_BYTES: String(QUOTA) });
+    // A fresh session per test: more than the default 60 a minute from one address.
+    t = await createTestApp(dialect, { MAX_UPLOAD_BYTES: String(MAX_UPLOAD), SESSION_QUOTA_BYTES: String(QUOTA), RATE_LIMIT_SESSIONS_PER_MINUTE: '1000' });
     uploadsDir = join(t.config.dataDir, 'uploads');
     tmpDir = join(t.config.dataDir, 'tmp');
     rows = t.app.get<Repository<FileUpload>>(getRepositoryToken(FileUpload));
@@ -253,28 +254,69 @@ describe.each(dialects())('files API on %s', (dialect) => {
       expect(stored().length).toBe(before.length + 1);
     });
 
-    it('over the session quota, counting identical content once', async () => {
+    it('over the session quota, counting identical bytes once and every file\'s text', async () => {
       const s = await t.newSession();
-      const bytes = (c: string, n = MAX_UPLOAD) => Buffer.alloc(n, c);
+      const half = MAX_UPLOAD / 2;
+      // A .txt file's text is its content: each new one takes twice its size, the same bytes again their text only.
+      const bytes = (c: string, n = half) => Buffer.alloc(n, c);
       await upload(s.token, 'a.txt', bytes('a')).expect(201);
       await upload(s.token, 'b.txt', bytes('b')).expect(201);
-      await upload(s.token, 'a-again.txt', bytes('a')).expect(201); // same bytes: no new space
-      await upload(s.token, 'c.txt', bytes('c', 0.75 * MAX_UPLOAD)).expect(201);
+      await upload(s.token, 'a-again.txt', bytes('a')).expect(201); // same bytes: only its text is new
       const before = stored();
-      const late = await upload(s.token, 'd.txt', bytes('d', MAX_UPLOAD / 2)).expect(413);
-      expect(late.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { quota_bytes: QUOTA, used_bytes: 2.75 * MAX_UPLOAD } });
+      const late = await upload(s.token, 'c.txt', bytes('c')).expect(413);
+      expect(late.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { quota_bytes: QUOTA, used_bytes: 5 * half } });
       expect(stored()).toEqual(before);
-      await upload(s.token, 'e.txt', bytes('e', MAX_UPLOAD / 4)).expect(201); // exactly full
+      expect(await t.app.get(FilesService).usage(s.id)).toBe(5 * half);
+      await upload(s.token, 'b-again.txt', bytes('b')).expect(201); // exactly full
       // A full quota refuses before the body is even stored.
       const early = await upload(s.token, 'f.txt', 'f').expect(413);
       expect(early.body.error.code).toBe('QUOTA_EXCEEDED');
       expect(temps()).toEqual([]);
-      expect(await rows.countBy({ sessionId: s.id })).toBe(5);
+      expect(await rows.countBy({ sessionId: s.id })).toBe(4);
+    });
+
+    it('the same content uploaded again and again: refused past the quota, changing nothing', async () => {
+      const s = await t.newSession();
+      const files = t.app.get(FilesService);
+      const size = 400 * 1024;
+      const content = Buffer.alloc(size, 'x');
+      const list = async () => (await t.http().get('/api/v1/files').set('Authorization', `Bearer ${s.token}`).expect(200)).body.files as { file_id: string }[];
+      // The first copy stores bytes and text (2 × 400 KB); each one after adds its own text (400 KB): 6 copies fit in 3 MB, a 7th would not.
+      for (let i = 0; i < 6; i++) await upload(s.token, `copy-${i}.txt`, content).expect(201);
+      const used = 7 * size;
+      const listed = await list();
+      const rowsBefore = await rows.find({ where: { sessionId: s.id }, order: { id: 'ASC' } });
+      const storedBefore = stored();
+      for (let i = 0; i < 3; i++) {
+        // Under the quota still (so received and read), but its text would pass it.
+        const refused = await upload(s.token, 'one-more.txt', content).expect(413);
+        expect(refused.body.error).toMatchObject({ code: 'QUOTA_EXCEEDED', details: { quota_bytes: QUOTA, used_bytes: used } });
+      }
+      expect(await list()).toEqual(listed);
+      expect(listed).toHaveLength(6);
+      expect(await rows.find({ where: { sessionId: s.id }, order: { id: 'ASC' } })).toEqual(rowsBefore);
+      expect(stored().sort()).toEqual(storedBefore.sort());
+      expect(temps()).toEqual([]);
+      expect(await files.usage(s.id)).toBe(used);
+
+      // Deleting one copy frees its text: one more copy fits again, and a small new file after it.
+      await t.http().delete(`/api/v1/files/${listed[0].file_id}`).set('Authorization', `Bearer ${s.token}`).expect(204);
+      await upload(s.token, 'copy-again.txt', content).expect(201);
+      await upload(s.token, 'small.txt', 'still room for this').expect(201);
+      expect(await files.usage(s.id)).toBe(used + 2 * Buffer.byteLength('still room for this'));
+    });
+
+    it('counts the text in UTF-8 bytes, on both databases', async () => {
+      const s = await t.newSession();
+      const text = 'héllo wörld 😀';
+      await upload(s.token, 'utf8.txt', text).expect(201);
+      expect(await t.app.get(FilesService).usage(s.id)).toBe(2 * Buffer.byteLength(text));
     });
 
     it('holds the quota against concurrent uploads of one session', async () => {
       const s = await t.newSession();
-      const files = ['p', 'q', 'r', 's'].map((c) => Buffer.alloc(0.9 * MAX_UPLOAD, c));
+      // A .txt file takes twice its size (its bytes and its text): 0.9 MB each.
+      const files = ['p', 'q', 'r', 's'].map((c) => Buffer.alloc(Math.floor(0.45 * MAX_UPLOAD), c));
       // Two first, one after the other; then two at once, as many as a session may have in flight.
       for (const [i, b] of files.slice(0, 2).entries()) await upload(s.token, `part-${i}.txt`, b).expect(201);
       const results = await Promise.all(files.slice(2).map((b, i) => upload(s.token, `part-${i + 2}.txt`, b)));
@@ -527,6 +569,40 @@ describe.each(dialects())('files API on %s', (dialect) => {
       const again = await files.attach(alice.id, [mine.body.file_id], conv.id, second.id);
       expect(again[0].id).not.toBe(mine.body.file_id);
       expect((await conversations.attachments([first.id, second.id])).map((a) => a.messageId).sort()).toEqual([first.id, second.id].sort());
+    });
+
+    it('refuses in validate, before anything is written, to send again a file whose copy would pass the quota', async () => {
+      const s = await t.newSession();
+      const files = t.app.get(FilesService);
+      const conversations = t.app.get(ConversationsService);
+      const doc = await upload(s.token, 'doc.txt', Buffer.alloc(MAX_UPLOAD, 'd')).expect(201);
+      const pad = await upload(s.token, 'pad.txt', Buffer.alloc(MAX_UPLOAD / 4, 'p')).expect(201);
+      const conv = await conversations.create(s.id);
+      const [first] = await conversations.appendMessages(conv.id, [{ role: 'user', content: 'read this', status: 'complete' }]);
+      // Attached once: its row is claimed, nothing copied.
+      await files.validate(s.id, [doc.body.file_id]);
+      await files.attach(s.id, [doc.body.file_id], conv.id, first.id);
+      const used = 2.5 * MAX_UPLOAD;
+
+      // Sent again, its text would be copied (1 MB more than the 0.5 MB left).
+      const rowsBefore = await rows.find({ where: { sessionId: s.id }, order: { id: 'ASC' } });
+      await expect(files.validate(s.id, [doc.body.file_id])).rejects.toMatchObject({
+        code: 'QUOTA_EXCEEDED', details: { quota_bytes: QUOTA, used_bytes: used },
+      });
+      // A not yet attached file costs nothing more.
+      await expect(files.validate(s.id, [pad.body.file_id])).resolves.toBeUndefined();
+      // Attaching anyway (a send that passed validate meanwhile) is refused too, copying nothing.
+      const [second] = await conversations.appendMessages(conv.id, [{ role: 'user', content: 'again', status: 'complete' }]);
+      await expect(files.attach(s.id, [doc.body.file_id], conv.id, second.id)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+      expect(await rows.find({ where: { sessionId: s.id }, order: { id: 'ASC' } })).toEqual(rowsBefore);
+      expect(await files.usage(s.id)).toBe(used);
+
+      // With room again, it is sent again as a copy.
+      await t.http().delete(`/api/v1/files/${pad.body.file_id}`).set('Authorization', `Bearer ${s.token}`).expect(204);
+      await files.validate(s.id, [doc.body.file_id]);
+      const [copy] = await files.attach(s.id, [doc.body.file_id], conv.id, second.id);
+      expect(copy.id).not.toBe(doc.body.file_id);
+      expect(await files.usage(s.id)).toBe(3 * MAX_UPLOAD);
     });
   });
 });

@@ -30,10 +30,14 @@ function megabytes(bytes: number): string {
 
 const notFound = (): AppException => new AppException(ErrorCode.FileNotFound, 'File not found');
 
+/** What a row's extracted text takes in the database, as OCTET_LENGTH counts it in `usage`: UTF-8 bytes. */
+const textBytes = (text: string): number => Buffer.byteLength(text, 'utf8');
+
 /**
  * Uploaded files: validation, quota, scanning, extraction, storage and their rows.
  * Bytes are stored once per (session, content, type) and shared by every row that refers to
- * them; they are deleted when the last such row goes (or by the orphan sweep).
+ * them; they are deleted when the last such row goes (or by the orphan sweep). Each row holds its
+ * own copy of the extracted text, so the quota counts both (`usage`).
  */
 @Injectable()
 export class FilesService implements ChatAttachments {
@@ -106,8 +110,8 @@ export class FilesService implements ChatAttachments {
       const fileType = this.assertAllowedType(filename);
       if (file.size === 0) throw new AppException(ErrorCode.ValidationError, 'The file is empty');
       const storageKey = storageKeyFor(sessionId, file.sha256, fileType);
-      // Early, so a full quota costs no scan or extraction; checked again when the row is written.
-      await this.assertFitsQuota(sessionId, storageKey, file.size);
+      // Early, so a full quota costs no scan or extraction; checked again, with the text, when the row is written.
+      await this.assertFitsQuota(sessionId, storageKey, file.size, 0);
 
       const bytes = await this.readTemp(file.path, file.size);
       if (fileType === '.pdf' && !looksLikePdf(bytes)) {
@@ -125,7 +129,7 @@ export class FilesService implements ChatAttachments {
       // The quota again, now atomically with the insert: concurrent uploads of one session (on any
       // instance) each passed the early check above against the same usage.
       await this.locks.run(`quota:${sessionId}`, async () => {
-        await this.assertFitsQuota(sessionId, storageKey, file.size);
+        await this.assertFitsQuota(sessionId, storageKey, file.size, textBytes(row.extractedText));
         // Again with the file's own size: storing may copy it (temp folder on another volume).
         await this.assertDiskRoom(file.size);
         await this.locks.run(storageKey, async () => {
@@ -203,10 +207,15 @@ export class FilesService implements ChatAttachments {
 
   /**
    * Chat seam: every id must be one of the session's files (another session's is reported
-   * exactly like a missing one). Writes nothing.
+   * exactly like a missing one), and the copies `attach` will make of the files already attached
+   * to a message must fit the quota: refused here, before the chat stores anything. Writes nothing.
    */
   async validate(sessionId: string, fileIds: string[]): Promise<void> {
-    await this.ownedRows(sessionId, fileIds);
+    const rows = await this.ownedRows(sessionId, fileIds);
+    const copied = rows.filter((r) => r.messageId !== null).reduce((sum, r) => sum + textBytes(r.extractedText), 0);
+    if (copied === 0) return;
+    const used = await this.usage(sessionId);
+    if (used + copied > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used, 'Sending these files again');
   }
 
   /**
@@ -262,27 +271,32 @@ export class FilesService implements ChatAttachments {
     return deleted;
   }
 
-  /** Bytes the session's stored objects take (each object once, however many rows share it). */
+  /**
+   * Bytes the session stores: each stored object once (however many rows share it), plus the
+   * extracted text of every row (each row has its own copy), in UTF-8 bytes. OCTET_LENGTH counts
+   * bytes alike on PostgreSQL and SQLite (≥ 3.43), and reads neither TOASTed nor overflow text.
+   */
   async usage(sessionId: string): Promise<number> {
     const rows = await this.repo.createQueryBuilder('f')
-      .select('f.file_path', 'key').addSelect('MAX(f.file_size)', 'size')
+      .select('f.file_path', 'key').addSelect('MAX(f.file_size)', 'size').addSelect('SUM(OCTET_LENGTH(f.extracted_text))', 'text')
       .where('f.session_id = :sessionId', { sessionId })
       .groupBy('f.file_path')
-      .getRawMany<{ key: string; size: number | string }>();
-    return rows.reduce((sum, r) => sum + Number(r.size), 0);
+      .getRawMany<{ key: string; size: number | string; text: number | string }>();
+    return rows.reduce((sum, r) => sum + Number(r.size) + Number(r.text), 0);
   }
 
-  private async assertFitsQuota(sessionId: string, storageKey: string, size: number): Promise<void> {
-    // The same content uploaded again by the session takes no new space.
-    if (await this.repo.existsBy({ sessionId, storageKey })) return;
+  /** An upload adds its text, and its bytes unless the session already stores the same content. */
+  private async assertFitsQuota(sessionId: string, storageKey: string, size: number, text: number): Promise<void> {
+    const needed = text + ((await this.repo.existsBy({ sessionId, storageKey })) ? 0 : size);
+    if (needed === 0) return;
     const used = await this.usage(sessionId);
-    if (used + size > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used);
+    if (used + needed > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used);
   }
 
-  private quotaExceeded(used: number): AppException {
+  private quotaExceeded(used: number, action = 'This upload'): AppException {
     const quota = this.config.limits.sessionQuotaBytes;
     return new AppException(ErrorCode.QuotaExceeded,
-      `This upload would exceed the ${megabytes(quota)} storage quota of your session (${megabytes(used)} used); delete some files first`,
+      `${action} would exceed the ${megabytes(quota)} storage quota of your session (${megabytes(used)} used); delete some files first`,
       { quota_bytes: quota, used_bytes: used });
   }
 
@@ -307,14 +321,21 @@ export class FilesService implements ChatAttachments {
     return ids.map((id) => byId.get(id)!);
   }
 
+  /**
+   * A copy of the row, text included (the message's context is read from its own rows). `validate`
+   * refused it already if it did not fit; checked again under the quota's lock, the order `upload`
+   * takes them in, for sends that passed `validate` at the same time.
+   */
   private cloneFor(row: FileUpload, conversationId: string, messageId: string, attachPosition: number): Promise<FileUpload> {
-    return this.locks.run(row.storageKey, async () => {
+    return this.locks.run(`quota:${row.sessionId}`, () => this.locks.run(row.storageKey, async () => {
       // Deleted meanwhile: its bytes may be gone too, so nothing may point at them again.
       if (!(await this.repo.existsBy({ id: row.id }))) throw notFound();
+      const used = await this.usage(row.sessionId);
+      if (used + textBytes(row.extractedText) > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used, 'Sending these files again');
       const clone = this.repo.create({ ...row, id: randomUUID(), conversationId, messageId, attachPosition, createdAt: new Date() });
       await this.repo.insert(clone);
       return clone;
-    });
+    }));
   }
 
   private async deleteIfUnreferenced(storageKey: string): Promise<boolean> {
