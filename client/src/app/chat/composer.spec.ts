@@ -39,6 +39,21 @@ describe('Composer', () => {
     expect(el.querySelector('button[aria-label="Attach file"]')).not.toBeNull();
   });
 
+  it('counts the characters near the limit, and past it says how many are too many (Send is off)', async () => {
+    fixture.componentRef.setInput('maxChars', 100);
+    await type('x'.repeat(95));
+    const hint = (): HTMLElement => el.querySelector('#composer-limit') as HTMLElement;
+    expect(hint().textContent?.trim()).toBe('95 / 100 characters');
+    expect(hint().classList).not.toContain('is-over');
+    expect(textarea().getAttribute('aria-describedby')).toBe('composer-limit');
+    await type('x'.repeat(112));
+    expect(hint().textContent?.trim()).toBe('112 / 100 characters · 12 too many to send');
+    expect(hint().classList).toContain('is-over');
+    expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled).toBe(true);
+    press('Enter');
+    expect(sent).toEqual([]);
+  });
+
   it('sends with Enter, trimmed', async () => {
     await type('  Hello there \n');
     const event = press('Enter');

@@ -38,6 +38,8 @@ export class Composer {
   protected readonly canSend = computed(() =>
     !this.isStreaming() && !this.isUploading() && (this.draft().trim().length > 0 || this.hasReadyFiles()) && this.draft().length <= this.maxChars());
   protected readonly isNearLimit = computed(() => this.draft().length > this.maxChars() * 0.9);
+  /** Characters past the limit: Send is off, and the count says why (a grey count alone was easy to miss). */
+  protected readonly overLimit = computed(() => Math.max(0, this.draft().length - this.maxChars()));
 
   constructor() {
     // The textbox shows the draft, also when it is set from outside (cleared after a send), and

@@ -1,4 +1,6 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import { Announcer } from '../shell/announcer';
+import { ToastService } from '../shell/toast.service';
 import type { ChatMessage } from './chat-message';
 import { type EditRequest, MessageItem } from './message-item';
 
@@ -66,6 +68,30 @@ describe('MessageItem', () => {
     await render({ role: 'user', content: 'short\nmessage' });
     expect(el.querySelector('.msg-text')?.classList).not.toContain('is-collapsed');
     expect(el.querySelector('.msg-more')).toBeNull();
+  });
+
+  it('announces a copied message (the button\'s new name is not read out), and says so when the copy was refused', async () => {
+    const writeText = vi.fn(() => Promise.resolve());
+    Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });
+    Object.defineProperty(window, 'isSecureContext', { value: true, configurable: true });
+    await render({});
+    const button = el.querySelector('button[aria-label="Copy message"]') as HTMLButtonElement;
+    button.click();
+    await vi.waitFor(() => expect(TestBed.inject(Announcer).message()).toBe('Copied'));
+    expect(writeText).toHaveBeenCalledWith('Hello **world**');
+    await fixture.whenStable();
+    expect(el.querySelector('button[aria-label="Copied"]')).not.toBeNull();
+    // Refused, and the older way too (jsdom has no execCommand copy).
+    writeText.mockImplementation(() => Promise.reject(new Error('denied')));
+    Object.defineProperty(document, 'execCommand', { value: () => false, configurable: true });
+    try {
+      await render({ id: 'm2' });
+      (el.querySelector('button[aria-label="Copy message"]') as HTMLButtonElement).click();
+      await vi.waitFor(() => expect(TestBed.inject(ToastService).toasts().map((t) => t.text)).toEqual([
+        'The message could not be copied: the browser refused access to the clipboard.']));
+    } finally {
+      Reflect.deleteProperty(document, 'execCommand');
+    }
   });
 
   it('shows a failure with Retry', async () => {

@@ -3,7 +3,9 @@ import type { Feedback } from '../core/api-models';
 import { copyText } from '../core/clipboard';
 import { isTouchFirst } from '../core/touch';
 import { formatBytes } from '../files/format-bytes';
+import { Announcer } from '../shell/announcer';
 import { Icon } from '../shell/icon';
+import { ToastService } from '../shell/toast.service';
 import type { ChatMessage } from './chat-message';
 import { MarkdownView } from './markdown-view';
 
@@ -62,6 +64,8 @@ export class MessageItem {
   readonly feedback = output<FeedbackChoice>();
 
   private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
+  private readonly announcer = inject(Announcer);
+  private readonly toasts = inject(ToastService);
   protected readonly uid = `msg-${nextId++}`;
   protected readonly isUser = computed(() => this.message().role === 'user');
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
@@ -112,9 +116,17 @@ export class MessageItem {
     this.isDrawn.set(!event.skipped);
   }
 
+  /**
+   * Copies the message. The button's new name ("Copied") is not read out by itself, so it is announced, as a code
+   * block's is; a copy the browser refused is said too (nothing at all showed it).
+   */
   protected copy(): void {
     void copyText(this.message().content).then((isCopied) => {
-      if (!isCopied) return;
+      if (!isCopied) {
+        this.toasts.error('The message could not be copied: the browser refused access to the clipboard.', { key: 'copy' });
+        return;
+      }
+      this.announcer.announce('Copied');
       this.isCopied.set(true);
       setTimeout(() => this.isCopied.set(false), 2000);
     });

@@ -153,6 +153,26 @@ describe('MessageList', () => {
     expect(geometry.scrollTop).toBe(geometry.scrollHeight - geometry.clientHeight);
   });
 
+  it('gives the composer the keyboard when the "latest" button it was on goes (it fell to the page\'s body)', async () => {
+    const composer = document.createElement('textarea');
+    composer.id = 'message-input';
+    document.body.append(el, composer);
+    try {
+      await scrollEvent();
+      geometry.scrollTop = 100;
+      await scrollEvent();
+      const button = jumpButton() as HTMLButtonElement;
+      button.focus();
+      button.click();
+      await fixture.whenStable();
+      expect(jumpButton()).toBeNull();
+      expect(document.activeElement).toBe(composer);
+    } finally {
+      el.remove();
+      composer.remove();
+    }
+  });
+
   describe('opening a conversation', () => {
     const row = (position: number, content = `Message ${position}`) => ({
       id: `m${position}`, conversation_id: 'c', position, role: position % 2 === 0 ? 'user' as const : 'assistant' as const, content,
@@ -175,14 +195,14 @@ describe('MessageList', () => {
       expect(renderedIds()).toEqual(expected(50 - OPEN_BATCH.messages));
       // Older pages cannot be asked for until the page is all there.
       const loadOlder = (): HTMLButtonElement => el.querySelector('button.load-older') as HTMLButtonElement;
-      expect(loadOlder().disabled).toBe(true);
+      expect(loadOlder().getAttribute('aria-disabled')).toBe('true');
       for (let from = 50 - 2 * OPEN_BATCH.messages; from > 0; from -= OPEN_BATCH.messages) {
         await nextTask();
         expect(renderedIds()).toEqual(expected(Math.max(0, from)));
       }
       await nextTask();
       expect(renderedIds()).toEqual(expected(0));
-      expect(loadOlder().disabled).toBe(false);
+      expect(loadOlder().hasAttribute('aria-disabled')).toBe(false);
       expect(loadOlder().textContent?.trim()).toBe('Load earlier messages');
     });
 
@@ -339,13 +359,13 @@ describe('MessageList', () => {
       await fixture.whenStable();
       while (renderedIds().length < 40) await nextTask();
       const loadLater = (): HTMLButtonElement => Array.from(el.querySelectorAll<HTMLButtonElement>('button.load-older')).find((b) => b.textContent?.includes('later')) as HTMLButtonElement;
-      expect(loadLater().disabled).toBe(false);
+      expect(loadLater().hasAttribute('aria-disabled')).toBe(false);
       // The next 30 arrive: the first batch at once, below what was there; the rest one batch per task.
       fixture.componentRef.setInput('messages', all);
       await fixture.whenStable();
       const upTo = (n: number) => Array.from({ length: n }, (_, i) => String(i));
       expect(renderedIds()).toEqual(upTo(40 + OPEN_BATCH.messages));
-      expect(loadLater().disabled).toBe(true);
+      expect(loadLater().getAttribute('aria-disabled')).toBe('true');
       expect(loadLater().textContent?.trim()).toBe('Loading later messages…');
       // Near the bottom meanwhile: the page after it is not asked for yet (the scroll is handled synchronously).
       Object.assign(geometry, { scrollHeight: 5000, clientHeight: 500, scrollTop: 4450 });
@@ -353,7 +373,7 @@ describe('MessageList', () => {
       expect(newer).not.toHaveBeenCalled();
       while (renderedIds().length < 70) await nextTask();
       expect(renderedIds()).toEqual(upTo(70));
-      expect(loadLater().disabled).toBe(false);
+      expect(loadLater().hasAttribute('aria-disabled')).toBe(false);
       await scrollEvent();
       expect(newer).toHaveBeenCalledTimes(1);
       // A send appended after it (its question and answer) renders at once.
@@ -380,6 +400,57 @@ describe('MessageList', () => {
       expect(renderedIds()).toEqual(Array.from({ length: OPEN_BATCH.messages }, (_, i) => String(30 - OPEN_BATCH.messages + i)));
       while (renderedIds().length < 30) await nextTask();
       expect(el.querySelector('.thread')?.textContent).not.toContain('Message 49');
+    });
+
+    it('keeps the keyboard on Load earlier messages while a page loads, and hands it to the thread once the first message is in', async () => {
+      let asked = 0;
+      fixture.componentInstance.loadOlder.subscribe(() => asked++);
+      document.body.append(el);
+      try {
+        const all = page(60);
+        fixture.componentRef.setInput('messages', all.slice(30));
+        fixture.componentRef.setInput('hasOlder', true);
+        await fixture.whenStable();
+        while (renderedIds().length < 30) await nextTask();
+        const button = el.querySelector('button.load-older') as HTMLButtonElement;
+        // Reached with Tab: the view goes to the top, which asks for the older page at once.
+        button.focus();
+        geometry.scrollTop = 0;
+        await scrollEvent();
+        expect(asked).toBe(1);
+        fixture.componentRef.setInput('isLoadingOlder', true);
+        await fixture.whenStable();
+        // Busy, it keeps the keyboard (disabled, it dropped it to the page's body) and takes no second click.
+        expect(button.getAttribute('aria-disabled')).toBe('true');
+        expect(button.textContent?.trim()).toBe('Loading earlier messages…');
+        expect(document.activeElement).toBe(button);
+        button.click();
+        expect(asked).toBe(1);
+        // The conversation's first page: the button goes, and the keyboard goes on into the thread, not to the body.
+        fixture.componentRef.setInput('messages', all);
+        fixture.componentRef.setInput('hasOlder', false);
+        fixture.componentRef.setInput('isLoadingOlder', false);
+        await fixture.whenStable();
+        expect(el.querySelector('button.load-older')).toBeNull();
+        const thread = el.querySelector('.thread') as HTMLElement;
+        expect(document.activeElement).toBe(thread);
+        // Focusable only while it has the focus (a click on a message's text must not take it later).
+        (document.activeElement as HTMLElement).blur();
+        expect(thread.hasAttribute('tabindex')).toBe(false);
+      } finally {
+        el.remove();
+      }
+    });
+
+    it('puts a match with nothing below it in view without a "latest" button (nothing to scroll to)', async () => {
+      // A two-message conversation opened at its answer: it all fits, the view cannot move.
+      Object.assign(geometry, { scrollHeight: 500, clientHeight: 500, scrollTop: 0 });
+      fixture.componentRef.setInput('focusId', 'm1');
+      fixture.componentRef.setInput('messages', page(2));
+      await fixture.whenStable();
+      await nextTask();
+      expect(el.querySelector('.is-focused')?.getAttribute('data-message-id')).toBe('m1');
+      expect(jumpButton()).toBeNull();
     });
   });
 });

@@ -2,6 +2,7 @@ import {
   ChangeDetectionStrategy, Component, DestroyRef, type ElementRef, Injector, afterEveryRender, afterNextRender, computed, effect, inject, input, linkedSignal,
   output, signal, untracked, viewChild,
 } from '@angular/core';
+import { isTouchFirst } from '../core/touch';
 import { Icon } from '../shell/icon';
 import type { ChatMessage } from './chat-message';
 import { type EditRequest, type FeedbackChoice, MessageItem } from './message-item';
@@ -84,12 +85,14 @@ const SEND_APPENDS = 2;
   selector: 'app-message-list',
   changeDetection: ChangeDetectionStrategy.OnPush,
   imports: [Icon, MessageItem],
-  host: { class: 'message-list' },
+  host: { class: 'message-list', '(focusin)': 'onFocusIn($event)' },
   template: `
     <div class="scroller" #scroller (scroll)="onScroll()">
       <div class="thread" #thread role="log" aria-label="Messages" aria-live="off">
+        <!-- Not disabled while busy: reached with Tab (which scrolls the view to the top, and so loads a page), a
+             disabled button dropped the keyboard to the page's body. -->
         @if (hasOlder()) {
-          <button type="button" class="load-older" [disabled]="isBusyOlder()" (click)="requestOlder()">
+          <button type="button" class="load-older" [attr.aria-disabled]="isBusyOlder() || null" (click)="isBusyOlder() || requestOlder()">
             {{ isBusyOlder() ? 'Loading earlier messages…' : 'Load earlier messages' }}</button>
         }
         @for (message of shown(); track message.id) {
@@ -110,7 +113,7 @@ const SEND_APPENDS = 2;
           }
         }
         @if (hasNewer()) {
-          <button type="button" class="load-older" [disabled]="isBusyNewer()" (click)="loadNewer.emit()">
+          <button type="button" class="load-older load-newer" [attr.aria-disabled]="isBusyNewer() || null" (click)="isBusyNewer() || loadNewer.emit()">
             {{ isBusyNewer() ? 'Loading later messages…' : 'Load later messages' }}</button>
         }
       </div>
@@ -226,6 +229,8 @@ export class MessageList {
   private wasEmpty = true;
   /** The focused message last scrolled to (it is not scrolled to again while it stays the focus). */
   private focusShown: string | null = null;
+  /** One of the list's own buttons that go away once used (load, jump to the latest), while it has the keyboard. */
+  private focusedButton: Element | null = null;
 
   constructor() {
     // The next older batch, in a task of its own once this one has rendered.
@@ -252,6 +257,7 @@ export class MessageList {
       earlyRead: () => this.anchorMoved(),
       write: (moved) => {
         if (moved !== 0) this.restoreAnchor(moved);
+        this.keepFocus();
       },
     });
     // A newly opened conversation starts at its latest message.
@@ -307,6 +313,36 @@ export class MessageList {
     return focus >= 0
       ? { start: focus, end: batchEnd(list, focus, FIRST_BATCH_CHARS) }
       : { start: batchStart(list, list.length, FIRST_BATCH_CHARS), end: list.length };
+  }
+
+  protected onFocusIn(event: FocusEvent): void {
+    this.focusedButton = event.target instanceof Element && event.target.matches('.load-older, .jump-latest') ? event.target : null;
+  }
+
+  /**
+   * A button that had the keyboard went with what it did (Load earlier messages once the first message is in, Load
+   * later messages at the conversation's end, Scroll to the latest once there): the keyboard falls to the page's body,
+   * and the next Tab started again from the top of the page. It goes on from where the button was instead: into the
+   * first message from the top; to the composer from the end (on a touch screen, where that would open the
+   * on-screen keyboard, to the thread).
+   */
+  private keepFocus(): void {
+    const button = this.focusedButton;
+    if (!button || button.isConnected) return;
+    this.focusedButton = null;
+    const active = document.activeElement;
+    if (active !== null && active !== document.body) return;
+    const isAtTop = button.classList.contains('load-older') && !button.classList.contains('load-newer');
+    const composer = isAtTop || isTouchFirst() ? null : document.getElementById('message-input');
+    if (composer) {
+      composer.focus({ preventScroll: true });
+      return;
+    }
+    // Focusable only while it has the focus: with a tabindex all along, a click on a message's text took the focus.
+    const thread = this.thread().nativeElement;
+    thread.tabIndex = -1;
+    thread.addEventListener('blur', () => thread.removeAttribute('tabindex'), { once: true });
+    thread.focus({ preventScroll: true });
   }
 
   protected toggleReplaced(id: string): void {
@@ -374,6 +410,9 @@ export class MessageList {
     const offset = element.getBoundingClientRect().top - el.getBoundingClientRect().top;
     el.scrollTop += offset - Math.min(FOCUS_TOP, el.clientHeight / 4);
     this.lastScrollTop = el.scrollTop;
+    // Nothing below the match to go to (a short conversation, a match near its end): no "latest" button. When the
+    // view cannot move (it all fits), the scroll above fires no scroll event, and the button stayed.
+    if (!this.hasNewer() && this.unrenderedTail() === 0 && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
     if (this.unrendered() > 0) this.prependAnchor = { element, top: element.getBoundingClientRect().top };
   }
 

@@ -203,6 +203,34 @@ describe('ConversationList', () => {
       expect(document.activeElement).toBe(link('Oldest'));
     });
 
+    it('Esc ends a rename or empties the search, and only that: the phone\'s drawer around the list stays open', async () => {
+      const reachedPage: Event[] = [];
+      const onPage = (event: KeyboardEvent): void => {
+        if (event.key === 'Escape') reachedPage.push(event);
+      };
+      document.addEventListener('keydown', onPage);
+      try {
+        key(link('Newest'), 'F2');
+        await fixture.whenStable();
+        await vi.waitFor(() => expect(document.activeElement?.getAttribute('aria-label')).toBe('Conversation title'));
+        key(document.activeElement!, 'Escape');
+        await fixture.whenStable();
+        expect(el.querySelector('input[aria-label="Conversation title"]')).toBeNull();
+        expect(reachedPage).toHaveLength(0);
+        await vi.waitFor(() => expect(document.activeElement).toBe(link('Newest')));
+        const search = el.querySelector('input[aria-label="Search conversations"]') as HTMLInputElement;
+        search.value = 'zeb';
+        key(search, 'Escape');
+        expect(search.value).toBe('');
+        expect(reachedPage).toHaveLength(0);
+        // In an empty box Esc is the page's again (it closes the drawer).
+        key(search, 'Escape');
+        expect(reachedPage).toHaveLength(1);
+      } finally {
+        document.removeEventListener('keydown', onPage);
+      }
+    });
+
     it('F2 renames and Delete asks before deleting', async () => {
       key(link('Newest'), 'F2');
       await fixture.whenStable();

@@ -74,6 +74,8 @@ export class ConversationList {
       const input = untracked(() => this.searchInput())?.nativeElement;
       if (input && input.value.trim() !== query) input.value = query;
     });
+    // A search typed just before the list goes is not run against a destroyed view.
+    this.destroyRef.onDestroy(() => clearTimeout(this.searchTimer));
     this.store.loadFirstPage().then(
       () => this.recheckEnd(),
       (error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }),
@@ -131,9 +133,13 @@ export class ConversationList {
     }, SEARCH_DELAY_MS);
   }
 
-  /** Esc empties the search box and shows every conversation again. */
-  protected clearSearch(input: HTMLInputElement): void {
+  /**
+   * Esc empties the search box and shows every conversation again, and only that: the phone layout's drawer stays
+   * open (it closed as well before). In an empty box Esc goes on to close the drawer.
+   */
+  protected clearSearch(input: HTMLInputElement, event: Event): void {
     if (input.value === '') return;
+    event.stopPropagation();
     input.value = '';
     this.onSearch('');
   }
@@ -233,7 +239,9 @@ export class ConversationList {
     }
   }
 
-  protected cancelRename(conversation: Conversation): void {
+  /** Esc ends the rename only: the phone layout's drawer stays open, and the keyboard goes back to the row's link. */
+  protected cancelRename(conversation: Conversation, event?: Event): void {
+    event?.stopPropagation();
     this.editingId.set(null);
     this.focusLink(conversation.id);
   }

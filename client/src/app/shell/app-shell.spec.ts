@@ -4,6 +4,7 @@ import { Router, provideRouter, withComponentInputBinding } from '@angular/route
 import { chatMatcher } from '../app.routes';
 import { ChatConfigStore } from '../chat/chat-config.store';
 import { AppShell } from './app-shell';
+import { ToastService } from './toast.service';
 
 /** The chat page as far as focus goes: its composer, absent on a "not found" page. */
 @Component({
@@ -52,6 +53,7 @@ describe('AppShell', () => {
     el.remove();
     vi.unstubAllGlobals();
     sessionStorage.clear();
+    localStorage.clear();
   });
 
   const composer = (): Element | null => el.querySelector('#message-input');
@@ -119,6 +121,27 @@ describe('AppShell', () => {
     await settle();
     expect(router.url).toBe('/c/a');
     expect(document.activeElement).toBe(composer());
+  });
+
+  it('takes back a toast that said the browser was offline once it is online again', async () => {
+    const toasts = TestBed.inject(ToastService);
+    const setOnline = (isOnline: boolean): void => {
+      vi.spyOn(navigator, 'onLine', 'get').mockReturnValue(isOnline);
+      window.dispatchEvent(new Event(isOnline ? 'online' : 'offline'));
+    };
+    try {
+      setOnline(false);
+      await settle();
+      toasts.error('You appear to be offline. Check your connection and try again.', { key: 'offline' });
+      toasts.error('Something else went wrong.');
+      await settle();
+      expect(el.querySelectorAll('.toast')).toHaveLength(2);
+      setOnline(true);
+      await settle();
+      expect(Array.from(el.querySelectorAll('.toast-text')).map((t) => t.textContent)).toEqual(['Something else went wrong.']);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('does not close the page for a link opened in a new tab', async () => {
@@ -200,6 +223,61 @@ describe('AppShell on a phone', () => {
   });
 
   afterEach(() => { vi.unstubAllGlobals(); });
+
+  async function openDrawer(): Promise<{ fixture: ComponentFixture<AppShell>; el: HTMLElement }> {
+    const fixture = TestBed.createComponent(AppShell);
+    const el = fixture.nativeElement as HTMLElement;
+    document.body.append(el);
+    await TestBed.inject(Router).navigateByUrl('/');
+    await fixture.whenStable();
+    (el.querySelector('.menu-btn') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    return { fixture, el };
+  }
+  const escape = (target: Element): void => {
+    target.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true }));
+  };
+
+  it('closes the drawer on Esc, but not on the Esc that closes a dialog opened from it (as the dialog\'s Cancel does not)', async () => {
+    const { fixture, el } = await openDrawer();
+    try {
+      const isOpen = (): boolean => el.querySelector('.layout')?.classList.contains('sidebar-open') ?? false;
+      escape(el.querySelector('dialog .btn-ghost') as HTMLButtonElement);
+      await fixture.whenStable();
+      expect(isOpen()).toBe(true);
+      escape(el.querySelector('.sidebar .new-chat') as HTMLButtonElement);
+      await fixture.whenStable();
+      expect(isOpen()).toBe(false);
+    } finally {
+      el.remove();
+    }
+  });
+
+  it('gives the page\'s title the keyboard once a conversation is chosen in the drawer (it fell to the page\'s body as the drawer closed)', async () => {
+    const now = new Date().toISOString();
+    const conversation = { id: 'a', session_id: 's', title: 'Trip', created_at: now, updated_at: now, is_active: true, message_count: 2 };
+    vi.stubGlobal('fetch', vi.fn((url: string) => Promise.resolve(json(url.startsWith('/api/v1/conversations?')
+      ? { conversations: [conversation], total: 1, limit: 20, offset: 0 } : {}))));
+    const { fixture, el } = await openDrawer();
+    try {
+      await vi.waitFor(async () => {
+        await fixture.whenStable();
+        expect(el.querySelector('a.conv-link')).not.toBeNull();
+      });
+      const link = el.querySelector('a.conv-link') as HTMLAnchorElement;
+      link.focus();
+      link.click();
+      await vi.waitFor(async () => {
+        await fixture.whenStable();
+        expect(document.activeElement).toBe(el.querySelector('h1'));
+      });
+      expect(TestBed.inject(Router).url).toBe('/c/a');
+      // Not the composer: on a touch screen it would open the on-screen keyboard over the conversation.
+      expect(el.querySelector('.layout')?.classList.contains('sidebar-open')).toBe(false);
+    } finally {
+      el.remove();
+    }
+  });
 
   it('closes the drawer when the screen leaves the phone layout, so it does not come back over the page', async () => {
     const fixture = TestBed.createComponent(AppShell);

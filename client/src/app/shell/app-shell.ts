@@ -1,5 +1,5 @@
 import {
-  ChangeDetectionStrategy, Component, type ElementRef, Injector, afterNextRender, computed, effect, inject, signal, viewChild,
+  ChangeDetectionStrategy, Component, type ElementRef, Injector, afterNextRender, computed, effect, inject, signal, untracked, viewChild,
 } from '@angular/core';
 import { Title } from '@angular/platform-browser';
 import { type Event as RouterEvent, NavigationCancel, NavigationEnd, NavigationError, NavigationSkipped, Router, RouterOutlet } from '@angular/router';
@@ -45,7 +45,7 @@ function readSession(key: string): string | null {
   selector: 'app-root',
   changeDetection: ChangeDetectionStrategy.OnPush,
   imports: [AccessGateForm, ConversationList, ExportMenu, Icon, RouterOutlet, ToastList],
-  host: { '(document:keydown.escape)': 'closeSidebar()' },
+  host: { '(document:keydown.escape)': 'closeSidebarOnEscape($event)' },
   templateUrl: './app-shell.html',
 })
 export class AppShell {
@@ -106,6 +106,13 @@ export class AppShell {
     };
     if (this.router.navigated) focusOnLoad();
     else this.router.events.pipe(filter(isNavigationOver), take(1)).subscribe(focusOnLoad);
+    // Back online: a toast that said the browser was offline is stale (the banner above the chat has gone already).
+    let wasOnline = this.network.isOnline();
+    effect(() => {
+      const isOnline = this.network.isOnline();
+      if (isOnline && !wasOnline) untracked(() => this.toasts.dismissKey('offline'));
+      wasOnline = isOnline;
+    });
   }
 
   protected hideDemoNote(): void {
@@ -156,6 +163,15 @@ export class AppShell {
     if (this.isSidebarOpen()) setTimeout(() => document.querySelector<HTMLElement>('.sidebar .new-chat')?.focus());
   }
 
+  /**
+   * Esc closes the drawer, unless it was used for something else first: a dialog opened from the drawer (delete,
+   * erase) closes alone, as its Cancel does (the drawer went with it, and the keyboard to the menu button).
+   */
+  protected closeSidebarOnEscape(event: Event): void {
+    if (event.defaultPrevented || (event.target instanceof Element && event.target.closest('dialog'))) return;
+    this.closeSidebar();
+  }
+
   protected closeSidebar(restoresFocus = true): void {
     if (!this.isSidebarOpen()) return;
     this.isSidebarOpen.set(false);
@@ -181,15 +197,23 @@ export class AppShell {
    * the closed drawer). Only then: a page loaded or a conversation opened by URL keeps the browser's focus.
    */
   protected onNavigated(): void {
+    const wasDrawerOpen = this.isDrawerModal();
     this.closeSidebar(false);
     // On a touch screen focusing the composer would open the on-screen keyboard over the conversation just opened.
-    if (isTouchFirst()) return;
-    const focusComposer = (): void => {
-      afterNextRender(() => this.skipToInput(), { injector: this.injector });
+    // Chosen in the phone's drawer, the focus fell to the page's body as the drawer closed (a screen reader started
+    // again from the page's top): the page's title takes it. Elsewhere it stays on the link in the sidebar.
+    const isTouch = isTouchFirst();
+    if (isTouch && !wasDrawerOpen) return;
+    const focusPage = (): void => {
+      afterNextRender(() => {
+        if (isTouch) this.pageTitle()?.nativeElement.focus({ preventScroll: true });
+        else this.skipToInput();
+      }, { injector: this.injector });
     };
-    // The composer is absent from a "not found" page until the navigation away from it ends.
-    if (this.router.currentNavigation() === null) focusComposer();
-    else this.router.events.pipe(filter(isNavigationOver), take(1)).subscribe(focusComposer);
+    // The composer is absent from a "not found" page until the navigation away from it ends (and the title names
+    // the page only then).
+    if (this.router.currentNavigation() === null) focusPage();
+    else this.router.events.pipe(filter(isNavigationOver), take(1)).subscribe(focusPage);
   }
 
   protected newChat(): void {
