@@ -44,4 +44,27 @@ describe('search snippets', () => {
     expect(marked(answer, '**day')).toBe('**Day');
     expect(marked(answer, 'example.com')).toBe('example.com');
   });
+
+  it('marks the first match far into a long text, and one across the point where folding checks for it', () => {
+    const far = snippetAround(`${'x '.repeat(1_000)}Zürich ${'y '.repeat(1_000)}zurich`, 'zurich')!;
+    expect(far.text.slice(far.start, far.start + far.length)).toBe('Zürich');
+    expect(far.text).toMatch(/^…x .* Zürich y .*…$/);
+    for (let lead = 1_015; lead < 1_025; lead++) {
+      expect(marked(`${'a'.repeat(lead)} NEEDLE tail`, 'needle'), String(lead)).toBe('NEEDLE');
+    }
+  });
+
+  it('makes snippets in linear time from messages made to make a pattern backtrack', () => {
+    // An autolink's start repeated without a closing >: the pattern read from each < to the end (3,990 of them
+    // took 0.1 s a matched conversation, 2.5 s a search; these 32,000 took 6 s). A table row's pipe pattern
+    // tried each space of a run (these took 6 s).
+    const hostile = [`hello\n${'<http://'.repeat(32_000)} zzneedle`, `|a${' '.repeat(96_000)}x zzneedle|`];
+    for (const content of hostile) {
+      const started = process.cpuUsage();
+      expect(marked(content, 'zzneedle')).toBe('zzneedle');
+      const { user, system } = process.cpuUsage(started);
+      // Linear takes 20 to 100 ms of CPU (not wall-clock time, which a busy machine stretches).
+      expect((user + system) / 1000, content.slice(0, 12)).toBeLessThan(1_000);
+    }
+  });
 });

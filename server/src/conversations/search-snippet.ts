@@ -31,26 +31,42 @@ export function snippetAround(content: string, needle: string): SearchSnippet | 
   return snippetIn(withoutMarkdown(content).trimEnd(), needle) ?? snippetIn(content, needle);
 }
 
+/** Folded characters between two searches for the needle while folding. */
+const SEARCH_STEP = 1024;
+
 /**
  * The snippet of `content` as it is. The text is folded one character at a time, which gives
  * foldForSearch's result (a test holds them equal) while remembering where each folded character
- * came from.
+ * came from. Search runs this on each matched conversation's message, so it folds each distinct
+ * character once, and only up to the first match: the text after it is context, read as written.
  */
 function snippetIn(content: string, needle: string): SearchSnippet | undefined {
   let folded = '';
   const starts: number[] = [];
   const ends: number[] = [];
+  const folds = new Map<string, string>();
+  let found = -1;
+  let searched = 0; // no match lies wholly in the folded text before this
   let at = 0;
   for (const ch of content) {
-    const f = foldForSearch(ch);
+    let f = folds.get(ch);
+    if (f === undefined) {
+      f = foldForSearch(ch);
+      folds.set(ch, f);
+    }
     for (let k = 0; k < f.length; k++) {
       starts.push(at);
       ends.push(at + ch.length);
     }
     folded += f;
     at += ch.length;
+    if (folded.length - searched >= SEARCH_STEP) {
+      found = folded.indexOf(needle, Math.max(0, searched - needle.length + 1));
+      if (found !== -1) break;
+      searched = folded.length;
+    }
   }
-  const found = folded.indexOf(needle);
+  if (found === -1) found = folded.indexOf(needle, Math.max(0, searched - needle.length + 1));
   if (found === -1) return undefined;
   const from = starts[found];
   let to = ends[found + needle.length - 1];

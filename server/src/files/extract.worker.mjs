@@ -188,29 +188,79 @@ async function extractPdf(job) {
   return { text, pages, truncated };
 }
 
-/** Runs of non-space characters longer than this are counted in slices (see below). */
+// Token counting: a copy of linearPieces and what it uses in chat/token-count.ts, which says why; kept in step
+// by hand since this file cannot import TypeScript. extract.worker.spec.ts holds the two counts equal.
+
+/** Stretches of text at least this long without a cut point (see CUT_POINT) are split into slices of half of it. */
 const LONG_RUN = 256;
 
 /**
+ * Where o200k's pre-tokenizer always starts a new piece: before a space (not CR or LF) followed by a
+ * non-space, and after CR or LF followed by a non-space other than "/".
+ */
+const CUT_POINT = /(?=[^\S\r\n]\S)|(?<=[\r\n])(?=[^\s/])/g;
+
+/**
+ * Whether a cut at `at` would split a surrogate pair: a lone half counts as U+FFFD.
+ * @param {string} text @param {number} at
+ */
+function splitsPair(text, at) {
+  const code = text.charCodeAt(at - 1);
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+/**
+ * Slices of `text` from `from` to `to` of at most LONG_RUN / 2 characters, never splitting a surrogate pair.
+ * @param {string} text @param {number} from @param {number} to
+ */
+function* slices(text, from, to) {
+  while (from < to) {
+    let end = Math.min(to, from + LONG_RUN / 2);
+    if (end < to && splitsPair(text, end)) end -= 1;
+    yield text.slice(from, end);
+    from = end;
+  }
+}
+
+/**
+ * Text in pieces that BPE (quadratic in one pre-tokenized piece) handles in linear time: a stretch of
+ * LONG_RUN or more without a cut point ("x" + 100,000 U+3000 or 300 KB of newlines ran past the 30 s
+ * deadline) is cut in slices; other text stays whole and counts exactly.
+ * @param {string} text
+ */
+function* linearPieces(text) {
+  let last = 0; // the end of what has been yielded
+  let stretch = 0; // the start of the stretch since the last cut point
+  for (const end of cutPoints(text)) {
+    if (end - stretch >= LONG_RUN) {
+      if (stretch > last) yield text.slice(last, stretch);
+      yield* slices(text, stretch, end);
+      last = end;
+    }
+    stretch = end;
+  }
+  if (last < text.length) yield text.slice(last);
+}
+
+/**
+ * The cut points of `text`, then its end.
+ * @param {string} text
+ */
+function* cutPoints(text) {
+  for (const match of text.matchAll(CUT_POINT)) yield match.index ?? 0;
+  yield text.length;
+}
+
+/**
  * The token count of o200k_base, as the chat counts ("<|endoftext|>" in a file is plain text).
- * BPE is quadratic in the length of one pre-tokenized piece, and a run of letters or
- * punctuation is one piece: 64 000 'b's take ~10 s. Long runs are counted in slices, which
- * keeps the cost linear and the count within a token or two per slice of the exact one.
  * @param {string} text
  * @param {(text: string, options: { disallowedSpecial: Set<string> }) => number} count
  */
 function countTokensLinear(text, count) {
   const options = { disallowedSpecial: new Set() };
-  const piece = (/** @type {string} */ s) => (s.length === 0 ? 0 : count(s, options));
   let total = 0;
-  let last = 0;
-  for (const match of text.matchAll(new RegExp(`\\S{${LONG_RUN},}`, 'g'))) {
-    const start = match.index ?? 0;
-    total += piece(text.slice(last, start));
-    for (let i = 0; i < match[0].length; i += LONG_RUN / 2) total += piece(match[0].slice(i, i + LONG_RUN / 2));
-    last = start + match[0].length;
-  }
-  return total + piece(text.slice(last));
+  for (const piece of linearPieces(text)) total += count(piece, options);
+  return total;
 }
 
 /**
