@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../common/error-code.js';
 import type { LlmProviderName } from '../config/app-config.js';
+import type { Observable } from 'rxjs';
 
 /**
  * The events of one assistant message's stream, exactly as docs/api-contract.md describes them.
@@ -62,6 +63,14 @@ export interface SequencedEvent {
   id: number;
   event: ChatEvent;
 }
+
+/**
+ * A generation's events as the registry gives them to follow. `after(id)` is the same stream from the
+ * event after `id` on, without going through those before it: the SSE writer takes a paused reader
+ * up again with it (a replay resubscribed from its start was skipped event by event, quadratic in
+ * a long answer's length).
+ */
+export type FollowedEvents = Observable<SequencedEvent> & { after?: (afterId: number) => Observable<SequencedEvent> };
 
 export function isFinal(event: ChatEvent): event is FinalEvent {
   return event.finished;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { Observable, type Subscriber } from 'rxjs';
-import { type ChatEvent, isFinal, type SequencedEvent, type TokenEvent } from './chat-events.js';
+import { EMPTY, Observable, type Subscriber } from 'rxjs';
+import { type ChatEvent, type FollowedEvents, isFinal, type SequencedEvent, type TokenEvent } from './chat-events.js';
 import { isoAt, SerializedEvent, TokenSse } from './sse-writer.js';
 
 /** The token event publishToken(…, token, atMs) stands for. */
@@ -33,10 +33,15 @@ export abstract class GenerationRegistry {
   publishToken(messageId: string, token: string, atMs: number): SequencedEvent {
     return this.publish(messageId, tokenEventAt(token, atMs));
   }
-  abstract follow(messageId: string, afterId: number): Observable<SequencedEvent> | undefined;
+  abstract follow(messageId: string, afterId: number): FollowedEvents | undefined;
   abstract activeIn(conversationId: string): string | undefined;
   abstract requestStop(messageId: string): boolean;
   abstract onStopRequest(messageId: string, handler: () => void): void;
+
+  /** `events` with their `after` (FollowedEvents): the same message followed again from an id; nothing once it is forgotten. */
+  protected resumable(messageId: string, events: Observable<SequencedEvent>): FollowedEvents {
+    return Object.assign(events, { after: (afterId: number) => this.follow(messageId, afterId) ?? EMPTY });
+  }
 }
 
 /**
@@ -149,10 +154,10 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     return sequenced;
   }
 
-  follow(messageId: string, afterId: number): Observable<SequencedEvent> | undefined {
+  follow(messageId: string, afterId: number): FollowedEvents | undefined {
     const channel = this.channels.get(messageId);
     if (!channel) return undefined;
-    return new Observable<SequencedEvent>((subscriber) => {
+    return this.resumable(messageId, new Observable<SequencedEvent>((subscriber) => {
       // Replay and subscription happen in one synchronous step, so nothing is missed or sent twice.
       for (let i = Math.max(0, afterId + 1); i < channel.count && !subscriber.closed; i++) subscriber.next(this.eventAt(channel, i));
       const followers = channel.followers;
@@ -168,7 +173,7 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
       };
       followers.add(follower);
       return () => { followers.delete(follower); };
-    });
+    }));
   }
 
   private liveChannel(messageId: string): Channel & { parts: string[]; times: number[] } {

@@ -20,6 +20,7 @@ import { ModelText } from './model-text.js';
 import {
   CHAT_PROVIDER, type ChatProvider, type CompletionRequest, type PreparedCompletion, type ProviderChunk, ProviderError,
 } from './providers/chat-provider.js';
+import { ReplyLimit } from './reply-limit.js';
 import { countTokens } from './token-count.js';
 
 export type FinalStatus = Exclude<MessageStatus, 'streaming'>;
@@ -41,8 +42,8 @@ export interface GenerationSpec {
 
 interface Running {
   abort: AbortController;
-  /** Why we aborted, if we did. */
-  reason?: 'stop' | 'shutdown';
+  /** Why we aborted, if we did: asked to, shutting down, or the reply reached a limit (ReplyLimit). */
+  reason?: 'stop' | 'shutdown' | 'limit';
   finished: Promise<FinalStatus>;
   /** Saves the progress when there is some, or renews the lease when due; called by the shared ticker. */
   tick?: (now: number) => void;
@@ -51,6 +52,8 @@ interface Running {
 interface Outcome {
   status: FinalStatus;
   errorCode: ErrorCode | null;
+  /** Instead of the model's (a reply cut at a limit ends as at its max_tokens). */
+  finishReason?: string | null;
   /** For logs only. */
   cause?: string;
 }
@@ -236,7 +239,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     for (const run of this.running.values()) run.tick?.(now);
   }
 
-  private abort(messageId: string, reason: 'stop' | 'shutdown'): void {
+  private abort(messageId: string, reason: NonNullable<Running['reason']>): void {
     const run = this.running.get(messageId);
     if (!run || run.abort.signal.aborted) return;
     run.reason = reason;
@@ -252,6 +255,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     let usage: { promptTokens: number; completionTokens: number } | undefined;
     let tokenCount = 0;
     const text = new ModelText();
+    const limit = new ReplyLimit(this.config.llm.maxReplyChars, this.config.llm.upstreamMaxDurationMs, startedAt);
 
     // Writes of one row go one after another, so an old flush never lands after the final one.
     let writes = Promise.resolve();
@@ -274,6 +278,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     let flushedAt = startedAt;
     let leasedAt = startedAt;
     run.tick = (now) => {
+      if (limit.isOverTime(now, content.length)) this.abort(id, 'limit');
       // Renewed also while the model is silent (e.g. waiting for its first token).
       const isLeaseDue = now - leasedAt >= renewMs - 1;
       if (isLeaseDue) leasedAt = now;
@@ -291,7 +296,13 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       const onChunk = (chunk: ProviderChunk): void => {
         switch (chunk.type) {
           case 'token': {
-            const token = text.push(chunk.text);
+            // Once cut, the rest of the upstream read that brought the limit is dropped.
+            if (limit.cut) break;
+            let token = text.push(chunk.text);
+            if (content.length + token.length > limit.maxChars) {
+              token = limit.fit(content.length, token);
+              this.abort(id, 'limit');
+            }
             if (token === '') break;
             const now = Date.now();
             if (tokenCount === 0) this.metrics.firstToken(now - startedAt);
@@ -311,17 +322,22 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       await this.provider.stream(spec.request, run.abort.signal, onChunk, spec.prepared);
       outcome = { status: 'complete', errorCode: null };
     } catch (err) {
-      outcome = this.outcomeOf(err, run);
+      outcome = run.reason === 'limit' && limit.cut ? limit.cut : this.outcomeOf(err, run);
     } finally {
       run.tick = undefined;
     }
-    const rest = text.end();
+    const rest = limit.fit(content.length, text.end());
     if (rest) {
       content += rest;
       this.registry.publishToken(id, rest, Date.now());
     }
+    // Also when the upstream ended anyway after the cut (its [DONE] in the same read), or the text's end did not fit.
+    if (limit.cut && outcome.status === 'complete') outcome = limit.cut;
     this.metrics.tokens(tokenCount);
-    if (outcome.status !== 'complete') {
+    if (limit.cut && outcome === limit.cut) {
+      this.logger.warn({ messageId: id, status: outcome.status, cause: outcome.cause, chars: content.length }, 'reply cut at its limit');
+      if (outcome.status === 'failed') this.metrics.upstreamFailed('max-duration');
+    } else if (outcome.status !== 'complete') {
       this.logger.warn({ messageId: id, status: outcome.status, cause: outcome.cause }, 'generation did not complete');
     }
 
@@ -332,15 +348,16 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
 
     const completionTokens = usage?.completionTokens ?? countTokens(content);
     const promptTokens = usage?.promptTokens ?? spec.promptTokens;
+    const endReason = outcome.status === 'stopped' ? 'stop_requested' : outcome.finishReason ?? finishReason;
     const row: MessagePatch = {
       content, status: outcome.status, errorCode: outcome.errorCode,
-      finishReason: outcome.status === 'stopped' ? 'stop_requested' : finishReason,
+      finishReason: endReason,
       tokenCount: completionTokens, promptTokens, completionTokens, leaseExpiresAt: null,
     };
     let final: FinalEvent = outcome.status === 'complete' || outcome.status === 'stopped'
       ? {
         type: 'done', finished: true, message_id: id, status: outcome.status,
-        finish_reason: outcome.status === 'stopped' ? 'stop_requested' : finishReason,
+        finish_reason: endReason,
         usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
       }
       : {

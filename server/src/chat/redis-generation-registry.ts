@@ -3,7 +3,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { Observable } from 'rxjs';
 import { ErrorCode } from '../common/error-code.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
-import { type ChatEvent, isFinal, type SequencedEvent } from './chat-events.js';
+import { type ChatEvent, type FollowedEvents, isFinal, type SequencedEvent } from './chat-events.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { InMemoryGenerationRegistry, REPLAY_MAX_ANSWERS, tokenEventAt } from './generation-registry.js';
 
@@ -267,10 +267,10 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
 
   // ---- everybody's side ----
 
-  override follow(messageId: string, afterId: number): Observable<SequencedEvent> | undefined {
+  override follow(messageId: string, afterId: number): FollowedEvents | undefined {
     const local = super.follow(messageId, afterId);
     if (local) return local;
-    return this.known.has(messageId) ? this.followRemote(messageId, afterId) : undefined;
+    return this.known.has(messageId) ? this.resumable(messageId, this.followRemote(messageId, afterId)) : undefined;
   }
 
   /** Follows a generation another instance owns (or owned): subscribe, replay, then live; by id, without gaps or duplicates. */

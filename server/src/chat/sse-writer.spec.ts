@@ -2,10 +2,13 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import type { IncomingMessage, Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Response } from 'express';
 import { Subject } from 'rxjs';
 import type { SequencedEvent } from './chat-events.js';
-import { SerializedEvent, SSE_HEARTBEAT, TokenSse, writeChunk, writeSse } from './sse-writer.js';
+import { InMemoryGenerationRegistry } from './generation-registry.js';
+import { SseParser } from './sse-parser.js';
+import { MAX_QUEUED_CHARS, SerializedEvent, SSE_HEARTBEAT, STALL_HEARTBEATS, TokenSse, writeChunk, writeSse } from './sse-writer.js';
 
 /** Reads a raw HTTP/1.1 response off a socket: status line, headers, and the body's chunks exactly as framed. */
 function decodeChunked(raw: Buffer): { head: string; chunks: string[]; isTerminated: boolean } {
@@ -40,6 +43,34 @@ async function rawExchange(port: number, requestText: string, until: (raw: Buffe
     socket.on('error', reject);
     socket.on('close', () => resolve(Buffer.concat(parts)));
   });
+}
+
+/** Sends a request that closes its connection after the response, and reads every byte of it. */
+async function readWhole(port: number, path: string): Promise<Buffer> {
+  const socket = connect(port, '127.0.0.1');
+  const parts: Buffer[] = [];
+  socket.on('data', (d: Buffer) => parts.push(d));
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  await once(socket, 'close');
+  return Buffer.concat(parts);
+}
+
+/** The SSE events of a chunked body, as sent. */
+function eventsOf(raw: Buffer): { id: number; token?: string; type: string }[] {
+  const { chunks, isTerminated } = decodeChunked(raw);
+  expect(isTerminated).toBe(true);
+  return new SseParser().push(chunks.join('')).map((e) => ({ id: Number(e.id), ...(JSON.parse(e.data) as { token?: string; type: string }) }));
+}
+
+/** A finished answer of `count` tokens of `size` characters each, in a registry, as a resume replays it. */
+function finishedAnswer(count: number, size: number): { registry: InMemoryGenerationRegistry; tokens: string[] } {
+  const registry = new InMemoryGenerationRegistry();
+  registry.open('m', 'c');
+  registry.publish('m', { type: 'start', conversation_id: 'c', user_message_id: 'u', message_id: 'm', provider: 'openai', model: 'x', finished: false });
+  const tokens = Array.from({ length: count }, (_, i) => `${i} `.padEnd(size, 'x'));
+  for (const token of tokens) registry.publishToken('m', token, Date.now());
+  registry.publish('m', { type: 'done', finished: true, message_id: 'm', status: 'complete', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: count, total_tokens: count + 1 } });
+  return { registry, tokens };
 }
 
 describe('SSE body writing', () => {
@@ -218,5 +249,99 @@ describe('SSE body writing', () => {
     const [first, second] = raw.toString('latin1').split(/(?<=\r\n0\r\n\r\n)/);
     expect(decodeChunked(Buffer.from(first, 'latin1')).chunks.join('')).toBe('one-a one-b');
     expect(decodeChunked(Buffer.from(second, 'latin1')).chunks.join('')).toBe(`two-a two-b ${SSE_HEARTBEAT}`);
+  });
+
+  describe('a slow reader', () => {
+    // 8 M characters: more than the loopback connection's buffers take, so the rest waits in the server.
+    const { registry, tokens } = finishedAnswer(2000, 4000);
+    const eventChars = new TokenSse(9999, tokens[0], new Date().toISOString()).sse.length;
+
+    it('gets a long replay in bounded pieces, holds at most MAX_QUEUED_CHARS of it and is cut once it reads nothing, its stream held until then', async () => {
+      let response!: Response;
+      let closedAt = 0;
+      handler = (res) => {
+        response = res;
+        writeSse(res, registry.follow('m', -1)!, { heartbeatMs: 100, onClose: () => { closedAt = Date.now(); } });
+      };
+      const reader = connect(port, '127.0.0.1');
+      reader.pause();
+      reader.write('GET /never-reads HTTP/1.1\r\nHost: x\r\n\r\n');
+      let most = 0;
+      let backedUpAt = 0;
+      while (closedAt === 0) {
+        const waiting = response?.socket?.writableLength ?? 0;
+        if (waiting > 0 && backedUpAt === 0) {
+          backedUpAt = Date.now();
+          // The whole answer was replayed to the writer at once, yet the stream is not given back before the response ends.
+          expect(closedAt).toBe(0);
+        }
+        most = Math.max(most, waiting);
+        await sleep(5);
+        if (Date.now() - (backedUpAt || Date.now()) > 5_000) throw new Error('the reader was never cut');
+      }
+      expect(backedUpAt).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(MAX_QUEUED_CHARS + eventChars);
+      // Cut after STALL_HEARTBEATS beats of 100 ms with nothing read, not at once.
+      expect(closedAt - backedUpAt).toBeGreaterThanOrEqual((STALL_HEARTBEATS - 1) * 100 - 20);
+      expect(response.destroyed).toBe(true);
+      reader.destroy();
+    });
+
+    it('gets the whole replay, every event once and in order, when it reads', async () => {
+      handler = (res) => writeSse(res, registry.follow('m', -1)!, { heartbeatMs: 60_000 });
+      const events = eventsOf(await readWhole(port, '/reads'));
+      expect(events.map((e) => e.id)).toEqual(Array.from({ length: tokens.length + 2 }, (_, i) => i));
+      expect(events.filter((e) => e.type === 'token').map((e) => e.token)).toEqual(tokens);
+      expect(events.at(-1)).toMatchObject({ type: 'done' });
+    });
+
+    it('falls behind a live answer without holding it all: it takes up again after the last event it has', async () => {
+      const live = new InMemoryGenerationRegistry();
+      live.open('m', 'c');
+      live.publish('m', { type: 'start', conversation_id: 'c', user_message_id: 'u', message_id: 'm', provider: 'openai', model: 'x', finished: false });
+      let response!: Response;
+      handler = (res) => {
+        response = res;
+        writeSse(res, live.follow('m', -1)!, { heartbeatMs: 60_000 });
+      };
+      const reader = connect(port, '127.0.0.1');
+      reader.pause();
+      reader.write('GET /behind HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await sleep(20);
+      let most = 0;
+      for (let i = 0; i < tokens.length; i += 50) {
+        for (const token of tokens.slice(i, i + 50)) live.publishToken('m', token, Date.now());
+        await sleep(1);
+        most = Math.max(most, response.socket?.writableLength ?? 0);
+      }
+      live.publish('m', { type: 'done', finished: true, message_id: 'm', status: 'complete', finish_reason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+      expect(most).toBeGreaterThan(0);
+      expect(most).toBeLessThanOrEqual(MAX_QUEUED_CHARS + 50 * eventChars);
+      const parts: Buffer[] = [];
+      reader.on('data', (d: Buffer) => parts.push(d));
+      reader.resume();
+      await once(reader, 'close');
+      const events = eventsOf(Buffer.concat(parts));
+      expect(events.map((e) => e.id)).toEqual(Array.from({ length: tokens.length + 2 }, (_, i) => i));
+      expect(events.filter((e) => e.type === 'token').map((e) => e.token)).toEqual(tokens);
+    });
+
+    it('is not cut while it reads an idle stream: only heartbeats wait for it', async () => {
+      const idle = new Subject<SequencedEvent>();
+      let closes = 0;
+      handler = (res) => writeSse(res, idle, { heartbeatMs: 20, onClose: () => { closes++; } });
+      const reader = connect(port, '127.0.0.1');
+      let raw = '';
+      reader.on('data', (d: Buffer) => { raw += d.toString('latin1'); });
+      reader.write('GET /idle HTTP/1.1\r\nHost: x\r\n\r\n');
+      await sleep(STALL_HEARTBEATS * 20 * 5);
+      expect(closes).toBe(0);
+      expect(raw.split(SSE_HEARTBEAT).length).toBeGreaterThan(STALL_HEARTBEATS * 2);
+      idle.complete();
+      await once(reader, 'data');
+      reader.destroy();
+      await sleep(20);
+      expect(closes).toBe(1);
+    });
   });
 });

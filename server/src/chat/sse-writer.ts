@@ -1,7 +1,8 @@
+import type { Socket } from 'node:net';
 import type { Response } from 'express';
-import type { Observable, Subscription } from 'rxjs';
+import { Observable, type Observer, type Subscription } from 'rxjs';
 import { chatChannels } from '../common/diagnostics.js';
-import type { ChatEvent, SequencedEvent, TokenEvent } from './chat-events.js';
+import type { ChatEvent, FollowedEvents, SequencedEvent, TokenEvent } from './chat-events.js';
 
 export interface SseOptions {
   heartbeatMs: number;
@@ -68,6 +69,23 @@ export class TokenSse implements SequencedEvent {
 export const SSE_HEARTBEAT = ': ping\n\n';
 
 /**
+ * How much of a stream may wait for one reader, taken from its events but not yet read, in
+ * characters: past it the writer takes no more events until the socket has drained, then takes
+ * them again after the last one it has. Without it, a resume of a long finished answer was
+ * formatted and queued whole for each reader (its replay comes in one synchronous run), however
+ * slowly that reader read.
+ */
+export const MAX_QUEUED_CHARS = 256 * 1024;
+
+/**
+ * Heartbeats in a row with data waiting for the reader and none of it read, after which the
+ * reader is cut (60 s at the default 15 s): the socket never times out by itself (an idle answer
+ * stream is normal), so a client that stops reading would otherwise hold its socket, what waits
+ * for it and its session's stream slot for ever.
+ */
+export const STALL_HEARTBEATS = 4;
+
+/**
  * Writes a generation's events to the response as Server-Sent Events. The route calls it only
  * once every check has passed (validation, guards, ownership, limits), so an error before the
  * stream opens is an ordinary JSON envelope from the error filter. It only subscribes: the
@@ -76,10 +94,16 @@ export const SSE_HEARTBEAT = ': ping\n\n';
  * Written straight to the response: Nest's own @Sse() forces its own Cache-Control and adds a
  * Transform stream per connection, and a Readable body piped into the response (StreamableFile)
  * costs a stream hop per token; at 150 streams of 50 tokens/s those hops were measurable
- * (bench scenario 1). Events are pushed as they come: the generation's pace bounds them, and
- * the replay buffer holds them anyway, so there is nothing to pull.
+ * (bench scenario 1). Events are pushed as they come: live, the generation's pace bounds them.
+ * A replay comes all at once, so the writer takes at most MAX_QUEUED_CHARS of it, unsubscribes,
+ * and subscribes again once the socket drained, after the last event it took (FollowedEvents.after;
+ * a stream without it replays from the same point with the same ids, and what it has is skipped).
+ *
+ * `onClose` is called once the response has really ended: its last bytes handed to the system,
+ * or its connection gone. A reader that reads nothing while data waits for it is cut after
+ * STALL_HEARTBEATS heartbeats (checked on the heartbeat's own timer: nothing per token).
  */
-export function writeSse(res: Response, events: Observable<SequencedEvent>, options: SseOptions): void {
+export function writeSse(res: Response, events: FollowedEvents, options: SseOptions): void {
   res.status(200);
   res.setHeader('Cache-Control', 'no-cache');
   res.setHeader('X-Accel-Buffering', 'no');
@@ -88,15 +112,54 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   res.socket?.setNoDelay(true);
   res.socket?.setTimeout(0);
   options.onOpen?.();
+  /** The response has closed: everything is released. */
   let isClosed = false;
-  const heartbeat = setInterval(() => writeChunk(res, SSE_HEARTBEAT), options.heartbeatMs);
+  /** The body's end is written (the events completed); the response closes once it is read. */
+  let isEnded = false;
+  /** Too much waits for the reader: no events are taken until the socket drains. */
+  let isPaused = false;
+  /** The id of the last event taken. */
+  let lastId = -1;
+  let subscription: Subscription | undefined;
+  let drainingSocket: Socket | undefined;
+  /** The socket's writableLength as last seen (after a write or a heartbeat), and whether some was read since. */
+  let queued = 0;
+  let hasRead = false;
+  let stalledBeats = 0;
+  const send = (text: string): void => {
+    const socket = res.socket;
+    if (socket !== null && socket.writableLength < queued) hasRead = true;
+    writeChunk(res, text);
+    queued = socket?.writableLength ?? 0;
+  };
+  const beat = (): void => {
+    const waiting = res.socket?.writableLength ?? 0;
+    if (waiting === 0 || waiting < queued || hasRead) {
+      stalledBeats = 0;
+    } else if (++stalledBeats >= STALL_HEARTBEATS) {
+      // Closes the response (below), which gives back what the stream holds.
+      res.destroy();
+      return;
+    }
+    hasRead = false;
+    queued = waiting;
+    // Goes on after the body's end, until the response closes: a reader may stall on a replay's last bytes too.
+    if (waiting === 0 && !isEnded) send(SSE_HEARTBEAT);
+  };
+  const heartbeat = setInterval(beat, options.heartbeatMs);
   heartbeat.unref();
-  const live: { subscription?: Subscription } = {};
+  const resume = (): void => {
+    drainingSocket = undefined;
+    if (isClosed || isEnded || !isPaused) return;
+    isPaused = false;
+    subscribe();
+  };
   const close = (): void => {
     if (isClosed) return;
     isClosed = true;
     clearInterval(heartbeat);
-    live.subscription?.unsubscribe();
+    subscription?.unsubscribe();
+    drainingSocket?.off('drain', resume);
     options.onClose?.();
   };
   res.on('close', close);
@@ -104,6 +167,21 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   // has fired already, and only this tells. Closed now, the stream neither subscribes for nothing
   // nor keeps what it holds (a session's stream slot) until the answer ends.
   if (res.destroyed) close();
+  const pause = (): void => {
+    isPaused = true;
+    subscription?.unsubscribe();
+  };
+  /** Once what was taken is written: resumes when the socket has drained. */
+  const resumeOnDrain = (): void => {
+    if (drainingSocket) return;
+    const socket = res.socket;
+    if (socket?.writableNeedDrain) {
+      drainingSocket = socket;
+      socket.once('drain', resume);
+    } else {
+      setImmediate(resume);
+    }
+  };
   // Events delivered in one synchronous run (a replay, or the tokens of one upstream read) leave
   // in one write: one syscall instead of one per event. Tokens that arrive apart still go out one
   // by one, at once. The write waits two microtasks, not one: promise reactions queued by that
@@ -123,16 +201,22 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
   };
   const flush = (): void => {
     isScheduled = false;
-    if (pending.length === 0 || isClosed) return;
-    writeChunk(res, pending);
+    if (pending.length === 0 || isClosed || isEnded) return;
+    send(pending);
     pending = '';
     written();
+    if (queued > MAX_QUEUED_CHARS) pause();
+    if (isPaused) resumeOnDrain();
   };
   const flushSoon = (): void => { queueMicrotask(flush); };
   const end = (): void => {
-    const last = isClosed ? '' : pending;
+    if (isEnded || isClosed) return;
+    isEnded = true;
+    const last = pending;
     pending = '';
-    close();
+    subscription?.unsubscribe();
+    const socket = res.socket;
+    if (socket !== null && socket.writableLength < queued) hasRead = true;
     if (last.length > 0 && res.headersSent) {
       // What is left and the body's end in one write (Node corks the socket around them).
       res.end(last);
@@ -141,23 +225,40 @@ export function writeSse(res: Response, events: Observable<SequencedEvent>, opti
       if (last.length > 0) writeChunk(res, last);
       res.end();
     }
+    queued = socket?.writableLength ?? 0;
     if (last.length > 0) written();
   };
-  live.subscription = events.subscribe({
+  const observer: Partial<Observer<SequencedEvent>> = {
     next: (e) => {
+      // Paused, or taken before a pause and replayed again since.
+      if (isPaused || e.id <= lastId) return;
+      lastId = e.id;
       pending += formatSseEvent(e);
       if (firstToken === 0 && (e instanceof TokenSse || e.event.type === 'token')) firstToken = 1;
       if (!isScheduled) {
         isScheduled = true;
         queueMicrotask(flushSoon);
       }
+      if (pending.length > MAX_QUEUED_CHARS) pause();
     },
     error: end,
-    complete: end,
-  });
-  if (isClosed) {
-    live.subscription.unsubscribe();
-  } else if (!isScheduled && !res.headersSent) {
+    // Paused, the events are not all taken: a later subscription takes the rest, then completes.
+    complete: () => { if (!isPaused) end(); },
+  };
+  const subscribe = (): void => {
+    // Wrapped only to hold the subscriber before a replay runs: a pause during it then stops it
+    // there (the registry's replay checks `closed`) rather than after every event it holds. The
+    // events themselves go straight to that subscriber, as without the wrapper.
+    // Taken up again, a registry's stream starts after the last event taken (FollowedEvents.after);
+    // any other (a stream rebuilt from its row: a few events) is replayed and skipped by id.
+    const source = lastId >= 0 && events.after ? events.after(lastId) : events;
+    new Observable<SequencedEvent>((subscriber) => {
+      subscription = subscriber;
+      return source.subscribe(subscriber);
+    }).subscribe(observer);
+  };
+  if (!isClosed) subscribe();
+  if (!isClosed && !isScheduled && !res.headersSent) {
     // Nothing to send yet: the headers leave now, so the client sees the stream open. (Usually
     // the first events are already there, e.g. `start`, and the headers leave with them: one
     // write on the path to the first token instead of two.)

@@ -10,7 +10,9 @@ const RETRY_AFTER_SECONDS = 5;
  * stream holds a socket, a file descriptor and a subscription for as long as its answer runs, and
  * sessions are free: without a cap one session could hold hundreds. A slot is taken when a stream
  * route starts, before anything is checked or stored, and given back when the request fails
- * before streaming or when the stream closes (end, error, client gone). Per instance on purpose:
+ * before streaming or when the response has really ended (writeSse's onClose: its last bytes
+ * handed to the system, the client gone, or cut for reading nothing), not when its events end: a
+ * client that does not read would otherwise open stream after stream. Per instance on purpose:
  * what it protects (sockets, descriptors, memory) is per instance, and a Map costs nothing per token.
  */
 @Injectable()

@@ -57,6 +57,18 @@ describe('loadConfig', () => {
     }
   });
 
+  it('caps a reply at 200,000 characters, or 16 per MAX_OUTPUT_TOKENS when more, and 10 minutes; refuses a bad MAX_REPLY_CHARS or UPSTREAM_MAX_DURATION_MS, naming it', () => {
+    const dir = tmp();
+    expect(loadConfig({ DATA_DIR: dir }).llm).toMatchObject({ maxReplyChars: 200_000, upstreamMaxDurationMs: 600_000 });
+    expect(loadConfig({ DATA_DIR: dir, MAX_OUTPUT_TOKENS: '32000' }).llm.maxReplyChars).toBe(512_000);
+    expect(loadConfig({ DATA_DIR: dir, MAX_OUTPUT_TOKENS: '32000', MAX_REPLY_CHARS: '5000' }).llm.maxReplyChars).toBe(5000);
+    expect(loadConfig({ DATA_DIR: dir, UPSTREAM_MAX_DURATION_MS: '120000' }).llm.upstreamMaxDurationMs).toBe(120_000);
+    for (const bad of ['0', '999', 'lots', '1e3.5']) {
+      expect(() => loadConfig({ DATA_DIR: dir, MAX_REPLY_CHARS: bad })).toThrow(/Invalid env: MAX_REPLY_CHARS/);
+      expect(() => loadConfig({ DATA_DIR: dir, UPSTREAM_MAX_DURATION_MS: bad })).toThrow(/Invalid env: UPSTREAM_MAX_DURATION_MS/);
+    }
+  });
+
   it('prefixes Redis with parley: by default and takes another REDIS_PREFIX', () => {
     const dir = tmp();
     expect(loadConfig({ DATA_DIR: dir }).redisPrefix).toBe('parley:');

@@ -66,6 +66,13 @@ export interface AppConfig {
     upstreamTimeoutMs: number;
     upstreamIdleTimeoutMs: number;
     upstreamMaxRetries: number;
+    /**
+     * The longest reply Parley keeps, in characters (MAX_REPLY_CHARS), whatever the model does with
+     * max_tokens: at it the upstream is aborted and the reply ends as if the model had hit its own limit.
+     */
+    maxReplyChars: number;
+    /** The longest a reply may run, from its start (UPSTREAM_MAX_DURATION_MS); then it ends as at maxReplyChars. */
+    upstreamMaxDurationMs: number;
     /** Upstream streams are read on a worker thread (ThreadedChatProvider) rather than the main one. */
     upstreamWorker: boolean;
     offlineTokenDelayMs: number;
@@ -156,6 +163,8 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) UPSTREAM_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) UPSTREAM_IDLE_TIMEOUT_MS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(10) UPSTREAM_MAX_RETRIES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) MAX_REPLY_CHARS?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1000) UPSTREAM_MAX_DURATION_MS?: number;
   @IsOptional() @Transform(toBool) @IsBoolean() UPSTREAM_WORKER?: boolean;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) OFFLINE_TOKEN_DELAY_MS?: number;
   @IsOptional() @Transform(toBool) @IsBoolean() MODEL_TITLES?: boolean;
@@ -233,6 +242,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
     : { type: 'sqlite', path: dbUrl ? resolve(dbUrl.replace(/^sqlite:(\/\/)?/, '')) : join(dataDir, 'parley.sqlite') };
   const hasOpenAi = Boolean(env.OPENAI_API_KEY || env.OPENAI_BASE_URL);
   const provider: LlmProviderName = env.LLM_PROVIDER ?? (hasOpenAi ? 'openai' : 'offline');
+  const maxOutputTokens = env.MAX_OUTPUT_TOKENS ?? 2_048;
   const allowed = env.ALLOWED_EXTENSIONS ? list(env.ALLOWED_EXTENSIONS).map((e) => e.toLowerCase())
     : ['.txt', '.md', '.pdf', '.py', '.js', '.json'];
   return {
@@ -279,10 +289,14 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       model: env.OPENAI_MODEL ?? 'gpt-4o-mini',
       systemPrompt: env.SYSTEM_PROMPT ?? 'You are Parley, a helpful assistant. Answer clearly and use Markdown where it helps.',
       contextTokens: env.MODEL_CONTEXT_TOKENS ?? 16_000,
-      maxOutputTokens: env.MAX_OUTPUT_TOKENS ?? 2_048,
+      maxOutputTokens,
       upstreamTimeoutMs: env.UPSTREAM_TIMEOUT_MS ?? 30_000,
       upstreamIdleTimeoutMs: env.UPSTREAM_IDLE_TIMEOUT_MS ?? 60_000,
       upstreamMaxRetries: env.UPSTREAM_MAX_RETRIES ?? 2,
+      // A token is ~4 characters of prose; 16 leaves room for long ones (code, URLs) even when
+      // MAX_OUTPUT_TOKENS is raised, and 200,000 for the default's few pages.
+      maxReplyChars: env.MAX_REPLY_CHARS ?? Math.max(200_000, 16 * maxOutputTokens),
+      upstreamMaxDurationMs: env.UPSTREAM_MAX_DURATION_MS ?? 10 * 60_000,
       upstreamWorker: env.UPSTREAM_WORKER ?? true,
       offlineTokenDelayMs: env.OFFLINE_TOKEN_DELAY_MS ?? 25,
       modelTitles: env.MODEL_TITLES ?? false,

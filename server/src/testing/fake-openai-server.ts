@@ -47,6 +47,12 @@ export interface FakeReply {
   oneWrite?: boolean;
   /** Delay before each token (slow tokens). */
   tokenDelayMs?: number;
+  /**
+   * After the tokens, send them again and again, never finishing, until the client closes the
+   * connection (a model that ignores max_tokens, or trickles forever with `tokenDelayMs`). Without
+   * a delay they go as fast as the client reads, yielding to the event loop between tokens.
+   */
+  endless?: boolean;
   /** Delay before the response headers. */
   headersDelayMs?: number;
   /** Default "stop"; anything else JSON can carry, as a careless server might send it. */
@@ -76,6 +82,17 @@ interface Rule { match: string | RegExp; replies: FakeReply[]; served: number }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Resolves when `res` can take more (its client read), or is gone. */
+function drainOrClose(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
+}
+
 function lastUserTextOf(body: ChatRequestBody): string {
   const last = [...(body.messages ?? [])].reverse().find((m) => m.role === 'user');
   return typeof last?.content === 'string' ? last.content : '';
@@ -86,6 +103,8 @@ export class FakeOpenAiServer {
   readonly requests: RecordedRequest[] = [];
   /** TCP connections accepted so far (a client that reuses keep-alive connections opens few). */
   connections = 0;
+  /** Requests whose response has not closed yet (ended, or its connection gone). */
+  openResponses = 0;
   /** What a request gets when no rule matches and the queue is empty. */
   defaultReply: FakeReply = {};
   private readonly rules: Rule[] = [];
@@ -151,6 +170,8 @@ export class FakeOpenAiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.openResponses++;
+    res.once('close', () => { this.openResponses--; });
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     let body: ChatRequestBody = {};
@@ -228,6 +249,15 @@ export class FakeOpenAiServer {
       await send(chunk({ content: tokens[i] }, null));
     }
     if (reply.stallAfter === tokens.length) return;
+    if (reply.endless && tokens.length > 0) {
+      for (let i = 0; !res.destroyed; i++) {
+        if (reply.tokenDelayMs) await sleep(reply.tokenDelayMs);
+        if (res.destroyed) return;
+        if (!res.write(`data: ${chunk({ content: tokens[i % tokens.length] }, null)}${eol}${eol}`)) await drainOrClose(res);
+        else if (!reply.tokenDelayMs) await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      return;
+    }
     await send(chunk({}, reply.finishReason ?? 'stop'));
     if (body.stream_options?.include_usage) {
       const prompt = JSON.stringify(body.messages ?? []).length;
