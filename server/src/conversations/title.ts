@@ -63,7 +63,9 @@ export function titleLength(title: string): number {
  * finds "İstanbul"), compatibility forms unified, and Greek's final sigma as any sigma.
  */
 export function foldForSearch(text: string): string {
-  return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ς/g, 'σ');
+  // Marks go before NFKD too (the result is the same for every character): its canonical reordering sorts a
+  // run of marks by insertion, so 100,000 of one class then 100,000 of another held the event loop 16.7 s.
+  return text.replace(/\p{M}+/gu, '').normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ς/g, 'σ');
 }
 
 // The patterns below read user input (a title is made from every first message; search runs them on every
