@@ -124,6 +124,81 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     expect(Date.now() - began).toBeLessThan(1_000);
   });
 
+  it('writes a long answer in a few transactions, and all of it again (past 125,000 events) to a Redis that lost it', async () => {
+    const a = await instance('a12');
+    const redis = connections.at(-1)!.client!;
+    const transactions = vi.spyOn(redis, 'multi');
+    const id = randomUUID();
+    a.open(id, 'conv-12');
+    a.publish(id, start(id));
+    const count = 150_000;
+    for (let i = 0; i < count; i++) a.publishToken(id, 'w', Date.now());
+    a.publish(id, done(id));
+    await a.flush();
+    const key = `${prefix}gen:{${id}}:events`;
+    expect(await redis.llen(key)).toBe(count + 2);
+    // One per event was 150,002: now the open, the first event, then the rest as it piled up.
+    expect(transactions.mock.calls.length).toBeLessThan(20);
+    transactions.mockRestore();
+    // Redis restarted empty: the owner writes the whole answer again (one RPUSH of every event threw RangeError).
+    const warnings = vi.spyOn(Logger.prototype, 'warn');
+    await redis.del(key);
+    redis.emit('ready');
+    await a.flush();
+    expect(warnings.mock.calls.map((c) => c.at(-1))).not.toContain('Redis write failed; will resync');
+    warnings.mockRestore();
+    expect(await redis.llen(key)).toBe(count + 2);
+    expect(JSON.parse((await redis.lindex(key, -1))!)).toMatchObject({ id: count + 1, event: { type: 'done' } });
+    await redis.del(key);
+  });
+
+  it('lets a reader on B that pauses take up a long answer where it is, reading each event from Redis about once', async () => {
+    const a = await instance('a13', 20_000);
+    const b = await instance('b13', 20_000);
+    const redisB = connections.at(-1)!.client!;
+    await hears(a, b);
+    const id = randomUUID();
+    a.open(id, 'conv-13');
+    a.publish(id, start(id));
+    const count = 20_000;
+    for (let i = 0; i < count; i++) a.publishToken(id, ` ${i}`, Date.now());
+    a.publish(id, done(id));
+    await a.flush();
+    const reads = vi.spyOn(redisB, 'lrange');
+    // A reader that takes 500 events, pauses (unsubscribes), and goes on after the last it has: as the SSE writer does.
+    const got: number[] = [];
+    let source = await until(() => b.follow(id, -1));
+    for (let round = 0; round < 100; round++) {
+      const chunk = await lastValueFrom(source.pipe(take(500), toArray()), { defaultValue: [] });
+      got.push(...ids(chunk));
+      if (chunk.length < 500 || chunk.at(-1)!.event.finished) break;
+      source = source.after!(chunk.at(-1)!.id);
+    }
+    expect(got).toEqual(Array.from({ length: count + 2 }, (_, i) => i));
+    const rows = (await Promise.all(reads.mock.results.map((r) => r.value as Promise<string[]>))).reduce((n, page) => n + page.length, 0);
+    reads.mockRestore();
+    // Reading the rest of the list at each of the 41 resumptions read ~420,000 rows.
+    expect(rows).toBeLessThan(2 * count);
+  });
+
+  it('keeps a finished answer alive for B while the owner is still writing its end to Redis (no invented interruption)', async () => {
+    const a = await instance('a14', 300);
+    const b = await instance('b14', 300);
+    await hears(a, b);
+    const id = randomUUID();
+    a.open(id, 'conv-14');
+    a.publish(id, start(id));
+    await a.flush();
+    const events = lastValueFrom((await until(() => b.follow(id, -1))).pipe(toArray()));
+    // Finished here at once, while Redis takes well over a lease to be given all of it.
+    const count = 60_000;
+    for (let i = 0; i < count; i++) a.publishToken(id, 'x', Date.now());
+    a.publish(id, done(id));
+    const got = await events;
+    expect(got.at(-1)?.event).toMatchObject({ type: 'done', status: 'complete' });
+    expect(ids(got)).toEqual(Array.from({ length: count + 2 }, (_, i) => i));
+  });
+
   it('knows the active generation of a conversation on every instance, until its final event', async () => {
     const a = await instance('a2');
     const b = await instance('b2');

@@ -10,6 +10,15 @@ import { InMemoryGenerationRegistry, REPLAY_MAX_ANSWERS, tokenEventAt } from './
 /** Keys of a running generation live this long without renewal (renewed every lease/3). */
 const LIVE_TTL_MS = 3_600_000;
 
+/**
+ * Events per Redis command (RPUSH arguments, one pub/sub message) and per LRANGE page. An owner that
+ * wrote its whole list again in one RPUSH spread every event into one call: past ~125,000 events
+ * that threw RangeError, the write was retried at every heartbeat, and the owner spun at 100% CPU. A
+ * follower that read the rest of the list at each (re)subscription read a long answer again and
+ * again: 482 MB of replies for one 150,000-event replay by a slow reader.
+ */
+export const REDIS_BATCH_EVENTS = 1_000;
+
 export interface RedisRegistryOptions {
   instanceId: string;
   /** How long an owner's liveness key lives without renewal (STREAM_LEASE_MS). */
@@ -50,6 +59,10 @@ interface Announcement {
 interface Owned {
   conversationId: string;
   events: string[];
+  /** How many of `events` Redis has (written in order, in batches). */
+  written: number;
+  /** A write of the events not yet written is queued on `writes` (it takes all there are when it runs). */
+  isSyncQueued: boolean;
   /** Redis writes of one generation, in order. */
   writes: Promise<void>;
   /** A write failed (Redis away): the whole list is rewritten at the next chance. */
@@ -144,7 +157,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
 
   override open(messageId: string, conversationId: string): void {
     super.open(messageId, conversationId);
-    const owned: Owned = { conversationId, events: [], writes: Promise.resolve(), isDirty: false, isFinished: false };
+    const owned: Owned = { conversationId, events: [], written: 0, isSyncQueued: false, writes: Promise.resolve(), isDirty: false, isFinished: false };
     this.owned.set(messageId, owned);
     this.known.set(messageId, { owner: this.options.instanceId, conversationId, isFinished: false });
     const announcement: Announcement = { op: 'open', id: messageId, owner: this.options.instanceId, conversationId };
@@ -162,24 +175,43 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     const sequenced = super.publish(messageId, event);
     const owned = this.owned.get(messageId);
     if (!owned) return sequenced;
-    const json = JSON.stringify(sequenced);
-    owned.events.push(json);
+    owned.events.push(JSON.stringify(sequenced));
     const final = isFinal(event);
     if (final) owned.isFinished = true;
+    this.sync(messageId, owned);
+    if (final) this.finishKnown(messageId);
+    return sequenced;
+  }
+
+  /**
+   * Writes the events Redis does not have yet, in one transaction when it is this generation's turn:
+   * while one is under way, the events published meanwhile wait and go together in the next (one
+   * MULTI per event was 50 a second per stream at 50 tokens/s, and an owner that fell behind fell
+   * further behind). The batch that holds the final event marks the generation finished too.
+   */
+  private sync(messageId: string, owned: Owned): void {
+    if (owned.isSyncQueued) return;
+    owned.isSyncQueued = true;
+    let to = 0;
     this.write(messageId, owned, (m) => {
-      m.rpush(this.eventsKey(messageId), json)
-        .pexpire(this.eventsKey(messageId), final ? this.retentionMs : LIVE_TTL_MS)
-        .publish(this.eventsChannel(messageId), json);
-      if (final) {
+      owned.isSyncQueued = false;
+      const from = owned.written;
+      to = owned.events.length;
+      if (from === to) return undefined;
+      const key = this.eventsKey(messageId);
+      for (let at = from; at < to; at += REDIS_BATCH_EVENTS) {
+        const batch = owned.events.slice(at, Math.min(to, at + REDIS_BATCH_EVENTS));
+        m.rpush(key, ...batch).publish(this.eventsChannel(messageId), batch.length === 1 ? batch[0] : `[${batch.join(',')}]`);
+      }
+      m.pexpire(key, owned.isFinished ? this.retentionMs : LIVE_TTL_MS);
+      if (owned.isFinished) {
         const announcement: Announcement = { op: 'final', id: messageId, owner: this.options.instanceId, conversationId: owned.conversationId };
         this.describe(m, messageId, owned.conversationId, true)
           .del(this.aliveKey(messageId))
           .publish(this.announceChannel, JSON.stringify(announcement));
       }
       return m;
-    });
-    if (final) this.finishKnown(messageId);
-    return sequenced;
+    }, () => { owned.written = Math.max(owned.written, to); });
   }
 
   /**
@@ -194,16 +226,30 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       .zremrangebyscore(this.indexKey, '-inf', Date.now());
   }
 
-  /** Redis writes of one generation run one after another; a failed one makes the next rewrite the whole list. */
-  private write(messageId: string, owned: Owned, build: (m: ChainableCommander) => ChainableCommander): void {
+  /**
+   * Redis writes of one generation run one after another; a failed one makes the next rewrite the
+   * whole list. `build` fills the transaction when it is its turn (or gives nothing: nothing to
+   * write); `written` runs once Redis has it.
+   */
+  private write(
+    messageId: string,
+    owned: Owned,
+    build: (m: ChainableCommander) => ChainableCommander | undefined,
+    written?: () => void,
+  ): void {
     owned.writes = owned.writes.then(async () => {
       if (owned.isDirty) await this.resync(messageId, owned);
-      await build(this.redis.multi()).exec();
+      const multi = build(this.redis.multi());
+      if (!multi) return;
+      await multi.exec();
+      written?.();
     }).catch((err: unknown) => {
       owned.isDirty = true;
+      // A write of the rest may have been the one that failed: the resync writes it, and later events queue one again.
+      owned.isSyncQueued = false;
       this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'Redis write failed; will resync');
     }).then(() => {
-      if (owned.isFinished && !owned.isDirty && !owned.isRetiring) {
+      if (this.isAllWritten(owned) && !owned.isRetiring) {
         // Everything is in Redis; the owner's own replay copy is kept by the in-memory part. The
         // events stay here for the retention, to be written again if Redis loses them, but for
         // the newest maxRetained answers only: at a high answer rate they would fill the heap.
@@ -214,20 +260,34 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     });
   }
 
+  /** Finished, and all of it is in Redis. */
+  private isAllWritten(owned: Owned): boolean {
+    return owned.isFinished && !owned.isDirty && owned.written === owned.events.length;
+  }
+
   private async resync(messageId: string, owned: Owned): Promise<void> {
-    const m = this.redis.multi().del(this.eventsKey(messageId));
-    if (owned.events.length > 0) m.rpush(this.eventsKey(messageId), ...owned.events).pexpire(this.eventsKey(messageId), owned.isFinished ? this.retentionMs : LIVE_TTL_MS);
+    const key = this.eventsKey(messageId);
+    const to = owned.events.length;
+    const m = this.redis.multi().del(key);
+    for (let at = 0; at < to; at += REDIS_BATCH_EVENTS) m.rpush(key, ...owned.events.slice(at, Math.min(to, at + REDIS_BATCH_EVENTS)));
+    if (to > 0) m.pexpire(key, owned.isFinished ? this.retentionMs : LIVE_TTL_MS);
     this.describe(m, messageId, owned.conversationId, owned.isFinished);
     if (owned.isFinished) m.del(this.aliveKey(messageId));
     else m.set(this.aliveKey(messageId), this.options.instanceId, 'PX', this.options.leaseMs);
     await m.exec();
+    owned.written = to;
     owned.isDirty = false;
     // Followers elsewhere may have missed events while Redis was away: the last one tells them to refill.
     const last = owned.events.at(-1);
     if (last) await this.redis.publish(this.eventsChannel(messageId), last);
   }
 
-  /** Renews the liveness of running generations and repairs those whose writes failed. */
+  /**
+   * Renews the liveness of running generations and repairs those whose writes failed. One that
+   * finished here but whose last events are not in Redis yet stays alive too: followers would
+   * otherwise find the owner gone and end the answer as interrupted. Its renewal only extends a key
+   * that exists (XX): the final write, which may be on its way, deletes it for good.
+   */
   private renew(): void {
     for (const [id, owned] of this.owned) {
       if (owned.isDirty) this.write(id, owned, (m) => m);
@@ -237,6 +297,8 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
           .pexpire(this.eventsKey(id), LIVE_TTL_MS)
           .exec()
           .catch(() => { owned.isDirty = true; });
+      } else if (owned.written < owned.events.length) {
+        this.redis.set(this.aliveKey(id), this.options.instanceId, 'PX', this.options.leaseMs, 'XX').catch(() => { owned.isDirty = true; });
       }
     }
     this.forgetFinished();
@@ -296,19 +358,29 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
         }
       };
       /**
-       * Everything after lastId that the list holds, in order. When nothing is, the last event too:
-       * a final one at or before lastId (a Last-Event-ID past the end) ends the stream.
+       * Everything after lastId that the list holds, in order, a page at a time while the stream is
+       * followed (a paused reader unsubscribes, and takes up again from where it is). When there is
+       * nothing, the last event too: a final one at or before lastId (a Last-Event-ID past the end)
+       * ends the stream.
        */
       const refill = async (): Promise<void> => {
         const key = this.eventsKey(messageId);
-        const rows = await this.redis.lrange(key, lastId + 1, -1);
-        for (const row of rows) emit(JSON.parse(row) as SequencedEvent);
-        if (rows.length > 0 || isDone) return;
-        const tail = await this.redis.lindex(key, -1);
-        if (tail) emit(JSON.parse(tail) as SequencedEvent);
+        for (let page = 0; !isDone; page++) {
+          const from = lastId;
+          const rows = await this.redis.lrange(key, from + 1, from + REDIS_BATCH_EVENTS);
+          for (const row of rows) emit(JSON.parse(row) as SequencedEvent);
+          if (page > 0 || rows.length > 0) {
+            // A short page is the end; so is one that did not move on (a list written anew meanwhile).
+            if (rows.length < REDIS_BATCH_EVENTS || lastId === from) return;
+            continue;
+          }
+          const tail = await this.redis.lindex(key, -1);
+          if (tail) emit(JSON.parse(tail) as SequencedEvent);
+          return;
+        }
       };
       const enqueue = (step: () => Promise<void> | void): void => {
-        chain = chain.then(step).catch((err: unknown) => {
+        chain = chain.then(() => (isDone ? undefined : step())).catch((err: unknown) => {
           // Redis is away: the liveness check retries; the stream stays open meanwhile.
           this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'follow step failed');
         });
@@ -377,8 +449,9 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     }
     const handlers = this.listeners.get(channel);
     if (!handlers) return;
-    const event = JSON.parse(message) as SequencedEvent;
-    for (const h of handlers) h(event);
+    // One event, or the events of one write in order (an array).
+    const parsed = JSON.parse(message) as SequencedEvent | SequencedEvent[];
+    for (const event of Array.isArray(parsed) ? parsed : [parsed]) for (const h of handlers) h(event);
   }
 
   private finishKnown(id: string, a?: Announcement): void {
