@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Query, StreamableFile, UploadedFile, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Header, HttpCode, Param, Post, Query, Req, StreamableFile, UploadedFile, UseInterceptors } from '@nestjs/common';
 import {
   ApiBearerAuth, ApiBody, ApiConsumes, ApiCookieAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse,
   ApiOperation, ApiProduces, ApiTags,
@@ -11,7 +11,7 @@ import { FileDetailDto, FileDto, FileIdParamDto, FileListDto, ListFilesQueryDto,
 import { attachmentDisposition } from './filename-sanitizer.js';
 import { FilesService } from './files.service.js';
 import type { ReceivedUpload } from './temp-upload-storage.js';
-import { UploadInterceptor } from './upload.interceptor.js';
+import { UploadInterceptor, type UploadRequest } from './upload.interceptor.js';
 
 @ApiTags('files')
 @ApiCookieAuth() @ApiBearerAuth()
@@ -35,8 +35,10 @@ export class FilesController {
   })
   @ApiCreatedResponse({ type: UploadedFileDto })
   @ApiErrors(ErrorCode.SessionNotFound, ErrorCode.ConversationNotFound, ErrorCode.FileTooLarge, ErrorCode.QuotaExceeded, ErrorCode.UnsupportedFileType, ErrorCode.FileProcessingError, ErrorCode.ServiceUnavailable)
-  async upload(@UploadedFile() file: ReceivedUpload | undefined, @Body() body: UploadFileDto, @CurrentSession() caller: AuthContext): Promise<UploadedFileDto> {
-    return UploadedFileDto.from(await this.files.upload(caller.sessionId, file, body));
+  async upload(
+    @UploadedFile() file: ReceivedUpload | undefined, @Body() body: UploadFileDto, @CurrentSession() caller: AuthContext, @Req() req: UploadRequest,
+  ): Promise<UploadedFileDto> {
+    return UploadedFileDto.from(await this.files.upload(caller.sessionId, file, body, req.uploadClient));
   }
 
   @Get()

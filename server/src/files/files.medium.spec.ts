@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRepositoryToken } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
@@ -15,6 +15,8 @@ import { FileUpload } from './file-upload.entity.js';
 import { FilesService } from './files.service.js';
 import { SessionUploads } from './session-uploads.js';
 import { waitFor } from '../testing/wait.js';
+import { childrenRunning, isAlive } from '../testing/processes.js';
+import { TextExtractor } from './text-extractor.js';
 
 const MAX_UPLOAD = 1024 * 1024;
 const QUOTA = 3 * 1024 * 1024;
@@ -331,9 +333,9 @@ describe.each(dialects())('files API on %s', (dialect) => {
 
   describe('uploads in flight per session', () => {
     /** An upload whose body is sent up to its last bytes and then held: in flight until `finish` or `abort`. */
-    function heldUpload(token: string, filename: string) {
+    function heldUpload(token: string, filename: string, content: Buffer = Buffer.alloc(64 * 1024, 'h')) {
       const { port } = t.app.getHttpServer().address() as AddressInfo;
-      const { body, contentType } = multipart([{ name: 'file', filename, value: Buffer.alloc(64 * 1024, 'h') }]);
+      const { body, contentType } = multipart([{ name: 'file', filename, value: content }]);
       const req = httpRequest({
         host: '127.0.0.1', port, method: 'POST', path: '/api/v1/files/upload',
         headers: { 'Content-Type': contentType, 'Content-Length': body.length, Authorization: `Bearer ${token}` },
@@ -387,6 +389,35 @@ describe.each(dialects())('files API on %s', (dialect) => {
       second.abort();
       await waitFor('the aborted upload to give its slot back', () => slots.inFlightFor(s.id) === 0 && temps().length === 0);
       expect((await rows.findBy({ sessionId: s.id })).map((r) => r.filename).sort()).toEqual(['first.txt', 'third.txt']);
+    });
+
+    it('an upload whose client leaves while its file waits to be read is dropped from the line: nothing stored or charged', async () => {
+      const extractor = t.app.get(TextExtractor);
+      const blocker = await t.newSession();
+      const leaver = await t.newSession();
+      // A PDF takes the only (or every) PDF slot, its process frozen.
+      const slots = availableParallelism() <= 2 ? 1 : 2;
+      const blocking = await Promise.all(Array.from({ length: slots - 1 }, async () => (await t.newSession()).token));
+      // Long enough (a second or more of CPU) to be frozen while it is read; the process started in advance is frozen too.
+      const slow = await makePdf(150, 40);
+      const held = [blocker.token, ...blocking].map((token) => upload(token, 'held.pdf', slow).then((r) => r));
+      await waitFor('the PDF slots taken', () => (extractor.running >= slots ? true : undefined), 10_000, 2);
+      const frozen = childrenRunning('extract.worker');
+      for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+      try {
+        const waiting = heldUpload(leaver.token, 'waits.pdf', await makePdf(1));
+        void waiting.finish();
+        await waitFor('the file in line', () => (extractor.waiting > 0 ? true : undefined), 10_000, 5);
+        waiting.abort();
+        await waitFor('the file out of the line', () => (extractor.waiting === 0 ? true : undefined), 10_000, 5);
+      } finally {
+        for (const pid of frozen) if (isAlive(pid)) process.kill(pid, 'SIGCONT');
+      }
+      for (const done of await Promise.all(held)) expect(done.status).toBe(201);
+      await waitFor('its request over', () => (t.app.get(SessionUploads).inFlightFor(leaver.id) === 0 ? true : undefined), 10_000, 5);
+      expect(await rows.countBy({ sessionId: leaver.id })).toBe(0);
+      const usage = await t.http().get('/api/v1/files').set('Authorization', `Bearer ${leaver.token}`).expect(200);
+      expect(usage.body).toMatchObject({ files: [] });
     });
 
     it('uploads refused for another reason give their slot back', async () => {

@@ -33,6 +33,13 @@ const notFound = (): AppException => new AppException(ErrorCode.FileNotFound, 'F
 /** What a row's extracted text takes in the database, as OCTET_LENGTH counts it in `usage`: UTF-8 bytes. */
 const textBytes = (text: string): number => Buffer.byteLength(text, 'utf8');
 
+/** Who sent an upload (the client's address, as the rate limits see it), and when its request is over. */
+export interface UploadClient {
+  address: string;
+  /** Aborts once the client is gone before its answer: a waiting file leaves the line, one being read is stopped. */
+  signal?: AbortSignal;
+}
+
 /**
  * Uploaded files: validation, quota, scanning, extraction, storage and their rows.
  * Bytes are stored once per (session, content, type) and shared by every row that refers to
@@ -96,7 +103,7 @@ export class FilesService implements ChatAttachments {
    * Validates, scans, extracts and stores a received upload. The temp file is gone afterwards
    * whatever happens (moved into storage, or removed).
    */
-  async upload(sessionId: string, file: ReceivedUpload | undefined, body: UploadFileDto): Promise<FileUpload> {
+  async upload(sessionId: string, file: ReceivedUpload | undefined, body: UploadFileDto, client: UploadClient = { address: '' }): Promise<FileUpload> {
     if (!file) {
       throw new AppException(ErrorCode.ValidationError, 'file is required (a multipart/form-data part named "file")',
         { fields: [{ field: 'file', errors: ['file is required'] }] });
@@ -113,13 +120,16 @@ export class FilesService implements ChatAttachments {
       // Early, so a full quota costs no scan or extraction; checked again, with the text, when the row is written.
       await this.assertFitsQuota(sessionId, storageKey, file.size, 0);
 
-      const bytes = await this.readTemp(file.path, file.size);
-      if (fileType === '.pdf' && !looksLikePdf(bytes)) {
+      if (fileType === '.pdf' && !looksLikePdf(await this.readTemp(file.path, 1024))) {
         throw new AppException(ErrorCode.UnsupportedFileType, 'The file is not a PDF (no PDF header)');
       }
       await this.scanner.scan(file.path);
-      // One extraction per session at a time: its other upload in flight waits here, not in the shared queue.
-      const extraction = await this.uploads.oneAtATime(sessionId, () => this.extractor.extract(bytes, fileType));
+      // One extraction per session at a time: its other upload in flight waits here, not in the shared
+      // queue. The file is read when its turn comes, not while it waits.
+      const extraction = await this.uploads.oneAtATime(sessionId,
+        () => this.extractor.extract(() => this.readTemp(file.path, file.size), fileType, { client: client.address, signal: client.signal }));
+      // The client left meanwhile: nothing is stored or charged for an answer nobody reads.
+      if (client.signal?.aborted) throw new AppException(ErrorCode.ValidationError, 'Upload aborted');
 
       const row = this.repo.create({
         id: randomUUID(), sessionId, conversationId: body.conversation_id ?? null, messageId: null,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { once } from 'node:events';
@@ -11,6 +11,7 @@ import { loadConfig } from '../config/app-config.js';
 import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
 import { FileMetrics } from './file-metrics.js';
 import { waitFor } from '../testing/wait.js';
+import { childRunning, childrenRunning, isAlive } from '../testing/processes.js';
 import { processCpuMs, TextExtractor } from './text-extractor.js';
 
 /** A PDF whose page n says "Page n: <line>" on each of `lines` lines. */
@@ -209,6 +210,99 @@ describe('TextExtractor', () => {
     }
   });
 
+  /**
+   * Fills every PDF slot of `lane` with a job whose process is frozen (SIGSTOP), for client "blocker";
+   * the returned function lets them go on, and resolves when they are done.
+   */
+  async function holdPdfSlots(lane: TextExtractor): Promise<() => Promise<void>> {
+    const slots = availableParallelism() <= 2 ? 1 : 2;
+    const earlier = new Set(childrenRunning('extract.worker'));
+    const jobs = Array.from({ length: slots }, async () => lane.extract(await makePdf(2), '.pdf', { client: 'blocker' }));
+    const frozen = await waitFor('the PDF slots taken', () => {
+      const pids = childrenRunning('extract.worker').filter((pid) => !earlier.has(pid));
+      return pids.length >= slots ? pids : undefined;
+    }, 10_000, 5);
+    for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+    return async () => {
+      for (const pid of frozen) if (isAlive(pid)) process.kill(pid, 'SIGCONT');
+      await Promise.allSettled(jobs);
+    };
+  }
+
+  it('reads a text file while PDFs hold every PDF slot: other files have a lane of their own', async () => {
+    const lanes = make();
+    const resume = await holdPdfSlots(lanes);
+    try {
+      expect((await lanes.extract(Buffer.from('not behind the PDFs'), '.txt', { client: 'someone' })).text).toBe('not behind the PDFs');
+    } finally {
+      await resume();
+    }
+  });
+
+  it('serves the line one client at a time in turn, reads a file only when its turn comes, and refuses a client its fifth waiting file (429)', async () => {
+    const fair = make();
+    const resume = await holdPdfSlots(fair);
+    const finished: string[] = [];
+    const loaded: string[] = [];
+    const pdf = await makePdf(1);
+    const job = (client: string, n: number): Promise<unknown> => fair.extract(() => {
+      loaded.push(`${client}${n}`);
+      return Promise.resolve(pdf);
+    }, '.pdf', { client }).then(() => { finished.push(`${client}${n}`); });
+    try {
+      const many = [1, 2, 3, 4].map((n) => job('a', n));
+      const fifth = await refusal(fair.extract(pdf, '.pdf', { client: 'a' }));
+      expect(fifth.code).toBe('RATE_LIMIT_EXCEEDED');
+      expect(fifth.headers).toMatchObject({ 'Retry-After': '5' });
+      const other = job('b', 1);
+      // Nothing waiting was read yet: a waiting file holds no memory.
+      expect(loaded).toEqual([]);
+      await resume();
+      await Promise.all([...many, other]);
+      // b's one file went after a's first, not after all four.
+      expect(finished).toEqual(['a1', 'b1', 'a2', 'a3', 'a4']);
+      expect(loaded).toEqual(finished);
+    } finally {
+      await resume();
+    }
+  });
+
+  it('takes a file out of the line when its client is gone, and stops the process reading one', async () => {
+    const gone = make();
+    const resume = await holdPdfSlots(gone);
+    try {
+      const waiting = new AbortController();
+      let wasRead = false;
+      const left = gone.extract(async () => { wasRead = true; return makePdf(1); }, '.pdf', { client: 'c', signal: waiting.signal });
+      waiting.abort();
+      expect((await refusal(left)).message).toBe('Upload aborted');
+      await resume();
+      expect(wasRead).toBe(false);
+      // Being read: its process is stopped at once.
+      const reading = new AbortController();
+      const earlier = new Set(childrenRunning('extract.worker'));
+      const read = gone.extract(await makePdf(2), '.pdf', { client: 'c', signal: reading.signal });
+      const pid = await waitFor('its process', () => childrenRunning('extract.worker').find((p) => !earlier.has(p)), 10_000, 5);
+      process.kill(pid, 'SIGSTOP');
+      reading.abort();
+      expect((await refusal(read)).message).toBe('Upload aborted');
+      await waitFor('its process gone', () => (isAlive(pid) ? undefined : true), 5_000, 5);
+      // The lane is free again.
+      expect((await gone.extract(await makePdf(1), '.pdf', { client: 'c' })).pages).toBe(1);
+    } finally {
+      await resume();
+    }
+  });
+
+  it('reads 10 MiB of CR line endings as lines (normalised on the bytes), and code of a million backtick runs', async () => {
+    const cr = await make({ MAX_EXTRACTED_CHARS: '2000000' }).extract(Buffer.alloc(10 * 1024 * 1024, 0x0d), '.txt');
+    expect(cr.truncated).toBe(true);
+    expect(cr.text.startsWith('\n'.repeat(2_000_000))).toBe(true);
+    expect((await extractor.extract(Buffer.from('a\r\nb\rc\n\r\n'), '.txt')).text).toBe('a\nb\nc\n\n');
+    const ticks = await extractor.extract(Buffer.from('`a'.repeat(1_000_000)), '.js');
+    expect(ticks.text.startsWith('```javascript\n`a`a')).toBe(true);
+  });
+
   it('keeps the event loop responsive while a 100-page PDF is extracted', async () => {
     const pdf = await makePdf(100, 45);
     const histogram = monitorEventLoopDelay({ resolution: 10 });
@@ -227,33 +321,3 @@ describe('TextExtractor', () => {
     expect(max).toBeLessThan(Math.max(100, elapsed / 5));
   });
 });
-
-/** The pid of a running child of this process whose command line contains `needle`, from /proc. */
-function childRunning(needle: string): number | undefined {
-  return childrenRunning(needle)[0];
-}
-
-/** Whether a process runs (a zombie, exited but not yet reaped, counts as gone). */
-function isAlive(pid: number): boolean {
-  try {
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'latin1'));
-  } catch {
-    return false;
-  }
-}
-
-/** The pids of this process's running children whose command line contains `needle`. */
-function childrenRunning(needle: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && isAlive(Number(entry)) && readFileSync(`/proc/${entry}/cmdline`, 'latin1').includes(needle)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
-}

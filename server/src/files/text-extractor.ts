@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import { rateLimitExceeded } from '../common/rate-limit.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { FileMetrics } from './file-metrics.js';
 
@@ -26,9 +27,9 @@ export interface ExtractorLimits {
   maxChars: number;
   timeoutMs: number;
   maxMemoryMb: number;
-  /** Extractions running at once; more jobs wait in line. */
+  /** PDF extractions running at once; more wait in line. Other files have a lane of their own (one at a time). */
   concurrency: number;
-  /** Jobs allowed to wait; beyond that uploads are refused as busy instead of piling up buffers. */
+  /** Jobs allowed to wait, per lane; beyond that uploads are refused as busy. */
   maxQueued: number;
   /** How long a process started in advance waits for the next job after one (0: none started). */
   warmMs: number;
@@ -36,6 +37,78 @@ export interface ExtractorLimits {
 
 /** What the child costs beyond its heap (node itself, pdf.js loaded, young generation): ~200 MB measured on a 500-page PDF. */
 const PROCESS_OVERHEAD_MB = 256;
+
+/**
+ * Places one client (an address: sessions are free, sixty a minute) may hold in a lane's line. The
+ * line was first come, first served for the whole server: 34 sessions of one client, each sending a
+ * 238 KiB PDF that takes its 30 s of CPU, filled it, and every other upload was refused as busy for
+ * many minutes (a text file waited 43 s behind one such PDF).
+ */
+export const MAX_QUEUED_PER_CLIENT = 4;
+
+/** Who a job is for, and when its request is over (the client gone: it leaves the line, or its child is stopped). */
+export interface ExtractionRequest {
+  client: string;
+  signal?: AbortSignal;
+}
+
+/** A job waiting for its lane, and how it is told. */
+interface Waiter {
+  client: string;
+  start: () => void;
+}
+
+/**
+ * Jobs waiting, served one client at a time in turn (round robin): a client with many files waiting
+ * delays another's by one of its jobs at most, not by all of them.
+ */
+class FairLine {
+  private readonly byClient = new Map<string, Waiter[]>();
+  size = 0;
+
+  waitingFor(client: string): number {
+    return this.byClient.get(client)?.length ?? 0;
+  }
+
+  push(waiter: Waiter): void {
+    const line = this.byClient.get(waiter.client);
+    if (line) line.push(waiter);
+    else this.byClient.set(waiter.client, [waiter]);
+    this.size++;
+  }
+
+  /** The next client's first job; that client goes to the back. */
+  shift(): Waiter | undefined {
+    for (const [client, line] of this.byClient) {
+      const waiter = line.shift()!;
+      this.byClient.delete(client);
+      if (line.length > 0) this.byClient.set(client, line);
+      this.size--;
+      return waiter;
+    }
+    return undefined;
+  }
+
+  remove(waiter: Waiter): boolean {
+    const line = this.byClient.get(waiter.client);
+    const at = line?.indexOf(waiter) ?? -1;
+    if (!line || at < 0) return false;
+    line.splice(at, 1);
+    if (line.length === 0) this.byClient.delete(waiter.client);
+    this.size--;
+    return true;
+  }
+}
+
+/** One lane of extractions: how many run, and who waits. */
+interface Lane {
+  running: number;
+  concurrency: number;
+  line: FairLine;
+}
+
+/** The client went away while its file waited or was read: nobody reads the answer. */
+const clientGone = (): AppException => new AppException(ErrorCode.ValidationError, 'Upload aborted');
 
 /** The child's entry sits next to this file: sources under Vitest, dist/server/files/ once built. */
 export const EXTRACT_WORKER_PATH = join(__dirname, 'extract.worker.mjs');
@@ -90,8 +163,11 @@ function lowerPriority(pid: number): void {
 @Injectable()
 export class TextExtractor implements OnApplicationShutdown {
   private readonly limits: ExtractorLimits;
-  private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  /**
+   * PDFs, and everything else: a text file takes milliseconds to a second or two, a PDF up to its
+   * 30 s of CPU, and text files waited behind PDFs.
+   */
+  private readonly lanes: { pdf: Lane; text: Lane };
   /**
    * A child started in advance, waiting for a job: starting node and loading the tokenizer's tables
    * took ~0.5 s of every upload (a 12-byte text file answered in 0.6 s), and people attach files in
@@ -112,23 +188,46 @@ export class TextExtractor implements OnApplicationShutdown {
       maxQueued: 32,
       warmMs: config.files.extractWarmMs,
     };
+    this.lanes = {
+      pdf: { running: 0, concurrency: this.limits.concurrency, line: new FairLine() },
+      text: { running: 0, concurrency: 1, line: new FairLine() },
+    };
     if (!existsSync(EXTRACT_WORKER_PATH)) throw new Error(`Extraction worker missing at ${EXTRACT_WORKER_PATH} (build:server copies it)`);
   }
 
-  /** Extracts the text of a file of the given (allowed, lower-case) type. Throws AppException on refusal. */
-  async extract(bytes: Buffer, fileType: string): Promise<Extraction> {
-    await this.acquire();
+  /**
+   * Extracts the text of a file of the given (allowed, lower-case) type. Throws AppException on
+   * refusal. `source` may be a loader: the file is read only once its turn has come, so the files
+   * waiting hold no memory (40 sessions queueing 10 MB files held 800 MB of buffers).
+   */
+  async extract(source: Buffer | (() => Promise<Buffer>), fileType: string, request: ExtractionRequest = { client: '' }): Promise<Extraction> {
+    const lane = fileType === '.pdf' ? this.lanes.pdf : this.lanes.text;
+    await this.acquire(lane, request);
     const started = performance.now();
     let outcome: 'ok' | 'refused' = 'refused';
     try {
-      const result = await this.runWorker(bytes, fileType);
+      request.signal?.throwIfAborted();
+      const bytes = typeof source === 'function' ? await source() : source;
+      const result = await this.runWorker(bytes, fileType, request.signal);
       outcome = 'ok';
       return result;
+    } catch (err) {
+      throw request.signal?.aborted ? clientGone() : err;
     } finally {
       this.metrics.observeExtraction(performance.now() - started, fileType, outcome);
-      this.release();
+      this.release(lane);
       this.keepSpare();
     }
+  }
+
+  /** Files being read, in both lanes. */
+  get running(): number {
+    return this.lanes.pdf.running + this.lanes.text.running;
+  }
+
+  /** Files waiting for their turn, in both lanes. */
+  get waiting(): number {
+    return this.lanes.pdf.line.size + this.lanes.text.line.size;
   }
 
   onApplicationShutdown(): void {
@@ -198,7 +297,7 @@ export class TextExtractor implements OnApplicationShutdown {
     this.spare = null;
   }
 
-  private runWorker(bytes: Buffer, fileType: string): Promise<Extraction> {
+  private runWorker(bytes: Buffer, fileType: string, signal?: AbortSignal): Promise<Extraction> {
     const { maxPages, maxChars, timeoutMs, maxMemoryMb } = this.limits;
     return new Promise<Extraction>((resolve, reject) => {
       const child = this.takeChild();
@@ -209,9 +308,12 @@ export class TextExtractor implements OnApplicationShutdown {
         settled = true;
         clearTimeout(timer);
         clearInterval(watchdog);
+        signal?.removeEventListener('abort', stop);
         fn();
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       };
+      // The client is gone: its file is not read on for nobody.
+      const stop = (): void => finish(() => reject(clientGone()));
       const tooBig = (): AppException => new AppException(ErrorCode.FileProcessingError,
         `Extracting the text needs more than ${maxMemoryMb} MB of memory; the file is too large or too complex`);
       const failed = (): AppException => new AppException(ErrorCode.FileProcessingError, 'The file could not be processed');
@@ -248,6 +350,11 @@ export class TextExtractor implements OnApplicationShutdown {
       // Exit before a reply: a crash, or V8 aborting at the heap limit (it says so on stderr,
       // which may still be flushing when 'exit' fires, hence 'close').
       child.on('close', () => finish(() => reject(/heap out of memory|Reached heap limit/i.test(stderrTail) ? tooBig() : failed())));
+      signal?.addEventListener('abort', stop, { once: true });
+      if (signal?.aborted) {
+        stop();
+        return;
+      }
       // A copy the child owns: the caller's buffer may be a view into a pooled allocation.
       child.send({ bytes: new Uint8Array(bytes), fileType, maxPages, maxChars }, (err) => {
         if (err) finish(() => reject(failed()));
@@ -255,21 +362,30 @@ export class TextExtractor implements OnApplicationShutdown {
     });
   }
 
-  private async acquire(): Promise<void> {
-    if (this.running < this.limits.concurrency) {
-      this.running++;
+  private async acquire(lane: Lane, { client, signal }: ExtractionRequest): Promise<void> {
+    if (signal?.aborted) throw clientGone();
+    if (lane.running < lane.concurrency) {
+      lane.running++;
       return;
     }
-    if (this.waiting.length >= this.limits.maxQueued) {
+    if (lane.line.size >= this.limits.maxQueued) {
       throw new AppException(ErrorCode.ServiceUnavailable, 'Too many files are being processed; try again shortly', undefined, { 'Retry-After': '5' });
     }
+    if (lane.line.waitingFor(client) >= MAX_QUEUED_PER_CLIENT) {
+      throw rateLimitExceeded(5, MAX_QUEUED_PER_CLIENT, `${MAX_QUEUED_PER_CLIENT} files from your address are waiting to be read already; try again when they are done`);
+    }
     // release() hands its slot straight to the next in line, so `running` stays counted.
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    await new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { client, start: () => { signal?.removeEventListener('abort', leave); resolve(); } };
+      const leave = (): void => { if (lane.line.remove(waiter)) reject(clientGone()); };
+      signal?.addEventListener('abort', leave, { once: true });
+      lane.line.push(waiter);
+    });
   }
 
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.running--;
+  private release(lane: Lane): void {
+    const next = lane.line.shift();
+    if (next) next.start();
+    else lane.running--;
   }
 }

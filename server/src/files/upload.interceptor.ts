@@ -2,22 +2,24 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type CallHandler, type ExecutionContext, HttpException, HttpStatus, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
 import { FileInterceptor } from '@nestjs/platform-express';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import type { Options } from 'multer';
 import { catchError, defer, finalize, type Observable } from 'rxjs';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { AppRequest } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { FilesService } from './files.service.js';
+import { FilesService, type UploadClient } from './files.service.js';
 import { SessionUploads } from './session-uploads.js';
 import { type ReceivedUpload, TempUploadStorage } from './temp-upload-storage.js';
 
 /** The multipart part that carries the file. */
 export const FILE_FIELD = 'file';
 
-type UploadRequest = AppRequest & {
+export type UploadRequest = AppRequest & {
   file?: ReceivedUpload;
+  /** Who sent it, and a signal that aborts once the client is gone before its answer (FilesService.upload). */
+  uploadClient?: UploadClient;
   /** Gives back the session's upload slot (SessionUploads) taken when the file part was accepted. */
   releaseUploadSlot?: () => void;
 };
@@ -96,6 +98,11 @@ export class UploadInterceptor implements NestInterceptor {
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
     const req = context.switchToHttp().getRequest<UploadRequest>();
+    const res = context.switchToHttp().getResponse<Response>();
+    const gone = new AbortController();
+    // The connection closed before the answer was sent: the client is gone (a proxy's timeout, a closed tab).
+    res.once('close', () => { if (!res.writableFinished) gone.abort(); });
+    req.uploadClient = { address: req.ip ?? 'unknown', signal: gone.signal };
     let handled: Observable<unknown>;
     try {
       handled = await this.multer.intercept(context, next) as Observable<unknown>;
