@@ -120,6 +120,18 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     await stillServing();
   });
 
+  // One line without end, in 1 KB pieces: each piece rescanned all the line held (quadratic CPU,
+  // in the upstream worker), and the line was held whole for as long as the upstream sent it.
+  it('ends a line longer than MAX_SSE_LINE_CHARS in an error event at once: failed, as malformed upstream data', async () => {
+    h.fake.on('endless line', { tokens: TOKENS.slice(0, 2), endlessLine: true });
+    const began = Date.now();
+    const { final, row } = await chat('endless line');
+    expectError(final, 'failed');
+    expect(row).toMatchObject({ status: 'failed', content: 'Alpha beta ', errorCode: 'OPENAI_ERROR' });
+    expect(Date.now() - began).toBeLessThan(5_000);
+    await stillServing();
+  });
+
   it('ends a stream without [DONE] in an error event: interrupted', async () => {
     h.fake.on('no done', { tokens: TOKENS, omitDone: true });
     const { final, row } = await chat('no done');

@@ -16,6 +16,7 @@ import {
 import { ChatService } from './chat.service.js';
 import { ApiSseResponse } from './sse-events.dto.js';
 import { writeSse } from './sse-writer.js';
+import { OpenStreams } from './open-streams.js';
 import { StreamLimit } from './stream-limit.js';
 
 @ApiTags('chat')
@@ -26,6 +27,7 @@ export class ChatController {
     private readonly chat: ChatService,
     private readonly metrics: ChatMetrics,
     private readonly streamLimit: StreamLimit,
+    private readonly openStreams: OpenStreams,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -124,13 +126,17 @@ export class ChatController {
       release();
       throw err;
     }
-    writeSse(res, events, {
+    // Tracked while open, so that a shutdown ends it (OpenStreams); it may have closed already (the client gone).
+    let forget = (): void => {};
+    const stream = writeSse(res, events, {
       heartbeatMs: this.config.stream.heartbeatMs,
       onOpen: () => this.metrics.streamOpened(),
       onClose: () => {
+        forget();
         release();
         this.metrics.streamClosed();
       },
     });
+    if (!stream.isClosed) forget = this.openStreams.add(stream);
   }
 }

@@ -8,6 +8,7 @@ import { ChatService } from './chat.service.js';
 import { GenerationRegistry, InMemoryGenerationRegistry } from './generation-registry.js';
 import { GenerationService } from './generation.service.js';
 import { RedisGenerationRegistry } from './redis-generation-registry.js';
+import { OpenStreams } from './open-streams.js';
 import { StreamLimit } from './stream-limit.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { CHAT_PROVIDER, type ChatProvider } from './providers/chat-provider.js';
@@ -46,6 +47,7 @@ const providerFactory: Provider = {
     GenerationService,
     ChatRateLimit,
     StreamLimit,
+    OpenStreams,
     ChatService,
     ChatMetrics,
   ],

@@ -4,7 +4,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express, { type Response } from 'express';
-import { Subject } from 'rxjs';
+import { of, Subject } from 'rxjs';
 import type { SequencedEvent } from './chat-events.js';
 import { InMemoryGenerationRegistry } from './generation-registry.js';
 import { SseParser } from './sse-parser.js';
@@ -59,7 +59,8 @@ async function readWhole(port: number, path: string): Promise<Buffer> {
 function eventsOf(raw: Buffer): { id: number; token?: string; type: string }[] {
   const { chunks, isTerminated } = decodeChunked(raw);
   expect(isTerminated).toBe(true);
-  return new SseParser().push(chunks.join('')).map((e) => ({ id: Number(e.id), ...(JSON.parse(e.data) as { token?: string; type: string }) }));
+  // No cap on a line: one test sends an event of 16 MB.
+  return new SseParser(Infinity).push(chunks.join('')).map((e) => ({ id: Number(e.id), ...(JSON.parse(e.data) as { token?: string; type: string }) }));
 }
 
 /** A finished answer of `count` tokens of `size` characters each, in a registry, as a resume replays it. */
@@ -286,6 +287,54 @@ describe('SSE body writing', () => {
       expect(response.destroyed).toBe(true);
       reader.destroy();
     });
+
+    // A phone on a poor link reads all the time, but slowly, and its queue stays above the mark.
+    // Progress was seen only when the socket's queue shrank, which it does a whole write at a
+    // time, and one write (a replay's MAX_QUEUED_CHARS, or what queued meanwhile) outlasted
+    // STALL_HEARTBEATS beats at 2 KB/s: the reader was cut as stalled while it read. A phone's
+    // connection buffers some 64 KB in the system; loopback's, with its 64 KB segments, some
+    // 4 MB, taking more only after a third of it was read: so the write here is scaled up likewise,
+    // one event of 16 MB, read at up to 2 MB/s.
+    it('is not cut while it reads slowly but steadily, though one write outlasts many heartbeats', async () => {
+      const beatMs = 500;
+      const big = 'y'.repeat(16 * 1024 * 1024);
+      const done = new SerializedEvent(1, { type: 'done', finished: true, message_id: 'm', status: 'complete' } as never);
+      let response!: Response;
+      let closedAt = 0;
+      handler = (res) => {
+        response = res;
+        writeSse(res, of(new TokenSse(0, big, '2026-11-29T00:00:00.000Z'), done), { heartbeatMs: beatMs, onClose: () => { closedAt = Date.now(); } });
+      };
+      const reader = connect(port, '127.0.0.1');
+      reader.pause();
+      reader.write('GET /reads-slowly HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const parts: Buffer[] = [];
+      let read = 0;
+      const trickle = setInterval(() => {
+        const piece = reader.read(20_000) as Buffer | null;
+        if (piece) { parts.push(piece); read += piece.length; }
+      }, 10);
+      const slowFor = (STALL_HEARTBEATS + 3) * beatMs;
+      let most = 0;
+      for (const began = Date.now(); Date.now() - began < slowFor && closedAt === 0;) {
+        most = Math.max(most, response?.socket?.writableLength ?? 0);
+        await sleep(10);
+      }
+      clearInterval(trickle);
+      expect(closedAt, `cut after reading ${read} bytes`).toBe(0);
+      // The one write was still on its way all along, and the reader did read.
+      expect(most).toBeGreaterThan(big.length);
+      expect(response.socket?.writableLength).toBeGreaterThan(big.length);
+      expect(read).toBeGreaterThan(2 * 1024 * 1024);
+      // Then it reads at full speed: the whole event, and the end.
+      for (let piece = reader.read() as Buffer | null; piece; piece = reader.read() as Buffer | null) parts.push(piece);
+      reader.on('data', (d: Buffer) => parts.push(d));
+      reader.resume();
+      await once(reader, 'close');
+      const events = eventsOf(Buffer.concat(parts));
+      expect(events.map((e) => e.id)).toEqual([0, 1]);
+      expect(events[0].token?.length).toBe(big.length);
+    }, 30_000);
 
     it('gets the whole replay, every event once and in order, when it reads', async () => {
       handler = (res) => writeSse(res, registry.follow('m', -1)!, { heartbeatMs: 60_000 });

@@ -10,6 +10,19 @@ export interface SseOptions {
   onClose?: () => void;
 }
 
+/** An open stream, as writeSse returns it. */
+export interface SseStream {
+  /** The response has closed (onClose has been called). */
+  readonly isClosed: boolean;
+  /**
+   * Ends the stream now, cleanly, whatever its events do: what was taken is written, then the
+   * body's end, with no final event, so the client resumes after its last id (a shutdown).
+   */
+  end(): void;
+  /** Cuts the connection. */
+  destroy(): void;
+}
+
 /** One event as written: explicit per-message id, JSON on one data line. */
 export function formatSseEvent(e: SequencedEvent): string {
   return e instanceof SerializedEvent || e instanceof TokenSse ? e.sse : `id: ${e.id}\ndata: ${JSON.stringify(e.event)}\n\n`;
@@ -82,6 +95,12 @@ export const MAX_QUEUED_CHARS = 256 * 1024;
  * reader is cut (60 s at the default 15 s): the socket never times out by itself (an idle answer
  * stream is normal), so a client that stops reading would otherwise hold its socket, what waits
  * for it and its session's stream slot for ever.
+ *
+ * Read means: the system took some bytes of what waits since the last heartbeat, however much
+ * more was queued meanwhile. The socket's writableLength shrinks only once a whole write has
+ * been taken, and a write can be bigger than what a slow reader reads in a minute (a replay's
+ * MAX_QUEUED_CHARS in one write, or the writes queued meanwhile, which Node sends as one): a
+ * phone reading 2 KB/s was cut as stalled while it read. So the write in progress counts too.
  */
 export const STALL_HEARTBEATS = 4;
 
@@ -103,7 +122,7 @@ export const STALL_HEARTBEATS = 4;
  * or its connection gone. A reader that reads nothing while data waits for it is cut after
  * STALL_HEARTBEATS heartbeats (checked on the heartbeat's own timer: nothing per token).
  */
-export function writeSse(res: Response, events: FollowedEvents, options: SseOptions): void {
+export function writeSse(res: Response, events: FollowedEvents, options: SseOptions): SseStream {
   res.status(200);
   res.setHeader('Cache-Control', 'no-cache');
   res.setHeader('X-Accel-Buffering', 'no');
@@ -122,27 +141,41 @@ export function writeSse(res: Response, events: FollowedEvents, options: SseOpti
   let lastId = -1;
   let subscription: Subscription | undefined;
   let drainingSocket: Socket | undefined;
-  /** The socket's writableLength as last seen (after a write or a heartbeat), and whether some was read since. */
+  /** The socket's writableLength after the last write. */
   let queued = 0;
-  let hasRead = false;
+  /**
+   * Characters this stream's writes left queued on the socket, in all (as writableLength counts
+   * them); less what is queued now, that is what has left the socket. `leftAtBeat`: as much at
+   * the last heartbeat.
+   */
+  let enqueued = 0;
+  let leftAtBeat = 0;
+  /** What the write in progress has still to hand to the system, at the last heartbeat (unsentOf). */
+  let unsentAtBeat = 0;
   let stalledBeats = 0;
   const send = (text: string): void => {
     const socket = res.socket;
-    if (socket !== null && socket.writableLength < queued) hasRead = true;
+    const before = socket?.writableLength ?? 0;
     writeChunk(res, text);
     queued = socket?.writableLength ?? 0;
+    enqueued += queued - before;
   };
   const beat = (): void => {
-    const waiting = res.socket?.writableLength ?? 0;
-    if (waiting === 0 || waiting < queued || hasRead) {
+    const socket = res.socket;
+    const waiting = socket?.writableLength ?? 0;
+    const left = enqueued - waiting;
+    const unsent = unsentOf(socket);
+    // Node has one write at a time in progress: unless one has left (left grew), the next has not
+    // begun, and what the current one still has to send can only shrink, as the reader reads.
+    if (waiting === 0 || left > leftAtBeat || unsent < unsentAtBeat) {
       stalledBeats = 0;
     } else if (++stalledBeats >= STALL_HEARTBEATS) {
       // Closes the response (below), which gives back what the stream holds.
       res.destroy();
       return;
     }
-    hasRead = false;
-    queued = waiting;
+    leftAtBeat = left;
+    unsentAtBeat = unsent;
     // Goes on after the body's end, until the response closes: a reader may stall on a replay's last bytes too.
     if (waiting === 0 && !isEnded) send(SSE_HEARTBEAT);
   };
@@ -216,7 +249,7 @@ export function writeSse(res: Response, events: FollowedEvents, options: SseOpti
     pending = '';
     subscription?.unsubscribe();
     const socket = res.socket;
-    if (socket !== null && socket.writableLength < queued) hasRead = true;
+    const before = socket?.writableLength ?? 0;
     if (last.length > 0 && res.headersSent) {
       // What is left and the body's end in one write (Node corks the socket around them).
       res.end(last);
@@ -226,6 +259,7 @@ export function writeSse(res: Response, events: FollowedEvents, options: SseOpti
       res.end();
     }
     queued = socket?.writableLength ?? 0;
+    enqueued += queued - before;
     if (last.length > 0) written();
   };
   const observer: Partial<Observer<SequencedEvent>> = {
@@ -264,6 +298,21 @@ export function writeSse(res: Response, events: FollowedEvents, options: SseOpti
     // write on the path to the first token instead of two.)
     res.flushHeaders();
   }
+  return {
+    get isClosed() { return isClosed; },
+    end,
+    destroy: () => { res.destroy(); },
+  };
+}
+
+/**
+ * Bytes of the socket's write in progress that the system has not taken yet: libuv's write queue
+ * size, which net.Socket reads itself so that a slow write in progress does not time its socket
+ * out (`_onTimeout`, since Node 8). 0 where the handle does not say: then only whole writes count.
+ */
+function unsentOf(socket: Socket | null): number {
+  const handle = (socket as { _handle?: { writeQueueSize?: unknown } } | null)?._handle;
+  return typeof handle?.writeQueueSize === 'number' ? handle.writeQueueSize : 0;
 }
 
 /** What writeChunk reads of Node's response beyond Express' types (stable since Node 0.x). */

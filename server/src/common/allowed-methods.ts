@@ -2,6 +2,7 @@ import type { Application, NextFunction, Request, Response } from 'express';
 import { match } from 'path-to-regexp';
 import { ErrorCode } from './error-code.js';
 import type { AppRequest } from './request-context.js';
+import { withoutTrailingSlashes } from './trailing-slashes.js';
 import { errorEnvelope, writeError } from './write-error.js';
 
 /** How Express 5 keeps a route in its router (`app.router.stack`, public since Express 5). */
@@ -66,7 +67,7 @@ export class AllowedMethods {
       }
       this.literals = new Map([...byPath].map(([key, methods]) => [key, METHOD_ORDER.filter((m) => methods.has(m))]));
     }
-    return this.literals.get(path.toLowerCase().replace(/\/+$/, '')) ?? [];
+    return this.literals.get(withoutTrailingSlashes(path.toLowerCase())) ?? [];
   }
 
   private known(): KnownRoute[] {
@@ -79,7 +80,7 @@ export class AllowedMethods {
       const methods = Object.keys(layer.route?.methods ?? {}).filter((m) => m !== '_all').map((m) => m.toUpperCase());
       // Express 5 matches case-insensitively and with or without a trailing slash: so does this.
       const matcher = match(path, { decode: false, sensitive: false, trailing: true });
-      const literal = path.includes(':') ? undefined : path.toLowerCase().replace(/\/+$/, '');
+      const literal = path.includes(':') ? undefined : withoutTrailingSlashes(path.toLowerCase());
       routes.push({ matches: (p) => matcher(p) !== false, methods, literal });
     }
     this.routes = routes;

@@ -341,6 +341,40 @@ describe('topology: nginx + two instances + PostgreSQL + Redis', () => {
     await a.ready();
   }, 60_000);
 
+  // The drain waited for the instance's own generations only: a stream following, through A, an
+  // answer B generates stayed open, app.close() waited for it, and the watchdog exited 1 after
+  // SHUTDOWN_GRACE_MS + 10 s.
+  it('on SIGTERM ends a stream following another instance\'s answer cleanly, exits 0 at once; the client resumes through the gateway', async () => {
+    await ensureRunning(a, b);
+    const tokens = words('g', 500);
+    fake.on('term-follower', { tokens, tokenDelayMs: 40 });
+    const token = await newSession(b.url);
+    const owner = send(b.url, token, 'term-follower');
+    const { message_id: messageId } = startOf(await owner.until((events) => events.length >= 4));
+    // A hears of the answer over Redis at once; by now it follows it rather than rebuilding it from its row.
+    const follower = resume(a.url, token, messageId);
+    await follower.until((events) => events.length >= 4);
+    const signalled = Date.now();
+    a.proc!.kill('SIGTERM');
+
+    const cut = await follower.all();
+    expect(follower.isComplete).toBe(true);
+    expect(cut.some((e) => e.data.finished === true)).toBe(false);
+    const exit = await a.proc!.exited;
+    expect(exit.code).toBe(0);
+    expect(Date.now() - signalled).toBeLessThan(GRACE_MS + 2_500);
+
+    const rest = await resume(nginx.url, token, messageId, cut.at(-1)!.id!).all();
+    const all = [...cut, ...rest];
+    expect(ids(all)).toEqual(all.map((_, i) => i));
+    expect(tokensOf(all)).toBe(tokens.join(''));
+    expect(all.at(-1)?.data).toMatchObject({ type: 'done', status: 'complete' });
+    await owner.all();
+
+    a.start();
+    await a.ready();
+  }, 60_000);
+
   it('recovers by itself when Redis restarts mid-run: 503 meanwhile, then shared state works again', async () => {
     await ensureRunning(a, b);
     const token = await newSession(nginx.url);

@@ -37,6 +37,8 @@ export interface FakeReply {
   lineEnding?: '\n' | '\r\n';
   /** After this many tokens, send an event whose data is not JSON. */
   badJsonAfter?: number;
+  /** After the tokens, send one line that never ends, 1 KB per write, until the client closes the connection. */
+  endlessLine?: boolean;
   /** After this many tokens, send an `{"error": {...}}` event (as OpenAI does mid-stream), then end. */
   errorAfter?: number;
   /** After this many tokens, destroy the socket (the connection is cut). */
@@ -249,6 +251,15 @@ export class FakeOpenAiServer {
       await send(chunk({ content: tokens[i] }, null));
     }
     if (reply.stallAfter === tokens.length) return;
+    if (reply.endlessLine) {
+      const piece = 'x'.repeat(1024);
+      res.write('data: {"choices": [{"delta": {"content": "');
+      while (!res.destroyed) {
+        if (!res.write(piece)) await drainOrClose(res);
+        else await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      return;
+    }
     if (reply.endless && tokens.length > 0) {
       for (let i = 0; !res.destroyed; i++) {
         if (reply.tokenDelayMs) await sleep(reply.tokenDelayMs);

@@ -21,6 +21,8 @@ export class SseConnection {
   json: unknown;
   /** Resolves when the response has ended or the connection is gone. */
   readonly ended: Promise<void>;
+  /** The body was received to its end (not cut with the connection). */
+  isComplete = false;
   private readonly waiters: (() => void)[] = [];
   private req!: ClientRequest;
   private isEnded = false;
@@ -44,6 +46,7 @@ export class SseConnection {
         });
         const finish = (): void => {
           if (!String(res.headers['content-type']).startsWith('text/event-stream') && this.raw) this.json = JSON.parse(this.raw);
+          this.isComplete = res.complete;
           this.isEnded = true;
           this.wake();
           resolve();

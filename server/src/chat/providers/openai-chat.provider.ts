@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { AppConfig } from '../../config/app-config.js';
-import { SseParser } from '../sse-parser.js';
+import { SseLineTooLongError, SseParser } from '../sse-parser.js';
 import {
   type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk,
 } from './chat-provider.js';
@@ -203,7 +203,8 @@ export class OpenAiChatProvider implements ChatProvider {
               this.parseChunk(event.data, emit);
             }
           } catch (err) {
-            settle(undefined, err);
+            // A line without end (or an event without end) is not the model's stream: the reply fails as for malformed JSON.
+            settle(undefined, err instanceof SseLineTooLongError ? new ProviderError('protocol', err.message) : err);
           }
         };
         const onEnd = (): void => {
