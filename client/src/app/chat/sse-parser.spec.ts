@@ -91,6 +91,19 @@ describe('SseParser', () => {
 });
 
 describe('readSse', () => {
+  it('reads a long event arriving in many small chunks in linear time', () => {
+    const parser = new SseParser();
+    const data = 'x'.repeat(4_000_000);
+    const wire = `id: 1\ndata: ${data}\n\n`;
+    const started = performance.now();
+    const out: SseMessage[] = [];
+    for (let at = 0; at < wire.length; at += 1024) out.push(...parser.push(wire.slice(at, at + 1024)));
+    // Rescanning the buffer at each chunk took minutes at this size (4,000 chunks over up to 4 MB each).
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(out.map((m) => m.data.length)).toEqual([data.length]);
+    expect(out[0].id).toBe('1');
+  });
+
   it('delivers every event of a body stream in order', async () => {
     const body = streamOf([encoder.encode('id: 0\nda'), encoder.encode('ta: one\n\n: ping\n\nid: 1\ndata: two\n'), encoder.encode('\n')]);
     const seen: SseMessage[] = [];

@@ -37,10 +37,13 @@ export class SseParser {
     // A CR at the end of the previous chunk already ended its line; a LF right after it is part of that CRLF.
     if (this.pendingCr && text.startsWith('\n')) text = text.slice(1);
     this.pendingCr = false;
+    // What the buffer held had no line end (it was scanned): only the new text is looked at, so a long
+    // line arriving in many small chunks costs its length once, not once per chunk.
+    const scanned = this.buffer.length;
     this.buffer += text;
     const out: SseMessage[] = [];
     let start = 0;
-    for (let i = 0; i < this.buffer.length; i++) {
+    for (let i = scanned; i < this.buffer.length; i++) {
       const ch = this.buffer[i];
       if (ch !== '\n' && ch !== '\r') continue;
       this.processLine(this.buffer.slice(start, i), out);
