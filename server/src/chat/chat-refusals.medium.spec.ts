@@ -1,4 +1,8 @@
+import { getRepositoryToken } from '@nestjs/typeorm';
+import type { Repository } from 'typeorm';
+import { Conversation } from '../conversations/conversation.entity.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
+import { GenerationService } from './generation.service.js';
 import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
 import { dialects } from '../testing/dialects.js';
 
@@ -66,5 +70,32 @@ describe.each(dialects())('a send or an edit refused in its transaction, on %s',
     expect((await h.message(question.id)).content).toBe('the first question');
     const after = await conversations.findOwned(sessionId, conv.id);
     expect([after.title, after.messageCount, after.nextPosition]).toEqual(['the first question', 4, 4]);
+  });
+  it('ends an answer whose conversation is deleted underneath it (a racing request, another instance): failed, CONVERSATION_NOT_FOUND, the model stopped', async () => {
+    // Deleted without the removal's hooks, which stop answers this instance knows of: a delete that
+    // raced the send (the answer not started yet when the hooks ran), or another instance's, went on
+    // streaming to `complete` into rows that were gone, paid for up to its limits, with nothing to stop it.
+    const { token } = await h.t.newSession();
+    h.fake.on('deleted underneath', { tokens: ['tick '], endless: true, tokenDelayMs: 10 });
+    const conn = h.send(token, { message: 'deleted underneath' });
+    const [start] = await conn.until((events) => events.length >= 3);
+    const conversationId = start.data.conversation_id as string;
+    await h.t.app.get<Repository<Conversation>>(getRepositoryToken(Conversation)).delete({ id: conversationId });
+    const events = await conn.all();
+    expect(events.at(-1)!.data).toEqual({
+      type: 'error', finished: true, message_id: start.data.message_id, status: 'failed', code: 'CONVERSATION_NOT_FOUND',
+      error: 'This conversation was deleted, so the answer was not kept.',
+    });
+    expect(h.t.app.get(GenerationService).isRunning(start.data.message_id as string)).toBe(false);
+    const sent = events.length;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(conn.events.length).toBe(sent);
+  });
+  it('refuses a turn for a conversation deleted after the request found it with 404 CONVERSATION_NOT_FOUND (was a 500)', async () => {
+    const { id: sessionId } = await h.t.newSession();
+    const conversation = await conversations.create(sessionId);
+    await h.t.app.get<Repository<Conversation>>(getRepositoryToken(Conversation)).delete({ id: conversation.id });
+    await expect(conversations.appendTurn(conversation.id, [{ role: 'user', content: 'too late', status: 'complete' }]))
+      .rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
   });
 });

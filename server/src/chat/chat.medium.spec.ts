@@ -110,7 +110,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       }),
       vi.spyOn(conversations, 'updateMessageNow').mockImplementation((id, patch) => {
         order.push('row');
-        updateMessageNow(id, patch);
+        return updateMessageNow(id, patch);
       }),
     ];
     try {

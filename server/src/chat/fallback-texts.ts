@@ -7,6 +7,8 @@ export const FALLBACK_TEXTS = {
   fileProcessing: 'I couldn\'t process the uploaded file. Please try a different format.',
   databaseError: 'I\'m having trouble accessing conversation history right now.',
   generic: 'Something went wrong. Please try again or start a new conversation.',
+  /** An answer whose conversation was deleted while it was written: nothing was kept. */
+  conversationDeleted: 'This conversation was deleted, so the answer was not kept.',
   /** A reply cut by a restart or a lost instance: the same words the SPA shows for a stored `interrupted` answer. */
   interrupted: 'This answer was interrupted before it finished.',
 } as const;
@@ -17,6 +19,7 @@ const TEXT_FOR_CODE: Partial<Record<string, string>> = {
   [ErrorCode.RateLimitExceeded]: FALLBACK_TEXTS.rateLimit,
   [ErrorCode.FileProcessingError]: FALLBACK_TEXTS.fileProcessing,
   [ErrorCode.FileNotFound]: FALLBACK_TEXTS.fileProcessing,
+  [ErrorCode.ConversationNotFound]: FALLBACK_TEXTS.conversationDeleted,
 };
 
 /**

@@ -60,8 +60,8 @@ describe('GenerationService progress (one shared timer)', () => {
     const saves: { content: string | undefined; lease: Date | undefined; at: number }[] = [];
     const finals: number[] = [];
     const conversations = {
-      saveProgress: (_id: string, content: string | undefined, lease: Date | undefined) => { saves.push({ content, lease, at: Date.now() }); return Promise.resolve(); },
-      updateMessage: () => { finals.push(Date.now()); return Promise.resolve(); },
+      saveProgress: (_id: string, content: string | undefined, lease: Date | undefined) => { saves.push({ content, lease, at: Date.now() }); return Promise.resolve(true); },
+      updateMessage: () => { finals.push(Date.now()); return Promise.resolve(true); },
     };
     const config = { stream: { flushIntervalMs: 30, leaseMs: 150 }, llm: { modelTitles: false } };
     const service = new GenerationService(config as never, provider as never, new InMemoryGenerationRegistry(), conversations as never, new ChatMetrics(), {} as never);

@@ -42,8 +42,12 @@ export interface GenerationSpec {
 
 interface Running {
   abort: AbortController;
-  /** Why we aborted, if we did: asked to, shutting down, or the reply reached a limit (ReplyLimit). */
-  reason?: 'stop' | 'shutdown' | 'limit';
+  /**
+   * Why we aborted, if we did: asked to, shutting down, the reply reached a limit (ReplyLimit), or
+   * its row is gone (its conversation or session deleted by a request that raced the send, another
+   * instance or the purge: nothing is left to store it in, and the model is not paid to go on).
+   */
+  reason?: 'stop' | 'shutdown' | 'limit' | 'gone';
   finished: Promise<FinalStatus>;
   /** Saves the progress when there is some, or renews the lease when due; called by the shared ticker. */
   tick?: (now: number) => void;
@@ -271,7 +275,9 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     // indexed column, on every flush cost a third of each batch for nothing.
     const saveProgress = (text: string | undefined, leaseFrom: number | undefined): void => {
       const leaseExpiresAt = leaseFrom === undefined ? undefined : this.leaseUntil(leaseFrom);
-      enqueue(() => this.conversations.saveProgress(id, text, leaseExpiresAt));
+      enqueue(async () => {
+        if (!await this.conversations.saveProgress(id, text, leaseExpiresAt)) this.abort(id, 'gone');
+      });
     };
     const flushMs = this.config.stream.flushIntervalMs;
     const renewMs = this.leaseRenewalMs();
@@ -381,18 +387,26 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
           failed = err;
         }
       }
-      if (failed !== undefined && !await this.saveFinal(id, row, failed)) outcome = { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable };
+      if (failed !== undefined && await this.saveFinal(id, row, failed) === 'unsaved') outcome = { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable };
     } else {
       // Stored before the event: on PostgreSQL the write is not done when the call returns, and
       // a regeneration's client must not see the answers it replaced. While the database is out
       // of reach the event waits for it (saveFinal): a client is never told of an ending that
       // was not stored, and the reply is not cut to its last flush.
       await writes;
-      if (!await this.saveFinal(id, row)) {
+      const saved = await this.saveFinal(id, row);
+      if (saved === 'unsaved') {
         outcome = { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable };
         final = {
           type: 'error', finished: true, message_id: id, status: 'interrupted',
           code: ErrorCode.ServiceUnavailable, error: fallbackTextFor(ErrorCode.ServiceUnavailable, 'interrupted'),
+        };
+      } else if (saved === 'gone') {
+        // Deleted before its end was stored: the client is not told of an answer that was kept.
+        outcome = { status: 'failed', errorCode: ErrorCode.ConversationNotFound };
+        final = {
+          type: 'error', finished: true, message_id: id, status: 'failed',
+          code: ErrorCode.ConversationNotFound, error: fallbackTextFor(ErrorCode.ConversationNotFound),
         };
       } else if (outcome.status === 'complete' && spec.replacesId) {
         await this.conversations.deleteEarlierAnswers(spec.reply)
@@ -407,10 +421,11 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   /**
    * Stores a reply's final row, trying again while the database is out of reach (FINAL_SAVE_*;
    * the generation stays running meanwhile, so this instance's lease sweep leaves its row alone).
-   * False when it could not be stored: the row is left `streaming` with the text last flushed,
-   * and a lease sweep ends it as `interrupted`. `failed` is the error of a first try made already.
+   * 'unsaved' when it could not be stored: the row is left `streaming` with the text last flushed,
+   * and a lease sweep ends it as `interrupted`; 'gone' when the row no longer exists (its
+   * conversation deleted). `failed` is the error of a first try made already.
    */
-  private async saveFinal(id: string, row: MessagePatch, failed?: unknown): Promise<boolean> {
+  private async saveFinal(id: string, row: MessagePatch, failed?: unknown): Promise<'stored' | 'gone' | 'unsaved'> {
     const giveUpAt = Date.now() + FINAL_SAVE_PATIENCE_MS;
     let delay = FINAL_SAVE_RETRY_FIRST_MS;
     let err = failed;
@@ -419,7 +434,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       if (attempt > 0) {
         if (!isTransientStoreError(err) || isLastTry) {
           this.logger.error({ err, messageId: id, attempts: attempt }, 'the reply could not be stored');
-          return false;
+          return 'unsaved';
         }
         if (attempt === 1) this.logger.warn({ err, messageId: id }, 'could not store the end of the reply yet: trying again');
         await sleep(delay, undefined, { signal: this.closing.signal }).catch(() => undefined);
@@ -427,9 +442,9 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
         isLastTry = this.closing.signal.aborted || Date.now() >= giveUpAt;
       }
       try {
-        await this.conversations.updateMessage(id, row);
+        if (!await this.conversations.updateMessage(id, row)) return 'gone';
         if (attempt > 0) this.logger.log({ messageId: id, attempts: attempt + 1 }, 'the end of the reply is stored');
-        return true;
+        return 'stored';
       } catch (e) {
         err = e;
       }
@@ -439,6 +454,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   private outcomeOf(err: unknown, run: Running): Outcome {
     if (run.reason === 'stop') return { status: 'stopped', errorCode: null };
     if (run.reason === 'shutdown') return { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable, cause: 'shutdown' };
+    if (run.reason === 'gone') return { status: 'failed', errorCode: ErrorCode.ConversationNotFound, cause: 'its conversation was deleted' };
     if (err instanceof ProviderError) this.metrics.upstreamFailed(upstreamErrorCode(err));
     if (err instanceof ProviderError) return { status: err.messageStatus, errorCode: ErrorCode.OpenAiError, cause: `${err.kind}: ${err.message}` };
     this.logger.error({ err }, 'generation failed');

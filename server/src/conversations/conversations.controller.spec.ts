@@ -104,6 +104,9 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(contents(last.body)).toEqual(['m23', 'm24', 'm25', 'm26', 'm27', 'm28', 'm29']);
     expect(last.body).toMatchObject({ has_more: true, has_newer: false });
     expect((await get(`/api/v1/conversations/${c.id}/messages?after=29`).expect(200)).body).toMatchObject({ messages: [], has_newer: false });
+    // The largest position a cursor may name (after + 1 overflowed PostgreSQL's integer: 500).
+    expect((await get(`/api/v1/conversations/${c.id}/messages?after=2147483647`).expect(200)).body)
+      .toMatchObject({ messages: [], has_more: true, has_newer: false });
 
     // Near either end the page is still full, on the side there is; the latest page has nothing newer.
     const nearEnd = await get(`/api/v1/conversations/${c.id}?around=${ids[29]}&limit=8`).expect(200);

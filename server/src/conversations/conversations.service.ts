@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
-import { And, DataSource, type EntityManager, EntityNotFoundError, In, LessThan, MoreThan, MoreThanOrEqual, type Repository } from 'typeorm';
+import { And, DataSource, type EntityManager, In, LessThan, LessThanOrEqual, MoreThan, MoreThanOrEqual, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawSql, type SqlParts } from '../database/raw-sql.js';
@@ -111,7 +111,8 @@ function newId(): string {
 interface QueuedProgress {
   content: string | undefined;
   leaseExpiresAt: Date | undefined;
-  waiters: { resolve: () => void; reject: (err: unknown) => void }[];
+  /** Told whether the row is still there (false: its conversation was deleted meanwhile). */
+  waiters: { resolve: (found: boolean) => void; reject: (err: unknown) => void }[];
 }
 
 /** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
@@ -271,7 +272,7 @@ export class ConversationsService {
    * A running reply's progress: its content so far and its lease, each when given. The hot write
    * of streaming (every flush interval per stream), so fixed SQL, no query building.
    */
-  saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date | undefined): Promise<void> {
+  saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date | undefined): Promise<boolean> {
     // Saves of one event-loop turn (all running replies flush on one timer) share one transaction:
     // one commit instead of one per reply.
     return new Promise((resolve, reject) => {
@@ -296,21 +297,22 @@ export class ConversationsService {
       // One transaction for the batch (queued on SQLite). The statements are RawSql's fixed SQL:
       // on SQLite prepared once and run on the connection, a batch of 150 replies in ~1 ms instead
       // of ~7 ms of TypeORM queries, during which every other stream's next token waits.
+      let changed: number[] = [];
       const save = async (em?: EntityManager): Promise<void> => {
         // All queued at once: SQLite runs each on the spot, PostgreSQL's connection runs them in order.
-        await Promise.all(batch.map(([id, p]) => this.raw.update(Message, id, { content: p.content, leaseExpiresAt: p.leaseExpiresAt, updatedAt }, em)));
+        changed = await Promise.all(batch.map(([id, p]) => this.raw.update(Message, id, { content: p.content, leaseExpiresAt: p.leaseExpiresAt, updatedAt }, em)));
       };
       if (batch.length === 1 && this.dataSource.options.type !== 'better-sqlite3') await save();
       else await inTransaction(this.dataSource, save);
-      for (const [, p] of batch) for (const w of p.waiters) w.resolve();
+      batch.forEach(([, p], i) => { for (const w of p.waiters) w.resolve(changed[i] > 0); });
     } catch (err) {
       for (const [, p] of batch) for (const w of p.waiters) w.reject(err);
     }
   }
 
   /** Sets fields of a message; final text (a question edited, an answer ended) is also folded for search. */
-  async updateMessage(id: string, patch: MessagePatch): Promise<void> {
-    await this.raw.update(Message, id, withSearchText(patch));
+  async updateMessage(id: string, patch: MessagePatch): Promise<boolean> {
+    return (await this.raw.update(Message, id, withSearchText(patch))) > 0;
   }
 
   /**
@@ -322,8 +324,8 @@ export class ConversationsService {
   }
 
   /** As `updateMessage`, stored when it returns (throws what the database throws); only where `savesSynchronously`. */
-  updateMessageNow(id: string, patch: MessagePatch): void {
-    this.raw.updateNow(Message, id, withSearchText(patch));
+  updateMessageNow(id: string, patch: MessagePatch): boolean {
+    return this.raw.updateNow(Message, id, withSearchText(patch)) > 0;
   }
 
   /** Deletes one message (e.g. an answer replaced by a completed regeneration). */
@@ -415,7 +417,8 @@ export class ConversationsService {
   async pageAfter(conversationId: string, limit: number, after: number): Promise<MessagePage> {
     const rows = await this.messages.find({ where: { conversationId, position: MoreThan(after) }, order: { position: 'ASC' }, take: limit + 1 });
     const messages = rows.slice(0, limit);
-    const hasMore = await this.messages.existsBy({ conversationId, position: LessThan(messages[0]?.position ?? after + 1) });
+    // Not `after + 1`: at the largest position a cursor may name, that overflowed PostgreSQL's integer (500).
+    const hasMore = await this.messages.existsBy({ conversationId, position: messages[0] ? LessThan(messages[0].position) : LessThanOrEqual(after) });
     return { messages, hasMore, hasNewer: rows.length > limit };
   }
 
@@ -534,7 +537,8 @@ export class ConversationsService {
   /** An append's rows at the positions its counter gave, once its checks pass (a throw rolls the counter back). */
   private turnRows(conversationId: string, drafts: MessageDraft[], now: Date, streaming: Message[], counter: Conversation[]): Message[] {
     if (streaming[0]) throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', { message_id: streaming[0].id });
-    if (!counter[0]) throw new EntityNotFoundError(Conversation, { id: conversationId });
+    // Deleted after the request found it (a delete racing the send): missing, as for any request.
+    if (!counter[0]) throw new AppException(ErrorCode.ConversationNotFound, 'Conversation not found');
     return this.messageRows(conversationId, counter[0].nextPosition - drafts.length, drafts, now);
   }
 

@@ -171,7 +171,7 @@ describe.each(dialects())('Turns stored by fixed SQL, on %s', (dialect) => {
 
     it('of a conversation that is gone fails and stores nothing', async () => {
       const missing = '00000000-0000-4000-8000-000000000001';
-      await expect(conversations.appendTurn(missing, turn())).rejects.toThrow(/Could not find any entity/);
+      await expect(conversations.appendTurn(missing, turn())).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
       expect(await ds.getRepository(Message).countBy({ conversationId: missing })).toBe(0);
     });
   });

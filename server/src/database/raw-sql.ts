@@ -45,6 +45,11 @@ export interface SqlParts {
  * Within inTransaction(), pass its EntityManager: on PostgreSQL the statement must use the
  * transaction's connection; on SQLite there is only one connection.
  */
+/** The rows a better-sqlite3 statement's run() changed. */
+function changesOf(result: unknown): number {
+  return (result as { changes?: number }).changes ?? 0;
+}
+
 export class RawSql {
   private readonly statements = new Map<string, SqliteStatement>();
   private readonly sql = new Map<string, { text: string; columns: ColumnMetadata[] }>();
@@ -60,7 +65,7 @@ export class RawSql {
   insert<T extends ObjectLiteral>(target: EntityTarget<T>, rows: T[], em?: EntityManager): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     const { text, params } = this.insertOf(target, rows);
-    return this.run(text, params, em);
+    return this.run(text, params, em).then(() => undefined);
   }
 
   /** As `insert`, stored when it returns (throws what SQLite throws); only where `isSynchronous`. */
@@ -143,8 +148,8 @@ export class RawSql {
     return `INSERT INTO ${d.escape(table)} (${columns.map((c) => d.escape(c.databaseName)).join(', ')}) VALUES ${values}`;
   }
 
-  /** Sets the given properties (undefined ones are left alone) on the row with this primary key. */
-  update<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>, em?: EntityManager): Promise<void> {
+  /** Sets the given properties (undefined ones are left alone) on the row with this primary key; resolves to the rows changed (0: no such row). */
+  update<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>, em?: EntityManager): Promise<number> {
     const { text, params } = this.updateOf(target, id, patch);
     return this.run(text, params, em);
   }
@@ -155,10 +160,10 @@ export class RawSql {
   }
 
   /** As `update`, stored when it returns (throws what SQLite throws); only where `isSynchronous`. */
-  updateNow<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>): void {
+  updateNow<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>): number {
     if (!this.isSqlite) throw new Error('updateNow runs on SQLite only');
     const { text, params } = this.updateOf(target, id, patch);
-    this.prepared(text).run(...params);
+    return changesOf(this.prepared(text).run(...params));
   }
 
   private updateOf<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>): { text: string; params: unknown[] } {
@@ -275,12 +280,12 @@ export class RawSql {
     }
   }
 
-  private async run(text: string, params: unknown[], em?: EntityManager): Promise<void> {
-    if (this.isSqlite) {
-      this.prepared(text).run(...params);
-      return;
-    }
-    await (em ?? this.ds.manager).query(text, params);
+  /** Runs a statement; resolves to the rows it changed. */
+  private async run(text: string, params: unknown[], em?: EntityManager): Promise<number> {
+    if (this.isSqlite) return changesOf(this.prepared(text).run(...params));
+    // TypeORM answers an UPDATE or DELETE on PostgreSQL with [rows, rowCount] (other statements: rows).
+    const raw = await (em ?? this.ds.manager).query(text, params) as unknown;
+    return Array.isArray(raw) && raw.length === 2 && typeof raw[1] === 'number' ? raw[1] : 0;
   }
 
   private connection(): SqliteConnection {
