@@ -75,6 +75,10 @@ describe('sanitizeFilename', () => {
     expect(Array.from(name)).toHaveLength(MAX_FILENAME_LENGTH);
     expect(name.endsWith('😀.json')).toBe(true);
   });
+  it('renames Windows device names, whatever their case and extension, so the file can be saved there', () => {
+    for (const name of ['CON.txt', 'nul.md', 'Com1.py', 'LPT9.json', 'aux', 'prn.tar.txt']) expect(sanitizeFilename(name)).toBe(`_${name}`);
+    for (const name of ['console.txt', 'com10.txt', 'nul_report.md', 'a.con.txt']) expect(sanitizeFilename(name)).toBe(name);
+  });
 });
 
 describe('fileExtension', () => {

@@ -50,8 +50,14 @@ export function sanitizeFilename(raw: string): string {
     const keep = MAX_FILENAME_LENGTH - Array.from(ext).length;
     name = points.slice(0, Math.max(1, keep)).join('').trimEnd() + ext;
   }
-  return name.length > 0 ? name : 'file';
+  if (name.length === 0) return 'file';
+  // Names Windows keeps for devices, whatever their extension ("CON.txt", "nul.md", "COM1.py"):
+  // such a file cannot be saved there under its name, so it gets one it can.
+  return WINDOWS_DEVICE.test(name) ? `_${name}` : name;
 }
+
+/** A Windows device name (CON, PRN, AUX, NUL, COM0–9, LPT0–9, and their superscript-digit forms) as a name's stem. */
+const WINDOWS_DEVICE = /^(?:con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(?:\.|$)/i;
 
 /** A name's first MAX_FILENAME_INPUT code units, never half a surrogate pair, then its extension as sent. */
 function capped(name: string): string {
