@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isStorageKey, LocalDiskStorage, StoredObjectMissing, storageKeyFor } from './file-storage.js';
@@ -12,6 +12,20 @@ describe('LocalDiskStorage', () => {
   const storage = new LocalDiskStorage(root);
   beforeAll(() => storage.init());
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('removes the partial copies a crash left (older than the cutoff), and nothing else', async () => {
+    const key = storageKeyFor(SESSION, 'b'.repeat(64), '.pdf');
+    const stale = join(root, `${key}.4242.staging`);
+    const fresh = join(root, `${key}.4343.staging`);
+    const other = join(root, 'notes.4242.staging');
+    for (const path of [stale, fresh, other]) writeFileSync(path, 'part');
+    const old = new Date(Date.now() - 2 * 3_600_000);
+    utimesSync(stale, old, old);
+    utimesSync(other, old, old);
+    expect(await storage.sweepPartial(Date.now() - 3_600_000)).toBe(1);
+    expect(readdirSync(root).sort()).toEqual([`${key}.4343.staging`, 'notes.4242.staging'].sort());
+    for (const path of [fresh, other]) rmSync(path);
+  });
 
   it('moves a local file in under its key, streams it back and deletes it', async () => {
     const local = join(dir, 'incoming.part');

@@ -44,7 +44,12 @@ export abstract class FileStorage {
   abstract list(): AsyncIterable<StoredObject>;
   /** Bytes that can still be written where the objects live; undefined where that has no meaning. */
   abstract freeBytes(): Promise<number | undefined>;
+  /** Removes partial copies a process left when it died mid-put, older than `cutoff` (ms since the epoch); how many. */
+  abstract sweepPartial(cutoff: number): Promise<number>;
 }
+
+/** A copy under way into the uploads folder (LocalDiskStorage.put across volumes): `<key>.<pid>.staging`. */
+const STAGING = /^(.+)\.\d+\.staging$/;
 
 /**
  * Objects as files in one folder (DATA_DIR/uploads). Every key is checked against the key
@@ -71,8 +76,13 @@ export class LocalDiskStorage extends FileStorage {
       if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
       // The uploads folder is on another volume than the temp folder: copy, then swap in.
       const staging = `${target}.${process.pid}.staging`;
-      await copyFile(localPath, staging);
-      await rename(staging, target);
+      try {
+        await copyFile(localPath, staging);
+        await rename(staging, target);
+      } catch (copyErr) {
+        await rm(staging, { force: true });
+        throw copyErr;
+      }
       await rm(localPath, { force: true });
     }
   }
@@ -102,6 +112,22 @@ export class LocalDiskStorage extends FileStorage {
       const info = await stat(join(this.root, entry.name)).catch(() => null);
       if (info) yield { key: entry.name, modifiedAt: info.mtime };
     }
+  }
+
+  async sweepPartial(cutoff: number): Promise<number> {
+    let removed = 0;
+    const dir = await opendir(this.root);
+    for await (const entry of dir) {
+      const key = STAGING.exec(entry.name)?.[1];
+      if (!entry.isFile() || key === undefined || !isStorageKey(key)) continue;
+      const path = join(this.root, entry.name);
+      const info = await stat(path).catch(() => null);
+      if (info && info.mtimeMs < cutoff) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   async freeBytes(): Promise<number> {

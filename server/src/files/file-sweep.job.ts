@@ -2,6 +2,7 @@ import { opendir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { FileStorage } from './file-storage.js';
 import { FilesService } from './files.service.js';
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
@@ -12,7 +13,7 @@ const TEMP_MAX_AGE_MS = 60 * 60_000;
 
 /**
  * Deletes what no row refers to any more: stored objects of purged sessions (rows cascade,
- * bytes cannot) and temp uploads left by a crash. Runs at boot and every ten minutes.
+ * bytes cannot) and temp uploads and partial copies left by a crash. Runs at boot and every ten minutes.
  */
 @Injectable()
 export class FileSweepJob implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -20,7 +21,7 @@ export class FileSweepJob implements OnApplicationBootstrap, OnApplicationShutdo
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
 
-  constructor(private readonly files: FilesService, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(private readonly files: FilesService, private readonly storage: FileStorage, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.run(), SWEEP_INTERVAL_MS);
@@ -42,7 +43,8 @@ export class FileSweepJob implements OnApplicationBootstrap, OnApplicationShutdo
   private async sweep(): Promise<void> {
     try {
       const orphans = await this.files.sweepOrphans(ORPHAN_GRACE_MS);
-      const temps = await this.sweepTemp(Date.now() - TEMP_MAX_AGE_MS);
+      // Copies into the uploads folder that a crash cut short (when it is on another volume than the temp folder).
+      const temps = await this.sweepTemp(Date.now() - TEMP_MAX_AGE_MS) + await this.storage.sweepPartial(Date.now() - TEMP_MAX_AGE_MS);
       if (orphans + temps > 0) this.logger.log({ orphans, temps }, 'swept unreferenced upload files');
     } catch (err) {
       // The next run retries; a database or disk hiccup must not crash the process.
