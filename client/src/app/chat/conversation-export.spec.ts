@@ -77,6 +77,18 @@ describe('conversation export', () => {
     expect(demoteHeadings(plain)).toBe(plain);
   });
 
+  it('exports hostile answers whole and at once: deep nesting, link-like runs, a long run of newlines', () => {
+    const started = performance.now();
+    const nested = demoteHeadings('- '.repeat(5_000) + 'x\n\n## heading');
+    expect(nested).toContain('x');
+    expect(nested).not.toMatch(/^## heading/m);
+    expect(demoteHeadings('[a]('.repeat(5_000))).toContain('[a](');
+    const question = toMarkdown(conversation, [message(0, 'user', `q${'\n'.repeat(100_000)}x`)], at);
+    expect(question).toContain('q');
+    // marked alone overflowed the stack on the first and read the second in cubic time (minutes).
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+
   it('exports the answer the conversation shows: of two answers in a row, the later one', () => {
     const messages = [message(0, 'user', 'Q'), message(1, 'assistant', 'first try', { status: 'stopped' }), message(2, 'assistant', 'second try')];
     expect(shownMessages(messages).map((m) => m.id)).toEqual(['m0', 'm2']);

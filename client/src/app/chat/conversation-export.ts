@@ -1,5 +1,6 @@
 import { Injectable, inject } from '@angular/core';
-import { Lexer, type Tokens } from 'marked';
+import type { Token, Tokens } from 'marked';
+import { BoundedLexer } from './bounded-lexer';
 import { API_BASE, ApiClient } from '../core/api-client';
 import type { Conversation, ConversationDetail, Message, MessagePage } from '../core/api-models';
 
@@ -77,7 +78,10 @@ function fenceFor(text: string): string {
 /** Text as typed, in a code block of its own: headings, lists or fences in it stay text. */
 function asTyped(text: string): string {
   const fence = fenceFor(text);
-  return `${fence}text\n${text.replace(/\n+$/, '')}\n${fence}`;
+  // Not /\n+$/: tried from every newline of a run that text follows, it is quadratic in the run.
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 10) end--;
+  return `${fence}text\n${text.slice(0, end)}\n${fence}`;
 }
 
 /**
@@ -87,7 +91,15 @@ function asTyped(text: string): string {
  * answer's top level: headings in code, quotes or lists stay as written.
  */
 export function demoteHeadings(markdown: string): string {
-  return Lexer.lex(markdown).map((token) => {
+  let tokens: Token[];
+  try {
+    // Bounded as for display (bounded-lexer.ts): marked alone overflowed the stack on deep nesting and read some
+    // link-like text in cubic time. Text it still cannot read goes in as typed, so no heading of it passes.
+    tokens = new BoundedLexer({ gfm: true }).lex(markdown);
+  } catch {
+    return asTyped(markdown);
+  }
+  return tokens.map((token) => {
     if (token.type === 'heading') {
       const { depth, text, raw } = token as Tokens.Heading;
       return `${'#'.repeat(Math.min(6, depth + 2))} ${text.replace(/\s*\n\s*/g, ' ')}${/\n*$/.exec(raw)?.[0] ?? ''}`;

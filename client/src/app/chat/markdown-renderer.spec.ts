@@ -1,4 +1,6 @@
 import { TestBed } from '@angular/core/testing';
+import { Lexer, Parser, type Token, type TokensList } from 'marked';
+import { MAX_BLOCK_DEPTH, MAX_INLINE_DEPTH, MAX_QUOTE_CALLS, TANGLED_INLINE_BUDGET } from './bounded-lexer';
 import { HIGHLIGHT_AT_ONCE_MAX_CHARS, HIGHLIGHT_MAX_CHARS, MarkdownRenderer } from './markdown-renderer';
 import { INLINE_MATH_MAX_CHARS } from './math';
 
@@ -10,6 +12,24 @@ function dom(markup: string): HTMLElement {
   const el = document.createElement('div');
   el.innerHTML = markup;
   return el;
+}
+
+/** The result of `work` and how long it took, in ms. */
+function timed<T>(work: () => T): [T, number] {
+  const start = performance.now();
+  const result = work();
+  return [result, performance.now() - start];
+}
+
+/** How deeply elements matching `selector` nest inside each other. */
+function nesting(el: HTMLElement, selector: string): number {
+  let deepest = 0;
+  for (const node of el.querySelectorAll(selector)) {
+    let depth = 0;
+    for (let at: Element | null = node; at && at !== el; at = at.parentElement) if (at.matches(selector)) depth++;
+    deepest = Math.max(deepest, depth);
+  }
+  return deepest;
 }
 
 describe('MarkdownRenderer', () => {
@@ -250,6 +270,167 @@ describe('MarkdownRenderer', () => {
     const el = dom(html(renderer, '```"><script>x</script>\n<b>bold?</b>\n```'));
     expect(el.querySelector('script, b')).toBeNull();
     expect(el.querySelector('pre code')?.textContent).toBe('<b>bold?</b>');
+  });
+});
+
+// Text a model (or a document it was made to repeat) can write to stop an answer from showing or to hold the main
+// thread. Bounds on time are far above what the renderer takes (a few ms to a few tens of ms here) and far below
+// what it took before (seconds to minutes, or a stack overflow).
+describe('MarkdownRenderer with hostile input', () => {
+  let renderer: MarkdownRenderer;
+
+  beforeEach(() => {
+    TestBed.configureTestingModule({});
+    renderer = TestBed.inject(MarkdownRenderer);
+  });
+
+  afterEach(() => vi.restoreAllMocks());
+
+  it('shows text nested thousands deep (marked overflowed its stack), with the nesting bounded', () => {
+    const deep: Record<string, string> = {
+      quotes: `${'>'.repeat(10_000)} end`,
+      spacedQuotes: `${'> '.repeat(10_000)}end`,
+      bullets: `${'- '.repeat(10_000)}end`,
+      numbers: `${'1. '.repeat(7_000)}end`,
+      quotedBullets: `${'> - '.repeat(5_000)}end`,
+      // A quote's next line continues its innermost quote: marked read it again one level deeper each time.
+      continuedQuotes: `${'> '.repeat(4_000)}a\n${'end\n'.repeat(1_000)}`,
+      emphasis: `${'*'.repeat(5_000)}end${'*'.repeat(5_000)}`,
+      spacedEmphasis: `${'*a '.repeat(700)}end${' a*'.repeat(700)}`,
+      links: `${'['.repeat(3_000)}end${'](x)'.repeat(3_000)}`,
+    };
+    for (const [name, source] of Object.entries(deep)) {
+      const [blocks, ms] = timed(() => renderer.render(source));
+      const el = dom(blocks.map((b) => b.html).join(''));
+      expect(el.textContent, name).toContain('end');
+      expect(nesting(el, 'ul, ol'), name).toBeLessThanOrEqual(MAX_BLOCK_DEPTH + 1);
+      expect(nesting(el, 'blockquote, ul, ol'), name).toBeLessThanOrEqual(MAX_QUOTE_CALLS + 1);
+      expect(nesting(el, 'em, strong, a, span'), name).toBeLessThanOrEqual(MAX_INLINE_DEPTH + 1);
+      expect(ms, name).toBeLessThan(2_000);
+      // Streamed, and read out, the same.
+      expect(renderer.streaming().finish(source).map((b) => b.html).join(''), name).toBe(blocks.map((b) => b.html).join(''));
+      expect(renderer.plainText(source), name).toContain('end');
+    }
+    // Where the bounds cut in, every word is still shown, once. (marked splices the text of quotes it reads again.)
+    const words: Record<string, string> = {
+      decreasing: Array.from({ length: 40 }, (_, i) => `${'>'.repeat(40 - i)} w${i}`).join('\n'),
+      alternating: Array.from({ length: 400 }, (_, i) => `${'>'.repeat(i % 2 ? 3 : 1)} w${i}`).join('\n'),
+      lazy: `${'> '.repeat(40)}w0\nw1\nw2\n\nw3`,
+      quotedItems: `${'> - '.repeat(40)}w0\nw1\n> w2\nw3`,
+      items: `${'- '.repeat(40)}w0\nw1\n  w2\n\nw3`,
+    };
+    for (const [name, source] of Object.entries(words)) {
+      const text = dom(html(renderer, source)).textContent ?? '';
+      for (const word of source.match(/w\d+/g) ?? []) expect(text.match(new RegExp(`\\b${word}\\b`, 'g')), `${name} ${word}`).toHaveLength(1);
+    }
+    // Nesting an answer uses is kept.
+    const el = dom(html(renderer, '> quote\n>\n> - item\n>   - sub *em **strong***\n>     > inner'));
+    expect(nesting(el, 'blockquote, ul, ol')).toBe(4);
+    expect(el.querySelector('blockquote ul ul blockquote')?.textContent?.trim()).toBe('inner');
+    expect(el.querySelector('em strong')?.textContent).toBe('strong');
+  });
+
+  it('shows an answer marked cannot read, or a block it cannot render, as escaped text', () => {
+    vi.spyOn(Lexer.prototype, 'blockTokens').mockImplementation(() => {
+      throw new RangeError('Maximum call stack size exceeded');
+    });
+    const el = dom(html(renderer, 'First *line*\nsecond <img src=x onerror=alert(1)>\n\nNext paragraph.'));
+    expect(Array.from(el.querySelectorAll('p')).map((p) => p.innerHTML)).toEqual([
+      'First *line*<br>second &lt;img src=x onerror=alert(1)&gt;', 'Next paragraph.',
+    ]);
+    expect(el.querySelector('img, em')).toBeNull();
+    const streamed = renderer.streaming();
+    expect(streamed.update('One\n\nTwo').map((b) => dom(b.html).querySelector('p')?.textContent)).toEqual(['One', 'Two']);
+    vi.restoreAllMocks();
+
+    // Failing inside a quote, after the footnotes rule has started on the answer: the next answer still has its notes.
+    const blockTokens = Lexer.prototype.blockTokens;
+    vi.spyOn(Lexer.prototype, 'blockTokens').mockImplementation(function (this: Lexer, src: string, tokens?: TokensList): TokensList {
+      if (src.startsWith('BOOM')) throw new RangeError('Maximum call stack size exceeded');
+      return blockTokens.call(this, src, tokens);
+    });
+    expect(dom(html(renderer, 'Intro.\n\n> BOOM')).textContent).toContain('> BOOM');
+    vi.restoreAllMocks();
+    expect(dom(html(renderer, 'Claim[^1].\n\n[^1]: The note.')).querySelector('.footnotes li')?.textContent).toContain('The note.');
+
+    // One block fails to render (a renderer, highlighting or math throwing): it alone is shown as text.
+    const parse = Parser.prototype.parse;
+    vi.spyOn(Parser.prototype, 'parse').mockImplementation(function (this: Parser, tokens: Token[], top?: boolean) {
+      if (tokens.some((t) => t.type === 'table')) throw new Error('renderer bug');
+      return parse.call(this, tokens, top);
+    });
+    const blocks = dom(html(renderer, 'Intro *em*.\n\n| a | <b>b</b> |\n|---|---|\n| 1 | 2 |\n\nOutro.'));
+    expect(blocks.querySelector('em')?.textContent).toBe('em');
+    expect(blocks.querySelector('table, b')).toBeNull();
+    expect(blocks.textContent).toContain('| a | <b>b</b> |');
+    expect(blocks.textContent).toContain('Outro.');
+  });
+
+  it('shows inline text tangled with marks that never close as plain text, in bounded time', () => {
+    const n = 20_000;
+    const tangled: Record<string, string> = {
+      brackets: '['.repeat(n), emphasis: '*a'.repeat(n / 2), underscores: '_a'.repeat(n / 2), strong: '**a'.repeat(n / 3),
+      strikes: '~a'.repeat(n / 2), code: '`a'.repeat(n / 2), links: '[a]('.repeat(n / 4), emptyLinks: '[]('.repeat(n / 3),
+      angles: '<'.repeat(n), tags: '<a'.repeat(n / 2), backslashes: '\\'.repeat(n), notes: '[^'.repeat(n / 2),
+      nested: `${'*a '.repeat(n / 6)}b${' a*'.repeat(n / 6)}`, comments: `x ${'<!--'.repeat(n / 4)}`, titles: '[a](x (y z '.repeat(n / 11),
+    };
+    for (const [name, source] of Object.entries(tangled)) {
+      const [blocks, ms] = timed(() => renderer.render(source));
+      expect(ms, name).toBeLessThan(500);
+      expect(blocks, name).toHaveLength(1);
+      expect(dom(blocks[0].html).querySelector('p')?.textContent, name).toBe(source);
+    }
+    // Runs of one mark are read by marked's block rules (a thematic break, a code fence): only the time matters.
+    for (const mark of ['_', '*', '~', '`', '-', '#', '|']) {
+      const [, ms] = timed(() => renderer.render(mark.repeat(n)));
+      expect(ms, mark).toBeLessThan(500);
+    }
+  });
+
+  it('keeps the formatting of long text whose marks stay within the budget', () => {
+    // 4,800 characters, 640 marks: about 3 million, under TANGLED_INLINE_BUDGET (the marks are counted).
+    const sentence = (i: number): string => `Word *em${i}* and \`code${i}\` with [link](https://a.example/${i}) and _u${i}_ done.`;
+    const paragraph = Array.from({ length: 64 }, (_, i) => sentence(i)).join(' ');
+    expect(paragraph.length ** 2).toBeGreaterThan(TANGLED_INLINE_BUDGET);
+    const el = dom(html(renderer, paragraph));
+    expect(el.querySelectorAll('em')).toHaveLength(128);
+    expect(el.querySelectorAll('code')).toHaveLength(64);
+    expect(el.querySelectorAll('a[href^="https://a.example/"]')).toHaveLength(64);
+    // 20,000 characters of prose with 1,000 marks: formatted too.
+    const prose = Array.from({ length: 250 }, (_, i) => `Some plain words here and there, item *${i}* of many, more words`).join(' ');
+    expect(dom(html(renderer, prose)).querySelectorAll('em')).toHaveLength(250);
+  });
+
+  it('reads links in time linear in the text (marked\'s link rule was cubic)', () => {
+    // Under TANGLED_INLINE_BUDGET whatever their marks: marked's own rules read them.
+    for (const unit of ['[a](', '[](', '[a](x (']) {
+      const source = unit.repeat(Math.floor(4_400 / unit.length));
+      expect(source.length ** 2).toBeLessThan(TANGLED_INLINE_BUDGET);
+      const [blocks, ms] = timed(() => renderer.render(source));
+      expect(ms, unit).toBeLessThan(500);
+      expect(dom(blocks[0].html).querySelector('p')?.textContent, unit).toBe(source);
+    }
+    const [opened, ms] = timed(() => renderer.render(`[a](${'('.repeat(4_000)}`));
+    expect(ms).toBeLessThan(500);
+    expect(dom(opened[0].html).querySelector('p')?.textContent).toBe(`[a](${'('.repeat(4_000)}`);
+    // Links as before: a title after white space, parentheses in the destination, <…> destinations, empty ones.
+    const el = dom(html(renderer, '[a](https://x.example/a "T") [b](https://x.example/b_(c)) [c](<https://x.example/c d>) [d]() [e](https://x.example/e\n"T2")'));
+    expect(Array.from(el.querySelectorAll('a')).map((a) => [a.textContent, a.getAttribute('href'), a.getAttribute('title')])).toEqual([
+      ['a', 'https://x.example/a', 'T'], ['b', 'https://x.example/b_(c)', null], ['c', 'https://x.example/c d', null],
+      ['e', 'https://x.example/e', 'T2'],
+    ]);
+    expect(el.textContent).toContain('d');
+  });
+
+  it('decides whether to load math in time linear in the text', () => {
+    const load = vi.spyOn(renderer, 'whenMathReady').mockResolvedValue(undefined);
+    for (const source of [`$${'^'.repeat(64_000)}`, `$${'a^'.repeat(32_000)}`, `$${' x_'.repeat(20_000)}\nand $5.`]) {
+      const [, ms] = timed(() => renderer.noticeMath(source));
+      expect(ms).toBeLessThan(200);
+    }
+    expect(load).not.toHaveBeenCalled();
+    renderer.noticeMath('so $x_1$ holds');
+    expect(load).toHaveBeenCalledTimes(1);
   });
 });
 

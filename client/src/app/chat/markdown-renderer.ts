@@ -1,6 +1,7 @@
 import { Injectable, signal } from '@angular/core';
 import DOMPurify from 'dompurify';
-import { Marked, type MarkedExtension, type Token, type Tokens, type TokensList } from 'marked';
+import { Marked, Tokenizer, type MarkedExtension, type Token, type Tokens, type TokensList } from 'marked';
+import { BoundedLexer, plainTokens } from './bounded-lexer';
 import { FOOTNOTE_DEFINITION, footnoteDefinitionsFirst, footnoteExtension, settleFootnotes } from './footnotes';
 
 type Highlight = (code: string, language: string) => string | null;
@@ -51,9 +52,18 @@ const ALLOWED_ATTR = [
 
 /**
  * Text that may hold a formula: \( or \[, $$, or $…$ with TeX inside (a backslash, ^, _ or braces), so
- * prices ("$5 and $10") do not fetch KaTeX.
+ * prices ("$5 and $10") do not fetch KaTeX. The text before the first TeX character excludes those characters,
+ * so each `$` is read once up to the next `$` or line end: with `[^$\n]*` on both sides, a `$` and 16,000 `^`
+ * with no closing `$` was read again from every `^` (quadratic: 149 ms, 2.4 s at 64,000).
  */
-const MATH_HINT = /\\[([]|\$\$|\$[^$\n]*[\\^_{}][^$\n]*\$/;
+const MATH_HINT = /\\[([]|\$\$|\$[^$\n\\^_{}]*[\\^_{}][^$\n]*\$/;
+
+/** Tokens as escaped text in paragraphs: what a block is shown as when it could not be rendered. */
+function plainHtml(tokens: Token[]): string {
+  return tokens.map((token) => token.raw).join('').split(/\n[ \t]*\n\s*/)
+    .filter((part) => part.trim() !== '')
+    .map((part) => `<p>${escapeHtml(part).replace(/\n/g, '<br>')}</p>`).join('');
+}
 
 function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
@@ -141,6 +151,13 @@ export class MarkdownRenderer {
     const highlight = (code: string, language: string): string => this.highlight(code, language);
     this.marked.use(...this.footnotes);
     this.marked.use({
+      tokenizer: {
+        blockquote(src: string): Tokens.Blockquote | undefined {
+          const lexer = this.lexer;
+          const read = (): Tokens.Blockquote | undefined => Tokenizer.prototype.blockquote.call(this, src);
+          return lexer instanceof BoundedLexer ? lexer.quote(src, read) : read();
+        },
+      },
       renderer: {
         html({ text, block }: Tokens.HTML | Tokens.Tag): string {
           return block ? `<p>${escapeHtml(text)}</p>` : escapeHtml(text);
@@ -260,9 +277,18 @@ export class MarkdownRenderer {
   }
 
   lex(source: string): TokensList {
-    const tokens = this.marked.lexer(source);
-    settleFootnotes(this.marked, tokens);
-    return tokens;
+    try {
+      const tokens = new BoundedLexer(this.marked.defaults).lex(source);
+      settleFootnotes(this.marked, tokens);
+      return tokens;
+    } catch {
+      // The answer must show whatever it holds: a rule (marked's, an extension's) that throws, or a stack that
+      // overflows despite the bounds, leaves it as plain text rather than unrendered. Settled too, which resets
+      // marked-footnote's state for the next answer (it was left mid-document).
+      const tokens = plainTokens(source);
+      settleFootnotes(this.marked, tokens);
+      return tokens;
+    }
   }
 
   /**
@@ -360,7 +386,14 @@ export class MarkdownRenderer {
   }
 
   toSafeHtml(tokens: Token[]): string {
-    const html = this.marked.parser(tokens);
+    let html: string;
+    try {
+      html = this.marked.parser(tokens);
+    } catch {
+      // Rendering one block (a renderer, highlighting, math) failed: that block is shown as its text, the others
+      // as they are.
+      html = plainHtml(tokens);
+    }
     return DOMPurify.sanitize(html, { ALLOWED_TAGS, ALLOWED_ATTR, ADD_ATTR: ['target', 'rel'] });
   }
 }

@@ -205,4 +205,13 @@ describe('MarkdownView', () => {
       Reflect.deleteProperty(Element.prototype, 'scrollIntoView');
     }
   });
+
+  it('shows an answer nested thousands deep, streamed and final (marked overflowed its stack and the view stopped)', async () => {
+    const answer = `Intro.\n\n${'- '.repeat(5_000)}deep\n\n${'>'.repeat(5_000)} quoted\n\nOutro.`;
+    await show(answer.slice(0, answer.length / 2), true);
+    expect(el.textContent).toContain('Intro.');
+    await show(answer, true);
+    await show(answer, false);
+    for (const text of ['Intro.', 'deep', 'quoted', 'Outro.']) expect(el.textContent).toContain(text);
+  });
 });

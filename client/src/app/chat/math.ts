@@ -1,5 +1,5 @@
 import katex, { type KatexOptions } from 'katex';
-import type { MarkedExtension, TokenizerAndRendererExtension, TokenizerExtension, Tokens } from 'marked';
+import type { MarkedExtension, TokenizerAndRendererExtension, TokenizerExtension, TokenizerThis, Tokens } from 'marked';
 import markedKatex from 'marked-katex-extension';
 
 // Loaded lazily (its own chunk) on the first answer that looks like it holds math (MarkdownRenderer).
@@ -75,6 +75,7 @@ function scheduleAhead(): void {
 }
 
 function tex(text: string, displayMode: boolean): string {
+  if (text.length > MATH_MAX_CHARS) return `<span class="katex-error" title="This formula is too long to typeset">${escapeHtml(text)}</span>`;
   const key = (displayMode ? 'D' : 'I') + text;
   if (isDeferred) {
     // Typeset in the background meanwhile, so the block's final render finds them done (it typeset them all in
@@ -189,6 +190,13 @@ interface MathToken extends Tokens.Generic {
  */
 export const INLINE_MATH_MAX_CHARS = 2_000;
 
+/**
+ * The longest formula typeset; a longer one is shown as its TeX. KaTeX's time grows with the formula (5,000
+ * characters of `x+` took 161 ms and wrote 770 KB of HTML; 20,000 took 622 ms), and a huge $$ block took 8.4 s in
+ * the browser.
+ */
+export const MATH_MAX_CHARS = 5_000;
+
 /** What may follow a formula's closing `$` (marked-katex-extension's standard rule). */
 const AFTER_DOLLAR = String.raw`(?=[\s?!.,:？！。，：]|$)`;
 /** marked-katex-extension's inline rule, with the formula's length bounded. */
@@ -198,8 +206,11 @@ const DOLLAR_AT = new RegExp(DOLLAR_FORMULA, 'y');
 
 /** How far a start() looks for a formula before it cuts the text (windowEnd). */
 const START_WINDOW_CHARS = 256;
-/** Characters before which marked's own text rule stops anyway: a cut there splits no word, link or address. */
-const TEXT_BREAK = /[\s\\<![`*~_]/g;
+/**
+ * Where a cut splits no word, link or address: before a character at which marked's own text rule stops anyway, or
+ * after white space.
+ */
+const TEXT_BREAK = /[\\<![`*~_]|\s+/g;
 /** A `$` that could close a formula: not escaped, and followed by what AFTER_DOLLAR allows. */
 const DOLLAR_CLOSER = new RegExp(String.raw`(?<=(?:^|[^\\])(?:\\\\)*)\$` + AFTER_DOLLAR, 'g');
 
@@ -210,7 +221,11 @@ const DOLLAR_CLOSER = new RegExp(String.raw`(?<=(?:^|[^\\])(?:\\\\)*)\$` + AFTER
  */
 function windowEnd(src: string): number {
   TEXT_BREAK.lastIndex = START_WINDOW_CHARS;
-  return TEXT_BREAK.exec(src)?.index ?? src.length;
+  const found = TEXT_BREAK.exec(src);
+  if (!found) return src.length;
+  // After the white space, not in it: marked's hard-break rule reads the spaces that follow where a token starts, so
+  // cuts inside a long run of spaces read it again and again (512,000 spaces took 526 ms to lex, 16 ms without math).
+  return found[0].trim() === '' ? found.index + found[0].length : found.index;
 }
 
 /**
@@ -220,9 +235,11 @@ function windowEnd(src: string): number {
  */
 function dollarStart(src: string): number | undefined {
   const end = windowEnd(src);
+  // Openings are looked for before the cut only: searched in all the rest, each cut read a long paragraph to its end.
+  const head = src.slice(0, end);
   let closer = -1;
   let searchedTo = 0;
-  for (let at = src.indexOf('$'); at !== -1 && at < end;) {
+  for (let at = head.indexOf('$'); at !== -1;) {
     if (at === 0 || src[at - 1] === ' ') {
       if (closer <= at) {
         const to = at + INLINE_MATH_MAX_CHARS + 4;
@@ -237,7 +254,7 @@ function dollarStart(src: string): number | undefined {
     }
     let next = at + 1;
     while (src[next] === '$') next++;
-    at = src.indexOf('$', next);
+    at = head.indexOf('$', next);
   }
   return end < src.length ? end : undefined;
 }
@@ -249,6 +266,109 @@ function boundDollarRule(extension: TokenizerExtension): void {
     const match = DOLLAR_AT_START.exec(src);
     return match ? { type: extension.name, raw: match[0], text: match[2].trim(), displayMode: match[1].length === 2 } : undefined;
   };
+}
+
+/**
+ * Where display formulas can close in a text: each `\]` followed only by spaces on its line, and each line holding
+ * only `$` or `$$` whose line break no backslash escapes (an odd run of them takes it). In increasing order.
+ */
+interface Closers {
+  bracket: number[];
+  dollar: number[];
+  dollars: number[];
+}
+
+function findClosers(text: string): Closers {
+  const closers: Closers = { bracket: [], dollar: [], dollars: [] };
+  for (const match of text.matchAll(/\\\][ \t]*(?=\n|$)/g)) closers.bracket.push(match.index);
+  for (let at = text.indexOf('\n$'); at !== -1; at = text.indexOf('\n$', at + 1)) {
+    const isDouble = text[at + 2] === '$';
+    const end = at + (isDouble ? 3 : 2);
+    if (end < text.length && text[end] !== '\n') continue;
+    let backslashes = 0;
+    while (text[at - backslashes - 1] === '\\') backslashes++;
+    if (backslashes % 2 === 0) (isDouble ? closers.dollars : closers.dollar).push(at);
+  }
+  return closers;
+}
+
+/** The first position in `sorted` at or after `from`, or -1. */
+function firstFrom(sorted: number[], from: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (sorted[mid] < from) low = mid + 1;
+    else high = mid;
+  }
+  return low < sorted.length ? sorted[low] : -1;
+}
+
+const closersByLexer = new WeakMap<object, Map<string, Closers>>();
+
+/**
+ * The closers of the text a block rule reads from, and where `src` starts in it. marked gives a block rule the rest
+ * of the text its block loop reads (a suffix of it); MarkdownRenderer's lexer says which text that is (blockSource),
+ * so each text is searched once however many blocks start in it. Searched from every opening delimiter instead, as
+ * the rules' regexes did, text with many openings and no closing was quadratic: 16,000 characters of `\[` and blank
+ * lines took 198 ms to lex, `$$`, `x`, `# h\` repeated (its closing line escaped) 236 ms.
+ */
+function closersFor(lexer: object, src: string): [Closers, number] {
+  const blockSource: unknown = (lexer as { blockSource?: unknown }).blockSource;
+  const offset = typeof blockSource === 'string' ? blockSource.length - src.length : -1;
+  // Searched in `src` itself when the lexer does not say, or says something `src` cannot be the end of.
+  const isSuffix = offset >= 0 && (src.length === 0 || (blockSource as string).charCodeAt(offset) === src.charCodeAt(0));
+  if (!isSuffix) return [findClosers(src), 0];
+  const text = blockSource as string;
+  let bySource = closersByLexer.get(lexer);
+  if (!bySource) {
+    bySource = new Map();
+    closersByLexer.set(lexer, bySource);
+  }
+  let closers = bySource.get(text);
+  if (!closers) {
+    closers = findClosers(text);
+    bySource.set(text, closers);
+  }
+  return [closers, offset];
+}
+
+const LEADING_SPACE = /[ \t]*\n?/y;
+const TRAILING_SPACE = /[ \t]*\n*/y;
+
+/** A display formula in \[ … \] on lines of its own: the first `\]` followed only by spaces on its line closes it. */
+function latexBlockAt(this: TokenizerThis, src: string): MathToken | undefined {
+  const open = /^ {0,3}\\\[/.exec(src);
+  if (!open) return undefined;
+  // As the regex this replaces did: white space (and one line break) after the `\[` is taken first, then at least
+  // one character of formula.
+  LEADING_SPACE.lastIndex = open[0].length;
+  const from = open[0].length + (LEADING_SPACE.exec(src)?.[0].length ?? 0);
+  const [closers, offset] = closersFor(this.lexer, src);
+  const found = firstFrom(closers.bracket, offset + from + 1);
+  if (found === -1) return undefined;
+  const at = found - offset;
+  TRAILING_SPACE.lastIndex = at + 2;
+  const end = at + 2 + (TRAILING_SPACE.exec(src)?.[0].length ?? 0);
+  const text = src.slice(open[0].length, at).trim();
+  return text ? { type: 'latexBlock', raw: src.slice(0, end), text, displayMode: true } : undefined;
+}
+
+/**
+ * marked-katex-extension's $$ … $$ (or $ … $) block rule, with the same token: a backslash takes the next character
+ * with it (a line break too), and the first line holding only the opening delimiter closes the formula.
+ */
+function dollarBlockAt(this: TokenizerThis, src: string): MathToken | undefined {
+  const open = /^(\${1,2})\n/.exec(src);
+  if (!open) return undefined;
+  const delimiter = open[1];
+  const from = open[0].length;
+  const [closers, offset] = closersFor(this.lexer, src);
+  const found = firstFrom(delimiter.length === 2 ? closers.dollars : closers.dollar, offset + from + 1);
+  if (found === -1) return undefined;
+  const at = found - offset;
+  const end = Math.min(at + 1 + delimiter.length + 1, src.length);
+  return { type: 'blockKatex', raw: src.slice(0, end), text: src.slice(from, at).trim(), displayMode: delimiter.length === 2 };
 }
 
 /**
@@ -278,14 +398,7 @@ function latexDelimiters(): TokenizerAndRendererExtension[] {
     };
   };
   return [
-    {
-      name: 'latexBlock', level: 'block',
-      tokenizer(src: string): MathToken | undefined {
-        const match = /^ {0,3}\\\[[ \t]*\n?([\s\S]+?)\n?[ \t]*\\\][ \t]*(?:\n+|$)/.exec(src);
-        return match?.[1]?.trim() ? { type: 'latexBlock', raw: match[0], text: match[1].trim(), displayMode: true } : undefined;
-      },
-      renderer: (token) => `<p>${tex((token as MathToken).text, true)}</p>`,
-    },
+    { name: 'latexBlock', level: 'block', tokenizer: latexBlockAt, renderer: (token) => `<p>${tex((token as MathToken).text, true)}</p>` },
     // In prose, \[1\] and \(like this\) are Markdown escapes of brackets: inline, only TeX-looking text is a formula.
     inline('latexInlineDisplay', ['\\[', '\\]'], true, (text) => TEX_LIKE.test(text)),
     inline('latexInline', ['\\(', '\\)'], false, (text) => TEX_LIKE.test(text) || /^[A-Za-z](?:_?\w)?$/.test(text)),
@@ -299,6 +412,7 @@ export function mathExtensions(): MarkedExtension[] {
   const dollars = markedKatex(OPTIONS);
   for (const extension of dollars.extensions ?? []) {
     if (extension.name === 'inlineKatex' && 'tokenizer' in extension) boundDollarRule(extension);
+    if (extension.name === 'blockKatex' && 'tokenizer' in extension) extension.tokenizer = dollarBlockAt;
     if ('renderer' in extension && extension.renderer) {
       const isBlock = 'level' in extension && extension.level === 'block';
       extension.renderer = (token) => {
