@@ -400,6 +400,23 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       .send({ message: 'x' }).expect(400);
   });
 
+  it('names the reply to follow in every 409 of ten sends at once, also those refused while it was still starting', async () => {
+    // Refused while the winner's turn was being stored (its reply not running yet), a 409 had no
+    // message_id: on PostgreSQL 8 of 9 (the client could not follow the answer).
+    h.fake.on('ten together first', { tokens: ['ok'] });
+    const first = await h.send(alice.token, { message: 'ten together first' }).all();
+    const conversationId = first[0].data.conversation_id as string;
+    h.fake.on('ten together', { tokens: words(20, 't'), tokenDelayMs: 10 });
+    const sends = Array.from({ length: 10 }, () => h.send(alice.token, { message: 'ten together', conversation_id: conversationId }));
+    await Promise.all(sends.map((c) => c.ended));
+    const won = sends.filter((c) => c.status === 200);
+    expect(won).toHaveLength(1);
+    const replyId = won[0].events[0].data.message_id;
+    const refused = sends.filter((c) => c.status === 409).map((c) => c.json as { error: { code: string; details?: unknown } });
+    expect(refused).toHaveLength(9);
+    for (const body of refused) expect(body.error).toMatchObject({ code: 'GENERATION_IN_PROGRESS', details: { message_id: replyId } });
+  });
+
   it('two sends at once with one Idempotency-Key share one answer: one conversation, one upstream call, no 409', async () => {
     h.fake.on('at once', { tokens: ['only', ' once'], tokenDelayMs: 20 });
     const twice = (body: Record<string, unknown>, key: string) => Promise.all([0, 1].map(() => h.send(alice.token, body, { 'idempotency-key': key }).all()));

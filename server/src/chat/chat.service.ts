@@ -47,6 +47,16 @@ function isRefusal(err: unknown): boolean {
   return (err instanceof AppException && Number(HTTP_STATUS[err.code]) < 500) || err instanceof EntityNotFoundError;
 }
 
+/** How long a request refused while another reply starts waits for that reply's id (a turn is stored in milliseconds). */
+const CLAIM_WAIT_MS = 2_000;
+
+/** What `promise` resolves to within `ms`, else undefined. */
+function firstOf<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => { timer = setTimeout(() => resolve(undefined), ms); });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 function validation(field: string, message: string): AppException {
   return new AppException(ErrorCode.ValidationError, message, { fields: [{ field, errors: [message] }] });
 }
@@ -60,8 +70,12 @@ function validation(field: string, message: string): AppException {
 export class ChatService implements OnModuleInit {
   private readonly logger = new Logger(ChatService.name);
   private attachments: ChatAttachments = new NoChatAttachments();
-  /** Conversations between their 409 check and the generation's start (closes the race on this instance). */
-  private readonly starting = new Set<string>();
+  /**
+   * Conversations between their 409 check and the generation's start (closes the race on this
+   * instance), each with the id its reply will have once stored: a request refused meanwhile waits
+   * for it briefly, so its 409 names the reply to follow, as it does once the reply runs.
+   */
+  private readonly starting = new Map<string, Promise<string | undefined>>();
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -117,7 +131,8 @@ export class ChatService implements OnModuleInit {
   private async store(sessionId: string, dto: SendMessageDto, text: string, idempotencyKey?: string): Promise<Observable<SequencedEvent>> {
     const fileIds = [...new Set(dto.file_ids ?? [])];
     const existing = dto.conversation_id ? await this.conversations.findOwned(sessionId, dto.conversation_id) : undefined;
-    if (existing) this.claim(existing.id);
+    const claimed = existing ? await this.claim(existing.id) : undefined;
+    let replyId: string | undefined;
     try {
       if (fileIds.length > 0) await this.attachments.validate(sessionId, fileIds);
       const textTokens = countTokens(text);
@@ -147,6 +162,7 @@ export class ChatService implements OnModuleInit {
           ({ conversation, messages: stored } = await this.conversations.createWithTurn(sessionId, title, turn));
         }
         const [user, reply] = stored as [Message, Message];
+        replyId = reply.id;
         const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
         if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
         const built = early ? checked : this.prompt(history, text, textTokens, files);
@@ -157,7 +173,7 @@ export class ChatService implements OnModuleInit {
         };
       });
     } finally {
-      if (existing) this.starting.delete(existing.id);
+      claimed?.(replyId);
     }
   }
 
@@ -190,7 +206,8 @@ export class ChatService implements OnModuleInit {
   async regenerate(caller: AuthContext, dto: RegenerateDto): Promise<Observable<SequencedEvent>> {
     const edited = dto.message === undefined ? undefined : this.checkText(dto.message);
     const conversation = await this.conversations.findOwned(caller.sessionId, dto.conversation_id);
-    this.claim(conversation.id);
+    const claimed = await this.claim(conversation.id);
+    let replyId: string | undefined;
     try {
       const messages = (await this.conversations.page(conversation.id, HISTORY_MESSAGES)).messages;
       const lastUserIndex = messages.map((m) => m.role).lastIndexOf('user');
@@ -226,12 +243,13 @@ export class ChatService implements OnModuleInit {
           role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
           ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
         }]) as [Message];
+        replyId = reply.id;
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: previous?.id ?? null, request, promptTokens: built.promptTokens,
         };
       });
     } finally {
-      this.starting.delete(conversation.id);
+      claimed(replyId);
     }
   }
 
@@ -269,13 +287,27 @@ export class ChatService implements OnModuleInit {
     return text;
   }
 
-  private claim(conversationId: string): void {
+  /**
+   * Claims the conversation for one reply starting (409 while another starts or runs); returns the
+   * release, told the reply's id once it is stored (undefined when nothing was). The check and the
+   * claim happen in the call's first synchronous step; a refusal may then wait, briefly, for the
+   * id of the reply that is starting.
+   */
+  private async claim(conversationId: string): Promise<(replyId: string | undefined) => void> {
     const running = this.registry.activeIn(conversationId);
-    if (this.starting.has(conversationId) || running !== undefined) {
-      // The running reply's id when known, as the store's own check gives it: a client can follow it.
-      throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', running === undefined ? undefined : { message_id: running });
+    const pending = this.starting.get(conversationId);
+    if (pending === undefined && running === undefined) {
+      let settle!: (replyId: string | undefined) => void;
+      const replyId = new Promise<string | undefined>((resolve) => { settle = resolve; });
+      this.starting.set(conversationId, replyId);
+      return (id) => {
+        if (this.starting.get(conversationId) === replyId) this.starting.delete(conversationId);
+        settle(id);
+      };
     }
-    this.starting.add(conversationId);
+    // The running reply's id, or the starting one's once stored: a client can follow it.
+    const id = running ?? await firstOf(pending!, CLAIM_WAIT_MS);
+    throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', id === undefined ? undefined : { message_id: id });
   }
 
   private prompt(history: HistoryTurn[], text: string, textTokens: number, files: AttachedFile[]): ReturnType<typeof buildPrompt> {
