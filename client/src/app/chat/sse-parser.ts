@@ -12,7 +12,8 @@ export interface SseMessage {
  */
 export class SseParser {
   private readonly decoder = new TextDecoder();
-  private buffer = '';
+  /** The pieces of a line whose end has not come yet. */
+  private partial: string[] = [];
   private isFirstChunk = true;
   private pendingCr = false;
   private data: string[] = [];
@@ -37,26 +38,31 @@ export class SseParser {
     // A CR at the end of the previous chunk already ended its line; a LF right after it is part of that CRLF.
     if (this.pendingCr && text.startsWith('\n')) text = text.slice(1);
     this.pendingCr = false;
-    // What the buffer held had no line end (it was scanned): only the new text is looked at, so a long
-    // line arriving in many small chunks costs its length once, not once per chunk.
-    const scanned = this.buffer.length;
-    this.buffer += text;
+    // The start of a line not ended yet waits as pieces, joined once when its end comes: only new text is scanned,
+    // and a long line arriving in many small chunks costs its length once (appending each chunk to one string and
+    // reading it by index flattened the whole string at every chunk, quadratic again).
     const out: SseMessage[] = [];
     let start = 0;
-    for (let i = scanned; i < this.buffer.length; i++) {
-      const ch = this.buffer[i];
-      if (ch !== '\n' && ch !== '\r') continue;
-      this.processLine(this.buffer.slice(start, i), out);
-      if (ch === '\r') {
-        if (i + 1 < this.buffer.length) {
-          if (this.buffer[i + 1] === '\n') i++;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text.charCodeAt(i);
+      if (ch !== 10 && ch !== 13) continue;
+      let line = text.slice(start, i);
+      if (this.partial.length > 0) {
+        this.partial.push(line);
+        line = this.partial.join('');
+        this.partial = [];
+      }
+      this.processLine(line, out);
+      if (ch === 13) {
+        if (i + 1 < text.length) {
+          if (text.charCodeAt(i + 1) === 10) i++;
         } else {
           this.pendingCr = true;
         }
       }
       start = i + 1;
     }
-    this.buffer = this.buffer.slice(start);
+    if (start < text.length) this.partial.push(start === 0 ? text : text.slice(start));
     return out;
   }
 
@@ -64,7 +70,7 @@ export class SseParser {
   end(): SseMessage[] {
     const rest = this.decoder.decode();
     const out = rest ? this.push(rest) : [];
-    this.buffer = '';
+    this.partial = [];
     this.data = [];
     this.eventType = '';
     return out;
