@@ -209,6 +209,24 @@ describe('ChatStore', () => {
     expect(store.regenerableId()).toBe('m1');
   });
 
+  it('sends a question asked while the conversation is still opening after its messages, not into a page that replaces it', async () => {
+    // A draft restored on a reload and sent at once: the loaded page replaced the question and its answer.
+    const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;
+    const c1 = '00000000-0000-4000-8000-0000000000c1';
+    let answer!: (page: unknown) => void;
+    get.mockReturnValueOnce(new Promise((resolve) => { answer = resolve; }));
+    const opened = store.open(c1);
+    const accepted = store.send('A follow-up');
+    answer({ conversation: { id: c1 }, messages: [storedRow(c1, 'u0', 0, 'user', 'complete'), storedRow(c1, 'a0', 1, 'assistant', 'complete')], has_more: false });
+    await opened;
+    await new Promise((resolve) => { setTimeout(resolve, 0); });
+    expect(store.messages().map((m) => [m.role, m.position])).toEqual([['user', 0], ['assistant', 1], ['user', 2], ['assistant', 3]]);
+    expect(chatApi.send).toHaveBeenCalledWith({ message: 'A follow-up', conversation_id: c1 }, expect.any(String));
+    stream.next(start({ conversation_id: c1 }));
+    expect(await accepted).toBe(true);
+    expect(store.messages().map((m) => m.content).filter((c) => c === 'A follow-up')).toHaveLength(1);
+  });
+
   it('draws the tokens of one frame in one update of the message, not one per token', async () => {
     void store.send('Hello');
     stream.next(start());

@@ -125,6 +125,12 @@ export class ChatStore {
   private loadGeneration = 0;
   /** The latest page on its way after a page opened around a message (showLatest). */
   private latestLoad: Promise<void> | null = null;
+  /**
+   * The conversation being opened, until its messages are in: a question sent meanwhile (a draft
+   * restored on a reload and sent at once) waits for them, or the loaded page replaced it and its
+   * answer, which the user then never saw.
+   */
+  private opening: Promise<void> | null = null;
 
   constructor() {
     window.addEventListener('pagehide', () => this.saveSnapshot());
@@ -289,6 +295,9 @@ export class ChatStore {
     }
     const generation = ++this.loadGeneration;
     this.loadingConversation.set(true);
+    let opened!: () => void;
+    const opening = new Promise<void>((resolve) => { opened = resolve; });
+    this.opening = opening;
     try {
       const detail = await this.pageAt(id, at);
       if (generation !== this.loadGeneration) return;
@@ -307,12 +316,20 @@ export class ChatStore {
       else this.failLoad(friendlyMessage(error));
     } finally {
       if (generation === this.loadGeneration) this.loadingConversation.set(false);
+      if (this.opening === opening) this.opening = null;
+      opened();
     }
   }
 
   /** Sends a message; resolves false when it was refused before any answer began (the caller keeps the draft). */
   async send(text: string, fileIds: string[] = [], attachments: Attachment[] = []): Promise<boolean> {
     if (this.isStreaming()) return false;
+    if (this.opening) {
+      const sentIn = this.currentId();
+      await this.opening;
+      // Another conversation was opened meanwhile: the question was not for it.
+      if (this.currentId() !== sentIn) return false;
+    }
     // Reading an earlier part: the question goes at the end, which is shown first (the view may have asked for it already).
     if (this.hasNewerPages() || this.latestLoad) await this.showLatest();
     if (this.isStreaming() || this.loadFailure() !== null) return false;
