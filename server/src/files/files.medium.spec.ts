@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRepositoryToken } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
@@ -16,7 +16,7 @@ import { FilesService } from './files.service.js';
 import { SessionUploads } from './session-uploads.js';
 import { waitFor } from '../testing/wait.js';
 import { childrenRunning, isAlive } from '../testing/processes.js';
-import { TextExtractor } from './text-extractor.js';
+import { pdfSlots, TextExtractor } from './text-extractor.js';
 
 const MAX_UPLOAD = 1024 * 1024;
 const QUOTA = 3 * 1024 * 1024;
@@ -396,7 +396,7 @@ describe.each(dialects())('files API on %s', (dialect) => {
       const blocker = await t.newSession();
       const leaver = await t.newSession();
       // A PDF takes the only (or every) PDF slot, its process frozen.
-      const slots = availableParallelism() <= 2 ? 1 : 2;
+      const slots = pdfSlots();
       const blocking = await Promise.all(Array.from({ length: slots - 1 }, async () => (await t.newSession()).token));
       // Long enough (a second or more of CPU) to be frozen while it is read; the process started in advance is frozen too.
       const slow = await makePdf(150, 40);

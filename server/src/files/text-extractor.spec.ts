@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { once } from 'node:events';
@@ -12,7 +12,7 @@ import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixture
 import { FileMetrics } from './file-metrics.js';
 import { waitFor } from '../testing/wait.js';
 import { childRunning, childrenRunning, isAlive } from '../testing/processes.js';
-import { processCpuMs, TextExtractor } from './text-extractor.js';
+import { pdfSlots, processCpuMs, TextExtractor } from './text-extractor.js';
 
 /** A PDF whose page n says "Page n: <line>" on each of `lines` lines. */
 const makePdf = (pages: number, lines = 3) => makePdfWith(pages, lines, (n, l) => `Page ${n}: line ${l} of the quick brown fox report`);
@@ -215,7 +215,7 @@ describe('TextExtractor', () => {
    * the returned function lets them go on, and resolves when they are done.
    */
   async function holdPdfSlots(lane: TextExtractor): Promise<() => Promise<void>> {
-    const slots = availableParallelism() <= 2 ? 1 : 2;
+    const slots = pdfSlots();
     const earlier = new Set(childrenRunning('extract.worker'));
     const jobs = Array.from({ length: slots }, async () => lane.extract(await makePdf(2), '.pdf', { client: 'blocker' }));
     const frozen = await waitFor('the PDF slots taken', () => {

@@ -46,6 +46,11 @@ const PROCESS_OVERHEAD_MB = 256;
  */
 export const MAX_QUEUED_PER_CLIENT = 4;
 
+/** PDF extractions run at once: on 2 cores or fewer, two would keep both busy; one at a time leaves a core to the server. */
+export function pdfSlots(): number {
+  return availableParallelism() <= 2 ? 1 : 2;
+}
+
 /** Who a job is for, and when its request is over (the client gone: it leaves the line, or its child is stopped). */
 export interface ExtractionRequest {
   client: string;
@@ -183,8 +188,7 @@ export class TextExtractor implements OnApplicationShutdown {
       maxChars: config.files.maxExtractedChars,
       timeoutMs: config.files.pdfTimeoutMs,
       maxMemoryMb: config.files.pdfMaxMemoryMb,
-      // On 2 cores or fewer, two extractions would keep both busy; one at a time leaves a core to the server.
-      concurrency: availableParallelism() <= 2 ? 1 : 2,
+      concurrency: pdfSlots(),
       maxQueued: 32,
       warmMs: config.files.extractWarmMs,
     };
