@@ -1,14 +1,14 @@
 import { existsSync } from 'node:fs';
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ServeStaticModule } from '@nestjs/serve-static';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AccessGateController } from './common/access-gate.controller.js';
 import { AccessGateGuard } from './common/access-gate.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
-import { AuthGuard } from './common/auth.guard.js';
+import { AuthGuard, SessionRenewalInterceptor } from './common/auth.guard.js';
 import { CsrfGuard } from './common/csrf.guard.js';
-import { AppThrottlerGuard, throttlerOptions } from './common/rate-limit.js';
+import { AppThrottlerGuard, AuthFailureLimit, throttlerOptions } from './common/rate-limit.js';
 import { MemoryThrottlerStorage } from './common/memory-throttler-storage.js';
 import { RedisThrottlerStorage } from './common/redis-throttler-storage.js';
 import type { AppConfig } from './config/app-config.js';
@@ -52,6 +52,9 @@ export class AppModule {
       { provide: APP_GUARD, useClass: CsrfGuard },
       { provide: APP_GUARD, useClass: AppThrottlerGuard },
       { provide: APP_GUARD, useClass: AccessGateGuard },
+      AuthFailureLimit,
+      // After every guard: a refused request's cookie is not renewed.
+      { provide: APP_INTERCEPTOR, useClass: SessionRenewalInterceptor },
     ];
     return {
       module: AppModule,

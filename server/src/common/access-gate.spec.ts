@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { SessionTokenService } from '../sessions/session-token.service.js';
+import { createTestApp, forgeToken, type TestApp } from '../testing/test-app.js';
 
 const ACCESS = 'our-shared-secret-0123456789';
 
@@ -75,6 +76,22 @@ describe('access gate', () => {
       expect(typeof claims.idh).toBe('string');
       expect(JSON.stringify(claims)).not.toContain('ada');
       expect(claims.idh).not.toBe(createHash('sha256').update('ada@example.com').digest('base64url').slice(0, 22));
+    });
+
+    it('renews a cookie only for a request the gate let through: not for one without the gateway\'s sign-in', async () => {
+      const ada = await t.http().post('/api/v1/sessions').set('X-Forwarded-Email', 'ada@example.com').send({}).expect(201);
+      const now = Math.floor(Date.now() / 1000);
+      const ttl = 30 * 24 * 3600;
+      // Ada's token with a minute left: due for renewal on use.
+      const old = forgeToken({ alg: 'HS256', typ: 'JWT' }, {
+        sid: ada.body.session.id, jti: 'aged', idh: t.app.get(SessionTokenService).identityDigest('ada@example.com'), iat: now - ttl + 60, exp: now + 60,
+      });
+      const renewedBy = (res: { headers: Record<string, unknown> }): boolean => ((res.headers['set-cookie'] as string[] | undefined) ?? []).some((c) => c.startsWith('session_token='));
+      const refused = await t.http().get('/api/v1/conversations').set('Cookie', `session_token=${old}`).expect(401);
+      expect(refused.body.error.details).toEqual({ reason: 'identity_required' });
+      expect(renewedBy(refused)).toBe(false);
+      const ok = await t.http().get('/api/v1/conversations').set('Cookie', `session_token=${old}`).set('X-Forwarded-Email', 'ada@example.com').expect(200);
+      expect(renewedBy(ok)).toBe(true);
     });
 
     it('leaves health, readiness, metrics and the gate status open', async () => {

@@ -25,7 +25,8 @@ export function accessTokenMatches(given: string | undefined, expected: string):
  *   X-Access-Token header or an `access_token` body field. Sessions made with it keep working.
  * - TRUSTED_IDENTITY_HEADER: every API request must carry the header the gateway's own auth
  *   (e.g. oauth2-proxy) sets; the gateway must strip it from client requests.
- * Runs before the auth guard.
+ * Runs after the auth guard and the limits (so access tokens cannot be guessed fast); a session's
+ * cookie is renewed only for a request it let through (SessionRenewalInterceptor).
  */
 @Injectable()
 export class AccessGateGuard implements CanActivate {

@@ -1,9 +1,11 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { type CallHandler, type CanActivate, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
+import type { Observable } from 'rxjs';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { AppException } from './app.exception.js';
+import { AuthFailureLimit } from './rate-limit.js';
 import { IS_PUBLIC } from './decorators.js';
 import { ErrorCode } from './error-code.js';
 import type { AppRequest, AuthContext } from './request-context.js';
@@ -39,6 +41,7 @@ export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly sessions: SessionsService,
+    private readonly failures: AuthFailureLimit,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
@@ -49,25 +52,46 @@ export class AuthGuard implements CanActivate {
     const { token, via } = requestToken(req, this.config) ?? {};
     if (!token || !via) {
       if (isPublic) return true;
-      throw new AppException(ErrorCode.Unauthorized, 'Sign in first: create a session with POST /api/v1/sessions');
+      throw await this.refusal(req, 'Sign in first: create a session with POST /api/v1/sessions');
     }
     const session = await this.sessions.authenticate(token, gatewayIdentity(req, this.config.trustedIdentityHeader));
     if (!session) {
       // A public route still works with a stale cookie (e.g. creating a fresh session).
       if (isPublic) return true;
-      throw new AppException(ErrorCode.Unauthorized, 'Invalid or expired session');
+      throw await this.refusal(req, 'Invalid or expired session');
     }
-    const auth: AuthContext = { sessionId: session.id, via };
+    const auth: AuthContext = { sessionId: session.id, via, token };
     req.auth = auth;
-    // A browser in use stays signed in: its cookie is renewed once its token is past half its life. A
-    // Bearer client renews its own token (POST /sessions/current/token).
-    if (via === 'cookie') {
-      const renewed = this.sessions.renewalDue(token);
+    return true;
+  }
+
+  /** 401, or 429 once the caller's address has been refused too often (AuthFailureLimit). */
+  private async refusal(req: AppRequest, message: string): Promise<AppException> {
+    return await this.failures.count(req.ip) ?? new AppException(ErrorCode.Unauthorized, message);
+  }
+}
+
+/**
+ * A browser in use stays signed in: its cookie is renewed once its token is past half its life (a
+ * Bearer client renews its own token: POST /sessions/current/token). An interceptor, so that it runs
+ * only for a request every guard let through: renewed in the auth guard, a request the access gate
+ * (no gateway sign-in), the CSRF check or the limits then refused still carried a fresh cookie, and
+ * a token holder could keep a session alive from refused requests.
+ */
+@Injectable()
+export class SessionRenewalInterceptor implements NestInterceptor {
+  constructor(private readonly sessions: SessionsService, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const http = context.switchToHttp();
+    const req = http.getRequest<AppRequest>();
+    if (req.auth?.via === 'cookie') {
+      const renewed = this.sessions.renewalDue(req.auth.token);
       if (renewed) {
         const cookie = sessionCookie(req, this.config);
         http.getResponse<Response>().cookie(cookie.name, renewed.token, { ...cookie.options, maxAge: renewed.expiresAt.getTime() - Date.now() });
       }
     }
-    return true;
+    return next.handle();
   }
 }

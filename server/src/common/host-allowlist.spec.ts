@@ -71,6 +71,27 @@ describe('requests under a host name the app does not serve (DNS rebinding)', ()
       await t.http().post('/api/v1/sessions').set('Host', host).send({}).expect(201);
     }
     await t.http().get('/api/v1/health/live').set('Host', 'parley-1.internal').expect(200);
+    await t.http().get('/api/v1/health/ready').set('Host', 'parley-1.internal').expect(200);
+  });
+
+  it('answers the metrics (tokenless: loopback only) and the health report under served names only: a rebound page on 127.0.0.1 reads neither', async () => {
+    for (const path of ['/metrics', '/api/v1/health']) {
+      const res = await t.http().get(path).set('Host', 'attacker.example:3000').expect(403);
+      expect(res.body.error.code).toBe('FORBIDDEN');
+      await t.http().get(path).set('Host', '127.0.0.1:3000').expect(200);
+      await t.http().get(path).set('Host', 'localhost').expect(200);
+    }
+  });
+
+  it('answers a scrape that needs METRICS_TOKEN under any name (it has its own proof)', async () => {
+    const scraped = await createTestApp('sqlite', { ALLOWED_HOSTS: '.corp.example', METRICS_TOKEN: 'a-metrics-token-0123456789' });
+    try {
+      await scraped.http().get('/metrics').set('Host', 'parley-1.internal').set('Authorization', 'Bearer a-metrics-token-0123456789').expect(200);
+      await scraped.http().get('/metrics').set('Host', 'parley-1.internal').expect(401);
+      await scraped.http().get('/api/v1/health').set('Host', 'parley-1.internal').expect(403);
+    } finally {
+      await scraped.close();
+    }
   });
 
   it('sends Cross-Origin-Opener-Policy where the browser honours it: https or loopback, not a plain-http LAN name', async () => {

@@ -49,7 +49,7 @@ export function hostAllowlistMiddleware(
   allowlist: HostAllowlist, isExempt: (path: string) => boolean,
 ): (req: Request, res: Response, next: NextFunction) => void {
   return (req, res, next) => {
-    // Health probes and the metrics scrape (which has its own token) arrive under internal names.
+    // Health probes and a metrics scrape that needs its token arrive under internal names.
     if (isExempt(req.path)) {
       next();
       return;

@@ -3,6 +3,7 @@ import { type AddressInfo, connect } from 'node:net';
 import express from 'express';
 import { ErrorCode } from './error-code.js';
 import { helmetSecurityHeaders, staticSecurityHeaders } from './http-pipeline.js';
+import { RawSql } from '../database/raw-sql.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 
 /** The HTTP contract every route shares: envelope, ids, headers, CSRF, limits, docs. */
@@ -369,6 +370,23 @@ describe('rate limit on ordinary routes', () => {
     }
     await t.http().get('/api/v1/files').set('Authorization', auth).expect(429);
     await t.http().post('/api/v1/chat').set('Authorization', auth).send({ message: '  ' }).expect(429);
+  });
+
+  it('counts refused sign-ins per address: a logged-out token, or none, gets 429 past the budget; a signed-in client does not', async () => {
+    const s = await t.newSession();
+    const gone = await t.newSession();
+    await t.http().delete('/api/v1/sessions/current').set('Authorization', `Bearer ${gone.token}`).expect(204);
+    // An ended session is known to be ended: its token costs no database read.
+    const reads = vi.spyOn(RawSql.prototype, 'findById');
+    for (let i = 0; i < 3; i++) await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${gone.token}`).expect(401);
+    for (let i = 0; i < 2; i++) await t.http().get('/api/v1/conversations').expect(401);
+    expect(reads).not.toHaveBeenCalled();
+    reads.mockRestore();
+    const res = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${gone.token}`).expect(429);
+    expect(res.body.error.code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    await t.http().get('/api/v1/files').set('Authorization', 'Bearer not-a-token').expect(429);
+    await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
   });
 });
 

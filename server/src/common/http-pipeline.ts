@@ -21,6 +21,20 @@ import { withoutTrailingSlashes } from './trailing-slashes.js';
 import { errorEnvelope, writeError } from './write-error.js';
 
 const QUIET_PATHS = new Set(['/api/v1/health', '/api/v1/health/live', '/api/v1/health/ready', '/metrics']);
+/** What infrastructure probes under internal names (a container's, a pod's), answered under any Host: status only. */
+const PROBE_PATHS = new Set(['/api/v1/health/live', '/api/v1/health/ready']);
+
+/**
+ * The paths answered whatever the Host: the probes, and the metrics scrape when it needs METRICS_TOKEN.
+ * Without a token the scrape is answered to this host's own loopback requests, which a page whose name
+ * was rebound to 127.0.0.1 also sends from the user's browser: then it is under the allowlist like the
+ * rest (a local scraper asks for 127.0.0.1 or localhost, always served). The health report (version,
+ * provider, model) is for people and dashboards on served names.
+ */
+function isOutsideHostAllowlist(config: AppConfig): (path: string) => boolean {
+  const hasMetricsToken = config.metricsToken !== undefined && config.metricsToken !== '';
+  return (path) => PROBE_PATHS.has(path) || (hasMetricsToken && path === '/metrics');
+}
 
 /** The security headers of every response. No inline script is allowed; no upgrade-insecure-requests (LAN over http). */
 export function helmetSecurityHeaders(): ReturnType<typeof helmet> {
@@ -235,8 +249,8 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
   app.use(securityHeadersMiddleware(securityHeaders, config));
   // Before anything reads the request: a page on a host name not served here (DNS rebinding) gets
-  // nothing but this refusal. Probes and scrapes, which infrastructure sends under internal names, pass.
-  app.use(hostAllowlistMiddleware(new HostAllowlist(config.allowedHosts), (path) => QUIET_PATHS.has(path)));
+  // nothing but this refusal. Probes, which infrastructure sends under internal names, pass.
+  app.use(hostAllowlistMiddleware(new HostAllowlist(config.allowedHosts), isOutsideHostAllowlist(config)));
   if (config.corsOrigins.length > 0) {
     // Only listed origins, never '*', since credentials (the cookie) are allowed. Before the body's
     // checks, so that their errors reach an allowed origin's script as well.

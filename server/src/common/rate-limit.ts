@@ -120,3 +120,30 @@ export class ChatRateLimit {
     for (const w of this.windows) await this.storage.giveBack(`${w.name}:s:${sessionId}`, w.name).catch(() => undefined);
   }
 }
+
+/**
+ * Requests refused as not signed in (401 from the auth guard), per client address, within the same
+ * budget as a session's requests. The throttler runs after the auth guard and counts sessions, so
+ * these were never counted: a token of a revoked session, or garbage, could be sent without limit
+ * (each a signature check, the first a database read). Counted only on a refusal: a signed-in
+ * request costs nothing more. Past the limit the refusal is 429 with Retry-After instead of 401.
+ */
+@Injectable()
+export class AuthFailureLimit {
+  private readonly limit: number;
+
+  constructor(@InjectThrottlerStorage() private readonly storage: ThrottlerStorage, @Inject(APP_CONFIG) config: AppConfig) {
+    this.limit = config.rateLimits.requestsPerMinute;
+  }
+
+  /** Counts one refusal of `address`; the 429 to answer instead once over the limit. */
+  async count(address: string | undefined): Promise<AppException | undefined> {
+    try {
+      const record = await this.storage.increment(`auth-failed:ip:${address ?? 'unknown'}`, MINUTE, this.limit, MINUTE, 'auth-failed');
+      return record.isBlocked ? rateLimitExceeded(record.timeToBlockExpire, this.limit) : undefined;
+    } catch {
+      // Best effort: with the limits' storage (Redis) away, the refusal stays the 401 it is.
+      return undefined;
+    }
+  }
+}

@@ -5,6 +5,8 @@ export interface AuthContext {
   sessionId: string;
   /** Where the token came from: cookie-authenticated writes are subject to the CSRF check. */
   via: 'cookie' | 'bearer';
+  /** The token it carried (never logged): renewed on use when it came as the cookie. */
+  token: string;
 }
 
 export interface AppRequest extends Request {

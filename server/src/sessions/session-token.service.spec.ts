@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { JwtService } from '@nestjs/jwt';
 import type { AppConfig } from '../config/app-config.js';
 import { SessionTokenService } from './session-token.service.js';
@@ -54,6 +55,17 @@ describe('SessionTokenService', () => {
     vi.setSystemTime(new Date('2026-11-29T10:01:00.000Z'));
     expect(tokens.renew(token.token)).toBeNull();
     expect(tokens.verify(renewed.token)).toBe('session-1');
+  });
+
+  it('refuses a token signed with the secret but without an expiry, or without a session id', () => {
+    const tokens = make();
+    const key = createSecretKey(Buffer.from(config.sessionSecret, 'utf8')) as unknown as Buffer;
+    const jwt = new JwtService();
+    const forged = (claims: object): string => jwt.sign(claims, { algorithm: 'HS256', privateKey: key });
+    // The same claims with an expiry pass: the refusal is the missing `exp`, not the signature.
+    expect(tokens.verify(forged({ sid: 'session-1', jti: 'j', exp: Math.floor(Date.now() / 1000) + 60 }))).toBe('session-1');
+    expect(tokens.verify(forged({ sid: 'session-1', jti: 'j' }))).toBeNull();
+    expect(tokens.verify(forged({ jti: 'j', exp: Math.floor(Date.now() / 1000) + 60 }))).toBeNull();
   });
 
   it('remembers a bounded number of tokens', () => {

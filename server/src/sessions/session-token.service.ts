@@ -4,10 +4,10 @@ import { JwtService } from '@nestjs/jwt';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 
 /** `idh`: the gateway identity the session was created for (TRUSTED_IDENTITY_HEADER), as a keyed digest. */
-interface SessionClaims { sid: string; jti: string; exp?: number; idh?: string }
+interface SessionClaims { sid: string; jti: string; exp: number; idh?: string }
 
 /** What a valid token says: its session, the identity it is bound to when it is, and when it expires. */
-export interface VerifiedToken { sid: string; idh?: string; expiresAtMs?: number }
+export interface VerifiedToken { sid: string; idh?: string; expiresAtMs: number }
 
 /** A token just signed, and when it expires. */
 export interface SignedToken { token: string; expiresAt: Date }
@@ -29,7 +29,7 @@ export class SessionTokenService {
    * the same token on every request, and checking it again cost ~0.3 ms of CPU each time (bench
    * 1). Keyed by the whole token, so only a byte-identical, once-verified token is ever a hit.
    */
-  private readonly verified = new Map<string, VerifiedToken & { expiresAtMs: number }>();
+  private readonly verified = new Map<string, VerifiedToken>();
 
   constructor(private readonly jwt: JwtService, @Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.key = createSecretKey(Buffer.from(config.sessionSecret, 'utf8'));
@@ -97,10 +97,10 @@ export class SessionTokenService {
       // @nestjs/jwt types publicKey as string | Buffer but hands it to jsonwebtoken, which takes a KeyObject.
       const publicKey = this.key as unknown as Buffer;
       const claims = this.jwt.verify<Partial<SessionClaims>>(token, { algorithms: ['HS256'], publicKey });
-      if (typeof claims.sid !== 'string') return null;
-      const verified: VerifiedToken = { sid: claims.sid, ...(typeof claims.idh === 'string' ? { idh: claims.idh } : {}) };
-      if (typeof claims.exp !== 'number') return verified;
-      const remembered = { ...verified, expiresAtMs: claims.exp * 1000 };
+      // Every token Parley signs expires; one without `exp`, signed with the secret by anything else, would be
+      // valid for ever (jsonwebtoken checks `exp` only when it is there).
+      if (typeof claims.sid !== 'string' || typeof claims.exp !== 'number') return null;
+      const remembered: VerifiedToken = { sid: claims.sid, ...(typeof claims.idh === 'string' ? { idh: claims.idh } : {}), expiresAtMs: claims.exp * 1000 };
       if (this.verified.size >= VERIFIED_CACHE_SIZE) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(token, remembered);
       return remembered;

@@ -1,12 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { createTestApp, TEST_SECRET, type TestApp } from '../testing/test-app.js';
+import { createTestApp, forgeToken as forge, TEST_SECRET, type TestApp } from '../testing/test-app.js';
 import { dialects } from '../testing/dialects.js';
 
 const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
-function forge(header: object, payload: object, secret = TEST_SECRET): string {
-  const head = `${b64(header)}.${b64(payload)}`;
-  return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
-}
 
 describe.each(dialects())('sessions API on %s', (dialect) => {
   let t: TestApp;
@@ -53,6 +49,8 @@ describe.each(dialects())('sessions API on %s', (dialect) => {
         return `${head}.${createHmac('sha512', TEST_SECRET).update(head).digest('base64url')}`;
       }],
       ['garbage', () => 'not-a-token'],
+      // Valid for ever had it been taken: every token the server signs expires.
+      ['signed with the right secret but without an expiry', () => forge({ alg: 'HS256', typ: 'JWT' }, { sid, jti: 'x' })],
     ];
     it.each(cases)('%s', async (_name, make) => {
       const res = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${make()}`).expect(401);

@@ -32,6 +32,13 @@ export class SessionsService implements OnModuleInit {
   private readonly logger = new Logger(SessionsService.name);
   /** Verified live sessions by id (see SESSION_CACHE_MS): no database read per request. */
   private readonly verified = new Map<string, { session: Session; until: number }>();
+  /**
+   * Sessions found revoked or gone, by id: an ended session never comes back (ids are random, a
+   * revocation is final), so a token that still names one is refused without a database read, which
+   * every such request cost before (unthrottled until the auth guard counted its refusals). Bounded;
+   * the oldest go first.
+   */
+  private readonly ended = new Set<string>();
   /** Counts revocations and purges, so a read that raced one is not cached. */
   private revocations = 0;
   /** Sessions being re-read in the background (one read per session at a time). */
@@ -110,11 +117,13 @@ export class SessionsService implements OnModuleInit {
       session = cached.session;
       if (cached.until - now <= SESSION_REFRESH_MS) this.refresh(id);
     } else {
+      if (this.ended.has(id)) return null;
       // The generation tells whether a revocation happened while this read was in flight.
       const generation = this.revocations;
       session = await this.findLive(id);
       if (!session) {
         this.verified.delete(id);
+        this.markEnded(id);
         return null;
       }
       if (generation === this.revocations) this.remember(session, now);
@@ -137,7 +146,10 @@ export class SessionsService implements OnModuleInit {
       .then((session) => {
         if (generation !== this.revocations) return;
         if (session) this.remember(session, Date.now());
-        else this.verified.delete(id);
+        else {
+          this.verified.delete(id);
+          this.markEnded(id);
+        }
       }, (err: unknown) => this.logger.warn({ err }, 'could not re-read a session'))
       .finally(() => this.refreshing.delete(id));
   }
@@ -167,6 +179,7 @@ export class SessionsService implements OnModuleInit {
     await this.repo.delete({ id });
     // Again: a request that read the row before the delete must not put it back.
     this.forget(id);
+    this.markEnded(id);
     this.announceEnded(id);
   }
 
@@ -175,6 +188,7 @@ export class SessionsService implements OnModuleInit {
     await this.repo.update({ id }, { revokedAt: new Date() });
     // Again: a request that read the row before the update must not put it back.
     this.forget(id);
+    this.markEnded(id);
     this.announceEnded(id);
   }
 
@@ -182,6 +196,11 @@ export class SessionsService implements OnModuleInit {
     this.revocations++;
     if (id === undefined) this.verified.clear();
     else this.verified.delete(id);
+  }
+
+  private markEnded(id: string): void {
+    if (this.ended.size >= SESSION_CACHE_MAX) this.ended.delete(this.ended.values().next().value!);
+    this.ended.add(id);
   }
 
   private remember(session: Session, now: number): void {
