@@ -26,10 +26,25 @@ test.describe('accessibility and layout', () => {
 
       await chat.ask('Show me code [code]');
       await chat.waitForAnswer();
-      await chat.followUp(unique('And a second question'));
-      await chat.waitForAnswer();
-      await chat.lastAnswer().getByRole('button', { name: 'Good answer' }).click();
-      await expect(chat.lastAnswer().getByRole('textbox')).toBeVisible();
+      // A table wider than the answer scrolls sideways: axe's scrollable-region-focusable wants the keyboard let in.
+      await chat.followUp(unique('And a wide table [wide-table]'));
+      const answer = await chat.waitForAnswer();
+      const table = answer.getByRole('table', { name: 'Table, scrolls sideways' });
+      await expect(table).toHaveAttribute('tabindex', '0');
+      // Reached from the keyboard, it shows its ring, drawn inside its edge (outside, what skips rendering clips it).
+      await answer.getByRole('button', { name: 'Copy message' }).focus();
+      await page.keyboard.press('Shift+Tab');
+      await expect(table).toBeFocused();
+      const ring = await table.evaluate((el) => {
+        const style = getComputedStyle(el);
+        return { style: style.outlineStyle, width: parseFloat(style.outlineWidth), offset: parseFloat(style.outlineOffset), color: style.outlineColor };
+      });
+      expect(ring.style).toBe('solid');
+      expect(ring.width).toBeGreaterThanOrEqual(2);
+      expect(ring.offset + ring.width).toBeLessThanOrEqual(0);
+      expect(ring.color).not.toBe('rgba(0, 0, 0, 0)');
+      await answer.getByRole('button', { name: 'Good answer' }).click();
+      await expect(answer.getByRole('textbox')).toBeVisible();
       expect(await seriousViolations(page)).toEqual([]);
       await page.screenshot({ path: join(SHOTS, `desktop-conversation-${theme}.png`) });
 

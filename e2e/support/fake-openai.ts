@@ -69,6 +69,17 @@ export const CODE_REPLY = [
   '- two',
 ].join('\n');
 
+/** A table far wider than an answer (twelve columns of long words): it scrolls sideways in its box. */
+export const WIDE_TABLE_REPLY = [
+  'Here is the comparison:',
+  '',
+  `| ${Array.from({ length: 12 }, (_, i) => `Measurement${i + 1}`).join(' | ')} |`,
+  `|${'---|'.repeat(12)}`,
+  `| ${Array.from({ length: 12 }, (_, i) => `Value${i + 1}forthisrow`).join(' | ')} |`,
+  '',
+  'That is all.',
+].join('\n');
+
 /** An answer in Arabic and Hebrew, with English between: each block goes the way of its own text. */
 export const RTL_REPLY = [
   '## عنوان الإجابة',
@@ -137,6 +148,7 @@ export class FakeOpenAi {
     if (prompt.includes('[xss]')) return { tokens: tokensOf(HOSTILE_REPLY), delayMs: 5 };
     if (prompt.includes('[rtl]')) return { tokens: tokensOf(RTL_REPLY), delayMs: 5 };
     if (prompt.includes('[code]')) return { tokens: tokensOf(CODE_REPLY), delayMs: 10 };
+    if (prompt.includes('[wide-table]')) return { tokens: tokensOf(WIDE_TABLE_REPLY), delayMs: 5 };
     if (prompt.includes('[math]')) return { tokens: tokensOf(MATH_REPLY), delayMs: 5 };
     if (prompt.includes('[file]')) {
       const all = messages.map(textOf).join('\n');

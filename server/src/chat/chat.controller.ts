@@ -13,7 +13,7 @@ import { ChatMetrics } from './chat-metrics.js';
 import {
   ChatConfigDto, FeedbackDto, FeedbackResultDto, MessageIdParamDto, RegenerateDto, SendMessageDto, StopResultDto,
 } from './chat.dto.js';
-import { ChatService } from './chat.service.js';
+import { ChatService, IDEMPOTENCY_KEY } from './chat.service.js';
 import { ApiSseResponse } from './sse-events.dto.js';
 import { writeSse } from './sse-writer.js';
 import { OpenStreams } from './open-streams.js';
@@ -42,7 +42,12 @@ export class ChatController {
   @Post()
   @HttpCode(200)
   @ApiOperation({ summary: 'Send a message and stream the answer (Server-Sent Events)' })
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'A retried send with the same key re-attaches to the same answer; the key reused for a different request is 409 CONFLICT' })
+  @ApiHeader({
+    name: 'Idempotency-Key', required: false,
+    description: 'A retried send with the same key re-attaches to the same answer; the key reused for a different request is 409 CONFLICT. '
+      + 'A key is kept with its conversation: once the conversation is deleted, the key is free again',
+    schema: { type: 'string', pattern: IDEMPOTENCY_KEY.source, minLength: 1, maxLength: 128 },
+  })
   @ApiSseResponse()
   @ApiErrors(ErrorCode.SessionNotFound, ErrorCode.ConversationNotFound, ErrorCode.FileNotFound, ErrorCode.Conflict, ErrorCode.GenerationInProgress, ErrorCode.QuotaExceeded)
   async send(

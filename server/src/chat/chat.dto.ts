@@ -39,7 +39,7 @@ export class RegenerateDto {
 
   @ApiPropertyOptional({
     format: 'uuid',
-    description: 'With message: the id of the user message being edited. 409 CONFLICT when it is no longer the conversation\'s last question (another tab or client asked since)',
+    description: 'With message: the id of the user message being edited. 409 CONFLICT when it is no longer the conversation\'s last question (another tab or client asked since); 404 MESSAGE_NOT_FOUND when it is not a question of this conversation',
   })
   @ValidateIf((o: RegenerateDto) => o.message !== undefined || o.message_id !== undefined) @IsId()
   message_id?: string;

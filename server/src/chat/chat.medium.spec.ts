@@ -556,6 +556,15 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const res = await h.t.http().post('/api/v1/chat/regenerate').set('Authorization', auth)
       .send({ conversation_id: conv, message: 'fixed stale one', message_id: staleId });
     expect([res.status, res.body.error.code]).toEqual([409, 'CONFLICT']);
+    // An id that names no question of this conversation is 404, like any message that is not one's own:
+    // missing, an answer, or a question of another conversation (here Bob's).
+    const bob = await h.t.newSession();
+    const bobs = await h.send(bob.token, { message: 'stale one' }).all();
+    for (const other of ['00000000-0000-4000-8000-000000000000', first[0].data.message_id as string, bobs[0].data.user_message_id as string]) {
+      const notFound = await h.t.http().post('/api/v1/chat/regenerate').set('Authorization', auth)
+        .send({ conversation_id: conv, message: 'fixed stale one', message_id: other });
+      expect([notFound.status, notFound.body.error.code]).toEqual([404, 'MESSAGE_NOT_FOUND']);
+    }
     // An edit without the id of its question is refused as invalid.
     expect((await h.t.http().post('/api/v1/chat/regenerate').set('Authorization', auth).send({ conversation_id: conv, message: 'x' })).status).toBe(400);
     const detail = await h.t.http().get(`/api/v1/conversations/${conv}`).set('Authorization', auth).expect(200);

@@ -26,7 +26,8 @@ import { countTokens } from './token-count.js';
 
 /** How many of the latest messages are read to build the context (then trimmed to the token budget). */
 const HISTORY_MESSAGES = 200;
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
+/** What an Idempotency-Key may be (the OpenAPI document shows the same pattern). */
+export const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,128}$/;
 const POLL_MIN_MS = 250;
 
 /**
@@ -214,7 +215,11 @@ export class ChatService implements OnModuleInit {
       if (lastUserIndex === -1) throw new AppException(ErrorCode.MessageNotFound, 'Nothing to regenerate: the conversation has no message');
       const user = messages[lastUserIndex];
       if (dto.message_id !== undefined && dto.message_id !== user.id) {
-        // Edited from a view that had not seen a later question: editing that one instead would overwrite it.
+        // A question of this conversation, edited from a view that had not seen a later one: editing the
+        // later one instead would overwrite it (409). Any other id (missing, another conversation's or
+        // session's, an answer) names no question here: 404, as for any message that is not one's own.
+        const named = await this.conversations.findMessage(dto.message_id);
+        if (named?.conversationId !== conversation.id || named.role !== 'user') throw new AppException(ErrorCode.MessageNotFound, 'Message not found');
         throw new AppException(ErrorCode.Conflict, 'That message is no longer the last question of the conversation');
       }
       const previous = messages.slice(lastUserIndex + 1).reverse().find((m) => m.role === 'assistant');

@@ -344,6 +344,10 @@ describe('HTTP contract', () => {
     // Error codes are the enum a client switches on, in the envelope, a stored message and a stream's error event.
     expect(res.body.components.schemas.MessageDto.properties.error_code.enum).toEqual([...Object.values(ErrorCode), null]);
     expect(res.body.components.schemas.SseErrorEventDto.properties.code.enum).toEqual(Object.values(ErrorCode));
+    // The Idempotency-Key's rule, as the server checks it, so a generated client knows it before a 400.
+    const key = (res.body.paths['/api/v1/chat'].post.parameters as Array<{ name: string; schema: { pattern: string; maxLength: number } }>)
+      .find((p) => p.name === 'Idempotency-Key')!;
+    expect(key.schema).toMatchObject({ type: 'string', pattern: '^[A-Za-z0-9._:-]{1,128}$', maxLength: 128 });
   });
 });
 

@@ -29,7 +29,7 @@ export class FileUpload {
   @Column({ name: 'created_at' }) createdAt!: Date;
 
   @ManyToOne('Session', { onDelete: 'CASCADE' }) @JoinColumn({ name: 'session_id' }) session?: Session;
-  // Deleting a conversation deletes its files' rows; the orphan sweep then removes their bytes.
+  // Deleting a conversation deletes its files (FilesService deletes their rows and bytes first; the schema cascades too).
   @ManyToOne('Conversation', { onDelete: 'CASCADE' }) @JoinColumn({ name: 'conversation_id' }) conversation?: Conversation;
   @ManyToOne('Message', { onDelete: 'SET NULL' }) @JoinColumn({ name: 'message_id' }) message?: Message;
 }

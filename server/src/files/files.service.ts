@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, type Repository } from 'typeorm';
 import type { AttachedFile, ChatAttachments } from '../chat/chat-attachments.js';
@@ -18,14 +18,11 @@ import { SessionUploads } from './session-uploads.js';
 import type { ReceivedUpload } from './temp-upload-storage.js';
 import { TextExtractor } from './text-extractor.js';
 import { DistributedLock } from '../redis/redis-lock.js';
+import { formatSize } from './file-size.js';
 
 /** The PDF header may follow a little junk (the PDF reference allows it within the first KiB). */
 function looksLikePdf(head: Buffer): boolean {
   return head.subarray(0, 1024).includes('%PDF-');
-}
-
-function megabytes(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MB`;
 }
 
 const notFound = (): AppException => new AppException(ErrorCode.FileNotFound, 'File not found');
@@ -47,7 +44,7 @@ export interface UploadClient {
  * own copy of the extracted text, so the quota counts both (`usage`).
  */
 @Injectable()
-export class FilesService implements ChatAttachments {
+export class FilesService implements ChatAttachments, OnApplicationBootstrap {
   private readonly logger = new Logger(FilesService.name);
 
   constructor(
@@ -65,6 +62,21 @@ export class FilesService implements ChatAttachments {
     private readonly locks: DistributedLock,
     private readonly uploads: SessionUploads,
   ) {}
+
+  /**
+   * A conversation's files leave with it, bytes included: the schema cascades to their rows, but the
+   * bytes then waited for the orphan sweep (up to twenty minutes), and a session erased meanwhile found
+   * no row left to delete them by.
+   */
+  onApplicationBootstrap(): void {
+    this.conversations.beforeRemove((conversationId) => this.removeAllIn(conversationId));
+  }
+
+  /** Deletes the files of a conversation about to be deleted: the rows, and the bytes no other row refers to. */
+  private async removeAllIn(conversationId: string): Promise<void> {
+    const rows = await this.repo.find({ where: { conversationId }, select: { id: true, storageKey: true } });
+    for (const row of rows) await this.deleteRow(row);
+  }
 
   /** Whether an upload of this (sanitized) name's type is accepted at all: checked before any byte is stored. */
   assertAllowedType(originalName: string): string {
@@ -306,7 +318,7 @@ export class FilesService implements ChatAttachments {
   private quotaExceeded(used: number, action = 'This upload'): AppException {
     const quota = this.config.limits.sessionQuotaBytes;
     return new AppException(ErrorCode.QuotaExceeded,
-      `${action} would exceed the ${megabytes(quota)} storage quota of your session (${megabytes(used)} used); delete some files first`,
+      `${action} would exceed the ${formatSize(quota)} storage quota of your session (${formatSize(used)} used); delete some files first`,
       { quota_bytes: quota, used_bytes: used });
   }
 

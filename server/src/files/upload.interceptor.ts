@@ -12,6 +12,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { FilesService, type UploadClient } from './files.service.js';
 import { SessionUploads } from './session-uploads.js';
 import { type ReceivedUpload, TempUploadStorage } from './temp-upload-storage.js';
+import { formatSize } from './file-size.js';
 
 /** The multipart part that carries the file. */
 export const FILE_FIELD = 'file';
@@ -32,10 +33,6 @@ export function uploadLimits(maxUploadBytes: number): NonNullable<Options['limit
 async function removeTemp(req: UploadRequest): Promise<void> {
   const path = req.file?.path;
   if (path) await rm(path, { force: true });
-}
-
-function megabytes(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(bytes % (1024 * 1024) === 0 ? 0 : 1)} MB`;
 }
 
 /**
@@ -131,7 +128,7 @@ export class UploadInterceptor implements NestInterceptor {
     if (err instanceof AppException) return err;
     if (err instanceof HttpException) {
       if (err.getStatus() === Number(HttpStatus.PAYLOAD_TOO_LARGE)) {
-        return new AppException(ErrorCode.FileTooLarge, `The file is larger than the ${megabytes(this.maxUploadBytes)} limit`,
+        return new AppException(ErrorCode.FileTooLarge, `The file is larger than the ${formatSize(this.maxUploadBytes)} limit`,
           { max_bytes: this.maxUploadBytes });
       }
       const reason = err.message.replace(/^Multipart: /, '');

@@ -77,6 +77,28 @@ describe.each(dialects())('erasing one\'s own session (DELETE /api/v1/sessions/{
     for (const f of files.files) await t.http().get(`/api/v1/files/${f.file_id}/content`).set(auth(other.token)).expect(200);
   });
 
+  it('deleting a conversation deletes its files with their bytes (bytes another row still refers to stay); erasing the session after leaves none', async () => {
+    const s = await sessionWithData('kept: not in the conversation');
+    const before = stored().length;
+    // A second answer attaching the same file again: a second row sharing the bytes, in a second conversation.
+    const attached = (await t.http().get('/api/v1/files').set(auth(s.token)).expect(200)).body.files
+      .find((f: { filename: string }) => f.filename === 'notes.txt') as { file_id: string; conversation_id: string };
+    const again = await SseConnection.open(`${baseUrl()}/api/v1/chat`, {
+      method: 'POST', headers: auth(s.token), body: { message: 'And again', file_ids: [attached.file_id] },
+    }).all();
+    const second = (again[0].data as { conversation_id: string }).conversation_id;
+    expect(second).not.toBe(attached.conversation_id);
+    // The first conversation goes: its file row goes, its bytes stay for the second conversation's row.
+    await t.http().delete(`/api/v1/conversations/${attached.conversation_id}`).set(auth(s.token)).expect(204);
+    expect(stored().length).toBe(before);
+    // The second goes: no row refers to the bytes any more, and they go at once (not at the orphan sweep).
+    await t.http().delete(`/api/v1/conversations/${second}`).set(auth(s.token)).expect(204);
+    expect(stored().length).toBe(before - 1);
+    await t.http().delete(`/api/v1/sessions/${s.id}`).set(auth(s.token)).expect(204);
+    expect(stored().length).toBe(before - 2);
+    expect(stored().filter((name) => name.startsWith(s.id))).toEqual([]);
+  });
+
   it("is 404 for another session's id, exactly like a missing one, and changes nothing", async () => {
     const owner = await sessionWithData('owner bytes');
     const caller = await t.newSession();
