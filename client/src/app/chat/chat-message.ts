@@ -5,6 +5,16 @@ import { randomId } from '../core/random-id';
 export interface ChatMessage extends Message {
   /** The friendly reason an answer failed, shown with Retry. */
   errorText?: string;
+  /**
+   * The answer failed while this tab followed it: its notice is news, announced at once (an alert). A failure read
+   * from history (a conversation opened, an older page) is not: every old one was read out again.
+   */
+  hasFailedLive?: boolean;
+  /**
+   * The answer was restated from the server's copy after the connection was lost, and that copy ends before the text
+   * this tab had shown: the words of its last moments were never saved (the server saves as it goes, every 250 ms).
+   */
+  hasLostText?: boolean;
 }
 
 /** A message made in this tab before the server gave it an id. */

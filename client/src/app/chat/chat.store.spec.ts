@@ -304,6 +304,49 @@ describe('ChatStore', () => {
     stream.next(token('Half an answer, stored whole', '1'));
     stream.next({ type: 'error', finished: true, message_id: 'm1', status: 'interrupted', code: 'SERVICE_UNAVAILABLE', error: 'Cut.', eventId: '2' });
     expect(store.messages()[0]).toMatchObject({ content: 'Half an answer, stored whole', status: 'interrupted' });
+    // Nothing shown was lost: no note under it.
+    expect(store.messages()[0].hasLostText).toBeFalsy();
+  });
+
+  it('keeps the server\'s copy when it restates a cut answer shorter than what was shown, and says so under the answer', async () => {
+    const resumed = new Subject<StreamedEvent>();
+    chatApi.resume.mockImplementation(() => resumed.asObservable());
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('Half an answer', '1'));
+    stream.next(token(' and its last words', '2'));
+    // The server was killed: it had saved the answer up to its last quarter of a second.
+    stream.error(new StreamCutError('2'));
+    await new Promise((resolve) => { setTimeout(resolve, 600); }); // the first pause: 500 ms
+    expect(chatApi.resume).toHaveBeenCalledWith('m1', '2');
+    resumed.next(start({ from_start: true, eventId: '0' }));
+    resumed.next(token('Half an answer', '1'));
+    // Not while it may still grow (the answer goes on elsewhere and catches up).
+    expect(store.messages().at(-1)?.hasLostText).toBeFalsy();
+    resumed.next({ type: 'error', finished: true, message_id: 'm1', status: 'interrupted', code: 'SERVICE_UNAVAILABLE',
+      error: 'This answer was interrupted before it finished.', eventId: '2' });
+    expect(store.messages().at(-1)).toMatchObject({ content: 'Half an answer', status: 'interrupted', hasLostText: true });
+  });
+
+  it('tries a cut answer again at least every 3 s while the server is down (the composer can only stop meanwhile)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const attempts: Subject<StreamedEvent>[] = [];
+      chatApi.resume.mockImplementation(() => { attempts.push(new Subject<StreamedEvent>()); return attempts.at(-1)!.asObservable(); });
+      void store.send('Hello');
+      stream.next(start());
+      stream.error(new StreamCutError('0'));
+      // Pauses of 0.5, 1 and 2 s, then 3 s each (they went on to 4 and 8 s).
+      for (const pause of [500, 1_000, 2_000, 3_000, 3_000]) {
+        const tries = attempts.length;
+        await vi.advanceTimersByTimeAsync(pause + 100);
+        expect(attempts).toHaveLength(tries + 1);
+        attempts.at(-1)!.error(new ApiError(0, 'NETWORK_ERROR', 'Failed to fetch'));
+      }
+      expect(store.isStreaming()).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('tells the user while it reconnects to a cut answer, and goes on from the last event once the server answers', async () => {
@@ -372,7 +415,14 @@ describe('ChatStore', () => {
     void store.send('Hello');
     stream.next(start());
     stream.next({ type: 'error', finished: true, message_id: 'm1', status: 'failed', code: 'OPENAI_ERROR', error: 'The model is unavailable.', eventId: '1' });
-    expect(store.messages()[1]).toMatchObject({ status: 'failed', errorText: 'The model is unavailable.' });
+    expect(store.messages()[1]).toMatchObject({ status: 'failed', errorText: 'The model is unavailable.', hasFailedLive: true });
+  });
+
+  it('reads a failure opened from history as history: its notice is not news to announce', async () => {
+    const id = '00000000-0000-4000-8000-0000000000e1';
+    await openStored(id, [['u1', 'user', 'complete'], ['m1', 'assistant', 'failed']]);
+    expect(store.messages()[1]).toMatchObject({ status: 'failed' });
+    expect(store.messages()[1].hasFailedLive).toBeFalsy();
   });
 
   it('regenerates in place of the last answer', async () => {

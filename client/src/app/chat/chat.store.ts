@@ -10,6 +10,7 @@ import { NetworkStatus } from '../shell/network-status';
 import { ToastService } from '../shell/toast.service';
 import { ChatApi, StreamCutError } from './chat-api.service';
 import { ChatConfigStore } from './chat-config.store';
+import { failureText } from './failure-texts';
 import { MarkdownRenderer } from './markdown-renderer';
 import type { StreamedEvent } from './chat-events';
 import { type ChatMessage, emptyMessage, withoutEarlierAnswers, withoutReplaced } from './chat-message';
@@ -33,6 +34,11 @@ const TABS_CHANNEL = 'parley-conversations';
 const ANNOUNCED_SOURCE_CHARS = 4_000;
 /** How long a cut answer is reconnected to (a server restarting, a network change) before giving up. */
 const RECONNECT_FOR_MS = 120_000;
+/**
+ * The longest pause between two tries (the first is 0.5 s, then doubling). While it reconnects the composer shows
+ * Stop and sends nothing, so a server back for 7 s (up to 8 s before) was time the user could only wait.
+ */
+const RECONNECT_MAX_PAUSE_MS = 3_000;
 
 interface FollowContext {
   /** The id the streamed answer has in `list` now (a local id until `start`). */
@@ -118,6 +124,8 @@ export class ChatStore {
   /** The earlier answers a running regeneration hides (restoreHidden), oldest first. */
   private hiddenAnswers: { answers: ChatMessage[] } | null = null;
   private lastEventId: string | undefined;
+  /** How much of the streamed answer was shown when the server last restated it from its start (restartContent). */
+  private shownBeforeRestart: { messageId: string; length: number } | null = null;
   /** Tokens are drawn a few times a second, not one by one (TokenDrawer). */
   private readonly tokens = new TokenDrawer((id, text) =>
     this.list.update((list) => list.map((m) => (m.id === id ? { ...m, content: m.content + text } : m))));
@@ -504,7 +512,7 @@ export class ChatStore {
               this.finish(assistantId);
               break;
             case 'error':
-              this.patch(assistantId, { status: event.status, error_code: event.code, errorText: event.error || 'The answer failed.' });
+              this.patch(assistantId, { status: event.status, error_code: event.code, errorText: event.error || failureText(event.code, event.status), hasFailedLive: true });
               this.finish(assistantId);
               break;
           }
@@ -522,7 +530,7 @@ export class ChatStore {
             void this.reconnect(assistantId, 0);
             return;
           }
-          this.patch(assistantId, { status: 'interrupted', errorText: friendlyMessage(error) });
+          this.patch(assistantId, { status: 'interrupted', errorText: friendlyMessage(error), hasFailedLive: true });
           this.finish(assistantId);
         },
       });
@@ -530,20 +538,20 @@ export class ChatStore {
   }
 
   /**
-   * Follows a cut answer again after the last event it showed, with a growing pause (up to 8 s),
+   * Follows a cut answer again after the last event it showed, with a growing pause (up to 3 s),
    * for RECONNECT_FOR_MS: long enough for a server to restart. The user is told while it lasts.
    * A refusal (the answer is gone, the session too) ends it at once.
    */
   private async reconnect(messageId: string, attempt: number, since = Date.now()): Promise<void> {
     if (Date.now() - since >= RECONNECT_FOR_MS) {
-      this.patch(messageId, { status: 'interrupted', errorText: 'The connection to the answer was lost.' });
+      this.patch(messageId, { status: 'interrupted', errorText: 'The connection to the answer was lost.', hasFailedLive: true });
       this.finish(messageId);
       return;
     }
     if (!this.network.isOnline()) this.toasts.error('You are offline. The answer will continue when the connection is back.', { key: 'offline' });
     else if (attempt === 0) this.toasts.show('The connection to the server was lost. Reconnecting…', { key: 'reconnect', durationMs: 0 });
     await this.network.whenOnline();
-    await new Promise((resolve) => setTimeout(resolve, Math.min(8000, 500 * 2 ** attempt)));
+    await new Promise((resolve) => setTimeout(resolve, Math.min(RECONNECT_MAX_PAUSE_MS, 500 * 2 ** attempt)));
     if (this.streamMessageId !== messageId) return;
     const stream = this.chat.resume(messageId, this.lastEventId);
     this.subscription = stream.subscribe({
@@ -556,7 +564,7 @@ export class ChatStore {
           this.patch(messageId, { status: event.status, finish_reason: event.finish_reason });
           this.finish(messageId);
         } else if (event.type === 'error') {
-          this.patch(messageId, { status: event.status, error_code: event.code, errorText: event.error });
+          this.patch(messageId, { status: event.status, error_code: event.code, errorText: event.error || failureText(event.code, event.status), hasFailedLive: true });
           this.finish(messageId);
         }
       },
@@ -567,7 +575,7 @@ export class ChatStore {
           void this.reconnect(messageId, attempt + 1, since);
           return;
         }
-        this.patch(messageId, { status: 'interrupted', errorText: friendlyMessage(error) });
+        this.patch(messageId, { status: 'interrupted', errorText: friendlyMessage(error), hasFailedLive: true });
         this.finish(messageId);
       },
     });
@@ -590,6 +598,7 @@ export class ChatStore {
   private finish(messageId: string): void {
     this.toasts.dismissKey('reconnect');
     this.tokens.flush();
+    this.noteLostText(messageId);
     this.subscription?.unsubscribe();
     this.subscription = null;
     this.streamingId.set(null);
@@ -648,6 +657,7 @@ export class ChatStore {
   private detach(): void {
     this.toasts.dismissKey('reconnect'); // the notice was about the answer left behind
     this.saveSnapshot(); // takes in the tokens not drawn yet first
+    this.shownBeforeRestart = null;
     this.hiddenAnswers = null; // coming back reads the conversation (or the snapshot) again
     this.subscription?.unsubscribe();
     this.subscription = null;
@@ -665,10 +675,6 @@ export class ChatStore {
     else this.toasts.error(text);
   }
 
-  /**
-   * The server could not continue after our last event (it no longer held the answer's events)
-   * and restates the answer from its start: what was shown is replaced, not appended to.
-   */
   private saveSnapshot(): void {
     this.tokens.flush();
     const messageId = this.streamMessageId;
@@ -677,8 +683,28 @@ export class ChatStore {
     if (message) saveStreamSnapshot({ messageId, lastEventId: this.lastEventId, content: message.content });
   }
 
+  /**
+   * The server could not continue after our last event (it no longer held the answer's events)
+   * and restates the answer from its start: what was shown is replaced, not appended to.
+   */
   private restartContent(messageId: string): void {
+    this.tokens.flush();
+    const shown = this.list().find((m) => m.id === messageId)?.content.length ?? 0;
+    const earlier = this.shownBeforeRestart?.messageId === messageId ? this.shownBeforeRestart.length : 0;
+    this.shownBeforeRestart = { messageId, length: Math.max(earlier, shown) };
     this.patch(messageId, { content: '' });
+  }
+
+  /**
+   * The server's copy, restated after a lost connection, is the answer (a reload shows it), so it stays shown; when it
+   * ends before the text shown before, the answer says so: those words vanished with nothing to tell why.
+   */
+  private noteLostText(messageId: string): void {
+    const shownBefore = this.shownBeforeRestart;
+    this.shownBeforeRestart = null;
+    if (shownBefore?.messageId !== messageId) return;
+    const message = this.list().find((m) => m.id === messageId);
+    if (message && message.content.length < shownBefore.length) this.patch(messageId, { hasLostText: true });
   }
 
   private patch(id: string, change: Partial<ChatMessage>): void {

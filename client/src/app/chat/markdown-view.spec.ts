@@ -181,6 +181,51 @@ describe('MarkdownView', () => {
     }
   });
 
+  it('makes a table that scrolls sideways a named Tab stop, only while it does, as a keyboard cannot scroll it otherwise', async () => {
+    // jsdom lays nothing out: the browser's reports of a table's size, and its widths, are played here.
+    const observed = new Set<Element>();
+    let report: (targets: Element[]) => void = () => undefined;
+    vi.stubGlobal('ResizeObserver', class {
+      constructor(callback: ResizeObserverCallback) {
+        report = (targets) => callback(targets.map((target) => ({ target }) as ResizeObserverEntry), this as unknown as ResizeObserver);
+      }
+      observe(target: Element): void { observed.add(target); }
+      unobserve(target: Element): void { observed.delete(target); }
+      disconnect(): void { observed.clear(); }
+    });
+    const lay = (table: Element, box: number, content: number): void => {
+      Object.defineProperty(table, 'clientWidth', { value: box, configurable: true });
+      Object.defineProperty(table, 'scrollWidth', { value: content, configurable: true });
+    };
+    try {
+      await show('| a | b |\n|---|---|\n| 1 | 2 |\n\nText.\n\n| c |\n|---|\n| 3 |', false);
+      const [wide, narrow] = Array.from(el.querySelectorAll('table'));
+      expect([...observed]).toEqual([wide, narrow]);
+      lay(wide, 300, 900);
+      lay(narrow, 300, 300);
+      report([wide, narrow]);
+      expect([wide.getAttribute('tabindex'), wide.getAttribute('aria-label')]).toEqual(['0', 'Table, scrolls sideways']);
+      expect([narrow.getAttribute('tabindex'), narrow.getAttribute('aria-label')]).toEqual([null, null]);
+      // A wider window: it fits now, and is no stop.
+      lay(wide, 900, 900);
+      report([wide]);
+      expect([wide.getAttribute('tabindex'), wide.getAttribute('aria-label')]).toEqual([null, null]);
+
+      // Streamed, the open block's table is a new one at each draw: the new one is watched, the old one let go.
+      await show('| a |\n|---|\n| 1 |', true);
+      const first = el.querySelector('table')!;
+      await show('| a |\n|---|\n| 1 |\n| 2 |', true);
+      const second = el.querySelector('table')!;
+      expect(second).not.toBe(first);
+      expect([...observed]).toEqual([second]);
+      lay(second, 300, 600);
+      report([second]);
+      expect(second.getAttribute('tabindex')).toBe('0');
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
   it('follows a footnote to its note and back within its own message, with two answers of the same notes on the page', async () => {
     const scrolled: Element[] = [];
     // jsdom lays nothing out and has no scrollIntoView.

@@ -1,4 +1,4 @@
-import { ChangeDetectionStrategy, Component, ElementRef, computed, effect, inject, input, signal } from '@angular/core';
+import { ChangeDetectionStrategy, Component, DestroyRef, ElementRef, afterRenderEffect, computed, effect, inject, input, signal } from '@angular/core';
 import { DomSanitizer, type SafeHtml } from '@angular/platform-browser';
 import { copyText } from '../core/clipboard';
 import { Announcer } from '../shell/announcer';
@@ -16,6 +16,26 @@ interface BlockChunk {
 
 /** Blocks per chunk: few enough that a chunk on screen is cheap to draw, enough that chunks stay few. */
 export const BLOCKS_PER_CHUNK = 24;
+
+/** The name of a table that scrolls sideways, said when the keyboard reaches it. */
+export const WIDE_TABLE_NAME = 'Table, scrolls sideways';
+
+/**
+ * A table wider than the answer scrolls sideways in its own box (styles.css). Then, and only then, it is a Tab stop
+ * with a name, so a keyboard can scroll it (WCAG 2.1.1): Chromium alone lets the keyboard into a scrolling box by
+ * itself, and unnamed. A table that fits is no stop at all.
+ */
+function markWideTable(table: Element): void {
+  const isWide = table.scrollWidth > table.clientWidth;
+  if (isWide === table.hasAttribute('tabindex')) return;
+  if (isWide) {
+    table.setAttribute('tabindex', '0');
+    table.setAttribute('aria-label', WIDE_TABLE_NAME);
+  } else {
+    table.removeAttribute('tabindex');
+    table.removeAttribute('aria-label');
+  }
+}
 
 /**
  * Shows Markdown already sanitized by MarkdownRenderer (DOMPurify), hence the bypass: Angular's own sanitizer
@@ -59,6 +79,9 @@ export class MarkdownView {
   /** Bumps each time one of this view's blocks has been highlighted in the background. */
   private readonly highlighted = signal(0);
   private readonly onHighlighted = (): void => this.highlighted.update((v) => v + 1);
+  /** Told when a table's box changes size (a new table, a narrower window): whether it scrolls may have changed. */
+  private tableSizes: ResizeObserver | null = null;
+  private readonly tables = new Set<Element>();
 
   /** The rendered (sanitized) blocks, before any background highlighting. */
   private readonly rendered = computed<MarkdownBlock[]>(() => {
@@ -116,6 +139,31 @@ export class MarkdownView {
       const final = this.isStreaming() ? blocks.length - 1 : blocks.length;
       for (let i = 0; i < final; i++) this.renderer.queueHighlight(blocks[i], this.onHighlighted);
     });
+    // A block is a new element each time its source changes, its tables too: new ones are watched, gone ones dropped.
+    afterRenderEffect(() => {
+      this.chunks();
+      this.watchTables();
+    });
+    inject(DestroyRef).onDestroy(() => this.tableSizes?.disconnect());
+  }
+
+  private watchTables(): void {
+    const tables = this.host.nativeElement.getElementsByTagName('table');
+    if (tables.length === 0 && this.tables.size === 0) return;
+    if (typeof ResizeObserver === 'undefined') return;
+    const sizes = (this.tableSizes ??= new ResizeObserver((entries) => {
+      for (const entry of entries) markWideTable(entry.target);
+    }));
+    for (const table of this.tables) {
+      if (table.isConnected) continue;
+      sizes.unobserve(table);
+      this.tables.delete(table);
+    }
+    for (const table of tables) {
+      if (this.tables.has(table)) continue;
+      this.tables.add(table);
+      sizes.observe(table); // reported once at first, then at each change of size
+    }
   }
 
   /**

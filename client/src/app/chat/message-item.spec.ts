@@ -95,7 +95,7 @@ describe('MessageItem', () => {
   });
 
   it('shows a failure with Retry', async () => {
-    await render({ status: 'failed', errorText: 'The model could not answer right now.' }, { canRegenerate: true });
+    await render({ status: 'failed', errorText: 'The model could not answer right now.', hasFailedLive: true }, { canRegenerate: true });
     let retries = 0;
     fixture.componentInstance.retry.subscribe(() => retries++);
     expect(el.querySelector('[role="alert"]')?.textContent).toContain('The model could not answer right now.');
@@ -104,7 +104,7 @@ describe('MessageItem', () => {
   });
 
   it('offers one way to answer again after an interruption: Retry, in the notice, not Regenerate as well', async () => {
-    await render({ status: 'interrupted', content: 'Half an' }, { canRegenerate: true });
+    await render({ status: 'interrupted', content: 'Half an', hasFailedLive: true }, { canRegenerate: true });
     let retries = 0;
     fixture.componentInstance.retry.subscribe(() => retries++);
     const retry = Array.from(el.querySelectorAll('button')).filter((b) => b.textContent?.trim() === 'Retry');
@@ -120,6 +120,43 @@ describe('MessageItem', () => {
     await render({ status: 'complete' }, { canRegenerate: true });
     expect(el.querySelector('button[aria-label="Regenerate"]')).not.toBeNull();
     expect(Array.from(el.querySelectorAll('button')).some((b) => b.textContent?.trim() === 'Retry')).toBe(false);
+  });
+
+  it('announces only a failure that happened live: one read from history is plain text (every old one was read out again)', async () => {
+    await render({ status: 'failed', error_code: 'OPENAI_ERROR' }, { canRegenerate: true });
+    const notice = el.querySelector('.notice-error');
+    expect(notice?.textContent).toContain('Retry');
+    expect(notice?.getAttribute('role')).toBeNull();
+    expect(el.querySelector('[role="alert"], [aria-live]')).toBeNull();
+    await render({ status: 'failed', error_code: 'OPENAI_ERROR', errorText: 'Live words.', hasFailedLive: true }, { canRegenerate: true });
+    expect(el.querySelector('.notice-error')?.getAttribute('role')).toBe('alert');
+  });
+
+  it('words a failure read from history as the server worded it live, by its stored code', async () => {
+    const notice = async (message: Partial<ChatMessage>): Promise<string | undefined> => {
+      await render(message);
+      return el.querySelector('.notice-error span')?.textContent?.trim();
+    };
+    // Live, the server's error event said this; after a reload it read "The model could not answer."
+    expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR' })).toBe('I\'m temporarily unable to process your request. Please try again in a moment.');
+    expect(await notice({ status: 'failed', error_code: 'RATE_LIMIT_EXCEEDED' })).toBe('You\'ve sent too many messages. Please wait a bit before sending more.');
+    expect(await notice({ status: 'failed', error_code: 'FILE_NOT_FOUND' })).toBe('I couldn\'t process the uploaded file. Please try a different format.');
+    expect(await notice({ status: 'failed', error_code: 'INTERNAL_ERROR' })).toBe('Something went wrong. Please try again or start a new conversation.');
+    expect(await notice({ status: 'failed', error_code: null })).toBe('Something went wrong. Please try again or start a new conversation.');
+    // Interrupted, whatever the code.
+    expect(await notice({ status: 'interrupted', error_code: 'SERVICE_UNAVAILABLE' })).toBe('This answer was interrupted before it finished.');
+  });
+
+  it('says under an answer restated shorter than it was shown that its last words were not saved, once it has ended', async () => {
+    await render({ status: 'streaming', content: 'Half an answer', hasLostText: true }, { isStreaming: true });
+    expect(el.textContent).not.toContain('could not be saved');
+    await render({ status: 'interrupted', content: 'Half an answer', hasLostText: true });
+    const note = Array.from(el.querySelectorAll('p.notice')).find((p) => p.textContent?.includes('could not be saved'));
+    expect(note?.textContent?.trim()).toBe('The last words shown before the connection was lost could not be saved.');
+    // Said politely where it is, not announced.
+    expect(note?.closest('[role="alert"], [role="status"], [aria-live]')).toBeNull();
+    await render({ status: 'complete', content: 'A whole answer' });
+    expect(el.textContent).not.toContain('could not be saved');
   });
 
   it('lets the text of a message, and what is typed about it, go the way of its own script (Arabic, Hebrew)', async () => {
@@ -138,7 +175,7 @@ describe('MessageItem', () => {
 
   it('shows the failure of an older answer without Retry (it would replace the last answer instead)', async () => {
     await render({ status: 'interrupted', content: 'Half an' }, { canRegenerate: false });
-    expect(el.querySelector('[role="alert"]')?.textContent).toContain('This answer was interrupted before it finished.');
+    expect(el.querySelector('.notice-error')?.textContent).toContain('This answer was interrupted before it finished.');
     expect(Array.from(el.querySelectorAll('button')).some((b) => b.textContent?.trim() === 'Retry')).toBe(false);
   });
 

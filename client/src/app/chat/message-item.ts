@@ -7,6 +7,7 @@ import { Announcer } from '../shell/announcer';
 import { Icon } from '../shell/icon';
 import { ToastService } from '../shell/toast.service';
 import type { ChatMessage } from './chat-message';
+import { failureText } from './failure-texts';
 import { MarkdownView } from './markdown-view';
 
 /** An edited question to be answered again; `onRefused` reopens the edit box with the draft. */
@@ -69,8 +70,8 @@ export class MessageItem {
   protected readonly uid = `msg-${nextId++}`;
   protected readonly isUser = computed(() => this.message().role === 'user');
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
-  protected readonly errorText = computed(() => this.message().errorText
-    ?? (this.message().status === 'interrupted' ? 'This answer was interrupted before it finished.' : 'The model could not answer.'));
+  /** Live, the server's words or this tab's; from history, the same words rebuilt from the stored code. */
+  protected readonly errorText = computed(() => this.message().errorText || failureText(this.message().error_code, this.message().status));
   /**
    * A long message of the user's (a pasted log, a file's worth of code) shows its first lines until it is
    * opened: shown whole, it pushed the answer to it screens away.

@@ -136,6 +136,38 @@ describe('ConversationList', () => {
     expect(snippet.innerHTML).not.toContain('<script');
   });
 
+  it('keeps the match of a snippet in its two lines: the text before it is cut to a few words, a long word too', async () => {
+    const token = 'Averyveryverylongtokenwithoutanyspaces';
+    const snippets = [
+      // The server's 40 characters of context: one word, and words.
+      { text: `…${token}zebracorn in the forest`, start: 1 + token.length, length: 9 },
+      { text: '…the lazy dog and then finds a hidden zebracorn in the forest', start: 38, length: 9 },
+      { text: 'Short lead: zebracorn', start: 12, length: 9 },
+    ];
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      fetchMock.mockImplementation((url: string) => Promise.resolve(json(url.includes('q=zebracorn')
+        ? { conversations: snippets.map((snippet, i) => ({ ...conversation(`z${i}`, `Found ${i}`, old), match: { message_id: `m${i}`, role: 'assistant', snippet } })), total: 3, limit: 20, offset: 0 }
+        : { conversations: [], total: 0, limit: 20, offset: 0 })));
+      await searchFor('zebracorn');
+    } finally {
+      vi.useRealTimers();
+    }
+    await fixture.whenStable();
+    const shown = Array.from(el.querySelectorAll('.conv-snippet')).map((snippet) => {
+      const mark = snippet.querySelector('mark')!;
+      const before = Array.from(snippet.childNodes).filter((n) => n.nodeType === Node.TEXT_NODE && n.compareDocumentPosition(mark) & Node.DOCUMENT_POSITION_FOLLOWING)
+        .map((n) => n.textContent).join('');
+      return { before, hit: mark.textContent };
+    });
+    // An ellipsis held to what follows (a word joiner), then at most 16 characters, from a word's start where one is near.
+    expect(shown).toEqual([
+      { before: `…\u2060${token.slice(-16)}`, hit: 'zebracorn' },
+      { before: '…\u2060finds a hidden ', hit: 'zebracorn' },
+      { before: 'Short lead: ', hit: 'zebracorn' },
+    ]);
+  });
+
   it('says so when no conversation contains the search', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {

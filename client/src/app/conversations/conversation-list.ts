@@ -19,6 +19,26 @@ const DAY = 86_400_000;
 /** How long typing must pause before the list is searched. */
 const SEARCH_DELAY_MS = 250;
 
+/**
+ * The most of a snippet's text shown before its match. The server sends up to 40 characters, and in a row about 25
+ * wide the match fell to a third line, which the two-line clamp hides: the result did not show why it was found.
+ */
+const SNIPPET_LEAD_CHARS = 16;
+/** A cut this close to a space moves on to it, so the lead starts with a whole word. */
+const SNIPPET_WORD_SLACK = 8;
+
+/** The end of `before`, at most SNIPPET_LEAD_CHARS, after an ellipsis when cut. */
+function snippetLead(before: string): string {
+  if (before.length <= SNIPPET_LEAD_CHARS) return before;
+  let from = before.length - SNIPPET_LEAD_CHARS;
+  const space = before.indexOf(' ', from);
+  if (space !== -1 && space - from < SNIPPET_WORD_SLACK && space < before.length - 1) from = space + 1;
+  // Never half a character: not the second half of a surrogate pair, nor the accents or joiners of a cut one.
+  const lead = before.slice(from).replace(/^[\udc00-\udfff]/, '').replace(/^[\p{M}\u200d\ufe0f]+/u, '');
+  // A word joiner holds the ellipsis to the text: a line could break after it, and a long word left the first line empty.
+  return `…\u2060${lead}`;
+}
+
 function groupLabel(updatedAt: string, now: Date): string {
   const startOfToday = new Date(now.getFullYear(), now.getMonth(), now.getDate()).getTime();
   const time = Date.parse(updatedAt);
@@ -107,7 +127,7 @@ export class ConversationList {
     const { text, start, length } = match.snippet;
     const at = Math.max(0, Math.min(text.length, start));
     const end = Math.max(at, Math.min(text.length, start + length));
-    return { who: match.role === 'user' ? 'You' : 'Answer', before: text.slice(0, at), hit: text.slice(at, end), after: text.slice(end) };
+    return { who: match.role === 'user' ? 'You' : 'Answer', before: snippetLead(text.slice(0, at)), hit: text.slice(at, end), after: text.slice(end) };
   }
 
   protected newChat(): void {
