@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { ServeStaticModule } from '@nestjs/serve-static';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AccessGateController } from './common/access-gate.controller.js';
 import { AccessGateGuard } from './common/access-gate.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
-import { AuthGuard, SessionRenewalInterceptor } from './common/auth.guard.js';
+import { AuthGuard, SessionRenewalGuard } from './common/auth.guard.js';
 import { CsrfGuard } from './common/csrf.guard.js';
 import { AppThrottlerGuard, AuthFailureLimit, throttlerOptions } from './common/rate-limit.js';
 import { MemoryThrottlerStorage } from './common/memory-throttler-storage.js';
@@ -46,15 +46,16 @@ export class AppModule {
       })]
       : [];
     // Global guards run in this order: who is calling, is it same-origin, is it within its limits,
-    // may it pass the deployment's access gate (after the limits, so access tokens cannot be guessed fast).
+    // may it pass the deployment's access gate (after the limits, so access tokens cannot be guessed fast);
+    // then, for a request all of them let through, its cookie renewed when due.
     const guards: Provider[] = [
       { provide: APP_GUARD, useClass: AuthGuard },
       { provide: APP_GUARD, useClass: CsrfGuard },
       { provide: APP_GUARD, useClass: AppThrottlerGuard },
       { provide: APP_GUARD, useClass: AccessGateGuard },
+      // Last: a request any check refused does not get its cookie renewed.
+      { provide: APP_GUARD, useClass: SessionRenewalGuard },
       AuthFailureLimit,
-      // After every guard: a refused request's cookie is not renewed.
-      { provide: APP_INTERCEPTOR, useClass: SessionRenewalInterceptor },
     ];
     return {
       module: AppModule,

@@ -26,7 +26,7 @@ export function accessTokenMatches(given: string | undefined, expected: string):
  * - TRUSTED_IDENTITY_HEADER: every API request must carry the header the gateway's own auth
  *   (e.g. oauth2-proxy) sets; the gateway must strip it from client requests.
  * Runs after the auth guard and the limits (so access tokens cannot be guessed fast); a session's
- * cookie is renewed only for a request it let through (SessionRenewalInterceptor).
+ * cookie is renewed only for a request it let through (SessionRenewalGuard, after it).
  */
 @Injectable()
 export class AccessGateGuard implements CanActivate {

@@ -1,7 +1,6 @@
-import { type CallHandler, type CanActivate, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
-import type { Observable } from 'rxjs';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { AppException } from './app.exception.js';
@@ -73,16 +72,18 @@ export class AuthGuard implements CanActivate {
 
 /**
  * A browser in use stays signed in: its cookie is renewed once its token is past half its life (a
- * Bearer client renews its own token: POST /sessions/current/token). An interceptor, so that it runs
- * only for a request every guard let through: renewed in the auth guard, a request the access gate
- * (no gateway sign-in), the CSRF check or the limits then refused still carried a fresh cookie, and
- * a token holder could keep a session alive from refused requests.
+ * Bearer client renews its own token: POST /sessions/current/token). Not a check (it never refuses):
+ * the last of the global guards, so that it runs only for a request every check let through. Renewed
+ * in the auth guard, a request the access gate (no gateway sign-in), the CSRF check or the limits then
+ * refused still carried a fresh cookie, and a token holder could keep a session alive from refused
+ * requests. A guard rather than an interceptor: an interceptor wraps every route's handler in an RxJS
+ * chain, on the path of every chat request (docs/performance.md).
  */
 @Injectable()
-export class SessionRenewalInterceptor implements NestInterceptor {
+export class SessionRenewalGuard implements CanActivate {
   constructor(private readonly sessions: SessionsService, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  canActivate(context: ExecutionContext): boolean {
     const http = context.switchToHttp();
     const req = http.getRequest<AppRequest>();
     if (req.auth?.via === 'cookie') {
@@ -92,6 +93,6 @@ export class SessionRenewalInterceptor implements NestInterceptor {
         http.getResponse<Response>().cookie(cookie.name, renewed.token, { ...cookie.options, maxAge: renewed.expiresAt.getTime() - Date.now() });
       }
     }
-    return next.handle();
+    return true;
   }
 }

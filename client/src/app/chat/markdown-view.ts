@@ -1,4 +1,6 @@
-import { ChangeDetectionStrategy, Component, DestroyRef, ElementRef, afterRenderEffect, computed, effect, inject, input, signal } from '@angular/core';
+import {
+  ChangeDetectionStrategy, Component, DestroyRef, ElementRef, Injector, afterNextRender, computed, effect, inject, input, signal,
+} from '@angular/core';
 import { DomSanitizer, type SafeHtml } from '@angular/platform-browser';
 import { copyText } from '../core/clipboard';
 import { Announcer } from '../shell/announcer';
@@ -139,10 +141,12 @@ export class MarkdownView {
       const final = this.isStreaming() ? blocks.length - 1 : blocks.length;
       for (let i = 0; i < final; i++) this.renderer.queueHighlight(blocks[i], this.onHighlighted);
     });
-    // A block is a new element each time its source changes, its tables too: new ones are watched, gone ones dropped.
-    afterRenderEffect(() => {
+    // A block is a new element each time its source changes, its tables too: once drawn, new ones are watched and
+    // gone ones dropped.
+    const injector = inject(Injector);
+    effect(() => {
       this.chunks();
-      this.watchTables();
+      afterNextRender({ read: () => this.watchTables() }, { injector });
     });
     inject(DestroyRef).onDestroy(() => this.tableSizes?.disconnect());
   }
