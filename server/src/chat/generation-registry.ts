@@ -8,6 +8,13 @@ export function tokenEventAt(token: string, atMs: number): TokenEvent {
   return { type: 'token', token, finished: false, timestamp: isoAt(atMs) };
 }
 
+/** See GenerationRegistry.remoteState. */
+export interface RemoteGeneration {
+  isOwnerAlive: boolean;
+  /** The text the generation's token events hold, when the registry has them. */
+  text?: string;
+}
+
 /**
  * Where running generations publish their events and where HTTP streams attach.
  *
@@ -37,6 +44,16 @@ export abstract class GenerationRegistry {
   abstract activeIn(conversationId: string): string | undefined;
   abstract requestStop(messageId: string): boolean;
   abstract onStopRequest(messageId: string, handler: () => void): void;
+
+  /**
+   * What the registry knows of a generation another instance owned, for the lease sweep: whether
+   * its owner still renews it (an instance that lost only the database is not dead), and the text
+   * of its token events (ahead of the row, whose last save may be a flush interval behind). Nothing
+   * here: an instance's own registry knows only its own generations.
+   */
+  remoteState(_messageId: string): Promise<RemoteGeneration> {
+    return Promise.resolve({ isOwnerAlive: false });
+  }
 
   /** `events` with their `after` (FollowedEvents): the same message followed again from an id; nothing once it is forgotten. */
   protected resumable(messageId: string, events: Observable<SequencedEvent>): FollowedEvents {

@@ -219,12 +219,23 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     return this.sweepExpiredLeases(this.config.database.type === 'sqlite' ? new Date(8.64e15) : new Date());
   }
 
-  /** Rows left `streaming` by an instance that died end as `interrupted`, once that instance's lease expired. */
+  /**
+   * Rows left `streaming` by an instance that died end as `interrupted`, once that instance's lease
+   * expired. With a shared registry (Redis): not while the owner still renews its liveness there (it
+   * lost only the database, and saves the reply when it is back: its readers were told `interrupted`
+   * for the length of the outage); and with the text of the events it wrote when that is longer than
+   * the row's (a crash lost up to a flush interval of words its readers had been sent).
+   */
   async sweepExpiredLeases(expiredBefore = new Date()): Promise<number> {
     let count = 0;
     for (const row of await this.conversations.findExpiredStreaming(expiredBefore)) {
       if (this.running.has(row.id)) continue;
-      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable, new Date(), row.content)) count++;
+      // Redis away: the row's own text, as without a shared registry.
+      const remote = await this.registry.remoteState(row.id).catch(() => ({ isOwnerAlive: false, text: undefined }));
+      if (remote.isOwnerAlive) continue;
+      const isAhead = remote.text !== undefined && remote.text.length > row.content.length && remote.text.startsWith(row.content);
+      const content = isAhead ? remote.text! : row.content;
+      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable, new Date(), content, isAhead)) count++;
     }
     if (count > 0) {
       this.logger.warn({ count }, 'replies of a dead instance marked interrupted');

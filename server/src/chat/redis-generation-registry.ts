@@ -5,7 +5,7 @@ import { ErrorCode } from '../common/error-code.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
 import { type ChatEvent, type FollowedEvents, isFinal, type SequencedEvent } from './chat-events.js';
 import { fallbackTextFor } from './fallback-texts.js';
-import { InMemoryGenerationRegistry, REPLAY_MAX_ANSWERS, tokenEventAt } from './generation-registry.js';
+import { InMemoryGenerationRegistry, type RemoteGeneration, REPLAY_MAX_ANSWERS, tokenEventAt } from './generation-registry.js';
 
 /** Keys of a running generation live this long without renewal (renewed every lease/3). */
 const LIVE_TTL_MS = 3_600_000;
@@ -328,6 +328,24 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
   }
 
   // ---- everybody's side ----
+
+  /**
+   * The owner's liveness key, and otherwise the text of the events it wrote: a crashed owner's
+   * readers were sent every token written here, while its row holds what its last flush saved.
+   */
+  override async remoteState(messageId: string): Promise<RemoteGeneration> {
+    if ((await this.redis.exists(this.aliveKey(messageId))) === 1) return { isOwnerAlive: true };
+    const key = this.eventsKey(messageId);
+    let text: string | undefined;
+    for (let from = 0; ; from += REDIS_BATCH_EVENTS) {
+      const rows = await this.redis.lrange(key, from, from + REDIS_BATCH_EVENTS - 1);
+      for (const row of rows) {
+        const { event } = JSON.parse(row) as SequencedEvent;
+        if (event.type === 'token') text = (text ?? '') + event.token;
+      }
+      if (rows.length < REDIS_BATCH_EVENTS) return { isOwnerAlive: false, ...(text === undefined ? {} : { text }) };
+    }
+  }
 
   override follow(messageId: string, afterId: number): FollowedEvents | undefined {
     const local = super.follow(messageId, afterId);

@@ -227,7 +227,8 @@ describe('OpenAPI conformance', () => {
       probe(404, 'missing conversation', () => call('post', '/api/v1/chat/regenerate').send({ conversation_id: MISSING })),
       probe(409, 'an answer still running', () => whileRunning((r) =>
         call('post', '/api/v1/chat/regenerate', r.who, gated).send({ conversation_id: r.conversationId }))),
-      probe(409, 'not the last question', () => call('post', '/api/v1/chat/regenerate').send({ conversation_id: regenerable.conversationId, message: 'x', message_id: MISSING })),
+      probe(409, 'not the last question', () => call('post', '/api/v1/chat/regenerate').send({ conversation_id: conversationId, message: 'x', message_id: userMessageId })),
+      probe(404, 'no question of the conversation', () => call('post', '/api/v1/chat/regenerate').send({ conversation_id: regenerable.conversationId, message: 'x', message_id: MISSING })),
       noToken('post', '/api/v1/chat/regenerate'),
       crossSite('post', '/api/v1/chat/regenerate', { conversation_id: conversationId }),
       tooLarge('post', '/api/v1/chat/regenerate', 'message'),

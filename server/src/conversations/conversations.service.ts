@@ -592,11 +592,13 @@ export class ConversationsService {
   /**
    * Ends a reply still `streaming` as `interrupted`, only if its owner's lease expired before
    * `expiredBefore` (never a live reply); stamped `now` (the cutoff can be far in the future at
-   * boot: it must never become the row's time).
+   * boot: it must never become the row's time). `content` is folded for search; with `isNewContent`
+   * it is also stored, as the reply's text (ahead of the row's: GenerationService.sweepExpiredLeases).
    */
-  async markInterruptedIfExpired(id: string, expiredBefore: Date, errorCode: string, now = new Date(), content?: string): Promise<boolean> {
+  async markInterruptedIfExpired(id: string, expiredBefore: Date, errorCode: string, now = new Date(), content?: string, isNewContent = false): Promise<boolean> {
+    const text = content === undefined ? {} : { searchText: foldForSearch(content), ...(isNewContent ? { content } : {}) };
     const result = await this.messages.createQueryBuilder().update(Message)
-      .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now, ...(content === undefined ? {} : { searchText: foldForSearch(content) }) })
+      .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now, ...text })
       .where('id = :id AND status = :status AND lease_expires_at < :expiredBefore', { id, status: 'streaming', expiredBefore })
       .execute();
     return (result.affected ?? 0) > 0;
