@@ -31,7 +31,7 @@ USER node
 VOLUME ["/app/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:3000/api/v1/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/api/v1/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node itself is PID 1 and receives SIGTERM directly (graceful drain: README, "Health, shutdown and outages").
 # The flags are `npm start`'s: a larger young generation (docs/performance.md, round 4) and a
 # larger old-generation growing factor, so full GCs come rarely under load (round 9).

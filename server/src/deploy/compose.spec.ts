@@ -47,6 +47,8 @@ describe('docker-compose.yml', () => {
     const out = r.stdout;
     for (const service of ['nginx', 'backend-1', 'backend-2', 'postgres', 'redis']) expect(out).toMatch(new RegExp(`^  ${service}:$`, 'm'));
     expect(out.match(/^ {4}healthcheck:$/gm)?.length).toBe(5);
+    // The backends run under an init (PID 1 reaps a scanner's leftover children).
+    expect(out.match(/^ {4}init: true$/gm)?.length).toBe(2);
     for (const volume of ['pgdata', 'redisdata', 'appdata']) expect(out).toMatch(new RegExp(`^  ${volume}: \\{\\}$`, 'm'));
     // Both backends share the file volume, and get the same configuration.
     expect(out.match(/- appdata:\/app\/data:rw/g)?.length).toBe(2);

@@ -58,7 +58,7 @@ export const NGINX_CONF_PATH = join(__dirname, '..', '..', '..', 'nginx', 'nginx
  * the upstream block, body limits.
  */
 export function localNginxConfig(template: string, gw: LocalGateway): string {
-  let upstreamsWritten = false;
+  const written = new Set<string>();
   const seen = new Set<string>();
   const lines = template.split('\n').flatMap((line): string[] => {
     const marker = /#\s*@test:\s*(\w+)/.exec(line)?.[1];
@@ -73,9 +73,11 @@ export function localNginxConfig(template: string, gw: LocalGateway): string {
         `${indent}access_log ${gw.dir}/access.log${/access_log\s+\S+(\s+\w+)?;/.exec(line)?.[1] ?? ''};`,
         ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `${indent}${t}_temp_path ${gw.dir}/${t}_temp;`),
       ];
-      case 'upstream': {
-        if (upstreamsWritten) return [];
-        upstreamsWritten = true;
+      case 'upstream':
+      case 'upstream_backup': {
+        // Each marked block once, with the block's options, for every local instance.
+        if (written.has(marker)) return [];
+        written.add(marker);
         const options = /server\s+\S+\s+([^;]*);/.exec(line)?.[1] ?? '';
         return gw.upstreams.map((u) => `${indent}server ${u.host}:${u.port} ${options};`);
       }
@@ -87,7 +89,7 @@ export function localNginxConfig(template: string, gw: LocalGateway): string {
       default: throw new Error(`nginx.conf: unknown @test marker "${marker}"`);
     }
   });
-  for (const marker of ['pid', 'error_log', 'access_log', 'upstream', 'listen', 'root', 'tls', 'api_read_timeout', 'next_upstream_timeout']) {
+  for (const marker of ['pid', 'error_log', 'access_log', 'upstream', 'upstream_backup', 'listen', 'root', 'tls', 'api_read_timeout', 'next_upstream_timeout']) {
     if (!seen.has(marker)) throw new Error(`nginx.conf lost its "@test: ${marker}" line`);
   }
   return lines.join('\n');
