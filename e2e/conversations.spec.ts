@@ -189,6 +189,21 @@ test.describe('conversations sidebar', () => {
     await expect(page.getByRole('heading', { level: 1 })).toContainText('Rome in spring');
   });
 
+  test('a search result shows the word it was found by, after a long word too (the two-line clamp hid it)', async ({ chat, page }) => {
+    await chat.open();
+    const word = `zebracorn${Date.now() % 100_000}`;
+    await chat.ask(`${'Averyveryverylongtokenwithoutanyspaces'.repeat(2)} ${word} in the forest`);
+    await chat.waitForAnswer();
+    await page.getByRole('searchbox', { name: 'Search conversations' }).fill(word);
+    const snippet = chat.sidebar.locator('.conv-snippet');
+    await expect(snippet.locator('mark')).toHaveText(word);
+    const [mark, box] = await Promise.all([snippet.locator('mark').boundingBox(), snippet.boundingBox()]);
+    expect(mark && box).toBeTruthy();
+    // Within the snippet's two lines, not clipped below or beside them.
+    expect(mark!.y + mark!.height).toBeLessThanOrEqual(box!.y + box!.height + 0.5);
+    expect(mark!.x + mark!.width).toBeLessThanOrEqual(box!.x + box!.width + 0.5);
+  });
+
   test('exports the open conversation as Markdown and as JSON, every message included', async ({ chat, page, request }) => {
     await chat.open();
     await chat.ask('Export me: first question');

@@ -31,6 +31,18 @@ test.describe('errors', () => {
     await expect(page.getByRole('alert')).toHaveCount(0);
   });
 
+  test('a failed answer reads the same after a reload, where it is history and no longer an alert', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask(unique('Please answer [fail]'));
+    const live = (await chat.waitForAnswer('failed')).getByRole('alert').locator(':scope > span');
+    await expect(live).toHaveText('I\'m temporarily unable to process your request. Please try again in a moment.');
+    const words = await live.textContent();
+    await page.reload();
+    // It read "The model could not answer." (the stored code was not read), and was announced again at each opening.
+    await expect((await chat.waitForAnswer('failed')).locator('.notice-error > span')).toHaveText(words ?? '');
+    await expect(page.getByRole('alert')).toHaveCount(0);
+  });
+
   test('a conversation that cannot be loaded says so in place of its history, and loads by itself once the server answers', async ({ chat, page }) => {
     allowConsoleErrors(page, /Failed to load resource|net::ERR_FAILED|Failed to fetch/);
     await chat.open();

@@ -187,7 +187,7 @@ describe('MarkdownView', () => {
     let report: (targets: Element[]) => void = () => undefined;
     vi.stubGlobal('ResizeObserver', class {
       constructor(callback: ResizeObserverCallback) {
-        report = (targets) => callback(targets.map((target) => ({ target }) as ResizeObserverEntry), this as unknown as ResizeObserver);
+        report = (targets) => callback(targets.map((target) => ({ target }) as ResizeObserverEntry), this);
       }
       observe(target: Element): void { observed.add(target); }
       unobserve(target: Element): void { observed.delete(target); }

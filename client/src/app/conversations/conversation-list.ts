@@ -34,7 +34,7 @@ function snippetLead(before: string): string {
   const space = before.indexOf(' ', from);
   if (space !== -1 && space - from < SNIPPET_WORD_SLACK && space < before.length - 1) from = space + 1;
   // Never half a character: not the second half of a surrogate pair, nor the accents or joiners of a cut one.
-  const lead = before.slice(from).replace(/^[\udc00-\udfff]/, '').replace(/^[\p{M}\u200d\ufe0f]+/u, '');
+  const lead = before.slice(from).replace(/^[\udc00-\udfff]/, '').replace(/^(?:\p{M}|\u200d)+/u, '');
   // A word joiner holds the ellipsis to the text: a line could break after it, and a long word left the first line empty.
   return `…\u2060${lead}`;
 }
