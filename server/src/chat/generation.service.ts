@@ -275,10 +275,15 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     // Writes of one row go one after another, so an old flush never lands after the final one.
     let writes = Promise.resolve();
     let pendingWrites = 0;
+    // Told once per outage (until a save succeeds), not at every flush interval of every stream.
+    let isSaveFailing = false;
     const enqueue = (save: () => Promise<void>): void => {
       pendingWrites++;
       writes = writes.then(save)
-        .catch((err: unknown) => this.logger.warn({ err, messageId: id }, 'could not save the reply yet'))
+        .then(() => { isSaveFailing = false; }, (err: unknown) => {
+          if (!isSaveFailing) this.logger.warn({ err: err instanceof Error ? err.message : err, messageId: id }, 'could not save the reply yet; retrying at the next flush');
+          isSaveFailing = true;
+        })
         .then(() => { pendingWrites--; });
     };
     // Content flushes and lease renewals: fixed SQL, batched with the other generations'. A flush

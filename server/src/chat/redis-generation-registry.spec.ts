@@ -152,6 +152,39 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     await redis.del(key);
   });
 
+  it('warns once per generation while its writes fail, not at every event; again after it recovered and failed anew', async () => {
+    const a = await instance('a15', 20_000);
+    const redis = connections.at(-1)!.client!;
+    const id = randomUUID();
+    a.open(id, 'conv-15');
+    a.publish(id, start(id));
+    await a.flush();
+    const multi = redis.multi.bind(redis);
+    const failing = vi.spyOn(redis, 'multi').mockImplementation(((...args: Parameters<typeof redis.multi>) => {
+      const m = multi(...args);
+      m.exec = () => Promise.reject(new Error('Redis is away'));
+      return m;
+    }));
+    const warnings = vi.spyOn(Logger.prototype, 'warn');
+    const told = () => warnings.mock.calls.filter((c) => c.at(-1) === 'Redis write failed; will resync').length;
+    for (let i = 0; i < 20; i++) {
+      a.publishToken(id, `t${i}`, Date.now());
+      await a.flush();
+    }
+    expect(told()).toBe(1);
+    failing.mockRestore();
+    a.publishToken(id, 'back', Date.now());
+    await a.flush();
+    expect(await redis.llen(`${prefix}gen:{${id}}:events`)).toBe(22);
+    vi.spyOn(redis, 'multi').mockImplementation((() => { throw new Error('Redis is away again'); }));
+    a.publishToken(id, 'lost', Date.now());
+    await a.flush();
+    expect(told()).toBe(2);
+    vi.restoreAllMocks();
+    a.publish(id, done(id));
+    await a.flush();
+  });
+
   it('lets a reader on B that pauses take up a long answer where it is, reading each event from Redis about once', async () => {
     const a = await instance('a13', 20_000);
     const b = await instance('b13', 20_000);

@@ -244,10 +244,12 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       await multi.exec();
       written?.();
     }).catch((err: unknown) => {
+      // Told once per generation and outage (until a resync succeeds): each of its events failed alike,
+      // one warning per token per stream while Redis was away.
+      if (!owned.isDirty) this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'Redis write failed; will resync');
       owned.isDirty = true;
       // A write of the rest may have been the one that failed: the resync writes it, and later events queue one again.
       owned.isSyncQueued = false;
-      this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'Redis write failed; will resync');
     }).then(() => {
       if (this.isAllWritten(owned) && !owned.isRetiring) {
         // Everything is in Redis; the owner's own replay copy is kept by the in-memory part. The

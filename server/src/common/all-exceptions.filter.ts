@@ -36,7 +36,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
 
     if (exception instanceof AppException) {
       const status: number = HTTP_STATUS[exception.code];
-      if (status >= 500) this.logger.error({ requestId, code: exception.code, err: exception }, exception.message);
+      // An outage the service answers as such (503 with Retry-After) is expected, not a fault of ours: a
+      // warning without a stack (one per refused request, during an outage already being handled).
+      if (exception.code === ErrorCode.ServiceUnavailable) this.logger.warn({ requestId, code: exception.code }, exception.message);
+      else if (status >= 500) this.logger.error({ requestId, code: exception.code, err: exception }, exception.message);
       writeError(res, status, errorEnvelope(exception.code, exception.message, requestId, exception.details), exception.headers);
       return;
     }
