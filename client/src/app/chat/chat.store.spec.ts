@@ -7,7 +7,7 @@ import { ApiError } from '../core/api-error';
 import { ToastService } from '../shell/toast.service';
 import { ChatApi, StreamCutError } from './chat-api.service';
 import type { StreamedEvent } from './chat-events';
-import { ChatStore } from './chat.store';
+import { ChatStore, reconnectPause } from './chat.store';
 import { STREAM_DRAW_INTERVAL_MS } from './token-drawer';
 
 const start = (extra: Partial<StreamedEvent> = {}): StreamedEvent => ({
@@ -326,6 +326,14 @@ describe('ChatStore', () => {
     resumed.next({ type: 'error', finished: true, message_id: 'm1', status: 'interrupted', code: 'SERVICE_UNAVAILABLE',
       error: 'This answer was interrupted before it finished.', eventId: '2' });
     expect(store.messages().at(-1)).toMatchObject({ content: 'Half an answer', status: 'interrupted', hasLostText: true });
+  });
+
+  it('spreads the reconnect pauses: up to half of each is random, so cut browsers do not all come back at once', () => {
+    expect([0, 1, 2, 3, 4].map((attempt) => reconnectPause(attempt, 0))).toEqual([500, 1_000, 2_000, 3_000, 3_000]);
+    expect([0, 1, 2, 3, 4].map((attempt) => reconnectPause(attempt, 1))).toEqual([250, 500, 1_000, 1_500, 1_500]);
+    const pauses = new Set(Array.from({ length: 50 }, () => reconnectPause(3)));
+    expect(pauses.size).toBeGreaterThan(10);
+    for (const p of pauses) expect(p).toBeGreaterThanOrEqual(1_500);
   });
 
   it('tries a cut answer again at least every 3 s while the server is down (the composer can only stop meanwhile)', async () => {

@@ -40,6 +40,15 @@ const RECONNECT_FOR_MS = 120_000;
  */
 const RECONNECT_MAX_PAUSE_MS = 3_000;
 
+/**
+ * The pause before reconnect try `attempt`: the growing pause, less a random part of at most its half,
+ * so that the browsers a restarting server cut do not all come back at the same instants.
+ */
+export function reconnectPause(attempt: number, random = Math.random()): number {
+  const pause = Math.min(RECONNECT_MAX_PAUSE_MS, 500 * 2 ** attempt);
+  return Math.round(pause * (1 - random / 2));
+}
+
 interface FollowContext {
   /** The id the streamed answer has in `list` now (a local id until `start`). */
   assistantId: string;
@@ -551,7 +560,7 @@ export class ChatStore {
     if (!this.network.isOnline()) this.toasts.error('You are offline. The answer will continue when the connection is back.', { key: 'offline' });
     else if (attempt === 0) this.toasts.show('The connection to the server was lost. Reconnecting…', { key: 'reconnect', durationMs: 0 });
     await this.network.whenOnline();
-    await new Promise((resolve) => setTimeout(resolve, Math.min(RECONNECT_MAX_PAUSE_MS, 500 * 2 ** attempt)));
+    await new Promise((resolve) => setTimeout(resolve, reconnectPause(attempt)));
     if (this.streamMessageId !== messageId) return;
     const stream = this.chat.resume(messageId, this.lastEventId);
     this.subscription = stream.subscribe({
