@@ -67,6 +67,8 @@ interface Owned {
   writes: Promise<void>;
   /** A write failed (Redis away): the whole list is rewritten at the next chance. */
   isDirty: boolean;
+  /** A failed write was logged since Redis last took all of it (one warning per outage, not per event). */
+  isWarned?: boolean;
   isFinished: boolean;
   isRetiring?: boolean;
 }
@@ -246,7 +248,8 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     }).catch((err: unknown) => {
       // Told once per generation and outage (until a resync succeeds): each of its events failed alike,
       // one warning per token per stream while Redis was away.
-      if (!owned.isDirty) this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'Redis write failed; will resync');
+      if (!owned.isWarned) this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'Redis write failed; will resync');
+      owned.isWarned = true;
       owned.isDirty = true;
       // A write of the rest may have been the one that failed: the resync writes it, and later events queue one again.
       owned.isSyncQueued = false;
@@ -279,6 +282,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     await m.exec();
     owned.written = to;
     owned.isDirty = false;
+    owned.isWarned = false;
     // Followers elsewhere may have missed events while Redis was away: the last one tells them to refill.
     const last = owned.events.at(-1);
     if (last) await this.redis.publish(this.eventsChannel(messageId), last);

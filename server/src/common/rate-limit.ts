@@ -1,4 +1,5 @@
 import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import ipaddr from 'ipaddr.js';
 import { InjectThrottlerStorage, ThrottlerGuard, type ThrottlerLimitDetail, type ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { AppException } from './app.exception.js';
@@ -13,13 +14,27 @@ function bucketOf(context: ExecutionContext): RateLimitBucket | undefined {
   return Reflect.getMetadata(RATE_LIMIT_BUCKET, context.getHandler()) as RateLimitBucket | undefined;
 }
 
+/**
+ * The client a per-address limit counts: an IPv4 address (an IPv4-mapped IPv6 one as IPv4), or an
+ * IPv6 address's /64, the block one subscriber holds (counted per address, a client could take a new
+ * one from its 2^64 for every request and never meet a limit).
+ */
+export function addressKey(ip: string | undefined): string {
+  if (ip === undefined || !ipaddr.isValid(ip)) return `ip:${ip ?? 'unknown'}`;
+  const parsed = ipaddr.parse(ip);
+  if (parsed.kind() === 'ipv4') return `ip:${parsed.toString()}`;
+  const v6 = parsed as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return `ip:${v6.toIPv4Address().toString()}`;
+  return `ip6:${v6.parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
+}
+
 /** Sessions are limited per session; only session creation (no session yet) per client address. */
 function bySession(req: Record<string, unknown>): string {
   const r = req as unknown as AppRequest;
-  return r.auth ? `s:${r.auth.sessionId}` : `ip:${r.ip ?? 'unknown'}`;
+  return r.auth ? `s:${r.auth.sessionId}` : addressKey(r.ip);
 }
 function byAddress(req: Record<string, unknown>): string {
-  return `ip:${(req as unknown as AppRequest).ip ?? 'unknown'}`;
+  return addressKey((req as unknown as AppRequest).ip);
 }
 
 export type ThrottlerStorageRecord = Awaited<ReturnType<ThrottlerStorage['increment']>>;
@@ -121,16 +136,22 @@ export class ChatRateLimit {
   }
 }
 
+/** How many blocked client addresses an instance remembers (the oldest go first). */
+const BLOCKED_ADDRESSES_MAX = 10_000;
+
 /**
- * Requests refused as not signed in (401 from the auth guard), per client address, within the same
- * budget as a session's requests. The throttler runs after the auth guard and counts sessions, so
- * these were never counted: a token of a revoked session, or garbage, could be sent without limit
- * (each a signature check, the first a database read). Counted only on a refusal: a signed-in
- * request costs nothing more. Past the limit the refusal is 429 with Retry-After instead of 401.
+ * Requests refused as not signed in (401 from the auth guard), per client address (addressKey),
+ * within the same budget as a session's requests. The throttler runs after the auth guard and counts
+ * sessions, so these were never counted: a token of a revoked session, or garbage, could be sent
+ * without limit. Counted only on a refusal: a signed-in request costs nothing more. Past the limit
+ * the refusal is 429 with Retry-After instead of 401; while the address is blocked this instance
+ * answers so from memory, without counting again in the shared storage (Redis).
  */
 @Injectable()
 export class AuthFailureLimit {
   private readonly limit: number;
+  /** Address key → when its block ends (ms since the epoch), as the shared storage said. */
+  private readonly blockedUntil = new Map<string, number>();
 
   constructor(@InjectThrottlerStorage() private readonly storage: ThrottlerStorage, @Inject(APP_CONFIG) config: AppConfig) {
     this.limit = config.rateLimits.requestsPerMinute;
@@ -138,9 +159,19 @@ export class AuthFailureLimit {
 
   /** Counts one refusal of `address`; the 429 to answer instead once over the limit. */
   async count(address: string | undefined): Promise<AppException | undefined> {
+    const key = addressKey(address);
+    const now = Date.now();
+    const until = this.blockedUntil.get(key);
+    if (until !== undefined) {
+      if (until > now) return rateLimitExceeded((until - now) / 1000, this.limit);
+      this.blockedUntil.delete(key);
+    }
     try {
-      const record = await this.storage.increment(`auth-failed:ip:${address ?? 'unknown'}`, MINUTE, this.limit, MINUTE, 'auth-failed');
-      return record.isBlocked ? rateLimitExceeded(record.timeToBlockExpire, this.limit) : undefined;
+      const record = await this.storage.increment(`auth-failed:${key}`, MINUTE, this.limit, MINUTE, 'auth-failed');
+      if (!record.isBlocked) return undefined;
+      if (this.blockedUntil.size >= BLOCKED_ADDRESSES_MAX) this.blockedUntil.delete(this.blockedUntil.keys().next().value!);
+      this.blockedUntil.set(key, now + record.timeToBlockExpire * 1000);
+      return rateLimitExceeded(record.timeToBlockExpire, this.limit);
     } catch {
       // Best effort: with the limits' storage (Redis) away, the refusal stays the 401 it is.
       return undefined;

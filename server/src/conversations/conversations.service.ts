@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { And, DataSource, type EntityManager, In, LessThan, LessThanOrEqual, MoreThan, MoreThanOrEqual, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
@@ -116,6 +116,9 @@ interface QueuedProgress {
 }
 
 /** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
+/** What a beforeRemove hook leaves to be done once the conversation is deleted. */
+export type AfterRemove = () => Promise<void>;
+
 /** Where a search found a conversation by one of its messages. */
 export interface MessageMatch {
   messageId: string;
@@ -130,6 +133,8 @@ function likePattern(needle: string): string {
 
 @Injectable()
 export class ConversationsService {
+  private readonly logger = new Logger(ConversationsService.name);
+
   constructor(
     @InjectRepository(Conversation) private readonly conversations: Repository<Conversation>,
     @InjectRepository(Message) private readonly messages: Repository<Message>,
@@ -145,11 +150,33 @@ export class ConversationsService {
   private readonly progressQueue = new Map<string, QueuedProgress>();
 
   /** Told before a conversation is deleted (the chat module stops an answer still generating in it). */
-  private readonly beforeRemoveHooks: Array<(conversationId: string) => Promise<unknown>> = [];
+  private readonly beforeRemoveHooks: Array<(conversationId: string) => Promise<AfterRemove | void>> = [];
 
-  /** Registers what must happen before a conversation is deleted; registered by modules that depend on this one. */
-  beforeRemove(hook: (conversationId: string) => Promise<unknown>): void {
+  /**
+   * Registers what must happen before a conversation is deleted; registered by modules that depend on
+   * this one. A hook may give back what is to be done once the delete succeeded (best effort: its
+   * failure is logged, the delete stands).
+   */
+  beforeRemove(hook: (conversationId: string) => Promise<AfterRemove | void>): void {
     this.beforeRemoveHooks.push(hook);
+  }
+
+  /** Runs the hooks of the conversations about to be deleted; the steps they give back are for after. */
+  private async runBeforeRemove(conversationIds: string[]): Promise<AfterRemove[]> {
+    const after: AfterRemove[] = [];
+    for (const id of conversationIds) {
+      for (const hook of this.beforeRemoveHooks) {
+        const step = await hook(id);
+        if (step) after.push(step);
+      }
+    }
+    return after;
+  }
+
+  private async runAfterRemove(steps: AfterRemove[]): Promise<void> {
+    for (const step of steps) {
+      await step().catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : err }, 'a step after deleting a conversation failed'));
+    }
   }
 
   /**
@@ -240,16 +267,18 @@ export class ConversationsService {
   async remove(sessionId: string, id: string): Promise<void> {
     // Ownership first: nothing of another session's conversation is touched (404 as if missing).
     await this.findOwned(sessionId, id);
-    for (const hook of this.beforeRemoveHooks) await hook(id);
+    const after = await this.runBeforeRemove([id]);
     const result = await this.conversations.delete({ id, sessionId });
     if (!result.affected) throw new AppException(ErrorCode.ConversationNotFound, 'Conversation not found');
+    await this.runAfterRemove(after);
   }
 
   /** Deletes every conversation of a session (its data erased), each told to its hooks first as `remove` does. */
   async removeAllOf(sessionId: string): Promise<number> {
     const owned = await this.conversations.find({ where: { sessionId }, select: { id: true } });
-    for (const { id } of owned) for (const hook of this.beforeRemoveHooks) await hook(id);
+    const after = await this.runBeforeRemove(owned.map((c) => c.id));
     const result = await this.conversations.delete({ sessionId });
+    await this.runAfterRemove(after);
     return result.affected ?? 0;
   }
 

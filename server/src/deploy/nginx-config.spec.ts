@@ -51,7 +51,7 @@ describe('nginx/nginx.conf', () => {
     expect(quick).toMatch(/^\s+proxy_next_upstream_timeout 500ms;$/m);
     expect(local).toContain('listen 127.0.0.1:8081 default_server;');
     expect(local).toContain('server 127.0.0.1:3 max_fails=1 fail_timeout=10s;');
-    expect(local).toContain('server 127.0.0.1:3 backup max_fails=0;');
+    expect(local).toContain('server 127.0.0.1:3 backup max_fails=1 fail_timeout=1s;');
     expect(local.match(/^\s*server 127\.0\.0\.1:\d /gm)).toHaveLength(6);
     expect(local).not.toContain('backend-1');
     expect(local).not.toMatch(/^\s*user /m);

@@ -12,6 +12,7 @@ import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { dialects } from '../testing/dialects.js';
 import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
 import { FileUpload } from './file-upload.entity.js';
+import { DistributedLock } from '../redis/redis-lock.js';
 import { FilesService } from './files.service.js';
 import { SessionUploads } from './session-uploads.js';
 import { waitFor } from '../testing/wait.js';
@@ -536,6 +537,24 @@ describe.each(dialects())('files API on %s', (dialect) => {
       expect(stored()).toContain(key);
       await t.http().delete(`/api/v1/conversations/${conv.id}`).set('Authorization', `Bearer ${s.token}`).expect(204);
       await t.http().get(`/api/v1/files/${res.body.file_id}`).set('Authorization', `Bearer ${s.token}`).expect(404);
+      expect(stored()).not.toContain(key);
+    });
+
+    it('deletes a conversation even when its files\' bytes cannot be deleted then (their lock unavailable): the sweep takes them later', async () => {
+      const s = await t.newSession();
+      const conv = await t.app.get(ConversationsService).create(s.id, 'With a file, lock away');
+      const res = await upload(s.token, 'locked.txt', 'the lock is away', { conversation_id: conv.id }).expect(201);
+      const key = (await rows.findOneByOrFail({ id: res.body.file_id })).storageKey;
+      const lock = vi.spyOn(DistributedLock.prototype, 'run').mockRejectedValue(new Error('Redis is away'));
+      try {
+        await t.http().delete(`/api/v1/conversations/${conv.id}`).set('Authorization', `Bearer ${s.token}`).expect(204);
+      } finally {
+        lock.mockRestore();
+      }
+      await t.http().get(`/api/v1/conversations/${conv.id}`).set('Authorization', `Bearer ${s.token}`).expect(404);
+      expect(await rows.existsBy({ id: res.body.file_id })).toBe(false);
+      expect(stored()).toContain(key);
+      expect(await t.app.get(FilesService).sweepOrphans(-1)).toBeGreaterThanOrEqual(1);
       expect(stored()).not.toContain(key);
     });
 

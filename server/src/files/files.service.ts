@@ -66,16 +66,25 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
   /**
    * A conversation's files leave with it, bytes included: the schema cascades to their rows, but the
    * bytes then waited for the orphan sweep (up to twenty minutes), and a session erased meanwhile found
-   * no row left to delete them by.
+   * no row left to delete them by. Their storage keys are read before the delete, the bytes no row
+   * refers to any more deleted after it (under each key's lock): a failure there (Redis away for the
+   * lock) leaves them to the sweep and does not hold up the delete, and a file attached elsewhere
+   * meanwhile keeps its bytes.
    */
   onApplicationBootstrap(): void {
-    this.conversations.beforeRemove((conversationId) => this.removeAllIn(conversationId));
+    this.conversations.beforeRemove(async (conversationId) => {
+      const keys = await this.storageKeysIn(conversationId);
+      return keys.length === 0 ? undefined : () => this.deleteUnreferenced(keys);
+    });
   }
 
-  /** Deletes the files of a conversation about to be deleted: the rows, and the bytes no other row refers to. */
-  private async removeAllIn(conversationId: string): Promise<void> {
+  private async storageKeysIn(conversationId: string): Promise<string[]> {
     const rows = await this.repo.find({ where: { conversationId }, select: { id: true, storageKey: true } });
-    for (const row of rows) await this.deleteRow(row);
+    return [...new Set(rows.map((r) => r.storageKey))];
+  }
+
+  private async deleteUnreferenced(keys: string[]): Promise<void> {
+    for (const key of keys) await this.locks.run(key, () => this.deleteIfUnreferenced(key));
   }
 
   /** Whether an upload of this (sanitized) name's type is accepted at all: checked before any byte is stored. */
