@@ -32,7 +32,8 @@ VOLUME ["/app/data"]
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/api/v1/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# node itself is PID 1 and receives SIGTERM directly (graceful drain: README, "Health, shutdown and outages").
+# node receives SIGTERM directly (graceful drain: README, "Health, shutdown and outages"): as PID 1 here, or under
+# docker-compose.yml's `init: true`, which passes signals on and reaps a scanner's leftover children.
 # The flags are `npm start`'s: a larger young generation (docs/performance.md, round 4) and a
 # larger old-generation growing factor, so full GCs come rarely under load (round 9).
 CMD ["node", "--max-semi-space-size=32", "--heap-growing-percent=300", "dist/server/main.js"]
