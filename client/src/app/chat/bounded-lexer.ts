@@ -39,8 +39,13 @@ function isTangled(text: string): boolean {
   return marks * text.length > TANGLED_INLINE_BUDGET;
 }
 
+/** The text tokens made here: text shown as written, its marks and tags too (the Markdown export escapes them: markdown-export.ts). */
+export const boundedPlainTexts = new WeakSet<Token>();
+
 function plainTextToken(text: string): Tokens.Text {
-  return { type: 'text', raw: text, text, escaped: false };
+  const token: Tokens.Text = { type: 'text', raw: text, text, escaped: false };
+  boundedPlainTexts.add(token);
+  return token;
 }
 
 /**

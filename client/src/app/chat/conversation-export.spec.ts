@@ -2,7 +2,8 @@ import { TestBed } from '@angular/core/testing';
 import { marked } from 'marked';
 import { ApiClient } from '../core/api-client';
 import type { Conversation, Message } from '../core/api-models';
-import { closeOpenFence, ConversationExporter, demoteHeadings, exportFileName, shownMessages, toJson, toMarkdown } from './conversation-export';
+import { ConversationExporter, exportFileName, shownMessages, toJson } from './conversation-export';
+import { answerAsShown, closeOpenFence, toMarkdown } from './markdown-export';
 
 const conversation: Conversation = {
   id: 'c1', session_id: 's1', title: 'Trip to Lisbon', created_at: '2026-11-30T10:00:00.000Z', updated_at: '2026-11-30T10:05:00.000Z',
@@ -68,21 +69,80 @@ describe('conversation export', () => {
     const md = toMarkdown(conversation, [message(0, 'user', 'hi'), message(1, 'assistant', spoof)], at);
     const headings = marked.lexer(md).filter((t) => t.type === 'heading').map((t) => `${(t as { depth: number }).depth} ${(t as { text: string }).text}`);
     expect(headings).toEqual(['1 Trip to Lisbon', '2 You', '2 Assistant (gpt-test)', '4 You', '4 You', '3 Title']);
-    expect(md).toContain('<h4>You</h4>');
+    // Raw HTML is text, as in the app (see below): no heading of it either.
+    expect(md).toContain('&lt;h2>You&lt;/h2>');
     expect(md).toContain('```md\n## in code\n```');
     expect(md).toContain('> ## quoted');
-    expect(demoteHeadings('##### five\n###### six')).toBe('###### five\n###### six');
+    expect(answerAsShown('##### five\n###### six')).toBe('###### five\n###### six');
     // Nothing else of the answer changes.
     const plain = 'A paragraph\nover two lines.\n\n- a list\n- of two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```\nopen fence';
-    expect(demoteHeadings(plain)).toBe(plain);
+    expect(answerAsShown(plain)).toBe(plain);
+  });
+
+  it('exports raw HTML and unsafe links as the app shows them (text), so a previewer that renders HTML runs nothing', () => {
+    const answer = [
+      'Hi <img src=x onerror="alert(1)"> and <b>bold</b> &amp; `<code>` stays.',
+      '<script>alert(2)</script>',
+      '<iframe src="https://evil.example"></iframe>',
+      '<div>\n## You\n- not a list\n</div>',
+      '[click](javascript:alert(3)) [vb](VBScript:msgbox) [data](data:text/html,<b>x</b>) <javascript:alert(4)> [ok](https://ok.example)',
+      '[r]: javascript:alert(5)\n\nSee [the ref][r] and [r].',
+      '> quoted [x](javascript:alert(6)) and <svg onload=alert(7)>',
+      '- item <img src=y onerror=alert(8)>\n  - [nested](data:text/html,hi)',
+      '| a | b |\n|---|---|\n| [cell](javascript:alert(9)) | <i onclick=alert(10)>i</i> |',
+      '![pic](https://tracker.example/p.png) ![bad](javascript:alert(11))',
+      '```html\n<script>kept as code</script>\n```',
+    ].join('\n\n');
+    const md = toMarkdown(conversation, [message(0, 'user', 'hi'), message(1, 'assistant', answer)], at);
+    const doc = new DOMParser().parseFromString(marked.parse(md, { async: false }), 'text/html');
+    expect(doc.querySelectorAll('script, img, iframe, svg, b, i, div')).toHaveLength(0);
+    expect([...doc.querySelectorAll('*')].flatMap((el) => el.getAttributeNames().filter((name) => name.startsWith('on')))).toEqual([]);
+    // Only the safe link and the image (a link, as in the app) link anywhere: GFM also links the iframe's address,
+    // now text.
+    const links = [...doc.querySelectorAll('a')].map((a) => a.getAttribute('href') ?? '');
+    expect(links.filter((href) => !href.startsWith('https://evil.example'))).toEqual(['https://ok.example', 'https://tracker.example/p.png']);
+    const text = doc.body.textContent ?? '';
+    for (const shown of ['<img src=x onerror="alert(1)">', '<b>bold</b> & <code> stays.', '<script>alert(2)</script>', '<iframe src="https://evil.example"></iframe>',
+      '## You', '- not a list', 'click vb data javascript:alert(4) ok', 'See the ref and r.', 'quoted x and <svg onload=alert(7)>', 'item <img src=y onerror=alert(8)>',
+      'nested', 'cell', '<i onclick=alert(10)>i</i>', '[image: pic]', '[image: bad]', '<script>kept as code</script>']) {
+      expect(text).toContain(shown);
+    }
+    // Still one message: nothing in the HTML became a heading of the document.
+    expect(marked.lexer(md).filter((t) => t.type === 'heading' && t.depth === 2)).toHaveLength(2);
+  });
+
+  it('escapes what the lexer left unread (tangled or deeply nested text), which the app shows as written', () => {
+    const tangled = 'a <img src=x onerror=alert(1)> *b* '.repeat(3_000);
+    const nested = `${'> '.repeat(100)}<img src=y onerror=alert(2)>`;
+    for (const answer of [tangled, nested]) {
+      const md = toMarkdown(conversation, [message(0, 'user', 'q'), message(1, 'assistant', answer)], at);
+      const doc = new DOMParser().parseFromString(marked.parse(md, { async: false }), 'text/html');
+      expect(doc.querySelectorAll('img, blockquote em')).toHaveLength(0);
+      expect(doc.querySelectorAll('em')).toHaveLength(1); // the export's own date line
+      expect(doc.body.textContent).toContain(answer.includes('*b*') ? '<img src=x onerror=alert(1)> *b*' : '<img src=y onerror=alert(2)>');
+    }
+  });
+
+  it("gives each answer's footnotes labels of their own: two answers' [^1] are two notes", () => {
+    const messages = [
+      message(0, 'user', 'a'), message(1, 'assistant', 'One[^1].\n\n[^1]: First answer\'s note.'),
+      message(2, 'user', 'b'), message(3, 'assistant', 'Two[^1] and `[^1]` in code.\n\n[^1]: Second answer\'s note.\n[^x]: javascript:alert(1)'),
+    ];
+    const md = toMarkdown(conversation, messages, at);
+    expect(md).toContain('One[^m1-1].\n\n[^m1-1]: First answer\'s note.');
+    expect(md).toContain('Two[^m3-1] and `[^1]` in code.\n\n[^m3-1]: Second answer\'s note.');
+    // A note that is only an unsafe address is no link definition to a previewer without footnotes.
+    expect(md).toContain('[^m3-x]: &#8203;javascript:alert(1)');
+    expect(marked.lexer(md).some((t) => t.type === 'def' && /^javascript:/i.test((t as { href: string }).href))).toBe(false);
   });
 
   it('exports hostile answers whole and at once: deep nesting, link-like runs, a long run of newlines', () => {
     const started = performance.now();
-    const nested = demoteHeadings('- '.repeat(5_000) + 'x\n\n## heading');
+    const nested = answerAsShown('- '.repeat(5_000) + 'x\n\n## heading');
     expect(nested).toContain('x');
     expect(nested).not.toMatch(/^## heading/m);
-    expect(demoteHeadings('[a]('.repeat(5_000))).toContain('[a](');
+    // Too tangled to read as Markdown, so shown (and exported) as written.
+    expect(answerAsShown('[a]('.repeat(5_000))).toContain('\\[a\\]\\(');
     const question = toMarkdown(conversation, [message(0, 'user', `q${'\n'.repeat(100_000)}x`)], at);
     expect(question).toContain('q');
     // marked alone overflowed the stack on the first and read the second in cubic time (minutes).
@@ -133,5 +193,13 @@ describe('conversation export', () => {
     expect(file.type).toBe('application/json;charset=utf-8');
     const parsed = JSON.parse(file.text) as { messages: Message[] };
     expect(parsed.messages.map((m) => m.content)).toEqual(['one', 'two', 'three', 'four', 'five', 'six']);
+  });
+
+  it('writes the Markdown file with the writer it fetches on the first export', async () => {
+    const get = vi.fn().mockResolvedValueOnce({ conversation, messages: [message(0, 'user', 'one'), message(1, 'assistant', 'two <b>')], has_more: false });
+    TestBed.configureTestingModule({ providers: [{ provide: ApiClient, useValue: { get } }] });
+    const file = await TestBed.inject(ConversationExporter).export('c1', 'markdown', at);
+    expect(file).toEqual({ name: 'Trip to Lisbon.md', type: 'text/markdown;charset=utf-8', text: toMarkdown(conversation, [message(0, 'user', 'one'), message(1, 'assistant', 'two <b>')], at) });
+    expect(file.text).toContain('two &lt;b>');
   });
 });

@@ -69,7 +69,8 @@ function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
 }
 
-function isSafeUrl(href: string): boolean {
+/** Whether a link may point there: http(s) and mailto only (anything else is shown as its text). */
+export function isSafeUrl(href: string): boolean {
   // Browsers ignore control characters and whitespace inside a scheme ("java\tscript:"), so judge the cleaned form.
   const cleaned = Array.from(href).filter((ch) => ch.charCodeAt(0) > 0x20 && ch.charCodeAt(0) !== 0x7f).join('');
   return SAFE_URL.test(cleaned);

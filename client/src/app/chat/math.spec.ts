@@ -65,4 +65,14 @@ describe('math', () => {
     const el = dom(renderer.render('> $$\n> x^2\n> $$\n\n- \\[\n  y^2\n  \\]\n- $$\n  z\n  $$').map((b) => b.html).join(''));
     expect(el.querySelectorAll('blockquote .katex-display, li .katex-display')).toHaveLength(3);
   });
+
+  it('shows TeX it cannot read in the theme\'s error colour, not KaTeX\'s fixed red (3:1 on the dark theme)', () => {
+    const el = dom(renderer.render('Broken: $\\frac{a}{$ and unknown: $\\foo + x$.').map((b) => b.html).join(''));
+    const error = el.querySelector('.katex-error');
+    expect(error?.textContent).toBe('\\frac{a}{');
+    expect(error?.getAttribute('style')).toBe('color:var(--danger)');
+    const unknown = [...el.querySelectorAll('.katex-html [style*="color"]')].find((e) => e.textContent === '\\foo');
+    expect(unknown?.getAttribute('style')).toContain('color:var(--danger)');
+    expect(el.innerHTML).not.toMatch(/#cc0000/i);
+  });
 });

@@ -55,3 +55,61 @@ describe('ConversationsStore search', () => {
     expect(store.isLoading()).toBe(false);
   });
 });
+
+describe('ConversationsStore refresh', () => {
+  /** The API's list, newest first: c0 updated last. */
+  let server: Conversation[];
+  let store: ConversationsStore;
+  const at = (minute: number): string => new Date(Date.UTC(2025, 0, 1, 0, minute)).toISOString();
+  const ids = (list: readonly Conversation[]): string[] => list.map((c) => c.id);
+
+  beforeEach(() => {
+    server = Array.from({ length: 150 }, (_, i) => ({ ...conversation(`c${i}`, `Chat ${i}`), updated_at: at(1_000 - i) }));
+    const get = vi.fn((url: string) => {
+      const params = new URL(url, 'http://parley.test').searchParams;
+      const offset = Number(params.get('offset'));
+      const limit = Number(params.get('limit'));
+      return Promise.resolve({ conversations: server.slice(offset, offset + limit), total: server.length, limit, offset });
+    });
+    TestBed.configureTestingModule({ providers: [{ provide: ApiClient, useValue: { get } }] });
+    store = TestBed.inject(ConversationsStore);
+  });
+
+  async function loadUntil(count: number): Promise<void> {
+    await store.loadFirstPage();
+    while (store.conversations().length < count) await store.loadMore();
+  }
+
+  it('keeps every loaded conversation when a new one is created with more than 100 loaded, and pages on without gaps', async () => {
+    await loadUntil(120);
+    expect(store.conversations()).toHaveLength(120);
+    server.unshift({ ...conversation('new', 'New chat'), updated_at: at(2_000) });
+    await store.refresh();
+    // c99 was pushed from the fresh top 100 to place 101: still listed, where the API has it.
+    expect(ids(store.conversations())).toEqual(ids(server.slice(0, 121)));
+    await store.loadMore();
+    expect(ids(store.conversations())).toEqual(ids(server.slice(0, 141)));
+    while (store.hasMore()) await store.loadMore();
+    expect(ids(store.conversations())).toEqual(ids(server));
+  });
+
+  it('keeps below the fresh top an answered conversation moved up from there, and drops one deleted elsewhere', async () => {
+    await loadUntil(120);
+    const [answered] = server.splice(110, 1);
+    server.splice(5, 1);
+    server.unshift({ ...answered, updated_at: at(2_000) });
+    await store.refresh();
+    expect(ids(store.conversations())).toEqual(ids(server.slice(0, 119)));
+    while (store.hasMore()) await store.loadMore();
+    expect(ids(store.conversations())).toEqual(ids(server));
+  });
+
+  it('drops the conversations a refresh of the whole list no longer has', async () => {
+    server = server.slice(0, 30);
+    await loadUntil(30);
+    server.splice(25, 2);
+    await store.refresh();
+    expect(ids(store.conversations())).toEqual(ids(server));
+    expect(store.hasMore()).toBe(false);
+  });
+});

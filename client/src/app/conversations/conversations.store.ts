@@ -67,6 +67,22 @@ export class ConversationsStore {
     this.totalCount.update((n) => Math.max(0, n - 1));
   }
 
+  /**
+   * The loaded conversations that a fresh top of the list leaves out and that still belong below it, in their order.
+   * Not those after the first `limit` loaded: a new conversation pushes each one down by one, and the one pushed out
+   * of the fresh top was then neither in it nor kept (offset paging, which counts what is loaded, never brought it
+   * back). Left out are those the list no longer has (deleted elsewhere, or no longer matching the search): all of
+   * them when the fresh page reaches the end of the list, else those newer than its last (the list is newest first
+   * and a conversation only gets newer, so one still there would be in the page). One deleted elsewhere further down
+   * cannot be told apart and stays until the list is read again.
+   */
+  private below(fresh: readonly Conversation[], loaded: readonly Conversation[], isWholeList: boolean): Conversation[] {
+    if (isWholeList) return [];
+    const ids = new Set(fresh.map((c) => c.id));
+    const last = fresh.at(-1)?.updated_at ?? '';
+    return loaded.filter((c) => !ids.has(c.id) && c.updated_at <= last);
+  }
+
   private async fetch(offset: number, limit: number, replace: boolean): Promise<void> {
     this.loading.set(true);
     const generation = this.searchGeneration;
@@ -77,10 +93,7 @@ export class ConversationsStore {
       if (generation !== this.searchGeneration) return;
       this.totalCount.set(page.total);
       if (replace) {
-        // Keep already loaded older pages after a refresh of the top.
-        const fresh = new Set(page.conversations.map((c) => c.id));
-        const rest = this.items().slice(limit).filter((c) => !fresh.has(c.id));
-        this.items.set([...page.conversations, ...rest]);
+        this.items.set([...page.conversations, ...this.below(page.conversations, this.items(), offset + limit >= page.total)]);
       } else {
         const known = new Set(this.items().map((c) => c.id));
         this.items.update((list) => [...list, ...page.conversations.filter((c) => !known.has(c.id))]);
