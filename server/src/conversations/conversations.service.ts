@@ -115,7 +115,6 @@ interface QueuedProgress {
   waiters: { resolve: (found: boolean) => void; reject: (err: unknown) => void }[];
 }
 
-/** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
 /** What a beforeRemove hook leaves to be done once the conversation is deleted. */
 export type AfterRemove = () => Promise<void>;
 
@@ -131,6 +130,7 @@ function likePattern(needle: string): string {
   return `%${needle.replace(/[\\%_]/g, '\\$&')}%`;
 }
 
+/** Owns conversations and their messages. Another session's rows are reported exactly like missing ones. */
 @Injectable()
 export class ConversationsService {
   private readonly logger = new Logger(ConversationsService.name);
