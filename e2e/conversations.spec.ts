@@ -274,6 +274,54 @@ test.describe('conversations sidebar', () => {
     await expect(page.getByText('Conversation not found').first()).toBeVisible();
   });
 
+  test('a session erased in another tab: this one starts again on a new session, says why, and keeps the text being written', async ({ chat, page, context }) => {
+    await chat.open();
+    await chat.ask('Something from before');
+    await chat.waitForAnswer();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
+    await chat.input.fill('A follow-up I was writing');
+
+    // Another tab of this browser erases the session (the cookie is shared).
+    const other = await context.newPage();
+    await other.goto(page.url());
+    await other.getByRole('button', { name: 'Erase my data' }).click();
+    await other.getByRole('dialog', { name: 'Erase your data?' }).getByRole('button', { name: 'Erase everything' }).click();
+    await expect(other.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
+
+    // This tab no longer shows what was erased.
+    await expect(page.getByRole('status').filter({ hasText: 'Your earlier session ended' })).toBeVisible();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(0);
+    await expect(chat.userMessages).toHaveCount(0);
+    await expect(chat.input).toHaveValue('A follow-up I was writing');
+    // Both tabs go on in the same new session.
+    await chat.send.click();
+    await chat.waitForAnswer();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
+    await other.reload();
+    await expect(other.locator('.sidebar').getByRole('link')).toHaveCount(1);
+    await expect(page.getByText('Conversation not found')).toHaveCount(0);
+    await other.close();
+  });
+
+  test('a session gone from under the page (its cookie expired): sending starts again on a new one, the question kept', async ({ chat, page, context }) => {
+    await chat.open();
+    await chat.ask('Something from before');
+    await chat.waitForAnswer();
+    await context.clearCookies();
+    allowConsoleErrors(page, /status of 401/);
+
+    await chat.input.fill('A follow-up I typed');
+    await chat.send.click();
+    await expect(page.getByRole('status').filter({ hasText: 'Your earlier session ended' })).toBeVisible();
+    await expect(page).toHaveURL(/\/$/);
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(0);
+    await expect(chat.input).toHaveValue('A follow-up I typed');
+    await chat.send.click();
+    await chat.waitForAnswer();
+    await expect(chat.userMessages).toHaveText(['A follow-up I typed']);
+  });
+
   test('unknown paths fall back to the app', async ({ chat, page }) => {
     await chat.open('/some/deep/unknown/path');
     await expect(page).toHaveURL(/\/$/);

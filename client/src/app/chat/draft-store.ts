@@ -101,6 +101,17 @@ export class DraftStore {
     this.deleted.add(key);
   }
 
+  /**
+   * Keeps only the draft of `from`, as the draft of `to` (the session ended: the other drafts belonged to
+   * its conversations; the one being written goes on in the new chat).
+   */
+  keepOnly(from: string, to: string): void {
+    const text = this.get(from);
+    this.drafts.clear();
+    this.set(to, text);
+    this.flush();
+  }
+
   /** Forgets every draft, stored or not (the session's data was erased). */
   forgetAll(): void {
     this.isForgotten = true;

@@ -1,8 +1,13 @@
 import { Injectable, signal } from '@angular/core';
 import { ApiError, apiErrorFromResponse, isAccessTokenRefusal, isIdentityRefusal } from './api-error';
+import { randomId } from './random-id';
 
 export const API_BASE = '/api/v1';
-/** Set once this browser has created a session: the cookie itself is HttpOnly, so the SPA cannot see it. */
+/**
+ * Set once this browser has created a session, to a value new with each session: the cookie itself is HttpOnly,
+ * so the SPA cannot see it. The tabs of a browser share the cookie; a tab that sees this value change (another
+ * tab erased the session, or replaced an ended one) knows the session it shows is gone.
+ */
 const SESSION_HINT_KEY = 'parley.session';
 /** The header the server's access gate reads (server/src/common/access-gate.ts). */
 const ACCESS_TOKEN_HEADER = 'X-Access-Token';
@@ -26,6 +31,27 @@ export class ApiClient {
    * showing errors the person cannot fix from here.
    */
   readonly needsSignIn = this.identityMissing.asReadonly();
+  /**
+   * The hint's value for the session this page shows (read at start, or written when it created one), null
+   * before there is one: a 401 after that, or another value in the hint, means the session ended.
+   */
+  private marker: string | null = null;
+  /** A replacement for an ended session under way, shared by the requests its 401s reached. */
+  private replacing: Promise<ApiError> | null = null;
+  private readonly ended = signal(false);
+  /**
+   * The session this page was showing ended (it expired, was erased or replaced in another tab, or the
+   * sign-in in front of the deployment changed): what is on screen belongs to the old one, and every
+   * action on it would answer "not found". The shell starts the app again.
+   */
+  readonly sessionEnded = this.ended.asReadonly();
+
+  constructor() {
+    // Fired by the other tabs' writes only. A cleared storage (key null) counts when the hint went with it.
+    window.addEventListener('storage', (e) => {
+      if ((e.key === SESSION_HINT_KEY || e.key === null) && this.marker !== null && this.readHint() !== this.marker) this.ended.set(true);
+    });
+  }
 
   get<T>(path: string): Promise<T> {
     return this.json<T>('GET', path);
@@ -57,10 +83,16 @@ export class ApiClient {
     }
   }
 
-  /** Resolves with an ok Response (body unread) or rejects with an ApiError. */
+  /**
+   * Resolves with an ok Response (body unread) or rejects with an ApiError. A 401 creates a session: on
+   * a first one the request is sent again; when it replaced an ended one the request is not (it named the
+   * old session's things, or would start a conversation the person did not see) and rejects with
+   * SESSION_ENDED, `sessionEnded` set.
+   */
   async request(path: string, init: RequestInit): Promise<Response> {
     let res = await this.send(path, init);
     if (res.status === 401) {
+      if (this.marker !== null && !isIdentityRefusal(await apiErrorFromResponse(res.clone()))) throw await this.replaceEndedSession();
       await this.ensureSession();
       res = await this.send(path, init);
     }
@@ -73,7 +105,11 @@ export class ApiClient {
    * (which browsers log as a console error). A stale cookie is still handled by the 401 path.
    */
   async bootstrap(): Promise<void> {
-    if (this.readHint()) return;
+    const hint = this.readHint();
+    if (hint !== null) {
+      this.marker = hint;
+      return;
+    }
     // Asking first spares a gated deployment a refused POST (and the console error it logs) on every first visit.
     if (await this.accessTokenRequired()) {
       this.tokenRequired.set(true);
@@ -93,8 +129,11 @@ export class ApiClient {
    * never kept: the session cookie carries on from here. Rejects with the ApiError on a wrong token.
    */
   async unlock(accessToken: string): Promise<void> {
+    // The gate shut because this browser's session ended: the new one starts with nothing of the old.
+    const replaces = this.marker !== null;
     await this.createSession(accessToken);
     this.tokenRequired.set(false);
+    if (replaces) this.ended.set(true);
   }
 
   /** Creates a session (sets the cookie); concurrent callers share one creation. */
@@ -106,6 +145,30 @@ export class ApiClient {
       this.sessionPromise = pending;
     }
     return this.sessionPromise;
+  }
+
+  /**
+   * Creates a session in place of the ended one and checks the browser keeps its cookie (a browser
+   * refusing cookies would otherwise start the app again and again). Resolves with the error the
+   * request rejects with: SESSION_ENDED, or the check's own refusal.
+   */
+  private replaceEndedSession(): Promise<ApiError> {
+    if (!this.replacing) {
+      const pending = (async (): Promise<ApiError> => {
+        await this.ensureSession();
+        const check = await this.send(`${API_BASE}/sessions/current`, { method: 'GET', headers: { Accept: 'application/json' } });
+        if (!check.ok) return this.noted(await apiErrorFromResponse(check));
+        this.ended.set(true);
+        return new ApiError(401, 'SESSION_ENDED', 'Your session ended; a new one was started.');
+      })().catch((e: unknown) => {
+        if (e instanceof ApiError) return e;
+        throw e;
+      }).finally(() => {
+        if (this.replacing === pending) this.replacing = null;
+      });
+      this.replacing = pending;
+    }
+    return this.replacing;
   }
 
   private async createSession(accessToken?: string): Promise<void> {
@@ -122,8 +185,9 @@ export class ApiClient {
       if (isAccessTokenRefusal(error)) this.tokenRequired.set(true);
       throw this.noted(error);
     }
+    this.marker = randomId();
     try {
-      localStorage.setItem(SESSION_HINT_KEY, '1');
+      localStorage.setItem(SESSION_HINT_KEY, this.marker);
     } catch {
       // Without storage the next visit goes through one 401 first; nothing breaks.
     }
@@ -148,11 +212,11 @@ export class ApiClient {
     return typeof body === 'object' && body !== null && 'required' in body && body.required === true;
   }
 
-  private readHint(): boolean {
+  private readHint(): string | null {
     try {
-      return localStorage.getItem(SESSION_HINT_KEY) === '1';
+      return localStorage.getItem(SESSION_HINT_KEY);
     } catch {
-      return false;
+      return null;
     }
   }
 

@@ -3,6 +3,9 @@ import { type ComponentFixture, TestBed } from '@angular/core/testing';
 import { Router, provideRouter, withComponentInputBinding } from '@angular/router';
 import { chatMatcher } from '../app.routes';
 import { ChatConfigStore } from '../chat/chat-config.store';
+import { DraftStore } from '../chat/draft-store';
+import { ApiClient } from '../core/api-client';
+import { NEW_CHAT_DRAFT } from '../files/attachments.store';
 import { AppShell } from './app-shell';
 import { ToastService } from './toast.service';
 
@@ -152,6 +155,59 @@ describe('AppShell', () => {
     await settle();
     expect(router.url).toBe('/');
     expect(document.activeElement).toBe(link);
+  });
+});
+
+describe('AppShell when the session ended under the page', () => {
+  let fixture: ComponentFixture<AppShell> | undefined;
+  const NO_SESSION = { error: { code: 'UNAUTHORIZED', message: 'Invalid or expired session' } };
+
+  function start(fetchImpl: (url: string, init?: RequestInit) => Response): void {
+    vi.stubGlobal('fetch', vi.fn((url: string, init?: RequestInit) => Promise.resolve(fetchImpl(url, init))));
+    TestBed.configureTestingModule({ providers: [provideRouter([{ matcher: chatMatcher, component: FakeChat }], withComponentInputBinding())] });
+    fixture = TestBed.createComponent(AppShell);
+  }
+
+  afterEach(() => {
+    fixture?.destroy();
+    vi.unstubAllGlobals();
+    vi.restoreAllMocks();
+    sessionStorage.clear();
+    localStorage.clear();
+  });
+
+  it('starts the app again when a request finds the session ended, noting the open conversation for the restart', async () => {
+    // The real one navigates the page, which jsdom cannot.
+    const shell: { startOver: () => void } = AppShell.prototype as unknown as { startOver: () => void };
+    const startOver = vi.spyOn(shell, 'startOver').mockImplementation(() => undefined);
+    localStorage.setItem('parley.session', '1');
+    start((url, init) => {
+      const route = `${init?.method ?? 'GET'} ${url}`;
+      if (route === 'POST /api/v1/sessions') return new Response('{}', { status: 201 });
+      if (route === 'GET /api/v1/sessions/current') return json({ session: { id: 'new' } });
+      return new Response(JSON.stringify(NO_SESSION), { status: 401 });
+    });
+    const api = TestBed.inject(ApiClient);
+    await api.bootstrap();
+    await expect(api.get('/api/v1/conversations/old-1')).rejects.toMatchObject({ code: 'SESSION_ENDED' });
+    await vi.waitFor(async () => {
+      await fixture?.whenStable();
+      expect(startOver).toHaveBeenCalledTimes(1);
+    });
+    expect(sessionStorage.getItem('parley.sessionEnded')).toBe('');
+  });
+
+  it('after the restart, says why the conversations are gone and keeps only the text being written, as the new chat\'s draft', async () => {
+    sessionStorage.setItem('parley.sessionEnded', 'old-1');
+    sessionStorage.setItem('parley.drafts', JSON.stringify([['old-1', 'half a thought'], ['old-2', 'another'], [NEW_CHAT_DRAFT, 'older']]));
+    start(() => json({}));
+    fixture?.detectChanges();
+    await fixture?.whenStable();
+    const el = fixture?.nativeElement as HTMLElement;
+    expect(el.querySelector('.toast[role="status"] .toast-text')?.textContent).toContain('Your earlier session ended');
+    expect(sessionStorage.getItem('parley.sessionEnded')).toBeNull();
+    expect(JSON.parse(sessionStorage.getItem('parley.drafts') ?? '[]')).toEqual([[NEW_CHAT_DRAFT, 'half a thought']]);
+    expect(TestBed.inject(DraftStore).get(NEW_CHAT_DRAFT)).toBe('half a thought');
   });
 });
 

@@ -10,6 +10,7 @@ import { DraftStore } from '../chat/draft-store';
 import { ExportMenu } from '../chat/export-menu';
 import { ConversationList } from '../conversations/conversation-list';
 import { ConversationsStore } from '../conversations/conversations.store';
+import { NEW_CHAT_DRAFT } from '../files/attachments.store';
 import { ApiClient } from '../core/api-client';
 import { friendlyMessage } from '../core/api-error';
 import { isDesktopLike, isTouchFirst } from '../core/touch';
@@ -33,11 +34,23 @@ function isNavigationOver(event: RouterEvent): boolean {
     || event instanceof NavigationSkipped;
 }
 
+/** Set (to the conversation then open, or '') when the app starts again because the session ended. */
+const SESSION_ENDED_KEY = 'parley.sessionEnded';
+
 function readSession(key: string): string | null {
   try {
     return sessionStorage.getItem(key);
   } catch {
     return null;
+  }
+}
+
+function writeSession(key: string, value: string | null): void {
+  try {
+    if (value === null) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, value);
+  } catch {
+    // Storage refused (private mode): the note after the restart is not shown.
   }
 }
 
@@ -106,6 +119,7 @@ export class AppShell {
     };
     if (this.router.navigated) focusOnLoad();
     else this.router.events.pipe(filter(isNavigationOver), take(1)).subscribe(focusOnLoad);
+    this.followSessionEnd();
     // Back online: a toast that said the browser was offline is stale (the banner above the chat has gone already).
     let wasOnline = this.network.isOnline();
     effect(() => {
@@ -150,6 +164,31 @@ export class AppShell {
       this.eraseDialog()?.nativeElement.close();
       this.isErasing.set(false);
     }
+  }
+
+  /**
+   * The session ended under this page (expired, erased in another tab, another sign-in) and a new one
+   * was created: the app starts again on it, as after an erase, so nothing of the old session stays on
+   * screen or in memory; the text being written goes on as the new chat's draft, and a note says why
+   * the conversations are gone.
+   */
+  private followSessionEnd(): void {
+    const endedIn = readSession(SESSION_ENDED_KEY);
+    if (endedIn !== null) {
+      writeSession(SESSION_ENDED_KEY, null);
+      this.drafts.keepOnly(endedIn || NEW_CHAT_DRAFT, NEW_CHAT_DRAFT);
+      this.toasts.show('Your earlier session ended (it expired, was erased, or the sign-in changed), so its conversations '
+        + 'are no longer shown here. This is a new, empty session.', { key: 'session-ended', durationMs: 0 });
+    }
+    effect(() => {
+      if (!this.api.sessionEnded()) return;
+      // After this render: the failed send has put its text back in the composer's draft by then.
+      afterNextRender(() => {
+        writeSession(SESSION_ENDED_KEY, untracked(() => this.chat.conversationId()) ?? '');
+        this.drafts.flush();
+        this.startOver();
+      }, { injector: this.injector });
+    });
   }
 
   /** A fresh start at the app's root: nothing of the erased session stays in memory. */
