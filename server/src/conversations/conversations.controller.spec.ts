@@ -1,3 +1,4 @@
+import { SqliteReadService } from '../database/sqlite-reader.js';
 import { ConversationsService } from './conversations.service.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { dialects } from '../testing/dialects.js';
@@ -247,6 +248,35 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect([first.total, second.total, third.total]).toEqual([5, 5, 5]);
     expect([...first.conversations, ...second.conversations, ...third.conversations].map((c) => [c.id, c.match !== undefined]))
       .toEqual([...made].reverse().map((id, i) => [id, (4 - i) % 2 === 1]));
+  });
+
+  it('reads a search off the event loop on SQLite (the read worker), and on the main connection without it, finding the same', async () => {
+    const reads = t.app.get(SqliteReadService);
+    const s = await t.newSession();
+    const a = await seed(s.id, 'Alpha');
+    await service.appendMessages(a.id, [{ role: 'user', content: 'the zebra question', status: 'complete' }]);
+    await seed(s.id, 'Zebra in the title');
+    const search = async (): Promise<unknown> => (await t.http().get('/api/v1/conversations?q=zebra')
+      .set('Authorization', `Bearer ${s.token}`).expect(200)).body;
+    const offLoop = vi.spyOn(reads, 'all');
+    try {
+      const found = await search();
+      expect(found).toMatchObject({ total: 2 });
+      if (dialect === 'sqlite') {
+        // The titles, the scan of the messages and the match's message: each a read on the worker.
+        expect(offLoop).toHaveBeenCalledTimes(3);
+        expect(offLoop.mock.results.every((r) => r.value instanceof Promise)).toBe(true);
+        await reads.reader!.stop();
+        expect(reads.all('SELECT 1', [])).toBeUndefined();
+        expect(await search()).toEqual(found);
+        reads.reader!.start();
+      } else {
+        expect(reads.reader).toBeUndefined();
+        expect(offLoop.mock.results.every((r) => r.value === undefined)).toBe(true);
+      }
+    } finally {
+      offLoop.mockRestore();
+    }
   });
 
   it('renames and deletes', async () => {

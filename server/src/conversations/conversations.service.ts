@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { And, DataSource, type EntityManager, In, LessThan, LessThanOrEqual, MoreThan, MoreThanOrEqual, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawSql, type SqlParts } from '../database/raw-sql.js';
+import { SqliteReadService } from '../database/sqlite-reader.js';
 import { inTransaction } from '../database/transaction.js';
 import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
@@ -140,6 +141,7 @@ export class ConversationsService {
     @InjectRepository(Message) private readonly messages: Repository<Message>,
     @InjectRepository(FileUpload) private readonly files: Repository<FileUpload>,
     @InjectDataSource() private readonly dataSource: DataSource,
+    @Optional() private readonly reads?: SqliteReadService,
   ) {
     this.raw = new RawSql(dataSource);
   }
@@ -194,7 +196,7 @@ export class ConversationsService {
     // JavaScript's, so "école" did not find "ÉCOLE". One session's titles are read (ids and titles; thousands at
     // most). Messages are matched by SQL on their folded copy (search_text), folded by the same function.
     const needle = foldForSearch(search);
-    const titles = await this.conversations.find({ where: { sessionId }, order, select: { id: true, title: true } });
+    const titles = await this.sessionTitles(sessionId);
     const byTitle = new Set(titles.filter((c) => c.title !== null && foldForSearch(c.title).includes(needle)).map((c) => c.id));
     const byText = needle.length > 0 && byTitle.size < titles.length ? await this.mentioning(sessionId, needle) : new Set<string>();
     const matching = titles.filter((c) => byTitle.has(c.id) || byText.has(c.id)).map((c) => c.id);
@@ -209,21 +211,43 @@ export class ConversationsService {
     return { items: pageIds.flatMap((id) => byId.get(id) ?? []), total: matching.length, matches };
   }
 
+  /*
+   * A search's reads grow with what the session holds (every title, every message's text): on SQLite
+   * they run on the read worker (SqliteReadService), off the event loop; on PostgreSQL, or without the
+   * worker, as TypeORM queries of the same shape.
+   */
+
+  /** The session's conversations' ids and titles, in the list's order. */
+  private async sessionTitles(sessionId: string): Promise<Pick<Conversation, 'id' | 'title'>[]> {
+    return await this.reads?.all<Pick<Conversation, 'id' | 'title'>>(
+      'SELECT id, title FROM conversations WHERE session_id = ? ORDER BY updated_at DESC, id DESC', [sessionId],
+    ) ?? await this.conversations.find({ where: { sessionId }, order: { updatedAt: 'DESC', id: 'DESC' }, select: { id: true, title: true } });
+  }
+
   /** The session's conversations with a finished message whose folded text contains `needle` (folded). */
   private async mentioning(sessionId: string, needle: string): Promise<Set<string>> {
-    const rows = await this.messages.createQueryBuilder('m')
+    const pattern = likePattern(needle);
+    const rows = await this.reads?.all<{ id: string }>(
+      'SELECT DISTINCT m.conversation_id AS id FROM messages m INNER JOIN conversations c ON c.id = m.conversation_id '
+      + 'WHERE c.session_id = ? AND m.search_text LIKE ? ESCAPE \'\\\'', [sessionId, pattern],
+    ) ?? await this.messages.createQueryBuilder('m')
       .select('DISTINCT m.conversation_id', 'id')
       .innerJoin(Conversation, 'c', 'c.id = m.conversation_id')
-      .where(`c.session_id = :sessionId AND m.search_text LIKE :pattern ESCAPE '\\'`, { sessionId, pattern: likePattern(needle) })
+      .where(`c.session_id = :sessionId AND m.search_text LIKE :pattern ESCAPE '\\'`, { sessionId, pattern })
       .getRawMany<{ id: string }>();
     return new Set(rows.map((r) => r.id));
   }
 
   /** The newest message of the conversation that contains `needle` (folded), with a snippet around it. */
   private async latestMatch(conversationId: string, needle: string): Promise<MessageMatch | undefined> {
-    const message = await this.messages.createQueryBuilder('m')
+    const pattern = likePattern(needle);
+    const offLoop = this.reads?.all<Pick<Message, 'id' | 'role' | 'content'>>(
+      'SELECT id, role, content FROM messages WHERE conversation_id = ? AND search_text LIKE ? ESCAPE \'\\\' '
+      + 'ORDER BY position DESC LIMIT 1', [conversationId, pattern],
+    );
+    const message = offLoop ? (await offLoop)[0] : await this.messages.createQueryBuilder('m')
       .select(['m.id', 'm.role', 'm.content'])
-      .where(`m.conversation_id = :conversationId AND m.search_text LIKE :pattern ESCAPE '\\'`, { conversationId, pattern: likePattern(needle) })
+      .where(`m.conversation_id = :conversationId AND m.search_text LIKE :pattern ESCAPE '\\'`, { conversationId, pattern })
       .orderBy('m.position', 'DESC')
       .limit(1)
       .getOne();

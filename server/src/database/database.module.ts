@@ -5,6 +5,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { dataSourceOptions } from './data-source-options.js';
 import { runMigrationsOnce } from './run-migrations.js';
 import { SqliteCheckpointService } from './sqlite-checkpointer.js';
+import { SqliteReadService } from './sqlite-reader.js';
 
 /** Opens the database and applies pending migrations before any other module can query it. */
 @Module({})
@@ -12,6 +13,8 @@ export class DatabaseModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: DatabaseModule,
+      // Its services (the SQLite read worker) serve every feature's repositories.
+      global: true,
       imports: [
         TypeOrmModule.forRootAsync({
           useFactory: () => dataSourceOptions(config.database),
@@ -22,8 +25,8 @@ export class DatabaseModule {
           },
         }),
       ],
-      providers: [SqliteCheckpointService],
-      exports: [SqliteCheckpointService],
+      providers: [SqliteCheckpointService, SqliteReadService],
+      exports: [SqliteCheckpointService, SqliteReadService],
     };
   }
 }
