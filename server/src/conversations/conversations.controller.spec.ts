@@ -1,5 +1,7 @@
 import { SqliteReadService } from '../database/sqlite-reader.js';
-import { ConversationsService } from './conversations.service.js';
+import { DataSource } from 'typeorm';
+import { ConversationsService, DELETE_CHUNK } from './conversations.service.js';
+import { Message } from './message.entity.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { dialects } from '../testing/dialects.js';
 
@@ -288,6 +290,28 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     const gone = await t.http().get(`/api/v1/conversations/${c.id}`).set('Authorization', `Bearer ${s.token}`).expect(404);
     expect(gone.body.error.code).toBe('CONVERSATION_NOT_FOUND');
     expect((await service.page(c.id, 10)).messages).toEqual([]);
+  });
+
+  it('deletes a long conversation whole; on SQLite its messages in chunks, the event loop turning between them', async () => {
+    const s = await t.newSession();
+    const c = await service.create(s.id, 'long');
+    const count = DELETE_CHUNK * 2 + 50;
+    await service.appendMessages(c.id, Array.from({ length: count }, (_, i) => ({ role: i % 2 ? 'assistant' as const : 'user' as const, content: `m${i}`, status: 'complete' as const })));
+    const other = await seed(s.id, 'kept', 3);
+    let turns = 0;
+    let isDone = false;
+    const removed = service.remove(s.id, c.id).finally(() => { isDone = true; });
+    while (!isDone) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turns++;
+    }
+    await removed;
+    const left = await t.app.get(DataSource).getRepository(Message).countBy({ conversationId: c.id });
+    expect(left).toBe(0);
+    await expect(service.findOwned(s.id, c.id)).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
+    expect((await service.page(other.id, 10)).messages).toHaveLength(3);
+    // Three chunks, each its own statement after a turn of the loop; PostgreSQL's one cascade runs in its own process.
+    if (dialect === 'sqlite') expect(turns).toBeGreaterThanOrEqual(3);
   });
 
   it('stores a title without control, bidi or zero-width characters, and never cuts an emoji in two', async () => {

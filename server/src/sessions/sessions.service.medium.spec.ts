@@ -1,4 +1,4 @@
-import { DataSource } from 'typeorm';
+import { DataSource, In } from 'typeorm';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { RawSql } from '../database/raw-sql.js';
 import { dialects } from '../testing/dialects.js';
@@ -70,6 +70,36 @@ describe.each(dialects())('SessionsService on %s', (dialect) => {
     expect((await conversations.page(staleConv.id, 10)).messages).toEqual([]);
     await expect(conversations.findOwned(stale.id, staleConv.id)).rejects.toMatchObject({ code: 'CONVERSATION_NOT_FOUND' });
     expect((await conversations.findOwned(fresh.id, freshConv.id)).title).toBe('new');
+  });
+
+  it('purges every idle session, batch after batch, and keeps one used again since it was listed', async () => {
+    const conversations = t.app.get(ConversationsService);
+    const idle = new Date(Date.now() - 91 * 86_400_000);
+    const stale: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const { session } = await sessions.create(undefined, undefined);
+      const c = await conversations.create(session.id, `old ${i}`);
+      await conversations.appendMessages(c.id, [{ role: 'user', content: 'hi', status: 'complete' }]);
+      stale.push(session.id);
+    }
+    await ds.getRepository(Session).update({ id: In(stale) }, { lastAccessed: idle });
+    // One of them comes back between the listing and its turn.
+    const back = stale[55];
+    const listed = sessions.inactiveIds.bind(sessions);
+    const spy = vi.spyOn(sessions, 'inactiveIds').mockImplementation(async (take, now) => {
+      const ids = await listed(take, now);
+      if (ids.includes(back)) await ds.getRepository(Session).update({ id: back }, { lastAccessed: new Date() });
+      return ids;
+    });
+    try {
+      expect(await t.app.get(SessionPurgeJob).run()).toBe(59);
+      expect(spy.mock.calls.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(await ds.getRepository(Session).countBy({ id: In(stale) })).toBe(1);
+    expect(await ds.getRepository(Session).existsBy({ id: back })).toBe(true);
+    expect(await sessions.isInactive(back)).toBe(false);
   });
 
   it('gives concurrent appends distinct, gapless positions', async () => {

@@ -214,12 +214,19 @@ export class SessionsService implements OnModuleInit {
     this.verified.set(session.id, { session, until: now + SESSION_CACHE_MS });
   }
 
-  /** Deletes sessions idle longer than the configured period; their conversations, messages and file rows cascade. */
-  async purgeInactive(now = new Date()): Promise<number> {
-    const cutoff = new Date(now.getTime() - this.config.sessions.inactiveDays * 86_400_000);
-    const result = await this.repo.delete({ lastAccessed: LessThan(cutoff) });
-    this.forget();
-    return result.affected ?? 0;
+  /** Up to `take` of the sessions idle longer than the configured period (to purge), least recently used first. */
+  async inactiveIds(take: number, now = new Date()): Promise<string[]> {
+    const rows = await this.repo.find({ where: { lastAccessed: LessThan(this.purgeCutoff(now)) }, select: { id: true }, order: { lastAccessed: 'ASC' }, take });
+    return rows.map((r) => r.id);
+  }
+
+  /** Whether session `id` is still idle past the period (not used since it was listed to purge). */
+  async isInactive(id: string, now = new Date()): Promise<boolean> {
+    return await this.repo.existsBy({ id, lastAccessed: LessThan(this.purgeCutoff(now)) });
+  }
+
+  private purgeCutoff(now: Date): Date {
+    return new Date(now.getTime() - this.config.sessions.inactiveDays * 86_400_000);
   }
 
   countActiveSince(since: Date): Promise<number> {
