@@ -24,6 +24,11 @@ export interface AttachedFile {
 export interface ChatAttachments {
   validate(sessionId: string, fileIds: string[]): Promise<void>;
   attach(sessionId: string, fileIds: string[], conversationId: string, messageId: string): Promise<AttachedFile[]>;
+  /**
+   * Whether message `messageId` holds these files, in this order (an Idempotency-Key's retry is the
+   * same request only with the same files). By content: a file attached twice is a copy with an id of its own.
+   */
+  holdsFiles(sessionId: string, fileIds: string[], messageId: string): Promise<boolean>;
 }
 
 export const CHAT_ATTACHMENTS = Symbol('CHAT_ATTACHMENTS');
@@ -36,5 +41,9 @@ export class NoChatAttachments implements ChatAttachments {
 
   attach(sessionId: string, fileIds: string[]): Promise<AttachedFile[]> {
     return this.validate(sessionId, fileIds).then(() => []);
+  }
+
+  holdsFiles(sessionId: string, fileIds: string[]): Promise<boolean> {
+    return this.validate(sessionId, fileIds).then(() => true);
   }
 }

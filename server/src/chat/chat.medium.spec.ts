@@ -392,6 +392,23 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const followed = await h.t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${alice.token}`).expect(200);
     expect(followed.body.messages).toHaveLength(4);
     expect(h.fake.requestsFor('idempotent hello')).toHaveLength(1);
+    // The same text with other files is another request (the files were dropped without a word).
+    const upload = async (content: string, name: string): Promise<string> => (await h.t.http().post('/api/v1/files/upload')
+      .set('Authorization', `Bearer ${alice.token}`).attach('file', Buffer.from(content), name).expect(201)).body.file_id as string;
+    const [notes, more] = [await upload('first notes', 'a.txt'), await upload('second notes', 'b.txt')];
+    h.fake.on('idempotent with files', { tokens: ['filed'] });
+    const withFiles = await h.send(alice.token, { message: 'idempotent with files', file_ids: [notes, more] }, { 'idempotency-key': 'key-789' }).all();
+    for (const files of [[], [notes], [more, notes]]) {
+      const changed = await h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`).set('Idempotency-Key', 'key-789')
+        .send({ message: 'idempotent with files', file_ids: files }).expect(409);
+      expect(changed.body.error).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/Idempotency-Key/) });
+    }
+    const sameFiles = await h.send(alice.token, { message: 'idempotent with files', file_ids: [notes, more] }, { 'idempotency-key': 'key-789' }).all();
+    expect(sameFiles[0].data).toEqual(withFiles[0].data);
+    expect(h.fake.requestsFor('idempotent with files')).toHaveLength(1);
+    const noFiles = await h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`).set('Idempotency-Key', 'key-123')
+      .send({ message: 'idempotent hello', file_ids: [notes] }).expect(409);
+    expect(noFiles.body.error.code).toBe('CONFLICT');
     // Another session's key is its own.
     const bob = await h.t.newSession();
     const other = await h.send(bob.token, { message: 'idempotent hello' }, { 'idempotency-key': 'key-123' }).all();

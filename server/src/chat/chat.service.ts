@@ -371,8 +371,8 @@ export class ChatService implements OnModuleInit {
 
   /**
    * The answer already sent under this Idempotency-Key, when the same request comes again (a
-   * retry). The key reused for another request (another message or conversation) is a 409: it
-   * used to replay the first answer and drop the new message without a word.
+   * retry). The key reused for another request (another message, conversation or files) is a 409:
+   * it used to replay the first answer and drop the new message (or files) without a word.
    */
   private async replayIdempotent(sessionId: string, key: string, dto: SendMessageDto): Promise<Observable<SequencedEvent> | undefined> {
     const rows = await this.conversations.findByIdempotencyKeyForSession(sessionId, key);
@@ -383,7 +383,8 @@ export class ChatService implements OnModuleInit {
     // first did too (its question opened its conversation); a follow-up's key retried without its
     // conversation replayed that conversation's answer to a request meant to start a new one.
     const isSameConversation = dto.conversation_id === undefined ? user.position === 0 : dto.conversation_id === user.conversationId;
-    const isSameRequest = user.content === dto.message && isSameConversation;
+    const isSameRequest = user.content === dto.message && isSameConversation
+      && await this.attachments.holdsFiles(sessionId, [...new Set(dto.file_ids ?? [])], user.id);
     if (!isSameRequest) throw new AppException(ErrorCode.Conflict, 'This Idempotency-Key was already used for a different request');
     // The answer sent under the key, or the one that replaced it since (a completed regeneration deletes it):
     // storing the turn again made a second conversation.

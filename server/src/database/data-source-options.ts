@@ -1,5 +1,6 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import pg from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
 import { ENTITIES } from './entities.js';
@@ -16,6 +17,7 @@ const SQLITE_BUSY_TIMEOUT_MS = 5_000;
  */
 export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: number } = {}): DataSourceOptions {
   if (db.type === 'postgres') {
+    timestampsInUtc();
     return {
       type: 'postgres',
       url: db.url,
@@ -25,7 +27,8 @@ export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: nu
       synchronize: false,
       poolSize: overrides.poolSize ?? 10,
       // A lost database makes queries fail fast (503) instead of queueing forever.
-      extra: { connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000 },
+      // The session's own zone too, for any comparison the server makes with its clock.
+      extra: { connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000, options: '-c TimeZone=UTC' },
     };
   }
   if (db.path !== ':memory:') {
@@ -46,6 +49,19 @@ export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: nu
       conn.pragma('synchronous = NORMAL');
     },
   };
+}
+
+/**
+ * The schema's times are PostgreSQL `timestamp` columns (no zone), written and read as UTC. node-postgres
+ * writes a Date as the process's local time and reads such a column as local time: an instance with
+ * TZ set (America/New_York) stored its rows' times five hours off and read the others' five hours off,
+ * so lists sorted wrongly across instances and another instance's live reply looked past its lease
+ * (marked `interrupted` while it streamed). Process-wide settings of node-postgres, as TypeORM uses it.
+ */
+function timestampsInUtc(): void {
+  pg.defaults.parseInputDatesAsUTC = true;
+  const withZone = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ, 'text') as (text: string) => Date;
+  pg.types.setTypeParser(pg.types.builtins.TIMESTAMP, (text: string) => withZone(`${text}+00`));
 }
 
 /**

@@ -275,6 +275,12 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
     return attached;
   }
 
+  async holdsFiles(sessionId: string, fileIds: string[], messageId: string): Promise<boolean> {
+    const requested = await this.ownedRows(sessionId, fileIds);
+    const held = await this.repo.find({ select: { storageKey: true }, where: { messageId, sessionId }, order: { attachPosition: 'ASC', createdAt: 'ASC' } });
+    return held.length === requested.length && held.every((f, i) => f.storageKey === requested[i].storageKey);
+  }
+
   /**
    * Deletes stored objects no row refers to, older than the grace period (a session purge
    * cascades to rows but cannot reach the bytes). Returns how many were deleted.
