@@ -155,6 +155,20 @@ describe('HTTP contract', () => {
     await t.http().get('/api/v1/conversations?limit=5&offset=0').set(auth).expect(200);
   });
 
+  it('refuses a query whose escapes are not UTF-8, naming the parameter (it searched for U+FFFD)', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    for (const [query, field] of [['q=%FF', 'q'], ['q=%ED%A0%80', 'q'], ['q=%C0%AF', 'q'], ['limit=5&q=ab%E2%82', 'q'], ['%FF=1', 'query'], ['q=100%', 'q']]) {
+      const res = await t.http().get(`/api/v1/conversations?${query}`).set(auth);
+      expect({ query, status: res.status, code: res.body.error?.code, fields: res.body.error?.details?.fields })
+        .toEqual({ query, status: 400, code: 'VALIDATION_ERROR', fields: [{ field, errors: [`${field} must be valid percent-encoded UTF-8`] }] });
+    }
+    // UTF-8 escapes, + for a space, and plain text pass.
+    for (const query of ['q=%C3%A9cole', 'q=caf%C3%A9+cr%C3%A8me', 'q=%F0%9F%98%80', 'q=plain', 'limit=5']) {
+      await t.http().get(`/api/v1/conversations?${query}`).set(auth).expect(200);
+    }
+  });
+
   it('never leaks a stack trace or SQL', async () => {
     const s = await t.newSession();
     const res = await t.http().get('/api/v1/conversations/%27%3B%20DROP%20TABLE').set('Authorization', `Bearer ${s.token}`);

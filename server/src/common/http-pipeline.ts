@@ -180,6 +180,40 @@ function jsonShapeGuard(req: Request, res: Response, next: NextFunction): void {
   writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, problem.message, (req as AppRequest).id, details));
 }
 
+/**
+ * A query string's escapes must spell UTF-8, as a body must: Express's parser decodes `?q=%FF` (or an
+ * encoded surrogate, or an overlong form) to U+FFFD, and the request went on as a search for "�".
+ * Refused naming the parameter, as the validation names any other bad value.
+ */
+function queryUtf8Guard(req: Request, res: Response, next: NextFunction): void {
+  const at = req.originalUrl.indexOf('?');
+  const query = at < 0 ? '' : req.originalUrl.slice(at + 1);
+  if (!query.includes('%')) {
+    next();
+    return;
+  }
+  for (const pair of query.split('&')) {
+    const eq = pair.indexOf('=');
+    const [rawName, rawValue] = eq < 0 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
+    const name = strictDecode(rawName);
+    if (name !== undefined && strictDecode(rawValue) !== undefined) continue;
+    const field = name ?? 'query';
+    const message = `${field} must be valid percent-encoded UTF-8`;
+    writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, message, (req as AppRequest).id, { fields: [{ field, errors: [message] }] }));
+    return;
+  }
+  next();
+}
+
+/** A query component decoded, or undefined when its escapes are not UTF-8 (decodeURIComponent refuses those). */
+function strictDecode(component: string): string | undefined {
+  try {
+    return decodeURIComponent(component.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
 /** A path that is under /api once its leading slashes are collapsed, but starts with more than one. */
 const API_BEHIND_SLASHES = /^\/{2,}api(?:\/|$)/i;
 
@@ -263,6 +297,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   });
   app.use('/api', literalRouteMethodGuard(new AllowedMethods(() => express_.getHttpAdapter().getInstance() as Application)));
   app.use(cookieParser());
+  app.use('/api', queryUtf8Guard);
   app.use('/api', contentTypeGuard);
   app.use(express.json({ limit: config.limits.jsonBodyBytes, verify: rejectInvalidUtf8 }));
   app.use(bodyErrorHandler);
