@@ -706,3 +706,32 @@ describe('the free-disk guard (STORAGE_MIN_FREE_BYTES)', () => {
     expect(chat.text).toContain('"type":"done"');
   });
 });
+
+describe('the upload line counts a client as the rate limits do', () => {
+  let t: TestApp;
+  beforeAll(async () => { t = await createTestApp('sqlite', { TRUST_PROXY: 'loopback', RATE_LIMIT_SESSIONS_PER_MINUTE: '1000' }); });
+  afterAll(async () => { await t.close(); });
+
+  it('one IPv6 /64 is one client (each address of it had its own places in the line, and filled it for everyone), an IPv4-mapped address its IPv4', async () => {
+    const clients: string[] = [];
+    const extractor = t.app.get(TextExtractor);
+    const extract = extractor.extract.bind(extractor);
+    const spy = vi.spyOn(extractor, 'extract').mockImplementation((source, fileType, request) => {
+      clients.push(request?.client ?? '');
+      return extract(source, fileType, request);
+    });
+    try {
+      for (const from of ['2001:db8:1:2::5', '2001:db8:1:2:ffff::9', '2001:db8:1:3::5', '::ffff:203.0.113.7', '203.0.113.7']) {
+        const s = await t.newSession();
+        await t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${s.token}`).set('X-Forwarded-For', from)
+          .attach('file', Buffer.from(`from ${from}`), 'notes.txt').expect(201);
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(clients).toHaveLength(5);
+    expect(clients[0]).toBe(clients[1]);
+    expect(clients[2]).not.toBe(clients[0]);
+    expect(clients[3]).toBe(clients[4]);
+  });
+});

@@ -7,6 +7,7 @@ import type { Options } from 'multer';
 import { catchError, defer, finalize, type Observable } from 'rxjs';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import { addressKey } from '../common/rate-limit.js';
 import type { AppRequest } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { FilesService, type UploadClient } from './files.service.js';
@@ -99,7 +100,8 @@ export class UploadInterceptor implements NestInterceptor {
     const gone = new AbortController();
     // The connection closed before the answer was sent: the client is gone (a proxy's timeout, a closed tab).
     res.once('close', () => { if (!res.writableFinished) gone.abort(); });
-    req.uploadClient = { address: req.ip ?? 'unknown', signal: gone.signal };
+    // Counted as the rate limits count an address: an IPv6 client by its /64 (it holds them all).
+    req.uploadClient = { address: addressKey(req.ip), signal: gone.signal };
     let handled: Observable<unknown>;
     try {
       handled = await this.multer.intercept(context, next) as Observable<unknown>;
