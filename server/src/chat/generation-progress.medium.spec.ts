@@ -42,6 +42,43 @@ describe.each(dialects())('ConversationsService.saveProgress on %s', (dialect) =
     expect(ids(await conversations.findExpiredStreaming(new Date(lease.getTime() - 1000)))).not.toContain(a);
     expect(ids(await conversations.findExpiredStreaming(new Date(lease.getTime() + 1000)))).toEqual(expect.arrayContaining([a, b, c]));
   });
+
+  it("writes a reply's progress and end only while it still streams under its owner: a row another instance's sweep ended stays as swept", async () => {
+    const { session } = await t.app.get(SessionsService).create(undefined, undefined);
+    const conv = await conversations.create(session.id, 'swept');
+    const reply = async (): Promise<string> => (await conversations.appendMessages(conv.id, [{
+      role: 'assistant', content: '', status: 'streaming', ownerInstance: 'owner-a', leaseExpiresAt: new Date(Date.now() + 60_000),
+    }]))[0].id;
+    const [swept, live] = [await reply(), await reply()];
+    const lease = new Date(Date.now() + 60_000);
+    expect(await conversations.saveProgress(swept, 'Half an', lease, 'owner-a')).toBe(true);
+    // Another instance's row (it would have taken the reply over) is not this owner's to write.
+    expect(await conversations.saveProgress(swept, 'not mine', lease, 'owner-b')).toBe(false);
+    expect(await conversations.findMessage(swept)).toMatchObject({ content: 'Half an', status: 'streaming' });
+
+    // Owner A stalls past its lease; B's sweep ends the reply (the cutoff stands for the lease run out).
+    expect(await conversations.markInterruptedIfExpired(swept, new Date(Date.now() + 120_000), 'SERVICE_UNAVAILABLE', new Date(), 'Half an')).toBe(true);
+    const ended = await conversations.findMessage(swept);
+    expect(ended).toMatchObject({ status: 'interrupted', content: 'Half an', leaseExpiresAt: null });
+
+    // A resumes: its progress saves (one batch, next to a live reply's) and its final save change nothing of it.
+    expect(await Promise.all([
+      conversations.saveProgress(swept, 'Half an answer', lease, 'owner-a'),
+      conversations.saveProgress(live, 'Still going', lease, 'owner-a'),
+    ])).toEqual([false, true]);
+    expect(await conversations.saveProgress(swept, 'Half an answer, more', undefined)).toBe(false);
+    const end = { content: 'Half an answer, more and the end', status: 'complete', finishReason: 'stop', leaseExpiresAt: null } as const;
+    expect(await conversations.updateMessage(swept, end, { owner: 'owner-a' })).toBe(false);
+    if (conversations.savesSynchronously) expect(conversations.updateMessageNow(swept, end, { owner: 'owner-a' })).toBe(false);
+    expect(await conversations.findMessage(swept)).toEqual(ended);
+
+    // The live reply ends as its owner says (stopped here), once; after that its end stays too.
+    expect(await conversations.updateMessage(live, { content: 'Still going', status: 'stopped', leaseExpiresAt: null }, { owner: 'owner-a' })).toBe(true);
+    expect(await conversations.updateMessage(live, { content: 'Still going on', status: 'complete' }, { owner: 'owner-a' })).toBe(false);
+    expect(await conversations.findMessage(live)).toMatchObject({ status: 'stopped', content: 'Still going', leaseExpiresAt: null });
+    // Writes that are not a running reply's (feedback on an ended answer) are not held to it.
+    expect(await conversations.updateMessage(swept, { feedback: 'positive' })).toBe(true);
+  });
 });
 
 describe('GenerationService progress (one shared timer)', () => {

@@ -45,9 +45,17 @@ interface Running {
   /**
    * Why we aborted, if we did: asked to, shutting down, the reply reached a limit (ReplyLimit), or
    * its row is gone (its conversation or session deleted by a request that raced the send, another
-   * instance or the purge: nothing is left to store it in, and the model is not paid to go on).
+   * instance or the purge: nothing is left to store it in, and the model is not paid to go on), or
+   * its row was ended elsewhere (`endedAs`).
    */
-  reason?: 'stop' | 'shutdown' | 'limit' | 'gone';
+  reason?: 'stop' | 'shutdown' | 'limit' | 'gone' | 'ended';
+  /**
+   * The row as found once a save of it changed nothing though it is still there: ended by another
+   * instance's lease sweep while this one stalled longer than its lease (paused, frozen, cut off
+   * from the database or Redis). Its readers elsewhere were told that ending; it stays, and this
+   * instance's own readers are told it too.
+   */
+  endedAs?: Message;
   finished: Promise<FinalStatus>;
   /** Saves the progress when there is some, or renews the lease when due; called by the shared ticker. */
   tick?: (now: number) => void;
@@ -289,10 +297,14 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     // Content flushes and lease renewals: fixed SQL, batched with the other generations'. A flush
     // carries the lease only when its renewal is due (every leaseMs / 3): rewriting the lease, an
     // indexed column, on every flush cost a third of each batch for nothing.
+    const owner = spec.reply.ownerInstance;
     const saveProgress = (text: string | undefined, leaseFrom: number | undefined): void => {
+      if (run.endedAs || run.reason === 'gone') return;
       const leaseExpiresAt = leaseFrom === undefined ? undefined : this.leaseUntil(leaseFrom);
       enqueue(async () => {
-        if (!await this.conversations.saveProgress(id, text, leaseExpiresAt)) this.abort(id, 'gone');
+        if (run.endedAs || run.reason === 'gone') return;
+        // Changed nothing: the row is gone, or no longer this generation's (WhileStreaming).
+        if (!await this.conversations.saveProgress(id, text, leaseExpiresAt, owner)) await this.rowLost(id, run);
       });
     };
     const flushMs = this.config.stream.flushIntervalMs;
@@ -318,8 +330,9 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       const onChunk = (chunk: ProviderChunk): void => {
         switch (chunk.type) {
           case 'token': {
-            // Once cut, the rest of the upstream read that brought the limit is dropped.
-            if (limit.cut) break;
+            // Once cut, the rest of the upstream read that brought the limit is dropped; so is what
+            // comes after the row was found ended elsewhere.
+            if (limit.cut || run.endedAs) break;
             let token = text.push(chunk.text);
             if (content.length + token.length > limit.maxChars) {
               token = limit.fit(content.length, token);
@@ -348,7 +361,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     } finally {
       run.tick = undefined;
     }
-    const rest = limit.fit(content.length, text.end());
+    const rest = run.endedAs ? '' : limit.fit(content.length, text.end());
     if (rest) {
       content += rest;
       this.registry.publishToken(id, rest, Date.now());
@@ -359,11 +372,11 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     if (limit.cut && outcome === limit.cut) {
       this.logger.warn({ messageId: id, status: outcome.status, cause: outcome.cause, chars: content.length }, 'reply cut at its limit');
       if (outcome.status === 'failed') this.metrics.upstreamFailed('max-duration');
-    } else if (outcome.status !== 'complete') {
+    } else if (outcome.status !== 'complete' && run.reason !== 'ended') {
       this.logger.warn({ messageId: id, status: outcome.status, cause: outcome.cause }, 'generation did not complete');
     }
 
-    if (outcome.status === 'complete' && spec.title && this.config.llm.modelTitles && !this.provider.isDemo) {
+    if (outcome.status === 'complete' && !run.endedAs && spec.title && this.config.llm.modelTitles && !this.provider.isDemo) {
       // Before the final event: no model call happens after a reply has finished.
       await this.writeModelTitle(spec.conversationId, spec.title, content);
     }
@@ -386,32 +399,43 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
         type: 'error', finished: true, message_id: id, status: outcome.status,
         code: outcome.errorCode ?? ErrorCode.InternalError, error: fallbackTextFor(outcome.errorCode, outcome.status),
       };
-    if (this.conversations.savesSynchronously && pendingWrites === 0 && !spec.replacesId) {
+    if (this.conversations.savesSynchronously && pendingWrites === 0 && !spec.replacesId && !run.endedAs) {
       // SQLite: the final event leaves, then the row is stored in the same synchronous run. Every
       // request is handled on this thread in a later run, so one sent after the event (a reload,
       // the conversation's messages) finds the answer stored all the same; the event does not
       // wait for the write (0.35 ms median at 50 streams on a slow machine: docs/performance.md).
       // A failed write (a busy or full disk) is tried again below, the event being out. Written
-      // even if publishing throws.
+      // even if publishing throws. Written only while the row still runs, as every save of it
+      // (WhileStreaming); SQLite is served by this instance alone and its lease sweep skips the
+      // replies running here, so a write that changes nothing found the row gone.
       let failed: unknown;
+      let isStored = true;
       try {
         this.registry.publish(id, final);
       } finally {
         try {
-          this.conversations.updateMessageNow(id, row);
+          isStored = this.conversations.updateMessageNow(id, row, { owner });
         } catch (err) {
           failed = err;
         }
       }
-      if (failed !== undefined && await this.saveFinal(id, row, failed) === 'unsaved') outcome = { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable };
+      if (!isStored) this.logger.warn({ messageId: id, status: outcome.status }, 'the end of the reply was not stored: its row is gone or was ended elsewhere');
+      if (failed !== undefined) {
+        const saved = await this.saveFinal(id, row, owner, failed);
+        if (saved === 'unsaved') outcome = { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable };
+        else if (typeof saved === 'object') outcome = this.endedElsewhere(id, saved.endedAs).outcome;
+      }
     } else {
       // Stored before the event: on PostgreSQL the write is not done when the call returns, and
       // a regeneration's client must not see the answers it replaced. While the database is out
       // of reach the event waits for it (saveFinal): a client is never told of an ending that
       // was not stored, and the reply is not cut to its last flush.
       await writes;
-      const saved = await this.saveFinal(id, row);
-      if (saved === 'unsaved') {
+      const saved = run.endedAs ? { endedAs: run.endedAs } : await this.saveFinal(id, row, owner);
+      if (typeof saved === 'object') {
+        // Ended elsewhere meanwhile: that ending stays, and is this instance's readers' too.
+        ({ outcome, final } = this.endedElsewhere(id, saved.endedAs));
+      } else if (saved === 'unsaved') {
         outcome = { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable };
         final = {
           type: 'error', finished: true, message_id: id, status: 'interrupted',
@@ -439,9 +463,10 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
    * the generation stays running meanwhile, so this instance's lease sweep leaves its row alone).
    * 'unsaved' when it could not be stored: the row is left `streaming` with the text last flushed,
    * and a lease sweep ends it as `interrupted`; 'gone' when the row no longer exists (its
-   * conversation deleted). `failed` is the error of a first try made already.
+   * conversation deleted); `endedAs` when it was ended elsewhere first (WhileStreaming: another
+   * instance's lease sweep), left as it is. `failed` is the error of a first try made already.
    */
-  private async saveFinal(id: string, row: MessagePatch, failed?: unknown): Promise<'stored' | 'gone' | 'unsaved'> {
+  private async saveFinal(id: string, row: MessagePatch, owner: string | null, failed?: unknown): Promise<'stored' | 'gone' | 'unsaved' | { endedAs: Message }> {
     const giveUpAt = Date.now() + FINAL_SAVE_PATIENCE_MS;
     let delay = FINAL_SAVE_RETRY_FIRST_MS;
     let err = failed;
@@ -458,7 +483,13 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
         isLastTry = this.closing.signal.aborted || Date.now() >= giveUpAt;
       }
       try {
-        if (!await this.conversations.updateMessage(id, row)) return 'gone';
+        if (!await this.conversations.updateMessage(id, row, { owner })) {
+          const current = await this.conversations.findMessage(id);
+          if (!current) return 'gone';
+          // A try that was stored though its answer was lost (the connection cut meanwhile): stored.
+          if (attempt > 0 && current.status === row.status && current.content === row.content) return 'stored';
+          return { endedAs: current };
+        }
         if (attempt > 0) this.logger.log({ messageId: id, attempts: attempt + 1 }, 'the end of the reply is stored');
         return 'stored';
       } catch (e) {
@@ -467,8 +498,42 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     }
   }
 
+  /**
+   * A save of a running reply changed nothing: its row is gone (as if deleted: 'gone'), or was
+   * ended elsewhere (`endedAs`). Either way the model is not paid to go on.
+   */
+  private async rowLost(id: string, run: Running): Promise<void> {
+    const current = await this.conversations.findMessage(id);
+    if (!current) {
+      this.abort(id, 'gone');
+      return;
+    }
+    run.endedAs = current;
+    this.abort(id, 'ended');
+  }
+
+  /** The outcome and final event of a reply whose row was ended elsewhere: the row's, told once at warn. */
+  private endedElsewhere(id: string, row: Message): { outcome: Outcome; final: FinalEvent } {
+    // A row still `streaming` here is another instance's now: to this one's readers it ended.
+    const status: FinalStatus = row.status === 'streaming' ? 'interrupted' : row.status;
+    const errorCode = row.status === 'streaming' ? ErrorCode.ServiceUnavailable : row.errorCode as ErrorCode | null;
+    this.logger.warn({ messageId: id, status, owner: row.ownerInstance }, 'the reply was ended elsewhere while this instance generated it (its lease expired): stopped, and ended as stored');
+    const final: FinalEvent = status === 'complete' || status === 'stopped'
+      ? {
+        type: 'done', finished: true, message_id: id, status, finish_reason: row.finishReason,
+        usage: {
+          prompt_tokens: row.promptTokens ?? 0, completion_tokens: row.completionTokens ?? 0,
+          total_tokens: (row.promptTokens ?? 0) + (row.completionTokens ?? 0),
+        },
+      }
+      : { type: 'error', finished: true, message_id: id, status, code: errorCode ?? ErrorCode.InternalError, error: fallbackTextFor(errorCode, status) };
+    return { outcome: { status, errorCode }, final };
+  }
+
   private outcomeOf(err: unknown, run: Running): Outcome {
     if (run.reason === 'stop') return { status: 'stopped', errorCode: null };
+    // Replaced by the row's ending (endedElsewhere) before anything is stored or told.
+    if (run.reason === 'ended') return { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable, cause: 'its row was ended elsewhere' };
     if (run.reason === 'shutdown') return { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable, cause: 'shutdown' };
     if (run.reason === 'gone') return { status: 'failed', errorCode: ErrorCode.ConversationNotFound, cause: 'its conversation was deleted' };
     if (err instanceof ProviderError) this.metrics.upstreamFailed(upstreamErrorCode(err));

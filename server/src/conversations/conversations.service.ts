@@ -112,8 +112,29 @@ function newId(): string {
 interface QueuedProgress {
   content: string | undefined;
   leaseExpiresAt: Date | undefined;
-  /** Told whether the row is still there (false: its conversation was deleted meanwhile). */
+  /** The row's owner_instance the write requires, if any (WhileStreaming). */
+  owner: string | undefined;
+  /**
+   * Told whether the row is still the running reply's (false: its conversation was deleted
+   * meanwhile, or the reply was ended by another instance's lease sweep).
+   */
   waiters: { resolve: (found: boolean) => void; reject: (err: unknown) => void }[];
+}
+
+/**
+ * A write of a running reply (its progress, its end) that must not land on a row that has ended: a
+ * reply's final status, once written, never changes. Another instance's lease sweep ends a reply
+ * whose owner stalled longer than its lease (paused, frozen, cut off), and tells its readers so;
+ * the owner, back, must not store it as `streaming` or `complete` again. With `owner`, the row must
+ * still be that instance's too.
+ */
+export interface WhileStreaming {
+  owner?: string | null;
+}
+
+/** The condition of a WhileStreaming write, checked in the UPDATE itself (RawSql's `onlyIf`). */
+function streamingBy(owner: string | null | undefined): Partial<Message> {
+  return owner ? { status: 'streaming', ownerInstance: owner } : { status: 'streaming' };
 }
 
 /** What a beforeRemove hook leaves to be done once the conversation is deleted. */
@@ -349,9 +370,11 @@ export class ConversationsService {
 
   /**
    * A running reply's progress: its content so far and its lease, each when given. The hot write
-   * of streaming (every flush interval per stream), so fixed SQL, no query building.
+   * of streaming (every flush interval per stream), so fixed SQL, no query building. Written only
+   * while the row is still `streaming` (and `owner`'s, when given: WhileStreaming), in the same
+   * UPDATE; resolves to false when it was not (the row gone, or ended elsewhere).
    */
-  saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date | undefined): Promise<boolean> {
+  saveProgress(id: string, content: string | undefined, leaseExpiresAt: Date | undefined, owner?: string | null): Promise<boolean> {
     // Saves of one event-loop turn (all running replies flush on one timer) share one transaction:
     // one commit instead of one per reply.
     return new Promise((resolve, reject) => {
@@ -359,9 +382,10 @@ export class ConversationsService {
       if (queued) {
         if (content !== undefined) queued.content = content;
         if (leaseExpiresAt !== undefined) queued.leaseExpiresAt = leaseExpiresAt;
+        if (owner) queued.owner = owner;
         queued.waiters.push({ resolve, reject });
       } else {
-        this.progressQueue.set(id, { content, leaseExpiresAt, waiters: [{ resolve, reject }] });
+        this.progressQueue.set(id, { content, leaseExpiresAt, owner: owner ?? undefined, waiters: [{ resolve, reject }] });
       }
       if (this.progressQueue.size === 1 && !queued) setImmediate(() => { void this.writeProgress(); });
     });
@@ -379,7 +403,7 @@ export class ConversationsService {
       let changed: number[] = [];
       const save = async (em?: EntityManager): Promise<void> => {
         // All queued at once: SQLite runs each on the spot, PostgreSQL's connection runs them in order.
-        changed = await Promise.all(batch.map(([id, p]) => this.raw.update(Message, id, { content: p.content, leaseExpiresAt: p.leaseExpiresAt, updatedAt }, em)));
+        changed = await Promise.all(batch.map(([id, p]) => this.raw.update(Message, id, { content: p.content, leaseExpiresAt: p.leaseExpiresAt, updatedAt }, em, streamingBy(p.owner))));
       };
       if (batch.length === 1 && this.dataSource.options.type !== 'better-sqlite3') await save();
       else await inTransaction(this.dataSource, save);
@@ -389,9 +413,13 @@ export class ConversationsService {
     }
   }
 
-  /** Sets fields of a message; final text (a question edited, an answer ended) is also folded for search. */
-  async updateMessage(id: string, patch: MessagePatch): Promise<boolean> {
-    return (await this.raw.update(Message, id, withSearchText(patch))) > 0;
+  /**
+   * Sets fields of a message; final text (a question edited, an answer ended) is also folded for
+   * search. With `whileStreaming` (a reply's end), only while the reply still runs (WhileStreaming).
+   * False when nothing was written.
+   */
+  async updateMessage(id: string, patch: MessagePatch, whileStreaming?: WhileStreaming): Promise<boolean> {
+    return (await this.raw.update(Message, id, withSearchText(patch), undefined, whileStreaming && streamingBy(whileStreaming.owner))) > 0;
   }
 
   /**
@@ -403,8 +431,8 @@ export class ConversationsService {
   }
 
   /** As `updateMessage`, stored when it returns (throws what the database throws); only where `savesSynchronously`. */
-  updateMessageNow(id: string, patch: MessagePatch): boolean {
-    return this.raw.updateNow(Message, id, withSearchText(patch)) > 0;
+  updateMessageNow(id: string, patch: MessagePatch, whileStreaming?: WhileStreaming): boolean {
+    return this.raw.updateNow(Message, id, withSearchText(patch), whileStreaming && streamingBy(whileStreaming.owner)) > 0;
   }
 
   /** Deletes one message (e.g. an answer replaced by a completed regeneration). */

@@ -148,9 +148,13 @@ export class RawSql {
     return `INSERT INTO ${d.escape(table)} (${columns.map((c) => d.escape(c.databaseName)).join(', ')}) VALUES ${values}`;
   }
 
-  /** Sets the given properties (undefined ones are left alone) on the row with this primary key; resolves to the rows changed (0: no such row). */
-  update<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>, em?: EntityManager): Promise<number> {
-    const { text, params } = this.updateOf(target, id, patch);
+  /**
+   * Sets the given properties (undefined ones are left alone) on the row with this primary key;
+   * resolves to the rows changed (0: no such row). With `onlyIf`, only while the row's columns hold
+   * those values (0 otherwise): in the same statement, no read before it.
+   */
+  update<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>, em?: EntityManager, onlyIf?: Partial<T>): Promise<number> {
+    const { text, params } = this.updateOf(target, id, patch, onlyIf);
     return this.run(text, params, em);
   }
 
@@ -160,34 +164,37 @@ export class RawSql {
   }
 
   /** As `update`, stored when it returns (throws what SQLite throws); only where `isSynchronous`. */
-  updateNow<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>): number {
+  updateNow<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>, onlyIf?: Partial<T>): number {
     if (!this.isSqlite) throw new Error('updateNow runs on SQLite only');
-    const { text, params } = this.updateOf(target, id, patch);
+    const { text, params } = this.updateOf(target, id, patch, onlyIf);
     return changesOf(this.prepared(text).run(...params));
   }
 
-  private updateOf<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>): { text: string; params: unknown[] } {
+  private updateOf<T extends ObjectLiteral>(target: EntityTarget<T>, id: string, patch: Partial<T>, onlyIf: Partial<T> = {}): { text: string; params: unknown[] } {
     const meta = this.ds.getMetadata(target);
     const names = Object.keys(patch).filter((k) => patch[k] !== undefined);
-    const key = `update:${meta.tableName}:${names.join(',')}`;
+    const conditions = Object.keys(onlyIf).filter((k) => onlyIf[k] !== undefined);
+    const key = `update:${meta.tableName}:${names.join(',')}${conditions.length > 0 ? `:if:${conditions.join(',')}` : ''}`;
     let shape = this.sql.get(key);
     if (!shape) {
-      const columns = names.map((name) => {
+      const columnOf = (name: string): ColumnMetadata => {
         const column = meta.findColumnWithPropertyName(name);
         if (!column) throw new Error(`${meta.tableName} has no column for ${name}`);
         return column;
-      });
+      };
+      const columns = names.map(columnOf);
+      const checked = conditions.map(columnOf);
       const primary = meta.primaryColumns[0];
       const d = this.ds.driver;
-      const set = columns.map((c, i) => `${d.escape(c.databaseName)} = ${d.createParameter(`p${i}`, i)}`).join(', ');
-      shape = {
-        text: `UPDATE ${d.escape(meta.tableName)} SET ${set} WHERE ${d.escape(primary.databaseName)} = ${d.createParameter(`p${columns.length}`, columns.length)}`,
-        columns,
-      };
+      const param = (i: number): string => d.createParameter(`p${i}`, i);
+      const set = columns.map((c, i) => `${d.escape(c.databaseName)} = ${param(i)}`).join(', ');
+      const where = [primary, ...checked].map((c, i) => `${d.escape(c.databaseName)} = ${param(columns.length + i)}`).join(' AND ');
+      shape = { text: `UPDATE ${d.escape(meta.tableName)} SET ${set} WHERE ${where}`, columns: [...columns, ...checked] };
       this.sql.set(key, shape);
     }
-    const params = shape.columns.map((c) => this.value(c, patch[c.propertyName]));
+    const params = shape.columns.slice(0, names.length).map((c) => this.value(c, patch[c.propertyName]));
     params.push(id);
+    for (const c of shape.columns.slice(names.length)) params.push(this.value(c, onlyIf[c.propertyName]));
     return { text: shape.text, params };
   }
 
