@@ -402,8 +402,17 @@ export class ConversationsService {
       // of ~7 ms of TypeORM queries, during which every other stream's next token waits.
       let changed: number[] = [];
       const save = async (em?: EntityManager): Promise<void> => {
-        // All queued at once: SQLite runs each on the spot, PostgreSQL's connection runs them in order.
-        changed = await Promise.all(batch.map(([id, p]) => this.raw.update(Message, id, { content: p.content, leaseExpiresAt: p.leaseExpiresAt, updatedAt }, em, streamingBy(p.owner))));
+        const update = ([id, p]: (typeof batch)[number]): Promise<number> =>
+          this.raw.update(Message, id, { content: p.content, leaseExpiresAt: p.leaseExpiresAt, updatedAt }, em, streamingBy(p.owner));
+        if (this.savesSynchronously) {
+          // SQLite runs each on the spot: the whole batch in this synchronous run, nothing between.
+          changed = await Promise.all(batch.map(update));
+          return;
+        }
+        // One after another: a PostgreSQL connection runs one query at a time anyway, and node-postgres
+        // deprecates queueing them on it (pg 9 refuses).
+        changed = [];
+        for (const entry of batch) changed.push(await update(entry));
       };
       if (batch.length === 1 && this.dataSource.options.type !== 'better-sqlite3') await save();
       else await inTransaction(this.dataSource, save);
