@@ -299,7 +299,7 @@ test.describe('conversations sidebar', () => {
     await chat.waitForAnswer();
     await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
     await other.reload();
-    await expect(other.locator('.sidebar').getByRole('link')).toHaveCount(1);
+    await expect(other.getByRole('navigation', { name: 'Conversations' }).getByRole('link')).toHaveCount(1);
     await expect(page.getByText('Conversation not found')).toHaveCount(0);
     await other.close();
   });
@@ -326,5 +326,80 @@ test.describe('conversations sidebar', () => {
     await chat.open('/some/deep/unknown/path');
     await expect(page).toHaveURL(/\/$/);
     await expect(page.getByRole('heading', { name: 'How can I help you today?' })).toBeVisible();
+  });
+
+  test('the list follows another tab: deleted, renamed and new conversations at once; the open one deleted there is not found here', async ({ chat, page, context, request }) => {
+    await chat.open();
+    const session = (await page.context().cookies()).find((c) => c.name === 'session_token');
+    for (const message of ['Tab oldest', 'Tab renamed', 'Tab deleted', 'Tab open', 'Tab newest']) {
+      const res = await request.post('/api/v1/chat', { headers: { Authorization: `Bearer ${session?.value ?? ''}` }, data: { message } });
+      expect(res.status()).toBe(200);
+      await res.body();
+    }
+    await page.reload();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(5);
+    await chat.sidebar.getByRole('link', { name: 'Tab open' }).click();
+    await expect(chat.userMessages).toHaveText(['Tab open']);
+
+    // Another tab of this browser (the same session) changes the list; this tab is not touched meanwhile.
+    const other = await context.newPage();
+    await other.goto('/');
+    const otherSidebar = other.getByRole('navigation', { name: 'Conversations' });
+    const otherDialog = other.getByRole('dialog', { name: 'Delete conversation?' });
+    await expect(otherSidebar.getByRole('link')).toHaveCount(5);
+
+    // Deleted there, below the open one here.
+    await otherSidebar.getByRole('link', { name: 'Tab deleted' }).hover();
+    await otherSidebar.getByRole('button', { name: 'Delete Tab deleted' }).click();
+    await otherDialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await expect(chat.sidebar.getByRole('link', { name: 'Tab deleted' })).toHaveCount(0);
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(4);
+
+    // Renamed there.
+    await otherSidebar.getByRole('link', { name: 'Tab renamed' }).hover();
+    await otherSidebar.getByRole('button', { name: 'Rename Tab renamed' }).click();
+    await otherSidebar.getByRole('textbox', { name: 'Conversation title' }).fill('Renamed in the other tab');
+    await otherSidebar.getByRole('textbox', { name: 'Conversation title' }).press('Enter');
+    await expect(chat.sidebar.getByRole('link', { name: 'Renamed in the other tab' })).toBeVisible();
+    await expect(chat.sidebar.getByRole('link', { name: 'Tab renamed' })).toHaveCount(0);
+
+    // Started there.
+    await other.getByRole('textbox', { name: 'Message' }).fill('Started in the other tab');
+    await other.getByRole('textbox', { name: 'Message' }).press('Enter');
+    await expect(other).toHaveURL(/\/c\/[0-9a-f-]{36}$/);
+    await expect(chat.sidebar.getByRole('link', { name: 'Started in the other tab' })).toBeVisible();
+
+    // The conversation open here is deleted there: nothing here offers to write into it or export it any more.
+    await otherSidebar.getByRole('link', { name: 'Tab open' }).hover();
+    await otherSidebar.getByRole('button', { name: 'Delete Tab open' }).click();
+    await otherDialog.getByRole('button', { name: 'Delete', exact: true }).click();
+    await expect(page.locator('.empty-state').getByRole('heading', { name: 'Conversation not found' })).toBeVisible();
+    await expect(chat.input).toHaveCount(0);
+    await expect(page.getByRole('button', { name: /^Export/ })).toHaveCount(0);
+    await expect(chat.sidebar.getByRole('link', { name: 'Tab open' })).toHaveCount(0);
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(4);
+    await other.close();
+  });
+
+  test('a conversation deleted through the API (not from this browser) leaves the list once opening it finds it gone', async ({ chat, page, request }) => {
+    await chat.open();
+    const session = (await page.context().cookies()).find((c) => c.name === 'session_token');
+    const auth = { Authorization: `Bearer ${session?.value ?? ''}` };
+    for (const message of ['Still here', 'Deleted by an integrator']) {
+      const res = await request.post('/api/v1/chat', { headers: auth, data: { message } });
+      expect(res.status()).toBe(200);
+      await res.body();
+    }
+    await page.reload();
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(2);
+    const gone = chat.sidebar.getByRole('link', { name: 'Deleted by an integrator' });
+    const id = /\/c\/([0-9a-f-]{36})/.exec((await gone.getAttribute('href')) ?? '')?.[1];
+    expect((await request.delete(`/api/v1/conversations/${id ?? ''}`, { headers: auth })).status()).toBe(204);
+
+    allowConsoleErrors(page, /status of 404/);
+    await gone.click();
+    await expect(page.locator('.empty-state').getByRole('heading', { name: 'Conversation not found' })).toBeVisible();
+    await expect(gone).toHaveCount(0);
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
   });
 });

@@ -44,7 +44,7 @@ describe('ChatStore', () => {
       providers: [
         { provide: ChatApi, useValue: chatApi },
         { provide: Router, useValue: { navigate } },
-        { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve(), query: () => '', setQuery: () => Promise.resolve() } },
+        { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve(), query: () => '', setQuery: () => Promise.resolve(), forget: () => undefined } },
         { provide: ApiClient, useValue: { get: vi.fn() } },
       ],
     });
@@ -546,6 +546,26 @@ describe('ChatStore', () => {
     }
   });
 
+  it('shows the open conversation as not found once another tab deleted it, its answer left; another tab\'s rename names it, another\'s deletion leaves it be', async () => {
+    const id = '00000000-0000-4000-8000-000000000011';
+    await openStored(id, [['u1', 'user', 'complete'], ['a1', 'assistant', 'streaming']]);
+    expect(store.isStreaming()).toBe(true);
+    const otherTab = new BroadcastChannel('parley-conversations');
+    try {
+      otherTab.postMessage({ conversationId: '00000000-0000-4000-8000-000000000012', change: 'deleted' });
+      otherTab.postMessage({ conversationId: id, change: 'renamed', title: 'Named there', updatedAt: '2025-01-01T00:00:00.000Z' });
+      await vi.waitFor(() => expect(store.conversationTitle()).toBe('Named there'));
+      expect(store.isMissing()).toBe(false);
+      otherTab.postMessage({ conversationId: id, change: 'deleted' });
+      await vi.waitFor(() => expect(store.isMissing()).toBe(true));
+      expect(store.messages()).toEqual([]);
+      expect(store.isStreaming()).toBe(false);
+      expect(stream.observed).toBe(false);
+    } finally {
+      otherTab.close();
+    }
+  });
+
   it('records feedback optimistically', async () => {
     void store.send('Hello');
     stream.next(start());
@@ -553,5 +573,39 @@ describe('ChatStore', () => {
     await store.setFeedback('m1', 'positive');
     expect(chatApi.feedback).toHaveBeenCalledWith('m1', 'positive', undefined);
     expect(store.messages()[1]?.feedback).toBe('positive');
+  });
+});
+
+describe('ChatStore with the sidebar', () => {
+  let store: ChatStore;
+  let conversations: ConversationsStore;
+  const id = '00000000-0000-4000-8000-000000000021';
+  const listed = (cid: string, title: string) => ({
+    id: cid, session_id: 's1', title, created_at: '', updated_at: '', is_active: true, message_count: 2,
+  });
+
+  beforeEach(async () => {
+    const get = vi.fn((url: string) => {
+      if (url.startsWith('/api/v1/conversations?')) {
+        return Promise.resolve({ conversations: [listed('00000000-0000-4000-8000-000000000020', 'Kept'), listed(id, 'Deleted elsewhere')], total: 2, limit: 20, offset: 0 });
+      }
+      return Promise.reject(new ApiError(404, 'CONVERSATION_NOT_FOUND', 'Conversation not found'));
+    });
+    TestBed.configureTestingModule({
+      providers: [
+        { provide: ChatApi, useValue: {} },
+        { provide: Router, useValue: { navigate: () => Promise.resolve(true) } },
+        { provide: ApiClient, useValue: { get } },
+      ],
+    });
+    store = TestBed.inject(ChatStore);
+    conversations = TestBed.inject(ConversationsStore);
+    await conversations.loadFirstPage();
+  });
+
+  it('takes a conversation out of the list when opening it answers not found (deleted elsewhere, e.g. through the API)', async () => {
+    await store.open(id);
+    expect(store.isMissing()).toBe(true);
+    expect(conversations.conversations().map((c) => c.title)).toEqual(['Kept']);
   });
 });

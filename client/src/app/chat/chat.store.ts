@@ -1,7 +1,9 @@
 import { Injectable, computed, inject, signal } from '@angular/core';
+import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
 import { Router } from '@angular/router';
 import type { Observable, Subscription } from 'rxjs';
-import { ConversationsStore } from '../conversations/conversations.store';
+import { ConversationsStore, isConversationGone } from '../conversations/conversations.store';
+import { type TabNews, TabsChannel } from '../conversations/tabs-channel';
 import { API_BASE, ApiClient } from '../core/api-client';
 import { ApiError, friendlyMessage } from '../core/api-error';
 import type { Attachment, ConversationDetail, Feedback, MessagePage } from '../core/api-models';
@@ -28,8 +30,6 @@ const LOAD_RETRY_FIRST_MS = 2_000;
 const LOAD_RETRY_MAX_MS = 30_000;
 /** A tab shown and focused at once catches up once. */
 const CATCH_UP_MIN_MS = 1_000;
-/** The channel this browser's tabs tell each other on (tellTabs). */
-const TABS_CHANNEL = 'parley-conversations';
 /** How much of an answer's source its announcement is made from (it says at most 2,000 characters). */
 const ANNOUNCED_SOURCE_CHARS = 4_000;
 /** How long a cut answer is reconnected to (a server restarting, a network change) before giving up. */
@@ -68,6 +68,7 @@ export class ChatStore {
   private readonly chat = inject(ChatApi);
   private readonly config = inject(ChatConfigStore);
   private readonly conversations = inject(ConversationsStore);
+  private readonly tabs = inject(TabsChannel);
   private readonly router = inject(Router);
   private readonly toasts = inject(ToastService);
   private readonly network = inject(NetworkStatus);
@@ -126,7 +127,6 @@ export class ChatStore {
   });
 
   private subscription: Subscription | null = null;
-  private tabs: BroadcastChannel | null = null;
   private isOwnStream = false;
   /** The server id of the answer being streamed (known from `start`). */
   private streamMessageId: string | null = null;
@@ -161,23 +161,46 @@ export class ChatStore {
     };
     document.addEventListener('visibilitychange', onBack);
     window.addEventListener('focus', onBack);
-    // Tabs of this browser say when an answer starts or ends in a conversation: another tab showing it
-    // catches up at once, visible or not (it showed its own next exchange right after the old ones,
-    // without the one sent meanwhile from here, until a reload or a focus).
-    if (typeof BroadcastChannel !== 'undefined') {
-      this.tabs = new BroadcastChannel(TABS_CHANNEL);
-      this.tabs.onmessage = (event: MessageEvent<unknown>) => {
-        const data = event.data as { conversationId?: unknown } | null;
-        if (typeof data?.conversationId !== 'string') return;
-        if (data.conversationId === this.currentId()) void this.catchUp();
-        else this.conversations.refresh().catch(() => undefined);
-      };
+    this.tabs.news.pipe(takeUntilDestroyed()).subscribe((news) => this.followOtherTab(news));
+  }
+
+  /** Tells this browser's other tabs that a conversation's messages changed here. */
+  private tellTabs(conversationId: string | null): void {
+    if (conversationId) this.tabs.tell({ conversationId });
+  }
+
+  /**
+   * The open conversation follows what another tab of this browser did to it (the sidebar follows by itself). An
+   * answer started or ended there is caught up with at once, visible or not (this tab showed its own next exchange
+   * right after the old ones, without the one sent meanwhile there, until a reload or a focus); deleted there, it is
+   * not found here, with nothing left to send into or export.
+   */
+  private followOtherTab(news: TabNews): void {
+    if (news.conversationId !== this.currentId()) return;
+    switch (news.change) {
+      case undefined:
+        void this.catchUpOpen();
+        break;
+      case 'deleted':
+        this.showMissing();
+        break;
+      case 'renamed':
+        this.openTitle.set(news.title);
+        break;
     }
   }
 
-  /** Tells this browser's other tabs that a conversation changed here. */
-  private tellTabs(conversationId: string | null): void {
-    if (conversationId) this.tabs?.postMessage({ conversationId });
+  /** The open conversation is gone: its answer is left, its retries stop, and the view says it is not found. */
+  private showMissing(): void {
+    this.detach();
+    clearTimeout(this.loadRetry);
+    this.loadFailure.set(null);
+    this.list.set([]);
+    this.openTitle.set(null);
+    this.hasOlderPages.set(false);
+    this.hasNewerPages.set(false);
+    this.focus.set(null);
+    this.missing.set(true);
   }
 
   /**
@@ -187,6 +210,11 @@ export class ChatStore {
    */
   async catchUp(): Promise<void> {
     this.conversations.refresh().catch(() => undefined);
+    await this.catchUpOpen();
+  }
+
+  /** Brings the open conversation up to date (catchUp without the list). */
+  private async catchUpOpen(): Promise<void> {
     const id = this.currentId();
     if (id === null || this.isStreaming() || this.loadingConversation() || this.loadFailure() !== null || this.missing()) return;
     // Reading an earlier part (opened at a search match): the latest page is fetched when the reader goes there.
@@ -211,6 +239,7 @@ export class ChatStore {
       if (error instanceof ApiError && error.status === 404) {
         this.list.set([]);
         this.missing.set(true);
+        if (isConversationGone(error)) this.conversations.forget(id);
       }
       // Anything else: what is shown stays; the next send or visit says what is wrong.
     }
@@ -329,8 +358,11 @@ export class ChatStore {
     } catch (error: unknown) {
       if (generation !== this.loadGeneration) return;
       this.loadFailure.set(null);
-      if (error instanceof ApiError && error.status === 404) this.missing.set(true);
-      else this.failLoad(friendlyMessage(error));
+      if (error instanceof ApiError && error.status === 404) {
+        this.missing.set(true);
+        // Deleted elsewhere (another browser, an integrator through the API): its row in the list goes too.
+        if (isConversationGone(error)) this.conversations.forget(id);
+      } else this.failLoad(friendlyMessage(error));
     } finally {
       if (generation === this.loadGeneration) this.loadingConversation.set(false);
       if (this.opening === opening) this.opening = null;

@@ -1,5 +1,6 @@
 import { TestBed } from '@angular/core/testing';
 import { ApiClient } from '../core/api-client';
+import { ApiError } from '../core/api-error';
 import type { Conversation } from '../core/api-models';
 import { ConversationsStore } from './conversations.store';
 
@@ -111,5 +112,95 @@ describe('ConversationsStore refresh', () => {
     await store.refresh();
     expect(ids(store.conversations())).toEqual(ids(server));
     expect(store.hasMore()).toBe(false);
+  });
+});
+
+describe('ConversationsStore and the other tabs of this browser', () => {
+  /** The API's list, newest first. */
+  let server: Conversation[];
+  let api: { get: ReturnType<typeof vi.fn>; patch: ReturnType<typeof vi.fn>; delete: ReturnType<typeof vi.fn> };
+  let store: ConversationsStore;
+  /** Another tab of this browser, on the channel they share. */
+  let otherTab: BroadcastChannel;
+  let heard: unknown[];
+  const ids = (): string[] => store.conversations().map((c) => c.id);
+  const notFound = (): ApiError => new ApiError(404, 'CONVERSATION_NOT_FOUND', 'Conversation not found');
+
+  beforeEach(() => {
+    server = Array.from({ length: 30 }, (_, i) => ({ ...conversation(`c${i}`, `Chat ${i}`), updated_at: new Date(Date.UTC(2025, 0, 1, 0, 100 - i)).toISOString() }));
+    api = {
+      get: vi.fn((url: string) => {
+        const params = new URL(url, 'http://parley.test').searchParams;
+        const offset = Number(params.get('offset'));
+        const limit = Number(params.get('limit'));
+        return Promise.resolve({ conversations: server.slice(offset, offset + limit), total: server.length, limit, offset });
+      }),
+      patch: vi.fn((url: string, { title }: { title: string }) => {
+        const found = server.find((c) => url.endsWith(`/${c.id}`));
+        return found ? Promise.resolve({ conversation: { ...found, title, updated_at: '2025-02-01T00:00:00.000Z' } }) : Promise.reject(notFound());
+      }),
+      delete: vi.fn((url: string) => {
+        const at = server.findIndex((c) => url.endsWith(`/${c.id}`));
+        if (at === -1) return Promise.reject(notFound());
+        server.splice(at, 1);
+        return Promise.resolve();
+      }),
+    };
+    TestBed.configureTestingModule({ providers: [{ provide: ApiClient, useValue: api }] });
+    store = TestBed.inject(ConversationsStore);
+    heard = [];
+    otherTab = new BroadcastChannel('parley-conversations');
+    otherTab.onmessage = (event: MessageEvent) => heard.push(event.data);
+  });
+
+  afterEach(() => otherTab.close());
+
+  it('follows another tab at once: one deleted there leaves the list (far down too), one renamed there takes its title, one started there appears', async () => {
+    await store.loadFirstPage();
+    await store.loadMore();
+    expect(ids()).toHaveLength(30);
+    server.splice(27, 1);
+    otherTab.postMessage({ conversationId: 'c27', change: 'deleted' });
+    await vi.waitFor(() => expect(ids()).not.toContain('c27'));
+    expect(store.hasMore()).toBe(false);
+    otherTab.postMessage({ conversationId: 'c12', change: 'renamed', title: 'Lisbon', updatedAt: '2025-02-01T00:00:00.000Z' });
+    await vi.waitFor(() => expect(store.conversations().find((c) => c.id === 'c12')?.title).toBe('Lisbon'));
+    server.unshift({ ...conversation('new', 'Started there'), updated_at: '2025-02-02T00:00:00.000Z' });
+    otherTab.postMessage({ conversationId: 'new' });
+    await vi.waitFor(() => expect(ids()[0]).toBe('new'));
+    expect(ids()).toEqual(server.map((c) => c.id));
+  });
+
+  it('tells the other tabs of a rename and a delete made here, ids and titles only', async () => {
+    await store.loadFirstPage();
+    await store.rename('c3', 'Trip');
+    await store.remove('c4');
+    await vi.waitFor(() => expect(heard).toEqual([
+      { conversationId: 'c3', change: 'renamed', title: 'Trip', updatedAt: '2025-02-01T00:00:00.000Z' },
+      { conversationId: 'c4', change: 'deleted' },
+    ]));
+  });
+
+  it('takes a delete of a conversation already deleted elsewhere as done, and a rename of one as its end in the list', async () => {
+    await store.loadFirstPage();
+    server.splice(2, 2); // c2 and c3, deleted through the API
+    await store.remove('c2');
+    expect(ids()).not.toContain('c2');
+    await expect(store.rename('c3', 'Trip')).rejects.toThrow('Conversation not found');
+    expect(ids()).not.toContain('c3');
+    expect(ids()).toHaveLength(18);
+  });
+
+  it('does not bring back a conversation deleted while a page was on its way', async () => {
+    await store.loadFirstPage();
+    let answer: (page: unknown) => void = () => undefined;
+    api.get.mockReturnValueOnce(new Promise((resolve) => { answer = resolve; }));
+    const refreshed = store.refresh();
+    otherTab.postMessage({ conversationId: 'c1', change: 'deleted' });
+    await vi.waitFor(() => expect(ids()).not.toContain('c1'));
+    answer({ conversations: server.slice(0, 20), total: server.length, limit: 20, offset: 0 });
+    await refreshed;
+    expect(ids()).not.toContain('c1');
+    expect(ids()).toHaveLength(19);
   });
 });

@@ -1,9 +1,17 @@
 import { Injectable, computed, inject, signal } from '@angular/core';
+import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
 import { DraftStore } from '../chat/draft-store';
 import { API_BASE, ApiClient } from '../core/api-client';
+import { ApiError } from '../core/api-error';
 import type { Conversation, ConversationPage } from '../core/api-models';
+import { type TabNews, TabsChannel } from './tabs-channel';
 
 const PAGE_SIZE = 20;
+
+/** The API says the conversation does not exist (any more): deleted elsewhere, or never this session's. */
+export function isConversationGone(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404 && error.code === 'CONVERSATION_NOT_FOUND';
+}
 
 /** The sidebar's conversations, newest first, fetched page by page. */
 @Injectable({ providedIn: 'root' })
@@ -17,6 +25,9 @@ export class ConversationsStore {
   private readonly search = signal('');
   /** Bumps with each new search: a page asked for under an earlier one is dropped when it arrives. */
   private searchGeneration = 0;
+  /** Conversations known deleted: a page asked for before the deletion does not bring them back. */
+  private readonly deleted = new Set<string>();
+  private readonly tabs = inject(TabsChannel);
 
   readonly conversations = this.items.asReadonly();
   readonly isLoading = this.loading.asReadonly();
@@ -25,6 +36,11 @@ export class ConversationsStore {
   readonly isEmpty = computed(() => this.loaded() && this.items().length === 0);
   /** The text the list is filtered by (titles containing it, any case); '' for all conversations. */
   readonly query = this.search.asReadonly();
+
+  constructor() {
+    // The list follows what the other tabs of this browser do (the open conversation follows in ChatStore).
+    this.tabs.news.pipe(takeUntilDestroyed()).subscribe((news) => this.followOtherTab(news));
+  }
 
   /** Shows only the conversations whose title contains `text` ('' shows them all again). */
   async setQuery(text: string): Promise<void> {
@@ -55,16 +71,58 @@ export class ConversationsStore {
   }
 
   async rename(id: string, title: string): Promise<void> {
-    const { conversation } = await this.api.patch<{ conversation: Conversation }>(
-      `${API_BASE}/conversations/${encodeURIComponent(id)}`, { title });
+    let conversation: Conversation;
+    try {
+      ({ conversation } = await this.api.patch<{ conversation: Conversation }>(
+        `${API_BASE}/conversations/${encodeURIComponent(id)}`, { title }));
+    } catch (error: unknown) {
+      // Deleted elsewhere: its row goes, and the caller says why nothing was renamed.
+      if (isConversationGone(error)) this.forget(id);
+      throw error;
+    }
     this.items.update((list) => list.map((c) => (c.id === id ? conversation : c)));
+    this.tabs.tell({ conversationId: id, change: 'renamed', title: conversation.title ?? '', updatedAt: conversation.updated_at });
   }
 
   async remove(id: string): Promise<void> {
-    await this.api.delete(`${API_BASE}/conversations/${encodeURIComponent(id)}`);
+    try {
+      await this.api.delete(`${API_BASE}/conversations/${encodeURIComponent(id)}`);
+    } catch (error: unknown) {
+      // Already deleted elsewhere (another browser, the API): what was asked for is done.
+      if (!isConversationGone(error)) throw error;
+    }
+    this.forget(id);
+    this.tabs.tell({ conversationId: id, change: 'deleted' });
+  }
+
+  /**
+   * Takes out of the list a conversation found deleted (by another tab, or opening it answered not found), with its
+   * draft; a page on its way does not bring it back.
+   */
+  forget(id: string): void {
+    this.deleted.add(id);
     this.drafts.forget(id);
+    const isListed = this.items().some((c) => c.id === id);
+    if (!isListed) return;
     this.items.update((list) => list.filter((c) => c.id !== id));
     this.totalCount.update((n) => Math.max(0, n - 1));
+  }
+
+  /** Follows what another tab did. */
+  private followOtherTab(news: TabNews): void {
+    switch (news.change) {
+      case undefined:
+        // Not a request per token: a tab says so when an answer starts and when it ends.
+        this.refresh().catch(() => undefined);
+        break;
+      case 'deleted':
+        this.forget(news.conversationId);
+        break;
+      case 'renamed':
+        // As the renaming tab shows it: in its place, until the list is read again.
+        this.items.update((list) => list.map((c) => (c.id === news.conversationId ? { ...c, title: news.title, updated_at: news.updatedAt } : c)));
+        break;
+    }
   }
 
   /**
@@ -74,7 +132,8 @@ export class ConversationsStore {
    * back). Left out are those the list no longer has (deleted elsewhere, or no longer matching the search): all of
    * them when the fresh page reaches the end of the list, else those newer than its last (the list is newest first
    * and a conversation only gets newer, so one still there would be in the page). One deleted elsewhere further down
-   * cannot be told apart and stays until the list is read again.
+   * cannot be told apart and stays until the list is read again or opening it finds it gone (another tab of this
+   * browser says so at once: forget).
    */
   private below(fresh: readonly Conversation[], loaded: readonly Conversation[], isWholeList: boolean): Conversation[] {
     if (isWholeList) return [];
@@ -91,12 +150,14 @@ export class ConversationsStore {
       const filter = query ? `&q=${encodeURIComponent(query)}` : '';
       const page = await this.api.get<ConversationPage>(`${API_BASE}/conversations?limit=${limit}&offset=${offset}${filter}`);
       if (generation !== this.searchGeneration) return;
-      this.totalCount.set(page.total);
+      // A page asked for before a deletion here (or heard of from another tab) may still hold that conversation.
+      const fresh = page.conversations.filter((c) => !this.deleted.has(c.id));
+      this.totalCount.set(page.total - (page.conversations.length - fresh.length));
       if (replace) {
-        this.items.set([...page.conversations, ...this.below(page.conversations, this.items(), offset + limit >= page.total)]);
+        this.items.set([...fresh, ...this.below(fresh, this.items(), offset + limit >= page.total)]);
       } else {
         const known = new Set(this.items().map((c) => c.id));
-        this.items.update((list) => [...list, ...page.conversations.filter((c) => !known.has(c.id))]);
+        this.items.update((list) => [...list, ...fresh.filter((c) => !known.has(c.id))]);
       }
       this.loaded.set(true);
     } finally {
