@@ -27,6 +27,38 @@ export function requestToken(req: AppRequest, config: AppConfig): { token: strin
   return cookie ? { token: cookie, via: 'cookie' } : undefined;
 }
 
+/**
+ * Whether the request carries the session cookie more than once. Over plain http a page of the same
+ * site (another port of the host, a sibling subdomain) can set a cookie of the same name with a longer
+ * path or a parent domain; the browser then sends both, the planted one first, and the victim's
+ * messages went into the planter's session (session fixation). Neither can be told apart from the
+ * other, so neither is used.
+ */
+export function hasConflictingSessionCookies(req: AppRequest, name: string): boolean {
+  const header = req.headers.cookie;
+  if (!header) return false;
+  let seen = 0;
+  for (const part of header.split(';')) {
+    if (part.trimStart().startsWith(`${name}=`) && ++seen > 1) return true;
+  }
+  return false;
+}
+
+/**
+ * Expires the session cookie at every path above the request's but the root (where Parley's own is):
+ * a cookie planted with a longer path goes, the person's own stays. One planted for a parent domain
+ * cannot be reached from here and keeps being refused.
+ */
+function clearPlantedCookies(res: Response, req: AppRequest, name: string): void {
+  const segments = req.path.split('/').filter(Boolean);
+  const paths: string[] = [];
+  for (let i = 1; i <= segments.length && i <= 8; i++) {
+    const path = `/${segments.slice(0, i).join('/')}`;
+    paths.push(path, `${path}/`);
+  }
+  res.append('Set-Cookie', paths.map((path) => `${name}=; Path=${path}; Max-Age=0; HttpOnly; SameSite=Lax`));
+}
+
 /** The person the gateway signed in (TRUSTED_IDENTITY_HEADER), when the deployment has one. */
 export function gatewayIdentity(req: AppRequest, header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -49,6 +81,14 @@ export class AuthGuard implements CanActivate {
     const http = context.switchToHttp();
     const req = http.getRequest<AppRequest>();
     const { token, via } = requestToken(req, this.config) ?? {};
+    const cookieName = via === 'cookie' ? sessionCookie(req, this.config).name : undefined;
+    if (cookieName !== undefined && hasConflictingSessionCookies(req, cookieName)) {
+      clearPlantedCookies(http.getResponse<Response>(), req, cookieName);
+      if (isPublic) return true;
+      throw new AppException(ErrorCode.Unauthorized,
+        'This request carries two session cookies: another site on this domain set one. It was cleared where it could be; send the request again',
+        { reason: 'conflicting_session_cookies' });
+    }
     if (!token || !via) {
       if (isPublic) return true;
       throw await this.refusal(req, 'Sign in first: create a session with POST /api/v1/sessions');

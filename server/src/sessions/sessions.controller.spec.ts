@@ -20,6 +20,28 @@ describe.each(dialects())('sessions API on %s', (dialect) => {
     expect(cookie).not.toMatch(/Secure/); // plain http: only over https (an https PUBLIC_URL or a trusted gateway's)
   });
 
+  it('uses neither of two session cookies (one planted by a page of the same site), clears the planted one\'s paths, and changes nothing', async () => {
+    const victim = await t.newSession();
+    const planter = await t.newSession();
+    const conversations = async (token: string): Promise<number> => (await t.http().get('/api/v1/conversations')
+      .set('Authorization', `Bearer ${token}`).expect(200)).body.total as number;
+    // The browser sends the longer path's cookie first: the planted one.
+    const both = `session_token=${planter.token}; session_token=${victim.token}`;
+    const refused = await t.http().post('/api/v1/chat').set('Cookie', both).send({ message: 'my PIN is 4242' }).expect(401);
+    expect(refused.body.error).toMatchObject({ code: 'UNAUTHORIZED', details: { reason: 'conflicting_session_cookies' } });
+    const cleared = refused.headers['set-cookie'] as unknown as string[];
+    for (const path of ['/api', '/api/', '/api/v1', '/api/v1/', '/api/v1/chat', '/api/v1/chat/']) {
+      expect(cleared).toContain(`session_token=; Path=${path}; Max-Age=0; HttpOnly; SameSite=Lax`);
+    }
+    expect(cleared.some((c) => c.includes('Path=/;'))).toBe(false); // this browser's own stays
+    expect([await conversations(planter.token), await conversations(victim.token)]).toEqual([0, 0]);
+    // A route open to anyone works, as without a cookie, and clears them too.
+    const created = await t.http().post('/api/v1/sessions').set('Cookie', both).send({}).expect(201);
+    expect((created.headers['set-cookie'] as unknown as string[]).filter((c) => c.includes('Max-Age=0'))).toHaveLength(6);
+    // One cookie, and another cookie's name ending alike, are not a conflict.
+    await t.http().get('/api/v1/conversations').set('Cookie', `x_session_token=1; session_token=${victim.token}`).expect(200);
+  });
+
   it('validates one\'s own session by cookie and by bearer token', async () => {
     const s = await t.newSession();
     await t.http().get(`/api/v1/sessions/${s.id}`).set('Cookie', s.cookie).expect(200);

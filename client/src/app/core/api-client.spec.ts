@@ -1,6 +1,6 @@
 import { TestBed } from '@angular/core/testing';
 import { ApiClient } from './api-client';
-import { ApiError, isAccessTokenRefusal } from './api-error';
+import { ApiError, isAccessTokenRefusal, isCookieConflict } from './api-error';
 
 function jsonResponse(status: number, body: unknown): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
@@ -191,6 +191,20 @@ describe('ApiClient when the session ends under the page', () => {
     localStorage.clear();
     window.dispatchEvent(new StorageEvent('storage', { key: null, storageArea: localStorage }));
     expect(api.sessionEnded()).toBe(true);
+  });
+
+  it('sends a request refused for two session cookies once more (that answer cleared the planted one), never replacing the session', async () => {
+    const CONFLICT = { error: { code: 'UNAUTHORIZED', message: 'two session cookies', details: { reason: 'conflicting_session_cookies' } } };
+    let tries = 0;
+    fetchMock.mockImplementation(() => Promise.resolve(++tries === 1 ? jsonResponse(401, CONFLICT) : jsonResponse(200, { ok: true })));
+    await expect(api.get('/api/v1/conversations?limit=20')).resolves.toEqual({ ok: true });
+    expect(routes()).toEqual(['GET /api/v1/conversations?limit=20', 'GET /api/v1/conversations?limit=20']);
+    // A cookie the answer cannot clear (a parent domain's): reported, with no new session.
+    fetchMock.mockClear();
+    fetchMock.mockImplementation(() => Promise.resolve(jsonResponse(401, CONFLICT)));
+    await expect(api.get('/api/v1/conversations?limit=20')).rejects.toSatisfy(isCookieConflict);
+    expect(routes()).toEqual(['GET /api/v1/conversations?limit=20', 'GET /api/v1/conversations?limit=20']);
+    expect(api.sessionEnded()).toBe(false);
   });
 
   it('on a first visit, creates the session and sends the request again, as before', async () => {

@@ -1,5 +1,5 @@
 import { Injectable, signal } from '@angular/core';
-import { ApiError, apiErrorFromResponse, isAccessTokenRefusal, isIdentityRefusal } from './api-error';
+import { ApiError, apiErrorFromResponse, isAccessTokenRefusal, isCookieConflict, isIdentityRefusal } from './api-error';
 import { randomId } from './random-id';
 
 export const API_BASE = '/api/v1';
@@ -91,8 +91,13 @@ export class ApiClient {
    */
   async request(path: string, init: RequestInit): Promise<Response> {
     let res = await this.send(path, init);
+    // Refused before anything was done, and the planted cookie cleared by that answer: once more with this browser's own.
+    if (res.status === 401 && isCookieConflict(await apiErrorFromResponse(res.clone()))) res = await this.send(path, init);
     if (res.status === 401) {
-      if (this.marker !== null && !isIdentityRefusal(await apiErrorFromResponse(res.clone()))) throw await this.replaceEndedSession();
+      const refusal = await apiErrorFromResponse(res.clone());
+      // One the answer could not clear (set for a parent domain): a new session would not help.
+      if (isCookieConflict(refusal)) throw refusal;
+      if (this.marker !== null && !isIdentityRefusal(refusal)) throw await this.replaceEndedSession();
       await this.ensureSession();
       res = await this.send(path, init);
     }

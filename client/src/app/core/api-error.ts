@@ -64,6 +64,15 @@ export function isAccessTokenRefusal(error: unknown): boolean {
   return error instanceof ApiError && error.status === 401 && error.details?.['reason'] === 'access_token_required';
 }
 
+/**
+ * Refused because the request carried two session cookies: a page of the same site planted one (session
+ * fixation over plain http). The refusal's answer cleared it where it could: sent again, the request carries
+ * only this browser's own.
+ */
+export function isCookieConflict(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 401 && error.details?.['reason'] === 'conflicting_session_cookies';
+}
+
 /** Refused because the request came without the identity the deployment's sign-in gateway adds (TRUSTED_IDENTITY_HEADER). */
 export function isIdentityRefusal(error: unknown): boolean {
   return error instanceof ApiError && error.status === 401 && error.details?.['reason'] === 'identity_required';
@@ -86,6 +95,10 @@ export function friendlyMessage(error: unknown): string {
       return 'The model could not answer right now. Please retry.';
     case 'INTERNAL_ERROR':
       return 'The server hit an unexpected error. Please try again.';
+    case 'UNAUTHORIZED':
+      return isCookieConflict(error)
+        ? 'Another site on this domain has set a Parley session cookie in this browser. Clear this site\'s cookies, then reload.'
+        : error.message;
     default:
       return error.message;
   }
