@@ -124,7 +124,8 @@ export const STALL_HEARTBEATS = 4;
  */
 export function writeSse(res: Response, events: FollowedEvents, options: SseOptions): SseStream {
   res.status(200);
-  res.setHeader('Cache-Control', 'no-cache');
+  // no-store as on the rest of the API: an answer read to its end (a resume's GET) stayed in the browser's disk cache.
+  res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Accel-Buffering', 'no');
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
   // Each event goes out at once (no Nagle delay) and the socket never idles out mid-answer.
