@@ -132,8 +132,24 @@ describe('conversation export', () => {
     expect(md).toContain('One[^m1-1].\n\n[^m1-1]: First answer\'s note.');
     expect(md).toContain('Two[^m3-1] and `[^1]` in code.\n\n[^m3-1]: Second answer\'s note.');
     // A note that is only an unsafe address is no link definition to a previewer without footnotes.
-    expect(md).toContain('[^m3-x]: &#8203;javascript:alert(1)');
+    expect(md).toContain('[^m3-2]: &#8203;javascript:alert(1)');
     expect(marked.lexer(md).some((t) => t.type === 'def' && /^javascript:/i.test((t as { href: string }).href))).toBe(false);
+  });
+
+  it('writes no HTML of the model\'s as HTML: footnote labels are numbered anew, a title\'s and a model\'s name are text', () => {
+    const hostile = '<img src=x onerror="alert(document.title)">';
+    const messages = [
+      message(0, 'user', 'a'),
+      { ...message(1, 'assistant', `A source[^${hostile}] and [^two].\n\n[^${hostile}]: Source: the docs.\n[^two]: Same note.`), model_name: '<b>m</b>' },
+    ];
+    const md = toMarkdown({ ...conversation, title: `${hostile} & more` }, messages, at);
+    expect(md).not.toContain('<img');
+    expect(md).not.toContain('<b>');
+    expect(md).toContain('A source[^m1-1] and [^m1-2].\n\n[^m1-1]: Source: the docs.\n[^m1-2]: Same note.');
+    expect(md.split('\n')[0]).toBe('# &lt;img src=x onerror="alert(document.title)"> &amp; more');
+    // Rendered by a previewer that renders raw HTML: no element of the model's.
+    const doc = new DOMParser().parseFromString(marked.parse(md) as string, 'text/html');
+    expect(doc.querySelectorAll('img, b, [onerror]')).toHaveLength(0);
   });
 
   it('exports hostile answers whole and at once: deep nesting, link-like runs, a long run of newlines', () => {

@@ -61,8 +61,9 @@ let exportMarked: Marked | undefined;
  *   reference definition) as their text, as the app shows them; the unsafe definitions left out (never shown).
  * - images as the link the app shows (`[\[image: alt\]](url)`), never loaded: a remote image is a request that can
  *   carry the conversation away; an unsafe one as its text.
- * - its footnote labels prefixed with `labelPrefix`: every answer numbers its notes from 1, and two answers' `[^1]`
- *   in one document were one note.
+ * - its footnote labels numbered anew, prefixed with `labelPrefix` (`[^m3-1]`): every answer numbers its notes from 1,
+ *   and two answers' `[^1]` in one document were one note; and a label is the model's text, which a previewer
+ *   rendering raw HTML took for HTML (`[^<img src=x onerror=…>]`).
  * Everything else is kept as written. Text the rewrite cannot place goes in as typed (in a code block).
  */
 export function answerAsShown(markdown: string, labelPrefix = ''): string {
@@ -78,10 +79,11 @@ export function answerAsShown(markdown: string, labelPrefix = ''): string {
     return asTyped(source);
   }
   const out: string[] = [];
+  const labels = new FootnoteLabels(labelPrefix);
   for (const token of tokens) {
     // The notes' section: its notes are tokens of their own, where they were written.
     if (token.type === 'footnotes') continue;
-    const rewritten = token.type === 'heading' ? shownHeading(token as Tokens.Heading, labelPrefix) : new AnswerRewrite(token.raw, labelPrefix).apply([token]);
+    const rewritten = token.type === 'heading' ? shownHeading(token as Tokens.Heading, labels) : new AnswerRewrite(token.raw, labels).apply([token]);
     if (rewritten === null) return asTyped(source);
     out.push(rewritten);
   }
@@ -89,10 +91,28 @@ export function answerAsShown(markdown: string, labelPrefix = ''): string {
 }
 
 /** A top-level heading two levels down, on one line (a setext heading becomes an ATX one). */
-function shownHeading(heading: Tokens.Heading, labelPrefix: string): string | null {
-  const text = new AnswerRewrite(heading.text, labelPrefix).apply(heading.tokens);
+function shownHeading(heading: Tokens.Heading, labels: FootnoteLabels): string | null {
+  const text = new AnswerRewrite(heading.text, labels).apply(heading.tokens);
   if (text === null) return null;
   return `${'#'.repeat(Math.min(6, heading.depth + 2))} ${text.replace(/\s*\n\s*/g, ' ')}${/\n*$/.exec(heading.raw)?.[0] ?? ''}`;
+}
+
+/** An answer's footnote labels as exported: `prefix` and a number, the same for a note and its references. */
+class FootnoteLabels {
+  private readonly numbers = new Map<string, number>();
+
+  constructor(private readonly prefix: string) {}
+
+  /** The label written for `label` (matched as Markdown matches them: any case, runs of spaces as one). */
+  of(label: string): string {
+    const key = label.trim().toLowerCase().replace(/\s+/g, ' ');
+    let n = this.numbers.get(key);
+    if (n === undefined) {
+      n = this.numbers.size + 1;
+      this.numbers.set(key, n);
+    }
+    return `${this.prefix}${n}`;
+  }
 }
 
 /** Why an answer could not be rewritten (its tokens could not be placed in its text): it is exported as typed. */
@@ -119,7 +139,7 @@ class AnswerRewrite {
   private cursor = 0;
   private bound: number;
 
-  constructor(private readonly source: string, private readonly labelPrefix: string) {
+  constructor(private readonly source: string, private readonly labels: FootnoteLabels) {
     this.bound = source.length;
   }
 
@@ -234,7 +254,7 @@ class AnswerRewrite {
   private relabel(at: number, label: string): string {
     const old = `[^${label}]`;
     if (this.source.slice(at, at + old.length) !== old) throw new Unplaced();
-    const relabelled = `[^${this.labelPrefix}${label}]`;
+    const relabelled = `[^${this.labels.of(label)}]`;
     this.edit(at, at + old.length, relabelled);
     return relabelled;
   }
@@ -322,7 +342,7 @@ export function closeOpenFence(markdown: string): string {
   return open === null ? markdown : `${markdown}\n${open}`;
 }
 
-/** A heading's text kept on one line, its leading marks not read as Markdown. */
+/** A heading's text kept on one line, its leading marks not read as Markdown, and HTML in it as text (a model's title). */
 function escapeHeading(text: string): string {
-  return text.replace(/\s+/g, ' ').replace(/^([#>*+-])/, '\\$1');
+  return text.replace(/\s+/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/^([#>*+-])/, '\\$1');
 }
