@@ -18,6 +18,13 @@ const LIVE_TTL_MS = 3_600_000;
  * again: 482 MB of replies for one 150,000-event replay by a slow reader.
  */
 export const REDIS_BATCH_EVENTS = 1_000;
+/**
+ * The most events one transaction writes; the rest go in the next. A transaction is one command to
+ * Redis, and the owner's liveness renewals on the same connection wait behind it: one of 60,000
+ * events took longer than a lease on a busy machine, the liveness key lapsed meanwhile, and a
+ * follower ended a finished answer as interrupted.
+ */
+export const REDIS_EVENTS_PER_WRITE = 5 * REDIS_BATCH_EVENTS;
 
 export interface RedisRegistryOptions {
   instanceId: string;
@@ -198,22 +205,27 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     this.write(messageId, owned, (m) => {
       owned.isSyncQueued = false;
       const from = owned.written;
-      to = owned.events.length;
+      to = Math.min(owned.events.length, from + REDIS_EVENTS_PER_WRITE);
       if (from === to) return undefined;
       const key = this.eventsKey(messageId);
       for (let at = from; at < to; at += REDIS_BATCH_EVENTS) {
         const batch = owned.events.slice(at, Math.min(to, at + REDIS_BATCH_EVENTS));
         m.rpush(key, ...batch).publish(this.eventsChannel(messageId), batch.length === 1 ? batch[0] : `[${batch.join(',')}]`);
       }
-      m.pexpire(key, owned.isFinished ? this.retentionMs : LIVE_TTL_MS);
-      if (owned.isFinished) {
+      const isEnd = owned.isFinished && to === owned.events.length;
+      m.pexpire(key, isEnd ? this.retentionMs : LIVE_TTL_MS);
+      if (isEnd) {
         const announcement: Announcement = { op: 'final', id: messageId, owner: this.options.instanceId, conversationId: owned.conversationId };
         this.describe(m, messageId, owned.conversationId, true)
           .del(this.aliveKey(messageId))
           .publish(this.announceChannel, JSON.stringify(announcement));
       }
       return m;
-    }, () => { owned.written = Math.max(owned.written, to); });
+    }, () => {
+      owned.written = Math.max(owned.written, to);
+      // More than one transaction's worth was waiting: the rest next, after what queued meanwhile.
+      if (owned.written < owned.events.length) this.sync(messageId, owned);
+    });
   }
 
   /**
@@ -313,7 +325,12 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
 
   /** Waits for every pending write (shutdown: before the Redis connection quits). */
   async flush(): Promise<void> {
-    await Promise.allSettled([...this.owned.values()].map((o) => o.writes));
+    // A write that leaves events for the next (REDIS_EVENTS_PER_WRITE) queues it as it ends: waited for too.
+    for (let round = 0; round < 1_000; round++) {
+      const pending = [...this.owned.values()].map((o) => o.writes);
+      await Promise.allSettled(pending);
+      if ([...this.owned.values()].every((o) => pending.includes(o.writes))) return;
+    }
   }
 
   override requestStop(messageId: string): boolean {

@@ -102,6 +102,18 @@ export class PinoNestLogger implements LoggerService {
   private write(level: pino.Level, message: unknown, rest: unknown[]): void {
     // Nest passes the context name last.
     const context = typeof rest[rest.length - 1] === 'string' ? (rest.pop() as string) : undefined;
+    // An Error's message and stack are not own enumerable fields: spread, it logged as nothing at all (a
+    // failed start said only `{"context":"ExceptionHandler"}`). Logged as `err`, as the app logs errors.
+    if (message instanceof Error) {
+      this.root[level]({ context, err: message }, message.message);
+      return;
+    }
+    // Nest's error(message, stack): the stack kept beside the message.
+    const stack = typeof message === 'string' && typeof rest[0] === 'string' && /\n\s+at /.test(rest[0]) ? rest[0] : undefined;
+    if (stack !== undefined) {
+      this.root[level]({ context, stack }, message as string);
+      return;
+    }
     if (typeof message === 'object' && message !== null) {
       const text = typeof rest[0] === 'string' ? rest[0] : undefined;
       this.root[level]({ context, ...(message) }, text);

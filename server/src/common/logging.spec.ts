@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import express from 'express';
 import pino from 'pino';
 import { QueryFailedError } from 'typeorm';
-import { createRootLogger } from './logger.js';
+import { createRootLogger, PinoNestLogger } from './logger.js';
 import { requestLogMiddleware } from './request-log.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { buildWorker, WORKER_BUILD_DIR } from '../testing/worker-build.js';
@@ -51,6 +51,22 @@ describe('structured logs', () => {
     expect(line.err.parameters).toBe('[redacted]');
     expect(line.err.driverError.parameters).toBe('[redacted]');
     expect(out.join('')).not.toContain('private-text-0042');
+  });
+});
+
+describe('the framework\'s log lines (PinoNestLogger)', () => {
+  it('say why a start failed: an Error\'s message and stack, and the stack Nest passes beside a message', () => {
+    const out: string[] = [];
+    const sink = new Writable({ write(chunk: Buffer, _enc, done) { out.push(...chunk.toString().split('\n').filter(Boolean)); done(); } });
+    const nest = new PinoNestLogger(createRootLogger('info', sink));
+    nest.error(new Error('FILE_SCANNER=command needs FILE_SCANNER_COMMAND'), 'ExceptionHandler');
+    nest.error('Unable to connect to the database', 'Error: database "x" does not exist\n    at Parser.parse (x.js:1:1)', 'TypeOrmModule');
+    nest.log({ migrations: 2 }, 'migrations applied', 'Database');
+    const [failed, connect, plain] = out.map((l) => JSON.parse(l) as { msg?: string; context?: string; err?: { message: string; stack: string }; stack?: string; migrations?: number });
+    expect(failed).toMatchObject({ context: 'ExceptionHandler', msg: 'FILE_SCANNER=command needs FILE_SCANNER_COMMAND', err: { message: 'FILE_SCANNER=command needs FILE_SCANNER_COMMAND' } });
+    expect(failed.err!.stack).toContain('logging.spec');
+    expect(connect).toMatchObject({ context: 'TypeOrmModule', msg: 'Unable to connect to the database', stack: expect.stringContaining('does not exist') });
+    expect(plain).toMatchObject({ context: 'Database', msg: 'migrations applied', migrations: 2 });
   });
 });
 

@@ -1,4 +1,4 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import type { AppConfig } from '../config/app-config.js';
@@ -20,7 +20,9 @@ export class DatabaseModule {
           useFactory: () => dataSourceOptions(config.database),
           dataSourceFactory: async (options) => {
             const ds = await new DataSource(options!).initialize();
-            await runMigrationsOnce(ds);
+            const applied = await runMigrationsOnce(ds);
+            // After an upgrade the log says what ran.
+            if (applied.length > 0) new Logger('Database').log({ migrations: applied }, 'migrations applied');
             return ds;
           },
         }),

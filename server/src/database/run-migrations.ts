@@ -15,7 +15,14 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** A lock file beside the SQLite database; a lock left by a dead process is taken over. */
+/** The lock files this process holds now. */
+const heldHere = new Set<string>();
+
+/**
+ * A lock file beside the SQLite database; a lock left by a dead process is taken over, and so is one
+ * naming this process that this process does not hold: a container killed mid-migration restarts with
+ * the same PID (1), which then read its own PID as a live holder and waited for ever.
+ */
 async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
@@ -23,21 +30,24 @@ async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<
       const fd = openSync(lockPath, 'wx', 0o600);
       writeSync(fd, String(process.pid));
       closeSync(fd);
+      heldHere.add(lockPath);
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const holder = Number(readFileSync(lockPath, { encoding: 'utf8', flag: 'r' }) || 'NaN');
-      if (Number.isInteger(holder) && !isAlive(holder)) {
+      const isStale = holder === process.pid ? !heldHere.has(lockPath) : Number.isInteger(holder) && !isAlive(holder);
+      if (isStale) {
         unlinkSync(lockPath);
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`Timed out waiting for the migration lock ${lockPath}`);
+      if (Date.now() > deadline) throw new Error(`Timed out waiting for the migration lock ${lockPath} (held by process ${holder}; delete the file if no Parley process runs)`);
       await sleep(25);
     }
   }
   try {
     return await fn();
   } finally {
+    heldHere.delete(lockPath);
     unlinkSync(lockPath);
   }
 }

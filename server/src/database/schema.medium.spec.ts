@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
@@ -32,6 +32,18 @@ describe.each(dialects())('migrations on %s', (dialect) => {
       await Promise.all(sources.map((s) => s.destroy()));
     }
   });
+
+  it.runIf(dialect === 'sqlite')('take over a lock file naming this process when it holds none (a container restarted as PID 1 after a kill)', async () => {
+    if (db.config.type !== 'sqlite') return;
+    writeFileSync(`${db.config.path}.migrate-lock`, String(process.pid));
+    const ds = await new DataSource(dataSourceOptions(db.config)).initialize();
+    try {
+      expect(await runMigrationsOnce(ds)).not.toHaveLength(0);
+      expect(existsSync(`${db.config.path}.migrate-lock`)).toBe(false);
+    } finally {
+      await ds.destroy();
+    }
+  }, 20_000);
 
   it.runIf(dialect === 'sqlite')('uses WAL journaling on SQLite', async () => {
     const ds = await new DataSource(dataSourceOptions(db.config)).initialize();
