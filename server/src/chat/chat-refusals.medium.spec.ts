@@ -3,7 +3,7 @@ import type { Repository } from 'typeorm';
 import { Conversation } from '../conversations/conversation.entity.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { GenerationService } from './generation.service.js';
-import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
+import { type ChatHarness, createChatHarness, LIVE_LEASE_AHEAD_MS } from '../testing/chat-harness.js';
 import { dialects } from '../testing/dialects.js';
 
 /**
@@ -14,7 +14,7 @@ import { dialects } from '../testing/dialects.js';
 describe.each(dialects())('a send or an edit refused in its transaction, on %s', (dialect) => {
   let h: ChatHarness;
   let conversations: ConversationsService;
-  const future = (): Date => new Date(Date.now() + 60_000);
+  const future = (): Date => new Date(Date.now() + LIVE_LEASE_AHEAD_MS);
 
   beforeAll(async () => {
     h = await createChatHarness(dialect, { RATE_LIMIT_CHAT_PER_MINUTE: '3' });

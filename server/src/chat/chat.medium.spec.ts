@@ -7,7 +7,7 @@ import type { Message } from '../conversations/message.entity.js';
 import { ChatMetrics } from './chat-metrics.js';
 import { GenerationRegistry } from './generation-registry.js';
 import { GenerationService } from './generation.service.js';
-import { type ChatHarness, createChatHarness, UPSTREAM_KEY } from '../testing/chat-harness.js';
+import { type ChatHarness, createChatHarness, LIVE_LEASE_AHEAD_MS, UPSTREAM_KEY } from '../testing/chat-harness.js';
 import { SseConnection, tokensOf } from '../testing/sse-client.js';
 
 const words = (n: number, prefix = 'w'): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i} `);
@@ -674,7 +674,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const conversations = h.t.app.get(ConversationsService);
     const conv = await conversations.create(alice.id, 'restart');
     const [left] = await conversations.appendTurn(conv.id, [{
-      role: 'assistant', content: 'cut by a restart', status: 'streaming', ownerInstance: 'previous-run', leaseExpiresAt: new Date(Date.now() + 60_000),
+      role: 'assistant', content: 'cut by a restart', status: 'streaming', ownerInstance: 'previous-run', leaseExpiresAt: new Date(Date.now() + LIVE_LEASE_AHEAD_MS),
     }]);
     const before = Date.now();
     await h.t.app.get(GenerationService).sweepAtBoot();
@@ -690,7 +690,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const conversations = h.t.app.get(ConversationsService);
     const conv = await conversations.create(alice.id, 'leases');
     const past = new Date(Date.now() - 60_000);
-    const future = new Date(Date.now() + 60_000);
+    const future = new Date(Date.now() + LIVE_LEASE_AHEAD_MS);
     const [dead] = await conversations.appendTurn(conv.id, [{ role: 'assistant', content: 'half', status: 'streaming', ownerInstance: 'dead-1', leaseExpiresAt: past }]);
     const conv2 = await conversations.create(alice.id, 'leases 2');
     const [alive] = await conversations.appendTurn(conv2.id, [{ role: 'assistant', content: 'live', status: 'streaming', ownerInstance: 'other-2', leaseExpiresAt: future }]);

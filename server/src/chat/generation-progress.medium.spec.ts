@@ -43,6 +43,20 @@ describe.each(dialects())('ConversationsService.saveProgress on %s', (dialect) =
     expect(ids(await conversations.findExpiredStreaming(new Date(lease.getTime() + 1000)))).toEqual(expect.arrayContaining([a, b, c]));
   });
 
+  it('sweeps a reply whose lease runs out further ahead than any owner renews it (another clock or time zone wrote it), and leaves a live one', async () => {
+    const reply = async (leaseExpiresAt: Date): Promise<string> => {
+      const { session } = await t.app.get(SessionsService).create(undefined, undefined);
+      const conv = await conversations.create(session.id, 'lease');
+      return (await conversations.appendTurn(conv.id, [{ role: 'assistant', content: 'Half', status: 'streaming', leaseExpiresAt }]))[0].id;
+    };
+    // As an older release on PostgreSQL left it from a process nine hours ahead of UTC.
+    const skewed = await reply(new Date(Date.now() + 9 * 3_600_000));
+    const live = await reply(new Date(Date.now() + 60_000));
+    expect(await t.app.get(GenerationService).sweepExpiredLeases()).toBeGreaterThanOrEqual(1);
+    expect(await conversations.findMessage(skewed)).toMatchObject({ status: 'interrupted', content: 'Half', leaseExpiresAt: null });
+    expect(await conversations.findMessage(live)).toMatchObject({ status: 'streaming' });
+  });
+
   it("writes a reply's progress and end only while it still streams under its owner: a row another instance's sweep ended stays as swept", async () => {
     const { session } = await t.app.get(SessionsService).create(undefined, undefined);
     const conv = await conversations.create(session.id, 'swept');

@@ -236,14 +236,17 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
    */
   async sweepExpiredLeases(expiredBefore = new Date()): Promise<number> {
     let count = 0;
-    for (const row of await this.conversations.findExpiredStreaming(expiredBefore)) {
+    // No live owner renews a lease further ahead than leaseMs: one past three leases from now was written by another
+    // clock or time zone (an older release on PostgreSQL stored local times) and would hold its conversation for hours.
+    const leasedPast = new Date(Date.now() + 3 * this.config.stream.leaseMs);
+    for (const row of await this.conversations.findExpiredStreaming(expiredBefore, 100, leasedPast)) {
       if (this.running.has(row.id)) continue;
       // Redis away: the row's own text, as without a shared registry.
       const remote = await this.registry.remoteState(row.id).catch(() => ({ isOwnerAlive: false, text: undefined }));
       if (remote.isOwnerAlive) continue;
       const isAhead = remote.text !== undefined && remote.text.length > row.content.length && remote.text.startsWith(row.content);
       const content = isAhead ? remote.text! : row.content;
-      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable, new Date(), content, isAhead)) count++;
+      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable, new Date(), content, isAhead, leasedPast)) count++;
     }
     if (count > 0) {
       this.logger.warn({ count }, 'replies of a dead instance marked interrupted');

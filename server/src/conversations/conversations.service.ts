@@ -80,7 +80,8 @@ export interface AnsweredQuestion {
 
 /** The lease sweep's rows: replies left `streaming` under a lease expired before p0, at most p1 (by the partial lease index). */
 export const EXPIRED_STREAMING = (q: SqlParts): string => `SELECT ${q.columns} FROM ${q.table} `
-  + `WHERE ${q.col('status')} = 'streaming' AND ${q.col('leaseExpiresAt')} < ${q.param(0)} LIMIT ${q.param(1)}`;
+  + `WHERE ${q.col('status')} = 'streaming' AND (${q.col('leaseExpiresAt')} < ${q.param(0)} OR ${q.col('leaseExpiresAt')} > ${q.param(1)}) `
+  + `LIMIT ${q.param(2)}`;
 
 /** What a prompt's history reads of a message (ConversationsService.historyOf). */
 const HISTORY_COLUMNS = ['id', 'role', 'content', 'status', 'tokenCount'] as const;
@@ -147,10 +148,13 @@ export interface MessageMatch {
   snippet: SearchSnippet;
 }
 
-/** A LIKE pattern for text containing `needle` ("%" and "_" in it taken literally; a backslash escapes). */
+/** A lease end no row has: the default bound of the sweep's "too far ahead to be real" (none). */
+const FAR_FUTURE = new Date(8.64e15);
+
 /** Messages deleted per statement on SQLite when their conversation goes (deleteMessagesInChunks). */
 export const DELETE_CHUNK = 200;
 
+/** A LIKE pattern for text containing `needle` ("%" and "_" in it taken literally; a backslash escapes). */
 function likePattern(needle: string): string {
   return `%${needle.replace(/[\\%_]/g, '\\$&')}%`;
 }
@@ -711,11 +715,13 @@ export class ConversationsService {
    * boot: it must never become the row's time). `content` is folded for search; with `isNewContent`
    * it is also stored, as the reply's text (ahead of the row's: GenerationService.sweepExpiredLeases).
    */
-  async markInterruptedIfExpired(id: string, expiredBefore: Date, errorCode: string, now = new Date(), content?: string, isNewContent = false): Promise<boolean> {
+  async markInterruptedIfExpired(
+    id: string, expiredBefore: Date, errorCode: string, now = new Date(), content?: string, isNewContent = false, leasedPast: Date = FAR_FUTURE,
+  ): Promise<boolean> {
     const text = content === undefined ? {} : { searchText: foldForSearch(content), ...(isNewContent ? { content } : {}) };
     const result = await this.messages.createQueryBuilder().update(Message)
       .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now, ...text })
-      .where('id = :id AND status = :status AND lease_expires_at < :expiredBefore', { id, status: 'streaming', expiredBefore })
+      .where('id = :id AND status = :status AND (lease_expires_at < :expiredBefore OR lease_expires_at > :leasedPast)', { id, status: 'streaming', expiredBefore, leasedPast })
       .execute();
     return (result.affected ?? 0) > 0;
   }
@@ -753,8 +759,15 @@ export class ConversationsService {
       .where('id = :id AND title = :from', { id, from: cleanTitle(from) }).execute();
   }
 
-  /** Rows left `streaming` whose owner's lease has expired (the owner died). */
-  findExpiredStreaming(now: Date, limit = 100): Promise<Message[]> {
-    return this.raw.find(Message, 'expired-streaming', EXPIRED_STREAMING, [this.raw.param(Message, 'leaseExpiresAt', now), limit]);
+  /**
+   * Rows left `streaming` whose owner's lease has expired (the owner died), or runs out after
+   * `leasedPast`: further ahead than any owner renews it, so written by a clock or a time zone not
+   * this one (a release that stored local times, an instance whose clock is hours off), which held
+   * its conversation for those hours.
+   */
+  findExpiredStreaming(now: Date, limit = 100, leasedPast: Date = FAR_FUTURE): Promise<Message[]> {
+    return this.raw.find(Message, 'expired-streaming', EXPIRED_STREAMING, [
+      this.raw.param(Message, 'leaseExpiresAt', now), this.raw.param(Message, 'leaseExpiresAt', leasedPast), limit,
+    ]);
   }
 }

@@ -64,7 +64,7 @@ describe.each(dialects())('the partial indexes of messages on %s', (dialect) => 
 
     const busy = await plan(raw.textOf(Message, 'streaming-in', STREAMING_IN), [conv.id, now]);
     expect(busy).toContain('idx_messages_streaming_lease');
-    const sweep = await plan(raw.textOf(Message, 'expired-streaming', EXPIRED_STREAMING), [now, 100]);
+    const sweep = await plan(raw.textOf(Message, 'expired-streaming', EXPIRED_STREAMING), [now, raw.param(Message, 'leaseExpiresAt', new Date(Date.now() + 90_000)), 100]);
     expect(sweep).toContain('idx_messages_streaming_lease');
 
     // And they still find what they look for.

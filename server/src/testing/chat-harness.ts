@@ -21,6 +21,16 @@ export interface ChatHarness {
   waitForRow: (id: string, predicate: (m: Message) => boolean, timeoutMs?: number) => Promise<Message>;
 }
 
+/** The harness's STREAM_LEASE_MS. */
+export const HARNESS_LEASE_MS = 2_000;
+
+/**
+ * How far ahead another instance's live reply holds its lease in a test: an owner keeps it at most one lease ahead;
+ * 2.5 leases here so a slow run's sweep cannot find it expired, and under the three leases past which the sweep takes
+ * a lease for another clock's.
+ */
+export const LIVE_LEASE_AHEAD_MS = 2.5 * HARNESS_LEASE_MS;
+
 export async function createChatHarness(dialect: Dialect, env: Record<string, string> = {}): Promise<ChatHarness> {
   const fake = new FakeOpenAiServer();
   const baseUrl = await fake.start();
@@ -33,7 +43,7 @@ export async function createChatHarness(dialect: Dialect, env: Record<string, st
     UPSTREAM_IDLE_TIMEOUT_MS: '500',
     UPSTREAM_MAX_RETRIES: '2',
     STREAM_FLUSH_INTERVAL_MS: '20',
-    STREAM_LEASE_MS: '2000',
+    STREAM_LEASE_MS: String(HARNESS_LEASE_MS),
     RATE_LIMIT_CHAT_PER_MINUTE: '10000',
     RATE_LIMIT_CHAT_PER_HOUR: '100000',
     RATE_LIMIT_REQUESTS_PER_MINUTE: '100000',
