@@ -28,6 +28,8 @@ export function ApiErrors(...codes: ErrorCode[]): MethodDecorator {
   })));
 }
 
+const BODY_METHODS = new Set(['post', 'put', 'patch', 'delete']);
+
 type Operation = { responses?: Record<string, unknown>; security?: unknown[]; requestBody?: unknown; parameters?: unknown[] };
 
 function envelope(description: string, headers?: Record<string, unknown>): Record<string, unknown> {
@@ -41,12 +43,18 @@ function envelope(description: string, headers?: Record<string, unknown>): Recor
 /**
  * The errors every operation of a kind can answer with, added where the operation does not
  * document that status itself: validation (400) where it takes input, authentication (401) where
- * it needs a session, the CSRF check (403) on cookie-authenticated writes, the body limits
- * (413, 415) where it takes a body, rate limits (429) on the API, and the envelope as the default.
+ * it needs a session or refuses a body it does not take, the CSRF check (403) on cookie-authenticated
+ * writes, the body limits (413, 415) where it takes a body, rate limits (429) and outages (503) on
+ * the API, and the envelope as the default.
  */
 export function addSharedErrors(path: string, method: string, op: Operation): void {
   const responses = (op.responses ??= {});
   const add = (status: string, response: Record<string, unknown>): void => { responses[status] ??= response; };
+  // A write without a body refuses one (bodiless-routes.ts).
+  const isBodiless = BODY_METHODS.has(method) && op.requestBody === undefined;
+  if (isBodiless) {
+    add('400', envelope('Error envelope; `error.code` `VALIDATION_ERROR`: a request body (the operation takes none: send no body, or `{}`), or a malformed parameter (`details.fields` names it)'));
+  }
   if (op.requestBody !== undefined || (op.parameters?.length ?? 0) > 0) add('400', envelope('Error envelope; `error.code` `VALIDATION_ERROR` (`details.fields` names each field and its errors)'));
   if ((op.security?.length ?? 0) > 0) add('401', envelope('Error envelope; `error.code` `UNAUTHORIZED` (no session, or an expired or revoked one)'));
   if (method !== 'get' && method !== 'head' && path.startsWith('/api/')) {
@@ -58,6 +66,7 @@ export function addSharedErrors(path: string, method: string, op: Operation): vo
   }
   if (path.startsWith('/api/') && !path.startsWith('/api/v1/health')) {
     add('429', envelope('Error envelope; `error.code` `RATE_LIMIT_EXCEEDED`', RETRY_AFTER_ALWAYS));
+    add('503', envelope('Error envelope; `error.code` `SERVICE_UNAVAILABLE` (the database or Redis unreachable, the instance shutting down)', RETRY_AFTER));
   }
   add('default', envelope('Error envelope (4xx/5xx)'));
 }

@@ -314,7 +314,7 @@ describe('HTTP contract', () => {
     expect(res.body.paths['/api/v1/conversations'].get.responses.default).toBeDefined();
     // The errors a route answers with are documented per status, with their codes (they were only a default).
     const statuses = (path: string, method: string): string[] => Object.keys(res.body.paths[path][method].responses).sort();
-    expect(statuses('/api/v1/chat', 'post')).toEqual(['200', '400', '401', '403', '404', '409', '413', '415', '429', 'default']);
+    expect(statuses('/api/v1/chat', 'post')).toEqual(['200', '400', '401', '403', '404', '409', '413', '415', '429', '503', 'default']);
     expect(res.body.paths['/api/v1/chat'].post.responses['409'].description).toMatch(/GENERATION_IN_PROGRESS/);
     // Regenerating from a view that missed a later question is a CONFLICT; a list of another session's files is SESSION_NOT_FOUND.
     expect(res.body.paths['/api/v1/chat/regenerate'].post.responses['409'].description).toMatch(/`CONFLICT`.*GENERATION_IN_PROGRESS/);

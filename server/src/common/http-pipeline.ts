@@ -10,6 +10,7 @@ import helmet from 'helmet';
 import type { Logger } from 'pino';
 import type { AppConfig } from '../config/app-config.js';
 import { AllowedMethods, literalRouteMethodGuard } from './allowed-methods.js';
+import { bodilessRouteGuard, isBodiless } from './bodiless-routes.js';
 import { ErrorCode } from './error-code.js';
 import { HostAllowlist, hostAllowlistMiddleware } from './host-allowlist.js';
 import { jsonShapeRefusal } from './json-shape.js';
@@ -150,7 +151,8 @@ function contentTypeGuard(req: Request, res: Response, next: NextFunction): void
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   // Matched as Express routes it: in any case, with or without a trailing slash.
   const isUpload = MULTIPART_PATHS.has(withoutTrailingSlashes((req.baseUrl + req.path).toLowerCase()));
-  if (!BODY_METHODS.has(req.method) || !hasBody) {
+  // An operation that takes no body has had what was sent checked already (bodilessRouteGuard).
+  if (!BODY_METHODS.has(req.method) || !hasBody || isBodiless(req)) {
     next();
     return;
   }
@@ -298,6 +300,7 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   app.use('/api', literalRouteMethodGuard(new AllowedMethods(() => express_.getHttpAdapter().getInstance() as Application)));
   app.use(cookieParser());
   app.use('/api', queryUtf8Guard);
+  app.use('/api', bodilessRouteGuard);
   app.use('/api', contentTypeGuard);
   app.use(express.json({ limit: config.limits.jsonBodyBytes, verify: rejectInvalidUtf8 }));
   app.use(bodyErrorHandler);

@@ -21,6 +21,36 @@ const JSON_BODY_LIMIT_BYTES = 16 * 1024;
 const CHATS_PER_MINUTE = 15;
 const ACCESS_TOKEN = 'conformance-access-token-0123456789';
 
+type HeaderMap = Record<string, Record<string, unknown>>;
+interface Components {
+  components: {
+    schemas: Record<string, Record<string, unknown>>;
+    headers?: HeaderMap;
+    responses?: Record<string, { headers?: HeaderMap }>;
+  };
+}
+
+/**
+ * The document with each response header's `$ref` (`#/components/headers/…`) replaced by what it names,
+ * for the validator, which reads headers inline: a required header is then checked on every answer.
+ */
+function withHeadersResolved<T extends OpenApiDocument & Components>(document: T): T {
+  const named = document.components.headers ?? {};
+  const resolve = (headers: HeaderMap | undefined): HeaderMap | undefined => headers && Object.fromEntries(Object.entries(headers).map(([name, header]) => {
+    const ref = typeof header.$ref === 'string' ? header.$ref.replace('#/components/headers/', '') : undefined;
+    if (ref !== undefined && named[ref] === undefined) throw new Error(`${name}: ${String(header.$ref)} names no header`);
+    return [name, ref === undefined ? header : named[ref]];
+  }));
+  const copy = structuredClone(document);
+  for (const item of Object.values(copy.paths)) {
+    for (const op of Object.values(item)) {
+      for (const response of Object.values(op.responses)) (response as { headers?: HeaderMap }).headers = resolve((response as { headers?: HeaderMap }).headers);
+    }
+  }
+  for (const response of Object.values(copy.components.responses ?? {})) response.headers = resolve(response.headers);
+  return copy;
+}
+
 /**
  * The API's real answers against its own OpenAPI document (/api/docs-json): every documented
  * operation is driven through its success and the errors that are cheap to cause, and each answer
@@ -36,6 +66,7 @@ describe('OpenAPI conformance', () => {
   let h: ChatHarness;
   let gated: TestApp;
   let validator: OpenApiValidator;
+  let doc: OpenApiDocument & Components;
   let main: Caller;
   let conversationId: string;
   let userMessageId: string;
@@ -75,6 +106,8 @@ describe('OpenAPI conformance', () => {
   const tooLarge = (method: Method, url: string, field: string): Probe =>
     probe(413, 'a JSON body over the limit', () => call(method, url).send({ [field]: 'x'.repeat(JSON_BODY_LIMIT_BYTES) }));
   const malformedId = (method: Method, url: string): Probe => probe(400, 'malformed id', () => call(method, url));
+  /** An operation that takes no body, sent one: refused before anything runs. */
+  const withBody = (method: Method, url: string): Probe => probe(400, 'a body, which it does not take', () => call(method, url).send({ reason: 'x' }));
   const missingId = (method: Method, url: string): Probe => probe(404, 'missing id', () => call(method, url));
 
   /** An answer the upstream is still streaming (slowly), once its first token is out. */
@@ -115,6 +148,8 @@ describe('OpenAPI conformance', () => {
     ],
     'POST /api/v1/sessions/current/token': () => [
       probe(200, 'renewed', () => call('post', '/api/v1/sessions/current/token')),
+      probe(200, 'renewed, sent {}', () => call('post', '/api/v1/sessions/current/token').send({})),
+      withBody('post', '/api/v1/sessions/current/token'),
       noToken('post', '/api/v1/sessions/current/token'),
       crossSite('post', '/api/v1/sessions/current/token'),
     ],
@@ -124,6 +159,7 @@ describe('OpenAPI conformance', () => {
     ],
     'DELETE /api/v1/sessions/current': () => [
       probe(204, 'logout', async () => call('delete', '/api/v1/sessions/current', await newSession(t))),
+      withBody('delete', '/api/v1/sessions/current'),
       noToken('delete', '/api/v1/sessions/current'),
       crossSite('delete', '/api/v1/sessions/current'),
     ],
@@ -139,6 +175,7 @@ describe('OpenAPI conformance', () => {
         return call('delete', `/api/v1/sessions/${erased.id}`, erased);
       }),
       malformedId('delete', '/api/v1/sessions/not-an-id'),
+      withBody('delete', `/api/v1/sessions/${main.id}`),
       missingId('delete', `/api/v1/sessions/${MISSING}`),
       noToken('delete', `/api/v1/sessions/${main.id}`),
       crossSite('delete', `/api/v1/sessions/${main.id}`),
@@ -174,6 +211,7 @@ describe('OpenAPI conformance', () => {
     'DELETE /api/v1/conversations/{id}': () => [
       probe(204, 'deleted', () => call('delete', `/api/v1/conversations/${doomed.conversationId}`)),
       malformedId('delete', '/api/v1/conversations/not-an-id'),
+      withBody('delete', `/api/v1/conversations/${conversationId}`),
       missingId('delete', `/api/v1/conversations/${MISSING}`),
       noToken('delete', `/api/v1/conversations/${conversationId}`),
       crossSite('delete', `/api/v1/conversations/${conversationId}`),
@@ -266,6 +304,7 @@ describe('OpenAPI conformance', () => {
       }),
       probe(200, 'a failed answer', () => call('post', `/api/v1/chat/streams/${failed.assistantMessageId}/stop`, failed.who, gated)),
       malformedId('post', '/api/v1/chat/streams/not-an-id/stop'),
+      withBody('post', `/api/v1/chat/streams/${assistantMessageId}/stop`),
       missingId('post', `/api/v1/chat/streams/${MISSING}/stop`),
       noToken('post', `/api/v1/chat/streams/${assistantMessageId}/stop`),
       crossSite('post', `/api/v1/chat/streams/${assistantMessageId}/stop`),
@@ -310,6 +349,7 @@ describe('OpenAPI conformance', () => {
     'DELETE /api/v1/files/{id}': () => [
       probe(204, 'deleted', () => call('delete', `/api/v1/files/${doomed.fileId}`)),
       malformedId('delete', '/api/v1/files/not-an-id'),
+      withBody('delete', `/api/v1/files/${fileId}`),
       missingId('delete', `/api/v1/files/${MISSING}`),
       noToken('delete', `/api/v1/files/${fileId}`),
       crossSite('delete', `/api/v1/files/${fileId}`),
@@ -338,7 +378,8 @@ describe('OpenAPI conformance', () => {
     // Slow enough to act on a running answer (10 s in all); each row that starts one stops it.
     h.fake.on('slowly', { tokens: Array.from({ length: 500 }, (_, i) => `word${i} `), tokenDelayMs: 20 });
     h.fake.on('fail', { status: 400 });
-    validator = new OpenApiValidator((await t.http().get('/api/docs-json').expect(200)).body as OpenApiDocument);
+    doc = (await t.http().get('/api/docs-json').expect(200)).body as OpenApiDocument & Components;
+    validator = new OpenApiValidator(withHeadersResolved(doc));
 
     // A conversation of two turns, a file attached to the second and feedback on the first answer;
     // one to regenerate, one conversation and one file to delete; an answer the upstream failed.
@@ -357,6 +398,54 @@ describe('OpenAPI conformance', () => {
 
   it('has a row for exactly the documented operations', () => {
     expect(Object.keys(OPERATIONS).sort()).toEqual(validator.operations().sort());
+  });
+
+  it('documents the headers the API sends: X-Request-Id on every response, the session cookie where it is set, Retry-After, Allow', () => {
+    const problems: string[] = [];
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(item)) {
+        for (const [status, response] of Object.entries(op.responses)) {
+          const where = `${method.toUpperCase()} ${path} ${status}`;
+          if (response.headers?.['X-Request-Id'] === undefined) problems.push(`${where}: no X-Request-Id`);
+          // The health reports' own 503 is a report, for probes: no Retry-After.
+          if ((status === '429' || status === '503') && !path.startsWith('/api/v1/health') && response.headers?.['Retry-After'] === undefined) problems.push(`${where}: no Retry-After`);
+        }
+      }
+    }
+    expect(problems).toEqual([]);
+    const headerOf = (path: string, method: string, status: string, name: string): unknown => doc.paths[path][method].responses[status].headers?.[name];
+    expect(headerOf('/api/v1/sessions', 'post', '201', 'Set-Cookie')).toEqual({ $ref: '#/components/headers/SessionCookie' });
+    expect(headerOf('/api/v1/sessions/current/token', 'post', '200', 'Set-Cookie')).toEqual({ $ref: '#/components/headers/SessionCookie' });
+    expect(headerOf('/api/v1/sessions/current', 'delete', '204', 'Set-Cookie')).toEqual({ $ref: '#/components/headers/SessionCookieCleared' });
+    expect(headerOf('/api/v1/sessions/{id}', 'delete', '204', 'Set-Cookie')).toEqual({ $ref: '#/components/headers/SessionCookieCleared' });
+    // Renewed on use: any answer to a cookie-authenticated request may carry it.
+    expect(headerOf('/api/v1/conversations', 'get', '200', 'Set-Cookie')).toEqual({ $ref: '#/components/headers/SessionCookieRenewed' });
+    expect(headerOf('/api/v1/chat', 'post', '503', 'Retry-After')).toMatchObject({ schema: { type: 'integer' } });
+    expect(doc.components.headers?.RequestId).toMatchObject({ required: true });
+    expect(doc.components.responses?.MethodNotAllowed.headers?.Allow).toEqual({ $ref: '#/components/headers/Allow' });
+  });
+
+  it('sends the documented headers: X-Request-Id, Set-Cookie where required, Allow on a 405', async () => {
+    const resolved = withHeadersResolved(doc);
+    const required = (path: string, method: string, status: number): string[] => Object.entries(resolved.paths[path][method].responses[String(status)].headers ?? {})
+      .filter(([, header]) => (header as { required?: boolean }).required === true).map(([name]) => name);
+    const created = await call('post', '/api/v1/sessions', null).send({}).expect(201);
+    expect(required('/api/v1/sessions', 'post', 201).sort()).toEqual(['Set-Cookie', 'X-Request-Id']);
+    for (const name of required('/api/v1/sessions', 'post', 201)) expect(created.headers[name.toLowerCase()], name).toBeDefined();
+    const who = { token: created.body.token as string, id: created.body.session.id as string, cookie: '' };
+    const renewed = await call('post', '/api/v1/sessions/current/token', who).expect(200);
+    for (const name of required('/api/v1/sessions/current/token', 'post', 200)) expect(renewed.headers[name.toLowerCase()], name).toBeDefined();
+    const loggedOut = await call('delete', '/api/v1/sessions/current', who).expect(204);
+    expect(required('/api/v1/sessions/current', 'delete', 204).sort()).toEqual(['Set-Cookie', 'X-Request-Id']);
+    for (const name of required('/api/v1/sessions/current', 'delete', 204)) expect(loggedOut.headers[name.toLowerCase()], name).toBeDefined();
+    // A 405 is no operation of the document: the shared response says what it carries.
+    const wrong = await call('delete', '/api/v1/chat').expect(405);
+    const shared = resolved.components.responses!.MethodNotAllowed;
+    for (const [name, header] of Object.entries(shared.headers ?? {})) {
+      if ((header as { required?: boolean }).required) expect(wrong.headers[name.toLowerCase()], name).toBeDefined();
+    }
+    expect(wrong.headers.allow).toBe('POST');
+    expect(wrong.body.error.code).toBe('METHOD_NOT_ALLOWED');
   });
 
   it.each(Object.keys(OPERATIONS))('%s answers as documented', async (operation) => {

@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { addSharedErrors } from './api-errors.js';
+import { addSharedHeaders, HEADER_COMPONENTS, METHOD_NOT_ALLOWED_RESPONSE } from './api-headers.js';
 import { ErrorEnvelopeDto } from './error-envelope.dto.js';
 
 /** Swagger UI at /api/docs and JSON at /api/docs-json, generated from the DTOs. */
@@ -11,6 +12,8 @@ export function setupSwagger(app: INestApplication, version: string): void {
       'Anonymous sessions, conversations, streamed chat (Server-Sent Events) and file context.',
       'Authenticate with the session cookie (browsers: `session_token`, or `__Host-session_token` over https) or `Authorization: Bearer <token>` (integrators);',
       'both come from `POST /api/v1/sessions`. Every error is `{"error":{"code","message","details?","timestamp","request_id"}}`.',
+      'Every response carries `X-Request-Id`. A path asked with a method it has no operation for is 405 `METHOD_NOT_ALLOWED`',
+      'with an `Allow` header (`#/components/responses/MethodNotAllowed`).',
     ].join(' '))
     .setVersion(version)
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
@@ -20,8 +23,15 @@ export function setupSwagger(app: INestApplication, version: string): void {
   // The errors every operation of a kind shares are said once for all of them (api-errors.ts).
   for (const [path, item] of Object.entries(document.paths)) {
     for (const [method, op] of Object.entries(item)) {
-      if (op && typeof op === 'object' && 'responses' in op) addSharedErrors(path, method, op as Parameters<typeof addSharedErrors>[2]);
+      if (!op || typeof op !== 'object' || !('responses' in op)) continue;
+      addSharedErrors(path, method, op as Parameters<typeof addSharedErrors>[2]);
+      addSharedHeaders(op as Parameters<typeof addSharedHeaders>[0]);
     }
   }
+  document.components = {
+    ...document.components,
+    headers: { ...document.components?.headers, ...HEADER_COMPONENTS },
+    responses: { ...document.components?.responses, MethodNotAllowed: METHOD_NOT_ALLOWED_RESPONSE },
+  };
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
 }

@@ -8,7 +8,7 @@ import { ErrorCode } from '../common/error-code.js';
 import { Excludes } from '../common/excludes.js';
 import { IsId } from '../common/is-uuid.js';
 import { toInt } from '../common/to-int.js';
-import { foldForSearch } from './title.js';
+import { foldForSearch, TITLE_MAX, titleLine } from './title.js';
 
 /**
  * Something is left to look for once the text is folded as search compares it: a `q` of accent marks
@@ -66,8 +66,14 @@ export class MessagePageQueryDto {
 }
 
 export class UpdateConversationDto {
-  @ApiProperty({ minLength: 1, maxLength: 200, example: 'Trip to Lisbon' })
-  @IsString() @IsNotEmpty() @MaxLength(200) @Matches(/\S/, { message: 'title must not be blank' })
+  @ApiProperty({
+    minLength: 1, maxLength: TITLE_MAX, example: 'Trip to Lisbon',
+    description: 'Stored cleaned: on one line, runs of whitespace made one space, surrounding spaces and invisible characters dropped. '
+      + 'The limits are those of the cleaned title: 1 to 200 characters (code points)',
+  })
+  // Checked as it will be stored: spaces around it or between words do not count against the limit.
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? titleLine(value) : value))
+  @IsString() @IsNotEmpty() @MaxLength(TITLE_MAX) @Matches(/\S/, { message: 'title must not be blank' })
   title!: string;
 }
 

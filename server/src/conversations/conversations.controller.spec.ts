@@ -326,6 +326,21 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect((await service.findOwned(s.id, c.id)).title).toBe('👨\u200d👩\u200d👧 trip');
   });
 
+  it('limits a title as it is stored: spaces around it and runs of whitespace in it do not count', async () => {
+    const s = await t.newSession();
+    const c = await seed(s.id, 'old');
+    const rename = (title: string) => t.http().patch(`/api/v1/conversations/${c.id}`).set('Authorization', `Bearer ${s.token}`).send({ title });
+    const padded = await rename(`${' '.repeat(5)}${'x'.repeat(195)}${' '.repeat(5)}`).expect(200);
+    expect(padded.body.conversation.title).toBe('x'.repeat(195));
+    const spaced = await rename(`${'a'.repeat(100)}\n\t    \u200b${'b'.repeat(99)}`).expect(200);
+    expect(spaced.body.conversation.title).toBe(`${'a'.repeat(100)} ${'b'.repeat(99)}`);
+    expect((await service.findOwned(s.id, c.id)).title).toBe(`${'a'.repeat(100)} ${'b'.repeat(99)}`);
+    // What is stored still counts: 201 characters once cleaned are refused, not cut.
+    const long = await rename(`  ${'a'.repeat(100)}   ${'b'.repeat(100)}  `).expect(400);
+    expect(long.body.error.details.fields.map((f: { field: string }) => f.field)).toEqual(['title']);
+    expect((await service.findOwned(s.id, c.id)).title).toBe(`${'a'.repeat(100)} ${'b'.repeat(99)}`);
+  });
+
   describe('another session\'s conversation is 404 exactly like a missing one, for every verb', () => {
     const verbs: [string, (t: TestApp, id: string, token: string) => Promise<{ status: number; body: { error: Record<string, unknown> } }>][] = [
       ['GET', (t, id, token) => t.http().get(`/api/v1/conversations/${id}`).set('Authorization', `Bearer ${token}`)],
@@ -353,6 +368,8 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
       ['empty title', 'patch', { title: '' }, 'title'],
       ['blank title', 'patch', { title: '   ' }, 'title'],
       ['title too long', 'patch', { title: 'x'.repeat(201) }, 'title'],
+      ['title too long once cleaned, invisible characters between', 'patch', { title: 'x\u200b'.repeat(201) }, 'title'],
+      ['title of only spaces and line breaks', 'patch', { title: ' \n\t\u3000 ' }, 'title'],
       ['title of only invisible characters', 'patch', { title: '\u200b\u202e\u0007' }, 'title'],
       ['title that renders blank', 'patch', { title: '\u2800\u3164\u00ad\u0301\ufe0f' }, 'title'],
       ['title over 200 code points counting variation selectors', 'patch', { title: '❤️'.repeat(150) }, 'title'],

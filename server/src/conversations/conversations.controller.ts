@@ -46,7 +46,7 @@ export class ConversationsController {
   @ApiOkResponse({ type: ConversationEnvelopeDto })
   @ApiErrors(ErrorCode.ConversationNotFound)
   async update(@Param() { id }: ConversationIdParamDto, @Body() body: UpdateConversationDto, @CurrentSession() caller: AuthContext): Promise<ConversationEnvelopeDto> {
-    return this.views.envelope(await this.conversations.rename(caller.sessionId, id, body.title.trim()));
+    return this.views.envelope(await this.conversations.rename(caller.sessionId, id, body.title));
   }
 
   @Delete(':id')

@@ -42,8 +42,15 @@ export function truncateCodePoints(text: string, max: number): string {
  * model; all go through here.
  */
 export function cleanTitle(raw: string): string {
-  const line = raw.replace(/\s+/g, ' ').replace(INVISIBLE, '').replace(/ {2,}/g, ' ').trim();
-  return truncateCodePoints(line, TITLE_MAX).trimEnd();
+  return truncateCodePoints(titleLine(raw), TITLE_MAX).trimEnd();
+}
+
+/**
+ * A title cleaned as cleanTitle cleans it, but not cut to TITLE_MAX: what a rename's length limit
+ * is checked on (a title too long is refused, not shortened; spaces around it do not count).
+ */
+export function titleLine(raw: string): string {
+  return raw.replace(/\s+/g, ' ').replace(INVISIBLE, '').replace(/ {2,}/g, ' ').trim();
 }
 
 /** Whether a cleaned title shows anything (not only spaces or joiners). */

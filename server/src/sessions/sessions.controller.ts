@@ -3,6 +3,7 @@ import {
   ApiBody, ApiCookieAuth, ApiBearerAuth, ApiCreatedResponse, ApiHeader, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags,
 } from '@nestjs/swagger';
 import { ApiErrors } from '../common/api-errors.js';
+import { CLEARS_SESSION_COOKIE, SETS_SESSION_COOKIE } from '../common/api-headers.js';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
@@ -32,7 +33,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'Create an anonymous session; sets the session cookie (`session_token`, `__Host-session_token` over https) and returns the token' })
   @ApiBody({ type: CreateSessionDto, required: false })
   @ApiHeader({ name: 'X-Access-Token', required: false, description: 'Only where the deployment sets ACCESS_TOKEN (the access gate)' })
-  @ApiCreatedResponse({ type: CreatedSessionDto })
+  @ApiCreatedResponse({ type: CreatedSessionDto, headers: SETS_SESSION_COOKIE })
   @ApiErrors(ErrorCode.Unauthorized)
   async create(
     @Body() body: CreateSessionDto, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response,
@@ -52,7 +53,7 @@ export class SessionsController {
       + 'token\'s `expires_at` to stay signed in; the previous token keeps working until it expires or the session is logged out. '
       + 'A browser need not: its cookie is renewed on use once past half its lifetime.',
   })
-  @ApiOkResponse({ type: CreatedSessionDto })
+  @ApiOkResponse({ type: CreatedSessionDto, headers: SETS_SESSION_COOKIE })
   @ApiErrors(ErrorCode.SessionNotFound)
   async renewToken(@CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response): Promise<CreatedSessionDto> {
     // The guard has just checked the token this request carries.
@@ -90,7 +91,7 @@ export class SessionsController {
   @HttpCode(204)
   @ApiCookieAuth() @ApiBearerAuth()
   @ApiOperation({ summary: 'Log out: revoke the session token and clear the cookie' })
-  @ApiNoContentResponse()
+  @ApiNoContentResponse({ headers: CLEARS_SESSION_COOKIE })
   async logout(@CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response): Promise<void> {
     await this.sessions.revoke(caller.sessionId);
     const cookie = sessionCookie(req, this.config);
@@ -104,7 +105,7 @@ export class SessionsController {
     summary: 'Erase one\'s own session and everything in it: answers still generating are stopped; conversations, messages '
       + 'and uploaded files are deleted (with their stored bytes); the token stops working and the cookie is cleared',
   })
-  @ApiNoContentResponse()
+  @ApiNoContentResponse({ headers: CLEARS_SESSION_COOKIE })
   @ApiErrors(ErrorCode.SessionNotFound)
   async erase(
     @Param() { id }: SessionIdParamDto, @CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response,
