@@ -1,22 +1,31 @@
 import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
 import { createApp } from './app.factory.js';
 import { loadConfig } from './config/app-config.js';
+import { type MisspeltSetting, misspeltSettings } from './config/misspelt-settings.js';
 import { GenerationService } from './chat/generation.service.js';
 import { ShutdownService } from './health/shutdown.service.js';
 import { exitAfterLogs } from './common/logger.js';
 
 async function main(): Promise<void> {
+  // A misspelt setting (SESSION_SECRETT) is otherwise ignored without a word. Names only: a value may be a secret.
+  const misspelt = misspeltSettings(process.env);
+  const hint = ({ name, suggestion }: MisspeltSetting): string => `${name} is not a Parley setting and is ignored; did you mean ${suggestion}?`;
   let config;
   try {
     config = loadConfig(process.env);
   } catch (err) {
     // A bad deploy fails at start, naming each bad variable.
     console.error(err instanceof Error ? err.message : err);
+    for (const m of misspelt) console.error(hint(m));
     process.exit(1);
   }
   const { app, logger } = await createApp(config);
+  for (const m of misspelt) logger.warn({ variable: m.name, suggestion: m.suggestion }, hint(m));
   await app.listen(config.port, config.host);
-  logger.info({ port: config.port, database: config.database.type, instance: config.instanceId }, `Parley listening on http://localhost:${config.port}`);
+  // The port bound, not the one asked for: PORT=0 takes any free one.
+  const { address, port } = app.getHttpServer().address() as AddressInfo;
+  logger.info({ port, address, database: config.database.type, instance: config.instanceId }, `Parley listening on http://localhost:${port}`);
 
   // SIGTERM (docker stop, Kubernetes): stop taking requests, let running generations finish
   // for SHUTDOWN_GRACE_MS (then they are saved as interrupted), close, exit 0.

@@ -28,3 +28,18 @@ export function isDependencyOutage(err: unknown, depth = 0): boolean {
   if (typeof e.message === 'string' && MESSAGES.some((m) => m.test(e.message as string))) return true;
   return isDependencyOutage(e.driverError, depth + 1) || isDependencyOutage(e.cause, depth + 1);
 }
+
+// better-sqlite3's SqliteError, Node's file system errors (EDQUOT: the user's disk quota, full all the
+// same), and PostgreSQL's 53100 disk_full. Not 53200 out_of_memory: that is not the disk.
+const STORAGE_FULL_CODES = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT', '53100']);
+
+/**
+ * Whether an error means the database's or the data directory's disk is full, so the answer is 503
+ * SERVICE_UNAVAILABLE (retry later, once an operator has freed space) rather than 500 (our bug).
+ */
+export function isStorageFull(err: unknown, depth = 0): boolean {
+  if (depth > 4 || typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: unknown; driverError?: unknown; cause?: unknown };
+  if (typeof e.code === 'string' && STORAGE_FULL_CODES.has(e.code)) return true;
+  return isStorageFull(e.driverError, depth + 1) || isStorageFull(e.cause, depth + 1);
+}

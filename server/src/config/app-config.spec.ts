@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from './app-config.js';
@@ -8,6 +8,50 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'parley-cfg-'));
 describe('loadConfig', () => {
   it('refuses a SESSION_SECRET under 32 bytes, naming the variable', () => {
     expect(() => loadConfig({ DATA_DIR: tmp(), SESSION_SECRET: 'short' })).toThrow(/SESSION_SECRET/);
+  });
+
+  it('refuses a SESSION_SECRET that is only whitespace or has whitespace at either end, without quoting it', () => {
+    const cases: Array<[string, RegExp]> = [
+      [' '.repeat(32), /SESSION_SECRET is only whitespace/],
+      ['\t'.repeat(40), /SESSION_SECRET is only whitespace/],
+      [`${'k'.repeat(40)} `, /SESSION_SECRET starts or ends with whitespace \(a copy-paste error\?\)/],
+      [` ${'k'.repeat(40)}`, /SESSION_SECRET starts or ends with whitespace/],
+      [`${'k'.repeat(40)}\r`, /SESSION_SECRET starts or ends with whitespace/],
+      ['', /SESSION_SECRET is empty/],
+    ];
+    for (const [secret, message] of cases) {
+      const load = () => loadConfig({ DATA_DIR: tmp(), SESSION_SECRET: secret });
+      expect(load, JSON.stringify(secret)).toThrow(message);
+      if (secret.trim() !== '') expect(load).not.toThrow(secret.trim());
+    }
+    // Whitespace inside is the secret's own.
+    expect(loadConfig({ DATA_DIR: tmp(), SESSION_SECRET: `${'k'.repeat(20)} ${'k'.repeat(20)}` }).sessionSecret).toHaveLength(41);
+  });
+
+  it('counts the SESSION_SECRET minimum in UTF-8 bytes, not characters', () => {
+    // 16 characters, 32 bytes: enough. 31 characters of which none is over one byte: not.
+    expect(loadConfig({ DATA_DIR: tmp(), SESSION_SECRET: 'é'.repeat(16) }).sessionSecret).toBe('é'.repeat(16));
+    expect(() => loadConfig({ DATA_DIR: tmp(), SESSION_SECRET: 'k'.repeat(31) })).toThrow(/SESSION_SECRET must be at least 32 bytes/);
+    expect(() => loadConfig({ DATA_DIR: tmp(), SESSION_SECRET: 'é'.repeat(15) })).toThrow(/SESSION_SECRET must be at least 32 bytes/);
+    expect(loadConfig({ DATA_DIR: tmp(), SESSION_SECRET: 'k'.repeat(32) }).sessionSecret).toBe('k'.repeat(32));
+  });
+
+  it('applies the same rule to DATA_DIR/session-secret (final line breaks allowed), naming the file, never the secret', () => {
+    const withFile = (content: string) => {
+      const dir = tmp();
+      writeFileSync(join(dir, 'session-secret'), content, { mode: 0o600 });
+      return () => loadConfig({ DATA_DIR: dir });
+    };
+    const good = 'f'.repeat(40);
+    expect(withFile(`${good}\n`)().sessionSecret).toBe(good);
+    expect(withFile(`${good}\r\n`)().sessionSecret).toBe(good);
+    expect(withFile('é'.repeat(16))().sessionSecret).toBe('é'.repeat(16));
+    expect(withFile(' '.repeat(32))).toThrow(/session-secret is only whitespace/);
+    expect(withFile(`  ${good}\n`)).toThrow(/session-secret starts or ends with whitespace/);
+    expect(withFile(`${good} \n`)).toThrow(/session-secret starts or ends with whitespace/);
+    expect(withFile(`${good}\n\n`)().sessionSecret).toBe(good);
+    expect(withFile('k'.repeat(31))).toThrow(/session-secret must be at least 32 bytes/);
+    expect(withFile(`  ${good}\n`)).not.toThrow(good);
   });
 
   it('names every bad variable at once', () => {
@@ -67,6 +111,13 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ DATA_DIR: dir, MAX_REPLY_CHARS: bad })).toThrow(/Invalid env: MAX_REPLY_CHARS/);
       expect(() => loadConfig({ DATA_DIR: dir, UPSTREAM_MAX_DURATION_MS: bad })).toThrow(/Invalid env: UPSTREAM_MAX_DURATION_MS/);
     }
+  });
+
+  it('turns unready below 64 MiB free by default (READY_MIN_FREE_BYTES), far under the 1 GiB that pauses uploads', () => {
+    const dir = tmp();
+    expect(loadConfig({ DATA_DIR: dir }).limits).toMatchObject({ readyMinFreeBytes: 64 * 1024 * 1024, storageMinFreeBytes: 1024 * 1024 * 1024 });
+    expect(loadConfig({ DATA_DIR: dir, READY_MIN_FREE_BYTES: '0' }).limits.readyMinFreeBytes).toBe(0);
+    for (const bad of ['-1', 'lots', '1.5']) expect(() => loadConfig({ DATA_DIR: dir, READY_MIN_FREE_BYTES: bad })).toThrow(/Invalid env: READY_MIN_FREE_BYTES/);
   });
 
   it('prefixes Redis with parley: by default and takes another REDIS_PREFIX', () => {

@@ -4,7 +4,8 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
 import {
-  IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength, validateSync,
+  getMetadataStorage, IsBoolean, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, MaxLength, Min, MinLength,
+  ValidateBy, validateSync,
 } from 'class-validator';
 import { toInt } from '../common/to-int.js';
 
@@ -47,6 +48,11 @@ export interface AppConfig {
     sessionQuotaBytes: number;
     /** Uploads are refused while the uploads' disk has less free space than this (and room for one upload). */
     storageMinFreeBytes: number;
+    /**
+     * Readiness fails while DATA_DIR's disk has less free space than this (READY_MIN_FREE_BYTES): far
+     * below storageMinFreeBytes, so a small disk pauses uploads long before the instance leaves rotation.
+     */
+    readyMinFreeBytes: number;
     allowedExtensions: string[];
   };
   sessions: {
@@ -112,6 +118,27 @@ export interface AppConfig {
   trustedIdentityHeader?: string;
 }
 
+/**
+ * Why a session secret is refused, or undefined when it is fine. Never quotes the secret. Whitespace
+ * at either end is almost always a copy-paste accident (a trailing space or CR) that another
+ * instance, configured by hand, would not have: its tokens would then be refused there.
+ */
+function sessionSecretProblem(secret: string): string | undefined {
+  if (secret === '') return 'is empty (unset it to have one generated)';
+  if (secret.trim() === '') return 'is only whitespace';
+  if (secret.trim() !== secret) return 'starts or ends with whitespace (a copy-paste error?); remove it';
+  if (Buffer.byteLength(secret, 'utf8') < 32) return 'must be at least 32 bytes (UTF-8)';
+  return undefined;
+}
+
+const IsSessionSecret = (): PropertyDecorator => ValidateBy({
+  name: 'isSessionSecret',
+  validator: {
+    validate: (value: unknown) => typeof value === 'string' && sessionSecretProblem(value) === undefined,
+    defaultMessage: (args) => `SESSION_SECRET ${typeof args?.value === 'string' ? sessionSecretProblem(args.value) : 'must be a string'}`,
+  },
+});
+
 const toBool = ({ value }: { value: unknown }): unknown =>
   value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
 
@@ -123,7 +150,7 @@ class Env {
   @IsOptional() @IsString() @MinLength(1) DATA_DIR?: string;
   @IsOptional() @Matches(/^(postgres(ql)?:\/\/|sqlite:).+/, { message: 'DATABASE_URL must start with postgres://, postgresql:// or sqlite:' })
   DATABASE_URL?: string;
-  @IsOptional() @IsString() @MinLength(32, { message: 'SESSION_SECRET must be at least 32 bytes' }) SESSION_SECRET?: string;
+  @IsOptional() @IsSessionSecret() SESSION_SECRET?: string;
   @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] }) PUBLIC_URL?: string;
   @IsOptional() @IsString() CORS_ORIGINS?: string;
   @IsOptional() @Matches(/^\s*(\*|\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?)\s*(,\s*(\*|\.?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?)\s*)*$/, {
@@ -146,6 +173,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) MAX_UPLOAD_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) SESSION_QUOTA_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) STORAGE_MIN_FREE_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) READY_MIN_FREE_BYTES?: number;
   @IsOptional() @Matches(/^\.[a-z0-9]+(,\s*\.[a-z0-9]+)*$/i) ALLOWED_EXTENSIONS?: string;
 
   @IsOptional() @Transform(toInt) @IsInt() @Min(60) SESSION_TOKEN_TTL_SECONDS?: number;
@@ -196,6 +224,12 @@ class Env {
   @IsOptional() @Matches(/^[A-Za-z0-9-]{1,64}$/) TRUSTED_IDENTITY_HEADER?: string;
 }
 
+/** Every variable Parley reads: the properties of Env, read from their validation decorators. */
+export function settingNames(): string[] {
+  const metadata = getMetadataStorage().getTargetValidationMetadatas(Env, '', true, false);
+  return [...new Set(metadata.map((m) => m.propertyName))];
+}
+
 function list(value: string | undefined): string[] {
   return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0);
 }
@@ -215,9 +249,11 @@ function resolveSessionSecret(fromEnv: string | undefined, dataDir: string): str
   if (fromEnv) return fromEnv;
   const file = join(dataDir, 'session-secret');
   if (existsSync(file)) {
-    const stored = readFileSync(file, 'utf8').trim();
-    if (stored.length >= 32) return stored;
-    throw new Error(`Invalid env: ${file} holds a SESSION_SECRET under 32 bytes`);
+    // The line breaks an editor or `echo` ends a text file with are not part of the secret.
+    const stored = readFileSync(file, 'utf8').replace(/[\r\n]+$/, '');
+    const problem = sessionSecretProblem(stored);
+    if (problem === undefined) return stored;
+    throw new Error(`Invalid env: the SESSION_SECRET in ${file} ${problem}`);
   }
   mkdirSync(dataDir, { recursive: true });
   const secret = randomBytes(48).toString('base64url');
@@ -273,6 +309,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       maxUploadBytes: env.MAX_UPLOAD_BYTES ?? 10 * 1024 * 1024,
       sessionQuotaBytes: env.SESSION_QUOTA_BYTES ?? 100 * 1024 * 1024,
       storageMinFreeBytes: env.STORAGE_MIN_FREE_BYTES ?? 1024 * 1024 * 1024,
+      readyMinFreeBytes: env.READY_MIN_FREE_BYTES ?? 64 * 1024 * 1024,
       allowedExtensions: allowed,
     },
     sessions: {

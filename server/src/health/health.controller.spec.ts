@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import type { HttpAdapterHost } from '@nestjs/core';
 import express from 'express';
 import request from 'supertest';
@@ -14,7 +15,14 @@ describe('liveness and readiness', () => {
     it('is live and ready with the database only', async () => {
       expect((await t.http().get('/api/v1/health/live').expect(200)).body).toEqual({ status: 'ok' });
       const ready = await t.http().get('/api/v1/health/ready').expect(200);
-      expect(ready.body).toEqual({ status: 'ok', checks: { database: 'ok', accepting: 'ok' } });
+      expect(ready.body).toEqual({ status: 'ok', checks: { database: 'ok', storage: 'ok', accepting: 'ok' } });
+    });
+
+    it('reads the data disk\'s free space at most every few seconds, however often it is probed', async () => {
+      const health = t.app.get(HealthService);
+      const first = health.checkStorage();
+      expect(health.checkStorage()).toBe(first);
+      expect(await first).toBe('ok');
     });
 
     it('on drain: stops accepting connections, turns unready, runs the drainers with the grace period', async () => {
@@ -40,11 +48,36 @@ describe('liveness and readiness', () => {
     });
   });
 
+  describe('the data disk', () => {
+    it('is unready (503, check "storage") while DATA_DIR\'s disk has less free space than READY_MIN_FREE_BYTES, and stays live', async () => {
+      const lines: Array<{ level: number; msg: string; dataDir?: string }> = [];
+      const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done(); } });
+      const t = await createTestApp('sqlite', { READY_MIN_FREE_BYTES: String(Number.MAX_SAFE_INTEGER), LOG_LEVEL: 'error' }, { logDestination: sink });
+      try {
+        const ready = await t.http().get('/api/v1/health/ready').expect(503);
+        expect(ready.body).toEqual({ status: 'down', checks: { database: 'ok', storage: 'down', accepting: 'ok' } });
+        await t.http().get('/api/v1/health/live').expect(200);
+        await vi.waitFor(() => expect(lines).toContainEqual(expect.objectContaining({ level: 50, msg: expect.stringMatching(/disk is full/), dataDir: t.config.dataDir })));
+      } finally {
+        await t.close();
+      }
+    });
+
+    it('stays ready under STORAGE_MIN_FREE_BYTES (that only pauses uploads)', async () => {
+      const t = await createTestApp('sqlite', { STORAGE_MIN_FREE_BYTES: String(Number.MAX_SAFE_INTEGER) });
+      try {
+        expect((await t.http().get('/api/v1/health/ready').expect(200)).body.checks.storage).toBe('ok');
+      } finally {
+        await t.close();
+      }
+    });
+  });
+
   describe('with Redis', () => {
     it('reports Redis in readiness and health', async () => {
       const t = await createTestApp('sqlite', { REDIS_URL: 'redis://127.0.0.1:6379' });
       try {
-        expect((await t.http().get('/api/v1/health/ready').expect(200)).body.checks).toEqual({ database: 'ok', redis: 'ok', accepting: 'ok' });
+        expect((await t.http().get('/api/v1/health/ready').expect(200)).body.checks).toEqual({ database: 'ok', redis: 'ok', storage: 'ok', accepting: 'ok' });
         expect((await t.http().get('/api/v1/health').expect(200)).body.checks).toEqual({ database: 'ok', redis: 'ok' });
       } finally {
         await t.close();

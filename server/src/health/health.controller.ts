@@ -36,9 +36,9 @@ export class HealthController {
 
   @Get('ready')
   @Public()
-  @ApiOperation({ summary: 'Readiness: database and Redis reachable and not shutting down (send traffic only when ok)' })
+  @ApiOperation({ summary: 'Readiness: database and Redis reachable, room on the data disk (READY_MIN_FREE_BYTES), not shutting down (send traffic only when ok)' })
   @ApiOkResponse({ type: ReadinessDto })
-  @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'a dependency is down or the instance is draining' })
+  @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'a dependency is down, the data disk is full, or the instance is draining' })
   async ready(@Res({ passthrough: true }) res: Response): Promise<ReadinessDto> {
     const report = await this.health.readiness();
     if (report.status === 'down') res.status(503);

@@ -16,6 +16,6 @@ export class LivenessDto {
 
 export class ReadinessDto {
   @ApiProperty({ enum: ['ok', 'down'] }) status!: 'ok' | 'down';
-  @ApiProperty({ type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, example: { database: 'ok', redis: 'ok', accepting: 'ok' } })
+  @ApiProperty({ type: 'object', additionalProperties: { type: 'string', enum: ['ok', 'down'] }, example: { database: 'ok', redis: 'ok', storage: 'ok', accepting: 'ok' } })
   checks!: Record<string, 'ok' | 'down'>;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { OFFLINE_MODEL } from '../chat/providers/offline-chat.provider.js';
 import type { DataSource } from 'typeorm';
@@ -22,11 +23,15 @@ function readVersion(): string {
 }
 
 const DB_CHECK_TIMEOUT_MS = 2_000;
+/** Probes may come every second from several gateways: the disk's free space is read at most this often. */
+const STORAGE_CHECK_CACHE_MS = 5_000;
 
 @Injectable()
 export class HealthService {
+  private readonly logger = new Logger('Health');
   private readonly version = readVersion();
   private readonly startedAt = Date.now();
+  private storageCheck?: { at: number; result: Promise<CheckResult> };
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -51,6 +56,34 @@ export class HealthService {
     }
   }
 
+  /**
+   * DATA_DIR's disk (SQLite, uploads) has room: not under READY_MIN_FREE_BYTES, and not none at all.
+   * Deliberately not STORAGE_MIN_FREE_BYTES: that one only pauses uploads, and a small disk under it
+   * must still serve chats.
+   */
+  checkStorage(): Promise<CheckResult> {
+    const now = Date.now();
+    if (this.storageCheck === undefined || now - this.storageCheck.at >= STORAGE_CHECK_CACHE_MS) {
+      this.storageCheck = { at: now, result: this.measureStorage() };
+    }
+    return this.storageCheck.result;
+  }
+
+  private async measureStorage(): Promise<CheckResult> {
+    const { dataDir } = this.config;
+    const minFreeBytes = this.config.limits.readyMinFreeBytes;
+    try {
+      const fs = await statfs(dataDir);
+      const freeBytes = fs.bavail * fs.bsize;
+      if (freeBytes > 0 && freeBytes >= minFreeBytes) return 'ok';
+      this.logger.error({ dataDir, freeBytes, minFreeBytes }, 'not ready: the data directory\'s disk is full (READY_MIN_FREE_BYTES); free disk space');
+    } catch (err) {
+      // Then SQLite and the uploads cannot use it either.
+      this.logger.error({ dataDir, err }, 'not ready: the data directory\'s free space cannot be read');
+    }
+    return 'down';
+  }
+
   /** Every backing service this instance needs: the database, and Redis when REDIS_URL is set. */
   async checkDependencies(): Promise<Record<string, CheckResult>> {
     const [database, redis] = await Promise.all([this.checkDatabase(), this.redis.check()]);
@@ -70,9 +103,10 @@ export class HealthService {
     };
   }
 
-  /** Ready to take traffic: dependencies reachable and not shutting down. */
+  /** Ready to take traffic: dependencies reachable, room on the data directory's disk, and not shutting down. */
   async readiness(): Promise<{ status: 'ok' | 'down'; checks: Record<string, CheckResult> }> {
-    const checks: Record<string, CheckResult> = { ...(await this.checkDependencies()), accepting: this.shutdown.isDraining ? 'down' : 'ok' };
+    const [dependencies, storage] = await Promise.all([this.checkDependencies(), this.checkStorage()]);
+    const checks: Record<string, CheckResult> = { ...dependencies, storage, accepting: this.shutdown.isDraining ? 'down' : 'ok' };
     return { status: Object.values(checks).every((c) => c === 'ok') ? 'ok' : 'down', checks };
   }
 }
