@@ -51,6 +51,19 @@ describe.runIf(dialects().includes('postgres'))('resuming an answer through anot
     expect(await resume(b, id, end.id! - 1)).toEqual([end]);
   });
 
+  it('refuses a Last-Event-ID beyond any id an event can have on either instance (it kept a resume on B open for ever)', async () => {
+    a.fake.on('huge id', { tokens: ['Short'] });
+    const id = (await a.send(alice.token, { message: 'huge id' }).all())[0].data.message_id as string;
+    await knownOnB(id);
+    for (const h of [a, b]) {
+      for (const huge of ['99999999999999999999999', String(Number.MAX_SAFE_INTEGER + 1)]) {
+        const res = await h.t.http().get(`/api/v1/chat/streams/${id}`).set('Authorization', `Bearer ${alice.token}`).set('Last-Event-ID', huge).expect(400);
+        expect(res.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: expect.anything() });
+      }
+      expect(await resume(h, id, Number.MAX_SAFE_INTEGER)).toEqual([]);
+    }
+  });
+
   it('sends only the events after a Last-Event-ID past the current end of a running answer, and closes with it', async () => {
     a.fake.on('running elsewhere', { tokens: words(30), tokenDelayMs: 20 });
     const conn = a.send(alice.token, { message: 'running elsewhere' });

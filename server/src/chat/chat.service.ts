@@ -34,13 +34,18 @@ const POLL_MIN_MS = 250;
  * The id a resuming client last received: the event ids Parley sends are integers from 0, so
  * anything else is a 400 (it used to be read as "no id": the whole stream again, appended by a
  * client that had part of it). Absent or empty (what a browser sends before its first id): -1.
- * An id past the end is kept as it is (nothing after it yet).
+ * An id past the end is kept as it is (nothing after it yet), up to Number.MAX_SAFE_INTEGER.
  */
 function parseLastEventId(raw: string | undefined): number {
   const value = raw?.trim() ?? '';
   if (value === '') return -1;
-  if (!/^\d+$/.test(value)) throw validation('Last-Event-ID', 'Last-Event-ID must be the id of an event of this stream (an integer from 0)');
-  return Number(value);
+  const id = /^\d+$/.test(value) ? Number(value) : NaN;
+  // Beyond 2^53 it is no id Parley sent, and not an integer once read (1e+23): Redis refused the range, and a resume on
+  // another instance than the answer's waited for ever.
+  if (!Number.isSafeInteger(id)) {
+    throw validation('Last-Event-ID', `Last-Event-ID must be the id of an event of this stream (an integer from 0 to ${Number.MAX_SAFE_INTEGER})`);
+  }
+  return id;
 }
 
 /** An error that refuses a request (4xx: its conversation or file gone, a reply running elsewhere), not a failure. */
