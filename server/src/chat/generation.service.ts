@@ -10,6 +10,7 @@ import { ErrorCode } from '../common/error-code.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ConversationsService, type MessagePatch } from '../conversations/conversations.service.js';
 import { ShutdownService } from '../health/shutdown.service.js';
+import { SessionsService } from '../sessions/sessions.service.js';
 import type { Message, MessageStatus } from '../conversations/message.entity.js';
 import { cleanModelTitle } from './auto-title.js';
 import { type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js';
@@ -192,8 +193,19 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     if (messageId !== undefined) await this.stop(messageId);
   }
 
+  /** Stops the answers a logged-out session still generates, wherever they run: nobody can read them any more. */
+  private async stopAllOf(sessionId: string): Promise<void> {
+    for (const conversationId of await this.conversations.streamingConversationsOf(sessionId)) await this.stopIn(conversationId);
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     this.conversations.beforeRemove((conversationId) => this.stopIn(conversationId));
+    // Looked up rather than imported, as the ShutdownService below.
+    try {
+      this.moduleRef.get(SessionsService, { strict: false }).onRevoked((sessionId) => this.stopAllOf(sessionId));
+    } catch {
+      this.logger.debug('no SessionsService: a logout leaves its answers to run to their end');
+    }
     // SIGTERM (ShutdownService, health module) drains running generations first; looked up
     // rather than imported, so the chat module does not depend on the health module.
     try {

@@ -759,6 +759,16 @@ export class ConversationsService {
       .where('id = :id AND title = :from', { id, from: cleanTitle(from) }).execute();
   }
 
+  /** The session's conversations with a reply still streaming (by the partial index of streaming rows). */
+  async streamingConversationsOf(sessionId: string): Promise<string[]> {
+    const rows = await this.messages.createQueryBuilder('m')
+      .select('DISTINCT m.conversation_id', 'conversationId')
+      .innerJoin(Conversation, 'c', 'c.id = m.conversation_id')
+      .where('m.status = :status AND c.session_id = :sessionId', { status: 'streaming', sessionId })
+      .getRawMany<{ conversationId: string }>();
+    return rows.map((r) => r.conversationId);
+  }
+
   /**
    * Rows left `streaming` whose owner's lease has expired (the owner died), or runs out after
    * `leasedPast`: further ahead than any owner renews it, so written by a clock or a time zone not

@@ -90,7 +90,7 @@ export class SessionsController {
   @Delete('current')
   @HttpCode(204)
   @ApiCookieAuth() @ApiBearerAuth()
-  @ApiOperation({ summary: 'Log out: revoke the session token and clear the cookie' })
+  @ApiOperation({ summary: 'Log out: revoke the session token and clear the cookie; answers the session still generates are stopped (saved as stopped)' })
   @ApiNoContentResponse({ headers: CLEARS_SESSION_COOKIE })
   async logout(@CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response): Promise<void> {
     await this.sessions.revoke(caller.sessionId);

@@ -39,6 +39,8 @@ export class SessionsService implements OnModuleInit {
    * the oldest go first.
    */
   private readonly ended = new Set<string>();
+  /** Told once a session is logged out (the chat module stops the answers it still generates). */
+  private readonly revokedHooks: Array<(sessionId: string) => Promise<void>> = [];
   /** Counts revocations and purges, so a read that raced one is not cached. */
   private revocations = 0;
   /** Sessions being re-read in the background (one read per session at a time). */
@@ -190,6 +192,18 @@ export class SessionsService implements OnModuleInit {
     this.forget(id);
     this.markEnded(id);
     this.announceEnded(id);
+    // Best effort: the session is logged out whatever a hook meets.
+    for (const hook of this.revokedHooks) {
+      await hook(id).catch((err: unknown) => this.logger.warn({ err, sessionId: id }, 'after logout: a step failed'));
+    }
+  }
+
+  /**
+   * Registers what must happen once a session is logged out; registered by modules that depend on this
+   * one (the chat module stops the answers the session still generates: nobody can read them any more).
+   */
+  onRevoked(hook: (sessionId: string) => Promise<void>): void {
+    this.revokedHooks.push(hook);
   }
 
   private forget(id?: string): void {
