@@ -269,6 +269,21 @@ describe('gateway: nginx.conf passes backend errors through and answers its own 
     }
   });
 
+  it('answers a Transfer-Encoding it does not implement (501) and an HTTP version it does not support (505) with the envelope on /api/, a page elsewhere', async () => {
+    const gzipped = (path: string) => `POST ${path} HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n`;
+    const http2Line = (path: string) => `GET ${path} HTTP/2.0\r\nHost: a\r\n\r\n`;
+    expectGatewayEnvelope(await rawRequest(gw.port, gzipped('/api/v1/sessions')), 501, 'VALIDATION_ERROR');
+    expectGatewayEnvelope(await rawRequest(gw.port, gzipped('/api')), 501, 'VALIDATION_ERROR');
+    expectGatewayEnvelope(await rawRequest(gw.port, http2Line('/api/v1/health')), 505, 'VALIDATION_ERROR');
+    expect(hits()).toBe(0);
+    for (const [request, status] of [[gzipped('/c/x'), 501], [http2Line('/'), 505]] as const) {
+      const page = await rawRequest(gw.port, request);
+      expect(page.status).toBe(status);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.body).toContain(`<h1>${status}</h1>`);
+    }
+  });
+
   it('passes GET /api to the API (its 404 envelope), not nginx\'s 301 HTML redirect to /api/', async () => {
     const res = await fetch(`${gw.url}/api`, { redirect: 'manual' });
     expect(res.status).toBe(404);

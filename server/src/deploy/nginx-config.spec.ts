@@ -28,7 +28,7 @@ describe('nginx/nginx.conf', () => {
     expect(api).toMatch(/default_type application\/json;/);
     expect(api).toContain('"timestamp":"$time_iso8601","request_id":"$request_id"');
     expect(template).toMatch(/proxy_set_header X-Request-Id \$request_id;/);
-    expect(template.match(/error_page 400 413 500 502 504 \/\.gateway-error\/api;/g)?.length).toBe(2); // /api/ and /api
+    expect(template.match(/error_page 400 401 413 500 502 504 \/\.gateway-error\/api;/g)?.length).toBe(2); // /api/ and /api
   });
 
   it('limits bodies like the upload limit, hides /metrics, passes the client address, sets security headers', () => {

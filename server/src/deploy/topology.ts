@@ -129,12 +129,14 @@ export class LocalNginx {
   proc?: Proc;
   /**
    * With `tls`, nginx/tls.conf.example is included as the gateway would, on its own port with that
-   * certificate; with `timeouts`, the marked timeouts are shortened (a stuck backend answers quickly).
+   * certificate; with `timeouts`, the marked timeouts are shortened (a stuck backend answers quickly);
+   * with `edit`, nginx.conf gets an operator's additions first (e.g. the README's sign-in gate).
    */
   constructor(
     readonly dir: string, readonly port: number, readonly upstreams: { host: string; port: number }[],
     readonly tls?: { port: number; certificate: string; key: string },
     readonly timeouts?: GatewayTimeouts,
+    readonly edit?: (template: string) => string,
   ) {}
 
   get url(): string {
@@ -152,7 +154,8 @@ export class LocalNginx {
       tlsConf = join(this.dir, 'tls.conf');
       writeFileSync(tlsConf, localTlsConfig(readFileSync(TLS_CONF_EXAMPLE_PATH, 'utf8'), this.tls));
     }
-    writeFileSync(join(this.dir, 'nginx.conf'), localNginxConfig(readNginxTemplate(), { dir: this.dir, port: this.port, upstreams: this.upstreams, isRoot, tlsConf, timeouts: this.timeouts }));
+    const template = this.edit ? this.edit(readNginxTemplate()) : readNginxTemplate();
+    writeFileSync(join(this.dir, 'nginx.conf'), localNginxConfig(template, { dir: this.dir, port: this.port, upstreams: this.upstreams, isRoot, tlsConf, timeouts: this.timeouts }));
     this.proc = new Proc('nginx', nginx, ['-e', join(this.dir, 'error.log'), '-p', this.dir, '-c', join(this.dir, 'nginx.conf'), '-g', 'daemon off;']);
     await waitFor('nginx', async () => {
       if (this.proc && !this.proc.isRunning) throw new Error(`nginx exited:\n${this.proc.output}`);
