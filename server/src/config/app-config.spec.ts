@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from './app-config.js';
@@ -67,6 +67,17 @@ describe('loadConfig', () => {
     expect(readFileSync(file, 'utf8')).toBe(first.sessionSecret);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(loadConfig({ DATA_DIR: dir }).sessionSecret).toBe(first.sessionSecret);
+  });
+
+  it('creates DATA_DIR owner-only, says where the secret came from, and makes a restored secret file owner-only again', () => {
+    const dir = join(tmp(), 'new-data');
+    expect(loadConfig({ DATA_DIR: dir }).sessionSecretSource).toBe('generated');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const file = join(dir, 'session-secret');
+    chmodSync(file, 0o644); // unpacked from a backup under umask 022
+    expect(loadConfig({ DATA_DIR: dir }).sessionSecretSource).toBe('file');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(loadConfig({ DATA_DIR: dir, SESSION_SECRET: 'e'.repeat(40) }).sessionSecretSource).toBe('env');
   });
 
   it('defaults to SQLite under DATA_DIR and selects PostgreSQL from a postgres:// URL', () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { plainToInstance, Transform } from 'class-transformer';
@@ -25,6 +25,11 @@ export interface AppConfig {
   dataDir: string;
   database: DatabaseConfig;
   sessionSecret: string;
+  /**
+   * Where the secret came from: SESSION_SECRET, DATA_DIR/session-secret, or generated into that file at this start (then
+   * sessions already in the database were signed with another secret: SessionsService says so at start).
+   */
+  sessionSecretSource: SessionSecretSource;
   publicUrl?: string;
   corsOrigins: string[];
   /** Host names served besides addresses and localhost (common/host-allowlist.ts): ALLOWED_HOSTS and PUBLIC_URL's. */
@@ -241,25 +246,29 @@ function parseTrustProxy(value: string | undefined): boolean | number | string {
   return value; // e.g. "loopback" or "10.0.0.0/8, 172.16.0.0/12"
 }
 
+export type SessionSecretSource = 'env' | 'file' | 'generated';
+
 /**
  * The secret signs every session token. It is never a literal default: when unset we
  * generate one and keep it under DATA_DIR (mode 0600), so tokens survive restarts.
  */
-function resolveSessionSecret(fromEnv: string | undefined, dataDir: string): string {
-  if (fromEnv) return fromEnv;
+function resolveSessionSecret(fromEnv: string | undefined, dataDir: string): { secret: string; source: SessionSecretSource } {
+  if (fromEnv) return { secret: fromEnv, source: 'env' };
   const file = join(dataDir, 'session-secret');
   if (existsSync(file)) {
     // The line breaks an editor or `echo` ends a text file with are not part of the secret.
     const stored = readFileSync(file, 'utf8').replace(/[\r\n]+$/, '');
     const problem = sessionSecretProblem(stored);
-    if (problem === undefined) return stored;
-    throw new Error(`Invalid env: the SESSION_SECRET in ${file} ${problem}`);
+    if (problem !== undefined) throw new Error(`Invalid env: the SESSION_SECRET in ${file} ${problem}`);
+    // Restored or copied with looser modes (a backup unpacked under umask 022): owner-only again, as the database is.
+    if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+    return { secret: stored, source: 'file' };
   }
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const secret = randomBytes(48).toString('base64url');
   writeFileSync(file, secret, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);
-  return secret;
+  return { secret, source: 'generated' };
 }
 
 /** Validates the environment once; throws naming every bad variable. Nothing else reads process.env. */
@@ -281,6 +290,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
   const maxOutputTokens = env.MAX_OUTPUT_TOKENS ?? 2_048;
   const allowed = env.ALLOWED_EXTENSIONS ? list(env.ALLOWED_EXTENSIONS).map((e) => e.toLowerCase())
     : ['.txt', '.md', '.pdf', '.py', '.js', '.json'];
+  const sessionSecret = resolveSessionSecret(env.SESSION_SECRET, dataDir);
   return {
     port: env.PORT ?? 3000,
     host: env.HOST ?? '0.0.0.0',
@@ -288,7 +298,8 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
     isProduction: nodeEnv === 'production',
     dataDir,
     database,
-    sessionSecret: resolveSessionSecret(env.SESSION_SECRET, dataDir),
+    sessionSecret: sessionSecret.secret,
+    sessionSecretSource: sessionSecret.source,
     publicUrl: env.PUBLIC_URL ? new URL(env.PUBLIC_URL).origin : undefined,
     corsOrigins: list(env.CORS_ORIGINS).map((o) => new URL(o).origin),
     allowedHosts: [...list(env.ALLOWED_HOSTS), ...(env.PUBLIC_URL ? [new URL(env.PUBLIC_URL).hostname] : [])],

@@ -32,7 +32,8 @@ export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: nu
     };
   }
   if (db.path !== ':memory:') {
-    mkdirSync(dirname(db.path), { recursive: true });
+    // Owner-only, as the files in it (created so; an existing directory is the operator's).
+    mkdirSync(dirname(db.path), { recursive: true, mode: 0o700 });
     ownerOnly(db.path);
   }
   return {
@@ -47,6 +48,9 @@ export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: nu
     prepareDatabase: (conn: { pragma: (s: string) => unknown }) => {
       conn.pragma('foreign_keys = ON');
       conn.pragma('synchronous = NORMAL');
+      // What is deleted (an erased session, a purged one, a deleted conversation) is overwritten in the file, not left
+      // readable in free pages until reused (found by review: an erased file's text stayed in parley.sqlite).
+      conn.pragma('secure_delete = ON');
     },
   };
 }

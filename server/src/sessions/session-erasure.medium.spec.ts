@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { Conversation } from '../conversations/conversation.entity.js';
@@ -97,6 +97,22 @@ describe.each(dialects())('erasing one\'s own session (DELETE /api/v1/sessions/{
     await t.http().delete(`/api/v1/sessions/${s.id}`).set(auth(s.token)).expect(204);
     expect(stored().length).toBe(before - 2);
     expect(stored().filter((name) => name.startsWith(s.id))).toEqual([]);
+  });
+
+  it.runIf(dialect === 'sqlite')('leaves none of the erased text readable in the database file or its log (secure_delete)', async () => {
+    const secret = `osprey-${Date.now()}-the-erased-text`;
+    const s = await t.newSession();
+    await upload(s.token, 'private.txt', `notes: ${secret}`);
+    const done = await SseConnection.open(`${baseUrl()}/api/v1/chat`, { method: 'POST', headers: auth(s.token), body: { message: `Keep ${secret}` } }).all();
+    expect(done.at(-1)?.data).toMatchObject({ type: 'done', status: 'complete' });
+    const path = t.config.database.type === 'sqlite' ? t.config.database.path : '';
+    const files = (): string => [path, `${path}-wal`].map((f) => (existsSync(f) ? readFileSync(f).toString('latin1') : '')).join('');
+    // Into the database file itself: the log is written over from its start after a checkpoint.
+    await ds.query('PRAGMA wal_checkpoint(TRUNCATE)');
+    expect(files()).toContain(secret);
+    await t.http().delete(`/api/v1/sessions/${s.id}`).set(auth(s.token)).expect(204);
+    await ds.query('PRAGMA wal_checkpoint(TRUNCATE)');
+    expect(files()).not.toContain(secret);
   });
 
   it("is 404 for another session's id, exactly like a missing one, and changes nothing", async () => {

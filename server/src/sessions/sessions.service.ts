@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { join } from 'node:path';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleInit } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { LessThan, type Repository } from 'typeorm';
 import { AppException } from '../common/app.exception.js';
@@ -28,7 +29,7 @@ const SESSION_CACHE_MAX = 10_000;
 const ENDED_CHANNEL = 'sessions:ended';
 
 @Injectable()
-export class SessionsService implements OnModuleInit {
+export class SessionsService implements OnModuleInit, OnApplicationBootstrap {
   private readonly logger = new Logger(SessionsService.name);
   /** Verified live sessions by id (see SESSION_CACHE_MS): no database read per request. */
   private readonly verified = new Map<string, { session: Session; until: number }>();
@@ -68,6 +69,23 @@ export class SessionsService implements OnModuleInit {
     const sub = this.redis.createSubscriber();
     sub.on('message', (from: string, id: string) => { if (from === channel) this.forget(id); });
     sub.subscribe(channel).catch((err: unknown) => this.logger.warn({ err }, 'could not subscribe to ended sessions'));
+  }
+
+  /**
+   * A secret generated at this start while the database already holds sessions: they were signed with another one (a
+   * restore without DATA_DIR/session-secret, a DATA_DIR lost beside a kept database), so every one of them is refused
+   * for good. Said once, loudly: the operator can still put the old secret back and restart.
+   */
+  async onApplicationBootstrap(): Promise<void> {
+    if (this.config.sessionSecretSource !== 'generated') return;
+    const existing = await this.repo.createQueryBuilder('s').select('s.id', 'id').limit(1).getRawOne<{ id: string }>();
+    if (existing === undefined) return;
+    this.logger.error(
+      { secretFile: join(this.config.dataDir, 'session-secret') },
+      'a new session secret was generated, but the database holds sessions signed with another: every one of them is '
+        + 'refused. If this is a restore, stop, put back the session-secret file (or SESSION_SECRET) the backup was made with, '
+        + 'and start again',
+    );
   }
 
   /** Tells the other instances (after the row is written, so that a re-read finds it ended). */
