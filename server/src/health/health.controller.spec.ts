@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import type { HttpAdapterHost } from '@nestjs/core';
 import express from 'express';
 import request from 'supertest';
+import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { HealthService } from './health.service.js';
 import { ShutdownService } from './shutdown.service.js';
@@ -58,6 +59,15 @@ describe('liveness and readiness', () => {
         expect(ready.body).toEqual({ status: 'down', checks: { database: 'ok', storage: 'down', accepting: 'ok' } });
         await t.http().get('/api/v1/health/live').expect(200);
         await vi.waitFor(() => expect(lines).toContainEqual(expect.objectContaining({ level: 50, msg: expect.stringMatching(/disk is full/), dataDir: t.config.dataDir })));
+      } finally {
+        await t.close();
+      }
+    });
+
+    it.runIf(dialects().includes('postgres'))('on PostgreSQL leaves the disk out of readiness: it holds only the uploads, shared by every instance', async () => {
+      const t = await createTestApp('postgres', { READY_MIN_FREE_BYTES: String(Number.MAX_SAFE_INTEGER) });
+      try {
+        expect((await t.http().get('/api/v1/health/ready').expect(200)).body.checks).toEqual({ database: 'ok', accepting: 'ok' });
       } finally {
         await t.close();
       }

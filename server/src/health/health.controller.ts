@@ -36,7 +36,7 @@ export class HealthController {
 
   @Get('ready')
   @Public()
-  @ApiOperation({ summary: 'Readiness: database and Redis reachable, room on the data disk (READY_MIN_FREE_BYTES), not shutting down (send traffic only when ok)' })
+  @ApiOperation({ summary: 'Readiness: database and Redis reachable, on SQLite room on the data disk (READY_MIN_FREE_BYTES), not shutting down (send traffic only when ok)' })
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'a dependency is down, the data disk is full, or the instance is draining' })
   async ready(@Res({ passthrough: true }) res: Response): Promise<ReadinessDto> {

@@ -103,10 +103,15 @@ export class HealthService {
     };
   }
 
-  /** Ready to take traffic: dependencies reachable, room on the data directory's disk, and not shutting down. */
+  /**
+   * Ready to take traffic: dependencies reachable, not shutting down, and on SQLite room on the data directory's disk
+   * (the database is there). On PostgreSQL that disk holds the uploads only, shared by every instance: full, it pauses
+   * uploads (503 each), while taking every instance out of rotation would stop the chats too.
+   */
   async readiness(): Promise<{ status: 'ok' | 'down'; checks: Record<string, CheckResult> }> {
-    const [dependencies, storage] = await Promise.all([this.checkDependencies(), this.checkStorage()]);
-    const checks: Record<string, CheckResult> = { ...dependencies, storage, accepting: this.shutdown.isDraining ? 'down' : 'ok' };
+    const isSqlite = this.config.database.type === 'sqlite';
+    const [dependencies, storage] = await Promise.all([this.checkDependencies(), isSqlite ? this.checkStorage() : undefined]);
+    const checks: Record<string, CheckResult> = { ...dependencies, ...(storage ? { storage } : {}), accepting: this.shutdown.isDraining ? 'down' : 'ok' };
     return { status: Object.values(checks).every((c) => c === 'ok') ? 'ok' : 'down', checks };
   }
 }
