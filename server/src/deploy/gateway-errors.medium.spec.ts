@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GatewayTimeouts } from './nginx-config.js';
-import { findNginx, freePort, LocalNginx } from './topology.js';
+import { findNginx, freePort, LocalNginx, LoopbackHttpServer } from './topology.js';
 
 /**
  * The gateway's own behaviour at the edges, with nginx/nginx.conf (only addresses, ports, paths and
@@ -16,27 +16,11 @@ import { findNginx, freePort, LocalNginx } from './topology.js';
 type Mode = 'ok' | 'unavailable' | 'hang';
 
 /** Stands in for one API instance: answers by `mode`, and records what reached it. */
-class StandInBackend {
+class StandInBackend extends LoopbackHttpServer {
   mode: Mode = 'ok';
   readonly seen: { method: string; url: string; requestId: string }[] = [];
-  private server?: Server;
 
-  constructor(readonly port: number) {}
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => this.answer(req, res));
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-  }
-
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  private answer(req: IncomingMessage, res: ServerResponse): void {
+  protected override handle(req: IncomingMessage, res: ServerResponse): void {
     const requestId = String(req.headers['x-request-id'] ?? '');
     this.seen.push({ method: req.method ?? '', url: req.url ?? '', requestId });
     req.resume();

@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findNginx, freePort, LocalNginx } from './topology.js';
+import { findNginx, freePort, LocalNginx, LoopbackHttpServer } from './topology.js';
 
 /**
  * The README's sign-in gate for TRUSTED_IDENTITY_HEADER ("Access gate"), applied to nginx/nginx.conf as
@@ -61,28 +61,18 @@ const SIGNED_IN_ANONYMOUS = '_oauth2_proxy=anonymous';
 
 interface Seen { method: string; url: string; headers: IncomingHttpHeaders; socket: string }
 
-/** A small HTTP server on loopback; `answer` decides, every request is recorded. */
-class StubServer {
+/** A small HTTP server on loopback; `answer` decides (once the body is read), every request is recorded. */
+class StubServer extends LoopbackHttpServer {
   readonly seen: Seen[] = [];
-  private server?: Server;
 
-  constructor(readonly port: number, private readonly answer: (req: IncomingMessage, res: ServerResponse) => void) {}
-
-  async start(): Promise<void> {
-    const server = createServer((req, res) => {
-      this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, socket: `${req.socket.remotePort}` });
-      req.resume();
-      req.on('end', () => this.answer(req, res));
-    });
-    this.server = server;
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+  constructor(port: number, private readonly answer: (req: IncomingMessage, res: ServerResponse) => void) {
+    super(port);
   }
 
-  async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+  protected override handle(req: IncomingMessage, res: ServerResponse): void {
+    this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, socket: `${req.socket.remotePort}` });
+    req.resume();
+    req.on('end', () => this.answer(req, res));
   }
 }
 

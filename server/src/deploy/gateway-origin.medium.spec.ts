@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeOpenAiServer } from '../testing/fake-openai-server.js';
-import { findNginx, freePort, LocalNginx, requireBuiltServer, ServerInstance } from './topology.js';
+import { findNginx, freePort, type LocalNginx, requireBuiltServer, type ServerInstance, startGatewayWithOneInstance } from './topology.js';
 
 /**
  * A gateway published on a port other than 80 (compose's HTTP_PORT), without PUBLIC_URL: the
@@ -21,14 +21,9 @@ describe('gateway on another port than 80: same-origin writes pass the CSRF chec
     findNginx();
     dir = mkdtempSync(join(tmpdir(), 'parley-origin-'));
     const [baseUrl, ports] = await Promise.all([fake.start(), Promise.all([freePort(), freePort()])]);
-    instance = new ServerInstance('instance', ports[0], {
-      NODE_ENV: 'production', LOG_LEVEL: 'warn', SESSION_SECRET: 'origin-test-secret-that-is-long-enough-0123456789',
-      OPENAI_BASE_URL: baseUrl, OPENAI_API_KEY: 'test-key', OPENAI_MODEL: 'fake-model',
-      DATA_DIR: join(dir, 'data'), CLIENT_DIR: join(dir, 'no-spa'), TRUST_PROXY: 'loopback',
-    }).start();
-    await instance.ready();
-    nginx = new LocalNginx(join(dir, 'nginx'), ports[1], [{ host: '127.0.0.1', port: instance.port }]);
-    await nginx.start();
+    ({ instance, nginx } = await startGatewayWithOneInstance({
+      dir, upstreamUrl: baseUrl, secret: 'origin-test-secret-that-is-long-enough-0123456789', ports: [ports[0], ports[1]],
+    }));
   }, 60_000);
 
   afterAll(async () => {

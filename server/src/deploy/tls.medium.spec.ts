@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { FakeOpenAiServer } from '../testing/fake-openai-server.js';
-import { findNginx, freePort, LocalNginx, requireBuiltServer, ServerInstance } from './topology.js';
+import { findNginx, freePort, type LocalNginx, requireBuiltServer, type ServerInstance, startGatewayWithOneInstance } from './topology.js';
 
 interface Reply { status: number; headers: IncomingHttpHeaders; body: string }
 
@@ -37,15 +37,11 @@ describe('gateway TLS: nginx.conf with nginx/tls.conf.example', () => {
     ], { stdio: 'ignore' });
     ca = readFileSync(certificate);
     const [baseUrl, ports] = await Promise.all([fake.start(), Promise.all([freePort(), freePort(), freePort()])]);
-    instance = new ServerInstance('instance', ports[0], {
-      NODE_ENV: 'production', LOG_LEVEL: 'warn', SESSION_SECRET: 'tls-test-secret-that-is-long-enough-0123456789',
-      OPENAI_BASE_URL: baseUrl, OPENAI_API_KEY: 'test-key', OPENAI_MODEL: 'fake-model',
-      DATA_DIR: join(dir, 'data'), CLIENT_DIR: join(dir, 'no-spa'), TRUST_PROXY: 'loopback',
-    }).start();
-    await instance.ready();
     tlsPort = ports[2];
-    nginx = new LocalNginx(join(dir, 'nginx'), ports[1], [{ host: '127.0.0.1', port: instance.port }], { port: tlsPort, certificate, key });
-    await nginx.start();
+    ({ instance, nginx } = await startGatewayWithOneInstance({
+      dir, upstreamUrl: baseUrl, secret: 'tls-test-secret-that-is-long-enough-0123456789', ports: [ports[0], ports[1]],
+      tls: { port: tlsPort, certificate, key },
+    }));
   }, 60_000);
 
   afterAll(async () => {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { waitFor } from '../testing/wait.js';
@@ -104,6 +105,50 @@ export class ServerInstance {
       return (await fetch(`${this.url}/api/v1/health/ready`)).ok;
     }, timeoutMs);
   }
+}
+
+/** A small HTTP server on loopback standing in for a backend or a service in a gateway test: `handle` answers. */
+export class LoopbackHttpServer {
+  private server?: Server;
+
+  constructor(readonly port: number, private readonly handler?: (req: IncomingMessage, res: ServerResponse) => void) {}
+
+  /** Answers a request: the handler given, or a subclass's own. */
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
+    this.handler?.(req, res);
+  }
+
+  async start(): Promise<void> {
+    const server = createHttpServer((req, res) => this.handle(req, res));
+    this.server = server;
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/**
+ * One built instance (SQLite, production mode, the given upstream) behind the shipped gateway, with TLS when given: the
+ * setup of the specs that test what the gateway does to a real instance's answers.
+ */
+export async function startGatewayWithOneInstance(options: {
+  dir: string; upstreamUrl: string; secret: string; ports: [instance: number, http: number]; tls?: { port: number; certificate: string; key: string };
+}): Promise<{ instance: ServerInstance; nginx: LocalNginx }> {
+  const { dir, upstreamUrl, secret, ports, tls } = options;
+  const instance = new ServerInstance('instance', ports[0], {
+    NODE_ENV: 'production', LOG_LEVEL: 'warn', SESSION_SECRET: secret,
+    OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: 'test-key', OPENAI_MODEL: 'fake-model',
+    DATA_DIR: join(dir, 'data'), CLIENT_DIR: join(dir, 'no-spa'), TRUST_PROXY: 'loopback',
+  }).start();
+  await instance.ready();
+  const nginx = new LocalNginx(join(dir, 'nginx'), ports[1], [{ host: '127.0.0.1', port: instance.port }], tls);
+  await nginx.start();
+  return { instance, nginx };
 }
 
 /** A private redis-server (never the shared one on 6379), nothing kept on disk. */
