@@ -64,6 +64,38 @@ describe('liveness and readiness', () => {
       }
     });
 
+    it('counts a disk that does not answer (a network mount gone) as down after 2 s, and reads it once at a time', async () => {
+      const lines: Array<{ level: number; msg: string; timeoutMs?: number }> = [];
+      const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done(); } });
+      const t = await createTestApp('sqlite', { LOG_LEVEL: 'error' }, { logDestination: sink });
+      const health = t.app.get(HealthService);
+      let release!: (bytes: number) => void;
+      const reads = vi.spyOn(health as unknown as { freeBytes: (dir: string) => Promise<number> }, 'freeBytes')
+        .mockImplementation(() => new Promise<number>((resolve) => { release = resolve; }));
+      const clock = vi.spyOn(Date, 'now');
+      try {
+        const began = performance.now();
+        const ready = await t.http().get('/api/v1/health/ready').expect(503);
+        expect(performance.now() - began).toBeLessThan(10_000);
+        expect(ready.body.checks).toEqual({ database: 'ok', storage: 'down', accepting: 'ok' });
+        await vi.waitFor(() => expect(lines).toContainEqual(expect.objectContaining({ level: 50, msg: expect.stringMatching(/does not answer/), timeoutMs: 2000 })));
+        // Past the cache: the next check waits on the same read instead of starting another.
+        clock.mockReturnValue(performance.timeOrigin + performance.now() + 60_000);
+        expect(await health.checkStorage()).toBe('down');
+        expect(reads).toHaveBeenCalledTimes(1);
+        // The disk answers again: the read after it is a new one.
+        release(Number.MAX_SAFE_INTEGER);
+        await new Promise((resolve) => setImmediate(resolve));
+        clock.mockReturnValue(performance.timeOrigin + performance.now() + 120_000);
+        reads.mockResolvedValue(Number.MAX_SAFE_INTEGER);
+        expect(await health.checkStorage()).toBe('ok');
+        expect(reads).toHaveBeenCalledTimes(2);
+      } finally {
+        clock.mockRestore();
+        await t.close();
+      }
+    }, 30_000);
+
     it.runIf(dialects().includes('postgres'))('on PostgreSQL leaves the disk out of readiness: it holds only the uploads, shared by every instance', async () => {
       const t = await createTestApp('postgres', { READY_MIN_FREE_BYTES: String(Number.MAX_SAFE_INTEGER) });
       try {

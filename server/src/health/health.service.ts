@@ -25,6 +25,10 @@ function readVersion(): string {
 const DB_CHECK_TIMEOUT_MS = 2_000;
 /** Probes may come every second from several gateways: the disk's free space is read at most this often. */
 const STORAGE_CHECK_CACHE_MS = 5_000;
+/** A disk that does not say its free space in this time (a network mount gone) counts as down. */
+const STORAGE_CHECK_TIMEOUT_MS = 2_000;
+
+class StorageCheckTimeout extends Error {}
 
 @Injectable()
 export class HealthService {
@@ -32,6 +36,8 @@ export class HealthService {
   private readonly version = readVersion();
   private readonly startedAt = Date.now();
   private storageCheck?: { at: number; result: Promise<CheckResult> };
+  /** The statfs under way: one at a time, however many checks time out waiting for it. */
+  private freeBytesReading?: Promise<number>;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -72,16 +78,31 @@ export class HealthService {
   private async measureStorage(): Promise<CheckResult> {
     const { dataDir } = this.config;
     const minFreeBytes = this.config.limits.readyMinFreeBytes;
+    // A read that hangs holds one of libuv's four threads (every file read of the process shares them):
+    // later checks wait on the same read rather than each taking another.
+    const reading = this.freeBytesReading ??= this.freeBytes(dataDir).finally(() => { this.freeBytesReading = undefined; });
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const fs = await statfs(dataDir);
-      const freeBytes = fs.bavail * fs.bsize;
+      const freeBytes = await Promise.race([
+        reading,
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new StorageCheckTimeout()), STORAGE_CHECK_TIMEOUT_MS); }),
+      ]);
       if (freeBytes > 0 && freeBytes >= minFreeBytes) return 'ok';
       this.logger.error({ dataDir, freeBytes, minFreeBytes }, 'not ready: the data directory\'s disk is full (READY_MIN_FREE_BYTES); free disk space');
     } catch (err) {
       // Then SQLite and the uploads cannot use it either.
-      this.logger.error({ dataDir, err }, 'not ready: the data directory\'s free space cannot be read');
+      if (err instanceof StorageCheckTimeout) this.logger.error({ dataDir, timeoutMs: STORAGE_CHECK_TIMEOUT_MS }, 'not ready: the data directory\'s disk does not answer');
+      else this.logger.error({ dataDir, err }, 'not ready: the data directory\'s free space cannot be read');
+    } finally {
+      clearTimeout(timer);
     }
     return 'down';
+  }
+
+  /** Free bytes for an unprivileged writer on `dir`'s file system (a method of its own: the spec stands in a disk that hangs). */
+  protected async freeBytes(dir: string): Promise<number> {
+    const fs = await statfs(dir);
+    return fs.bavail * fs.bsize;
   }
 
   /** Every backing service this instance needs: the database, and Redis when REDIS_URL is set. */
