@@ -27,6 +27,25 @@ describe('buildPrompt', () => {
     expect(total).toBeLessThanOrEqual(base.contextTokens - base.maxOutputTokens);
   });
 
+  it('keeps roles alternating for strict chat templates: an unanswered question joins the next, an answer never comes first', () => {
+    // The answer to "first" failed (left out of history): two questions in a row.
+    const built = buildPrompt({ ...base, history: [turn('user', 'first'), turn('user', 'second'), turn('assistant', 'answer')], current: { content: 'third', files: [] } });
+    expect(built.messages).toEqual([
+      { role: 'system', content: 'You are a test.' },
+      { role: 'user', content: 'first\n\nsecond' },
+      { role: 'assistant', content: 'answer' },
+      { role: 'user', content: 'third' },
+    ]);
+    const unanswered = buildPrompt({ ...base, history: [turn('user', 'hi'), turn('assistant', 'hello'), turn('user', 'lost')], current: { content: 'again', files: [] } });
+    expect(unanswered.messages.map((m) => m.role)).toEqual(['system', 'user', 'assistant', 'user']);
+    expect(unanswered.messages.at(-1)?.content).toBe('lost\n\nagain');
+    // The budget keeps an answer but not its question: the answer goes too.
+    const long = turn('user', 'a long question '.repeat(300));
+    const cut = buildPrompt({ ...base, history: [long, turn('assistant', 'short answer'), turn('user', 'q2'), turn('assistant', 'a2')], current: { content: 'q3', files: [] } });
+    expect(cut.messages.map((m) => m.content)).toEqual(['You are a test.', 'q2', 'a2', 'q3']);
+    expect(cut.droppedHistory).toBe(2);
+  });
+
   it('puts file text inside the user turn as delimited blocks, truncated with a visible marker when too long', () => {
     const small = { filename: 'notes.txt', extractedText: 'short file', tokenCount: countTokens('short file') };
     const bigText = 'lorem ipsum dolor sit amet '.repeat(400);

@@ -62,6 +62,24 @@ function withFiles(content: string, blocks: string[]): string {
 }
 
 /**
+ * Turns that strict chat templates take (Mistral, Gemma and Llama 2 on vLLM or llama.cpp answer 400 "roles must
+ * alternate user/assistant"): a question whose answer failed or came back empty is joined to the next one. Joining
+ * never adds tokens (one message's overhead fewer).
+ */
+function alternating(turns: ProviderMessage[]): ProviderMessage[] {
+  const out: ProviderMessage[] = [];
+  for (const turn of turns) {
+    const last = out.at(-1);
+    if (last !== undefined && last.role === turn.role && turn.role !== 'system') {
+      out[out.length - 1] = { role: last.role, content: `${last.content}\n\n${turn.content}` };
+      continue;
+    }
+    out.push(turn);
+  }
+  return out;
+}
+
+/**
  * The model's context: system prompt, then as many of the newest history turns as fit, then
  * the current user turn with its files' text inside it (clearly delimited file blocks, never in
  * the system role), trimmed with a real tokenizer to contextTokens - maxOutputTokens.
@@ -115,11 +133,17 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
     }
     break;
   }
+  let droppedHistory = index + 1;
+  // An answer whose question did not fit goes too: strict templates take a question first.
+  while (kept.at(-1)?.role === 'assistant') {
+    kept.pop();
+    droppedHistory++;
+  }
   kept.reverse();
-  const messages: ProviderMessage[] = [
+  const messages = alternating([
     { role: 'system', content: input.systemPrompt },
     ...kept,
     { role: 'user', content: withFiles(input.current.content, blocks) },
-  ];
-  return { messages, promptTokens: budget - remaining + systemTokens + PER_MESSAGE, truncatedFiles, droppedHistory: index + 1 };
+  ]);
+  return { messages, promptTokens: budget - remaining + systemTokens + PER_MESSAGE, truncatedFiles, droppedHistory };
 }
