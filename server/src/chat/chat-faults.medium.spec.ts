@@ -132,11 +132,19 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     await stillServing();
   });
 
-  it('ends a stream without [DONE] in an error event: interrupted', async () => {
-    h.fake.on('no done', { tokens: TOKENS, omitDone: true });
+  it('ends a stream that stops without a finish reason or [DONE] in an error event: interrupted', async () => {
+    h.fake.on('no done', { tokens: TOKENS, omitDone: true, omitFinish: true });
     const { final, row } = await chat('no done');
     expectError(final, 'interrupted');
     expect(row).toMatchObject({ status: 'interrupted', content: TOKENS.join('') });
+  });
+
+  it('ends a stream whose finish reason came but no [DONE] (llama.cpp) as complete, with its usage', async () => {
+    h.fake.on('finished, never said done', { tokens: TOKENS, omitDone: true });
+    const { final, row } = await chat('finished, never said done');
+    expect(final).toMatchObject({ type: 'done', status: 'complete', finish_reason: 'stop' });
+    expect(row).toMatchObject({ status: 'complete', content: TOKENS.join(''), finishReason: 'stop', errorCode: null });
+    expect(row.completionTokens).toBe(TOKENS.length);
   });
 
   it('ends an error object mid-stream in an error event: failed', async () => {

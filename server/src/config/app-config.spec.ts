@@ -93,6 +93,8 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: 'sk-x' }).llm.provider).toBe('openai');
     const local = loadConfig({ DATA_DIR: dir, OPENAI_BASE_URL: 'http://127.0.0.1:11434/v1' });
     expect(local.llm).toMatchObject({ provider: 'openai', apiKey: 'not-needed' });
+    // A compose service name may hold underscores (llama_cpp): Node's URL and DNS take it.
+    expect(loadConfig({ DATA_DIR: dir, OPENAI_BASE_URL: 'http://llama_cpp:8080/v1' }).llm.baseUrl).toBe('http://llama_cpp:8080/v1');
     expect(loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: 'sk-x', LLM_PROVIDER: 'offline' }).llm.provider).toBe('offline');
   });
 

@@ -187,7 +187,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) SESSION_TOUCH_INTERVAL_MS?: number;
 
   @IsOptional() @IsIn(['openai', 'offline']) LLM_PROVIDER?: LlmProviderName;
-  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] }) OPENAI_BASE_URL?: string;
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'], allow_underscores: true }) OPENAI_BASE_URL?: string;
   @IsOptional() @IsString() OPENAI_API_KEY?: string;
   @IsOptional() @IsString() @MaxLength(200) OPENAI_MODEL?: string;
   @IsOptional() @IsString() SYSTEM_PROMPT?: string;

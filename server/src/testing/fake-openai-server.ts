@@ -43,8 +43,18 @@ export interface FakeReply {
   errorAfter?: number;
   /** After this many tokens, destroy the socket (the connection is cut). */
   dropAfter?: number;
-  /** End the body without `data: [DONE]`. */
+  /** End the body without `data: [DONE]` (after the finish reason and the usage, as llama.cpp's server may). */
   omitDone?: boolean;
+  /** Send neither the finish reason nor the usage (with `omitDone`: a stream that just stops after its tokens). */
+  omitFinish?: boolean;
+  /** After the finish reason and the usage, send nothing more and keep the connection open (no `[DONE]`, no end). */
+  holdAfterFinish?: boolean;
+  /** Instead of a stream, write these bytes as the 200 body, then end (raw SSE frames, a JSON completion, HTML). */
+  body?: string;
+  /** The 200 response's content type (default text/event-stream; application/json when `body` is set). */
+  contentType?: string;
+  /** With `status` (an error), this body instead of OpenAI's `{"error": {...}}`. */
+  errorBody?: string;
   /** Send the whole body, its end included, in one write (after the headers): the client reads it all at once. */
   oneWrite?: boolean;
   /** Delay before each token (slow tokens). */
@@ -192,9 +202,14 @@ export class FakeOpenAiServer {
     const reply = this.pick(lastUserText);
     if (reply.hangBeforeHeaders) return; // the connection stays open until the client gives up or stop()
     if (reply.headersDelayMs) await sleep(reply.headersDelayMs);
-    if (reply.status !== undefined && reply.status >= 400) {
+    if (reply.status !== undefined && reply.status >= 300) {
       res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-      res.end(JSON.stringify({ error: { message: `scripted ${reply.status}`, type: reply.status === 429 ? 'rate_limit_exceeded' : 'server_error', code: null } }));
+      res.end(reply.errorBody ?? JSON.stringify({ error: { message: `scripted ${reply.status}`, type: reply.status === 429 ? 'rate_limit_exceeded' : 'server_error', code: null } }));
+      return;
+    }
+    if (reply.body !== undefined) {
+      res.writeHead(200, { 'content-type': reply.contentType ?? 'application/json', ...reply.headers });
+      res.end(reply.body);
       return;
     }
     const tokens = reply.tokens ?? ['You said:', ...lastUserText.split(/(?=\s)/).filter((t) => t.length > 0)];
@@ -210,7 +225,7 @@ export class FakeOpenAiServer {
       }));
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...reply.headers });
+    res.writeHead(200, { 'content-type': reply.contentType ?? 'text/event-stream', 'cache-control': 'no-cache', ...reply.headers });
     res.flushHeaders();
     if (reply.hangAfterHeaders) return;
     const eol = reply.lineEnding ?? '\n';
@@ -269,12 +284,14 @@ export class FakeOpenAiServer {
       }
       return;
     }
+    if (reply.omitFinish) { res.end(held); return; }
     await send(chunk({}, reply.finishReason ?? 'stop'));
     if (body.stream_options?.include_usage) {
       const prompt = JSON.stringify(body.messages ?? []).length;
       const usage = reply.usage ?? { prompt_tokens: prompt, completion_tokens: tokens.length };
       await send(JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage: { ...usage, total_tokens: prompt + tokens.length } }));
     }
+    if (reply.holdAfterFinish) return; // open, silent, until the client closes
     if (!reply.omitDone) await send('[DONE]');
     res.end(held);
   }

@@ -50,6 +50,8 @@ export class NodeHttpFetch {
     const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
     const headers: Record<string, string> = {};
     new Headers(init.headers).forEach((value, name) => { headers[name] = value; });
+    // No Accept-Encoding allows any coding (RFC 9110), and the stream is read as it comes: none, please.
+    headers['accept-encoding'] ??= 'identity';
     const body = init.body;
     if (body !== undefined && body !== null && typeof body !== 'string' && !(body instanceof Uint8Array)) {
       // The chat completion request is JSON text; anything else is not this client's job.
@@ -74,7 +76,7 @@ export class NodeHttpFetch {
         }
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve(new Response(status === 204 || status === 304 ? null : Buffer.concat(chunks), meta)));
+        res.on('end', () => resolve(new Response(status === 204 || status === 304 ? null : asOpenAiError(Buffer.concat(chunks)), meta)));
         res.on('error', (err) => reject(fetchFailed(err)));
       });
       const onAbort = (): void => { req.destroy(abortError()); };
@@ -117,4 +119,19 @@ function abortError(): Error {
 /** What the global fetch rejects with on a network error: the SDK maps it to APIConnectionError. */
 function fetchFailed(cause: Error): TypeError {
   return new TypeError('fetch failed', { cause });
+}
+
+/**
+ * An error body as the SDK reads it (`{"error": {...}}`): vLLM and FastChat-style servers answer
+ * `{"object": "error", "message": ...}` at the top level, whose message the SDK would drop ("no body").
+ */
+function asOpenAiError(body: Buffer): Buffer {
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown> | null;
+    if (parsed === null || typeof parsed !== 'object' || 'error' in parsed || typeof parsed.message !== 'string') return body;
+    const { message, type, code } = parsed;
+    return Buffer.from(JSON.stringify({ error: { message, type, code } }));
+  } catch {
+    return body;
+  }
 }

@@ -1,7 +1,7 @@
 import type { AppConfig } from '../../config/app-config.js';
-import { FakeOpenAiServer } from '../../testing/fake-openai-server.js';
+import { type FakeReply, FakeOpenAiServer } from '../../testing/fake-openai-server.js';
 import { sleep, waitFor } from '../../testing/wait.js';
-import type { ProviderChunk } from './chat-provider.js';
+import { ProviderError, type ProviderChunk } from './chat-provider.js';
 import { NodeHttpFetch } from './node-http-fetch.js';
 import { OpenAiChatProvider } from './openai-chat.provider.js';
 
@@ -77,9 +77,9 @@ describe('OpenAiChatProvider transport', () => {
     p.onApplicationShutdown();
   });
 
-  it('does not call onDone for a stream that ends without [DONE]', async () => {
+  it('does not call onDone for a stream that ends without [DONE] or a finish reason', async () => {
     const p = provider(4000);
-    fake.defaultReply = { tokens: ['cut ', 'short'], omitDone: true, oneWrite: true };
+    fake.defaultReply = { tokens: ['cut ', 'short'], omitDone: true, omitFinish: true, oneWrite: true };
     let isDone = false;
     const completion = p.streamWith({ messages: [{ role: 'user', content: 'no end' }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal, () => undefined, {
       onDone: () => { isDone = true; },
@@ -133,5 +133,118 @@ describe('OpenAiChatProvider transport', () => {
     fake.defaultReply = { tokens: ['slow ', 'but ', 'whole'], tokenDelayMs: 300 };
     expect(await complete(p, 'take your time')).toBe('slow but whole');
     p.onApplicationShutdown();
+  });
+});
+
+// Servers that speak the format loosely (llama.cpp, vLLM, LiteLLM, gateways that ignore `stream`), through the SDK
+// over a real loopback server: a whole answer is never taken for a cut one, nor an error for an answer.
+describe('OpenAiChatProvider with loosely compatible servers', () => {
+  const fake = new FakeOpenAiServer();
+  let baseUrl: string;
+  beforeAll(async () => { baseUrl = await fake.start(); });
+  afterAll(async () => { await fake.stop(); });
+  beforeEach(() => { fake.reset(); });
+
+  async function run(reply: FakeReply, idleTimeoutMs = 10_000): Promise<{ text: string; chunks: ProviderChunk[]; isDone: boolean; error?: ProviderError; ms: number }> {
+    fake.defaultReply = reply;
+    const llm = {
+      provider: 'openai', model: 'fake-model', apiKey: 'sk-test', baseUrl, contextTokens: 8000, maxOutputTokens: 256,
+      upstreamTimeoutMs: 5000, upstreamIdleTimeoutMs: idleTimeoutMs, upstreamMaxRetries: 0, offlineTokenDelayMs: 0, modelTitles: false,
+    } as unknown as AppConfig['llm'];
+    const p = new OpenAiChatProvider(llm);
+    const chunks: ProviderChunk[] = [];
+    let isDone = false;
+    const began = performance.now();
+    try {
+      await p.streamWith({ messages: [{ role: 'user', content: 'hello' }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal, (c) => chunks.push(c), {
+        onDone: () => { isDone = true; },
+      });
+      return { text: textOf(chunks), chunks, isDone, ms: performance.now() - began };
+    } catch (err) {
+      if (!(err instanceof ProviderError)) throw err;
+      return { text: textOf(chunks), chunks, isDone, error: err, ms: performance.now() - began };
+    } finally {
+      p.onApplicationShutdown();
+    }
+  }
+  const textOf = (chunks: ProviderChunk[]): string => chunks.map((c) => (c.type === 'token' ? c.text : '')).join('');
+  const frames = (...data: string[]): string => data.map((d) => `data: ${d}\n\n`).join('');
+  const delta = (content: unknown, finish: string | null = null): string => JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: finish }] });
+
+  it('takes an answer that ends after its finish reason without [DONE] as whole (llama.cpp), and closes at once', async () => {
+    const r = await run({ tokens: ['Complete ', 'answer.'], omitDone: true });
+    expect(r.error).toBeUndefined();
+    expect(r.text).toBe('Complete answer.');
+    expect(r.chunks).toContainEqual({ type: 'finish', reason: 'stop' });
+    expect(r.chunks.some((c) => c.type === 'usage')).toBe(true);
+    expect(r.isDone).toBe(true);
+  });
+
+  it('takes an answer whose server keeps the connection open after the finish reason as whole, within 1.5 s, not at the idle timeout', async () => {
+    const r = await run({ tokens: ['Held ', 'open.'], holdAfterFinish: true }, 60_000);
+    expect(r.error).toBeUndefined();
+    expect(r.text).toBe('Held open.');
+    expect(r.chunks.some((c) => c.type === 'usage')).toBe(true);
+    expect(r.ms).toBeLessThan(10_000);
+  });
+
+  it('still takes a stream that stops without a finish reason or [DONE] for a cut one', async () => {
+    const r = await run({ tokens: ['cut ', 'short'], omitDone: true, omitFinish: true });
+    expect(r.error?.kind).toBe('cut');
+    expect(r.text).toBe('cut short');
+  });
+
+  it('takes a whole completion answered as JSON to a streamed request (a gateway that ignores `stream`)', async () => {
+    const r = await run({ body: JSON.stringify({
+      id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'All at once.' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+    }) });
+    expect(r.error).toBeUndefined();
+    expect(r.chunks).toEqual([{ type: 'token', text: 'All at once.' }, { type: 'finish', reason: 'stop' }, { type: 'usage', promptTokens: 5, completionTokens: 3 }]);
+    expect(r.isDone).toBe(true);
+  });
+
+  it('fails, with the server\'s words for the log, on an error answered as 200 JSON, and on JSON that is no completion', async () => {
+    const r = await run({ body: JSON.stringify({ error: { message: 'model not loaded' } }) });
+    expect(r.error).toMatchObject({ kind: 'upstream-error', message: expect.stringContaining('model not loaded') });
+    const odd = await run({ body: JSON.stringify({ hello: 'world' }) });
+    expect(odd.error).toMatchObject({ kind: 'protocol', message: expect.stringContaining('not a chat completion') });
+  });
+
+  it('fails at once, as not an event stream, when the base URL answers a web page', async () => {
+    const r = await run({ body: '<!doctype html><title>Open WebUI</title>', contentType: 'text/html; charset=utf-8' });
+    expect(r.error).toMatchObject({ kind: 'protocol', message: expect.stringMatching(/text\/html, not an event stream: is OPENAI_BASE_URL/) });
+    expect(r.text).toBe('');
+  });
+
+  it('fails on error events in every shape servers send, keeping what they say for the log', async () => {
+    const shapes: Array<[string, string]> = [
+      [`event: error\ndata: {"message":"overloaded"}\n\n`, 'overloaded'],
+      [frames(JSON.stringify({ object: 'error', message: 'CUDA error: out of memory', type: 'InternalServerError', code: 500 })), 'CUDA error: out of memory'],
+      [frames(JSON.stringify({ error: 'CUDA out of memory' })), 'CUDA out of memory'],
+    ];
+    for (const [event, said] of shapes) {
+      const r = await run({ body: frames(delta('partial ')) + event + frames('[DONE]'), contentType: 'text/event-stream' });
+      expect(r.error).toMatchObject({ kind: 'upstream-error', message: expect.stringContaining(said) });
+      expect(r.text).toBe('partial ');
+    }
+  });
+
+  it('reads content sent as an array of text parts', async () => {
+    const r = await run({ body: frames(delta([{ type: 'text', text: 'Array ' }, { type: 'image_url' }, { type: 'text', text: 'answer.' }]), delta(null, 'stop'), '[DONE]'), contentType: 'text/event-stream' });
+    expect(r.error).toBeUndefined();
+    expect(r.text).toBe('Array answer.');
+  });
+
+  it('asks for no content coding, and tells where a redirect points instead of following it', async () => {
+    await run({ tokens: ['ok'] });
+    expect(fake.requests[0].headers['accept-encoding']).toBe('identity');
+    const r = await run({ status: 307, headers: { location: 'https://llm.example/v1/chat/completions' } });
+    expect(r.error).toMatchObject({ kind: 'http', httpStatus: 307, message: expect.stringContaining('redirected to https://llm.example/v1/chat/completions; set OPENAI_BASE_URL') });
+  });
+
+  it('keeps the message of an error body in vLLM\'s shape ({"object":"error","message"}) for the log', async () => {
+    const r = await run({ status: 400, errorBody: JSON.stringify({ object: 'error', message: 'This model\'s maximum context length is 4096 tokens.', type: 'BadRequestError', code: 400 }) });
+    expect(r.error).toMatchObject({ kind: 'http', httpStatus: 400, message: expect.stringContaining('maximum context length is 4096 tokens') });
   });
 });

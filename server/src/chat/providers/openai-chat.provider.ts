@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
 import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'openai/resources/chat/completions';
 import type { AppConfig } from '../../config/app-config.js';
-import { SseLineTooLongError, SseParser } from '../sse-parser.js';
+import { MAX_SSE_LINE_CHARS, SseLineTooLongError, SseParser } from '../sse-parser.js';
 import {
   type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk,
 } from './chat-provider.js';
@@ -15,6 +15,8 @@ const BACKOFF_BASE_MS = 250;
 const BACKOFF_MAX_MS = 8_000;
 /** The longest delay a Node timer takes (~24.8 days). */
 const LONGEST_TIMER_MS = 2 ** 31 - 1;
+/** After a finish reason, how long the usage (and `[DONE]`) is waited for before the answer counts as whole. */
+const FINISHED_GRACE_MS = 1_500;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -161,12 +163,26 @@ export class OpenAiChatProvider implements ChatProvider {
       }
       body = this.transport.bodyOf(response);
       if (!body) return { error: new ProviderError('protocol', 'Upstream answered without a body') };
+      const type = response.headers.get('content-type')?.split(';')[0].trim().toLowerCase() ?? '';
+      if (type === 'application/json') {
+        // A server or gateway that ignores `stream: true` answers the whole completion (or an error) as JSON.
+        const json = await readWhole(body, MAX_SSE_LINE_CHARS);
+        isDone = true;
+        this.parseChunk(json, onChunk, 'message');
+        onDone?.();
+        return undefined;
+      }
+      if (type !== '' && type !== 'text/event-stream') {
+        return { error: new ProviderError('protocol', `Upstream answered 200 with ${type.slice(0, 60)}, not an event stream: is OPENAI_BASE_URL the API's address (ending in /v1)?`) };
+      }
       const reading = body;
       // Chunks are handled as they arrive, in the socket's own callback: no promise or iterator
       // per chunk (at 150 streams of 50 tokens/s those were a tenth of the relay's CPU).
       return await new Promise<Attempt | undefined>((resolve, reject) => {
         const parser = new SseParser();
         let hasToken = false;
+        /** A finish reason came: the answer is whole, whether or not `[DONE]` follows (llama.cpp and others end without it). */
+        let hasFinished = false;
         let isFirstChunk = true;
         let isSettled = false;
         const settle = (outcome: Attempt | undefined, err?: unknown): void => {
@@ -181,7 +197,23 @@ export class OpenAiChatProvider implements ChatProvider {
         });
         const emit = (chunk: ProviderChunk): void => {
           if (chunk.type === 'token') hasToken = true;
+          else if (chunk.type === 'finish' && !hasFinished) {
+            hasFinished = true;
+            // Only the usage may still come: a server that neither sends `[DONE]` nor closes is not waited for.
+            clearTimeout(timer);
+            timer = setTimeout(finishedQuietly, Math.min(this.llm.upstreamIdleTimeoutMs, FINISHED_GRACE_MS));
+          }
           onChunk(chunk);
+        };
+        const finished = (): void => {
+          isDone = true;
+          settle(undefined);
+          onDone?.();
+        };
+        const finishedQuietly = (): void => {
+          finished();
+          // The connection is not reused: what else it might send is not read.
+          abort.abort();
         };
         const onData = (text: string): void => {
           if (isFirstChunk) {
@@ -195,12 +227,12 @@ export class OpenAiChatProvider implements ChatProvider {
             for (const event of parser.push(text)) {
               if (isSettled) return;
               if (event.data === '[DONE]') {
-                isDone = true;
-                settle(undefined);
-                onDone?.();
+                finished();
                 return;
               }
-              this.parseChunk(event.data, emit);
+              // `event: error` (some gateways and vLLM name their error events): whatever its data says.
+              if (event.event === 'error') throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(event.data)}`);
+              this.parseChunk(event.data, emit, 'delta');
             }
           } catch (err) {
             // A line without end (or an event without end) is not the model's stream: the reply fails as for malformed JSON.
@@ -208,10 +240,12 @@ export class OpenAiChatProvider implements ChatProvider {
           }
         };
         const onEnd = (): void => {
+          if (hasFinished && !timedOut) { finished(); return; }
           settle(timedOut ? stalled() : { error: new ProviderError('cut', 'The upstream stream ended without [DONE]') });
         };
         // The connection broke (or we aborted it: the caller knows why it aborted).
         const onCut = (): void => {
+          if (hasFinished && !timedOut && !signal.aborted) { finished(); return; }
           if (timedOut) { settle(stalled()); return; }
           const error = new ProviderError('cut', 'The upstream connection was cut');
           settle(hasToken ? { error } : { error, retryAfter: 'backoff' });
@@ -246,7 +280,10 @@ export class OpenAiChatProvider implements ChatProvider {
     if (err instanceof APIError) {
       const status: number = typeof err.status === 'number' ? err.status : 0;
       const headers: Headers | undefined = err.headers instanceof Headers ? err.headers : undefined;
-      const error = new ProviderError('http', `Upstream answered ${status}: ${err.message}`, status);
+      const location = status >= 300 && status < 400 ? headers?.get('location') : null;
+      // Not followed: a redirect of a POST could carry the API key to another host. The operator sets the final address.
+      const said = location ? `redirected to ${location.slice(0, 200)}; set OPENAI_BASE_URL to the address it names` : err.message;
+      const error = new ProviderError('http', `Upstream answered ${status}: ${said}`, status);
       const isRetryable = status === 429 || status === 408 || status >= 500;
       if (!isRetryable) return { error };
       const after = retryAfterMs(headers);
@@ -256,7 +293,8 @@ export class OpenAiChatProvider implements ChatProvider {
     return { error: new ProviderError('connection', err instanceof Error ? err.message : 'Upstream request failed'), retryAfter: 'backoff' };
   }
 
-  private parseChunk(data: string, emit: (chunk: ProviderChunk) => void): void {
+  /** One chunk of a stream (`delta`), or a whole completion answered as JSON (`message`). */
+  private parseChunk(data: string, emit: (chunk: ProviderChunk) => void, part: 'delta' | 'message'): void {
     let parsed: unknown;
     try {
       parsed = JSON.parse(data);
@@ -264,14 +302,15 @@ export class OpenAiChatProvider implements ChatProvider {
       throw new ProviderError('protocol', 'Malformed JSON in the upstream stream');
     }
     if (typeof parsed !== 'object' || parsed === null) throw new ProviderError('protocol', 'Unexpected upstream chunk');
-    if ('error' in parsed && parsed.error) {
-      const e = parsed.error as { message?: unknown };
-      throw new ProviderError('upstream-error', `Upstream error mid-stream: ${typeof e.message === 'string' ? e.message : 'unknown'}`);
+    // OpenAI's `{"error": {...}}`, a bare `{"error": "..."}`, and vLLM's older `{"object": "error", "message": ...}`.
+    if (('error' in parsed && parsed.error) || ('object' in parsed && parsed.object === 'error')) {
+      throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(data)}`);
     }
     const chunk = parsed as Partial<ChatCompletionChunk>;
-    const choice = chunk.choices?.[0];
-    const text = choice?.delta?.content;
-    if (typeof text === 'string' && text.length > 0) emit({ type: 'token', text });
+    const choice = chunk.choices?.[0] as { delta?: { content?: unknown }; message?: { content?: unknown }; finish_reason?: unknown } | undefined;
+    if (part === 'message' && typeof choice?.message !== 'object') throw new ProviderError('protocol', 'Upstream answered JSON that is not a chat completion');
+    const text = textOf(choice?.[part]?.content);
+    if (text.length > 0) emit({ type: 'token', text });
     // The reply's metadata is stored as sent, so it is taken only in the form the wire format gives it: a
     // finish reason that is not a short word (an object, 500 characters) or a usage that is not a token count
     // (1.5, "abc", 3e9) is left out, as if not sent; the reply itself does not fail for it.
@@ -282,6 +321,34 @@ export class OpenAiChatProvider implements ChatProvider {
       emit({ type: 'usage', promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens });
     }
   }
+}
+
+/**
+ * A message's text: a string, or (as some servers send) an array of content parts, whose text parts are joined;
+ * anything else (null, a tool call's absent content) is no text.
+ */
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  let text = '';
+  for (const part of content as unknown[]) {
+    const value = (part as { text?: unknown } | null)?.text;
+    if (typeof value === 'string') text += value;
+  }
+  return text;
+}
+
+/** What an upstream error says, for the log (never the client): its message in whichever shape, cut to 300 characters. */
+function errorText(data: string): string {
+  let said: unknown = data;
+  try {
+    const parsed = JSON.parse(data) as { error?: unknown; message?: unknown } | null;
+    const error = parsed?.error as { message?: unknown } | string | undefined;
+    said = typeof error === 'string' ? error : error?.message ?? parsed?.message ?? data;
+  } catch {
+    // Not JSON: the data as sent.
+  }
+  return (typeof said === 'string' ? said : JSON.stringify(said)).slice(0, 300) || 'unknown';
 }
 
 /** A finish reason as OpenAI-compatible servers send them (`stop`, `length`, `content_filter`, `end_turn`, …). */
@@ -313,6 +380,24 @@ function drain(body: IncomingMessage): void {
   body.once('close', () => clearTimeout(timer));
   body.on('error', () => undefined);
   body.resume();
+}
+
+/** A body read whole as text (a completion answered as JSON); a protocol failure past `maxChars`. */
+function readWhole(body: IncomingMessage, maxChars: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    body.setEncoding('utf8');
+    body.on('data', (piece: string) => {
+      text += piece;
+      if (text.length > maxChars) {
+        body.destroy();
+        reject(new ProviderError('protocol', `Upstream answered more than ${maxChars} characters of JSON`));
+      }
+    });
+    body.once('end', () => resolve(text));
+    body.once('error', () => reject(new ProviderError('cut', 'The upstream connection was cut')));
+    body.once('close', () => { if (!body.readableEnded) reject(new ProviderError('cut', 'The upstream connection was cut')); });
+  });
 }
 
 /** Exponential backoff with jitter for a retry without Retry-After. */
