@@ -21,13 +21,15 @@ function message(id: string, position: number, role: Message['role'], extra: Par
 describe('ChatView', () => {
   let fixture: ComponentFixture<ChatView>;
   let el: HTMLElement;
+  /** The answer's stream, for an answer asked for (a send, a regeneration) since the conversation opened. */
+  let stream: Subject<StreamedEvent>;
 
   async function open(messages: Message[], id: string | null = ID): Promise<void> {
     const detail: ConversationDetail = {
       conversation: { id: ID, session_id: 's', title: 'T', created_at: '', updated_at: '', is_active: true, message_count: messages.length },
       messages, has_more: false, has_newer: false,
     };
-    const stream = new Subject<StreamedEvent>();
+    stream = new Subject<StreamedEvent>();
     TestBed.configureTestingModule({
       providers: [
         provideRouter([]),
@@ -86,6 +88,23 @@ describe('ChatView', () => {
     retry.click();
     await fixture.whenStable();
     expect(document.activeElement).toBe(composer());
+  });
+
+  it('says under an answer cut at the output limit that it was, from history and as soon as its stream ends', async () => {
+    const notes = (): string[] => Array.from(el.querySelectorAll('p.notice-muted')).map((p) => p.textContent?.trim() ?? '');
+    // The stored row's finish reason.
+    await open([message('u1', 0, 'user'), message('a1', 1, 'assistant', { content: '', finish_reason: 'length' })]);
+    expect(notes()).toEqual(['The model returned no text before the answer reached its length limit.']);
+    // The done event's, live: nothing while it streams.
+    (el.querySelector('button[aria-label="Regenerate"]') as HTMLButtonElement).click();
+    stream.next({ type: 'start', conversation_id: ID, user_message_id: 'u1', message_id: 'a2', provider: 'openai', model: 'gpt-test', replaces_message_id: 'a1', finished: false });
+    stream.next({ type: 'token', token: 'Half an', finished: false });
+    await fixture.whenStable();
+    expect(notes()).toEqual([]);
+    stream.next({ type: 'done', finished: true, message_id: 'a2', status: 'complete', finish_reason: 'length' });
+    await fixture.whenStable();
+    expect(notes()).toEqual(['The answer was cut off at its length limit.']);
+    expect(el.querySelector('app-message-item:last-of-type .markdown')?.textContent?.trim()).toBe('Half an');
   });
 
   it('keeps the draft of a conversation and of a new chat across a reload, each its own, until it is sent', async () => {

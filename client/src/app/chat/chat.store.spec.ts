@@ -209,6 +209,36 @@ describe('ChatStore', () => {
     expect(store.regenerableId()).toBe('m1');
   });
 
+  it('keeps the done event\'s finish reason on the answer and says its notice after the answer\'s words', () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('Half an', '1'));
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'length', eventId: '2' });
+    expect(store.messages()[1]).toMatchObject({ content: 'Half an', status: 'complete', finish_reason: 'length' });
+    expect(store.announcement()).toBe('Answer: Half an The answer was cut off at its length limit.');
+  });
+
+  it('says what an answer that completed without a word means, rather than "Answer: " alone', () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'content_filter', eventId: '1' });
+    expect(store.messages()[1]).toMatchObject({ content: '', status: 'complete', finish_reason: 'content_filter' });
+    expect(store.announcement()).toBe('Answer: The model\'s provider withheld this answer (content filter).');
+  });
+
+  it('keeps the finish reason of an answer finished after a reconnect', async () => {
+    const resumed = new Subject<StreamedEvent>();
+    chatApi.resume.mockImplementation(() => resumed.asObservable());
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('Half', '1'));
+    stream.error(new StreamCutError('1'));
+    await new Promise((resolve) => { setTimeout(resolve, 600); }); // the first pause: 500 ms
+    resumed.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'content_filter', eventId: '2' });
+    expect(store.messages().at(-1)).toMatchObject({ content: 'Half', status: 'complete', finish_reason: 'content_filter' });
+    expect(store.announcement()).toBe('Answer: Half The rest of this answer was withheld by the model\'s provider (content filter).');
+  });
+
   it('sends a question asked while the conversation is still opening after its messages, not into a page that replaces it', async () => {
     // A draft restored on a reload and sent at once: the loaded page replaced the question and its answer.
     const get = TestBed.inject(ApiClient).get as ReturnType<typeof vi.fn>;

@@ -10,6 +10,7 @@ import type { Attachment, ConversationDetail, Feedback, MessagePage } from '../c
 import { randomId } from '../core/random-id';
 import { NetworkStatus } from '../shell/network-status';
 import { ToastService } from '../shell/toast.service';
+import { answerNotice } from './answer-notices';
 import { ChatApi, StreamCutError } from './chat-api.service';
 import { ChatConfigStore } from './chat-config.store';
 import { failureText } from './failure-texts';
@@ -655,7 +656,8 @@ export class ChatStore {
       const prefix = message.status === 'stopped' ? 'Answer stopped. ' : 'Answer: ';
       // As read on screen, not the Markdown source; its start only (bounded work at the end of a long answer).
       const text = message.errorText ?? this.markdown.plainText(message.content.slice(0, ANNOUNCED_SOURCE_CHARS));
-      this.announcementText.set(prefix + text.slice(0, 2000));
+      // The answer's note (no text, cut off, filtered) is said too, after the words: "Answer: " alone said nothing.
+      this.announcementText.set(prefix + [text.slice(0, 2000), answerNotice(message)].filter(Boolean).join(' '));
     }
     this.conversations.refresh().catch(() => undefined);
     if (this.isOwnStream) this.tellTabs(this.currentId());

@@ -159,6 +159,79 @@ describe('MessageItem', () => {
     expect(el.textContent).not.toContain('could not be saved');
   });
 
+  /** The muted notes under the answer, as read. */
+  const mutedNotices = (): string[] => Array.from(el.querySelectorAll('p.notice-muted')).map((p) => p.textContent?.trim() ?? '');
+
+  describe('the note on how a completed answer ended', () => {
+    const NO_TEXT = 'The model returned no text.';
+    const NO_TEXT_LENGTH = 'The model returned no text before the answer reached its length limit.';
+    const NO_TEXT_FILTER = 'The model\'s provider withheld this answer (content filter).';
+    const CUT = 'The answer was cut off at its length limit.';
+    const FILTERED = 'The rest of this answer was withheld by the model\'s provider (content filter).';
+    const cases: Array<[string, Partial<ChatMessage>, string[]]> = [
+      ['an empty answer', { content: '', finish_reason: 'stop' }, [NO_TEXT]],
+      ['an answer of only spaces and new lines', { content: '  \n\t ', finish_reason: 'stop' }, [NO_TEXT]],
+      ['an empty answer without a reason', { content: '', finish_reason: null }, [NO_TEXT]],
+      ['an empty answer of tool calls', { content: '', finish_reason: 'tool_calls' }, [NO_TEXT]],
+      ['an empty answer that reached the output limit', { content: '', finish_reason: 'length' }, [NO_TEXT_LENGTH]],
+      ['a blank answer that reached the output limit', { content: ' \n', finish_reason: 'length' }, [NO_TEXT_LENGTH]],
+      ['an empty answer the provider filtered', { content: '', finish_reason: 'content_filter' }, [NO_TEXT_FILTER]],
+      ['an answer cut at the output limit', { content: 'Half an', finish_reason: 'length' }, [CUT]],
+      ['an answer the provider filtered part of', { content: 'Half an', finish_reason: 'content_filter' }, [FILTERED]],
+      ['an answer that ended (stop)', { content: 'Whole', finish_reason: 'stop' }, []],
+      ['an answer that ended (end_turn)', { content: 'Whole', finish_reason: 'end_turn' }, []],
+      ['an answer that ended with tool calls', { content: 'Whole', finish_reason: 'tool_calls' }, []],
+      ['an answer without a reason', { content: 'Whole', finish_reason: null }, []],
+      ['an answer stopped before its first word', { status: 'stopped', content: '', finish_reason: 'stop_requested' }, ['Stopped']],
+      ['an answer stopped at the output limit', { status: 'stopped', content: 'Half an', finish_reason: 'length' }, ['Stopped']],
+      ['a failed answer', { status: 'failed', content: '', finish_reason: null, error_code: 'OPENAI_ERROR' }, []],
+      ['an interrupted answer', { status: 'interrupted', content: 'Half an', finish_reason: 'length' }, []],
+    ];
+    for (const [name, message, expected] of cases) {
+      it(`from history: ${name} says ${expected.length > 0 ? `"${expected.join('", "')}"` : 'nothing'}`, async () => {
+        await render({ status: 'complete', ...message });
+        expect(mutedNotices()).toEqual(expected);
+      });
+    }
+
+    it('says nothing while the answer streams, and its note once the done event ended it', async () => {
+      await render({ status: 'streaming', content: 'Half an', finish_reason: null }, { isStreaming: true });
+      expect(mutedNotices()).toEqual([]);
+      // The done event sets the status before the list stops calling it streaming: nothing until it does.
+      fixture.componentRef.setInput('message', { ...base, status: 'complete', content: 'Half an', finish_reason: 'length' });
+      await fixture.whenStable();
+      expect(mutedNotices()).toEqual([]);
+      fixture.componentRef.setInput('isStreaming', false);
+      await fixture.whenStable();
+      expect(mutedNotices()).toEqual([CUT]);
+    });
+
+    it('puts the note in place of the typing dots of an answer that ended without a word', async () => {
+      await render({ status: 'streaming', content: '', finish_reason: null }, { isStreaming: true });
+      expect(el.querySelector('.typing')).not.toBeNull();
+      expect(mutedNotices()).toEqual([]);
+      fixture.componentRef.setInput('message', { ...base, status: 'complete', content: '', finish_reason: 'content_filter' });
+      fixture.componentRef.setInput('isStreaming', false);
+      await fixture.whenStable();
+      expect(el.querySelector('.typing')).toBeNull();
+      expect(mutedNotices()).toEqual([NO_TEXT_FILTER]);
+      // Said where it is, as text: no alert, no live region.
+      expect(el.querySelector('p.notice-muted')?.closest('[role="alert"], [role="status"], [aria-live]')).toBeNull();
+    });
+
+    it('keeps the note out of the answer\'s Markdown and out of what Copy copies', async () => {
+      const writeText = vi.fn(() => Promise.resolve());
+      Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });
+      Object.defineProperty(window, 'isSecureContext', { value: true, configurable: true });
+      await render({ status: 'complete', content: 'Half **an**', finish_reason: 'length' });
+      expect(mutedNotices()).toEqual([CUT]);
+      expect(el.querySelector('app-markdown-view')?.textContent).not.toContain('cut off');
+      expect(el.querySelector('p.notice-muted')?.closest('app-markdown-view, .markdown')).toBeNull();
+      (el.querySelector('button[aria-label="Copy message"]') as HTMLButtonElement).click();
+      await vi.waitFor(() => expect(writeText).toHaveBeenCalledWith('Half **an**'));
+    });
+  });
+
   it('lets the text of a message, and what is typed about it, go the way of its own script (Arabic, Hebrew)', async () => {
     await render({ id: 'u1', role: 'user', content: 'مرحبا', model_name: null }, { canEdit: true });
     expect(el.querySelector('.msg-text')?.getAttribute('dir')).toBe('auto');

@@ -6,6 +6,7 @@ import { formatBytes } from '../files/format-bytes';
 import { Announcer } from '../shell/announcer';
 import { Icon } from '../shell/icon';
 import { ToastService } from '../shell/toast.service';
+import { answerNotice } from './answer-notices';
 import type { ChatMessage } from './chat-message';
 import { failureText } from './failure-texts';
 import { MarkdownView } from './markdown-view';
@@ -72,6 +73,8 @@ export class MessageItem {
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
   /** Live, the server's words or this tab's; from history, the same words rebuilt from the stored code. */
   protected readonly errorText = computed(() => this.message().errorText || failureText(this.message().error_code, this.message().status));
+  /** Under an answer that ended: that it has no words, or was cut short by the model's limit or its provider's filter. */
+  protected readonly endNotice = computed(() => (this.isStreaming() ? null : answerNotice(this.message())));
   /**
    * A long message of the user's (a pasted log, a file's worth of code) shows its first lines until it is
    * opened: shown whole, it pushed the answer to it screens away.

@@ -1,0 +1,20 @@
+import type { Message } from '../core/api-models';
+
+/**
+ * The note under an answer that completed but is not the whole answer, or has no words at all, by the model's
+ * finish reason; null for an answer that needs none. The same words live (the `done` event's reason) and from
+ * history (the stored row's): a reasoning model that spent its output limit thinking, or an answer the provider
+ * filtered, otherwise showed as an empty bubble, and a truncated answer read as a finished one.
+ */
+export function answerNotice(message: Pick<Message, 'status' | 'content' | 'finish_reason'>): string | null {
+  if (message.status !== 'complete') return null;
+  // A reply of only spaces or new lines shows nothing either.
+  if (message.content.trim() === '') {
+    if (message.finish_reason === 'length') return 'The model returned no text before the answer reached its length limit.';
+    if (message.finish_reason === 'content_filter') return 'The model\'s provider withheld this answer (content filter).';
+    return 'The model returned no text.';
+  }
+  if (message.finish_reason === 'length') return 'The answer was cut off at its length limit.';
+  if (message.finish_reason === 'content_filter') return 'The rest of this answer was withheld by the model\'s provider (content filter).';
+  return null;
+}
