@@ -15,6 +15,8 @@ describe('isDependencyOutage', () => {
     expect(isDependencyOutage(withCode('55000', 'database "parley" is not currently accepting connections'))).toBe(true);
     expect(isDependencyOutage(withCode('3D000', 'database "parley" does not exist'))).toBe(true);
     expect(isDependencyOutage(withCode('28P01', 'password authentication failed for user "parley"'))).toBe(true);
+    // What a retry may not meet again: a lock held elsewhere past lock_timeout, a cancelled statement, a serialization failure, a deadlock.
+    for (const code of ['55P03', '57014', '40001', '40P01']) expect(isDependencyOutage(Object.assign(new Error('query failed'), { driverError: withCode(code) }))).toBe(true);
   });
 
   it('leaves our own bugs and data errors alone (they stay 500 or their own code)', () => {

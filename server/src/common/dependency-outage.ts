@@ -1,12 +1,15 @@
 /**
- * Whether an error means a backing service (PostgreSQL, Redis) is unreachable, so the
- * answer is 503 SERVICE_UNAVAILABLE (retry later) rather than 500 (our bug).
+ * Whether an error means a backing service (PostgreSQL, Redis) is unreachable or could not serve this
+ * statement for now (a lock held elsewhere), so the answer is 503 SERVICE_UNAVAILABLE (retry later)
+ * rather than 500 (our bug).
  */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 // SQLSTATE: 08xxx connection exceptions, 57P01-57P03 server shutting down / not accepting, 53300 too many
 // connections; and what refuses a new connection to a database that is there in the configuration: 3D000 (it
-// no longer exists), 28000 / 28P01 (its role or password refused).
-const PG_OUTAGE = /^(08...|57P0[123]|53300|3D000|28000|28P01)$/;
+// no longer exists), 28000 / 28P01 (its role or password refused). And what a retry may not meet again: 55P03
+// a lock not granted in lock_timeout, 57014 a statement cancelled (statement_timeout, pg_cancel_backend),
+// 40001 / 40P01 a serialization failure or deadlock.
+const PG_OUTAGE = /^(08...|57P0[123]|53300|3D000|28000|28P01|55P03|57014|40001|40P01)$/;
 const MESSAGES = [
   /Connection terminated/i,
   /timeout exceeded when trying to connect/i,

@@ -1,7 +1,7 @@
 import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from './app-config.js';
+import { defaultInstanceId, loadConfig } from './app-config.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'parley-cfg-'));
 
@@ -96,6 +96,15 @@ describe('loadConfig', () => {
     // A compose service name may hold underscores (llama_cpp): Node's URL and DNS take it.
     expect(loadConfig({ DATA_DIR: dir, OPENAI_BASE_URL: 'http://llama_cpp:8080/v1' }).llm.baseUrl).toBe('http://llama_cpp:8080/v1');
     expect(loadConfig({ DATA_DIR: dir, OPENAI_API_KEY: 'sk-x', LLM_PROVIDER: 'offline' }).llm.provider).toBe('offline');
+  });
+
+  it('makes a default instance id of at most 64 characters, keeping the end of a long host name (where pod names differ)', () => {
+    expect(defaultInstanceId('vm', 4242)).toBe('vm-4242');
+    const pod = `parley-backend-${'x'.repeat(40)}-7d9f8c6b5-q2w3e`;
+    const id = defaultInstanceId(pod, 14660);
+    expect(id).toHaveLength(64);
+    expect(id.endsWith('-7d9f8c6b5-q2w3e-14660')).toBe(true);
+    expect(loadConfig({ DATA_DIR: tmp() }).instanceId.length).toBeLessThanOrEqual(64);
   });
 
   it('reads numbers and lists from strings', () => {

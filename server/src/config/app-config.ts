@@ -272,6 +272,19 @@ function resolveSessionSecret(fromEnv: string | undefined, dataDir: string): { s
 }
 
 /** Validates the environment once; throws naming every bad variable. Nothing else reads process.env. */
+/** The longest instance id: the messages' owner_instance column (varchar(64) on PostgreSQL). */
+const MAX_INSTANCE_ID = 64;
+
+/**
+ * An instance's id without INSTANCE_ID: its host name and process id, within 64 characters. A longer host
+ * name (a Kubernetes pod's, up to 63, with a container's pid) keeps its end, where pod names are unique
+ * (the whole id was stored as every reply's owner: on PostgreSQL every chat failed, 500).
+ */
+export function defaultInstanceId(host: string, pid: number): string {
+  const suffix = `-${pid}`;
+  return `${host.slice(-(MAX_INSTANCE_ID - suffix.length))}${suffix}`;
+}
+
 export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
   const env = plainToInstance(Env, { ...raw });
   const errors = validateSync(env, { forbidUnknownValues: false });
@@ -304,7 +317,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
     corsOrigins: list(env.CORS_ORIGINS).map((o) => new URL(o).origin),
     allowedHosts: [...list(env.ALLOWED_HOSTS), ...(env.PUBLIC_URL ? [new URL(env.PUBLIC_URL).hostname] : [])],
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
-    instanceId: env.INSTANCE_ID ?? `${hostname()}-${process.pid}`,
+    instanceId: env.INSTANCE_ID ?? defaultInstanceId(hostname(), process.pid),
     logLevel: env.LOG_LEVEL ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     swaggerEnabled: env.SWAGGER_ENABLED ?? nodeEnv !== 'production',
     clientDir: resolve(env.CLIENT_DIR ?? join(__dirname, '..', '..', 'client', 'browser')),

@@ -422,6 +422,19 @@ export class ConversationsService {
       else await inTransaction(this.dataSource, save);
       batch.forEach(([, p], i) => { for (const w of p.waiters) w.resolve(changed[i] > 0); });
     } catch (err) {
+      if (batch.length > 1 && isLockTimeout(err)) {
+        // One reply's row locked elsewhere (an operator's open transaction) failed the whole batch after the lock
+        // timeout: each is saved on its own, so only that reply waits for its lock and the others are stored.
+        await Promise.all(batch.map(async ([id, p]) => {
+          try {
+            const n = await this.raw.update(Message, id, { content: p.content, leaseExpiresAt: p.leaseExpiresAt, updatedAt }, undefined, streamingBy(p.owner));
+            for (const w of p.waiters) w.resolve(n > 0);
+          } catch (one) {
+            for (const w of p.waiters) w.reject(one);
+          }
+        }));
+        return;
+      }
       for (const [, p] of batch) for (const w of p.waiters) w.reject(err);
     }
   }
@@ -780,4 +793,10 @@ export class ConversationsService {
       this.raw.param(Message, 'leaseExpiresAt', now), this.raw.param(Message, 'leaseExpiresAt', leasedPast), limit,
     ]);
   }
+}
+
+/** PostgreSQL's 55P03: a lock not granted within lock_timeout (TypeORM keeps the driver's error). */
+function isLockTimeout(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
+  return e?.code === '55P03' || e?.driverError?.code === '55P03';
 }

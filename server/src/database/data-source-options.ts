@@ -1,5 +1,6 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { Logger } from '@nestjs/common';
 import pg from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 import type { DatabaseConfig } from '../config/app-config.js';
@@ -9,6 +10,24 @@ import { SQLITE_MIGRATIONS } from './migrations/sqlite/index-list.js';
 
 /** Busy writers wait this long for SQLite's lock instead of failing with SQLITE_BUSY. */
 const SQLITE_BUSY_TIMEOUT_MS = 5_000;
+/** A PostgreSQL statement waits this long for a lock (a row, a table) before it fails with 55P03. */
+export const LOCK_TIMEOUT_MS = 5_000;
+
+const pgLogger = new Logger('Database');
+
+/**
+ * Every new PostgreSQL connection has a listener for its errors for its whole life. node-postgres pools
+ * listen only while a connection is idle; TypeORM listens once its promise for the connection has
+ * settled. A connection killed between the two (pg_terminate_backend, a failover: its "ready" and its
+ * fatal error in one read) emitted an error with no listener, and Node ended the process (found by
+ * review: two instances under load, both killed). The connection is dropped as before; the request
+ * that used it fails with 503.
+ */
+function listenForErrors(client: { on(event: 'error', listener: (err: Error) => void): unknown }): void {
+  client.on('error', (err: Error & { code?: string }) => {
+    pgLogger.warn({ code: err.code, err: err.message }, 'a database connection failed');
+  });
+}
 
 /**
  * One set of migrations per dialect, both generated from the same entities
@@ -27,8 +46,13 @@ export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: nu
       synchronize: false,
       poolSize: overrides.poolSize ?? 10,
       // A lost database makes queries fail fast (503) instead of queueing forever.
-      // The session's own zone too, for any comparison the server makes with its clock.
-      extra: { connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000, options: '-c TimeZone=UTC' },
+      // The session's own zone too, for any comparison the server makes with its clock. A row locked
+      // by someone else (an operator's open transaction) is waited for LOCK_TIMEOUT_MS, then the
+      // statement fails (503, a save retried) instead of holding its connection, and then the pool.
+      extra: {
+        connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000, options: `-c TimeZone=UTC -c lock_timeout=${LOCK_TIMEOUT_MS}`,
+        onConnect: listenForErrors,
+      },
     };
   }
   if (db.path !== ':memory:') {

@@ -66,10 +66,13 @@ export async function runMigrationsOnce(ds: DataSource): Promise<string[]> {
   const runner = ds.createQueryRunner();
   await runner.connect();
   try {
+    // Another instance may migrate for longer than the connections' lock_timeout: waited for, however long.
+    await runner.query('SET lock_timeout = 0');
     await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     return await run();
   } finally {
     await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    await runner.query('RESET lock_timeout').catch(() => undefined);
     await runner.release();
   }
 }

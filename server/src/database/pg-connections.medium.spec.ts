@@ -1,0 +1,104 @@
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
+import { dialects } from '../testing/dialects.js';
+import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { waitFor } from '../testing/wait.js';
+import { dataSourceOptions, LOCK_TIMEOUT_MS } from './data-source-options.js';
+import { runMigrationsOnce } from './run-migrations.js';
+
+interface PoolClient { processID?: number; listeners(event: 'error'): unknown[]; on(event: 'end', fn: () => void): unknown; release(): void }
+interface Pool { connect(): Promise<PoolClient> }
+
+// PostgreSQL's connections as the product opens them: what another party does to them (an operator's
+// pg_terminate_backend or open transaction, a failover) fails a request with 503 and never the process.
+describe.runIf(dialects().includes('postgres'))('PostgreSQL connections', () => {
+  let t: TestApp;
+  let ds: DataSource;
+  let admin: Client;
+  beforeAll(async () => {
+    t = await createTestApp('postgres');
+    ds = t.app.get(DataSource);
+    admin = new Client({ connectionString: t.config.database.type === 'postgres' ? t.config.database.url : '' });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await admin.end();
+    await t.close();
+  });
+
+  it('listen for their errors for their whole life: one killed while checked out ends, and the process goes on', async () => {
+    const pool = (ds.driver as PostgresDriver).master as Pool;
+    // A connection the pool hands out: its idle listener removed, nobody else's added yet (TypeORM adds its own later).
+    const client = await pool.connect();
+    expect(client.listeners('error').length).toBeGreaterThan(0);
+    let hasEnded = false;
+    client.on('end', () => { hasEnded = true; });
+    await admin.query('SELECT pg_terminate_backend($1)', [client.processID]);
+    await waitFor('the killed connection to end', () => hasEnded, 5_000);
+    client.release();
+    // Still serving: the pool opens a new connection.
+    await t.http().get('/api/v1/health/ready').expect(200);
+  });
+
+  it('wait for a row locked elsewhere no longer than the lock timeout, then answer 503 with Retry-After and change nothing', async () => {
+    const s = await t.newSession();
+    const c = await t.app.get(ConversationsService).create(s.id, 'Before');
+    await admin.query('BEGIN');
+    try {
+      await admin.query('SELECT id FROM conversations WHERE id = $1 FOR UPDATE', [c.id]);
+      const began = performance.now();
+      const res = await t.http().patch(`/api/v1/conversations/${c.id}`).set('Authorization', `Bearer ${s.token}`).send({ title: 'After' });
+      expect(performance.now() - began).toBeGreaterThanOrEqual(LOCK_TIMEOUT_MS - 100);
+      expect(performance.now() - began).toBeLessThan(LOCK_TIMEOUT_MS + 4_000);
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('SERVICE_UNAVAILABLE');
+      expect(res.headers['retry-after']).toBe('5');
+    } finally {
+      await admin.query('ROLLBACK');
+    }
+    const after = await t.http().get(`/api/v1/conversations/${c.id}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(after.body.conversation.title).toBe('Before');
+  }, 20_000);
+
+  it('save the other replies\' progress when one reply\'s row is locked elsewhere: only that one waits and fails', async () => {
+    const service = t.app.get(ConversationsService);
+    const s = await t.newSession();
+    const c = await service.create(s.id, 'Two answers');
+    const [locked, free] = await service.appendMessages(c.id, [
+      { role: 'assistant', content: '', status: 'streaming' }, { role: 'assistant', content: '', status: 'streaming' },
+    ]);
+    await admin.query('BEGIN');
+    try {
+      await admin.query('SELECT id FROM messages WHERE id = $1 FOR UPDATE', [locked.id]);
+      // One flush of every running reply: one batch.
+      const lockedSave = service.saveProgress(locked.id, 'locked text', undefined);
+      const freeSave = service.saveProgress(free.id, 'free text', undefined);
+      lockedSave.catch(() => undefined);
+      expect(await freeSave).toBe(true);
+      await expect(lockedSave).rejects.toMatchObject({ driverError: { code: '55P03' } });
+    } finally {
+      await admin.query('ROLLBACK');
+    }
+    const rows = await admin.query<{ id: string; content: string }>('SELECT id, content FROM messages WHERE id = ANY($1)', [[locked.id, free.id]]);
+    expect(Object.fromEntries(rows.rows.map((r) => [r.id, r.content]))).toEqual({ [locked.id]: '', [free.id]: 'free text' });
+  }, 30_000);
+
+  it('still let an instance wait as long as another migrates: the migration lock is not bound by the lock timeout', async () => {
+    const other = new DataSource(dataSourceOptions(t.config.database, { poolSize: 2 }));
+    await other.initialize();
+    await admin.query('SELECT pg_advisory_lock(7301942)');
+    try {
+      const waiting = runMigrationsOnce(other);
+      await new Promise((resolve) => setTimeout(resolve, LOCK_TIMEOUT_MS + 1_000));
+      await admin.query('SELECT pg_advisory_unlock(7301942)');
+      expect(await waiting).toEqual([]);
+      // The connection that waited is back at the pool's lock timeout.
+      expect((await other.query('SHOW lock_timeout'))[0].lock_timeout).toBe('5s');
+    } finally {
+      await admin.query('SELECT pg_advisory_unlock_all()');
+      await other.destroy();
+    }
+  }, 20_000);
+});
