@@ -117,4 +117,10 @@ describe('ChatApi', () => {
     expect(JSON.parse((fetchMock.mock.calls[1]?.[1] as RequestInit).body as string))
       .toEqual({ message_id: 'm1', feedback: 'negative', comment: 'wrong' });
   });
+
+  it('sends a rating with an empty comment without one, which the server stores as none (a rating turned around)', async () => {
+    fetchMock.mockResolvedValueOnce(jsonResponse(200, { message_id: 'm1', feedback: 'positive', comment: null }));
+    await api.feedback('m1', 'positive', '');
+    expect(JSON.parse((fetchMock.mock.calls[0]?.[1] as RequestInit).body as string)).toEqual({ message_id: 'm1', feedback: 'positive' });
+  });
 });

@@ -712,7 +712,7 @@ export class ChatStore {
   }
 
   private reportSendError(error: unknown): void {
-    const text = friendlyMessage(error);
+    const text = friendlyMessage(error, { isSend: true });
     if (error instanceof ApiError && error.code === 'RATE_LIMIT_EXCEEDED') this.toasts.error(text, { key: 'rate-limit', durationMs: Math.max(5000, (error.retryAfterSeconds ?? 5) * 1000) });
     else if (error instanceof ApiError && error.isNetwork) this.toasts.error(text, { key: 'offline' });
     else this.toasts.error(text);

@@ -120,6 +120,24 @@ describe('Composer', () => {
     expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled).toBe(true);
   });
 
+  it('does not send files without a question (the server wants text), and asks for one about them', async () => {
+    const file: PendingAttachment = { localId: 'f1', name: 'report.pdf', size: 10, progress: 1, state: 'ready' };
+    fixture.componentRef.setInput('attachments', [file]);
+    await type('  ');
+    const sendButton = (): HTMLButtonElement => el.querySelector('button[aria-label="Send"]') as HTMLButtonElement;
+    expect(sendButton().disabled).toBe(true);
+    press('Enter');
+    sendButton().click();
+    expect(sent).toEqual([]);
+    expect(textarea().placeholder).toBe('Ask something about the attached files');
+    expect(el.querySelector('#composer-hint')?.textContent).toContain('Type a question about the attached files');
+    await type('What does it conclude?');
+    expect(sendButton().disabled).toBe(false);
+    expect(textarea().placeholder).toBe('Message Parley…');
+    press('Enter');
+    expect(sent).toEqual(['What does it conclude?']);
+  });
+
   it('shows Stop instead of Send while an answer streams', async () => {
     let stops = 0;
     fixture.componentInstance.stop.subscribe(() => stops++);

@@ -34,9 +34,11 @@ export class Composer {
   private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
   private readonly injector = inject(Injector);
   protected readonly accept = computed(() => this.acceptedExtensions().join(','));
-  protected readonly hasReadyFiles = computed(() => this.attachments().some((a) => a.state === 'ready'));
+  protected readonly isBlank = computed(() => this.draft().trim().length === 0);
+  /** Files are attached and nothing is asked about them yet: the server refuses a message without text. */
+  protected readonly needsQuestion = computed(() => this.isBlank() && this.attachments().some((a) => a.state !== 'failed'));
   protected readonly canSend = computed(() =>
-    !this.isStreaming() && !this.isUploading() && (this.draft().trim().length > 0 || this.hasReadyFiles()) && this.draft().length <= this.maxChars());
+    !this.isStreaming() && !this.isUploading() && !this.isBlank() && this.draft().length <= this.maxChars());
   protected readonly isNearLimit = computed(() => this.draft().length > this.maxChars() * 0.9);
   /** Characters past the limit: Send is off, and the count says why (a grey count alone was easy to miss). */
   protected readonly overLimit = computed(() => Math.max(0, this.draft().length - this.maxChars()));

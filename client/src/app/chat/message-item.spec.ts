@@ -2,7 +2,7 @@ import { type ComponentFixture, TestBed } from '@angular/core/testing';
 import { Announcer } from '../shell/announcer';
 import { ToastService } from '../shell/toast.service';
 import type { ChatMessage } from './chat-message';
-import { type EditRequest, MessageItem } from './message-item';
+import { type EditRequest, type FeedbackChoice, MessageItem } from './message-item';
 
 const base: ChatMessage = {
   id: 'm1', conversation_id: 'c1', position: 1, role: 'assistant', content: 'Hello **world**', status: 'complete',
@@ -284,14 +284,40 @@ describe('MessageItem', () => {
     expect(el.querySelector('.feedback-form textarea')).not.toBeNull();
   });
 
-  it('keeps the saved comment when a thumb is clicked again, and opens the form with it', async () => {
+  it('keeps the saved comment when the same thumb is clicked again, and opens the form with it', async () => {
     await render({ feedback: 'negative', feedback_comment: 'Wrong year' });
     const choices: unknown[] = [];
     fixture.componentInstance.feedback.subscribe((c) => choices.push(c));
+    (el.querySelector('button[aria-label="Bad answer"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    expect(choices).toEqual([{ messageId: 'm1', feedback: 'negative', comment: 'Wrong year' }]);
+    expect((el.querySelector('.feedback-form textarea') as HTMLTextAreaElement).value).toBe('Wrong year');
+  });
+
+  it('drops the saved comment when the rating turns around (a complaint is not kept as praise), and asks afresh', async () => {
+    await render({ feedback: 'negative', feedback_comment: 'Wrong year' });
+    const choices: FeedbackChoice[] = [];
+    fixture.componentInstance.feedback.subscribe((c) => {
+      choices.push(c);
+      // What the store does at once: the new rating, with the comment sent (none: '' is sent as no comment).
+      fixture.componentRef.setInput('message', { ...base, feedback: c.feedback, feedback_comment: c.comment || null });
+    });
     (el.querySelector('button[aria-label="Good answer"]') as HTMLButtonElement).click();
     await fixture.whenStable();
-    expect(choices).toEqual([{ messageId: 'm1', feedback: 'positive', comment: 'Wrong year' }]);
-    expect((el.querySelector('.feedback-form textarea') as HTMLTextAreaElement).value).toBe('Wrong year');
+    expect(choices).toEqual([{ messageId: 'm1', feedback: 'positive', comment: '' }]);
+    expect((el.querySelector('.feedback-form textarea') as HTMLTextAreaElement).value).toBe('');
+    expect(el.querySelector('.feedback-form label')?.textContent).toContain('What was good?');
+    // And back: the praise is not kept as a complaint either.
+    (el.querySelector('.feedback-form textarea') as HTMLTextAreaElement).value = 'Clear';
+    (el.querySelector('.feedback-form') as HTMLFormElement).dispatchEvent(new Event('submit', { cancelable: true }));
+    expect(choices.at(-1)).toEqual({ messageId: 'm1', feedback: 'positive', comment: 'Clear' });
+    fixture.componentRef.setInput('message', { ...base, feedback: 'positive', feedback_comment: 'Clear' });
+    await fixture.whenStable();
+    (el.querySelector('button[aria-label="Bad answer"]') as HTMLButtonElement).click();
+    await fixture.whenStable();
+    expect(choices.at(-1)).toEqual({ messageId: 'm1', feedback: 'negative', comment: '' });
+    expect((el.querySelector('.feedback-form textarea') as HTMLTextAreaElement).value).toBe('');
+    expect(el.querySelector('.feedback-form label')?.textContent).toContain('What went wrong?');
   });
 
   it('removes the saved comment when it is emptied and sent', async () => {

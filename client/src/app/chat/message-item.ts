@@ -193,11 +193,13 @@ export class MessageItem {
 
   protected rate(value: Feedback): void {
     this.isThanked.set(false);
-    // The server stores a rating sent without a comment as having none: the saved one goes with it, or
-    // clicking a thumb again deleted it.
-    const saved = this.message().feedback_comment;
-    this.feedback.emit({ messageId: this.message().id, feedback: value, ...(saved ? { comment: saved } : {}) });
-    this.commentDraft.set(saved ?? '');
+    // The server stores a rating sent without a comment as having none: clicking the same thumb again sends the
+    // saved comment with it, or it was deleted. A rating turned around drops it (an empty comment is sent as none):
+    // "what went wrong" kept under a thumb up read as praise.
+    const saved = this.message().feedback_comment ?? '';
+    const kept = this.message().feedback === value ? saved : '';
+    this.feedback.emit({ messageId: this.message().id, feedback: value, ...(saved ? { comment: kept } : {}) });
+    this.commentDraft.set(kept);
     this.isCommentOpen.set(true);
   }
 

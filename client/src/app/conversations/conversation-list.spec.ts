@@ -282,6 +282,42 @@ describe('ConversationList', () => {
   });
 });
 
+describe('ConversationList when the list cannot be loaded', () => {
+  let fetchMock: ReturnType<typeof vi.fn>;
+
+  beforeEach(() => {
+    fetchMock = vi.fn(() => Promise.resolve(new Response(
+      JSON.stringify({ error: { code: 'SERVICE_UNAVAILABLE', message: 'The service is temporarily unavailable; please retry shortly.' } }),
+      { status: 503, headers: { 'Content-Type': 'application/json', 'Retry-After': '5' } })));
+    vi.stubGlobal('fetch', fetchMock);
+    TestBed.configureTestingModule({ providers: [provideRouter([])] });
+  });
+
+  afterEach(() => vi.unstubAllGlobals());
+
+  it('says so in the list with a Retry button (no toast), and shows the conversations once a retry loads them', async () => {
+    const fixture = TestBed.createComponent(ConversationList);
+    const el = fixture.nativeElement as HTMLElement;
+    await vi.waitFor(() => expect(fetchMock).toHaveBeenCalledTimes(1));
+    await fixture.whenStable();
+    const alert = el.querySelector('.conv-error[role="alert"]');
+    expect(alert?.textContent).toContain('Conversations could not be loaded. Parley\'s server is briefly unavailable. Try again in 5 s.');
+    expect(alert?.textContent).not.toContain('model');
+    expect(el.querySelector('.conv-empty')).toBeNull();
+    expect(TestBed.inject(ToastService).toasts()).toEqual([]);
+    fetchMock.mockResolvedValueOnce(new Response(JSON.stringify({ conversations: [conversation('a', 'Back', new Date().toISOString())], total: 1, limit: 20, offset: 0 }),
+      { status: 200, headers: { 'Content-Type': 'application/json' } }));
+    const retry = el.querySelector('button[aria-label="Retry loading conversations"]') as HTMLButtonElement;
+    expect(retry.textContent?.trim()).toBe('Retry');
+    retry.click();
+    await vi.waitFor(() => expect(fetchMock).toHaveBeenCalledTimes(2));
+    await fixture.whenStable();
+    expect(el.querySelector('.conv-error')).toBeNull();
+    expect(el.querySelector('a.conv-link')?.textContent?.trim()).toBe('Back');
+    fixture.destroy();
+  });
+});
+
 describe('ConversationList paging', () => {
   /** Like the browser's: observing reports the target's state at once (asynchronously), then only its changes. */
   class FakeIntersectionObserver {

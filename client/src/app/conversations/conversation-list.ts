@@ -96,10 +96,18 @@ export class ConversationList {
     });
     // A search typed just before the list goes is not run against a destroyed view.
     this.destroyRef.onDestroy(() => clearTimeout(this.searchTimer));
+    // A first load that fails is said in the list, and retried, by the store: it rejects only with a list shown.
     this.store.loadFirstPage().then(
       () => this.recheckEnd(),
       (error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }),
     );
+    // A list that came with a retry after a failed load (no caller waits for it) has its end watched too.
+    let hadFailed = false;
+    effect(() => {
+      const hasFailed = this.store.loadError() !== null;
+      if (hadFailed && !hasFailed) untracked(() => this.recheckEnd());
+      hadFailed = hasFailed;
+    });
     afterNextRender(() => {
       if (typeof IntersectionObserver === 'undefined') return;
       // Load the next page when the end of the list scrolls into view.

@@ -204,3 +204,72 @@ describe('ConversationsStore and the other tabs of this browser', () => {
     expect(ids()).toHaveLength(19);
   });
 });
+
+describe('ConversationsStore first load failing', () => {
+  let get: ReturnType<typeof vi.fn>;
+  let store: ConversationsStore;
+  const page = { conversations: [conversation('a', 'Trip')], total: 1, limit: 20, offset: 0 };
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    get = vi.fn();
+    TestBed.configureTestingModule({ providers: [{ provide: ApiClient, useValue: { get } }] });
+    store = TestBed.inject(ConversationsStore);
+  });
+
+  afterEach(() => vi.useRealTimers());
+
+  it('says why in place of the list, retries after Retry-After, then backs off, and clears once a load succeeds', async () => {
+    get.mockRejectedValueOnce(new ApiError(503, 'SERVICE_UNAVAILABLE', 'The service is temporarily unavailable', 5))
+      .mockRejectedValueOnce(ApiError.network());
+    await store.loadFirstPage(); // resolves: the store says it and tries again
+    expect(store.loadError()).toBe('Parley\'s server is briefly unavailable. Try again in 5 s.');
+    expect(store.isEmpty()).toBe(false);
+    // Not before the server's Retry-After.
+    await vi.advanceTimersByTimeAsync(4_900);
+    expect(get).toHaveBeenCalledTimes(1);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(get).toHaveBeenCalledTimes(2);
+    expect(store.loadError()).toMatch(/cannot be reached|offline/);
+    // No Retry-After this time: the backoff, 4 s on a second failure.
+    get.mockResolvedValueOnce(page);
+    await vi.advanceTimersByTimeAsync(3_900);
+    expect(get).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(100);
+    expect(get).toHaveBeenCalledTimes(3);
+    expect(store.loadError()).toBeNull();
+    expect(store.conversations().map((c) => c.id)).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(get).toHaveBeenCalledTimes(3);
+  });
+
+  it('retries at once when asked, instead of the scheduled retry', async () => {
+    get.mockRejectedValueOnce(new ApiError(429, 'RATE_LIMIT_EXCEEDED', 'Rate limit exceeded', 30));
+    await store.loadFirstPage();
+    expect(store.loadError()).toBe('Too many requests. Try again in 30 s.');
+    get.mockResolvedValueOnce(page);
+    await store.retryLoad();
+    expect(get).toHaveBeenCalledTimes(2);
+    expect(store.loadError()).toBeNull();
+    expect(store.conversations().map((c) => c.id)).toEqual(['a']);
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(get).toHaveBeenCalledTimes(2);
+  });
+
+  it('does not retry a refusal by itself (a 4xx other than 429 will not change): it waits for Retry', async () => {
+    get.mockRejectedValueOnce(new ApiError(403, 'FORBIDDEN', 'Not allowed.'));
+    await store.loadFirstPage();
+    expect(store.loadError()).toBe('Not allowed.');
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(get).toHaveBeenCalledTimes(1);
+  });
+
+  it('still rejects a failed reload with conversations shown (the caller says it; the list stays)', async () => {
+    get.mockResolvedValueOnce(page);
+    await store.loadFirstPage();
+    get.mockRejectedValueOnce(ApiError.network());
+    await expect(store.loadFirstPage()).rejects.toBeInstanceOf(ApiError);
+    expect(store.loadError()).toBeNull();
+    expect(store.conversations().map((c) => c.id)).toEqual(['a']);
+  });
+});

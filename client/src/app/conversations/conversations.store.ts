@@ -1,12 +1,15 @@
-import { Injectable, computed, inject, signal } from '@angular/core';
+import { DestroyRef, Injectable, computed, inject, signal } from '@angular/core';
 import { takeUntilDestroyed } from '@angular/core/rxjs-interop';
 import { DraftStore } from '../chat/draft-store';
 import { API_BASE, ApiClient } from '../core/api-client';
-import { ApiError } from '../core/api-error';
+import { ApiError, friendlyMessage } from '../core/api-error';
 import type { Conversation, ConversationPage } from '../core/api-models';
 import { type TabNews, TabsChannel } from './tabs-channel';
 
 const PAGE_SIZE = 20;
+/** A list that could not be read is read again by itself: after 2 s, then twice as long each time up to 30 s (as ChatStore's). */
+const LOAD_RETRY_FIRST_MS = 2_000;
+const LOAD_RETRY_MAX_MS = 30_000;
 
 /** The API says the conversation does not exist (any more): deleted elsewhere, or never this session's. */
 export function isConversationGone(error: unknown): boolean {
@@ -28,6 +31,9 @@ export class ConversationsStore {
   /** Conversations known deleted: a page asked for before the deletion does not bring them back. */
   private readonly deleted = new Set<string>();
   private readonly tabs = inject(TabsChannel);
+  private readonly loadFailure = signal<string | null>(null);
+  private loadRetry?: ReturnType<typeof setTimeout>;
+  private loadAttempts = 0;
 
   readonly conversations = this.items.asReadonly();
   readonly isLoading = this.loading.asReadonly();
@@ -36,8 +42,11 @@ export class ConversationsStore {
   readonly isEmpty = computed(() => this.loaded() && this.items().length === 0);
   /** The text the list is filtered by (titles containing it, any case); '' for all conversations. */
   readonly query = this.search.asReadonly();
+  /** Why the list could not be read, while nothing of it is shown (it is being tried again); null otherwise. */
+  readonly loadError = this.loadFailure.asReadonly();
 
   constructor() {
+    inject(DestroyRef).onDestroy(() => clearTimeout(this.loadRetry));
     // The list follows what the other tabs of this browser do (the open conversation follows in ChatStore).
     this.tabs.news.pipe(takeUntilDestroyed()).subscribe((news) => this.followOtherTab(news));
   }
@@ -53,11 +62,31 @@ export class ConversationsStore {
     this.items.set([]);
     this.totalCount.set(0);
     this.loaded.set(false);
-    await this.fetch(0, PAGE_SIZE, true);
+    await this.loadFirstPage();
   }
 
+  /**
+   * Reads the top of the list. When nothing of it is shown yet, a failure does not reject: the list says why in
+   * place of the conversations (a blank sidebar said nothing, not even "No conversations yet") and tries again by
+   * itself, after the server's Retry-After when it gave one. With conversations shown, it rejects for the caller.
+   */
   async loadFirstPage(): Promise<void> {
-    await this.fetch(0, PAGE_SIZE, true);
+    clearTimeout(this.loadRetry);
+    const generation = this.searchGeneration;
+    try {
+      await this.fetch(0, PAGE_SIZE, true);
+    } catch (error: unknown) {
+      if (this.loaded()) throw error;
+      // A newer search took over: its own load says how it went.
+      if (generation !== this.searchGeneration) return;
+      this.failLoad(error);
+    }
+  }
+
+  /** Reads the list again after a failure (the list's Retry, and the automatic retries). */
+  retryLoad(): Promise<void> {
+    if (this.loadFailure() === null) return Promise.resolve();
+    return this.loadFirstPage();
   }
 
   async loadMore(): Promise<void> {
@@ -106,6 +135,16 @@ export class ConversationsStore {
     if (!isListed) return;
     this.items.update((list) => list.filter((c) => c.id !== id));
     this.totalCount.update((n) => Math.max(0, n - 1));
+  }
+
+  private failLoad(error: unknown): void {
+    this.loadFailure.set(friendlyMessage(error));
+    // Network failures (status 0), 5xx and 429 are worth another try (as ChatStore's reconnect); a refusal waits for Retry.
+    const isRefused = error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429;
+    if (isRefused) return;
+    const backoff = Math.min(LOAD_RETRY_MAX_MS, LOAD_RETRY_FIRST_MS * 2 ** this.loadAttempts++);
+    const retryAfter = error instanceof ApiError ? error.retryAfterSeconds : undefined;
+    this.loadRetry = setTimeout(() => void this.retryLoad(), retryAfter ? retryAfter * 1000 : backoff);
   }
 
   /** Follows what another tab did. */
@@ -160,6 +199,11 @@ export class ConversationsStore {
         this.items.update((list) => [...list, ...fresh.filter((c) => !known.has(c.id))]);
       }
       this.loaded.set(true);
+      if (this.loadFailure() !== null) {
+        clearTimeout(this.loadRetry);
+        this.loadFailure.set(null);
+      }
+      this.loadAttempts = 0;
     } finally {
       if (generation === this.searchGeneration) this.loading.set(false);
     }

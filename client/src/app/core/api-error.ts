@@ -78,21 +78,56 @@ export function isIdentityRefusal(error: unknown): boolean {
   return error instanceof ApiError && error.status === 401 && error.details?.['reason'] === 'identity_required';
 }
 
+/** What the failed request was, where the words depend on it. */
+export interface FailureContext {
+  /** A chat message sent (or an answer asked for again): a 429 then means sending too quickly. */
+  isSend?: boolean;
+}
+
+function inSeconds(seconds: number | undefined): string {
+  return seconds ? `in ${seconds} s` : 'in a moment';
+}
+
+/** The first field a VALIDATION_ERROR names (`details.fields[0].field`), if any. */
+function firstField(details: Record<string, unknown> | undefined): string | undefined {
+  const fields = details?.['fields'];
+  const first: unknown = Array.isArray(fields) ? fields[0] : undefined;
+  return isRecord(first) && typeof first['field'] === 'string' ? first['field'] : undefined;
+}
+
+/**
+ * A refusal's text as a sentence. The server's own are sentences already; class-validator's are not
+ * ("message should not be empty"): they start with the field's name, lower case, and have no full stop.
+ */
+function validationSentence(error: ApiError): string {
+  let text = error.message.trim();
+  if (text === '') return 'The request was refused as invalid.';
+  const field = firstField(error.details);
+  if (field && text.startsWith(`${field} `)) text = `The ${field.replace(/_/g, ' ')}${text.slice(field.length)}`;
+  text = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
+}
+
 /** The sentence a person reads in a toast or notice. */
-export function friendlyMessage(error: unknown): string {
+export function friendlyMessage(error: unknown, context: FailureContext = {}): string {
   if (!(error instanceof ApiError)) return 'Something went wrong. Please try again.';
   switch (error.code) {
     case 'NETWORK_ERROR':
       return error.message;
     case 'RATE_LIMIT_EXCEEDED':
-      return error.retryAfterSeconds
-        ? `You are sending messages too quickly. Try again in ${error.retryAfterSeconds} s.`
-        : 'You are sending messages too quickly. Try again in a moment.';
+      // Every route has a request budget too: a list or a rename refused is not about sending messages.
+      return context.isSend
+        ? `You are sending messages too quickly. Try again ${inSeconds(error.retryAfterSeconds)}.`
+        : `Too many requests. Try again ${inSeconds(error.retryAfterSeconds)}.`;
     case 'GENERATION_IN_PROGRESS':
       return 'An answer is still being written in this conversation. Wait for it or stop it first.';
     case 'OPENAI_ERROR':
-    case 'SERVICE_UNAVAILABLE':
       return 'The model could not answer right now. Please retry.';
+    case 'SERVICE_UNAVAILABLE':
+      // Parley's own database or Redis is unreachable, or the instance is shutting down: the model is not to blame.
+      return `Parley's server is briefly unavailable. Try again ${inSeconds(error.retryAfterSeconds)}.`;
+    case 'VALIDATION_ERROR':
+      return validationSentence(error);
     case 'INTERNAL_ERROR':
       return 'The server hit an unexpected error. Please try again.';
     case 'UNAUTHORIZED':
