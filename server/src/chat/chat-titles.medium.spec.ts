@@ -35,6 +35,16 @@ describe.each(dialects())('model-written titles on %s', (dialect) => {
     expect(titleCall?.lastUserText).toContain('Assistant: Sure, here is a plan.');
   });
 
+  it('leaves a reasoning model\'s <think> blocks out of the title and of what the title is asked from', async () => {
+    h.fake.on(/^User: Name a fruit/, { tokens: ['<think>The user wants', ' a title.</think>', 'Fruit naming'] });
+    h.fake.on('Name a fruit', { tokens: ['<think>Apples?</think>', 'An apple.'] });
+    const { title } = await firstExchange('Name a fruit that is red');
+    expect(title).toBe('Fruit naming');
+    const titleCall = h.fake.requests.find((r) => r.lastUserText.startsWith('User: Name a fruit'));
+    expect(titleCall?.lastUserText).toContain('Assistant: An apple.');
+    expect(titleCall?.lastUserText).not.toContain('Apples?');
+  });
+
   it('keeps the automatic title when the title call fails', async () => {
     h.fake.on(/^User: Compare two databases/, { status: 500 });
     h.fake.on('Compare two databases', { tokens: ['They differ.'] });

@@ -233,6 +233,17 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     ]);
   });
 
+  it('sends an earlier answer back without a reasoning model\'s leading <think> block, and stores it whole', async () => {
+    h.fake.on('think first', { tokens: ['<think>Let me ', 'see.</think>', '\n\nThe answer.'] });
+    const first = await h.send(alice.token, { message: 'think first' }).all();
+    const conversationId = first[0].data.conversation_id as string;
+    await h.send(alice.token, { message: 'and then', conversation_id: conversationId }).all();
+    const [req] = h.fake.requestsFor('and then');
+    expect(req.body.messages?.[2]).toEqual({ role: 'assistant', content: 'The answer.' });
+    const row = await h.message(first[0].data.message_id as string);
+    expect(row.content).toBe('<think>Let me see.</think>\n\nThe answer.');
+  });
+
   it('stops within a second and keeps the partial answer as stopped', async () => {
     h.fake.on('long story', { tokens: words(200), tokenDelayMs: 30 });
     const conn = h.send(alice.token, { message: 'long story' });

@@ -23,6 +23,7 @@ import { type GenerationSpec, GenerationService } from './generation.service.js'
 import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest } from './providers/chat-provider.js';
 import { buildPrompt, type FileText, type HistoryTurn } from './token-budget.js';
 import { countTokens } from './token-count.js';
+import { withoutThinking } from './think-block.js';
 
 /** How many of the latest messages are read to build the context (then trimmed to the token budget). */
 const HISTORY_MESSAGES = 200;
@@ -350,7 +351,9 @@ export class ChatService implements OnModuleInit {
     return this.turnsOf(await this.conversations.historyOf(conversationId, HISTORY_MESSAGES));
   }
 
-  private async turnsOf(messages: HistoryMessage[]): Promise<HistoryTurn[]> {
+  private async turnsOf(stored: HistoryMessage[]): Promise<HistoryTurn[]> {
+    // An answer's context is what it says, not a reasoning model's thinking before it (think-block.ts).
+    const messages = stored.map((m) => (m.role === 'assistant' ? { ...m, content: withoutThinking(m.content) } : m));
     const answered = messages.filter((m) => m.role === 'user'
       || (m.role === 'assistant' && m.content.length > 0 && m.status !== 'failed' && m.status !== 'streaming'));
     // Two answers in a row to one question (a regeneration stopped or cut before it replaced the

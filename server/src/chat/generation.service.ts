@@ -13,6 +13,7 @@ import { ShutdownService } from '../health/shutdown.service.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import type { Message, MessageStatus } from '../conversations/message.entity.js';
 import { cleanModelTitle } from './auto-title.js';
+import { withoutThinking } from './think-block.js';
 import { type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { ChatMetrics } from './chat-metrics.js';
 import { fallbackTextFor } from './fallback-texts.js';
@@ -393,7 +394,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
 
     if (outcome.status === 'complete' && !run.endedAs && spec.title && this.config.llm.modelTitles && !this.provider.isDemo) {
       // Before the final event: no model call happens after a reply has finished.
-      await this.writeModelTitle(spec.conversationId, spec.title, content);
+      await this.writeModelTitle(spec.conversationId, spec.title, withoutThinking(content));
     }
 
     const completionTokens = usage?.completionTokens ?? countTokens(content);
@@ -571,7 +572,8 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       await this.provider.stream(request, AbortSignal.timeout(TITLE_TIMEOUT_MS), (chunk) => {
         if (chunk.type === 'token') raw += chunk.text;
       });
-      const clean = cleanModelTitle(raw);
+      // A reasoning model thinks before its title too: a title still thinking at the limit is no title.
+      const clean = cleanModelTitle(withoutThinking(raw));
       if (clean) await this.conversations.replaceTitle(conversationId, title.autoTitle, clean);
     } catch (err) {
       if (err instanceof ProviderError) this.metrics.upstreamFailed(upstreamErrorCode(err));
