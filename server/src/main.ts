@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.factory.js';
 import { loadConfig } from './config/app-config.js';
 import { type MisspeltSetting, misspeltSettings } from './config/misspelt-settings.js';
+import { modelHint } from './config/model-hint.js';
 import { GenerationService } from './chat/generation.service.js';
 import { ShutdownService } from './health/shutdown.service.js';
 import { exitAfterLogs } from './common/logger.js';
@@ -22,6 +23,8 @@ async function main(): Promise<void> {
   }
   const { app, logger } = await createApp(config);
   for (const m of misspelt) logger.warn({ variable: m.name, suggestion: m.suggestion }, hint(m));
+  const model = modelHint(process.env, config.llm);
+  if (model) logger.warn(model);
   await app.listen(config.port, config.host);
   // The port bound, not the one asked for: PORT=0 takes any free one.
   const { address, port } = app.getHttpServer().address() as AddressInfo;
