@@ -132,6 +132,24 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     await stillServing();
   });
 
+  it('tells health the model is down (degraded, 200) after three replies in a row failed by it, until one is answered', async () => {
+    const health = async (): Promise<{ status: number; body: { status: string; checks: Record<string, string> } }> => {
+      const res = await h.t.http().get('/api/v1/health');
+      return { status: res.status, body: res.body as { status: string; checks: Record<string, string> } };
+    };
+    await stillServing();
+    expect((await health()).body).toMatchObject({ status: 'ok', checks: { database: 'ok', model: 'ok' } });
+    h.fake.on(/^wrong key/, { status: 401 });
+    for (let i = 0; i < 2; i++) expectError((await chat(`wrong key ${i}`)).final, 'failed');
+    expect((await health()).body.status).toBe('ok');
+    expectError((await chat('wrong key 2')).final, 'failed');
+    expect(await health()).toEqual({ status: 200, body: expect.objectContaining({ status: 'degraded', checks: { database: 'ok', model: 'down' } }) });
+    // Readiness is not the model's: the instance still serves history.
+    await h.t.http().get('/api/v1/health/ready').expect(200);
+    await stillServing();
+    expect((await health()).body).toMatchObject({ status: 'ok', checks: { model: 'ok' } });
+  });
+
   it('ends a stream that stops without a finish reason or [DONE] in an error event: interrupted', async () => {
     h.fake.on('no done', { tokens: TOKENS, omitDone: true, omitFinish: true });
     const { final, row } = await chat('no done');

@@ -20,12 +20,16 @@ export interface ChatMetricsSnapshot {
   upstreamErrors: Record<string, number>;
 }
 
+/** Replies failed by the model in a row, with none answered between, after which health reports it down. */
+export const MODEL_FAILURES_FOR_DOWN = 3;
+
 /**
  * Plain counters and gauges of the chat module. The metrics issue exposes them with prom-client:
  * read `snapshot()` in a collect() callback, or replace the method bodies with prom-client calls.
  */
 @Injectable()
 export class ChatMetrics {
+  private modelFailuresInARow = 0;
   private readonly state: ChatMetricsSnapshot = {
     openStreams: 0,
     streamsTotal: 0,
@@ -73,6 +77,22 @@ export class ChatMetrics {
   /** An upstream call failed (a reply or a model title); `code` is the failure kind, with the HTTP status when there is one. */
   upstreamFailed(code: string): void {
     this.state.upstreamErrors[code] = (this.state.upstreamErrors[code] ?? 0) + 1;
+  }
+
+  /**
+   * A reply's call to the model ended: answered (whole, or cut by a limit) or failed (its ProviderError).
+   * Stops, shutdowns and deleted conversations say nothing of the model and are not counted.
+   */
+  modelAnswered(isOk: boolean): void {
+    this.modelFailuresInARow = isOk ? 0 : this.modelFailuresInARow + 1;
+  }
+
+  /**
+   * The model failed the last MODEL_FAILURES_FOR_DOWN replies in a row with none answered since (a wrong key or model
+   * name, the server unreachable): health says `degraded`; the next answered reply clears it.
+   */
+  get isModelFailing(): boolean {
+    return this.modelFailuresInARow >= MODEL_FAILURES_FOR_DOWN;
   }
 
   snapshot(): ChatMetricsSnapshot {

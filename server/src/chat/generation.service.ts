@@ -372,8 +372,11 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       };
       await this.provider.stream(spec.request, run.abort.signal, onChunk, spec.prepared);
       outcome = { status: 'complete', errorCode: null };
+      this.metrics.modelAnswered(true);
     } catch (err) {
       outcome = run.reason === 'limit' && limit.cut ? limit.cut : this.outcomeOf(err, run);
+      if (run.reason === 'limit') this.metrics.modelAnswered(true);
+      else if (run.reason === undefined && err instanceof ProviderError) this.metrics.modelAnswered(false);
     } finally {
       run.tick = undefined;
     }

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { ChatMetrics } from '../chat/chat-metrics.js';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { OFFLINE_MODEL } from '../chat/providers/offline-chat.provider.js';
 import type { DataSource } from 'typeorm';
@@ -44,6 +46,7 @@ export class HealthService {
     private readonly redis: RedisConnection,
     private readonly shutdown: ShutdownService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly moduleRef: ModuleRef,
   ) {}
 
   async checkDatabase(): Promise<CheckResult> {
@@ -111,10 +114,28 @@ export class HealthService {
     return redis === undefined ? { database } : { database, redis };
   }
 
+  /**
+   * The model, for a real one: `down` once it failed the last replies in a row (ChatMetrics.isModelFailing: a wrong
+   * key or model name, its server unreachable). Told by health as `degraded`, never by readiness: the instance still
+   * serves history, and another instance would meet the same model.
+   */
+  private checkModel(): CheckResult | undefined {
+    if (this.config.llm.provider !== 'openai') return undefined;
+    try {
+      return this.moduleRef.get(ChatMetrics, { strict: false }).isModelFailing ? 'down' : 'ok';
+    } catch {
+      // The chat module is not part of this application (a test's): nothing to tell.
+      return undefined;
+    }
+  }
+
   async report(): Promise<{ status: HealthStatus; version: string; uptime: number; checks: Record<string, CheckResult>; provider: LlmProviderName; model: string }> {
-    const checks = await this.checkDependencies();
+    const dependencies = await this.checkDependencies();
+    const model = this.checkModel();
+    const checks = model === undefined ? dependencies : { ...dependencies, model };
+    const isUp = Object.values(dependencies).every((c) => c === 'ok');
     return {
-      status: Object.values(checks).every((c) => c === 'ok') ? 'ok' : 'down',
+      status: !isUp ? 'down' : model === 'down' ? 'degraded' : 'ok',
       version: this.version,
       uptime: Math.round((Date.now() - this.startedAt) / 1000),
       checks,
