@@ -226,6 +226,22 @@ describe('ChatStore', () => {
     expect(store.announcement()).toBe('Answer: The model\'s provider withheld this answer (content filter).');
   });
 
+  it('reads out the answer without a reasoning model\'s thinking', () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('<think>Let me see</think>\n\nHi there', '1'));
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop', eventId: '2' });
+    expect(store.announcement()).toBe('Answer: Hi there');
+  });
+
+  it('says a thinking-only answer has no text, without reading the thinking out', () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next(token('<think>Hmm</think>', '1'));
+    stream.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop', eventId: '2' });
+    expect(store.announcement()).toBe('Answer: The model returned no text.');
+  });
+
   it('keeps the finish reason of an answer finished after a reconnect', async () => {
     const resumed = new Subject<StreamedEvent>();
     chatApi.resume.mockImplementation(() => resumed.asObservable());

@@ -18,6 +18,7 @@ import { MarkdownRenderer } from './markdown-renderer';
 import type { StreamedEvent } from './chat-events';
 import { type ChatMessage, emptyMessage, withoutEarlierAnswers, withoutReplaced } from './chat-message';
 import { saveStreamSnapshot, takeStreamSnapshot } from './stream-snapshot';
+import { splitThinking } from './think-block';
 import { TokenDrawer } from './token-drawer';
 
 const PAGE_SIZE = 50;
@@ -655,9 +656,11 @@ export class ChatStore {
       // One polite announcement of the whole answer, never token by token.
       const prefix = message.status === 'stopped' ? 'Answer stopped. ' : 'Answer: ';
       // As read on screen, not the Markdown source; its start only (bounded work at the end of a long answer).
-      const text = message.errorText ?? this.markdown.plainText(message.content.slice(0, ANNOUNCED_SOURCE_CHARS));
+      // A reasoning model's thinking (`<think>…</think>` at the start) is not the answer: it is not read out.
+      const answer = splitThinking(message.content).answer;
+      const text = message.errorText ?? this.markdown.plainText(answer.slice(0, ANNOUNCED_SOURCE_CHARS));
       // The answer's note (no text, cut off, filtered) is said too, after the words: "Answer: " alone said nothing.
-      this.announcementText.set(prefix + [text.slice(0, 2000), answerNotice(message)].filter(Boolean).join(' '));
+      this.announcementText.set(prefix + [text.slice(0, 2000), answerNotice({ ...message, content: answer })].filter(Boolean).join(' '));
     }
     this.conversations.refresh().catch(() => undefined);
     if (this.isOwnStream) this.tellTabs(this.currentId());

@@ -232,6 +232,101 @@ describe('MessageItem', () => {
     });
   });
 
+  describe('a reasoning model\'s thinking (<think>…</think> at the start of the answer)', () => {
+    const details = (): HTMLDetailsElement | null => el.querySelector('details');
+    const summary = (): string | undefined => el.querySelector('details > summary')?.textContent?.trim();
+
+    it('folds the thinking above the answer, "Thinking…" while it streams and "Thought process" once done', async () => {
+      await render({ status: 'streaming', content: '<think>Let me', finish_reason: null }, { isStreaming: true });
+      expect(details()?.open).toBe(false);
+      expect(summary()).toBe('Thinking…');
+      expect(el.querySelector('.msg-thinking-text')?.textContent).toBe('Let me');
+      // The summary is the progress shown: no typing dots, no answer yet.
+      expect(el.querySelector('.typing')).toBeNull();
+      expect(el.querySelector('app-markdown-view')).toBeNull();
+      fixture.componentRef.setInput('message', { ...base, status: 'streaming', content: '<think>Let me see.</think>\n\nThe **answer**', finish_reason: null });
+      await fixture.whenStable();
+      expect(summary()).toBe('Thought process');
+      expect(details()?.open).toBe(false);
+      fixture.componentRef.setInput('message', { ...base, content: '<think>Let me see.</think>\n\nThe **answer**' });
+      fixture.componentRef.setInput('isStreaming', false);
+      await fixture.whenStable();
+      expect(summary()).toBe('Thought process');
+      expect(details()?.open).toBe(false);
+      // The answer, and only the answer, goes to the Markdown view; the thinking comes before it.
+      const view = el.querySelector('app-markdown-view');
+      expect(view?.querySelector('strong')?.textContent).toBe('answer');
+      expect(view?.textContent).not.toContain('Let me see');
+      expect(view?.textContent).not.toContain('think');
+      expect(details()?.compareDocumentPosition(view as Node) ?? 0).toBe(Node.DOCUMENT_POSITION_FOLLOWING);
+      expect(mutedNotices()).toEqual([]);
+    });
+
+    it('shows the thinking as plain text, never as HTML or Markdown', async () => {
+      await render({ content: '<think><img src=x onerror=alert(1)> **not bold**\n  kept</think>Answer' });
+      expect(el.querySelector('img')).toBeNull();
+      expect(el.querySelector('details strong')).toBeNull();
+      expect(el.querySelector('.msg-thinking-text')?.textContent).toBe('<img src=x onerror=alert(1)> **not bold**\n  kept');
+      expect(el.querySelector('app-markdown-view')?.textContent?.trim()).toBe('Answer');
+    });
+
+    it('keeps the thinking open, as the reader left it, while more tokens arrive', async () => {
+      await render({ status: 'streaming', content: '<think>One', finish_reason: null }, { isStreaming: true });
+      const opened = details() as HTMLDetailsElement;
+      (el.querySelector('details > summary') as HTMLElement).click();
+      opened.open = true; // jsdom does not toggle on a summary's click
+      for (const content of ['<think>One two', '<think>One two</think>', '<think>One two</think>Ans', '<think>One two</think>Answer']) {
+        fixture.componentRef.setInput('message', { ...base, status: 'streaming', content, finish_reason: null });
+        await fixture.whenStable();
+      }
+      fixture.componentRef.setInput('message', { ...base, content: '<think>One two</think>Answer' });
+      fixture.componentRef.setInput('isStreaming', false);
+      await fixture.whenStable();
+      expect(details()).toBe(opened);
+      expect(opened.open).toBe(true);
+      expect(el.querySelector('.msg-thinking-text')?.textContent).toBe('One two');
+    });
+
+    it('copies only the answer', async () => {
+      const writeText = vi.fn(() => Promise.resolve());
+      Object.defineProperty(navigator, 'clipboard', { value: { writeText }, configurable: true });
+      Object.defineProperty(window, 'isSecureContext', { value: true, configurable: true });
+      await render({ content: '<think>secret reasoning</think>\n\nThe **answer**' });
+      (el.querySelector('button[aria-label="Copy message"]') as HTMLButtonElement).click();
+      await vi.waitFor(() => expect(writeText).toHaveBeenCalledWith('The **answer**'));
+    });
+
+    it('says "no text" under the folded thinking of a completed answer that is only thinking, and offers no copy', async () => {
+      await render({ content: '<think>I thought and thought</think>\n', finish_reason: 'stop' });
+      expect(details()?.open).toBe(false);
+      expect(summary()).toBe('Thought process');
+      expect(el.querySelector('app-markdown-view')).toBeNull();
+      expect(mutedNotices()).toEqual(['The model returned no text.']);
+      expect(el.querySelector('button[aria-label="Copy message"]')).toBeNull();
+      expect(el.querySelector('button[aria-label="Bad answer"]')).not.toBeNull();
+      // Thinking cut off by the output limit: the length variant.
+      await render({ content: '<think>I thought and thou', finish_reason: 'length' });
+      expect(summary()).toBe('Thinking…');
+      expect(mutedNotices()).toEqual(['The model returned no text before the answer reached its length limit.']);
+    });
+
+    it('shows the typing dots until thinking arrives; an empty block is not shown once done', async () => {
+      await render({ status: 'streaming', content: '', finish_reason: null }, { isStreaming: true });
+      expect(el.querySelector('.typing')).not.toBeNull();
+      fixture.componentRef.setInput('message', { ...base, content: '<think>\n\n</think>\n\nHello' });
+      fixture.componentRef.setInput('isStreaming', false);
+      await fixture.whenStable();
+      expect(details()).toBeNull();
+      expect(el.querySelector('app-markdown-view')?.textContent?.trim()).toBe('Hello');
+    });
+
+    it('leaves a <think> that is not at the start as the answer\'s text', async () => {
+      await render({ content: 'Write <think>x</think> tags' });
+      expect(details()).toBeNull();
+      expect(el.querySelector('app-markdown-view')?.textContent).toContain('<think>x</think>');
+    });
+  });
+
   it('lets the text of a message, and what is typed about it, go the way of its own script (Arabic, Hebrew)', async () => {
     await render({ id: 'u1', role: 'user', content: 'مرحبا', model_name: null }, { canEdit: true });
     expect(el.querySelector('.msg-text')?.getAttribute('dir')).toBe('auto');

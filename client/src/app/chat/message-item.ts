@@ -10,6 +10,7 @@ import { answerNotice } from './answer-notices';
 import type { ChatMessage } from './chat-message';
 import { failureText } from './failure-texts';
 import { MarkdownView } from './markdown-view';
+import { splitThinking } from './think-block';
 
 /** An edited question to be answered again; `onRefused` reopens the edit box with the draft. */
 export interface EditRequest {
@@ -73,8 +74,21 @@ export class MessageItem {
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
   /** Live, the server's words or this tab's; from history, the same words rebuilt from the stored code. */
   protected readonly errorText = computed(() => this.message().errorText || failureText(this.message().error_code, this.message().status));
+  /**
+   * An answer's thinking (a reasoning model's `<think>…</think>` at its start) apart from the answer itself; a user's
+   * message is never split.
+   */
+  protected readonly parts = computed(() => (this.isUser() ? { thinking: null, isThinkingDone: true, answer: this.message().content } : splitThinking(this.message().content)));
+  /** The answer's words: what is drawn as Markdown, copied, and judged for the note under it. */
+  protected readonly answer = computed(() => this.parts().answer);
+  /** The thinking folded above the answer: shown while it streams, and once done if it says anything. */
+  protected readonly thinking = computed(() => {
+    const { thinking, isThinkingDone } = this.parts();
+    return thinking !== null && (!isThinkingDone || thinking.trim() !== '') ? thinking : null;
+  });
+  protected readonly isThinkingDone = computed(() => this.parts().isThinkingDone);
   /** Under an answer that ended: that it has no words, or was cut short by the model's limit or its provider's filter. */
-  protected readonly endNotice = computed(() => (this.isStreaming() ? null : answerNotice(this.message())));
+  protected readonly endNotice = computed(() => (this.isStreaming() ? null : answerNotice({ ...this.message(), content: this.answer() })));
   /**
    * A long message of the user's (a pasted log, a file's worth of code) shows its first lines until it is
    * opened: shown whole, it pushed the answer to it screens away.
@@ -122,10 +136,10 @@ export class MessageItem {
 
   /**
    * Copies the message. The button's new name ("Copied") is not read out by itself, so it is announced, as a code
-   * block's is; a copy the browser refused is said too (nothing at all showed it).
+   * block's is; a copy the browser refused is said too (nothing at all showed it). An answer's thinking is not copied.
    */
   protected copy(): void {
-    void copyText(this.message().content).then((isCopied) => {
+    void copyText(this.answer()).then((isCopied) => {
       if (!isCopied) {
         this.toasts.error('The message could not be copied: the browser refused access to the clipboard.', { key: 'copy' });
         return;
