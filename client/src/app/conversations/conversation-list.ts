@@ -65,6 +65,7 @@ export class ConversationList {
   private readonly router = inject(Router);
   private readonly toasts = inject(ToastService);
   private readonly destroyRef = inject(DestroyRef);
+  private isDestroyed = false;
   private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
   private readonly injector = inject(Injector);
   private observer: IntersectionObserver | null = null;
@@ -95,7 +96,10 @@ export class ConversationList {
       if (input && input.value.trim() !== query) input.value = query;
     });
     // A search typed just before the list goes is not run against a destroyed view.
-    this.destroyRef.onDestroy(() => clearTimeout(this.searchTimer));
+    this.destroyRef.onDestroy(() => {
+      this.isDestroyed = true;
+      clearTimeout(this.searchTimer);
+    });
     // A first load that fails is said in the list, and retried, by the store: it rejects only with a list shown.
     this.store.loadFirstPage().then(
       () => this.recheckEnd(),
@@ -187,6 +191,8 @@ export class ConversationList {
    * short pages) reported nothing, and the list stopped there. Observing it again reports where it is now.
    */
   private recheckEnd(): void {
+    // A load the store finished after the list went (its retries outlive the list) has nothing left to watch.
+    if (this.isDestroyed) return;
     afterNextRender(() => {
       const sentinel = this.sentinel()?.nativeElement;
       if (!this.observer || !sentinel) return;
