@@ -1,5 +1,5 @@
 import { CODE_REPLY } from './support/fake-openai';
-import { expect, test, unique } from './support/fixtures';
+import { expect, heldAnswer, test, unique } from './support/fixtures';
 
 test.describe('chatting', () => {
   test('a first visit can chat at once; the answer streams in as Markdown and survives a reload', async ({ chat, page }) => {
@@ -74,7 +74,7 @@ test.describe('chatting', () => {
 
   test('Stop (button and Esc) keeps the partial answer', async ({ chat, page }) => {
     await chat.open();
-    await chat.ask('Count slowly [slow]');
+    await chat.ask(`Count slowly ${heldAnswer().marker}`);
     const answer = chat.lastAnswer();
     // Token by token: the first words are there while the last one is not yet.
     await expect(answer).toContainText('w03');
@@ -87,7 +87,7 @@ test.describe('chatting', () => {
     expect(partial).toMatch(/^w01 w02 w03/);
     expect(partial).not.toContain('w60');
 
-    await chat.followUp('Again slowly [slow] with Esc');
+    await chat.followUp(`Again slowly ${heldAnswer().marker} with Esc`);
     await expect(chat.lastAnswer()).toContainText('w02');
     await page.keyboard.press('Escape');
     await chat.waitForAnswer('stopped');

@@ -1,16 +1,19 @@
 import { numberedWords } from './support/fake-openai';
-import { ChatPage, expect, test, unique } from './support/fixtures';
+import { ChatPage, expect, heldAnswer, test, unique } from './support/fixtures';
 
 test.describe('reload mid-answer', () => {
   test('re-attaches to the running stream with Last-Event-ID and shows every word exactly once', async ({ chat, page }) => {
+    // The answer pauses after w08 until released: the reload comes back while it still runs, however slow.
+    const held = heldAnswer();
     await chat.open();
-    await chat.ask('Count for me [slow]');
+    await chat.ask(`Count for me ${held.marker}`);
     await expect(chat.lastAnswer()).toContainText('w05');
 
     const resumed = page.waitForRequest((r) => /\/api\/v1\/chat\/streams\/[^/]+$/.test(r.url()) && r.method() === 'GET');
     await page.reload();
     const request = await resumed;
     expect(request.headers()['last-event-id']).toMatch(/^\d+$/);
+    await held.release();
 
     const answer = await chat.waitForAnswer();
     const text = (await answer.locator('.markdown').innerText()).trim();
@@ -20,13 +23,16 @@ test.describe('reload mid-answer', () => {
   });
 
   test('coming back to a conversation still answering resumes it', async ({ chat, page }) => {
+    const held = heldAnswer();
     await chat.open();
-    await chat.ask('Count again [slow]');
+    await chat.ask(`Count again ${held.marker}`);
     await expect(chat.lastAnswer()).toContainText('w03');
     const url = page.url();
     await page.getByRole('button', { name: 'New chat', exact: true }).click();
     await expect(chat.answers).toHaveCount(0);
     await page.goto(url);
+    await expect(chat.stop).toBeVisible();
+    await held.release();
     const answer = await chat.waitForAnswer();
     await expect(answer.locator('.markdown')).toHaveText(numberedWords(60));
   });
@@ -62,14 +68,17 @@ test.describe('reload mid-answer', () => {
     await other.goto(url);
     await expect(second.answers).toHaveCount(1);
 
+    const held = heldAnswer();
     await page.bringToFront();
-    await chat.followUp('Count from the first tab [slow]');
+    await chat.followUp(`Count from the first tab ${held.marker}`);
     await expect(chat.lastAnswer()).toContainText('w03');
     // Back in the second tab: the new message is there and the running answer is followed live.
     await comeBack();
     await expect(second.userMessages.last()).toContainText('Count from the first tab');
-    await expect(second.lastAnswer()).toContainText('w20');
+    await expect(second.lastAnswer()).toContainText('w05');
     await expect(second.stop).toBeVisible();
+    await held.release();
+    await expect(second.lastAnswer().locator('.markdown')).toHaveText(numberedWords(60));
     await second.waitForAnswer();
 
     await page.bringToFront();

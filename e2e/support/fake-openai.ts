@@ -19,7 +19,19 @@ interface Script {
   failStatus?: number;
   /** Stop sending (but keep the socket open) after this many tokens. */
   hangAfter?: number;
+  /** Pause after this many tokens until the test releases `holdKey` (see `HELD_TOKENS`). */
+  holdAfter?: number;
+  holdKey?: string;
 }
+
+/**
+ * `[held:KEY]` in a prompt: the reply is numberedWords(60), paused after its first HELD_TOKENS words until the
+ * test posts to `/__control/release/KEY`. A test that must act while an answer runs (reload, switch, stop)
+ * does not race a timer on a loaded machine: a paced reply could end before a slow reload came back.
+ */
+export const HELD_TOKENS = 8;
+/** A held reply goes on by itself after this long, so a test that forgot to release fails on its text, not hangs. */
+const HOLD_LIMIT_MS = 30_000;
 
 export const FILE_MARKER = 'PARLEY-FILE-MARKER';
 export const IMAGE_HOST = 'images.exfil.test';
@@ -130,6 +142,8 @@ function tokensOf(text: string): string[] {
 export class FakeOpenAi {
   private server: Server | null = null;
   private readonly attempts = new Map<string, number>();
+  private readonly released = new Set<string>();
+  private readonly holding = new Map<string, () => void>();
 
   script(messages: ChatMessage[]): Script {
     const lastUser = [...messages].reverse().find((m) => m.role === 'user');
@@ -140,7 +154,8 @@ export class FakeOpenAi {
     if (prompt.includes('[fail-once]') && attempt === 1) return { tokens: [], delayMs: 0, failStatus: 500 };
     if (prompt.includes('[fail]')) return { tokens: [], delayMs: 0, failStatus: 500 };
     if (prompt.includes('[quick-count]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 5 };
-    if (prompt.includes('[slow]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 120 };
+    const held = /\[held:([\w-]+)\]/.exec(prompt);
+    if (held) return { tokens: tokensOf(numberedWords(60)), delayMs: 20, holdAfter: HELD_TOKENS, holdKey: held[1] };
     if (prompt.includes('[essay]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Section ${i + 1} keeps going for a while.`).join('\n\n')), delayMs: 25 };
     if (prompt.includes('[long-code]')) return { tokens: tokensOf(LONG_CODE_REPLY), delayMs: 1 };
     if (prompt.includes('[long]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1} of a long answer.`).join('\n\n')), delayMs: 5 };
@@ -171,11 +186,36 @@ export class FakeOpenAi {
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;
+    for (const release of this.holding.values()) release();
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Lets a held reply go on; a release that comes before the reply reaches its pause is kept for it. */
+  release(key: string): void {
+    this.released.add(key);
+    this.holding.get(key)?.();
+  }
+
+  private async hold(key: string): Promise<void> {
+    if (this.released.has(key)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, HOLD_LIMIT_MS);
+      this.holding.set(key, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.holding.delete(key);
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const control = /^\/__control\/release\/([\w-]+)$/.exec(req.url ?? '');
+    if (req.method === 'POST' && control?.[1]) {
+      this.release(control[1]);
+      res.writeHead(204).end();
+      return;
+    }
     if (req.method === 'GET' && req.url?.endsWith('/models')) {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ object: 'list', data: [{ id: 'fake-model', object: 'model' }] }));
@@ -207,6 +247,7 @@ export class FakeOpenAi {
     for (const [index, token] of script.tokens.entries()) {
       if (isClosed) return;
       if (script.hangAfter !== undefined && index >= script.hangAfter) return;
+      if (script.holdKey !== undefined && index === script.holdAfter) await this.hold(script.holdKey);
       if (script.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, script.delayMs));
       if (isClosed) return;
       res.write(chunk({ content: token }, null));

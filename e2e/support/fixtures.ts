@@ -1,9 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { test as base, expect, type Locator, type Page } from '@playwright/test';
+import { FAKE_OPENAI_PORT } from './ports';
 
 /** A prompt no other test (or repetition) sends: the fake upstream counts attempts per prompt. */
 export function unique(text: string): string {
   return `${text} #${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * An answer that pauses after its first words (w01 … w08, see HELD_TOKENS) until `release()`: a test acts while it
+ * runs without racing a timer. `marker` goes in the prompt; the full answer is numberedWords(60).
+ */
+export function heldAnswer(): { marker: string; release: () => Promise<void> } {
+  const key = randomUUID().slice(0, 8);
+  return {
+    marker: `[held:${key}]`,
+    release: async () => {
+      const res = await fetch(`http://127.0.0.1:${FAKE_OPENAI_PORT}/__control/release/${key}`, { method: 'POST' });
+      expect(res.status).toBe(204);
+    },
+  };
 }
 
 /** The app as a user sees it: roles and accessible names, as the issue defines them. */
