@@ -244,6 +244,17 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(row.content).toBe('<think>Let me see.</think>\n\nThe answer.');
   });
 
+  it('stores reasoning a server sends beside the answer (reasoning_content) as its leading <think> block, and never sends it back', async () => {
+    h.fake.on('reason aside', { reasoning: ['Weighing ', 'it.'], tokens: ['Decided', '.'] });
+    const first = await h.send(alice.token, { message: 'reason aside' }).all();
+    const conversationId = first[0].data.conversation_id as string;
+    expect(tokensOf(first)).toBe('<think>\nWeighing it.\n</think>\n\nDecided.');
+    expect((await h.message(first[0].data.message_id as string)).content).toBe('<think>\nWeighing it.\n</think>\n\nDecided.');
+    await h.send(alice.token, { message: 'go on', conversation_id: conversationId }).all();
+    const [req] = h.fake.requestsFor('go on');
+    expect(req.body.messages?.[2]).toEqual({ role: 'assistant', content: 'Decided.' });
+  });
+
   it('stops within a second and keeps the partial answer as stopped', async () => {
     h.fake.on('long story', { tokens: words(200), tokenDelayMs: 30 });
     const conn = h.send(alice.token, { message: 'long story' });

@@ -21,6 +21,10 @@ import type { AddressInfo } from 'node:net';
 export interface FakeReply {
   /** Content deltas, one chunk each. Default: "You said: " and the last user message, word by word. */
   tokens?: string[];
+  /** Reasoning deltas sent before the tokens, one chunk each, in the field `reasoningField` names. */
+  reasoning?: string[];
+  /** Default `reasoning_content` (DeepSeek, llama.cpp, LM Studio); `reasoning` as vLLM ≥ 0.10, OpenRouter and Ollama. */
+  reasoningField?: 'reasoning_content' | 'reasoning';
   /** Answer with this status and an OpenAI-style JSON error body instead of a stream. */
   status?: number;
   /** Extra response headers (e.g. `retry-after`). */
@@ -247,6 +251,10 @@ export class FakeOpenAiServer {
       JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finishReason }] });
 
     await send(chunk({ role: 'assistant', content: '' }, null));
+    for (const thought of reply.reasoning ?? []) {
+      if (reply.tokenDelayMs) await sleep(reply.tokenDelayMs);
+      await send(chunk({ content: null, [reply.reasoningField ?? 'reasoning_content']: thought }, null));
+    }
     for (let i = 0; i < tokens.length; i++) {
       if (res.destroyed) return;
       if (reply.stallAfter === i) return; // open, silent

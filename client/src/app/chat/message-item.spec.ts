@@ -270,6 +270,11 @@ describe('MessageItem', () => {
       expect(el.querySelector('app-markdown-view')?.textContent?.trim()).toBe('Answer');
     });
 
+    it('shows the thinking without the line breaks around it (as models write <think>\\n…\\n</think>)', async () => {
+      await render({ content: '<think>\nFirst line.\n\nSecond line.\n</think>\n\nAnswer' });
+      expect(el.querySelector('.msg-thinking-text')?.textContent).toBe('First line.\n\nSecond line.');
+    });
+
     it('keeps the thinking open, as the reader left it, while more tokens arrive', async () => {
       await render({ status: 'streaming', content: '<think>One', finish_reason: null }, { isStreaming: true });
       const opened = details() as HTMLDetailsElement;

@@ -81,10 +81,15 @@ export class MessageItem {
   protected readonly parts = computed(() => (this.isUser() ? { thinking: null, isThinkingDone: true, answer: this.message().content } : splitThinking(this.message().content)));
   /** The answer's words: what is drawn as Markdown, copied, and judged for the note under it. */
   protected readonly answer = computed(() => this.parts().answer);
-  /** The thinking folded above the answer: shown while it streams, and once done if it says anything. */
+  /**
+   * The thinking folded above the answer: shown while it streams, and once done if it says anything. Without the
+   * line breaks around it (models write `<think>\n…\n</think>`): shown as written, they were empty lines in its box.
+   */
   protected readonly thinking = computed(() => {
     const { thinking, isThinkingDone } = this.parts();
-    return thinking !== null && (!isThinkingDone || thinking.trim() !== '') ? thinking : null;
+    if (thinking === null) return null;
+    const text = thinking.trim();
+    return !isThinkingDone || text !== '' ? text : null;
   });
   protected readonly isThinkingDone = computed(() => this.parts().isThinkingDone);
   /** Under an answer that ended: that it has no words, or was cut short by the model's limit or its provider's filter. */

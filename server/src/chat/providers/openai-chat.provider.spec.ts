@@ -230,6 +230,33 @@ describe('OpenAiChatProvider with loosely compatible servers', () => {
     }
   });
 
+  it('puts reasoning sent beside the answer (reasoning_content, reasoning) at its start as a <think> block, as it streams', async () => {
+    for (const reasoningField of ['reasoning_content', 'reasoning'] as const) {
+      const r = await run({ reasoning: ['The user ', 'greets me.'], reasoningField, tokens: ['Hello', '!'] });
+      expect(r.error).toBeUndefined();
+      expect(r.text).toBe('<think>\nThe user greets me.\n</think>\n\nHello!');
+      // The reader sees the thinking arrive: its first piece is a token of its own, before any answer.
+      expect(r.chunks[0]).toEqual({ type: 'token', text: '<think>\nThe user ' });
+    }
+  });
+
+  it('closes a reasoning block the answer ended in (length), leaves reasoning after the answer out, and reads it in a JSON completion', async () => {
+    const cut = await run({ reasoning: ['Still ', 'thinking'], tokens: [], finishReason: 'length' });
+    expect(cut.text).toBe('<think>\nStill thinking\n</think>\n\n');
+    expect(cut.chunks.findIndex((c) => c.type === 'finish')).toBeGreaterThan(cut.chunks.findLastIndex((c) => c.type === 'token'));
+    const late = await run({
+      body: frames(delta('Answer.'), JSON.stringify({ choices: [{ index: 0, delta: { reasoning_content: 'an afterthought' }, finish_reason: null }] }), delta(null, 'stop'), '[DONE]'),
+      contentType: 'text/event-stream',
+    });
+    expect(late.text).toBe('Answer.');
+    const plain = await run({ tokens: ['No ', 'reasoning.'] });
+    expect(plain.text).toBe('No reasoning.');
+    const whole = await run({ body: JSON.stringify({
+      id: 'x', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'Four.', reasoning_content: '2 + 2' }, finish_reason: 'stop' }],
+    }) });
+    expect(whole.text).toBe('<think>\n2 + 2\n</think>\n\nFour.');
+  });
+
   it('reads content sent as an array of text parts', async () => {
     const r = await run({ body: frames(delta([{ type: 'text', text: 'Array ' }, { type: 'image_url' }, { type: 'text', text: 'answer.' }]), delta(null, 'stop'), '[DONE]'), contentType: 'text/event-stream' });
     expect(r.error).toBeUndefined();

@@ -7,6 +7,7 @@ import {
   type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk,
 } from './chat-provider.js';
 import { type GatedRequestInit, NodeHttpFetch, SEND_WHEN } from './node-http-fetch.js';
+import { ReasoningBlock, reasoningOf } from './reasoning-block.js';
 
 const OFFICIAL_BASE_URL = 'https://api.openai.com/v1';
 /** A Retry-After longer than this is not waited for: the user would rather see the error. */
@@ -168,7 +169,7 @@ export class OpenAiChatProvider implements ChatProvider {
         // A server or gateway that ignores `stream: true` answers the whole completion (or an error) as JSON.
         const json = await readWhole(body, MAX_SSE_LINE_CHARS);
         isDone = true;
-        this.parseChunk(json, onChunk, 'message');
+        this.parseChunk(json, onChunk, 'message', new ReasoningBlock());
         onDone?.();
         return undefined;
       }
@@ -180,6 +181,7 @@ export class OpenAiChatProvider implements ChatProvider {
       // per chunk (at 150 streams of 50 tokens/s those were a tenth of the relay's CPU).
       return await new Promise<Attempt | undefined>((resolve, reject) => {
         const parser = new SseParser();
+        const reasoning = new ReasoningBlock();
         let hasToken = false;
         /** A finish reason came: the answer is whole, whether or not `[DONE]` follows (llama.cpp and others end without it). */
         let hasFinished = false;
@@ -232,7 +234,7 @@ export class OpenAiChatProvider implements ChatProvider {
               }
               // `event: error` (some gateways and vLLM name their error events): whatever its data says.
               if (event.event === 'error') throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(event.data)}`);
-              this.parseChunk(event.data, emit, 'delta');
+              this.parseChunk(event.data, emit, 'delta', reasoning);
             }
           } catch (err) {
             // A line without end (or an event without end) is not the model's stream: the reply fails as for malformed JSON.
@@ -294,7 +296,7 @@ export class OpenAiChatProvider implements ChatProvider {
   }
 
   /** One chunk of a stream (`delta`), or a whole completion answered as JSON (`message`). */
-  private parseChunk(data: string, emit: (chunk: ProviderChunk) => void, part: 'delta' | 'message'): void {
+  private parseChunk(data: string, emit: (chunk: ProviderChunk) => void, part: 'delta' | 'message', reasoning: ReasoningBlock): void {
     let parsed: unknown;
     try {
       parsed = JSON.parse(data);
@@ -307,15 +309,20 @@ export class OpenAiChatProvider implements ChatProvider {
       throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(data)}`);
     }
     const chunk = parsed as Partial<ChatCompletionChunk>;
-    const choice = chunk.choices?.[0] as { delta?: { content?: unknown }; message?: { content?: unknown }; finish_reason?: unknown } | undefined;
+    type Part = { content?: unknown; reasoning_content?: unknown; reasoning?: unknown };
+    const choice = chunk.choices?.[0] as { delta?: Part; message?: Part; finish_reason?: unknown } | undefined;
     if (part === 'message' && typeof choice?.message !== 'object') throw new ProviderError('protocol', 'Upstream answered JSON that is not a chat completion');
-    const text = textOf(choice?.[part]?.content);
+    const text = reasoning.text(reasoningOf(choice?.[part]), textOf(choice?.[part]?.content));
     if (text.length > 0) emit({ type: 'token', text });
     // The reply's metadata is stored as sent, so it is taken only in the form the wire format gives it: a
     // finish reason that is not a short word (an object, 500 characters) or a usage that is not a token count
     // (1.5, "abc", 3e9) is left out, as if not sent; the reply itself does not fail for it.
     const reason: unknown = choice?.finish_reason;
-    if (typeof reason === 'string' && FINISH_REASON.test(reason)) emit({ type: 'finish', reason });
+    if (typeof reason === 'string' && FINISH_REASON.test(reason)) {
+      const closing = reasoning.end();
+      if (closing) emit({ type: 'token', text: closing });
+      emit({ type: 'finish', reason });
+    }
     const usage = chunk.usage as { prompt_tokens?: unknown; completion_tokens?: unknown } | null | undefined;
     if (usage && isTokenCount(usage.prompt_tokens) && isTokenCount(usage.completion_tokens)) {
       emit({ type: 'usage', promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens });
