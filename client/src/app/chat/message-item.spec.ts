@@ -194,6 +194,13 @@ describe('MessageItem', () => {
       });
     }
 
+    it('offers neither copy nor rating for an answer of only spaces and new lines, only Regenerate', async () => {
+      await render({ status: 'complete', content: '  \n\t ', finish_reason: 'stop' }, { canRegenerate: true });
+      expect(el.querySelector('app-markdown-view')).toBeNull();
+      const labels = Array.from(el.querySelectorAll('.msg-actions button')).map((b) => b.getAttribute('aria-label'));
+      expect(labels).toEqual(['Regenerate']);
+    });
+
     it('says nothing while the answer streams, and its note once the done event ended it', async () => {
       await render({ status: 'streaming', content: 'Half an', finish_reason: null }, { isStreaming: true });
       expect(mutedNotices()).toEqual([]);

@@ -80,7 +80,13 @@ export class MessageItem {
    */
   protected readonly parts = computed(() => (this.isUser() ? { thinking: null, isThinkingDone: true, answer: this.message().content } : splitThinking(this.message().content)));
   /** The answer's words: what is drawn as Markdown, copied, and judged for the note under it. */
-  protected readonly answer = computed(() => this.parts().answer);
+  /** The answer's words: '' for one of only spaces or line breaks (nothing to draw, copy or rate; its notice says no text). */
+  protected readonly answer = computed(() => {
+    const { answer } = this.parts();
+    return answer.trim() === '' ? '' : answer;
+  });
+  /** Words or thinking to rate (an answer of only thinking can be rated; one of nothing but spaces cannot). */
+  protected readonly hasContent = computed(() => this.message().content.trim() !== '');
   /**
    * The thinking folded above the answer: shown while it streams, and once done if it says anything. Without the
    * line breaks around it (models write `<think>\n…\n</think>`): shown as written, they were empty lines in its box.
