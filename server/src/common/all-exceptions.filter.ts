@@ -4,7 +4,7 @@ import { SessionsService } from '../sessions/sessions.service.js';
 import type { Application, Response } from 'express';
 import { AllowedMethods, methodNotAllowed } from './allowed-methods.js';
 import { AppException } from './app.exception.js';
-import { isDependencyOutage, isStorageFull } from './dependency-outage.js';
+import { isDependencyOutage, isStorageFull, STORAGE_FULL_DETAILS } from './dependency-outage.js';
 import { ErrorCode } from './error-code.js';
 import { codeForStatus, HTTP_STATUS } from './error-status.js';
 import type { AppRequest } from './request-context.js';
@@ -66,7 +66,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
       // Nothing a retry in a few seconds fixes, and nothing the client did: the operator must free
       // disk space (or grow the disk), so this is an error in the log, not a warning.
       this.logger.error({ requestId, err: exception }, 'storage full: the database or the data directory has no space left; free disk space');
-      writeError(res, 503, errorEnvelope(ErrorCode.ServiceUnavailable, "The server's storage is full; try again later.", requestId), { 'Retry-After': '60' });
+      writeError(res, 503, errorEnvelope(ErrorCode.ServiceUnavailable, "The server's storage is full; try again later.", requestId, STORAGE_FULL_DETAILS), { 'Retry-After': '60' });
       return;
     }
     if (isDependencyOutage(exception)) {

@@ -37,6 +37,12 @@ export function isDependencyOutage(err: unknown, depth = 0): boolean {
 const STORAGE_FULL_CODES = new Set(['SQLITE_FULL', 'ENOSPC', 'EDQUOT', '53100']);
 
 /**
+ * The `details` of a 503 that storage space caused (a full disk, uploads paused near it): unlike an outage, a retry in
+ * seconds does not help, and a client can say so (the SPA did say "briefly unavailable").
+ */
+export const STORAGE_FULL_DETAILS = { reason: 'storage_full' } as const;
+
+/**
  * Whether an error means the database's or the data directory's disk is full, so the answer is 503
  * SERVICE_UNAVAILABLE (retry later, once an operator has freed space) rather than 500 (our bug).
  */

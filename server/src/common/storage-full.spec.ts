@@ -53,7 +53,7 @@ describe('a full disk, through the HTTP stack', () => {
     vi.spyOn(t.app.get(SessionsService), 'create').mockRejectedValueOnce(error());
     lines.length = 0;
     const res = await t.http().post('/api/v1/sessions').send({}).expect(503);
-    expect(res.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/storage is full/), request_id: res.headers['x-request-id'] });
+    expect(res.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/storage is full/), details: { reason: 'storage_full' }, request_id: res.headers['x-request-id'] });
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
     await settle();
     expect(lines).toContainEqual(expect.objectContaining({ level: 50, msg: expect.stringMatching(/storage full/), requestId: res.headers['x-request-id'] }));

@@ -697,7 +697,7 @@ describe('the free-disk guard (STORAGE_MIN_FREE_BYTES)', () => {
     const s = await t.newSession();
     const { body, contentType } = multipart([{ name: 'file', filename: 'notes.txt', value: Buffer.alloc(64 * 1024, 'n') }]);
     const res = await t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${s.token}`).set('Content-Type', contentType).send(body).expect(503);
-    expect(res.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: 'Uploads are paused: the server is low on storage. Try again later.' });
+    expect(res.body.error).toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: 'Uploads are paused: the server is low on storage. Try again later.', details: { reason: 'storage_full' } });
     expect(readdirSync(join(t.config.dataDir, 'uploads'))).toEqual([]);
     const tmp = join(t.config.dataDir, 'tmp');
     expect(existsSync(tmp) ? readdirSync(tmp) : []).toEqual([]);

@@ -7,6 +7,7 @@ import { In, IsNull, type Repository } from 'typeorm';
 import type { AttachedFile, ChatAttachments } from '../chat/chat-attachments.js';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import { STORAGE_FULL_DETAILS } from '../common/dependency-outage.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { FileScanner } from './file-scanner.js';
@@ -116,7 +117,7 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
     const free = await this.storage.freeBytes();
     if (free !== undefined && free - needed < this.config.limits.storageMinFreeBytes) {
       this.logger.warn({ freeBytes: free, minFreeBytes: this.config.limits.storageMinFreeBytes }, 'upload refused: the uploads disk is nearly full');
-      throw new AppException(ErrorCode.ServiceUnavailable, 'Uploads are paused: the server is low on storage. Try again later.');
+      throw new AppException(ErrorCode.ServiceUnavailable, 'Uploads are paused: the server is low on storage. Try again later.', STORAGE_FULL_DETAILS);
     }
   }
 

@@ -11,6 +11,12 @@ describe('friendlyMessage', () => {
     expect(friendlyMessage(withWait, { isSend: true })).toBe('Parley\'s server is briefly unavailable. Try again in 5 s.');
   });
 
+  it('says the server is out of storage space, not briefly unavailable, on a 503 for a full disk', () => {
+    const full = apiErrorFrom(503, { error: { code: 'SERVICE_UNAVAILABLE', message: 'The server\'s storage is full; try again later.', details: { reason: 'storage_full' } } }, '60');
+    expect(friendlyMessage(full)).toBe('Parley\'s server is out of storage space, so nothing new can be saved. Try again later.');
+    expect(friendlyMessage(full, { isSend: true })).not.toMatch(/briefly/);
+  });
+
   it('keeps the model\'s words for OPENAI_ERROR', () => {
     expect(friendlyMessage(new ApiError(502, 'OPENAI_ERROR', 'upstream'))).toBe('The model could not answer right now. Please retry.');
   });

@@ -124,6 +124,8 @@ export function friendlyMessage(error: unknown, context: FailureContext = {}): s
     case 'OPENAI_ERROR':
       return 'The model could not answer right now. Please retry.';
     case 'SERVICE_UNAVAILABLE':
+      // Out of disk space: no retry in seconds helps, and "briefly" was not true.
+      if (error.details?.['reason'] === 'storage_full') return 'Parley\'s server is out of storage space, so nothing new can be saved. Try again later.';
       // Parley's own database or Redis is unreachable, or the instance is shutting down: the model is not to blame.
       return `Parley's server is briefly unavailable. Try again ${inSeconds(error.retryAfterSeconds)}.`;
     case 'VALIDATION_ERROR':
