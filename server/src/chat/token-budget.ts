@@ -54,7 +54,8 @@ function safeName(name: string): string {
 
 function fileBlock(name: string, text: string): string {
   // The file's text must not be able to close its own block and pose as the user.
-  return `<file name="${safeName(name)}">\n${text.replace(/<\/file>/gi, '<\\/file>')}\n</file>`;
+  // Any tag named file, opening or closing, however spaced or cased (`</FILE >`, `< file name=…>`), loses its `<`.
+  return `<file name="${safeName(name)}">\n${text.replace(/<(?=\s*\/?\s*file\b)/gi, '&lt;')}\n</file>`;
 }
 
 function withFiles(content: string, blocks: string[]): string {
@@ -103,11 +104,13 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
       remaining -= file.tokenCount + overhead;
       continue;
     }
+    truncatedFiles.push(file.filename);
     const room = remaining - overhead - countTokens(TRUNCATION_MARKER);
+    // Not even the marker's block fits: the file is left out, rather than the request passing the context.
+    if (room < 0) continue;
     const kept = room >= MIN_FILE_TOKENS ? truncateToTokens(file.extractedText, room) : '';
     blocks.push(fileBlock(file.filename, `${kept}${TRUNCATION_MARKER}`));
-    truncatedFiles.push(file.filename);
-    remaining -= Math.max(0, room) + overhead + countTokens(TRUNCATION_MARKER);
+    remaining -= (kept === '' ? 0 : room) + overhead + countTokens(TRUNCATION_MARKER);
   }
 
   const kept: ProviderMessage[] = [];
