@@ -1,4 +1,4 @@
-import { cleanTitle, graphemes, PRINTABLE_ASCII, truncateCodePoints, withoutMarkdown } from '../conversations/title.js';
+import { cleanTitle, graphemes, isVisibleTitle, PRINTABLE_ASCII, truncateCodePoints, withoutMarkdown } from '../conversations/title.js';
 
 const TITLE_CHARS = 60;
 
@@ -20,7 +20,8 @@ function firstGraphemes(text: string, max: number): { head: string; isCut: boole
 export function autoTitle(message: string): string {
   const line = cleanTitle(withoutMarkdown(message)) || cleanTitle(message);
   const { head: within, isCut } = firstGraphemes(line, TITLE_CHARS);
-  if (!isCut) return line || 'New conversation';
+  // One that shows nothing (a lone combining mark, only format characters) is blank, as a rename would find it.
+  if (!isCut) return line && isVisibleTitle(line) ? line : 'New conversation';
   const cut = firstGraphemes(line, TITLE_CHARS + 1).head;
   const space = cut.lastIndexOf(' ');
   // A single very long word is cut where it must be.
@@ -34,5 +35,5 @@ export function cleanModelTitle(raw: string): string | undefined {
   // run of spaces or dots not at the end (30,000 spaces then a letter: 0.6 s); a title keeps 80.
   const line = (raw.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? '').slice(0, 1000);
   const title = truncateCodePoints(cleanTitle(line.replace(/^title:\s*/i, '').replace(/^["'“”*#\s]+|["'“”*\s.]+$/g, '')), 80).trim();
-  return title.length > 0 ? title : undefined;
+  return title.length > 0 && isVisibleTitle(title) ? title : undefined;
 }

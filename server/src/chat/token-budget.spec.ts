@@ -96,6 +96,12 @@ describe('buildPrompt', () => {
 });
 
 describe('titles', () => {
+  it('names a conversation whose first message shows nothing (a lone combining mark) "New conversation", as a rename would refuse it', () => {
+    expect(autoTitle('\u0301')).toBe('New conversation');
+    expect(autoTitle('\u200d\ufe0f')).toBe('New conversation');
+    expect(cleanModelTitle('"\u0301"')).toBeUndefined();
+  });
+
   it('cuts the first message at a word boundary', () => {
     expect(autoTitle('  Plan a   trip\nto Lisbon ')).toBe('Plan a trip to Lisbon');
     const long = autoTitle('Please explain the difference between optimistic and pessimistic locking in databases today');

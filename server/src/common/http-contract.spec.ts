@@ -169,6 +169,18 @@ describe('HTTP contract', () => {
     }
   });
 
+  it('refuses a NUL in the query of every route, those without query parameters of their own too, naming the parameter', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    for (const path of ['/api/v1/chat/config?x=%00', '/api/v1/sessions/current?x=a%00b', '/api/v1/health/live?x=%00', '/api/v1/conversations?q=%00']) {
+      const field = path.split('?')[1].split('=')[0];
+      const res = await t.http().get(path).set(auth);
+      expect({ path, status: res.status, code: res.body.error?.code, message: res.body.error?.message })
+        .toEqual({ path, status: 400, code: 'VALIDATION_ERROR', message: `Query parameter ${field} contains a NUL character (U+0000)` });
+    }
+    await t.http().get('/api/v1/chat/config?x=1').set(auth).expect(200);
+  });
+
   it('never leaks a stack trace or SQL', async () => {
     const s = await t.newSession();
     const res = await t.http().get('/api/v1/conversations/%27%3B%20DROP%20TABLE').set('Authorization', `Bearer ${s.token}`);

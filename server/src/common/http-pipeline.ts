@@ -198,9 +198,15 @@ function queryUtf8Guard(req: Request, res: Response, next: NextFunction): void {
     const eq = pair.indexOf('=');
     const [rawName, rawValue] = eq < 0 ? [pair, ''] : [pair.slice(0, eq), pair.slice(eq + 1)];
     const name = strictDecode(rawName);
-    if (name !== undefined && strictDecode(rawValue) !== undefined) continue;
-    const field = name ?? 'query';
-    const message = `${field} must be valid percent-encoded UTF-8`;
+    const value = strictDecode(rawValue);
+    // A NUL is refused in every query, as the routes with query parameters of their own refuse it (json-shape.ts):
+    // elsewhere `?x=%00` was let through.
+    const hasNul = name?.includes('\u0000') === true || value?.includes('\u0000') === true;
+    if (name !== undefined && value !== undefined && !hasNul) continue;
+    const field = name === undefined ? 'query' : name.replaceAll('\u0000', '\uFFFD');
+    const message = hasNul && name !== undefined && value !== undefined
+      ? `Query parameter ${field} contains a NUL character (U+0000)`
+      : `${field} must be valid percent-encoded UTF-8`;
     writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, message, (req as AppRequest).id, { fields: [{ field, errors: [message] }] }));
     return;
   }

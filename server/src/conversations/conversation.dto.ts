@@ -51,10 +51,10 @@ export class MessagePageQueryDto {
   @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50, description: 'How many messages' })
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(200) limit = 50;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only the newest messages with a position below this (loading older ones)' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 2_147_483_647, description: 'Only the newest messages with a position below this (loading older ones)' })
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(2_147_483_647) @Excludes(['after', 'around']) before?: number;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Only the oldest messages with a position above this (loading newer ones after opening around a message)' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 2_147_483_647, description: 'Only the oldest messages with a position above this (loading newer ones after opening around a message)' })
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(2_147_483_647) @Excludes(['before', 'around']) after?: number;
 
   @ApiPropertyOptional({
