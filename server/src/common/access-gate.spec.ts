@@ -102,4 +102,25 @@ describe('access gate', () => {
       await t.http().get('/metrics').expect(200);
     });
   });
+
+  describe('TRUSTED_IDENTITY_HEADER with TRUST_PROXY naming the gateway', () => {
+    it('believes the header only from the gateway TRUST_PROXY names: from anyone else who reaches the backend it is absent', async () => {
+      const elsewhere = await createTestApp('sqlite', { TRUSTED_IDENTITY_HEADER: 'X-Forwarded-Email', TRUST_PROXY: '10.9.9.9' });
+      try {
+        const res = await elsewhere.http().post('/api/v1/sessions').set('X-Forwarded-Email', 'ceo@example.com').send({}).expect(401);
+        expect(res.body.error.details).toEqual({ reason: 'identity_required' });
+        await elsewhere.http().get('/api/v1/chat/config').set('X-Forwarded-Email', 'ceo@example.com').expect(401);
+      } finally {
+        await elsewhere.close();
+      }
+      // The same request from the gateway's address (loopback here) signs in as before.
+      const gateway = await createTestApp('sqlite', { TRUSTED_IDENTITY_HEADER: 'X-Forwarded-Email', TRUST_PROXY: 'loopback' });
+      try {
+        const ok = await gateway.http().post('/api/v1/sessions').set('X-Forwarded-Email', 'ceo@example.com').send({}).expect(201);
+        await gateway.http().get('/api/v1/chat/config').set('Authorization', `Bearer ${ok.body.token}`).set('X-Forwarded-Email', 'ceo@example.com').expect(200);
+      } finally {
+        await gateway.close();
+      }
+    });
+  });
 });

@@ -5,6 +5,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { AppException } from './app.exception.js';
 import { RATE_LIMIT_BUCKET, type RateLimitBucket } from './decorators.js';
 import { ErrorCode } from './error-code.js';
+import { gatewayIdentity } from './gateway-identity.js';
 import type { AppRequest } from './request-context.js';
 
 export const ACCESS_TOKEN_HEADER = 'x-access-token';
@@ -38,8 +39,7 @@ export class AccessGateGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(OUTSIDE_GATE, [context.getHandler(), context.getClass()])) return true;
     const req = context.switchToHttp().getRequest<AppRequest>();
     if (trustedIdentityHeader) {
-      const identity = req.headers[trustedIdentityHeader];
-      if (typeof identity !== 'string' || identity.trim() === '') {
+      if (gatewayIdentity(req, trustedIdentityHeader) === undefined) {
         throw new AppException(ErrorCode.Unauthorized, 'Sign in through your organisation first', { reason: 'identity_required' });
       }
     }

@@ -6,6 +6,7 @@ import { SessionsService } from '../sessions/sessions.service.js';
 import { AppException } from './app.exception.js';
 import { AuthFailureLimit } from './rate-limit.js';
 import { IS_PUBLIC } from './decorators.js';
+import { gatewayIdentity } from './gateway-identity.js';
 import { ErrorCode } from './error-code.js';
 import type { AppRequest, AuthContext } from './request-context.js';
 import { sessionCookie } from './session-cookie.js';
@@ -57,13 +58,6 @@ function clearPlantedCookies(res: Response, req: AppRequest, name: string): void
     paths.push(path, `${path}/`);
   }
   res.append('Set-Cookie', paths.map((path) => `${name}=; Path=${path}; Max-Age=0; HttpOnly; SameSite=Lax`));
-}
-
-/** The person the gateway signed in (TRUSTED_IDENTITY_HEADER), when the deployment has one. */
-export function gatewayIdentity(req: AppRequest, header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const value = req.headers[header];
-  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
 }
 
 /** The one auth guard: a Bearer token or the session cookie; routes are guarded unless @Public(). */

@@ -7,7 +7,8 @@ import { CLEARS_SESSION_COOKIE, SETS_SESSION_COOKIE } from '../common/api-header
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
-import { gatewayIdentity, requestToken } from '../common/auth.guard.js';
+import { requestToken } from '../common/auth.guard.js';
+import { gatewayIdentity } from '../common/gateway-identity.js';
 import { sessionCookie } from '../common/session-cookie.js';
 import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js';
 import type { AppRequest, AuthContext } from '../common/request-context.js';
