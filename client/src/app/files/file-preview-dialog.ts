@@ -19,7 +19,7 @@ import { formatBytes } from './format-bytes';
         @if (f.extracted_text) {
           <pre class="extracted" tabindex="0" aria-label="Extracted text">{{ f.extracted_text }}</pre>
           @if (isTruncated()) {
-            <p class="dialog-meta">Showing the beginning; the model receives all {{ f.extracted_chars.toLocaleString() }} characters.</p>
+            <p class="dialog-meta">Showing the beginning of {{ f.extracted_chars.toLocaleString() }} characters. The model reads as much as fits in its context; a longer file is cut there.</p>
           }
         } @else {
           <p>No text could be extracted from this file.</p>
