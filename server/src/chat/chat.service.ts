@@ -233,7 +233,8 @@ export class ChatService implements OnModuleInit {
       const content = isEdit ? edited : user.content;
       const tokenCount = isEdit ? countTokens(edited) : user.tokenCount ?? undefined;
       const before = await this.turnsOf(messages.slice(0, lastUserIndex));
-      const currentFiles = await this.filesOf([user.id]);
+      // The question's own files whole, as a send gives them: buildPrompt cuts one to fit (history's over the context are omitted).
+      const currentFiles = await this.filesOf([user.id], Number.MAX_SAFE_INTEGER);
       const built = buildPrompt({
         systemPrompt: this.config.llm.systemPrompt, history: before,
         current: { content, tokenCount, files: currentFiles.get(user.id) ?? [] },
@@ -366,9 +367,9 @@ export class ChatService implements OnModuleInit {
     }));
   }
 
-  private async filesOf(messageIds: string[]): Promise<Map<string, FileText[]>> {
+  private async filesOf(messageIds: string[], maxTokensEach = this.config.llm.contextTokens): Promise<Map<string, FileText[]>> {
     const byMessage = new Map<string, FileText[]>();
-    for (const f of await this.conversations.attachmentTexts(messageIds, this.config.llm.contextTokens)) {
+    for (const f of await this.conversations.attachmentTexts(messageIds, maxTokensEach)) {
       const text: FileText = f.isOmitted
         ? { filename: f.filename, extractedText: '[omitted: the file does not fit in the model\'s context]', tokenCount: 16 }
         : { filename: f.filename, extractedText: f.extractedText, tokenCount: f.tokenCount };

@@ -46,6 +46,21 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     return (res.body as { file_id: string }).file_id;
   }
 
+  it('regenerates with the question\'s file as its send had it: cut to fit the context, not omitted', async () => {
+    const s = await t.newSession();
+    const big = Array.from({ length: 12_000 }, (_, i) => `w${i}`).join(' ');
+    const id = await upload(s.token, 'big.txt', Buffer.from(big));
+    const sent = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+      .send({ message: 'Summarise it (ref R9)', file_ids: [id] }).expect(200);
+    const startLine = sent.text.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'))!;
+    const { conversation_id: conversationId } = JSON.parse(startLine.slice(6)) as { conversation_id: string };
+    await t.http().post('/api/v1/chat/regenerate').set('Authorization', `Bearer ${s.token}`).send({ conversation_id: conversationId }).expect(200);
+    const [first, again] = fake.requestsFor('ref R9').map((r) => String((r.body.messages as UpstreamMessage[]).at(-1)!.content));
+    expect(first).toContain('w0 w1 w2');
+    expect(first).toContain('[… truncated:');
+    expect(again).toBe(first);
+  });
+
   it('puts the uploaded files\' text into the user turn sent upstream, delimited, never in the system role', async () => {
     const s = await t.newSession();
     const pdfId = await upload(s.token, 'lease.pdf', await makePdf(['Rent is 1234 EUR per month.', 'Notice period: 3 months.']));
