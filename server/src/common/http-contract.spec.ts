@@ -181,6 +181,13 @@ describe('HTTP contract', () => {
     await t.http().get('/api/v1/chat/config?x=1').set(auth).expect(200);
   });
 
+  it('sends no ETag on the API\'s JSON, and so never a 304 the document does not promise', async () => {
+    const s = await t.newSession();
+    const res = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect(res.headers.etag).toBeUndefined();
+    await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).set('If-None-Match', 'W/"2a-abc"').expect(200);
+  });
+
   it('never leaks a stack trace or SQL', async () => {
     const s = await t.newSession();
     const res = await t.http().get('/api/v1/conversations/%27%3B%20DROP%20TABLE').set('Authorization', `Bearer ${s.token}`);

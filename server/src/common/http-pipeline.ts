@@ -283,6 +283,9 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   const express_ = app as NestExpressApplication;
   express_.set('trust proxy', config.trustProxy);
   express_.disable('x-powered-by');
+  // No ETag (nor 304) on the API's JSON: the document promises neither, its answers are no-store, and a client
+  // generated from it took a 304 for an error. The SPA's files keep theirs (express.static sets its own).
+  express_.set('etag', false);
   // Worked out once, for the responses of the routes and for those of Node's parser alike.
   const securityHeaders = staticSecurityHeaders();
   (app.getHttpServer() as Server).on('clientError', clientErrorHandler(securityHeaders, config.corsOrigins));
