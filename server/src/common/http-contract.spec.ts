@@ -331,6 +331,11 @@ describe('HTTP contract', () => {
     expect(Object.keys(res.body.components.securitySchemes)).toEqual(expect.arrayContaining(['bearer', 'cookie']));
     expect(res.body.components.schemas.ErrorEnvelopeDto).toBeDefined();
     expect(res.body.paths['/api/v1/conversations'].get.responses.default).toBeDefined();
+    // Public operations say so (`security: []`); guarded ones name their schemes; no empty server list.
+    expect(res.body.paths['/api/v1/sessions'].post.security).toEqual([]);
+    expect(res.body.paths['/api/v1/health'].get.security).toEqual([]);
+    expect(res.body.paths['/api/v1/conversations'].get.security).toEqual(expect.arrayContaining([{ bearer: [] }]));
+    expect(res.body.servers).toEqual([{ url: '/', description: 'This Parley instance' }]);
     // The errors a route answers with are documented per status, with their codes (they were only a default).
     const statuses = (path: string, method: string): string[] => Object.keys(res.body.paths[path][method].responses).sort();
     expect(statuses('/api/v1/chat', 'post')).toEqual(['200', '400', '401', '403', '404', '409', '413', '415', '429', '503', 'default']);

@@ -26,8 +26,14 @@ export function setupSwagger(app: INestApplication, version: string): void {
       if (!op || typeof op !== 'object' || !('responses' in op)) continue;
       addSharedErrors(path, method, op as Parameters<typeof addSharedErrors>[2]);
       addSharedHeaders(op as Parameters<typeof addSharedHeaders>[0]);
+      // An operation that names no scheme is public (sessions, access, health): said as `security: []`, since a
+      // document without root-level security otherwise leaves it unsaid (redocly's security-defined).
+      const operation = op as { security?: unknown[] };
+      operation.security ??= [];
     }
   }
+  // The API is served where the document is: said as the relative root, not an empty list (redocly's no-empty-servers).
+  if (!document.servers?.length) document.servers = [{ url: '/', description: 'This Parley instance' }];
   document.components = {
     ...document.components,
     headers: { ...document.components?.headers, ...HEADER_COMPONENTS },
