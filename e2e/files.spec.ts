@@ -137,6 +137,19 @@ test.describe('attachments', () => {
     }
   });
 
+  test('says over the answer that only the beginning of a file too big for the model\'s context was read', async ({ chat, page }) => {
+    await chat.open();
+    // About 28,000 tokens in 56 KB (the upload limit here is 64 KB); the model's context is 16,000.
+    const long = Array.from({ length: 28_000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(' ');
+    await page.locator('input[type=file]').setInputFiles({ name: 'server-log.txt', mimeType: 'text/plain', buffer: Buffer.from(long) });
+    await expect(page.getByRole('button', { name: 'Show text of server-log.txt' })).toBeVisible();
+    await chat.ask(unique('What happened at the end?'));
+    const answer = await chat.waitForAnswer();
+    await expect(answer.locator('.msg-context-note'))
+      .toHaveText('Only the beginning of server-log.txt fit in the model\'s context: it did not see the rest.');
+    await expect(chat.userMessages.last().getByRole('list', { name: 'Attached files' })).toContainText('server-log.txt');
+  });
+
   test('a file the server refuses shows the server reason', async ({ chat, page }) => {
     allowConsoleErrors(page, /status of 422/);
     await chat.open();

@@ -20,7 +20,29 @@ export interface StartEvent {
    * that follow restate the answer from its start: the client replaces what it has.
    */
   from_start?: true;
+  /** Present when the question's files did not all fit in the model's context (ContextNotice). */
+  context?: ContextNotice;
   finished: false;
+}
+
+/**
+ * What of the question's files the model did not see whole, told to the user with the answer (the model is told
+ * too, by a marker in the file's block). Each list is there only when not empty.
+ */
+export interface ContextNotice {
+  /** Cut short: the model saw their beginning. */
+  truncated_files?: string[];
+  /** Left out: not even their beginning fit. */
+  omitted_files?: string[];
+}
+
+/** The notice for a prompt's cut and left-out files; undefined when every file fit whole. */
+export function contextNotice(files: { truncatedFiles: string[]; omittedFiles: string[] }): ContextNotice | undefined {
+  if (files.truncatedFiles.length === 0 && files.omittedFiles.length === 0) return undefined;
+  return {
+    ...(files.truncatedFiles.length > 0 ? { truncated_files: files.truncatedFiles } : {}),
+    ...(files.omittedFiles.length > 0 ? { omitted_files: files.omittedFiles } : {}),
+  };
 }
 
 export interface TokenEvent {

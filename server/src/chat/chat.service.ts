@@ -15,7 +15,7 @@ import { type AnsweredQuestion, ConversationsService, type HistoryMessage, type 
 import type { Message } from '../conversations/message.entity.js';
 import { autoTitle } from './auto-title.js';
 import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttachments } from './chat-attachments.js';
-import type { ChatEvent, SequencedEvent } from './chat-events.js';
+import { type ChatEvent, contextNotice, type SequencedEvent } from './chat-events.js';
 import type { ChatConfigDto, FeedbackDto, FeedbackResultDto, RegenerateDto, SendMessageDto, StopResultDto } from './chat.dto.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
@@ -175,7 +175,7 @@ export class ChatService implements OnModuleInit {
         const built = early ? checked : this.prompt(history, text, textTokens, files);
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
-          request: early ?? this.completion(built, files), promptTokens: built.promptTokens,
+          request: early ?? this.completion(built, files), promptTokens: built.promptTokens, context: contextNotice(built),
           title: existing ? undefined : { autoTitle: title, userText: text },
         };
       });
@@ -258,6 +258,7 @@ export class ChatService implements OnModuleInit {
         replyId = reply.id;
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: previous?.id ?? null, request, promptTokens: built.promptTokens,
+          context: contextNotice(built),
         };
       });
     } finally {

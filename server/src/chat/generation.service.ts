@@ -14,7 +14,7 @@ import { SessionsService } from '../sessions/sessions.service.js';
 import type { Message, MessageStatus } from '../conversations/message.entity.js';
 import { cleanModelTitle } from './auto-title.js';
 import { withoutThinking } from './think-block.js';
-import { type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js';
+import { type ContextNotice, type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { ChatMetrics } from './chat-metrics.js';
 import { fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
@@ -38,6 +38,8 @@ export interface GenerationSpec {
   promptTokens: number;
   /** A regenerated answer replaces this one once it completes. */
   replacesId: string | null;
+  /** The question's files the model does not see whole (told in the start event). */
+  context?: ContextNotice;
   /** For a model-written title (llm.modelTitles): the first exchange of a conversation and its automatic title. */
   title?: { autoTitle: string; userText: string };
 }
@@ -128,7 +130,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     this.registry.publish(id, {
       type: 'start', conversation_id: spec.conversationId, user_message_id: spec.userMessageId, message_id: id,
       provider: this.provider.name, model: this.provider.model,
-      ...(spec.replacesId ? { replaces_message_id: spec.replacesId } : {}), finished: false,
+      ...(spec.replacesId ? { replaces_message_id: spec.replacesId } : {}), ...(spec.context ? { context: spec.context } : {}), finished: false,
     });
     const run: Running = { abort: new AbortController(), finished: Promise.resolve('complete') };
     this.running.set(id, run);

@@ -3,6 +3,13 @@ import { ApiExtraModels, ApiOkResponse, ApiProduces, ApiProperty, ApiPropertyOpt
 import { ErrorCode } from '../common/error-code.js';
 import { SSE_DESCRIPTION } from './chat.dto.js';
 
+/** The question's files the model does not see whole (chat-events.ts ContextNotice). */
+export class SseContextNoticeDto {
+  @ApiPropertyOptional({ type: [String], description: 'Cut short to fit: the model sees their beginning, then a marker saying the rest did not fit' })
+  truncated_files?: string[];
+  @ApiPropertyOptional({ type: [String], description: 'Left out: not even their beginning fits' }) omitted_files?: string[];
+}
+
 /** The `data:` payloads of the chat stream, for the OpenAPI document (the wire format is in sse-writer.ts). */
 export class SseStartEventDto {
   @ApiProperty({ enum: ['start'] }) type!: 'start';
@@ -17,6 +24,10 @@ export class SseStartEventDto {
     description: 'Resume only: the events after the Last-Event-ID are no longer held (the instance restarted, or the replay window passed); '
       + 'the events that follow restate the whole answer from its start, so replace what you have instead of appending',
   }) from_start?: true;
+  @ApiPropertyOptional({
+    type: SseContextNoticeDto,
+    description: 'Present when the question\'s files do not all fit in the model\'s context: tell the user which the model saw cut or not at all',
+  }) context?: SseContextNoticeDto;
   @ApiProperty({ enum: [false] }) finished!: false;
 }
 

@@ -75,8 +75,21 @@ describe('buildPrompt', () => {
       const text = built.messages.map((m) => m.content).join('\n');
       expect(countTokens(text) + built.messages.length * 4).toBeLessThanOrEqual(allowance);
       expect(built.promptTokens).toBeLessThanOrEqual(allowance);
-      expect(built.truncatedFiles.length).toBeGreaterThan(0);
+      expect(built.truncatedFiles.length + built.omittedFiles.length).toBeGreaterThan(0);
     }
+  });
+
+  it('tells a file cut short from one left out: the first big file takes the room, the next one gets none', () => {
+    const bigText = 'lorem ipsum dolor sit amet '.repeat(400);
+    const big = { filename: 'big.txt', extractedText: bigText, tokenCount: countTokens(bigText) };
+    const next = { filename: 'next.txt', extractedText: 'a short file', tokenCount: countTokens('a short file') };
+    const built = buildPrompt({ ...base, history: [], current: { content: 'compare them', files: [big, next] } });
+    expect(built.truncatedFiles).toEqual(['big.txt']);
+    expect(built.omittedFiles).toEqual(['next.txt']);
+    expect(built.messages.at(-1)!.content).not.toContain('a short file');
+    // Both fit whole in a larger context: neither list names them.
+    const roomy = buildPrompt({ ...base, contextTokens: 100_000, history: [], current: { content: 'compare them', files: [big, next] } });
+    expect([roomy.truncatedFiles, roomy.omittedFiles]).toEqual([[], []]);
   });
 
   it('lets no text in a file close or open a file block, however the tag is spaced or cased', () => {

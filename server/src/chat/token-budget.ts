@@ -30,8 +30,10 @@ export interface PromptInput {
 export interface BuiltPrompt {
   messages: ProviderMessage[];
   promptTokens: number;
-  /** Files cut short to fit, with the visible marker. */
+  /** Files of the current turn cut short to fit, with the visible marker (the model sees their beginning). */
   truncatedFiles: string[];
+  /** Files of the current turn left out: not even their beginning fits (the model sees the marker only, or nothing). */
+  omittedFiles: string[];
   /** History messages left out (oldest first go). */
   droppedHistory: number;
 }
@@ -96,6 +98,7 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   }
   let remaining = budget - currentTokens;
   const truncatedFiles: string[] = [];
+  const omittedFiles: string[] = [];
   const blocks: string[] = [];
   for (const file of input.current.files) {
     const overhead = countTokens(fileBlock(file.filename, '')) + 2;
@@ -104,11 +107,11 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
       remaining -= file.tokenCount + overhead;
       continue;
     }
-    truncatedFiles.push(file.filename);
     const room = remaining - overhead - countTokens(TRUNCATION_MARKER);
+    const kept = room >= MIN_FILE_TOKENS ? truncateToTokens(file.extractedText, room) : '';
+    (kept === '' ? omittedFiles : truncatedFiles).push(file.filename);
     // Not even the marker's block fits: the file is left out, rather than the request passing the context.
     if (room < 0) continue;
-    const kept = room >= MIN_FILE_TOKENS ? truncateToTokens(file.extractedText, room) : '';
     blocks.push(fileBlock(file.filename, `${kept}${TRUNCATION_MARKER}`));
     remaining -= (kept === '' ? 0 : room) + overhead + countTokens(TRUNCATION_MARKER);
   }
@@ -148,5 +151,5 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
     ...kept,
     { role: 'user', content: withFiles(input.current.content, blocks) },
   ]);
-  return { messages, promptTokens: budget - remaining + systemTokens + PER_MESSAGE, truncatedFiles, droppedHistory };
+  return { messages, promptTokens: budget - remaining + systemTokens + PER_MESSAGE, truncatedFiles, omittedFiles, droppedHistory };
 }

@@ -23,6 +23,12 @@ async function makePdf(lines: string[]): Promise<Buffer> {
 
 interface UpstreamMessage { role: string; content: unknown }
 
+function startOf(sse: string): Record<string, unknown> {
+  const line = sse.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'));
+  if (!line) throw new Error(`no start event in ${sse.slice(0, 300)}`);
+  return JSON.parse(line.slice(6)) as Record<string, unknown>;
+}
+
 const QUOTA = 256 * 1024;
 
 describe.each(dialects())('files in the chat on %s', (dialect) => {
@@ -54,11 +60,27 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
       .send({ message: 'Summarise it (ref R9)', file_ids: [id] }).expect(200);
     const startLine = sent.text.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'))!;
     const { conversation_id: conversationId } = JSON.parse(startLine.slice(6)) as { conversation_id: string };
-    await t.http().post('/api/v1/chat/regenerate').set('Authorization', `Bearer ${s.token}`).send({ conversation_id: conversationId }).expect(200);
+    const regenerated = await t.http().post('/api/v1/chat/regenerate').set('Authorization', `Bearer ${s.token}`).send({ conversation_id: conversationId }).expect(200);
     const [first, again] = fake.requestsFor('ref R9').map((r) => String((r.body.messages as UpstreamMessage[]).at(-1)!.content));
     expect(first).toContain('w0 w1 w2');
     expect(first).toContain('[… truncated:');
     expect(again).toBe(first);
+    // The user is told too, in both answers' start events.
+    expect(startOf(sent.text).context).toEqual({ truncated_files: ['big.txt'] });
+    expect(startOf(regenerated.text).context).toEqual({ truncated_files: ['big.txt'] });
+  });
+
+  it('tells the user which files the model saw cut short and which not at all; files that fit are not named', async () => {
+    const s = await t.newSession();
+    const big = await upload(s.token, 'big.txt', Buffer.from(Array.from({ length: 12_000 }, (_, i) => `w${i}`).join(' ')));
+    const small = await upload(s.token, 'small.txt', Buffer.from('the second file (ref T4)'));
+    const both = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+      .send({ message: 'Compare them (ref T4)', file_ids: [big, small] }).expect(200);
+    expect(startOf(both.text).context).toEqual({ truncated_files: ['big.txt'], omitted_files: ['small.txt'] });
+    expect(String((fake.requestsFor('ref T4')[0].body.messages as UpstreamMessage[]).at(-1)!.content)).not.toContain('the second file');
+    const fits = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+      .send({ message: 'Read it (ref T5)', file_ids: [small] }).expect(200);
+    expect(startOf(fits.text)).not.toHaveProperty('context');
   });
 
   it('puts the uploaded files\' text into the user turn sent upstream, delimited, never in the system role', async () => {

@@ -1,4 +1,5 @@
 import type { Message } from '../core/api-models';
+import type { ContextNotice } from './chat-events';
 
 /**
  * The note under an answer that completed but is not the whole answer, or has no words at all, by the model's
@@ -17,4 +18,23 @@ export function answerNotice(message: Pick<Message, 'status' | 'content' | 'fini
   if (message.finish_reason === 'length') return 'The answer was cut off at its length limit.';
   if (message.finish_reason === 'content_filter') return 'The rest of this answer was withheld by the model\'s provider (content filter).';
   return null;
+}
+
+const names = new Intl.ListFormat('en', { style: 'long', type: 'conjunction' });
+
+/**
+ * The note over an answer whose question's files did not all fit in the model's context: an answer about a file's
+ * end, or about a file left out, is about text the model never saw. Null when every file fit.
+ */
+export function contextNoticeText(context: ContextNotice | undefined): string | null {
+  const cut = context?.truncated_files ?? [];
+  const left = context?.omitted_files ?? [];
+  const parts: string[] = [];
+  if (cut.length > 0) {
+    parts.push(`Only the beginning of ${names.format(cut)} fit in the model's context: it did not see the rest${cut.length > 1 ? ' of them' : ''}.`);
+  }
+  if (left.length > 0) {
+    parts.push(`${names.format(left)} did not fit in the model's context: it did not see ${left.length > 1 ? 'them' : 'it'}.`);
+  }
+  return parts.length > 0 ? parts.join(' ') : null;
 }

@@ -11,7 +11,15 @@ export interface StartEvent {
   replaces_message_id?: string;
   /** Resume only: the events that follow restate the answer from its start (the server no longer held the ones after our Last-Event-ID). */
   from_start?: true;
+  /** The question's files the model did not see whole (too big for its context). */
+  context?: ContextNotice;
   finished: false;
+}
+
+/** Of the question's files: those cut short (the model saw their beginning) and those left out. */
+export interface ContextNotice {
+  truncated_files?: string[];
+  omitted_files?: string[];
 }
 
 export interface TokenEvent {

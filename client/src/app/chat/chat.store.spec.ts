@@ -242,6 +242,21 @@ describe('ChatStore', () => {
     expect(store.announcement()).toBe('Answer: The model returned no text.');
   });
 
+  it('keeps on the answer the start event\'s word of files the model did not see whole, through a reconnect', async () => {
+    const resumed = new Subject<StreamedEvent>();
+    chatApi.resume.mockImplementation(() => resumed.asObservable());
+    void store.send('Compare them');
+    stream.next(start({ context: { truncated_files: ['big.txt'], omitted_files: ['small.txt'] } }));
+    expect(store.messages()[1]).toMatchObject({ id: 'm1', context: { truncated_files: ['big.txt'], omitted_files: ['small.txt'] } });
+    stream.next(token('Half', '1'));
+    stream.error(new StreamCutError('1'));
+    await new Promise((resolve) => { setTimeout(resolve, 600); });
+    // The resume goes on after the last event seen (no start event again): the word stays.
+    resumed.next(token(' of it', '2'));
+    resumed.next({ type: 'done', finished: true, message_id: 'm1', status: 'complete', finish_reason: 'stop', eventId: '3' });
+    expect(store.messages()[1]).toMatchObject({ status: 'complete', context: { truncated_files: ['big.txt'], omitted_files: ['small.txt'] } });
+  });
+
   it('keeps the finish reason of an answer finished after a reconnect', async () => {
     const resumed = new Subject<StreamedEvent>();
     chatApi.resume.mockImplementation(() => resumed.asObservable());

@@ -532,7 +532,12 @@ export class ChatStore {
               this.streamMessageId = event.message_id;
               this.list.update((list) => this.hide(list, withoutReplaced(list, event.replaces_message_id, localId))
                 .map((m) => {
-                  if (m.id === localId) return { ...m, id: event.message_id, conversation_id: event.conversation_id, model_name: event.model || m.model_name };
+                  if (m.id === localId) {
+                    return {
+                      ...m, id: event.message_id, conversation_id: event.conversation_id, model_name: event.model || m.model_name,
+                      ...(event.context ? { context: event.context } : {}),
+                    };
+                  }
                   if (context.userId && m.id === context.userId) return { ...m, id: event.user_message_id, conversation_id: event.conversation_id };
                   return m;
                 }));
@@ -602,7 +607,10 @@ export class ChatStore {
         this.toasts.dismissKey('reconnect');
         if (event.eventId !== undefined) this.lastEventId = event.eventId;
         if (event.type === 'token') this.tokens.append(messageId, event.token);
-        else if (event.type === 'start' && event.from_start) this.restartContent(messageId);
+        else if (event.type === 'start') {
+          if (event.context) this.patch(messageId, { context: event.context });
+          if (event.from_start) this.restartContent(messageId);
+        }
         else if (event.type === 'done') {
           this.patch(messageId, { status: event.status, finish_reason: event.finish_reason });
           this.finish(messageId);

@@ -147,6 +147,27 @@ describe('MessageItem', () => {
     expect(await notice({ status: 'interrupted', error_code: 'SERVICE_UNAVAILABLE' })).toBe('This answer was interrupted before it finished.');
   });
 
+  it('says over an answer which of its question\'s files the model saw cut short or not at all, while it is written too', async () => {
+    await render({ status: 'streaming', content: 'So far', context: { truncated_files: ['report.pdf'] } }, { isStreaming: true });
+    expect(el.querySelector('.msg-context-note')?.textContent?.trim())
+      .toBe('Only the beginning of report.pdf fit in the model\'s context: it did not see the rest.');
+    await render({ context: { truncated_files: ['a.txt', 'b.txt'], omitted_files: ['c.txt', 'd.txt', 'e.txt'] } });
+    expect(el.querySelector('.msg-context-note')?.textContent?.trim()).toBe(
+      'Only the beginning of a.txt and b.txt fit in the model\'s context: it did not see the rest of them. '
+      + 'c.txt, d.txt, and e.txt did not fit in the model\'s context: it did not see them.',
+    );
+    // Before the answer, where the reader starts.
+    const note = el.querySelector('.msg-context-note')!;
+    expect(note.compareDocumentPosition(el.querySelector('.markdown')!) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+    await render({ context: { omitted_files: ['big.log'] } });
+    expect(el.querySelector('.msg-context-note')?.textContent?.trim()).toBe('big.log did not fit in the model\'s context: it did not see it.');
+    // Every file fit (no notice), and a question never carries one.
+    await render({ context: {} });
+    expect(el.querySelector('.msg-context-note')).toBeNull();
+    await render({ role: 'user', content: 'q', context: { omitted_files: ['x.txt'] } });
+    expect(el.querySelector('.msg-context-note')).toBeNull();
+  });
+
   it('says under an answer restated shorter than it was shown that its last words were not saved, once it has ended', async () => {
     await render({ status: 'streaming', content: 'Half an answer', hasLostText: true }, { isStreaming: true });
     expect(el.textContent).not.toContain('could not be saved');

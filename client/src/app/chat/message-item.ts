@@ -6,7 +6,7 @@ import { formatBytes } from '../files/format-bytes';
 import { Announcer } from '../shell/announcer';
 import { Icon } from '../shell/icon';
 import { ToastService } from '../shell/toast.service';
-import { answerNotice } from './answer-notices';
+import { answerNotice, contextNoticeText } from './answer-notices';
 import type { ChatMessage } from './chat-message';
 import { failureText } from './failure-texts';
 import { MarkdownView } from './markdown-view';
@@ -99,6 +99,8 @@ export class MessageItem {
   });
   protected readonly isThinkingDone = computed(() => this.parts().isThinkingDone);
   /** Under an answer that ended: that it has no words, or was cut short by the model's limit or its provider's filter. */
+  /** The question's files the model did not see whole: said over the answer, while it is written too. */
+  protected readonly contextNote = computed(() => (this.isUser() ? null : contextNoticeText(this.message().context)));
   protected readonly endNotice = computed(() => (this.isStreaming() ? null : answerNotice({ ...this.message(), content: this.answer() })));
   /**
    * A long message of the user's (a pasted log, a file's worth of code) shows its first lines until it is
