@@ -31,6 +31,15 @@ test.describe('errors', () => {
     await expect(page.getByRole('alert')).toHaveCount(0);
   });
 
+  test('a prompt the model refuses as over its context says so (not "try again in a moment"), live and after a reload', async ({ chat, page }) => {
+    await chat.open();
+    await chat.ask(unique('A question the model finds too long [over-context]'));
+    const words = 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.';
+    await expect((await chat.waitForAnswer('failed')).getByRole('alert').locator(':scope > span')).toHaveText(words);
+    await page.reload();
+    await expect((await chat.waitForAnswer('failed')).locator('.notice-error > span')).toHaveText(words);
+  });
+
   test('a failed answer reads the same after a reload, where it is history and no longer an alert', async ({ chat, page }) => {
     await chat.open();
     await chat.ask(unique('Please answer [fail]'));

@@ -17,6 +17,8 @@ interface Script {
   delayMs: number;
   /** HTTP status to fail with instead of streaming. */
   failStatus?: number;
+  /** With failStatus, the error's message (else "overloaded"). */
+  failMessage?: string;
   /** Stop sending (but keep the socket open) after this many tokens. */
   hangAfter?: number;
   /** Pause after this many tokens until the test releases `holdKey` (see `HELD_TOKENS`). */
@@ -153,6 +155,10 @@ export class FakeOpenAi {
     this.attempts.set(question, attempt);
     if (prompt.includes('[fail-once]') && attempt === 1) return { tokens: [], delayMs: 0, failStatus: 500 };
     if (prompt.includes('[fail]')) return { tokens: [], delayMs: 0, failStatus: 500 };
+    // As vLLM or OpenAI refuse a prompt over the model's context (its tokenizer counting more than Parley's).
+    if (prompt.includes('[over-context]')) {
+      return { tokens: [], delayMs: 0, failStatus: 400, failMessage: 'This model\'s maximum context length is 8192 tokens. However, you requested 9013 tokens.' };
+    }
     if (prompt.includes('[quick-count]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 5 };
     const held = /\[held:([\w-]+)\]/.exec(prompt);
     if (held) return { tokens: tokensOf(numberedWords(60)), delayMs: 20, holdAfter: HELD_TOKENS, holdKey: held[1] };
@@ -232,7 +238,7 @@ export class FakeOpenAi {
     const script = this.script(body.messages ?? []);
     if (script.failStatus) {
       res.writeHead(script.failStatus, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ error: { message: 'The upstream model is overloaded (scripted failure).', type: 'server_error' } }));
+      res.end(JSON.stringify({ error: { message: script.failMessage ?? 'The upstream model is overloaded (scripted failure).', type: script.failStatus < 500 ? 'invalid_request_error' : 'server_error' } }));
       return;
     }
     const id = `chatcmpl-${Date.now()}`;

@@ -75,6 +75,8 @@ export interface ErrorEvent {
   code: ErrorCode;
   /** A friendly text (design document 13.2); never stored as the message's content. */
   error: string;
+  /** Only when the model's server refused the request outright (UpstreamRefusal); stored as the message's finish_reason. */
+  finish_reason?: string;
 }
 
 export type ChatEvent = StartEvent | TokenEvent | DoneEvent | ErrorEvent;

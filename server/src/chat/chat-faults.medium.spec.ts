@@ -33,11 +33,14 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     expect(row.content).toBe('fine');
   }
 
-  function expectError(final: Record<string, unknown>, status: 'failed' | 'interrupted'): void {
+  function expectError(final: Record<string, unknown>, status: 'failed' | 'interrupted', refusal?: 'context_length_exceeded' | 'upstream_refused'): void {
+    const refused = { context_length_exceeded: FALLBACK_TEXTS.contextLengthExceeded, upstream_refused: FALLBACK_TEXTS.upstreamRefused };
     expect(final).toEqual({
       type: 'error', finished: true, message_id: expect.any(String), status, code: 'OPENAI_ERROR',
-      // An interrupted answer says so, live as after a reload; a failed one that the model is unavailable.
-      error: status === 'interrupted' ? FALLBACK_TEXTS.interrupted : FALLBACK_TEXTS.openaiUnavailable,
+      // An interrupted answer says so, live as after a reload; a failed one that the model is unavailable, or that it
+      // refused the request (trying again cannot help), with why.
+      error: status === 'interrupted' ? FALLBACK_TEXTS.interrupted : refusal ? refused[refusal] : FALLBACK_TEXTS.openaiUnavailable,
+      ...(refusal ? { finish_reason: refusal } : {}),
     });
   }
 
@@ -60,12 +63,38 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     await stillServing();
   });
 
-  it('does not retry a 400', async () => {
+  it('does not retry a 400, and says that trying again will not help', async () => {
     h.fake.on('bad request', { status: 400 });
     const { final, row } = await chat('bad request');
-    expectError(final, 'failed');
-    expect(row.status).toBe('failed');
+    expectError(final, 'failed', 'upstream_refused');
+    expect(row).toMatchObject({ status: 'failed', errorCode: 'OPENAI_ERROR', finishReason: 'upstream_refused' });
     expect(h.fake.requestsFor('bad request')).toHaveLength(1);
+  });
+
+  it('tells a prompt over the model\'s context (as OpenAI, llama.cpp, vLLM or a 413 say it) from another refusal, stored and replayed alike', async () => {
+    const bodies: Array<[number, string]> = [
+      [400, JSON.stringify({ error: { message: 'This model\'s maximum context length is 8192 tokens. However, your messages resulted in 9013 tokens.', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } })],
+      [400, JSON.stringify({ error: { code: 400, message: 'the request exceeds the available context size, try increasing it', type: 'exceed_context_size_error', n_prompt_tokens: 9013, n_ctx: 8192 } })],
+      [400, JSON.stringify({ error: { message: 'Input prompt (9013 tokens) is too long and exceeds limit of 8192', type: 'BadRequestError', code: 400 } })],
+      [413, JSON.stringify({ error: { message: 'Request too large', type: 'invalid_request_error' } })],
+    ];
+    for (const [i, [status, errorBody]] of bodies.entries()) {
+      h.fake.on(`too long ${i}`, { status, errorBody });
+      const { final, row } = await chat(`too long ${i}`);
+      expectError(final, 'failed', 'context_length_exceeded');
+      expect(row).toMatchObject({ status: 'failed', errorCode: 'OPENAI_ERROR', finishReason: 'context_length_exceeded' });
+      expect(h.fake.requestsFor(`too long ${i}`)).toHaveLength(1);
+      // Read again from the stored row (as after a restart): the same words and reason.
+      const again = await h.t.http().get(`/api/v1/conversations/${row.conversationId}`).set('Authorization', `Bearer ${token}`).expect(200);
+      expect((again.body as { messages: Array<{ finish_reason: string | null }> }).messages.at(-1)?.finish_reason).toBe('context_length_exceeded');
+    }
+    // Another 4xx refusal is not a context problem; a 500 is an outage (no reason: worth trying again).
+    h.fake.on('forbidden model', { status: 404, errorBody: JSON.stringify({ error: { message: 'The model `gpt-9` does not exist', type: 'invalid_request_error', code: 'model_not_found' } }) });
+    expectError((await chat('forbidden model')).final, 'failed', 'upstream_refused');
+    h.fake.on('server down', { status: 500 }, { status: 500 }, { status: 500 });
+    const down = await chat('server down');
+    expectError(down.final, 'failed');
+    expect(down.row.finishReason).toBeNull();
   });
 
   it('recovers from a 503 then a 502 before the first token', async () => {
@@ -140,9 +169,9 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     await stillServing();
     expect((await health()).body).toMatchObject({ status: 'ok', checks: { database: 'ok', model: 'ok' } });
     h.fake.on(/^wrong key/, { status: 401 });
-    for (let i = 0; i < 2; i++) expectError((await chat(`wrong key ${i}`)).final, 'failed');
+    for (let i = 0; i < 2; i++) expectError((await chat(`wrong key ${i}`)).final, 'failed', 'upstream_refused');
     expect((await health()).body.status).toBe('ok');
-    expectError((await chat('wrong key 2')).final, 'failed');
+    expectError((await chat('wrong key 2')).final, 'failed', 'upstream_refused');
     expect(await health()).toEqual({ status: 200, body: expect.objectContaining({ status: 'degraded', checks: { database: 'ok', model: 'down' } }) });
     // Readiness is not the model's: the instance still serves history.
     await h.t.http().get('/api/v1/health/ready').expect(200);

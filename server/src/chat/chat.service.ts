@@ -17,7 +17,7 @@ import { autoTitle } from './auto-title.js';
 import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttachments } from './chat-attachments.js';
 import { type ChatEvent, contextNotice, type SequencedEvent } from './chat-events.js';
 import type { ChatConfigDto, FeedbackDto, FeedbackResultDto, RegenerateDto, SendMessageDto, StopResultDto } from './chat.dto.js';
-import { fallbackTextFor } from './fallback-texts.js';
+import { failureFields } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
 import { type GenerationSpec, GenerationService } from './generation.service.js';
 import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest } from './providers/chat-provider.js';
@@ -447,7 +447,7 @@ export class ChatService implements OnModuleInit {
         case 'interrupted':
           return [next({
             type: 'error', finished: true, message_id: row.id, status: row.status,
-            code: (row.errorCode as ErrorCode | null) ?? ErrorCode.InternalError, error: fallbackTextFor(row.errorCode, row.status),
+            code: (row.errorCode as ErrorCode | null) ?? ErrorCode.InternalError, ...failureFields(row.errorCode, row.status, row.finishReason),
           })];
       }
     };

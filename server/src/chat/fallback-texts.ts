@@ -11,7 +11,16 @@ export const FALLBACK_TEXTS = {
   conversationDeleted: 'This conversation was deleted, so the answer was not kept.',
   /** A reply cut by a restart or a lost instance: the same words the SPA shows for a stored `interrupted` answer. */
   interrupted: 'This answer was interrupted before it finished.',
+  /** The model's server said the prompt is over its context (UpstreamRefusal): trying again sends the same. */
+  contextLengthExceeded: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+  /** Any other outright refusal of the model's server (a wrong key or model name): not a passing outage. */
+  upstreamRefused: 'The model service did not accept this request, so trying again will not help. If it keeps happening, please tell whoever runs this Parley.',
 } as const;
+
+const TEXT_FOR_REFUSAL: Partial<Record<string, string>> = {
+  context_length_exceeded: FALLBACK_TEXTS.contextLengthExceeded,
+  upstream_refused: FALLBACK_TEXTS.upstreamRefused,
+};
 
 const TEXT_FOR_CODE: Partial<Record<string, string>> = {
   [ErrorCode.OpenAiError]: FALLBACK_TEXTS.openaiUnavailable,
@@ -26,7 +35,15 @@ const TEXT_FOR_CODE: Partial<Record<string, string>> = {
  * The friendly text of an error event (also when rebuilt from a stored row): an interrupted reply says so,
  * whatever its code (live it said "temporarily unable to process", after a reload "interrupted").
  */
-export function fallbackTextFor(code: string | null, status: 'failed' | 'interrupted' = 'failed'): string {
+export function fallbackTextFor(code: string | null, status: 'failed' | 'interrupted' = 'failed', finishReason: string | null = null): string {
   if (status === 'interrupted') return FALLBACK_TEXTS.interrupted;
+  // A model's refusal (its finish reason) says more than "temporarily unable", which invites a retry that fails the same.
+  if (code === ErrorCode.OpenAiError && finishReason !== null && TEXT_FOR_REFUSAL[finishReason]) return TEXT_FOR_REFUSAL[finishReason];
   return (code === null ? undefined : TEXT_FOR_CODE[code]) ?? FALLBACK_TEXTS.generic;
+}
+
+/** The error event's fields for a failed answer: its friendly text, and its finish reason when it has one (a refusal). */
+export function failureFields(code: string | null, status: 'failed' | 'interrupted', finishReason: string | null): { error: string; finish_reason?: string } {
+  const isRefusal = status === 'failed' && code === ErrorCode.OpenAiError && finishReason !== null && TEXT_FOR_REFUSAL[finishReason] !== undefined;
+  return { error: fallbackTextFor(code, status, finishReason), ...(isRefusal ? { finish_reason: finishReason } : {}) };
 }

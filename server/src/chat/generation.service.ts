@@ -16,11 +16,11 @@ import { cleanModelTitle } from './auto-title.js';
 import { withoutThinking } from './think-block.js';
 import { type ContextNotice, type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { ChatMetrics } from './chat-metrics.js';
-import { fallbackTextFor } from './fallback-texts.js';
+import { failureFields, fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
 import { ModelText } from './model-text.js';
 import {
-  CHAT_PROVIDER, type ChatProvider, type CompletionRequest, type PreparedCompletion, type ProviderChunk, ProviderError,
+  CHAT_PROVIDER, type ChatProvider, type CompletionRequest, type PreparedCompletion, type ProviderChunk, ProviderError, refusalOf,
 } from './providers/chat-provider.js';
 import { ReplyLimit } from './reply-limit.js';
 import { countTokens } from './token-count.js';
@@ -418,7 +418,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       }
       : {
         type: 'error', finished: true, message_id: id, status: outcome.status,
-        code: outcome.errorCode ?? ErrorCode.InternalError, error: fallbackTextFor(outcome.errorCode, outcome.status),
+        code: outcome.errorCode ?? ErrorCode.InternalError, ...failureFields(outcome.errorCode, outcome.status, endReason),
       };
     if (this.conversations.savesSynchronously && pendingWrites === 0 && !spec.replacesId && !run.endedAs) {
       // SQLite: the final event leaves, then the row is stored in the same synchronous run. Every
@@ -547,7 +547,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
           total_tokens: (row.promptTokens ?? 0) + (row.completionTokens ?? 0),
         },
       }
-      : { type: 'error', finished: true, message_id: id, status, code: errorCode ?? ErrorCode.InternalError, error: fallbackTextFor(errorCode, status) };
+      : { type: 'error', finished: true, message_id: id, status, code: errorCode ?? ErrorCode.InternalError, ...failureFields(errorCode, status, row.finishReason) };
     return { outcome: { status, errorCode }, final };
   }
 
@@ -558,7 +558,10 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     if (run.reason === 'shutdown') return { status: 'interrupted', errorCode: ErrorCode.ServiceUnavailable, cause: 'shutdown' };
     if (run.reason === 'gone') return { status: 'failed', errorCode: ErrorCode.ConversationNotFound, cause: 'its conversation was deleted' };
     if (err instanceof ProviderError) this.metrics.upstreamFailed(upstreamErrorCode(err));
-    if (err instanceof ProviderError) return { status: err.messageStatus, errorCode: ErrorCode.OpenAiError, cause: `${err.kind}: ${err.message}` };
+    if (err instanceof ProviderError) {
+      const refusal = refusalOf(err);
+      return { status: err.messageStatus, errorCode: ErrorCode.OpenAiError, cause: `${err.kind}: ${err.message}`, ...(refusal ? { finishReason: refusal } : {}) };
+    }
     this.logger.error({ err }, 'generation failed');
     return { status: 'failed', errorCode: ErrorCode.InternalError, cause: err instanceof Error ? err.message : 'unknown' };
   }

@@ -61,6 +61,11 @@ export class SseErrorEventDto {
   @ApiProperty({ enum: ['failed', 'interrupted'] }) status!: string;
   @ApiProperty({ enum: ErrorCode, example: ErrorCode.OpenAiError }) code!: string;
   @ApiProperty({ example: "I'm temporarily unable to process your request. Please try again in a moment." }) error!: string;
+  @ApiPropertyOptional({
+    enum: ['context_length_exceeded', 'upstream_refused'],
+    description: 'With OPENAI_ERROR, when the model\'s server refused the request outright, so that trying it again cannot help: '
+      + 'the prompt is over the model\'s context, or any other refusal (e.g. a wrong key or model name). Stored as the message\'s finish_reason',
+  }) finish_reason?: string;
 }
 
 const EVENTS = [SseStartEventDto, SseTokenEventDto, SseDoneEventDto, SseErrorEventDto];

@@ -45,6 +45,8 @@ export interface ErrorEvent {
   status: Extract<MessageStatus, 'failed' | 'interrupted'>;
   code: string;
   error: string;
+  /** With OPENAI_ERROR when the model's server refused the request outright: `context_length_exceeded` or `upstream_refused`. */
+  finish_reason?: string;
 }
 
 export type ChatEvent = StartEvent | TokenEvent | DoneEvent | ErrorEvent;

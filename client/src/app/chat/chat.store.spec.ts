@@ -484,7 +484,20 @@ describe('ChatStore', () => {
     void store.send('Hello');
     stream.next(start());
     stream.next({ type: 'error', finished: true, message_id: 'm1', status: 'failed', code: 'OPENAI_ERROR', error: 'The model is unavailable.', eventId: '1' });
-    expect(store.messages()[1]).toMatchObject({ status: 'failed', errorText: 'The model is unavailable.', hasFailedLive: true });
+    expect(store.messages()[1]).toMatchObject({ status: 'failed', errorText: 'The model is unavailable.', hasFailedLive: true, finish_reason: null });
+  });
+
+  it('keeps a refused request\'s reason on the failed answer, as a reload reads it from the stored row', () => {
+    void store.send('Hello');
+    stream.next(start());
+    stream.next({
+      type: 'error', finished: true, message_id: 'm1', status: 'failed', code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded',
+      error: '', eventId: '1',
+    });
+    expect(store.messages()[1]).toMatchObject({
+      status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded',
+      errorText: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+    });
   });
 
   it('reads a failure opened from history as history: its notice is not news to announce', async () => {

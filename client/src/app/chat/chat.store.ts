@@ -560,7 +560,10 @@ export class ChatStore {
               this.finish(assistantId);
               break;
             case 'error':
-              this.patch(assistantId, { status: event.status, error_code: event.code, errorText: event.error || failureText(event.code, event.status), hasFailedLive: true });
+              this.patch(assistantId, {
+                status: event.status, error_code: event.code, finish_reason: event.finish_reason ?? null,
+                errorText: event.error || failureText(event.code, event.status, event.finish_reason), hasFailedLive: true,
+              });
               this.finish(assistantId);
               break;
           }
@@ -615,7 +618,10 @@ export class ChatStore {
           this.patch(messageId, { status: event.status, finish_reason: event.finish_reason });
           this.finish(messageId);
         } else if (event.type === 'error') {
-          this.patch(messageId, { status: event.status, error_code: event.code, errorText: event.error || failureText(event.code, event.status), hasFailedLive: true });
+          this.patch(messageId, {
+            status: event.status, error_code: event.code, finish_reason: event.finish_reason ?? null,
+            errorText: event.error || failureText(event.code, event.status, event.finish_reason), hasFailedLive: true,
+          });
           this.finish(messageId);
         }
       },

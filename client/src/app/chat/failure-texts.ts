@@ -19,8 +19,18 @@ const TEXT_FOR_CODE: Partial<Record<string, string>> = {
   CONVERSATION_NOT_FOUND: 'This conversation was deleted, so the answer was not kept.',
 };
 
-/** The notice of a failed or interrupted answer: an interrupted one says so, whatever its code, as the server's does. */
-export function failureText(code: string | null, status: MessageStatus): string {
+/** The model's server refused the request outright (the stored finish reason): trying again cannot help. */
+const TEXT_FOR_REFUSAL: Partial<Record<string, string>> = {
+  context_length_exceeded: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+  upstream_refused: 'The model service did not accept this request, so trying again will not help. If it keeps happening, please tell whoever runs this Parley.',
+};
+
+/**
+ * The notice of a failed or interrupted answer: an interrupted one says so, whatever its code, as the server's does;
+ * a model's refusal by its finish reason.
+ */
+export function failureText(code: string | null, status: MessageStatus, finishReason: string | null = null): string {
   if (status === 'interrupted') return INTERRUPTED;
-  return (code === null ? undefined : TEXT_FOR_CODE[code]) ?? GENERIC;
+  const refusal = code === 'OPENAI_ERROR' && finishReason !== null ? TEXT_FOR_REFUSAL[finishReason] : undefined;
+  return refusal ?? (code === null ? undefined : TEXT_FOR_CODE[code]) ?? GENERIC;
 }

@@ -139,6 +139,11 @@ describe('MessageItem', () => {
     };
     // Live, the server's error event said this; after a reload it read "The model could not answer."
     expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR' })).toBe('I\'m temporarily unable to process your request. Please try again in a moment.');
+    // The model's server refused the request (its stored finish reason): not "try again in a moment".
+    expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded' }))
+      .toBe('This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.');
+    expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'upstream_refused' }))
+      .toBe('The model service did not accept this request, so trying again will not help. If it keeps happening, please tell whoever runs this Parley.');
     expect(await notice({ status: 'failed', error_code: 'RATE_LIMIT_EXCEEDED' })).toBe('You\'ve sent too many messages. Please wait a bit before sending more.');
     expect(await notice({ status: 'failed', error_code: 'FILE_NOT_FOUND' })).toBe('I couldn\'t process the uploaded file. Please try a different format.');
     expect(await notice({ status: 'failed', error_code: 'INTERNAL_ERROR' })).toBe('Something went wrong. Please try again or start a new conversation.');

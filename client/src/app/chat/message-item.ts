@@ -73,7 +73,7 @@ export class MessageItem {
   protected readonly isUser = computed(() => this.message().role === 'user');
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
   /** Live, the server's words or this tab's; from history, the same words rebuilt from the stored code. */
-  protected readonly errorText = computed(() => this.message().errorText || failureText(this.message().error_code, this.message().status));
+  protected readonly errorText = computed(() => this.message().errorText || failureText(this.message().error_code, this.message().status, this.message().finish_reason));
   /**
    * An answer's thinking (a reasoning model's `<think>…</think>` at its start) apart from the answer itself; a user's
    * message is never split.

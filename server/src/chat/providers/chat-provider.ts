@@ -26,6 +26,23 @@ export type ProviderChunk =
  */
 export type ProviderFailureKind = 'http' | 'timeout' | 'idle-timeout' | 'connection' | 'protocol' | 'upstream-error' | 'cut';
 
+/**
+ * Why the model's server refused a request outright, so that trying it again cannot help (unlike an outage):
+ * the prompt is over the model's context (its tokenizer may count more than ours: a Llama or Mistral behind
+ * vLLM, Ollama or llama.cpp), or any other refusal (a wrong key or model name, a redirect, a 422).
+ * Stored as the failed answer's `finish_reason`; the user is told which.
+ */
+export type UpstreamRefusal = 'context_length_exceeded' | 'upstream_refused';
+
+/** What the OpenAI, vLLM, llama.cpp, Ollama and LM Studio servers say of a prompt over the context. */
+const CONTEXT_LENGTH_WORDS = /context[_ ](?:length|window|size|limit)|maximum context|n_ctx|too many (?:input )?tokens|(?:input|prompt)[^.]{0,30}? too long|exceeds? (?:the )?(?:model'?s? )?(?:maximum|max|available) (?:context|tokens|input)/i;
+
+export function refusalOf(err: ProviderError): UpstreamRefusal | undefined {
+  const status = err.httpStatus;
+  if (err.kind !== 'http' || status === undefined || status < 300 || status >= 500 || status === 408 || status === 429) return undefined;
+  return status === 413 || CONTEXT_LENGTH_WORDS.test(err.message) ? 'context_length_exceeded' : 'upstream_refused';
+}
+
 export class ProviderError extends Error {
   constructor(readonly kind: ProviderFailureKind, message: string, readonly httpStatus?: number) {
     super(message);

@@ -284,7 +284,12 @@ export class OpenAiChatProvider implements ChatProvider {
       const headers: Headers | undefined = err.headers instanceof Headers ? err.headers : undefined;
       const location = status >= 300 && status < 400 ? headers?.get('location') : null;
       // Not followed: a redirect of a POST could carry the API key to another host. The operator sets the final address.
-      const said = location ? `redirected to ${location.slice(0, 200)}; set OPENAI_BASE_URL to the address it names` : err.message;
+      // The error's own code and type too, when the server gives them (OpenAI's `context_length_exceeded`, llama.cpp's
+      // `exceed_context_size_error`): refusalOf reads them.
+      const kinds = [err.code, err.type].filter((v): v is string => typeof v === 'string' && v !== '').map((v) => v.slice(0, 64));
+      const said = location
+        ? `redirected to ${location.slice(0, 200)}; set OPENAI_BASE_URL to the address it names`
+        : `${err.message}${kinds.length > 0 ? ` (${kinds.join(', ')})` : ''}`;
       const error = new ProviderError('http', `Upstream answered ${status}: ${said}`, status);
       const isRetryable = status === 429 || status === 408 || status >= 500;
       if (!isRetryable) return { error };
