@@ -148,6 +148,10 @@ test.describe('attachments', () => {
     await expect(answer.locator('.msg-context-note'))
       .toHaveText('Only the beginning of server-log.txt fit in the model\'s context: it did not see the rest.');
     await expect(chat.userMessages.last().getByRole('list', { name: 'Attached files' })).toContainText('server-log.txt');
+    // Stored with the answer: said the same after a reload.
+    await page.reload();
+    await expect((await chat.waitForAnswer()).locator('.msg-context-note'))
+      .toHaveText('Only the beginning of server-log.txt fit in the model\'s context: it did not see the rest.');
   });
 
   test('a file the server refuses shows the server reason', async ({ chat, page }) => {

@@ -362,6 +362,17 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       expect(resumed.map((e) => e.id)).toEqual([0, 1, 2]);
       expect(resumed.map((e) => e.data)).toEqual([{ ...events[0].data, from_start: true }, events[1].data, events[2].data]);
     }
+    // An answer that was told its question's files did not all fit says so again, rebuilt from its row; a failed one
+    // refused by the model, why.
+    await conversations.updateMessage(reply.id, { contextNotice: JSON.stringify({ omitted_files: ['big.pdf'] }) });
+    const [start] = await h.get(alice.token, `/api/v1/chat/streams/${reply.id}`).all();
+    expect(start.data).toEqual({ ...events[0].data, context: { omitted_files: ['big.pdf'] } });
+    await conversations.updateMessage(reply.id, { status: 'failed', errorCode: 'OPENAI_ERROR', finishReason: 'context_length_exceeded', content: '' });
+    const failed = await h.get(alice.token, `/api/v1/chat/streams/${reply.id}`).all();
+    expect(failed.at(-1)?.data).toEqual({
+      type: 'error', finished: true, message_id: reply.id, status: 'failed', code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded',
+      error: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+    });
   });
 
   it('answers 409 GENERATION_IN_PROGRESS to a second send (and a regenerate) while one streams', async () => {

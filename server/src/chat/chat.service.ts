@@ -15,7 +15,7 @@ import { type AnsweredQuestion, ConversationsService, type HistoryMessage, type 
 import type { Message } from '../conversations/message.entity.js';
 import { autoTitle } from './auto-title.js';
 import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttachments } from './chat-attachments.js';
-import { type ChatEvent, contextNotice, type SequencedEvent } from './chat-events.js';
+import { type ChatEvent, type ContextNotice, contextNotice, type SequencedEvent } from './chat-events.js';
 import type { ChatConfigDto, FeedbackDto, FeedbackResultDto, RegenerateDto, SendMessageDto, StopResultDto } from './chat.dto.js';
 import { failureFields } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
@@ -456,6 +456,7 @@ export class ChatService implements OnModuleInit {
         type: 'start', conversation_id: message.conversationId, user_message_id: user?.id ?? '', message_id: message.id,
         provider: this.provider.name, model: message.modelName ?? this.provider.model,
         ...(message.replacesId ? { replaces_message_id: message.replacesId } : {}),
+        ...(message.contextNotice ? { context: JSON.parse(message.contextNotice) as ContextNotice } : {}),
         ...(after >= 0 ? { from_start: true as const } : {}), finished: false,
       }),
       ...tokenFor(message),

@@ -1,14 +1,8 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiProduces, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { ErrorCode } from '../common/error-code.js';
+import { ContextNoticeDto } from '../conversations/conversation.dto.js';
 import { SSE_DESCRIPTION } from './chat.dto.js';
-
-/** The question's files the model does not see whole (chat-events.ts ContextNotice). */
-export class SseContextNoticeDto {
-  @ApiPropertyOptional({ type: [String], description: 'Cut short to fit: the model sees their beginning, then a marker saying the rest did not fit' })
-  truncated_files?: string[];
-  @ApiPropertyOptional({ type: [String], description: 'Left out: not even their beginning fits' }) omitted_files?: string[];
-}
 
 /** The `data:` payloads of the chat stream, for the OpenAPI document (the wire format is in sse-writer.ts). */
 export class SseStartEventDto {
@@ -25,9 +19,9 @@ export class SseStartEventDto {
       + 'the events that follow restate the whole answer from its start, so replace what you have instead of appending',
   }) from_start?: true;
   @ApiPropertyOptional({
-    type: SseContextNoticeDto,
+    type: ContextNoticeDto,
     description: 'Present when the question\'s files do not all fit in the model\'s context: tell the user which the model saw cut or not at all',
-  }) context?: SseContextNoticeDto;
+  }) context?: ContextNoticeDto;
   @ApiProperty({ enum: [false] }) finished!: false;
 }
 

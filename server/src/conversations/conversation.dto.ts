@@ -115,6 +115,13 @@ export class AttachmentDto {
   @ApiProperty({ type: 'integer' }) file_size!: number;
 }
 
+/** The question's files the model did not see whole (chat-events.ts ContextNotice). */
+export class ContextNoticeDto {
+  @ApiPropertyOptional({ type: [String], description: 'Cut short to fit: the model saw their beginning, then a marker saying the rest did not fit' })
+  truncated_files?: string[];
+  @ApiPropertyOptional({ type: [String], description: 'Left out: not even their beginning fit' }) omitted_files?: string[];
+}
+
 export class MessageDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ format: 'uuid' }) conversation_id!: string;
@@ -133,6 +140,10 @@ export class MessageDto {
   @ApiProperty({ type: String, nullable: true, enum: ['positive', 'negative', null] }) feedback!: string | null;
   @ApiProperty({ type: String, nullable: true }) feedback_comment!: string | null;
   @ApiProperty({ type: [AttachmentDto] }) files!: AttachmentDto[];
+  @ApiProperty({
+    type: ContextNoticeDto, nullable: true,
+    description: 'An answer only: which of its question\'s files the model did not see whole (the start event\'s `context`); null when every file fit',
+  }) context!: ContextNoticeDto | null;
 
   static from(m: Message, files: Attachment[] = []): MessageDto {
     return {
@@ -142,6 +153,7 @@ export class MessageDto {
       feedback: m.feedback, feedback_comment: m.feedbackComment,
       files: files.filter((f) => f.messageId === m.id)
         .map((f) => ({ id: f.id, filename: f.filename, file_type: f.fileType, file_size: f.fileSize })),
+      context: m.contextNotice ? JSON.parse(m.contextNotice) as ContextNoticeDto : null,
     };
   }
 }

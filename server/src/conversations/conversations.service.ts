@@ -708,7 +708,7 @@ export class ConversationsService {
       finishReason: null, errorCode: null, promptTokens: null, completionTokens: null,
       feedback: null, feedbackComment: null, feedbackAt: null,
       ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
-      idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null,
+      idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null, contextNotice: null,
       searchText: d.status === 'streaming' ? null : foldForSearch(d.content),
     }));
   }

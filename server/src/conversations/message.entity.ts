@@ -38,6 +38,11 @@ export class Message {
   @Column({ name: 'lease_expires_at', type: Date, nullable: true }) leaseExpiresAt!: Date | null;
   /** A retried send with the same Idempotency-Key returns this user message's generation. */
   @Column({ name: 'idempotency_key', type: 'varchar', length: 128, nullable: true }) idempotencyKey!: string | null;
+  /**
+   * An answer's word of what the model did not see of its question's files: the start event's `context`
+   * (chat-events.ts ContextNotice) as JSON, null when every file fit.
+   */
+  @Column({ name: 'context_notice', type: 'text', nullable: true }) contextNotice!: string | null;
   /** For a regenerated answer: the answer it replaces once it completes. */
   @Column({ name: 'replaces_id', type: 'varchar', length: 36, nullable: true }) replacesId!: string | null;
 

@@ -77,10 +77,17 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     const both = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
       .send({ message: 'Compare them (ref T4)', file_ids: [big, small] }).expect(200);
     expect(startOf(both.text).context).toEqual({ truncated_files: ['big.txt'], omitted_files: ['small.txt'] });
+    // Kept with the answer: read from history it says the same (the question has none).
+    const stored = await t.http().get(`/api/v1/conversations/${String(startOf(both.text).conversation_id)}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect((stored.body as { messages: Array<{ role: string; context: unknown }> }).messages.map((m) => [m.role, m.context])).toEqual([
+      ['user', null], ['assistant', { truncated_files: ['big.txt'], omitted_files: ['small.txt'] }],
+    ]);
     expect(String((fake.requestsFor('ref T4')[0].body.messages as UpstreamMessage[]).at(-1)!.content)).not.toContain('the second file');
     const fits = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
       .send({ message: 'Read it (ref T5)', file_ids: [small] }).expect(200);
     expect(startOf(fits.text)).not.toHaveProperty('context');
+    const fitStored = await t.http().get(`/api/v1/conversations/${String(startOf(fits.text).conversation_id)}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    expect((fitStored.body as { messages: Array<{ context: unknown }> }).messages.map((m) => m.context)).toEqual([null, null]);
   });
 
   it('puts the uploaded files\' text into the user turn sent upstream, delimited, never in the system role', async () => {

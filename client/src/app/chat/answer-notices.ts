@@ -1,5 +1,4 @@
-import type { Message } from '../core/api-models';
-import type { ContextNotice } from './chat-events';
+import type { ContextNotice, Message } from '../core/api-models';
 
 /**
  * The note under an answer that completed but is not the whole answer, or has no words at all, by the model's
@@ -26,7 +25,7 @@ const names = new Intl.ListFormat('en', { style: 'long', type: 'conjunction' });
  * The note over an answer whose question's files did not all fit in the model's context: an answer about a file's
  * end, or about a file left out, is about text the model never saw. Null when every file fit.
  */
-export function contextNoticeText(context: ContextNotice | undefined): string | null {
+export function contextNoticeText(context: ContextNotice | null | undefined): string | null {
   const cut = context?.truncated_files ?? [];
   const left = context?.omitted_files ?? [];
   const parts: string[] = [];

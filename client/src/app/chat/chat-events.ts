@@ -1,4 +1,4 @@
-import type { MessageStatus } from '../core/api-models';
+import type { ContextNotice, MessageStatus } from '../core/api-models';
 
 /** The events of a chat stream (docs/api-contract.md, "Chat"). */
 export interface StartEvent {
@@ -14,12 +14,6 @@ export interface StartEvent {
   /** The question's files the model did not see whole (too big for its context). */
   context?: ContextNotice;
   finished: false;
-}
-
-/** Of the question's files: those cut short (the model saw their beginning) and those left out. */
-export interface ContextNotice {
-  truncated_files?: string[];
-  omitted_files?: string[];
 }
 
 export interface TokenEvent {

@@ -1,4 +1,3 @@
-import type { ContextNotice } from './chat-events';
 import type { Message } from '../core/api-models';
 import { randomId } from '../core/random-id';
 
@@ -16,8 +15,6 @@ export interface ChatMessage extends Message {
    * this tab had shown: the words of its last moments were never saved (the server saves as it goes, every 250 ms).
    */
   hasLostText?: boolean;
-  /** Told by the answer's start event: the question's files the model did not see whole. Live only (not stored). */
-  context?: ContextNotice;
 }
 
 /** A message made in this tab before the server gave it an id. */

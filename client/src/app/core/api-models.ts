@@ -27,6 +27,14 @@ export interface Message {
   feedback: Feedback | null;
   feedback_comment: string | null;
   files: Attachment[];
+  /** An answer: which of its question's files the model did not see whole (null or absent when every file fit). */
+  context?: ContextNotice | null;
+}
+
+/** Of a question's files: those cut short to fit the model's context (it saw their beginning) and those left out. */
+export interface ContextNotice {
+  truncated_files?: string[];
+  omitted_files?: string[];
 }
 
 export interface Conversation {
