@@ -294,6 +294,34 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     expect(got.at(-1)?.event).toMatchObject({ type: 'error', status: 'interrupted', code: 'SERVICE_UNAVAILABLE' });
   });
 
+  it('ends a follower\'s stream (no final event, a cut) when Redis refuses to give its events, rather than leaving it open for ever', async () => {
+    const a = await instance('a5r', 300);
+    const b = await instance('b5r', 300);
+    const redis = connections.at(-1)!.client!;
+    const errors = vi.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const id = randomUUID();
+    a.open(id, 'conv-5r');
+    a.publish(id, start(id));
+    a.publish(id, token('partial'));
+    await a.flush();
+    const followed = (await until(() => b.follow(id, -1)));
+    const seen: SequencedEvent[] = [];
+    const ended = new Promise<unknown>((resolve, reject) => {
+      followed.subscribe({ next: (e) => seen.push(e), error: resolve, complete: () => reject(new Error('completed, as if the answer had ended')) });
+    });
+    await until(() => (seen.length === 2 ? true : undefined));
+    // Its events' list becomes a string (as another program writing that key would leave it): every LRANGE is WRONGTYPE.
+    await redis.set(`${prefix}gen:{${id}}:events`, 'not a list');
+    const err = await ended;
+    expect(String(err)).toMatch(/WRONGTYPE/);
+    expect(ids(seen)).toEqual([0, 1]);
+    expect(errors).toHaveBeenCalledWith(expect.objectContaining({ messageId: id }), expect.stringMatching(/refuses/));
+    errors.mockRestore();
+    await redis.del(`${prefix}gen:{${id}}:events`);
+    a.publish(id, done(id));
+    await a.flush();
+  });
+
   it('forgets finished generations after their retention: keys expire and the index does not grow', async () => {
     const a = await instance('a6', 2_000, 150);
     const redis = connections.at(-1)!.client!;

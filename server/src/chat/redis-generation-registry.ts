@@ -1,5 +1,5 @@
 import { Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { ChainableCommander, Redis } from 'ioredis';
+import { type ChainableCommander, type Redis, ReplyError } from 'ioredis';
 import { Observable } from 'rxjs';
 import { ErrorCode } from '../common/error-code.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
@@ -422,7 +422,16 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       };
       const enqueue = (step: () => Promise<void> | void): void => {
         chain = chain.then(() => (isDone ? undefined : step())).catch((err: unknown) => {
-          // Redis is away: the liveness check retries; the stream stays open meanwhile.
+          if (isDone) return;
+          if (isLastingRefusal(err)) {
+            // Asked again, Redis answers the same (a key of another type, a command its ACL denies, a row that is
+            // not ours): the stream ends without its final event, as a cut one, rather than staying open for ever
+            // with nothing to say. The client resumes (the SPA does), or reads the answer as stored.
+            this.logger.error({ err: err instanceof Error ? err.message : err, messageId }, 'Redis refuses to give the answer\'s events: the follower\'s stream ends');
+            subscriber.error(err);
+            return;
+          }
+          // Redis is away (or busy loading): the liveness check retries; the stream stays open meanwhile.
           this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'follow step failed');
         });
       };
@@ -543,4 +552,13 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       if (!err && exists === 0) this.finishKnown(id);
     });
   }
+}
+
+/**
+ * A follow step's failure that trying again cannot mend: Redis refused the command (other than for a passing state:
+ * loading its data, busy with a script, a replica or cluster not ready), or an event row is not JSON.
+ */
+function isLastingRefusal(err: unknown): boolean {
+  if (err instanceof SyntaxError) return true;
+  return err instanceof ReplyError && !/^(LOADING|BUSY|TRYAGAIN|MASTERDOWN|CLUSTERDOWN|READONLY)\b/.test((err as Error).message);
 }
