@@ -173,9 +173,13 @@ export class ChatService implements OnModuleInit {
         const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
         if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
         const built = early ? checked : this.prompt(history, text, textTokens, files);
+        const context = contextNotice(built);
+        // Known only once the files are attached: on the reply's row before its first event, so that
+        // an answer cut by a crash, followed from another instance or read after a reload says it too.
+        if (context) await this.conversations.updateMessage(reply.id, { contextNotice: JSON.stringify(context) });
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
-          request: early ?? this.completion(built, files), promptTokens: built.promptTokens, context: contextNotice(built),
+          request: early ?? this.completion(built, files), promptTokens: built.promptTokens, context,
           title: existing ? undefined : { autoTitle: title, userText: text },
         };
       });
@@ -250,15 +254,17 @@ export class ChatService implements OnModuleInit {
           title: user.position === 0 ? { from: autoTitle(user.content), to: autoTitle(content) } : undefined,
         } : undefined,
       };
+      const context = contextNotice(built);
       return await this.storeThenStart(caller.sessionId, request, async () => {
         const [reply] = await this.conversations.appendAnswer(conversation.id, question, [{
           role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
           ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
+          contextNotice: context ? JSON.stringify(context) : null,
         }]) as [Message];
         replyId = reply.id;
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: previous?.id ?? null, request, promptTokens: built.promptTokens,
-          context: contextNotice(built),
+          context,
         };
       });
     } finally {

@@ -407,7 +407,7 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     const endReason = outcome.status === 'stopped' ? 'stop_requested' : outcome.finishReason ?? finishReason;
     const row: MessagePatch = {
       content, status: outcome.status, errorCode: outcome.errorCode,
-      finishReason: endReason, ...(spec.context ? { contextNotice: JSON.stringify(spec.context) } : {}),
+      finishReason: endReason,
       tokenCount: completionTokens, promptTokens, completionTokens, leaseExpiresAt: null,
     };
     let final: FinalEvent = outcome.status === 'complete' || outcome.status === 'stopped'

@@ -23,6 +23,8 @@ export interface MessageDraft {
   replacesId?: string | null;
   ownerInstance?: string | null;
   leaseExpiresAt?: Date | null;
+  /** An answer's context notice (JSON of the start event's `context`), stored with its row so that every ending and every reader has it. */
+  contextNotice?: string | null;
 }
 
 export interface MessagePage {
@@ -708,7 +710,7 @@ export class ConversationsService {
       finishReason: null, errorCode: null, promptTokens: null, completionTokens: null,
       feedback: null, feedbackComment: null, feedbackAt: null,
       ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
-      idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null, contextNotice: null,
+      idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null, contextNotice: d.contextNotice ?? null,
       searchText: d.status === 'streaming' ? null : foldForSearch(d.content),
     }));
   }

@@ -3,6 +3,7 @@ import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { FakeOpenAiServer } from '../testing/fake-openai-server.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { dialects } from '../testing/dialects.js';
+import { waitFor } from '../testing/wait.js';
 
 function multipart(filename: string, content: Buffer): { body: Buffer; contentType: string } {
   const boundary = `----parley${randomBytes(8).toString('hex')}`;
@@ -88,6 +89,32 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     expect(startOf(fits.text)).not.toHaveProperty('context');
     const fitStored = await t.http().get(`/api/v1/conversations/${String(startOf(fits.text).conversation_id)}`).set('Authorization', `Bearer ${s.token}`).expect(200);
     expect((fitStored.body as { messages: Array<{ context: unknown }> }).messages.map((m) => m.context)).toEqual([null, null]);
+  });
+
+  it('keeps the notice with the answer from its start: read while it streams (a reload, another instance, a crash) it says it', async () => {
+    const s = await t.newSession();
+    fake.on('ref T6', { headersDelayMs: 1500 });
+    const big = await upload(s.token, 'big.txt', Buffer.from(Array.from({ length: 12_000 }, (_, i) => `w${i}`).join(' ')));
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const answerWhileStreaming = async (): Promise<{ id: string; context: unknown } | undefined> => {
+      const list = await t.http().get('/api/v1/conversations').set(auth).expect(200);
+      const first = (list.body as { conversations: Array<{ id: string }> }).conversations[0];
+      if (!first) return undefined;
+      const got = await t.http().get(`/api/v1/conversations/${first.id}`).set(auth).expect(200);
+      const answers = (got.body as { messages: Array<{ id: string; role: string; status: string; context: unknown }> }).messages.filter((m) => m.role === 'assistant');
+      return answers.find((m) => m.status === 'streaming');
+    };
+    const sending = t.http().post('/api/v1/chat').set(auth).send({ message: 'Read it (ref T6)', file_ids: [big] }).then((r) => r);
+    const sent = await waitFor('the answer streaming', answerWhileStreaming);
+    expect(sent.context).toEqual({ truncated_files: ['big.txt'] });
+    await sending;
+    // A regeneration knows it before its row is stored: stored with it.
+    const regenerating = t.http().post('/api/v1/chat/regenerate').set(auth)
+      .send({ conversation_id: String(startOf((await sending).text).conversation_id) }).then((r) => r);
+    const again = await waitFor('the new answer streaming', answerWhileStreaming);
+    expect(again.id).not.toBe(sent.id);
+    expect(again.context).toEqual({ truncated_files: ['big.txt'] });
+    expect((await regenerating).status).toBe(200);
   });
 
   it('puts the uploaded files\' text into the user turn sent upstream, delimited, never in the system role', async () => {
