@@ -1,5 +1,6 @@
 import { dialects } from '../testing/dialects.js';
 import { FALLBACK_TEXTS } from './fallback-texts.js';
+import type { UpstreamRefusal } from './providers/chat-provider.js';
 import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
 import { type ReceivedEvent, tokensOf } from '../testing/sse-client.js';
 
@@ -33,8 +34,8 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     expect(row.content).toBe('fine');
   }
 
-  function expectError(final: Record<string, unknown>, status: 'failed' | 'interrupted', refusal?: 'context_length_exceeded' | 'upstream_refused'): void {
-    const refused = { context_length_exceeded: FALLBACK_TEXTS.contextLengthExceeded, upstream_refused: FALLBACK_TEXTS.upstreamRefused };
+  function expectError(final: Record<string, unknown>, status: 'failed' | 'interrupted', refusal?: UpstreamRefusal): void {
+    const refused = { context_length_exceeded: FALLBACK_TEXTS.contextLengthExceeded, content_filter: FALLBACK_TEXTS.contentFilter, upstream_refused: FALLBACK_TEXTS.upstreamRefused };
     expect(final).toEqual({
       type: 'error', finished: true, message_id: expect.any(String), status, code: 'OPENAI_ERROR',
       // An interrupted answer says so, live as after a reload; a failed one that the model is unavailable, or that it
@@ -95,6 +96,39 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     const down = await chat('server down');
     expectError(down.final, 'failed');
     expect(down.row.finishReason).toBeNull();
+  });
+
+  it('tells a content filter\'s refusal (Azure OpenAI) and a context error sent mid-stream after a 200 (SGLang, older llama.cpp)', async () => {
+    h.fake.on('filtered words', { status: 400, errorBody: JSON.stringify({ error: {
+      message: 'The response was filtered due to the prompt triggering Azure OpenAI\'s content management policy.', type: null, param: 'prompt', code: 'content_filter', status: 400,
+    } }) });
+    const filtered = await chat('filtered words');
+    expectError(filtered.final, 'failed', 'content_filter');
+    expect(filtered.row).toMatchObject({ status: 'failed', finishReason: 'content_filter' });
+    h.fake.on('long after a 200', { contentType: 'text/event-stream', body: `data: ${JSON.stringify({ error: {
+      message: 'The input (9000 tokens) is longer than the model\'s context length (8192 tokens).', type: 'BadRequestError', code: 400,
+    } })}\n\n` });
+    const midStream = await chat('long after a 200');
+    expectError(midStream.final, 'failed', 'context_length_exceeded');
+    expect(midStream.row).toMatchObject({ status: 'failed', finishReason: 'context_length_exceeded' });
+  });
+
+  it('goes on after a question refused for its length: the next question is sent without it, and answered', async () => {
+    // The refused question stayed in the history: joined to every later question, each was refused the same, the conversation stuck.
+    h.fake.on('a question far too long', { status: 400, errorBody: JSON.stringify({ error: { message: 'This model\'s maximum context length is 8192 tokens.', code: 'context_length_exceeded' } }) });
+    const refused = await chat('a question far too long');
+    expectError(refused.final, 'failed', 'context_length_exceeded');
+    h.fake.on('a short one', { tokens: ['answered'] });
+    const next = await h.send(token, { message: 'a short one', conversation_id: refused.row.conversationId }).all();
+    expect(next.at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
+    const sent = JSON.stringify(h.fake.requestsFor('a short one')[0].body.messages);
+    expect(sent).not.toContain('a question far too long');
+    // An outage's question stays: the user's next words may build on it.
+    h.fake.on('asked during an outage', { status: 500 }, { status: 500 }, { status: 500 });
+    const outage = await chat('asked during an outage');
+    h.fake.on('and then this', { tokens: ['ok'] });
+    await h.send(token, { message: 'and then this', conversation_id: outage.row.conversationId }).all();
+    expect(JSON.stringify(h.fake.requestsFor('and then this')[0].body.messages)).toContain('asked during an outage');
   });
 
   it('recovers from a 503 then a 502 before the first token', async () => {

@@ -18,12 +18,12 @@ import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttach
 import { type ChatEvent, type ContextNotice, contextNotice, type SequencedEvent } from './chat-events.js';
 import type { ChatConfigDto, FeedbackDto, FeedbackResultDto, RegenerateDto, SendMessageDto, StopResultDto } from './chat.dto.js';
 import { failureFields } from './fallback-texts.js';
+import { historyContext } from './history-context.js';
 import { GenerationRegistry } from './generation-registry.js';
 import { type GenerationSpec, GenerationService } from './generation.service.js';
 import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest } from './providers/chat-provider.js';
 import { buildPrompt, type FileText, type HistoryTurn } from './token-budget.js';
 import { countTokens } from './token-count.js';
-import { withoutThinking } from './think-block.js';
 
 /** How many of the latest messages are read to build the context (then trimmed to the token budget). */
 const HISTORY_MESSAGES = 200;
@@ -354,19 +354,13 @@ export class ChatService implements OnModuleInit {
     }
   }
 
-  /** The conversation's earlier turns that can be context: answered or partly answered, never failed ones. */
+  /** The conversation's earlier turns that can be context (history-context.ts). */
   private async history(conversationId: string): Promise<HistoryTurn[]> {
     return this.turnsOf(await this.conversations.historyOf(conversationId, HISTORY_MESSAGES));
   }
 
   private async turnsOf(stored: HistoryMessage[]): Promise<HistoryTurn[]> {
-    // An answer's context is what it says, not a reasoning model's thinking before it (think-block.ts).
-    const messages = stored.map((m) => (m.role === 'assistant' ? { ...m, content: withoutThinking(m.content) } : m));
-    const answered = messages.filter((m) => m.role === 'user'
-      || (m.role === 'assistant' && m.content.length > 0 && m.status !== 'failed' && m.status !== 'streaming'));
-    // Two answers in a row to one question (a regeneration stopped or cut before it replaced the
-    // first): only the later one, the one the conversation shows, is context.
-    const usable = answered.filter((m, i) => !(m.role === 'assistant' && answered[i + 1]?.role === 'assistant'));
+    const usable = historyContext(stored);
     const userIds = usable.filter((m) => m.role === 'user').map((m) => m.id);
     const files = await this.filesOf(userIds);
     return usable.map((m) => ({

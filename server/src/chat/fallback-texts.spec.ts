@@ -16,8 +16,37 @@ describe('what a failed answer says', () => {
     expect(refusalOf(http(307, 'redirected to https://elsewhere/v1'))).toBe('upstream_refused');
     // Worth trying again: a rate limit, a timeout, the server's own failure, anything that is not an HTTP answer.
     for (const status of [408, 429, 500, 503]) expect(refusalOf(http(status, 'maximum context length'))).toBeUndefined();
-    expect(refusalOf(new ProviderError('upstream-error', 'Upstream error mid-stream: maximum context length exceeded'))).toBeUndefined();
+    expect(refusalOf(new ProviderError('upstream-error', 'Upstream error mid-stream: connection to the worker reset'))).toBeUndefined();
     expect(refusalOf(new ProviderError('cut', 'The upstream connection was cut'))).toBeUndefined();
+  });
+
+  it('reads the words of the servers people put behind Parley: the context, a content filter, a completion too long for the model', () => {
+    const http = (status: number, message: string): ProviderError => new ProviderError('http', `Upstream answered ${status}: ${message}`, status);
+    const midStream = (message: string): ProviderError => new ProviderError('upstream-error', `Upstream error mid-stream: ${message}`);
+    const overContext = [
+      http(400, 'The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).'), // Gemini
+      http(422, 'Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000 `inputs` tokens and 1024 `max_new_tokens`'), // TGI
+      http(400, 'litellm.ContextWindowExceededError: litellm.BadRequestError: prompt too large'), // LiteLLM
+      http(400, 'Requested tokens (5000) exceed context window of 4096'), // llama-cpp-python
+      http(400, 'prompt is too long: 210000 tokens > 200000 maximum'), // Anthropic-compatible gateways
+      http(400, 'This model\'s maximum context length is 4096 tokens. However, you requested 4200 tokens (3200 in the messages, 1000 in the completion).'),
+      // vLLM: the prompt leaves no room for the completion asked, which a shorter prompt would have.
+      http(400, '\'max_tokens\' or \'max_completion_tokens\' is too large: 1024. This model\'s maximum context length is 4096 tokens and your request has 3500 input tokens (1024 > 4096 - 3500).'),
+      // SGLang and older llama.cpp say it after a 200, in the stream.
+      midStream('The input (9000 tokens) is longer than the model\'s context length (8192 tokens).'),
+      midStream('the request exceeds the available context size, try increasing it'),
+    ];
+    for (const err of overContext) expect(refusalOf(err), err.message).toBe('context_length_exceeded');
+    // Azure OpenAI's content filter, on the request or in the stream: rephrasing helps, a shorter prompt need not.
+    expect(refusalOf(http(400, 'The response was filtered due to the prompt triggering Azure OpenAI\'s content management policy. (content_filter)'))).toBe('content_filter');
+    expect(refusalOf(midStream('{"code":"content_filter","message":"filtered"}'))).toBe('content_filter');
+    // MAX_OUTPUT_TOKENS over the model's whole context: no prompt fits, the operator must lower it.
+    expect(refusalOf(http(400, '\'max_tokens\' or \'max_completion_tokens\' is too large: 8192. This model\'s maximum context length is 4096 tokens and your request has 20 input tokens (8192 > 4096 - 20).'))).toBe('upstream_refused');
+    expect(refusalOf(http(400, 'This model\'s maximum context length is 4096 tokens. However, you requested 8212 tokens (20 in the messages, 8192 in the completion).'))).toBe('upstream_refused');
+    expect(refusalOf(midStream('\'max_tokens\' is too large: 8192. This model\'s maximum context length is 4096 tokens'))).toBeUndefined();
+    // "Context window" alone is no refusal for length: a model's description may say it.
+    expect(refusalOf(http(404, 'The model `long-context-window-128k` does not exist'))).toBe('upstream_refused');
+    expect(refusalOf(http(400, 'Model llama3 has a context window of 8192; tool calls are not supported'))).toBe('upstream_refused');
   });
 
   it('says the same of a stored answer as of a live one: the refusal from its finish reason, with OPENAI_ERROR only', () => {
@@ -25,6 +54,8 @@ describe('what a failed answer says', () => {
       .toEqual({ error: FALLBACK_TEXTS.contextLengthExceeded, finish_reason: 'context_length_exceeded' });
     expect(failureFields(ErrorCode.OpenAiError, 'failed', 'upstream_refused'))
       .toEqual({ error: FALLBACK_TEXTS.upstreamRefused, finish_reason: 'upstream_refused' });
+    expect(failureFields(ErrorCode.OpenAiError, 'failed', 'content_filter'))
+      .toEqual({ error: FALLBACK_TEXTS.contentFilter, finish_reason: 'content_filter' });
     expect(failureFields(ErrorCode.OpenAiError, 'failed', null)).toEqual({ error: FALLBACK_TEXTS.openaiUnavailable });
     // A model's own finish reason on a failed answer (it sent one, then failed) is no refusal.
     expect(failureFields(ErrorCode.OpenAiError, 'failed', 'stop')).toEqual({ error: FALLBACK_TEXTS.openaiUnavailable });

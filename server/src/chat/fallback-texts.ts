@@ -13,12 +13,15 @@ export const FALLBACK_TEXTS = {
   interrupted: 'This answer was interrupted before it finished.',
   /** The model's server said the prompt is over its context (UpstreamRefusal): trying again sends the same. */
   contextLengthExceeded: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+  /** The model service's content filter blocked the request (Azure OpenAI): the same words would be blocked again. */
+  contentFilter: 'The model service\'s content filter blocked this request. Please rephrase your message.',
   /** Any other outright refusal of the model's server (a wrong key or model name): not a passing outage. */
-  upstreamRefused: 'The model service did not accept this request, so trying again will not help. If it keeps happening, please tell whoever runs this Parley.',
+  upstreamRefused: 'The model service refused this request; this is not a passing outage. If it keeps happening, please tell whoever runs this Parley.',
 } as const;
 
 const TEXT_FOR_REFUSAL: Partial<Record<string, string>> = {
   context_length_exceeded: FALLBACK_TEXTS.contextLengthExceeded,
+  content_filter: FALLBACK_TEXTS.contentFilter,
   upstream_refused: FALLBACK_TEXTS.upstreamRefused,
 };
 

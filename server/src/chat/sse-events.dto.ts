@@ -2,6 +2,7 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiProduces, ApiProperty, ApiPropertyOptional, getSchemaPath } from '@nestjs/swagger';
 import { ErrorCode } from '../common/error-code.js';
 import { ContextNoticeDto } from '../conversations/conversation.dto.js';
+import { UPSTREAM_REFUSALS } from './providers/chat-provider.js';
 import { SSE_DESCRIPTION } from './chat.dto.js';
 
 /** The `data:` payloads of the chat stream, for the OpenAPI document (the wire format is in sse-writer.ts). */
@@ -56,9 +57,10 @@ export class SseErrorEventDto {
   @ApiProperty({ enum: ErrorCode, example: ErrorCode.OpenAiError }) code!: string;
   @ApiProperty({ example: "I'm temporarily unable to process your request. Please try again in a moment." }) error!: string;
   @ApiPropertyOptional({
-    enum: ['context_length_exceeded', 'upstream_refused'],
+    enum: UPSTREAM_REFUSALS,
     description: 'With OPENAI_ERROR, when the model\'s server refused the request outright, so that trying it again cannot help: '
-      + 'the prompt is over the model\'s context, or any other refusal (e.g. a wrong key or model name). Stored as the message\'s finish_reason',
+      + 'the prompt is over the model\'s context, its content filter blocked it, or any other refusal (e.g. a wrong key or model name). '
+      + 'Stored as the message\'s finish_reason',
   }) finish_reason?: string;
 }
 

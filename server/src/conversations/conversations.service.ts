@@ -86,7 +86,7 @@ export const EXPIRED_STREAMING = (q: SqlParts): string => `SELECT ${q.columns} F
   + `LIMIT ${q.param(2)}`;
 
 /** What a prompt's history reads of a message (ConversationsService.historyOf). */
-const HISTORY_COLUMNS = ['id', 'role', 'content', 'status', 'tokenCount'] as const;
+const HISTORY_COLUMNS = ['id', 'role', 'content', 'status', 'tokenCount', 'finishReason'] as const;
 export type HistoryMessage = Pick<Message, (typeof HISTORY_COLUMNS)[number]>;
 
 /** The fields of a message that may be set after it is stored. */

@@ -98,7 +98,7 @@ describe.each(dialects())('Turns stored by fixed SQL, on %s', (dialect) => {
       const c = await started();
       await conversations.appendTurn(c.id, turn());
       const all = await ds.getRepository(Message).find({ where: { conversationId: c.id }, order: { position: 'ASC' } });
-      const needed = (m: HistoryMessage) => ({ id: m.id, role: m.role, content: m.content, status: m.status, tokenCount: m.tokenCount });
+      const needed = (m: HistoryMessage) => ({ id: m.id, role: m.role, content: m.content, status: m.status, tokenCount: m.tokenCount, finishReason: m.finishReason });
       expect((await conversations.historyOf(c.id, 3)).map(needed)).toEqual(all.slice(1).map(needed));
       expect((await conversations.historyOf(c.id, 10)).map(needed)).toEqual(all.map(needed));
       expect(all.map((m) => m.tokenCount)).toEqual([2, null, 2, null]);

@@ -22,7 +22,8 @@ const TEXT_FOR_CODE: Partial<Record<string, string>> = {
 /** The model's server refused the request outright (the stored finish reason): trying again cannot help. */
 const TEXT_FOR_REFUSAL: Partial<Record<string, string>> = {
   context_length_exceeded: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
-  upstream_refused: 'The model service did not accept this request, so trying again will not help. If it keeps happening, please tell whoever runs this Parley.',
+  content_filter: 'The model service\'s content filter blocked this request. Please rephrase your message.',
+  upstream_refused: 'The model service refused this request; this is not a passing outage. If it keeps happening, please tell whoever runs this Parley.',
 };
 
 /**
@@ -33,4 +34,9 @@ export function failureText(code: string | null, status: MessageStatus, finishRe
   if (status === 'interrupted') return INTERRUPTED;
   const refusal = code === 'OPENAI_ERROR' && finishReason !== null ? TEXT_FOR_REFUSAL[finishReason] : undefined;
   return refusal ?? (code === null ? undefined : TEXT_FOR_CODE[code]) ?? GENERIC;
+}
+
+/** A refusal that the same question, sent again, gets again: over the model's context, or blocked by its content filter. */
+export function isRefusedForItsWords(finishReason: string | null | undefined): boolean {
+  return finishReason === 'context_length_exceeded' || finishReason === 'content_filter';
 }

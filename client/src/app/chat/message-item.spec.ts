@@ -132,6 +132,18 @@ describe('MessageItem', () => {
     expect(el.querySelector('.notice-error')?.getAttribute('role')).toBe('alert');
   });
 
+  it('offers no Retry for a question the model refused for its length or its words (the same question fails the same); for any other failure it does', async () => {
+    const hasRetry = (): boolean => Array.from(el.querySelectorAll('.notice-error button')).some((b) => b.textContent?.trim() === 'Retry');
+    for (const reason of ['context_length_exceeded', 'content_filter']) {
+      await render({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: reason }, { canRegenerate: true });
+      expect(hasRetry()).toBe(false);
+    }
+    await render({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'upstream_refused' }, { canRegenerate: true });
+    expect(hasRetry()).toBe(true);
+    await render({ status: 'interrupted', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded' }, { canRegenerate: true });
+    expect(hasRetry()).toBe(true);
+  });
+
   it('words a failure read from history as the server worded it live, by its stored code', async () => {
     const notice = async (message: Partial<ChatMessage>): Promise<string | undefined> => {
       await render(message);
@@ -143,7 +155,9 @@ describe('MessageItem', () => {
     expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded' }))
       .toBe('This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.');
     expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'upstream_refused' }))
-      .toBe('The model service did not accept this request, so trying again will not help. If it keeps happening, please tell whoever runs this Parley.');
+      .toBe('The model service refused this request; this is not a passing outage. If it keeps happening, please tell whoever runs this Parley.');
+    expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'content_filter' }))
+      .toBe('The model service\'s content filter blocked this request. Please rephrase your message.');
     expect(await notice({ status: 'failed', error_code: 'RATE_LIMIT_EXCEEDED' })).toBe('You\'ve sent too many messages. Please wait a bit before sending more.');
     expect(await notice({ status: 'failed', error_code: 'FILE_NOT_FOUND' })).toBe('I couldn\'t process the uploaded file. Please try a different format.');
     expect(await notice({ status: 'failed', error_code: 'INTERNAL_ERROR' })).toBe('Something went wrong. Please try again or start a new conversation.');

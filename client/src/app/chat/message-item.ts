@@ -8,7 +8,7 @@ import { Icon } from '../shell/icon';
 import { ToastService } from '../shell/toast.service';
 import { answerNotice, contextNoticeText } from './answer-notices';
 import type { ChatMessage } from './chat-message';
-import { failureText } from './failure-texts';
+import { failureText, isRefusedForItsWords } from './failure-texts';
 import { MarkdownView } from './markdown-view';
 import { splitThinking } from './think-block';
 
@@ -74,6 +74,12 @@ export class MessageItem {
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
   /** Live, the server's words or this tab's; from history, the same words rebuilt from the stored code. */
   protected readonly errorText = computed(() => this.message().errorText || failureText(this.message().error_code, this.message().status, this.message().finish_reason));
+  /**
+   * Retry sends the same question again: not offered when the model's server refused it for its length or its
+   * words (the notice says to shorten or rephrase; editing the question regenerates).
+   */
+  protected readonly canRetry = computed(() => this.canRegenerate()
+    && !(this.message().status === 'failed' && isRefusedForItsWords(this.message().finish_reason)));
   /**
    * An answer's thinking (a reasoning model's `<think>…</think>` at its start) apart from the answer itself; a user's
    * message is never split.

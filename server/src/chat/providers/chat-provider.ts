@@ -29,18 +29,53 @@ export type ProviderFailureKind = 'http' | 'timeout' | 'idle-timeout' | 'connect
 /**
  * Why the model's server refused a request outright, so that trying it again cannot help (unlike an outage):
  * the prompt is over the model's context (its tokenizer may count more than ours: a Llama or Mistral behind
- * vLLM, Ollama or llama.cpp), or any other refusal (a wrong key or model name, a redirect, a 422).
+ * vLLM, Ollama or llama.cpp), its content filter blocked it (Azure OpenAI), or any other refusal (a wrong
+ * key or model name, a redirect, a 422, a MAX_OUTPUT_TOKENS the model cannot give at all).
  * Stored as the failed answer's `finish_reason`; the user is told which.
  */
-export type UpstreamRefusal = 'context_length_exceeded' | 'upstream_refused';
+export const UPSTREAM_REFUSALS = ['context_length_exceeded', 'content_filter', 'upstream_refused'] as const;
+export type UpstreamRefusal = (typeof UPSTREAM_REFUSALS)[number];
 
-/** What the OpenAI, vLLM, llama.cpp, Ollama and LM Studio servers say of a prompt over the context. */
-const CONTEXT_LENGTH_WORDS = /context[_ ](?:length|window|size|limit)|maximum context|n_ctx|too many (?:input )?tokens|(?:input|prompt)[^.]{0,30}? too long|exceeds? (?:the )?(?:model'?s? )?(?:maximum|max|available) (?:context|tokens|input)/i;
+/**
+ * What servers say of a prompt over the context: OpenAI and its `context_length_exceeded` code, vLLM,
+ * SGLang, llama.cpp (`exceed_context_size_error`, "exceeds the available context size"), llama-cpp-python
+ * ("exceed context window"), Ollama, LM Studio, Gemini ("exceeds the maximum number of tokens allowed"),
+ * Anthropic-compatible gateways ("prompt is too long"), TGI ("`inputs` tokens + `max_new_tokens` must be <="),
+ * LiteLLM (ContextWindowExceededError). Not "context window" alone: a model's description may say it.
+ */
+const CONTEXT_LENGTH_WORDS = new RegExp([
+  /context[_ ]length/, /maximum context/, /context_?window_?exceeded/, /exceeds? (?:the |its )?(?:available |maximum )?context[_ ](?:window|size)/,
+  /\bn_ctx\b/, /too many (?:input )?tokens/, /(?:input|prompt)[^.]{0,30}? too long/,
+  /exceeds? (?:the )?(?:model'?s? )?(?:maximum|max) (?:context|input|(?:number of )?tokens)/, /`?inputs`? tokens \+ `?max_new_tokens`?/,
+].map((r) => r.source).join('|'), 'i');
 
+/** Azure OpenAI's content filter (`content_filter`, "content management policy", ResponsibleAIPolicyViolation). */
+const CONTENT_FILTER_WORDS = /content[_ ]filter|content management policy|ResponsibleAIPolicyViolation/i;
+
+/**
+ * "The completion alone does not fit" (vLLM: "'max_tokens' … is too large: 8192. This model's maximum context
+ * length is 4096 tokens", or "… 4096 tokens. However, you requested 4200 tokens (100 in the messages, 4100 in
+ * the completion)"): MAX_OUTPUT_TOKENS is set over the model's real context, which no shorter prompt can help.
+ */
+function isOutputOverContext(message: string): boolean {
+  const context = /maximum context length is (\d+)/i.exec(message);
+  const output = /too large: (\d+)/i.exec(message) ?? /(\d+) in the completion/i.exec(message);
+  return context !== null && output !== null && Number(output[1]) >= Number(context[1]);
+}
+
+/**
+ * The refusal an error is, if any: an HTTP answer 3xx/4xx but 408/429, or an error the server sent in the
+ * middle of a stream that says the prompt is over the context or filtered (SGLang, older llama.cpp and vLLM
+ * send those after a 200). Any other error mid-stream may pass: it is no refusal.
+ */
 export function refusalOf(err: ProviderError): UpstreamRefusal | undefined {
   const status = err.httpStatus;
-  if (err.kind !== 'http' || status === undefined || status < 300 || status >= 500 || status === 408 || status === 429) return undefined;
-  return status === 413 || CONTEXT_LENGTH_WORDS.test(err.message) ? 'context_length_exceeded' : 'upstream_refused';
+  const isHttpRefusal = err.kind === 'http' && status !== undefined && status >= 300 && status < 500 && status !== 408 && status !== 429;
+  if (!isHttpRefusal && err.kind !== 'upstream-error') return undefined;
+  if (CONTENT_FILTER_WORDS.test(err.message)) return 'content_filter';
+  if (isOutputOverContext(err.message)) return isHttpRefusal ? 'upstream_refused' : undefined;
+  if (status === 413 || CONTEXT_LENGTH_WORDS.test(err.message)) return 'context_length_exceeded';
+  return isHttpRefusal ? 'upstream_refused' : undefined;
 }
 
 export class ProviderError extends Error {

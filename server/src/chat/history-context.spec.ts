@@ -1,0 +1,30 @@
+import type { HistoryMessage } from '../conversations/conversations.service.js';
+import { historyContext } from './history-context.js';
+
+let n = 0;
+const user = (content: string): HistoryMessage => ({ id: `u${n++}`, role: 'user', content, status: 'complete', tokenCount: null, finishReason: null });
+const answer = (content: string, status: HistoryMessage['status'] = 'complete', finishReason: string | null = 'stop'): HistoryMessage =>
+  ({ id: `a${n++}`, role: 'assistant', content, status, tokenCount: null, finishReason });
+const texts = (messages: HistoryMessage[]): string[] => historyContext(messages).map((m) => `${m.role}: ${m.content}`);
+
+describe('the history a new prompt carries', () => {
+  it('leaves out a question the model\'s server refused for good and that has no answer, so the next question is not refused with it', () => {
+    for (const reason of ['context_length_exceeded', 'content_filter', 'upstream_refused']) {
+      expect(texts([user('hi'), answer('hello'), user('a question over the context'), answer('', 'failed', reason)]), reason)
+        .toEqual(['user: hi', 'assistant: hello']);
+    }
+    // A regeneration refused too: still no answer.
+    expect(texts([user('big'), answer('', 'failed', 'context_length_exceeded'), answer('', 'failed', 'context_length_exceeded')])).toEqual([]);
+  });
+
+  it('keeps a question whose failure may pass (an outage), and one answered before a later refusal (a regeneration refused)', () => {
+    expect(texts([user('q1'), answer('', 'failed', null), user('q2')])).toEqual(['user: q1', 'user: q2']);
+    expect(texts([user('q1'), answer('partial', 'interrupted', null)])).toEqual(['user: q1', 'assistant: partial']);
+    expect(texts([user('q1'), answer('first answer'), answer('', 'failed', 'context_length_exceeded')])).toEqual(['user: q1', 'assistant: first answer']);
+  });
+
+  it('carries answers without their thinking, only the later of two answers to one question, never a streaming one', () => {
+    expect(texts([user('q1'), answer('<think>hmm</think>Yes.'), user('q2'), answer('old', 'stopped'), answer('new'), user('q3'), answer('so far', 'streaming', null)]))
+      .toEqual(['user: q1', 'assistant: Yes.', 'user: q2', 'assistant: new', 'user: q3']);
+  });
+});
