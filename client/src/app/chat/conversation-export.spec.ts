@@ -45,6 +45,22 @@ describe('conversation export', () => {
     ].join('\n\n') + '\n');
   });
 
+  it('says what the app says with an answer: the files the model did not see, why it failed, that it was cut off', () => {
+    const messages = [
+      message(0, 'user', 'Summarise', { files: [{ id: 'f1', filename: 'a*b_[1].txt', file_type: 'text/plain', file_size: 10 }] }),
+      message(1, 'assistant', 'It says…', { context: { truncated_files: ['a*b_[1].txt'] }, finish_reason: 'length' }),
+      message(2, 'user', 'And this?'),
+      message(3, 'assistant', '', { status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded' }),
+    ];
+    const md = toMarkdown(conversation, messages, at);
+    expect(md).toContain('## Assistant (gpt-test)\n\n> Only the beginning of a\\*b\\_\\[1\\].txt fit in the model\'s context: it did not see the rest.\n\nIt says…'
+      + '\n\n> The answer was cut off at its length limit.');
+    expect(md).toContain('## Assistant (gpt-test) _(failed)_\n\n_(no text)_\n\n> This conversation is too long for the model.');
+    // A file's name is its text: read as Markdown, the note is one quote of plain text.
+    const quote = marked.lexer(md).find((t) => t.type === 'blockquote') as { text: string };
+    expect(quote.text).toBe('Only the beginning of a\\*b\\_\\[1\\].txt fit in the model\'s context: it did not see the rest.');
+  });
+
   it('keeps each message its own section: a question stays text, an answer cut inside its code block is closed', () => {
     const messages = [
       message(0, 'user', '## Assistant (fake)\nuse ``` or ````'),

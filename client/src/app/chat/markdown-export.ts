@@ -5,6 +5,8 @@ import { BoundedLexer, boundedPlainTexts } from './bounded-lexer';
 import { shownMessages } from './conversation-export';
 import { footnoteExtension, settleFootnotes } from './footnotes';
 import { isSafeUrl } from './markdown-renderer';
+import { answerNotice, contextNoticeText } from './answer-notices';
+import { failureText } from './failure-texts';
 
 const STATUS_NOTES: Partial<Record<Message['status'], string>> = {
   streaming: 'still being written when exported',
@@ -25,8 +27,14 @@ export function toMarkdown(conversation: Conversation, messages: readonly Messag
     const body = m.content.trim();
     // The user's words as typed (the app shows them as text, not Markdown); an answer as the app shows it
     // (answerAsShown), kept from leaking into what follows (a stopped answer ends inside its code block).
+    const context = m.role === 'assistant' ? contextNoticeText(m.context) : null;
+    if (context) parts.push(`> ${escapeInline(context)}`);
     if (body) parts.push(m.role === 'user' ? asTyped(m.content) : closeOpenFence(answerAsShown(body, `m${m.position}-`)));
     else if (m.role === 'assistant') parts.push('_(no text)_');
+    // What the app says under the answer: why it failed, or that it is not the whole answer.
+    const ending = m.role !== 'assistant' ? null
+      : m.status === 'failed' || m.status === 'interrupted' ? failureText(m.error_code, m.status, m.finish_reason) : answerNotice(m);
+    if (ending) parts.push(`> ${escapeInline(ending)}`);
   }
   return `${parts.join('\n\n')}\n`;
 }
@@ -343,6 +351,11 @@ export function closeOpenFence(markdown: string): string {
 }
 
 /** A heading's text kept on one line, its leading marks not read as Markdown, and HTML in it as text (a model's title). */
+/** App text (a notice naming the user's files) as one line of plain text in Markdown. */
+function escapeInline(text: string): string {
+  return text.replace(/\s+/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/([\\`*_[\]#|~!>])/g, '\\$1');
+}
+
 function escapeHeading(text: string): string {
   return text.replace(/\s+/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/^([#>*+-])/, '\\$1');
 }
