@@ -37,7 +37,14 @@ test.describe('errors', () => {
     const words = 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.';
     await expect((await chat.waitForAnswer('failed')).getByRole('alert').locator(':scope > span')).toHaveText(words);
     await page.reload();
-    await expect((await chat.waitForAnswer('failed')).locator('.notice-error > span')).toHaveText(words);
+    const failed = await chat.waitForAnswer('failed');
+    await expect(failed.locator('.notice-error > span')).toHaveText(words);
+    // The same question would be refused the same: no Retry. The conversation goes on without it.
+    await expect(failed.getByRole('button', { name: 'Retry' })).toHaveCount(0);
+    const next = unique('And a short one');
+    await chat.followUp(next);
+    await chat.waitForAnswer('complete');
+    await expect(chat.lastAnswer()).toContainText(`You said: ${next}`);
   });
 
   test('a failed answer reads the same after a reload, where it is history and no longer an alert', async ({ chat, page }) => {
