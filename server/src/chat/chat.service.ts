@@ -176,7 +176,7 @@ export class ChatService implements OnModuleInit {
         const context = contextNotice(built);
         // Known only once the files are attached: on the reply's row before its first event, so that
         // an answer cut by a crash, followed from another instance or read after a reload says it too.
-        if (context) await this.conversations.updateMessage(reply.id, { contextNotice: JSON.stringify(context) });
+        if (context) await this.failReplyOnError(reply, ErrorCode.ServiceUnavailable, () => this.conversations.updateMessage(reply.id, { contextNotice: JSON.stringify(context) }));
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
           request: early ?? this.completion(built, files), promptTokens: built.promptTokens, context,
@@ -342,13 +342,17 @@ export class ChatService implements OnModuleInit {
     return { messages: built.messages, maxOutputTokens: this.config.llm.maxOutputTokens, fileNames: files.map((f) => f.filename) };
   }
 
-  private async attach(sessionId: string, fileIds: string[], conversationId: string, user: Message, reply: Message): Promise<AttachedFile[]> {
+  private attach(sessionId: string, fileIds: string[], conversationId: string, user: Message, reply: Message): Promise<AttachedFile[]> {
+    return this.failReplyOnError(reply, ErrorCode.FileProcessingError, () => this.attachments.attach(sessionId, fileIds, conversationId, user.id));
+  }
+
+  /** A step between a turn's store and its generation: when it fails, the turn is stored but cannot be answered, and its reply row must not stay `streaming`. */
+  private async failReplyOnError<T>(reply: Message, code: ErrorCode, step: () => Promise<T>): Promise<T> {
     try {
-      return await this.attachments.attach(sessionId, fileIds, conversationId, user.id);
+      return await step();
     } catch (err) {
-      // The turn is stored but cannot be answered: its reply row must not stay `streaming`.
       await this.conversations.updateMessage(reply.id, {
-        status: 'failed', errorCode: err instanceof AppException ? err.code : ErrorCode.FileProcessingError, leaseExpiresAt: null,
+        status: 'failed', errorCode: err instanceof AppException ? err.code : code, leaseExpiresAt: null,
       });
       throw err;
     }

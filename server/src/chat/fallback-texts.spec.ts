@@ -35,14 +35,30 @@ describe('what a failed answer says', () => {
       // SGLang and older llama.cpp say it after a 200, in the stream.
       midStream('The input (9000 tokens) is longer than the model\'s context length (8192 tokens).'),
       midStream('the request exceeds the available context size, try increasing it'),
+      http(400, 'input (70000 tokens) is larger than the max context size (65536 tokens). skipping (exceed_context_size_error)'), // llama.cpp
+      midStream('{"message":"input is too large","type":"exceed_context_size_error"}'),
+      http(400, 'The decoder prompt (length 5951) is longer than the maximum model length of 4096.'), // vLLM
+      http(422, 'Input validation error: `inputs` must have less than 4096 tokens. Given: 5000'), // TGI
+      http(400, 'This model\'s maximum prompt length is 131072 but the request contains 140000 tokens.'), // xAI
     ];
     for (const err of overContext) expect(refusalOf(err), err.message).toBe('context_length_exceeded');
     // Azure OpenAI's content filter, on the request or in the stream: rephrasing helps, a shorter prompt need not.
     expect(refusalOf(http(400, 'The response was filtered due to the prompt triggering Azure OpenAI\'s content management policy. (content_filter)'))).toBe('content_filter');
     expect(refusalOf(midStream('{"code":"content_filter","message":"filtered"}'))).toBe('content_filter');
+    expect(refusalOf(http(400, 'Content Exists Risk (invalid_request_error)'))).toBe('content_filter'); // DeepSeek
+    expect(refusalOf(http(403, 'Input required moderation on OpenAI. Your input was flagged for "harassment".'))).toBe('content_filter'); // OpenRouter
+    // A throttle passes, whatever else it says: Bedrock through LiteLLM, mid-stream or in a 400.
+    expect(refusalOf(midStream('litellm.RateLimitError: BedrockException - {"message":"Too many tokens, please wait before trying again."}'))).toBeUndefined();
+    expect(refusalOf(http(400, 'ThrottlingException: Too many tokens, please wait before trying again.'))).toBeUndefined();
     // MAX_OUTPUT_TOKENS over the model's whole context: no prompt fits, the operator must lower it.
     expect(refusalOf(http(400, '\'max_tokens\' or \'max_completion_tokens\' is too large: 8192. This model\'s maximum context length is 4096 tokens and your request has 20 input tokens (8192 > 4096 - 20).'))).toBe('upstream_refused');
     expect(refusalOf(http(400, 'This model\'s maximum context length is 4096 tokens. However, you requested 8212 tokens (20 in the messages, 8192 in the completion).'))).toBe('upstream_refused');
+    expect(refusalOf(http(400, 'This model\'s maximum context length is 4096 tokens. However, you requested 8192 output tokens and your prompt contains at least 20 input tokens, for a total of at least 8212 tokens.'))).toBe('upstream_refused');
+    expect(refusalOf(http(400, 'Requested token count exceeds the model\'s maximum context length of 4096 tokens. You requested a total of 8212 tokens: 20 tokens from the input messages and 8192 tokens for the completion.'))).toBe('upstream_refused');
+    expect(refusalOf(http(422, 'Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 20 `inputs` tokens and 8192 `max_new_tokens`'))).toBe('upstream_refused');
+    // The same servers when the prompt leaves no room: the user's to shorten.
+    expect(refusalOf(http(400, 'This model\'s maximum context length is 4096 tokens. However, you requested 1024 output tokens and your prompt contains at least 3500 input tokens, for a total of at least 4524 tokens.'))).toBe('context_length_exceeded');
+    expect(refusalOf(http(400, 'Requested token count exceeds the model\'s maximum context length of 4096 tokens. You requested a total of 4524 tokens: 3500 tokens from the input messages and 1024 tokens for the completion.'))).toBe('context_length_exceeded');
     expect(refusalOf(midStream('\'max_tokens\' is too large: 8192. This model\'s maximum context length is 4096 tokens'))).toBeUndefined();
     // "Context window" alone is no refusal for length: a model's description may say it.
     expect(refusalOf(http(404, 'The model `long-context-window-128k` does not exist'))).toBe('upstream_refused');

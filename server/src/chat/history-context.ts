@@ -1,5 +1,5 @@
 import type { HistoryMessage } from '../conversations/conversations.service.js';
-import { UPSTREAM_REFUSALS } from './providers/chat-provider.js';
+import { REFUSED_FOR_ITS_WORDS } from './providers/chat-provider.js';
 import { withoutThinking } from './think-block.js';
 
 /**
@@ -9,27 +9,33 @@ import { withoutThinking } from './think-block.js';
  * - an answer's text without a reasoning model's thinking before it (think-block.ts);
  * - of two answers in a row to one question (a regeneration stopped or cut before it replaced the
  *   first), only the later one, the one the conversation shows;
- * - not a question the model's server refused outright and that has no answer (over its context,
- *   blocked by its content filter, or refused otherwise): sent again with every later question it
- *   would have them refused the same way, the conversation stuck for good.
+ * - not a question with no answer that the model's server last refused for its words (over its
+ *   context, or blocked by its content filter): sent again with every later question it would have
+ *   them refused the same way, the conversation stuck for good. A refusal for anything else (a wrong
+ *   key or model name) refuses every question alike: once the operator fixes it, the question counts.
  */
 export function historyContext<M extends HistoryMessage>(stored: M[]): M[] {
   const messages = stored.map((m) => (m.role === 'assistant' ? { ...m, content: withoutThinking(m.content) } : m));
   const refused = refusedQuestions(messages);
-  const answered = messages.filter((m) => (m.role === 'user' && !refused.has(m.id))
-    || (m.role === 'assistant' && m.content.length > 0 && m.status !== 'failed' && m.status !== 'streaming'));
+  const answered = messages.filter((m) => (m.role === 'user' && !refused.has(m.id)) || (m.role === 'assistant' && isUsable(m)));
   return answered.filter((m, i) => !(m.role === 'assistant' && answered[i + 1]?.role === 'assistant'));
 }
 
-/** Questions whose answers, all of them, failed with a refusal, the last one included. */
+/** An answer that says something: complete, stopped, or cut with text; never a failed or still-streaming one. */
+function isUsable(m: HistoryMessage): boolean {
+  return m.content.length > 0 && m.status !== 'failed' && m.status !== 'streaming';
+}
+
+/** Questions with no usable answer whose last answer was refused for its words (an earlier try may have been stopped or cut). */
 function refusedQuestions(messages: HistoryMessage[]): Set<string> {
   const refused = new Set<string>();
   messages.forEach((m, i) => {
     if (m.role !== 'user') return;
     const next = messages.findIndex((n, j) => j > i && n.role === 'user');
     const answers = messages.slice(i + 1, next === -1 ? undefined : next);
-    const isRefusal = (a: HistoryMessage): boolean => a.status === 'failed' && (UPSTREAM_REFUSALS as readonly (string | null)[]).includes(a.finishReason);
-    if (answers.length > 0 && answers.every(isRefusal)) refused.add(m.id);
+    const last = answers.at(-1);
+    const isRefused = last?.status === 'failed' && (REFUSED_FOR_ITS_WORDS as readonly (string | null)[]).includes(last.finishReason);
+    if (isRefused && !answers.some(isUsable)) refused.add(m.id);
   });
   return refused;
 }

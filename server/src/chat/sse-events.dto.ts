@@ -58,7 +58,8 @@ export class SseErrorEventDto {
   @ApiProperty({ example: "I'm temporarily unable to process your request. Please try again in a moment." }) error!: string;
   @ApiPropertyOptional({
     enum: UPSTREAM_REFUSALS,
-    description: 'With OPENAI_ERROR, when the model\'s server refused the request outright, so that trying it again cannot help: '
+    description: 'With OPENAI_ERROR, when the model\'s server refused the request outright (a 3xx/4xx but 408/429, or an error in the '
+      + 'stream after a 200 saying one of the first two), so that trying it again cannot help: '
       + 'the prompt is over the model\'s context, its content filter blocked it, or any other refusal (e.g. a wrong key or model name). '
       + 'Stored as the message\'s finish_reason',
   }) finish_reason?: string;

@@ -23,11 +23,12 @@ const names = new Intl.ListFormat('en', { style: 'long', type: 'conjunction' });
 
 /**
  * The note over an answer whose question's files did not all fit in the model's context: an answer about a file's
- * end, or about a file left out, is about text the model never saw. Null when every file fit.
+ * end, or about a file left out, is about text the model never saw. Null when every file fit. `name` writes a file's
+ * name (the Markdown export: as code, so that a name cannot be Markdown).
  */
-export function contextNoticeText(context: ContextNotice | null | undefined): string | null {
-  const cut = context?.truncated_files ?? [];
-  const left = context?.omitted_files ?? [];
+export function contextNoticeText(context: ContextNotice | null | undefined, name: (filename: string) => string = (n) => n): string | null {
+  const cut = (context?.truncated_files ?? []).map(name);
+  const left = (context?.omitted_files ?? []).map(name);
   const parts: string[] = [];
   if (cut.length > 0) {
     parts.push(`Only the beginning of ${names.format(cut)} fit in the model's context: it did not see the rest${cut.length > 1 ? ' of them' : ''}.`);

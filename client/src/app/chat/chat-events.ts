@@ -39,7 +39,7 @@ export interface ErrorEvent {
   status: Extract<MessageStatus, 'failed' | 'interrupted'>;
   code: string;
   error: string;
-  /** With OPENAI_ERROR when the model's server refused the request outright: `context_length_exceeded` or `upstream_refused`. */
+  /** With OPENAI_ERROR when the model's server refused the request outright: `context_length_exceeded`, `content_filter` or `upstream_refused`. */
   finish_reason?: string;
 }
 

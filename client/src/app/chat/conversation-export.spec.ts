@@ -49,16 +49,19 @@ describe('conversation export', () => {
     const messages = [
       message(0, 'user', 'Summarise', { files: [{ id: 'f1', filename: 'a*b_[1].txt', file_type: 'text/plain', file_size: 10 }] }),
       message(1, 'assistant', 'It says…', { context: { truncated_files: ['a*b_[1].txt'] }, finish_reason: 'length' }),
-      message(2, 'user', 'And this?'),
-      message(3, 'assistant', '', { status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded' }),
+      message(2, 'user', 'And these?'),
+      message(3, 'assistant', '', { status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded', context: { omitted_files: ['1. plan.txt', 'www.example.com.txt'] } }),
     ];
     const md = toMarkdown(conversation, messages, at);
-    expect(md).toContain('## Assistant (gpt-test)\n\n> Only the beginning of a\\*b\\_\\[1\\].txt fit in the model\'s context: it did not see the rest.\n\nIt says…'
+    expect(md).toContain('## Assistant (gpt-test)\n\n> Only the beginning of `a*b_[1].txt` fit in the model\'s context: it did not see the rest.\n\nIt says…'
       + '\n\n> The answer was cut off at its length limit.');
-    expect(md).toContain('## Assistant (gpt-test) _(failed)_\n\n_(no text)_\n\n> This conversation is too long for the model.');
-    // A file's name is its text: read as Markdown, the note is one quote of plain text.
-    const quote = marked.lexer(md).find((t) => t.type === 'blockquote') as { text: string };
-    expect(quote.text).toBe('Only the beginning of a\\*b\\_\\[1\\].txt fit in the model\'s context: it did not see the rest.');
+    expect(md).toContain('## Assistant (gpt-test) _(failed)_\n\n> `1. plan.txt` and `www.example.com.txt` did not fit in the model\'s context: it did not see them.'
+      + '\n\n_(no text)_\n\n> This conversation is too long for the model.');
+    // A file's name is its text: read as Markdown, each note is one quote of plain text and code, no list, no link.
+    const html = marked.parse(md) as string;
+    expect(html).toContain('<blockquote>\n<p><code>1. plan.txt</code> and <code>www.example.com.txt</code> did not fit');
+    expect(html).toContain('<p>Only the beginning of <code>a*b_[1].txt</code> fit');
+    expect(html).not.toMatch(/<ol|<a /);
   });
 
   it('keeps each message its own section: a question stays text, an answer cut inside its code block is closed', () => {

@@ -23,12 +23,13 @@ export function toMarkdown(conversation: Conversation, messages: readonly Messag
     const who = m.role === 'user' ? 'You' : m.role === 'assistant' ? `Assistant${m.model_name ? ` (${m.model_name})` : ''}` : 'System';
     const note = STATUS_NOTES[m.status];
     parts.push(`## ${escapeHeading(who)}${note ? ` _(${note})_` : ''}`);
-    if (m.files.length > 0) parts.push(`Attached: ${m.files.map((f) => `\`${f.filename.replace(/`/g, "'")}\``).join(', ')}`);
+    if (m.files.length > 0) parts.push(`Attached: ${m.files.map((f) => asCode(f.filename)).join(', ')}`);
     const body = m.content.trim();
+    // Over an answer, the files the model did not see: the notice's own words are plain, a file's name is its writer's text, as code.
+    const context = m.role === 'assistant' ? contextNoticeText(m.context, (name) => asCode(name.replace(/\s+/g, ' '))) : null;
+    if (context) parts.push(`> ${context}`);
     // The user's words as typed (the app shows them as text, not Markdown); an answer as the app shows it
     // (answerAsShown), kept from leaking into what follows (a stopped answer ends inside its code block).
-    const context = m.role === 'assistant' ? contextNoticeText(m.context) : null;
-    if (context) parts.push(`> ${escapeInline(context)}`);
     if (body) parts.push(m.role === 'user' ? asTyped(m.content) : closeOpenFence(answerAsShown(body, `m${m.position}-`)));
     else if (m.role === 'assistant') parts.push('_(no text)_');
     // What the app says under the answer: why it failed, or that it is not the whole answer.
@@ -350,12 +351,17 @@ export function closeOpenFence(markdown: string): string {
   return open === null ? markdown : `${markdown}\n${open}`;
 }
 
-/** A heading's text kept on one line, its leading marks not read as Markdown, and HTML in it as text (a model's title). */
-/** App text (a notice naming the user's files) as one line of plain text in Markdown. */
+/** The app's own words (a notice) as one line of plain text in Markdown. */
 function escapeInline(text: string): string {
   return text.replace(/\s+/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/([\\`*_[\]#|~!>])/g, '\\$1');
 }
 
+/** A file's name as inline code: whatever it holds, no Markdown (a backtick in it becomes a quote). */
+function asCode(name: string): string {
+  return `\`${name.replace(/`/g, "'")}\``;
+}
+
+/** A heading's text kept on one line, its leading marks not read as Markdown, and HTML in it as text (a model's title). */
 function escapeHeading(text: string): string {
   return text.replace(/\s+/g, ' ').replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/^([#>*+-])/, '\\$1');
 }

@@ -37,46 +37,65 @@ export const UPSTREAM_REFUSALS = ['context_length_exceeded', 'content_filter', '
 export type UpstreamRefusal = (typeof UPSTREAM_REFUSALS)[number];
 
 /**
- * What servers say of a prompt over the context: OpenAI and its `context_length_exceeded` code, vLLM,
- * SGLang, llama.cpp (`exceed_context_size_error`, "exceeds the available context size"), llama-cpp-python
- * ("exceed context window"), Ollama, LM Studio, Gemini ("exceeds the maximum number of tokens allowed"),
- * Anthropic-compatible gateways ("prompt is too long"), TGI ("`inputs` tokens + `max_new_tokens` must be <="),
- * LiteLLM (ContextWindowExceededError). Not "context window" alone: a model's description may say it.
+ * What servers say of a prompt over the context: OpenAI and its `context_length_exceeded` code, vLLM ("maximum
+ * model length"), SGLang, llama.cpp (`exceed_context_size_error`, "exceeds the available context size", "larger
+ * than the max context size"), llama-cpp-python ("exceed context window"), Ollama, LM Studio, Gemini ("exceeds the
+ * maximum number of tokens allowed"), Anthropic-compatible gateways ("prompt is too long"), TGI ("`inputs` tokens +
+ * `max_new_tokens` must be <=", "`inputs` must have less than"), xAI ("maximum prompt length"), LiteLLM
+ * (ContextWindowExceededError). Not "context window" alone: a model's description may say it.
  */
 const CONTEXT_LENGTH_WORDS = new RegExp([
-  /context[_ ]length/, /maximum context/, /context_?window_?exceeded/, /exceeds? (?:the |its )?(?:available |maximum )?context[_ ](?:window|size)/,
-  /\bn_ctx\b/, /too many (?:input )?tokens/, /(?:input|prompt)[^.]{0,30}? too long/,
-  /exceeds? (?:the )?(?:model'?s? )?(?:maximum|max) (?:context|input|(?:number of )?tokens)/, /`?inputs`? tokens \+ `?max_new_tokens`?/,
+  /context[_ ]length/, /maximum context/, /context_?window_?exceeded/, /exceed_context_size/,
+  /exceeds? (?:the |its )?(?:available |maximum )?context[_ ](?:window|size)/, /larger than the max(?:imum)? context/,
+  /maximum model length/, /maximum prompt length/, /\bn_ctx\b/, /too many (?:input )?tokens/, /(?:input|prompt)[^.]{0,30}? too long/,
+  /exceeds? (?:the )?(?:model'?s? )?(?:maximum|max) (?:context|input|(?:number of )?tokens)/,
+  /`?inputs`? tokens \+ `?max_new_tokens`?/, /`?inputs`? must have less than \d+ tokens/,
 ].map((r) => r.source).join('|'), 'i');
 
-/** Azure OpenAI's content filter (`content_filter`, "content management policy", ResponsibleAIPolicyViolation). */
-const CONTENT_FILTER_WORDS = /content[_ ]filter|content management policy|ResponsibleAIPolicyViolation/i;
+/**
+ * A throttle's words ("Too many tokens, please wait", Bedrock through LiteLLM, in a 4xx or mid-stream): a limit
+ * that passes, never a refusal, whatever else the message says.
+ */
+const THROTTLE_WORDS = /rate[_ ]?limit|throttl|please wait|per minute|try again (?:later|in)/i;
 
 /**
- * "The completion alone does not fit" (vLLM: "'max_tokens' … is too large: 8192. This model's maximum context
- * length is 4096 tokens", or "… 4096 tokens. However, you requested 4200 tokens (100 in the messages, 4100 in
- * the completion)"): MAX_OUTPUT_TOKENS is set over the model's real context, which no shorter prompt can help.
+ * Content filters: Azure OpenAI's (`content_filter`, "content management policy", ResponsibleAIPolicyViolation),
+ * DeepSeek's ("Content Exists Risk"), OpenRouter's moderation ("… flagged for …").
+ */
+const CONTENT_FILTER_WORDS = /content[_ ]filter|content management policy|ResponsibleAIPolicyViolation|Content Exists Risk|flagged (?:for|by)|requires? moderation/i;
+
+/**
+ * "The completion alone does not fit": MAX_OUTPUT_TOKENS is set over the model's real context, which no shorter
+ * prompt can help. vLLM: "'max_tokens' … is too large: 8192. This model's maximum context length is 4096 tokens",
+ * "… 4096 tokens. However, you requested 8192 output tokens and your prompt contains …", or "… you requested 8212
+ * tokens (20 in the messages, 8192 in the completion)"; SGLang: "… maximum context length of 4096 tokens. You
+ * requested … 8192 tokens for the completion"; TGI: "… must be <= 4096. Given: 20 `inputs` tokens and 8192 `max_new_tokens`".
  */
 function isOutputOverContext(message: string): boolean {
-  const context = /maximum context length is (\d+)/i.exec(message);
-  const output = /too large: (\d+)/i.exec(message) ?? /(\d+) in the completion/i.exec(message);
+  const context = /maximum context length (?:is|of) (\d+)/i.exec(message) ?? /max_new_tokens`? must be <= (\d+)/i.exec(message);
+  const output = /too large: (\d+)/i.exec(message) ?? /requested (\d+) output tokens/i.exec(message)
+    ?? /(\d+) (?:in the completion|tokens for the completion)/i.exec(message) ?? /and (\d+) `?max_new_tokens/i.exec(message);
   return context !== null && output !== null && Number(output[1]) >= Number(context[1]);
 }
 
 /**
  * The refusal an error is, if any: an HTTP answer 3xx/4xx but 408/429, or an error the server sent in the
  * middle of a stream that says the prompt is over the context or filtered (SGLang, older llama.cpp and vLLM
- * send those after a 200). Any other error mid-stream may pass: it is no refusal.
+ * send those after a 200). Any other error mid-stream may pass, and so may a throttle: no refusal.
  */
 export function refusalOf(err: ProviderError): UpstreamRefusal | undefined {
   const status = err.httpStatus;
   const isHttpRefusal = err.kind === 'http' && status !== undefined && status >= 300 && status < 500 && status !== 408 && status !== 429;
   if (!isHttpRefusal && err.kind !== 'upstream-error') return undefined;
+  if (THROTTLE_WORDS.test(err.message)) return undefined;
   if (CONTENT_FILTER_WORDS.test(err.message)) return 'content_filter';
   if (isOutputOverContext(err.message)) return isHttpRefusal ? 'upstream_refused' : undefined;
   if (status === 413 || CONTEXT_LENGTH_WORDS.test(err.message)) return 'context_length_exceeded';
   return isHttpRefusal ? 'upstream_refused' : undefined;
 }
+
+/** The refusals the same question gets again, whoever runs the model: left out of later prompts (history-context.ts). */
+export const REFUSED_FOR_ITS_WORDS: readonly UpstreamRefusal[] = ['context_length_exceeded', 'content_filter'];
 
 export class ProviderError extends Error {
   constructor(readonly kind: ProviderFailureKind, message: string, readonly httpStatus?: number) {
