@@ -29,13 +29,24 @@ function isUsable(m: HistoryMessage): boolean {
 /** Questions with no usable answer whose last answer was refused for its words (an earlier try may have been stopped or cut). */
 function refusedQuestions(messages: HistoryMessage[]): Set<string> {
   const refused = new Set<string>();
-  messages.forEach((m, i) => {
-    if (m.role !== 'user') return;
-    const next = messages.findIndex((n, j) => j > i && n.role === 'user');
-    const answers = messages.slice(i + 1, next === -1 ? undefined : next);
-    const last = answers.at(-1);
+  let question: HistoryMessage | undefined;
+  let isAnswered = false;
+  let last: HistoryMessage | undefined;
+  const close = (): void => {
     const isRefused = last?.status === 'failed' && (REFUSED_FOR_ITS_WORDS as readonly (string | null)[]).includes(last.finishReason);
-    if (isRefused && !answers.some(isUsable)) refused.add(m.id);
-  });
+    if (question && isRefused && !isAnswered) refused.add(question.id);
+  };
+  for (const m of messages) {
+    if (m.role === 'user') {
+      close();
+      question = m;
+      isAnswered = false;
+      last = undefined;
+    } else {
+      isAnswered ||= isUsable(m);
+      last = m;
+    }
+  }
+  close();
   return refused;
 }
