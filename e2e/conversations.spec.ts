@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { allowConsoleErrors, expect, test } from './support/fixtures';
+import { allowConsoleErrors, expect, test, unique } from './support/fixtures';
 
 test.describe('conversations sidebar', () => {
   test('new chat, switch, back/forward, rename inline and delete with confirmation', async ({ chat, page }) => {
@@ -320,6 +320,18 @@ test.describe('conversations sidebar', () => {
     await chat.send.click();
     await chat.waitForAnswer();
     await expect(chat.userMessages).toHaveText(['A follow-up I typed']);
+  });
+
+  test('a browser that lost its site storage but not its cookie keeps its conversations (Safari empties storage after seven days away)', async ({ chat, page }) => {
+    await chat.open();
+    const question = unique('Something to keep');
+    await chat.ask(question);
+    await chat.waitForAnswer();
+    const address = page.url();
+    await page.evaluate(() => { localStorage.clear(); sessionStorage.clear(); });
+    await page.goto(address);
+    await expect(chat.userMessages).toHaveText([question]);
+    await expect(chat.sidebar.getByRole('link')).toHaveCount(1);
   });
 
   test('unknown paths fall back to the app', async ({ chat, page }) => {

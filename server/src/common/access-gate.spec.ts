@@ -11,8 +11,19 @@ describe('access gate', () => {
     afterAll(async () => { await t.close(); });
 
     it('says no token is required and lets anyone create a session', async () => {
-      expect((await t.http().get('/api/v1/access').expect(200)).body).toEqual({ required: false });
+      expect((await t.http().get('/api/v1/access').expect(200)).body).toEqual({ required: false, has_session: false });
       await t.http().post('/api/v1/sessions').send({}).expect(201);
+    });
+
+    it('says whether the caller carries a live session, by cookie or Bearer token, so that a browser that lost its page\'s storage goes on with it', async () => {
+      const created = await t.http().post('/api/v1/sessions').send({}).expect(201);
+      const cookie = String(created.headers['set-cookie'][0]).split(';')[0];
+      expect((await t.http().get('/api/v1/access').set('Cookie', cookie).expect(200)).body).toEqual({ required: false, has_session: true });
+      expect((await t.http().get('/api/v1/access').set('Authorization', `Bearer ${created.body.token}`).expect(200)).body.has_session).toBe(true);
+      // A stale or forged one is no session, and no 401: the SPA creates one as on a first visit.
+      expect((await t.http().get('/api/v1/access').set('Cookie', `${cookie.split('=')[0]}=forged.token.value`).expect(200)).body.has_session).toBe(false);
+      await t.http().delete(`/api/v1/sessions/${created.body.session.id}`).set('Authorization', `Bearer ${created.body.token}`).expect(204);
+      expect((await t.http().get('/api/v1/access').set('Cookie', cookie).expect(200)).body.has_session).toBe(false);
     });
   });
 
@@ -22,7 +33,7 @@ describe('access gate', () => {
     afterAll(async () => { await t.close(); });
 
     it('tells the SPA a token is required', async () => {
-      expect((await t.http().get('/api/v1/access').expect(200)).body).toEqual({ required: true });
+      expect((await t.http().get('/api/v1/access').expect(200)).body).toEqual({ required: true, has_session: false });
     });
 
     it('refuses a session without or with a wrong token', async () => {

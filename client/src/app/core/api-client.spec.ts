@@ -44,6 +44,22 @@ describe('ApiClient session bootstrap with the access gate', () => {
     expect(localStorage.getItem('parley.session')).toMatch(/^[0-9a-f]{32}$/);
   });
 
+  it('goes on with the session its cookie names when the page lost its storage, instead of creating an empty one', async () => {
+    // Site storage cleared, or emptied by Safari after seven days away: the HttpOnly cookie still names a live session.
+    fetchMock.mockImplementation((url: string) =>
+      Promise.resolve(url === '/api/v1/access' ? jsonResponse(200, { required: false, has_session: true }) : jsonResponse(201, { session_id: 's' })));
+    await api.bootstrap();
+    expect(calls().map(([url, init]) => `${init?.method ?? 'GET'} ${url}`)).toEqual(['GET /api/v1/access']);
+    expect(localStorage.getItem('parley.session')).toMatch(/^[0-9a-f]{32}$/);
+    // A gated deployment too: the session was made with the token once.
+    localStorage.clear();
+    fetchMock.mockClear();
+    fetchMock.mockResolvedValue(jsonResponse(200, { required: true, has_session: true }));
+    await api.bootstrap();
+    expect(api.needsAccessToken()).toBe(false);
+    expect(calls()).toHaveLength(1);
+  });
+
   it('erases its own session by id (read from /sessions/current) and forgets it, so the next visit starts a new one', async () => {
     localStorage.setItem('parley.session', '1');
     fetchMock.mockImplementation((url: string, init?: RequestInit) => Promise.resolve(

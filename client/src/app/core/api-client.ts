@@ -115,8 +115,15 @@ export class ApiClient {
       this.marker = hint;
       return;
     }
-    // Asking first spares a gated deployment a refused POST (and the console error it logs) on every first visit.
-    if (await this.accessTokenRequired()) {
+    // Asking first spares a gated deployment a refused POST (and the console error it logs) on every first visit,
+    // and a browser whose storage was cleared (or that Safari emptied after seven days away) but whose cookie lives
+    // an empty new session in place of its own: it goes on with the session its cookie names.
+    const access = await this.access();
+    if (access.hasSession) {
+      this.keepHint();
+      return;
+    }
+    if (access.required) {
       this.tokenRequired.set(true);
       return;
     }
@@ -190,11 +197,16 @@ export class ApiClient {
       if (isAccessTokenRefusal(error)) this.tokenRequired.set(true);
       throw this.noted(error);
     }
+    this.keepHint();
+  }
+
+  /** A new hint for the session this page now shows (created, or found by its cookie). */
+  private keepHint(): void {
     this.marker = randomId();
     try {
       localStorage.setItem(SESSION_HINT_KEY, this.marker);
     } catch {
-      // Without storage the next visit goes through one 401 first; nothing breaks.
+      // Without storage the next visit asks /access again; nothing breaks.
     }
   }
 
@@ -204,17 +216,19 @@ export class ApiClient {
     return error;
   }
 
-  private async accessTokenRequired(): Promise<boolean> {
+  /** What /access says: whether a session needs the deployment's token, and whether this browser's cookie names a live one. */
+  private async access(): Promise<{ required: boolean; hasSession: boolean }> {
     let res: Response;
     try {
       res = await this.send(`${API_BASE}/access`, { method: 'GET', headers: { Accept: 'application/json' } });
     } catch {
       // Offline: creating the session fails the same way next and reports it.
-      return false;
+      return { required: false, hasSession: false };
     }
-    if (!res.ok) return false;
+    if (!res.ok) return { required: false, hasSession: false };
     const body: unknown = await res.json().catch(() => undefined);
-    return typeof body === 'object' && body !== null && 'required' in body && body.required === true;
+    const said = typeof body === 'object' && body !== null ? body as Record<string, unknown> : {};
+    return { required: said['required'] === true, hasSession: said['has_session'] === true };
   }
 
   private readHint(): string | null {
