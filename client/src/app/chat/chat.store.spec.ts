@@ -207,6 +207,9 @@ describe('ChatStore', () => {
     expect(store.messages()[1]).toMatchObject({ status: 'complete', model_name: 'gpt-test' });
     expect(store.announcement()).toBe('Answer: Hello!');
     expect(store.regenerableId()).toBe('m1');
+    // Another conversation (a new chat here): the answer's words leave the live region with theirs.
+    await store.open(null);
+    expect(store.announcement()).toBe('');
   });
 
   it('keeps the done event\'s finish reason on the answer and says its notice after the answer\'s words', () => {

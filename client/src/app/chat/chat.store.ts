@@ -199,6 +199,7 @@ export class ChatStore {
     this.loadFailure.set(null);
     this.list.set([]);
     this.openTitle.set(null);
+    this.announcementText.set('');
     this.hasOlderPages.set(false);
     this.hasNewerPages.set(false);
     this.focus.set(null);
@@ -331,6 +332,8 @@ export class ChatStore {
     this.currentId.set(id);
     this.list.set([]);
     this.openTitle.set(null);
+    // The last answer's words leave the live region with their conversation (they stayed in the page for anyone to read).
+    this.announcementText.set('');
     this.hasOlderPages.set(false);
     this.hasNewerPages.set(false);
     this.focus.set(at);

@@ -3,9 +3,11 @@ import { type ComponentFixture, TestBed } from '@angular/core/testing';
 import { Router, provideRouter, withComponentInputBinding } from '@angular/router';
 import { chatMatcher } from '../app.routes';
 import { ChatConfigStore } from '../chat/chat-config.store';
+import { ChatStore } from '../chat/chat.store';
 import { DraftStore } from '../chat/draft-store';
 import { ApiClient } from '../core/api-client';
 import { NEW_CHAT_DRAFT } from '../files/attachments.store';
+import { ConversationsStore } from '../conversations/conversations.store';
 import { AppShell } from './app-shell';
 import { ToastService } from './toast.service';
 
@@ -67,6 +69,30 @@ describe('AppShell', () => {
     await new Promise((resolve) => setTimeout(resolve));
     await fixture.whenStable();
   }
+
+  it('keeps the open conversation\'s title in the header while a search filters it out of the sidebar', async () => {
+    const id = '5b0f3a3e-8c1e-4d7a-9a53-2f4c1e0b9d11';
+    const conversation = { id, session_id: 's', title: 'Trip', created_at: now, updated_at: now, is_active: true, message_count: 2 };
+    vi.stubGlobal('fetch', vi.fn((url: string) => {
+      if (url.startsWith('/api/v1/conversations?')) {
+        const listed = url.includes('&q=') ? [] : [conversation];
+        return Promise.resolve(json({ conversations: listed, total: listed.length, limit: 20, offset: 0 }));
+      }
+      // Started on this page: its row was read before its title was written.
+      if (url.startsWith(`/api/v1/conversations/${id}`)) return Promise.resolve(json({ conversation: { ...conversation, title: null }, messages: [], has_more: false }));
+      return Promise.resolve(json({}));
+    }));
+    const conversations = TestBed.inject(ConversationsStore);
+    await conversations.refresh();
+    await TestBed.inject(ChatStore).open(id);
+    await settle();
+    const header = (): string | undefined => el.querySelector('h1.topbar-title')?.textContent?.trim();
+    expect(header()).toBe('Trip');
+    await conversations.setQuery('Beta');
+    await settle();
+    expect(conversations.conversations()).toEqual([]);
+    expect(header()).toBe('Trip');
+  });
 
   it('leaves the focus alone when the page loads on what may be a phone (its keyboard would open over the page)', () => {
     expect(composer()).not.toBeNull();

@@ -1,5 +1,5 @@
 import {
-  ChangeDetectionStrategy, Component, type ElementRef, Injector, afterNextRender, computed, effect, inject, signal, untracked, viewChild,
+  ChangeDetectionStrategy, Component, type ElementRef, Injector, afterNextRender, computed, effect, inject, linkedSignal, signal, untracked, viewChild,
 } from '@angular/core';
 import { Title } from '@angular/platform-browser';
 import { type Event as RouterEvent, NavigationCancel, NavigationEnd, NavigationError, NavigationSkipped, Router, RouterOutlet } from '@angular/router';
@@ -83,11 +83,25 @@ export class AppShell {
    * accessibility tree), so focus stays in the drawer until it closes, as in a dialog.
    */
   protected readonly isDrawerModal = computed(() => this.isSidebarOpen() && this.isPhone());
+  /**
+   * The open conversation's title as last seen in the sidebar's list: a search that filters it out of the list
+   * (or a page of the list without it) keeps it, where the header read "New conversation" for one started here.
+   */
+  private readonly listedTitle = linkedSignal<{ id: string | null; listed: string | null | undefined }, string | null | undefined>({
+    source: () => {
+      const id = this.chat.conversationId();
+      return { id, listed: id ? this.conversations.conversations().find((c) => c.id === id)?.title : undefined };
+    },
+    computation: (now, before) => (now.listed !== undefined || before?.source.id !== now.id ? now.listed : before.value),
+  });
   protected readonly title = computed(() => {
     const id = this.chat.conversationId();
     if (!id) return 'New chat';
     if (this.chat.isMissing()) return 'Conversation not found';
-    const title = this.conversations.conversations().find((c) => c.id === id)?.title ?? this.chat.conversationTitle();
+    // Read at every change of the list (a linked signal remembers only what was read).
+    const remembered = this.listedTitle();
+    const listed = this.conversations.conversations().find((c) => c.id === id);
+    const title = listed ? listed.title : this.chat.conversationTitle() ?? remembered;
     return title?.trim() || 'New conversation';
   });
 
