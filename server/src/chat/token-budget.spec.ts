@@ -100,7 +100,8 @@ describe('buildPrompt', () => {
   });
 
   it('refuses a message that cannot fit at all (before anything is stored)', () => {
-    expect(() => buildPrompt({ ...base, history: [], current: { content: 'word '.repeat(2000), files: [] } })).toThrow(/too long/);
+    expect(() => buildPrompt({ ...base, history: [], current: { content: 'word '.repeat(2000), files: [] } }))
+      .toThrow(/^The message is too long for the model's context: about 2,00\d tokens, and at most [\d,]+ fit \(roughly [\d,]+ characters of English\)$/);
   });
 
   it('counts special-token look-alikes in user text as plain text', () => {

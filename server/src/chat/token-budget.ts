@@ -82,6 +82,10 @@ function alternating(turns: ProviderMessage[]): ProviderMessage[] {
   return out;
 }
 
+const COUNT = new Intl.NumberFormat('en');
+/** Characters per token of English text, for telling a person how much fits (cl100k and o200k: about 4). */
+const CHARS_PER_TOKEN = 4;
+
 /**
  * The model's context: system prompt, then as many of the newest history turns as fit, then
  * the current user turn with its files' text inside it (clearly delimited file blocks, never in
@@ -92,9 +96,11 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   const budget = input.contextTokens - input.maxOutputTokens - systemTokens - PER_MESSAGE;
   const currentTokens = (input.current.tokenCount ?? countTokens(input.current.content)) + PER_MESSAGE;
   if (currentTokens > budget) {
-    throw new AppException(ErrorCode.ValidationError, 'The message is too long for the model\'s context', {
-      fields: [{ field: 'message', errors: ['message is too long for the model\'s context'] }],
-    });
+    // With the numbers: the composer counts characters, and a small local model's context fits far fewer than it allows.
+    const fit = Math.max(0, budget);
+    const said = `is too long for the model's context: about ${COUNT.format(currentTokens)} tokens, and at most ${COUNT.format(fit)} fit `
+      + `(roughly ${COUNT.format(fit * CHARS_PER_TOKEN)} characters of English)`;
+    throw new AppException(ErrorCode.ValidationError, `The message ${said}`, { fields: [{ field: 'message', errors: [`message ${said}`] }] });
   }
   let remaining = budget - currentTokens;
   const truncatedFiles: string[] = [];
