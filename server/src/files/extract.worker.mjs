@@ -207,6 +207,8 @@ async function extractPdf(job) {
   } finally {
     await doc.destroy();
   }
+  // Scanned pages are images: nothing for the model, and attached it answered "no file content reached me".
+  if (parts.every((part) => part === '')) throw new Refusal('processing', 'The PDF has no text to read (scanned pages are images, which are not read)');
   const { text, truncated } = cap(parts.join('\n\n'), job.maxChars);
   return { text, pages, truncated };
 }

@@ -133,6 +133,7 @@ describe.each(dialects())('files API on %s', (dialect) => {
   describe('refuses, with its code and nothing stored', () => {
     it.each([
       ['an encrypted PDF', 'secret.pdf', makeEncryptedPdf, 422, 'FILE_PROCESSING_ERROR', /encrypted/],
+      ['a PDF without text (scanned pages)', 'scan.pdf', () => makePdfWith(2, 0, () => ''), 422, 'FILE_PROCESSING_ERROR', /no text to read/],
       ['a broken PDF', 'broken.pdf', () => Promise.resolve(Buffer.from('%PDF-1.4\n%garbage that is not a document\n')), 422, 'FILE_PROCESSING_ERROR', /could not be read/],
       ['an executable named .pdf', 'invoice.pdf', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /not a PDF/],
       ['an executable named .txt', 'readme.txt', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /not a text file/],
