@@ -78,6 +78,18 @@ describe('AttachmentsStore', () => {
     expect(uploads).toHaveLength(6);
   });
 
+  it('attaches a file picked or dropped again only once (the model read its text twice); another file of the same name is attached', () => {
+    const report = new File(['v1'], 'report.txt', { lastModified: 1 });
+    store.add([report]);
+    store.add([report, new File(['v2'], 'report.txt', { lastModified: 2 })]);
+    expect(store.attachments().map((a) => a.name)).toEqual(['report.txt', 'report.txt']);
+    expect(uploads).toHaveLength(2);
+    // One that failed may be tried again.
+    uploads[0]?.error(new ApiError(500, 'INTERNAL_ERROR', 'boom'));
+    store.add([report]);
+    expect(store.attachments().map((a) => a.state)).toEqual(['failed', 'uploading', 'uploading']);
+  });
+
   it('tracks progress, then offers the uploaded file for sending', () => {
     store.add([new File(['hello'], 'notes.txt')]);
     expect(store.isUploading()).toBe(true);

@@ -17,9 +17,15 @@ export interface PendingAttachment {
   state: AttachmentState;
   error?: string;
   uploaded?: UploadedFile;
+  /** The picked file's name, size and modification time: the same file picked again is not attached twice. */
+  sameFileKey?: string;
 }
 
 const MAX_FILES = 10;
+
+function sameFileKey(file: File): string {
+  return `${file.name}\u0000${file.size}\u0000${file.lastModified}`;
+}
 
 function extensionOf(name: string): string {
   const dot = name.lastIndexOf('.');
@@ -68,11 +74,14 @@ export class AttachmentsStore {
 
   add(files: readonly File[], conversationId?: string): void {
     for (const file of files) {
+      const key = sameFileKey(file);
+      // Picked or dropped again: its chip is there already, and the model would read its text twice.
+      if (this.items().some((a) => a.state !== 'failed' && a.sameFileKey === key)) continue;
       const localId = randomId();
       const refusal = this.refusalOf(file);
       this.setItems([...this.items(), {
         localId, name: file.name, size: file.size, progress: 0,
-        state: refusal ? 'failed' : 'uploading', error: refusal ?? undefined,
+        state: refusal ? 'failed' : 'uploading', error: refusal ?? undefined, sameFileKey: key,
       }]);
       if (refusal) continue;
       this.waiting.push({ localId, file, conversationId });
