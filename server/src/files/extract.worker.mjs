@@ -38,16 +38,28 @@ const CODE_LANGUAGES = /** @type {Record<string, string>} */ ({
 });
 
 /**
- * UTF-8 without NUL bytes, or a refusal: a binary renamed to .txt is not text.
+ * The text of a file, its line ends made LF: UTF-8 without NUL bytes, or UTF-16 that says so with its
+ * byte order mark (Windows Notepad's "Unicode"), or a refusal: a binary renamed to .txt is not text.
  * @param {Uint8Array} bytes
  */
 function decodeText(bytes) {
+  const utf16 = bytes[0] === 0xff && bytes[1] === 0xfe ? 'utf-16le' : bytes[0] === 0xfe && bytes[1] === 0xff ? 'utf-16be' : null;
+  if (utf16) {
+    let text;
+    try {
+      text = new TextDecoder(utf16, { fatal: true }).decode(bytes);
+    } catch {
+      throw new Refusal('unsupported', 'The file is not valid UTF-16 text');
+    }
+    if (text.includes('\u0000')) throw new Refusal('unsupported', 'The file is not a text file (it contains NUL characters)');
+    return text.replace(/\r\n?/g, '\n');
+  }
   if (bytes.includes(0)) throw new Refusal('unsupported', 'The file is not a text file (it contains NUL bytes)');
   try {
     // ignoreBOM false: a leading BOM is dropped from the text.
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true }).decode(unixNewlines(bytes));
   } catch {
-    throw new Refusal('unsupported', 'The file is not valid UTF-8 text');
+    throw new Refusal('unsupported', 'The file is not valid UTF-8 text (save it as UTF-8 and upload it again)');
   }
 }
 
@@ -149,7 +161,7 @@ function unixNewlines(bytes) {
 
 /** @param {Job} job */
 function extractPlain(job) {
-  const text = decodeText(unixNewlines(job.bytes));
+  const text = decodeText(job.bytes);
   if (job.fileType === '.json') assertJson(text);
   const { text: capped, truncated } = cap(text, job.maxChars);
   const language = CODE_LANGUAGES[job.fileType];

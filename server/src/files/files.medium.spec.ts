@@ -111,6 +111,21 @@ describe.each(dialects())('files API on %s', (dialect) => {
       expect(temps()).toEqual([]);
     });
 
+    it('a UTF-16 text file with its byte order mark (Windows Notepad\'s "Unicode"), either byte order, its line ends made LF', async () => {
+      const s = await t.newSession();
+      const words = 'Größe: 3 m²\r\nZeile zwei 🙂\r\n';
+      const le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(words, 'utf16le')]);
+      const be = Buffer.from(le);
+      be.swap16();
+      for (const [name, bytes] of [['le.txt', le], ['be.txt', be]] as const) {
+        const res = await upload(s.token, name, bytes).expect(201);
+        expect(res.body).toMatchObject({ file_size: bytes.length, extracted_text: 'Größe: 3 m²\nZeile zwei 🙂\n' });
+      }
+      // A NUL in it is binary all the same.
+      const nul = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('a\u0000b', 'utf16le')]);
+      expect((await upload(s.token, 'nul.txt', nul).expect(415)).body.error.message).toMatch(/NUL/);
+    });
+
     it('a multi-page PDF, with its page count and every page\'s text', async () => {
       const s = await t.newSession();
       const res = await upload(s.token, 'lease.pdf', await makePdf(5)).expect(201);
