@@ -13,14 +13,18 @@
  * Vitest. Everything that parses untrusted bytes lives here, so a hostile or huge upload costs
  * this process (capped in time and memory by the parent) and never the event loop.
  *
- * Input (one IPC message): { bytes: Uint8Array, fileType: '.pdf' | '.txt' | …, maxPages, maxChars }.
- * Output (one IPC message): { ok: true, text, pages, truncated, tokenCount }
- *                        or { ok: false, kind: 'unsupported' | 'processing', message }.
+ * Input (an IPC message): { bytes: Uint8Array, fileType: '.pdf' | '.txt' | …, maxPages, maxChars, again? }.
+ * Output (an IPC message): { ok: true, text, pages, truncated, tokenCount, again }
+ *                       or { ok: false, kind: 'unsupported' | 'processing', message, again }.
+ * A PDF is the process's only job: it exits after answering. A text file's job may ask to stay
+ * (`again`): the process then waits for the next text file, and `again` in its answer says it
+ * does. It never stays after an error it did not expect, nor for a PDF (pdf.js keeps caches and
+ * workers' state between documents; a hostile PDF must not meet the next one).
  */
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 
-/** @typedef {{ bytes: Uint8Array; fileType: string; maxPages: number; maxChars: number }} Job */
+/** @typedef {{ bytes: Uint8Array; fileType: string; maxPages: number; maxChars: number; again?: boolean }} Job */
 
 class Refusal extends Error {
   /** @param {'unsupported' | 'processing'} kind @param {string} message */
@@ -301,25 +305,29 @@ function countTokensLinear(text, count) {
 }
 
 /**
- * Sends the reply and exits once it is written (process.send is asynchronous).
- * @param {object} reply
+ * Sends the reply, then exits once it is written (process.send is asynchronous) unless the process
+ * stays for another text file.
+ * @param {object} reply @param {boolean} again
  */
-function reply(reply) {
+function reply(reply, again) {
   if (!process.send) process.exit(2);
-  process.send(reply, () => process.exit(0));
+  process.send({ ...reply, again }, () => {
+    if (!again) process.exit(0);
+  });
 }
 
 /** @param {Job} job */
 async function main(job) {
+  const again = job.again === true && job.fileType !== '.pdf';
   try {
     const result = job.fileType === '.pdf' ? await extractPdf(job) : extractPlain(job);
     const { countTokens } = await tokenizer;
-    reply({ ok: true, ...result, tokenCount: countTokensLinear(result.text, countTokens) });
+    reply({ ok: true, ...result, tokenCount: countTokensLinear(result.text, countTokens) }, again);
   } catch (err) {
     if (err instanceof Refusal) {
-      reply({ ok: false, kind: err.kind, message: err.message });
+      reply({ ok: false, kind: err.kind, message: err.message }, again);
     } else {
-      reply({ ok: false, kind: 'processing', message: 'The file could not be processed' });
+      reply({ ok: false, kind: 'processing', message: 'The file could not be processed' }, false);
     }
   }
 }
@@ -334,4 +342,5 @@ process.on('disconnect', () => process.exit(1));
 // tables take most of a text file's time here: ~0.4 s of CPU).
 const tokenizer = import('gpt-tokenizer');
 tokenizer.catch(() => undefined);
-process.once('message', (job) => void main(/** @type {Job} */ (job)));
+// One job at a time: the parent sends the next only after this one's answer.
+process.on('message', (job) => void main(/** @type {Job} */ (job)));

@@ -188,25 +188,68 @@ describe('TextExtractor', () => {
 
   it('after a job, starts the next job\'s process in advance (tokenizer loading), gives it the next job and drops it on shutdown', async () => {
     const warm = make({ FILE_EXTRACT_WARM_MS: '60000' });
+    const fresh = (earlier: Set<number>, also: number[] = []) => () => {
+      const pids = childrenRunning('extract.worker').filter((pid) => !earlier.has(pid) && !also.includes(pid));
+      return pids.length > 0 ? pids : undefined;
+    };
     try {
       // Children of earlier tests may still be exiting: only a new one counts.
       const earlier = new Set(childrenRunning('extract.worker'));
-      expect((await warm.extract(Buffer.from('first file'), '.txt')).text).toBe('first file');
-      const spare = await waitFor('the process started in advance', () => childrenRunning('extract.worker').find((pid) => !earlier.has(pid)), 5_000, 5);
+      // A PDF: its process exits after it, and one is started for the next job.
+      expect((await warm.extract(await makePdf(1), '.pdf')).pages).toBe(1);
+      // The PDF's own process may take a moment to exit: then one new process is left, the spare.
+      const [spare] = await waitFor('the process started in advance', () => (fresh(earlier)()?.length === 1 ? fresh(earlier)() : undefined), 5_000, 5);
       // Its CPU clock has run while it loaded the tokenizer; the next job's deadline counts from the job.
       await waitFor('the tokenizer loaded', () => ((processCpuMs(spare) ?? 0) > 50 ? true : undefined), 10_000, 20);
       const second = await warm.extract(Buffer.from('second file'), '.txt');
       expect(second.text).toBe('second file');
       expect(second.tokenCount).toBeGreaterThan(0);
-      // The spare did the job and exited; a new one waits.
-      const next = await waitFor('the next process started in advance',
-        () => childrenRunning('extract.worker').find((pid) => !earlier.has(pid) && pid !== spare), 5_000, 5);
-      // Exiting and being reaped take a moment after its answer (the next spare can be up first).
-      await waitFor('the used process gone', () => (isAlive(spare) ? undefined : true), 5_000, 5);
+      // The spare read the text file and stays for the next one; a new spare waits besides.
+      const [next] = await waitFor('the next process started in advance', fresh(earlier, [spare]), 5_000, 5);
+      expect(isAlive(spare)).toBe(true);
       warm.onApplicationShutdown();
-      await waitFor('the spare gone', () => (isAlive(next) ? undefined : true), 5_000, 5);
+      await waitFor('both gone', () => (isAlive(next) || isAlive(spare) ? undefined : true), 5_000, 5);
     } finally {
       warm.onApplicationShutdown();
+    }
+  });
+
+  it('reads text files one after another in one process (refusals included), never a PDF in it, and drops it after the warm time', async () => {
+    const warm = make({ FILE_EXTRACT_WARM_MS: '60000' });
+    try {
+      const earlier = new Set(childrenRunning('extract.worker'));
+      const ours = () => childrenRunning('extract.worker').filter((pid) => !earlier.has(pid)).sort();
+      expect((await warm.extract(Buffer.from('one'), '.txt')).text).toBe('one');
+      // The process that read it, and the one started in advance.
+      const after = await waitFor('two processes', () => (ours().length === 2 ? ours() : undefined), 5_000, 5);
+      const started = performance.now();
+      expect((await warm.extract(Buffer.from('two'), '.txt')).text).toBe('two');
+      expect((await refusal(warm.extract(Buffer.from([0x41, 0x00, 0x42]), '.txt'))).code).toBe('UNSUPPORTED_FILE_TYPE');
+      expect((await warm.extract(Buffer.from('{"three":3}'), '.json')).text).toContain('{"three":3}');
+      expect((await warm.extract(Buffer.from('four'), '.txt')).text).toBe('four');
+      // No process started or ended for them: each was read by the one kept.
+      expect(ours()).toEqual(after);
+      // Four files in well under the ~0.4 s one fresh process took to load (a wide bound: CI machines vary).
+      expect(performance.now() - started).toBeLessThan(2_000);
+      // A PDF takes the process started in advance (it exits after), not the one that read text.
+      expect((await warm.extract(await makePdf(1), '.pdf')).pages).toBe(1);
+      const kept = await waitFor('the spare used by the PDF gone, a new one started', () => {
+        const now = ours();
+        const survivors = after.filter((pid) => now.includes(pid));
+        return survivors.length === 1 && now.length === 2 ? survivors[0] : undefined;
+      }, 5_000, 5);
+      expect((await warm.extract(Buffer.from('five'), '.txt')).text).toBe('five');
+      expect(isAlive(kept)).toBe(true);
+    } finally {
+      warm.onApplicationShutdown();
+    }
+    const short = make({ FILE_EXTRACT_WARM_MS: '300' });
+    try {
+      const earlier = new Set(childrenRunning('extract.worker'));
+      expect((await short.extract(Buffer.from('six'), '.txt')).text).toBe('six');
+      await waitFor('the processes dropped after the warm time', () => (childrenRunning('extract.worker').some((pid) => !earlier.has(pid)) ? undefined : true), 5_000, 20);
+    } finally {
+      short.onApplicationShutdown();
     }
   });
 

@@ -18,9 +18,10 @@ export interface Extraction {
   tokenCount: number;
 }
 
-type WorkerReply =
+/** `again`: the child stays for another text file (it asked to, and nothing unexpected happened). */
+type WorkerReply = { again?: boolean } & (
   | ({ ok: true } & Extraction)
-  | { ok: false; kind: 'unsupported' | 'processing'; message: string };
+  | { ok: false; kind: 'unsupported' | 'processing'; message: string });
 
 export interface ExtractorLimits {
   maxPages: number;
@@ -34,6 +35,13 @@ export interface ExtractorLimits {
   /** How long a process started in advance waits for the next job after one (0: none started). */
   warmMs: number;
 }
+
+/**
+ * Text files one process reads before it is replaced, and the resident memory above which it is
+ * not kept after one (a 10 MB file's strings and token arrays stay in its heap until collected).
+ */
+const TEXT_JOBS_PER_CHILD = 200;
+const KEPT_CHILD_MAX_RSS = 192 * 1024 * 1024;
 
 /** What the child costs beyond its heap (node itself, pdf.js loaded, young generation): ~200 MB measured on a 500-page PDF. */
 const PROCESS_OVERHEAD_MB = 256;
@@ -176,10 +184,20 @@ export class TextExtractor implements OnApplicationShutdown {
   /**
    * A child started in advance, waiting for a job: starting node and loading the tokenizer's tables
    * took ~0.5 s of every upload (a 12-byte text file answered in 0.6 s), and people attach files in
-   * a row. One is started after each job and kept for `warmMs`; each job still gets a fresh process.
+   * a row. One is started after each job and kept for `warmMs`; a PDF still gets a process no job has used.
    */
   private spare: ChildProcess | null = null;
   private spareTimer?: NodeJS.Timeout;
+  /**
+   * The process that read the last text file, kept for the next one: a fresh process per file cost
+   * ~0.4 s of each upload (node and the tokenizer's tables, at nice 19), and the spare started after a
+   * job was still loading when the next file of a row arrived. Text files only: a PDF always gets a
+   * process no other file has used (see extract.worker.mjs).
+   */
+  private textChild: ChildProcess | null = null;
+  private textChildTimer?: NodeJS.Timeout;
+  /** Text files each kept process has read. */
+  private readonly jobsDone = new WeakMap<ChildProcess, number>();
   private isClosed = false;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, private readonly metrics: FileMetrics) {
@@ -237,6 +255,7 @@ export class TextExtractor implements OnApplicationShutdown {
   onApplicationShutdown(): void {
     this.isClosed = true;
     this.dropSpare();
+    this.dropTextChild();
   }
 
   /** A new child for the extraction worker, at the lowest priority; its stderr tail is kept for the heap-limit message. */
@@ -258,7 +277,65 @@ export class TextExtractor implements OnApplicationShutdown {
     });
     if (child.pid !== undefined) lowerPriority(child.pid);
     child.stderr?.setEncoding('utf8');
+    // Between jobs (waiting in advance, or kept after a text file) stderr is drained and errors are
+    // swallowed; each job adds its own listeners and removes them when it ends.
+    child.stderr?.on('data', () => undefined);
+    child.on('error', () => undefined);
     return child;
+  }
+
+  /** Whether a child can still take a job. */
+  private static usable(child: ChildProcess): boolean {
+    return child.connected && child.exitCode === null && child.signalCode === null;
+  }
+
+  /** A waiting child stops counting for the event loop: it never keeps the server (or a test run) alive. */
+  private static idle(child: ChildProcess): void {
+    child.unref();
+    child.channel?.unref();
+    (child.stderr as { unref?: () => void } | null)?.unref?.();
+  }
+
+  /** Counted again while it works: the job holds the server up until it ends. */
+  private static busy(child: ChildProcess): ChildProcess {
+    child.ref();
+    child.channel?.ref();
+    (child.stderr as { ref?: () => void } | null)?.ref?.();
+    return child;
+  }
+
+  /** For a text file: the process kept after the last one if it is still alive, else as for any file. */
+  private takeTextChild(): ChildProcess {
+    const kept = this.textChild;
+    this.textChild = null;
+    clearTimeout(this.textChildTimer);
+    if (kept && TextExtractor.usable(kept)) return TextExtractor.busy(kept);
+    kept?.kill('SIGKILL');
+    return this.takeChild();
+  }
+
+  /**
+   * After a text file the child said it stays for (`again`): kept for the next one for `warmMs`,
+   * unless it has read its share of files, grew too big, or one is kept already.
+   */
+  private keepTextChild(child: ChildProcess): void {
+    const rss = child.pid !== undefined ? residentBytes(child.pid) : null;
+    if (this.isClosed || this.limits.warmMs <= 0 || this.textChild || !TextExtractor.usable(child)
+      || (this.jobsDone.get(child) ?? 0) >= TEXT_JOBS_PER_CHILD || (rss !== null && rss > KEPT_CHILD_MAX_RSS)) {
+      child.kill('SIGKILL');
+      return;
+    }
+    TextExtractor.idle(child);
+    this.textChild = child;
+    clearTimeout(this.textChildTimer);
+    this.textChildTimer = setTimeout(() => this.dropTextChild(), this.limits.warmMs);
+    this.textChildTimer.unref();
+  }
+
+  private dropTextChild(): void {
+    clearTimeout(this.textChildTimer);
+    this.textChild?.kill('SIGKILL');
+    this.textChild = null;
   }
 
   /** The spare if it is still alive and waiting, else a new child. */
@@ -266,12 +343,7 @@ export class TextExtractor implements OnApplicationShutdown {
     const spare = this.spare;
     this.spare = null;
     clearTimeout(this.spareTimer);
-    if (spare && spare.connected && spare.exitCode === null && spare.signalCode === null) {
-      // Counted again while it works: the job holds the server up until it ends.
-      spare.ref();
-      spare.channel?.ref();
-      return spare;
-    }
+    if (spare && TextExtractor.usable(spare)) return TextExtractor.busy(spare);
     spare?.kill('SIGKILL');
     return this.startChild();
   }
@@ -281,12 +353,7 @@ export class TextExtractor implements OnApplicationShutdown {
     if (this.isClosed || this.limits.warmMs <= 0) return;
     if (!this.spare) {
       const spare = this.startChild();
-      // A waiting child never keeps the server (or a test run) alive.
-      spare.unref();
-      spare.channel?.unref();
-      spare.stderr?.on('data', () => undefined);
-      (spare.stderr as { unref?: () => void } | null)?.unref?.();
-      spare.on('error', () => undefined);
+      TextExtractor.idle(spare);
       spare.once('exit', () => { if (this.spare === spare) this.spare = null; });
       this.spare = spare;
     }
@@ -303,18 +370,27 @@ export class TextExtractor implements OnApplicationShutdown {
 
   private runWorker(bytes: Buffer, fileType: string, signal?: AbortSignal): Promise<Extraction> {
     const { maxPages, maxChars, timeoutMs, maxMemoryMb } = this.limits;
+    const isText = fileType !== '.pdf';
     return new Promise<Extraction>((resolve, reject) => {
-      const child = this.takeChild();
+      const child = isText ? this.takeTextChild() : this.takeChild();
+      const jobs = (this.jobsDone.get(child) ?? 0) + 1;
+      this.jobsDone.set(child, jobs);
       let settled = false;
       let stderrTail = '';
-      const finish = (fn: () => void): void => {
+      /** Ends the job; the child is kept for the next text file only when its clean answer said it stays. */
+      const finish = (fn: () => void, keep = false): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         clearInterval(watchdog);
         signal?.removeEventListener('abort', stop);
+        child.stderr?.off('data', onStderr);
+        child.off('message', onMessage);
+        child.off('error', onError);
+        child.off('close', onClose);
         fn();
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        if (keep) this.keepTextChild(child);
+        else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       };
       // The client is gone: its file is not read on for nobody.
       const stop = (): void => finish(() => reject(clientGone()));
@@ -341,26 +417,31 @@ export class TextExtractor implements OnApplicationShutdown {
         const cpu = hasCpuClock ? processCpuMs(child.pid) : null;
         if (cpu !== null && cpu - (cpuAtStart ?? 0) > timeoutMs) finish(() => reject(tooSlow()));
       }, 20);
-      child.stderr?.on('data', (chunk: string) => { stderrTail = (stderrTail + chunk).slice(-4096); });
-      child.on('message', (reply: WorkerReply) => finish(() => {
+      const onStderr = (chunk: string): void => { stderrTail = (stderrTail + chunk).slice(-4096); };
+      const onMessage = (reply: WorkerReply): void => finish(() => {
         if (reply.ok) {
           resolve({ text: reply.text, pages: reply.pages, truncated: reply.truncated, tokenCount: reply.tokenCount });
         } else {
           const code = reply.kind === 'unsupported' ? ErrorCode.UnsupportedFileType : ErrorCode.FileProcessingError;
           reject(new AppException(code, reply.message));
         }
-      }));
-      child.on('error', () => finish(() => reject(failed())));
+      }, isText && reply.again === true);
+      const onError = (): void => finish(() => reject(failed()));
       // Exit before a reply: a crash, or V8 aborting at the heap limit (it says so on stderr,
       // which may still be flushing when 'exit' fires, hence 'close').
-      child.on('close', () => finish(() => reject(/heap out of memory|Reached heap limit/i.test(stderrTail) ? tooBig() : failed())));
+      const onClose = (): void => finish(() => reject(/heap out of memory|Reached heap limit/i.test(stderrTail) ? tooBig() : failed()));
+      child.stderr?.on('data', onStderr);
+      child.on('message', onMessage);
+      child.on('error', onError);
+      child.on('close', onClose);
       signal?.addEventListener('abort', stop, { once: true });
       if (signal?.aborted) {
         stop();
         return;
       }
       // A copy the child owns: the caller's buffer may be a view into a pooled allocation.
-      child.send({ bytes: new Uint8Array(bytes), fileType, maxPages, maxChars }, (err) => {
+      const again = isText && this.limits.warmMs > 0 && jobs < TEXT_JOBS_PER_CHILD;
+      child.send({ bytes: new Uint8Array(bytes), fileType, maxPages, maxChars, again }, (err) => {
         if (err) finish(() => reject(failed()));
       });
     });
