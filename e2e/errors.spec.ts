@@ -34,7 +34,7 @@ test.describe('errors', () => {
   test('a prompt the model refuses as over its context says so (not "try again in a moment"), live and after a reload', async ({ chat, page }) => {
     await chat.open();
     await chat.ask(unique('A question the model finds too long [over-context]'));
-    const words = 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.';
+    const words = 'This is more than the model can read at once. Send a shorter message or smaller files; in a long conversation, starting a new one also helps.';
     await expect((await chat.waitForAnswer('failed')).getByRole('alert').locator(':scope > span')).toHaveText(words);
     await page.reload();
     const failed = await chat.waitForAnswer('failed');

@@ -371,7 +371,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const failed = await h.get(alice.token, `/api/v1/chat/streams/${reply.id}`).all();
     expect(failed.at(-1)?.data).toEqual({
       type: 'error', finished: true, message_id: reply.id, status: 'failed', code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded',
-      error: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+      error: 'This is more than the model can read at once. Send a shorter message or smaller files; in a long conversation, starting a new one also helps.',
     });
   });
 

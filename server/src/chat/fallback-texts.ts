@@ -12,7 +12,7 @@ export const FALLBACK_TEXTS = {
   /** A reply cut by a restart or a lost instance: the same words the SPA shows for a stored `interrupted` answer. */
   interrupted: 'This answer was interrupted before it finished.',
   /** The model's server said the prompt is over its context (UpstreamRefusal): trying again sends the same. */
-  contextLengthExceeded: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+  contextLengthExceeded: 'This is more than the model can read at once. Send a shorter message or smaller files; in a long conversation, starting a new one also helps.',
   /** The model service's content filter blocked the request (Azure OpenAI): the same words would be blocked again. */
   contentFilter: 'The model service\'s content filter blocked this request. Please rephrase your message.',
   /** Any other outright refusal of the model's server (a wrong key or model name): not a passing outage. */

@@ -499,7 +499,7 @@ describe('ChatStore', () => {
     });
     expect(store.messages()[1]).toMatchObject({
       status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded',
-      errorText: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+      errorText: 'This is more than the model can read at once. Send a shorter message or smaller files; in a long conversation, starting a new one also helps.',
     });
   });
 

@@ -56,7 +56,7 @@ describe('conversation export', () => {
     expect(md).toContain('## Assistant (gpt-test)\n\n> Only the beginning of `a*b_[1].txt` fit in the model\'s context: it did not see the rest.\n\nIt says…'
       + '\n\n> The answer was cut off at its length limit.');
     expect(md).toContain('## Assistant (gpt-test) _(failed)_\n\n> `1. plan.txt` and `www.example.com.txt` did not fit in the model\'s context: it did not see them.'
-      + '\n\n_(no text)_\n\n> This conversation is too long for the model.');
+      + '\n\n_(no text)_\n\n> This is more than the model can read at once.');
     // A file's name is its text: read as Markdown, each note is one quote of plain text and code, no list, no link.
     const html = marked.parse(md) as string;
     expect(html).toContain('<blockquote>\n<p><code>1. plan.txt</code> and <code>www.example.com.txt</code> did not fit');

@@ -21,7 +21,7 @@ const TEXT_FOR_CODE: Partial<Record<string, string>> = {
 
 /** The model's server refused the request outright (the stored finish reason): trying again cannot help. */
 const TEXT_FOR_REFUSAL: Partial<Record<string, string>> = {
-  context_length_exceeded: 'This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.',
+  context_length_exceeded: 'This is more than the model can read at once. Send a shorter message or smaller files; in a long conversation, starting a new one also helps.',
   content_filter: 'The model service\'s content filter blocked this request. Please rephrase your message.',
   upstream_refused: 'The model service refused this request; this is not a passing outage. If it keeps happening, please tell whoever runs this Parley.',
 };

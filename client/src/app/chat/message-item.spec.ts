@@ -153,7 +153,7 @@ describe('MessageItem', () => {
     expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR' })).toBe('I\'m temporarily unable to process your request. Please try again in a moment.');
     // The model's server refused the request (its stored finish reason): not "try again in a moment".
     expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'context_length_exceeded' }))
-      .toBe('This conversation is too long for the model. Start a new conversation, or send a shorter message or smaller files.');
+      .toBe('This is more than the model can read at once. Send a shorter message or smaller files; in a long conversation, starting a new one also helps.');
     expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'upstream_refused' }))
       .toBe('The model service refused this request; this is not a passing outage. If it keeps happening, please tell whoever runs this Parley.');
     expect(await notice({ status: 'failed', error_code: 'OPENAI_ERROR', finish_reason: 'content_filter' }))
