@@ -12,6 +12,14 @@ import { SQLITE_MIGRATIONS } from './migrations/sqlite/index-list.js';
 const SQLITE_BUSY_TIMEOUT_MS = 5_000;
 /** A PostgreSQL statement waits this long for a lock (a row, a table) before it fails with 55P03. */
 export const LOCK_TIMEOUT_MS = 5_000;
+/**
+ * A PostgreSQL statement of the app runs at most this long, then fails with 57014 (503, nothing changed): a
+ * runaway query (a search over a huge table, a plan gone wrong) gives its connection back instead of holding
+ * it, and with ten of them the whole pool. Every query of the app takes milliseconds; the longest, erasing a
+ * large session, well under a second. Migrations run without it (run-migrations.ts): an index on a big table
+ * may take minutes.
+ */
+export const STATEMENT_TIMEOUT_MS = 30_000;
 
 const pgLogger = new Logger('Database');
 
@@ -34,7 +42,7 @@ function listenForErrors(client: { on(event: 'error', listener: (err: Error) => 
  * (see generate-migration.ts); a test proves each migrated schema matches them.
  * `synchronize` is never on.
  */
-export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: number } = {}): DataSourceOptions {
+export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: number; statementTimeoutMs?: number } = {}): DataSourceOptions {
   if (db.type === 'postgres') {
     timestampsInUtc();
     return {
@@ -50,7 +58,9 @@ export function dataSourceOptions(db: DatabaseConfig, overrides: { poolSize?: nu
       // by someone else (an operator's open transaction) is waited for LOCK_TIMEOUT_MS, then the
       // statement fails (503, a save retried) instead of holding its connection, and then the pool.
       extra: {
-        connectionTimeoutMillis: 5_000, idleTimeoutMillis: 30_000, options: `-c TimeZone=UTC -c lock_timeout=${LOCK_TIMEOUT_MS}`,
+        connectionTimeoutMillis: 5_000,
+        idleTimeoutMillis: 30_000,
+        options: `-c TimeZone=UTC -c lock_timeout=${LOCK_TIMEOUT_MS} -c statement_timeout=${overrides.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS}`,
         onConnect: listenForErrors,
       },
     };

@@ -1,11 +1,12 @@
 import { Client } from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
+import { isDependencyOutage } from '../common/dependency-outage.js';
 import { dialects } from '../testing/dialects.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { waitFor } from '../testing/wait.js';
-import { dataSourceOptions, LOCK_TIMEOUT_MS } from './data-source-options.js';
+import { dataSourceOptions, LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS } from './data-source-options.js';
 import { runMigrationsOnce } from './run-migrations.js';
 
 interface PoolClient { processID?: number; listeners(event: 'error'): unknown[]; on(event: 'end', fn: () => void): unknown; release(): void }
@@ -84,6 +85,35 @@ describe.runIf(dialects().includes('postgres'))('PostgreSQL connections', () => 
     const rows = await admin.query<{ id: string; content: string }>('SELECT id, content FROM messages WHERE id = ANY($1)', [[locked.id, free.id]]);
     expect(Object.fromEntries(rows.rows.map((r) => [r.id, r.content]))).toEqual({ [locked.id]: '', [free.id]: 'free text' });
   }, 30_000);
+
+  it('end a statement of the app that runs past the statement timeout (57014, a 503), and not a migration that does', async () => {
+    expect((await ds.query('SHOW statement_timeout'))[0].statement_timeout).toBe(`${STATEMENT_TIMEOUT_MS / 1000}s`);
+    /** A migration slower than the timeout below: an index built on a big table. */
+    class SlowIndex9999999999999 implements MigrationInterface {
+      name = 'SlowIndex9999999999999';
+      async up(runner: QueryRunner): Promise<void> {
+        await runner.query('SELECT pg_sleep(0.8)');
+      }
+      async down(): Promise<void> {}
+    }
+    const options = dataSourceOptions(t.config.database, { poolSize: 2, statementTimeoutMs: 300 });
+    const short = new DataSource({ ...options, migrations: [...(options.migrations as []), SlowIndex9999999999999] } as typeof options);
+    await short.initialize();
+    try {
+      const began = performance.now();
+      const err = await short.query('SELECT pg_sleep(3)').then(() => undefined, (e: unknown) => e);
+      expect(err).toMatchObject({ driverError: { code: '57014' } });
+      // What the error filter answers 503 SERVICE_UNAVAILABLE (Retry-After) for.
+      expect(isDependencyOutage(err)).toBe(true);
+      expect(performance.now() - began).toBeLessThan(2_500);
+      expect(await runMigrationsOnce(short)).toEqual(['SlowIndex9999999999999']);
+      // The connection that migrated is back at the pool's timeout.
+      expect((await short.query('SHOW statement_timeout'))[0].statement_timeout).toBe('300ms');
+    } finally {
+      await short.query('DELETE FROM migrations WHERE name = $1', ['SlowIndex9999999999999']).catch(() => undefined);
+      await short.destroy();
+    }
+  }, 20_000);
 
   it('still let an instance wait as long as another migrates: the migration lock is not bound by the lock timeout', async () => {
     const other = new DataSource(dataSourceOptions(t.config.database, { poolSize: 2 }));

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DataSource } from 'typeorm';
+import { type DataSource, MigrationExecutor, type QueryRunner } from 'typeorm';
 
 // Any constant works; it only has to be the same for every instance of Parley.
 const MIGRATION_LOCK_KEY = 7_301_942;
@@ -58,7 +58,12 @@ async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<
  * wait, then find nothing to do.
  */
 export async function runMigrationsOnce(ds: DataSource): Promise<string[]> {
-  const run = async () => (await ds.runMigrations({ transaction: 'each' })).map((m) => m.name);
+  /** On `runner` when given: PostgreSQL's, which holds the lock and has no statement timeout. */
+  const run = async (runner?: QueryRunner) => {
+    const executor = new MigrationExecutor(ds, runner);
+    executor.transaction = 'each';
+    return (await executor.executePendingMigrations()).map((m) => m.name);
+  };
   if (ds.options.type !== 'postgres') {
     const file = String(ds.options.database);
     return file === ':memory:' ? run() : withFileLock(`${file}.migrate-lock`, run);
@@ -67,12 +72,15 @@ export async function runMigrationsOnce(ds: DataSource): Promise<string[]> {
   await runner.connect();
   try {
     // Another instance may migrate for longer than the connections' lock_timeout: waited for, however long.
+    // And a migration (an index on a big table) may take longer than the app's statement_timeout.
     await runner.query('SET lock_timeout = 0');
+    await runner.query('SET statement_timeout = 0');
     await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    return await run();
+    return await run(runner);
   } finally {
     await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     await runner.query('RESET lock_timeout').catch(() => undefined);
+    await runner.query('RESET statement_timeout').catch(() => undefined);
     await runner.release();
   }
 }
