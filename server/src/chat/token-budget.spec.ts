@@ -79,17 +79,36 @@ describe('buildPrompt', () => {
     }
   });
 
-  it('tells a file cut short from one left out: the first big file takes the room, the next one gets none', () => {
+  it('reads a short file whole next to a big one, in the files\' order, and cuts the big one to what is left', () => {
     const bigText = 'lorem ipsum dolor sit amet '.repeat(400);
     const big = { filename: 'big.txt', extractedText: bigText, tokenCount: countTokens(bigText) };
     const next = { filename: 'next.txt', extractedText: 'a short file', tokenCount: countTokens('a short file') };
-    const built = buildPrompt({ ...base, history: [], current: { content: 'compare them', files: [big, next] } });
+    const last = { filename: 'last.md', extractedText: '# also short', tokenCount: countTokens('# also short') };
+    const built = buildPrompt({ ...base, history: [], current: { content: 'compare them', files: [big, next, last] } });
     expect(built.truncatedFiles).toEqual(['big.txt']);
-    expect(built.omittedFiles).toEqual(['next.txt']);
-    expect(built.messages.at(-1)!.content).not.toContain('a short file');
-    // Both fit whole in a larger context: neither list names them.
-    const roomy = buildPrompt({ ...base, contextTokens: 100_000, history: [], current: { content: 'compare them', files: [big, next] } });
+    expect(built.omittedFiles).toEqual([]);
+    const user = built.messages.at(-1)!.content;
+    expect(user).toContain('<file name="next.txt">\na short file\n</file>');
+    expect(user).toContain('<file name="last.md">\n# also short\n</file>');
+    // In the order attached: the big one first, cut short.
+    expect(user.indexOf('<file name="big.txt">')).toBeLessThan(user.indexOf('<file name="next.txt">'));
+    expect(user.indexOf('<file name="next.txt">')).toBeLessThan(user.indexOf('<file name="last.md">'));
+    expect(user).toMatch(/lorem ipsum[^<]*\[… truncated:/);
+    expect(built.promptTokens).toBeLessThanOrEqual(base.contextTokens - base.maxOutputTokens);
+    expect(countTokens(built.messages.map((m) => m.content).join('\n')) + built.messages.length * 4).toBeLessThanOrEqual(base.contextTokens - base.maxOutputTokens);
+    // All fit whole in a larger context: neither list names them.
+    const roomy = buildPrompt({ ...base, contextTokens: 100_000, history: [], current: { content: 'compare them', files: [big, next, last] } });
     expect([roomy.truncatedFiles, roomy.omittedFiles]).toEqual([[], []]);
+  });
+
+  it('tells a file cut short from one left out: of two big files, the first in order takes what is left, the next gets none', () => {
+    const text = (word: string) => `${word} ipsum dolor sit amet `.repeat(400);
+    const first = { filename: 'first.txt', extractedText: text('lorem'), tokenCount: countTokens(text('lorem')) };
+    const second = { filename: 'second.txt', extractedText: text('dolor'), tokenCount: countTokens(text('dolor')) };
+    const built = buildPrompt({ ...base, history: [], current: { content: 'compare them', files: [first, second] } });
+    expect(built.truncatedFiles).toEqual(['first.txt']);
+    expect(built.omittedFiles).toEqual(['second.txt']);
+    expect(built.messages.at(-1)!.content).not.toContain('dolor ipsum');
   });
 
   it('lets no text in a file close or open a file block, however the tag is spaced or cased', () => {

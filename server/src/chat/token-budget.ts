@@ -82,6 +82,42 @@ function alternating(turns: ProviderMessage[]): ProviderMessage[] {
   return out;
 }
 
+/**
+ * The current turn's files in `room` tokens: as many as fit whole, smallest first (a short note attached with a
+ * long PDF is read whole and the PDF cut short, where the first file in order took the room and the note was left
+ * out), then each other one in its order cut to what is left, with a visible marker, or left out (its block with
+ * the marker alone when that fits). The blocks keep the files' order.
+ */
+function fitFiles(files: FileText[], room: number): { blocks: string[]; truncatedFiles: string[]; omittedFiles: string[]; used: number } {
+  const overheads = files.map((f) => countTokens(fileBlock(f.filename, '')) + 2);
+  const cost = (i: number): number => files[i].tokenCount + overheads[i];
+  const isWhole = files.map(() => false);
+  let left = room;
+  for (const i of files.map((_, i) => i).sort((a, b) => cost(a) - cost(b) || a - b)) {
+    if (cost(i) > left) break;
+    isWhole[i] = true;
+    left -= cost(i);
+  }
+  const blocks: string[] = [];
+  const truncatedFiles: string[] = [];
+  const omittedFiles: string[] = [];
+  const markerTokens = countTokens(TRUNCATION_MARKER);
+  files.forEach((file, i) => {
+    if (isWhole[i]) {
+      blocks.push(fileBlock(file.filename, file.extractedText));
+      return;
+    }
+    const space = left - overheads[i] - markerTokens;
+    const kept = space >= MIN_FILE_TOKENS ? truncateToTokens(file.extractedText, space) : '';
+    (kept === '' ? omittedFiles : truncatedFiles).push(file.filename);
+    // Not even the marker's block fits: the file is left out, rather than the request passing the context.
+    if (space < 0) return;
+    blocks.push(fileBlock(file.filename, `${kept}${TRUNCATION_MARKER}`));
+    left -= (kept === '' ? 0 : space) + overheads[i] + markerTokens;
+  });
+  return { blocks, truncatedFiles, omittedFiles, used: room - left };
+}
+
 const COUNT = new Intl.NumberFormat('en');
 /** Characters per token of English text, for telling a person how much fits (cl100k and o200k: about 4). */
 const CHARS_PER_TOKEN = 4;
@@ -102,25 +138,9 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
       + `(roughly ${COUNT.format(fit * CHARS_PER_TOKEN)} characters of English)`;
     throw new AppException(ErrorCode.ValidationError, `The message ${said}`, { fields: [{ field: 'message', errors: [`message ${said}`] }] });
   }
-  let remaining = budget - currentTokens;
-  const truncatedFiles: string[] = [];
-  const omittedFiles: string[] = [];
-  const blocks: string[] = [];
-  for (const file of input.current.files) {
-    const overhead = countTokens(fileBlock(file.filename, '')) + 2;
-    if (file.tokenCount + overhead <= remaining) {
-      blocks.push(fileBlock(file.filename, file.extractedText));
-      remaining -= file.tokenCount + overhead;
-      continue;
-    }
-    const room = remaining - overhead - countTokens(TRUNCATION_MARKER);
-    const kept = room >= MIN_FILE_TOKENS ? truncateToTokens(file.extractedText, room) : '';
-    (kept === '' ? omittedFiles : truncatedFiles).push(file.filename);
-    // Not even the marker's block fits: the file is left out, rather than the request passing the context.
-    if (room < 0) continue;
-    blocks.push(fileBlock(file.filename, `${kept}${TRUNCATION_MARKER}`));
-    remaining -= (kept === '' ? 0 : room) + overhead + countTokens(TRUNCATION_MARKER);
-  }
+  const files = fitFiles(input.current.files, budget - currentTokens);
+  const { blocks, truncatedFiles, omittedFiles } = files;
+  let remaining = budget - currentTokens - files.used;
 
   const kept: ProviderMessage[] = [];
   let index = input.history.length - 1;

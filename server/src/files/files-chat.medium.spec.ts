@@ -73,17 +73,23 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
 
   it('tells the user which files the model saw cut short and which not at all; files that fit are not named', async () => {
     const s = await t.newSession();
-    const big = await upload(s.token, 'big.txt', Buffer.from(Array.from({ length: 12_000 }, (_, i) => `w${i}`).join(' ')));
+    // Each over the whole context (~17,000 tokens), both within the session's quota.
+    const big = await upload(s.token, 'big.txt', Buffer.from(Array.from({ length: 6_000 }, (_, i) => `w${i}`).join(' ')));
+    const other = await upload(s.token, 'other.txt', Buffer.from(Array.from({ length: 6_000 }, (_, i) => `v${i}`).join(' ')));
     const small = await upload(s.token, 'small.txt', Buffer.from('the second file (ref T4)'));
-    const both = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
-      .send({ message: 'Compare them (ref T4)', file_ids: [big, small] }).expect(200);
-    expect(startOf(both.text).context).toEqual({ truncated_files: ['big.txt'], omitted_files: ['small.txt'] });
+    const all = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+      .send({ message: 'Compare them (ref T4)', file_ids: [big, other, small] }).expect(200);
+    // The short file is read whole; of the two big ones the first takes what is left, the other none.
+    expect(startOf(all.text).context).toEqual({ truncated_files: ['big.txt'], omitted_files: ['other.txt'] });
     // Kept with the answer: read from history it says the same (the question has none).
-    const stored = await t.http().get(`/api/v1/conversations/${String(startOf(both.text).conversation_id)}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+    const stored = await t.http().get(`/api/v1/conversations/${String(startOf(all.text).conversation_id)}`).set('Authorization', `Bearer ${s.token}`).expect(200);
     expect((stored.body as { messages: Array<{ role: string; context: unknown }> }).messages.map((m) => [m.role, m.context])).toEqual([
-      ['user', null], ['assistant', { truncated_files: ['big.txt'], omitted_files: ['small.txt'] }],
+      ['user', null], ['assistant', { truncated_files: ['big.txt'], omitted_files: ['other.txt'] }],
     ]);
-    expect(String((fake.requestsFor('ref T4')[0].body.messages as UpstreamMessage[]).at(-1)!.content)).not.toContain('the second file');
+    const sent = String((fake.requestsFor('ref T4')[0].body.messages as UpstreamMessage[]).at(-1)!.content);
+    expect(sent).toContain('<file name="small.txt">\nthe second file (ref T4)\n</file>');
+    expect(sent).toContain('w0 w1');
+    expect(sent).not.toContain('v0 v1');
     const fits = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
       .send({ message: 'Read it (ref T5)', file_ids: [small] }).expect(200);
     expect(startOf(fits.text)).not.toHaveProperty('context');
