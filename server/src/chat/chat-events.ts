@@ -27,21 +27,25 @@ export interface StartEvent {
 
 /**
  * What of the question's files the model did not see whole, told to the user with the answer (the model is told
- * too, by a marker in the file's block). Each list is there only when not empty.
+ * too, by a marker in the file's block), and how many of the conversation's first messages it did not see. Each
+ * field is there only when not empty.
  */
 export interface ContextNotice {
   /** Cut short: the model saw their beginning. */
   truncated_files?: string[];
   /** Left out: not even their beginning fit. */
   omitted_files?: string[];
+  /** Messages at the conversation's start the model did not see: they no longer fit in its context. */
+  earlier_messages_omitted?: number;
 }
 
-/** The notice for a prompt's cut and left-out files; undefined when every file fit whole. */
-export function contextNotice(files: { truncatedFiles: string[]; omittedFiles: string[] }): ContextNotice | undefined {
-  if (files.truncatedFiles.length === 0 && files.omittedFiles.length === 0) return undefined;
+/** The notice for a prompt's cut and left-out files and earlier messages; undefined when the model sees them all. */
+export function contextNotice(files: { truncatedFiles: string[]; omittedFiles: string[] }, earlierOmitted = 0): ContextNotice | undefined {
+  if (files.truncatedFiles.length === 0 && files.omittedFiles.length === 0 && earlierOmitted === 0) return undefined;
   return {
     ...(files.truncatedFiles.length > 0 ? { truncated_files: files.truncatedFiles } : {}),
     ...(files.omittedFiles.length > 0 ? { omitted_files: files.omittedFiles } : {}),
+    ...(earlierOmitted > 0 ? { earlier_messages_omitted: earlierOmitted } : {}),
   };
 }
 

@@ -22,7 +22,7 @@ import { historyContext } from './history-context.js';
 import { GenerationRegistry } from './generation-registry.js';
 import { type GenerationSpec, GenerationService } from './generation.service.js';
 import { CHAT_PROVIDER, type ChatProvider, type CompletionRequest } from './providers/chat-provider.js';
-import { buildPrompt, type FileText, type HistoryTurn } from './token-budget.js';
+import { type BuiltPrompt, buildPrompt, type FileText, type HistoryTurn } from './token-budget.js';
 import { countTokens } from './token-count.js';
 
 /** How many of the latest messages are read to build the context (then trimmed to the token budget). */
@@ -143,9 +143,12 @@ export class ChatService implements OnModuleInit {
     try {
       if (fileIds.length > 0) await this.attachments.validate(sessionId, fileIds);
       const textTokens = countTokens(text);
-      const history = existing ? await this.history(existing.id) : [];
+      const { turns: history, ...earlier } = existing ? await this.history(existing.id) : { turns: [], usable: [], isWhole: true };
       // Rejects a message that cannot fit the model's context before anything is stored.
       const checked = this.prompt(history, text, textTokens, []);
+      // Without files the prompt is final already; with files it holds their text, read once they are attached.
+      const early = fileIds.length === 0 ? this.completion(checked, []) : undefined;
+      const earlyNotice = early && existing ? contextNotice(checked, await this.earlierOmitted(existing.id, earlier, checked)) : undefined;
       // Every check has passed: this send counts against the session's chat limits.
       await this.rateLimit.take(sessionId);
 
@@ -155,10 +158,9 @@ export class ChatService implements OnModuleInit {
         {
           role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, idempotencyKey: idempotencyKey ?? null,
           ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
+          contextNotice: earlyNotice ? JSON.stringify(earlyNotice) : null,
         },
       ];
-      // Without files the prompt is final already; with files it holds their text, read once they are attached.
-      const early = fileIds.length === 0 ? this.completion(checked, []) : undefined;
       return await this.storeThenStart(sessionId, early, async () => {
         let conversation: Conversation;
         let stored: Message[];
@@ -173,10 +175,12 @@ export class ChatService implements OnModuleInit {
         const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
         if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
         const built = early ? checked : this.prompt(history, text, textTokens, files);
-        const context = contextNotice(built);
+        // The files take their room first: more of the history may be left out than without them.
+        const context = early ? earlyNotice
+          : contextNotice(built, existing ? await this.failReplyOnError(reply, ErrorCode.ServiceUnavailable, () => this.earlierOmitted(existing.id, earlier, built, user.position)) : 0);
         // Known only once the files are attached: on the reply's row before its first event, so that
         // an answer cut by a crash, followed from another instance or read after a reload says it too.
-        if (context) await this.failReplyOnError(reply, ErrorCode.ServiceUnavailable, () => this.conversations.updateMessage(reply.id, { contextNotice: JSON.stringify(context) }));
+        if (context && !early) await this.failReplyOnError(reply, ErrorCode.ServiceUnavailable, () => this.conversations.updateMessage(reply.id, { contextNotice: JSON.stringify(context) }));
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
           request: early ?? this.completion(built, files), promptTokens: built.promptTokens, context,
@@ -220,7 +224,7 @@ export class ChatService implements OnModuleInit {
     const claimed = await this.claim(conversation.id);
     let replyId: string | undefined;
     try {
-      const messages = (await this.conversations.page(conversation.id, HISTORY_MESSAGES)).messages;
+      const { messages, hasMore } = await this.conversations.page(conversation.id, HISTORY_MESSAGES);
       const lastUserIndex = messages.map((m) => m.role).lastIndexOf('user');
       if (lastUserIndex === -1) throw new AppException(ErrorCode.MessageNotFound, 'Nothing to regenerate: the conversation has no message');
       const user = messages[lastUserIndex];
@@ -236,7 +240,7 @@ export class ChatService implements OnModuleInit {
       const isEdit = edited !== undefined && edited !== user.content;
       const content = isEdit ? edited : user.content;
       const tokenCount = isEdit ? countTokens(edited) : user.tokenCount ?? undefined;
-      const before = await this.turnsOf(messages.slice(0, lastUserIndex));
+      const { turns: before, usable } = await this.turnsOf(messages.slice(0, lastUserIndex));
       // The question's own files whole, as a send gives them: buildPrompt cuts one to fit (history's over the context are omitted).
       const currentFiles = await this.filesOf([user.id], Number.MAX_SAFE_INTEGER);
       const built = buildPrompt({
@@ -254,7 +258,7 @@ export class ChatService implements OnModuleInit {
           title: user.position === 0 ? { from: autoTitle(user.content), to: autoTitle(content) } : undefined,
         } : undefined,
       };
-      const context = contextNotice(built);
+      const context = contextNotice(built, await this.earlierOmitted(conversation.id, { usable, isWhole: !hasMore }, built, user.position));
       return await this.storeThenStart(caller.sessionId, request, async () => {
         const [reply] = await this.conversations.appendAnswer(conversation.id, question, [{
           role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, replacesId: previous?.id ?? null,
@@ -358,18 +362,38 @@ export class ChatService implements OnModuleInit {
     }
   }
 
-  /** The conversation's earlier turns that can be context (history-context.ts). */
-  private async history(conversationId: string): Promise<HistoryTurn[]> {
-    return this.turnsOf(await this.conversations.historyOf(conversationId, HISTORY_MESSAGES));
+  /**
+   * The conversation's earlier turns that can be context (history-context.ts), the messages they are, and whether
+   * those are read from the conversation's first (its last HISTORY_MESSAGES are).
+   */
+  private async history(conversationId: string): Promise<{ turns: HistoryTurn[]; usable: HistoryMessage[]; isWhole: boolean }> {
+    const stored = await this.conversations.historyOf(conversationId, HISTORY_MESSAGES);
+    return { ...await this.turnsOf(stored), isWhole: stored.length < HISTORY_MESSAGES };
   }
 
-  private async turnsOf(stored: HistoryMessage[]): Promise<HistoryTurn[]> {
+  /** Turns of the messages that can be context, one for each of `usable`. */
+  private async turnsOf(stored: HistoryMessage[]): Promise<{ turns: HistoryTurn[]; usable: HistoryMessage[] }> {
     const usable = historyContext(stored);
     const userIds = usable.filter((m) => m.role === 'user').map((m) => m.id);
     const files = await this.filesOf(userIds);
-    return usable.map((m) => ({
+    const turns = usable.map((m): HistoryTurn => ({
       role: m.role === 'user' ? 'user' : 'assistant', content: m.content, tokenCount: m.tokenCount, files: files.get(m.id) ?? [],
     }));
+    return { turns, usable };
+  }
+
+  /**
+   * How many of the conversation's messages come before the first one a prompt keeps: the model does not see them
+   * (they no longer fit in its context, or are older than the HISTORY_MESSAGES read). 0 when it sees from the
+   * first message read of a whole history (a failed answer before it was never context). `question`: the position
+   * of the question asked, when it is stored (else all the conversation's messages come before it).
+   */
+  private async earlierOmitted(
+    conversationId: string, history: { usable: HistoryMessage[]; isWhole: boolean }, built: BuiltPrompt, question?: number,
+  ): Promise<number> {
+    if (built.droppedHistory === 0 && history.isWhole) return 0;
+    const first = history.usable[built.droppedHistory];
+    return this.conversations.countBefore(conversationId, first?.position ?? question);
   }
 
   private async filesOf(messageIds: string[], maxTokensEach = this.config.llm.contextTokens): Promise<Map<string, FileText[]>> {

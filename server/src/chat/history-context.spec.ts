@@ -2,9 +2,9 @@ import type { HistoryMessage } from '../conversations/conversations.service.js';
 import { historyContext } from './history-context.js';
 
 let n = 0;
-const user = (content: string): HistoryMessage => ({ id: `u${n++}`, role: 'user', content, status: 'complete', tokenCount: null, finishReason: null });
+const user = (content: string): HistoryMessage => ({ id: `u${n++}`, role: 'user', content, status: 'complete', tokenCount: null, finishReason: null, position: n });
 const answer = (content: string, status: HistoryMessage['status'] = 'complete', finishReason: string | null = 'stop'): HistoryMessage =>
-  ({ id: `a${n++}`, role: 'assistant', content, status, tokenCount: null, finishReason });
+  ({ id: `a${n++}`, role: 'assistant', content, status, tokenCount: null, finishReason, position: n });
 const texts = (messages: HistoryMessage[]): string[] => historyContext(messages).map((m) => `${m.role}: ${m.content}`);
 
 describe('the history a new prompt carries', () => {

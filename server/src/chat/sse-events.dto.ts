@@ -21,7 +21,8 @@ export class SseStartEventDto {
   }) from_start?: true;
   @ApiPropertyOptional({
     type: ContextNoticeDto,
-    description: 'Present when the question\'s files do not all fit in the model\'s context: tell the user which the model saw cut or not at all',
+    description: 'Present when the question\'s files do not all fit in the model\'s context, or the conversation\'s first messages no longer do: '
+      + 'tell the user which files the model saw cut or not at all, and that it did not see the start of the conversation',
   }) context?: ContextNoticeDto;
   @ApiProperty({ enum: [false] }) finished!: false;
 }

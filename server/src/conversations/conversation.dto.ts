@@ -115,11 +115,15 @@ export class AttachmentDto {
   @ApiProperty({ type: 'integer' }) file_size!: number;
 }
 
-/** The question's files the model did not see whole (chat-events.ts ContextNotice). */
+/** What the model did not see: the question's files not whole, the conversation's first messages (chat-events.ts ContextNotice). */
 export class ContextNoticeDto {
   @ApiPropertyOptional({ type: [String], description: 'Cut short to fit: the model saw their beginning, then a marker saying the rest did not fit' })
   truncated_files?: string[];
   @ApiPropertyOptional({ type: [String], description: 'Left out: not even their beginning fit' }) omitted_files?: string[];
+  @ApiPropertyOptional({
+    type: 'integer', minimum: 1,
+    description: 'How many of the conversation\'s first messages the model did not see: they no longer fit in its context (the newest go in first)',
+  }) earlier_messages_omitted?: number;
 }
 
 export class MessageDto {
@@ -142,7 +146,7 @@ export class MessageDto {
   @ApiProperty({ type: [AttachmentDto] }) files!: AttachmentDto[];
   @ApiProperty({
     type: ContextNoticeDto, nullable: true,
-    description: 'An answer only: which of its question\'s files the model did not see whole (the start event\'s `context`); null when every file fit',
+    description: 'An answer only: what the model did not see: its question\'s files not whole, the conversation\'s first messages (the start event\'s `context`); null when it saw them all',
   }) context!: ContextNoticeDto | null;
 
   static from(m: Message, files: Attachment[] = []): MessageDto {

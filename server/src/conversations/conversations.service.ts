@@ -86,7 +86,7 @@ export const EXPIRED_STREAMING = (q: SqlParts): string => `SELECT ${q.columns} F
   + `LIMIT ${q.param(2)}`;
 
 /** What a prompt's history reads of a message (ConversationsService.historyOf). */
-const HISTORY_COLUMNS = ['id', 'role', 'content', 'status', 'tokenCount', 'finishReason'] as const;
+const HISTORY_COLUMNS = ['id', 'role', 'content', 'status', 'tokenCount', 'finishReason', 'position'] as const;
 export type HistoryMessage = Pick<Message, (typeof HISTORY_COLUMNS)[number]>;
 
 /** The fields of a message that may be set after it is stored. */
@@ -590,6 +590,11 @@ export class ConversationsService {
     const rows = await this.raw.find(Message, 'history', (q) => `SELECT ${HISTORY_COLUMNS.map(q.col).join(', ')} FROM ${q.table} `
       + `WHERE ${q.col('conversationId')} = ${q.param(0)} ORDER BY ${q.col('position')} DESC LIMIT ${q.param(1)}`, [conversationId, limit]);
     return rows.reverse();
+  }
+
+  /** How many messages of the conversation come before `position`; all of them without one. */
+  async countBefore(conversationId: string, position?: number): Promise<number> {
+    return this.messages.countBy(position === undefined ? { conversationId } : { conversationId, position: LessThan(position) });
   }
 
   /** Files attached to the given messages, for display. */

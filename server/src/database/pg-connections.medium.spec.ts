@@ -97,7 +97,7 @@ describe.runIf(dialects().includes('postgres'))('PostgreSQL connections', () => 
       async down(): Promise<void> {}
     }
     const options = dataSourceOptions(t.config.database, { poolSize: 2, statementTimeoutMs: 300 });
-    const short = new DataSource({ ...options, migrations: [...(options.migrations as []), SlowIndex9999999999999] } as typeof options);
+    const short = new DataSource({ ...options, migrations: [...(options.migrations as []), SlowIndex9999999999999] });
     await short.initialize();
     try {
       const began = performance.now();

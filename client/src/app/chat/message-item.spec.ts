@@ -180,6 +180,13 @@ describe('MessageItem', () => {
     expect(note.compareDocumentPosition(el.querySelector('.markdown')!) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
     await render({ context: { omitted_files: ['big.log'] } });
     expect(el.querySelector('.msg-context-note')?.textContent?.trim()).toBe('big.log did not fit in the model\'s context: it did not see it.');
+    // The conversation's start no longer fits: said, after the files.
+    await render({ context: { earlier_messages_omitted: 12 } });
+    expect(el.querySelector('.msg-context-note')?.textContent?.trim())
+      .toBe('The model did not see the first 12 messages of this conversation: they no longer fit in its context.');
+    await render({ context: { omitted_files: ['big.log'], earlier_messages_omitted: 1 } });
+    expect(el.querySelector('.msg-context-note')?.textContent?.trim()).toBe('big.log did not fit in the model\'s context: it did not see it. '
+      + 'The model did not see the first message of this conversation: it no longer fits in its context.');
     // Every file fit (no notice), and a question never carries one.
     await render({ context: {} });
     expect(el.querySelector('.msg-context-note')).toBeNull();

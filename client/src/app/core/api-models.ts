@@ -27,14 +27,18 @@ export interface Message {
   feedback: Feedback | null;
   feedback_comment: string | null;
   files: Attachment[];
-  /** An answer: which of its question's files the model did not see whole (null or absent when every file fit). */
+  /** An answer: what the model did not see, of its question's files and the conversation's start (null or absent when it saw all). */
   context?: ContextNotice | null;
 }
 
-/** Of a question's files: those cut short to fit the model's context (it saw their beginning) and those left out. */
+/**
+ * Of a question's files: those cut short to fit the model's context (it saw their beginning) and those left out;
+ * and how many of the conversation's first messages the model did not see (they no longer fit).
+ */
 export interface ContextNotice {
   truncated_files?: string[];
   omitted_files?: string[];
+  earlier_messages_omitted?: number;
 }
 
 export interface Conversation {
