@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { ConversationsService, type MessageDraft } from '../conversations/conversations.service.js';
 import { FakeOpenAiServer } from '../testing/fake-openai-server.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { dialects } from '../testing/dialects.js';
@@ -95,5 +96,29 @@ describe.each(dialects())('the conversation\'s start left out of the prompt, on 
     expect(unseenWithFile).toBeGreaterThan(unseen);
     expect(withFile.context).toEqual({ earlier_messages_omitted: unseenWithFile });
     expect(after.at(-1)!.context).toEqual({ earlier_messages_omitted: unseenWithFile });
+  });
+});
+
+// Of a conversation longer than the 200 messages a prompt reads, the older ones count as not seen, even when the 200 fit.
+describe.each(dialects())('the messages older than the 200 read, on %s', (dialect) => {
+  let t: TestApp;
+  beforeAll(async () => { t = await createTestApp(dialect); });
+  afterAll(async () => { await t.close(); });
+
+  it('are counted as not seen; a conversation of 200 fitting messages has no notice', async () => {
+    const s = await t.newSession();
+    const service = t.app.get(ConversationsService);
+    const long = await service.create(s.id, 'Long');
+    const exact = await service.create(s.id, 'Exact');
+    const turns = (n: number): MessageDraft[] => Array.from({ length: n }, (_, i) => ({
+      role: i % 2 === 0 ? 'user' : 'assistant', content: `m${i}`, status: 'complete',
+    }));
+    await service.appendMessages(long.id, turns(206));
+    await service.appendMessages(exact.id, turns(198));
+    const send = async (id: string): Promise<Record<string, unknown>> => startOf((await t.http().post('/api/v1/chat')
+      .set('Authorization', `Bearer ${s.token}`).send({ message: 'and now?', conversation_id: id }).expect(200)).text);
+    expect((await send(long.id)).context).toEqual({ earlier_messages_omitted: 6 });
+    // 198 messages: all read, all fit.
+    expect(await send(exact.id)).not.toHaveProperty('context');
   });
 });
