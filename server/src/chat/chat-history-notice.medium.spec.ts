@@ -1,32 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { ConversationsService, type MessageDraft } from '../conversations/conversations.service.js';
-import { FakeOpenAiServer } from '../testing/fake-openai-server.js';
+import { type ChatHarness, createChatHarness } from '../testing/chat-harness.js';
+import type { FakeOpenAiServer } from '../testing/fake-openai-server.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { startEventOf as startOf } from '../testing/sse-client.js';
 import { dialects } from '../testing/dialects.js';
 
 interface UpstreamMessage { role: string; content: string }
 interface StoredMessage { id: string; role: string; content: string; status: string; context: Record<string, unknown> | null }
 
-function startOf(sse: string): Record<string, unknown> {
-  const line = sse.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'));
-  if (!line) throw new Error(`no start event in ${sse.slice(0, 300)}`);
-  return JSON.parse(line.slice(6)) as Record<string, unknown>;
-}
-
 // A conversation longer than the model's context: the model sees its newest messages, and the user is told how
 // many of the first ones it did not see, counted from the conversation as stored.
 describe.each(dialects())('the conversation\'s start left out of the prompt, on %s', (dialect) => {
+  let h: ChatHarness;
   let t: TestApp;
   let fake: FakeOpenAiServer;
   beforeAll(async () => {
-    fake = new FakeOpenAiServer();
-    const baseUrl = await fake.start();
-    t = await createTestApp(dialect, {
-      LLM_PROVIDER: 'openai', OPENAI_BASE_URL: baseUrl, OPENAI_API_KEY: 'sk-test', OPENAI_MODEL: 'fake-model',
-      MODEL_CONTEXT_TOKENS: '700', MAX_OUTPUT_TOKENS: '100', STREAM_FLUSH_INTERVAL_MS: '20',
-    });
+    h = await createChatHarness(dialect, { MODEL_CONTEXT_TOKENS: '700', MAX_OUTPUT_TOKENS: '100' });
+    ({ t, fake } = h);
   });
-  afterAll(async () => { await fake.stop(); await t.close(); });
+  afterAll(async () => { await h.close(); });
 
   /** A question of ~60 tokens (the fake's answer repeats it: ~60 more). */
   const question = (ref: string): string => `${ref}: ${Array.from({ length: 40 }, (_, i) => `w${i}`).join(' ')}`;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PDFDocument, StandardFonts } from 'pdf-lib';
 import { FakeOpenAiServer } from '../testing/fake-openai-server.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
+import { startEventOf as startOf } from '../testing/sse-client.js';
 import { dialects } from '../testing/dialects.js';
 import { waitFor } from '../testing/wait.js';
 
@@ -23,12 +24,6 @@ async function makePdf(lines: string[]): Promise<Buffer> {
 }
 
 interface UpstreamMessage { role: string; content: unknown }
-
-function startOf(sse: string): Record<string, unknown> {
-  const line = sse.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'));
-  if (!line) throw new Error(`no start event in ${sse.slice(0, 300)}`);
-  return JSON.parse(line.slice(6)) as Record<string, unknown>;
-}
 
 const QUOTA = 256 * 1024;
 

@@ -167,6 +167,71 @@ function lowerPriority(pid: number): void {
   }
 }
 
+/** Whether a child can still take a job. */
+function isUsable(child: ChildProcess): boolean {
+  return child.connected && child.exitCode === null && child.signalCode === null;
+}
+
+/**
+ * A child process waiting for a job, killed after `warmMs` without one. While it waits it does not count for the
+ * event loop (it never keeps the server, or a test run, alive); taken, it counts again until its job ends.
+ */
+class WaitingChild {
+  private child: ChildProcess | null = null;
+  private timer?: NodeJS.Timeout;
+  private readonly watched = new WeakSet<ChildProcess>();
+
+  constructor(private readonly warmMs: number) {}
+
+  get isEmpty(): boolean {
+    return this.child === null;
+  }
+
+  get waiting(): ChildProcess | null {
+    return this.child;
+  }
+
+  /** Keeps `child` waiting, for `warmMs` from now (the one waiting already too). */
+  park(child: ChildProcess): void {
+    if (this.child !== child) {
+      this.drop();
+      child.unref();
+      child.channel?.unref();
+      (child.stderr as { unref?: () => void } | null)?.unref?.();
+      // Once per child: one kept after each of its jobs would otherwise add a listener each time.
+      if (!this.watched.has(child)) {
+        this.watched.add(child);
+        child.once('exit', () => { if (this.child === child) this.child = null; });
+      }
+      this.child = child;
+    }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.drop(), this.warmMs);
+    this.timer.unref();
+  }
+
+  /** The waiting child if it can still take a job, else null (a dead one is cleared). */
+  take(): ChildProcess | null {
+    const child = this.child;
+    this.child = null;
+    clearTimeout(this.timer);
+    if (child && isUsable(child)) {
+      child.ref();
+      child.channel?.ref();
+      (child.stderr as { ref?: () => void } | null)?.ref?.();
+      return child;
+    }
+    child?.kill('SIGKILL');
+    return null;
+  }
+
+  drop(): void {
+    clearTimeout(this.timer);
+    this.child?.kill('SIGKILL');
+    this.child = null;
+  }
+}
+
 /**
  * Turns an upload's bytes into text for the model. All parsing happens in a child process at the
  * lowest CPU priority, with a heap cap, an RSS cap and a deadline, so a hostile or huge file
@@ -186,16 +251,14 @@ export class TextExtractor implements OnApplicationShutdown {
    * took ~0.5 s of every upload (a 12-byte text file answered in 0.6 s), and people attach files in
    * a row. One is started after each job and kept for `warmMs`; a PDF still gets a process no job has used.
    */
-  private spare: ChildProcess | null = null;
-  private spareTimer?: NodeJS.Timeout;
+  private readonly spare: WaitingChild;
   /**
    * The process that read the last text file, kept for the next one: a fresh process per file cost
    * ~0.4 s of each upload (node and the tokenizer's tables, at nice 19), and the spare started after a
    * job was still loading when the next file of a row arrived. Text files only: a PDF always gets a
    * process no other file has used (see extract.worker.mjs).
    */
-  private textChild: ChildProcess | null = null;
-  private textChildTimer?: NodeJS.Timeout;
+  private readonly textChild: WaitingChild;
   /** Text files each kept process has read. */
   private readonly jobsDone = new WeakMap<ChildProcess, number>();
   private isClosed = false;
@@ -210,6 +273,8 @@ export class TextExtractor implements OnApplicationShutdown {
       maxQueued: 32,
       warmMs: config.files.extractWarmMs,
     };
+    this.spare = new WaitingChild(this.limits.warmMs);
+    this.textChild = new WaitingChild(this.limits.warmMs);
     this.lanes = {
       pdf: { running: 0, concurrency: this.limits.concurrency, line: new FairLine() },
       text: { running: 0, concurrency: 1, line: new FairLine() },
@@ -254,8 +319,8 @@ export class TextExtractor implements OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     this.isClosed = true;
-    this.dropSpare();
-    this.dropTextChild();
+    this.spare.drop();
+    this.textChild.drop();
   }
 
   /** A new child for the extraction worker, at the lowest priority; its stderr tail is kept for the heap-limit message. */
@@ -284,34 +349,9 @@ export class TextExtractor implements OnApplicationShutdown {
     return child;
   }
 
-  /** Whether a child can still take a job. */
-  private static usable(child: ChildProcess): boolean {
-    return child.connected && child.exitCode === null && child.signalCode === null;
-  }
-
-  /** A waiting child stops counting for the event loop: it never keeps the server (or a test run) alive. */
-  private static idle(child: ChildProcess): void {
-    child.unref();
-    child.channel?.unref();
-    (child.stderr as { unref?: () => void } | null)?.unref?.();
-  }
-
-  /** Counted again while it works: the job holds the server up until it ends. */
-  private static busy(child: ChildProcess): ChildProcess {
-    child.ref();
-    child.channel?.ref();
-    (child.stderr as { ref?: () => void } | null)?.ref?.();
-    return child;
-  }
-
   /** For a text file: the process kept after the last one if it is still alive, else as for any file. */
   private takeTextChild(): ChildProcess {
-    const kept = this.textChild;
-    this.textChild = null;
-    clearTimeout(this.textChildTimer);
-    if (kept && TextExtractor.usable(kept)) return TextExtractor.busy(kept);
-    kept?.kill('SIGKILL');
-    return this.takeChild();
+    return this.textChild.take() ?? this.takeChild();
   }
 
   /**
@@ -320,52 +360,23 @@ export class TextExtractor implements OnApplicationShutdown {
    */
   private keepTextChild(child: ChildProcess): void {
     const rss = child.pid !== undefined ? residentBytes(child.pid) : null;
-    if (this.isClosed || this.limits.warmMs <= 0 || this.textChild || !TextExtractor.usable(child)
+    if (this.isClosed || this.limits.warmMs <= 0 || !this.textChild.isEmpty || !isUsable(child)
       || (this.jobsDone.get(child) ?? 0) >= TEXT_JOBS_PER_CHILD || (rss !== null && rss > KEPT_CHILD_MAX_RSS)) {
       child.kill('SIGKILL');
       return;
     }
-    TextExtractor.idle(child);
-    this.textChild = child;
-    clearTimeout(this.textChildTimer);
-    this.textChildTimer = setTimeout(() => this.dropTextChild(), this.limits.warmMs);
-    this.textChildTimer.unref();
-  }
-
-  private dropTextChild(): void {
-    clearTimeout(this.textChildTimer);
-    this.textChild?.kill('SIGKILL');
-    this.textChild = null;
+    this.textChild.park(child);
   }
 
   /** The spare if it is still alive and waiting, else a new child. */
   private takeChild(): ChildProcess {
-    const spare = this.spare;
-    this.spare = null;
-    clearTimeout(this.spareTimer);
-    if (spare && TextExtractor.usable(spare)) return TextExtractor.busy(spare);
-    spare?.kill('SIGKILL');
-    return this.startChild();
+    return this.spare.take() ?? this.startChild();
   }
 
   /** Starts a child for the next job unless one waits already; it goes after `warmMs` without a job. */
   private keepSpare(): void {
     if (this.isClosed || this.limits.warmMs <= 0) return;
-    if (!this.spare) {
-      const spare = this.startChild();
-      TextExtractor.idle(spare);
-      spare.once('exit', () => { if (this.spare === spare) this.spare = null; });
-      this.spare = spare;
-    }
-    clearTimeout(this.spareTimer);
-    this.spareTimer = setTimeout(() => this.dropSpare(), this.limits.warmMs);
-    this.spareTimer.unref();
-  }
-
-  private dropSpare(): void {
-    clearTimeout(this.spareTimer);
-    this.spare?.kill('SIGKILL');
-    this.spare = null;
+    this.spare.park(this.spare.waiting ?? this.startChild());
   }
 
   private runWorker(bytes: Buffer, fileType: string, signal?: AbortSignal): Promise<Extraction> {

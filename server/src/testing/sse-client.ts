@@ -98,3 +98,10 @@ export class SseConnection {
 export function tokensOf(events: ReceivedEvent[]): string {
   return events.filter((e) => e.data.type === 'token').map((e) => e.data.token as string).join('');
 }
+
+/** The `start` event of a whole SSE response body (as supertest reads it). */
+export function startEventOf(sse: string): Record<string, unknown> {
+  const line = sse.split('\n').find((l) => l.startsWith('data: ') && l.includes('"type":"start"'));
+  if (!line) throw new Error(`no start event in ${sse.slice(0, 300)}`);
+  return JSON.parse(line.slice(6)) as Record<string, unknown>;
+}
