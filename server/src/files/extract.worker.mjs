@@ -23,6 +23,7 @@
  */
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
+import iconv from 'iconv-lite';
 
 /** @typedef {{ bytes: Uint8Array; fileType: string; maxPages: number; maxChars: number; again?: boolean }} Job */
 
@@ -43,7 +44,8 @@ const CODE_LANGUAGES = /** @type {Record<string, string>} */ ({
 
 /**
  * The text of a file, its line ends made LF: UTF-8 without NUL bytes, or UTF-16 that says so with its
- * byte order mark (Windows Notepad's "Unicode"), or a refusal: a binary renamed to .txt is not text.
+ * byte order mark (Windows Notepad's "Unicode"), or, when not UTF-8, Western text in windows-1252 ("ANSI");
+ * or a refusal: a binary renamed to .txt is not text.
  * @param {Uint8Array} bytes
  */
 function decodeText(bytes) {
@@ -59,12 +61,36 @@ function decodeText(bytes) {
     return text.replace(/\r\n?/g, '\n');
   }
   if (bytes.includes(0)) throw new Refusal('unsupported', 'The file is not a text file (it contains NUL bytes)');
+  const lf = unixNewlines(bytes);
   try {
     // ignoreBOM false: a leading BOM is dropped from the text.
-    return new TextDecoder('utf-8', { fatal: true }).decode(unixNewlines(bytes));
+    return new TextDecoder('utf-8', { fatal: true }).decode(lf);
   } catch {
+    // Not TextDecoder: Node 20's reads windows-1252 as ISO-8859-1 (0x80–0x9F as C1 controls, not € “ ” – …).
+    if (isWindows1252Text(lf)) return iconv.decode(Buffer.from(lf.buffer, lf.byteOffset, lf.byteLength), 'windows-1252');
     throw new Refusal('unsupported', 'The file is not valid UTF-8 text (save it as UTF-8 and upload it again)');
   }
+}
+
+/** Bytes that are no character of windows-1252 (0x81, 0x8D, 0x8F, 0x90, 0x9D), or a control character other than tab, LF, FF and CR. */
+const NOT_IN_1252_TEXT = new Set([0x81, 0x8d, 0x8f, 0x90, 0x9d, 0x7f, ...Array.from({ length: 32 }, (_, b) => b).filter((b) => ![9, 10, 12, 13].includes(b))]);
+/** At most this share of a Western text's bytes are past ASCII (accented letters, quotes): French ~3 %; Korean in EUC-KR ~80 %. */
+const MAX_HIGH_SHARE_1252 = 0.4;
+
+/**
+ * Whether bytes that are not UTF-8 read as Windows' "ANSI" text (windows-1252, of which Latin-1 is a part: what
+ * Notepad, Excel's CSV and older editors wrote in Western Europe and the Americas): every byte a printable character
+ * there, and mostly ASCII, as Western text is. A binary has control bytes; text in another legacy encoding (Shift_JIS,
+ * GBK, EUC-KR) has bytes undefined there or is mostly past ASCII: those are still refused, not read as mojibake.
+ * @param {Uint8Array} bytes
+ */
+function isWindows1252Text(bytes) {
+  let high = 0;
+  for (const b of bytes) {
+    if (NOT_IN_1252_TEXT.has(b)) return false;
+    if (b >= 0x80) high++;
+  }
+  return high <= bytes.length * MAX_HIGH_SHARE_1252;
 }
 
 /**

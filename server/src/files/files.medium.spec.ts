@@ -152,7 +152,9 @@ describe.each(dialects())('files API on %s', (dialect) => {
       ['a broken PDF', 'broken.pdf', () => Promise.resolve(Buffer.from('%PDF-1.4\n%garbage that is not a document\n')), 422, 'FILE_PROCESSING_ERROR', /could not be read/],
       ['an executable named .pdf', 'invoice.pdf', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /not a PDF/],
       ['an executable named .txt', 'readme.txt', () => Promise.resolve(exe()), 415, 'UNSUPPORTED_FILE_TYPE', /not a text file/],
-      ['invalid UTF-8 named .md', 'notes.md', () => Promise.resolve(Buffer.from([0x41, 0xc3, 0x28, 0x42])), 415, 'UNSUPPORTED_FILE_TYPE', /UTF-8/],
+      // Neither UTF-8 nor Western windows-1252 text (an escape byte), nor Korean in EUC-KR (mostly past ASCII).
+      ['invalid UTF-8 named .md', 'notes.md', () => Promise.resolve(Buffer.from([0x41, 0xc3, 0x28, 0x1b, 0x42])), 415, 'UNSUPPORTED_FILE_TYPE', /UTF-8/],
+      ['Korean in EUC-KR', 'korean.txt', () => Promise.resolve(Buffer.from([0xc7, 0xd1, 0xb1, 0xb9, 0xbe, 0xee, 0x20, 0xc5, 0xd8, 0xbd, 0xba, 0xc6, 0xae])), 415, 'UNSUPPORTED_FILE_TYPE', /UTF-8/],
       ['JSON that does not parse', 'data.json', () => Promise.resolve(Buffer.from('{"a": tru')), 415, 'UNSUPPORTED_FILE_TYPE', /not valid JSON/],
       ['JSON nested 40,000 deep', 'deep.json', () => Promise.resolve(Buffer.from(`${'['.repeat(40_000)}${']'.repeat(40_000)}`)), 422, 'FILE_PROCESSING_ERROR', /nested deeper than 1000 levels/],
       ['an SVG', 'logo.svg', () => Promise.resolve(Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')), 415, 'UNSUPPORTED_FILE_TYPE', /\.svg are not accepted/],

@@ -179,6 +179,22 @@ describe('TextExtractor', () => {
     expect((await refusal(extractor.extract(Buffer.from([0x68, 0xff, 0xfe, 0x69]), '.md'))).code).toBe('UNSUPPORTED_FILE_TYPE');
   });
 
+  it('reads Western text saved as windows-1252 ("ANSI", Latin-1), not as UTF-8: accents, curly quotes, euro sign, CRLF', async () => {
+    // "Café crème: “€ 5” – ok…" as Notepad, Excel's CSV or an older editor writes it.
+    const ansi = Buffer.from([
+      0x43, 0x61, 0x66, 0xe9, 0x20, 0x63, 0x72, 0xe8, 0x6d, 0x65, 0x3a, 0x20, 0x93, 0x80, 0x20, 0x35, 0x94, 0x20, 0x96, 0x20, 0x6f, 0x6b, 0x85, 0x0d, 0x0a,
+      0x53, 0x74, 0x72, 0x61, 0xdf, 0x65, 0x3b, 0x20, 0x4d, 0xfc, 0x6e, 0x63, 0x68, 0x65, 0x6e, 0x0d, 0x0a,
+    ]);
+    const result = await extractor.extract(ansi, '.txt');
+    expect(result.text).toBe('Café crème: “€ 5” – ok…\nStraße; München\n');
+    expect(result.tokenCount).toBeGreaterThan(5);
+    // Mostly past ASCII (Korean in EUC-KR), or a byte windows-1252 has no character for (Shift_JIS's 0x81): refused as before.
+    const eucKr = Buffer.from([0xc7, 0xd1, 0xb1, 0xb9, 0xbe, 0xee, 0x20, 0xc5, 0xd8, 0xbd, 0xba, 0xc6, 0xae]);
+    expect((await refusal(extractor.extract(eucKr, '.txt'))).message).toMatch(/not valid UTF-8/);
+    const sjis = Buffer.concat([Buffer.from('Notes: '), Buffer.from([0x82, 0xa0, 0x81, 0x41]), Buffer.from(' more plain ASCII text here')]);
+    expect((await refusal(extractor.extract(sjis, '.txt'))).message).toMatch(/not valid UTF-8/);
+  });
+
   it('truncates text over the character cap with a visible marker', async () => {
     const result = await make({ MAX_EXTRACTED_CHARS: '1000' }).extract(Buffer.from('a'.repeat(5000)), '.txt');
     expect(result.truncated).toBe(true);
