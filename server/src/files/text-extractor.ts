@@ -183,10 +183,7 @@ class WaitingChild {
 
   constructor(private readonly warmMs: number) {}
 
-  get isEmpty(): boolean {
-    return this.child === null;
-  }
-
+  /** The child waiting, if one is. */
   get waiting(): ChildProcess | null {
     return this.child;
   }
@@ -360,7 +357,7 @@ export class TextExtractor implements OnApplicationShutdown {
    */
   private keepTextChild(child: ChildProcess): void {
     const rss = child.pid !== undefined ? residentBytes(child.pid) : null;
-    if (this.isClosed || this.limits.warmMs <= 0 || !this.textChild.isEmpty || !isUsable(child)
+    if (this.isClosed || this.limits.warmMs <= 0 || this.textChild.waiting !== null || !isUsable(child)
       || (this.jobsDone.get(child) ?? 0) >= TEXT_JOBS_PER_CHILD || (rss !== null && rss > KEPT_CHILD_MAX_RSS)) {
       child.kill('SIGKILL');
       return;
