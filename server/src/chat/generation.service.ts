@@ -13,7 +13,7 @@ import { ShutdownService } from '../health/shutdown.service.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import type { Message, MessageStatus } from '../conversations/message.entity.js';
 import { cleanModelTitle } from './auto-title.js';
-import { withoutThinking } from './think-block.js';
+import { withoutThinking } from '../conversations/think-block.js';
 import { type ContextNotice, type FinalEvent, isFinal, type SequencedEvent } from './chat-events.js';
 import { ChatMetrics } from './chat-metrics.js';
 import { failureFields, fallbackTextFor } from './fallback-texts.js';

@@ -1,12 +1,12 @@
 import type { HistoryMessage } from '../conversations/conversations.service.js';
 import { REFUSED_FOR_ITS_WORDS } from './providers/chat-provider.js';
-import { withoutThinking } from './think-block.js';
+import { withoutThinking } from '../conversations/think-block.js';
 
 /**
  * The earlier messages of a conversation that a new prompt carries, oldest first:
  * - every question, and the answer the conversation shows for it when that answer says something
  *   (complete, stopped, or cut with text); never a failed or still-streaming one;
- * - an answer's text without a reasoning model's thinking before it (think-block.ts);
+ * - an answer's text without a reasoning model's thinking before it (conversations/think-block.ts);
  * - of two answers in a row to one question (a regeneration stopped or cut before it replaced the
  *   first), only the later one, the one the conversation shows;
  * - not a question with no answer that the model's server last refused for its words (over its

@@ -231,6 +231,36 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(await ids('secret')).toEqual([]);
   });
 
+  it('searches what was said: an answer without the reasoning it began with, a question as written', async () => {
+    const s = await t.newSession();
+    const search = async (q: string): Promise<Array<{ id: string; match?: { message_id: string; snippet: { text: string } } }>> => (await t.http()
+      .get(`/api/v1/conversations?q=${encodeURIComponent(q)}`).set('Authorization', `Bearer ${s.token}`).expect(200)).body.conversations;
+    const ids = async (q: string): Promise<string[]> => (await search(q)).map((c) => c.id);
+    const c = await seed(s.id, 'Geography');
+    const [question, answer] = await service.appendMessages(c.id, [
+      { role: 'user', content: '<think>my own tag</think> is this markup?', status: 'complete' },
+      { role: 'assistant', content: '<think>pondering zanzibar first</think>\n\nThe capital is **Dodoma**.', status: 'complete' },
+    ]);
+    // The model's reasoning is not what the conversation said (the SPA folds it away; it is never sent back).
+    expect(await ids('zanzibar')).toEqual([]);
+    const dodoma = await search('dodoma');
+    expect(dodoma.map((f) => [f.id, f.match?.message_id, f.match?.snippet.text])).toEqual([[c.id, answer.id, 'The capital is Dodoma.']]);
+    // A question is what its writer typed, tags and all.
+    expect((await search('my own tag')).map((f) => f.match?.message_id)).toEqual([question.id]);
+
+    // An answer that ends streaming, and one ended by the sweep of a lost instance's replies.
+    const [live, lost] = await service.appendMessages(c.id, [
+      { role: 'assistant', content: '', status: 'streaming' },
+      { role: 'assistant', content: '', status: 'streaming', leaseExpiresAt: new Date(Date.now() - 60_000) },
+    ]);
+    await service.updateMessage(live.id, { content: '<think>a secret plan</think>A public answer', status: 'complete' });
+    expect(await service.markInterruptedIfExpired(lost.id, new Date(), 'SERVICE_UNAVAILABLE', new Date(), '<think>a hidden musing</think>A visible part', true)).toBe(true);
+    expect(await ids('secret plan')).toEqual([]);
+    expect(await ids('hidden musing')).toEqual([]);
+    expect(await ids('public answer')).toEqual([c.id]);
+    expect(await ids('visible part')).toEqual([c.id]);
+  });
+
   it('pages search results found by title and by message together, newest first, with the total', async () => {
     const s = await t.newSession();
     const tick = () => new Promise((r) => setTimeout(r, 3));

@@ -11,7 +11,7 @@ import { FileUpload } from '../files/file-upload.entity.js';
 import { Conversation } from './conversation.entity.js';
 import { Message, type MessageRole, type MessageStatus } from './message.entity.js';
 import { cleanTitle, foldForSearch, isVisibleTitle, TITLE_MAX, titleLength } from './title.js';
-import { type SearchSnippet, snippetAround } from './search-snippet.js';
+import { type SearchSnippet, searchableText, searchTextOf, snippetAround } from './search-snippet.js';
 
 export interface MessageDraft {
   role: MessageRole;
@@ -92,10 +92,10 @@ export type HistoryMessage = Pick<Message, (typeof HISTORY_COLUMNS)[number]>;
 /** The fields of a message that may be set after it is stored. */
 export type MessagePatch = Partial<Omit<Message, 'id' | 'conversationId' | 'position' | 'conversation' | 'searchText'>>;
 
-/** The patch with the time of the update and, for final text (not `streaming`), its search form. */
-function withSearchText(patch: MessagePatch): Partial<Message> {
+/** The patch of a `role` message with the time of the update and, for final text (not `streaming`), its search form. */
+function withSearchText(patch: MessagePatch, role: MessageRole): Partial<Message> {
   const isFinalText = patch.content !== undefined && patch.status !== 'streaming';
-  return { ...patch, ...(isFinalText ? { searchText: foldForSearch(patch.content!) } : {}), updatedAt: new Date() };
+  return { ...patch, ...(isFinalText ? { searchText: searchTextOf(role, patch.content!) } : {}), updatedAt: new Date() };
 }
 
 /** 409 unless the question a regeneration answers is still the conversation's last (a later one came meanwhile). */
@@ -282,9 +282,10 @@ export class ConversationsService {
       .limit(1)
       .getOne();
     if (!message) return undefined;
-    const snippet = snippetAround(message.content, needle)
+    const text = searchableText(message.role, message.content);
+    const snippet = snippetAround(text, needle)
       // The copy and the text disagree (a message folded before a change of the fold): its start, unmarked.
-      ?? { text: `${message.content.slice(0, 120).replace(/\s+/g, ' ')}${message.content.length > 120 ? '…' : ''}`, start: 0, length: 0 };
+      ?? { text: `${text.slice(0, 120).replace(/\s+/g, ' ')}${text.length > 120 ? '…' : ''}`, start: 0, length: 0 };
     return { messageId: message.id, role: message.role, snippet };
   }
 
@@ -442,12 +443,12 @@ export class ConversationsService {
   }
 
   /**
-   * Sets fields of a message; final text (a question edited, an answer ended) is also folded for
-   * search. With `whileStreaming` (a reply's end), only while the reply still runs (WhileStreaming).
-   * False when nothing was written.
+   * Sets fields of an answer; its final text is also folded for search, without the model's thinking
+   * (a question's edit is stored with the turn that answers it: `append`). With `whileStreaming` (a
+   * reply's end), only while the reply still runs (WhileStreaming). False when nothing was written.
    */
   async updateMessage(id: string, patch: MessagePatch, whileStreaming?: WhileStreaming): Promise<boolean> {
-    return (await this.raw.update(Message, id, withSearchText(patch), undefined, whileStreaming && streamingBy(whileStreaming.owner))) > 0;
+    return (await this.raw.update(Message, id, withSearchText(patch, 'assistant'), undefined, whileStreaming && streamingBy(whileStreaming.owner))) > 0;
   }
 
   /**
@@ -460,7 +461,7 @@ export class ConversationsService {
 
   /** As `updateMessage`, stored when it returns (throws what the database throws); only where `savesSynchronously`. */
   updateMessageNow(id: string, patch: MessagePatch, whileStreaming?: WhileStreaming): boolean {
-    return this.raw.updateNow(Message, id, withSearchText(patch), whileStreaming && streamingBy(whileStreaming.owner)) > 0;
+    return this.raw.updateNow(Message, id, withSearchText(patch, 'assistant'), whileStreaming && streamingBy(whileStreaming.owner)) > 0;
   }
 
   /** Deletes one message (e.g. an answer replaced by a completed regeneration). */
@@ -642,7 +643,7 @@ export class ConversationsService {
       const rows = this.turnRows(conversationId, drafts, now, streaming, counter);
       if (question) {
         assertLastQuestion(this.raw.findNow(Message, 'last-question', LAST_QUESTION, [conversationId]), question);
-        if (edit) this.raw.updateNow(Message, question.id, withSearchText(edit.patch));
+        if (edit) this.raw.updateNow(Message, question.id, withSearchText(edit.patch, 'user'));
         if (retitle) this.raw.findNow(Conversation, 'retitle', RETITLE, retitle);
       }
       this.raw.insertNow(Message, rows);
@@ -653,7 +654,7 @@ export class ConversationsService {
       const rows = this.turnRows(conversationId, drafts, now, streaming, counter);
       if (question) {
         assertLastQuestion(await this.raw.find(Message, 'last-question', LAST_QUESTION, [conversationId], em), question);
-        if (edit) await this.raw.update(Message, question.id, withSearchText(edit.patch), em);
+        if (edit) await this.raw.update(Message, question.id, withSearchText(edit.patch, 'user'), em);
         if (retitle) await this.raw.find(Conversation, 'retitle', RETITLE, retitle, em);
       }
       await this.raw.insert(Message, rows, em);
@@ -716,7 +717,7 @@ export class ConversationsService {
       feedback: null, feedbackComment: null, feedbackAt: null,
       ownerInstance: d.ownerInstance ?? null, leaseExpiresAt: d.leaseExpiresAt ?? null,
       idempotencyKey: d.idempotencyKey ?? null, replacesId: d.replacesId ?? null, contextNotice: d.contextNotice ?? null,
-      searchText: d.status === 'streaming' ? null : foldForSearch(d.content),
+      searchText: d.status === 'streaming' ? null : searchTextOf(d.role, d.content),
     }));
   }
 
@@ -738,7 +739,7 @@ export class ConversationsService {
   async markInterruptedIfExpired(
     id: string, expiredBefore: Date, errorCode: string, now = new Date(), content?: string, isNewContent = false, leasedPast: Date = FAR_FUTURE,
   ): Promise<boolean> {
-    const text = content === undefined ? {} : { searchText: foldForSearch(content), ...(isNewContent ? { content } : {}) };
+    const text = content === undefined ? {} : { searchText: searchTextOf('assistant', content), ...(isNewContent ? { content } : {}) };
     const result = await this.messages.createQueryBuilder().update(Message)
       .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now, ...text })
       .where('id = :id AND status = :status AND (lease_expires_at < :expiredBefore OR lease_expires_at > :leasedPast)', { id, status: 'streaming', expiredBefore, leasedPast })

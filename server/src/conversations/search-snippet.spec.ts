@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { snippetAround } from './search-snippet.js';
+import { searchTextOf, snippetAround } from './search-snippet.js';
 import { foldForSearch } from './title.js';
 
 const marked = (content: string, needle: string): string | undefined => {
@@ -8,6 +8,13 @@ const marked = (content: string, needle: string): string | undefined => {
 };
 
 describe('search snippets', () => {
+  it('reads an answer without the thinking it began with, and a question as written', () => {
+    expect(searchTextOf('assistant', '<think>Weighing ZANZIBAR</think>\n\nDodoma, in Tanzania')).toBe('dodoma, in tanzania');
+    expect(searchTextOf('assistant', '<think>cut while thinking')).toBe('');
+    expect(searchTextOf('assistant', 'Write <think> tags like <think>THIS</think>')).toBe('write <think> tags like <think>this</think>');
+    expect(searchTextOf('user', '<think>My Tag</think> ok?')).toBe('<think>my tag</think> ok?');
+  });
+
   it('folds one character at a time exactly as the whole text is folded', () => {
     const samples = ['ÉCOLE', 'İstanbul', 'ΣΊΣΥΦΟΣ ΟΔΟΣ', 'Straße', 'ﬁne ﬂow', 'ＦＵＬＬ width', 'e\u0301te\u0301', '👨‍👩‍👧 family', 'Ⅻ ㎏ ½', 'ǅemal'];
     for (const text of samples) expect([...text].map((ch) => foldForSearch(ch)).join('')).toBe(foldForSearch(text));

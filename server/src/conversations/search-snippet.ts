@@ -1,4 +1,20 @@
+import type { MessageRole } from './message.entity.js';
+import { withoutThinking } from './think-block.js';
 import { foldForSearch, withoutMarkdown } from './title.js';
+
+/**
+ * What search reads of a message: what was said. An answer's leading `<think>` block is the model's reasoning,
+ * shown folded away and never sent back to it: a search for a word only the reasoning used found the conversation
+ * with a snippet of text the reader could not see. A question is read as written.
+ */
+export function searchableText(role: MessageRole, content: string): string {
+  return role === 'assistant' ? withoutThinking(content) : content;
+}
+
+/** The stored search form of a message (`search_text`): its searchable text, folded. */
+export function searchTextOf(role: MessageRole, content: string): string {
+  return foldForSearch(searchableText(role, content));
+}
 
 /** Characters of context shown before and after a match. */
 const BEFORE = 40;

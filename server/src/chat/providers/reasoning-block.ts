@@ -3,7 +3,7 @@
  * llama.cpp's server, vLLM before 0.10) or `reasoning` (vLLM since, OpenRouter, Ollama). It rejoins the answer as the
  * `<think>…</think>` block other servers put at its start (Ollama's `think: false` off, vLLM without a reasoning
  * parser), so the rest of Parley has one form to know: the SPA folds it away, later turns and titles leave it out
- * (chat/think-block.ts), the stored message keeps it. Without this the reader of a reasoning model saw nothing, often
+ * (conversations/think-block.ts), the stored message keeps it. Without this the reader of a reasoning model saw nothing, often
  * for a minute, until the answer's first word, and the reasoning was lost.
  *
  * Reasoning that comes after the answer has begun (between tool calls, which Parley does not make) is left out: the
