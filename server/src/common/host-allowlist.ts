@@ -65,3 +65,18 @@ export function hostAllowlistMiddleware(
       'This host name is not served here: add it to ALLOWED_HOSTS, or set PUBLIC_URL to the address users open', (req as AppRequest).id));
   };
 }
+
+/**
+ * An HTTP/1.1 request without a Host header is refused (RFC 9112 §3.2: a server MUST answer 400) with the error
+ * envelope and the headers of every response. Node's parser refused it with a bare status line before any
+ * middleware ran; configureHttp turns that check off (`requireHostHeader`) so that this one answers. HTTP/1.0 has
+ * no Host to require. The connection is closed after it, as Node did.
+ */
+export function missingHostGuard(req: Request, res: Response, next: NextFunction): void {
+  if (req.headers.host !== undefined || req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) {
+    next();
+    return;
+  }
+  writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, 'An HTTP/1.1 request needs a Host header', (req as AppRequest).id),
+    { Connection: 'close' });
+}

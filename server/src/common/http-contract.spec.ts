@@ -215,6 +215,17 @@ describe('HTTP contract', () => {
       expect(head.includes('access-control-allow-origin: https://partner.example')).toBe(request.includes('partner.example'));
       expect(head).not.toContain('evil.example');
     }
+    // Without Host, HTTP/1.1 is refused (RFC 9112 §3.2) with the envelope and the headers of every response, nothing run;
+    // HTTP/1.0 has no Host to require.
+    for (const path of ['/api/v1/health', '/api/v1/sessions']) {
+      const noHost = await raw(`GET ${path} HTTP/1.1\r\n\r\n`);
+      expect(noHost.startsWith('HTTP/1.1 400 ')).toBe(true);
+      const head = noHost.slice(0, noHost.indexOf('\r\n\r\n')).toLowerCase();
+      expect(head).toContain('connection: close');
+      expect(head).toContain('x-content-type-options: nosniff');
+      expect(JSON.parse(noHost.slice(noHost.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'VALIDATION_ERROR', message: 'An HTTP/1.1 request needs a Host header' } });
+    }
+    expect(await raw('GET /api/v1/health HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
     // An Origin line never finished, in a request refused for a bad byte: the pattern that read it was retried from
     // every blank (1.8 s of the event loop for 65,400 spaces, before any authentication).
     const started = process.cpuUsage();
