@@ -291,7 +291,8 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   const server = app.getHttpServer() as Server;
   server.on('clientError', clientErrorHandler(securityHeaders, config.corsOrigins));
   // A request without Host reaches missingHostGuard, which refuses it with the envelope (Node's own refusal is a bare 400).
-  server.requireHostHeader = false;
+  // (The property behind http.createServer's `requireHostHeader` option, read per request; @types/node declares the option only.)
+  (server as Server & { requireHostHeader: boolean }).requireHostHeader = false;
   app.use(requestIdMiddleware);
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
