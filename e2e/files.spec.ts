@@ -27,6 +27,29 @@ test.describe('attachments', () => {
     await expect(chat.userMessages.last()).toContainText('notes.txt');
   });
 
+  test('sends a file without a question: its chip is the message, and it names the conversation', async ({ chat, page }) => {
+    await chat.open();
+    const name = `${unique('report').replace(/\W+/g, '-')}.txt`;
+    const chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Attach file', exact: true }).click();
+    await (await chooser).setFiles({ name, mimeType: 'text/plain', buffer: Buffer.from(`Quarterly figures [file]\n${FILE_MARKER}\n`) });
+    await expect(page.getByRole('button', { name: `Show text of ${name}` })).toBeVisible();
+    await expect(chat.input).toHaveAttribute('placeholder', 'Ask something about the files, or send them as they are');
+    await expect(page.getByRole('button', { name: 'Send', exact: true })).toBeEnabled();
+    await chat.input.press('Enter');
+    await expect(page).toHaveURL(/\/c\/[0-9a-f-]{36}$/);
+    const answer = await chat.waitForAnswer();
+    await expect(answer).toContainText(`The file says ${FILE_MARKER}.`);
+    const question = chat.userMessages.last();
+    await expect(question.getByRole('list', { name: 'Attached files' })).toContainText(name);
+    // No empty bubble, nothing to copy: the chip is the message.
+    await expect(question.locator('.msg-text')).toHaveCount(0);
+    await expect(question.getByRole('button', { name: 'Copy message' })).toHaveCount(0);
+    await expect(chat.sidebar.getByRole('link', { name })).toBeVisible();
+    await page.reload();
+    await expect(chat.userMessages.last().getByRole('list', { name: 'Attached files' })).toContainText(name);
+  });
+
   test('a draft and its files stay with their conversation: switching never carries them into another', async ({ chat, page }) => {
     await chat.open();
     await chat.ask(unique('Alpha topic'));

@@ -16,9 +16,20 @@ function firstGraphemes(text: string, max: number): { head: string; isCut: boole
   return { head, isCut: false };
 }
 
-/** A conversation title from its first user message: one line, cut at a word boundary. */
-export function autoTitle(message: string): string {
-  const line = cleanTitle(withoutMarkdown(message)) || cleanTitle(message);
+/**
+ * A conversation title from its first user message: one line, cut at a word boundary. A message of files without
+ * a question (`fileNames`) is named after them: "notes.txt", "notes.txt and 2 more files".
+ */
+export function autoTitle(message: string, fileNames: readonly string[] = []): string {
+  if (message.trim() === '' && fileNames.length > 0) {
+    const more = fileNames.length - 1;
+    return cut(`${cleanTitle(fileNames[0])}${more > 0 ? ` and ${more} more file${more === 1 ? '' : 's'}` : ''}`);
+  }
+  return cut(cleanTitle(withoutMarkdown(message)) || cleanTitle(message));
+}
+
+/** A title's line cut to TITLE_CHARS at a word boundary ('New conversation' when it shows nothing). */
+function cut(line: string): string {
   const { head: within, isCut } = firstGraphemes(line, TITLE_CHARS);
   // One that shows nothing (a lone combining mark, only format characters) is blank, as a rename would find it.
   if (!isCut) return line && isVisibleTitle(line) ? line : 'New conversation';

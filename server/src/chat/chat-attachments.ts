@@ -17,12 +17,13 @@ export interface AttachedFile {
  * across modules, so no import is needed here.
  *
  * - `validate` runs before anything is written: it throws AppException(FILE_NOT_FOUND) (404)
- *   for any id the session does not own (another session's file is reported like a missing one).
+ *   for any id the session does not own (another session's file is reported like a missing one);
+ *   returns the files' names, in the order of `fileIds`.
  * - `attach` runs right after the user message is saved: links the files to that message and
  *   conversation and returns them, in the order of `fileIds`.
  */
 export interface ChatAttachments {
-  validate(sessionId: string, fileIds: string[]): Promise<void>;
+  validate(sessionId: string, fileIds: string[]): Promise<string[]>;
   attach(sessionId: string, fileIds: string[], conversationId: string, messageId: string): Promise<AttachedFile[]>;
   /**
    * Whether message `messageId` holds these files, in this order (an Idempotency-Key's retry is the
@@ -35,8 +36,8 @@ export const CHAT_ATTACHMENTS = Symbol('CHAT_ATTACHMENTS');
 
 /** Until the files module provides the seam: no file can be attached. */
 export class NoChatAttachments implements ChatAttachments {
-  validate(_sessionId: string, fileIds: string[]): Promise<void> {
-    return fileIds.length === 0 ? Promise.resolve() : Promise.reject(new AppException(ErrorCode.FileNotFound, 'File not found'));
+  validate(_sessionId: string, fileIds: string[]): Promise<string[]> {
+    return fileIds.length === 0 ? Promise.resolve([]) : Promise.reject(new AppException(ErrorCode.FileNotFound, 'File not found'));
   }
 
   attach(sessionId: string, fileIds: string[]): Promise<AttachedFile[]> {

@@ -44,6 +44,19 @@ describe.each(dialects())('offline provider and chat rate limit on %s', (dialect
     expect(tokensOf(again)).toBe(text);
   });
 
+  it('says a message of files alone had no question, and names the files', async () => {
+    const s = await t.newSession();
+    const upload = await t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${s.token}`)
+      .attach('file', Buffer.from('some notes'), 'notes.txt').expect(201);
+    const events = await SseConnection.open(`${urlOf(t)}/api/v1/chat`, {
+      method: 'POST', body: { message: '', file_ids: [(upload.body as { file_id: string }).file_id] }, headers: { authorization: `Bearer ${s.token}` },
+    }).all();
+    const text = tokensOf(events);
+    expect(text).toContain('Your last message had files but no question.');
+    expect(text).toContain('Attached files: `notes.txt`.');
+    expect(text).not.toContain('some notes');
+  });
+
   it('limits chat sends per session with 429, RATE_LIMIT_EXCEEDED and a plain Retry-After', async () => {
     const alice = await t.newSession();
     const bob = await t.newSession();

@@ -1,15 +1,20 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
-  ArrayMaxSize, IsArray, IsIn, IsNotEmpty, IsOptional, IsString, MaxLength, ValidateIf,
+  ArrayMaxSize, IsArray, IsIn, IsOptional, IsString, MaxLength, ValidateIf,
 } from 'class-validator';
 import { MESSAGE_STATUSES } from '../conversations/message.entity.js';
 import { IsId } from '../common/is-uuid.js';
 
 export class SendMessageDto {
-  @ApiProperty({ minLength: 1, example: 'Summarise this PDF', description: 'At most MAX_MESSAGE_CHARS characters (see GET /chat/config)' })
-  // Its length is checked against MAX_MESSAGE_CHARS by the service (the body limit bounds it before that);
-  // a schema ceiling here was listed, with its own number, among the errors of a missing message.
-  @IsString() @IsNotEmpty()
+  @ApiProperty({
+    example: 'Summarise this PDF',
+    description: 'At most MAX_MESSAGE_CHARS characters (see GET /chat/config). Not blank, unless file_ids attaches a file: '
+      + 'then it may be empty (or blank, stored empty) and the files are the message',
+  })
+  // Its length and blankness are checked by the service (the body limit bounds it before that), which knows
+  // whether files come with it; a schema ceiling here was listed, with its own number, among the errors of a
+  // missing message.
+  @IsString()
   message!: string;
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Omit to start a new conversation' })
@@ -29,12 +34,12 @@ export class RegenerateDto {
   @ApiProperty({ format: 'uuid' }) @IsId() conversation_id!: string;
 
   @ApiPropertyOptional({
-    minLength: 1,
-    description: 'Edits the last user message to this text before answering it (at most MAX_MESSAGE_CHARS characters); its files stay attached. Needs message_id',
+    description: 'Edits the last user message to this text before answering it (at most MAX_MESSAGE_CHARS characters); its files stay attached. '
+      + 'Not blank, unless the message has files: then it may be empty. Needs message_id',
   })
   // Checked against MAX_MESSAGE_CHARS and for blankness by the service, as a sent message is. Validated when
   // present, null included (@IsOptional let null through, to a 500).
-  @ValidateIf((o: RegenerateDto) => o.message !== undefined) @IsString() @IsNotEmpty()
+  @ValidateIf((o: RegenerateDto) => o.message !== undefined) @IsString()
   message?: string;
 
   @ApiPropertyOptional({

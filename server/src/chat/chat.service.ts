@@ -68,6 +68,10 @@ function validation(field: string, message: string): AppException {
   return new AppException(ErrorCode.ValidationError, message, { fields: [{ field, errors: [message] }] });
 }
 
+function blankMessage(): AppException {
+  return validation('message', 'message must not be blank (it may be empty only when files are attached)');
+}
+
 /**
  * The chat use cases: every check (ownership, limits, one generation per conversation) happens
  * here before anything is streamed, so failures are ordinary JSON errors; then the messages are
@@ -123,7 +127,7 @@ export class ChatService implements OnModuleInit {
   async send(caller: AuthContext, dto: SendMessageDto, idempotencyKey?: string): Promise<Observable<SequencedEvent>> {
     const sessionId = caller.sessionId;
     if (dto.session_id !== undefined && dto.session_id !== sessionId) throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
-    const text = this.checkText(dto.message);
+    const text = this.checkText(dto.message, (dto.file_ids?.length ?? 0) > 0);
     if (!idempotencyKey) return this.store(sessionId, dto, text);
     // A retry may arrive while the first request is still storing its turn (a client that timed
     // out, two tabs, a proxy's retry): one at a time per key, on every instance, so the second
@@ -141,7 +145,7 @@ export class ChatService implements OnModuleInit {
     const claimed = existing ? await this.claim(existing.id) : undefined;
     let replyId: string | undefined;
     try {
-      if (fileIds.length > 0) await this.attachments.validate(sessionId, fileIds);
+      const fileNames = fileIds.length > 0 ? await this.attachments.validate(sessionId, fileIds) : [];
       const textTokens = countTokens(text);
       const { turns: history, ...earlier } = existing ? await this.history(existing.id) : { turns: [], usable: [], isWhole: true };
       // Rejects a message that cannot fit the model's context before anything is stored.
@@ -152,7 +156,7 @@ export class ChatService implements OnModuleInit {
       // Every check has passed: this send counts against the session's chat limits.
       await this.rateLimit.take(sessionId);
 
-      const title = autoTitle(text);
+      const title = autoTitle(text, fileNames);
       const turn: MessageDraft[] = [
         { role: 'user', content: text, status: 'complete', tokenCount: textTokens, modelName: this.provider.model, idempotencyKey: idempotencyKey ?? null },
         {
@@ -184,7 +188,7 @@ export class ChatService implements OnModuleInit {
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
           request: early ?? this.completion(built, files), promptTokens: built.promptTokens, context,
-          title: existing ? undefined : { autoTitle: title, userText: text },
+          title: existing ? undefined : { autoTitle: title, userText: text || `(no question; sent the files ${fileNames.join(', ')})` },
         };
       });
     } finally {
@@ -219,7 +223,8 @@ export class ChatService implements OnModuleInit {
    * edited text's fit in the model's context included, passes before anything is written.
    */
   async regenerate(caller: AuthContext, dto: RegenerateDto): Promise<Observable<SequencedEvent>> {
-    const edited = dto.message === undefined ? undefined : this.checkText(dto.message);
+    // Blank only for a question with files: known below, before anything is written.
+    const edited = dto.message === undefined ? undefined : this.checkText(dto.message, true);
     const conversation = await this.conversations.findOwned(caller.sessionId, dto.conversation_id);
     const claimed = await this.claim(conversation.id);
     let replyId: string | undefined;
@@ -243,6 +248,8 @@ export class ChatService implements OnModuleInit {
       const { turns: before, usable } = await this.turnsOf(messages.slice(0, lastUserIndex));
       // The question's own files whole, as a send gives them: buildPrompt cuts one to fit (history's over the context are omitted).
       const currentFiles = await this.filesOf([user.id], Number.MAX_SAFE_INTEGER);
+      const fileNames = (currentFiles.get(user.id) ?? []).map((f) => f.filename);
+      if (isEdit && content === '' && fileNames.length === 0) throw blankMessage();
       const built = buildPrompt({
         systemPrompt: this.config.llm.systemPrompt, history: before,
         current: { content, tokenCount, files: currentFiles.get(user.id) ?? [] },
@@ -255,7 +262,7 @@ export class ChatService implements OnModuleInit {
         // The first question named the conversation: an automatic title follows the edit (a renamed one stays).
         edit: isEdit ? {
           patch: { content, tokenCount: tokenCount ?? null },
-          title: user.position === 0 ? { from: autoTitle(user.content), to: autoTitle(content) } : undefined,
+          title: user.position === 0 ? { from: autoTitle(user.content, fileNames), to: autoTitle(content, fileNames) } : undefined,
         } : undefined,
       };
       const context = contextNotice(built, await this.earlierOmitted(conversation.id, { usable, isWhole: !hasMore }, built, user.position));
@@ -301,9 +308,15 @@ export class ChatService implements OnModuleInit {
     return { message_id: message.id, feedback: dto.feedback, comment };
   }
 
-  /** A message's text as sent or edited: not blank, at most MAX_MESSAGE_CHARS characters. */
-  private checkText(text: string): string {
-    if (text.trim().length === 0) throw validation('message', 'message must not be blank');
+  /**
+   * A message's text as sent or edited: at most MAX_MESSAGE_CHARS characters, and not blank unless files come with
+   * it (`mayBeBlank`): then blank is empty, and the files are the message.
+   */
+  private checkText(text: string, mayBeBlank = false): string {
+    if (text.trim().length === 0) {
+      if (mayBeBlank) return '';
+      throw blankMessage();
+    }
     if (text.length > this.config.limits.maxMessageChars) {
       throw validation('message', `message must be shorter than or equal to ${this.config.limits.maxMessageChars} characters`);
     }

@@ -60,8 +60,10 @@ function fileBlock(name: string, text: string): string {
   return `<file name="${safeName(name)}">\n${text.replace(/<(?=\s*\/?\s*file\b)/gi, '&lt;')}\n</file>`;
 }
 
+/** A question with its files' blocks after it; a message of files alone (no question) is the blocks. */
 function withFiles(content: string, blocks: string[]): string {
-  return blocks.length === 0 ? content : `${content}\n\n${blocks.join('\n\n')}`;
+  if (blocks.length === 0) return content;
+  return content === '' ? blocks.join('\n\n') : `${content}\n\n${blocks.join('\n\n')}`;
 }
 
 /**

@@ -34,6 +34,15 @@ describe('cutting titles', () => {
     expect(autoTitle('c'.repeat(60))).toBe('c'.repeat(60));
     expect(autoTitle('c'.repeat(61))).toBe(`${'c'.repeat(60)}…`);
   });
+
+  it('names a message of files alone after them, as written (no Markdown read in a name); a question wins over files', () => {
+    expect(autoTitle('', ['my_notes_v2.txt'])).toBe('my_notes_v2.txt');
+    expect(autoTitle('  ', ['a.txt', 'b.pdf'])).toBe('a.txt and 1 more file');
+    expect(autoTitle('', ['a.txt', 'b.pdf', 'c.md'])).toBe('a.txt and 2 more files');
+    expect(autoTitle('', [`${'long name '.repeat(8)}.pdf`])).toBe(`${'long name '.repeat(6).trim()}…`);
+    expect(autoTitle('What is in it?', ['a.txt'])).toBe('What is in it?');
+    expect(autoTitle('')).toBe('New conversation');
+  });
 });
 
 describe('titles without Markdown', () => {

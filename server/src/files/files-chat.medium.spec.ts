@@ -66,6 +66,43 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     expect(startOf(regenerated.text).context).toEqual({ truncated_files: ['big.txt'] });
   });
 
+  it('sends files without a question: the files are the message, and name the conversation; a blank question needs files', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const notes = await upload(s.token, 'notes.txt', Buffer.from('Meeting notes (ref F1): ship on Friday'));
+    const conversations = async (): Promise<Array<{ id: string; title: string }>> =>
+      ((await t.http().get('/api/v1/conversations').set(auth).expect(200)).body as { conversations: Array<{ id: string; title: string }> }).conversations;
+    // Blank without files: refused, nothing stored, nothing asked of the model.
+    const refused = await t.http().post('/api/v1/chat').set(auth).send({ message: ' \n ' }).expect(400);
+    expect(refused.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'message must not be blank (it may be empty only when files are attached)' });
+    expect(await conversations()).toEqual([]);
+
+    const sent = await t.http().post('/api/v1/chat').set(auth).send({ message: '  ', file_ids: [notes] }).expect(200);
+    expect(sent.text).toContain('"type":"done"');
+    const conversationId = String(startOf(sent.text).conversation_id);
+    // The model gets the file's block alone as the user's turn.
+    const [asked] = fake.requestsFor('ref F1');
+    expect((asked.body.messages as UpstreamMessage[]).at(-1)).toEqual({ role: 'user', content: '<file name="notes.txt">\nMeeting notes (ref F1): ship on Friday\n</file>' });
+    expect(await conversations()).toEqual([expect.objectContaining({ id: conversationId, title: 'notes.txt' })]);
+    const stored = await t.http().get(`/api/v1/conversations/${conversationId}`).set(auth).expect(200);
+    const [question] = (stored.body as { messages: Array<{ id: string; content: string; files: Array<{ filename: string }> }> }).messages;
+    expect([question.content, question.files.map((f) => f.filename)]).toEqual(['', ['notes.txt']]);
+
+    // Two files name it after the first; a question about files may be edited away, and the title follows it.
+    const a = await upload(s.token, 'a.txt', Buffer.from('first (ref F2)'));
+    const b = await upload(s.token, 'b.txt', Buffer.from('second'));
+    const two = await t.http().post('/api/v1/chat').set(auth).send({ message: '', file_ids: [a, b] }).expect(200);
+    const asked2 = await t.http().post('/api/v1/chat').set(auth).send({ message: 'Compare them (ref F3)', file_ids: [a, b] }).expect(200);
+    const edited = await t.http().post('/api/v1/chat/regenerate').set(auth)
+      .send({ conversation_id: startOf(asked2.text).conversation_id, message: '', message_id: startOf(asked2.text).user_message_id }).expect(200);
+    expect(edited.text).toContain('"type":"done"');
+    const titles = new Map((await conversations()).map((c) => [c.id, c.title]));
+    expect(titles.get(String(startOf(two.text).conversation_id))).toBe('a.txt and 1 more file');
+    expect(titles.get(String(startOf(asked2.text).conversation_id))).toBe('a.txt and 1 more file');
+    const editedRequest = fake.requests.at(-1)!;
+    expect(String((editedRequest.body.messages as UpstreamMessage[]).at(-1)!.content)).toMatch(/^<file name="a\.txt">\nfirst \(ref F2\)\n<\/file>\n\n<file name="b\.txt">/);
+  });
+
   it('tells the user which files the model saw cut short and which not at all; files that fit are not named', async () => {
     const s = await t.newSession();
     // Each over the whole context (~17,000 tokens), both within the session's quota.

@@ -242,12 +242,14 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
    * exactly like a missing one), and the copies `attach` will make of the files already attached
    * to a message must fit the quota: refused here, before the chat stores anything. Writes nothing.
    */
-  async validate(sessionId: string, fileIds: string[]): Promise<void> {
+  async validate(sessionId: string, fileIds: string[]): Promise<string[]> {
     const rows = await this.ownedRows(sessionId, fileIds);
     const copied = rows.filter((r) => r.messageId !== null).reduce((sum, r) => sum + textBytes(r.extractedText), 0);
-    if (copied === 0) return;
-    const used = await this.usage(sessionId);
-    if (used + copied > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used, 'Sending these files again');
+    if (copied > 0) {
+      const used = await this.usage(sessionId);
+      if (used + copied > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used, 'Sending these files again');
+    }
+    return rows.map((r) => r.filename);
   }
 
   /**

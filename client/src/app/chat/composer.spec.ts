@@ -120,22 +120,33 @@ describe('Composer', () => {
     expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled).toBe(true);
   });
 
-  it('does not send files without a question (the server wants text), and asks for one about them', async () => {
-    const file: PendingAttachment = { localId: 'f1', name: 'report.pdf', size: 10, progress: 1, state: 'ready' };
+  it('sends files without a question once they are in (the files are the message), and says a question may go with them', async () => {
+    const file: PendingAttachment = { localId: 'f1', name: 'report.pdf', size: 10, progress: 0.5, state: 'uploading' };
     fixture.componentRef.setInput('attachments', [file]);
+    fixture.componentRef.setInput('isUploading', true);
     await type('  ');
     const sendButton = (): HTMLButtonElement => el.querySelector('button[aria-label="Send"]') as HTMLButtonElement;
+    // Still uploading: nothing to send yet, and the hint says why.
     expect(sendButton().disabled).toBe(true);
     press('Enter');
-    sendButton().click();
     expect(sent).toEqual([]);
-    expect(textarea().placeholder).toBe('Ask something about the attached files');
-    expect(el.querySelector('#composer-hint')?.textContent).toContain('Type a question about the attached files');
-    await type('What does it conclude?');
+    expect(el.querySelector('#composer-hint')?.textContent).toContain('Uploading…');
+    // A failed file alone is nothing to send.
+    fixture.componentRef.setInput('attachments', [{ ...file, state: 'failed' }]);
+    fixture.componentRef.setInput('isUploading', false);
+    await fixture.whenStable();
+    expect(sendButton().disabled).toBe(true);
+    fixture.componentRef.setInput('attachments', [{ ...file, progress: 1, state: 'ready' }]);
+    await fixture.whenStable();
+    expect(textarea().placeholder).toBe('Ask something about the files, or send them as they are');
+    expect(el.querySelector('#composer-hint')?.textContent).toContain('Enter sends the files as they are');
     expect(sendButton().disabled).toBe(false);
+    press('Enter');
+    expect(sent).toEqual(['']);
+    await type('What does it conclude?');
     expect(textarea().placeholder).toBe('Message Parley…');
     press('Enter');
-    expect(sent).toEqual(['What does it conclude?']);
+    expect(sent).toEqual(['', 'What does it conclude?']);
   });
 
   it('shows Stop instead of Send while an answer streams', async () => {

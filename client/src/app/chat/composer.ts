@@ -35,10 +35,11 @@ export class Composer {
   private readonly injector = inject(Injector);
   protected readonly accept = computed(() => this.acceptedExtensions().join(','));
   protected readonly isBlank = computed(() => this.draft().trim().length === 0);
-  /** Files are attached and nothing is asked about them yet: the server refuses a message without text. */
-  protected readonly needsQuestion = computed(() => this.isBlank() && this.attachments().some((a) => a.state !== 'failed'));
+  /** Files are attached and nothing is asked about them: they can go as they are, the files are the message. */
+  protected readonly isFilesOnly = computed(() => this.isBlank() && this.attachments().some((a) => a.state !== 'failed'));
+  private readonly hasReadyFiles = computed(() => this.attachments().some((a) => a.state === 'ready'));
   protected readonly canSend = computed(() =>
-    !this.isStreaming() && !this.isUploading() && !this.isBlank() && this.draft().length <= this.maxChars());
+    !this.isStreaming() && !this.isUploading() && (!this.isBlank() || this.hasReadyFiles()) && this.draft().length <= this.maxChars());
   protected readonly isNearLimit = computed(() => this.draft().length > this.maxChars() * 0.9);
   /** Characters past the limit: Send is off, and the count says why (a grey count alone was easy to miss). */
   protected readonly overLimit = computed(() => Math.max(0, this.draft().length - this.maxChars()));

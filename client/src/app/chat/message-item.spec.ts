@@ -505,6 +505,30 @@ describe('MessageItem', () => {
   describe('editing the last question', () => {
     const question = { id: 'u1', role: 'user' as const, content: 'Helo\nsecond line', model_name: null };
 
+    it('shows a question of files alone as its chips, and lets a question with files be edited to none', async () => {
+      const files = [{ id: 'f1', filename: 'report.pdf', file_type: '.pdf', file_size: 2048 }];
+      await render({ ...question, content: '', files }, { canEdit: true });
+      expect(el.querySelector('.msg-files')?.textContent).toContain('report.pdf');
+      expect(el.querySelector('.msg-text')).toBeNull();
+      expect(el.querySelector('button[aria-label="Copy message"]')).toBeNull();
+      fixture.componentRef.setInput('message', { ...fixture.componentInstance.message(), content: 'What does it say?' });
+      await fixture.whenStable();
+      const sent: string[] = [];
+      fixture.componentInstance.edit.subscribe((request: EditRequest) => sent.push(request.text));
+      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+      await fixture.whenStable();
+      const box = el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!;
+      expect(box.placeholder).toBe('Ask something about the files, or send them as they are');
+      box.value = '  ';
+      box.dispatchEvent(new Event('input'));
+      await fixture.whenStable();
+      const submit = el.querySelector<HTMLButtonElement>('.msg-edit button[type="submit"]')!;
+      expect(submit.disabled).toBe(false);
+      submit.click();
+      await fixture.whenStable();
+      expect(sent).toEqual(['']);
+    });
+
     it('offers Edit only on the question an edit changes', async () => {
       await render(question, { canEdit: false });
       expect(el.querySelector('button[aria-label="Edit message"]')).toBeNull();

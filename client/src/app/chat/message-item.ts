@@ -85,7 +85,6 @@ export class MessageItem {
    * message is never split.
    */
   protected readonly parts = computed(() => (this.isUser() ? { thinking: null, isThinkingDone: true, answer: this.message().content } : splitThinking(this.message().content)));
-  /** The answer's words: what is drawn as Markdown, copied, and judged for the note under it. */
   /** The answer's words: '' for one of only spaces or line breaks (nothing to draw, copy or rate; its notice says no text). */
   protected readonly answer = computed(() => {
     const { answer } = this.parts();
@@ -122,7 +121,7 @@ export class MessageItem {
   protected readonly isEditing = signal(false);
   /** What the edit box holds when it opens: the message, or an edit the server refused. */
   protected readonly editDraft = signal('');
-  /** The edit box holds only spaces: Send is off, as the composer's is. */
+  /** The edit box holds only spaces and the question has no files to go alone: Send is off, as the composer's is. */
   protected readonly isEditBlank = signal(false);
   /** The edit box's height: the draft's lines, 3 to 12. */
   protected readonly editRows = computed(() => Math.min(12, Math.max(3, this.editDraft().split('\n').length)));
@@ -174,8 +173,13 @@ export class MessageItem {
     this.openEditBox();
   }
 
+  /** Blank, and no files to be the message without it. */
+  private isRefusedBlank(text: string): boolean {
+    return text.trim() === '' && this.message().files.length === 0;
+  }
+
   private openEditBox(): void {
-    this.isEditBlank.set(this.editDraft().trim() === '');
+    this.isEditBlank.set(this.isRefusedBlank(this.editDraft()));
     this.isEditing.set(true);
     setTimeout(() => {
       const box = this.host.nativeElement.querySelector<HTMLTextAreaElement>('.msg-edit-input');
@@ -189,7 +193,7 @@ export class MessageItem {
   }
 
   protected onEditInput(text: string): void {
-    this.isEditBlank.set(text.trim() === '');
+    this.isEditBlank.set(this.isRefusedBlank(text));
   }
 
   protected cancelEdit(): void {
@@ -199,8 +203,10 @@ export class MessageItem {
 
   protected saveEdit(event: Event, text: string): void {
     event.preventDefault();
-    // A blank question cannot be sent: the box stays open.
-    if (text.trim().length === 0) return;
+    // A blank question cannot be sent, unless its files go alone: the box stays open.
+    if (this.isRefusedBlank(text)) return;
+    // Blank with files: the question goes, its files stay the message.
+    if (text.trim() === '') text = '';
     this.editDraft.set(text);
     this.isEditing.set(false);
     // On a touch screen the keyboard stays shut (the page does not focus the composer): the reader's place is the

@@ -15,14 +15,16 @@ function wait(ms: number, signal: AbortSignal): Promise<void> {
 /** The user's own words of the last user turn, without the attached files' text. */
 function lastUserText(request: CompletionRequest): string {
   const last = [...request.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
-  const withoutFiles = last.split('\n\n<file name=')[0] ?? last;
+  // A message of files alone starts with its first block (token-budget.ts's withFiles).
+  const withoutFiles = last.startsWith('<file name=') && request.fileNames.length > 0 ? '' : last.split('\n\n<file name=')[0] ?? last;
   return withoutFiles.length > ECHO_MAX_CHARS ? `${withoutFiles.slice(0, ECHO_MAX_CHARS)}…` : withoutFiles;
 }
 
 /** The deterministic demo reply: what is going on, how to configure a model, and an echo of the input. */
 export function offlineReply(request: CompletionRequest): string {
   const turns = request.messages.filter((m) => m.role !== 'system').length;
-  const quoted = lastUserText(request).split('\n').map((l) => `> ${l}`).join('\n');
+  const text = lastUserText(request);
+  const received = `I received ${turns} message${turns === 1 ? '' : 's'} of context.`;
   const files = request.fileNames.length > 0 ? `\n\nAttached files: ${request.fileNames.map((n) => `\`${n}\``).join(', ')}.` : '';
   return [
     '**Offline demo mode: no language model is configured**, so this reply comes from a script, not from an AI.',
@@ -30,9 +32,8 @@ export function offlineReply(request: CompletionRequest): string {
     'To chat with a real model, set `OPENAI_API_KEY` (and optionally `OPENAI_MODEL`) and restart Parley, or point',
     '`OPENAI_BASE_URL` at any OpenAI-compatible server: Ollama (`http://localhost:11434/v1`), vLLM, LM Studio or llama.cpp.',
     '',
-    `I received ${turns} message${turns === 1 ? '' : 's'} of context. Your last message was:`,
-    '',
-    quoted,
+    ...(text === '' ? [`${received} Your last message had files but no question.`]
+      : [`${received} Your last message was:`, '', text.split('\n').map((l) => `> ${l}`).join('\n')]),
   ].join('\n') + files;
 }
 
