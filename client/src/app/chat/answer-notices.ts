@@ -25,9 +25,13 @@ const names = new Intl.ListFormat('en', { style: 'long', type: 'conjunction' });
  * The note over an answer whose question's files did not all fit in the model's context: an answer about a file's
  * end, or about a file left out, is about text the model never saw; and over one whose model no longer saw the
  * conversation's start (it seemed to forget what was said there). Null when it saw them all. `name` writes a file's
- * name (the Markdown export: as code, so that a name cannot be Markdown).
+ * name (the Markdown export: as code, so that a name cannot be Markdown). Without `withEarlierMessages` the
+ * conversation's start is not mentioned (the SPA says it over the latest answer only: once a conversation outgrows
+ * the context every later answer has it, and the same sentence over each of them was noise).
  */
-export function contextNoticeText(context: ContextNotice | null | undefined, name: (filename: string) => string = (n) => n): string | null {
+export function contextNoticeText(
+  context: ContextNotice | null | undefined, name: (filename: string) => string = (n) => n, withEarlierMessages = true,
+): string | null {
   const cut = (context?.truncated_files ?? []).map(name);
   const left = (context?.omitted_files ?? []).map(name);
   const parts: string[] = [];
@@ -37,7 +41,7 @@ export function contextNoticeText(context: ContextNotice | null | undefined, nam
   if (left.length > 0) {
     parts.push(`${names.format(left)} did not fit in the model's context: it did not see ${left.length > 1 ? 'them' : 'it'}.`);
   }
-  const earlier = context?.earlier_messages_omitted ?? 0;
+  const earlier = withEarlierMessages ? context?.earlier_messages_omitted ?? 0 : 0;
   if (earlier > 0) {
     const which = earlier === 1 ? 'the first message' : `the first ${earlier} messages`;
     parts.push(`The model did not see ${which} of this conversation: ${earlier === 1 ? 'it no longer fits' : 'they no longer fit'} in its context.`);

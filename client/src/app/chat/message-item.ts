@@ -56,6 +56,8 @@ export class MessageItem {
   readonly isStreaming = input(false);
   /** This is the answer Regenerate and Retry replace (the store regenerates the conversation's last answer). */
   readonly canRegenerate = input(false);
+  /** The conversation's latest answer: the only one that says the model no longer saw the conversation's start. */
+  readonly isLatestAnswer = input(true);
   readonly regenerate = output();
   /** This is the question an edit changes (the conversation's last user message, no answer running). */
   readonly canEdit = input(false);
@@ -105,7 +107,7 @@ export class MessageItem {
   protected readonly isThinkingDone = computed(() => this.parts().isThinkingDone);
   /** Under an answer that ended: that it has no words, or was cut short by the model's limit or its provider's filter. */
   /** The question's files the model did not see whole: said over the answer, while it is written too. */
-  protected readonly contextNote = computed(() => (this.isUser() ? null : contextNoticeText(this.message().context)));
+  protected readonly contextNote = computed(() => (this.isUser() ? null : contextNoticeText(this.message().context, undefined, this.isLatestAnswer())));
   protected readonly endNotice = computed(() => (this.isStreaming() ? null : answerNotice({ ...this.message(), content: this.answer() })));
   /**
    * A long message of the user's (a pasted log, a file's worth of code) shows its first lines until it is

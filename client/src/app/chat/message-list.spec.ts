@@ -95,6 +95,27 @@ describe('MessageList', () => {
     expect(retries()).toEqual(['a2 text']);
   });
 
+  it('says over the latest answer only that the model no longer saw the conversation\'s start; files not read stay with each answer', async () => {
+    const row = (id: string, position: number, role: 'user' | 'assistant', context: object | null = null) => ({
+      id, conversation_id: 'c', position, role, content: `${id} text`, status: 'complete', created_at: '', updated_at: '', token_count: null,
+      model_name: null, finish_reason: null, error_code: null, feedback: null, feedback_comment: null, files: [], context,
+    });
+    const notes = (): string[] => Array.from(el.querySelectorAll('.msg-context-note')).map((n) => n.textContent?.trim() ?? '');
+    fixture.componentRef.setInput('messages', [
+      row('u1', 0, 'user'), row('a1', 1, 'assistant', { earlier_messages_omitted: 2, omitted_files: ['big.log'] }),
+      row('u2', 2, 'user'), row('a2', 3, 'assistant', { earlier_messages_omitted: 4 }),
+    ]);
+    await fixture.whenStable();
+    expect(notes()).toEqual([
+      'big.log did not fit in the model\'s context: it did not see it.',
+      'The model did not see the first 4 messages of this conversation: they no longer fit in its context.',
+    ]);
+    // A page from the middle of the conversation (a search match): none of its answers is the latest.
+    fixture.componentRef.setInput('hasNewer', true);
+    await fixture.whenStable();
+    expect(notes()).toEqual(['big.log did not fit in the model\'s context: it did not see it.']);
+  });
+
   it('stays pinned when its own scroll event arrives after more of the answer was laid out', async () => {
     await scrollEvent();
     expect(jumpButton()).toBeNull();

@@ -98,7 +98,7 @@ const SEND_APPENDS = 2;
         @for (message of shown(); track message.id) {
           @if (replacedBy().has(message.id)) {
             @if (shownReplaced().has(message.id)) {
-              <app-message-item [message]="message" [isStreaming]="false" [canRegenerate]="false"
+              <app-message-item [message]="message" [isStreaming]="false" [canRegenerate]="false" [isLatestAnswer]="false"
                 (feedback)="feedback.emit($event)" />
             }
           } @else {
@@ -108,7 +108,8 @@ const SEND_APPENDS = 2;
             }
             <app-message-item [attr.data-message-id]="message.id" [class.is-focused]="message.id === focusId()"
               [message]="message" [isStreaming]="message.id === streamingId()"
-              [canRegenerate]="message.id === regenerableId()" [canEdit]="message.id === editableId()" [maxChars]="maxChars()" (regenerate)="regenerate.emit()"
+              [canRegenerate]="message.id === regenerableId()" [canEdit]="message.id === editableId()" [maxChars]="maxChars()"
+              [isLatestAnswer]="message.id === latestAnswerId()" (regenerate)="regenerate.emit()"
               (retry)="retry.emit()" (edit)="edit.emit($event)" (feedback)="feedback.emit($event)" />
           }
         }
@@ -213,6 +214,11 @@ export class MessageList {
     return map;
   });
   protected readonly replaces = computed(() => new Map([...this.replacedBy()].map(([earlier, later]) => [later, earlier])));
+  /** The conversation's latest answer, when the list reaches the conversation's end (not a page read from the middle). */
+  protected readonly latestAnswerId = computed(() => {
+    if (this.hasNewer()) return null;
+    return this.messages().findLast((m) => m.role === 'assistant')?.id ?? null;
+  });
   protected readonly shownReplaced = signal<ReadonlySet<string>>(new Set());
   private readonly scroller = viewChild.required<ElementRef<HTMLElement>>('scroller');
   private readonly thread = viewChild.required<ElementRef<HTMLElement>>('thread');
