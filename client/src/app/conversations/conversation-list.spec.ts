@@ -168,6 +168,23 @@ describe('ConversationList', () => {
     ]);
   });
 
+  it('keeps a key typed while the search it paused for is applied (the box is the reader\'s)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const box = el.querySelector('input[type="search"]') as HTMLInputElement;
+    try {
+      fetchMock.mockImplementation(() => Promise.resolve(json({ conversations: [], total: 0, limit: 20, offset: 0 })));
+      box.value = 'lisbon';
+      box.dispatchEvent(new Event('input'));
+      vi.advanceTimersByTime(300);
+      // A key pressed before the list reacts to the search it asked for.
+      box.value = 'lisbon t';
+    } finally {
+      vi.useRealTimers();
+    }
+    await fixture.whenStable();
+    expect(box.value).toBe('lisbon t');
+  });
+
   it('says so when no conversation contains the search', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     try {

@@ -90,8 +90,11 @@ export class ConversationList {
   constructor() {
     // The box is the reader's: what they type stays as typed (the store holds it trimmed). It follows the store
     // only when the search ends elsewhere (a new conversation started) or the list was made again (a drawer).
+    // Not when the store only took the box's own search: the box may hold more by then (a key pressed between the
+    // search applied and this effect ran was lost, "lisbon" becoming "isbon" right after Esc).
     effect(() => {
       const query = this.store.query();
+      if (query === this.ownQuery) return;
       const input = untracked(() => this.searchInput())?.nativeElement;
       if (input && input.value.trim() !== query) input.value = query;
     });
@@ -155,13 +158,18 @@ export class ConversationList {
   }
 
   private searchTimer?: ReturnType<typeof setTimeout>;
+  /** The query this list's box last gave the store (undefined before any). */
+  private ownQuery?: string;
   private readonly searchInput = viewChild<ElementRef<HTMLInputElement>>('search');
 
   /** Filters the list by titles and messages once typing pauses (a request per pause, not per key). */
   protected onSearch(text: string): void {
     clearTimeout(this.searchTimer);
     this.searchTimer = setTimeout(() => {
-      this.store.setQuery(text).then(() => this.recheckEnd(), (error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }));
+      const searching = this.store.setQuery(text);
+      // Set by now (setQuery takes the query at once): what the box asked for.
+      this.ownQuery = untracked(() => this.store.query());
+      searching.then(() => this.recheckEnd(), (error: unknown) => this.toasts.error(friendlyMessage(error), { key: 'conversations' }));
     }, SEARCH_DELAY_MS);
   }
 
