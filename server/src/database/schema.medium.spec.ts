@@ -84,24 +84,37 @@ describe.each(dialects())('migrations on %s', (dialect) => {
     }
   });
 
-  it('fold the text of the messages already stored for search, and leave a streaming one for its end', async () => {
+  /** A query's n-th parameter on this dialect. */
+  const p = (n: number): string => (dialect === 'sqlite' ? '?' : `$${n}`);
+
+  /**
+   * The database as the release before migration `name` left it: session 's', its conversation 'c', and what `seed`
+   * stores. Returns the options (every migration) and that migration's index among them.
+   */
+  async function databaseBefore(name: string, seed: (before: DataSource) => Promise<void>): Promise<{ options: ReturnType<typeof dataSourceOptions>; at: number }> {
     const options = dataSourceOptions(db.config);
     const all = options.migrations as (new () => unknown)[];
-    const at = all.findIndex((m) => m.name === 'MessageSearch1796042653614');
+    const at = all.findIndex((m) => m.name === name);
     expect(at).toBeGreaterThan(0);
     const before = await new DataSource({ ...options, migrations: all.slice(0, at) }).initialize();
-    const p = (n: number): string => (dialect === 'sqlite' ? '?' : `$${n}`);
     try {
       await runMigrationsOnce(before);
       await before.query("INSERT INTO sessions (id, created_at, last_accessed) VALUES ('s', '2026-11-30 10:00:00', '2026-11-30 10:00:00')");
       await before.query("INSERT INTO conversations (id, session_id, created_at, updated_at) VALUES ('c', 's', '2026-11-30 10:00:00', '2026-11-30 10:00:00')");
+      await seed(before);
+    } finally {
+      await before.destroy();
+    }
+    return { options, at };
+  }
+
+  it('fold the text of the messages already stored for search, and leave a streaming one for its end', async () => {
+    const { options } = await databaseBefore('MessageSearch1796042653614', async (before) => {
       const row = `INSERT INTO messages (id, conversation_id, position, role, content, status, created_at, updated_at) VALUES (${p(1)}, 'c', ${p(2)}, 'user', ${p(3)}, ${p(4)}, '2026-11-30 10:00:01', '2026-11-30 10:00:01')`;
       // More than one batch of the backfill (500), ids in no particular order.
       for (let i = 0; i < 520; i++) await before.query(row, [`m${String((i * 7919) % 1000).padStart(4, '0')}-${i}`, i, `École N°${i} ΣΟΦΊΑ`, 'complete']);
       await before.query(row, ['live', 600, 'Streaming ÉTÉ', 'streaming']);
-    } finally {
-      await before.destroy();
-    }
+    });
     const after = await new DataSource(options).initialize();
     try {
       await runMigrationsOnce(after);
@@ -116,16 +129,7 @@ describe.each(dialects())('migrations on %s', (dialect) => {
   });
 
   it('fold the answers already stored with a reasoning model\'s thinking again, without it; nothing else', async () => {
-    const options = dataSourceOptions(db.config);
-    const all = options.migrations as (new () => unknown)[];
-    const at = all.findIndex((m) => m.name === 'SearchWithoutThinking1796400000000');
-    expect(at).toBeGreaterThan(0);
-    const before = await new DataSource({ ...options, migrations: all.slice(0, at) }).initialize();
-    const p = (n: number): string => (dialect === 'sqlite' ? '?' : `$${n}`);
-    try {
-      await runMigrationsOnce(before);
-      await before.query("INSERT INTO sessions (id, created_at, last_accessed) VALUES ('s', '2026-11-30 10:00:00', '2026-11-30 10:00:00')");
-      await before.query("INSERT INTO conversations (id, session_id, created_at, updated_at) VALUES ('c', 's', '2026-11-30 10:00:00', '2026-11-30 10:00:00')");
+    const { options, at } = await databaseBefore('SearchWithoutThinking1796400000000', async (before) => {
       const row = `INSERT INTO messages (id, conversation_id, position, role, content, status, search_text, created_at, updated_at) VALUES (${p(1)}, 'c', ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, '2026-11-30 10:00:01', '2026-11-30 10:00:01')`;
       // More than one batch (500) of answers with thinking, ids in no particular order, folded as the release before did.
       for (let i = 0; i < 505; i++) {
@@ -135,12 +139,10 @@ describe.each(dialects())('migrations on %s', (dialect) => {
       await before.query(row, ['question', 600, 'user', '<think>Mine</think> Tag', 'complete', '<think>mine</think> tag']);
       await before.query(row, ['inline', 601, 'assistant', 'Use <think>X</think>', 'complete', 'use <think>x</think>']);
       await before.query(row, ['live', 602, 'assistant', '<think>Still', 'streaming', null]);
-    } finally {
-      await before.destroy();
-    }
+    });
     const after = await new DataSource(options).initialize();
     try {
-      expect(await runMigrationsOnce(after)).toHaveLength(all.length - at);
+      expect(await runMigrationsOnce(after)).toHaveLength((options.migrations as unknown[]).length - at);
       const rows = await after.query<Array<{ id: string; search_text: string | null }>>('SELECT id, search_text FROM messages ORDER BY position');
       expect(rows).toHaveLength(508);
       expect(rows.slice(0, 505).filter((r, i) => r.search_text !== `ecole ${i}`)).toEqual([]);
