@@ -4,6 +4,7 @@ import {
 import { provideRouter, withComponentInputBinding } from '@angular/router';
 import { routes } from './app.routes';
 import { ChatConfigStore } from './chat/chat-config.store';
+import { MarkdownRenderer } from './chat/markdown-renderer';
 import { ApiClient } from './core/api-client';
 import { friendlyMessage } from './core/api-error';
 import { ThemeService } from './shell/theme.service';
@@ -20,10 +21,14 @@ export const appConfig: ApplicationConfig = {
       const toasts = inject(ToastService);
       const api = inject(ApiClient);
       const config = inject(ChatConfigStore);
+      // The Markdown engine, a chunk of its own, is fetched meanwhile: the first messages drawn are rendered. Without
+      // it (a failed fetch) they show as text until a later try brings it (markdown-renderer.ts).
+      const markdown = inject(MarkdownRenderer).whenReady().catch(() => undefined);
       // A gated deployment without a session shows the token form first; the shell loads the config after it.
-      return api.bootstrap().then(() => (api.needsAccessToken() || api.needsSignIn() ? undefined : config.load())).catch((error: unknown) => {
+      const session = api.bootstrap().then(() => (api.needsAccessToken() || api.needsSignIn() ? undefined : config.load())).catch((error: unknown) => {
         toasts.error(friendlyMessage(error), { key: 'config' });
       });
+      return Promise.all([session, markdown]).then(() => undefined);
     }),
   ],
 };

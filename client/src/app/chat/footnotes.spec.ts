@@ -1,6 +1,5 @@
-import { TestBed } from '@angular/core/testing';
 import type { Footnotes } from 'marked-footnote';
-import { MarkdownRenderer } from './markdown-renderer';
+import { MarkdownEngine } from './markdown-engine';
 
 function dom(markup: string): HTMLElement {
   const el = document.createElement('div');
@@ -9,11 +8,10 @@ function dom(markup: string): HTMLElement {
 }
 
 describe('footnotes', () => {
-  let renderer: MarkdownRenderer;
+  let renderer: MarkdownEngine;
 
   beforeEach(() => {
-    TestBed.configureTestingModule({});
-    renderer = TestBed.inject(MarkdownRenderer);
+    renderer = new MarkdownEngine();
   });
 
   it('settles the notes of a long answer in time linear in its tokens (marked\'s walkTokens was quadratic)', () => {

@@ -1,5 +1,6 @@
 import type { Marked, MarkedExtension, Token, Tokens, TokenizerExtension, TokenizerThis } from 'marked';
 import markedFootnote, { type Footnote, type FootnoteRef, type Footnotes } from 'marked-footnote';
+import { escapeHtml } from './escape-html';
 
 /**
  * GFM footnotes (`text[^1]` … `[^1]: note`), read by marked-footnote and drawn by our renderers: a number in the
@@ -7,10 +8,6 @@ import markedFootnote, { type Footnote, type FootnoteRef, type Footnotes } from 
  * No ids and no `#` links: several answers on one page cannot collide, a model's label (`constructor`, `location`)
  * never becomes an id or a name (DOM clobbering), and following a note does not touch the URL.
  */
-
-function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
-}
 
 /** The longest footnote label read (marked-footnote's own rule has no bound). */
 const FOOTNOTE_LABEL_MAX_CHARS = 200;

@@ -1,7 +1,7 @@
 import hljs from 'highlight.js/lib/core';
 import csharp from 'highlight.js/lib/languages/csharp';
 import { HIGHLIGHT_MAX_RUN_CHARS, highlightCode } from './highlighter';
-import { HIGHLIGHT_MAX_CHARS } from './markdown-renderer';
+import { HIGHLIGHT_MAX_CHARS } from './markdown-engine';
 
 function dom(markup: string): HTMLElement {
   const el = document.createElement('div');

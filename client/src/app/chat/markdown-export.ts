@@ -4,7 +4,7 @@ import type { Conversation, Message } from '../core/api-models';
 import { BoundedLexer, boundedPlainTexts } from './bounded-lexer';
 import { shownMessages } from './conversation-export';
 import { footnoteExtension, settleFootnotes } from './footnotes';
-import { isSafeUrl } from './markdown-renderer';
+import { isSafeUrl } from './markdown-engine';
 import { answerNotice, contextNoticeText } from './answer-notices';
 import { failureText } from './failure-texts';
 

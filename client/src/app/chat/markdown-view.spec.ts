@@ -1,5 +1,6 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
 import { Announcer } from '../shell/announcer';
+import type { MarkdownEngine } from './markdown-engine';
 import { type MarkdownBlock, MarkdownRenderer } from './markdown-renderer';
 import { BLOCKS_PER_CHUNK, MarkdownView } from './markdown-view';
 
@@ -12,11 +13,34 @@ describe('MarkdownView', () => {
     el = fixture.nativeElement as HTMLElement;
   });
 
+  /** The Markdown engine the views use, once loaded. */
+  async function engine(): Promise<MarkdownEngine> {
+    const markdown = TestBed.inject(MarkdownRenderer);
+    await markdown.whenReady();
+    const loaded = markdown.engine();
+    if (!loaded) throw new Error('the Markdown engine did not load');
+    return loaded;
+  }
+
   async function show(content: string, isStreaming: boolean): Promise<void> {
     fixture.componentRef.setInput('content', content);
     fixture.componentRef.setInput('isStreaming', isStreaming);
     await fixture.whenStable();
   }
+
+  it('shows the text as written (escaped) until the Markdown engine has loaded, then renders it', async () => {
+    fixture.componentRef.setInput('content', 'Some **bold** <img src=x onerror=alert(1)>\nnext line\n\nSecond paragraph.');
+    fixture.detectChanges();
+    expect(TestBed.inject(MarkdownRenderer).engine()).toBeNull();
+    expect(Array.from(el.querySelectorAll('.md-block')).map((b) => b.innerHTML)).toEqual([
+      '<p>Some **bold** &lt;img src=x onerror=alert(1)&gt;<br>next line</p>', '<p>Second paragraph.</p>',
+    ]);
+    expect(el.querySelector('img')).toBeNull();
+    // whenStable waits for the engine (a pending task), and the view renders again when it is here.
+    await fixture.whenStable();
+    expect(el.querySelector('.md-block strong')?.textContent).toBe('bold');
+    expect(el.querySelector('img')).toBeNull();
+  });
 
   it('while streaming, rewrites only the growing last block', async () => {
     await show('First paragraph.\n\nSecond', true);
@@ -73,7 +97,7 @@ describe('MarkdownView', () => {
   });
 
   it('when the stream ends, finishes only the last block instead of rendering the answer again', async () => {
-    const renderer = TestBed.inject(MarkdownRenderer);
+    const renderer = await engine();
     const answer = 'Intro.\n\n```\nnpm test\n```\n\nMiddle paragraph.\n\nLast words';
     await show(answer.slice(0, -3), true);
     await show(answer, true);
@@ -89,7 +113,7 @@ describe('MarkdownView', () => {
   });
 
   it('highlights code blocks rendered before highlight.js arrived in the background, keeping the other blocks', async () => {
-    const renderer = TestBed.inject(MarkdownRenderer);
+    const renderer = await engine();
     await show('Intro.\n\n```ts\nconst a = 1;\n```\n\n```ts\nconst b = 2;\n```', false);
     const intro = el.querySelector('.md-block > p');
     expect(el.querySelector('.hljs-keyword')).toBeNull();
@@ -102,7 +126,7 @@ describe('MarkdownView', () => {
   });
 
   it('highlights a long streamed code block in the background once it is final, not while it grows', async () => {
-    const renderer = TestBed.inject(MarkdownRenderer);
+    const renderer = await engine();
     await renderer.whenHighlighterReady();
     const code = '```ts\n' + 'const value = 1;\n'.repeat(200);
     await show(code, true);
@@ -119,7 +143,7 @@ describe('MarkdownView', () => {
   });
 
   it('highlights a long code block of a message opened from history in the background', async () => {
-    const renderer = TestBed.inject(MarkdownRenderer);
+    const renderer = await engine();
     await renderer.whenHighlighterReady();
     const render = vi.spyOn(renderer, 'render');
     await show('Intro.\n\n```ts\n' + 'const value = 1;\n'.repeat(200) + '```', false);
@@ -134,7 +158,7 @@ describe('MarkdownView', () => {
   });
 
   it('leaves the long code of a message the browser does not draw plain until it is drawn', async () => {
-    const renderer = TestBed.inject(MarkdownRenderer);
+    const renderer = await engine();
     await renderer.whenHighlighterReady();
     fixture.componentRef.setInput('isDrawn', false);
     await show('```ts\n' + 'const value = 1;\n'.repeat(200) + '```', false);

@@ -4,6 +4,7 @@ import {
 import { DomSanitizer, type SafeHtml } from '@angular/platform-browser';
 import { copyText } from '../core/clipboard';
 import { Announcer } from '../shell/announcer';
+import type { MarkdownEngine } from './markdown-engine';
 import { MarkdownRenderer, type MarkdownBlock, type StreamingMarkdown } from './markdown-renderer';
 
 interface TrustedBlock {
@@ -40,7 +41,7 @@ function markWideTable(table: Element): void {
 }
 
 /**
- * Shows Markdown already sanitized by MarkdownRenderer (DOMPurify), hence the bypass: Angular's own sanitizer
+ * Shows Markdown already sanitized by the Markdown engine (DOMPurify), hence the bypass: Angular's own sanitizer
  * would strip the code blocks' copy buttons. Each top-level block is its own element, so while an answer
  * streams only the last one is rewritten.
  */
@@ -72,6 +73,7 @@ export class MarkdownView {
   private settled: { source: string; blocks: MarkdownBlock[] } | null = null;
   private trusted = new Map<string, SafeHtml>();
   private streamedOnce = false;
+  private engineSeen: MarkdownEngine | null = null;
   private mathVersionSeen = 0;
   /**
    * Whether this view has shown its message streaming. Then every chunk it holds was laid out once (the open
@@ -88,21 +90,26 @@ export class MarkdownView {
   /** The rendered (sanitized) blocks, before any background highlighting. */
   private readonly rendered = computed<MarkdownBlock[]>(() => {
     const content = this.content();
-    // Math rendering arrived: what was rendered before it (formulas as text) is rendered again, once.
-    const mathVersion = this.renderer.mathVersion();
-    if (mathVersion !== this.mathVersionSeen) {
+    const engine = this.renderer.engine();
+    // Until the Markdown engine is here, the text as written.
+    if (!engine) return this.renderer.plainBlocks(content);
+    // The engine arrived, or math rendering did: what was rendered before (as text, formulas as TeX) is rendered
+    // again, once.
+    const mathVersion = engine.mathVersion();
+    if (engine !== this.engineSeen || mathVersion !== this.mathVersionSeen) {
+      this.engineSeen = engine;
       this.mathVersionSeen = mathVersion;
       this.streamingMarkdown = null;
       this.settled = null;
     }
     if (this.isStreaming()) {
       this.settled = null;
-      this.streamingMarkdown ??= this.renderer.streaming();
+      this.streamingMarkdown ??= engine.streaming();
       return this.streamingMarkdown.update(content);
     }
     if (this.settled?.source !== content) {
       // The stream just ended: finish its last block and keep the others, rather than render it all again.
-      const blocks = this.streamingMarkdown ? this.streamingMarkdown.finish(content) : this.renderer.render(content);
+      const blocks = this.streamingMarkdown ? this.streamingMarkdown.finish(content) : engine.render(content);
       this.settled = { source: content, blocks };
     }
     this.streamingMarkdown = null;
@@ -111,7 +118,8 @@ export class MarkdownView {
 
   protected readonly blocks = computed<TrustedBlock[]>(() => {
     this.highlighted();
-    const blocks = this.rendered().map((block) => this.renderer.current(block));
+    const engine = this.renderer.engine();
+    const blocks = engine ? this.rendered().map((block) => engine.current(block)) : this.rendered();
     // Reuse the same SafeHtml object for unchanged blocks, so Angular leaves their DOM alone.
     const next = new Map<string, SafeHtml>();
     const result = blocks.map((block) => {
@@ -136,10 +144,11 @@ export class MarkdownView {
     // background, one per task, once final (every block but the open one while the message streams) and
     // once the message is drawn: a message off screen waits until the reader scrolls to it.
     effect(() => {
-      if (this.renderer.version() === 0 || !(this.isDrawn() || this.isStreaming())) return;
+      const engine = this.renderer.engine();
+      if (!engine || engine.version() === 0 || !(this.isDrawn() || this.isStreaming())) return;
       const blocks = this.rendered();
       const final = this.isStreaming() ? blocks.length - 1 : blocks.length;
-      for (let i = 0; i < final; i++) this.renderer.queueHighlight(blocks[i], this.onHighlighted);
+      for (let i = 0; i < final; i++) engine.queueHighlight(blocks[i], this.onHighlighted);
     });
     // A block is a new element each time its source changes, its tables too: once drawn, new ones are watched and
     // gone ones dropped.

@@ -1,6 +1,5 @@
-import { TestBed } from '@angular/core/testing';
 import type { Token } from 'marked';
-import { MarkdownRenderer } from './markdown-renderer';
+import { MarkdownEngine } from './markdown-engine';
 import { MATH_MAX_CHARS } from './math';
 
 function dom(markup: string): HTMLElement {
@@ -14,11 +13,10 @@ function mathTokens(tokens: Token[]): Token[] {
 }
 
 describe('math', () => {
-  let renderer: MarkdownRenderer;
+  let renderer: MarkdownEngine;
 
   beforeEach(async () => {
-    TestBed.configureTestingModule({});
-    renderer = TestBed.inject(MarkdownRenderer);
+    renderer = new MarkdownEngine();
     await renderer.whenMathReady();
   });
 

@@ -1,6 +1,7 @@
 import katex, { type KatexOptions } from 'katex';
 import type { MarkedExtension, TokenizerAndRendererExtension, TokenizerExtension, TokenizerThis, Tokens } from 'marked';
 import markedKatex from 'marked-katex-extension';
+import { escapeHtml } from './escape-html';
 
 // Loaded lazily (its own chunk) on the first answer that looks like it holds math (MarkdownRenderer).
 
@@ -49,10 +50,6 @@ export function setMathDeferred(deferred: boolean): void {
 
 const typeset = new Map<string, string>();
 const TYPESET_CACHE_MAX = 500;
-
-function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
 
 /** Formulas shown as TeX while their block streams, typeset ahead in idle time (a few per task). */
 const ahead = new Map<string, [string, boolean]>();

@@ -1,4 +1,5 @@
 import { type ComponentFixture, TestBed } from '@angular/core/testing';
+import { MarkdownRenderer } from './markdown-renderer';
 import { FIRST_BATCH_CHARS, MessageList, OPEN_BATCH } from './message-list';
 
 /** A scroller whose geometry the test sets (jsdom lays nothing out). */
@@ -42,6 +43,8 @@ describe('MessageList', () => {
 
   beforeEach(async () => {
     vi.stubGlobal('ResizeObserver', FakeResizeObserver);
+    // Loaded before the app shows anything (app.config.ts), so a batch's messages are rendered in its own task.
+    await TestBed.inject(MarkdownRenderer).whenReady();
     fixture = TestBed.createComponent(MessageList);
     fixture.componentRef.setInput('messages', []);
     el = fixture.nativeElement as HTMLElement;

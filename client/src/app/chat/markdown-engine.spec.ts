@@ -1,10 +1,9 @@
-import { TestBed } from '@angular/core/testing';
 import { Lexer, Parser, type Token, type TokensList } from 'marked';
 import { MAX_BLOCK_DEPTH, MAX_INLINE_DEPTH, MAX_QUOTE_CALLS, TANGLED_INLINE_BUDGET } from './bounded-lexer';
-import { HIGHLIGHT_AT_ONCE_MAX_CHARS, HIGHLIGHT_MAX_CHARS, MarkdownRenderer } from './markdown-renderer';
+import { HIGHLIGHT_AT_ONCE_MAX_CHARS, HIGHLIGHT_MAX_CHARS, MarkdownEngine } from './markdown-engine';
 import { INLINE_MATH_MAX_CHARS } from './math';
 
-function html(renderer: MarkdownRenderer, source: string): string {
+function html(renderer: MarkdownEngine, source: string): string {
   return renderer.render(source).map((b) => b.html).join('');
 }
 
@@ -32,12 +31,11 @@ function nesting(el: HTMLElement, selector: string): number {
   return deepest;
 }
 
-describe('MarkdownRenderer', () => {
-  let renderer: MarkdownRenderer;
+describe('MarkdownEngine', () => {
+  let renderer: MarkdownEngine;
 
   beforeEach(() => {
-    TestBed.configureTestingModule({});
-    renderer = TestBed.inject(MarkdownRenderer);
+    renderer = new MarkdownEngine();
   });
 
   it('renders Markdown blocks', () => {
@@ -276,12 +274,11 @@ describe('MarkdownRenderer', () => {
 // Text a model (or a document it was made to repeat) can write to stop an answer from showing or to hold the main
 // thread. Bounds on time are far above what the renderer takes (a few ms to a few tens of ms here) and far below
 // what it took before (seconds to minutes, or a stack overflow).
-describe('MarkdownRenderer with hostile input', () => {
-  let renderer: MarkdownRenderer;
+describe('MarkdownEngine with hostile input', () => {
+  let renderer: MarkdownEngine;
 
   beforeEach(() => {
-    TestBed.configureTestingModule({});
-    renderer = TestBed.inject(MarkdownRenderer);
+    renderer = new MarkdownEngine();
   });
 
   afterEach(() => vi.restoreAllMocks());
@@ -435,11 +432,10 @@ describe('MarkdownRenderer with hostile input', () => {
 });
 
 describe('StreamingMarkdown', () => {
-  let renderer: MarkdownRenderer;
+  let renderer: MarkdownEngine;
 
   beforeEach(() => {
-    TestBed.configureTestingModule({});
-    renderer = TestBed.inject(MarkdownRenderer);
+    renderer = new MarkdownEngine();
   });
 
   const answer = '# Plan\n\nFirst paragraph with **bold**.\n\n- a\n- b\n\n```js\nlet x = 1;\n```\n\nLast words.';
@@ -557,7 +553,7 @@ describe('StreamingMarkdown', () => {
   });
 
   it('gives the text a reader sees, without Markdown\'s marks, for announcements', () => {
-    const renderer = TestBed.inject(MarkdownRenderer);
+    const renderer = new MarkdownEngine();
     const text = renderer.plainText('## Title\n\nSome **bold** and `code`.\n\n- one\n- two\n\n| A | B |\n|---|---|\n| 1 | 2 |\n\n```py\nprint(1)\n```\n\n<b>raw</b>');
     expect(text).toBe('Title\nSome bold and code.\none\ntwo\nA\nB\n1\n2\nprint(1)\n<b>raw</b>');
   });
