@@ -1,5 +1,6 @@
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import type { FileText } from './token-budget.js';
 
 /** A file attached to a user message, with the text that enters the model's context. */
 export interface AttachedFile {
@@ -18,12 +19,13 @@ export interface AttachedFile {
  *
  * - `validate` runs before anything is written: it throws AppException(FILE_NOT_FOUND) (404)
  *   for any id the session does not own (another session's file is reported like a missing one);
- *   returns the files' names, in the order of `fileIds`.
+ *   returns the files' names and text, in the order of `fileIds` (the prompt is built from them
+ *   before the turn is stored).
  * - `attach` runs right after the user message is saved: links the files to that message and
  *   conversation and returns them, in the order of `fileIds`.
  */
 export interface ChatAttachments {
-  validate(sessionId: string, fileIds: string[]): Promise<string[]>;
+  validate(sessionId: string, fileIds: string[]): Promise<FileText[]>;
   attach(sessionId: string, fileIds: string[], conversationId: string, messageId: string): Promise<AttachedFile[]>;
   /**
    * Whether message `messageId` holds these files, in this order (an Idempotency-Key's retry is the
@@ -36,7 +38,7 @@ export const CHAT_ATTACHMENTS = Symbol('CHAT_ATTACHMENTS');
 
 /** Until the files module provides the seam: no file can be attached. */
 export class NoChatAttachments implements ChatAttachments {
-  validate(_sessionId: string, fileIds: string[]): Promise<string[]> {
+  validate(_sessionId: string, fileIds: string[]): Promise<FileText[]> {
     return fileIds.length === 0 ? Promise.resolve([]) : Promise.reject(new AppException(ErrorCode.FileNotFound, 'File not found'));
   }
 

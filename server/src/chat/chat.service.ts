@@ -145,14 +145,17 @@ export class ChatService implements OnModuleInit {
     const claimed = existing ? await this.claim(existing.id) : undefined;
     let replyId: string | undefined;
     try {
-      const fileNames = fileIds.length > 0 ? await this.attachments.validate(sessionId, fileIds) : [];
+      // The files' text is read here, so the whole prompt, and what the model will not see of it, is known before the
+      // turn is stored: the reply's row holds its notice from the start (a tab following the answer reads it with
+      // the first event), and the provider may build the request meanwhile.
+      const files = fileIds.length > 0 ? await this.attachments.validate(sessionId, fileIds) : [];
+      const fileNames = files.map((f) => f.filename);
       const textTokens = countTokens(text);
       const { turns: history, ...earlier } = existing ? await this.history(existing.id) : { turns: [], usable: [], isWhole: true };
-      // Rejects a message that cannot fit the model's context before anything is stored.
-      const checked = this.prompt(history, text, textTokens, []);
-      // Without files the prompt is final already; with files it holds their text, read once they are attached.
-      const early = fileIds.length === 0 ? this.completion(checked, []) : undefined;
-      const earlyNotice = early && existing ? contextNotice(checked, await this.earlierOmitted(existing.id, earlier, checked)) : undefined;
+      // Rejects a message that cannot fit the model's context before anything is stored (files are cut to fit).
+      const built = this.prompt(history, text, textTokens, files);
+      const request = this.completion(built, files);
+      const context = contextNotice(built, existing ? await this.earlierOmitted(existing.id, earlier, built) : 0);
       // Every check has passed: this send counts against the session's chat limits.
       await this.rateLimit.take(sessionId);
 
@@ -162,10 +165,10 @@ export class ChatService implements OnModuleInit {
         {
           role: 'assistant', content: '', status: 'streaming', modelName: this.provider.model, idempotencyKey: idempotencyKey ?? null,
           ownerInstance: this.config.instanceId, leaseExpiresAt: this.generations.leaseUntil(),
-          contextNotice: earlyNotice ? JSON.stringify(earlyNotice) : null,
+          contextNotice: context ? JSON.stringify(context) : null,
         },
       ];
-      return await this.storeThenStart(sessionId, early, async () => {
+      return await this.storeThenStart(sessionId, request, async () => {
         let conversation: Conversation;
         let stored: Message[];
         if (existing) {
@@ -176,18 +179,11 @@ export class ChatService implements OnModuleInit {
         }
         const [user, reply] = stored as [Message, Message];
         replyId = reply.id;
-        const files = fileIds.length > 0 ? await this.attach(sessionId, fileIds, conversation.id, user, reply) : [];
+        if (fileIds.length > 0) await this.attach(sessionId, fileIds, conversation.id, user, reply);
         if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
-        const built = early ? checked : this.prompt(history, text, textTokens, files);
-        // The files take their room first: more of the history may be left out than without them.
-        const context = early ? earlyNotice
-          : contextNotice(built, existing ? await this.failReplyOnError(reply, ErrorCode.ServiceUnavailable, () => this.earlierOmitted(existing.id, earlier, built, user.position)) : 0);
-        // Known only once the files are attached: on the reply's row before its first event, so that
-        // an answer cut by a crash, followed from another instance or read after a reload says it too.
-        if (context && !early) await this.failReplyOnError(reply, ErrorCode.ServiceUnavailable, () => this.conversations.updateMessage(reply.id, { contextNotice: JSON.stringify(context) }));
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
-          request: early ?? this.completion(built, files), promptTokens: built.promptTokens, context,
+          request, promptTokens: built.promptTokens, context,
           title: existing ? undefined : { autoTitle: title, userText: text || `(no question; sent the files ${fileNames.join(', ')})` },
         };
       });
@@ -197,15 +193,15 @@ export class ChatService implements OnModuleInit {
   }
 
   /**
-   * Stores a turn (`store`), then starts its generation. With the model's request known before
-   * (`early`), the provider may build it meanwhile (on the upstream worker: ChatProvider.prepare);
-   * it is sent only once the turn is stored, and never if storing it fails. The session's send,
-   * counted already, is given back when the store refuses it (a 409 or 404 found in its transaction).
+   * Stores a turn (`store`), then starts its generation. The model's request is known before, so
+   * the provider builds it meanwhile (on the upstream worker: ChatProvider.prepare); it is sent
+   * only once the turn is stored, and never if storing it fails. The session's send, counted
+   * already, is given back when the store refuses it (a 409 or 404 found in its transaction).
    */
   private async storeThenStart(
-    sessionId: string, early: CompletionRequest | undefined, store: () => Promise<Omit<GenerationSpec, 'prepared'>>,
+    sessionId: string, request: CompletionRequest, store: () => Promise<Omit<GenerationSpec, 'prepared'>>,
   ): Promise<Observable<SequencedEvent>> {
-    const prepared = early && this.generations.prepare(early);
+    const prepared = this.generations.prepare(request);
     try {
       const spec = await store();
       return this.generations.start({ ...spec, prepared });
@@ -346,7 +342,7 @@ export class ChatService implements OnModuleInit {
     throw new AppException(ErrorCode.GenerationInProgress, 'A reply is still being generated in this conversation', id === undefined ? undefined : { message_id: id });
   }
 
-  private prompt(history: HistoryTurn[], text: string, textTokens: number, files: AttachedFile[]): ReturnType<typeof buildPrompt> {
+  private prompt(history: HistoryTurn[], text: string, textTokens: number, files: FileText[]): ReturnType<typeof buildPrompt> {
     return buildPrompt({
       systemPrompt: this.config.llm.systemPrompt, history,
       current: { content: text, tokenCount: textTokens, files },

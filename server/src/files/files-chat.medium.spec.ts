@@ -5,6 +5,7 @@ import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { startEventOf as startOf } from '../testing/sse-client.js';
 import { dialects } from '../testing/dialects.js';
 import { waitFor } from '../testing/wait.js';
+import { FilesService } from './files.service.js';
 
 function multipart(filename: string, content: Buffer): { body: Buffer; contentType: string } {
   const boundary = `----parley${randomBytes(8).toString('hex')}`;
@@ -153,6 +154,29 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     expect(again.id).not.toBe(sent.id);
     expect(again.context).toEqual({ truncated_files: ['big.txt'] });
     expect((await regenerating).status).toBe(200);
+  });
+
+  it('stores the answer\'s row with its notice in the first place: a tab that finds it before its files are attached reads it', async () => {
+    const s = await t.newSession();
+    const big = await upload(s.token, 'big.txt', Buffer.from(Array.from({ length: 12_000 }, (_, i) => `w${i}`).join(' ')));
+    const files = t.app.get(FilesService);
+    const attach = files.attach.bind(files);
+    let seen: unknown = 'not read';
+    // The moment between the turn's store and its files' attach, when another tab (or instance) may already follow it.
+    const spy = vi.spyOn(files, 'attach').mockImplementationOnce(async (sessionId, fileIds, conversationId, messageId) => {
+      const got = await t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+      seen = (got.body as { messages: Array<{ role: string; context: unknown }> }).messages.find((m) => m.role === 'assistant')?.context;
+      return attach(sessionId, fileIds, conversationId, messageId);
+    });
+    try {
+      const sent = await t.http().post('/api/v1/chat').set('Authorization', `Bearer ${s.token}`)
+        .send({ message: 'Read it (ref T6b)', file_ids: [big] }).expect(200);
+      expect(seen).toEqual({ truncated_files: ['big.txt'] });
+      expect(startOf(sent.text).context).toEqual({ truncated_files: ['big.txt'] });
+      expect(String((fake.requestsFor('ref T6b')[0].body.messages as UpstreamMessage[]).at(-1)!.content)).toContain('w0 w1');
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('puts the uploaded files\' text into the user turn sent upstream, delimited, never in the system role', async () => {

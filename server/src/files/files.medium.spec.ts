@@ -624,7 +624,7 @@ describe.each(dialects())('files API on %s', (dialect) => {
       const bobs = await upload(bob.token, 'bob.md', '# Bob').expect(201);
       await expect(files.validate(alice.id, [mine.body.file_id, bobs.body.file_id])).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
       await expect(files.validate(alice.id, ['00000000-0000-4000-8000-000000000000'])).rejects.toMatchObject({ code: 'FILE_NOT_FOUND' });
-      await expect(files.validate(alice.id, [mine.body.file_id, mine.body.file_id])).resolves.toEqual(['ctx.md']);
+      await expect(files.validate(alice.id, [mine.body.file_id, mine.body.file_id])).resolves.toEqual([{ filename: 'ctx.md', extractedText: '# Context', tokenCount: expect.any(Number) }]);
 
       const conv = await conversations.create(alice.id);
       const [first] = await conversations.appendMessages(conv.id, [{ role: 'user', content: 'read this', status: 'complete' }]);
@@ -658,7 +658,7 @@ describe.each(dialects())('files API on %s', (dialect) => {
         code: 'QUOTA_EXCEEDED', details: { quota_bytes: QUOTA, used_bytes: used },
       });
       // A not yet attached file costs nothing more.
-      await expect(files.validate(s.id, [pad.body.file_id])).resolves.toEqual(['pad.txt']);
+      await expect(files.validate(s.id, [pad.body.file_id])).resolves.toMatchObject([{ filename: 'pad.txt' }]);
       // Attaching anyway (a send that passed validate meanwhile) is refused too, copying nothing.
       const [second] = await conversations.appendMessages(conv.id, [{ role: 'user', content: 'again', status: 'complete' }]);
       await expect(files.attach(s.id, [doc.body.file_id], conv.id, second.id)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });

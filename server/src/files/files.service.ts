@@ -5,6 +5,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, type Repository } from 'typeorm';
 import type { AttachedFile, ChatAttachments } from '../chat/chat-attachments.js';
+import type { FileText } from '../chat/token-budget.js';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { STORAGE_FULL_DETAILS } from '../common/dependency-outage.js';
@@ -241,15 +242,16 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
    * Chat seam: every id must be one of the session's files (another session's is reported
    * exactly like a missing one), and the copies `attach` will make of the files already attached
    * to a message must fit the quota: refused here, before the chat stores anything. Writes nothing.
+   * Returns the files' names and text, in the order given.
    */
-  async validate(sessionId: string, fileIds: string[]): Promise<string[]> {
+  async validate(sessionId: string, fileIds: string[]): Promise<FileText[]> {
     const rows = await this.ownedRows(sessionId, fileIds);
     const copied = rows.filter((r) => r.messageId !== null).reduce((sum, r) => sum + textBytes(r.extractedText), 0);
     if (copied > 0) {
       const used = await this.usage(sessionId);
       if (used + copied > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used, 'Sending these files again');
     }
-    return rows.map((r) => r.filename);
+    return rows.map((r) => ({ filename: r.filename, extractedText: r.extractedText, tokenCount: r.tokenCount }));
   }
 
   /**
