@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { type DynamicModule, Module, type Provider } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { ServeStaticModule } from '@nestjs/serve-static';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { AccessGateController } from './common/access-gate.controller.js';
 import { AccessGateGuard } from './common/access-gate.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
+import { UndeclaredQueryInterceptor } from './common/undeclared-query.interceptor.js';
 import { AuthGuard, SessionRenewalGuard } from './common/auth.guard.js';
 import { CsrfGuard } from './common/csrf.guard.js';
 import { AppThrottlerGuard, AuthFailureLimit, throttlerOptions } from './common/rate-limit.js';
@@ -77,7 +78,12 @@ export class AppModule {
         ...spa,
       ],
       controllers: [AccessGateController],
-      providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }, ...guards],
+      providers: [
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        ...guards,
+        // After the guards: a query parameter the operation does not take is refused (400).
+        { provide: APP_INTERCEPTOR, useClass: UndeclaredQueryInterceptor },
+      ],
     };
   }
 }

@@ -52,10 +52,13 @@ export function addSharedErrors(path: string, method: string, op: Operation): vo
   const add = (status: string, response: Record<string, unknown>): void => { responses[status] ??= response; };
   // A write without a body refuses one (bodiless-routes.ts).
   const isBodiless = BODY_METHODS.has(method) && op.requestBody === undefined;
+  const takesQuery = (op.parameters ?? []).some((p) => (p as { in?: string }).in === 'query');
+  // A query parameter the operation does not declare is refused (undeclared-query.interceptor.ts).
+  const unknownQuery = takesQuery ? 'a query parameter it does not declare' : 'any query parameter (the operation takes none)';
   if (isBodiless) {
-    add('400', envelope('Error envelope; `error.code` `VALIDATION_ERROR`: a request body (the operation takes none: send no body, or `{}`), or a malformed parameter (`details.fields` names it)'));
+    add('400', envelope(`Error envelope; \`error.code\` \`VALIDATION_ERROR\`: a request body (the operation takes none: send no body, or \`{}\`), ${unknownQuery}, or a malformed parameter (\`details.fields\` names it)`));
   }
-  if (op.requestBody !== undefined || (op.parameters?.length ?? 0) > 0) add('400', envelope('Error envelope; `error.code` `VALIDATION_ERROR` (`details.fields` names each field and its errors)'));
+  add('400', envelope(`Error envelope; \`error.code\` \`VALIDATION_ERROR\`: ${unknownQuery}, or a field or parameter that fails validation (\`details.fields\` names each and its errors)`));
   if ((op.security?.length ?? 0) > 0) add('401', envelope('Error envelope; `error.code` `UNAUTHORIZED` (no session, or an expired or revoked one)'));
   if (method !== 'get' && method !== 'head' && path.startsWith('/api/')) {
     add('403', envelope('Error envelope; `error.code` `FORBIDDEN` (a cookie-authenticated request from another origin)'));

@@ -3,6 +3,7 @@ import { type AddressInfo, connect } from 'node:net';
 import express from 'express';
 import { ErrorCode } from './error-code.js';
 import { helmetSecurityHeaders, staticSecurityHeaders } from './http-pipeline.js';
+import { ConversationsService } from '../conversations/conversations.service.js';
 import { RawSql } from '../database/raw-sql.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 
@@ -178,7 +179,41 @@ describe('HTTP contract', () => {
       expect({ path, status: res.status, code: res.body.error?.code, message: res.body.error?.message })
         .toEqual({ path, status: 400, code: 'VALIDATION_ERROR', message: `Query parameter ${field} contains a NUL character (U+0000)` });
     }
-    await t.http().get('/api/v1/chat/config?x=1').set(auth).expect(200);
+    await t.http().get('/api/v1/chat/config').set(auth).expect(200);
+  });
+
+  it('refuses a query parameter on an operation that takes none, naming it, and changes nothing', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const { id } = await t.app.get(ConversationsService).create(s.id, 'Kept');
+    const cases: Array<[string, string, string[]]> = [
+      ['get', '/api/v1/chat/config?x=1', ['x']],
+      ['get', '/api/v1/sessions/current?verbose=true&x=2', ['verbose', 'x']],
+      ['get', '/api/v1/health/live?probe=1', ['probe']],
+      ['delete', `/api/v1/conversations/${id}?confirm=1`, ['confirm']],
+      ['patch', `/api/v1/conversations/${id}?title=Renamed`, ['title']],
+      ['get', `/api/v1/conversations/${id}/messages?limit=5&q=x`, ['q']],
+    ];
+    for (const [method, path, names] of cases) {
+      const res = await t.http()[method as 'get'](path).set(auth).send(method === 'patch' ? { title: 'Renamed' } : undefined);
+      expect({ path, status: res.status, code: res.body.error?.code, fields: res.body.error?.details?.fields?.map((f: { field: string }) => f.field) })
+        .toEqual({ path, status: 400, code: 'VALIDATION_ERROR', fields: names });
+    }
+    const noQuery = await t.http().get('/api/v1/chat/config?x=1').set(auth);
+    expect(noQuery.body.error.message).toBe('This operation takes no query parameters: send none (got x)');
+    // Nothing was deleted or renamed.
+    const kept = await t.http().get(`/api/v1/conversations/${id}`).set(auth).expect(200);
+    expect((kept.body as { conversation: { title: string } }).conversation.title).toBe('Kept');
+    // Many parameters are named a few at a time, each cut short.
+    const many = await t.http().get(`/api/v1/chat/config?${Array.from({ length: 8 }, (_, i) => `p${i}${'x'.repeat(100)}=1`).join('&')}`).set(auth).expect(400);
+    expect(many.body.error.details.fields).toHaveLength(5);
+    expect(many.body.error.message).toMatch(/, …\)$/);
+    expect(many.body.error.message.length).toBeLessThan(500);
+    // Without a query, and an empty one, they pass; the routes that take one still whitelist it.
+    await t.http().get('/api/v1/chat/config?').set(auth).expect(200);
+    await t.http().get(`/api/v1/conversations/${id}?limit=5`).set(auth).expect(200);
+    // Who is calling is answered first, as for any other validation.
+    await t.http().get('/api/v1/sessions/current?x=1').expect(401);
   });
 
   it('sends no ETag on the API\'s JSON, and so never a 304 the document does not promise', async () => {
@@ -358,7 +393,7 @@ describe('HTTP contract', () => {
     expect(statuses('/api/v1/files/upload', 'post')).toEqual(expect.arrayContaining(['413', '415', '422', '503']));
     expect(res.body.paths['/api/v1/files/upload'].post.responses['413'].description).toMatch(/FILE_TOO_LARGE.*QUOTA_EXCEEDED/);
     expect(statuses('/api/v1/conversations/{id}', 'patch')).toEqual(expect.arrayContaining(['404', '403']));
-    expect(statuses('/api/v1/health', 'get')).toEqual(['200', '503', 'default']);
+    expect(statuses('/api/v1/health', 'get')).toEqual(['200', '400', '503', 'default']);
     const sse = res.body.paths['/api/v1/chat'].post.responses['200'].content['text/event-stream'].schema;
     expect(sse.oneOf.map((s: { $ref: string }) => s.$ref.split('/').pop())).toEqual(['SseStartEventDto', 'SseTokenEventDto', 'SseDoneEventDto', 'SseErrorEventDto']);
     expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/api/v1/chat', '/api/v1/chat/streams/{message_id}', '/api/v1/files/upload', '/api/v1/files/{id}/content']));
