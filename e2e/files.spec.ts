@@ -83,6 +83,40 @@ test.describe('attachments', () => {
     await expect(chat.input).toHaveValue('alpha words');
   });
 
+  test('a draft\'s uploaded files are still attached after a reload, and are sent with it', async ({ chat, page }) => {
+    await chat.open();
+    await chat.input.fill('What do these say? [file]');
+    const chooser = page.waitForEvent('filechooser');
+    await page.getByRole('button', { name: 'Attach file', exact: true }).click();
+    await (await chooser).setFiles([
+      { name: 'kept.txt', mimeType: 'text/plain', buffer: Buffer.from(`Kept across a reload\n${FILE_MARKER}\n`) },
+      { name: 'dropped.txt', mimeType: 'text/plain', buffer: Buffer.from('removed before the reload') },
+    ]);
+    const tray = page.getByRole('list', { name: 'Files to send' });
+    await expect(page.getByRole('button', { name: 'Show text of kept.txt' })).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Show text of dropped.txt' })).toBeVisible();
+    await page.getByRole('button', { name: 'Remove dropped.txt' }).click();
+    await expect(tray.getByRole('listitem')).toHaveCount(1);
+
+    await page.reload();
+    await expect(chat.input).toHaveValue('What do these say? [file]');
+    await expect(tray.getByRole('listitem')).toHaveCount(1);
+    await page.getByRole('button', { name: 'Show text of kept.txt' }).click();
+    const dialog = page.getByRole('dialog', { name: 'kept.txt' });
+    await expect(dialog.getByLabel('Extracted text')).toContainText(FILE_MARKER);
+    await dialog.getByRole('button', { name: 'Close' }).click();
+
+    await chat.input.press('Enter');
+    const answer = await chat.waitForAnswer();
+    await expect(answer).toContainText(`The file says ${FILE_MARKER}.`);
+    await expect(chat.userMessages.last().getByRole('list', { name: 'Attached files' })).toContainText('kept.txt');
+    await expect(tray).toBeHidden();
+    // Sent: not attached again after another reload.
+    await page.reload();
+    await expect(chat.userMessages.last()).toContainText('kept.txt');
+    await expect(tray).toBeHidden();
+  });
+
   test('pasting a file into the message box attaches it', async ({ chat, page }) => {
     await chat.open();
     await chat.input.focus();

@@ -55,8 +55,8 @@ export class ChatView {
   private dragDepth = 0;
   /**
    * The unsent text of each conversation (and of a new chat), by id: what is typed in one stays with it, is never
-   * sent in the next one opened, and is there again after a reload. Its files are kept by AttachmentsStore (this
-   * page only).
+   * sent in the next one opened, and is there again after a reload. So are its uploaded files (AttachmentsStore keeps
+   * them here too).
    */
   private readonly drafts = inject(DraftStore);
   /** Whose draft the composer shows; null until the route has said. */

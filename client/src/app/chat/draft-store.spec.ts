@@ -1,6 +1,6 @@
 import { TestBed } from '@angular/core/testing';
 import { ChatConfigStore } from './chat-config.store';
-import { DraftStore, MAX_KEPT_DRAFTS } from './draft-store';
+import { type DraftFile, DraftStore, MAX_KEPT_DRAFTS } from './draft-store';
 
 describe('DraftStore', () => {
   /** The page loaded again: a new store, reading what the last one stored. */
@@ -76,6 +76,40 @@ describe('DraftStore', () => {
     window.dispatchEvent(new Event('pagehide'));
     expect(stored()).toBeNull();
     expect(reload().get('c2')).toBe('');
+  });
+
+  it('keeps a draft\'s uploaded files with its text, a draft of files alone too; a new session keeps the text only', () => {
+    const uploaded = (id: string): DraftFile => ({
+      uploaded: { file_id: id, filename: `${id}.txt`, file_type: '.txt', file_size: 3, extracted_text: 'abc', extracted_chars: 3, token_count: 1 },
+      sameFileKey: `${id}.txt\u00003\u00001`,
+    });
+    const drafts = reload();
+    drafts.set('c1', 'about these');
+    drafts.setFiles('c1', [uploaded('f1'), uploaded('f2')]);
+    drafts.setFiles('c2', [uploaded('f3')]);
+    drafts.set('c3', 'text only');
+    drafts.flush();
+    expect(stored()).toEqual([['c1', 'about these', [uploaded('f1'), uploaded('f2')]], ['c2', '', [uploaded('f3')]], ['c3', 'text only']]);
+    const after = reload();
+    expect(after.files('c1')).toEqual([uploaded('f1'), uploaded('f2')]);
+    expect(after.get('c1')).toBe('about these');
+    expect(after.files('c2')).toEqual([uploaded('f3')]);
+    // The text cleared, the files stay; the files removed too, the draft goes.
+    after.set('c2', '');
+    after.set('c1', '');
+    after.setFiles('c1', []);
+    after.flush();
+    expect(reload().files('c2')).toEqual([uploaded('f3')]);
+    expect(reload().files('c1')).toEqual([]);
+    // The files belonged to the session that ended: the text being written goes on without them.
+    const ended = reload();
+    ended.set('c2', 'half written');
+    ended.keepOnly('c2', 'new');
+    expect(reload().get('new')).toBe('half written');
+    expect(reload().files('new')).toEqual([]);
+    // A file entry of another shape: the stored drafts are not read.
+    sessionStorage.setItem('parley.drafts', JSON.stringify([['c1', 'text', [{ uploaded: { file_id: 1 } }]]]));
+    expect(reload().get('c1')).toBe('');
   });
 
   it('starts without drafts when the storage holds something else', () => {

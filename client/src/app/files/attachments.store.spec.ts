@@ -4,7 +4,8 @@ import { Subject } from 'rxjs';
 import { ChatConfigStore } from '../chat/chat-config.store';
 import { formatBytes } from './format-bytes';
 import { ApiError } from '../core/api-error';
-import type { ChatConfig } from '../core/api-models';
+import { DraftStore } from '../chat/draft-store';
+import type { ChatConfig, UploadedFile } from '../core/api-models';
 import { AttachmentsStore } from './attachments.store';
 import { FilesApi, type UploadEvent } from './files-api.service';
 
@@ -16,13 +17,15 @@ describe('AttachmentsStore', () => {
   let uploads: Subject<UploadEvent>[];
   let store: AttachmentsStore;
   let removed: string[];
+  /** What the server says of a file (GET /files/:id): its details, or an error. */
+  let onServer: Map<string, UploadedFile>;
 
-  beforeEach(() => {
-    uploads = [];
-    removed = [];
+  afterEach(() => sessionStorage.clear());
+
+  function configure(): void {
     TestBed.configureTestingModule({
       providers: [
-        { provide: ChatConfigStore, useValue: { config: signal(config) } },
+        { provide: ChatConfigStore, useValue: { config: signal(config), maxMessageChars: () => 1000 } },
         {
           provide: FilesApi,
           useValue: {
@@ -35,11 +38,85 @@ describe('AttachmentsStore', () => {
               removed.push(id);
               return Promise.resolve();
             },
+            details: (id: string) => {
+              const file = onServer.get(id);
+              return file ? Promise.resolve(file) : Promise.reject(new ApiError(404, 'FILE_NOT_FOUND', 'File not found'));
+            },
           },
         },
       ],
     });
+  }
+
+  /** The page loaded again: new stores, reading what the last ones kept in this tab's storage. */
+  function reload(): AttachmentsStore {
+    TestBed.inject(DraftStore).flush();
+    TestBed.resetTestingModule();
+    uploads = [];
+    configure();
+    return TestBed.inject(AttachmentsStore);
+  }
+
+  const file = (id: string, filename = `${id}.txt`): UploadedFile => ({
+    file_id: id, filename, file_type: '.txt', file_size: 5, extracted_text: 'hello', extracted_chars: 5, token_count: 1,
+  });
+
+  beforeEach(() => {
+    uploads = [];
+    removed = [];
+    onServer = new Map();
+    configure();
     store = TestBed.inject(AttachmentsStore);
+  });
+
+  it('keeps the uploaded files of each draft across a reload, attached again once the server has them still', async () => {
+    store.show('c1');
+    store.add([new File(['hello'], 'a.txt', { lastModified: 1 }), new File(['hello'], 'b.txt'), new File(['hello'], 'c.txt')]);
+    const done = (i: number, uploaded: UploadedFile): void => {
+      uploads[i]?.next({ type: 'done', file: uploaded });
+      uploads[i]?.complete();
+    };
+    done(0, file('fa', 'a.txt'));
+    done(1, file('fb', 'b.txt'));
+    // Still uploading at the reload: not kept (nothing could finish it).
+    expect(store.attachments().map((a) => a.state)).toEqual(['ready', 'ready', 'uploading']);
+    store.show('c2');
+    store.add([new File(['x'], 'other.txt')]);
+    done(3, file('fo', 'other.txt'));
+    onServer.set('fa', { ...file('fa', 'a.txt'), extracted_text: 'hello, as the server has it now' });
+    onServer.set('fo', file('fo', 'other.txt'));
+
+    const after = reload();
+    after.show('c1');
+    expect(after.attachments().map((a) => [a.name, a.state])).toEqual([['a.txt', 'ready'], ['b.txt', 'ready']]);
+    // fb was deleted meanwhile (another tab, an erase): it leaves the draft; fa's details are the server's.
+    await vi.waitFor(() => expect(after.readyFiles().map((f) => [f.file_id, f.extracted_text])).toEqual([['fa', 'hello, as the server has it now']]));
+    // The same file picked again is still recognised.
+    after.add([new File(['hello'], 'a.txt', { lastModified: 1 })]);
+    expect(uploads).toHaveLength(0);
+    after.show('c2');
+    expect(after.readyFiles().map((f) => f.file_id)).toEqual(['fo']);
+    // Sent: gone from the draft for good.
+    after.clear();
+    const third = reload();
+    third.show('c2');
+    expect(third.attachments()).toEqual([]);
+    third.show('c1');
+    expect(third.readyFiles().map((f) => f.file_id)).toEqual(['fa']);
+  });
+
+  it('leaves a kept file in the draft when the server could not be asked (offline), and drops a removed one', async () => {
+    store.show('c1');
+    store.add([new File(['a'], 'a.txt'), new File(['b'], 'b.txt')]);
+    uploads[0]?.next({ type: 'done', file: file('fa') });
+    uploads[1]?.next({ type: 'done', file: file('fb') });
+    store.remove(store.attachments()[1].localId);
+    const after = reload();
+    const details = vi.spyOn(TestBed.inject(FilesApi), 'details').mockRejectedValue(new ApiError(0, 'NETWORK_ERROR', 'offline'));
+    after.show('c1');
+    await vi.waitFor(() => expect(details).toHaveBeenCalledTimes(1));
+    await Promise.resolve();
+    expect(after.readyFiles().map((f) => f.file_id)).toEqual(['fa']);
   });
 
   it('refuses a file type or size before uploading, saying why', () => {

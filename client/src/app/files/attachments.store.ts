@@ -1,6 +1,7 @@
 import { Injectable, computed, inject, signal } from '@angular/core';
 import type { Subscription } from 'rxjs';
 import { ChatConfigStore } from '../chat/chat-config.store';
+import { type DraftFile, DraftStore } from '../chat/draft-store';
 import { ApiError } from '../core/api-error';
 import type { Attachment, UploadedFile } from '../core/api-models';
 import { randomId } from '../core/random-id';
@@ -49,12 +50,17 @@ interface QueuedUpload {
 
 /**
  * Files attached to the message being written: uploads start at once (two at a time), the message carries their ids.
- * Each conversation has its own (`show` switches), so files attached in one are never sent in another.
+ * Each conversation has its own (`show` switches), so files attached in one are never sent in another. The uploaded
+ * ones are kept with the conversation's draft (DraftStore): after a reload they are attached again, once the server
+ * has said each still exists.
  */
 @Injectable({ providedIn: 'root' })
 export class AttachmentsStore {
   private readonly files = inject(FilesApi);
   private readonly config = inject(ChatConfigStore);
+  private readonly draftStore = inject(DraftStore);
+  /** The drafts whose stored files were looked for on this page (once each). */
+  private readonly restored = new Set<string>();
   /** The attachments of every conversation that has some, by conversation id (or NEW_CHAT_DRAFT). */
   private readonly drafts = signal<ReadonlyMap<string, PendingAttachment[]>>(new Map());
   private readonly current = signal(NEW_CHAT_DRAFT);
@@ -70,6 +76,33 @@ export class AttachmentsStore {
   /** Shows the attachments of another conversation's draft; uploads running for the one left go on. */
   show(draft: string): void {
     this.current.set(draft);
+    if (this.restored.has(draft)) return;
+    this.restored.add(draft);
+    const stored = this.draftStore.files(draft);
+    if (stored.length === 0 || this.drafts().has(draft)) return;
+    const items = stored.map(({ uploaded, sameFileKey }): PendingAttachment => ({
+      localId: randomId(), name: uploaded.filename, size: uploaded.file_size, progress: 1, state: 'ready', uploaded, sameFileKey,
+    }));
+    this.setItemsOf(draft, items);
+    for (const item of items) void this.confirmStored(item);
+  }
+
+  /**
+   * A file kept with a draft from before the reload may be gone (deleted from another tab, its session erased): it
+   * leaves the draft quietly, as nothing can be done with it. Its current details replace the kept ones.
+   */
+  private async confirmStored(item: PendingAttachment): Promise<void> {
+    const fileId = item.uploaded?.file_id;
+    if (!fileId) return;
+    try {
+      this.patch(item.localId, { uploaded: await this.files.details(fileId) });
+    } catch (error: unknown) {
+      // Only a file the server says is not there; a network error leaves it (the send will tell).
+      if (!(error instanceof ApiError) || error.code !== 'FILE_NOT_FOUND') return;
+      for (const [draft, list] of this.drafts()) {
+        if (list.some((a) => a.localId === item.localId)) this.setItemsOf(draft, list.filter((a) => a.localId !== item.localId));
+      }
+    }
   }
 
   add(files: readonly File[], conversationId?: string): void {
@@ -187,10 +220,15 @@ export class AttachmentsStore {
 
   /** The current draft's attachments become `items`. */
   private setItems(items: PendingAttachment[]): void {
+    this.setItemsOf(this.current(), items);
+  }
+
+  private setItemsOf(draft: string, items: PendingAttachment[]): void {
     const drafts = new Map(this.drafts());
-    if (items.length > 0) drafts.set(this.current(), items);
-    else drafts.delete(this.current());
+    if (items.length > 0) drafts.set(draft, items);
+    else drafts.delete(draft);
     this.drafts.set(drafts);
+    this.keep(draft);
   }
 
   /** Updates an attachment in whichever draft holds it (an upload may finish after its conversation was left). */
@@ -198,5 +236,12 @@ export class AttachmentsStore {
     const drafts = new Map<string, PendingAttachment[]>();
     for (const [draft, list] of this.drafts()) drafts.set(draft, list.map((a) => (a.localId === localId ? { ...a, ...change } : a)));
     this.drafts.set(drafts);
+    for (const [draft, list] of drafts) if (list.some((a) => a.localId === localId)) this.keep(draft);
+  }
+
+  /** The draft's uploaded files, kept with its text (uploads running or failed are not: a reload cannot finish them). */
+  private keep(draft: string): void {
+    const files = (this.drafts().get(draft) ?? []).flatMap((a): DraftFile[] => (a.state === 'ready' && a.uploaded ? [{ uploaded: a.uploaded, sameFileKey: a.sameFileKey }] : []));
+    this.draftStore.setFiles(draft, files);
   }
 }

@@ -62,8 +62,12 @@ export class FilesApi {
   }
 
   async extractedText(fileId: string): Promise<string> {
-    const file = await this.api.get<UploadedFile>(`${API_BASE}/files/${encodeURIComponent(fileId)}`);
-    return file.extracted_text;
+    return (await this.details(fileId)).extracted_text;
+  }
+
+  /** A file's details as the upload answered them (its text's beginning included). */
+  details(fileId: string): Promise<UploadedFile> {
+    return this.api.get<UploadedFile>(`${API_BASE}/files/${encodeURIComponent(fileId)}`);
   }
 
   remove(fileId: string): Promise<void> {
