@@ -86,6 +86,10 @@ describe('AttachmentsStore', () => {
     onServer.set('fa', { ...file('fa', 'a.txt'), extracted_text: 'hello, as the server has it now' });
     onServer.set('fo', file('fo', 'other.txt'));
 
+    TestBed.inject(DraftStore).flush();
+    // The files are named in this tab's storage, their text is not.
+    expect(sessionStorage.getItem('parley.drafts')).toContain('"fa"');
+    expect(sessionStorage.getItem('parley.drafts')).not.toContain('hello');
     const after = reload();
     after.show('c1');
     expect(after.attachments().map((a) => [a.name, a.state])).toEqual([['a.txt', 'ready'], ['b.txt', 'ready']]);

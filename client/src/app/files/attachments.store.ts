@@ -239,9 +239,14 @@ export class AttachmentsStore {
     for (const [draft, list] of drafts) if (list.some((a) => a.localId === localId)) this.keep(draft);
   }
 
-  /** The draft's uploaded files, kept with its text (uploads running or failed are not: a reload cannot finish them). */
+  /**
+   * The draft's uploaded files, kept with its text (uploads running or failed are not: a reload cannot finish them).
+   * Without the beginning of their text: what is kept is what names them, the text comes back from the server.
+   */
   private keep(draft: string): void {
-    const files = (this.drafts().get(draft) ?? []).flatMap((a): DraftFile[] => (a.state === 'ready' && a.uploaded ? [{ uploaded: a.uploaded, sameFileKey: a.sameFileKey }] : []));
+    const files = (this.drafts().get(draft) ?? []).flatMap((a): DraftFile[] => (a.state === 'ready' && a.uploaded
+      ? [{ uploaded: { ...a.uploaded, extracted_text: '' }, sameFileKey: a.sameFileKey }]
+      : []));
     this.draftStore.setFiles(draft, files);
   }
 }
