@@ -17,6 +17,29 @@ test.describe('errors', () => {
     await expect(chat.userMessages).toHaveCount(0);
   });
 
+  test('without the Markdown engine (its chunk could not be fetched) the chat still works, answers shown as their text', async ({ chat, page }) => {
+    allowConsoleErrors(page, /ERR_FAILED|dynamically imported module/);
+    let refused = 0;
+    // The engine's code (marked, DOMPurify) is a lazy chunk: refused, wherever the build put it.
+    await page.route('**/chunk-*.js', async (route) => {
+      const response = await route.fetch();
+      const body = await response.text();
+      if (body.includes('DOMPurify')) {
+        refused++;
+        await route.abort();
+        return;
+      }
+      await route.fulfill({ response, body });
+    });
+    await chat.open();
+    const prompt = unique('Say **bold** and `code`');
+    await chat.ask(prompt);
+    const answer = await chat.waitForAnswer();
+    await expect(answer).toContainText(`Hello! You said: ${prompt}`);
+    await expect(answer.locator('strong, code')).toHaveCount(0);
+    expect(refused).toBeGreaterThan(0);
+  });
+
   test('upstream failure: an inline notice with Retry that works', async ({ chat, page }) => {
     await chat.open();
     const prompt = unique('Please answer [fail-once]');
