@@ -59,6 +59,11 @@ export interface AppConfig {
      */
     readyMinFreeBytes: number;
     allowedExtensions: string[];
+    /**
+     * An upload never sent with a message is deleted this long after it was made (UNSENT_FILE_TTL_HOURS): nothing
+     * shows it once the tab that uploaded it is closed, and it counts against the session's quota.
+     */
+    unsentFileTtlMs: number;
   };
   sessions: {
     tokenTtlSeconds: number;
@@ -177,6 +182,7 @@ class Env {
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(1_000_000) MAX_MESSAGE_CHARS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) MAX_UPLOAD_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(1) SESSION_QUOTA_BYTES?: number;
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) UNSENT_FILE_TTL_HOURS?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) STORAGE_MIN_FREE_BYTES?: number;
   @IsOptional() @Transform(toInt) @IsInt() @Min(0) READY_MIN_FREE_BYTES?: number;
   @IsOptional() @Matches(/^\.[a-z0-9]+(,\s*\.[a-z0-9]+)*$/i) ALLOWED_EXTENSIONS?: string;
@@ -335,6 +341,7 @@ export function loadConfig(raw: NodeJS.ProcessEnv): AppConfig {
       storageMinFreeBytes: env.STORAGE_MIN_FREE_BYTES ?? 1024 * 1024 * 1024,
       readyMinFreeBytes: env.READY_MIN_FREE_BYTES ?? 64 * 1024 * 1024,
       allowedExtensions: allowed,
+      unsentFileTtlMs: (env.UNSENT_FILE_TTL_HOURS ?? 24) * 3600_000,
     },
     sessions: {
       tokenTtlSeconds: env.SESSION_TOKEN_TTL_SECONDS ?? 30 * 24 * 3600,

@@ -13,7 +13,8 @@ const TEMP_MAX_AGE_MS = 60 * 60_000;
 
 /**
  * Deletes what no row refers to any more: stored objects of purged sessions (rows cascade,
- * bytes cannot) and temp uploads and partial copies left by a crash. Runs at boot and every ten minutes.
+ * bytes cannot) and temp uploads and partial copies left by a crash; and uploads never sent
+ * with a message once UNSENT_FILE_TTL_HOURS have passed. Runs at boot and every ten minutes.
  */
 @Injectable()
 export class FileSweepJob implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -42,6 +43,8 @@ export class FileSweepJob implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async sweep(): Promise<void> {
     try {
+      const unsent = await this.files.deleteUnsent(new Date(Date.now() - this.config.limits.unsentFileTtlMs));
+      if (unsent > 0) this.logger.log({ files: unsent }, 'deleted uploads never sent with a message');
       const orphans = await this.files.sweepOrphans(ORPHAN_GRACE_MS);
       // Copies into the uploads folder that a crash cut short (when it is on another volume than the temp folder).
       const temps = await this.sweepTemp(Date.now() - TEMP_MAX_AGE_MS) + await this.storage.sweepPartial(Date.now() - TEMP_MAX_AGE_MS);

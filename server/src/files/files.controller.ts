@@ -21,7 +21,10 @@ export class FilesController {
 
   @Post('upload')
   @UseInterceptors(UploadInterceptor)
-  @ApiOperation({ summary: 'Upload a file whose text becomes context for the chat (.txt .md .pdf .py .js .json by default)' })
+  @ApiOperation({
+    summary: 'Upload a file whose text becomes context for the chat (.txt .md .pdf .py .js .json by default)',
+    description: 'A file never sent with a message (`file_ids` of POST /api/v1/chat) is deleted UNSENT_FILE_TTL_HOURS (24 by default) after its upload.',
+  })
   @ApiConsumes('multipart/form-data')
   @ApiBody({
     schema: {

@@ -6,11 +6,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getRepositoryToken } from '@nestjs/typeorm';
-import type { Repository } from 'typeorm';
+import { In, type Repository } from 'typeorm';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { dialects } from '../testing/dialects.js';
 import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
+import { FileSweepJob } from './file-sweep.job.js';
 import { FileUpload } from './file-upload.entity.js';
 import { DistributedLock } from '../redis/redis-lock.js';
 import { FilesService } from './files.service.js';
@@ -586,6 +588,39 @@ describe.each(dialects())('files API on %s', (dialect) => {
       expect(stored()).toContain(key);
       expect(await files.sweepOrphans(-1)).toBeGreaterThanOrEqual(1);
       expect(stored()).not.toContain(key);
+    });
+
+    it('deletes uploads never sent once UNSENT_FILE_TTL_HOURS have passed, with their bytes; sent and younger ones stay', async () => {
+      const s = await t.newSession();
+      const files = t.app.get(FilesService);
+      const conversations = t.app.get(ConversationsService);
+      const old = (await upload(s.token, 'old.txt', 'uploaded, never sent').expect(201)).body.file_id as string;
+      const young = (await upload(s.token, 'young.txt', 'uploaded just now').expect(201)).body.file_id as string;
+      const sent = (await upload(s.token, 'sent.txt', 'sent long ago').expect(201)).body.file_id as string;
+      // The same bytes as a file that stays: they are kept for it.
+      const shared = (await upload(s.token, 'copy.txt', 'uploaded just now').expect(201)).body.file_id as string;
+      const conv = await conversations.create(s.id);
+      const [question] = await conversations.appendMessages(conv.id, [{ role: 'user', content: 'read it', status: 'complete' }]);
+      await files.attach(s.id, [sent], conv.id, question.id);
+      const dayAgo = new Date(Date.now() - 25 * 3600_000);
+      await rows.update({ id: In([old, sent, shared]) }, { createdAt: dayAgo });
+      const oldKey = (await rows.findOneByOrFail({ id: old })).storageKey;
+      const sharedKey = (await rows.findOneByOrFail({ id: shared })).storageKey;
+      expect(t.app.get<AppConfig>(APP_CONFIG).limits.unsentFileTtlMs).toBe(24 * 3600_000);
+
+      await t.app.get(FileSweepJob).run();
+      expect(await rows.existsBy({ id: old })).toBe(false);
+      expect(await rows.existsBy({ id: shared })).toBe(false);
+      expect(stored()).not.toContain(oldKey);
+      expect(stored()).toContain(sharedKey);
+      await t.http().get(`/api/v1/files/${old}`).set('Authorization', `Bearer ${s.token}`).expect(404);
+      for (const kept of [young, sent]) await t.http().get(`/api/v1/files/${kept}`).set('Authorization', `Bearer ${s.token}`).expect(200);
+      // Sent later: kept however old it grows.
+      await rows.update({ id: young }, { createdAt: dayAgo });
+      const [later] = await conversations.appendMessages(conv.id, [{ role: 'user', content: 'and this', status: 'complete' }]);
+      await files.attach(s.id, [young], conv.id, later.id);
+      await files.deleteUnsent(new Date(Date.now() - 24 * 3600_000));
+      expect(await rows.existsBy({ id: young })).toBe(true);
     });
 
     it('keeps serving other requests while a large PDF is extracted', async () => {

@@ -3,7 +3,7 @@ import { open, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { In, IsNull, type Repository } from 'typeorm';
+import { In, IsNull, LessThan, type Repository } from 'typeorm';
 import type { AttachedFile, ChatAttachments } from '../chat/chat-attachments.js';
 import type { FileText } from '../chat/token-budget.js';
 import { AppException } from '../common/app.exception.js';
@@ -310,6 +310,27 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
       if (batch.length >= 200) await flush();
     }
     if (batch.length > 0) await flush();
+    return deleted;
+  }
+
+  /**
+   * Deletes up to `take` files never sent with a message, uploaded before `cutoff`, with their bytes unless
+   * another row refers to them. One sent meanwhile is kept: the delete takes only a row still unsent, as
+   * `attach` claims only a row still free. Returns how many were deleted.
+   */
+  async deleteUnsent(cutoff: Date, take = 500): Promise<number> {
+    const rows = await this.repo.find({
+      where: { messageId: IsNull(), createdAt: LessThan(cutoff) }, select: { id: true, storageKey: true }, order: { createdAt: 'ASC' }, take,
+    });
+    let deleted = 0;
+    for (const row of rows) {
+      await this.locks.run(row.storageKey, async () => {
+        const result = await this.repo.delete({ id: row.id, messageId: IsNull() });
+        if (!result.affected) return;
+        deleted++;
+        await this.deleteIfUnreferenced(row.storageKey);
+      });
+    }
     return deleted;
   }
 
