@@ -117,6 +117,28 @@ test.describe('attachments', () => {
     await expect(tray).toBeHidden();
   });
 
+  test('a file gone from the server before the send (never sent in time): the send is refused, the chip says why, the text is kept', async ({ chat, page }) => {
+    allowConsoleErrors(page, /status of 404/);
+    await chat.open();
+    await chat.input.fill('Read the file please');
+    const uploaded = page.waitForResponse((r) => r.url().endsWith('/api/v1/files/upload') && r.status() === 201);
+    await page.locator('input[type=file]').setInputFiles({ name: 'expired.txt', mimeType: 'text/plain', buffer: Buffer.from('soon gone') });
+    const { file_id: fileId } = await (await uploaded).json() as { file_id: string };
+    await expect(page.getByRole('button', { name: 'Show text of expired.txt' })).toBeVisible();
+    // What the sweep does to a file not sent within UNSENT_FILE_TTL_HOURS.
+    expect((await page.request.delete(`/api/v1/files/${fileId}`)).status()).toBe(204);
+
+    await chat.input.press('Enter');
+    const tray = page.getByRole('list', { name: 'Files to send' });
+    await expect(tray.getByRole('listitem').filter({ hasText: 'expired.txt' })).toContainText('no longer on the server');
+    await expect(chat.input).toHaveValue('Read the file please');
+    await expect(chat.userMessages).toHaveCount(0);
+    // Sent again, it goes without the file.
+    await chat.input.press('Enter');
+    await chat.waitForAnswer();
+    await expect(chat.userMessages.last().getByRole('list', { name: 'Attached files' })).toHaveCount(0);
+  });
+
   test('pasting a file into the message box attaches it', async ({ chat, page }) => {
     await chat.open();
     await chat.input.focus();

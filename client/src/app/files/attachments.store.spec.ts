@@ -6,7 +6,7 @@ import { formatBytes } from './format-bytes';
 import { ApiError } from '../core/api-error';
 import { DraftStore } from '../chat/draft-store';
 import type { ChatConfig, UploadedFile } from '../core/api-models';
-import { AttachmentsStore } from './attachments.store';
+import { AttachmentsStore, GONE_FROM_SERVER } from './attachments.store';
 import { FilesApi, type UploadEvent } from './files-api.service';
 
 const config: ChatConfig = {
@@ -93,8 +93,11 @@ describe('AttachmentsStore', () => {
     const after = reload();
     after.show('c1');
     expect(after.attachments().map((a) => [a.name, a.state])).toEqual([['a.txt', 'ready'], ['b.txt', 'ready']]);
-    // fb was deleted meanwhile (another tab, an erase): it leaves the draft; fa's details are the server's.
+    // fb was deleted meanwhile (never sent in time, another tab): its chip says so, and it is not sent; fa's details are the server's.
     await vi.waitFor(() => expect(after.readyFiles().map((f) => [f.file_id, f.extracted_text])).toEqual([['fa', 'hello, as the server has it now']]));
+    expect(after.attachments().map((a) => [a.name, a.state, a.error])).toEqual([['a.txt', 'ready', undefined], ['b.txt', 'failed', GONE_FROM_SERVER]]);
+    after.remove(after.attachments()[1].localId);
+    expect(removed).toEqual([]);
     // The same file picked again is still recognised.
     after.add([new File(['hello'], 'a.txt', { lastModified: 1 })]);
     expect(uploads).toHaveLength(0);
@@ -107,6 +110,19 @@ describe('AttachmentsStore', () => {
     expect(third.attachments()).toEqual([]);
     third.show('c1');
     expect(third.readyFiles().map((f) => f.file_id)).toEqual(['fa']);
+  });
+
+  it('asks again for the files a refused send gives back: one the server no longer has is not sent again', async () => {
+    store.add([new File(['a'], 'a.txt'), new File(['b'], 'b.txt')]);
+    uploads[0]?.next({ type: 'done', file: file('fa') });
+    uploads[1]?.next({ type: 'done', file: file('fb') });
+    onServer.set('fa', file('fa'));
+    const pending = store.attachments();
+    store.clear();
+    // Refused (FILE_NOT_FOUND: fb was deleted meanwhile): given back.
+    store.restore(pending);
+    await vi.waitFor(() => expect(store.readyFiles().map((f) => f.file_id)).toEqual(['fa']));
+    expect(store.attachments().map((a) => [a.name, a.state])).toEqual([['a.txt', 'ready'], ['b.txt', 'failed']]);
   });
 
   it('leaves a kept file in the draft when the server could not be asked (offline), and drops a removed one', async () => {

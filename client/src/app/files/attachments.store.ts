@@ -33,6 +33,9 @@ function extensionOf(name: string): string {
   return dot <= 0 ? '' : name.slice(dot).toLowerCase();
 }
 
+/** Said on the chip of a file the server no longer has. */
+export const GONE_FROM_SERVER = 'This file is no longer on the server (a file not sent is deleted after a while). Attach it again.';
+
 /** The draft of a chat not yet started. */
 export const NEW_CHAT_DRAFT = 'new';
 
@@ -88,8 +91,9 @@ export class AttachmentsStore {
   }
 
   /**
-   * A file kept with a draft from before the reload may be gone (deleted from another tab, its session erased): it
-   * leaves the draft quietly, as nothing can be done with it. Its current details replace the kept ones.
+   * Asks the server whether an uploaded file is still there (one kept with a draft from before a reload, or given back
+   * by a refused send): one never sent is deleted after a while (UNSENT_FILE_TTL_HOURS), or from another tab. A gone
+   * one stays as a failed chip saying so, no longer sent; one still there gets its current details.
    */
   private async confirmStored(item: PendingAttachment): Promise<void> {
     const fileId = item.uploaded?.file_id;
@@ -99,9 +103,7 @@ export class AttachmentsStore {
     } catch (error: unknown) {
       // Only a file the server says is not there; a network error leaves it (the send will tell).
       if (!(error instanceof ApiError) || error.code !== 'FILE_NOT_FOUND') return;
-      for (const [draft, list] of this.drafts()) {
-        if (list.some((a) => a.localId === item.localId)) this.setItemsOf(draft, list.filter((a) => a.localId !== item.localId));
-      }
+      this.patch(item.localId, { state: 'failed', uploaded: undefined, error: GONE_FROM_SERVER });
     }
   }
 
@@ -171,9 +173,14 @@ export class AttachmentsStore {
     this.pump();
   }
 
-  /** Puts back files of a message the server refused, so nothing has to be uploaded twice. */
+  /**
+   * Puts back files of a message the server refused, so nothing has to be uploaded twice; each is asked for again, so
+   * that one the server no longer has (the refusal's reason, maybe) is not sent again and again.
+   */
   restore(items: readonly PendingAttachment[]): void {
-    this.setItems(items.filter((a) => a.state === 'ready'));
+    const ready = items.filter((a) => a.state === 'ready');
+    this.setItems(ready);
+    for (const item of ready) void this.confirmStored(item);
   }
 
   /** Chips as the sent user message shows them. */
