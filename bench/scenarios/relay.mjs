@@ -2,13 +2,16 @@
 // loopback upstream and once through POST /api/v1/chat, at each concurrency; the differences are
 // what Parley adds (auth, persistence, its own SSE). A third mode, the floor (bench/lib/floor-relay.mjs:
 // a minimal Node relay), shows what any relay adds on this machine; at the focus level a fourth, the
-// same floor storing the turn and the reply in SQLite as Parley does, shows what storing adds to it.
+// same floor storing the turn and the reply in SQLite as Parley does, shows what storing adds to it,
+// and (full mode; `--production=1` in quick mode) a fifth, Parley as enterprises run it: on PostgreSQL
+// with the Redis generation registry, so what that setup adds is measured beside the embedded one.
 // Also inter-token delay and RSS per stream.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSession, pool } from '../lib/api.mjs';
 import { startFloorRelay } from '../lib/floor-relay.mjs';
+import { startProductionSetup } from '../lib/production-setup.mjs';
 import { closedLoop, directTarget, pooled, relayTarget } from '../lib/load.mjs';
 import { machineCpuMs } from '../lib/proc.mjs';
 import { topSelfTime } from '../lib/profile.mjs';
@@ -53,14 +56,18 @@ export async function run(ctx) {
   const agent = keepAliveAgent();
   const rows = [];
   const perLevel = {};
+  // Parley on PostgreSQL + Redis, at the focus level only (its blocks cost the run ~30 s).
+  const production = ctx.opt('production', 1, 0) ? await startProductionSetup(ctx, relayEnv(upstream)) : { skipped: 'off (--production=1)' };
   try {
     const sessions = await sessionsFor(server, agent, Math.max(...levels));
-    ctx.log('relay: server, floor and sessions ready');
+    const prodSessions = production.server ? await sessionsFor(production.server, agent, focus) : undefined;
+    ctx.log(`relay: server, floor${production.server ? ', production setup' : ''} and sessions ready`);
     // One short warm-up through both paths, so JIT and pools are warm before anything counts.
     await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: relayTarget(floor, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: relayTarget(stored, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
+    if (production.server) await closedLoop({ open: relayTarget(production.server, agent, prodSessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     // Memory per open stream first, while the process has only seen the warm-up: RSS and heap
     // after a full GC, idle and with `focus` streams held open (each 4 s, starts spread; with 2 s
     // streams the process was warmed less before its idle baseline and read 259 KB per stream
@@ -76,21 +83,23 @@ export async function run(ctx) {
     for (const c of levels) {
       const rounds = Math.max(2, Math.min(40, Math.ceil(minSamples / c)));
       // The storing floor at the focus level only: the rows compare there, and each mode costs the run its blocks.
-      const modes = c === focus ? ['direct', 'floor', 'stored', 'relay'] : ['direct', 'floor', 'relay'];
+      const modes = c !== focus ? ['direct', 'floor', 'relay'] : ['direct', 'floor', 'stored', 'relay', ...(production.server ? ['production'] : [])];
       const results = Object.fromEntries(modes.map((m) => [m, []]));
       let rssSamples = [];
       let cpuRelay = 0;
       let tokensRelayed = 0;
-      const cpuOf = { floor: 0, stored: 0 };
-      const tokensOf = { floor: 0, stored: 0 };
+      const cpuOf = { floor: 0, stored: 0, production: 0 };
+      const tokensOf = { floor: 0, stored: 0, production: 0 };
       // The whole machine's CPU time during each mode's blocks: how busy the cores were, and how much the host took.
       const machine = Object.fromEntries(modes.map((m) => [m, { busy: 0, idle: 0, steal: 0 }]));
-      const floors = { floor, stored };
+      // The other processes measured like the relay, each with the sessions it knows.
+      const floors = { floor, stored, ...(production.server ? { production: production.server } : {}) };
+      const sessionsOf = (mode) => (mode === 'production' ? prodSessions : sessions);
       // Two blocks, the order reversed in the second, so slow drift on the machine hits all alike.
       for (const order of [modes, [...modes].reverse()]) {
         for (const mode of order) {
           const open = mode === 'direct' ? directTarget(upstream, agent, shape)
-            : relayTarget(floors[mode] ?? server, agent, sessions, shape);
+            : relayTarget(floors[mode] ?? server, agent, sessionsOf(mode), shape);
           const profiling = ctx.profile && mode === 'relay' && c === focus && order[0] === 'direct';
           const cpu0 = server.cpuMs();
           const machine0 = machineCpuMs();
@@ -131,6 +140,7 @@ export async function run(ctx) {
         serverCpuMsPerToken: cpuRelay / Math.max(1, tokensRelayed),
         floorCpuMsPerToken: cpuOf.floor / Math.max(1, tokensOf.floor),
         ...(P.stored ? { storedFloorCpuMsPerToken: cpuOf.stored / Math.max(1, tokensOf.stored) } : {}),
+        ...(P.production ? { productionCpuMsPerToken: cpuOf.production / Math.max(1, tokensOf.production) } : {}),
         rssMb: median(rssSamples) / 2 ** 20,
         machine: Object.fromEntries(Object.entries(machine).map(([m, t]) => {
           const all = t.busy + t.idle + t.steal;
@@ -194,6 +204,7 @@ export async function run(ctx) {
         target: '–', pass: null,
       });
     }
+    rows.push(...productionRows(F, focus, production));
     const gapAdded = F.gap.relay.p99 - F.gap.direct.p99;
     rows.push({
       id: '2', name: `Inter-token delay added, ${focus} streams (p99)`, value: gapAdded, unit: 'ms',
@@ -234,10 +245,30 @@ export async function run(ctx) {
     agent.destroy();
     await floor.stop();
     await stored.stop();
+    await production.stop?.();
     rmSync(storedDir, { recursive: true, force: true });
     await server.stop();
     await upstream.stop();
   }
+}
+
+/** The production setup's rows: what Parley on PostgreSQL + Redis adds, beside Parley on SQLite in the same blocks. */
+function productionRows(F, focus, production) {
+  const name = `Production setup (PostgreSQL + Redis registry): TTFT added, ${focus} streams (median / p99)`;
+  if (!F.ttft.production) return [{ id: '1', name, skipped: production.skipped }];
+  const addT = [F.ttft.production.median - F.ttft.direct.median, F.ttft.production.p99 - F.ttft.direct.p99];
+  const addS = [F.total.production.median - F.total.direct.median, F.total.production.p99 - F.total.direct.p99];
+  const e = F.errors.production ? ` [${F.errors.production} errors]` : '';
+  return [{
+    id: '1', name: `${name}${e}`, value: `${signed(addT[0])} / ${signed(addT[1])} ms`, raw: addT,
+    baseline: `relay ${fmt(F.ttft.production.median)} / ${fmt(F.ttft.production.p99)} ms; above Parley on SQLite ${signed(F.ttft.production.median - F.ttft.relay.median)} / ${signed(F.ttft.production.p99 - F.ttft.relay.p99)} ms`,
+    target: '–', pass: null,
+  }, {
+    id: '1', name: `Production setup: stream time added, ${focus} streams (median / p99)`,
+    value: `${signed(addS[0])} / ${signed(addS[1])} ms`, raw: addS,
+    baseline: `above Parley on SQLite ${signed(F.total.production.median - F.total.relay.median)} / ${signed(F.total.production.p99 - F.total.relay.p99)} ms; Parley's CPU per relayed token ${fmt(F.productionCpuMsPerToken * 1000)} µs (${fmt(F.productionCpuMsPerToken / F.serverCpuMsPerToken)}× on SQLite; PostgreSQL's and Redis's own not counted)`,
+    target: '–', pass: null,
+  }];
 }
 
 /** RSS and heap (+ external, array buffers) after a full GC, idle and with `focus` long streams open. */

@@ -153,6 +153,49 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     await redis.del(key);
   });
 
+  it('writes running answers to Redis a sync tick at a time, not a transaction per token; a follower elsewhere still gets every event', async () => {
+    const a = await instance('a19');
+    const b = await instance('b19');
+    await hears(a, b);
+    const redis = connections.at(-2)!.client!;
+    const transactions = vi.spyOn(redis, 'multi');
+    const generations = Array.from({ length: 20 }, () => randomUUID());
+    for (const id of generations) {
+      a.open(id, `conv-${id}`);
+      a.publish(id, start(id));
+    }
+    const followed = lastValueFrom((await until(() => b.follow(generations[0], -1))).pipe(toArray()));
+    // 40 tokens each, 5 ms apart (200 ms): each a transaction of its own was some 800 (Redis answers within 5 ms).
+    const began = Date.now();
+    for (let i = 0; i < 40; i++) {
+      for (const id of generations) a.publishToken(id, `w${i} `, Date.now());
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    for (const id of generations) a.publish(id, done(id));
+    await a.flush();
+    // Per generation: its open, one per 50 ms tick while it ran, its end, and the liveness renewals (every lease / 3).
+    const elapsed = Date.now() - began;
+    const perGeneration = 2 + Math.ceil(elapsed / 50) + 1 + Math.ceil(elapsed / (2_000 / 3)) + 1;
+    expect(transactions.mock.calls.length).toBeLessThanOrEqual(generations.length * perGeneration);
+    transactions.mockRestore();
+    const events = await followed;
+    expect(ids(events)).toEqual(Array.from({ length: 42 }, (_, i) => i));
+    expect(events.filter((e) => e.event.type === 'token').map((e) => (e.event as { token: string }).token).join(''))
+      .toBe(Array.from({ length: 40 }, (_, i) => `w${i} `).join(''));
+    for (const id of generations) expect(await redis.llen(`${prefix}gen:{${id}}:events`)).toBe(42);
+  });
+
+  it('writes the events waiting for the sync tick when flushed (shutdown), without waiting for the tick', async () => {
+    const a = await instance('a20');
+    const redis = connections.at(-1)!.client!;
+    const id = randomUUID();
+    a.open(id, 'conv-20');
+    a.publish(id, start(id));
+    for (const t of ['one ', 'two ', 'three']) a.publishToken(id, t, Date.now());
+    await a.flush();
+    expect(await redis.llen(`${prefix}gen:{${id}}:events`)).toBe(4);
+  });
+
   it('warns once per generation while its writes fail, not at every event; again after it recovered and failed anew', async () => {
     const a = await instance('a15', 20_000);
     const redis = connections.at(-1)!.client!;
