@@ -83,6 +83,8 @@ interface Owned {
   isSyncQueued: boolean;
   /** Redis writes of one generation, in order. */
   writes: Promise<void>;
+  /** Writes on `writes` not settled yet: none, and the generation can join a shared sync transaction. */
+  pendingWrites: number;
   /** A write failed (Redis away): the whole list is rewritten at the next chance. */
   isDirty: boolean;
   /** A failed write was logged since Redis last took all of it (one warning per outage, not per event). */
@@ -183,7 +185,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
 
   override open(messageId: string, conversationId: string): void {
     super.open(messageId, conversationId);
-    const owned: Owned = { conversationId, events: [], written: 0, isSyncQueued: false, writes: Promise.resolve(), isDirty: false, isFinished: false };
+    const owned: Owned = { conversationId, events: [], written: 0, isSyncQueued: false, writes: Promise.resolve(), pendingWrites: 0, isDirty: false, isFinished: false };
     this.owned.set(messageId, owned);
     this.known.set(messageId, { owner: this.options.instanceId, conversationId, isFinished: false });
     const announcement: Announcement = { op: 'open', id: messageId, owner: this.options.instanceId, conversationId };
@@ -222,15 +224,74 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     this.syncTimer.unref();
   }
 
-  /** Queues the write of every generation waiting for the sync tick. */
+  /**
+   * Writes what every generation waiting for the sync tick has new. Those with no write of their
+   * own under way share transactions (up to REDIS_EVENTS_PER_WRITE events each): one command to
+   * Redis for all of them instead of one per generation, in the order their writes were issued;
+   * the others queue theirs behind the write under way, as any event does.
+   */
   private syncAll(): void {
     clearTimeout(this.syncTimer);
     this.syncTimer = undefined;
+    let members: Array<{ id: string; owned: Owned; from: number; to: number }> = [];
+    let events = 0;
+    const send = (): void => {
+      if (members.length === 0) return;
+      const done = this.sharedWrite(members);
+      for (const { id, owned, to } of members) {
+        this.chain(id, owned, async () => {
+          await done;
+          owned.written = Math.max(owned.written, to);
+          // More than a transaction's worth was waiting: the rest at the next tick.
+          if (owned.written < owned.events.length && !owned.isFinished) this.syncSoon(id);
+        });
+      }
+      members = [];
+      events = 0;
+    };
     for (const id of this.unsynced) {
       const owned = this.owned.get(id);
-      if (owned) this.sync(id, owned);
+      if (!owned) continue;
+      if (owned.pendingWrites > 0 || owned.isDirty || owned.isSyncQueued) {
+        this.sync(id, owned);
+        continue;
+      }
+      const from = owned.written;
+      const to = Math.min(owned.events.length, from + REDIS_EVENTS_PER_WRITE);
+      if (from === to) continue;
+      members.push({ id, owned, from, to });
+      events += to - from;
+      if (events >= REDIS_EVENTS_PER_WRITE) send();
     }
+    send();
     this.unsynced.clear();
+  }
+
+  /** One transaction of several generations' new events; its failure is each one's (they resync). */
+  private sharedWrite(members: ReadonlyArray<{ id: string; owned: Owned; from: number; to: number }>): Promise<unknown> {
+    let done: Promise<unknown>;
+    try {
+      const m = this.redis.multi();
+      for (const { id, owned, from, to } of members) {
+        this.appendEvents(m, id, owned, from, to);
+        // Its first events create the list: it lives as long as a running generation's (renewed with its liveness).
+        if (from === 0) m.pexpire(this.eventsKey(id), LIVE_TTL_MS);
+      }
+      done = m.exec();
+    } catch (err) {
+      done = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    done.catch(() => undefined); // each member's write handles it
+    return done;
+  }
+
+  /** RPUSH and PUBLISH of the generation's events from..to (exclusive), REDIS_BATCH_EVENTS a command. */
+  private appendEvents(m: ChainableCommander, messageId: string, owned: Owned, from: number, to: number): void {
+    const key = this.eventsKey(messageId);
+    for (let at = from; at < to; at += REDIS_BATCH_EVENTS) {
+      const batch = owned.events.slice(at, Math.min(to, at + REDIS_BATCH_EVENTS));
+      m.rpush(key, ...batch).publish(this.eventsChannel(messageId), batch.length === 1 ? batch[0] : `[${batch.join(',')}]`);
+    }
   }
 
   /**
@@ -249,10 +310,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       to = Math.min(owned.events.length, from + REDIS_EVENTS_PER_WRITE);
       if (from === to) return undefined;
       const key = this.eventsKey(messageId);
-      for (let at = from; at < to; at += REDIS_BATCH_EVENTS) {
-        const batch = owned.events.slice(at, Math.min(to, at + REDIS_BATCH_EVENTS));
-        m.rpush(key, ...batch).publish(this.eventsChannel(messageId), batch.length === 1 ? batch[0] : `[${batch.join(',')}]`);
-      }
+      this.appendEvents(m, messageId, owned, from, to);
       const isEnd = owned.isFinished && to === owned.events.length;
       m.pexpire(key, isEnd ? this.retentionMs : LIVE_TTL_MS);
       if (isEnd) {
@@ -292,13 +350,19 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     build: (m: ChainableCommander) => ChainableCommander | undefined,
     written?: () => void,
   ): void {
-    owned.writes = owned.writes.then(async () => {
+    this.chain(messageId, owned, async () => {
       if (owned.isDirty) await this.resync(messageId, owned);
       const multi = build(this.redis.multi());
       if (!multi) return;
       await multi.exec();
       written?.();
-    }).catch((err: unknown) => {
+    });
+  }
+
+  /** Runs `step` after the generation's earlier writes; a failure marks it for a resync. */
+  private chain(messageId: string, owned: Owned, step: () => Promise<void>): void {
+    owned.pendingWrites++;
+    owned.writes = owned.writes.then(step).catch((err: unknown) => {
       // Told once per generation and outage (until a resync succeeds): each of its events failed alike,
       // one warning per token per stream while Redis was away.
       if (!owned.isWarned) this.logger.warn({ err: err instanceof Error ? err.message : err, messageId }, 'Redis write failed; will resync');
@@ -307,6 +371,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       // A write of the rest may have been the one that failed: the resync writes it, and later events queue one again.
       owned.isSyncQueued = false;
     }).then(() => {
+      owned.pendingWrites--;
       if (this.isAllWritten(owned) && !owned.isRetiring) {
         // Everything is in Redis; the owner's own replay copy is kept by the in-memory part. The
         // events stay here for the retention, to be written again if Redis loses them, but for

@@ -218,6 +218,40 @@ describe.runIf(dialects().includes('postgres'))('RawSql.insertTogether on Postgr
   });
 });
 
+describe('RawSql.updateMany on PostgreSQL', () => {
+  const app = rawSqlApp('postgres');
+
+  it('updates each row by its own values and conditions in one statement, leaving undefined values alone; answers the ids changed', async () => {
+    const repo = app.ds.getRepository(Message);
+    const c = app.ds.getRepository(Conversation).create({
+      id: crypto.randomUUID(), sessionId: app.sessionId, title: 'Many', createdAt: new Date(), updatedAt: new Date(), isActive: true, messageCount: 4, nextPosition: 4,
+    });
+    await app.ds.getRepository(Conversation).save(c);
+    const reply = (position: number, owner: string | null, status: Message['status'] = 'streaming'): Message => repo.create({
+      id: crypto.randomUUID(), conversationId: c.id, position, role: 'assistant', content: `before ${position}`, status,
+      ownerInstance: owner, leaseExpiresAt: new Date(Date.UTC(2026, 0, 1)), createdAt: new Date(), updatedAt: new Date(Date.UTC(2026, 0, 1)),
+    });
+    const [mine, elsewhere, done, leaseOnly] = [reply(0, 'i-1'), reply(1, 'i-2'), reply(2, 'i-1', 'complete'), reply(3, 'i-1')];
+    await repo.save([mine, elsewhere, done, leaseOnly]);
+    const lease = new Date(Date.UTC(2026, 5, 1, 12, 30));
+    const updatedAt = new Date(Date.UTC(2026, 5, 1, 12, 0, 0, 250));
+    const streamingBy = (owner?: string): Partial<Message> => ({ status: 'streaming', ownerInstance: owner });
+    const changed = await app.raw.updateMany(Message, ['content', 'leaseExpiresAt', 'updatedAt'], ['status', 'ownerInstance'], [
+      { id: mine.id, patch: { content: 'after 0', leaseExpiresAt: lease, updatedAt }, onlyIf: streamingBy('i-1') },
+      { id: elsewhere.id, patch: { content: 'after 1', updatedAt }, onlyIf: streamingBy('i-1') }, // another instance's now
+      { id: done.id, patch: { content: 'after 2', updatedAt }, onlyIf: streamingBy('i-1') }, // no longer streaming
+      { id: leaseOnly.id, patch: { leaseExpiresAt: lease, updatedAt }, onlyIf: streamingBy() }, // any owner
+      { id: crypto.randomUUID(), patch: { content: 'nobody', updatedAt }, onlyIf: streamingBy() },
+    ]);
+    expect([...changed].sort()).toEqual([mine.id, leaseOnly.id].sort());
+    const rows = new Map((await repo.findBy({ conversationId: c.id })).map((m) => [m.id, m]));
+    expect(rows.get(mine.id)).toMatchObject({ content: 'after 0', leaseExpiresAt: lease, updatedAt });
+    expect(rows.get(elsewhere.id)).toMatchObject({ content: 'before 1', updatedAt: new Date(Date.UTC(2026, 0, 1)) });
+    expect(rows.get(done.id)).toMatchObject({ content: 'before 2', status: 'complete' });
+    expect(rows.get(leaseOnly.id)).toMatchObject({ content: 'before 3', leaseExpiresAt: lease, updatedAt });
+  });
+});
+
 describe('RawSql.transactionNow on SQLite', () => {
   const app = rawSqlApp('sqlite');
 
