@@ -74,6 +74,17 @@ function finishedAnswer(count: number, size: number): { registry: InMemoryGenera
   return { registry, tokens };
 }
 
+describe('TokenSse', () => {
+  it('writes its SSE text and its JSON by hand exactly as SerializedEvent and JSON.stringify do', () => {
+    for (const token of ['plain', ' "quoted" \\ back', 'line\nbreak\ttab', 'é 漢字 🎉', '\u2028\u0000', '']) {
+      const fast = new TokenSse(42, token, '2026-11-29T00:00:00.123Z');
+      expect(fast.sse).toBe(new SerializedEvent(42, fast.event).sse);
+      expect(fast.json).toBe(JSON.stringify(fast));
+      expect(JSON.parse(fast.json)).toEqual({ id: 42, event: { type: 'token', token, finished: false, timestamp: '2026-11-29T00:00:00.123Z' } });
+    }
+  });
+});
+
 describe('SSE body writing', () => {
   let server: Server;
   let port: number;

@@ -76,6 +76,11 @@ export class TokenSse implements SequencedEvent {
   toJSON(): SequencedEvent {
     return { id: this.id, event: this.event };
   }
+
+  /** JSON.stringify of this event (toJSON's), written by hand as `sse` is: the Redis mirror's copy of every token. */
+  get json(): string {
+    return `{"id":${this.id},"event":{"type":"token","token":${JSON.stringify(this.token)},"finished":false,"timestamp":"${this.timestamp}"}}`;
+  }
 }
 
 /** A comment line: keeps proxies from closing an idle stream and does not move the client's Last-Event-ID. */
