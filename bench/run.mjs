@@ -36,7 +36,8 @@ if (flags.help) {
   sizes (flag or BENCH_<NAME> env, e.g. --concurrency=1,50 or BENCH_SOAK_STREAMS=500):
   --concurrency --tokens --tokens-per-s --relay-samples --memory-stream-ms --soak-streams --soak-tokens --soak-retention-ms --long-messages
   --long-conversations --writers --writer-sends --sqlite-commits --upload-streams --pdf-pages --browser-tokens --browser-code-tokens --browser-code-lines
-  --browser-messages --pg-url (PostgreSQL for scenario 4; "none" skips it) --chromium
+  --browser-messages --pg-url (PostgreSQL for scenarios 1 and 4; "none" skips it) --redis-url (Redis for scenario 1's
+  production setup; "none" skips it) --production (1: scenario 1 also measures Parley on PostgreSQL + Redis; on in full mode) --chromium
   --build            compile the server into bench/_build first and measure that (--build-client: the SPA too)
   --dist=DIR         measure DIR/server/main.js and DIR/client/browser (default: dist)
   --profile          write a .cpuprofile of the measured window of each load scenario and summarise it`);
