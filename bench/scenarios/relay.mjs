@@ -49,10 +49,6 @@ export async function run(ctx) {
   const focus = levels.includes(150) ? 150 : under.length > 0 ? Math.max(...under) : Math.min(...levels);
 
   const upstream = await startUpstream();
-  // Parley on PostgreSQL + Redis, at the focus level only (its blocks cost the run ~30 s). Started first: started
-  // between the SQLite relay's start and its memory measurement, the relay's idle baseline read low (54-110 KB
-  // per stream in three runs, 45 without it).
-  const production = ctx.opt('production', 1, 0) ? await startProductionSetup(ctx, relayEnv(upstream)) : { skipped: 'off (--production=1)' };
   const server = await startServer({ dist: ctx.dist, env: relayEnv(upstream), label: 'relay' });
   const floor = await startFloorRelay(upstream);
   const storedDir = mkdtempSync(join(tmpdir(), 'parley-bench-floor-'));
@@ -60,16 +56,15 @@ export async function run(ctx) {
   const agent = keepAliveAgent();
   const rows = [];
   const perLevel = {};
+  let production = { skipped: 'off (--production=1)' };
   try {
     const sessions = await sessionsFor(server, agent, Math.max(...levels));
-    const prodSessions = production.server ? await sessionsFor(production.server, agent, focus) : undefined;
-    ctx.log(`relay: server, floor${production.server ? ', production setup' : ''} and sessions ready`);
+    ctx.log('relay: server, floor and sessions ready');
     // One short warm-up through both paths, so JIT and pools are warm before anything counts.
     await closedLoop({ open: relayTarget(server, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: directTarget(upstream, agent, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: relayTarget(floor, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     await closedLoop({ open: relayTarget(stored, agent, sessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
-    if (production.server) await closedLoop({ open: relayTarget(production.server, agent, prodSessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
     // Memory per open stream first, while the process has only seen the warm-up: RSS and heap
     // after a full GC, idle and with `focus` streams held open (each 4 s, starts spread; with 2 s
     // streams the process was warmed less before its idle baseline and read 259 KB per stream
@@ -79,6 +74,15 @@ export async function run(ctx) {
     const held = await memoryHeldPerStream({ server, agent, sessions, focus, intervalMs, streamMs: ctx.opt('memory-stream-ms', 4000) });
     ctx.details.relayMemory = held;
     ctx.log('relay: memory per stream measured');
+    // Parley on PostgreSQL + Redis, at the focus level only (its blocks cost the run ~30 s). Started after the
+    // memory measurement: started (and warmed up) before it, the SQLite relay's idle RSS read 45 MB lower, for
+    // reasons not found, and the row 54-121 KB per stream in five runs (45 without it; heap + external the same).
+    if (ctx.opt('production', 1, 0)) production = await startProductionSetup(ctx, relayEnv(upstream));
+    const prodSessions = production.server ? await sessionsFor(production.server, agent, focus) : undefined;
+    if (production.server) {
+      await closedLoop({ open: relayTarget(production.server, agent, prodSessions, shape), concurrency: 10, rounds: 1, warmupRounds: 0, replyMs });
+      ctx.log('relay: production setup ready');
+    }
     await sleep(500);
     const idleRss = server.rss();
     const rssPoints = [[0, idleRss]];
