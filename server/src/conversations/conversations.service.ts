@@ -135,10 +135,10 @@ export interface WhileStreaming {
   owner?: string | null;
 }
 
-/** The condition of a WhileStreaming write, checked in the UPDATE itself (RawSql's `onlyIf`). */
 /** Progress saves per PostgreSQL statement (each row is 6 parameters; a statement takes at most 65,535). */
 const PROGRESS_ROWS_PER_STATEMENT = 1_000;
 
+/** The condition of a WhileStreaming write, checked in the UPDATE itself (RawSql's `onlyIf`). */
 function streamingBy(owner: string | null | undefined): Partial<Message> {
   return owner ? { status: 'streaming', ownerInstance: owner } : { status: 'streaming' };
 }
