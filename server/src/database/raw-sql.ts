@@ -180,23 +180,20 @@ export class RawSql {
     const primary = meta.primaryColumns[0];
     const set = names.map(columnOf);
     const checked = conditions.map(columnOf);
-    const key = `update-many:${meta.tableName}:${names.join(',')}:if:${conditions.join(',')}:${rows.length}`;
-    let text = this.texts.get(key);
-    if (text === undefined) {
-      const d = this.ds.driver;
-      const columns = [primary, ...set, ...checked];
-      // Each value cast to its column's type: a VALUES list's parameters are text otherwise.
-      const types = columns.map((c) => d.normalizeType(c));
-      let n = 0;
-      const tuple = (): string => `(${types.map((type) => `${d.createParameter(`p${n}`, n++)}::${type}`).join(', ')})`;
-      const v = (i: number): string => d.escape(`v${i}`);
-      const sets = set.map((c, i) => `${d.escape(c.databaseName)} = COALESCE(v.${v(i + 1)}, t.${d.escape(c.databaseName)})`);
-      const wheres = checked.map((c, i) => `(v.${v(1 + set.length + i)} IS NULL OR t.${d.escape(c.databaseName)} = v.${v(1 + set.length + i)})`);
-      text = `UPDATE ${d.escape(meta.tableName)} AS t SET ${sets.join(', ')} `
-        + `FROM (VALUES ${Array.from({ length: rows.length }, tuple).join(', ')}) AS v(${columns.map((_, i) => v(i)).join(', ')}) `
-        + `WHERE ${[`t.${d.escape(primary.databaseName)} = v.${v(0)}`, ...wheres].join(' AND ')} RETURNING t.${d.escape(primary.databaseName)} AS id`;
-      this.texts.set(key, text);
-    }
+    // Built for each call, not kept: one text per row count (up to PROGRESS_ROWS_PER_STATEMENT's 1,000 shapes of
+    // up to ~60 KB) would hold megabytes for a few statements a second that take microseconds to build.
+    const d = this.ds.driver;
+    const columns = [primary, ...set, ...checked];
+    // Each value cast to its column's type: a VALUES list's parameters are text otherwise.
+    const types = columns.map((c) => d.normalizeType(c));
+    let n = 0;
+    const tuple = (): string => `(${types.map((type) => `${d.createParameter(`p${n}`, n++)}::${type}`).join(', ')})`;
+    const v = (i: number): string => d.escape(`v${i}`);
+    const sets = set.map((c, i) => `${d.escape(c.databaseName)} = COALESCE(v.${v(i + 1)}, t.${d.escape(c.databaseName)})`);
+    const wheres = checked.map((c, i) => `(v.${v(1 + set.length + i)} IS NULL OR t.${d.escape(c.databaseName)} = v.${v(1 + set.length + i)})`);
+    const text = `UPDATE ${d.escape(meta.tableName)} AS t SET ${sets.join(', ')} `
+      + `FROM (VALUES ${Array.from({ length: rows.length }, tuple).join(', ')}) AS v(${columns.map((_, i) => v(i)).join(', ')}) `
+      + `WHERE ${[`t.${d.escape(primary.databaseName)} = v.${v(0)}`, ...wheres].join(' AND ')} RETURNING t.${d.escape(primary.databaseName)} AS id`;
     const params: unknown[] = [];
     for (const row of rows) {
       params.push(row.id);
