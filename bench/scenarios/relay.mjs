@@ -75,8 +75,9 @@ export async function run(ctx) {
     ctx.details.relayMemory = held;
     ctx.log('relay: memory per stream measured');
     // Parley on PostgreSQL + Redis, at the focus level only (its blocks cost the run ~30 s). Started after the
-    // memory measurement: started (and warmed up) before it, the SQLite relay's idle RSS read 45 MB lower, for
-    // reasons not found, and the row 54-121 KB per stream in five runs (45 without it; heap + external the same).
+    // memory measurement: started (and warmed up) before it, the row read 54-121 KB per stream in five runs (45
+    // without it; heap + external the same 40-50), after it 49.8 and 44.4. The SQLite relay's idle RSS still reads
+    // lower with this setup in the run (207-212 MB against 261); why was not found.
     if (ctx.opt('production', 1, 0)) production = await startProductionSetup(ctx, relayEnv(upstream));
     const prodSessions = production.server ? await sessionsFor(production.server, agent, focus) : undefined;
     if (production.server) {
