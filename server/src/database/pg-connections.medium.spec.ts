@@ -10,7 +10,7 @@ import { dataSourceOptions, LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS } from './data
 import { runMigrationsOnce } from './run-migrations.js';
 
 interface PoolClient { processID?: number; listeners(event: 'error'): unknown[]; on(event: 'end', fn: () => void): unknown; release(): void }
-interface Pool { connect(): Promise<PoolClient> }
+interface Pool { connect(): Promise<PoolClient>; readonly waitingCount: number; readonly totalCount: number }
 
 // PostgreSQL's connections as the product opens them: what another party does to them (an operator's
 // pg_terminate_backend or open transaction, a failover) fails a request with 503 and never the process.
@@ -42,6 +42,40 @@ describe.runIf(dialects().includes('postgres'))('PostgreSQL connections', () => 
     // Still serving: the pool opens a new connection.
     await t.http().get('/api/v1/health/ready').expect(200);
   });
+
+  it('stay ready while every connection is busy and queries are answered: the probe does not queue behind them', async () => {
+    const pool = (ds.driver as PostgresDriver).master as Pool;
+    // Ten connections, each answering a query every 0.25 s, with ~3 s of queries waiting: a probe that
+    // queued its SELECT 1 behind them waited past its 2 s and turned the busy instance unready.
+    const busy = Array.from({ length: 120 }, () => ds.query('SELECT pg_sleep(0.25)'));
+    try {
+      await waitFor('the pool to be full with queries waiting', () => pool.totalCount >= 10 && pool.waitingCount > 0, 5_000);
+      const began = performance.now();
+      const res = await t.http().get('/api/v1/health/ready');
+      expect(res.body.checks.database).toBe('ok');
+      expect(res.status).toBe(200);
+      expect(performance.now() - began).toBeLessThan(1_500);
+      expect(pool.waitingCount).toBeGreaterThan(0);
+    } finally {
+      await Promise.allSettled(busy);
+    }
+    await t.http().get('/api/v1/health/ready').expect(200);
+  }, 20_000);
+
+  it('turn unready while every connection is out and none answers for 2 s (a stuck pool), and ready again once they are back', async () => {
+    const pool = (ds.driver as PostgresDriver).master as Pool;
+    const held: PoolClient[] = [];
+    try {
+      while (pool.totalCount < 10 || held.length < 10) held.push(await pool.connect());
+      // The last answer (the earlier tests' queries) more than 2 s ago.
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      const res = await t.http().get('/api/v1/health/ready').expect(503);
+      expect(res.body.checks.database).toBe('down');
+    } finally {
+      for (const c of held) c.release();
+    }
+    await t.http().get('/api/v1/health/ready').expect(200);
+  }, 20_000);
 
   it('wait for a row locked elsewhere no longer than the lock timeout, then answer 503 with Retry-After and change nothing', async () => {
     const s = await t.newSession();

@@ -8,6 +8,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { OFFLINE_MODEL } from '../chat/providers/offline-chat.provider.js';
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig, type LlmProviderName } from '../config/app-config.js';
+import { PoolWatch } from '../database/pool-watch.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { ShutdownService } from './shutdown.service.js';
 
@@ -40,6 +41,8 @@ export class HealthService {
   private storageCheck?: { at: number; result: Promise<CheckResult> };
   /** The statfs under way: one at a time, however many checks time out waiting for it. */
   private freeBytesReading?: Promise<number>;
+  /** null: no pool (SQLite). */
+  private poolWatch?: PoolWatch | null;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -49,12 +52,23 @@ export class HealthService {
     private readonly moduleRef: ModuleRef,
   ) {}
 
+  /**
+   * The database answers: a SELECT 1 within DB_CHECK_TIMEOUT_MS. On PostgreSQL, while the pool is
+   * full (every connection serving a request), a query answered on any connection in that time
+   * tells the same without waiting behind them; a full pool where nothing is answered in that time
+   * is down (stuck, or the database gone).
+   */
   async checkDatabase(): Promise<CheckResult> {
+    const pool = this.pool();
+    if (pool?.isFull && pool.answeredWithin(DB_CHECK_TIMEOUT_MS)) return 'ok';
+    const other = pool?.nextAnswer();
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
         this.dataSource.query('SELECT 1'),
         new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('timeout')), DB_CHECK_TIMEOUT_MS); }),
+        // Another request's query answered while this one waits for a connection.
+        ...(other ? [other.answered] : []),
       ]);
       return 'ok';
     } catch {
@@ -62,7 +76,14 @@ export class HealthService {
       return 'down';
     } finally {
       clearTimeout(timer);
+      other?.cancel();
     }
+  }
+
+  /** PostgreSQL's pool, watched from the first check (the data source is initialized by then). */
+  private pool(): PoolWatch | undefined {
+    if (this.poolWatch === undefined) this.poolWatch = PoolWatch.of(this.dataSource) ?? null;
+    return this.poolWatch ?? undefined;
   }
 
   /**
