@@ -8,7 +8,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { forkService } from './fork-service.mjs';
-import { cpuMs } from './proc.mjs';
+import { cpuMs, preemptions } from './proc.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
 
@@ -111,10 +111,10 @@ function runServer() {
   process.on('disconnect', () => process.exit(0));
 }
 
-/** Forks the floor relay in front of `upstream`; resolves with { url, cpuMs(), stop() }. */
+/** Forks the floor relay in front of `upstream`; resolves with { url, cpuMs(), preemptions(), stop() }. */
 export async function startFloorRelay(upstream, { db } = {}) {
   const service = await forkService(SELF, { FLOOR_UPSTREAM: upstream.baseUrl, ...(db ? { FLOOR_DB: db } : {}) }, 'floor relay');
-  return { url: `http://127.0.0.1:${service.port}`, cpuMs: () => cpuMs(service.pid), stop: service.stop };
+  return { url: `http://127.0.0.1:${service.port}`, cpuMs: () => cpuMs(service.pid), preemptions: () => preemptions(service.pid), stop: service.stop };
 }
 
 if (process.argv[1] === SELF) runServer();

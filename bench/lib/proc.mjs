@@ -45,6 +45,20 @@ export function cpuMs(pid) {
 }
 
 /**
+ * How often the process's main thread (its thread id is the process id) has been switched out while it could still
+ * run (`nonvoluntary_ctxt_switches`): another thread or process took its core. Each time, whatever request or token it
+ * was handling waits for the core back.
+ */
+export function preemptions(pid) {
+  try {
+    const m = /nonvoluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
  * The whole machine's CPU time so far, all cores (ms): busy (user, nice, system, irq, softirq), idle (idle,
  * iowait) and steal (time the hypervisor gave this VM's virtual CPUs to someone else).
  */

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } fr
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openFds, rssBytes, cpuMs } from './proc.mjs';
+import { cpuMs, openFds, preemptions, rssBytes } from './proc.mjs';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 const PROBE = join(ROOT, 'bench', 'lib', 'probe.cjs');
@@ -133,6 +133,7 @@ export async function startServer({ dist, env = {}, dataDir, nodeArgs = [], labe
     rss: () => rssBytes(child.pid),
     fds: () => openFds(child.pid),
     cpuMs: () => cpuMs(child.pid),
+    preemptions: () => preemptions(child.pid),
     probe,
     log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
     async stop({ keepDir = false } = {}) {

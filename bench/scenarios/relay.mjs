@@ -99,6 +99,8 @@ export async function run(ctx) {
       const tokensOf = { floor: 0, stored: 0, production: 0 };
       // The whole machine's CPU time during each mode's blocks: how busy the cores were, and how much the host took.
       const machine = Object.fromEntries(modes.map((m) => [m, { busy: 0, idle: 0, steal: 0 }]));
+      // Each relay's main thread switched out while it could run (another process or thread took its core), per mode.
+      const preempted = Object.fromEntries(modes.map((m) => [m, { count: 0, ms: 0 }]));
       // The other processes measured like the relay, each with the sessions it knows.
       const floors = { floor, stored, ...(production.server ? { production: production.server } : {}) };
       const sessionsOf = (mode) => (mode === 'production' ? prodSessions : sessions);
@@ -111,6 +113,9 @@ export async function run(ctx) {
           const cpu0 = server.cpuMs();
           const machine0 = machineCpuMs();
           const floorCpu0 = floors[mode]?.cpuMs();
+          const relayOf = mode === 'direct' ? undefined : floors[mode] ?? server;
+          const preempted0 = relayOf?.preemptions();
+          const began = performance.now();
           if (profiling) await server.probe('profileStart');
           const got = await closedLoop({
             open, concurrency: c, rounds: Math.ceil(rounds / 2), replyMs,
@@ -118,6 +123,10 @@ export async function run(ctx) {
               for (let i = 0; i < 4; i++) { rssSamples.push(server.rss()); await sleep(replyMs / 5); }
             } : undefined,
           });
+          if (relayOf) {
+            preempted[mode].count += relayOf.preemptions() - preempted0;
+            preempted[mode].ms += performance.now() - began;
+          }
           if (mode === 'relay') {
             cpuRelay += server.cpuMs() - cpu0;
             tokensRelayed += got.allTokens;
@@ -149,6 +158,7 @@ export async function run(ctx) {
         ...(P.stored ? { storedFloorCpuMsPerToken: cpuOf.stored / Math.max(1, tokensOf.stored) } : {}),
         ...(P.production ? { productionCpuMsPerToken: cpuOf.production / Math.max(1, tokensOf.production) } : {}),
         rssMb: median(rssSamples) / 2 ** 20,
+        preemptedPerS: Object.fromEntries(Object.entries(preempted).filter(([, p]) => p.ms > 0).map(([m, p]) => [m, (1000 * p.count) / p.ms])),
         machine: Object.fromEntries(Object.entries(machine).map(([m, t]) => {
           const all = t.busy + t.idle + t.steal;
           return [m, { busy: t.busy / all, steal: t.steal / all }];
@@ -245,6 +255,16 @@ export async function run(ctx) {
       id: '1', name: `The machine's cores during the ${focus}-stream blocks: busy (direct / floor / Parley)`,
       value: `${pct(M.direct.busy)} / ${pct(M.floor.busy)} / ${pct(M.relay.busy)}`,
       baseline: `all ${cpus().length} cores, every process (the bench's client, the upstream, the relay); taken by the host (steal) ${pct(M.direct.steal)} / ${pct(M.floor.steal)} / ${pct(M.relay.steal)}`,
+      target: '–', pass: null,
+    });
+    const Q = F.preemptedPerS ?? {};
+    const perS = (m) => (Q[m] === undefined ? '–' : fmt(Q[m]));
+    rows.push({
+      // Waking another process (the client reading a token, a database reading a query) can hand it the relay's core:
+      // the relay then waits, whatever it was doing. A count of the system's, not a time.
+      id: '1', name: `The relay's main thread preempted during the ${focus}-stream blocks, per second (floor / storing floor / Parley${Q.production === undefined ? '' : ' / production setup'})`,
+      value: `${perS('floor')} / ${perS('stored')} / ${perS('relay')}${Q.production === undefined ? '' : ` / ${perS('production')}`}`,
+      baseline: 'switched out while it could still run (the thread\'s nonvoluntary_ctxt_switches): another process or thread took its core',
       target: '–', pass: null,
     });
     return rows;
