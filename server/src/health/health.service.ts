@@ -41,8 +41,8 @@ export class HealthService {
   private storageCheck?: { at: number; result: Promise<CheckResult> };
   /** The statfs under way: one at a time, however many checks time out waiting for it. */
   private freeBytesReading?: Promise<number>;
-  /** null: no pool (SQLite). */
-  private poolWatch?: PoolWatch | null;
+  /** PostgreSQL's pool (the data source is initialized before any provider that injects it); none on SQLite. */
+  private readonly pool: PoolWatch | undefined;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -50,7 +50,9 @@ export class HealthService {
     private readonly shutdown: ShutdownService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly moduleRef: ModuleRef,
-  ) {}
+  ) {
+    this.pool = PoolWatch.of(dataSource);
+  }
 
   /**
    * The database answers: a SELECT 1 within DB_CHECK_TIMEOUT_MS. On PostgreSQL, while the pool is
@@ -59,9 +61,8 @@ export class HealthService {
    * is down (stuck, or the database gone).
    */
   async checkDatabase(): Promise<CheckResult> {
-    const pool = this.pool();
-    if (pool?.isFull && pool.answeredWithin(DB_CHECK_TIMEOUT_MS)) return 'ok';
-    const other = pool?.nextAnswer();
+    if (this.pool?.isFull && this.pool.answeredWithin(DB_CHECK_TIMEOUT_MS)) return 'ok';
+    const other = this.pool?.nextAnswer();
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -78,12 +79,6 @@ export class HealthService {
       clearTimeout(timer);
       other?.cancel();
     }
-  }
-
-  /** PostgreSQL's pool, watched from the first check (the data source is initialized by then). */
-  private pool(): PoolWatch | undefined {
-    if (this.poolWatch === undefined) this.poolWatch = PoolWatch.of(this.dataSource) ?? null;
-    return this.poolWatch ?? undefined;
   }
 
   /**
