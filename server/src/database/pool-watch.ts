@@ -4,7 +4,6 @@ import type { DataSource } from 'typeorm';
 interface PgPool {
   readonly idleCount: number;
   readonly totalCount: number;
-  readonly waitingCount: number;
   readonly options: { max: number };
   on(event: 'release', listener: (err: Error | undefined) => void): unknown;
 }
