@@ -338,14 +338,24 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
    * Bytes the session stores: each stored object once (however many rows share it), plus the
    * extracted text of every row (each row has its own copy), in UTF-8 bytes. OCTET_LENGTH counts
    * bytes alike on PostgreSQL and SQLite (≥ 3.43), and reads neither TOASTed nor overflow text.
+   * Two queries, not one grouped by object with the text's sum beside: SQLite sorted each row's whole
+   * text into the GROUP BY and took its length after, reading every byte the session had uploaded, on
+   * the event loop, three times per upload (15 ms for 1.4 MB of text read cold, where the length
+   * alone takes 0.02 ms).
    */
   async usage(sessionId: string): Promise<number> {
-    const rows = await this.repo.createQueryBuilder('f')
-      .select('f.file_path', 'key').addSelect('MAX(f.file_size)', 'size').addSelect('SUM(OCTET_LENGTH(f.extracted_text))', 'text')
-      .where('f.session_id = :sessionId', { sessionId })
-      .groupBy('f.file_path')
-      .getRawMany<{ key: string; size: number | string; text: number | string }>();
-    return rows.reduce((sum, r) => sum + Number(r.size) + Number(r.text), 0);
+    const [objects, text] = await Promise.all([
+      this.repo.createQueryBuilder('f')
+        .select('MAX(f.file_size)', 'size')
+        .where('f.session_id = :sessionId', { sessionId })
+        .groupBy('f.file_path')
+        .getRawMany<{ size: number | string }>(),
+      this.repo.createQueryBuilder('f')
+        .select('COALESCE(SUM(OCTET_LENGTH(f.extracted_text)), 0)', 'text')
+        .where('f.session_id = :sessionId', { sessionId })
+        .getRawOne<{ text: number | string }>(),
+    ]);
+    return objects.reduce((sum, r) => sum + Number(r.size), Number(text?.text ?? 0));
   }
 
   /** An upload adds its text, and its bytes unless the session already stores the same content. */

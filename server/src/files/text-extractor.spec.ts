@@ -11,7 +11,7 @@ import { loadConfig } from '../config/app-config.js';
 import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixtures.js';
 import { FileMetrics } from './file-metrics.js';
 import { waitFor } from '../testing/wait.js';
-import { childRunning, childrenRunning, isAlive } from '../testing/processes.js';
+import { childRunning, childrenRunning, isAlive, SCHED_IDLE, schedulingPolicy } from '../testing/processes.js';
 import { pdfSlots, processCpuMs, TextExtractor } from './text-extractor.js';
 
 /** A PDF whose page n says "Page n: <line>" on each of `lines` lines. */
@@ -215,6 +215,8 @@ describe('TextExtractor', () => {
       expect((await warm.extract(await makePdf(1), '.pdf')).pages).toBe(1);
       // The PDF's own process may take a moment to exit: then one new process is left, the spare.
       const [spare] = await waitFor('the process started in advance', () => (fresh(earlier)()?.length === 1 ? fresh(earlier)() : undefined), 5_000, 5);
+      // Started under SCHED_IDLE (through chrt): a thread of the server that wakes takes its core at once.
+      expect(schedulingPolicy(spare)).toBe(SCHED_IDLE);
       // Its CPU clock has run while it loaded the tokenizer; the next job's deadline counts from the job.
       await waitFor('the tokenizer loaded', () => ((processCpuMs(spare) ?? 0) > 50 ? true : undefined), 10_000, 20);
       const second = await warm.extract(Buffer.from('second file'), '.txt');

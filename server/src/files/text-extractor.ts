@@ -155,9 +155,28 @@ export function processCpuMs(pid: number): number | null {
   }
 }
 
+/** util-linux's `chrt`, where the OS has it (Linux): the child is started through it under SCHED_IDLE. */
+const CHRT_PATHS = ['/usr/bin/chrt', '/bin/chrt'];
+let chrtPath: string | null | undefined;
+
+/**
+ * How the child is started: through `chrt --idle 0` on Linux when util-linux is there, else node itself.
+ * Nice 19 alone left the streams' threads waiting behind an extraction: Linux counts a core running only
+ * SCHED_IDLE work as free when it places a thread that wakes, and such a thread takes the core at once,
+ * where a niced child still holds it for part of a time slice (and nice counts only within the server's
+ * autogroup where those are on).
+ */
+export function childLauncher(nodeArgs: string[]): { execPath: string; execArgv: string[] } {
+  if (chrtPath === undefined) chrtPath = process.platform === 'linux' ? CHRT_PATHS.find((p) => existsSync(p)) ?? null : null;
+  return chrtPath === null
+    ? { execPath: process.execPath, execArgv: nodeArgs }
+    : { execPath: chrtPath, execArgv: ['--idle', '0', process.execPath, ...nodeArgs] };
+}
+
 /**
  * The child gets the CPU the server leaves idle: at nice 19 it weighs ~1.5% of a nice-0 thread,
- * so the event loop (and the streams) run first and extraction takes the spare cycles.
+ * so the event loop (and the streams) run first and extraction takes the spare cycles. Under
+ * SCHED_IDLE (see childLauncher) nice counts for nothing more; it stays for where chrt is missing.
  */
 function lowerPriority(pid: number): void {
   try {
@@ -323,13 +342,13 @@ export class TextExtractor implements OnApplicationShutdown {
   /** A new child for the extraction worker, at the lowest priority; its stderr tail is kept for the heap-limit message. */
   private startChild(): ChildProcess {
     const child = fork(EXTRACT_WORKER_PATH, [], {
-      execArgv: [
+      ...childLauncher([
         `--max-old-space-size=${this.limits.maxMemoryMb}`,
         '--max-semi-space-size=16',
         '--stack-size=4000',
         // Code generation from strings off in the whole process, on top of pdf.js's isEvalSupported:false.
         '--disallow-code-generation-from-strings',
-      ],
+      ]),
       // None of the server's secrets (session secret, API keys) and no NODE_OPTIONS in the child.
       env: { NODE_ENV: process.env.NODE_ENV ?? 'production' },
       serialization: 'advanced',

@@ -31,3 +31,12 @@ export function childrenRunning(needle: string): number[] {
   }
   return pids;
 }
+
+/** Linux's SCHED_IDLE scheduling policy, as /proc/<pid>/stat gives it. */
+export const SCHED_IDLE = 5;
+
+/** A process's scheduling policy (field 41 of /proc/<pid>/stat: 0 normal, 5 SCHED_IDLE). */
+export function schedulingPolicy(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3]);
+}
