@@ -1,8 +1,9 @@
 // @ts-check
 /**
- * Text extraction for one uploaded file, run in a child process by text-extractor.ts (forked
- * with IPC and advanced serialization, niced to 19, heap-capped by --max-old-space-size, its RSS
- * watched and the whole process killed at the deadline).
+ * Text extraction for one uploaded file, run in a child process by extraction-children.ts on the
+ * extraction host's thread (forked with IPC and advanced serialization, under SCHED_IDLE where chrt
+ * is found, else niced to 19, heap-capped by --max-old-space-size, its RSS watched and the whole
+ * process killed at the deadline).
  *
  * A process rather than a worker thread so that the OS can give it a lower priority: on a
  * 2-core machine a worker thread at normal priority takes a full core for seconds and starves

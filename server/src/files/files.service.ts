@@ -167,7 +167,7 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
         await this.assertDiskRoom(file.size);
         await this.locks.run(storageKey, async () => {
           // The row first: bytes without a row could be swept, a row never points at nothing for long.
-          await this.repo.insert(row);
+          await this.insertRow(row);
           try {
             await this.storage.put(storageKey, file.path);
           } catch (err) {
@@ -406,9 +406,18 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
       const used = await this.usage(row.sessionId);
       if (used + textBytes(row.extractedText) > this.config.limits.sessionQuotaBytes) throw this.quotaExceeded(used, 'Sending these files again');
       const clone = this.repo.create({ ...row, id: randomUUID(), conversationId, messageId, attachPosition, createdAt: new Date() });
-      await this.repo.insert(clone);
+      await this.insertRow(clone);
       return clone;
     }));
+  }
+
+  /**
+   * Inserts a whole row, every column given. Not `repo.insert`: TypeORM then reads back each column that has a
+   * default, the extracted text among them (SQLite: a SELECT after the INSERT; PostgreSQL: RETURNING), 9–17 ms
+   * of the event loop for a 100-page PDF's text.
+   */
+  private async insertRow(row: FileUpload): Promise<void> {
+    await this.repo.createQueryBuilder().insert().into(FileUpload).values(row).updateEntity(false).execute();
   }
 
   private async deleteIfUnreferenced(storageKey: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -12,7 +13,8 @@ import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixture
 import { FileMetrics } from './file-metrics.js';
 import { waitFor } from '../testing/wait.js';
 import { childRunning, childrenRunning, isAlive, SCHED_IDLE, schedulingPolicy } from '../testing/processes.js';
-import { pdfSlots, processCpuMs, TextExtractor } from './text-extractor.js';
+import { processCpuMs } from './extraction-children.js';
+import { pdfSlots, TextExtractor } from './text-extractor.js';
 
 /** A PDF whose page n says "Page n: <line>" on each of `lines` lines. */
 const makePdf = (pages: number, lines = 3) => makePdfWith(pages, lines, (n, l) => `Page ${n}: line ${l} of the quick brown fox report`);
@@ -380,5 +382,25 @@ describe('TextExtractor', () => {
     // In-process, the loop would be blocked for about the whole extraction. The sampling timer
     // accounts for ~10 ms, and a busy shared machine can add tens more to any measurement.
     expect(max).toBeLessThan(Math.max(100, elapsed / 5));
+  });
+
+  it('starts, feeds and watches its processes on a thread of their own: the event loop never waits for a child to start', async () => {
+    // Starting a process blocks the thread that starts it until the child has exec'd (4–16 ms here, per PDF).
+    const childProcess = createRequire(__filename)('node:child_process') as typeof import('node:child_process');
+    const fork = vi.spyOn(childProcess, 'fork');
+    syncBuiltinESMExports();
+    const warm = make({ FILE_EXTRACT_WARM_MS: '60000' });
+    try {
+      const earlier = new Set(childrenRunning('extract.worker'));
+      expect((await warm.extract(await makePdf(2), '.pdf')).pages).toBe(2);
+      expect((await warm.extract(Buffer.from('after the PDF'), '.txt')).text).toBe('after the PDF');
+      // Its own processes all the same (a child of this process), the spare started in advance among them.
+      await waitFor('the process started in advance', () => (childrenRunning('extract.worker').some((pid) => !earlier.has(pid)) ? true : undefined), 5_000, 5);
+      expect(fork).not.toHaveBeenCalled();
+    } finally {
+      fork.mockRestore();
+      syncBuiltinESMExports();
+      warm.onApplicationShutdown();
+    }
   });
 });

@@ -1,27 +1,16 @@
-import { type ChildProcess, fork } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { availableParallelism, constants as osConstants, setPriority } from 'node:os';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Worker } from 'node:worker_threads';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { rateLimitExceeded } from '../common/rate-limit.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import type { Extraction, ExtractionHostData, FromExtractionHost, JobOutcome, ToExtractionHost } from './extraction-children.js';
 import { FileMetrics } from './file-metrics.js';
 
-export interface Extraction {
-  text: string;
-  /** Pages of a PDF, null for other types. */
-  pages: number | null;
-  /** The text was cut at the configured maximum (a visible marker says so). */
-  truncated: boolean;
-  tokenCount: number;
-}
-
-/** `again`: the child stays for another text file (it asked to, and nothing unexpected happened). */
-type WorkerReply = { again?: boolean } & (
-  | ({ ok: true } & Extraction)
-  | { ok: false; kind: 'unsupported' | 'processing'; message: string });
+export type { Extraction } from './extraction-children.js';
 
 export interface ExtractorLimits {
   maxPages: number;
@@ -35,16 +24,6 @@ export interface ExtractorLimits {
   /** How long a process started in advance waits for the next job after one (0: none started). */
   warmMs: number;
 }
-
-/**
- * Text files one process reads before it is replaced, and the resident memory above which it is
- * not kept after one (a 10 MB file's strings and token arrays stay in its heap until collected).
- */
-const TEXT_JOBS_PER_CHILD = 200;
-const KEPT_CHILD_MAX_RSS = 192 * 1024 * 1024;
-
-/** What the child costs beyond its heap (node itself, pdf.js loaded, young generation): ~200 MB measured on a 500-page PDF. */
-const PROCESS_OVERHEAD_MB = 256;
 
 /**
  * Places one client (an address: sessions are free, sixty a minute) may hold in a lane's line. The
@@ -126,157 +105,34 @@ const clientGone = (): AppException => new AppException(ErrorCode.ValidationErro
 /** The child's entry sits next to this file: sources under Vitest, dist/server/files/ once built. */
 export const EXTRACT_WORKER_PATH = join(__dirname, 'extract.worker.mjs');
 
-/** Resident memory of a process from /proc (Linux); null where that is not available. */
-function residentBytes(pid: number): number | null {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
-    return m ? Number(m[1]) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
+/** The extraction host's compiled code: next to this file in the build; the tests point it at their own build of the source. */
+export const extractionHost = { file: join(__dirname, 'extraction-host.worker.js') };
 
-/** Linux reports process times in /proc in clock ticks of 1/100 s (USER_HZ) on every architecture Node runs on. */
-const TICKS_PER_SECOND = 100;
-/** Without a CPU clock of the child, the deadline is wall-clock; with one, wall-clock only as a backstop, this many times it. */
-const WALL_CLOCK_BACKSTOP = 4;
-
-/** CPU time (user + system) a process has used, in ms, from /proc (Linux); null where that is not available. */
-export function processCpuMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    // The command name (field 2) may contain spaces and parentheses: the fields that follow start after its last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return Number.isFinite(utime) && Number.isFinite(stime) ? ((utime + stime) * 1000) / TICKS_PER_SECOND : null;
-  } catch {
-    return null;
-  }
-}
-
-/** util-linux's `chrt`, where the OS has it (Linux): the child is started through it under SCHED_IDLE. */
-const CHRT_PATHS = ['/usr/bin/chrt', '/bin/chrt'];
-let chrtPath: string | null | undefined;
-
-/**
- * How the child is started: through `chrt --idle 0` on Linux when util-linux is there, else node itself.
- * Nice 19 alone left the streams' threads waiting behind an extraction: Linux counts a core running only
- * SCHED_IDLE work as free when it places a thread that wakes, and such a thread takes the core at once,
- * where a niced child still holds it for part of a time slice (and nice counts only within the server's
- * autogroup where those are on).
- */
-export function childLauncher(nodeArgs: string[]): { execPath: string; execArgv: string[] } {
-  if (chrtPath === undefined) chrtPath = process.platform === 'linux' ? CHRT_PATHS.find((p) => existsSync(p)) ?? null : null;
-  return chrtPath === null
-    ? { execPath: process.execPath, execArgv: nodeArgs }
-    : { execPath: chrtPath, execArgv: ['--idle', '0', process.execPath, ...nodeArgs] };
-}
-
-/**
- * The child gets the CPU the server leaves idle: at nice 19 it weighs ~1.5% of a nice-0 thread,
- * so the event loop (and the streams) run first and extraction takes the spare cycles. Under
- * SCHED_IDLE (see childLauncher) nice counts for nothing more; it stays for where chrt is missing.
- */
-function lowerPriority(pid: number): void {
-  try {
-    setPriority(pid, osConstants.priority.PRIORITY_LOW);
-  } catch {
-    // Not permitted on this platform: the extraction still runs, at normal priority.
-  }
-}
-
-/** Whether a child can still take a job. */
-function isUsable(child: ChildProcess): boolean {
-  return child.connected && child.exitCode === null && child.signalCode === null;
-}
-
-/**
- * A child process waiting for a job, killed after `warmMs` without one. While it waits it does not count for the
- * event loop (it never keeps the server, or a test run, alive); taken, it counts again until its job ends.
- */
-class WaitingChild {
-  private child: ChildProcess | null = null;
-  private timer?: NodeJS.Timeout;
-  private readonly watched = new WeakSet<ChildProcess>();
-
-  constructor(private readonly warmMs: number) {}
-
-  /** The child waiting, if one is. */
-  get waiting(): ChildProcess | null {
-    return this.child;
-  }
-
-  /** Keeps `child` waiting, for `warmMs` from now (the one waiting already too). */
-  park(child: ChildProcess): void {
-    if (this.child !== child) {
-      this.drop();
-      child.unref();
-      child.channel?.unref();
-      (child.stderr as { unref?: () => void } | null)?.unref?.();
-      // Once per child: one kept after each of its jobs would otherwise add a listener each time.
-      if (!this.watched.has(child)) {
-        this.watched.add(child);
-        child.once('exit', () => { if (this.child === child) this.child = null; });
-      }
-      this.child = child;
-    }
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.drop(), this.warmMs);
-    this.timer.unref();
-  }
-
-  /** The waiting child if it can still take a job, else null (a dead one is cleared). */
-  take(): ChildProcess | null {
-    const child = this.child;
-    this.child = null;
-    clearTimeout(this.timer);
-    if (child && isUsable(child)) {
-      child.ref();
-      child.channel?.ref();
-      (child.stderr as { ref?: () => void } | null)?.ref?.();
-      return child;
-    }
-    child?.kill('SIGKILL');
-    return null;
-  }
-
-  drop(): void {
-    clearTimeout(this.timer);
-    this.child?.kill('SIGKILL');
-    this.child = null;
-  }
+/** A job sent to the extraction host, until its outcome comes back (or its client leaves). */
+interface HostJob {
+  resolve: (outcome: JobOutcome) => void;
 }
 
 /**
  * Turns an upload's bytes into text for the model. All parsing happens in a child process at the
  * lowest CPU priority, with a heap cap, an RSS cap and a deadline, so a hostile or huge file
  * (PDF, deep JSON, megabytes of text) can neither block nor starve the event loop nor exhaust the
- * server: the child is simply killed.
+ * server: the child is simply killed. The children are started and watched by the extraction host,
+ * a thread of its own (extraction-children.ts); this class keeps the lines in which files wait.
  */
 @Injectable()
 export class TextExtractor implements OnApplicationShutdown {
+  private readonly logger = new Logger(TextExtractor.name);
   private readonly limits: ExtractorLimits;
   /**
    * PDFs, and everything else: a text file takes milliseconds to a second or two, a PDF up to its
    * 30 s of CPU, and text files waited behind PDFs.
    */
   private readonly lanes: { pdf: Lane; text: Lane };
-  /**
-   * A child started in advance, waiting for a job: starting node and loading the tokenizer's tables
-   * took ~0.5 s of every upload (a 12-byte text file answered in 0.6 s), and people attach files in
-   * a row. One is started after each job and kept for `warmMs`; a PDF still gets a process no job has used.
-   */
-  private readonly spare: WaitingChild;
-  /**
-   * The process that read the last text file, kept for the next one: a fresh process per file cost
-   * ~0.4 s of each upload (node and the tokenizer's tables, at nice 19), and the spare started after a
-   * job was still loading when the next file of a row arrived. Text files only: a PDF always gets a
-   * process no other file has used (see extract.worker.mjs).
-   */
-  private readonly textChild: WaitingChild;
-  /** Text files each kept process has read. */
-  private readonly jobsDone = new WeakMap<ChildProcess, number>();
+  /** The thread that owns the children, started with the first job. */
+  private host?: Worker;
+  private readonly jobs = new Map<number, HostJob>();
+  private nextJobId = 1;
   private isClosed = false;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, private readonly metrics: FileMetrics) {
@@ -289,8 +145,6 @@ export class TextExtractor implements OnApplicationShutdown {
       maxQueued: 32,
       warmMs: config.files.extractWarmMs,
     };
-    this.spare = new WaitingChild(this.limits.warmMs);
-    this.textChild = new WaitingChild(this.limits.warmMs);
     this.lanes = {
       pdf: { running: 0, concurrency: this.limits.concurrency, line: new FairLine() },
       text: { running: 0, concurrency: 1, line: new FairLine() },
@@ -311,7 +165,7 @@ export class TextExtractor implements OnApplicationShutdown {
     try {
       request.signal?.throwIfAborted();
       const bytes = typeof source === 'function' ? await source() : source;
-      const result = await this.runWorker(bytes, fileType, request.signal);
+      const result = await this.runJob(bytes, fileType, request.signal);
       outcome = 'ok';
       return result;
     } catch (err) {
@@ -319,7 +173,8 @@ export class TextExtractor implements OnApplicationShutdown {
     } finally {
       this.metrics.observeExtraction(performance.now() - started, fileType, outcome);
       this.release(lane);
-      this.keepSpare();
+      // A child for the next file, started in advance (on the host's thread).
+      if (!this.isClosed && this.limits.warmMs > 0) this.post({ op: 'keep-spare' });
     }
   }
 
@@ -335,143 +190,80 @@ export class TextExtractor implements OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     this.isClosed = true;
-    this.spare.drop();
-    this.textChild.drop();
+    // The host kills its children, then ends.
+    this.host?.postMessage({ op: 'close' } satisfies ToExtractionHost);
+    this.host = undefined;
   }
 
-  /** A new child for the extraction worker, at the lowest priority; its stderr tail is kept for the heap-limit message. */
-  private startChild(): ChildProcess {
-    const child = fork(EXTRACT_WORKER_PATH, [], {
-      ...childLauncher([
-        `--max-old-space-size=${this.limits.maxMemoryMb}`,
-        '--max-semi-space-size=16',
-        '--stack-size=4000',
-        // Code generation from strings off in the whole process, on top of pdf.js's isEvalSupported:false.
-        '--disallow-code-generation-from-strings',
-      ]),
-      // None of the server's secrets (session secret, API keys) and no NODE_OPTIONS in the child.
-      env: { NODE_ENV: process.env.NODE_ENV ?? 'production' },
-      serialization: 'advanced',
-      // pdf.js warns on stdout/stderr about odd fonts; those are not our logs. stderr is read
-      // for the fatal heap-limit message only.
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  private post(msg: ToExtractionHost, transfer?: ArrayBuffer[]): void {
+    this.ensureHost().postMessage(msg, transfer);
+  }
+
+  private ensureHost(): Worker {
+    if (this.host) return this.host;
+    const { maxPages, maxChars, timeoutMs, maxMemoryMb, warmMs } = this.limits;
+    const host = new Worker(extractionHost.file, {
+      workerData: { limits: { maxPages, maxChars, timeoutMs, maxMemoryMb, warmMs }, childEntry: EXTRACT_WORKER_PATH } satisfies ExtractionHostData,
     });
-    if (child.pid !== undefined) lowerPriority(child.pid);
-    child.stderr?.setEncoding('utf8');
-    // Between jobs (waiting in advance, or kept after a text file) stderr is drained and errors are
-    // swallowed; each job adds its own listeners and removes them when it ends.
-    child.stderr?.on('data', () => undefined);
-    child.on('error', () => undefined);
-    return child;
-  }
-
-  /** For a text file: the process kept after the last one if it is still alive, else as for any file. */
-  private takeTextChild(): ChildProcess {
-    return this.textChild.take() ?? this.takeChild();
-  }
-
-  /**
-   * After a text file the child said it stays for (`again`): kept for the next one for `warmMs`,
-   * unless it has read its share of files, grew too big, or one is kept already.
-   */
-  private keepTextChild(child: ChildProcess): void {
-    const rss = child.pid !== undefined ? residentBytes(child.pid) : null;
-    if (this.isClosed || this.limits.warmMs <= 0 || this.textChild.waiting !== null || !isUsable(child)
-      || (this.jobsDone.get(child) ?? 0) >= TEXT_JOBS_PER_CHILD || (rss !== null && rss > KEPT_CHILD_MAX_RSS)) {
-      child.kill('SIGKILL');
-      return;
-    }
-    this.textChild.park(child);
-  }
-
-  /** The spare if it is still alive and waiting, else a new child. */
-  private takeChild(): ChildProcess {
-    return this.spare.take() ?? this.startChild();
-  }
-
-  /** Starts a child for the next job unless one waits already; it goes after `warmMs` without a job. */
-  private keepSpare(): void {
-    if (this.isClosed || this.limits.warmMs <= 0) return;
-    this.spare.park(this.spare.waiting ?? this.startChild());
-  }
-
-  private runWorker(bytes: Buffer, fileType: string, signal?: AbortSignal): Promise<Extraction> {
-    const { maxPages, maxChars, timeoutMs, maxMemoryMb } = this.limits;
-    const isText = fileType !== '.pdf';
-    return new Promise<Extraction>((resolve, reject) => {
-      const child = isText ? this.takeTextChild() : this.takeChild();
-      const jobs = (this.jobsDone.get(child) ?? 0) + 1;
-      this.jobsDone.set(child, jobs);
-      let settled = false;
-      let stderrTail = '';
-      /** Ends the job; the child is kept for the next text file only when its clean answer said it stays. */
-      const finish = (fn: () => void, keep = false): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        clearInterval(watchdog);
-        signal?.removeEventListener('abort', stop);
-        child.stderr?.off('data', onStderr);
-        child.off('message', onMessage);
-        child.off('error', onError);
-        child.off('close', onClose);
-        fn();
-        if (keep) this.keepTextChild(child);
-        else if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      };
-      // The client is gone: its file is not read on for nobody.
-      const stop = (): void => finish(() => reject(clientGone()));
-      const tooBig = (): AppException => new AppException(ErrorCode.FileProcessingError,
-        `Extracting the text needs more than ${maxMemoryMb} MB of memory; the file is too large or too complex`);
-      const failed = (): AppException => new AppException(ErrorCode.FileProcessingError, 'The file could not be processed');
-      const tooSlow = (): AppException => new AppException(ErrorCode.FileProcessingError,
-        `Extracting the text took longer than ${Math.round(timeoutMs / 1000)} s; the file is too large or too complex`);
-      // The deadline counts the child's CPU time: at nice 19 on a busy server it may wait for the
-      // CPU much longer than it works, and a big PDF must not fail because the server was busy.
-      // Wall-clock time only stops a child that makes no progress at all (backstop).
-      // From the job on: a child started in advance has used some CPU already, loading the tokenizer.
-      const cpuAtStart = child.pid !== undefined ? processCpuMs(child.pid) : null;
-      const hasCpuClock = cpuAtStart !== null;
-      const timer = setTimeout(() => finish(() => reject(tooSlow())), hasCpuClock ? timeoutMs * WALL_CLOCK_BACKSTOP : timeoutMs);
-      // --max-old-space-size caps the JS heap only. Decoded PDF streams live in ArrayBuffers
-      // outside it (a 1 MB PDF can inflate a 1 GB content stream), so the child's resident
-      // memory is watched as well.
-      const budget = (maxMemoryMb + PROCESS_OVERHEAD_MB) * 1024 * 1024;
-      const watchdog = setInterval(() => {
-        if (child.pid === undefined) return;
-        const rss = residentBytes(child.pid);
-        if (rss !== null && rss > budget) finish(() => reject(tooBig()));
-        const cpu = hasCpuClock ? processCpuMs(child.pid) : null;
-        if (cpu !== null && cpu - (cpuAtStart ?? 0) > timeoutMs) finish(() => reject(tooSlow()));
-      }, 20);
-      const onStderr = (chunk: string): void => { stderrTail = (stderrTail + chunk).slice(-4096); };
-      const onMessage = (reply: WorkerReply): void => finish(() => {
-        if (reply.ok) {
-          resolve({ text: reply.text, pages: reply.pages, truncated: reply.truncated, tokenCount: reply.tokenCount });
-        } else {
-          const code = reply.kind === 'unsupported' ? ErrorCode.UnsupportedFileType : ErrorCode.FileProcessingError;
-          reject(new AppException(code, reply.message));
-        }
-      }, isText && reply.again === true);
-      const onError = (): void => finish(() => reject(failed()));
-      // Exit before a reply: a crash, or V8 aborting at the heap limit (it says so on stderr,
-      // which may still be flushing when 'exit' fires, hence 'close').
-      const onClose = (): void => finish(() => reject(/heap out of memory|Reached heap limit/i.test(stderrTail) ? tooBig() : failed()));
-      child.stderr?.on('data', onStderr);
-      child.on('message', onMessage);
-      child.on('error', onError);
-      child.on('close', onClose);
-      signal?.addEventListener('abort', stop, { once: true });
-      if (signal?.aborted) {
-        stop();
-        return;
+    // It keeps the process alive only while a job runs (see runJob).
+    host.unref();
+    host.on('message', ({ id, outcome }: FromExtractionHost) => this.settle(id, outcome));
+    host.on('error', (err) => this.logger.error({ err }, 'the extraction host failed'));
+    host.on('exit', (code) => {
+      if (this.host === host) {
+        this.host = undefined;
+        this.logger.error({ code }, 'the extraction host stopped; the files being read fail');
       }
-      // A copy the child owns: the caller's buffer may be a view into a pooled allocation.
-      const again = isText && this.limits.warmMs > 0 && jobs < TEXT_JOBS_PER_CHILD;
-      child.send({ bytes: new Uint8Array(bytes), fileType, maxPages, maxChars, again }, (err) => {
-        if (err) finish(() => reject(failed()));
-      });
+      for (const id of [...this.jobs.keys()]) this.settle(id, { ok: false, kind: 'failed' });
     });
+    this.host = host;
+    return host;
+  }
+
+  private settle(id: number, outcome: JobOutcome): void {
+    const job = this.jobs.get(id);
+    if (!job) return;
+    this.jobs.delete(id);
+    if (this.jobs.size === 0) this.host?.unref();
+    job.resolve(outcome);
+  }
+
+  /** One file through the host: its text, or the refusal its outcome says. */
+  private async runJob(bytes: Buffer, fileType: string, signal?: AbortSignal): Promise<Extraction> {
+    const id = this.nextJobId++;
+    const outcome = await new Promise<JobOutcome>((resolve) => {
+      const stop = (): void => {
+        this.post({ op: 'cancel', id });
+        this.settle(id, { ok: false, kind: 'failed' });
+      };
+      this.jobs.set(id, {
+        resolve: (o) => {
+          signal?.removeEventListener('abort', stop);
+          resolve(o);
+        },
+      });
+      signal?.addEventListener('abort', stop, { once: true });
+      // A copy the host owns (moved, not copied again): the caller's buffer may be a view into a pooled allocation.
+      const copy = new Uint8Array(bytes);
+      this.post({ op: 'job', id, bytes: copy, fileType }, [copy.buffer]);
+      this.host?.ref();
+    });
+    if (outcome.ok) return { text: outcome.text, pages: outcome.pages, truncated: outcome.truncated, tokenCount: outcome.tokenCount };
+    if (signal?.aborted) throw clientGone();
+    switch (outcome.kind) {
+      case 'unsupported':
+        throw new AppException(ErrorCode.UnsupportedFileType, outcome.message);
+      case 'processing':
+        throw new AppException(ErrorCode.FileProcessingError, outcome.message);
+      case 'too-big':
+        throw new AppException(ErrorCode.FileProcessingError,
+          `Extracting the text needs more than ${this.limits.maxMemoryMb} MB of memory; the file is too large or too complex`);
+      case 'too-slow':
+        throw new AppException(ErrorCode.FileProcessingError,
+          `Extracting the text took longer than ${Math.round(this.limits.timeoutMs / 1000)} s; the file is too large or too complex`);
+      case 'failed':
+        throw new AppException(ErrorCode.FileProcessingError, 'The file could not be processed');
+    }
   }
 
   private async acquire(lane: Lane, { client, signal }: ExtractionRequest): Promise<void> {

@@ -8,6 +8,8 @@ const SRC = resolve(__dirname, '..');
 export const WORKER_BUILD_DIR = resolve(SRC, '..', '..', 'node_modules', '.cache', 'parley-test-workers');
 /** The upstream worker as the tests run it (ThreadedChatProvider's worker file under Vitest). */
 export const TEST_UPSTREAM_WORKER = join(WORKER_BUILD_DIR, 'chat', 'providers', 'upstream.worker.js');
+/** The extraction host as the tests run it (TextExtractor's thread under Vitest). */
+export const TEST_EXTRACTION_HOST = join(WORKER_BUILD_DIR, 'files', 'extraction-host.worker.js');
 
 /**
  * Compiles a worker thread's TypeScript entry and the project files it imports to CommonJS
@@ -39,4 +41,5 @@ export function buildWorker(entry: string): void {
 export function buildTestWorkers(): void {
   rmSync(WORKER_BUILD_DIR, { recursive: true, force: true });
   buildWorker(join(SRC, 'chat', 'providers', 'upstream.worker.ts'));
+  buildWorker(join(SRC, 'files', 'extraction-host.worker.ts'));
 }
