@@ -87,6 +87,42 @@ export async function seedPostgres(url, sessionId, messageCounts, baseTime = Dat
   return conversations.map((c) => c.id);
 }
 
+/** `count` uploaded files of `session`, each with `textChars` characters of extracted text (ASCII) and its own stored object. */
+function planFiles(sessionId, count, textChars, baseTime) {
+  const text = 'The relay keeps every token. '.repeat(Math.ceil(textChars / 29)).slice(0, textChars);
+  return Array.from({ length: count }, (_, i) => {
+    const sha = randomUUID().replace(/-/g, '').padEnd(64, '0');
+    return { id: randomUUID(), sessionId, filename: `notes-${i}.txt`, fileType: '.txt', fileSize: 1000,
+      storageKey: `${sessionId}_${sha}.txt`, sha256: sha, text, tokenCount: Math.round(textChars / 5), createdAt: new Date(baseTime + i * 1000) };
+  });
+}
+
+export function seedSqliteFiles(file, sessionId, count, textChars, baseTime = Date.UTC(2026, 0, 1)) {
+  const db = new Database(file);
+  db.pragma('busy_timeout = 10000');
+  const ins = db.prepare(`INSERT INTO file_uploads (id, session_id, filename, file_type, file_size, file_path, sha256, extracted_text, token_count, created_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+  db.transaction(() => {
+    for (const f of planFiles(sessionId, count, textChars, baseTime)) {
+      ins.run(f.id, f.sessionId, f.filename, f.fileType, f.fileSize, f.storageKey, f.sha256, f.text, f.tokenCount, sqliteDate(f.createdAt));
+    }
+  })();
+  db.close();
+}
+
+export async function seedPostgresFiles(url, sessionId, count, textChars, baseTime = Date.UTC(2026, 0, 1)) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    for (const f of planFiles(sessionId, count, textChars, baseTime)) {
+      await client.query(`INSERT INTO file_uploads (id, session_id, filename, file_type, file_size, file_path, sha256, extracted_text, token_count, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, [f.id, f.sessionId, f.filename, f.fileType, f.fileSize, f.storageKey, f.sha256, f.text, f.tokenCount, f.createdAt]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
 /** Creates a scratch database; returns its URL and a drop function. Throws if PostgreSQL is unreachable. */
 export async function scratchPostgres(adminUrl, name) {
   const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });

@@ -4,16 +4,28 @@
 // Also, for the record (a search reads every message of the session, so it is not flat): a search
 // by message text in the session of the 10,000-message chat against one with 20 messages, and the
 // longest stall of the event loop (every user's streams) while that session is searched and the
-// long chat deleted.
+// long chat deleted. And a text file uploaded into a session that holds ~95 MB of extracted text (near
+// its 100 MB quota, which every upload checks) against one into an empty session.
 import { join } from 'node:path';
 import { createSession, jsonRequest } from '../lib/api.mjs';
 import { keepAliveAgent } from '../lib/sse.mjs';
-import { scratchPostgres, seedPostgres, seedSqlite } from '../lib/seed.mjs';
+import { scratchPostgres, seedPostgres, seedPostgresFiles, seedSqlite, seedSqliteFiles } from '../lib/seed.mjs';
 import { startServer } from '../lib/server.mjs';
 import { median, p99 } from '../lib/stats.mjs';
 import { fmt } from '../lib/table.mjs';
 
 export const title = 'Long chats (latest page, first page of conversations)';
+
+/** Uploads a small text file of its own content; its time in ms. */
+async function uploadText(base, token, n) {
+  const form = new FormData();
+  form.append('file', new Blob([`Note ${n}: ${Math.random()}`], { type: 'text/plain' }), `note-${n}.txt`);
+  const t0 = performance.now();
+  const res = await fetch(`${base}/api/v1/files/upload`, { method: 'POST', body: form, headers: { authorization: `Bearer ${token}` } });
+  const body = await res.json();
+  if (res.status !== 201) throw new Error(`upload: ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+  return performance.now() - t0;
+}
 
 /** Times `reps` rounds of the given requests, interleaved so drift hits all alike. */
 async function timeInterleaved(base, agent, requests, reps, warmup = 10) {
@@ -31,7 +43,7 @@ async function timeInterleaved(base, agent, requests, reps, warmup = 10) {
   return times;
 }
 
-async function measure(ctx, dialect, env, seed) {
+async function measure(ctx, dialect, env, seed, seedFiles) {
   const nMessages = ctx.opt('long-messages', 10_000, 2_000);
   const nConversations = ctx.opt('long-conversations', 5_000, 1_000);
   const reps = ctx.opt('long-reps', 200, 40);
@@ -86,6 +98,21 @@ async function measure(ctx, dialect, env, seed) {
     const removed = await jsonRequest(server.url, 'DELETE', `/api/v1/conversations/${big}`, { token: chatter.token, agent });
     if (removed.status !== 204) throw new Error(`DELETE the long chat: ${removed.status}`);
     stalls.deleteBig = await stallMax();
+    // Uploads into a session holding ~95 MB of extracted text (what its quota counts) and into an empty one, in turn.
+    const [filer, empty] = [await createSession(server.url, agent), await createSession(server.url, agent)];
+    const nFiles = ctx.opt('quota-files', 280, 280);
+    const fileChars = 340_000;
+    await seedFiles(server, filer.id, nFiles, fileChars);
+    const uploads = { empty: [], full: [] };
+    const uploadReps = ctx.opt('quota-uploads', 20, 6);
+    for (let i = -2; i < uploadReps; i++) {
+      const e = await uploadText(server.url, empty.token, i);
+      const f = await uploadText(server.url, filer.token, i);
+      if (i >= 0) { uploads.empty.push(e); uploads.full.push(f); }
+    }
+    await stallMax();
+    for (let i = 0; i < 5; i++) await uploadText(server.url, filer.token, 100 + i);
+    stalls.uploadFull = await stallMax();
     ctx.details[`long_${dialect}`] = {
       stalls,
       nMessages, nConversations, reps,
@@ -93,7 +120,9 @@ async function measure(ctx, dialect, env, seed) {
       olderPageMiddle: { median: median(tOlder), p99: p99(tOlder) },
       fewConversations: { median: median(tFew), p99: p99(tFew) }, manyConversations: { median: median(tMany), p99: p99(tMany) },
       searchSmall: { median: median(tSearchSmall), p99: p99(tSearchSmall) }, searchBig: { median: median(tSearchBig), p99: p99(tSearchBig) },
+      uploads: { nFiles, fileChars, empty: { median: median(uploads.empty), p99: p99(uploads.empty) }, full: { median: median(uploads.full), p99: p99(uploads.full) } },
     };
+    const uploadRatio = median(uploads.full) / median(uploads.empty);
     const searchRatio = median(tSearchBig) / median(tSearchSmall);
     const chatRatio = median(tBig) / median(tSmall);
     const listRatio = median(tMany) / median(tFew);
@@ -111,6 +140,10 @@ async function measure(ctx, dialect, env, seed) {
         value: Math.max(stalls.searchBig, stalls.deleteBig), unit: 'ms',
         baseline: `searches ${fmt(stalls.searchBig)} ms, delete ${fmt(stalls.deleteBig)} ms; 20 searches of a 20-message session ${fmt(stalls.searchSmall)} ms`,
         target: '–', pass: null },
+      { id: '4', name: `A text file uploaded into a session holding ${fmt((nFiles * fileChars) / 1e6)} MB of extracted text (${nFiles} files; quota 100 MB), ${dialect}`,
+        value: uploadRatio, unit: '×',
+        baseline: `empty session ${fmt(median(uploads.empty), 'ms')} → ${fmt(median(uploads.full), 'ms')} (median of ${uploadReps}); longest event-loop stall over 5 such uploads ${fmt(stalls.uploadFull)} ms`,
+        target: '< 2×', pass: uploadRatio < 2 },
     ];
   } finally {
     agent.destroy();
@@ -119,7 +152,8 @@ async function measure(ctx, dialect, env, seed) {
 }
 
 export async function run(ctx) {
-  const rows = await measure(ctx, 'SQLite', {}, (server, sessionId, counts) => seedSqlite(join(server.dir, 'parley.sqlite'), sessionId, counts));
+  const rows = await measure(ctx, 'SQLite', {}, (server, sessionId, counts) => seedSqlite(join(server.dir, 'parley.sqlite'), sessionId, counts),
+    (server, sessionId, n, chars) => seedSqliteFiles(join(server.dir, 'parley.sqlite'), sessionId, n, chars));
   const adminUrl = ctx.opt('pg-url', 'postgres://postgres@127.0.0.1:5432/test');
   if (adminUrl === 'none') return [...rows, { id: '4', name: 'Long chats, PostgreSQL', skipped: '--pg-url=none' }];
   let db;
@@ -129,7 +163,8 @@ export async function run(ctx) {
     return [...rows, { id: '4', name: 'Long chats, PostgreSQL', skipped: `PostgreSQL unreachable (${err.message})` }];
   }
   try {
-    rows.push(...await measure(ctx, 'PostgreSQL', { DATABASE_URL: db.url }, (_server, sessionId, counts) => seedPostgres(db.url, sessionId, counts)));
+    rows.push(...await measure(ctx, 'PostgreSQL', { DATABASE_URL: db.url }, (_server, sessionId, counts) => seedPostgres(db.url, sessionId, counts),
+      (_server, sessionId, n, chars) => seedPostgresFiles(db.url, sessionId, n, chars)));
   } finally {
     await db.drop();
   }
