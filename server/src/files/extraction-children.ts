@@ -231,9 +231,14 @@ export class ChildPool {
     this.spare.park(this.spare.waiting ?? this.startChild());
   }
 
+  /** No job is running. */
+  get idle(): boolean {
+    return this.running.size === 0;
+  }
+
+  /** No child is kept or started in advance any more; the jobs running finish and report as before. */
   close(): void {
     this.isClosed = true;
-    for (const stop of [...this.running.values()]) stop();
     this.spare.drop();
     this.textChild.drop();
   }

@@ -10,12 +10,19 @@ if (!port) throw new Error('extraction-host.worker runs as a worker thread only'
 
 const { limits, childEntry } = workerData as ExtractionHostData;
 const pool = new ChildPool(limits, childEntry);
+let isClosing = false;
+
+/** After `close`, the thread ends once the files being read have answered. */
+function endIfDone(): void {
+  if (isClosing && pool.idle) port?.close();
+}
 
 port.on('message', (msg: ToExtractionHost) => {
   switch (msg.op) {
     case 'job':
       void pool.run(msg.id, msg.bytes, msg.fileType).then((outcome) => {
         port.postMessage({ id: msg.id, outcome } satisfies FromExtractionHost);
+        endIfDone();
       });
       break;
     case 'cancel':
@@ -25,8 +32,10 @@ port.on('message', (msg: ToExtractionHost) => {
       pool.keepSpare();
       break;
     case 'close':
+      // The files being read still answer; then the thread ends.
+      isClosing = true;
       pool.close();
-      port.close();
+      endIfDone();
       break;
   }
 });

@@ -384,6 +384,17 @@ describe('TextExtractor', () => {
     expect(max).toBeLessThan(Math.max(100, elapsed / 5));
   });
 
+  it('still answers a file being read when the server shuts down, and drops the process waiting for the next', async () => {
+    const closing = make({ FILE_EXTRACT_WARM_MS: '60000' });
+    const earlier = new Set(childrenRunning('extract.worker'));
+    expect((await closing.extract(Buffer.from('first'), '.txt')).text).toBe('first');
+    const reading = closing.extract(await makePdf(3), '.pdf');
+    await waitFor('the PDF being read', () => (childrenRunning('extract.worker').some((pid) => !earlier.has(pid)) ? true : undefined), 5_000, 5);
+    closing.onApplicationShutdown();
+    expect((await reading).pages).toBe(3);
+    await waitFor('no process of its left', () => (childrenRunning('extract.worker').some((pid) => !earlier.has(pid)) ? undefined : true), 5_000, 5);
+  });
+
   it('starts, feeds and watches its processes on a thread of their own: the event loop never waits for a child to start', async () => {
     // Starting a process blocks the thread that starts it until the child has exec'd (4–16 ms here, per PDF).
     const childProcess = createRequire(__filename)('node:child_process') as typeof import('node:child_process');

@@ -190,9 +190,8 @@ export class TextExtractor implements OnApplicationShutdown {
 
   onApplicationShutdown(): void {
     this.isClosed = true;
-    // The host kills its children, then ends.
+    // The host drops the children waiting for a job; the files being read still get their answers, then it ends.
     this.host?.postMessage({ op: 'close' } satisfies ToExtractionHost);
-    this.host = undefined;
   }
 
   private post(msg: ToExtractionHost, transfer?: ArrayBuffer[]): void {
@@ -212,7 +211,8 @@ export class TextExtractor implements OnApplicationShutdown {
     host.on('exit', (code) => {
       if (this.host === host) {
         this.host = undefined;
-        this.logger.error({ code }, 'the extraction host stopped; the files being read fail');
+        // After shutdown it ends once its files have answered.
+        if (!this.isClosed) this.logger.error({ code }, 'the extraction host stopped; the files being read fail');
       }
       for (const id of [...this.jobs.keys()]) this.settle(id, { ok: false, kind: 'failed' });
     });
