@@ -1,4 +1,4 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants, setPriority } from 'node:os';
 
@@ -103,6 +103,18 @@ const CHRT_PATHS = ['/usr/bin/chrt', '/bin/chrt'];
 let chrtPath: string | null | undefined;
 
 /**
+ * The first of `paths` that exists and can start a program under SCHED_IDLE here, else null. Tried once (on the
+ * extraction host's thread): where a sandbox refuses the policy, chrt exits with an error and every child started
+ * through it would fail, so the children are then started without it (at nice 19).
+ */
+export function usableChrt(paths: readonly string[]): string | null {
+  const found = paths.find((p) => existsSync(p));
+  if (found === undefined) return null;
+  const probe = spawnSync(found, ['--idle', '0', process.execPath, '--version'], { stdio: 'ignore', timeout: 10_000 });
+  return probe.status === 0 ? found : null;
+}
+
+/**
  * How the child is started: through `chrt --idle 0` on Linux when util-linux is there, else node itself.
  * Nice 19 alone left the streams' threads waiting behind an extraction: Linux counts a core running only
  * SCHED_IDLE work as free when it places a thread that wakes, and such a thread takes the core at once,
@@ -110,7 +122,7 @@ let chrtPath: string | null | undefined;
  * autogroup where those are on).
  */
 export function childLauncher(nodeArgs: string[]): { execPath: string; execArgv: string[] } {
-  if (chrtPath === undefined) chrtPath = process.platform === 'linux' ? CHRT_PATHS.find((p) => existsSync(p)) ?? null : null;
+  if (chrtPath === undefined) chrtPath = process.platform === 'linux' ? usableChrt(CHRT_PATHS) : null;
   return chrtPath === null
     ? { execPath: process.execPath, execArgv: nodeArgs }
     : { execPath: chrtPath, execArgv: ['--idle', '0', process.execPath, ...nodeArgs] };

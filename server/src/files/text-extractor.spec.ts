@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { makeEncryptedPdf, makePdf as makePdfWith } from '../testing/pdf-fixture
 import { FileMetrics } from './file-metrics.js';
 import { waitFor } from '../testing/wait.js';
 import { childRunning, childrenRunning, isAlive, SCHED_IDLE, schedulingPolicy } from '../testing/processes.js';
-import { processCpuMs } from './extraction-children.js';
+import { processCpuMs, usableChrt } from './extraction-children.js';
 import { pdfSlots, TextExtractor } from './text-extractor.js';
 
 /** A PDF whose page n says "Page n: <line>" on each of `lines` lines. */
@@ -393,6 +393,16 @@ describe('TextExtractor', () => {
     closing.onApplicationShutdown();
     expect((await reading).pages).toBe(3);
     await waitFor('no process of its left', () => (childrenRunning('extract.worker').some((pid) => !earlier.has(pid)) ? undefined : true), 5_000, 5);
+  });
+
+  it('starts its processes through chrt only where chrt can start one under SCHED_IDLE', () => {
+    // A chrt that a sandbox refuses the policy to: it exits with an error, as chrt does then.
+    const refused = join(dir, 'chrt-refused');
+    writeFileSync(refused, '#!/bin/sh\necho "chrt: failed to set pid 0\'s policy: Operation not permitted" >&2\nexit 1\n');
+    chmodSync(refused, 0o755);
+    expect(usableChrt([join(dir, 'no-chrt'), refused])).toBeNull();
+    expect(usableChrt([join(dir, 'no-chrt')])).toBeNull();
+    expect(usableChrt([join(dir, 'no-chrt'), '/usr/bin/chrt'])).toBe('/usr/bin/chrt');
   });
 
   it('starts, feeds and watches its processes on a thread of their own: the event loop never waits for a child to start', async () => {
