@@ -7,22 +7,17 @@ import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { rateLimitExceeded } from '../common/rate-limit.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { Extraction, ExtractionHostData, FromExtractionHost, JobOutcome, ToExtractionHost } from './extraction-children.js';
+import type { ChildLimits, Extraction, ExtractionHostData, FromExtractionHost, JobOutcome, ToExtractionHost } from './extraction-children.js';
 import { FileMetrics } from './file-metrics.js';
 
 export type { Extraction } from './extraction-children.js';
 
-export interface ExtractorLimits {
-  maxPages: number;
-  maxChars: number;
-  timeoutMs: number;
-  maxMemoryMb: number;
+/** The children's limits (kept by the extraction host), and the lines' own. */
+export interface ExtractorLimits extends ChildLimits {
   /** PDF extractions running at once; more wait in line. Other files have a lane of their own (one at a time). */
   concurrency: number;
   /** Jobs allowed to wait, per lane; beyond that uploads are refused as busy. */
   maxQueued: number;
-  /** How long a process started in advance waits for the next job after one (0: none started). */
-  warmMs: number;
 }
 
 /**
