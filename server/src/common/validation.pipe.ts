@@ -31,8 +31,35 @@ class AppValidationPipe extends ValidationPipe {
           problem.field === undefined ? undefined : { fields: [{ field: problem.field, errors: [problem.message] }] });
       }
     }
-    return super.transform(value, metadata) as Promise<unknown>;
+    try {
+      return await (super.transform(value, metadata) as Promise<unknown>);
+    } catch (err) {
+      throw metadata.type === 'query' ? withRepeatsNamed(err, checked) : err;
+    }
   }
+}
+
+/**
+ * A query parameter given more than once (`?limit=1&limit=2`) reaches the DTO as an array, and its checks
+ * failed with what they say of an array: "limit must be an integer number", "must not be less than 1",
+ * "must not be greater than 100" for two valid limits. A declared parameter given again is refused
+ * saying so; an undeclared one keeps "should not exist".
+ */
+function withRepeatsNamed(err: unknown, query: unknown): unknown {
+  if (!(err instanceof AppException) || typeof query !== 'object' || query === null) return err;
+  const values = query as Record<string, unknown>;
+  const details = err.details as { fields?: { field: string; errors: string[] }[] } | undefined;
+  const fields = details?.fields;
+  if (!fields?.some((f) => Array.isArray(values[f.field]) && !isUndeclared(f))) return err;
+  const named = fields.map((f) => {
+    const given = values[f.field];
+    return Array.isArray(given) && !isUndeclared(f) ? { field: f.field, errors: [`${f.field} must be given once (it was given ${given.length} times)`] } : f;
+  });
+  return new AppException(ErrorCode.ValidationError, named[0].errors[0], { ...details, fields: named });
+}
+
+function isUndeclared(field: { field: string; errors: string[] }): boolean {
+  return field.errors.includes(`property ${field.field} should not exist`);
 }
 
 /** Whitelisting, forbidding unknown fields, transforming; failures become VALIDATION_ERROR with field details. */

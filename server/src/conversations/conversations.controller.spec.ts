@@ -422,6 +422,15 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
       expect(res.body.error.code).toBe('VALIDATION_ERROR');
     });
 
+    it('a parameter given twice → 400 saying it must be given once (each value alone is valid)', async () => {
+      const s = await t.newSession();
+      const res = await t.http().get('/api/v1/conversations?limit=1&limit=2').set('Authorization', `Bearer ${s.token}`).expect(400);
+      expect(res.body.error).toMatchObject({
+        code: 'VALIDATION_ERROR', message: 'limit must be given once (it was given 2 times)',
+        details: { fields: [{ field: 'limit', errors: ['limit must be given once (it was given 2 times)'] }] },
+      });
+    });
+
     it('a malformed id → 400', async () => {
       const s = await t.newSession();
       const res = await t.http().get('/api/v1/conversations/not-a-uuid').set('Authorization', `Bearer ${s.token}`).expect(400);
