@@ -195,9 +195,14 @@ describe.each(dialects())('files API on %s', (dialect) => {
       const json = await post().send({ file: 'not a file' }).expect(415);
       expect(json.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: 'Content-Type must be multipart/form-data' });
       const two = multipart([{ name: 'file', filename: 'a.txt', value: 'a' }, { name: 'file', filename: 'b.txt', value: 'b' }]);
-      expect((await post().set('Content-Type', two.contentType).send(two.body).expect(400)).body.error.code).toBe('VALIDATION_ERROR');
+      // Said as such, and named as any refused field is (multer's own words were "Malformed upload: Too many files").
+      const second = 'Send one file per upload: the part named "file" came more than once';
+      expect((await post().set('Content-Type', two.contentType).send(two.body).expect(400)).body.error)
+        .toMatchObject({ code: 'VALIDATION_ERROR', message: second, details: { fields: [{ field: 'file', errors: [second] }] } });
       const other = multipart([{ name: 'attachment', filename: 'a.txt', value: 'a' }]);
-      await post().set('Content-Type', other.contentType).send(other.body).expect(400);
+      const misplaced = 'Unexpected file in the part named "attachment": send the file in a part named "file"';
+      expect((await post().set('Content-Type', other.contentType).send(other.body).expect(400)).body.error)
+        .toMatchObject({ code: 'VALIDATION_ERROR', message: misplaced, details: { fields: [{ field: 'attachment', errors: [misplaced] }] } });
       const unknown = multipart([{ name: 'admin', value: 'true' }, { name: 'file', filename: 'a.txt', value: 'a' }]);
       await post().set('Content-Type', unknown.contentType).send(unknown.body).expect(400);
       await expectNothingStored(s.id, before);

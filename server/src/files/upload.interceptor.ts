@@ -134,7 +134,7 @@ export class UploadInterceptor implements NestInterceptor {
           { max_bytes: this.maxUploadBytes });
       }
       const reason = err.message.replace(/^Multipart: /, '');
-      return new AppException(ErrorCode.ValidationError, `Malformed upload: ${reason}`);
+      return misplacedFile(reason) ?? new AppException(ErrorCode.ValidationError, `Malformed upload: ${reason}`);
     }
     // The client went away mid-upload: nobody will read this answer, and it is not our error.
     if (err instanceof Error && /^Request (aborted|closed)$/.test(err.message)) {
@@ -142,4 +142,16 @@ export class UploadInterceptor implements NestInterceptor {
     }
     return err;
   }
+}
+
+/**
+ * A file in the wrong part, or a second one, said as such and named like any refused field: multer's own words were
+ * "Malformed upload: Too many files" and "Malformed upload: Unexpected file field - attachment", with no `details`.
+ */
+function misplacedFile(reason: string): AppException | undefined {
+  const refuse = (field: string, message: string): AppException =>
+    new AppException(ErrorCode.ValidationError, message, { fields: [{ field, errors: [message] }] });
+  if (reason === 'Too many files') return refuse('file', 'Send one file per upload: the part named "file" came more than once');
+  const other = /^Unexpected file field - (.+)$/.exec(reason)?.[1];
+  return other === undefined ? undefined : refuse(other, `Unexpected file in the part named "${other}": send the file in a part named "file"`);
 }
