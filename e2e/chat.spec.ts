@@ -72,6 +72,28 @@ test.describe('chatting', () => {
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(CODE_REPLY);
   });
 
+  test('Esc that cancels an input method\'s composition leaves the answer running', async ({ chat, page }) => {
+    const held = heldAnswer();
+    await chat.open();
+    await chat.ask(`Count slowly ${held.marker}`);
+    const answer = chat.lastAnswer();
+    await expect(answer).toContainText('w08');
+    await expect(answer).toHaveAttribute('aria-busy', 'true');
+    // Typing Japanese while the answer is written: Esc cancels the composition (keydown with isComposing), not the answer.
+    await chat.input.focus();
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('Input.imeSetComposition', { text: 'かん', selectionStart: 2, selectionEnd: 2 });
+    await page.evaluate(() => {
+      document.addEventListener('keydown', (event) => { document.body.dataset['escComposing'] = String(event.isComposing); }, { once: true, capture: true });
+    });
+    await page.keyboard.press('Escape');
+    await expect(page.locator('body')).toHaveAttribute('data-esc-composing', 'true');
+    await held.release();
+    await chat.waitForAnswer('complete');
+    await expect(answer).toContainText('w60');
+    await expect(answer.getByText('Stopped', { exact: true })).toHaveCount(0);
+  });
+
   test('Stop (button and Esc) keeps the partial answer', async ({ chat, page }) => {
     await chat.open();
     await chat.ask(`Count slowly ${heldAnswer().marker}`);

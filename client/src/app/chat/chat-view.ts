@@ -1,6 +1,7 @@
 import { ChangeDetectionStrategy, Component, computed, effect, inject, input, signal, untracked, viewChild } from '@angular/core';
 import { Router, RouterLink } from '@angular/router';
 import type { UploadedFile } from '../core/api-models';
+import { isComposing } from '../core/ime';
 import { isTouchFirst } from '../core/touch';
 import { AttachmentsStore, NEW_CHAT_DRAFT, type PendingAttachment } from '../files/attachments.store';
 import { FilePreviewDialog } from '../files/file-preview-dialog';
@@ -162,7 +163,7 @@ export class ChatView {
   protected stopOnEscape(event: Event): void {
     // Esc already used (closing the export choices, cancelling an edit), or in a dialog or the sidebar
     // (renaming), means "cancel that", not "stop the answer".
-    if (!this.store.isStreaming() || event.defaultPrevented) return;
+    if (!this.store.isStreaming() || event.defaultPrevented || isComposing(event)) return;
     if (event.target instanceof Element && event.target.closest('dialog, .sidebar, .export-menu, .msg-edit')) return;
     event.preventDefault();
     this.stop();

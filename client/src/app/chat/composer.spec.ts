@@ -54,11 +54,26 @@ describe('Composer', () => {
     expect(sent).toEqual([]);
   });
 
-  it('sends with Enter, trimmed', async () => {
-    await type('  Hello there \n');
+  it('sends with Enter, without the blank lines before it and the spaces after it', async () => {
+    await type('\n \nHello there \n');
     const event = press('Enter');
     expect(event.defaultPrevented).toBe(true);
     expect(sent).toEqual(['Hello there']);
+  });
+
+  it('keeps the first line\'s indentation (pasted code lost it, its other lines kept theirs)', async () => {
+    await type('    def f():\n        return 1\n\n');
+    press('Enter');
+    expect(sent).toEqual(['    def f():\n        return 1']);
+  });
+
+  it('leaves the Enter that ends an input method\'s composition to it (isComposing, or keyCode 229)', async () => {
+    await type('かんじ');
+    expect(press('Enter', { isComposing: true }).defaultPrevented).toBe(false);
+    expect(press('Enter', { keyCode: 229 }).defaultPrevented).toBe(false);
+    expect(sent).toEqual([]);
+    press('Enter');
+    expect(sent).toEqual(['かんじ']);
   });
 
   it('empties the box when the draft is cleared after a send, even within the frame the text was put in', async () => {

@@ -1,10 +1,12 @@
 import {
   ChangeDetectionStrategy, Component, ElementRef, Injector, afterNextRender, computed, effect, inject, input, model, output, viewChild,
 } from '@angular/core';
+import { isComposing } from '../core/ime';
 import { isTouchFirst } from '../core/touch';
 import { AttachmentTray } from '../files/attachment-tray';
 import type { PendingAttachment } from '../files/attachments.store';
 import { Icon } from '../shell/icon';
+import { tidyMessage } from './message-text';
 
 /**
  * Where a message is written: Enter sends, Shift+Enter adds a line (on a touch screen Enter adds a line);
@@ -85,7 +87,7 @@ export class Composer {
   }
 
   protected onKeydown(event: KeyboardEvent): void {
-    if (event.key !== 'Enter' || event.shiftKey || event.isComposing || isTouchFirst()) return;
+    if (event.key !== 'Enter' || event.shiftKey || isComposing(event) || isTouchFirst()) return;
     event.preventDefault();
     this.submit();
   }
@@ -93,7 +95,7 @@ export class Composer {
   protected submit(event?: Event): void {
     event?.preventDefault();
     if (!this.canSend()) return;
-    this.send.emit(this.draft().trim());
+    this.send.emit(tidyMessage(this.draft()));
   }
 
   protected onFilesChosen(event: Event): void {

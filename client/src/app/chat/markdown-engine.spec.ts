@@ -477,6 +477,43 @@ describe('StreamingMarkdown', () => {
     expect(dom(final.map((b) => b.html).join('')).querySelector('a')?.getAttribute('href')).toBe('https://example.com/docs');
   });
 
+  it('shows the marks the open block has not closed yet as closed (bold, italics, code, a half-written link), never the blocks before it', () => {
+    const streaming = renderer.streaming();
+    const shown = (source: string): HTMLElement => dom(streaming.update(source).map((b) => b.html).join(''));
+    let view = shown('**Offline demo mode: no language');
+    expect(view.querySelector('strong')?.textContent).toBe('Offline demo mode: no language');
+    expect(view.textContent).not.toContain('*');
+    view = shown('**Offline demo mode: no language model.** Try *this');
+    expect(view.querySelector('em')?.textContent).toBe('this');
+    view = shown('Run `npm t');
+    expect(view.querySelector('code')?.textContent).toBe('npm t');
+    view = shown('See [the docs](https://exa');
+    expect(view.querySelector('a')).toBeNull();
+    expect(view.textContent?.trim()).toBe('See the docs');
+    // A literal star in an earlier, final block is not "closed" by the open one's.
+    view = shown('Compute 2 * 3.\n\nThen **more');
+    expect(view.querySelector('p')?.textContent).toBe('Compute 2 * 3.');
+    expect(view.querySelector('strong')?.textContent).toBe('more');
+    // An open code block is code: nothing is added to it.
+    view = shown('```js\nconst a = `x **');
+    expect(view.querySelector('code')?.textContent).toBe('const a = `x **');
+  });
+
+  it('ends a finished answer as written, and one cut short (stopped, failed) with its open marks closed', () => {
+    const cut = '**Offline demo mode: no language';
+    const whole = renderer.streaming();
+    whole.update(cut);
+    const done = dom(whole.finish(cut).map((b) => b.html).join(''));
+    expect(done.textContent).toBe(renderer.render(cut).map((b) => dom(b.html).textContent).join(''));
+    expect(done.textContent).toContain('**');
+    const stopped = renderer.streaming();
+    stopped.update(cut);
+    expect(dom(stopped.finish(cut, true).map((b) => b.html).join('')).querySelector('strong')?.textContent).toBe('Offline demo mode: no language');
+    // From history (never streamed here), and not kept as the source's own rendering.
+    expect(dom(renderer.streaming().finish('Intro.\n\n_Half', true).map((b) => b.html).join('')).querySelector('em')?.textContent).toBe('Half');
+    expect(dom(renderer.render('Intro.\n\n_Half').map((b) => b.html).join('')).querySelector('em')).toBeNull();
+  });
+
   it('highlights blocks rendered before highlight.js arrived one per task', async () => {
     const blocks = renderer.render('```ts\nconst a = 1;\n```\n\n```ts\nconst b = 2;\n```');
     await renderer.whenHighlighterReady();

@@ -4,6 +4,7 @@ import { Marked, Tokenizer, type MarkedExtension, type Token, type Tokens, type 
 import { BoundedLexer, plainTokens } from './bounded-lexer';
 import { FOOTNOTE_DEFINITION, footnoteDefinitionsFirst, footnoteExtension, settleFootnotes } from './footnotes';
 import { escapeHtml, plainParagraphs } from './escape-html';
+import { healOpenBlock } from './heal-markdown';
 
 type Highlight = (code: string, language: string) => string | null;
 
@@ -406,6 +407,9 @@ export class StreamingMarkdown {
   /** A link reference or footnote definition was seen: blocks lexed apart may have missed it. */
   private hasLinkDefs = false;
   private isFinishing = false;
+  private isCutShort = false;
+  /** The last draw closed marks its open block had left open. */
+  private wasHealed = false;
 
   constructor(private readonly renderer: MarkdownEngine) {}
 
@@ -414,13 +418,18 @@ export class StreamingMarkdown {
    * their DOM) plus the last block finished, instead of rendering the whole answer again. Falls back to the full
    * render only when blocks lexed apart could differ from it (link reference definitions).
    */
-  finish(content: string): MarkdownBlock[] {
+  finish(content: string, isCutShort = false): MarkdownBlock[] {
     // The last block is final now: formulas it showed as TeX are typeset (else the blocks stay as they are).
     if (this.lastBlocks.at(-1)?.html.includes('math-pending')) this.lastContent = null;
+    // Cut short (stopped, interrupted, failed), the last block keeps its marks closed as they were while it streamed;
+    // else it is rendered as written (the last draw closed some: rendered again).
+    if (isCutShort || this.wasHealed) this.lastContent = null;
     this.isFinishing = true;
+    this.isCutShort = isCutShort;
     const blocks = this.update(content);
     if (this.hasLinkDefs) return this.renderer.render(content);
-    this.renderer.remember(content, blocks);
+    // Blocks with closed marks are not the source's own rendering: never reused for it.
+    if (!isCutShort) this.renderer.remember(content, blocks);
     return blocks;
   }
 
@@ -449,9 +458,19 @@ export class StreamingMarkdown {
         tokens = tokens.slice(lastIndex);
       }
     }
+    const written = tokens;
+    if (!this.isFinishing || this.isCutShort) tokens = this.healed(tokens);
+    this.wasHealed = tokens !== written;
     const open = this.isFinishing ? this.renderer.blocksOf(tokens, this.frozen.length, true) : this.renderer.openBlocksOf(tokens, this.frozen.length);
     this.lastContent = content;
     this.lastBlocks = open.length > 0 ? [...this.frozen, ...open] : this.frozen;
     return this.lastBlocks;
+  }
+
+  /** The open block with the marks it left open closed (heal-markdown.ts), lexed again only when that changed it. */
+  private healed(tokens: Token[]): Token[] {
+    const raw = tokens.map((t) => t.raw).join('');
+    const healed = healOpenBlock(raw);
+    return healed === raw ? tokens : this.renderer.lex(healed).filter((t) => t.type !== 'footnotes');
   }
 }

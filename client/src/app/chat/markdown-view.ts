@@ -61,6 +61,8 @@ function markWideTable(table: Element): void {
 export class MarkdownView {
   readonly content = input.required<string>();
   readonly isStreaming = input(false);
+  /** The answer ended before the model finished it (stopped, interrupted, failed): its last block's open marks are closed. */
+  readonly isCutShort = input(false);
   /** Whether the browser draws this message now: its plain code blocks wait for it to be highlighted. */
   readonly isDrawn = input(true);
 
@@ -70,7 +72,7 @@ export class MarkdownView {
   private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
   private streamingMarkdown: StreamingMarkdown | null = null;
   /** The blocks of a finished message and the source they show. */
-  private settled: { source: string; blocks: MarkdownBlock[] } | null = null;
+  private settled: { source: string; isCutShort: boolean; blocks: MarkdownBlock[] } | null = null;
   private trusted = new Map<string, SafeHtml>();
   private streamedOnce = false;
   private engineSeen: MarkdownEngine | null = null;
@@ -107,10 +109,13 @@ export class MarkdownView {
       this.streamingMarkdown ??= engine.streaming();
       return this.streamingMarkdown.update(content);
     }
-    if (this.settled?.source !== content) {
+    const isCutShort = this.isCutShort();
+    if (this.settled?.source !== content || this.settled.isCutShort !== isCutShort) {
       // The stream just ended: finish its last block and keep the others, rather than render it all again.
-      const blocks = this.streamingMarkdown ? this.streamingMarkdown.finish(content) : engine.render(content);
-      this.settled = { source: content, blocks };
+      const blocks = this.streamingMarkdown
+        ? this.streamingMarkdown.finish(content, isCutShort)
+        : isCutShort ? engine.streaming().finish(content, true) : engine.render(content);
+      this.settled = { source: content, isCutShort, blocks };
     }
     this.streamingMarkdown = null;
     return this.settled.blocks;

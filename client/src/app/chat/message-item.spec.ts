@@ -33,6 +33,17 @@ describe('MessageItem', () => {
     await fixture.whenStable();
   }
 
+  it('shows an answer that ended before its end with the marks it had opened closed; a complete one as written', async () => {
+    for (const status of ['stopped', 'interrupted', 'failed'] as const) {
+      await render({ status, content: 'Intro.\n\n**Offline demo mode: no language' });
+      expect(el.querySelector('.markdown strong')?.textContent, status).toBe('Offline demo mode: no language');
+      expect(el.querySelector('.markdown')?.textContent, status).not.toContain('*');
+    }
+    await render({ status: 'complete', content: 'Intro.\n\n**Offline demo mode: no language' });
+    expect(el.querySelector('.markdown strong')).toBeNull();
+    expect(el.querySelector('.markdown')?.textContent).toContain('**Offline');
+  });
+
   it('renders an answer as Markdown with its model and actions', async () => {
     await render({}, { canRegenerate: true });
     expect(el.querySelector('.markdown strong')?.textContent).toBe('world');
@@ -609,6 +620,59 @@ describe('MessageItem', () => {
       expect(sent).toEqual(['Hello']);
     });
 
+    it('counts the characters near the limit and keeps a longer paste whole, Send off (maxlength cut it and sent the rest)', async () => {
+      await render(question, { canEdit: true, maxChars: 50 });
+      const sent: string[] = [];
+      fixture.componentInstance.edit.subscribe((request: EditRequest) => sent.push(request.text));
+      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+      await fixture.whenStable();
+      const box = el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!;
+      const send = el.querySelector<HTMLButtonElement>('button[aria-label="Send edited message"]')!;
+      const limit = (): HTMLElement | null => el.querySelector('.msg-edit .composer-limit');
+      expect(box.hasAttribute('maxlength')).toBe(false);
+      expect(limit()).toBeNull();
+      box.value = 'x'.repeat(46);
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      await fixture.whenStable();
+      expect(limit()?.textContent?.trim()).toBe('46 / 50 characters');
+      expect(box.getAttribute('aria-describedby')).toBe(limit()?.id);
+      expect(send.disabled).toBe(false);
+      box.value = 'x'.repeat(57) + 'END';
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      await fixture.whenStable();
+      expect(limit()?.textContent?.trim()).toBe('60 / 50 characters · 10 too many to send');
+      expect(limit()?.classList).toContain('is-over');
+      expect(send.disabled).toBe(true);
+      box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+      await fixture.whenStable();
+      expect(sent).toEqual([]);
+      expect(box.value.endsWith('END')).toBe(true);
+      expect(el.querySelector('.msg-edit')).not.toBeNull();
+      box.value = '\n  indented line\nnext  \n';
+      box.dispatchEvent(new Event('input', { bubbles: true }));
+      await fixture.whenStable();
+      send.click();
+      expect(sent).toEqual(['  indented line\nnext']);
+    });
+
+    it('leaves Esc and Enter to an input method while it composes: the box stays open, nothing is sent', async () => {
+      await render(question, { canEdit: true });
+      const sent: string[] = [];
+      fixture.componentInstance.edit.subscribe((request: EditRequest) => sent.push(request.text));
+      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+      await fixture.whenStable();
+      const box = el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!;
+      for (const init of [{ isComposing: true }, { keyCode: 229 }]) {
+        for (const key of ['Escape', 'Enter']) box.dispatchEvent(new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true, ...init }));
+      }
+      await fixture.whenStable();
+      expect(el.querySelector('.msg-edit')).not.toBeNull();
+      expect(sent).toEqual([]);
+      box.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape', bubbles: true, cancelable: true }));
+      await fixture.whenStable();
+      expect(el.querySelector('.msg-edit')).toBeNull();
+    });
+
     it('brings the box\'s top into view when it opens (a long question\'s start is above the screen)', async () => {
       try {
         await render({ ...question, content: 'word '.repeat(6000) }, { canEdit: true });
@@ -628,7 +692,7 @@ describe('MessageItem', () => {
       await render(question, { canEdit: true, maxChars: 50 });
       el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
       await fixture.whenStable();
-      expect(el.querySelector('textarea.msg-edit-input')?.getAttribute('maxlength')).toBe('50');
+      expect(el.querySelector('.msg-edit')).not.toBeNull();
       fixture.componentRef.setInput('canEdit', false);
       await fixture.whenStable();
       expect(el.querySelector('.msg-edit')).toBeNull();

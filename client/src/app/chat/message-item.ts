@@ -1,6 +1,7 @@
 import { ChangeDetectionStrategy, Component, ElementRef, computed, effect, inject, input, output, signal, untracked } from '@angular/core';
 import type { Feedback } from '../core/api-models';
 import { copyText } from '../core/clipboard';
+import { isComposing } from '../core/ime';
 import { isTouchFirst } from '../core/touch';
 import { formatBytes } from '../files/format-bytes';
 import { Announcer } from '../shell/announcer';
@@ -10,6 +11,7 @@ import { answerNotice, contextNoticeText } from './answer-notices';
 import type { ChatMessage } from './chat-message';
 import { failureText, isRefusedForItsWords } from './failure-texts';
 import { MarkdownView } from './markdown-view';
+import { tidyMessage } from './message-text';
 import { splitThinking } from './think-block';
 
 /** An edited question to be answered again; `onRefused` reopens the edit box with the draft. */
@@ -74,6 +76,8 @@ export class MessageItem {
   protected readonly uid = `msg-${nextId++}`;
   protected readonly isUser = computed(() => this.message().role === 'user');
   protected readonly isFailed = computed(() => this.message().status === 'failed' || this.message().status === 'interrupted');
+  /** Ended before the model finished it: a mark it had opened (`**`, a link) is shown closed, as while it streamed. */
+  protected readonly isCutShort = computed(() => !this.isStreaming() && ['stopped', 'interrupted', 'failed'].includes(this.message().status));
   /** Live, the server's words or this tab's; from history, the same words rebuilt from the stored code. */
   protected readonly errorText = computed(() => this.message().errorText || failureText(this.message().error_code, this.message().status, this.message().finish_reason));
   /**
@@ -125,6 +129,17 @@ export class MessageItem {
   protected readonly editDraft = signal('');
   /** The edit box holds only spaces and the question has no files to go alone: Send is off, as the composer's is. */
   protected readonly isEditBlank = signal(false);
+  /** The edit box's length as typed: past `maxChars` Send is off and the count says by how much, as in the composer
+   *  (a `maxlength` on the box cut a longer paste silently and sent the cut text). */
+  protected readonly editLength = signal(0);
+  protected readonly editOverLimit = computed(() => {
+    const max = this.maxChars();
+    return max === null ? 0 : Math.max(0, this.editLength() - max);
+  });
+  protected readonly isEditNearLimit = computed(() => {
+    const max = this.maxChars();
+    return max !== null && this.editLength() > max * 0.9;
+  });
   /** The edit box's height: the draft's lines, 3 to 12. */
   protected readonly editRows = computed(() => Math.min(12, Math.max(3, this.editDraft().split('\n').length)));
 
@@ -182,6 +197,7 @@ export class MessageItem {
 
   private openEditBox(): void {
     this.isEditBlank.set(this.isRefusedBlank(this.editDraft()));
+    this.editLength.set(this.editDraft().length);
     this.isEditing.set(true);
     setTimeout(() => {
       const box = this.host.nativeElement.querySelector<HTMLTextAreaElement>('.msg-edit-input');
@@ -196,6 +212,7 @@ export class MessageItem {
 
   protected onEditInput(text: string): void {
     this.isEditBlank.set(this.isRefusedBlank(text));
+    this.editLength.set(text.length);
   }
 
   protected cancelEdit(): void {
@@ -206,9 +223,10 @@ export class MessageItem {
   protected saveEdit(event: Event, text: string): void {
     event.preventDefault();
     // A blank question cannot be sent, unless its files go alone: the box stays open.
-    if (this.isRefusedBlank(text)) return;
+    // Over the limit, the box stays open with its count (Send is off; Enter comes here).
+    if (this.isRefusedBlank(text) || this.editOverLimit() > 0) return;
     // Blank with files: the question goes, its files stay the message.
-    if (text.trim() === '') text = '';
+    text = tidyMessage(text);
     this.editDraft.set(text);
     this.isEditing.set(false);
     // On a touch screen the keyboard stays shut (the page does not focus the composer): the reader's place is the
@@ -223,11 +241,12 @@ export class MessageItem {
    * line (on a touch screen Enter adds a line).
    */
   protected onEditKey(event: KeyboardEvent, text: string): void {
+    if (isComposing(event)) return;
     if (event.key === 'Escape') {
       event.preventDefault();
       event.stopPropagation();
       this.cancelEdit();
-    } else if (event.key === 'Enter' && event.target instanceof HTMLTextAreaElement && !event.shiftKey && !event.isComposing && !isTouchFirst()) {
+    } else if (event.key === 'Enter' && event.target instanceof HTMLTextAreaElement && !event.shiftKey && !isTouchFirst()) {
       this.saveEdit(event, text);
     }
   }

@@ -5,6 +5,7 @@ import {
 import { Router, RouterLink } from '@angular/router';
 import { friendlyMessage } from '../core/api-error';
 import type { Conversation } from '../core/api-models';
+import { isComposing } from '../core/ime';
 import { Icon } from '../shell/icon';
 import { ToastService } from '../shell/toast.service';
 import { ConversationsStore } from './conversations.store';
@@ -178,7 +179,7 @@ export class ConversationList {
    * open (it closed as well before). In an empty box Esc goes on to close the drawer.
    */
   protected clearSearch(input: HTMLInputElement, event: Event): void {
-    if (input.value === '') return;
+    if (input.value === '' || isComposing(event)) return;
     event.stopPropagation();
     input.value = '';
     this.onSearch('');
@@ -263,6 +264,11 @@ export class ConversationList {
     });
   }
 
+  /** Enter saves the title, unless it commits an input method's composition (the title is still being typed). */
+  protected renameOnEnter(conversation: Conversation, value: string, event: Event): void {
+    if (!isComposing(event)) void this.saveRename(conversation, value);
+  }
+
   protected async saveRename(conversation: Conversation, value: string): Promise<void> {
     if (this.editingId() !== conversation.id) return;
     this.editingId.set(null);
@@ -283,6 +289,7 @@ export class ConversationList {
 
   /** Esc ends the rename only: the phone layout's drawer stays open, and the keyboard goes back to the row's link. */
   protected cancelRename(conversation: Conversation, event?: Event): void {
+    if (event && isComposing(event)) return;
     event?.stopPropagation();
     this.editingId.set(null);
     this.focusLink(conversation.id);

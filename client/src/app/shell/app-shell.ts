@@ -13,6 +13,7 @@ import { ConversationsStore } from '../conversations/conversations.store';
 import { NEW_CHAT_DRAFT } from '../files/attachments.store';
 import { ApiClient } from '../core/api-client';
 import { friendlyMessage } from '../core/api-error';
+import { isComposing } from '../core/ime';
 import { isDesktopLike, isTouchFirst } from '../core/touch';
 import { AccessGateForm } from './access-gate-form';
 import { Announcer } from './announcer';
@@ -221,7 +222,7 @@ export class AppShell {
    * erase) closes alone, as its Cancel does (the drawer went with it, and the keyboard to the menu button).
    */
   protected closeSidebarOnEscape(event: Event): void {
-    if (event.defaultPrevented || (event.target instanceof Element && event.target.closest('dialog'))) return;
+    if (event.defaultPrevented || isComposing(event) || (event.target instanceof Element && event.target.closest('dialog'))) return;
     this.closeSidebar();
   }
 
