@@ -252,6 +252,28 @@ describe('ConversationList', () => {
       expect(document.activeElement).toBe(link('Oldest'));
     });
 
+    it('leaves Enter and Esc to an input method while it composes: the rename stays open, the search keeps its text', async () => {
+      key(link('Newest'), 'F2');
+      await fixture.whenStable();
+      await vi.waitFor(() => expect(document.activeElement?.getAttribute('aria-label')).toBe('Conversation title'));
+      const title = document.activeElement as HTMLInputElement;
+      title.value = 'ひらがな';
+      for (const init of [{ isComposing: true }, { keyCode: 229 }]) {
+        expect(key(title, 'Enter', init).defaultPrevented).toBe(false);
+        key(title, 'Escape', init);
+      }
+      await fixture.whenStable();
+      expect(el.querySelector('input[aria-label="Conversation title"]')).toBe(title);
+      expect(fetchMock.mock.calls.some(([, init]) => (init as RequestInit | undefined)?.method === 'PATCH')).toBe(false);
+      key(title, 'Escape');
+      await fixture.whenStable();
+      expect(el.querySelector('input[aria-label="Conversation title"]')).toBeNull();
+      const search = el.querySelector('input[aria-label="Search conversations"]') as HTMLInputElement;
+      search.value = 'にほん';
+      key(search, 'Escape', { isComposing: true });
+      expect(search.value).toBe('にほん');
+    });
+
     it('Esc ends a rename or empties the search, and only that: the phone\'s drawer around the list stays open', async () => {
       const reachedPage: Event[] = [];
       const onPage = (event: KeyboardEvent): void => {
