@@ -17,16 +17,18 @@ export class SendMessageDto {
   @IsString()
   message!: string;
 
+  // Validated when present, null included (as regenerate's fields are): @IsOptional let null through as "absent", so a
+  // retry of the same body under its Idempotency-Key was refused (409), and session_id null was 404.
   @ApiPropertyOptional({ format: 'uuid', description: 'Omit to start a new conversation' })
-  @IsOptional() @IsId()
+  @ValidateIf((o: SendMessageDto) => o.conversation_id !== undefined) @IsId()
   conversation_id?: string;
 
   @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 10, description: 'Uploaded files to attach to this message' })
-  @IsOptional() @IsArray() @ArrayMaxSize(10) @IsId({ each: true })
+  @ValidateIf((o: SendMessageDto) => o.file_ids !== undefined) @IsArray() @ArrayMaxSize(10) @IsId({ each: true })
   file_ids?: string[];
 
   @ApiPropertyOptional({ format: 'uuid', description: 'Accepted for compatibility; must be the caller\'s own session' })
-  @IsOptional() @IsId()
+  @ValidateIf((o: SendMessageDto) => o.session_id !== undefined) @IsId()
   session_id?: string;
 }
 

@@ -453,6 +453,48 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       .send({ message: 'x' }).expect(400);
   });
 
+  it('a retry under its Idempotency-Key: a blank question beside files is the same request, an edited one\'s key is 409 whatever its text', async () => {
+    const post = (body: Record<string, unknown>, key?: string) => {
+      const req = h.t.http().post('/api/v1/chat').set('Authorization', `Bearer ${alice.token}`);
+      return (key ? req.set('Idempotency-Key', key) : req).send(body);
+    };
+    // Files only, the message blank: stored empty, and the same body again follows the same answer (it was 409: " " ≠ "").
+    const fileId = (await h.t.http().post('/api/v1/files/upload').set('Authorization', `Bearer ${alice.token}`)
+      .attach('file', Buffer.from('idempotent blank beside a file'), 'blank.txt').expect(201)).body.file_id as string;
+    h.fake.on('idempotent blank beside a file', { tokens: ['filed'] });
+    const first = await h.send(alice.token, { message: ' ', file_ids: [fileId] }, { 'idempotency-key': 'key-blank' }).all();
+    const retry = await h.send(alice.token, { message: ' ', file_ids: [fileId] }, { 'idempotency-key': 'key-blank' }).all();
+    expect(retry[0].data).toEqual(first[0].data);
+    expect(h.fake.requestsFor('idempotent blank beside a file')).toHaveLength(1);
+    // Edited since: its new text under the first send's key is not the request the key was used for (it replayed).
+    h.fake.on('idempotent to be edited', { tokens: ['v1'] });
+    h.fake.on('idempotent edited text', { tokens: ['v2'] });
+    const asked = await h.send(alice.token, { message: 'idempotent to be edited' }, { 'idempotency-key': 'key-edited' }).all();
+    const conversationId = asked[0].data.conversation_id as string;
+    await SseConnection.open(`${h.url}/api/v1/chat/regenerate`, {
+      method: 'POST', headers: { authorization: `Bearer ${alice.token}` },
+      body: { conversation_id: conversationId, message: 'idempotent edited text', message_id: asked[0].data.user_message_id },
+    }).all();
+    for (const message of ['idempotent edited text', 'idempotent to be edited']) {
+      const refused = await post({ message, conversation_id: conversationId }, 'key-edited').expect(409);
+      expect(refused.body.error).toMatchObject({ code: 'CONFLICT', message: expect.stringMatching(/edited/) });
+    }
+    // null is not "absent": 400 naming the field, nothing stored (a retry of the same body was 409, session_id null 404).
+    const before = (await h.t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${alice.token}`).expect(200)).body.total as number;
+    for (const field of ['conversation_id', 'file_ids', 'session_id']) {
+      const refused = await post({ message: 'idempotent null field', [field]: null }, `key-null-${field}`).expect(400);
+      expect(refused.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { fields: [expect.objectContaining({ field })] } });
+    }
+    // Nothing but invisible characters is blank, as a title of them is: 400, nothing stored.
+    for (const message of ['\u200b\u2060', '\u200b', '\u00ad\ufeff \u200d']) {
+      const blank = await post({ message }).expect(400);
+      expect(blank.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: expect.stringMatching(/blank/) });
+    }
+    const after = (await h.t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${alice.token}`).expect(200)).body.total as number;
+    expect(after).toBe(before);
+    expect(h.fake.requestsFor('idempotent null field')).toHaveLength(0);
+  });
+
   it('names the reply to follow in every 409 of ten sends at once, also those refused while it was still starting', async () => {
     // Refused while the winner's turn was being stored (its reply not running yet), a 409 had no
     // message_id: on PostgreSQL 8 of 9 (the client could not follow the answer).

@@ -13,6 +13,7 @@ import { DistributedLock } from '../redis/redis-lock.js';
 import type { Conversation } from '../conversations/conversation.entity.js';
 import { type AnsweredQuestion, ConversationsService, type HistoryMessage, type MessageDraft } from '../conversations/conversations.service.js';
 import type { Message } from '../conversations/message.entity.js';
+import { showsAnything } from '../conversations/title.js';
 import { autoTitle } from './auto-title.js';
 import { type AttachedFile, CHAT_ATTACHMENTS, type ChatAttachments, NoChatAttachments } from './chat-attachments.js';
 import { type ChatEvent, type ContextNotice, contextNotice, type SequencedEvent } from './chat-events.js';
@@ -133,7 +134,7 @@ export class ChatService implements OnModuleInit {
     // out, two tabs, a proxy's retry): one at a time per key, on every instance, so the second
     // finds the first's answer and follows it instead of starting another one.
     return this.lock.run(`idempotency:${sessionId}:${idempotencyKey}`, async () => {
-      const replay = await this.replayIdempotent(sessionId, idempotencyKey, dto);
+      const replay = await this.replayIdempotent(sessionId, idempotencyKey, dto, text);
       return replay ?? this.store(sessionId, dto, text, idempotencyKey);
     });
   }
@@ -309,7 +310,7 @@ export class ChatService implements OnModuleInit {
    * it (`mayBeBlank`): then blank is empty, and the files are the message.
    */
   private checkText(text: string, mayBeBlank = false): string {
-    if (text.trim().length === 0) {
+    if (!showsAnything(text)) {
       if (mayBeBlank) return '';
       throw blankMessage();
     }
@@ -421,16 +422,24 @@ export class ChatService implements OnModuleInit {
    * retry). The key reused for another request (another message, conversation or files) is a 409:
    * it used to replay the first answer and drop the new message (or files) without a word.
    */
-  private async replayIdempotent(sessionId: string, key: string, dto: SendMessageDto): Promise<Observable<SequencedEvent> | undefined> {
+  private async replayIdempotent(
+    sessionId: string, key: string, dto: SendMessageDto, text: string,
+  ): Promise<Observable<SequencedEvent> | undefined> {
     const rows = await this.conversations.findByIdempotencyKeyForSession(sessionId, key);
     const user = rows.find((m) => m.role === 'user');
     if (!user) return undefined;
-    // A question since edited counts as another request: its text is no longer the one retried.
+    // A question since edited counts as another request, whatever text is retried: the edit's own text matched the
+    // row and replayed an answer to a request the key was never used for (only an edit writes a question's row again).
+    if (user.updatedAt.getTime() > user.createdAt.getTime()) {
+      throw new AppException(ErrorCode.Conflict, 'This Idempotency-Key was already used for a question that has since been edited');
+    }
     // Without a conversation_id the request started a conversation: it is the same request only if the
     // first did too (its question opened its conversation); a follow-up's key retried without its
     // conversation replayed that conversation's answer to a request meant to start a new one.
     const isSameConversation = dto.conversation_id === undefined ? user.position === 0 : dto.conversation_id === user.conversationId;
-    const isSameRequest = user.content === dto.message && isSameConversation
+    // The text as stored (`text`: a blank one beside files is stored empty), not as sent: a retried files-only send
+    // with " " was a "different request".
+    const isSameRequest = user.content === text && isSameConversation
       && await this.attachments.holdsFiles(sessionId, [...new Set(dto.file_ids ?? [])], user.id);
     if (!isSameRequest) throw new AppException(ErrorCode.Conflict, 'This Idempotency-Key was already used for a different request');
     // The answer sent under the key, or the one that replaced it since (a completed regeneration deletes it):

@@ -141,3 +141,12 @@ export function withoutMarkdown(text: string): string {
     .replace(UNDERSCORE_EMPHASIS, '$1$3')
     .replace(STRIKE, '$1$2');
 }
+
+/**
+ * Whether a message shows anything, by a title's rule: not only spaces, controls and invisible characters (a
+ * message of zero-width spaces was sent, stored and titled "New conversation" while `trim` saw text). A visible
+ * ASCII character settles it at once, as it does for nearly every message.
+ */
+export function showsAnything(text: string): boolean {
+  return /[!-~]/.test(text) || isVisibleTitle(titleLine(text));
+}
