@@ -211,6 +211,17 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     await h.t.http().get('/api/v1/health/ready').expect(200);
     await stillServing();
     expect((await health()).body).toMatchObject({ status: 'ok', checks: { model: 'ok' } });
+    // A prompt over the context or blocked by the content filter is the prompt's doing, not the model's: any visitor
+    // could send three. The model's server answered, so it also clears a run of failures.
+    h.fake.on(/^over the context/, { status: 400, errorBody: JSON.stringify({ error: { message: 'This model\'s maximum context length is 8192 tokens.', type: 'invalid_request_error', code: 'context_length_exceeded' } }) });
+    h.fake.on(/^filtered/, { status: 400, errorBody: JSON.stringify({ error: { message: 'The response was filtered due to the prompt triggering Azure OpenAI\'s content management policy.', type: null, code: 'content_filter' } }) });
+    for (let i = 0; i < 2; i++) expectError((await chat(`wrong key again ${i}`)).final, 'failed', 'upstream_refused');
+    expectError((await chat('over the context 0')).final, 'failed', 'context_length_exceeded');
+    expectError((await chat('wrong key again 2')).final, 'failed', 'upstream_refused');
+    expect((await health()).body.status).toBe('ok');
+    for (let i = 0; i < 3; i++) expectError((await chat(`over the context ${i + 1}`)).final, 'failed', 'context_length_exceeded');
+    for (let i = 0; i < 3; i++) expectError((await chat(`filtered ${i}`)).final, 'failed', 'content_filter');
+    expect((await health()).body).toMatchObject({ status: 'ok', checks: { model: 'ok' } });
   });
 
   it('ends a stream that stops without a finish reason or [DONE] in an error event: interrupted', async () => {

@@ -20,7 +20,7 @@ import { failureFields, fallbackTextFor } from './fallback-texts.js';
 import { GenerationRegistry } from './generation-registry.js';
 import { ModelText } from './model-text.js';
 import {
-  CHAT_PROVIDER, type ChatProvider, type CompletionRequest, type PreparedCompletion, type ProviderChunk, ProviderError, refusalOf,
+  CHAT_PROVIDER, type ChatProvider, type CompletionRequest, isRefusedForItsWords, type PreparedCompletion, type ProviderChunk, ProviderError, refusalOf,
 } from './providers/chat-provider.js';
 import { ReplyLimit } from './reply-limit.js';
 import { countTokens } from './token-count.js';
@@ -378,7 +378,9 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     } catch (err) {
       outcome = run.reason === 'limit' && limit.cut ? limit.cut : this.outcomeOf(err, run);
       if (run.reason === 'limit') this.metrics.modelAnswered(true);
-      else if (run.reason === undefined && err instanceof ProviderError) this.metrics.modelAnswered(false);
+      // Refused for its words (over the context, the content filter): the model's server answered; that is the prompt's
+      // doing, not an outage, and any visitor could otherwise turn health to degraded with three long prompts.
+      else if (run.reason === undefined && err instanceof ProviderError) this.metrics.modelAnswered(isRefusedForItsWords(err));
     } finally {
       run.tick = undefined;
     }

@@ -97,6 +97,12 @@ export function refusalOf(err: ProviderError): UpstreamRefusal | undefined {
 /** The refusals the same question gets again, whoever runs the model: left out of later prompts (history-context.ts). */
 export const REFUSED_FOR_ITS_WORDS: readonly UpstreamRefusal[] = ['context_length_exceeded', 'content_filter'];
 
+/** The model's server refused this request for its words (REFUSED_FOR_ITS_WORDS): it is up, and the prompt is the cause. */
+export function isRefusedForItsWords(err: ProviderError): boolean {
+  const refusal = refusalOf(err);
+  return refusal !== undefined && REFUSED_FOR_ITS_WORDS.includes(refusal);
+}
+
 export class ProviderError extends Error {
   constructor(readonly kind: ProviderFailureKind, message: string, readonly httpStatus?: number) {
     super(message);
