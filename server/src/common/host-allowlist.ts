@@ -66,17 +66,29 @@ export function hostAllowlistMiddleware(
   };
 }
 
+/** How many Host lines the request has (Node keeps the first in `headers.host` and drops the others). */
+function hostLines(req: Request): number {
+  let count = 0;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') count++;
+  return count;
+}
+
 /**
- * An HTTP/1.1 request without a Host header is refused (RFC 9112 §3.2: a server MUST answer 400) with the error
- * envelope and the headers of every response. Node's parser refused it with a bare status line before any
- * middleware ran; configureHttp turns that check off (`requireHostHeader`) so that this one answers. HTTP/1.0 has
- * no Host to require. The connection is closed after it, as Node did.
+ * An HTTP/1.1 request without a Host header, or with more than one, is refused (RFC 9112 §3.2: a server MUST answer
+ * 400) with the error envelope and the headers of every response. Node's parser refused a missing one with a bare
+ * status line before any middleware ran; configureHttp turns that check off (`requireHostHeader`) so that this one
+ * answers. A second Host was served: the host allowlist judged the first, and whatever reads the last (a cache, a
+ * proxy in front) may see another name. HTTP/1.0 has no Host to require. The connection is closed after it, as
+ * Node did.
  */
-export function missingHostGuard(req: Request, res: Response, next: NextFunction): void {
-  if (req.headers.host !== undefined || req.httpVersionMajor !== 1 || req.httpVersionMinor < 1) {
+export function hostHeaderGuard(req: Request, res: Response, next: NextFunction): void {
+  const isHttp11 = req.httpVersionMajor === 1 && req.httpVersionMinor >= 1;
+  const lines = req.headers.host === undefined ? 0 : hostLines(req);
+  if (lines === 1 || (lines === 0 && !isHttp11)) {
     next();
     return;
   }
-  writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, 'An HTTP/1.1 request needs a Host header', (req as AppRequest).id),
-    { Connection: 'close' });
+  const message = lines === 0 ? 'An HTTP/1.1 request needs a Host header' : `A request has one Host header (this one has ${lines})`;
+  writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, message, (req as AppRequest).id), { Connection: 'close' });
 }

@@ -12,7 +12,7 @@ import type { AppConfig } from '../config/app-config.js';
 import { AllowedMethods, literalRouteMethodGuard } from './allowed-methods.js';
 import { bodilessRouteGuard, isBodiless } from './bodiless-routes.js';
 import { ErrorCode } from './error-code.js';
-import { HostAllowlist, hostAllowlistMiddleware, missingHostGuard } from './host-allowlist.js';
+import { HostAllowlist, hostAllowlistMiddleware, hostHeaderGuard } from './host-allowlist.js';
 import { jsonShapeRefusal } from './json-shape.js';
 import { createValidationPipe } from './validation.pipe.js';
 import type { AppRequest } from './request-context.js';
@@ -290,14 +290,14 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   const securityHeaders = staticSecurityHeaders();
   const server = app.getHttpServer() as Server;
   server.on('clientError', clientErrorHandler(securityHeaders, config.corsOrigins));
-  // A request without Host reaches missingHostGuard, which refuses it with the envelope (Node's own refusal is a bare 400).
+  // A request without Host, or with two, reaches hostHeaderGuard, which refuses it with the envelope (Node's own refusal of a missing one is a bare 400).
   // (The property behind http.createServer's `requireHostHeader` option, read per request; @types/node declares the option only.)
   (server as Server & { requireHostHeader: boolean }).requireHostHeader = false;
   app.use(requestIdMiddleware);
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
   app.use(securityHeadersMiddleware(securityHeaders, config));
-  app.use(missingHostGuard);
+  app.use(hostHeaderGuard);
   // Before anything reads the request: a page on a host name not served here (DNS rebinding) gets
   // nothing but this refusal. Probes, which infrastructure sends under internal names, pass.
   app.use(hostAllowlistMiddleware(new HostAllowlist(config.allowedHosts), isOutsideHostAllowlist(config)));
