@@ -70,7 +70,7 @@ export function hostAllowlistMiddleware(
 function hostLines(req: Request): number {
   let count = 0;
   const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === 'host') count++;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') count++;
   return count;
 }
 
