@@ -377,6 +377,27 @@ describe('HTTP contract', () => {
     expect(evil.headers['access-control-allow-origin']).toBeUndefined();
   });
 
+  it('CORS answers preflights only, with the methods there are, and its headers reach every refusal, the Host checks\' too', async () => {
+    const origin = 'https://partner.example';
+    const preflight = await t.http().options('/api/v1/conversations').set('Origin', origin).set('Access-Control-Request-Method', 'PATCH').expect(204);
+    expect(preflight.headers['access-control-allow-methods']).toBe('GET,HEAD,POST,PATCH,DELETE');
+    // Any other OPTIONS is the routes' to answer (cors answered 204 to all, an unknown path's too), with the origin's headers.
+    const plain = await t.http().options('/api/v1/chat').set('Origin', origin).expect(405);
+    expect(plain.headers['allow']).toBe('POST');
+    expect(plain.headers['access-control-allow-origin']).toBe(origin);
+    const nowhere = await t.http().options('/api/v1/no/such/route').set('Origin', origin).expect(404);
+    expect(nowhere.body.error.code).toBe('NOT_FOUND');
+    // A host name not served: the refusal's message reaches the listed origin's script (it was an opaque CORS failure).
+    const unserved = await t.http().get('/api/v1/conversations').set('Host', 'api.example.com').set('Origin', origin).expect(403);
+    expect(unserved.headers['access-control-allow-origin']).toBe(origin);
+    expect(unserved.body.error.code).toBe('FORBIDDEN');
+    // So is a preflight under it: refused before it is answered.
+    await t.http().options('/api/v1/conversations').set('Host', 'api.example.com').set('Origin', origin).set('Access-Control-Request-Method', 'GET').expect(403);
+    // A download's name is readable there.
+    const live = await t.http().get('/api/v1/health/live').set('Origin', origin).expect(200);
+    expect(live.headers['access-control-expose-headers']).toBe('X-Request-Id,Retry-After,Content-Disposition');
+  });
+
   it('documents every route, both auth schemes and the error envelope in OpenAPI', async () => {
     const res = await t.http().get('/api/docs-json').expect(200);
     const paths = Object.keys(res.body.paths);

@@ -278,6 +278,19 @@ export function clientErrorHandler(
   };
 }
 
+/**
+ * A CORS preflight (OPTIONS with Access-Control-Request-Method) is answered 204 here, with the headers cors set; any
+ * other OPTIONS goes on to the routes' own answers (404 for a path nothing answers, 405 with Allow elsewhere).
+ */
+function answerPreflight(req: Request, res: Response, next: NextFunction): void {
+  if (req.method !== 'OPTIONS' || req.headers['access-control-request-method'] === undefined) {
+    next();
+    return;
+  }
+  res.setHeader('Content-Length', '0');
+  res.status(204).end();
+}
+
 /** Everything about HTTP that is not a route: ids, logs, headers, bodies, validation. Used by main and by tests. */
 export function configureHttp(app: INestApplication, config: AppConfig, logger: Logger): void {
   const express_ = app as NestExpressApplication;
@@ -297,15 +310,22 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   // Probes and scrapes arrive every few seconds; logging them would drown the real traffic.
   app.use(requestLogMiddleware(logger, (path) => QUIET_PATHS.has(path)));
   app.use(securityHeadersMiddleware(securityHeaders, config));
+  if (config.corsOrigins.length > 0) {
+    // Only listed origins, never '*', since credentials (the cookie) are allowed. Before every refusal (the Host
+    // checks', the body's), so that it reaches an allowed origin's script with its message rather than as an opaque
+    // CORS failure. Headers only: a preflight is answered below, once the Host checks have passed (cors answered
+    // every OPTIONS with 204 itself, an unknown path's and a plain OPTIONS too, where 404 and 405 are due).
+    app.enableCors({
+      origin: config.corsOrigins, credentials: true, preflightContinue: true,
+      methods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE'],
+      exposedHeaders: ['X-Request-Id', 'Retry-After', 'Content-Disposition'],
+    });
+  }
   app.use(hostHeaderGuard);
   // Before anything reads the request: a page on a host name not served here (DNS rebinding) gets
   // nothing but this refusal. Probes, which infrastructure sends under internal names, pass.
   app.use(hostAllowlistMiddleware(new HostAllowlist(config.allowedHosts), isOutsideHostAllowlist(config)));
-  if (config.corsOrigins.length > 0) {
-    // Only listed origins, never '*', since credentials (the cookie) are allowed. Before the body's
-    // checks, so that their errors reach an allowed origin's script as well.
-    app.enableCors({ origin: config.corsOrigins, credentials: true, exposedHeaders: ['X-Request-Id', 'Retry-After'] });
-  }
+  if (config.corsOrigins.length > 0) app.use(answerPreflight);
   app.use(apiPathGuard);
   app.use('/api', (_req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Cache-Control', 'no-store');
