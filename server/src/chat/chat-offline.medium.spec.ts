@@ -152,6 +152,14 @@ describe.each(dialects())('open streams per session (STREAM_MAX_PER_SESSION) on 
       expect(after.length).toBe(messagesBefore);
       expect(after.find((m) => m.role === 'user')?.content).toBe('Keep talking');
       expect(t.app.get(StreamLimit).openFor(alice.id)).toBe(20);
+      // A HEAD is GET's status and headers at once, with no slot: it waited for the whole answer (a minute a token
+      // here), holding one, and was 429 at the limit. Its checks are GET's: another session's answer is 404.
+      const head = await t.http().head(`/api/v1/chat/streams/${messageId}`).set('Authorization', auth).expect(200);
+      expect(head.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+      expect(head.headers['cache-control']).toBe('no-store');
+      await t.http().head(`/api/v1/chat/streams/${messageId}`).set('Authorization', `Bearer ${bob.token}`).expect(404);
+      await t.http().head(`/api/v1/chat/streams/${messageId}`).set('Authorization', auth).set('Last-Event-ID', 'x').expect(400);
+      expect(t.app.get(StreamLimit).openFor(alice.id)).toBe(20);
 
       // Another session has its own count.
       await openStream('/api/v1/chat', bob.token, { message: 'Bob is here' });

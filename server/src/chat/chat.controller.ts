@@ -15,7 +15,7 @@ import {
 } from './chat.dto.js';
 import { ChatService, IDEMPOTENCY_KEY } from './chat.service.js';
 import { ApiSseResponse } from './sse-events.dto.js';
-import { writeSse } from './sse-writer.js';
+import { setSseHead, writeSse } from './sse-writer.js';
 import { OpenStreams } from './open-streams.js';
 import { StreamLimit } from './stream-limit.js';
 
@@ -86,6 +86,14 @@ export class ChatController {
     // eslint-disable-next-line no-restricted-syntax -- the SSE body is written to the response (writeSse)
     @Res() res: Response,
   ): Promise<void> {
+    if (res.req.method === 'HEAD') {
+      // GET's status and headers at once, after the same checks: the events would be its body, never sent (Express
+      // runs GET's handler for HEAD: it waited for the whole answer, holding one of the session's stream slots).
+      await this.chat.followable(caller, message_id, lastEventId);
+      setSseHead(res);
+      res.end();
+      return;
+    }
     await this.streamWhenReady(res, caller, () => this.chat.follow(caller, message_id, lastEventId));
   }
 

@@ -282,9 +282,16 @@ export class ChatService implements OnModuleInit {
 
   /** The events of an assistant message after `lastEventId`: live when it runs here, else rebuilt from its row. */
   async follow(caller: AuthContext, messageId: string, lastEventId: string | undefined): Promise<Observable<SequencedEvent>> {
+    const message = await this.followable(caller, messageId, lastEventId);
+    return this.eventsOf(message, parseLastEventId(lastEventId));
+  }
+
+  /** The answer `follow` would stream, after the same checks (a HEAD's answer: the same status, no events). */
+  async followable(caller: AuthContext, messageId: string, lastEventId: string | undefined): Promise<Message> {
     const message = await this.conversations.findOwnedMessage(caller.sessionId, messageId);
     if (message.role !== 'assistant') throw new AppException(ErrorCode.MessageNotFound, 'Message not found');
-    return this.eventsOf(message, parseLastEventId(lastEventId));
+    parseLastEventId(lastEventId);
+    return message;
   }
 
   async stop(caller: AuthContext, messageId: string): Promise<StopResultDto> {

@@ -127,12 +127,17 @@ export const STALL_HEARTBEATS = 4;
  * or its connection gone. A reader that reads nothing while data waits for it is cut after
  * STALL_HEARTBEATS heartbeats (checked on the heartbeat's own timer: nothing per token).
  */
-export function writeSse(res: Response, events: FollowedEvents, options: SseOptions): SseStream {
+/** An event stream's status and headers (also a HEAD's whole answer). */
+export function setSseHead(res: Response): void {
   res.status(200);
   // no-store as on the rest of the API: an answer read to its end (a resume's GET) stayed in the browser's disk cache.
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Accel-Buffering', 'no');
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+}
+
+export function writeSse(res: Response, events: FollowedEvents, options: SseOptions): SseStream {
+  setSseHead(res);
   // Each event goes out at once (no Nagle delay) and the socket never idles out mid-answer.
   res.socket?.setNoDelay(true);
   res.socket?.setTimeout(0);
