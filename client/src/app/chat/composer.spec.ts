@@ -128,11 +128,15 @@ describe('Composer', () => {
     expect(sent).toEqual([]);
   });
 
-  it('does not send an empty message', async () => {
-    await type('   ');
-    press('Enter');
-    expect(sent).toEqual([]);
-    expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled).toBe(true);
+  it('does not send an empty message, nor one of invisible characters (the server refuses it as blank)', async () => {
+    for (const blank of ['   ', '\u200b\u2060', '\u00ad\ufeff \u200d\n', '\u0301']) {
+      await type(blank);
+      press('Enter');
+      expect(sent).toEqual([]);
+      expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled, JSON.stringify(blank)).toBe(true);
+    }
+    await type('\u200bé');
+    expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled).toBe(false);
   });
 
   it('sends files without a question once they are in (the files are the message), and says a question may go with them', async () => {

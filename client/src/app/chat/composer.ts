@@ -6,7 +6,7 @@ import { isTouchFirst } from '../core/touch';
 import { AttachmentTray } from '../files/attachment-tray';
 import type { PendingAttachment } from '../files/attachments.store';
 import { Icon } from '../shell/icon';
-import { tidyMessage } from './message-text';
+import { isBlankMessage, tidyMessage } from './message-text';
 
 /**
  * Where a message is written: Enter sends, Shift+Enter adds a line (on a touch screen Enter adds a line);
@@ -36,7 +36,7 @@ export class Composer {
   private readonly host = inject<ElementRef<HTMLElement>>(ElementRef);
   private readonly injector = inject(Injector);
   protected readonly accept = computed(() => this.acceptedExtensions().join(','));
-  protected readonly isBlank = computed(() => this.draft().trim().length === 0);
+  protected readonly isBlank = computed(() => isBlankMessage(this.draft()));
   /** Files are attached and nothing is asked about them: they can go as they are, the files are the message. */
   protected readonly isFilesOnly = computed(() => this.isBlank() && this.attachments().some((a) => a.state !== 'failed'));
   private readonly hasReadyFiles = computed(() => this.attachments().some((a) => a.state === 'ready'));
@@ -95,7 +95,7 @@ export class Composer {
   protected submit(event?: Event): void {
     event?.preventDefault();
     if (!this.canSend()) return;
-    this.send.emit(tidyMessage(this.draft()));
+    this.send.emit(this.isBlank() ? '' : tidyMessage(this.draft()));
   }
 
   protected onFilesChosen(event: Event): void {

@@ -11,7 +11,7 @@ import { answerNotice, contextNoticeText } from './answer-notices';
 import type { ChatMessage } from './chat-message';
 import { failureText, isRefusedForItsWords } from './failure-texts';
 import { MarkdownView } from './markdown-view';
-import { tidyMessage } from './message-text';
+import { isBlankMessage, tidyMessage } from './message-text';
 import { splitThinking } from './think-block';
 
 /** An edited question to be answered again; `onRefused` reopens the edit box with the draft. */
@@ -192,7 +192,7 @@ export class MessageItem {
 
   /** Blank, and no files to be the message without it. */
   private isRefusedBlank(text: string): boolean {
-    return text.trim() === '' && this.message().files.length === 0;
+    return isBlankMessage(text) && this.message().files.length === 0;
   }
 
   private openEditBox(): void {
@@ -226,7 +226,7 @@ export class MessageItem {
     // Over the limit, the box stays open with its count (Send is off; Enter comes here).
     if (this.isRefusedBlank(text) || this.editOverLimit() > 0) return;
     // Blank with files: the question goes, its files stay the message.
-    text = tidyMessage(text);
+    text = isBlankMessage(text) ? '' : tidyMessage(text);
     this.editDraft.set(text);
     this.isEditing.set(false);
     // On a touch screen the keyboard stays shut (the page does not focus the composer): the reader's place is the
