@@ -516,6 +516,16 @@ describe('MessageItem', () => {
   describe('editing the last question', () => {
     const question = { id: 'u1', role: 'user' as const, content: 'Helo\nsecond line', model_name: null };
 
+    /** Renders the question with `inputs`, opens its edit box, and collects what Send emits. */
+    async function openEditBox(inputs: Record<string, unknown>): Promise<{ box: HTMLTextAreaElement; sent: string[] }> {
+      await render(question, inputs);
+      const sent: string[] = [];
+      fixture.componentInstance.edit.subscribe((request: EditRequest) => sent.push(request.text));
+      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
+      await fixture.whenStable();
+      return { box: el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!, sent };
+    }
+
     it('shows a question of files alone as its chips, and lets a question with files be edited to none', async () => {
       const files = [{ id: 'f1', filename: 'report.pdf', file_type: '.pdf', file_size: 2048 }];
       await render({ ...question, content: '', files }, { canEdit: true });
@@ -597,12 +607,7 @@ describe('MessageItem', () => {
     });
 
     it('turns Send off while the box holds nothing but spaces, as the composer does', async () => {
-      await render(question, { canEdit: true });
-      const sent: string[] = [];
-      fixture.componentInstance.edit.subscribe((request: EditRequest) => sent.push(request.text));
-      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
-      await fixture.whenStable();
-      const box = el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!;
+      const { box, sent } = await openEditBox({ canEdit: true });
       const send = el.querySelector<HTMLButtonElement>('button[aria-label="Send edited message"]')!;
       const type = async (text: string): Promise<void> => {
         box.value = text;
@@ -621,12 +626,7 @@ describe('MessageItem', () => {
     });
 
     it('counts the characters near the limit and keeps a longer paste whole, Send off (maxlength cut it and sent the rest)', async () => {
-      await render(question, { canEdit: true, maxChars: 50 });
-      const sent: string[] = [];
-      fixture.componentInstance.edit.subscribe((request: EditRequest) => sent.push(request.text));
-      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
-      await fixture.whenStable();
-      const box = el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!;
+      const { box, sent } = await openEditBox({ canEdit: true, maxChars: 50 });
       const send = el.querySelector<HTMLButtonElement>('button[aria-label="Send edited message"]')!;
       const limit = (): HTMLElement | null => el.querySelector('.msg-edit .composer-limit');
       expect(box.hasAttribute('maxlength')).toBe(false);
@@ -656,12 +656,7 @@ describe('MessageItem', () => {
     });
 
     it('leaves Esc and Enter to an input method while it composes: the box stays open, nothing is sent', async () => {
-      await render(question, { canEdit: true });
-      const sent: string[] = [];
-      fixture.componentInstance.edit.subscribe((request: EditRequest) => sent.push(request.text));
-      el.querySelector<HTMLButtonElement>('button[aria-label="Edit message"]')!.click();
-      await fixture.whenStable();
-      const box = el.querySelector<HTMLTextAreaElement>('textarea.msg-edit-input')!;
+      const { box, sent } = await openEditBox({ canEdit: true });
       for (const init of [{ isComposing: true }, { keyCode: 229 }]) {
         for (const key of ['Escape', 'Enter']) box.dispatchEvent(new KeyboardEvent('keydown', { key, bubbles: true, cancelable: true, ...init }));
       }
