@@ -180,7 +180,7 @@ export class ChatService implements OnModuleInit {
         }
         const [user, reply] = stored as [Message, Message];
         replyId = reply.id;
-        if (fileIds.length > 0) await this.attach(sessionId, fileIds, conversation.id, user, reply);
+        if (fileIds.length > 0) await this.attach(sessionId, fileIds, { conversationId: conversation.id, isNew: !existing }, user, reply);
         if (existing && existing.title === null) await this.conversations.setTitleIfEmpty(existing.id, title);
         return {
           conversationId: conversation.id, userMessageId: user.id, reply, replacesId: null,
@@ -363,18 +363,25 @@ export class ChatService implements OnModuleInit {
     return { messages: built.messages, maxOutputTokens: this.config.llm.maxOutputTokens, fileNames: files.map((f) => f.filename) };
   }
 
-  private attach(sessionId: string, fileIds: string[], conversationId: string, user: Message, reply: Message): Promise<AttachedFile[]> {
-    return this.failReplyOnError(reply, ErrorCode.FileProcessingError, () => this.attachments.attach(sessionId, fileIds, conversationId, user.id));
-  }
-
-  /** A step between a turn's store and its generation: when it fails, the turn is stored but cannot be answered, and its reply row must not stay `streaming`. */
-  private async failReplyOnError<T>(reply: Message, code: ErrorCode, step: () => Promise<T>): Promise<T> {
+  /**
+   * Links the files to the stored question. A file deleted since `validate` read it, or a copy no longer fitting the
+   * quota, refuses the send (404, 413) as if found before anything was stored: the turn is taken back (attach gives
+   * back what it took), never left as a question without its files and a failed answer.
+   */
+  private async attach(
+    sessionId: string, fileIds: string[], into: { conversationId: string; isNew: boolean }, user: Message, reply: Message,
+  ): Promise<AttachedFile[]> {
     try {
-      return await step();
+      return await this.attachments.attach(sessionId, fileIds, into.conversationId, user.id);
     } catch (err) {
-      await this.conversations.updateMessage(reply.id, {
-        status: 'failed', errorCode: err instanceof AppException ? err.code : code, leaseExpiresAt: null,
-      });
+      if (isRefusal(err)) {
+        await this.conversations.withdrawTurn(into.conversationId, [user.id, reply.id], into.isNew);
+      } else {
+        // Not the request's fault (the database failing): the turn stays, and its reply must not stay `streaming`.
+        await this.conversations.updateMessage(reply.id, {
+          status: 'failed', errorCode: err instanceof AppException ? err.code : ErrorCode.FileProcessingError, leaseExpiresAt: null,
+        });
+      }
       throw err;
     }
   }

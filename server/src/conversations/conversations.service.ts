@@ -466,6 +466,25 @@ export class ConversationsService {
     return this.raw.updateNow(Message, id, withSearchText(patch, 'assistant'), whileStreaming && streamingBy(whileStreaming.owner)) > 0;
   }
 
+  /**
+   * Takes back a turn stored by a send that was then refused (a file it names deleted meanwhile, or its copy over
+   * the quota): the send answers an error, so nothing of it may stay. The conversation goes too when the turn
+   * created it (a new conversation holds nothing else yet).
+   */
+  async withdrawTurn(conversationId: string, messageIds: string[], createdByTurn: boolean): Promise<void> {
+    if (createdByTurn) {
+      await this.conversations.delete({ id: conversationId });
+      return;
+    }
+    await inTransaction(this.dataSource, async (em) => {
+      const deleted = (await em.delete(Message, { id: In(messageIds), conversationId })).affected ?? 0;
+      if (deleted > 0) {
+        await em.createQueryBuilder().update(Conversation).set({ messageCount: () => `message_count - ${deleted}` })
+          .where('id = :id', { id: conversationId }).execute();
+      }
+    });
+  }
+
   /** Deletes one message (e.g. an answer replaced by a completed regeneration). */
   async deleteMessage(id: string): Promise<void> {
     await inTransaction(this.dataSource, async (em) => {

@@ -271,6 +271,79 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     }
   });
 
+  it('refuses a send whose file is deleted while its turn is stored (404) and leaves nothing of it: no question, no answer, no conversation', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const files = t.app.get(FilesService);
+    const attach = files.attach.bind(files);
+    // The moment between the send's checks and its files' attach, when another request (tab, instance) deletes the file.
+    const deletingFirst = (id: string) => vi.spyOn(files, 'attach').mockImplementationOnce(async (...args) => {
+      await t.http().delete(`/api/v1/files/${id}`).set(auth).expect(204);
+      return attach(...args);
+    });
+    const first = await t.http().post('/api/v1/chat').set(auth).send({ message: 'Hello (ref D1)' }).expect(200);
+    const conversationId = String(startOf(first.text).conversation_id);
+    const before = (await t.http().get(`/api/v1/conversations/${conversationId}`).set(auth).expect(200)).body;
+    const requestsBefore = fake.requests.length;
+    for (const body of [{ message: 'Read it (ref D2)' }, { message: 'Read it (ref D3)', conversation_id: conversationId }]) {
+      const doomed = await upload(s.token, 'doomed.txt', Buffer.from('soon gone'));
+      const spy = deletingFirst(doomed);
+      try {
+        const refused = await t.http().post('/api/v1/chat').set(auth).send({ ...body, file_ids: [doomed] }).expect(404);
+        expect(refused.body.error).toMatchObject({ code: 'FILE_NOT_FOUND' });
+      } finally {
+        spy.mockRestore();
+      }
+    }
+    expect(fake.requests.length).toBe(requestsBefore);
+    const list = (await t.http().get('/api/v1/conversations').set(auth).expect(200)).body;
+    expect(list.total).toBe(1);
+    expect(list.conversations[0]).toMatchObject({ id: conversationId, message_count: 2 });
+    expect((await t.http().get(`/api/v1/conversations/${conversationId}`).set(auth).expect(200)).body.messages).toEqual(before.messages);
+    // The next send in the conversation goes on as if the refused ones never were.
+    const next = await t.http().post('/api/v1/chat').set(auth).send({ message: 'Still there? (ref D4)', conversation_id: conversationId }).expect(200);
+    expect(next.text).toContain('"type":"done"');
+    const after = (await t.http().get(`/api/v1/conversations/${conversationId}`).set(auth).expect(200)).body;
+    expect(after.messages.map((m: { role: string; content: string }) => [m.role, m.content.slice(0, 22)]))
+      .toEqual([...before.messages.map((m: { role: string; content: string }) => [m.role, m.content.slice(0, 22)]), ['user', 'Still there? (ref D4)'], ['assistant', expect.any(String)]]);
+  });
+
+  it('gives back the files a refused attach had taken: one deleted partway leaves the others unsent, as they were', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const kept = await upload(s.token, 'kept.txt', Buffer.from('keep me'));
+    const sent = await upload(s.token, 'sent.txt', Buffer.from('sent before'));
+    const first = await t.http().post('/api/v1/chat').set(auth).send({ message: 'First (ref D5)', file_ids: [sent] }).expect(200);
+    const conversationId = String(startOf(first.text).conversation_id);
+    const service: FilesService = t.app.get(FilesService);
+    const files = service as unknown as { ownedRows: (...args: unknown[]) => Promise<unknown> };
+    const ownedRows = files.ownedRows.bind(files);
+    let reads = 0;
+    // The send's check reads both rows (1), then its attach does (2), and `sent` is deleted before its copy is made:
+    // `kept` was claimed already.
+    const rowsSpy = vi.spyOn(files, 'ownedRows').mockImplementation(async (...args: unknown[]) => {
+      const rows = await ownedRows(...args);
+      if (++reads === 2) await t.http().delete(`/api/v1/files/${sent}`).set(auth).expect(204);
+      return rows;
+    });
+    try {
+      const refused = await t.http().post('/api/v1/chat').set(auth)
+        .send({ message: 'Both (ref D6)', conversation_id: conversationId, file_ids: [kept, sent] }).expect(404);
+      expect(refused.body.error).toMatchObject({ code: 'FILE_NOT_FOUND' });
+    } finally {
+      rowsSpy.mockRestore();
+    }
+    expect(reads).toBe(2);
+    const keptNow = (await t.http().get(`/api/v1/files/${kept}`).set(auth).expect(200)).body;
+    expect(keptNow).toMatchObject({ message_id: null, conversation_id: null });
+    const conversation = (await t.http().get(`/api/v1/conversations/${conversationId}`).set(auth).expect(200)).body;
+    expect(conversation.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
+    // It can still be sent.
+    const again = await t.http().post('/api/v1/chat').set(auth).send({ message: 'Kept (ref D7)', conversation_id: conversationId, file_ids: [kept] }).expect(200);
+    expect(again.text).toContain('"type":"done"');
+    expect(String((fake.requestsFor('ref D7')[0].body.messages as UpstreamMessage[]).at(-1)!.content)).toContain('keep me');
+  });
+
   it('refuses another session\'s file exactly like a missing one, before anything is written', async () => {
     const alice = await t.newSession();
     const bob = await t.newSession();

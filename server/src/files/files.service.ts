@@ -262,20 +262,37 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
   async attach(sessionId: string, fileIds: string[], conversationId: string, messageId: string): Promise<AttachedFile[]> {
     const rows = await this.ownedRows(sessionId, fileIds);
     const attached: AttachedFile[] = [];
-    for (const [attachPosition, row] of rows.entries()) {
-      let linked = row;
-      if (row.messageId === null || row.messageId === messageId) {
-        // Only claim a row that is still free: a concurrent attach may have taken it meanwhile.
-        const claim = await this.repo.update({ id: row.id, messageId: row.messageId ?? IsNull() }, { conversationId, messageId, attachPosition });
-        if (claim.affected) linked = { ...row, conversationId, messageId, attachPosition };
-        else linked = await this.cloneFor(row, conversationId, messageId, attachPosition);
-      } else {
-        linked = await this.cloneFor(row, conversationId, messageId, attachPosition);
+    // All or nothing: a file deleted, or a copy over the quota, partway through gives back what was taken.
+    const claimed: string[] = [];
+    const copies: FileUpload[] = [];
+    try {
+      for (const [attachPosition, row] of rows.entries()) {
+        let linked = row;
+        if (row.messageId === null || row.messageId === messageId) {
+          // Only claim a row that is still free: a concurrent attach may have taken it meanwhile.
+          const claim = await this.repo.update({ id: row.id, messageId: row.messageId ?? IsNull() }, { conversationId, messageId, attachPosition });
+          if (claim.affected) {
+            linked = { ...row, conversationId, messageId, attachPosition };
+            if (row.messageId === null) claimed.push(row.id);
+          } else {
+            linked = await this.cloneFor(row, conversationId, messageId, attachPosition);
+            copies.push(linked);
+          }
+        } else {
+          linked = await this.cloneFor(row, conversationId, messageId, attachPosition);
+          copies.push(linked);
+        }
+        attached.push({
+          id: linked.id, filename: linked.filename, fileType: linked.fileType,
+          extractedText: linked.extractedText, tokenCount: linked.tokenCount,
+        });
       }
-      attached.push({
-        id: linked.id, filename: linked.filename, fileType: linked.fileType,
-        extractedText: linked.extractedText, tokenCount: linked.tokenCount,
-      });
+    } catch (err) {
+      if (claimed.length > 0) {
+        await this.repo.update({ id: In(claimed), messageId }, { conversationId: null, messageId: null, attachPosition: null });
+      }
+      for (const copy of copies) await this.deleteRow(copy);
+      throw err;
     }
     return attached;
   }
