@@ -3,6 +3,7 @@ import { provideRouter } from '@angular/router';
 import { Subject } from 'rxjs';
 import { ConversationsStore } from '../conversations/conversations.store';
 import { ApiClient } from '../core/api-client';
+import { ApiError } from '../core/api-error';
 import type { ConversationDetail, Message } from '../core/api-models';
 import { ChatApi } from './chat-api.service';
 import type { StreamedEvent } from './chat-events';
@@ -35,7 +36,7 @@ describe('ChatView', () => {
         provideRouter([]),
         { provide: ChatApi, useValue: { regenerate: () => stream.asObservable(), send: () => stream.asObservable() } },
         { provide: ApiClient, useValue: { get: () => Promise.resolve(detail) } },
-        { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve() } },
+        { provide: ConversationsStore, useValue: { refresh: () => Promise.resolve(), forget: () => undefined } },
       ],
     });
     fixture = TestBed.createComponent(ChatView);
@@ -123,6 +124,21 @@ describe('ChatView', () => {
     expect((composer() as HTMLTextAreaElement).value).toBe('');
     await reload([], null);
     expect((composer() as HTMLTextAreaElement).value).toBe('a new chat\'s draft');
+  });
+
+  it('shows a conversation deleted elsewhere as not found when a send finds it so, and keeps the words for a new chat', async () => {
+    const messages = [message('u1', 0, 'user'), message('a1', 1, 'assistant')];
+    await open(messages);
+    await type('a question for a deleted chat');
+    (composer() as HTMLTextAreaElement).dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true, cancelable: true }));
+    stream.error(new ApiError(404, 'CONVERSATION_NOT_FOUND', 'Conversation not found'));
+    await vi.waitFor(async () => {
+      await fixture.whenStable();
+      expect(el.querySelector('.empty-state h2')?.textContent).toBe('Conversation not found');
+    });
+    expect(composer()).toBeNull();
+    await reload([], null);
+    expect((composer() as HTMLTextAreaElement).value).toBe('a question for a deleted chat');
   });
 
   it('empties the composer when text is put in and sent within one task (paste and send, dictation)', async () => {

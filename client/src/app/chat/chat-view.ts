@@ -113,7 +113,10 @@ export class ChatView {
     this.attachments.clear();
     this.list()?.scrollToBottom();
     const isAccepted = await this.store.send(text, fileIds, sent);
-    if (!isAccepted) {
+    if (!isAccepted && this.store.isMissing()) {
+      // The conversation was deleted elsewhere: the words wait in the new chat's draft (its files went with it).
+      if (this.drafts.get(NEW_CHAT_DRAFT) === '') this.drafts.set(NEW_CHAT_DRAFT, text);
+    } else if (!isAccepted) {
       // Refused before an answer began (rate limit, offline…): give the text and files back.
       if (this.draft() === '') this.setDraft(text);
       if (this.attachments.attachments().length === 0) this.attachments.restore(pending);

@@ -472,6 +472,28 @@ describe('ChatStore', () => {
     expect(toasts.toasts()[0]?.text).toBe('You are sending messages too quickly. Try again in 30 s.');
   });
 
+  it('shows an open conversation deleted elsewhere as gone when a send finds it so, leaves the list of it and says the words are kept', async () => {
+    const forget = vi.spyOn(TestBed.inject(ConversationsStore), 'forget');
+    const c1 = '11111111-1111-4111-8111-111111111111';
+    await openStored(c1, [['u0', 'user', 'complete'], ['a0', 'assistant', 'complete']]);
+    const accepted = store.send('Follow-up');
+    stream.error(new ApiError(404, 'CONVERSATION_NOT_FOUND', 'Conversation not found'));
+    expect(await accepted).toBe(false);
+    expect(store.isMissing()).toBe(true);
+    expect(store.messages()).toEqual([]);
+    expect(forget).toHaveBeenCalledWith(c1);
+    expect(toasts.toasts().map((t) => t.text)).toEqual(['This conversation was deleted elsewhere. Your message is kept: start a new chat to send it.']);
+    // Any other refusal leaves the conversation open, as it was.
+    await openStored(c1, [['u0', 'user', 'complete'], ['a0', 'assistant', 'complete']]);
+    stream = new Subject<StreamedEvent>();
+    const refused = store.send('Again');
+    stream.error(new ApiError(404, 'FILE_NOT_FOUND', 'File not found'));
+    expect(await refused).toBe(false);
+    expect(store.isMissing()).toBe(false);
+    expect(store.messages().map((m) => m.id)).toEqual(['u0', 'a0']);
+    expect(forget).toHaveBeenCalledTimes(1);
+  });
+
   it('stops through the stop endpoint and keeps the partial answer', async () => {
     void store.send('Hello');
     stream.next(start());

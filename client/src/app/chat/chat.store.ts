@@ -522,6 +522,7 @@ export class ChatStore {
     this.isStopRequested = false;
     let assistantId = context.assistantId;
     let hasStarted = assistantId === this.streamMessageId;
+    const sentTo = this.currentId();
     return new Promise<boolean>((resolve) => {
       if (hasStarted) resolve(true);
       this.subscription = stream.subscribe({
@@ -576,7 +577,17 @@ export class ChatStore {
             context.rollback?.();
             this.streamingId.set(null);
             this.subscription = null;
-            this.reportSendError(error);
+            if (sentTo !== null && isConversationGone(error) && this.currentId() === sentTo) {
+              // Deleted elsewhere (another device, an integrator) while it stayed open here: it is shown as gone, and
+              // its row leaves the list; the view keeps a question's words for a new chat.
+              this.showMissing();
+              this.conversations.forget(sentTo);
+              this.toasts.error(context.userId
+                ? 'This conversation was deleted elsewhere. Your message is kept: start a new chat to send it.'
+                : 'This conversation was deleted elsewhere.');
+            } else {
+              this.reportSendError(error);
+            }
             resolve(false);
             return;
           }
