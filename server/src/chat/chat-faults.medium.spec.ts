@@ -262,6 +262,16 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     expect(row.content).toBe(TOKENS.join(''));
   });
 
+  it('takes an upstream stream that ends before its first token, every time, for a failed answer (tried again), never an empty interrupted one', async () => {
+    h.fake.on('empty stream', { body: '', contentType: 'text/event-stream' });
+    const { events, final, row } = await chat('empty stream');
+    expectError(final, 'failed');
+    expect(h.fake.requestsFor('empty stream')).toHaveLength(3);
+    expect(tokensOf(events)).toBe('');
+    expect(row).toMatchObject({ status: 'failed', content: '', errorCode: 'OPENAI_ERROR', leaseExpiresAt: null });
+    await stillServing();
+  });
+
   it('delivers slow tokens one by one as they come', async () => {
     h.fake.on('slow tokens', { tokens: TOKENS, tokenDelayMs: 120 });
     const conn = h.send(token, { message: 'slow tokens' });

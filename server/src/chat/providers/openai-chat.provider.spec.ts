@@ -145,11 +145,13 @@ describe('OpenAiChatProvider with loosely compatible servers', () => {
   afterAll(async () => { await fake.stop(); });
   beforeEach(() => { fake.reset(); });
 
-  async function run(reply: FakeReply, idleTimeoutMs = 10_000): Promise<{ text: string; chunks: ProviderChunk[]; isDone: boolean; error?: ProviderError; ms: number }> {
+  async function run(
+    reply: FakeReply, idleTimeoutMs = 10_000, retries = 0,
+  ): Promise<{ text: string; chunks: ProviderChunk[]; isDone: boolean; error?: ProviderError; ms: number }> {
     fake.defaultReply = reply;
     const llm = {
       provider: 'openai', model: 'fake-model', apiKey: 'sk-test', baseUrl, contextTokens: 8000, maxOutputTokens: 256,
-      upstreamTimeoutMs: 5000, upstreamIdleTimeoutMs: idleTimeoutMs, upstreamMaxRetries: 0, offlineTokenDelayMs: 0, modelTitles: false,
+      upstreamTimeoutMs: 5000, upstreamIdleTimeoutMs: idleTimeoutMs, upstreamMaxRetries: retries, offlineTokenDelayMs: 0, modelTitles: false,
     } as unknown as AppConfig['llm'];
     const p = new OpenAiChatProvider(llm);
     const chunks: ProviderChunk[] = [];
@@ -192,6 +194,35 @@ describe('OpenAiChatProvider with loosely compatible servers', () => {
     const r = await run({ tokens: ['cut ', 'short'], omitDone: true, omitFinish: true });
     expect(r.error?.kind).toBe('cut');
     expect(r.text).toBe('cut short');
+  });
+
+  it('takes a stream that ends or is cut before its first token for a failed answer, not an interrupted one, and tries it again', async () => {
+    const roleOnly = frames(JSON.stringify({ choices: [{ index: 0, delta: { role: 'assistant' }, finish_reason: null }] }));
+    for (const reply of [{ body: '', contentType: 'text/event-stream' }, { body: roleOnly, contentType: 'text/event-stream' }, { tokens: ['never'], dropAfter: 0 }]) {
+      fake.reset();
+      const r = await run(reply, 10_000, 1);
+      expect(r.error).toMatchObject({ kind: 'connection', messageStatus: 'failed' });
+      expect(r.text).toBe('');
+      expect(fake.requests).toHaveLength(2);
+    }
+    // Tried again, the next attempt's answer is the answer.
+    fake.reset();
+    fake.on('hello', { body: '', contentType: 'text/event-stream' }, { tokens: ['Second ', 'try.'] });
+    const r = await run({ tokens: ['unused'] }, 10_000, 1);
+    expect(r.error).toBeUndefined();
+    expect(r.text).toBe('Second try.');
+  });
+
+  it('skips an event of an empty data line (a keep-alive) rather than failing the answer on it', async () => {
+    const r = await run({ body: frames(delta('A'), '', ' ', delta('B', 'stop'), '[DONE]'), contentType: 'text/event-stream' });
+    expect(r.error).toBeUndefined();
+    expect(r.text).toBe('AB');
+  });
+
+  it('fails at once, naming it, on a compressed stream it did not ask for', async () => {
+    const r = await run({ tokens: ['ok'], headers: { 'content-encoding': 'gzip' } });
+    expect(r.error).toMatchObject({ kind: 'protocol', message: expect.stringContaining('Content-Encoding gzip, though asked for identity') });
+    expect(r.text).toBe('');
   });
 
   it('takes a whole completion answered as JSON to a streamed request (a gateway that ignores `stream`)', async () => {

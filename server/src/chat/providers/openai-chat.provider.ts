@@ -165,6 +165,11 @@ export class OpenAiChatProvider implements ChatProvider {
       body = this.transport.bodyOf(response);
       if (!body) return { error: new ProviderError('protocol', 'Upstream answered without a body') };
       const type = response.headers.get('content-type')?.split(';')[0].trim().toLowerCase() ?? '';
+      const encoding = response.headers.get('content-encoding')?.trim().toLowerCase() ?? '';
+      if (encoding !== '' && encoding !== 'identity') {
+        // Asked for `identity`: a gateway that compresses anyway sends bytes no parser here reads.
+        return { error: new ProviderError('protocol', `Upstream answered with Content-Encoding ${encoding.slice(0, 40)}, though asked for identity: turn compression off in the gateway in front of the model`) };
+      }
       if (type === 'application/json') {
         // A server or gateway that ignores `stream: true` answers the whole completion (or an error) as JSON.
         const json = await readWhole(body, MAX_SSE_LINE_CHARS);
@@ -234,6 +239,8 @@ export class OpenAiChatProvider implements ChatProvider {
               }
               // `event: error` (some gateways and vLLM name their error events): whatever its data says.
               if (event.event === 'error') throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(event.data)}`);
+              // An event of an empty `data:` line (a keep-alive some gateways send) carries no chunk.
+              if (event.data.trim() === '') continue;
               this.parseChunk(event.data, emit, 'delta', reasoning);
             }
           } catch (err) {
@@ -243,14 +250,19 @@ export class OpenAiChatProvider implements ChatProvider {
         };
         const onEnd = (): void => {
           if (hasFinished && !timedOut) { finished(); return; }
-          settle(timedOut ? stalled() : { error: new ProviderError('cut', 'The upstream stream ended without [DONE]') });
+          if (timedOut) { settle(stalled()); return; }
+          settle(hasToken
+            ? { error: new ProviderError('cut', 'The upstream stream ended without [DONE]') }
+            : { error: new ProviderError('connection', 'The upstream stream ended before the first token'), retryAfter: 'backoff' });
         };
         // The connection broke (or we aborted it: the caller knows why it aborted).
         const onCut = (): void => {
           if (hasFinished && !timedOut && !signal.aborted) { finished(); return; }
           if (timedOut) { settle(stalled()); return; }
-          const error = new ProviderError('cut', 'The upstream connection was cut');
-          settle(hasToken ? { error } : { error, retryAfter: 'backoff' });
+          // Before the first token nothing was said: the answer failed rather than was interrupted, and is tried again.
+          settle(hasToken
+            ? { error: new ProviderError('cut', 'The upstream connection was cut') }
+            : { error: new ProviderError('connection', 'The upstream connection was cut before the first token'), retryAfter: 'backoff' });
         };
         reading.setEncoding('utf8');
         // Errors after we stop listening (the abort below) must not be unhandled.
