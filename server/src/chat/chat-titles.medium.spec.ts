@@ -45,6 +45,23 @@ describe.each(dialects())('model-written titles on %s', (dialect) => {
     expect(titleCall?.lastUserText).not.toContain('Apples?');
   });
 
+  it('keeps a rename made while the first answer streams, even one to the title shown, over the model\'s title', async () => {
+    for (const [ref, renamed] of [['R1', 'My own name'], ['R2', null]] as const) {
+      h.fake.on(new RegExp(`^User: Slow answer ${ref}`), { tokens: ['Model title'] });
+      h.fake.on(`Slow answer ${ref}`, { tokens: ['One ', 'two ', 'three.'], tokenDelayMs: 150 });
+      const conn = h.send(token, { message: `Slow answer ${ref} please` });
+      await conn.until((events) => events.some((e) => e.data.type === 'token'));
+      const conversationId = conn.events[0].data.conversation_id as string;
+      const auth = { Authorization: `Bearer ${token}` };
+      const shown = (await h.t.http().get(`/api/v1/conversations/${conversationId}`).set(auth).expect(200)).body.conversation.title as string;
+      // Renamed to a name of one's own, or to the name shown: either way the user chose it.
+      await h.t.http().patch(`/api/v1/conversations/${conversationId}`).set(auth).send({ title: renamed ?? shown }).expect(200);
+      expect((await conn.all()).at(-1)!.data).toMatchObject({ type: 'done', status: 'complete' });
+      const title = (await h.t.http().get(`/api/v1/conversations/${conversationId}`).set(auth).expect(200)).body.conversation.title as string;
+      expect(title).toBe(renamed ?? shown);
+    }
+  });
+
   it('keeps the automatic title when the title call fails', async () => {
     h.fake.on(/^User: Compare two databases/, { status: 500 });
     h.fake.on('Compare two databases', { tokens: ['They differ.'] });

@@ -795,10 +795,14 @@ export class ConversationsService {
       + `ORDER BY ${Object.entries(ATTACHMENT_ORDER).map(([property, direction]) => `${q.col(property)} ${direction}`).join(', ')}`, messageIds);
   }
 
-  /** Replaces an automatic title, unless the user renamed the conversation meanwhile. */
+  /**
+   * Replaces the automatic title of a conversation's first answer, unless the user renamed the conversation
+   * meanwhile: a rename moves `updated_at` on from `created_at` (nothing else can before the first answer ends:
+   * a message may not be added while it streams), even one that keeps the title shown as it was.
+   */
   async replaceTitle(id: string, from: string, to: string): Promise<void> {
     await this.conversations.createQueryBuilder().update().set({ title: cleanTitle(to) })
-      .where('id = :id AND title = :from', { id, from: cleanTitle(from) }).execute();
+      .where('id = :id AND title = :from AND updated_at = created_at', { id, from: cleanTitle(from) }).execute();
   }
 
   /** The session's conversations with a reply still streaming (by the partial index of streaming rows). */
