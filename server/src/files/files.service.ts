@@ -267,17 +267,13 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
     const copies: FileUpload[] = [];
     try {
       for (const [attachPosition, row] of rows.entries()) {
-        let linked = row;
-        if (row.messageId === null || row.messageId === messageId) {
-          // Only claim a row that is still free: a concurrent attach may have taken it meanwhile.
-          const claim = await this.repo.update({ id: row.id, messageId: row.messageId ?? IsNull() }, { conversationId, messageId, attachPosition });
-          if (claim.affected) {
-            linked = { ...row, conversationId, messageId, attachPosition };
-            if (row.messageId === null) claimed.push(row.id);
-          } else {
-            linked = await this.cloneFor(row, conversationId, messageId, attachPosition);
-            copies.push(linked);
-          }
+        let linked: FileUpload;
+        // Only claim a row that is still free: a concurrent attach may have taken it meanwhile.
+        const isClaimed = (row.messageId === null || row.messageId === messageId)
+          && Boolean((await this.repo.update({ id: row.id, messageId: row.messageId ?? IsNull() }, { conversationId, messageId, attachPosition })).affected);
+        if (isClaimed) {
+          linked = { ...row, conversationId, messageId, attachPosition };
+          if (row.messageId === null) claimed.push(row.id);
         } else {
           linked = await this.cloneFor(row, conversationId, messageId, attachPosition);
           copies.push(linked);
