@@ -26,7 +26,7 @@ describe.each(dialects())('a reply ended by another instance while its owner sti
   afterAll(async () => { await h.close(); });
 
   const sweep = (id: string, content?: string): Promise<boolean> => conversations.markInterruptedIfExpired(
-    id, new Date(Date.now() + 3_600_000), 'SERVICE_UNAVAILABLE', new Date(), content);
+    id, new Date(Date.now() + 3_600_000), 'SERVICE_UNAVAILABLE', { content });
   const interrupted = (id: string) => ({
     type: 'error', finished: true, message_id: id, status: 'interrupted', code: 'SERVICE_UNAVAILABLE', error: FALLBACK_TEXTS.interrupted,
   });

@@ -755,6 +755,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     await h.t.app.get(GenerationService).sweepAtBoot();
     const swept = await h.message(left.id);
     expect(swept.status).toBe(dialect === 'sqlite' ? 'interrupted' : 'streaming');
+    if (dialect === 'sqlite') expect(swept.tokenCount).toBe(4);
     // Stamped with the time it was ended, not the far-future cutoff that ends every lease at boot (it read 5760-09-13).
     if (dialect === 'sqlite') expect(swept.updatedAt.getTime()).toBeGreaterThanOrEqual(before - 1000);
     if (dialect === 'sqlite') expect(swept.updatedAt.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
@@ -771,7 +772,8 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     const [alive] = await conversations.appendTurn(conv2.id, [{ role: 'assistant', content: 'live', status: 'streaming', ownerInstance: 'other-2', leaseExpiresAt: future }]);
     const sweptBefore = h.t.app.get(ChatMetrics).snapshot().generationsEnded.interrupted;
     await h.t.app.get(GenerationService).sweepExpiredLeases();
-    expect(await h.message(dead.id)).toMatchObject({ status: 'interrupted', content: 'half', leaseExpiresAt: null });
+    // With its token count: the owner died before writing the end that counts them (it stayed null).
+    expect(await h.message(dead.id)).toMatchObject({ status: 'interrupted', content: 'half', leaseExpiresAt: null, tokenCount: 1, completionTokens: 1 });
     // Counted in parley_generations_total{status="interrupted"}, as a reply this instance interrupted is.
     expect(h.t.app.get(ChatMetrics).snapshot().generationsEnded.interrupted).toBe(sweptBefore + 1);
     expect(await h.message(alive.id)).toMatchObject({ status: 'streaming', content: 'live' });

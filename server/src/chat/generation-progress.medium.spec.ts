@@ -71,7 +71,7 @@ describe.each(dialects())('ConversationsService.saveProgress on %s', (dialect) =
     expect(await conversations.findMessage(swept)).toMatchObject({ content: 'Half an', status: 'streaming' });
 
     // Owner A stalls past its lease; B's sweep ends the reply (the cutoff stands for the lease run out).
-    expect(await conversations.markInterruptedIfExpired(swept, new Date(Date.now() + 120_000), 'SERVICE_UNAVAILABLE', new Date(), 'Half an')).toBe(true);
+    expect(await conversations.markInterruptedIfExpired(swept, new Date(Date.now() + 120_000), 'SERVICE_UNAVAILABLE', { content: 'Half an' })).toBe(true);
     const ended = await conversations.findMessage(swept);
     expect(ended).toMatchObject({ status: 'interrupted', content: 'Half an', leaseExpiresAt: null });
 

@@ -261,7 +261,8 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
       if (remote.isOwnerAlive) continue;
       const isAhead = remote.text !== undefined && remote.text.length > row.content.length && remote.text.startsWith(row.content);
       const content = isAhead ? remote.text! : row.content;
-      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable, new Date(), content, isAhead, leasedPast)) count++;
+      const ending = { content, isNewContent: isAhead, tokenCount: countTokens(content), leasedPast };
+      if (await this.conversations.markInterruptedIfExpired(row.id, expiredBefore, ErrorCode.ServiceUnavailable, ending)) count++;
     }
     if (count > 0) {
       this.logger.warn({ count }, 'replies of a dead instance marked interrupted');

@@ -254,7 +254,7 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
       { role: 'assistant', content: '', status: 'streaming', leaseExpiresAt: new Date(Date.now() - 60_000) },
     ]);
     await service.updateMessage(live.id, { content: '<think>a secret plan</think>A public answer', status: 'complete' });
-    expect(await service.markInterruptedIfExpired(lost.id, new Date(), 'SERVICE_UNAVAILABLE', new Date(), '<think>a hidden musing</think>A visible part', true)).toBe(true);
+    expect(await service.markInterruptedIfExpired(lost.id, new Date(), 'SERVICE_UNAVAILABLE', { content: '<think>a hidden musing</think>A visible part', isNewContent: true })).toBe(true);
     expect(await ids('secret plan')).toEqual([]);
     expect(await ids('hidden musing')).toEqual([]);
     expect(await ids('public answer')).toEqual([c.id]);

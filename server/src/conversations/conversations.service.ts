@@ -131,6 +131,18 @@ interface QueuedProgress {
  * the owner, back, must not store it as `streaming` or `complete` again. With `owner`, the row must
  * still be that instance's too.
  */
+/** How a sweep ends a reply whose owner is gone (ConversationsService.markInterruptedIfExpired). */
+export interface InterruptedEnding {
+  now?: Date;
+  /** The reply's text as the sweep found it (folded for search); stored only with `isNewContent`. */
+  content?: string;
+  isNewContent?: boolean;
+  /** The tokens of that text, stored as the reply's token count. */
+  tokenCount?: number;
+  /** A lease further ahead than this was written by another clock and counts as expired. */
+  leasedPast?: Date;
+}
+
 export interface WhileStreaming {
   owner?: string | null;
 }
@@ -754,15 +766,16 @@ export class ConversationsService {
   /**
    * Ends a reply still `streaming` as `interrupted`, only if its owner's lease expired before
    * `expiredBefore` (never a live reply); stamped `now` (the cutoff can be far in the future at
-   * boot: it must never become the row's time). `content` is folded for search; with `isNewContent`
-   * it is also stored, as the reply's text (ahead of the row's: GenerationService.sweepExpiredLeases).
+   * boot: it must never become the row's time). `content` is folded for search and its `tokenCount`
+   * stored (a row ended by a sweep had none: its owner died before writing its end); with
+   * `isNewContent` it is also stored, as the reply's text (ahead of the row's: GenerationService.sweepExpiredLeases).
    */
-  async markInterruptedIfExpired(
-    id: string, expiredBefore: Date, errorCode: string, now = new Date(), content?: string, isNewContent = false, leasedPast: Date = FAR_FUTURE,
-  ): Promise<boolean> {
+  async markInterruptedIfExpired(id: string, expiredBefore: Date, errorCode: string, ending: InterruptedEnding = {}): Promise<boolean> {
+    const { now = new Date(), content, isNewContent = false, tokenCount, leasedPast = FAR_FUTURE } = ending;
     const text = content === undefined ? {} : { searchText: searchTextOf('assistant', content), ...(isNewContent ? { content } : {}) };
+    const tokens = tokenCount === undefined ? {} : { tokenCount, completionTokens: tokenCount };
     const result = await this.messages.createQueryBuilder().update(Message)
-      .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now, ...text })
+      .set({ status: 'interrupted', errorCode, leaseExpiresAt: null, updatedAt: now, ...text, ...tokens })
       .where('id = :id AND status = :status AND (lease_expires_at < :expiredBefore OR lease_expires_at > :leasedPast)', { id, status: 'streaming', expiredBefore, leasedPast })
       .execute();
     return (result.affected ?? 0) > 0;

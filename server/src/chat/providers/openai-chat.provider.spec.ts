@@ -288,6 +288,20 @@ describe('OpenAiChatProvider with loosely compatible servers', () => {
     expect(whole.text).toBe('<think>\n2 + 2\n</think>\n\nFour.');
   });
 
+  it('reads the first choice only, whichever order a server sends several in (n > 1)', async () => {
+    const choice = (index: number | undefined, content: string, finish: string | null = null): object => ({ ...(index === undefined ? {} : { index }), delta: { content }, finish_reason: finish });
+    const r = await run({ body: frames(
+      JSON.stringify({ choices: [choice(1, 'Other ')] }), JSON.stringify({ choices: [choice(0, 'First ')] }),
+      JSON.stringify({ choices: [choice(1, 'other.', 'stop'), choice(0, 'answer.')] }), JSON.stringify({ choices: [choice(0, '', 'stop')] }), '[DONE]',
+    ), contentType: 'text/event-stream' });
+    expect(r.error).toBeUndefined();
+    expect(r.text).toBe('First answer.');
+    expect(r.chunks.filter((c) => c.type === 'finish')).toEqual([{ type: 'finish', reason: 'stop' }]);
+    // A server that does not number its one choice.
+    const plain = await run({ body: frames(JSON.stringify({ choices: [choice(undefined, 'Unnumbered.', 'stop')] }), '[DONE]'), contentType: 'text/event-stream' });
+    expect(plain.text).toBe('Unnumbered.');
+  });
+
   it('reads content sent as an array of text parts', async () => {
     const r = await run({ body: frames(delta([{ type: 'text', text: 'Array ' }, { type: 'image_url' }, { type: 'text', text: 'answer.' }]), delta(null, 'stop'), '[DONE]'), contentType: 'text/event-stream' });
     expect(r.error).toBeUndefined();

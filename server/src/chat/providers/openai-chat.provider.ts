@@ -327,7 +327,11 @@ export class OpenAiChatProvider implements ChatProvider {
     }
     const chunk = parsed as Partial<ChatCompletionChunk>;
     type Part = { content?: unknown; reasoning_content?: unknown; reasoning?: unknown };
-    const choice = chunk.choices?.[0] as { delta?: Part; message?: Part; finish_reason?: unknown } | undefined;
+    // The first choice (`index` 0, or none said): a server answering several (n > 1, which Parley never asks for) sends
+    // the others' chunks too, and their words would be woven into this answer.
+    const choices: unknown[] = Array.isArray(chunk.choices) ? chunk.choices : [];
+    const choice = choices.find((c) => { const index = (c as { index?: unknown } | null)?.index; return index === 0 || index === undefined; }) as
+      { delta?: Part; message?: Part; finish_reason?: unknown } | undefined;
     if (part === 'message' && typeof choice?.message !== 'object') throw new ProviderError('protocol', 'Upstream answered JSON that is not a chat completion');
     const text = reasoning.text(reasoningOf(choice?.[part]), textOf(choice?.[part]?.content));
     if (text.length > 0) emit({ type: 'token', text });
