@@ -72,6 +72,22 @@ describe.each(dialects())('upstream faults on %s', (dialect) => {
     expect(h.fake.requestsFor('bad request')).toHaveLength(1);
   });
 
+  it('does not retry a 429 that is out of credit (OpenAI\'s insufficient_quota), and says that trying again will not help; a rate limit is retried', async () => {
+    h.fake.on('no credit', { status: 429, errorBody: JSON.stringify({ error: {
+      message: 'You exceeded your current quota, please check your plan and billing details.', type: 'insufficient_quota', param: null, code: 'insufficient_quota',
+    } }) });
+    const { final, row } = await chat('no credit');
+    expectError(final, 'failed', 'upstream_refused');
+    expect(row).toMatchObject({ status: 'failed', errorCode: 'OPENAI_ERROR', finishReason: 'upstream_refused' });
+    expect(h.fake.requestsFor('no credit')).toHaveLength(1);
+    const limited = { status: 429, errorBody: JSON.stringify({ error: { message: 'Rate limit reached for requests', type: 'requests', code: 'rate_limit_exceeded' } }) };
+    h.fake.on('limited for a while', limited, limited, { tokens: ['After ', 'the limit.'] });
+    const { final: passed, row: answered } = await chat('limited for a while');
+    expect(passed).toMatchObject({ type: 'done', status: 'complete' });
+    expect(answered.content).toBe('After the limit.');
+    expect(h.fake.requestsFor('limited for a while')).toHaveLength(3);
+  });
+
   it('tells a prompt over the model\'s context (as OpenAI, llama.cpp, vLLM or a 413 say it) from another refusal, stored and replayed alike', async () => {
     const bodies: Array<[number, string]> = [
       [400, JSON.stringify({ error: { message: 'This model\'s maximum context length is 8192 tokens. However, your messages resulted in 9013 tokens.', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } })],

@@ -16,6 +16,10 @@ describe('what a failed answer says', () => {
     expect(refusalOf(http(307, 'redirected to https://elsewhere/v1'))).toBe('upstream_refused');
     // Worth trying again: a rate limit, a timeout, the server's own failure, anything that is not an HTTP answer.
     for (const status of [408, 429, 500, 503]) expect(refusalOf(http(status, 'maximum context length'))).toBeUndefined();
+    expect(refusalOf(http(429, 'Rate limit reached for gpt-4o on tokens per min (TPM). Please try again in 2s. (rate_limit_exceeded)'))).toBeUndefined();
+    // Out of credit: a 429 on OpenAI, but no passing limit; the operator must add credit.
+    expect(refusalOf(http(429, 'You exceeded your current quota, please check your plan and billing details. (insufficient_quota, insufficient_quota)'))).toBe('upstream_refused');
+    expect(refusalOf(http(429, 'status code (no body) (insufficient_quota)'))).toBe('upstream_refused');
     expect(refusalOf(new ProviderError('upstream-error', 'Upstream error mid-stream: connection to the worker reset'))).toBeUndefined();
     expect(refusalOf(new ProviderError('cut', 'The upstream connection was cut'))).toBeUndefined();
   });

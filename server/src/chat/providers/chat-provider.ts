@@ -59,6 +59,18 @@ const CONTEXT_LENGTH_WORDS = new RegExp([
 const THROTTLE_WORDS = /rate[_ ]?limit|throttl|please wait|per minute|try again (?:later|in)/i;
 
 /**
+ * Out of credit, which a 429 says on OpenAI (`insufficient_quota`: "You exceeded your current quota, please check your
+ * plan and billing details") and on some gateways: not a rate limit that passes, so neither retried nor told to try
+ * again in a moment; the operator must add credit.
+ */
+const OUT_OF_QUOTA_WORDS = /insufficient[_ ]quota|exceeded your current quota|check your plan and billing|insufficient (?:credits?|balance)|credit balance is too low/i;
+
+/** A 429 that is out of credit rather than throttled (OUT_OF_QUOTA_WORDS): trying again cannot help. */
+export function isOutOfQuota(status: number | undefined, message: string): boolean {
+  return status === 429 && OUT_OF_QUOTA_WORDS.test(message);
+}
+
+/**
  * Content filters: Azure OpenAI's (`content_filter`, "content management policy", ResponsibleAIPolicyViolation),
  * DeepSeek's ("Content Exists Risk"), OpenRouter's moderation ("… flagged for …").
  */
@@ -79,12 +91,13 @@ function isOutputOverContext(message: string): boolean {
 }
 
 /**
- * The refusal an error is, if any: an HTTP answer 3xx/4xx but 408/429, or an error the server sent in the
+ * The refusal an error is, if any: an HTTP answer 3xx/4xx but 408/429 (a 429 out of credit is one), or an error the server sent in the
  * middle of a stream that says the prompt is over the context or filtered (SGLang, older llama.cpp and vLLM
  * send those after a 200). Any other error mid-stream may pass, and so may a throttle: no refusal.
  */
 export function refusalOf(err: ProviderError): UpstreamRefusal | undefined {
   const status = err.httpStatus;
+  if (err.kind === 'http' && isOutOfQuota(status, err.message)) return 'upstream_refused';
   const isHttpRefusal = err.kind === 'http' && status !== undefined && status >= 300 && status < 500 && status !== 408 && status !== 429;
   if (!isHttpRefusal && err.kind !== 'upstream-error') return undefined;
   if (THROTTLE_WORDS.test(err.message)) return undefined;

@@ -4,7 +4,7 @@ import type { ChatCompletionChunk, ChatCompletionCreateParamsStreaming } from 'o
 import type { AppConfig } from '../../config/app-config.js';
 import { MAX_SSE_LINE_CHARS, SseLineTooLongError, SseParser } from '../sse-parser.js';
 import {
-  type ChatProvider, type CompletionRequest, ProviderError, type ProviderChunk,
+  type ChatProvider, type CompletionRequest, isOutOfQuota, ProviderError, type ProviderChunk,
 } from './chat-provider.js';
 import { type GatedRequestInit, NodeHttpFetch, SEND_WHEN } from './node-http-fetch.js';
 import { ReasoningBlock, reasoningOf } from './reasoning-block.js';
@@ -303,7 +303,7 @@ export class OpenAiChatProvider implements ChatProvider {
         ? `redirected to ${location.slice(0, 200)}; set OPENAI_BASE_URL to the address it names`
         : `${err.message}${kinds.length > 0 ? ` (${kinds.join(', ')})` : ''}`;
       const error = new ProviderError('http', `Upstream answered ${status}: ${said}`, status);
-      const isRetryable = status === 429 || status === 408 || status >= 500;
+      const isRetryable = (status === 429 && !isOutOfQuota(status, said)) || status === 408 || status >= 500;
       if (!isRetryable) return { error };
       const after = retryAfterMs(headers);
       if (after !== undefined && after > MAX_RETRY_AFTER_MS) return { error };
