@@ -246,7 +246,11 @@ export class ChatService implements OnModuleInit {
       // The question's own files whole, as a send gives them: buildPrompt cuts one to fit (history's over the context are omitted).
       const currentFiles = await this.filesOf([user.id], Number.MAX_SAFE_INTEGER);
       const fileNames = (currentFiles.get(user.id) ?? []).map((f) => f.filename);
-      if (isEdit && content === '' && fileNames.length === 0) throw blankMessage();
+      if (content === '' && fileNames.length === 0) {
+        // A question of files only whose files were all deleted since: nothing is left to answer, edited or not.
+        if (!isEdit) throw validation('message', 'this question has no text and its files were deleted: there is nothing to answer (edit it to ask something)');
+        throw blankMessage();
+      }
       const built = buildPrompt({
         systemPrompt: this.config.llm.systemPrompt, history: before,
         current: { content, tokenCount, files: currentFiles.get(user.id) ?? [] },

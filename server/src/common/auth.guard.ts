@@ -5,7 +5,7 @@ import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SessionsService } from '../sessions/sessions.service.js';
 import { AppException } from './app.exception.js';
 import { AuthFailureLimit } from './rate-limit.js';
-import { IS_PUBLIC } from './decorators.js';
+import { IGNORES_SESSION, IS_PUBLIC } from './decorators.js';
 import { gatewayIdentity } from './gateway-identity.js';
 import { ErrorCode } from './error-code.js';
 import type { AppRequest, AuthContext } from './request-context.js';
@@ -71,7 +71,9 @@ export class AuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
+    const publicAs = this.reflector.getAllAndOverride<boolean | typeof IGNORES_SESSION | undefined>(IS_PUBLIC, [context.getHandler(), context.getClass()]);
+    if (publicAs === IGNORES_SESSION) return true;
+    const isPublic = publicAs === true;
     const http = context.switchToHttp();
     const req = http.getRequest<AppRequest>();
     const { token, via } = requestToken(req, this.config) ?? {};

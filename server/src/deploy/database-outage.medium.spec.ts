@@ -2,6 +2,7 @@ import { Client } from 'pg';
 import { dialects } from '../testing/dialects.js';
 import { type CuttableProxy, postgresBehindProxy } from '../testing/cuttable-proxy.js';
 import { createScratchDatabase, PG_ADMIN_URL } from '../testing/postgres.js';
+import { SessionsService } from '../sessions/sessions.service.js';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
 import { waitFor } from './topology.js';
 
@@ -34,6 +35,15 @@ describe.runIf(hasPostgres)('a PostgreSQL outage', () => {
     expect((await t.http().post('/api/v1/sessions').send({}).expect(503)).body.error.code).toBe('SERVICE_UNAVAILABLE');
     expect((await t.http().get('/api/v1/health/ready').expect(503)).body.checks.database).toBe('down');
     await t.http().get('/api/v1/health/live').expect(200);
+    // The same for a request carrying a session, as a browser's probe of its cookie or a scraper's token: the probes
+    // never look a session up (liveness answered 503 to any of them, and /health an error envelope, not its report).
+    // A session this instance has not verified yet (as one signed in through another instance): a lookup would fail.
+    t.app.get(SessionsService)['verified'].clear();
+    for (const withSession of [auth, { Cookie: `session_token=${s.token}` }]) {
+      await t.http().get('/api/v1/health/live').set(withSession).expect(200);
+      expect((await t.http().get('/api/v1/health/ready').set(withSession).expect(503)).body.checks.database).toBe('down');
+      expect((await t.http().get('/api/v1/health').set(withSession).expect(503)).body).toMatchObject({ status: 'down' });
+    }
 
     await proxy.up();
     await waitFor('the database to be back', async () => (await t.http().get('/api/v1/conversations').set(auth)).status === 200, 15_000, 200);

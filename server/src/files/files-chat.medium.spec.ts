@@ -104,6 +104,28 @@ describe.each(dialects())('files in the chat on %s', (dialect) => {
     expect(String((editedRequest.body.messages as UpstreamMessage[]).at(-1)!.content)).toMatch(/^<file name="a\.txt">\nfirst \(ref F2\)\n<\/file>\n\n<file name="b\.txt">/);
   });
 
+  it('refuses to answer again a question of files only whose files were deleted since, as it refuses to send one, and changes nothing', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const only = await upload(s.token, 'only.txt', Buffer.from('the only context (ref F9)'));
+    const sent = await t.http().post('/api/v1/chat').set(auth).send({ message: '', file_ids: [only] }).expect(200);
+    const { conversation_id: conversationId, user_message_id: questionId } = startOf(sent.text);
+    await t.http().delete(`/api/v1/files/${only}`).set(auth).expect(204);
+    const before = (await t.http().get(`/api/v1/conversations/${String(conversationId)}`).set(auth).expect(200)).body as unknown;
+    const asked = fake.requests.length;
+    // Answered again as it is, or "edited" to the same blank text: nothing to answer (both were answered, the model sent an empty turn).
+    for (const body of [{ conversation_id: conversationId }, { conversation_id: conversationId, message: '', message_id: questionId }]) {
+      const refused = await t.http().post('/api/v1/chat/regenerate').set(auth).send(body).expect(400);
+      expect(refused.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { fields: [{ field: 'message' }] } });
+    }
+    expect((await t.http().get(`/api/v1/conversations/${String(conversationId)}`).set(auth).expect(200)).body).toEqual(before);
+    expect(fake.requests.length).toBe(asked);
+    // Edited to a question, it is answered.
+    const edited = await t.http().post('/api/v1/chat/regenerate').set(auth)
+      .send({ conversation_id: conversationId, message: 'What now? (ref F10)', message_id: questionId }).expect(200);
+    expect(edited.text).toContain('"type":"done"');
+  });
+
   it('tells the user which files the model saw cut short and which not at all; files that fit are not named', async () => {
     const s = await t.newSession();
     // Each over the whole context (~17,000 tokens), both within the session's quota.

@@ -16,7 +16,7 @@ export class HealthController {
   constructor(private readonly health: HealthService) {}
 
   @Get()
-  @Public()
+  @Public({ ignoresSession: true })
   @ApiOperation({ summary: 'Service health: really checks the database' })
   @ApiOkResponse({ type: HealthDto })
   @ApiServiceUnavailableResponse({ type: HealthDto, description: 'status is down' })
@@ -27,7 +27,7 @@ export class HealthController {
   }
 
   @Get('live')
-  @Public()
+  @Public({ ignoresSession: true })
   @ApiOperation({ summary: 'Liveness: the process answers (restart it when this fails)' })
   @ApiOkResponse({ type: LivenessDto })
   live(): LivenessDto {
@@ -35,7 +35,7 @@ export class HealthController {
   }
 
   @Get('ready')
-  @Public()
+  @Public({ ignoresSession: true })
   @ApiOperation({ summary: 'Readiness: database and Redis reachable, on SQLite room on the data disk (READY_MIN_FREE_BYTES), not shutting down (send traffic only when ok)' })
   @ApiOkResponse({ type: ReadinessDto })
   @ApiServiceUnavailableResponse({ type: ReadinessDto, description: 'a dependency is down, the data disk is full, or the instance is draining' })

@@ -36,7 +36,7 @@ export class MetricsController {
   constructor(private readonly metrics: MetricsService, @Inject(APP_CONFIG) private readonly config: AppConfig) {}
 
   @Get()
-  @Public()
+  @Public({ ignoresSession: true })
   async scrape(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<string> {
     const expected = this.config.metricsToken;
     if (!expected && !isLocalUnproxied(req)) throw new AppException(ErrorCode.NotFound, `Cannot GET ${req.path}`);
