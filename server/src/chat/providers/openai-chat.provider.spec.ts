@@ -3,7 +3,7 @@ import { type FakeReply, FakeOpenAiServer } from '../../testing/fake-openai-serv
 import { sleep, waitFor } from '../../testing/wait.js';
 import { ProviderError, type ProviderChunk } from './chat-provider.js';
 import { NodeHttpFetch } from './node-http-fetch.js';
-import { OpenAiChatProvider } from './openai-chat.provider.js';
+import { OpenAiChatProvider, withoutSecrets } from './openai-chat.provider.js';
 
 // The provider's transport (Node's HTTP client behind the SDK's `fetch` option) against a real
 // loopback server speaking the OpenAI wire format: connections are pooled, idle ones close, and
@@ -313,6 +313,22 @@ describe('OpenAiChatProvider with loosely compatible servers', () => {
     expect(fake.requests[0].headers['accept-encoding']).toBe('identity');
     const r = await run({ status: 307, headers: { location: 'https://llm.example/v1/chat/completions' } });
     expect(r.error).toMatchObject({ kind: 'http', httpStatus: 307, message: expect.stringContaining('redirected to https://llm.example/v1/chat/completions; set OPENAI_BASE_URL') });
+  });
+
+  it('keeps the API key and anything shaped like a credential out of what an upstream error says (a proxy echoing it)', async () => {
+    const echo = 'Invalid credentials: Authorization "Bearer sk-test" (key sk-proj-ABCDEFGH12345678 rejected)';
+    const refused = await run({ status: 401, errorBody: JSON.stringify({ error: { message: echo, type: 'invalid_request_error' } }) });
+    const midStream = await run({ body: frames(delta('Hi'), JSON.stringify({ error: { message: echo } })), contentType: 'text/event-stream' });
+    for (const r of [refused, midStream]) {
+      expect(r.error?.message).toContain('Invalid credentials');
+      expect(r.error?.message).not.toMatch(/sk-test|sk-proj|ABCDEFGH/);
+      expect(r.error?.message).toContain('Bearer [redacted]');
+    }
+    expect(refused.error).toMatchObject({ kind: 'http', httpStatus: 401 });
+    expect(midStream.error?.kind).toBe('upstream-error');
+    // The configured key whatever its shape (Groq's gsk_…, a gateway's own), and nothing else.
+    expect(withoutSecrets('key gsk_abcdefgh1234 refused', 'gsk_abcdefgh1234')).toBe('key [redacted] refused');
+    expect(withoutSecrets('maximum context length is 4096 tokens', 'gsk_abcdefgh1234')).toBe('maximum context length is 4096 tokens');
   });
 
   it('keeps the message of an error body in vLLM\'s shape ({"object":"error","message"}) for the log', async () => {

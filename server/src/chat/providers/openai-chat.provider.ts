@@ -106,11 +106,18 @@ export class OpenAiChatProvider implements ChatProvider {
 
   /** As `stream`, with the upstream worker's hooks (StreamHooks). */
   async streamWith(request: CompletionRequest, signal: AbortSignal, onChunk: (chunk: ProviderChunk) => void, hooks: StreamHooks): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const outcome = await this.attempt(request, signal, onChunk, hooks);
-      if (outcome === undefined) return;
-      if (signal.aborted || outcome.retryAfter === undefined || attempt >= this.llm.upstreamMaxRetries) throw outcome.error;
-      await sleep(outcome.retryAfter === 'backoff' ? backoffMs(attempt) : outcome.retryAfter, signal);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const outcome = await this.attempt(request, signal, onChunk, hooks);
+        if (outcome === undefined) return;
+        if (signal.aborted || outcome.retryAfter === undefined || attempt >= this.llm.upstreamMaxRetries) throw outcome.error;
+        await sleep(outcome.retryAfter === 'backoff' ? backoffMs(attempt) : outcome.retryAfter, signal);
+      }
+    } catch (err) {
+      // What the upstream said goes to the log: never with the key, which some proxies echo in their errors.
+      if (!(err instanceof ProviderError)) throw err;
+      const message = withoutSecrets(err.message, this.llm.apiKey);
+      throw message === err.message ? err : new ProviderError(err.kind, message, err.httpStatus);
     }
   }
 
@@ -364,6 +371,15 @@ function textOf(content: unknown): string {
     if (typeof value === 'string') text += value;
   }
   return text;
+}
+
+/**
+ * An upstream's words without the API key or anything shaped like a credential (`Bearer …`, `sk-…`): some
+ * OpenAI-compatible proxies echo the Authorization header they were sent in a 401's body or an error event.
+ */
+export function withoutSecrets(text: string, apiKey: string | undefined): string {
+  const keyless = apiKey && apiKey.length >= 8 ? text.split(apiKey).join('[redacted]') : text;
+  return keyless.replace(/\b(Bearer\s+)[^\s"',;]+/gi, '$1[redacted]').replace(/\bsk-[A-Za-z0-9_-]{8,}/g, '[redacted]');
 }
 
 /** What an upstream error says, for the log (never the client): its message in whichever shape, cut to 300 characters. */
