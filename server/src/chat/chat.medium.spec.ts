@@ -486,7 +486,7 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
       expect(refused.body.error).toMatchObject({ code: 'VALIDATION_ERROR', details: { fields: [expect.objectContaining({ field })] } });
     }
     // Nothing but invisible characters is blank, as a title of them is: 400, nothing stored.
-    for (const message of ['\u200b\u2060', '\u200b', '\u00ad\ufeff \u200d']) {
+    for (const message of ['\u200b\u2060', '\u200b', '\u00ad\ufeff \u200d', '\u{E0041}\u{E0042}', '\u{1BCA0}\u{1BCA1}', '\ufff9']) {
       const blank = await post({ message }).expect(400);
       expect(blank.body.error).toMatchObject({ code: 'VALIDATION_ERROR', message: expect.stringMatching(/blank/) });
     }

@@ -402,6 +402,7 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
       ['title of only spaces and line breaks', 'patch', { title: ' \n\t\u3000 ' }, 'title'],
       ['title of only invisible characters', 'patch', { title: '\u200b\u202e\u0007' }, 'title'],
       ['title that renders blank', 'patch', { title: '\u2800\u3164\u00ad\u0301\ufe0f' }, 'title'],
+      ['title of format characters alone', 'patch', { title: '\u{E0049}\u{E0047}\u{E004E}\u{E004F}\u{E0052}\u{E0045} \ufff9\ufffb\u{1D173}' }, 'title'],
       ['title over 200 code points counting variation selectors', 'patch', { title: '❤️'.repeat(150) }, 'title'],
       ['unknown field', 'patch', { title: 'ok', is_active: false }, 'is_active'],
       ['wrong type', 'patch', { title: 42 }, 'title'],

@@ -1,3 +1,5 @@
+import { withoutHiddenTags } from '../common/hidden-tags.js';
+
 /** The longest title, in characters (code points). */
 export const TITLE_MAX = 200;
 
@@ -50,14 +52,14 @@ export function cleanTitle(raw: string): string {
  * is checked on (a title too long is refused, not shortened; spaces around it do not count).
  */
 export function titleLine(raw: string): string {
-  return raw.replace(/\s+/g, ' ').replace(INVISIBLE, '').replace(/ {2,}/g, ' ').trim();
+  return withoutHiddenTags(raw.replace(/\s+/g, ' ').replace(INVISIBLE, '')).replace(/ {2,}/g, ' ').trim();
 }
 
-/** Whether a cleaned title shows anything (not only spaces or joiners). */
+/** Whether a cleaned title shows anything (not only spaces, joiners or other format characters). */
 export function isVisibleTitle(title: string): boolean {
-  // Joiners, variation selectors and combining marks show nothing on their own.
-  // eslint-disable-next-line no-misleading-character-class -- each listed on its own, not as a sequence
-  return /[^\s\u200c\u200d\ufe00-\ufe0f\p{M}]/u.test(title);
+  // Joiners, variation selectors and combining marks show nothing on their own, nor do format characters (\p{Cf}:
+  // tag characters, interlinear annotation marks U+FFF9–FFFB, musical and shorthand format controls).
+  return /[^\s\ufe00-\ufe0f\p{M}\p{Cf}]/u.test(title);
 }
 
 /** A title's length as it is limited: in code points (an emoji is one; a variation selector counts too). */

@@ -343,11 +343,19 @@ function reply(reply, again) {
   });
 }
 
+/**
+ * Unicode tag characters out, flags made of them kept: a copy of common/hidden-tags.ts, which says why (a file
+ * could carry an instruction the model reads and its reader never sees).
+ */
+const TAGS = /(\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F})|[\u{E0000}-\u{E007F}]/gu;
+const HAS_TAG = /[\u{E0000}-\u{E007F}]/u;
+
 /** @param {Job} job */
 async function main(job) {
   const again = job.again === true && job.fileType !== '.pdf';
   try {
     const result = job.fileType === '.pdf' ? await extractPdf(job) : extractPlain(job);
+    if (HAS_TAG.test(result.text)) result.text = result.text.replace(TAGS, (_tag, flag) => flag ?? '');
     const { countTokens } = await tokenizer;
     reply({ ok: true, ...result, tokenCount: countTokensLinear(result.text, countTokens) }, again);
   } catch (err) {

@@ -1,3 +1,5 @@
+import { withoutHiddenTags } from '../common/hidden-tags.js';
+
 /** Longest filename kept, in code points (the column holds 255; room is left for odd encodings). */
 export const MAX_FILENAME_LENGTH = 200;
 
@@ -15,9 +17,6 @@ export const MAX_FILENAME_INPUT = 1024;
 // Mongolian vowel separator, Braille blank. ZWJ (U+200D) is left to EMOJI_ZWJ below.
 // eslint-disable-next-line no-control-regex, no-misleading-character-class -- removing these characters is the point
 const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u180e\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u206f\u2800\u3164\ufeff\uffa0]/g;
-// Tag characters (U+E0000–U+E007F) are invisible; they only mean something in an emoji tag
-// sequence, a flag such as England's (U+1F3F4, tags, U+E007F CANCEL TAG), which is kept whole.
-const TAGS = /(\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F})|[\u{E0000}-\u{E007F}]/gu;
 // A variation selector shows nothing by itself: kept only right after a character it can modify.
 // VS15/VS16 (text or emoji style) after an emoji character, VS17–256 after an ideograph, VS1–14
 // after any character but a space, a mark, a format character or another selector.
@@ -37,7 +36,8 @@ const RESERVED = /[/\\:*?"<>|]/g;
 export function sanitizeFilename(raw: string): string {
   // Old browsers send a full client path; only its last segment is the name.
   const last = capped(raw.slice(Math.max(raw.lastIndexOf('/'), raw.lastIndexOf('\\')) + 1));
-  let name = last.normalize('NFC').replace(INVISIBLE, '').replace(TAGS, (_tag, flag?: string) => flag ?? '')
+  // Tag characters too (common/hidden-tags.ts), flags kept whole.
+  let name = withoutHiddenTags(last.normalize('NFC').replace(INVISIBLE, ''))
     .replace(STRAY_VARIATION_SELECTOR, '').replace(EMOJI_ZWJ, '').replace(RESERVED, '_').trim();
   // Leading dots would hide the file on Unix, trailing dots and spaces vanish on Windows. Not
   // /[. ]+$/: tried from every dot of a run that a letter ends, it was quadratic (148 ms for 16,000 dots).
