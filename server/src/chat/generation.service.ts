@@ -216,7 +216,9 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
     } catch {
       this.logger.debug('no ShutdownService: generations are drained on application shutdown only');
     }
-    await this.sweepAtBoot();
+    // Not a reason to refuse to start (a row an operator's transaction holds on PostgreSQL: 55P03 after 5 s): the
+    // periodic sweep below ends those replies later.
+    await this.sweepAtBoot().catch((err: unknown) => this.logger.warn({ err: err instanceof Error ? err.message : err }, 'lease sweep at start failed; it runs again shortly'));
     this.sweepTimer = setInterval(() => {
       this.sweepExpiredLeases().catch((err: unknown) => this.logger.warn({ err }, 'lease sweep failed'));
     }, this.config.stream.leaseCheckIntervalMs);

@@ -149,6 +149,42 @@ describe.runIf(dialects().includes('postgres'))('PostgreSQL connections', () => 
     }
   }, 20_000);
 
+  it('fail a start whose migration needs a table an open transaction holds, after the lock timeout (55P03), applying nothing', async () => {
+    /** A migration that needs the messages table to itself, as adding a column does. */
+    class LockingMigration9999999999998 implements MigrationInterface {
+      name = 'LockingMigration9999999999998';
+      async up(runner: QueryRunner): Promise<void> {
+        await runner.query('LOCK TABLE messages IN ACCESS EXCLUSIVE MODE');
+      }
+      async down(): Promise<void> {}
+    }
+    const options = dataSourceOptions(t.config.database, { poolSize: 2 });
+    const starting = new DataSource({ ...options, migrations: [...(options.migrations as []), LockingMigration9999999999998] });
+    await starting.initialize();
+    // An old instance's or an operator's open transaction on the table (the README's Upgrading case).
+    const holder = new Client({ connectionString: t.config.database.type === 'postgres' ? t.config.database.url : '' });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE messages IN ROW EXCLUSIVE MODE');
+      const began = performance.now();
+      const err = await runMigrationsOnce(starting).then(() => undefined, (e: unknown) => e);
+      // It waited as long as any statement of Parley's does, not for as long as the transaction stays open.
+      expect(err).toMatchObject({ driverError: { code: '55P03' } });
+      expect(performance.now() - began).toBeGreaterThanOrEqual(LOCK_TIMEOUT_MS - 500);
+      expect(performance.now() - began).toBeLessThan(LOCK_TIMEOUT_MS + 5_000);
+      expect((await admin.query('SELECT 1 FROM migrations WHERE name = $1', ['LockingMigration9999999999998'])).rowCount).toBe(0);
+      await holder.query('COMMIT');
+      // Started again once the holder is gone, it applies.
+      expect(await runMigrationsOnce(starting)).toEqual(['LockingMigration9999999999998']);
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await holder.end();
+      await admin.query('DELETE FROM migrations WHERE name = $1', ['LockingMigration9999999999998']).catch(() => undefined);
+      await starting.destroy();
+    }
+  }, 30_000);
+
   it('still let an instance wait as long as another migrates: the migration lock is not bound by the lock timeout', async () => {
     const other = new DataSource(dataSourceOptions(t.config.database, { poolSize: 2 }));
     await other.initialize();

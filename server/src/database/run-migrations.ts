@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type DataSource, MigrationExecutor, type QueryRunner } from 'typeorm';
+import { Logger } from '@nestjs/common';
 
 // Any constant works; it only has to be the same for every instance of Parley.
 const MIGRATION_LOCK_KEY = 7_301_942;
@@ -76,7 +77,19 @@ export async function runMigrationsOnce(ds: DataSource): Promise<string[]> {
     await runner.query('SET lock_timeout = 0');
     await runner.query('SET statement_timeout = 0');
     await runner.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    return await run(runner);
+    // The migrations' own statements wait for a table's lock as long as every statement of Parley's does (5 s): one
+    // held by an old instance still running or an open transaction fails the start with 55P03 (README, Upgrading),
+    // rather than leaving the new instance started and unhealthy for as long as the lock is held.
+    await runner.query('RESET lock_timeout');
+    try {
+      return await run(runner);
+    } catch (err) {
+      if ((err as { driverError?: { code?: unknown } }).driverError?.code === '55P03') {
+        new Logger('Database').error('a migration waited 5 s for a table\'s lock (55P03): an instance of the old version still running, '
+          + 'or an open transaction, holds it; stop it and start again (nothing of that migration was applied)');
+      }
+      throw err;
+    }
   } finally {
     await runner.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     await runner.query('RESET lock_timeout').catch(() => undefined);
