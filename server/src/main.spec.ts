@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildWorker, WORKER_BUILD_DIR } from './testing/worker-build.js';
@@ -59,6 +59,35 @@ describe('main: the server process', () => {
     expect(listening.msg).toBe(`Parley listening on http://localhost:${listening.port}`);
     expect((await fetch(`http://127.0.0.1:${listening.port}/api/v1/health/live`)).status).toBe(200);
   });
+
+  it('stops on a SIGTERM sent to the shell `npm start` runs its script in (a process manager stopping npm): the script execs node', async () => {
+    const script = (JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    expect(script).toContain('dist/server/main.js');
+    const own = mkdtempSync(join(tmpdir(), 'parley-npm-start-'));
+    // As npm runs a script: `sh -c <script>`, with the build's main in place of dist's.
+    const shell = spawn('sh', ['-c', script.replace('dist/server/main.js', join(WORKER_BUILD_DIR, 'main.js'))], {
+      // A group of its own: whatever the test finds, nothing it started outlives it (a node left behind, reparented).
+      detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', DATA_DIR: own,
+        CLIENT_DIR: join(own, 'no-client'), LLM_PROVIDER: 'offline', UPSTREAM_WORKER: 'false' },
+    });
+    let log = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`not listening within 60 s:\n${log}`)), 60_000);
+        shell.stdout?.on('data', (b: Buffer) => { log += b.toString(); if (log.includes('Parley listening')) { clearTimeout(timer); resolve(); } });
+        shell.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited (${code}):\n${log}`)); });
+      });
+      const exited = new Promise<number | null>((resolve) => shell.once('exit', resolve));
+      shell.kill('SIGTERM');
+      // The shell's pid is node's: it drains and says goodbye (a shell in between died alone and node served on).
+      expect(await exited).toBe(0);
+      expect(log).toContain('"msg":"bye"');
+    } finally {
+      try { process.kill(-shell.pid!, 'SIGKILL'); } catch { /* the group is gone */ }
+      rmSync(own, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('warns once about each variable that looks like a setting but is not one, naming the setting, never the value', () => {
     const warnings = lines().filter((l) => l.level === 40 && l.variable !== undefined);
