@@ -23,7 +23,7 @@ export class SendMessageDto {
   @ValidateIf((o: SendMessageDto) => o.conversation_id !== undefined) @IsId()
   conversation_id?: string;
 
-  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 10, description: 'Uploaded files to attach to this message' })
+  @ApiPropertyOptional({ type: [String], format: 'uuid', maxItems: 10, description: 'Uploaded files to attach to this message, in this order (an id listed twice is attached once)' })
   @ValidateIf((o: SendMessageDto) => o.file_ids !== undefined) @IsArray() @ArrayMaxSize(10) @IsId({ each: true })
   file_ids?: string[];
 
@@ -85,7 +85,7 @@ export class ChatConfigDto {
 
 /** The SSE stream, for Swagger (each event is `id: <seq>\ndata: <json>\n\n`). */
 export const SSE_DESCRIPTION = [
-  '`text/event-stream`. Events: `{"type":"start",conversation_id,user_message_id,message_id,provider,model,replaces_message_id?,"finished":false}`,',
+  '`text/event-stream`. Events: `{"type":"start",conversation_id,user_message_id,message_id,provider,model,replaces_message_id?,context?,from_start?,"finished":false}`,',
   'then `{"type":"token",token,"finished":false,timestamp}`, then `{"type":"done","finished":true,message_id,status,finish_reason,usage}`',
-  'or `{"type":"error","finished":true,message_id,status,code,error}`. Heartbeat: the comment `: ping`. Ids count from 0 per assistant message.',
+  'or `{"type":"error","finished":true,message_id,status,code,error,finish_reason?}`. Heartbeat: the comment `: ping`. Ids count from 0 per assistant message.',
 ].join(' ');

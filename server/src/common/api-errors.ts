@@ -60,8 +60,16 @@ export function addSharedErrors(path: string, method: string, op: Operation): vo
   }
   add('400', envelope(`Error envelope; \`error.code\` \`VALIDATION_ERROR\`: ${unknownQuery}, or a field or parameter that fails validation (\`details.fields\` names each and its errors)`));
   if ((op.security?.length ?? 0) > 0) add('401', envelope('Error envelope; `error.code` `UNAUTHORIZED` (no session, or an expired or revoked one)'));
-  if (method !== 'get' && method !== 'head' && path.startsWith('/api/')) {
-    add('403', envelope('Error envelope; `error.code` `FORBIDDEN` (a cookie-authenticated request from another origin)'));
+  // The host check (ALLOWED_HOSTS) answers every request under a name this instance does not serve, but the probes'.
+  const isProbe = path === '/api/v1/health/live' || path === '/api/v1/health/ready';
+  if (path.startsWith('/api/') && !isProbe) {
+    const isWrite = method !== 'get' && method !== 'head';
+    const why = [
+      'a host name this instance does not serve (`ALLOWED_HOSTS`)',
+      ...(path === '/api/v1/sessions' && method === 'post' ? ['a request from another origin, with or without a cookie (a page elsewhere must not sign a browser in)']
+        : isWrite ? ['a cookie-authenticated request from another origin'] : []),
+    ];
+    add('403', envelope(`Error envelope; \`error.code\` \`FORBIDDEN\`: ${why.join(', or ')}`));
   }
   if (op.requestBody !== undefined) {
     add('413', envelope('Error envelope; `error.code` `PAYLOAD_TOO_LARGE` (the JSON body over its limit, `JSON_BODY_LIMIT_BYTES`, 256 KB by default)'));

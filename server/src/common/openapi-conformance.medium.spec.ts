@@ -143,6 +143,7 @@ describe('OpenAPI conformance', () => {
       probe(400, 'user agent not a string', () => call('post', '/api/v1/sessions', null).send({ user_agent: 5 })),
       probe(401, 'gate without the access token', () => call('post', '/api/v1/sessions', null, gated).send({})),
       probe(403, 'from another origin', () => call('post', '/api/v1/sessions', null).set('Origin', 'https://evil.example').send({})),
+      probe(403, 'from another site, no Origin, no cookie', () => call('post', '/api/v1/sessions', null).set('Sec-Fetch-Site', 'cross-site').send({})),
       probe(413, 'a JSON body over the limit', () => call('post', '/api/v1/sessions', null).send({ user_agent: 'x'.repeat(JSON_BODY_LIMIT_BYTES) })),
       probe(415, 'a body that is not JSON', () => call('post', '/api/v1/sessions', null).set('Content-Type', 'text/plain').send('x')),
     ],
@@ -186,6 +187,7 @@ describe('OpenAPI conformance', () => {
       probe(200, 'search found by the title', () => call('get', '/api/v1/conversations?q=Lisbon')),
       probe(400, 'limit 0', () => call('get', '/api/v1/conversations?limit=0')),
       probe(404, 'another session', () => call('get', `/api/v1/conversations?session_id=${MISSING}`)),
+      probe(403, 'under a host name not served', () => call('get', '/api/v1/conversations').set('Host', 'evil.example')),
       noToken('get', '/api/v1/conversations'),
     ],
     'GET /api/v1/conversations/{id}': () => [
@@ -362,9 +364,13 @@ describe('OpenAPI conformance', () => {
     ],
     'GET /api/v1/health': () => [
       probe(200, 'offline', () => call('get', '/api/v1/health', null)),
+      probe(403, 'under a host name not served', () => call('get', '/api/v1/health', null).set('Host', 'evil.example')),
       probe(200, 'upstream model', () => call('get', '/api/v1/health', null, gated)),
     ],
-    'GET /api/v1/health/live': () => [probe(200, 'live', () => call('get', '/api/v1/health/live', null))],
+    'GET /api/v1/health/live': () => [
+      probe(200, 'live', () => call('get', '/api/v1/health/live', null)),
+      probe(200, 'under any host name (a probe)', () => call('get', '/api/v1/health/live', null).set('Host', 'evil.example')),
+    ],
     'GET /api/v1/health/ready': () => [probe(200, 'ready', () => call('get', '/api/v1/health/ready', null))],
   };
 
@@ -398,6 +404,17 @@ describe('OpenAPI conformance', () => {
 
   it('has a row for exactly the documented operations', () => {
     expect(Object.keys(OPERATIONS).sort()).toEqual(validator.operations().sort());
+  });
+
+  it('says what strict OpenAPI 3.0 readers need: a nullable object written in place (nullable does not reach into an allOf $ref), closed request bodies', () => {
+    const schemas = doc.components.schemas as Record<string, { properties?: Record<string, Record<string, unknown>>; additionalProperties?: unknown }>;
+    const nullableRefs = Object.entries(schemas).flatMap(([name, s]) => Object.entries(s.properties ?? {})
+      .filter(([, p]) => p.nullable === true && Array.isArray(p.allOf)).map(([property]) => `${name}.${property}`));
+    expect(nullableRefs).toEqual([]);
+    expect(schemas.MessageDto.properties?.context).toMatchObject({ type: 'object', nullable: true, properties: { truncated_files: { type: 'array' } } });
+    for (const body of ['SendMessageDto', 'RegenerateDto', 'UpdateConversationDto', 'FeedbackDto', 'CreateSessionDto']) expect(schemas[body].additionalProperties, body).toBe(false);
+    // Not what an answer carries: a response may gain a field.
+    expect(schemas.MessageDto.additionalProperties).toBeUndefined();
   });
 
   it('documents the headers the API sends: X-Request-Id on every response, the session cookie where it is set, Retry-After, Allow', () => {

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { addSharedErrors } from './api-errors.js';
 import { addSharedHeaders, HEADER_COMPONENTS, METHOD_NOT_ALLOWED_RESPONSE } from './api-headers.js';
 import { ErrorEnvelopeDto } from './error-envelope.dto.js';
@@ -32,6 +32,8 @@ export function setupSwagger(app: INestApplication, version: string): void {
       operation.security ??= [];
     }
   }
+  closeRequestBodies(document);
+  inlineNullableRefs(document);
   // The API is served where the document is: said as the relative root, not an empty list (redocly's no-empty-servers).
   if (!document.servers?.length) document.servers = [{ url: '/', description: 'This Parley instance' }];
   document.components = {
@@ -40,4 +42,40 @@ export function setupSwagger(app: INestApplication, version: string): void {
     responses: { ...document.components?.responses, MethodNotAllowed: METHOD_NOT_ALLOWED_RESPONSE },
   };
   SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs-json' });
+}
+
+type Schema = Record<string, unknown> & { properties?: Record<string, Schema>; allOf?: Schema[]; $ref?: string };
+
+/**
+ * A property that is an object or null: in OpenAPI 3.0 `nullable` does not reach into an `allOf` $ref, so a strict
+ * validator refused every null `context` (nearly every message). The object's schema is written in place instead.
+ */
+function inlineNullableRefs(document: OpenAPIObject): void {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, Schema>;
+  for (const schema of Object.values(schemas)) {
+    for (const [name, property] of Object.entries(schema.properties ?? {})) {
+      const ref = property.nullable === true && property.allOf?.length === 1 ? property.allOf[0].$ref : undefined;
+      const target = ref === undefined ? undefined : schemas[ref.replace('#/components/schemas/', '')];
+      if (!target) continue;
+      const { allOf: _allOf, ...rest } = property;
+      schema.properties![name] = { ...structuredClone(target), ...rest, type: 'object', nullable: true };
+    }
+  }
+}
+
+/**
+ * Request bodies refuse a field they do not declare (the validation pipe's forbidNonWhitelisted: 400 "property x
+ * should not exist"): said in their schemas, so that a generated client or a validator knows it too.
+ */
+function closeRequestBodies(document: OpenAPIObject): void {
+  const schemas = (document.components?.schemas ?? {}) as Record<string, Schema>;
+  for (const item of Object.values(document.paths)) {
+    for (const op of Object.values(item)) {
+      const content = (op as { requestBody?: { content?: Record<string, { schema?: Schema }> } } | undefined)?.requestBody?.content ?? {};
+      for (const { schema } of [content['application/json'] ?? {}]) {
+        const target = schema?.$ref ? schemas[schema.$ref.replace('#/components/schemas/', '')] : schema;
+        if (target && target.type === 'object' && target.properties) target.additionalProperties = false;
+      }
+    }
+  }
 }
