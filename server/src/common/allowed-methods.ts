@@ -2,7 +2,6 @@ import type { Application, NextFunction, Request, Response } from 'express';
 import { match } from 'path-to-regexp';
 import { ErrorCode } from './error-code.js';
 import type { AppRequest } from './request-context.js';
-import { withoutTrailingSlashes } from './trailing-slashes.js';
 import { errorEnvelope, writeError } from './write-error.js';
 
 /** How Express 5 keeps a route in its router (`app.router.stack`, public since Express 5). */
@@ -35,7 +34,7 @@ export class AllowedMethods {
 
   /** The methods allowed on `path` (HEAD with GET), in a fixed order; empty when no API route matches it. */
   on(path: string): string[] {
-    if (!/^\/api\//i.test(path)) return [];
+    if (!path.startsWith('/api/')) return [];
     // A literal route's path is that route's, whatever a parameter route would also match (onLiteral).
     const literal = this.onLiteral(path);
     if (literal.length > 0) return literal;
@@ -67,7 +66,7 @@ export class AllowedMethods {
       }
       this.literals = new Map([...byPath].map(([key, methods]) => [key, METHOD_ORDER.filter((m) => methods.has(m))]));
     }
-    return this.literals.get(withoutTrailingSlashes(path.toLowerCase())) ?? [];
+    return this.literals.get(path) ?? [];
   }
 
   private known(): KnownRoute[] {
@@ -78,9 +77,9 @@ export class AllowedMethods {
       const path = layer.route?.path;
       if (typeof path !== 'string' || !path.startsWith('/api/') || path.includes('*')) continue;
       const methods = Object.keys(layer.route?.methods ?? {}).filter((m) => m !== '_all').map((m) => m.toUpperCase());
-      // Express 5 matches case-insensitively and with or without a trailing slash: so does this.
-      const matcher = match(path, { decode: false, sensitive: false, trailing: true });
-      const literal = path.includes(':') ? undefined : withoutTrailingSlashes(path.toLowerCase());
+      // As routing matches (app.factory.ts: case-sensitive, strict): another case or a trailing slash is another path.
+      const matcher = match(path, { decode: false, sensitive: true, trailing: false });
+      const literal = path.includes(':') ? undefined : path;
       routes.push({ matches: (p) => matcher(p) !== false, methods, literal });
     }
     this.routes = routes;

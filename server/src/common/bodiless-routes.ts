@@ -25,8 +25,9 @@ const MAX_EMPTY_BODY_BYTES = 64;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const routes = BODILESS_ROUTES.map((route) => {
   const [method, path] = route.split(' ');
-  // As Express 5 matches: in any case, with or without a trailing slash.
-  return { method, matches: match(path, { decode: false, sensitive: false, trailing: true }) };
+  // As routing matches (app.factory.ts: case-sensitive, strict): a path in another case, or with a trailing slash, is
+  // none of these routes, and routing answers it 404.
+  return { method, matches: match(path, { decode: false, sensitive: true, trailing: false }) };
 });
 
 /** Whether the request is for an operation that takes no body. */

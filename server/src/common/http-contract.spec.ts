@@ -93,11 +93,17 @@ describe('HTTP contract', () => {
     expect(chat.body.error.code).toBe('METHOD_NOT_ALLOWED');
     expect(chat.headers.allow).toBe('POST');
     expect(chat.body.error.message).toBe('DELETE is not allowed here; allowed: POST');
-    // A path with parameters, matched whatever the id, case and trailing slash, as Express routes it.
+    // A path with parameters, matched whatever the id.
     const id = '00000000-0000-4000-8000-000000000000';
-    const conv = await t.http().post(`/api/v1/conversations/${id}/`).set(auth).send({}).expect(405);
+    const conv = await t.http().post(`/api/v1/conversations/${id}`).set(auth).send({}).expect(405);
     expect(conv.headers.allow).toBe('GET, HEAD, PATCH, DELETE');
-    await t.http().put('/API/V1/SESSIONS').set(auth).send({}).expect(405);
+    await t.http().put('/api/v1/sessions').set(auth).send({}).expect(405);
+    // Paths as the contract writes them (app.factory.ts): another case or a trailing slash is a path nothing answers,
+    // under any method (Express matched them, and the host check's probe exemption, by exact path, did not).
+    for (const path of [`/api/v1/conversations/${id}/`, '/API/V1/SESSIONS', '/api/v1/Conversations', '/api/v1/chat/config/', '/api/v1/health/live/']) {
+      expect((await t.http().get(path).set(auth).expect(404)).body.error.code).toBe('NOT_FOUND');
+      expect((await t.http().put(path).set(auth).send({}).expect(404)).headers.allow).toBeUndefined();
+    }
     // Unauthenticated too: which methods a documented route takes is no secret, and nothing ran.
     const health = await t.http().post('/api/v1/health').send({}).expect(405);
     expect(health.headers.allow).toBe('GET, HEAD');
@@ -115,7 +121,7 @@ describe('HTTP contract', () => {
     const upload = await t.http().get('/api/v1/files/upload').set(auth).expect(405);
     expect(upload.headers.allow).toBe('POST');
     expect(upload.body.error.code).toBe('METHOD_NOT_ALLOWED');
-    expect((await t.http().patch('/API/v1/sessions/current/').set(auth).send({}).expect(405)).headers.allow).toBe('GET, HEAD, DELETE');
+    expect((await t.http().patch('/api/v1/sessions/current').set(auth).send({}).expect(405)).headers.allow).toBe('GET, HEAD, DELETE');
     expect((await t.http().post('/api/v1/chat/config').set(auth).send({}).expect(405)).headers.allow).toBe('GET, HEAD');
     // The literal routes under their own methods, and the parameter routes, are untouched.
     await t.http().get('/api/v1/chat/config').set(auth).expect(200);
@@ -421,7 +427,9 @@ describe('HTTP contract', () => {
     expect(statuses('/api/v1/files/upload', 'post')).toEqual(expect.arrayContaining(['413', '415', '422', '503']));
     expect(res.body.paths['/api/v1/files/upload'].post.responses['413'].description).toMatch(/FILE_TOO_LARGE.*QUOTA_EXCEEDED/);
     expect(statuses('/api/v1/conversations/{id}', 'patch')).toEqual(expect.arrayContaining(['404', '403']));
-    expect(statuses('/api/v1/health', 'get')).toEqual(['200', '400', '503', 'default']);
+    // A host name not served is 403 on every operation but the probes (live, ready), which answer under any name.
+    expect(statuses('/api/v1/health', 'get')).toEqual(['200', '400', '403', '503', 'default']);
+    expect(statuses('/api/v1/health/live', 'get')).toEqual(['200', '400', 'default']);
     const sse = res.body.paths['/api/v1/chat'].post.responses['200'].content['text/event-stream'].schema;
     expect(sse.oneOf.map((s: { $ref: string }) => s.$ref.split('/').pop())).toEqual(['SseStartEventDto', 'SseTokenEventDto', 'SseDoneEventDto', 'SseErrorEventDto']);
     expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/api/v1/chat', '/api/v1/chat/streams/{message_id}', '/api/v1/files/upload', '/api/v1/files/{id}/content']));

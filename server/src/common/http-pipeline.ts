@@ -18,7 +18,6 @@ import { createValidationPipe } from './validation.pipe.js';
 import type { AppRequest } from './request-context.js';
 import { requestIdMiddleware } from './request-id.js';
 import { requestLogMiddleware } from './request-log.js';
-import { withoutTrailingSlashes } from './trailing-slashes.js';
 import { errorEnvelope, writeError } from './write-error.js';
 
 const QUIET_PATHS = new Set(['/api/v1/health', '/api/v1/health/live', '/api/v1/health/ready', '/metrics']);
@@ -149,8 +148,8 @@ const MULTIPART_PATHS = new Set(['/api/v1/files/upload']);
  */
 function contentTypeGuard(req: Request, res: Response, next: NextFunction): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  // Matched as Express routes it: in any case, with or without a trailing slash.
-  const isUpload = MULTIPART_PATHS.has(withoutTrailingSlashes((req.baseUrl + req.path).toLowerCase()));
+  // Matched as routing matches (app.factory.ts: case-sensitive, strict).
+  const isUpload = MULTIPART_PATHS.has(req.baseUrl + req.path);
   // An operation that takes no body has had what was sent checked already (bodilessRouteGuard).
   if (!BODY_METHODS.has(req.method) || !hasBody || isBodiless(req)) {
     next();
