@@ -33,7 +33,8 @@ export class AppModule {
     const spa = existsSync(config.clientDir)
       ? [ServeStaticModule.forRoot({
         rootPath: config.clientDir,
-        exclude: ['/api/{*path}', '/metrics'],
+        // /metrics/ (any path under it) is not the SPA's either: with strict routing the scrape route does not take it.
+        exclude: ['/api/{*path}', '/metrics', '/metrics/{*path}'],
         // The SPA answers its own routes (/c/<id>), never a file that is not there: a stale tab's
         // lazy chunk (main-<hash>.js after a deploy) got index.html as 200 and failed as a MIME
         // error; now it is a 404, as behind nginx. A last segment with an extension is a file.

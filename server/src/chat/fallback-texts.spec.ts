@@ -20,6 +20,8 @@ describe('what a failed answer says', () => {
     // Out of credit: a 429 on OpenAI, but no passing limit; the operator must add credit.
     expect(refusalOf(http(429, 'You exceeded your current quota, please check your plan and billing details. (insufficient_quota, insufficient_quota)'))).toBe('upstream_refused');
     expect(refusalOf(http(429, 'status code (no body) (insufficient_quota)'))).toBe('upstream_refused');
+    // Gemini's per-minute limit in OpenAI's words, without the code: a limit that passes.
+    expect(refusalOf(http(429, 'You exceeded your current quota, please check your plan and billing details. Please retry in 17.3s. (RESOURCE_EXHAUSTED)'))).toBeUndefined();
     expect(refusalOf(new ProviderError('upstream-error', 'Upstream error mid-stream: connection to the worker reset'))).toBeUndefined();
     expect(refusalOf(new ProviderError('cut', 'The upstream connection was cut'))).toBeUndefined();
   });

@@ -1,5 +1,5 @@
 import { autoTitle, cleanModelTitle } from './auto-title.js';
-import { buildPrompt, type HistoryTurn } from './token-budget.js';
+import { buildPrompt, FILES_DELETED_NOTE, type HistoryTurn } from './token-budget.js';
 import { countTokens } from './token-count.js';
 
 const base = { systemPrompt: 'You are a test.', contextTokens: 1000, maxOutputTokens: 200 };
@@ -15,6 +15,15 @@ describe('buildPrompt', () => {
       { role: 'user', content: 'next' },
     ]);
     expect(built.droppedHistory).toBe(0);
+  });
+
+  it('says so for a question of files alone whose files were deleted since, never sending an empty turn', () => {
+    const built = buildPrompt({ ...base, history: [turn('user', ''), turn('assistant', 'The notes say Friday.')], current: { content: 'And the venue?', files: [] } });
+    expect(built.messages.slice(1)).toEqual([
+      { role: 'user', content: FILES_DELETED_NOTE },
+      { role: 'assistant', content: 'The notes say Friday.' },
+      { role: 'user', content: 'And the venue?' },
+    ]);
   });
 
   it('keeps the newest turns that fit the budget and drops the oldest', () => {

@@ -60,6 +60,9 @@ function fileBlock(name: string, text: string): string {
   return `<file name="${safeName(name)}">\n${text.replace(/<(?=\s*\/?\s*file\b)/gi, '&lt;')}\n</file>`;
 }
 
+/** What stands in history for a question of files alone whose files were deleted since. */
+export const FILES_DELETED_NOTE = '[Files were sent here; they have since been deleted.]';
+
 /** A question with its files' blocks after it; a message of files alone (no question) is the blocks. */
 function withFiles(content: string, blocks: string[]): string {
   if (blocks.length === 0) return content;
@@ -147,7 +150,11 @@ export function buildPrompt(input: PromptInput): BuiltPrompt {
   const kept: ProviderMessage[] = [];
   let index = input.history.length - 1;
   for (; index >= 0; index--) {
-    const turn = input.history[index];
+    const stored = input.history[index];
+    // A question of files alone whose files were all deleted since: said so, not sent as an empty turn (which strict
+    // servers refuse, failing every later question of the conversation).
+    const isEmptied = stored.role === 'user' && stored.content === '' && stored.files.length === 0;
+    const turn = isEmptied ? { ...stored, content: FILES_DELETED_NOTE, tokenCount: undefined } : stored;
     const textTokens = (turn.tokenCount ?? countTokens(turn.content)) + PER_MESSAGE;
     const fileBlocks = turn.files.map((f) => fileBlock(f.filename, f.extractedText));
     const fileTokens = turn.files.reduce((n, f) => n + f.tokenCount + countTokens(fileBlock(f.filename, '')) + 2, 0);

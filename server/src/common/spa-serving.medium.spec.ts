@@ -71,6 +71,11 @@ describe('serving the SPA', () => {
     const post = await t.http().post('//api/v1/conversations').set('Authorization', `Bearer ${s.token}`).send({ title: 'x' }).expect(404);
     expect(post.body.error.code).toBe('NOT_FOUND');
     expect((await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200)).body.conversations).toEqual([]);
+    // Nor is a path under /metrics (routing is strict: /metrics/ is not the scrape route, and was served index.html).
+    for (const path of ['/metrics/', '/metrics/x']) {
+      const res = await t.http().get(path);
+      expect([res.status, res.headers['content-type']], path).toEqual([404, 'application/json; charset=utf-8']);
+    }
     for (const path of ['//c/00000000-0000-4000-8000-000000000000', '/apiary', '/c/api']) {
       const res = await t.http().get(path).expect(200);
       expect(res.headers['content-type'], path).toMatch(/^text\/html/);

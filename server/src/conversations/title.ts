@@ -58,8 +58,9 @@ export function titleLine(raw: string): string {
 /** Whether a cleaned title shows anything (not only spaces, joiners or other format characters). */
 export function isVisibleTitle(title: string): boolean {
   // Joiners, variation selectors and combining marks show nothing on their own, nor do format characters (\p{Cf}:
-  // tag characters, interlinear annotation marks U+FFF9–FFFB, musical and shorthand format controls).
-  return /[^\s\ufe00-\ufe0f\p{M}\p{Cf}]/u.test(title);
+  // tag characters, interlinear annotation marks U+FFF9–FFFB, musical and shorthand format controls), but the
+  // prepended concatenation marks, which draw a sign (U+0600 Arabic number sign, U+06DD end of ayah, U+110BD Kaithi).
+  return /[^\s\ufe00-\ufe0f\p{M}\p{Cf}]|[\u0600-\u0605\u06dd\u070f\u0890\u0891\u08e2\u{110bd}\u{110cd}]/u.test(title);
 }
 
 /** A title's length as it is limited: in code points (an emoji is one; a variation selector counts too). */

@@ -192,7 +192,7 @@ function unixNewlines(bytes) {
 
 /** @param {Job} job */
 function extractPlain(job) {
-  const text = decodeText(job.bytes);
+  const text = withoutHiddenTags(decodeText(job.bytes));
   if (job.fileType === '.json') assertJson(text);
   const { text: capped, truncated } = cap(text, job.maxChars);
   const language = CODE_LANGUAGES[job.fileType];
@@ -242,7 +242,7 @@ async function extractPdf(job) {
       }
       page.cleanup();
       // A PDF's strings may hold NUL (U+0000): no use as text, and PostgreSQL cannot store it.
-      parts.push(pageText.replaceAll('\u0000', '').trim());
+      parts.push(withoutHiddenTags(pageText.replaceAll('\u0000', '')).trim());
       length += pageText.length + 2;
     }
   } catch {
@@ -347,15 +347,23 @@ function reply(reply, again) {
  * Unicode tag characters out, flags made of them kept: a copy of common/hidden-tags.ts, which says why (a file
  * could carry an instruction the model reads and its reader never sees).
  */
-const TAGS = /(\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F})|[\u{E0000}-\u{E007F}]/gu;
+const TAGS = /(\u{1F3F4}[\u{E0030}-\u{E0039}\u{E0061}-\u{E007A}]{2,7}\u{E007F})|[\u{E0000}-\u{E007F}]/gu;
 const HAS_TAG = /[\u{E0000}-\u{E007F}]/u;
+
+/**
+ * The text without tag characters, flags kept; before the text is cut to its cap (tags counted there would cut
+ * a file padded with them short of its real content).
+ * @param {string} text
+ */
+function withoutHiddenTags(text) {
+  return HAS_TAG.test(text) ? text.replace(TAGS, (_tag, flag) => flag ?? '') : text;
+}
 
 /** @param {Job} job */
 async function main(job) {
   const again = job.again === true && job.fileType !== '.pdf';
   try {
     const result = job.fileType === '.pdf' ? await extractPdf(job) : extractPlain(job);
-    if (HAS_TAG.test(result.text)) result.text = result.text.replace(TAGS, (_tag, flag) => flag ?? '');
     const { countTokens } = await tokenizer;
     reply({ ok: true, ...result, tokenCount: countTokensLinear(result.text, countTokens) }, again);
   } catch (err) {

@@ -142,6 +142,12 @@ describe('TextExtractor', () => {
     expect(txt.text).toBe(`Revenue grew 4%.\nGo ${england}!`);
     const code = await extractor.extract(Buffer.from(`x = 1 # ${hidden}`), '.py');
     expect(code.text).toBe('```python\nx = 1 # \n```');
+    // Hidden text dressed as a flag (🏴, tags, CANCEL TAG) is no flag: a flag's tags are a short lowercase code.
+    const dressed = await extractor.extract(Buffer.from(`Q3 \u{1F3F4}${hidden}\u{E007F} done`), '.txt');
+    expect(dressed.text).toBe('Q3 \u{1F3F4} done');
+    // Taken out before the text is cut to its cap: padding of tags does not push the real text out.
+    const padded = await make({ MAX_EXTRACTED_CHARS: '1000' }).extract(Buffer.from(`${'\u{E0041}'.repeat(5_000)}The real content.`), '.txt');
+    expect(padded).toMatchObject({ text: 'The real content.', truncated: false });
   });
 
   it('reads text and markdown as UTF-8, HTML markup included, without a BOM', async () => {

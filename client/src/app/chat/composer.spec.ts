@@ -129,13 +129,17 @@ describe('Composer', () => {
   });
 
   it('does not send an empty message, nor one of invisible characters (the server refuses it as blank)', async () => {
-    for (const blank of ['   ', '\u200b\u2060', '\u00ad\ufeff \u200d\n', '\u0301']) {
+    // Format characters alone too (tag characters, interlinear annotation, shorthand controls), as the server counts them.
+    for (const blank of ['   ', '\u200b\u2060', '\u00ad\ufeff \u200d\n', '\u0301', '\u{E0041}\u{E0042}', '\ufff9', '\u{1BCA0}']) {
       await type(blank);
       press('Enter');
       expect(sent).toEqual([]);
       expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled, JSON.stringify(blank)).toBe(true);
     }
     await type('\u200bé');
+    expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled).toBe(false);
+    // A format character that draws a sign (the Arabic end of ayah) is text.
+    await type('\u06dd');
     expect((el.querySelector('button[aria-label="Send"]') as HTMLButtonElement).disabled).toBe(false);
   });
 

@@ -59,11 +59,12 @@ const CONTEXT_LENGTH_WORDS = new RegExp([
 const THROTTLE_WORDS = /rate[_ ]?limit|throttl|please wait|per minute|try again (?:later|in)/i;
 
 /**
- * Out of credit, which a 429 says on OpenAI (`insufficient_quota`: "You exceeded your current quota, please check your
- * plan and billing details") and on some gateways: not a rate limit that passes, so neither retried nor told to try
- * again in a moment; the operator must add credit.
+ * Out of credit, which a 429 says on OpenAI by its code or type (`insufficient_quota`) and on some gateways: not a
+ * rate limit that passes, so neither retried nor told to try again in a moment; the operator must add credit. Not
+ * OpenAI's words ("You exceeded your current quota, please check your plan and billing details"): Gemini says the
+ * same of its per-minute limit ("… Please retry in 17.3s").
  */
-const OUT_OF_QUOTA_WORDS = /insufficient[_ ]quota|exceeded your current quota|check your plan and billing|insufficient (?:credits?|balance)|credit balance is too low/i;
+const OUT_OF_QUOTA_WORDS = /\binsufficient_quota\b|insufficient (?:credits?|balance)|credit balance is too low/i;
 
 /** A 429 that is out of credit rather than throttled (OUT_OF_QUOTA_WORDS): trying again cannot help. */
 export function isOutOfQuota(status: number | undefined, message: string): boolean {

@@ -288,15 +288,22 @@ describe('OpenAiChatProvider with loosely compatible servers', () => {
     expect(whole.text).toBe('<think>\n2 + 2\n</think>\n\nFour.');
   });
 
-  it('reads the first choice only, whichever order a server sends several in (n > 1)', async () => {
+  it('reads the first of several choices in a chunk (n > 1), whichever order they come in; a chunk\'s one choice whatever its index', async () => {
     const choice = (index: number | undefined, content: string, finish: string | null = null): object => ({ ...(index === undefined ? {} : { index }), delta: { content }, finish_reason: finish });
     const r = await run({ body: frames(
-      JSON.stringify({ choices: [choice(1, 'Other ')] }), JSON.stringify({ choices: [choice(0, 'First ')] }),
+      JSON.stringify({ choices: [choice(1, 'Other '), choice(0, 'First ')] }),
       JSON.stringify({ choices: [choice(1, 'other.', 'stop'), choice(0, 'answer.')] }), JSON.stringify({ choices: [choice(0, '', 'stop')] }), '[DONE]',
     ), contentType: 'text/event-stream' });
     expect(r.error).toBeUndefined();
     expect(r.text).toBe('First answer.');
     expect(r.chunks.filter((c) => c.type === 'finish')).toEqual([{ type: 'finish', reason: 'stop' }]);
+    // TGI ≤ 1.4.3 and Foundry Local number their one choice per chunk: 0, 1, 2…
+    const counting = await run({ body: frames(
+      JSON.stringify({ choices: [choice(0, 'The ')] }), JSON.stringify({ choices: [choice(1, 'whole ')] }),
+      JSON.stringify({ choices: [choice(2, 'answer.')] }), JSON.stringify({ choices: [choice(3, '', 'stop')] }), '[DONE]',
+    ), contentType: 'text/event-stream' });
+    expect(counting.text).toBe('The whole answer.');
+    expect(counting.chunks).toContainEqual({ type: 'finish', reason: 'stop' });
     // A server that does not number its one choice.
     const plain = await run({ body: frames(JSON.stringify({ choices: [choice(undefined, 'Unnumbered.', 'stop')] }), '[DONE]'), contentType: 'text/event-stream' });
     expect(plain.text).toBe('Unnumbered.');
@@ -329,6 +336,25 @@ describe('OpenAiChatProvider with loosely compatible servers', () => {
     // The configured key whatever its shape (Groq's gsk_…, a gateway's own), and nothing else.
     expect(withoutSecrets('key gsk_abcdefgh1234 refused', 'gsk_abcdefgh1234')).toBe('key [redacted] refused');
     expect(withoutSecrets('maximum context length is 4096 tokens', 'gsk_abcdefgh1234')).toBe('maximum context length is 4096 tokens');
+  });
+
+  it('takes the key out of a long error event before cutting it for the log (a key cut in two at the cut was kept)', async () => {
+    const key = 'gsk_AbCdEfGhIjKlMnOpQrStUvWx0123';
+    fake.defaultReply = { body: frames(delta('Hi'), JSON.stringify({ error: { message: `${'x'.repeat(270)} api-key: ${key}` } })), contentType: 'text/event-stream' };
+    const llm = {
+      provider: 'openai', model: 'fake-model', apiKey: key, baseUrl, contextTokens: 8000, maxOutputTokens: 256,
+      upstreamTimeoutMs: 5000, upstreamIdleTimeoutMs: 10_000, upstreamMaxRetries: 0, offlineTokenDelayMs: 0, modelTitles: false,
+    } as unknown as AppConfig['llm'];
+    const p = new OpenAiChatProvider(llm);
+    try {
+      const err = await p.stream({ messages: [{ role: 'user', content: 'hello' }], maxOutputTokens: 64, fileNames: [] }, new AbortController().signal, () => undefined)
+        .then(() => undefined, (e: unknown) => e as ProviderError);
+      expect(err?.kind).toBe('upstream-error');
+      expect(err?.message).toContain('api-key: [redacted]');
+      expect(err?.message).not.toContain('gsk_AbCd');
+    } finally {
+      p.onApplicationShutdown();
+    }
   });
 
   it('keeps the message of an error body in vLLM\'s shape ({"object":"error","message"}) for the log', async () => {

@@ -245,7 +245,7 @@ export class OpenAiChatProvider implements ChatProvider {
                 return;
               }
               // `event: error` (some gateways and vLLM name their error events): whatever its data says.
-              if (event.event === 'error') throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(event.data)}`);
+              if (event.event === 'error') throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(event.data, this.llm.apiKey)}`);
               // An event of an empty `data:` line (a keep-alive some gateways send) carries no chunk.
               if (event.data.trim() === '') continue;
               this.parseChunk(event.data, emit, 'delta', reasoning);
@@ -330,14 +330,16 @@ export class OpenAiChatProvider implements ChatProvider {
     if (typeof parsed !== 'object' || parsed === null) throw new ProviderError('protocol', 'Unexpected upstream chunk');
     // OpenAI's `{"error": {...}}`, a bare `{"error": "..."}`, and vLLM's older `{"object": "error", "message": ...}`.
     if (('error' in parsed && parsed.error) || ('object' in parsed && parsed.object === 'error')) {
-      throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(data)}`);
+      throw new ProviderError('upstream-error', `Upstream error mid-stream: ${errorText(data, this.llm.apiKey)}`);
     }
     const chunk = parsed as Partial<ChatCompletionChunk>;
     type Part = { content?: unknown; reasoning_content?: unknown; reasoning?: unknown };
-    // The first choice (`index` 0, or none said): a server answering several (n > 1, which Parley never asks for) sends
-    // the others' chunks too, and their words would be woven into this answer.
+    // A chunk's one choice is the answer's, whatever its `index` (TGI ≤ 1.4.3 and Foundry Local count it up per
+    // chunk); of several in one chunk (a server answering n > 1, which Parley never asks for), the first (`index` 0, or
+    // none said): the others' words would be woven into this answer.
     const choices: unknown[] = Array.isArray(chunk.choices) ? chunk.choices : [];
-    const choice = choices.find((c) => { const index = (c as { index?: unknown } | null)?.index; return index === 0 || index === undefined; }) as
+    const choice = (choices.length <= 1 ? choices[0]
+      : choices.find((c) => { const index = (c as { index?: unknown } | null)?.index; return index === 0 || index === undefined; })) as
       { delta?: Part; message?: Part; finish_reason?: unknown } | undefined;
     if (part === 'message' && typeof choice?.message !== 'object') throw new ProviderError('protocol', 'Upstream answered JSON that is not a chat completion');
     const text = reasoning.text(reasoningOf(choice?.[part]), textOf(choice?.[part]?.content));
@@ -382,8 +384,8 @@ export function withoutSecrets(text: string, apiKey: string | undefined): string
   return keyless.replace(/\b(Bearer\s+)[^\s"',;]+/gi, '$1[redacted]').replace(/\bsk-[A-Za-z0-9_-]{8,}/g, '[redacted]');
 }
 
-/** What an upstream error says, for the log (never the client): its message in whichever shape, cut to 300 characters. */
-function errorText(data: string): string {
+/** What an upstream error says, for the log (never the client): its message in whichever shape, without secrets, cut to 300 characters. */
+function errorText(data: string, apiKey: string | undefined): string {
   let said: unknown = data;
   try {
     const parsed = JSON.parse(data) as { error?: unknown; message?: unknown } | null;
@@ -392,7 +394,8 @@ function errorText(data: string): string {
   } catch {
     // Not JSON: the data as sent.
   }
-  return (typeof said === 'string' ? said : JSON.stringify(said)).slice(0, 300) || 'unknown';
+  // Secrets out before the cut: a key cut in two at its end no longer matched.
+  return withoutSecrets(typeof said === 'string' ? said : JSON.stringify(said), apiKey).slice(0, 300) || 'unknown';
 }
 
 /** A finish reason as OpenAI-compatible servers send them (`stop`, `length`, `content_filter`, `end_turn`, …). */
