@@ -1,7 +1,8 @@
 import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultInstanceId, loadConfig } from './app-config.js';
+import { MAX_TIMER_MS } from '../common/max-timer.js';
+import { defaultInstanceId, hostLookupProblem, listenProblem, loadConfig, settingNames } from './app-config.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'parley-cfg-'));
 
@@ -126,13 +127,118 @@ describe('loadConfig', () => {
   it('caps a reply at 200,000 characters, or 16 per MAX_OUTPUT_TOKENS when more, and 10 minutes; refuses a bad MAX_REPLY_CHARS or UPSTREAM_MAX_DURATION_MS, naming it', () => {
     const dir = tmp();
     expect(loadConfig({ DATA_DIR: dir }).llm).toMatchObject({ maxReplyChars: 200_000, upstreamMaxDurationMs: 600_000 });
-    expect(loadConfig({ DATA_DIR: dir, MAX_OUTPUT_TOKENS: '32000' }).llm.maxReplyChars).toBe(512_000);
-    expect(loadConfig({ DATA_DIR: dir, MAX_OUTPUT_TOKENS: '32000', MAX_REPLY_CHARS: '5000' }).llm.maxReplyChars).toBe(5000);
+    expect(loadConfig({ DATA_DIR: dir, MODEL_CONTEXT_TOKENS: '128000', MAX_OUTPUT_TOKENS: '32000' }).llm.maxReplyChars).toBe(512_000);
+    expect(loadConfig({ DATA_DIR: dir, MODEL_CONTEXT_TOKENS: '128000', MAX_OUTPUT_TOKENS: '32000', MAX_REPLY_CHARS: '5000' }).llm.maxReplyChars).toBe(5000);
     expect(loadConfig({ DATA_DIR: dir, UPSTREAM_MAX_DURATION_MS: '120000' }).llm.upstreamMaxDurationMs).toBe(120_000);
     for (const bad of ['0', '999', 'lots', '1e3.5']) {
       expect(() => loadConfig({ DATA_DIR: dir, MAX_REPLY_CHARS: bad })).toThrow(/Invalid env: MAX_REPLY_CHARS/);
       expect(() => loadConfig({ DATA_DIR: dir, UPSTREAM_MAX_DURATION_MS: bad })).toThrow(/Invalid env: UPSTREAM_MAX_DURATION_MS/);
     }
+  });
+
+  it('refuses a CORS_ORIGINS entry that is not an http(s) origin, naming the variable and the entry', () => {
+    const dir = tmp();
+    const cases: Array<[string, RegExp]> = [
+      ['notaurl', /Invalid env: CORS_ORIGINS \(CORS_ORIGINS entry 1 of 1 \("notaurl"\) is not an origin/],
+      ['http://a.com,garbage', /CORS_ORIGINS entry 2 of 2 \("garbage"\) is not an origin/],
+      ['https://a.example, ftp://files.example', /CORS_ORIGINS entry 2 of 2 \("ftp:\/\/files.example"\)/],
+      ['*', /CORS_ORIGINS entry 1 of 1 \("\*"\)/],
+      ['javascript:alert(1)', /CORS_ORIGINS entry 1 of 1/],
+    ];
+    for (const [value, message] of cases) expect(() => loadConfig({ DATA_DIR: dir, CORS_ORIGINS: value }), value).toThrow(message);
+    expect(loadConfig({ DATA_DIR: dir, CORS_ORIGINS: 'http://localhost:4200,, https://[::1]:8443' }).corsOrigins)
+      .toEqual(['http://localhost:4200', 'https://[::1]:8443']);
+  });
+
+  it('refuses a TRUST_PROXY Express cannot compile, before anything runs, naming the variable and the entry', () => {
+    const dir = tmp();
+    const cases: Array<[string, RegExp]> = [
+      ['garbage', /Invalid env: TRUST_PROXY \(TRUST_PROXY entry 1 of 1 \("garbage"\) is not an IP address, a CIDR/],
+      ['10.0.0.0/33', /TRUST_PROXY entry 1 of 1 \("10.0.0.0\/33"\)/],
+      ['loopback, 10.0.0.0/8, nonsense', /TRUST_PROXY entry 3 of 3 \("nonsense"\)/],
+      ['loopback,', /TRUST_PROXY entry 2 of 2 \(""\)/],
+      ['-1', /TRUST_PROXY entry 1 of 1/],
+      ['TRUE', /TRUST_PROXY entry 1 of 1/],
+    ];
+    for (const [value, message] of cases) expect(() => loadConfig({ DATA_DIR: dir, TRUST_PROXY: value }), value).toThrow(message);
+    const accepted: Array<[string, boolean | number | string]> = [
+      ['loopback', 'loopback'], ['10.0.0.0/8, 172.16.0.0/12, fc00::/7', '10.0.0.0/8, 172.16.0.0/12, fc00::/7'],
+      ['loopback, linklocal, uniquelocal, 172.28.0.10', 'loopback, linklocal, uniquelocal, 172.28.0.10'],
+      ['10.0.0.0/255.0.0.0', '10.0.0.0/255.0.0.0'], ['::1', '::1'], ['2', 2], ['true', true], ['false', false], ['', false],
+    ];
+    for (const [value, trustProxy] of accepted) expect(loadConfig({ DATA_DIR: dir, TRUST_PROXY: value }).trustProxy, value).toBe(trustProxy);
+  });
+
+  it('refuses a HOST that is neither an IP address nor a host name, naming it; takes IPv4, IPv6 and names', () => {
+    const dir = tmp();
+    for (const bad of ['999.1.1.1', '10.0.0', '', 'not a host', 'a..b', '[::1]', 'http://0.0.0.0', '-lead.example', `${'a'.repeat(64)}.example`]) {
+      expect(() => loadConfig({ DATA_DIR: dir, HOST: bad }), JSON.stringify(bad)).toThrow(/Invalid env: HOST \(HOST /);
+    }
+    expect(() => loadConfig({ DATA_DIR: dir, HOST: '[::1]' })).toThrow(/without brackets \(::1\)/);
+    for (const good of ['0.0.0.0', '127.0.0.1', '::', '::1', 'fe80::1%eth0', 'localhost', 'parley-backend_1', 'box.example.com.']) {
+      expect(loadConfig({ DATA_DIR: dir, HOST: good }).host).toBe(good);
+    }
+  });
+
+  it('says, naming HOST, that a HOST name does not resolve, before anything starts; names HOST or PORT when listening fails', async () => {
+    // .invalid never resolves (RFC 6761).
+    expect(await hostLookupProblem('garbage.invalid', 3000)).toMatch(/^HOST \(garbage\.invalid\) does not resolve to an address \(E[A-Z_]+\): set HOST/);
+    expect(await hostLookupProblem('localhost', 3000)).toBeUndefined();
+    expect(await hostLookupProblem('999.1.1.1.invalid', 3000)).toMatch(/^HOST/);
+    expect(await hostLookupProblem('0.0.0.0', 3000)).toBeUndefined();
+    const where = { host: '10.9.9.9', port: 80 };
+    const failed = (code: string) => Object.assign(new Error(`listen ${code}`), { code });
+    expect(listenProblem(failed('EADDRNOTAVAIL'), where)).toMatch(/^HOST \(10\.9\.9\.9\) is not an address of this machine/);
+    expect(listenProblem(failed('ENOTFOUND'), where)).toMatch(/^HOST \(10\.9\.9\.9\) does not resolve/);
+    expect(listenProblem(failed('EADDRINUSE'), where)).toMatch(/^PORT \(80\) is in use on 10\.9\.9\.9/);
+    expect(listenProblem(failed('EACCES'), where)).toMatch(/^PORT \(80\) may not be opened/);
+    expect(listenProblem(new Error('else'), where)).toBeUndefined();
+  });
+
+  it(`refuses every *_MS setting over ${MAX_TIMER_MS} (Node fires a longer timer after 1 ms), naming it and the limit`, () => {
+    const dir = tmp();
+    const timers = settingNames().filter((name) => name.endsWith('_MS'));
+    expect(timers).toEqual(expect.arrayContaining(['SESSION_PURGE_INTERVAL_MS', 'STREAM_HEARTBEAT_MS', 'SHUTDOWN_GRACE_MS', 'PDF_TIMEOUT_MS']));
+    expect(timers.length).toBeGreaterThanOrEqual(14);
+    for (const name of timers) {
+      for (const bad of [String(MAX_TIMER_MS + 1), '2592000000', '99999999999']) {
+        expect(() => loadConfig({ DATA_DIR: dir, [name]: bad }), `${name}=${bad}`)
+          .toThrow(new RegExp(`Invalid env: ${name} \\(${name} must be at most 2147483647 \\(about 24\\.8 days, the longest timer Node\\.js keeps\\)\\)`));
+      }
+      expect(() => loadConfig({ DATA_DIR: dir, [name]: String(MAX_TIMER_MS) }), name).not.toThrow();
+    }
+  });
+
+  it('bounds SESSION_TOKEN_TTL_SECONDS at 10 years, and UNSENT_FILE_TTL_HOURS and SESSION_INACTIVE_DAYS at 100, naming each', () => {
+    const dir = tmp();
+    expect(loadConfig({ DATA_DIR: dir, SESSION_TOKEN_TTL_SECONDS: '315360000' }).sessions.tokenTtlSeconds).toBe(315_360_000);
+    for (const bad of ['315360001', '99999999999999']) {
+      expect(() => loadConfig({ DATA_DIR: dir, SESSION_TOKEN_TTL_SECONDS: bad })).toThrow(/Invalid env: SESSION_TOKEN_TTL_SECONDS \(SESSION_TOKEN_TTL_SECONDS must be at most 315360000 \(10 years\)\)/);
+    }
+    expect(loadConfig({ DATA_DIR: dir, UNSENT_FILE_TTL_HOURS: '876000' }).limits.unsentFileTtlMs).toBe(876_000 * 3_600_000);
+    expect(() => loadConfig({ DATA_DIR: dir, UNSENT_FILE_TTL_HOURS: '99999999999' })).toThrow(/UNSENT_FILE_TTL_HOURS must be at most 876000 \(100 years\)/);
+    expect(loadConfig({ DATA_DIR: dir, SESSION_INACTIVE_DAYS: '36500' }).sessions.inactiveDays).toBe(36_500);
+    expect(() => loadConfig({ DATA_DIR: dir, SESSION_INACTIVE_DAYS: '99999999999' })).toThrow(/SESSION_INACTIVE_DAYS must be at most 36500 \(100 years\)/);
+  });
+
+  it('refuses a MAX_OUTPUT_TOKENS, its default included, that leaves too little of MODEL_CONTEXT_TOKENS for the prompt, naming both with their values', () => {
+    const dir = tmp();
+    expect(() => loadConfig({ DATA_DIR: dir, MODEL_CONTEXT_TOKENS: '256' })).toThrow(new RegExp(
+      'Invalid env: MAX_OUTPUT_TOKENS \\(MAX_OUTPUT_TOKENS \\(2048, the default\\) leaves 0 tokens of MODEL_CONTEXT_TOKENS \\(256\\) for the prompt.*'
+      + 'at least 3072 for this MAX_OUTPUT_TOKENS\\), or MAX_OUTPUT_TOKENS to at most 128\\)$'));
+    expect(() => loadConfig({ DATA_DIR: dir, MAX_OUTPUT_TOKENS: '32000' })).toThrow(/MAX_OUTPUT_TOKENS \(32000\) leaves 0 tokens of MODEL_CONTEXT_TOKENS \(16000, the default\)/);
+    expect(() => loadConfig({ DATA_DIR: dir, MODEL_CONTEXT_TOKENS: '4096', MAX_OUTPUT_TOKENS: '3073' })).toThrow(/leaves 1023 tokens.*at most 3072\)$/);
+    expect(() => loadConfig({ DATA_DIR: dir, MODEL_CONTEXT_TOKENS: '1000', MAX_OUTPUT_TOKENS: '501' })).toThrow(/at least 1002 .*at most 500\)$/);
+    // Half the context, or more while 1,024 tokens are left; the defaults; a bad value is named alone.
+    for (const [context, output] of [['256', '128'], ['700', '100'], ['4096', '2048'], ['4096', '3072'], ['200000', '128000'], ['16000', undefined], [undefined, '14976']]) {
+      expect(() => loadConfig({ DATA_DIR: dir, MODEL_CONTEXT_TOKENS: context, MAX_OUTPUT_TOKENS: output }), `${context}/${output}`).not.toThrow();
+    }
+    expect(loadConfig({ DATA_DIR: dir }).llm).toMatchObject({ contextTokens: 16_000, maxOutputTokens: 2_048 });
+    expect(() => loadConfig({ DATA_DIR: dir, MODEL_CONTEXT_TOKENS: 'big' })).toThrow(/^Invalid env: MODEL_CONTEXT_TOKENS \([^,]*\)$/);
+  });
+
+  it('takes PORT=0 (any free port, logged at start)', () => {
+    expect(loadConfig({ DATA_DIR: tmp(), PORT: '0' }).port).toBe(0);
   });
 
   it('turns unready below 64 MiB free by default (READY_MIN_FREE_BYTES), far under the 1 GiB that pauses uploads', () => {

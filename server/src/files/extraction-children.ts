@@ -1,6 +1,7 @@
 import { type ChildProcess, fork, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { constants as osConstants, setPriority } from 'node:os';
+import { MAX_TIMER_MS } from '../common/max-timer.js';
 
 /**
  * The extraction's child processes: started, kept, given jobs, watched and killed. Runs on the extraction
@@ -292,7 +293,7 @@ export class ChildPool {
       // From the job on: a child started in advance has used some CPU already, loading the tokenizer.
       const cpuAtStart = child.pid !== undefined ? processCpuMs(child.pid) : null;
       const hasCpuClock = cpuAtStart !== null;
-      const timer = setTimeout(() => finish({ ok: false, kind: 'too-slow' }), hasCpuClock ? timeoutMs * WALL_CLOCK_BACKSTOP : timeoutMs);
+      const timer = setTimeout(() => finish({ ok: false, kind: 'too-slow' }), hasCpuClock ? Math.min(timeoutMs * WALL_CLOCK_BACKSTOP, MAX_TIMER_MS) : timeoutMs);
       // --max-old-space-size caps the JS heap only. Decoded PDF streams live in ArrayBuffers
       // outside it (a 1 MB PDF can inflate a 1 GB content stream), so the child's resident
       // memory is watched as well.
