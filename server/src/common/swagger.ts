@@ -71,11 +71,10 @@ function closeRequestBodies(document: OpenAPIObject): void {
   const schemas = (document.components?.schemas ?? {}) as Record<string, Schema>;
   for (const item of Object.values(document.paths)) {
     for (const op of Object.values(item)) {
-      const content = (op as { requestBody?: { content?: Record<string, { schema?: Schema }> } } | undefined)?.requestBody?.content ?? {};
-      for (const { schema } of [content['application/json'] ?? {}]) {
-        const target = schema?.$ref ? schemas[schema.$ref.replace('#/components/schemas/', '')] : schema;
-        if (target && target.type === 'object' && target.properties) target.additionalProperties = false;
-      }
+      // JSON bodies only: the upload's multipart form is read by its own rules.
+      const schema = (op as { requestBody?: { content?: Record<string, { schema?: Schema }> } } | undefined)?.requestBody?.content?.['application/json']?.schema;
+      const target = schema?.$ref ? schemas[schema.$ref.replace('#/components/schemas/', '')] : schema;
+      if (target && target.type === 'object' && target.properties) target.additionalProperties = false;
     }
   }
 }
