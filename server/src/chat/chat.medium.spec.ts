@@ -285,6 +285,21 @@ describe.each(dialects())('chat streaming on %s', (dialect) => {
     expect(events.at(-1)!.data).toMatchObject({ type: 'done', status: 'stopped', message_id: id });
     expect(h.t.app.get(GenerationService).isRunning(id)).toBe(false);
     await h.t.http().get(`/api/v1/conversations/${conversationId}`).set('Authorization', `Bearer ${alice.token}`).expect(404);
+    // The answer's events kept for replay went with it, not at the end of their retention.
+    expect(h.t.app.get(GenerationRegistry).follow(id, -1)).toBeUndefined();
+  });
+
+  it('forgets the replay copy of a finished answer when its conversation is deleted; other conversations keep theirs', async () => {
+    h.fake.on('kept for replay', { tokens: ['Replay ', 'me'] });
+    const kept = await h.send(alice.token, { message: 'kept for replay' }).all();
+    h.fake.on('erased with its chat', { tokens: ['Secret ', 'words'] });
+    const gone = await h.send(alice.token, { message: 'erased with its chat' }).all();
+    const registry = h.t.app.get(GenerationRegistry);
+    const goneId = gone[0].data.message_id as string;
+    expect(registry.follow(goneId, -1)).toBeDefined();
+    await h.t.http().delete(`/api/v1/conversations/${gone[0].data.conversation_id as string}`).set('Authorization', `Bearer ${alice.token}`).expect(204);
+    expect(registry.follow(goneId, -1)).toBeUndefined();
+    expect(registry.follow(kept[0].data.message_id as string, -1)).toBeDefined();
   });
 
   it('keeps generating when the client disconnects: the row ends complete with the whole text', async () => {

@@ -152,4 +152,25 @@ describe('InMemoryGenerationRegistry', () => {
       vi.useRealTimers();
     }
   });
+
+  it('forgets a deleted conversation\'s answers at once: finished ones now, a running one as it finishes (its followers still get the end)', async () => {
+    const registry = new InMemoryGenerationRegistry();
+    const answer = (id: string, conversationId: string, isFinished = true): void => {
+      registry.open(id, conversationId);
+      [start, token(`text of ${id}`, Date.now()), ...(isFinished ? [done] : [])].forEach((e) => registry.publish(id, e));
+    };
+    answer('gone-1', 'deleted');
+    answer('kept', 'other');
+    answer('gone-running', 'deleted', false);
+    const live = lastValueFrom(registry.follow('gone-running', 0)!.pipe(toArray()));
+    await registry.forgetConversation('deleted');
+    expect(registry.follow('gone-1', -1)).toBeUndefined();
+    expect(registry.follow('kept', -1)).toBeDefined();
+    // Still running: its stream goes on and ends as usual, then nothing of it is kept.
+    expect(registry.activeIn('deleted')).toBe('gone-running');
+    registry.publish('gone-running', done);
+    expect((await live).map((e) => e.event.type)).toEqual(['token', 'done']);
+    expect(registry.follow('gone-running', -1)).toBeUndefined();
+    expect(registry.activeIn('deleted')).toBeUndefined();
+  });
 });

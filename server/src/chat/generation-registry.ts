@@ -55,6 +55,13 @@ export abstract class GenerationRegistry {
     return Promise.resolve({ isOwnerAlive: false });
   }
 
+  /**
+   * The conversation was deleted: its finished generations' events (the answers' text, kept for
+   * exact replay) go now rather than at the end of their retention, wherever they are kept. A
+   * generation still running there is stopped first by the caller; its events go as well.
+   */
+  abstract forgetConversation(conversationId: string): Promise<void>;
+
   /** `events` with their `after` (FollowedEvents): the same message followed again from an id; nothing once it is forgotten. */
   protected resumable(messageId: string, events: Observable<SequencedEvent>): FollowedEvents {
     return Object.assign(events, { after: (afterId: number) => this.follow(messageId, afterId) ?? EMPTY });
@@ -95,6 +102,8 @@ interface Channel {
   lastTimestamp?: string;
   lastOffset: number;
   isFinished: boolean;
+  /** Its conversation was deleted while it ran: forgotten as it finishes, not kept for replay. */
+  isForgotten?: boolean;
   onStop?: () => void;
 }
 
@@ -228,6 +237,23 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     if (channel && !channel.isFinished) channel.onStop = handler;
   }
 
+  forgetConversation(conversationId: string): Promise<void> {
+    this.forgetLocally(conversationId);
+    return Promise.resolve();
+  }
+
+  /**
+   * Drops this instance's copies of the conversation's finished generations (their `expiring`
+   * entries then find nothing); one still running goes as soon as it finishes.
+   */
+  protected forgetLocally(conversationId: string): void {
+    for (const [id, channel] of this.channels) {
+      if (channel.conversationId !== conversationId) continue;
+      if (channel.isFinished) this.channels.delete(id);
+      else channel.isForgotten = true;
+    }
+  }
+
   /** A token's timestamp as ms after the channel's base, or undefined when it cannot be rebuilt exactly. */
   private offsetOf(channel: Channel, event: TokenEvent): number | undefined {
     const timestamp = event.timestamp;
@@ -263,6 +289,10 @@ export class InMemoryGenerationRegistry extends GenerationRegistry {
     channel.followers = undefined;
     followers?.forEach((follower) => follower.complete());
     if (this.active.get(channel.conversationId) === messageId) this.active.delete(channel.conversationId);
+    if (channel.isForgotten) {
+      this.channels.delete(messageId);
+      return;
+    }
     this.expiring.push({ id: messageId, at: Date.now() + this.retentionMs });
     // Over the cap, the oldest finished answers go now rather than at the end of their retention.
     while (this.expiring.length - this.expiringHead > this.maxRetained) {

@@ -202,7 +202,11 @@ export class GenerationService implements OnApplicationBootstrap, BeforeApplicat
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.conversations.beforeRemove((conversationId) => this.stopIn(conversationId));
+    // Stopped (and saved) before the delete; once it is done, the answers' events kept for replay go too.
+    this.conversations.beforeRemove(async (conversationId) => {
+      await this.stopIn(conversationId);
+      return () => this.registry.forgetConversation(conversationId);
+    });
     // Looked up rather than imported, as the ShutdownService below.
     try {
       this.moduleRef.get(SessionsService, { strict: false }).onRevoked((sessionId) => this.stopAllOf(sessionId));

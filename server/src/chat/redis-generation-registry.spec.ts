@@ -382,6 +382,46 @@ describe('RedisGenerationRegistry (two instances, real Redis)', () => {
     expect(await redis.exists(`${prefix}gen:{${old}}:events`, `${prefix}gen:{${old}}:meta`)).toBe(0);
   });
 
+  it('forgets a deleted conversation\'s answers on every instance and in Redis at once; a running one as its owner finishes it', async () => {
+    const a = await instance('a-forget');
+    const b = await instance('b-forget');
+    await hears(a, b);
+    const redis = connections.at(-1)!.client!;
+    const keysOf = (id: string): string[] => [`${prefix}gen:{${id}}:events`, `${prefix}gen:{${id}}:meta`, `${prefix}gen:{${id}}:alive`];
+    const conv = `conv-forget-${randomUUID()}`;
+    const gone = randomUUID();
+    const kept = randomUUID();
+    const running = randomUUID();
+    for (const [id, c] of [[gone, conv], [kept, `${conv}-other`]]) {
+      a.open(id, c);
+      [start(id), token('secret words'), done(id)].forEach((e) => a.publish(id, e));
+    }
+    a.open(running, conv);
+    a.publish(running, start(running));
+    a.publish(running, token('still going'));
+    await a.flush();
+    await until(() => b.follow(gone, -1));
+    expect(await redis.exists(...keysOf(gone))).toBe(2);
+
+    const live = lastValueFrom(b.follow(running, 0)!.pipe(take(2), toArray()));
+    await b.forgetConversation(conv);
+    expect(await redis.exists(...keysOf(gone))).toBe(0);
+    expect(await redis.zscore(`${prefix}gen:index`, gone)).toBeNull();
+    expect(b.follow(gone, -1)).toBeUndefined();
+    await until(() => (a.follow(gone, -1) === undefined ? true : undefined));
+    expect(await redis.exists(...keysOf(kept))).toBe(2);
+    expect(a.follow(kept, -1)).toBeDefined();
+
+    // The running answer is neither cut nor erased under its readers: it ends, then its keys go.
+    expect(await redis.exists(...keysOf(running))).toBe(3);
+    a.publish(running, done(running));
+    expect((await live).map((e) => e.event.type)).toEqual(['token', 'done']);
+    await a.flush();
+    await until(async () => ((await redis.exists(...keysOf(running))) === 0 ? true : undefined));
+    expect(a.follow(running, -1)).toBeUndefined();
+    expect(await redis.smembers(`${prefix}gen:conv:${conv}`)).toEqual([]);
+  });
+
   it('keeps its own copy of at most maxRetained finished answers: a Redis that lost them gets the newest back', async () => {
     const a = await instance('a7', 2_000, 60_000, 2);
     const redis = connections.at(-1)!.client!;

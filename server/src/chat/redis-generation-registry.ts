@@ -68,7 +68,8 @@ interface Known {
 }
 
 interface Announcement {
-  op: 'open' | 'final';
+  /** 'forget': the conversation was deleted (id is empty). */
+  op: 'open' | 'final' | 'forget';
   id: string;
   owner: string;
   conversationId: string;
@@ -92,6 +93,10 @@ interface Owned {
   isWarned?: boolean;
   isFinished: boolean;
   isRetiring?: boolean;
+  /** Its conversation was deleted while it ran: its keys go once its end is written. */
+  isForgotten?: boolean;
+  /** Its keys are deleted (or about to be): nothing of it is written again. */
+  isScrubbed?: boolean;
 }
 
 /**
@@ -151,6 +156,8 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
   private aliveKey(id: string): string { return `${this.prefix}{${id}}:alive`; }
   private eventsChannel(id: string): string { return `${this.prefix}ev:${id}`; }
   private metaKey(id: string): string { return `${this.prefix}{${id}}:meta`; }
+  /** The ids of a conversation's generations, so that deleting the conversation finds their keys. */
+  private conversationKey(conversationId: string): string { return `${this.prefix}conv:${conversationId}`; }
   /** A sorted set of message ids scored by when their entry expires: enumerable, and pruned as it goes. */
   private get indexKey(): string { return `${this.prefix}index`; }
   private get announceChannel(): string { return `${this.prefix}announce`; }
@@ -347,6 +354,8 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     const ttl = isFinished ? this.retentionMs : LIVE_TTL_MS;
     const entry: Known = { owner: this.options.instanceId, conversationId, isFinished };
     return m.set(this.metaKey(messageId), JSON.stringify(entry), 'PX', ttl)
+      .sadd(this.conversationKey(conversationId), messageId)
+      .pexpire(this.conversationKey(conversationId), Math.max(LIVE_TTL_MS, this.retentionMs))
       .zadd(this.indexKey, Date.now() + ttl, messageId)
       .zremrangebyscore(this.indexKey, '-inf', Date.now());
   }
@@ -363,6 +372,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     written?: () => void,
   ): void {
     this.chain(messageId, owned, async () => {
+      if (owned.isScrubbed) return;
       if (owned.isDirty) await this.resync(messageId, owned);
       const multi = build(this.redis.multi());
       if (!multi) return;
@@ -384,7 +394,9 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
       owned.isSyncQueued = false;
     }).then(() => {
       owned.pendingWrites--;
-      if (this.isAllWritten(owned) && !owned.isRetiring) {
+      if (owned.isForgotten && !owned.isScrubbed && this.isAllWritten(owned)) {
+        this.scrubOwned(messageId, owned);
+      } else if (this.isAllWritten(owned) && !owned.isRetiring) {
         // Everything is in Redis; the owner's own replay copy is kept by the in-memory part. The
         // events stay here for the retention, to be written again if Redis loses them, but for
         // the newest maxRetained answers only: at a high answer rate they would fill the heap.
@@ -392,6 +404,62 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
         this.retired.set(messageId, Date.now());
         this.forgetFinished();
       }
+    });
+  }
+
+  /**
+   * The conversation was deleted: this instance's copies of its generations go, and their Redis keys
+   * (those of generations still running anywhere go as their owners finish them). Every other
+   * instance is told to drop its own copies too.
+   */
+  override async forgetConversation(conversationId: string): Promise<void> {
+    this.forgetLocally(conversationId);
+    const key = this.conversationKey(conversationId);
+    const ids = (await this.redis.smembers(key)).filter((id) => {
+      const owned = this.owned.get(id);
+      return !(owned && !owned.isFinished) && this.known.get(id)?.isFinished !== false;
+    });
+    const m = this.redis.multi();
+    for (let at = 0; at < ids.length; at += REDIS_BATCH_EVENTS) {
+      const batch = ids.slice(at, at + REDIS_BATCH_EVENTS);
+      m.del(...batch.flatMap((id) => [this.eventsKey(id), this.metaKey(id), this.aliveKey(id)]))
+        .zrem(this.indexKey, ...batch)
+        .srem(key, ...batch);
+    }
+    const announcement: Announcement = { op: 'forget', id: '', owner: this.options.instanceId, conversationId };
+    await m.publish(this.announceChannel, JSON.stringify(announcement)).exec();
+  }
+
+  /** Drops what this instance holds of the conversation's generations; its own finished ones' keys go too. */
+  protected override forgetLocally(conversationId: string): void {
+    super.forgetLocally(conversationId);
+    for (const [id, owned] of this.owned) {
+      if (owned.conversationId !== conversationId) continue;
+      if (owned.isFinished) this.scrubOwned(id, owned);
+      else owned.isForgotten = true;
+    }
+    for (const [id, k] of this.known) {
+      if (k.conversationId !== conversationId || !k.isFinished || this.owned.has(id)) continue;
+      this.known.delete(id);
+      this.finishedKnown.delete(id);
+    }
+  }
+
+  /** Deletes one of this instance's generations' keys after its writes under way, and forgets it. */
+  private scrubOwned(messageId: string, owned: Owned): void {
+    owned.isScrubbed = true;
+    owned.isRetiring = true;
+    this.owned.delete(messageId);
+    this.retired.delete(messageId);
+    this.unsynced.delete(messageId);
+    this.known.delete(messageId);
+    this.finishedKnown.delete(messageId);
+    this.chain(messageId, owned, async () => {
+      await this.redis.multi()
+        .del(this.eventsKey(messageId), this.metaKey(messageId), this.aliveKey(messageId))
+        .zrem(this.indexKey, messageId)
+        .srem(this.conversationKey(owned.conversationId), messageId)
+        .exec();
     });
   }
 
@@ -609,6 +677,7 @@ export class RedisGenerationRegistry extends InMemoryGenerationRegistry implemen
     if (channel === this.announceChannel) {
       const a = JSON.parse(message) as Announcement;
       if (a.op === 'open') this.known.set(a.id, { owner: a.owner, conversationId: a.conversationId, isFinished: false });
+      else if (a.op === 'forget') { if (a.owner !== this.options.instanceId) this.forgetLocally(a.conversationId); }
       else this.finishKnown(a.id, a);
       return;
     }

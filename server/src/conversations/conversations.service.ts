@@ -5,6 +5,7 @@ import { And, DataSource, type EntityManager, In, LessThan, LessThanOrEqual, Mor
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
 import { RawSql, type SqlParts } from '../database/raw-sql.js';
+import { SqliteCheckpointService } from '../database/sqlite-checkpointer.js';
 import { SqliteReadService } from '../database/sqlite-reader.js';
 import { inTransaction } from '../database/transaction.js';
 import { FileUpload } from '../files/file-upload.entity.js';
@@ -187,6 +188,7 @@ export class ConversationsService {
     @InjectRepository(FileUpload) private readonly files: Repository<FileUpload>,
     @InjectDataSource() private readonly dataSource: DataSource,
     @Optional() private readonly reads?: SqliteReadService,
+    @Optional() private readonly checkpoints?: SqliteCheckpointService,
   ) {
     this.raw = new RawSql(dataSource);
   }
@@ -342,9 +344,13 @@ export class ConversationsService {
     const result = await this.conversations.delete({ id, sessionId });
     if (!result.affected) throw new AppException(ErrorCode.ConversationNotFound, 'Conversation not found');
     await this.runAfterRemove(after);
+    await this.checkpoints?.scrub();
   }
 
-  /** Deletes every conversation of a session (its data erased), each told to its hooks first as `remove` does. */
+  /**
+   * Deletes every conversation of a session (its data erased), each told to its hooks first as `remove` does.
+   * The caller scrubs the SQLite WAL once it has erased everything else too.
+   */
   async removeAllOf(sessionId: string): Promise<number> {
     const owned = await this.conversations.find({ where: { sessionId }, select: { id: true } });
     const after = await this.runBeforeRemove(owned.map((c) => c.id));

@@ -15,7 +15,12 @@ export interface CheckpointReport {
   /** Frames in the WAL, and how many of them are copied into the database file. */
   log: number;
   checkpointed: number;
+  /** The report of a scrub: the WAL file is empty now, for every scrub asked up to this number. */
+  scrubbed?: number;
 }
+
+/** How long an erasure waits for its scrub of the WAL before it answers anyway (the worker keeps trying). */
+export const SCRUB_WAIT_MS = 2_000;
 
 export const CHECKPOINT_WORKER_PATH = join(__dirname, 'sqlite-checkpoint.worker.mjs');
 
@@ -51,6 +56,9 @@ export class SqliteCheckpointer {
   private stopping?: Promise<void>;
   private last?: CheckpointReport;
   private mainCheckpoints = 0;
+  /** Scrubs asked for so far, and the callers waiting, by the number of theirs (one scrub serves every erasure before it). */
+  private scrubsAsked = 0;
+  private scrubWaiters: Array<{ n: number; done: () => void }> = [];
 
   constructor(
     private readonly conn: SqliteMainConnection,
@@ -81,6 +89,7 @@ export class SqliteCheckpointer {
     worker.on('exit', () => {
       if (this.worker !== worker) return;
       this.worker = undefined;
+      this.releaseScrubWaiters();
       try {
         this.conn.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`);
       } catch {
@@ -101,9 +110,41 @@ export class SqliteCheckpointer {
     return this.stopping;
   }
 
+  /**
+   * Rows were erased: empties the WAL file (a TRUNCATE checkpoint in the worker), whose older frames
+   * may still hold their text. Resolves once it is done, or after SCRUB_WAIT_MS (the worker keeps
+   * trying), or at once without a worker (SQLite's own checkpoints only; README says what is left).
+   */
+  scrub(): Promise<void> {
+    const worker = this.worker;
+    if (!worker) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, SCRUB_WAIT_MS);
+      timer.unref();
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      const n = ++this.scrubsAsked;
+      this.scrubWaiters.push({ n, done });
+      worker.postMessage({ scrub: n });
+    });
+  }
+
+  /** Releases the callers whose scrub is done (up to `upTo`; all of them when the worker is gone). */
+  private releaseScrubWaiters(upTo = Infinity): void {
+    const released = this.scrubWaiters.filter((w) => w.n <= upTo);
+    this.scrubWaiters = this.scrubWaiters.filter((w) => w.n > upTo);
+    for (const w of released) w.done();
+  }
+
   /** Called with each of the worker's checkpoints. */
   handleReport(report: CheckpointReport): void {
     this.last = report;
+    if (report.scrubbed !== undefined) {
+      this.releaseScrubWaiters(report.scrubbed);
+      return;
+    }
     if (report.log < (this.options.restartFrames ?? 4000) || report.busy !== 0) return;
     // Not inside a transaction of ours (a queued one may be open across an await): next report.
     if (this.conn.inTransaction) return;
@@ -129,6 +170,11 @@ export class SqliteCheckpointService implements OnApplicationBootstrap, BeforeAp
     const conn = (this.ds.driver as unknown as { databaseConnection: SqliteMainConnection }).databaseConnection;
     this.checkpointer = new SqliteCheckpointer(conn, options.database);
     this.checkpointer.start();
+  }
+
+  /** Rows were erased: see SqliteCheckpointer.scrub (nothing to do on PostgreSQL or :memory:). */
+  scrub(): Promise<void> {
+    return this.checkpointer?.scrub() ?? Promise.resolve();
   }
 
   /** Before the database closes (onApplicationShutdown). */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { In, IsNull, LessThan, type Repository } from 'typeorm';
 import type { AttachedFile, ChatAttachments } from '../chat/chat-attachments.js';
@@ -20,6 +20,7 @@ import { SessionUploads } from './session-uploads.js';
 import type { ReceivedUpload } from './temp-upload-storage.js';
 import { TextExtractor } from './text-extractor.js';
 import { DistributedLock } from '../redis/redis-lock.js';
+import { SqliteCheckpointService } from '../database/sqlite-checkpointer.js';
 import { formatSize } from './file-size.js';
 
 /** The PDF header may follow a little junk (the PDF reference allows it within the first KiB). */
@@ -63,6 +64,7 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
      */
     private readonly locks: DistributedLock,
     private readonly uploads: SessionUploads,
+    @Optional() private readonly checkpoints?: SqliteCheckpointService,
   ) {}
 
   /**
@@ -221,9 +223,11 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
   /** Deletes the row, and the bytes once no other row refers to them. */
   async remove(sessionId: string, id: string): Promise<void> {
     await this.deleteRow(await this.findOwned(sessionId, id));
+    // Its extracted text may still lie in the SQLite WAL's older frames.
+    await this.checkpoints?.scrub();
   }
 
-  /** Deletes every file of a session (its data erased): the rows, and the bytes no other session's row refers to. */
+  /** Deletes every file of a session (its data erased): the rows, and the bytes no other session's row refers to (the caller scrubs the WAL). */
   async removeAllOf(sessionId: string): Promise<number> {
     const rows = await this.repo.find({ where: { sessionId }, select: { id: true, storageKey: true } });
     for (const row of rows) await this.deleteRow(row);

@@ -115,6 +115,34 @@ describe.each(dialects())('erasing one\'s own session (DELETE /api/v1/sessions/{
     expect(files()).not.toContain(secret);
   });
 
+  it.runIf(dialect === 'sqlite')('leaves no copy of erased text in the database\'s files as it answers: a conversation, a file, a session (the WAL emptied)', async () => {
+    const path = t.config.database.type === 'sqlite' ? t.config.database.path : '';
+    const files = (): string => [path, `${path}-wal`].map((f) => (existsSync(f) ? readFileSync(f).toString('latin1') : '')).join('');
+    const s = await t.newSession();
+    const chat = async (text: string): Promise<string> => {
+      const events = await SseConnection.open(`${baseUrl()}/api/v1/chat`, { method: 'POST', headers: auth(s.token), body: { message: text } }).all();
+      expect(events.at(-1)?.data).toMatchObject({ type: 'done', status: 'complete' });
+      return (events[0].data as { conversation_id: string }).conversation_id;
+    };
+    const stamp = Date.now();
+    const inChat = `heron-${stamp}-a-deleted-conversation`;
+    const inFile = `egret-${stamp}-a-deleted-file`;
+    const inSession = `crane-${stamp}-an-erased-session`;
+    const conversation = await chat(`Keep ${inChat}`);
+    const fileId = await upload(s.token, 'private.txt', `notes: ${inFile}`);
+    await chat(`Keep ${inSession}`);
+    // Written, and (in the log or the database file) readable by anyone with the files.
+    for (const secret of [inChat, inFile, inSession]) expect(files()).toContain(secret);
+
+    await t.http().delete(`/api/v1/conversations/${conversation}`).set(auth(s.token)).expect(204);
+    expect(files()).not.toContain(inChat);
+    expect(files()).toContain(inSession);
+    await t.http().delete(`/api/v1/files/${fileId}`).set(auth(s.token)).expect(204);
+    expect(files()).not.toContain(inFile);
+    await t.http().delete(`/api/v1/sessions/${s.id}`).set(auth(s.token)).expect(204);
+    expect(files()).not.toContain(inSession);
+  });
+
   it("is 404 for another session's id, exactly like a missing one, and changes nothing", async () => {
     const owner = await sessionWithData('owner bytes');
     const caller = await t.newSession();

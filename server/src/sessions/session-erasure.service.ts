@@ -1,4 +1,5 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
+import { SqliteCheckpointService } from '../database/sqlite-checkpointer.js';
 import { ConversationsService } from '../conversations/conversations.service.js';
 import { FilesService } from '../files/files.service.js';
 import { SessionsService } from './sessions.service.js';
@@ -23,12 +24,15 @@ export class SessionErasure {
     private readonly sessions: SessionsService,
     private readonly conversations: ConversationsService,
     private readonly files: FilesService,
+    @Optional() private readonly checkpoints?: SqliteCheckpointService,
   ) {}
 
   async erase(sessionId: string): Promise<Erased> {
     const files = await this.files.removeAllOf(sessionId);
     const conversations = await this.conversations.removeAllOf(sessionId);
     await this.sessions.erase(sessionId);
+    // Nothing of it left in the SQLite WAL's older frames either (README: "What erasure leaves behind").
+    await this.checkpoints?.scrub();
     return { conversations, files };
   }
 }
