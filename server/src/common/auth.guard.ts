@@ -9,7 +9,7 @@ import { IGNORES_SESSION, IS_PUBLIC } from './decorators.js';
 import { gatewayIdentity } from './gateway-identity.js';
 import { ErrorCode } from './error-code.js';
 import type { AppRequest, AuthContext } from './request-context.js';
-import { sessionCookie } from './session-cookie.js';
+import { sessionCookie, sessionCookieMaxAge } from './session-cookie.js';
 
 function bearerToken(req: AppRequest): string | undefined {
   const header = req.headers.authorization;
@@ -126,7 +126,7 @@ export class SessionRenewalGuard implements CanActivate {
       const renewed = this.sessions.renewalDue(req.auth.token);
       if (renewed) {
         const cookie = sessionCookie(req, this.config);
-        http.getResponse<Response>().cookie(cookie.name, renewed.token, { ...cookie.options, maxAge: renewed.expiresAt.getTime() - Date.now() });
+        http.getResponse<Response>().cookie(cookie.name, renewed.token, { ...cookie.options, maxAge: sessionCookieMaxAge(renewed.expiresAt) });
       }
     }
     return true;

@@ -23,6 +23,18 @@ function isSecureRequest(req: AppRequest, config: AppConfig): boolean {
   return req.secure || config.publicUrl?.startsWith('https:') === true;
 }
 
+/**
+ * The longest a browser keeps a cookie (RFC 6265bis caps Max-Age and Expires at 400 days; Chrome
+ * does). A token lasting longer (SESSION_TOKEN_TTL_SECONDS) is set with this cookie life and renewed
+ * within it (SessionTokenService.isRenewalDue), or the browser would drop an active session's cookie.
+ */
+export const COOKIE_MAX_AGE_MS = 400 * 86_400_000;
+
+/** The Max-Age of a session cookie holding a token that expires at `expiresAt`. */
+export function sessionCookieMaxAge(expiresAt: Date, now = Date.now()): number {
+  return Math.min(expiresAt.getTime() - now, COOKIE_MAX_AGE_MS);
+}
+
 /** The session cookie of this request: its name (over https only the prefixed one is set and read) and how it is set. */
 export function sessionCookie(req: AppRequest, config: AppConfig): { name: string; options: CookieOptions } {
   const secure = isSecureRequest(req, config);

@@ -1,6 +1,7 @@
 import { createSecretKey } from 'node:crypto';
 import { JwtService } from '@nestjs/jwt';
 import type { AppConfig } from '../config/app-config.js';
+import { sessionCookieMaxAge } from '../common/session-cookie.js';
 import { SessionTokenService } from './session-token.service.js';
 
 describe('SessionTokenService', () => {
@@ -40,21 +41,37 @@ describe('SessionTokenService', () => {
     const tokens = make();
     const token = tokens.issue('session-1', 'ada@example.org');
     expect(token.expiresAt.toISOString()).toBe('2026-11-29T10:01:00.000Z');
-    expect(tokens.isPastHalfLife(token.token)).toBe(false);
+    expect(tokens.isRenewalDue(token.token)).toBe(false);
     vi.setSystemTime(new Date('2026-11-29T10:00:30.000Z'));
-    expect(tokens.isPastHalfLife(token.token)).toBe(false);
+    expect(tokens.isRenewalDue(token.token)).toBe(false);
     vi.setSystemTime(new Date('2026-11-29T10:00:31.000Z'));
-    expect(tokens.isPastHalfLife(token.token)).toBe(true);
+    expect(tokens.isRenewalDue(token.token)).toBe(true);
     const renewed = tokens.renew(token.token)!;
     expect(renewed.expiresAt.toISOString()).toBe('2026-11-29T10:01:31.000Z');
     expect(tokens.verifyClaims(renewed.token)).toMatchObject({ sid: 'session-1', idh: tokens.identityDigest('ada@example.org') });
-    expect(tokens.isPastHalfLife(renewed.token)).toBe(false);
+    expect(tokens.isRenewalDue(renewed.token)).toBe(false);
     // Nothing to renew from an invalid or expired token.
     expect(tokens.renew('not-a-token')).toBeNull();
-    expect(tokens.isPastHalfLife('not-a-token')).toBe(false);
+    expect(tokens.isRenewalDue('not-a-token')).toBe(false);
     vi.setSystemTime(new Date('2026-11-29T10:01:00.000Z'));
     expect(tokens.renew(token.token)).toBeNull();
     expect(tokens.verify(renewed.token)).toBe('session-1');
+  });
+
+  it('renews a token lasting longer than a browser keeps a cookie (400 days) within the cookie\'s life, not at half the token\'s', () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const start = Date.parse('2026-11-29T10:00:00.000Z');
+    vi.setSystemTime(start);
+    const day = 86_400_000;
+    const tokens = new SessionTokenService(new JwtService(), { ...config, sessions: { tokenTtlSeconds: 10 * 365 * 86_400 } } as AppConfig);
+    const token = tokens.issue('session-1');
+    expect(sessionCookieMaxAge(token.expiresAt, start)).toBe(400 * day);
+    vi.setSystemTime(start + 200 * day);
+    expect(tokens.isRenewalDue(token.token)).toBe(false);
+    vi.setSystemTime(start + 201 * day);
+    expect(tokens.isRenewalDue(token.token)).toBe(true);
+    // At most a token's own life: one shorter than 400 days is the cookie's.
+    expect(sessionCookieMaxAge(new Date(start + 30 * day), start)).toBe(30 * day);
   });
 
   it('refuses a token signed with the secret but without an expiry, or without a session id', () => {

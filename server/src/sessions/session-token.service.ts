@@ -2,6 +2,7 @@ import { createHmac, createSecretKey, type KeyObject, randomUUID } from 'node:cr
 import { Inject, Injectable } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { COOKIE_MAX_AGE_MS } from '../common/session-cookie.js';
 
 /** `idh`: the gateway identity the session was created for (TRUSTED_IDENTITY_HEADER), as a keyed digest. */
 interface SessionClaims { sid: string; jti: string; exp: number; idh?: string }
@@ -56,12 +57,15 @@ export class SessionTokenService {
   }
 
   /**
-   * Whether a valid token has lived past half its lifetime, the point from which a cookie is renewed on
-   * use (so one visit in each half-lifetime keeps a browser signed in). False for an invalid token.
+   * Whether a valid token has lived past half its cookie's life, the point from which a cookie is
+   * renewed on use (so one visit in each half-life keeps a browser signed in). The cookie's life is
+   * the token's, or 400 days for a longer one (COOKIE_MAX_AGE_MS: a browser keeps no cookie longer).
+   * False for an invalid token.
    */
-  isPastHalfLife(token: string, now = Date.now()): boolean {
+  isRenewalDue(token: string, now = Date.now()): boolean {
     const expiresAtMs = this.verifyClaims(token)?.expiresAtMs;
-    return expiresAtMs !== undefined && expiresAtMs - now < (this.config.sessions.tokenTtlSeconds * 1000) / 2;
+    const ttlMs = this.config.sessions.tokenTtlSeconds * 1000;
+    return expiresAtMs !== undefined && expiresAtMs - now < ttlMs - Math.min(ttlMs, COOKIE_MAX_AGE_MS) / 2;
   }
 
   private signClaims(claims: Omit<SessionClaims, 'jti' | 'exp'>): SignedToken {

@@ -9,7 +9,7 @@ import { ErrorCode } from '../common/error-code.js';
 import type { Response } from 'express';
 import { requestToken } from '../common/auth.guard.js';
 import { gatewayIdentity } from '../common/gateway-identity.js';
-import { sessionCookie } from '../common/session-cookie.js';
+import { sessionCookie, sessionCookieMaxAge } from '../common/session-cookie.js';
 import { CurrentSession, Public, RateLimitBucket } from '../common/decorators.js';
 import type { AppRequest, AuthContext } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
@@ -66,7 +66,7 @@ export class SessionsController {
   /** A session's token handed to the client: in the cookie (expiring with it) and in the body. */
   private handOut(session: Session, { token, expiresAt }: SignedToken, req: AppRequest, res: Response): CreatedSessionDto {
     const cookie = sessionCookie(req, this.config);
-    res.cookie(cookie.name, token, { ...cookie.options, maxAge: expiresAt.getTime() - Date.now() });
+    res.cookie(cookie.name, token, { ...cookie.options, maxAge: sessionCookieMaxAge(expiresAt) });
     return { session: SessionDto.from(session), token, expires_at: expiresAt.toISOString() };
   }
 

@@ -116,7 +116,7 @@ export class SessionsService implements OnModuleInit, OnApplicationBootstrap {
 
   /** A new token when this valid one has lived past half its lifetime (a cookie renewed on use), else null. */
   renewalDue(token: string): SignedToken | null {
-    return this.tokens.isPastHalfLife(token) ? this.tokens.renew(token) : null;
+    return this.tokens.isRenewalDue(token) ? this.tokens.renew(token) : null;
   }
 
   /**
