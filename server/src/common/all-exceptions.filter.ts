@@ -53,6 +53,12 @@ export class AllExceptionsFilter implements ExceptionFilter {
           return;
         }
       }
+      if (exception.cause instanceof URIError) {
+        // Express could not decode a path parameter (`/api/v1/conversations/%FF`): named as the query's are (http-pipeline.ts).
+        const message = 'path must be valid percent-encoded UTF-8';
+        writeError(res, 400, errorEnvelope(ErrorCode.ValidationError, message, requestId, { fields: [{ field: 'path', errors: [message] }] }));
+        return;
+      }
       const code = codeForStatus(status);
       const body = exception.getResponse();
       // Nest's own messages are safe to show for 4xx (e.g. "Cannot GET /api/v1/nope"); 5xx stay generic.

@@ -56,6 +56,11 @@ describe('HTTP contract', () => {
     expect(upload.body.error.message).toBe('Content-Type must be multipart/form-data');
     const list = await t.http().get('/api/v1/conversations').set('Authorization', `Bearer ${s.token}`).expect(200);
     expect(list.body.conversations).toEqual([]);
+    // Where no route takes the method, routing answers whatever the body: 404, or 405 with Allow (no 415 naming a type nothing takes).
+    const nowhere = await t.http().post('/api/v1/nowhere').set('Authorization', `Bearer ${s.token}`).set('Content-Type', 'text/plain').send('x').expect(404);
+    expect(nowhere.body.error.code).toBe('NOT_FOUND');
+    const wrongMethod = await t.http().put('/api/v1/chat').set('Authorization', `Bearer ${s.token}`).set('Content-Type', 'text/plain').send('x').expect(405);
+    expect(wrongMethod.headers.allow).toBe('POST');
   });
 
   it('errors found before routing (body type, malformed JSON, size) carry the CORS headers of an allowed origin', async () => {
@@ -173,6 +178,18 @@ describe('HTTP contract', () => {
     // UTF-8 escapes, + for a space, and plain text pass.
     for (const query of ['q=%C3%A9cole', 'q=caf%C3%A9+cr%C3%A8me', 'q=%F0%9F%98%80', 'q=plain', 'limit=5']) {
       await t.http().get(`/api/v1/conversations?${query}`).set(auth).expect(200);
+    }
+  });
+
+  it('refuses a path parameter whose escapes are not UTF-8 as the query\'s are, naming the path (it echoed Express\'s "Failed to decode param")', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    for (const path of ['/api/v1/conversations/%FF', '/api/v1/files/%C0%AF', '/api/v1/chat/streams/ab%E2%82']) {
+      const res = await t.http().get(path).set(auth);
+      expect({ path, status: res.status, body: res.body.error }).toEqual({ path, status: 400, body: {
+        code: 'VALIDATION_ERROR', message: 'path must be valid percent-encoded UTF-8', timestamp: expect.any(String), request_id: expect.any(String),
+        details: { fields: [{ field: 'path', errors: ['path must be valid percent-encoded UTF-8'] }] },
+      } });
     }
   });
 

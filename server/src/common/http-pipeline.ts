@@ -144,9 +144,15 @@ const MULTIPART_PATHS = new Set(['/api/v1/files/upload']);
  * A body the API cannot read is refused as such: the routes take JSON (uploads take
  * multipart/form-data), and a body of another type was left unparsed, so the request failed
  * validation with a misleading message ("title must be a string") or, with no required field,
- * went through without its body.
+ * went through without its body. A path no route answers under this method is left to routing
+ * (404, or 405 with its Allow header), whatever its body: `POST /api/v1/files/upload/` with a
+ * multipart body was told "Content-Type must be application/json", though no route is there.
  */
-function contentTypeGuard(req: Request, res: Response, next: NextFunction): void {
+function contentTypeGuard(routes: AllowedMethods): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, res, next) => checkContentType(routes, req, res, next);
+}
+
+function checkContentType(routes: AllowedMethods, req: Request, res: Response, next: NextFunction): void {
   const hasBody = req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
   // Matched as routing matches (app.factory.ts: case-sensitive, strict).
   const isUpload = MULTIPART_PATHS.has(req.baseUrl + req.path);
@@ -163,6 +169,11 @@ function contentTypeGuard(req: Request, res: Response, next: NextFunction): void
     return;
   }
   if (isUpload && req.is('multipart/form-data')) {
+    next();
+    return;
+  }
+  // Only on a refusal (never on the chat's path): whether a route is there at all.
+  if (!routes.on(req.baseUrl + req.path).includes(req.method)) {
     next();
     return;
   }
@@ -330,11 +341,12 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
     res.setHeader('Cache-Control', 'no-store');
     next();
   });
-  app.use('/api', literalRouteMethodGuard(new AllowedMethods(() => express_.getHttpAdapter().getInstance() as Application)));
+  const routes = new AllowedMethods(() => express_.getHttpAdapter().getInstance() as Application);
+  app.use('/api', literalRouteMethodGuard(routes));
   app.use(cookieParser());
   app.use('/api', queryUtf8Guard);
   app.use('/api', bodilessRouteGuard);
-  app.use('/api', contentTypeGuard);
+  app.use('/api', contentTypeGuard(routes));
   app.use(express.json({ limit: config.limits.jsonBodyBytes, verify: rejectInvalidUtf8 }));
   app.use(bodyErrorHandler);
   app.use(jsonShapeGuard);
