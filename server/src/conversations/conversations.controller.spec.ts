@@ -153,6 +153,9 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(await search('100%')).toEqual(['100% done']);
     expect(await search('a_b')).toEqual(['a_b']);
     expect(await search('straße')).toEqual(['Ünïcode Straße']);
+    // ß as "ss", as full case folding has it (and the capital ẞ too).
+    expect(await search('STRASSE')).toEqual(['Ünïcode Straße']);
+    expect(await search('STRAẞE')).toEqual(['Ünïcode Straße']);
     // Any case and accents, beyond ASCII, on both databases.
     for (const title of ['ÉCOLE normale', 'İstanbul trip', 'ΣΊΣΥΦΟΣ myth']) await seed(alice.id, title);
     expect(await search('ÜNÏCODE')).toEqual(['Ünïcode Straße']);
@@ -211,6 +214,14 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(await ids('100_')).toEqual([]);
     // Another session's messages are never searched.
     expect(await ids('for bob')).toEqual([]);
+    // ß as "ss" in messages too, marked in the text as it is.
+    const street = await seed(alice.id, 'Address');
+    await service.appendMessages(street.id, [{ role: 'user', content: 'We live on the GROẞE Straße now', status: 'complete' }]);
+    for (const q of ['grosse strasse', 'große STRAẞE', 'strasse']) {
+      const found = await search(q);
+      expect(found.conversations.map((c) => c.id)).toEqual([street.id]);
+      expect(marked(found.conversations[0])).toBe(q === 'strasse' ? 'Straße' : 'GROẞE Straße');
+    }
 
     // An edited question is found by its new text only.
     await service.updateMessage(question.id, { content: 'Where should I eat in Porto?' });

@@ -70,12 +70,14 @@ export function titleLength(title: string): number {
 
 /**
  * A text as search compares it: any case, without accents or other marks ("ecole" finds "École", "istanbul"
- * finds "İstanbul"), compatibility forms unified, and Greek's final sigma as any sigma.
+ * finds "İstanbul"), compatibility forms unified, Greek's final sigma as any sigma, and ß (ẞ) as "ss", as
+ * Unicode's full case folding has it ("strasse" finds "Straße"). The stored search text is this fold: a change
+ * here needs a migration that folds the rows already stored again (1796500000000-SearchFoldsSharpS.ts).
  */
 export function foldForSearch(text: string): string {
   // Marks go before NFKD too (the result is the same for every character): its canonical reordering sorts a
   // run of marks by insertion, so 100,000 of one class then 100,000 of another held the event loop 16.7 s.
-  return text.replace(/\p{M}+/gu, '').normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ς/g, 'σ');
+  return text.replace(/\p{M}+/gu, '').normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().replace(/ς/g, 'σ').replace(/ß/g, 'ss');
 }
 
 // The patterns below read user input (a title is made from every first message; search runs them on every

@@ -139,17 +139,20 @@ describe.each(dialects())('migrations on %s', (dialect) => {
       await before.query(row, ['question', 600, 'user', '<think>Mine</think> Tag', 'complete', '<think>mine</think> tag']);
       await before.query(row, ['inline', 601, 'assistant', 'Use <think>X</think>', 'complete', 'use <think>x</think>']);
       await before.query(row, ['live', 602, 'assistant', '<think>Still', 'streaming', null]);
+      // Folded as the releases before SearchFoldsSharpS did (ß kept): folded again with "ss" by it.
+      await before.query(row, ['sharp', 603, 'user', 'Die GROẞE Straße', 'complete', 'die große straße']);
     });
     const after = await new DataSource(options).initialize();
     try {
       expect(await runMigrationsOnce(after)).toHaveLength((options.migrations as unknown[]).length - at);
       const rows = await after.query<Array<{ id: string; search_text: string | null }>>('SELECT id, search_text FROM messages ORDER BY position');
-      expect(rows).toHaveLength(508);
+      expect(rows).toHaveLength(509);
       expect(rows.slice(0, 505).filter((r, i) => r.search_text !== `ecole ${i}`)).toEqual([]);
       expect(rows.slice(505)).toEqual([
         { id: 'question', search_text: '<think>mine</think> tag' },
         { id: 'inline', search_text: 'use <think>x</think>' },
         { id: 'live', search_text: null },
+        { id: 'sharp', search_text: 'die grosse strasse' },
       ]);
     } finally {
       await after.destroy();
