@@ -33,8 +33,12 @@ db.pragma('synchronous = NORMAL');
 db.pragma('wal_autocheckpoint = 0');
 
 
-/** How long a scrub waits for the lock and for readers before it gives up until the next interval. */
-const SCRUB_WAIT_MS = 100;
+/**
+ * How long a scrub waits for the lock and for readers before it gives up until the next interval. It
+ * holds SQLite's write lock while it waits for readers, and the server's writes (on the event loop)
+ * wait meanwhile: short, so that a long read costs a retry rather than a stalled stream.
+ */
+const SCRUB_WAIT_MS = 20;
 
 /** @param {string} mode */
 const checkpoint = (mode) => /** @type {{ busy: number; log: number; checkpointed: number }[]} */ (db.pragma(`wal_checkpoint(${mode})`))[0];
