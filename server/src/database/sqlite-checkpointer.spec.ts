@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -86,6 +86,33 @@ describe('SqliteCheckpointer', () => {
     expect(checkpointer.status().mainCheckpoints).toBe(0);
     write(1);
     expect(walFrames()).toBeGreaterThanOrEqual(100);
+  });
+
+  it('scrubs the WAL to nothing when asked; a reader in the way delays it (the caller is answered meanwhile) until it is gone', async () => {
+    const wal = join(dir, 'db.sqlite-wal');
+    checkpointer = new SqliteCheckpointer(db, join(dir, 'db.sqlite'), { intervalMs: 50, restartFrames: 1_000_000, scrubWaitMs: 300 });
+    checkpointer.start();
+    write(50, 2000);
+    expect(statSync(wal).size).toBeGreaterThan(50 * 2000);
+    await checkpointer.scrub();
+    expect(statSync(wal).size).toBe(0);
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 50 });
+
+    // A reader holding a snapshot of the WAL keeps it from being emptied: scrub() resolves after scrubWaitMs.
+    write(20, 2000);
+    const reader = new Database(join(dir, 'db.sqlite'));
+    reader.exec('BEGIN');
+    reader.prepare('SELECT count(*) AS n FROM t').get();
+    const began = Date.now();
+    await checkpointer.scrub();
+    expect(Date.now() - began).toBeGreaterThanOrEqual(250);
+    expect(statSync(wal).size).toBeGreaterThan(0);
+    // Writes go on meanwhile, and once the reader ends the worker's next tries empty it.
+    write(5);
+    reader.exec('COMMIT');
+    reader.close();
+    await waitFor('the scrub retried', () => statSync(wal).size === 0, 10_000, 20);
+    expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 75 });
   });
 
   it('gives the checkpoint back to SQLite when the worker stops', async () => {

@@ -32,6 +32,8 @@ export interface CheckpointerOptions {
   intervalMs?: number;
   /** WAL size (frames) past which the main connection copies the last frames itself, so the WAL restarts. */
   restartFrames?: number;
+  /** How long `scrub()` waits for the worker's scrub before it resolves anyway (SCRUB_WAIT_MS). */
+  scrubWaitMs?: number;
 }
 
 /**
@@ -119,7 +121,7 @@ export class SqliteCheckpointer {
     const worker = this.worker;
     if (!worker) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, SCRUB_WAIT_MS);
+      const timer = setTimeout(done, this.options.scrubWaitMs ?? SCRUB_WAIT_MS);
       timer.unref();
       function done(): void {
         clearTimeout(timer);
