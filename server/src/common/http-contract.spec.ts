@@ -421,6 +421,31 @@ describe('HTTP contract', () => {
     expect(live.headers['access-control-expose-headers']).toBe('X-Request-Id,Retry-After,Content-Disposition');
   });
 
+  it('answers HEAD on every documented GET operation with its GET\'s status and headers, and no body (as the document says)', async () => {
+    const s = await t.newSession();
+    const auth = { Authorization: `Bearer ${s.token}` };
+    const chat = await t.http().post('/api/v1/chat').set(auth).send({ message: 'head me' }).buffer(true).parse((res, done) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => { text += chunk.toString(); });
+      res.on('end', () => done(null, text));
+    }).expect(200);
+    const start = JSON.parse(/^data: (.*)$/m.exec(chat.body as string)![1]) as { conversation_id: string; message_id: string };
+    const file = await t.http().post('/api/v1/files/upload').set(auth).attach('file', Buffer.from('head notes'), 'head.txt').expect(201);
+    const ids: Record<string, string> = { message_id: start.message_id, file: (file.body as { file_id: string }).file_id, conversation: start.conversation_id, session: s.id };
+    const doc = (await t.http().get('/api/docs-json').expect(200)).body as { paths: Record<string, Record<string, unknown>>; info: { description: string } };
+    expect(doc.info.description).toMatch(/Every GET operation answers HEAD too/);
+    const gets = Object.entries(doc.paths).filter(([, item]) => 'get' in item).map(([path]) => path);
+    expect(gets.length).toBeGreaterThan(10);
+    for (const template of gets) {
+      const path = template.replace('{message_id}', ids.message_id)
+        .replace('{id}', template.startsWith('/api/v1/files') ? ids.file : template.startsWith('/api/v1/sessions') ? ids.session : ids.conversation);
+      const get = await t.http().get(path).set(auth);
+      const head = await t.http().head(path).set(auth);
+      expect({ path, status: head.status, type: head.headers['content-type'], body: head.text }).toEqual({ path, status: get.status, type: get.headers['content-type'], body: undefined });
+      expect(get.status, path).toBeLessThan(300);
+    }
+  });
+
   it('documents every route, both auth schemes and the error envelope in OpenAPI', async () => {
     const res = await t.http().get('/api/docs-json').expect(200);
     const paths = Object.keys(res.body.paths);

@@ -13,7 +13,8 @@ export function setupSwagger(app: INestApplication, version: string): void {
       'Authenticate with the session cookie (browsers: `session_token`, or `__Host-session_token` over https) or `Authorization: Bearer <token>` (integrators);',
       'both come from `POST /api/v1/sessions`. Every error is `{"error":{"code","message","details?","timestamp","request_id"}}`.',
       'Every response carries `X-Request-Id`. A path asked with a method it has no operation for is 405 `METHOD_NOT_ALLOWED`',
-      'with an `Allow` header (`#/components/responses/MethodNotAllowed`).',
+      'with an `Allow` header (`#/components/responses/MethodNotAllowed`). Every GET operation answers HEAD too, with',
+      'the status and headers its GET would have and no body (not listed as operations of their own).',
     ].join(' '))
     .setVersion(version)
     .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
