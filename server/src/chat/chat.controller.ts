@@ -78,7 +78,7 @@ export class ChatController {
   @ApiOperation({ summary: 'Re-attach to an answer: replays the events after Last-Event-ID, then continues live' })
   @ApiHeader({
     name: 'Last-Event-ID', required: false, schema: { type: 'string', pattern: '^[0-9]{0,16}$' },
-    description: 'The id of the last event received: decimal digits, an integer from 0 to 2^53 − 1 (9007199254740991); anything else, a larger number included, is 400 VALIDATION_ERROR. Empty or omitted: every event from the start',
+    description: 'The id of the last event received: at most 16 decimal digits, an integer from 0 to 2^53 − 1 (9007199254740991); anything else, a larger number included, is 400 VALIDATION_ERROR. Empty or omitted: every event from the start',
   })
   @ApiSseResponse()
   @ApiErrors(ErrorCode.MessageNotFound)

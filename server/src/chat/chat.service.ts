@@ -41,7 +41,8 @@ const POLL_MIN_MS = 250;
 function parseLastEventId(raw: string | undefined): number {
   const value = raw?.trim() ?? '';
   if (value === '') return -1;
-  const id = /^\d+$/.test(value) ? Number(value) : NaN;
+  // At most 16 digits, as the OpenAPI document's pattern says (2^53 − 1 has 16): a longer run, zeros in front or not, is refused alike.
+  const id = /^\d{1,16}$/.test(value) ? Number(value) : NaN;
   // Beyond 2^53 it is no id Parley sent, and not an integer once read (1e+23): Redis refused the range, and a resume on
   // another instance than the answer's waited for ever.
   if (!Number.isSafeInteger(id)) {
