@@ -6,6 +6,7 @@ import { AllowedMethods, methodNotAllowed } from './allowed-methods.js';
 import { AppException } from './app.exception.js';
 import { isDependencyOutage, isStorageFull, STORAGE_FULL_DETAILS } from './dependency-outage.js';
 import { ErrorCode } from './error-code.js';
+import { isForeignKeyViolation } from './foreign-key.js';
 import { codeForStatus, HTTP_STATUS } from './error-status.js';
 import type { AppRequest } from './request-context.js';
 import { errorEnvelope, writeError } from './write-error.js';
@@ -109,9 +110,3 @@ export class AllExceptionsFilter implements ExceptionFilter {
   }
 }
 
-/** PostgreSQL's 23503, SQLite's SQLITE_CONSTRAINT_FOREIGNKEY; TypeORM's QueryFailedError carries the driver's. */
-function isForeignKeyViolation(err: unknown): boolean {
-  const e = err as { code?: unknown; driverError?: { code?: unknown } } | null;
-  const code = e?.code ?? e?.driverError?.code;
-  return code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY';
-}

@@ -288,6 +288,27 @@ describe.each(dialects())('files API on %s', (dialect) => {
       expect(stored().length).toBe(before.length + 1);
     });
 
+    it('into a conversation deleted while the file is read: 404 CONVERSATION_NOT_FOUND, as a send in that race (it was a 409)', async () => {
+      const s = await t.newSession();
+      const conversations = t.app.get(ConversationsService);
+      const conversation = await conversations.create(s.id, 'Going away');
+      const before = stored();
+      const extractor = t.app.get(TextExtractor);
+      const extract = extractor.extract.bind(extractor);
+      const spy = vi.spyOn(extractor, 'extract').mockImplementation(async (source, fileType, request) => {
+        await conversations.remove(s.id, conversation.id);
+        return extract(source, fileType, request);
+      });
+      try {
+        const res = await upload(s.token, 'late.txt', 'arrives after its conversation left', { conversation_id: conversation.id }).expect(404);
+        expect(res.body.error).toMatchObject({ code: 'CONVERSATION_NOT_FOUND', message: 'Conversation not found' });
+      } finally {
+        spy.mockRestore();
+      }
+      expect(stored()).toEqual(before);
+      expect((await t.http().get('/api/v1/files').set('Authorization', `Bearer ${s.token}`).expect(200)).body.files).toEqual([]);
+    });
+
     it('over the session quota, counting identical bytes once and every file\'s text', async () => {
       const s = await t.newSession();
       const half = MAX_UPLOAD / 2;

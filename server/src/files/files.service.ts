@@ -21,6 +21,7 @@ import type { ReceivedUpload } from './temp-upload-storage.js';
 import { TextExtractor } from './text-extractor.js';
 import { DistributedLock } from '../redis/redis-lock.js';
 import { SqliteCheckpointService } from '../database/sqlite-checkpointer.js';
+import { isForeignKeyViolation } from '../common/foreign-key.js';
 import { formatSize } from './file-size.js';
 
 /** The PDF header may follow a little junk (the PDF reference allows it within the first KiB). */
@@ -169,7 +170,11 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
         await this.assertDiskRoom(file.size);
         await this.locks.run(storageKey, async () => {
           // The row first: bytes without a row could be swept, a row never points at nothing for long.
-          await this.insertRow(row);
+          await this.insertRow(row).catch(async (err: unknown) => {
+            // Its conversation deleted while the file was read: 404 as for a send in the same race (the filter's 409 else).
+            if (body.conversation_id && isForeignKeyViolation(err)) await this.conversations.findOwned(sessionId, body.conversation_id);
+            throw err;
+          });
           try {
             await this.storage.put(storageKey, file.path);
           } catch (err) {
