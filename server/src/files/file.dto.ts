@@ -1,7 +1,9 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional } from 'class-validator';
+import { Transform } from 'class-transformer';
+import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import type { FileUpload } from './file-upload.entity.js';
 import { IsId } from '../common/is-uuid.js';
+import { toInt } from '../common/to-int.js';
 
 /** How much extracted text the upload response carries; GET /files/{id} has all of it. */
 export const PREVIEW_CHARS = 2000;
@@ -21,7 +23,16 @@ export class UploadFileDto {
   @IsOptional() @IsId() session_id?: string;
 }
 
+/** The most files one page lists (and the default: a client that pages by nothing gets every file of most sessions). */
+export const FILES_PAGE_MAX = 1000;
+
 export class ListFilesQueryDto {
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: FILES_PAGE_MAX, default: FILES_PAGE_MAX })
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1) @Max(FILES_PAGE_MAX) limit = FILES_PAGE_MAX;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 1_000_000, default: 0 })
+  @IsOptional() @Transform(toInt) @IsInt() @Min(0) @Max(1_000_000) offset = 0;
+
   @ApiPropertyOptional({ format: 'uuid', description: 'Only the files of this conversation' })
   @IsOptional() @IsId() conversation_id?: string;
 
@@ -86,4 +97,7 @@ export class FileDetailDto extends FileDto {
 
 export class FileListDto {
   @ApiProperty({ type: [FileDto], description: 'Newest first' }) files!: FileDto[];
+  @ApiProperty({ type: 'integer', description: 'How many files there are in all (more than `files` holds: page on with `offset`)' }) total!: number;
+  @ApiProperty({ type: 'integer' }) limit!: number;
+  @ApiProperty({ type: 'integer' }) offset!: number;
 }

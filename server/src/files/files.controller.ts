@@ -45,11 +45,12 @@ export class FilesController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'The caller\'s files (or one conversation\'s), newest first' })
+  @ApiOperation({ summary: 'A page of the caller\'s files (or one conversation\'s), newest first, with how many there are' })
   @ApiOkResponse({ type: FileListDto })
   @ApiErrors(ErrorCode.SessionNotFound, ErrorCode.ConversationNotFound)
   async list(@Query() query: ListFilesQueryDto, @CurrentSession() caller: AuthContext): Promise<FileListDto> {
-    return { files: (await this.files.list(caller.sessionId, query)).map((f) => FileDto.from(f)) };
+    const { items, total } = await this.files.list(caller.sessionId, query);
+    return { files: items.map((f) => FileDto.from(f)), total, limit: query.limit, offset: query.offset };
   }
 
   @Get(':id')

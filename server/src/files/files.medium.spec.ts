@@ -565,6 +565,22 @@ describe.each(dialects())('files API on %s', (dialect) => {
       await t.http().get(`/api/v1/files?conversation_id=${conv.id}`).set('Authorization', `Bearer ${other.token}`).expect(404);
     });
 
+    it('pages the list with limit and offset and says how many there are (a session\'s 1,001st file was left out, unsaid)', async () => {
+      const s = await t.newSession();
+      const ids: string[] = [];
+      for (const name of ['1.txt', '2.txt', '3.txt']) ids.unshift((await upload(s.token, name, `text of ${name}`).expect(201)).body.file_id as string);
+      const page = async (query: string) => (await t.http().get(`/api/v1/files${query}`).set('Authorization', `Bearer ${s.token}`).expect(200)).body as
+        { files: Array<{ file_id: string }>; total: number; limit: number; offset: number };
+      const all = await page('');
+      expect({ ...all, files: all.files.map((f) => f.file_id) }).toEqual({ files: ids, total: 3, limit: 1000, offset: 0 });
+      const second = await page('?limit=2&offset=2');
+      expect({ ...second, files: second.files.map((f) => f.file_id) }).toEqual({ files: [ids[2]], total: 3, limit: 2, offset: 2 });
+      for (const bad of ['limit=0', 'limit=1001', 'offset=-1', 'limit=x']) {
+        const res = await t.http().get(`/api/v1/files?${bad}`).set('Authorization', `Bearer ${s.token}`).expect(400);
+        expect(res.body.error.code).toBe('VALIDATION_ERROR');
+      }
+    });
+
     it('stores identical content once and deletes the bytes with the last row that refers to them', async () => {
       const s = await t.newSession();
       const first = await upload(s.token, 'one.txt', 'same bytes').expect(201);

@@ -195,13 +195,13 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
     return row;
   }
 
-  /** The caller's files, newest first; only one conversation's when asked (which must be theirs). */
-  async list(sessionId: string, query: ListFilesQueryDto): Promise<FileUpload[]> {
+  /** A page of the caller's files, newest first, and how many there are; only one conversation's when asked (which must be theirs). */
+  async list(sessionId: string, query: ListFilesQueryDto): Promise<{ items: FileUpload[]; total: number }> {
     if (query.session_id !== undefined && query.session_id !== sessionId) {
       throw new AppException(ErrorCode.SessionNotFound, 'Session not found');
     }
     if (query.conversation_id) await this.conversations.findOwned(sessionId, query.conversation_id);
-    return this.repo.find({
+    const [items, total] = await this.repo.findAndCount({
       // The extracted text can be megabytes per file: listing never loads it.
       select: {
         id: true, sessionId: true, conversationId: true, messageId: true, filename: true, fileType: true,
@@ -209,8 +209,10 @@ export class FilesService implements ChatAttachments, OnApplicationBootstrap {
       },
       where: query.conversation_id ? { sessionId, conversationId: query.conversation_id } : { sessionId },
       order: { createdAt: 'DESC', id: 'DESC' },
-      take: 1000,
+      take: query.limit,
+      skip: query.offset,
     });
+    return { items, total };
   }
 
   /** The stored bytes of one of the caller's files. */
