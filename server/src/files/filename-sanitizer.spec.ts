@@ -74,6 +74,13 @@ describe('sanitizeFilename', () => {
     const name = sanitizeFilename(`${'😀'.repeat(300)}.json`);
     expect(Array.from(name)).toHaveLength(MAX_FILENAME_LENGTH);
     expect(name.endsWith('😀.json')).toBe(true);
+    // As a reader sees characters: an emoji sequence across the cut goes whole, no member or joiner (U+200D) left of it.
+    const family = '👨\u200d👩\u200d👧';
+    const families = sanitizeFilename(`${family.repeat(100)}.md`);
+    expect(families).toBe(`${family.repeat(Math.floor((MAX_FILENAME_LENGTH - 3) / 5))}.md`);
+    expect(families).not.toMatch(/\u200d\.md$/);
+    const flags = sanitizeFilename(`${'a'.repeat(MAX_FILENAME_LENGTH - 4)}🇵🇹🇵🇹.txt`);
+    expect(flags).toBe(`${'a'.repeat(MAX_FILENAME_LENGTH - 4)}.txt`);
   });
   it('renames Windows device names, whatever their case and extension, so the file can be saved there', () => {
     for (const name of ['CON.txt', 'nul.md', 'Com1.py', 'LPT9.json', 'aux', 'prn.tar.txt']) expect(sanitizeFilename(name)).toBe(`_${name}`);

@@ -44,16 +44,33 @@ export function sanitizeFilename(raw: string): string {
   name = withoutTrailingDotsAndSpaces(name.replace(/^\.+/, ''));
   // A name that shows nothing is no name: treated as an empty one.
   if (!VISIBLE.test(name)) name = '';
-  const points = Array.from(name);
-  if (points.length > MAX_FILENAME_LENGTH) {
+  if (Array.from(name).length > MAX_FILENAME_LENGTH) {
     const ext = fileExtension(name);
-    const keep = MAX_FILENAME_LENGTH - Array.from(ext).length;
-    name = points.slice(0, Math.max(1, keep)).join('').trimEnd() + ext;
+    name = wholeCharacters(name, Math.max(1, MAX_FILENAME_LENGTH - Array.from(ext).length)).trimEnd() + ext;
   }
   if (name.length === 0) return 'file';
   // Names Windows keeps for devices, whatever their extension ("CON.txt", "nul.md", "COM1.py"):
   // such a file cannot be saved there under its name, so it gets one it can.
   return WINDOWS_DEVICE.test(name) ? `_${name}` : name;
+}
+
+const GRAPHEMES = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * The longest start of `name` within `max` code points that ends between two characters as a reader sees them:
+ * cut by code point, a family emoji (👨‍👩‍👧) lost its last members and kept a joiner (U+200D) that shows nothing.
+ * At least the first character, whole.
+ */
+function wholeCharacters(name: string, max: number): string {
+  let kept = '';
+  let points = 0;
+  for (const { segment } of GRAPHEMES.segment(name)) {
+    const size = Array.from(segment).length;
+    if (points + size > max && kept !== '') break;
+    kept += segment;
+    points += size;
+  }
+  return kept;
 }
 
 /** A Windows device name (CON, PRN, AUX, NUL, COM0–9, LPT0–9, and their superscript-digit forms) as a name's stem. */
