@@ -91,7 +91,10 @@ export class SessionsController {
   @Delete('current')
   @HttpCode(204)
   @ApiCookieAuth() @ApiBearerAuth()
-  @ApiOperation({ summary: 'Log out: revoke the session token and clear the cookie; answers the session still generates are stopped (saved as stopped)' })
+  @ApiOperation({
+    summary: 'Log out: revoke the session token and clear the cookie; answers the session still generates are stopped (saved as stopped)',
+    description: 'The session\'s data stays until the inactive-session purge (SESSION_INACTIVE_DAYS), and no token of it can erase it any more: to have it gone, erase the session (DELETE /api/v1/sessions/{id}) instead, which ends it too.',
+  })
   @ApiNoContentResponse({ headers: CLEARS_SESSION_COOKIE })
   async logout(@CurrentSession() caller: AuthContext, @Req() req: AppRequest, @Res({ passthrough: true }) res: Response): Promise<void> {
     await this.sessions.revoke(caller.sessionId);
