@@ -61,6 +61,18 @@ test('a gated deployment asks for the access token before the chat, then keeps t
   expect(sessionPosts).toHaveLength(2);
 });
 
+test('erasing on a gated deployment says first that the new session needs the access token again, then asks for it', async ({ chat, page }) => {
+  await page.goto('/');
+  await page.getByLabel('Access token').fill(E2E_ACCESS_TOKEN);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await expect(chat.input).toBeVisible();
+  await page.getByRole('button', { name: 'Erase my data' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Erase your data?' });
+  await expect(dialog).toContainText('This server asks for its access token to start that session');
+  await dialog.getByRole('button', { name: 'Erase everything' }).click();
+  await expect(page.getByLabel('Access token')).toBeVisible();
+});
+
 test('a browser that lost its session is shown the form again instead of failing requests', async ({ chat, page, context }) => {
   allowConsoleErrors(page, /status of 401/);
   // Claims a session from an earlier visit, but has no cookie: the API's 401 leads to a refused session creation.

@@ -259,6 +259,8 @@ test.describe('conversations sidebar', () => {
     await page.getByRole('button', { name: 'Erase my data' }).click();
     const dialog = page.getByRole('dialog', { name: 'Erase your data?' });
     await expect(dialog).toBeVisible();
+    // Not gated here: nothing to say of an access token.
+    await expect(dialog).not.toContainText('access token');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await expect(dialog).toBeHidden();
     await expect(chat.sidebar.getByRole('link')).toHaveCount(1);

@@ -216,6 +216,11 @@ export class ApiClient {
     return error;
   }
 
+  /** Whether this deployment asks for its access token to start a session (false when that cannot be told: offline). */
+  async isAccessTokenRequired(): Promise<boolean> {
+    return (await this.access()).required;
+  }
+
   /** What /access says: whether a session needs the deployment's token, and whether this browser's cookie names a live one. */
   private async access(): Promise<{ required: boolean; hasSession: boolean }> {
     let res: Response;

@@ -114,9 +114,9 @@ describe('AttachmentsStore', () => {
 
   it('asks again for the files a refused send gives back: one the server no longer has is not sent again', async () => {
     store.add([new File(['a'], 'a.txt'), new File(['b'], 'b.txt')]);
-    uploads[0]?.next({ type: 'done', file: file('fa') });
-    uploads[1]?.next({ type: 'done', file: file('fb') });
-    onServer.set('fa', file('fa'));
+    uploads[0]?.next({ type: 'done', file: file('fa', 'a.txt') });
+    uploads[1]?.next({ type: 'done', file: file('fb', 'b.txt') });
+    onServer.set('fa', file('fa', 'a.txt'));
     const pending = store.attachments();
     store.clear();
     // Refused (FILE_NOT_FOUND: fb was deleted meanwhile): given back.
@@ -150,7 +150,7 @@ describe('AttachmentsStore', () => {
 
   it('uploads two files at a time (the server reads two of a session\'s at a time); the others wait their turn', () => {
     const done = (i: number, id: string): void => {
-      uploads[i]?.next({ type: 'done', file: { file_id: id, filename: `${id}.txt`, file_type: '.txt', file_size: 1, extracted_text: 'x', extracted_chars: 1, token_count: 1 } });
+      uploads[i]?.next({ type: 'done', file: { file_id: id, filename: `${id.slice(1)}.txt`, file_type: '.txt', file_size: 1, extracted_text: 'x', extracted_chars: 1, token_count: 1 } });
       uploads[i]?.complete();
     };
     store.add([new File(['a'], 'a.txt'), new File(['b'], 'b.txt'), new File(['c'], 'c.txt'), new File(['d'], 'd.txt')]);
@@ -197,6 +197,15 @@ describe('AttachmentsStore', () => {
     expect(store.isUploading()).toBe(false);
     expect(store.readyFiles().map((f) => f.file_id)).toEqual(['f1']);
     expect(store.sentAttachments()).toEqual([{ id: 'f1', filename: 'notes.txt', file_type: '.txt', file_size: 5 }]);
+  });
+
+  it('names an uploaded file as the server stored it, so the chip shows the name that is sent', () => {
+    store.add([new File(['hello'], 'a "quoted" <b> name.txt')]);
+    expect(store.attachments()[0]?.name).toBe('a "quoted" <b> name.txt');
+    uploads[0]?.next({ type: 'done', file: file('f1', 'a _quoted_ _b_ name.txt') });
+    uploads[0]?.complete();
+    expect(store.attachments()[0]?.name).toBe('a _quoted_ _b_ name.txt');
+    expect(store.sentAttachments()).toEqual([{ id: 'f1', filename: 'a _quoted_ _b_ name.txt', file_type: '.txt', file_size: 5 }]);
   });
 
   it('keeps each conversation\'s attachments apart: files attached in one are not offered in another, an upload finishing after leaving lands in its own', () => {

@@ -139,7 +139,8 @@ export class AttachmentsStore {
     const subscription = this.files.upload(file, conversationId).subscribe({
       next: (event) => {
         if (event.type === 'progress') this.patch(localId, { progress: event.total > 0 ? event.loaded / event.total : 0 });
-        else this.patch(localId, { progress: 1, state: 'ready', uploaded: event.file });
+        // Named as the server stored it (separators, quotes, controls replaced): what the chip then shows is what is sent.
+        else this.patch(localId, { progress: 1, state: 'ready', uploaded: event.file, name: event.file.filename });
       },
       error: (error: unknown) => {
         this.patch(localId, { state: 'failed', error: this.uploadErrorText(file, error) });

@@ -157,8 +157,13 @@ export class AppShell {
     (composer ?? this.pageTitle()?.nativeElement)?.focus();
   }
 
+  /** Erasing leads to the access form on this deployment (ACCESS_TOKEN): told in the dialog. */
+  protected readonly eraseAsksToken = signal(false);
+
   protected askErase(): void {
     this.eraseDialog()?.nativeElement.showModal();
+    // On a gated deployment the new session needs the access token again: the dialog says so before anything is erased.
+    this.api.isAccessTokenRequired().then((required) => this.eraseAsksToken.set(required), () => undefined);
   }
 
   protected cancelErase(): void {
