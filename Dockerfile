@@ -13,6 +13,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json angular.json nest-cli.json ./
 COPY server ./server
 COPY client ./client
+COPY scripts ./scripts
 RUN npm run build
 # Drop dev dependencies but keep optional ones (pdfjs-dist needs @napi-rs/canvas).
 RUN npm prune --omit=dev --no-audit --no-fund

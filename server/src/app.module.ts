@@ -23,6 +23,7 @@ import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisConnection } from './redis/redis-connection.js';
 import { RedisModule } from './redis/redis.module.js';
 import { SessionsModule } from './sessions/sessions.module.js';
+import { assetCacheControl } from './common/precompressed-assets.js';
 
 /** Paths whose last segment has no file extension: the SPA's routes. */
 const SPA_ROUTE = /\/[^/.]*$/;
@@ -41,9 +42,7 @@ export class AppModule {
         renderPath: SPA_ROUTE,
         serveStaticOptions: {
           index: false,
-          // Hashed bundles never change; index.html must always be revalidated.
-          setHeaders: (res: { setHeader: (name: string, value: string) => void }, path: string) => res.setHeader('Cache-Control',
-            /\.[0-9a-z]{8,}\.(js|css|woff2?)$/i.test(path) || /-[A-Z0-9]{8}\.(js|css|woff2?|ttf)$/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache'),
+          setHeaders: (res: { setHeader: (name: string, value: string) => void }, path: string) => res.setHeader('Cache-Control', assetCacheControl(path)),
         },
       })]
       : [];

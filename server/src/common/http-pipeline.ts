@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,6 +14,7 @@ import { AllowedMethods, literalRouteMethodGuard } from './allowed-methods.js';
 import { bodilessRouteGuard, isBodiless } from './bodiless-routes.js';
 import { ErrorCode } from './error-code.js';
 import { HostAllowlist, hostAllowlistMiddleware, hostHeaderGuard } from './host-allowlist.js';
+import { precompressedAssets } from './precompressed-assets.js';
 import { jsonShapeRefusal } from './json-shape.js';
 import { createValidationPipe } from './validation.pipe.js';
 import type { AppRequest } from './request-context.js';
@@ -337,6 +339,8 @@ export function configureHttp(app: INestApplication, config: AppConfig, logger: 
   app.use(hostAllowlistMiddleware(new HostAllowlist(config.allowedHosts), isOutsideHostAllowlist(config)));
   if (config.corsOrigins.length > 0) app.use(answerPreflight);
   app.use(apiPathGuard);
+  // The SPA's files compressed as the build left them (no nginx in front); ServeStatic (app.module.ts) serves the rest.
+  if (existsSync(config.clientDir)) app.use(precompressedAssets(config.clientDir));
   app.use('/api', (_req: Request, res: Response, next: NextFunction) => {
     res.setHeader('Cache-Control', 'no-store');
     next();

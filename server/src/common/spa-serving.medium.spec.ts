@@ -1,7 +1,14 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { get, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { createTestApp, type TestApp } from '../testing/test-app.js';
+
+/** A bundle big enough to be worth compressing. */
+const BUNDLE = `export const words = ${JSON.stringify(Array.from({ length: 400 }, (_, i) => `word ${i}`))};\n`;
 
 /** The SPA as the backend serves it alone (the README's quick start, no nginx in front). */
 describe('serving the SPA', () => {
@@ -13,6 +20,9 @@ describe('serving the SPA', () => {
     writeFileSync(join(dir, 'index.html'), '<!doctype html><title>Parley</title><app-root></app-root>');
     writeFileSync(join(dir, 'main-ABCDEFGH.js'), 'console.log(1)');
     writeFileSync(join(dir, 'media', 'font-ABCDEFGH.woff2'), 'wOF2');
+    // A bundle as the build leaves it (scripts/precompress.mjs): with its Brotli and gzip copies.
+    writeFileSync(join(dir, 'chunk-ABCDEFGH.js'), BUNDLE);
+    execFileSync(process.execPath, [join(__dirname, '..', '..', '..', 'scripts', 'precompress.mjs'), dir]);
     t = await createTestApp('sqlite', { CLIENT_DIR: dir });
   });
   afterAll(async () => {
@@ -40,6 +50,39 @@ describe('serving the SPA', () => {
       expect(res.status, path).toBe(404);
       expect(res.headers['content-type'], path).not.toMatch(/^text\/html/);
     }
+  });
+
+  it('sends a bundle as the build compressed it, Brotli or gzip as the browser takes them, else as is; never the API', async () => {
+    // The build script wrote the copies, and none for a file too small to gain (index.html here).
+    expect(['chunk-ABCDEFGH.js.br', 'chunk-ABCDEFGH.js.gz', 'index.html.br'].map((f) => existsSync(join(dir, f)))).toEqual([true, true, false]);
+    // The bytes as sent (supertest would decompress them first).
+    const fetch = (accept: string): Promise<{ status?: number; headers: IncomingHttpHeaders; body: Buffer }> => new Promise((resolve, reject) => {
+      const { port } = t.app.getHttpServer().address() as AddressInfo;
+      get({ host: '127.0.0.1', port, path: '/chunk-ABCDEFGH.js', headers: { 'Accept-Encoding': accept } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+      }).on('error', reject);
+    });
+    const raw = (res: { body: Buffer }): Buffer => res.body;
+    for (const [accept, encoding] of [['gzip, deflate, br', 'br'], ['gzip', 'gzip'], ['br;q=0.5, gzip', 'gzip'], ['identity', undefined], ['br;q=0, gzip;q=0', undefined]] as const) {
+      const res = await fetch(accept);
+      expect([accept, res.status, res.headers['content-encoding']]).toEqual([accept, 200, encoding]);
+      expect(res.headers['content-type'], accept).toMatch(/javascript/);
+      expect(res.headers.vary, accept).toMatch(/Accept-Encoding/);
+      expect(res.headers['cache-control'], accept).toBe('public, max-age=31536000, immutable');
+      const body = encoding === 'br' ? brotliDecompressSync(raw(res)) : encoding === 'gzip' ? gunzipSync(raw(res)) : raw(res);
+      expect(body.toString(), accept).toBe(BUNDLE);
+      if (encoding) expect(raw(res).length, accept).toBeLessThan(BUNDLE.length / 3);
+    }
+    // HEAD alike; the API's answers are never compressed here (nginx compresses them in production).
+    const head = await t.http().head('/chunk-ABCDEFGH.js').set('Accept-Encoding', 'br').expect(200);
+    expect(head.headers['content-encoding']).toBe('br');
+    const api = await t.http().get('/api/v1/health').set('Accept-Encoding', 'br, gzip').expect(200);
+    expect(api.headers['content-encoding']).toBeUndefined();
+    // A Range past the end of the compressed copy: the 416 envelope, not labelled as compressed.
+    const past = await t.http().get('/chunk-ABCDEFGH.js').set('Accept-Encoding', 'br').set('Range', 'bytes=99999999-').expect(416);
+    expect([past.headers['content-encoding'], past.headers['content-type'], past.body.error?.code]).toEqual([undefined, 'application/json; charset=utf-8', 'VALIDATION_ERROR']);
   });
 
   it('answers a Range past the end of a file with 416 and the envelope as application/json, not as the file\'s type', async () => {
