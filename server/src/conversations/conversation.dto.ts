@@ -40,7 +40,7 @@ export class ListConversationsQueryDto {
 
   @ApiPropertyOptional({
     minLength: 1, maxLength: 200,
-    description: 'Only conversations whose title or one of whose messages contains this text (any case, accents ignored, ß as "ss"; surrounding spaces ignored; an answer still streaming is searchable once it ends, without the reasoning a model put before it in <think>…</think>). A conversation found by a message carries `match`.',
+    description: 'Only conversations whose title or one of whose messages contains each word of this text, in any order (any case, accents ignored, ß as "ss"; surrounding spaces ignored; an answer still streaming is searchable once it ends, without the reasoning a model put before it in <think>…</think>). A conversation found by a message carries `match`.',
   })
   @IsOptional() @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
   @IsString() @IsNotEmpty() @MaxLength(200) @IsSearchable() q?: string;

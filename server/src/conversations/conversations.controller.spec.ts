@@ -153,6 +153,9 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(await search('100%')).toEqual(['100% done']);
     expect(await search('a_b')).toEqual(['a_b']);
     expect(await search('straße')).toEqual(['Ünïcode Straße']);
+    // Each word, in any order, not only the text as typed.
+    expect(await search('straße ünicode')).toEqual(['Ünïcode Straße']);
+    expect(await search('strasse nowhere')).toEqual([]);
     // ß as "ss", as full case folding has it (and the capital ẞ too).
     expect(await search('STRASSE')).toEqual(['Ünïcode Straße']);
     expect(await search('STRAẞE')).toEqual(['Ünïcode Straße']);
@@ -214,6 +217,21 @@ describe.each(dialects())('conversations API on %s', (dialect) => {
     expect(await ids('100_')).toEqual([]);
     // Another session's messages are never searched.
     expect(await ids('for bob')).toEqual([]);
+    // Every word in one message, in any order: the phrase is marked where it is written so, else the longest word.
+    const bread = await seed(alice.id, 'Baking');
+    await service.appendMessages(bread.id, [{ role: 'user', content: 'How long does banana bread bake?', status: 'complete' }]);
+    await service.appendMessages(bread.id, [{ role: 'assistant', content: 'About an hour; ripe BANANAS help.', status: 'complete' }]);
+    const phrase = await search('banana bread');
+    expect(phrase.conversations.map((c) => [c.id, c.match?.role])).toEqual([[bread.id, 'user']]);
+    expect(marked(phrase.conversations[0])).toBe('banana bread');
+    const reordered = await search('bread banana');
+    expect(reordered.conversations.map((c) => [c.id, c.match?.role])).toEqual([[bread.id, 'user']]);
+    expect(marked(reordered.conversations[0])).toBe('banana');
+    const answer2 = await search('HOUR banana');
+    expect(answer2.conversations.map((c) => [c.id, c.match?.role])).toEqual([[bread.id, 'assistant']]);
+    expect(marked(answer2.conversations[0])).toBe('BANANA');
+    // Words split over two messages are no match.
+    expect(await ids('ripe bake')).toEqual([]);
     // ß as "ss" in messages too, marked in the text as it is.
     const street = await seed(alice.id, 'Address');
     await service.appendMessages(street.id, [{ role: 'user', content: 'We live on the GROẞE Straße now', status: 'complete' }]);

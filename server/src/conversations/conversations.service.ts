@@ -172,6 +172,18 @@ const FAR_FUTURE = new Date(8.64e15);
 /** Messages deleted per statement on SQLite when their conversation goes (deleteMessagesInChunks). */
 export const DELETE_CHUNK = 200;
 
+/**
+ * The distinct words of a folded search text, longest first (the rarest, likely), at most SEARCH_WORDS_MAX: each is
+ * one LIKE of every message's text. A word inside another ("bread", "breadcrumbs") is one condition, the longer.
+ */
+function searchWords(needle: string): string[] {
+  const words = [...new Set(needle.split(/\s+/).filter((w) => w.length > 0))].sort((a, b) => b.length - a.length);
+  return words.filter((w, i) => !words.slice(0, i).some((longer) => longer.includes(w))).slice(0, SEARCH_WORDS_MAX);
+}
+
+/** The most words a search matches each of (the rest of a longer text is not required). */
+const SEARCH_WORDS_MAX = 8;
+
 /** A LIKE pattern for text containing `needle` ("%" and "_" in it taken literally; a backslash escapes). */
 function likePattern(needle: string): string {
   return `%${needle.replace(/[\\%_]/g, '\\$&')}%`;
@@ -230,7 +242,8 @@ export class ConversationsService {
 
   /**
    * A page of the session's conversations, newest first; with `search`, only those whose title or one of
-   * whose finished messages contains it, and for those found by a message, where (`matches`, by id).
+   * whose finished messages contains each of its words (in any order: "bread banana" finds "Banana bread"),
+   * and for those found by a message, where (`matches`, by id).
    */
   async list(sessionId: string, limit: number, offset: number, search?: string): Promise<{ items: Conversation[]; total: number; matches: Map<string, MessageMatch> }> {
     const order = { updatedAt: 'DESC', id: 'DESC' } as const;
@@ -243,16 +256,18 @@ export class ConversationsService {
     // JavaScript's, so "école" did not find "ÉCOLE". One session's titles are read (ids and titles; thousands at
     // most). Messages are matched by SQL on their folded copy (search_text), folded by the same function.
     const needle = foldForSearch(search);
+    const words = searchWords(needle);
     const titles = await this.sessionTitles(sessionId);
-    const byTitle = new Set(titles.filter((c) => c.title !== null && foldForSearch(c.title).includes(needle)).map((c) => c.id));
-    const byText = needle.length > 0 && byTitle.size < titles.length ? await this.mentioning(sessionId, needle) : new Set<string>();
+    const hasAll = (title: string): boolean => { const folded = foldForSearch(title); return words.every((w) => folded.includes(w)); };
+    const byTitle = new Set(titles.filter((c) => c.title !== null && hasAll(c.title)).map((c) => c.id));
+    const byText = words.length > 0 && byTitle.size < titles.length ? await this.mentioning(sessionId, words) : new Set<string>();
     const matching = titles.filter((c) => byTitle.has(c.id) || byText.has(c.id)).map((c) => c.id);
     const pageIds = matching.slice(offset, offset + limit);
     const rows = pageIds.length > 0 ? await this.conversations.findBy({ id: In(pageIds) }) : [];
     const byId = new Map(rows.map((c) => [c.id, c]));
     for (const id of pageIds) {
       if (byTitle.has(id)) continue;
-      const match = await this.latestMatch(id, needle);
+      const match = await this.latestMatch(id, needle, words);
       if (match) matches.set(id, match);
     }
     return { items: pageIds.flatMap((id) => byId.get(id) ?? []), total: matching.length, matches };
@@ -271,36 +286,42 @@ export class ConversationsService {
     ) ?? await this.conversations.find({ where: { sessionId }, order: { updatedAt: 'DESC', id: 'DESC' }, select: { id: true, title: true } });
   }
 
-  /** The session's conversations with a finished message whose folded text contains `needle` (folded). */
-  private async mentioning(sessionId: string, needle: string): Promise<Set<string>> {
-    const pattern = likePattern(needle);
+  /** The session's conversations with a finished message whose folded text contains every one of `words` (folded). */
+  private async mentioning(sessionId: string, words: string[]): Promise<Set<string>> {
+    const patterns = words.map(likePattern);
+    const each = patterns.map(() => 'm.search_text LIKE ? ESCAPE \'\\\'').join(' AND ');
     const rows = await this.reads?.all<{ id: string }>(
       'SELECT DISTINCT m.conversation_id AS id FROM messages m INNER JOIN conversations c ON c.id = m.conversation_id '
-      + 'WHERE c.session_id = ? AND m.search_text LIKE ? ESCAPE \'\\\'', [sessionId, pattern],
+      + `WHERE c.session_id = ? AND ${each}`, [sessionId, ...patterns],
     ) ?? await this.messages.createQueryBuilder('m')
       .select('DISTINCT m.conversation_id', 'id')
       .innerJoin(Conversation, 'c', 'c.id = m.conversation_id')
-      .where(`c.session_id = :sessionId AND m.search_text LIKE :pattern ESCAPE '\\'`, { sessionId, pattern })
+      .where(`c.session_id = :sessionId AND ${patterns.map((_, i) => `m.search_text LIKE :p${i} ESCAPE '\\'`).join(' AND ')}`,
+        { sessionId, ...Object.fromEntries(patterns.map((p, i) => [`p${i}`, p])) })
       .getRawMany<{ id: string }>();
     return new Set(rows.map((r) => r.id));
   }
 
-  /** The newest message of the conversation that contains `needle` (folded), with a snippet around it. */
-  private async latestMatch(conversationId: string, needle: string): Promise<MessageMatch | undefined> {
-    const pattern = likePattern(needle);
+  /**
+   * The newest message of the conversation that contains every one of `words` (folded), with a snippet around
+   * the whole `needle` where the message has it as written, else around its longest word.
+   */
+  private async latestMatch(conversationId: string, needle: string, words: string[]): Promise<MessageMatch | undefined> {
+    const patterns = words.map(likePattern);
     const offLoop = this.reads?.all<Pick<Message, 'id' | 'role' | 'content'>>(
-      'SELECT id, role, content FROM messages WHERE conversation_id = ? AND search_text LIKE ? ESCAPE \'\\\' '
-      + 'ORDER BY position DESC LIMIT 1', [conversationId, pattern],
+      `SELECT id, role, content FROM messages WHERE conversation_id = ? AND ${patterns.map(() => 'search_text LIKE ? ESCAPE \'\\\'').join(' AND ')} `
+      + 'ORDER BY position DESC LIMIT 1', [conversationId, ...patterns],
     );
     const message = offLoop ? (await offLoop)[0] : await this.messages.createQueryBuilder('m')
       .select(['m.id', 'm.role', 'm.content'])
-      .where(`m.conversation_id = :conversationId AND m.search_text LIKE :pattern ESCAPE '\\'`, { conversationId, pattern })
+      .where(`m.conversation_id = :conversationId AND ${patterns.map((_, i) => `m.search_text LIKE :p${i} ESCAPE '\\'`).join(' AND ')}`,
+        { conversationId, ...Object.fromEntries(patterns.map((p, i) => [`p${i}`, p])) })
       .orderBy('m.position', 'DESC')
       .limit(1)
       .getOne();
     if (!message) return undefined;
     const text = searchableText(message.role, message.content);
-    const snippet = snippetAround(text, needle)
+    const snippet = snippetAround(text, needle) ?? snippetAround(text, words[0])
       // The copy and the text disagree (a message folded before a change of the fold): its start, unmarked.
       ?? { text: `${text.slice(0, 120).replace(/\s+/g, ' ')}${text.length > 120 ? '…' : ''}`, start: 0, length: 0 };
     return { messageId: message.id, role: message.role, snippet };
