@@ -147,6 +147,34 @@ test.describe('conversations sidebar', () => {
     await expect(page).toHaveURL(new RegExp(`/c/${conversationId}$`));
   });
 
+  test('a search result opens at its match while the conversation\'s answer still streams, and stays there', async ({ chat, page }) => {
+    await page.setViewportSize({ width: 1000, height: 600 });
+    await chat.open();
+    await chat.ask(unique('Garden notes'));
+    await chat.waitForAnswer();
+    await chat.followUp('Tell me about the needle in the haystack');
+    await chat.waitForAnswer();
+    await chat.followUp('Write an essay [essay]');
+    await expect(chat.lastAnswer()).toContainText('Section 2');
+    // Left while the essay streams, and opened again at the earlier question found by search.
+    await page.getByRole('button', { name: 'New chat', exact: true }).click();
+    await expect(chat.answers).toHaveCount(0);
+    await page.getByRole('searchbox', { name: 'Search conversations' }).fill('haystack');
+    await chat.sidebar.getByRole('link', { name: /haystack/ }).click();
+    await expect(page).toHaveURL(/\?m=/);
+    const focused = page.locator('app-message-item.is-focused');
+    await expect(focused).toBeInViewport();
+    await expect(chat.lastAnswer()).toHaveAttribute('aria-busy', 'true');
+    // The view stays at the match while the answer below it goes on (it was pinned, and followed the answer out of view).
+    await expect(chat.lastAnswer()).toContainText('Section 30', { timeout: 20_000 });
+    await expect(focused).toBeInViewport();
+    await chat.waitForAnswer();
+    await expect(focused).toBeInViewport();
+    // "Latest" still takes the reader down.
+    await page.getByRole('button', { name: 'Scroll to the latest message' }).click();
+    await expect(chat.lastAnswer().getByText('Section 40 keeps going for a while.')).toBeInViewport();
+  });
+
   test('searches conversations by title and by what was said; Esc shows them all again', async ({ chat, page, request }) => {
     await chat.open();
     const session = (await page.context().cookies()).find((c) => c.name === 'session_token');

@@ -375,8 +375,9 @@ export class MessageList {
     if (this.hasNewer()) {
       // The bottom of a page opened around a message: the next newer page is appended below the reader.
       if (fromBottom < LOAD_OLDER_AT && !this.isBusyNewer()) this.loadNewer.emit();
-    } else if (fromBottom <= PIN_SLACK) this.isPinned.set(true);
-    else if (movedUp) this.isPinned.set(false);
+    } else if (fromBottom <= PIN_SLACK) {
+      if (!this.isHeldAtFocus()) this.isPinned.set(true);
+    } else if (movedUp) this.isPinned.set(false);
     if (el.scrollTop < LOAD_OLDER_AT && this.hasOlder() && !this.isBusyOlder() && !this.prependAnchor) this.requestOlder();
   }
 
@@ -398,7 +399,7 @@ export class MessageList {
     }
     if (this.isPinned()) this.stickToBottom();
     // A view grown back (the keyboard closed) can reach the bottom without a scroll event.
-    else if (!this.hasNewer() && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
+    else if (!this.hasNewer() && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK && !this.isHeldAtFocus()) this.isPinned.set(true);
   }
 
   /**
@@ -407,8 +408,7 @@ export class MessageList {
    */
   private scrollToFocus(id: string): void {
     if (this.focusShown === id || this.focusId() !== id) return;
-    // Compared, not put in a selector: the id comes from the address (`?m=`).
-    const element = Array.from(this.thread().nativeElement.querySelectorAll('app-message-item')).find((e) => e.getAttribute('data-message-id') === id);
+    const element = this.messageElement(id);
     if (!element) return;
     this.focusShown = id;
     this.isPinned.set(false);
@@ -418,8 +418,28 @@ export class MessageList {
     this.lastScrollTop = el.scrollTop;
     // Nothing below the match to go to (a short conversation, a match near its end): no "latest" button. When the
     // view cannot move (it all fits), the scroll above fires no scroll event, and the button stayed.
-    if (!this.hasNewer() && this.unrenderedTail() === 0 && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
+    if (!this.hasNewer() && this.unrenderedTail() === 0 && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK && !this.isHeldAtFocus()) {
+      this.isPinned.set(true);
+    }
     if (this.unrendered() > 0) this.prependAnchor = { element, top: element.getBoundingClientRect().top };
+  }
+
+  private messageElement(id: string): Element | undefined {
+    // Compared, not put in a selector: the id comes from the address (`?m=`).
+    return Array.from(this.thread().nativeElement.querySelectorAll('app-message-item')).find((e) => e.getAttribute('data-message-id') === id);
+  }
+
+  /**
+   * Whether the view is kept at the message the conversation was opened at (a search match), although at the bottom:
+   * while an answer streams below it and the match is still in view. At the bottom there only because the page is
+   * short (the answer is replayed from its start after a reattach, and drawn at its real height once on screen), the
+   * view was pinned and followed the answer down, the match out of sight. Scrolled on past it, the reader is pinned.
+   */
+  private isHeldAtFocus(): boolean {
+    const id = this.focusId();
+    if (id === null || this.streamingId() === null) return false;
+    const match = this.messageElement(id);
+    return match !== undefined && match.getBoundingClientRect().bottom > this.scroller().nativeElement.getBoundingClientRect().top;
   }
 
   /**
