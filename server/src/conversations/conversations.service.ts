@@ -184,6 +184,19 @@ function searchWords(needle: string): string[] {
 /** The most words a search matches each of (the rest of a longer text is not required). */
 const SEARCH_WORDS_MAX = 8;
 
+/** `column LIKE ? ESCAPE '\'` once per pattern, joined by AND (positional parameters: the read worker's SQL). */
+function likeEach(column: string, count: number): string {
+  return Array.from({ length: count }, () => `${column} LIKE ? ESCAPE '\\'`).join(' AND ');
+}
+
+/** The same with named parameters (:like0, :like1, …) for TypeORM, and their values. */
+function likeEachNamed(column: string, patterns: string[]): { sql: string; params: Record<string, string> } {
+  return {
+    sql: patterns.map((_, i) => `${column} LIKE :like${i} ESCAPE '\\'`).join(' AND '),
+    params: Object.fromEntries(patterns.map((p, i) => [`like${i}`, p])),
+  };
+}
+
 /** A LIKE pattern for text containing `needle` ("%" and "_" in it taken literally; a backslash escapes). */
 function likePattern(needle: string): string {
   return `%${needle.replace(/[\\%_]/g, '\\$&')}%`;
@@ -289,15 +302,14 @@ export class ConversationsService {
   /** The session's conversations with a finished message whose folded text contains every one of `words` (folded). */
   private async mentioning(sessionId: string, words: string[]): Promise<Set<string>> {
     const patterns = words.map(likePattern);
-    const each = patterns.map(() => 'm.search_text LIKE ? ESCAPE \'\\\'').join(' AND ');
+    const named = likeEachNamed('m.search_text', patterns);
     const rows = await this.reads?.all<{ id: string }>(
       'SELECT DISTINCT m.conversation_id AS id FROM messages m INNER JOIN conversations c ON c.id = m.conversation_id '
-      + `WHERE c.session_id = ? AND ${each}`, [sessionId, ...patterns],
+      + `WHERE c.session_id = ? AND ${likeEach('m.search_text', patterns.length)}`, [sessionId, ...patterns],
     ) ?? await this.messages.createQueryBuilder('m')
       .select('DISTINCT m.conversation_id', 'id')
       .innerJoin(Conversation, 'c', 'c.id = m.conversation_id')
-      .where(`c.session_id = :sessionId AND ${patterns.map((_, i) => `m.search_text LIKE :p${i} ESCAPE '\\'`).join(' AND ')}`,
-        { sessionId, ...Object.fromEntries(patterns.map((p, i) => [`p${i}`, p])) })
+      .where(`c.session_id = :sessionId AND ${named.sql}`, { sessionId, ...named.params })
       .getRawMany<{ id: string }>();
     return new Set(rows.map((r) => r.id));
   }
@@ -309,13 +321,13 @@ export class ConversationsService {
   private async latestMatch(conversationId: string, needle: string, words: string[]): Promise<MessageMatch | undefined> {
     const patterns = words.map(likePattern);
     const offLoop = this.reads?.all<Pick<Message, 'id' | 'role' | 'content'>>(
-      `SELECT id, role, content FROM messages WHERE conversation_id = ? AND ${patterns.map(() => 'search_text LIKE ? ESCAPE \'\\\'').join(' AND ')} `
+      `SELECT id, role, content FROM messages WHERE conversation_id = ? AND ${likeEach('search_text', patterns.length)} `
       + 'ORDER BY position DESC LIMIT 1', [conversationId, ...patterns],
     );
+    const named = likeEachNamed('m.search_text', patterns);
     const message = offLoop ? (await offLoop)[0] : await this.messages.createQueryBuilder('m')
       .select(['m.id', 'm.role', 'm.content'])
-      .where(`m.conversation_id = :conversationId AND ${patterns.map((_, i) => `m.search_text LIKE :p${i} ESCAPE '\\'`).join(' AND ')}`,
-        { conversationId, ...Object.fromEntries(patterns.map((p, i) => [`p${i}`, p])) })
+      .where(`m.conversation_id = :conversationId AND ${named.sql}`, { conversationId, ...named.params })
       .orderBy('m.position', 'DESC')
       .limit(1)
       .getOne();
