@@ -59,6 +59,21 @@ describe('math', () => {
     ]);
   });
 
+  it('reads a $$ formula on lines of its own straight after a line of text as a formula, its backslashes kept', () => {
+    const formula = String.raw`\begin{pmatrix} a \\ b \end{pmatrix} \{x\}`;
+    const el = dom(renderer.render(`The roots are:\n$$\n${formula}\n$$\nwhere a is not 0.`).map((b) => b.html).join(''));
+    expect([...el.querySelectorAll('p')].map((p) => p.textContent)).toEqual(['The roots are:', 'where a is not 0.']);
+    expect(el.querySelector('.katex-display annotation')?.textContent).toBe(formula);
+    expect(el.querySelectorAll('.katex-display .katex-mathml mtr')).toHaveLength(2);
+    // In a quote too; and while the closing line has not streamed in, the paragraph goes on as text.
+    const quoted = dom(renderer.render('> So:\n> $$\n> x^2\n> $$').map((b) => b.html).join(''));
+    expect(quoted.querySelector('blockquote .katex-display')).not.toBeNull();
+    expect(quoted.querySelector('blockquote p')?.textContent).toBe('So:');
+    const open = renderer.lex('The roots are:\n$$\nx^2');
+    expect(mathTokens(open)).toEqual([]);
+    expect(open.map((t) => t.type)).toEqual(['paragraph']);
+  });
+
   it('reads formulas in quotes and lists as before', () => {
     const el = dom(renderer.render('> $$\n> x^2\n> $$\n\n- \\[\n  y^2\n  \\]\n- $$\n  z\n  $$').map((b) => b.html).join(''));
     expect(el.querySelectorAll('blockquote .katex-display, li .katex-display')).toHaveLength(3);

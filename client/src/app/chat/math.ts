@@ -371,6 +371,21 @@ function dollarBlockAt(this: TokenizerThis, src: string): MathToken | undefined 
 }
 
 /**
+ * Where a $$ … $$ formula on lines of its own starts inside a paragraph: a line holding only `$$` with another after
+ * it. marked ends a paragraph there (a block rule's start), so "The roots are:" followed on the next lines by a
+ * formula is a paragraph and the formula; read as one paragraph, the formula showed as its source, its `\\` and
+ * `\{` taken as Markdown escapes. A single `$` line does not end a paragraph (dollarBlockAt still reads one that
+ * starts a block). While the closing line has not streamed in, the paragraph goes on.
+ */
+function dollarBlockStart(this: TokenizerThis, src: string): number | undefined {
+  const [closers, offset] = closersFor(this.lexer, src);
+  // Each is the line break before a line holding only `$$`: the first one in `src`, and the next, which closes it.
+  const opening = firstFrom(closers.dollars, offset);
+  if (opening === -1 || firstFrom(closers.dollars, opening + 1) === -1) return undefined;
+  return opening - offset + 1;
+}
+
+/**
  * LaTeX's own delimiters, which OpenAI's models write more often than dollars: \( inline \) and \[ display \]
  * (a block on lines of its own, or inline). Checked before marked's own rules, so the backslashes are not read as
  * escapes; code spans and blocks are matched first by marked and stay code.
@@ -411,7 +426,10 @@ export function mathExtensions(): MarkedExtension[] {
   const dollars = markedKatex(OPTIONS);
   for (const extension of dollars.extensions ?? []) {
     if (extension.name === 'inlineKatex' && 'tokenizer' in extension) boundDollarRule(extension);
-    if (extension.name === 'blockKatex' && 'tokenizer' in extension) extension.tokenizer = dollarBlockAt;
+    if (extension.name === 'blockKatex' && 'tokenizer' in extension) {
+      extension.tokenizer = dollarBlockAt;
+      extension.start = dollarBlockStart;
+    }
     if ('renderer' in extension && extension.renderer) {
       const isBlock = 'level' in extension && extension.level === 'block';
       extension.renderer = (token) => {
