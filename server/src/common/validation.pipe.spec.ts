@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsInt, IsNotEmpty, IsOptional, IsString, IsUUID, Max, MaxLength, Min, MinLength } from 'class-validator';
 import { AppException } from './app.exception.js';
 import { ErrorCode } from './error-code.js';
 import { toInt } from './to-int.js';
@@ -11,6 +11,14 @@ class NoteDto {
 
   @IsOptional() @IsUUID()
   id?: string;
+}
+
+class LimitsDto {
+  @IsString() @IsNotEmpty() @MinLength(2)
+  text!: string;
+
+  @IsOptional() @IsArray() @ArrayMaxSize(2) @IsUUID('all', { each: true })
+  ids?: string[];
 }
 
 class PageQueryDto {
@@ -25,14 +33,22 @@ describe('the validation pipe', () => {
   const pipe = createValidationPipe();
   const validate = (body: unknown): Promise<unknown> => pipe.transform(body, { type: 'body', metatype: NoteDto });
 
-  it('heads the error with the first failed check in declaration order: a missing field "must be a string"', async () => {
-    const err = await validate({}).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(AppException);
-    expect(err).toMatchObject({
-      code: ErrorCode.ValidationError,
-      message: 'text must be a string',
-      details: { fields: [{ field: 'text', errors: ['text must be a string', 'text should not be empty', 'text must be shorter than or equal to 5 characters'] }] },
-    });
+  it('says of a missing field or one of the wrong type only that: "must be a string", not its limits as well', async () => {
+    for (const body of [{}, { text: 7 }, { text: ['a', 'b'] }]) {
+      const err = await validate(body).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppException);
+      expect(err).toMatchObject({
+        code: ErrorCode.ValidationError,
+        message: 'text must be a string',
+        details: { fields: [{ field: 'text', errors: ['text must be a string'] }] },
+      });
+    }
+    // Of the right type, every limit it fails, in declaration order.
+    const empty = await pipe.transform({ text: '' }, { type: 'body', metatype: LimitsDto }).catch((e: unknown) => e);
+    expect((empty as AppException).details).toEqual({ fields: [{ field: 'text', errors: ['text should not be empty', 'text must be longer than or equal to 2 characters'] }] });
+    // A list given as one value: only that it must be a list (not also how long it may be, nor what each item must be).
+    const ids = await pipe.transform({ text: 'ok', ids: 'x' }, { type: 'body', metatype: LimitsDto }).catch((e: unknown) => e);
+    expect((ids as AppException).details).toEqual({ fields: [{ field: 'ids', errors: ['ids must be an array'] }] });
   });
 
   it('names the one check that failed, and every field that failed; an unknown field first', async () => {

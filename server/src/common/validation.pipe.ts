@@ -3,13 +3,26 @@ import { AppException } from './app.exception.js';
 import { ErrorCode } from './error-code.js';
 import { jsonShapeRefusal } from './json-shape.js';
 
+/** The checks of a value's type: when one fails, the field's other checks (its limits, its format) are not listed. */
+const TYPE_CHECKS = new Set(['isString', 'isArray', 'isInt', 'isNumber', 'isBoolean', 'isObject']);
+
+/**
+ * A field's failed checks, in declaration order. class-validator lists a property's failed constraints last decorator
+ * first; reversed, they read in declaration order (the type check before the limits), so the headline of a missing
+ * field is "must be a string", not "must be shorter than …". A value of the wrong type fails its limits too, and they
+ * said nothing of it: `file_ids: "x"` was also told "must contain no more than 10 elements" and "each value must be
+ * a UUID"; only the type check is listed then.
+ */
+function failedChecks(constraints: Record<string, string>): string[] {
+  const failed = Object.entries(constraints).reverse();
+  const types = failed.filter(([name]) => TYPE_CHECKS.has(name));
+  return (types.length > 0 ? types : failed).map(([, message]) => message);
+}
+
 function flatten(errors: ValidationError[], parent = ''): { field: string; errors: string[] }[] {
   return errors.flatMap((e) => {
     const field = parent ? `${parent}.${e.property}` : e.property;
-    // class-validator lists a property's failed constraints last decorator first; reversed, they
-    // read in declaration order (the type check before the limits), so the headline of a missing
-    // field is "must be a string", not "must be shorter than …".
-    const own = e.constraints ? [{ field, errors: Object.values(e.constraints).reverse() }] : [];
+    const own = e.constraints ? [{ field, errors: failedChecks(e.constraints) }] : [];
     return [...own, ...flatten(e.children ?? [], field)];
   });
 }
@@ -43,11 +56,12 @@ class AppValidationPipe extends ValidationPipe {
  * A query parameter given more than once (`?limit=1&limit=2`) reaches the DTO as an array, and its checks
  * failed with what they say of an array: "limit must be an integer number", "must not be less than 1",
  * "must not be greater than 100" for two valid limits. A declared parameter given again is refused
- * saying so; an undeclared one keeps "should not exist".
+ * saying so; an undeclared one keeps "should not exist". A multipart form's field given twice is the same
+ * (UploadInterceptor): two valid conversation ids were told "must be a UUID".
  */
-function withRepeatsNamed(err: unknown, query: unknown): unknown {
-  if (!(err instanceof AppException) || typeof query !== 'object' || query === null) return err;
-  const values = query as Record<string, unknown>;
+export function withRepeatsNamed(err: unknown, given: unknown): unknown {
+  if (!(err instanceof AppException) || typeof given !== 'object' || given === null) return err;
+  const values = given as Record<string, unknown>;
   const details = err.details as { fields?: { field: string; errors: string[] }[] } | undefined;
   const fields = details?.fields;
   if (!fields?.some((f) => Array.isArray(values[f.field]) && !isUndeclared(f))) return err;

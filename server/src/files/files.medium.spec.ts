@@ -205,6 +205,15 @@ describe.each(dialects())('files API on %s', (dialect) => {
         .toMatchObject({ code: 'VALIDATION_ERROR', message: misplaced, details: { fields: [{ field: 'attachment', errors: [misplaced] }] } });
       const unknown = multipart([{ name: 'admin', value: 'true' }, { name: 'file', filename: 'a.txt', value: 'a' }]);
       await post().set('Content-Type', unknown.contentType).send(unknown.body).expect(400);
+      // A field given twice, each time valid: said so (both values are UUIDs), as for a query parameter.
+      const id = '00000000-0000-4000-8000-000000000000';
+      const twice = multipart([{ name: 'conversation_id', value: id }, { name: 'conversation_id', value: id }, { name: 'file', filename: 'a.txt', value: 'a' }]);
+      const once = 'conversation_id must be given once (it was given 2 times)';
+      expect((await post().set('Content-Type', twice.contentType).send(twice.body).expect(400)).body.error)
+        .toMatchObject({ code: 'VALIDATION_ERROR', message: once, details: { fields: [{ field: 'conversation_id', errors: [once] }] } });
+      // An undeclared one given twice is still one that should not exist.
+      const extra = multipart([{ name: 'admin', value: '1' }, { name: 'admin', value: '2' }, { name: 'file', filename: 'a.txt', value: 'a' }]);
+      expect((await post().set('Content-Type', extra.contentType).send(extra.body).expect(400)).body.error.message).toBe('property admin should not exist');
       await expectNothingStored(s.id, before);
     });
 

@@ -7,6 +7,7 @@ import type { Options } from 'multer';
 import { catchError, defer, finalize, type Observable } from 'rxjs';
 import { AppException } from '../common/app.exception.js';
 import { ErrorCode } from '../common/error-code.js';
+import { withRepeatsNamed } from '../common/validation.pipe.js';
 import { addressKey } from '../common/rate-limit.js';
 import type { AppRequest } from '../common/request-context.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
@@ -112,10 +113,11 @@ export class UploadInterceptor implements NestInterceptor {
     }
     forgetEmptyFilePart(req);
     return handled.pipe(
-      // On an error (e.g. the body failed validation) the temp file is gone before the answer leaves.
+      // On an error (e.g. the body failed validation) the temp file is gone before the answer leaves. A form field
+      // given twice reached the DTO as a list: it is refused saying so.
       catchError((err: unknown) => defer(async () => {
         await removeTemp(req);
-        throw err;
+        throw withRepeatsNamed(err, req.body);
       })),
       // And if the client is gone before the route finished; the upload is no longer in flight either way.
       finalize(() => {
