@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { allowConsoleErrors, expect, test, unique } from './support/fixtures';
+import { allowConsoleErrors, expect, heldAnswer, test, unique } from './support/fixtures';
 
 test.describe('conversations sidebar', () => {
   test('new chat, switch, back/forward, rename inline and delete with confirmation', async ({ chat, page }) => {
@@ -154,8 +154,10 @@ test.describe('conversations sidebar', () => {
     await chat.waitForAnswer();
     await chat.followUp('Tell me about the needle in the haystack');
     await chat.waitForAnswer();
-    await chat.followUp('Write an essay [essay]');
-    await expect(chat.lastAnswer()).toContainText('Section 2');
+    // The essay pauses after its first words until released: it is still running however slow the steps below are.
+    const essay = heldAnswer();
+    await chat.followUp(`Write an essay [essay] ${essay.marker}`);
+    await expect(chat.lastAnswer()).toContainText('Section 1 keeps going');
     // Left while the essay streams, and opened again at the earlier question found by search.
     await page.getByRole('button', { name: 'New chat', exact: true }).click();
     await expect(chat.answers).toHaveCount(0);
@@ -165,6 +167,7 @@ test.describe('conversations sidebar', () => {
     const focused = page.locator('app-message-item.is-focused');
     await expect(focused).toBeInViewport();
     await expect(chat.lastAnswer()).toHaveAttribute('aria-busy', 'true');
+    await essay.release();
     // The view stays at the match while the answer below it goes on (it was pinned, and followed the answer out of view).
     await expect(chat.lastAnswer()).toContainText('Section 30', { timeout: 20_000 });
     await expect(focused).toBeInViewport();

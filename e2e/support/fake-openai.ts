@@ -27,8 +27,8 @@ interface Script {
 }
 
 /**
- * `[held:KEY]` in a prompt: the reply is numberedWords(60), paused after its first HELD_TOKENS words until the
- * test posts to `/__control/release/KEY`. A test that must act while an answer runs (reload, switch, stop)
+ * `[held:KEY]` in a prompt: the reply is numberedWords(60) (with `[essay]` too, the essay), paused after its first
+ * HELD_TOKENS words until the test posts to `/__control/release/KEY`. A test that must act while an answer runs (reload, switch, stop)
  * does not race a timer on a loaded machine: a paced reply could end before a slow reload came back.
  */
 export const HELD_TOKENS = 8;
@@ -128,6 +128,8 @@ const LONG_CODE_REPLY = [
   ['```ts', ...Array.from({ length: 120 }, (_, i) => `const line${i} = compute(${i});`), '```'].join('\n'),
   ...Array.from({ length: 20 }, (_, i) => `Paragraph ${i + 21} of a long answer.`),
 ].join('\n\n');
+/** `[essay]`: forty short paragraphs, paced (about 7 s in all), for an answer that outgrows the view while it streams. */
+const ESSAY_REPLY = Array.from({ length: 40 }, (_, i) => `Section ${i + 1} keeps going for a while.`).join('\n\n');
 export const CHAPTERS_REPLY = Array.from({ length: 10 }, (_, i) => chapter(i + 1)).join('\n\n');
 
 function textOf(message: ChatMessage | undefined): string {
@@ -161,8 +163,9 @@ export class FakeOpenAi {
     }
     if (prompt.includes('[quick-count]')) return { tokens: tokensOf(numberedWords(60)), delayMs: 5 };
     const held = /\[held:([\w-]+)\]/.exec(prompt);
+    if (held && prompt.includes('[essay]')) return { tokens: tokensOf(ESSAY_REPLY), delayMs: 25, holdAfter: HELD_TOKENS, holdKey: held[1] };
     if (held) return { tokens: tokensOf(numberedWords(60)), delayMs: 20, holdAfter: HELD_TOKENS, holdKey: held[1] };
-    if (prompt.includes('[essay]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Section ${i + 1} keeps going for a while.`).join('\n\n')), delayMs: 25 };
+    if (prompt.includes('[essay]')) return { tokens: tokensOf(ESSAY_REPLY), delayMs: 25 };
     if (prompt.includes('[long-code]')) return { tokens: tokensOf(LONG_CODE_REPLY), delayMs: 1 };
     if (prompt.includes('[long]')) return { tokens: tokensOf(Array.from({ length: 40 }, (_, i) => `Paragraph ${i + 1} of a long answer.`).join('\n\n')), delayMs: 5 };
     if (prompt.includes('[chapters]')) return { tokens: tokensOf(CHAPTERS_REPLY), delayMs: 1 };
