@@ -476,5 +476,44 @@ describe('MessageList', () => {
       expect(el.querySelector('.is-focused')?.getAttribute('data-message-id')).toBe('m1');
       expect(jumpButton()).toBeNull();
     });
+
+    it('opened at a match while the answer below it streams: held there until the reader scrolls, wherever the view is moved meanwhile', async () => {
+      // Message n is laid out at n × 100 px in the thread (100 px tall); the scroller's own top is at 0.
+      vi.spyOn(Element.prototype, 'getBoundingClientRect').mockImplementation(function (this: Element) {
+        const id = this.getAttribute('data-message-id');
+        const top = id ? Number(id.slice(1)) * 100 - geometry.scrollTop : 0;
+        return { top, bottom: id ? top + 100 : 0 } as DOMRect;
+      });
+      const thread = (): HTMLElement => el.querySelector('.thread') as HTMLElement;
+      Object.assign(geometry, { scrollHeight: 600, clientHeight: 500, scrollTop: 0 });
+      fixture.componentRef.setInput('focusId', 'm2');
+      fixture.componentRef.setInput('streamingId', 'm5');
+      fixture.componentRef.setInput('messages', page(6));
+      await fixture.whenStable();
+      for (let task = 0; task < 3; task++) {
+        await nextTask();
+        FakeResizeObserver.resize(thread());
+      }
+      expect(jumpButton()).not.toBeNull();
+      // Moved past the match, to the bottom, by no reader (on a loaded machine the older messages put in above and the
+      // replayed answer laid out below landed in one frame): the answer that goes on is not followed.
+      geometry.scrollHeight = 800;
+      geometry.scrollTop = 300;
+      await scrollEvent();
+      geometry.scrollHeight = 1200;
+      FakeResizeObserver.resize(thread());
+      await fixture.whenStable();
+      expect(geometry.scrollTop).toBe(300);
+      expect(jumpButton()).not.toBeNull();
+      // The reader scrolls on to the end: from there the answer is followed.
+      scroller.dispatchEvent(new WheelEvent('wheel', { deltaY: 400 }));
+      geometry.scrollTop = 700;
+      await scrollEvent();
+      geometry.scrollHeight = 1500;
+      FakeResizeObserver.resize(thread());
+      await fixture.whenStable();
+      expect(geometry.scrollTop).toBe(1000);
+      expect(jumpButton()).toBeNull();
+    });
   });
 });
