@@ -239,6 +239,8 @@ export class MessageList {
   private focusedButton: Element | null = null;
   /** The reader scrolled the view (wheel, touch, keys, the scroll bar) since it was put at the focused message. */
   private hasReaderScrolled = false;
+  /** The focused message and where it was put on screen: kept there while held (isHeldAtFocus). */
+  private focusPlace: { element: Element; top: number } | null = null;
 
   constructor() {
     // The next older batch, in a task of its own once this one has rendered.
@@ -286,9 +288,11 @@ export class MessageList {
       this.shown();
       if (id === null) {
         this.focusShown = null;
+        this.focusPlace = null;
         return;
       }
       if (id === this.focusShown) return;
+      this.focusPlace = null;
       untracked(() => {
         this.isPinned.set(false);
         afterNextRender({ write: () => this.scrollToFocus(id) }, { injector: this.injector });
@@ -408,6 +412,7 @@ export class MessageList {
       return;
     }
     if (this.isPinned()) this.stickToBottom();
+    else if (this.isHeldAtFocus()) this.keepFocusPlace();
     // A view grown back (the keyboard closed) can reach the bottom without a scroll event.
     else if (!this.hasNewer() && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK && !this.isHeldAtFocus()) this.isPinned.set(true);
   }
@@ -432,7 +437,20 @@ export class MessageList {
     if (!this.hasNewer() && this.unrenderedTail() === 0 && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK && !this.isHeldAtFocus()) {
       this.isPinned.set(true);
     }
-    if (this.unrendered() > 0) this.prependAnchor = { element, top: element.getBoundingClientRect().top };
+    this.focusPlace = { element, top: element.getBoundingClientRect().top };
+    if (this.unrendered() > 0) this.prependAnchor = { element, top: this.focusPlace.top };
+  }
+
+  /**
+   * Puts the focused message back where it was put, as far as the view can move: a short page's view, clamped at its
+   * bottom when the older messages went in above, went on with the answer below as it grew (Chromium's scroll
+   * anchoring), and the match left the view before the reader did anything.
+   */
+  private keepFocusPlace(): void {
+    const place = this.focusPlace;
+    if (!place?.element.isConnected) return;
+    const moved = place.element.getBoundingClientRect().top - place.top;
+    if (moved !== 0) this.restoreAnchor(moved);
   }
 
   private messageElement(id: string): Element | undefined {
