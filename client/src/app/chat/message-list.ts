@@ -465,7 +465,7 @@ export class MessageList {
    * was pinned and followed the answer down, the match out of sight. Scrolled on to the bottom, the reader is pinned.
    * Not told by where the match is: held only while it was in view, a view moved a few pixels past it (the older
    * messages put in above, the replayed answer laid out below, in one frame on a loaded machine) was pinned, and ran
-   * off with the answer (once in CI; here in 2 of 8 runs of the whole e2e suite).
+   * off with the answer (once in CI; here in 2 of 7 runs of the whole e2e suite).
    */
   private isHeldAtFocus(): boolean {
     return this.focusId() !== null && this.streamingId() !== null && !this.hasReaderScrolled;
