@@ -66,8 +66,11 @@ async function main(): Promise<void> {
       .then(() => { logger.info('bye'); exitAfterLogs(logger, 0); })
       .catch((err: unknown) => { logger.error({ err }, 'shutdown failed'); exitAfterLogs(logger, 1); });
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  // Kept for every signal, not once: a second one, with no handler left, ended the process at once, undrained, its
+  // buffered logs lost. Ctrl+C on `npm start` sends one: the terminal's SIGINT reaches npm and node, and npm passes
+  // its own on; a process manager stopping the whole group does the same with SIGTERM.
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
 }
 
 main().catch((err: unknown) => {
