@@ -74,6 +74,9 @@ function appendedCount(previous: readonly ChatMessage[], next: readonly ChatMess
   return next[previous.length - 1].id === previous[previous.length - 1].id ? next.length - previous.length : 0;
 }
 
+/** What a reader does to scroll (the view's own moves, and the browser's, fire only `scroll`). */
+const READER_SCROLL_EVENTS = ['wheel', 'touchmove', 'keydown', 'pointerdown'] as const;
+
 /** A send appends the question and its answer at most: they render at once; more is a newer page. */
 const SEND_APPENDS = 2;
 
@@ -302,20 +305,20 @@ export class MessageList {
       const thread = this.thread().nativeElement;
       this.stickToBottom();
       if (typeof ResizeObserver === 'undefined') return;
-      // Content height changes for many reasons (tokens, code highlighting, fonts): one observer handles them all.
-      // The view's own height changes too (the composer growing, files attached, a phone's keyboard opening):
-      // it keeps its scrollTop, so without this the latest message slid out of view while still "pinned".
       // What the reader does to scroll, told from the view's own moves (isHeldAtFocus). Passive, and outside Angular:
       // nothing is rendered for them.
       const scroller = this.scroller().nativeElement;
       const readerScrolled = (): void => { this.hasReaderScrolled = true; };
-      for (const type of ['wheel', 'touchmove', 'keydown', 'pointerdown']) scroller.addEventListener(type, readerScrolled, { passive: true });
+      for (const type of READER_SCROLL_EVENTS) scroller.addEventListener(type, readerScrolled, { passive: true });
       this.destroyRef.onDestroy(() => {
-        for (const type of ['wheel', 'touchmove', 'keydown', 'pointerdown']) scroller.removeEventListener(type, readerScrolled);
+        for (const type of READER_SCROLL_EVENTS) scroller.removeEventListener(type, readerScrolled);
       });
+      // Content height changes for many reasons (tokens, code highlighting, fonts): one observer handles them all.
+      // The view's own height changes too (the composer growing, files attached, a phone's keyboard opening):
+      // it keeps its scrollTop, so without this the latest message slid out of view while still "pinned".
       const observer = new ResizeObserver(() => this.onContentResized());
       observer.observe(thread);
-      observer.observe(this.scroller().nativeElement);
+      observer.observe(scroller);
       this.destroyRef.onDestroy(() => observer.disconnect());
     });
   }
@@ -414,7 +417,7 @@ export class MessageList {
     if (this.isPinned()) this.stickToBottom();
     else if (this.isHeldAtFocus()) this.keepFocusPlace();
     // A view grown back (the keyboard closed) can reach the bottom without a scroll event.
-    else if (!this.hasNewer() && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK && !this.isHeldAtFocus()) this.isPinned.set(true);
+    else if (!this.hasNewer() && el.scrollHeight - el.scrollTop - el.clientHeight <= PIN_SLACK) this.isPinned.set(true);
   }
 
   /**
